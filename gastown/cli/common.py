@@ -1,0 +1,85 @@
+"""What every command shares: finding the town, ``--json``, rendering."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def town_option(func: F) -> F:
+    """``--town DIR`` on a subcommand too (``gt status --town DIR``)."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.ensure_object(dict)["town"] = value
+
+    return click.option(
+        "--town",
+        metavar="DIR",
+        expose_value=False,
+        callback=remember,
+        help="The town's repository (default: $GT_TOWN, else the enclosing repository).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def town_path(ctx: click.Context) -> str | None:
+    root = ctx.find_root()
+    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
+    return obj.get("town") or (root.obj or {}).get("town")
+
+
+def open_store(ctx: click.Context) -> Any:
+    """The town's store; a shared town is fetched first unless ``gt --offline``."""
+    from gastown.errors import Unavailable
+    from gastown.store import GitStore
+    from gastown.town import locate
+
+    store = GitStore(locate(town_path(ctx)))
+    ctx.call_on_close(store.close)  # the next command starts warm
+    if store.remote is not None and not (ctx.find_root().obj or {}).get("offline"):
+        try:
+            store.sync()
+        except Unavailable as error:
+            click.echo(f"gt: warning: showing the last fetched state; {error.message}", err=True)
+    return store
+
+
+def open_queue(ctx: click.Context) -> Any:
+    from gastown.queue import Queue
+
+    return Queue(open_store(ctx))
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def age(seconds: float) -> str:
+    from gastown.times import duration
+
+    return duration(seconds)
+
+
+def now() -> float:
+    return time.time()
+
+
+def bead_line(entry: Any, current: float) -> str:
+    """One line for an index entry: id, priority, role, age, title."""
+    created = age(current - entry.created) if entry.created else "?"
+    state = entry.status
+    if entry.status == "claimed" and entry.expires is not None and entry.expires <= current:
+        state = "expired"
+    return (
+        f"{entry.id:<12} P{entry.priority}  {entry.role:<10} {state:<8} {created:>7}  {entry.title}"
+    )

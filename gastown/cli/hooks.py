@@ -1,0 +1,62 @@
+"""``gt hooks install`` and ``gt hook NAME`` (what the installed shims run)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from gastown.cli.common import town_path
+
+
+@click.group()
+def hooks() -> None:
+    """Install gastown's git hooks."""
+
+
+@hooks.command("install")
+@click.option(
+    "--bare",
+    "bare",
+    metavar="PATH",
+    help="Install the server hooks (pre-receive, post-receive) into this bare repository.",
+)
+@click.option("--force", is_flag=True, help="Replace hooks that are not gastown's.")
+@click.pass_context
+def install_cmd(ctx: click.Context, bare: str | None, force: bool) -> None:
+    """Install the hooks: server hooks into --bare PATH, else all of them into the town."""
+    from gastown import git
+    from gastown.errors import NotFound
+    from gastown.hooks import CLIENT_HOOKS, SERVER_HOOKS, install
+    from gastown.town import locate
+
+    if bare is not None:
+        found = git.discover(bare)
+        if found is None:
+            raise NotFound(f"no git repository at {bare}")
+        written = install(found, SERVER_HOOKS, force)
+    else:
+        written = install(locate(town_path(ctx)).git_dir, SERVER_HOOKS + CLIENT_HOOKS, force)
+    for path in written:
+        click.echo(f"installed {path}")
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument(
+    "name", type=click.Choice(["pre-receive", "post-receive", "pre-commit", "pre-push"])
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook(name: str, args: tuple[str, ...]) -> None:
+    """Run one git hook; git calls this through the installed shims."""
+    from gastown import git
+    from gastown.hooks import run_hook
+
+    git_dir = git.discover(Path.cwd())
+    if git_dir is None:
+        raise click.ClickException("gt hook must run inside a git repository")
+    code, lines = run_hook(name, git_dir, sys.stdin)
+    for line in lines:
+        click.echo(line, err=bool(code))
+    if code:
+        raise click.exceptions.Exit(code)

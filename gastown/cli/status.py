@@ -1,0 +1,120 @@
+"""``gt status``, ``gt log`` and ``gt validate``."""
+
+from __future__ import annotations
+
+import click
+
+from gastown.cli.common import emit_json, json_option, open_store, town_option
+
+ORDER = ("ready", "blocked", "claimed", "done", "failed", "invalid")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    keys = [k for k in ORDER if counts.get(k)] + sorted(k for k in counts if k not in ORDER)
+    return "  ".join(f"{k} {counts[k]}" for k in keys) or "none"
+
+
+@click.command()
+@town_option
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Counts by status and role, and live claims with the lease time left."""
+    from gastown.queue import Queue
+    from gastown.times import duration
+
+    store = open_store(ctx)
+    report = Queue(store).status()
+    report["git_dir"] = str(store.town.git_dir)
+    if as_json:
+        emit_json(report)
+        return
+    where = f"shared through {report['remote']}" if report["remote"] else "local"
+    tip = (report["tip"] or "none")[:10]
+    click.echo(f"town {report['town']} ({where}) at {report['git_dir']}, tasks {tip}")
+    click.echo(f"beads {report['beads']}: {_counts(report['totals'])}")
+    for role, counts in sorted(report["by_role"].items()):
+        click.echo(f"  {role:<12} {_counts(counts)}")
+    if report["claims"]:
+        click.echo("claims:")
+        for c in report["claims"]:
+            left = c["lease_left_s"] or 0
+            lease = f"expired {duration(-left)} ago" if c["expired"] else f"{duration(left)} left"
+            click.echo(
+                f"  {c['id']:<12} {c['agent'] or '?':<22} gen {c['generation']:<3} "
+                f"{lease:<18} {c['title']}"
+            )
+    for bad in report["invalid"]:
+        click.echo(f"invalid: {bad['path']}: {bad['problem']}")
+    for bead_id, paths in report["duplicates"].items():
+        click.echo(f"duplicate id {bead_id}: {', '.join(paths)}")
+
+
+@click.command()
+@click.argument("bead_id", required=False)
+@click.option(
+    "-n", "--max-count", "limit", type=click.IntRange(1, None), help="At most this many commits."
+)
+@click.option("--reverse", is_flag=True, help="Oldest first.")
+@town_option
+@json_option
+@click.pass_context
+def log(
+    ctx: click.Context, bead_id: str | None, limit: int | None, reverse: bool, as_json: bool
+) -> None:
+    """The tasks history (one bead's with BEAD_ID), newest first."""
+    import time
+
+    from gastown.history import read_log
+
+    store = open_store(ctx)
+    tip = store.tip()
+    if tip is None:
+        return
+    entries = read_log(store.git, tip, bead_id, limit, reverse)
+    if as_json:
+        emit_json([e.to_dict() for e in entries])
+        return
+    for e in entries:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.time))
+        click.echo(f"{e.commit[:10]} {stamp}  {e.subject}")
+
+
+@click.command()
+@click.argument("ref", required=False)
+@town_option
+@json_option
+@click.pass_context
+def validate(ctx: click.Context, ref: str | None, as_json: bool) -> None:
+    """Check every bead and file on REF (default: the tasks branch); exit 2 if any is wrong."""
+    from gastown.admission import check_tree
+    from gastown.errors import InvalidBead, NotFound
+
+    store = open_store(ctx)
+    target = store.tip() if ref is None else _resolve(store, ref)
+    if target is None:
+        raise NotFound(f"no such ref: {ref or 'tasks'}")
+    snap = store.snapshot(target)
+    assert snap.tree is not None
+    report = check_tree(store.git, snap.tree, snap.index, snap.config().limits)
+    if as_json:
+        emit_json(
+            {
+                "ref": ref or "tasks",
+                "commit": target,
+                "beads": len(snap.index),
+                "problems": report.problems,
+            }
+        )
+    elif not report:
+        click.echo(f"ok: {len(snap.index)} beads on {ref or 'tasks'} ({target[:10]}) are valid")
+    if report:
+        raise InvalidBead(
+            report.problems, "fix them with a new commit on tasks (gt bead edit, or git)"
+        )
+
+
+def _resolve(store: object, ref: str) -> str | None:
+    git = store.git  # type: ignore[attr-defined]
+    proc = git.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    return proc.stdout.decode().strip() or None if proc.returncode == 0 else None

@@ -1,0 +1,114 @@
+"""The errors gastown raises, and the exit codes the CLI turns them into.
+
+::
+
+    GastownError                    exit 1: something failed; the message says what
+    ├── UsageError                  exit 2: the user asked for something malformed
+    │   ├── InvalidBead             a bead fails its schema or the protocol's rules
+    │   └── ConfigError             town.toml (or a rig file) is wrong; names the key
+    ├── NotFound                    exit 5: no such town, bead, rig or ref
+    ├── NothingReady                exit 3: no ready bead for this role (not a failure)
+    ├── Refused                     exit 4: the queue said no (stale generation, not the
+    │   │                                   owner, illegal transition, rejected push)
+    │   └── Conflict                a compare-and-swap lost too many times in a row
+    ├── GitFailed                   exit 1: a git command or object write failed
+    └── Unavailable                 exit 6: a model endpoint or the remote is unreachable
+
+Every class carries an exit code and a one-line ``hint`` (what to do next); the CLI
+prints ``gt: <message>`` and ``hint: <hint>`` and never a traceback for these.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOTHING_READY = 3
+EXIT_REFUSED = 4
+EXIT_NOT_FOUND = 5
+EXIT_UNAVAILABLE = 6
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_ERROR: "an operation failed (git, I/O); the message says which",
+    EXIT_USAGE: "bad input: invalid bead, config or arguments; nothing was changed",
+    EXIT_NOTHING_READY: "nothing is ready for this role (gt claim)",
+    EXIT_REFUSED: "the queue refused: stale generation, not the owner, illegal transition",
+    EXIT_NOT_FOUND: "no such town, bead, rig or ref",
+    EXIT_UNAVAILABLE: "a model endpoint or the remote could not be reached",
+    EXIT_INTERRUPTED: "stopped by a second SIGINT/SIGTERM; the claim was released",
+}
+
+
+class GastownError(Exception):
+    """Root of every error gastown raises on purpose."""
+
+    exit_code = EXIT_ERROR
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = self.default_hint if hint is None else hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(GastownError):
+    """The user asked for something malformed; nothing was changed."""
+
+    exit_code = EXIT_USAGE
+
+
+class InvalidBead(UsageError):
+    """A bead fails its schema or the protocol's rules; ``problems`` lists each one."""
+
+    default_hint = "fix the fields named above and try again; `gt validate` checks a whole ref"
+
+    def __init__(self, problems: list[str], hint: str | None = None) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems) if self.problems else "invalid bead", hint)
+
+
+class ConfigError(UsageError):
+    """The town or rig configuration is wrong; the message names the key."""
+
+    default_hint = "edit town.toml on the tasks branch (gt config path shows where it is read)"
+
+
+class NotFound(GastownError):
+    """No such town, bead, rig or ref."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class NothingReady(GastownError):
+    """No ready bead for the role asked; a normal outcome, not a failure."""
+
+    exit_code = EXIT_NOTHING_READY
+
+
+class Refused(GastownError):
+    """The queue refused the change (stale generation, wrong owner, illegal transition)."""
+
+    exit_code = EXIT_REFUSED
+
+
+class Conflict(Refused):
+    """A compare-and-swap on the tasks branch lost too many times in a row."""
+
+    default_hint = "the tasks branch is very busy; try again"
+
+
+class GitFailed(GastownError):
+    """A git command or an object write failed."""
+
+    exit_code = EXIT_ERROR
+
+
+class Unavailable(GastownError):
+    """A model endpoint or the remote could not be reached."""
+
+    exit_code = EXIT_UNAVAILABLE

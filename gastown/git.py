@@ -1,0 +1,429 @@
+"""The one door to git.
+
+Objects and local refs go through libgit2 (``pygit2``) in-process: a claim writes a
+blob, a few small trees and a commit in well under a millisecond and moves the branch
+with a locked compare-and-swap. Everything that talks to another repository (push,
+fetch, clone, worktrees, rebase) runs the real ``git`` program, so its transports,
+hooks and messages are git's own. Nothing here ever touches a working tree, an index
+or HEAD unless a function says so in its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gastown.errors import GitFailed, NotFound
+
+if TYPE_CHECKING:  # pygit2 costs ~45 ms to import: only commands that touch objects pay
+    import pygit2
+
+log = logging.getLogger(__name__)
+
+ZERO = "0" * 40
+# Variables a hook (or a parent git) sets that would point our git at the wrong place.
+_REPO_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_QUARANTINE_PATH",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+)
+STALE_LOCK_SECONDS = 10.0
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a git child: ours minus repository-locating variables."""
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_git(
+    args: Sequence[str],
+    cwd: str | Path,
+    *,
+    input: bytes | None = None,
+    check: bool = True,
+    timeout: float | None = 120,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git ARGS`` in ``cwd``; GitFailed with git's own message when it fails."""
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            env=clean_env(env),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise GitFailed(f"git {' '.join(args[:2])} timed out after {timeout}s") from None
+    except FileNotFoundError:
+        raise GitFailed("the git program is not installed", "install git (2.30 or newer)") from None
+    if check and proc.returncode != 0:
+        message = (
+            proc.stderr.decode(errors="replace").strip()
+            or proc.stdout.decode(errors="replace").strip()
+        )
+        raise GitFailed(f"git {' '.join(args[:2])} failed: {message[-2000:]}")
+    return proc
+
+
+def discover(start: str | Path) -> Path | None:
+    """The git directory enclosing ``start`` (a work tree's ``.git`` or a bare repository)."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        dotgit = folder / ".git"
+        if dotgit.is_dir():
+            return dotgit
+        if dotgit.is_file():  # a linked worktree or a submodule: "gitdir: <path>"
+            text = dotgit.read_text().strip()
+            if text.startswith("gitdir:"):
+                return (folder / text[len("gitdir:") :].strip()).resolve()
+        if _is_git_dir(folder):
+            return folder
+    return None
+
+
+def _is_git_dir(folder: Path) -> bool:
+    return (
+        (folder / "HEAD").is_file()
+        and (folder / "objects").is_dir()
+        and ((folder / "refs").is_dir() or (folder / "reftable").is_dir())
+    )
+
+
+def read_ref(git_dir: Path, ref: str) -> str | None:
+    """What ``ref`` points at, read from the ref files without loading libgit2.
+
+    Returns None when the ref does not exist; raises LookupError when the repository
+    stores refs in a way this reader does not know (reftable), so callers fall back to
+    ``Git.resolve``.
+    """
+    common = git_dir
+    pointer = git_dir / "commondir"
+    if pointer.is_file():  # a linked worktree keeps branches in the main repository
+        common = (git_dir / pointer.read_text().strip()).resolve()
+    if (common / "reftable").is_dir():
+        raise LookupError("reftable")
+    try:
+        text = (common / ref).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        text = ""
+    if len(text) == 40:
+        return text
+    if text:
+        raise LookupError(f"{ref} is not a plain ref")
+    try:
+        packed = (common / "packed-refs").read_text()
+    except FileNotFoundError:
+        return None
+    suffix = f" {ref}"
+    for line in packed.splitlines():
+        if line.endswith(suffix) and len(line) == 40 + len(suffix):
+            return line[:40]
+    return None
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What ``git push --porcelain`` said about one ref."""
+
+    ok: bool
+    status: str  # "ok", "up-to-date", "stale" (someone else moved it first) or "refused"
+    reason: str = ""
+    remote_messages: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Git:
+    """A repository: libgit2 for objects and local refs, the git program for the rest."""
+
+    def __init__(self, path: str | Path) -> None:
+        import pygit2
+
+        self.lib = pygit2
+        try:
+            self.repo = pygit2.Repository(str(path))
+        except pygit2.GitError as error:
+            raise NotFound(f"no git repository at {path}: {error}") from None
+        self.git_dir = Path(self.repo.path).resolve()
+        workdir = self.repo.workdir
+        self.workdir = None if workdir is None else Path(workdir).resolve()
+        quarantine = os.environ.get("GIT_QUARANTINE_PATH")
+        if quarantine and Path(quarantine).resolve().is_relative_to(self.git_dir):
+            # Inside pre-receive the pushed objects wait in a quarantine directory.
+            self.repo.odb.add_disk_alternate(quarantine)
+
+    @property
+    def bare(self) -> bool:
+        return bool(self.repo.is_bare)
+
+    def run(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        """``git ARGS`` in this repository."""
+        cwd = self.workdir or self.git_dir
+        return run_git(args, cwd, **kwargs)  # type: ignore[arg-type]
+
+    def config(self, key: str) -> str | None:
+        try:
+            value = self.repo.config[key]
+        except KeyError:
+            return None
+        return str(value)
+
+    # ---- refs ------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit id ``ref`` points at, or None when it does not exist."""
+        try:
+            reference = self.repo.references.get(ref)
+        except self.lib.GitError as error:
+            raise GitFailed(f"cannot read {ref}: {error}") from None
+        if reference is None:
+            return None
+        return str(reference.resolve().target)
+
+    def refs(self, prefix: str) -> dict[str, str]:
+        """Every ref under ``prefix`` with the commit it points at."""
+        return {
+            name: str(self.repo.references[name].resolve().target)
+            for name in self.repo.references
+            if name.startswith(prefix)
+        }
+
+    def cas_ref(self, ref: str, new: str, old: str | None, message: str) -> bool:
+        """Move ``ref`` from ``old`` (None: must not exist) to ``new``; False if it moved."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                with self.repo.transaction() as txn:
+                    txn.lock_ref(ref)
+                    if self.resolve(ref) != old:
+                        return False
+                    txn.set_target(ref, new, message=message)  # pygit2 cannot pass a signature here
+                return True
+            except self.lib.GitError as error:
+                if not self._clear_stale_lock(ref, error) and time.monotonic() > deadline:
+                    raise GitFailed(f"cannot update {ref}: {error}") from None
+                time.sleep(0.002)
+
+    def _clear_stale_lock(self, ref: str, error: Exception) -> bool:
+        """Remove ``ref``'s lock file if a dead writer left it behind; True if removed."""
+        lock = self.git_dir / (ref + ".lock")
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if age < STALE_LOCK_SECONDS:
+            return False
+        log.warning("removing %s, left %.0fs ago by a writer that died (%s)", lock, age, error)
+        lock.unlink(missing_ok=True)
+        return True
+
+    def set_ref(self, ref: str, new: str) -> None:
+        """Point ``ref`` at ``new`` whatever it held (for remote-tracking mirrors)."""
+        self.repo.references.create(ref, new, force=True)
+
+    # ---- objects ---------------------------------------------------------------
+
+    def exists(self, oid: str) -> bool:
+        return oid in self.repo.odb if len(oid) == 40 else False
+
+    def blob(self, oid: str) -> bytes:
+        return bytes(self.repo[oid].read_raw())
+
+    def tree_of(self, commit: str) -> str:
+        return str(self.repo[commit].peel(self.lib.Tree).id)
+
+    def commit_info(self, commit: str) -> pygit2.Commit:
+        obj = self.repo[commit]
+        if not isinstance(obj, self.lib.Commit):
+            raise NotFound(f"{commit} is not a commit")
+        return obj
+
+    def entry(self, tree: str, path: str) -> tuple[str, int] | None:
+        """``(oid, filemode)`` of ``path`` inside ``tree``, or None."""
+        try:
+            found = self.repo[tree] / path  # type: ignore[operator]
+        except KeyError:
+            return None
+        return str(found.id), int(found.filemode)
+
+    def read_path(self, tree: str, path: str) -> bytes | None:
+        """The bytes of file ``path`` in ``tree``, or None when absent or not a file."""
+        found = self.entry(tree, path)
+        modes = (self.lib.enums.FileMode.BLOB, self.lib.enums.FileMode.BLOB_EXECUTABLE)
+        if found is None or found[1] not in modes:
+            return None
+        return self.blob(found[0])
+
+    def listdir(self, tree: str, folder: str) -> list[str]:
+        """Names directly inside ``folder`` of ``tree`` (empty when there is no such folder)."""
+        found = self.entry(tree, folder)
+        if found is None or found[1] != self.lib.enums.FileMode.TREE:
+            return []
+        return [item.name for item in self.repo[found[0]]]  # type: ignore[attr-defined]
+
+    def walk(self, tree: str, prefix: str = "") -> Iterator[tuple[str, str, int]]:
+        """Every file below ``tree`` as ``(path, oid, filemode)``."""
+        for item in self.repo[tree]:  # type: ignore[attr-defined]
+            path = f"{prefix}{item.name}"
+            if item.type == self.lib.enums.ObjectType.TREE:
+                yield from self.walk(str(item.id), path + "/")
+            else:
+                yield path, str(item.id), int(item.filemode)
+
+    def diff_trees(self, old: str | None, new: str | None) -> list[tuple[str, str | None]]:
+        """Files that differ from ``old`` to ``new`` as ``(path, new oid or None if gone)``."""
+        if old == new:
+            return []
+        if old is None or new is None:
+            present = new if new is not None else old
+            assert present is not None
+            return [(p, o if new else None) for p, o, _ in self.walk(present)]
+        old_tree, new_tree = self.repo[old], self.repo[new]
+        assert isinstance(old_tree, self.lib.Tree) and isinstance(new_tree, self.lib.Tree)
+        diff = old_tree.diff_to_tree(new_tree)
+        changes: list[tuple[str, str | None]] = []
+        for delta in diff.deltas:
+            if delta.status_char() == "D":
+                changes.append((delta.old_file.path, None))
+            else:
+                if delta.status_char() == "R":
+                    changes.append((delta.old_file.path, None))
+                changes.append((delta.new_file.path, str(delta.new_file.id)))
+        return changes
+
+    def write_blob(self, data: bytes) -> str:
+        return str(self.repo.create_blob(data))
+
+    def write_tree(self, base: str | None, changes: Mapping[str, str | None]) -> str:
+        """A new tree: ``base`` with files at ``changes``' paths set (oid) or removed (None)."""
+        tree = self.repo[base] if base else None
+        assert tree is None or isinstance(tree, self.lib.Tree)
+        oid = self._write_tree(tree, changes)
+        if oid is None:
+            return str(self.repo.TreeBuilder().write())
+        return oid
+
+    def _write_tree(
+        self, base: pygit2.Tree | None, changes: Mapping[str, str | None]
+    ) -> str | None:
+        builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
+        nested: dict[str, dict[str, str | None]] = {}
+        for path, oid in changes.items():
+            head, _, rest = path.partition("/")
+            if rest:
+                nested.setdefault(head, {})[rest] = oid
+            elif oid is None:
+                if builder.get(head) is not None:
+                    builder.remove(head)
+            else:
+                builder.insert(head, oid, self.lib.enums.FileMode.BLOB)
+        for head, inner in nested.items():
+            current = builder.get(head)
+            subtree: pygit2.Tree | None = None
+            if current is not None and current.type == self.lib.enums.ObjectType.TREE:
+                found = self.repo[current.id]
+                assert isinstance(found, self.lib.Tree)
+                subtree = found
+            written = self._write_tree(subtree, inner)
+            if written is None:
+                if current is not None:
+                    builder.remove(head)
+            else:
+                builder.insert(head, written, self.lib.enums.FileMode.TREE)
+        if len(builder) == 0:
+            return None
+        return str(builder.write())
+
+    def write_commit(
+        self,
+        tree: str,
+        parents: Sequence[str],
+        message: str,
+        author: pygit2.Signature,
+        committer: pygit2.Signature,
+    ) -> str:
+        return str(self.repo.create_commit(None, author, committer, message, tree, list(parents)))
+
+    def signature(self, name: str, when: float) -> pygit2.Signature:
+        """An author/committer for gastown's own commits (no git config needed)."""
+        return self.lib.Signature(name, "gastown@localhost", int(when), 0)
+
+    def maintain(self) -> None:
+        """Start ``git gc --auto`` in the background: plumbing writes never trigger it, and
+        every claim adds loose objects. git decides whether there is anything to do and
+        keeps two runs from overlapping; nothing waits for it."""
+        try:  # the shell exits at once; gc goes on detached, reaped by init
+            subprocess.run(
+                ["sh", "-c", "git gc --auto --quiet </dev/null >/dev/null 2>&1 &"],
+                cwd=self.workdir or self.git_dir,
+                env=clean_env(),
+                check=False,
+                timeout=10,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            log.debug("could not start git gc --auto: %s", error)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        if ancestor == descendant:
+            return True
+        return bool(self.repo.descendant_of(descendant, ancestor))
+
+    def commits_between(self, old: str | None, new: str) -> list[pygit2.Commit]:
+        """Commits reachable from ``new`` but not ``old``, oldest first."""
+        order = self.lib.enums.SortMode
+        walker = self.repo.walk(new, order.TOPOLOGICAL | order.REVERSE)
+        if old:
+            walker.hide(old)
+        return list(walker)
+
+    # ---- other repositories ------------------------------------------------------
+
+    def push(self, remote: str, refspecs: Sequence[str], timeout: float = 120) -> PushResult:
+        """``git push --porcelain``, read back into a PushResult for the first refspec."""
+        proc = self.run("push", "--porcelain", remote, *refspecs, check=False, timeout=timeout)
+        out = proc.stdout.decode(errors="replace")
+        err = proc.stderr.decode(errors="replace")
+        messages = tuple(
+            line[len("remote: ") :].rstrip()
+            for line in err.splitlines()
+            if line.startswith("remote: ") and line[len("remote: ") :].strip()
+        )
+        for line in out.splitlines():
+            parts = line.split("\t")
+            if len(parts) < 3 or len(parts[0]) != 1:
+                continue
+            flag, summary = parts[0], parts[2]
+            if flag in " +*-":
+                return PushResult(True, "ok", summary, messages)
+            if flag == "=":
+                return PushResult(True, "up-to-date", summary, messages)
+            if "fetch first" in summary or "non-fast-forward" in summary or "stale" in summary:
+                return PushResult(False, "stale", summary, messages)
+            if "failed to update ref" in summary or "cannot lock ref" in summary:
+                return PushResult(False, "stale", summary, messages)
+            return PushResult(False, "refused", summary, messages)
+        detail = (err or out).strip().splitlines()
+        raise GitFailed(
+            f"git push to {remote} failed: {detail[-1] if detail else 'no output'}",
+            "check that the remote is reachable (git ls-remote " + remote + ")",
+        )
+
+    def fetch(self, remote: str, refspecs: Sequence[str], timeout: float = 120) -> None:
+        self.run("fetch", "--quiet", "--no-tags", remote, *refspecs, timeout=timeout)

@@ -1,0 +1,535 @@
+"""The bead queue's operations: add, edit, ready, claim, renew, release, complete, fail.
+
+Each write is one ``store.update`` whose decision function re-reads the bead every
+time it runs: after a lost race the decision is made again on the new tip, never
+replayed (re-applying a claim without re-reading double-claims beads).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gastown import admission, dag, events, ids, schema
+from gastown import convoy as convoymod
+from gastown.bead import (
+    BLOCKS,
+    CLAIMED,
+    DEPENDENCY_TYPES,
+    OPEN,
+    PROTOCOL_FIELDS,
+    Bead,
+    Dependency,
+    new_bead,
+    semantic_problems,
+)
+from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
+from gastown.index import INVALID, Entry
+from gastown.store import GitStore, Snapshot, Update
+from gastown.times import iso
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A successful claim: the bead as claimed, and whether it was taken from a dead owner."""
+
+    bead: Bead
+    recovery: bool = False
+    previous_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class NewBead:
+    """What ``add`` needs to make a bead."""
+
+    title: str
+    role: str = "polecat"
+    rig: str | None = None
+    description: str = ""
+    acceptance_criteria: str = ""
+    design: str = ""
+    priority: int = 2
+    issue_type: str = "task"
+    estimated_tokens: int | None = None
+    convoy: str | None = None
+    labels: tuple[str, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
+    external_ref: str | None = None
+
+
+def result_trailers(result: Mapping[str, Any] | None) -> list[tuple[str, object]]:
+    """The trailers a result contributes (tokens, tests, tools ...): what metrics read."""
+    if not result:
+        return []
+    pairs: list[tuple[str, object]] = []
+    for key, trailer in events.RESULT_TRAILERS.items():
+        value = result.get(key)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            pairs.append((trailer, value))
+    tests = result.get("tests")
+    if isinstance(tests, Mapping):
+        for key in ("passed", "failed", "errors"):
+            if isinstance(tests.get(key), int):
+                pairs.append((f"Tests-{key.capitalize()}", tests[key]))
+    calls = result.get("tool_calls")
+    if isinstance(calls, Mapping):
+        total = sum(v for v in calls.values() if isinstance(v, int))
+        pairs.append(("Tool-Calls", total))
+        for name, count in sorted(calls.items()):
+            pairs.append(("Tool-Call", f"{name}={count}"))
+    for commit in result.get("commits") or ():
+        pairs.append(("Commit", commit))
+    return pairs
+
+
+class Queue:
+    """The queue over one store; every method is one read or one commit."""
+
+    def __init__(self, store: GitStore) -> None:
+        self.store = store
+
+    # ---- reading ---------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot()
+
+    def show(self, bead_id: str) -> Bead:
+        return self.store.snapshot().bead(bead_id)
+
+    def ready(
+        self, role: str | None = None, now: float | None = None, limit: int | None = None
+    ) -> list[Entry]:
+        """Ready beads best first (at most ``limit``)."""
+        return self.store.snapshot().index.ready(role, time.time() if now is None else now, limit)
+
+    def waiting_on(self, snap: Snapshot, entry: Entry) -> list[str]:
+        return dag.waiting_on(entry, snap.index.entries.get)
+
+    # ---- adding and editing ----------------------------------------------------
+
+    def add(self, spec: NewBead, agent: str | None = None) -> Bead:
+        return self.add_many([spec], agent)[0]
+
+    def add_many(self, specs: Sequence[NewBead], agent: str | None = None) -> list[Bead]:
+        """Add beads in one commit (deps may name each other in list order)."""
+        made: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            made.clear()
+            now = time.time()
+            prefix = snap.config().prefix
+            fresh: set[str] = set()
+            for spec in specs:
+                bead_id = ids.new_id(
+                    prefix, f"{spec.title}\0{now}", lambda c: snap.has(c) or c in fresh
+                )
+                fresh.add(bead_id)
+                bead = new_bead(
+                    bead_id,
+                    spec.title,
+                    now,
+                    role=spec.role,
+                    rig=spec.rig,
+                    description=spec.description,
+                    acceptance_criteria=spec.acceptance_criteria,
+                    design=spec.design,
+                    priority=spec.priority,
+                    issue_type=spec.issue_type,
+                    estimated_tokens=spec.estimated_tokens,
+                    convoy=spec.convoy,
+                    labels=spec.labels,
+                    dependencies=spec.dependencies,
+                    external_ref=spec.external_ref,
+                )
+                _check_bead(bead)
+                for dep in bead.dependencies:
+                    if not snap.has(dep.id) and dep.id not in fresh - {bead_id}:
+                        raise InvalidBead(
+                            [f"new bead {spec.title!r}: $.dependencies: {dep.id} does not exist"],
+                            "`gt ready` and `gt status` list existing beads",
+                        )
+                made.append(bead)
+            files = _convoy_additions(snap, made)
+            event = events.Event(
+                events.ADD,
+                tuple(b.id for b in made),
+                agent,
+                made[0].title if len(made) == 1 else f"{len(made)} beads",
+                events.trailer_pairs(
+                    [("Role", made[0].role), ("Convoy", made[0].convoy)] if len(made) == 1 else []
+                ),
+            )
+            return Update(event, made, files)
+
+        self.store.update(decide)
+        return list(made)
+
+    def edit(self, bead_id: str, assignments: Sequence[str], agent: str | None = None) -> Bead:
+        """Change non-protocol fields from ``field=value`` strings."""
+        changes = parse_assignments(assignments)
+        edited: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            bead = snap.bead(bead_id)
+            try:
+                new = bead.edited(time.time(), **changes)
+            except (ValueError, TypeError) as error:
+                raise UsageError(f"bead {bead_id}: {error}") from None
+            _check_bead(new)
+            _check_references(snap, new)
+            edited[:] = [new]
+            event = events.Event(
+                events.EDIT,
+                (bead_id,),
+                agent,
+                ", ".join(sorted(changes)),
+            )
+            return Update(event, [new])
+
+        self.store.update(decide)
+        return edited[0]
+
+    # ---- the claim protocol ----------------------------------------------------
+
+    def claim(
+        self,
+        role: str,
+        agent: str,
+        lease: float | None = None,
+        bead_id: str | None = None,
+        extra: Sequence[tuple[str, object]] = (),
+    ) -> Claimed:
+        """Claim the best ready bead of ``role`` (or ``bead_id``); NothingReady if none."""
+        outcome: list[Claimed] = []
+
+        def decide(snap: Snapshot) -> Update:
+            now = time.time()
+            seconds = lease if lease is not None else snap.config().queue.lease_seconds
+            bead = self._pick(snap, role, bead_id, now)
+            recovery = bead.status == CLAIMED
+            previous = bead.claim.agent if bead.claim else None
+            new = bead.claimed(agent, role, now, seconds)
+            _refuse(admission.transition_problems(bead, new, now))
+            outcome[:] = [Claimed(new, recovery, previous)]
+            trailers = [
+                ("Role", role),
+                ("Generation", new.generation),
+                ("Lease-Expires", new.claim.expires_at if new.claim else None),
+                ("Rig", new.rig),
+                ("Convoy", new.convoy),
+                ("Recovery", "yes" if recovery else None),
+                ("Previous-Agent", previous if recovery else None),
+                *extra,
+            ]
+            event = events.Event(
+                events.CLAIM, (new.id,), agent, new.title, events.trailer_pairs(trailers)
+            )
+            return Update(event, [new])
+
+        self.store.update(decide)
+        return outcome[0]
+
+    def _pick(self, snap: Snapshot, role: str, bead_id: str | None, now: float) -> Bead:
+        if bead_id is not None:
+            entry = snap.index.get(bead_id)
+            if entry is None:
+                raise NotFound(f"no bead {bead_id} on the tasks branch")
+            if not snap.index.is_ready(entry, now):
+                why = dag.waiting_on(entry, snap.index.entries.get)
+                state = f"waiting on {', '.join(why)}" if why else entry.status
+                raise NothingReady(f"bead {bead_id} is not ready ({state})")
+            return snap.bead(bead_id)
+        skip: set[str] = set()
+        while True:
+            entry = snap.index.best_ready(role, now, frozenset(skip))
+            if entry is None:
+                raise NothingReady(f"nothing is ready for role {role}")
+            try:
+                return snap.bead(entry.id)
+            except InvalidBead:
+                skip.add(entry.id)  # a bead pushed past the hooks must not stall the queue
+
+    def renew(
+        self, bead_id: str, agent: str, generation: int | None = None, lease: float | None = None
+    ) -> Bead:
+        """Push the lease out; refused unless ``agent`` still holds this generation."""
+
+        def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
+            seconds = lease if lease is not None else snap.config().queue.lease_seconds
+            new = bead.renewed(now, seconds)
+            return new, [("Lease-Expires", new.claim.expires_at if new.claim else None)]
+
+        return self._owned_change(events.RENEW, bead_id, agent, generation, change)
+
+    def release(
+        self,
+        bead_id: str,
+        agent: str | None = None,
+        generation: int | None = None,
+        reason: str | None = None,
+    ) -> Bead:
+        """Hand a claimed bead back to the queue (no attempt counted)."""
+
+        def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
+            return bead.released(now), [("Reason", reason)]
+
+        return self._owned_change(events.RELEASE, bead_id, agent, generation, change)
+
+    def complete(
+        self,
+        bead_id: str,
+        agent: str,
+        generation: int | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> Bead:
+        """Mark done with the worker's result."""
+        if result is not None:
+            schema.check("result", dict(result), f"bead {bead_id}: result")
+
+        def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
+            return bead.completed(now, result), [("Status", "done"), *result_trailers(result)]
+
+        return self._owned_change(events.COMPLETE, bead_id, agent, generation, change)
+
+    def fail(
+        self,
+        bead_id: str,
+        agent: str,
+        reason: str,
+        generation: int | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> Bead:
+        """Mark failed with a reason; the attempt is counted."""
+        if not reason.strip():
+            raise UsageError(f"bead {bead_id}: --reason is required and must say why it failed")
+        if result is not None:
+            schema.check("result", dict(result), f"bead {bead_id}: result")
+
+        def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
+            new = bead.failed(now, reason.strip(), result)
+            trailers: list[tuple[str, object]] = [
+                ("Status", "failed"),
+                ("Reason", reason),
+                ("Attempts", new.attempts),
+            ]
+            return new, trailers + result_trailers(result)
+
+        return self._owned_change(events.FAIL, bead_id, agent, generation, change)
+
+    def retry(self, bead_id: str, agent: str | None = None, reason: str | None = None) -> Bead:
+        """Reopen a failed (or done) bead for another attempt."""
+        done: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            bead = snap.bead(bead_id)
+            if bead.status in (OPEN, CLAIMED):
+                raise Refused(f"bead {bead_id} is {bead.status}; only failed or done beads reopen")
+            new = bead.reopened(time.time())
+            done[:] = [new]
+            trailers = events.trailer_pairs([("Reason", reason), ("Attempts", new.attempts)])
+            return Update(
+                events.Event(events.RETRY, (bead_id,), agent, bead.title, trailers), [new]
+            )
+
+        self.store.update(decide)
+        return done[0]
+
+    def _owned_change(
+        self, kind: str, bead_id: str, agent: str | None, generation: int | None, change: Any
+    ) -> Bead:
+        done: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            now = time.time()
+            bead = snap.bead(bead_id)
+            _check_owner(bead, agent, generation, kind)
+            new, trailers = change(snap, bead, now)
+            _refuse(admission.transition_problems(bead, new, now))
+            done[:] = [new]
+            pairs = [
+                ("Role", bead.claim.role if bead.claim else None),
+                ("Generation", bead.generation),
+            ]
+            event = events.Event(
+                kind, (bead_id,), agent, bead.title, events.trailer_pairs(pairs + trailers)
+            )
+            return Update(event, [new])
+
+        self.store.update(decide)
+        return done[0]
+
+    # ---- status ----------------------------------------------------------------
+
+    def status(self, now: float | None = None) -> dict[str, Any]:
+        """Counts by status and role, live and expired claims, beads that need a person."""
+        now = time.time() if now is None else now
+        snap = self.store.snapshot()
+        index = snap.index
+        counts: dict[str, dict[str, int]] = {}
+        for entry in index:
+            state = entry.status
+            if state == OPEN:
+                state = "ready" if index.is_ready(entry, now) else "blocked"
+            role = counts.setdefault(entry.role, {})
+            role[state] = role.get(state, 0) + 1
+        totals: dict[str, int] = {}
+        for role_counts in counts.values():
+            for state, n in role_counts.items():
+                totals[state] = totals.get(state, 0) + n
+        claims = [
+            {
+                "id": e.id,
+                "agent": e.agent,
+                "role": e.role,
+                "generation": e.generation,
+                "expires_at": iso(e.expires) if e.expires else None,
+                "lease_left_s": round(e.expires - now, 1) if e.expires else None,
+                "expired": bool(e.expires is not None and e.expires <= now),
+                "title": e.title,
+            }
+            for e in index.live_claims()
+        ]
+        return {
+            "town": snap.config().name,
+            "tip": snap.commit,
+            "beads": len(index),
+            "totals": totals,
+            "by_role": counts,
+            "claims": claims,
+            "invalid": [
+                {"id": e.id, "path": e.path, "problem": e.problem}
+                for e in index
+                if e.status == INVALID
+            ],
+            "duplicates": {k: sorted(v) for k, v in index.duplicates.items()},
+            "remote": self.store.remote,
+        }
+
+
+# ---- helpers ------------------------------------------------------------------
+
+
+def _check_owner(bead: Bead, agent: str | None, generation: int | None, verb: str) -> None:
+    if bead.status != CLAIMED or bead.claim is None:
+        raise Refused(f"bead {bead.id} is {bead.status}, not claimed; cannot {verb} it")
+    if generation is not None and generation != bead.generation:
+        raise Refused(
+            f"bead {bead.id}: stale generation {generation}: the bead is at generation "
+            f"{bead.generation}, claimed by {bead.claim.agent}; your claim was taken over "
+            "after its lease expired",
+            "drop this work; the new owner finishes the bead",
+        )
+    if agent is not None and bead.claim.agent != agent:
+        raise Refused(
+            f"bead {bead.id} is claimed by {bead.claim.agent} (generation {bead.generation}), "
+            f"not by {agent}",
+            "only the owner may renew, complete or fail a claim",
+        )
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise Refused("; ".join(problems))
+
+
+def _check_bead(bead: Bead) -> None:
+    found = schema.problems("bead", bead.to_dict()) + semantic_problems(bead)
+    if found:
+        raise InvalidBead([f"bead {bead.id}: {p}" for p in found])
+
+
+def _check_references(snap: Snapshot, bead: Bead) -> None:
+    for dep in bead.dependencies:
+        if not snap.has(dep.id):
+            raise InvalidBead([f"bead {bead.id}: $.dependencies: {dep.id} does not exist"])
+
+    def edges(node: str) -> tuple[str, ...]:
+        if node == bead.id:
+            return bead.blockers() + ((bead.parent(),) if bead.parent() else ())  # type: ignore[operator]
+        entry = snap.index.get(node)
+        if entry is None:
+            return ()
+        return entry.blocks + ((entry.parent,) if entry.parent else ())
+
+    cycle = dag.find_cycle([bead.id], edges)
+    if cycle:
+        raise InvalidBead([f"bead {bead.id}: dependency cycle {' -> '.join(cycle)}"])
+
+
+def _convoy_additions(snap: Snapshot, beads: Sequence[Bead]) -> dict[str, bytes | None]:
+    """Convoy files that gain the new beads (a bead may only join an existing convoy)."""
+    files: dict[str, bytes | None] = {}
+    grouped: dict[str, list[str]] = {}
+    for bead in beads:
+        if bead.convoy:
+            grouped.setdefault(bead.convoy, []).append(bead.id)
+    for convoy_id, members in grouped.items():
+        current = convoymod.load(snap, convoy_id)
+        grown = replace(current, beads=current.beads + tuple(members))
+        files[convoymod.path_of(convoy_id)] = grown.to_json()
+    return files
+
+
+_INT_FIELDS = {"priority", "estimated_tokens"}
+_LIST_FIELDS = {"labels"}
+_TEXT_FIELDS = {
+    "title",
+    "description",
+    "design",
+    "acceptance_criteria",
+    "notes",
+    "role",
+    "rig",
+    "convoy",
+    "assignee",
+    "issue_type",
+    "external_ref",
+    "close_reason",
+}
+
+
+def parse_assignments(assignments: Sequence[str]) -> dict[str, Any]:
+    """``["priority=1", "labels=a,b", "dependencies=gt-x,gt-y:related"]`` as typed fields."""
+    changes: dict[str, Any] = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise UsageError(f"--set {item!r}: expected field=value")
+        if name in PROTOCOL_FIELDS:
+            raise UsageError(
+                f"--set {name}: {name} belongs to the claim protocol",
+                "use gt claim / renew / release / complete / fail / retry",
+            )
+        if name in _INT_FIELDS:
+            if value.strip() in ("", "null", "none") and name == "estimated_tokens":
+                changes[name] = None
+                continue
+            try:
+                changes[name] = int(value)
+            except ValueError:
+                raise UsageError(f"--set {name}: {value!r} is not a whole number") from None
+        elif name in _LIST_FIELDS:
+            changes[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif name == "dependencies":
+            changes[name] = tuple(parse_dependency(v) for v in value.split(",") if v.strip())
+        elif name in _TEXT_FIELDS:
+            nullable = name in ("rig", "convoy", "assignee", "external_ref", "close_reason")
+            changes[name] = None if nullable and value == "" else value
+        else:
+            known = ", ".join(sorted(_INT_FIELDS | _LIST_FIELDS | _TEXT_FIELDS | {"dependencies"}))
+            raise UsageError(f"--set {name}: no such field", f"editable fields: {known}")
+    return changes
+
+
+def parse_dependency(text: str) -> Dependency:
+    """``gt-x`` (blocks) or ``gt-x:related``."""
+    bead_id, _, kind = text.strip().partition(":")
+    kind = kind or BLOCKS
+    if kind not in DEPENDENCY_TYPES:
+        raise UsageError(f"dependency {text!r}: type must be one of {', '.join(DEPENDENCY_TYPES)}")
+    if not ids.is_valid_id(bead_id):
+        raise UsageError(f"dependency {text!r}: {bead_id!r} is not a bead id (like gt-3k9x2)")
+    return Dependency(bead_id, kind)

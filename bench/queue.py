@@ -48,11 +48,7 @@ def make_town(root: Path, name: str, n: int, remote: str | None = None) -> Path:
         bead_id = "gt-" + "".join(rng.choice(ids.ALPHABET) for _ in range(6))
         if bead_id not in seen:
             seen.add(bead_id)
-            beads.append(
-                new_bead(
-                    bead_id, f"bead {len(beads)}", now - n + len(beads), priority=rng.randint(0, 4)
-                )
-            )
+            beads.append(new_bead(bead_id, f"bead {len(beads)}", now - n + len(beads), priority=rng.randint(0, 4)))
     event = events.Event(events.ADD, (), "bench", f"{n} beads")
     store.update(lambda snap: Update(event, beads))
     store.save_index()
@@ -100,10 +96,7 @@ def claims_per_second(root: Path, processes: int, n: int) -> float:
     ctx = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
     start = time.time() + 2.0
-    workers = [
-        ctx.Process(target=_claimer, args=(str(path), f"w{i}", start, results))
-        for i in range(processes)
-    ]
+    workers = [ctx.Process(target=_claimer, args=(str(path), f"w{i}", start, results)) for i in range(processes)]
     for worker in workers:
         worker.start()
     finished = [results.get(timeout=600) for _ in workers]
@@ -149,9 +142,7 @@ def hook_time(root: Path, n: int) -> float:
     times = []
     for _ in range(7):
         started = time.perf_counter()
-        proc = subprocess.run(
-            [str(hook)], input=line, text=True, capture_output=True, cwd=store.town.git_dir
-        )
+        proc = subprocess.run([str(hook)], input=line, text=True, capture_output=True, cwd=store.town.git_dir)
         times.append(time.perf_counter() - started)
         assert proc.returncode == 0, proc.stderr
     return statistics.median(times)
@@ -185,10 +176,7 @@ def main() -> None:
         print(f"gastown queue benchmark  python {sys.version.split()[0]}  cpus {os.cpu_count()}")
         for n in sizes:
             median, p99 = claim_latency(root, n, 50 if args.quick else 300)
-            print(
-                f"claim latency, {n:>6} beads (in-process, warm): "
-                f"median {ms(median)}  p99 {ms(p99)}"
-            )
+            print(f"claim latency, {n:>6} beads (in-process, warm): median {ms(median)}  p99 {ms(p99)}")
         contention_n = 200 if args.quick else 1000
         for processes in (1, 4, 8):
             rate = claims_per_second(root, processes, contention_n)
@@ -207,9 +195,7 @@ def main() -> None:
                     ("gt bead show", ["bead", "show", some]),
                     ("gt claim", ["claim", "--role", "polecat", "--agent", "bench"]),
                 ):
-                    print(
-                        f"{label}, {n:>6} beads, whole process: {ms(whole_command(path, command))}"
-                    )
+                    print(f"{label}, {n:>6} beads, whole process: {ms(whole_command(path, command))}")
                 print(f"pre-receive hook, {n:>6} beads, one-claim push: {ms(hook_time(root, n))}")
         print(f"remote claim round trip (commit + push, hooks on): {ms(remote_round_trip(root))}")
 

@@ -29,17 +29,16 @@ _KNOWN_PATHS = [
     re.compile(r"^town\.toml$"),
     re.compile(r"^README\.md$"),
     re.compile(r"^(beads|convoys|plans|rigs)(/[^/]+)*/\.keep$"),
-    re.compile(
-        r"^beads/([0-9a-z]/){0,2}[a-z][a-z0-9-]{0,30}-[0-9a-z]{3,16}(\.[0-9]{1,4}){0,3}\.json$"
-    ),
+    re.compile(r"^beads/([0-9a-z]/){0,2}[a-z][a-z0-9-]{0,30}-[0-9a-z]{3,16}(\.[0-9]{1,4}){0,3}\.json$"),
     re.compile(r"^convoys/[a-z][a-z0-9-]{0,30}-[0-9a-z]{3,16}\.json$"),
     re.compile(r"^plans/[A-Za-z0-9._-]+\.md$"),
     re.compile(r"^rigs/[a-z0-9][a-z0-9_-]{0,63}\.toml$"),
+    re.compile(r"^rigs/[a-z0-9][a-z0-9_-]{0,63}/roles/[a-z][a-z0-9_-]{0,31}\.md$"),
 ]
 
 KNOWN_PATHS_HELP = (
     "town.toml, README.md, beads/<id>.json (or beads/<a>/<b>/<id>.json), "
-    "convoys/<id>.json, plans/<name>.md, rigs/<name>.toml"
+    "convoys/<id>.json, plans/<name>.md, rigs/<name>.toml, rigs/<name>/roles/<role>.md"
 )
 
 
@@ -103,9 +102,7 @@ def _new_claim_problems(old: Bead, new: Bead, now: float) -> list[str]:
     if new.status != CLAIMED:
         return [f"{name}: $.generation only rises with a new claim"]
     if new.generation != old.generation + 1:
-        return [
-            f"{name}: a claim raises $.generation by one ({old.generation} -> {old.generation + 1})"
-        ]
+        return [f"{name}: a claim raises $.generation by one ({old.generation} -> {old.generation + 1})"]
     if old.status in CLOSED:
         return [f"{name}: is {old.status}; reopen it (gt retry) before claiming"]
     if old.status == CLAIMED and old.claim is not None:
@@ -127,8 +124,7 @@ def reference_problems(index: Index, bead_ids: Iterable[str]) -> list[str]:
         for dep in (*entry.blocks, *((entry.parent,) if entry.parent else ())):
             if dep not in index.entries:
                 problems.append(
-                    f"bead {bead_id}: depends on {dep}, which does not exist; push {dep} first "
-                    "(or in the same push)"
+                    f"bead {bead_id}: depends on {dep}, which does not exist; push {dep} first (or in the same push)"
                 )
 
     def edges(node: str) -> tuple[str, ...]:
@@ -143,9 +139,7 @@ def reference_problems(index: Index, bead_ids: Iterable[str]) -> list[str]:
     for bead_id in changed:
         paths = index.duplicates.get(bead_id)
         if paths:
-            problems.append(
-                f"bead {bead_id}: the id is used by {len(paths)} files: {', '.join(sorted(paths))}"
-            )
+            problems.append(f"bead {bead_id}: the id is used by {len(paths)} files: {', '.join(sorted(paths))}")
     return problems
 
 
@@ -182,31 +176,23 @@ def _stored_bead(git: Git, entry_blob: str, path: str) -> Bead | None:
         return None
 
 
-def check_commits(
-    git: Git, index: Index, commits: Sequence[pygit2.Commit], limits: Limits, now: float
-) -> Report:
+def check_commits(git: Git, index: Index, commits: Sequence[pygit2.Commit], limits: Limits, now: float) -> Report:
     """Check each commit against its parent; ``index`` must reflect the first one's parent
     and is moved along, so each commit is judged on the state it was made from."""
     report = Report()
     if len(commits) > limits.push_commits:
-        report.add(
-            "", [f"{len(commits)} commits in one push is over the limit of {limits.push_commits}"]
-        )
+        report.add("", [f"{len(commits)} commits in one push is over the limit of {limits.push_commits}"])
         return report
     for commit in commits:
         where = str(commit.id)[:10]
         if len(commit.parents) > 1:
-            report.add(
-                where, ["a merge commit: the tasks history must be linear (git pull --rebase)"]
-            )
+            report.add(where, ["a merge commit: the tasks history must be linear (git pull --rebase)"])
         parent_tree = str(commit.parents[0].tree_id) if commit.parents else None
         report.add(where, check_trees(git, index, parent_tree, str(commit.tree_id), limits, now))
     return report
 
 
-def check_trees(
-    git: Git, index: Index, old: str | None, new: str, limits: Limits, now: float
-) -> list[str]:
+def check_trees(git: Git, index: Index, old: str | None, new: str, limits: Limits, now: float) -> list[str]:
     """Problems of going from tasks tree ``old`` to ``new``; ``index`` (of ``old``) moves on."""
     changes = git.diff_trees(old, new)
     if len(changes) > limits.commit_paths:
@@ -276,16 +262,17 @@ def _file_problems(path: str, data: bytes) -> list[str]:
             parsed = configmod.parse_toml(data.decode(), path)
             found = problems("town", parsed)
             if not found:
-                configmod.from_dict(parsed, path)
+                town = configmod.from_dict(parsed, path)
+                from gastown import roster
+
+                roster.load(town.models, town.roles)  # every model key and every reference
             return [f"{path}: {p}" for p in found]
         if path.endswith("/.keep"):
             return []
         if path.startswith("convoys/"):
             return [f"{path}: {p}" for p in problems("convoy", parse_json(data, path))]
         if path.startswith("rigs/") and path.endswith(".toml"):
-            return [
-                f"{path}: {p}" for p in problems("rig", configmod.parse_toml(data.decode(), path))
-            ]
+            return [f"{path}: {p}" for p in problems("rig", configmod.parse_toml(data.decode(), path))]
     except UnicodeDecodeError:
         return [f"{path}: not UTF-8 text"]
     except (ConfigError, UsageError) as error:

@@ -30,9 +30,7 @@ DEFAULT_ROLE = "polecat"
 DEFAULT_PRIORITY = 2
 
 # Fields only the queue's transitions may change; `gt bead edit` refuses them.
-PROTOCOL_FIELDS = frozenset(
-    {"id", "status", "generation", "claim", "attempts", "result", "created_at", "closed_at"}
-)
+PROTOCOL_FIELDS = frozenset({"id", "status", "generation", "claim", "attempts", "result", "created_at", "closed_at"})
 
 
 @dataclass(frozen=True)
@@ -182,9 +180,7 @@ class Bead:
 
     def reopened(self, now: float) -> Bead:
         """A failed (or done) bead made open again for another try."""
-        return replace(
-            self, status=OPEN, claim=None, assignee=None, closed_at=None, updated_at=times.iso(now)
-        )
+        return replace(self, status=OPEN, claim=None, assignee=None, closed_at=None, updated_at=times.iso(now))
 
     def edited(self, now: float, **changes: Any) -> Bead:
         """A copy with non-protocol fields changed."""
@@ -284,10 +280,7 @@ def semantic_problems(bead: Bead) -> list[str]:
     if bead.status != CLAIMED and bead.claim is not None:
         problems.append(f"$.claim: must be null when status is {bead.status!r}")
     if bead.claim is not None and bead.claim.generation != bead.generation:
-        problems.append(
-            f"$.claim.generation: {bead.claim.generation} differs from $.generation "
-            f"{bead.generation}"
-        )
+        problems.append(f"$.claim.generation: {bead.claim.generation} differs from $.generation {bead.generation}")
     seen = set()
     for n, dep in enumerate(bead.dependencies):
         if dep.id == bead.id:

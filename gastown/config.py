@@ -86,9 +86,7 @@ def _section(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, An
     return value
 
 
-def _number(
-    section: Mapping[str, Any], key: str, where: str, default: float, *, whole: bool = False
-) -> Any:
+def _number(section: Mapping[str, Any], key: str, where: str, default: float, *, whole: bool = False) -> Any:
     value: Any = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
         value = None

@@ -128,9 +128,7 @@ def create(
         )
         schema.check("convoy", convoy.to_dict(), f"convoy {convoy_id}")
         made[:] = [convoy]
-        event = events.Event(
-            events.CONVOY, (), agent, f"{convoy_id} {title}", (("Convoy", convoy_id),)
-        )
+        event = events.Event(events.CONVOY, (), agent, f"{convoy_id} {title}", (("Convoy", convoy_id),))
         return Update(event, files={path_of(convoy_id): convoy.to_json()})
 
     store.update(decide)

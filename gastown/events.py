@@ -49,6 +49,10 @@ RESULT_TRAILERS = {
     "tool_calls_recovered": "Tool-Calls-Recovered",
     "branch": "Branch",
     "trace": "Trace",
+    "energy_j": "Energy-Joules",
+    "energy_source": "Energy-Source",
+    "tools_s": "Tools-Seconds",
+    "tests_s": "Tests-Seconds",
 }
 
 SUBJECT_LIMIT = 100

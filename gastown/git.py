@@ -76,10 +76,7 @@ def run_git(
     except FileNotFoundError:
         raise GitFailed("the git program is not installed", "install git (2.30 or newer)") from None
     if check and proc.returncode != 0:
-        message = (
-            proc.stderr.decode(errors="replace").strip()
-            or proc.stdout.decode(errors="replace").strip()
-        )
+        message = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(errors="replace").strip()
         raise GitFailed(f"git {' '.join(args[:2])} failed: {message[-2000:]}")
     return proc
 
@@ -320,9 +317,7 @@ class Git:
             return str(self.repo.TreeBuilder().write())
         return oid
 
-    def _write_tree(
-        self, base: pygit2.Tree | None, changes: Mapping[str, str | None]
-    ) -> str | None:
+    def _write_tree(self, base: pygit2.Tree | None, changes: Mapping[str, str | None]) -> str | None:
         builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
         nested: dict[str, dict[str, str | None]] = {}
         for path, oid in changes.items():

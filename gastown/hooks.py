@@ -125,9 +125,7 @@ def pre_push(git_dir: Path, lines: Iterable[str], now: float | None = None) -> l
         if len(parts) != 4 or parts[2] != TASKS_REF or parts[1] == ZERO:
             continue
         local, remote_sha = parts[1], parts[3]
-        base = (
-            remote_sha if remote_sha != ZERO and git.exists(remote_sha) else git.resolve(REMOTE_REF)
-        )
+        base = remote_sha if remote_sha != ZERO and git.exists(remote_sha) else git.resolve(REMOTE_REF)
         if base is not None and not git.is_ancestor(base, local):
             base = None if remote_sha == ZERO else base
         problems += _check_range(git_dir, base or ZERO, local, now, ancestry=False)
@@ -145,9 +143,7 @@ def run_hook(name: str, git_dir: Path, stdin: Iterable[str]) -> tuple[int, list[
     elif name == "pre-push":
         problems = pre_push(git_dir, stdin)
     else:
-        return 2, [
-            f"gastown: no hook named {name!r} (known: {', '.join(SERVER_HOOKS + CLIENT_HOOKS)})"
-        ]
+        return 2, [f"gastown: no hook named {name!r} (known: {', '.join(SERVER_HOOKS + CLIENT_HOOKS)})"]
     if not problems:
         return 0, []
     lines = [f"gastown: {name} refused {len(problems)} problem(s) on the tasks branch:"]

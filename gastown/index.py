@@ -120,9 +120,7 @@ def summarize(path: str, blob: str, raw: bytes) -> Entry:
         rig=data.get("rig") if isinstance(data.get("rig"), str) else None,
         issue_type=_text(data.get("issue_type"), "task"),
         attempts=_int(data.get("attempts"), 0),
-        estimated_tokens=(
-            data["estimated_tokens"] if isinstance(data.get("estimated_tokens"), int) else None
-        ),
+        estimated_tokens=(data["estimated_tokens"] if isinstance(data.get("estimated_tokens"), int) else None),
         problem=problem,
     )
 
@@ -182,9 +180,7 @@ class Index:
 
     # ---- maintenance -----------------------------------------------------------
 
-    def apply(
-        self, tree: str | None, changes: Iterable[tuple[str, str | None, bytes | None]]
-    ) -> int:
+    def apply(self, tree: str | None, changes: Iterable[tuple[str, str | None, bytes | None]]) -> int:
         """Move to ``tree`` given the ``(path, blob or None, bytes)`` of changed files."""
         count = 0
         for path, blob, raw in changes:

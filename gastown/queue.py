@@ -81,6 +81,14 @@ def result_trailers(result: Mapping[str, Any] | None) -> list[tuple[str, object]
             pairs.append(("Tool-Call", f"{name}={count}"))
     for commit in result.get("commits") or ():
         pairs.append(("Commit", commit))
+    by_model = result.get("by_model")
+    if isinstance(by_model, Mapping):
+        for name, row in sorted(by_model.items()):
+            if isinstance(row, Mapping):
+                fields = " ".join(
+                    f"{k}={row[k]}" for k in ("tokens_in", "tokens_out", "model_s", "energy_j") if k in row
+                )
+                pairs.append(("Model-Usage", f"{name} {fields}"))
     return pairs
 
 
@@ -98,9 +106,7 @@ class Queue:
     def show(self, bead_id: str) -> Bead:
         return self.store.snapshot().bead(bead_id)
 
-    def ready(
-        self, role: str | None = None, now: float | None = None, limit: int | None = None
-    ) -> list[Entry]:
+    def ready(self, role: str | None = None, now: float | None = None, limit: int | None = None) -> list[Entry]:
         """Ready beads best first (at most ``limit``)."""
         return self.store.snapshot().index.ready(role, time.time() if now is None else now, limit)
 
@@ -122,9 +128,7 @@ class Queue:
             prefix = snap.config().prefix
             fresh: set[str] = set()
             for spec in specs:
-                bead_id = ids.new_id(
-                    prefix, f"{spec.title}\0{now}", lambda c: snap.has(c) or c in fresh
-                )
+                bead_id = ids.new_id(prefix, f"{spec.title}\0{now}", lambda c: snap.has(c) or c in fresh)
                 fresh.add(bead_id)
                 bead = new_bead(
                     bead_id,
@@ -157,9 +161,7 @@ class Queue:
                 tuple(b.id for b in made),
                 agent,
                 made[0].title if len(made) == 1 else f"{len(made)} beads",
-                events.trailer_pairs(
-                    [("Role", made[0].role), ("Convoy", made[0].convoy)] if len(made) == 1 else []
-                ),
+                events.trailer_pairs([("Role", made[0].role), ("Convoy", made[0].convoy)] if len(made) == 1 else []),
             )
             return Update(event, made, files)
 
@@ -223,9 +225,7 @@ class Queue:
                 ("Previous-Agent", previous if recovery else None),
                 *extra,
             ]
-            event = events.Event(
-                events.CLAIM, (new.id,), agent, new.title, events.trailer_pairs(trailers)
-            )
+            event = events.Event(events.CLAIM, (new.id,), agent, new.title, events.trailer_pairs(trailers))
             return Update(event, [new])
 
         self.store.update(decide)
@@ -251,9 +251,7 @@ class Queue:
             except InvalidBead:
                 skip.add(entry.id)  # a bead pushed past the hooks must not stall the queue
 
-    def renew(
-        self, bead_id: str, agent: str, generation: int | None = None, lease: float | None = None
-    ) -> Bead:
+    def renew(self, bead_id: str, agent: str, generation: int | None = None, lease: float | None = None) -> Bead:
         """Push the lease out; refused unless ``agent`` still holds this generation."""
 
         def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
@@ -318,6 +316,24 @@ class Queue:
 
         return self._owned_change(events.FAIL, bead_id, agent, generation, change)
 
+    def reject(self, bead_id: str, agent: str | None, reason: str, result: Mapping[str, Any]) -> Bead:
+        """Send a done bead back as failed (its merge failed): the reason attached, the attempt counted."""
+        done: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            bead = snap.bead(bead_id)
+            if bead.status != "done":
+                raise Refused(f"bead {bead_id} is {bead.status}; only a done bead is sent back")
+            merged = {**(bead.result or {}), **result}
+            new = bead.failed(time.time(), reason, merged)
+            _refuse(admission.transition_problems(bead, new, time.time()))
+            done[:] = [new]
+            trailers = events.trailer_pairs([("Reason", reason), ("Attempts", new.attempts), ("Status", "failed")])
+            return Update(events.Event("reject", (bead_id,), agent, bead.title, trailers), [new])
+
+        self.store.update(decide)
+        return done[0]
+
     def retry(self, bead_id: str, agent: str | None = None, reason: str | None = None) -> Bead:
         """Reopen a failed (or done) bead for another attempt."""
         done: list[Bead] = []
@@ -329,16 +345,12 @@ class Queue:
             new = bead.reopened(time.time())
             done[:] = [new]
             trailers = events.trailer_pairs([("Reason", reason), ("Attempts", new.attempts)])
-            return Update(
-                events.Event(events.RETRY, (bead_id,), agent, bead.title, trailers), [new]
-            )
+            return Update(events.Event(events.RETRY, (bead_id,), agent, bead.title, trailers), [new])
 
         self.store.update(decide)
         return done[0]
 
-    def _owned_change(
-        self, kind: str, bead_id: str, agent: str | None, generation: int | None, change: Any
-    ) -> Bead:
+    def _owned_change(self, kind: str, bead_id: str, agent: str | None, generation: int | None, change: Any) -> Bead:
         done: list[Bead] = []
 
         def decide(snap: Snapshot) -> Update:
@@ -352,9 +364,7 @@ class Queue:
                 ("Role", bead.claim.role if bead.claim else None),
                 ("Generation", bead.generation),
             ]
-            event = events.Event(
-                kind, (bead_id,), agent, bead.title, events.trailer_pairs(pairs + trailers)
-            )
+            event = events.Event(kind, (bead_id,), agent, bead.title, events.trailer_pairs(pairs + trailers))
             return Update(event, [new])
 
         self.store.update(decide)
@@ -398,11 +408,7 @@ class Queue:
             "totals": totals,
             "by_role": counts,
             "claims": claims,
-            "invalid": [
-                {"id": e.id, "path": e.path, "problem": e.problem}
-                for e in index
-                if e.status == INVALID
-            ],
+            "invalid": [{"id": e.id, "path": e.path, "problem": e.problem} for e in index if e.status == INVALID],
             "duplicates": {k: sorted(v) for k, v in index.duplicates.items()},
             "remote": self.store.remote,
         }
@@ -423,8 +429,7 @@ def _check_owner(bead: Bead, agent: str | None, generation: int | None, verb: st
         )
     if agent is not None and bead.claim.agent != agent:
         raise Refused(
-            f"bead {bead.id} is claimed by {bead.claim.agent} (generation {bead.generation}), "
-            f"not by {agent}",
+            f"bead {bead.id} is claimed by {bead.claim.agent} (generation {bead.generation}), not by {agent}",
             "only the owner may renew, complete or fail a claim",
         )
 

@@ -89,9 +89,7 @@ class Snapshot:
         """
         entry = self.index.get(bead_id)
         if entry is None:
-            raise NotFound(
-                f"no bead {bead_id} on the tasks branch", "`gt ready` or `gt status` lists beads"
-            )
+            raise NotFound(f"no bead {bead_id} on the tasks branch", "`gt ready` or `gt status` lists beads")
         return decode_stored(self.store.git.blob(entry.blob), entry.path)
 
     def raw(self, bead_id: str) -> bytes:
@@ -279,9 +277,7 @@ class GitStore:
                     self._sync()
             raise Conflict(f"the tasks branch moved under us {retries} times in a row")
 
-    def _write(
-        self, snap: Snapshot, change: Update
-    ) -> tuple[str, str, list[tuple[str, str | None, bytes | None]]]:
+    def _write(self, snap: Snapshot, change: Update) -> tuple[str, str, list[tuple[str, str | None, bytes | None]]]:
         files: dict[str, str | None] = {}
         loaded: list[tuple[str, str | None, bytes | None]] = []
         for bead in change.beads:
@@ -319,9 +315,7 @@ class GitStore:
         if result.status == "stale":
             return False
         detail = "\n".join(result.remote_messages) or result.reason
-        raise Refused(
-            f"the remote refused the change: {detail}", "fix what it names, then try again"
-        )
+        raise Refused(f"the remote refused the change: {detail}", "fix what it names, then try again")
 
     def _refuse_if_checked_out(self) -> None:
         """Never move a branch someone has checked out: their working tree would lie."""
@@ -337,10 +331,8 @@ class GitStore:
             if text == f"ref: {TASKS_REF}":
                 where = head.parent if head.parent != self.git.git_dir else self.git.workdir
                 raise UsageError(
-                    f"the tasks branch is checked out in {where}; gastown never moves a "
-                    "checked-out branch",
-                    "check out another branch there (git switch -), or edit beads in a clone "
-                    "and push",
+                    f"the tasks branch is checked out in {where}; gastown never moves a checked-out branch",
+                    "check out another branch there (git switch -), or edit beads in a clone and push",
                 )
 
     def sync(self) -> None:

@@ -40,18 +40,14 @@ def _isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "GIT_COMMITTER_EMAIL": "pat@example.invalid",
     }.items():
         monkeypatch.setenv(key, value)
-    (home / ".gitconfig").write_text(
-        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
-    )
+    (home / ".gitconfig").write_text('[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n')
     for key in ("GT_TOWN", "GT_AGENT", "GIT_DIR", "GIT_WORK_TREE"):
         monkeypatch.delenv(key, raising=False)
 
 
 def git(cwd: Path | str, *args: str, check: bool = True, input: str | None = None) -> str:
     """Run real git; return stdout."""
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, input=input, check=False
-    )
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, input=input, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc.stdout
@@ -145,9 +141,7 @@ def make_town(tmp_path: Path) -> Callable[..., TownHandle]:
     """``make_town(name, remote=None, hooks=True)``: a real town (a fresh git repository)."""
     counter = iter(range(1000))
 
-    def make(
-        name: str | None = None, remote: str | None = None, hooks: bool = True, prefix: str = "gt"
-    ) -> TownHandle:
+    def make(name: str | None = None, remote: str | None = None, hooks: bool = True, prefix: str = "gt") -> TownHandle:
         folder = tmp_path / (name or f"town{next(counter)}")
         town, _ = founding.init(folder, remote, name=folder.name, prefix=prefix)
         if hooks:
@@ -180,9 +174,7 @@ def bare_remote(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-def wait_for(
-    condition: Callable[[], Any], timeout: float, describe: Callable[[], str] | str
-) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float, describe: Callable[[], str] | str) -> Any:
     """Poll ``condition`` until truthy; on timeout fail with the current state."""
     deadline = time.monotonic() + timeout
     while True:

@@ -15,34 +15,23 @@ def assert_clean_error(result, code, *phrases):
 
 
 def test_the_whole_protocol_through_the_cli(town):
-    added = town.gt_process(
-        "bead", "add", "--title", "Add beat scoring", "--priority", "1", "--tokens", "4000"
-    )
+    added = town.gt_process("bead", "add", "--title", "Add beat scoring", "--priority", "1", "--tokens", "4000")
     assert added.code == 0, added.err
     bead_id = added.out.strip()
     second = town.gt("bead", "add", "--title", "After it", "--dep", bead_id).out.strip()
     ready = town.gt("ready", "--json").json()
     assert [r["id"] for r in ready] == [bead_id]
-    claimed = town.gt_process(
-        "claim", "--role", "polecat", "--agent", "polecat@h1", "--lease", "60", "--json"
-    )
-    assert (
-        claimed.code == 0 and claimed.json()["id"] == bead_id and claimed.json()["generation"] == 1
-    )
+    claimed = town.gt_process("claim", "--role", "polecat", "--agent", "polecat@h1", "--lease", "60", "--json")
+    assert claimed.code == 0 and claimed.json()["id"] == bead_id and claimed.json()["generation"] == 1
     status = town.gt("status", "--json").json()
     assert status["totals"] == {"claimed": 1, "blocked": 1}
-    assert (
-        status["claims"][0]["agent"] == "polecat@h1"
-        and 0 < status["claims"][0]["lease_left_s"] <= 60
-    )
+    assert status["claims"][0]["agent"] == "polecat@h1" and 0 < status["claims"][0]["lease_left_s"] <= 60
     text = town.gt("status").out
     assert "claimed 1" in text and "polecat@h1" in text and "left" in text
     assert town.gt("renew", bead_id, "--agent", "polecat@h1", "--lease", "120").code == 0
     result_file = town.path.parent / "result.json"
     result_file.write_text(json.dumps({"summary": "scored", "tests": {"passed": 4, "failed": 0}}))
-    done = town.gt_process(
-        "complete", bead_id, "--agent", "polecat@h1", "--result", str(result_file)
-    )
+    done = town.gt_process("complete", bead_id, "--agent", "polecat@h1", "--result", str(result_file))
     assert done.code == 0, done.err
     assert town.gt("ready").out.split()[0] == second
     shown = town.gt("bead", "show", bead_id, "--json").json()
@@ -68,18 +57,14 @@ def test_user_mistakes_get_clear_errors_and_change_nothing(town, tmp_path):
         2,
         "gt-nope1 does not exist",
     )
-    assert_clean_error(
-        town.gt_process("bead", "add", "--title", "x", "--dep", "not an id"), 2, "is not a bead id"
-    )
+    assert_clean_error(town.gt_process("bead", "add", "--title", "x", "--dep", "not an id"), 2, "is not a bead id")
     assert_clean_error(
         town.gt_process("bead", "edit", bead_id, "--set", "status=done"),
         2,
         "belongs to the claim protocol",
         "hint:",
     )
-    assert_clean_error(
-        town.gt_process("bead", "show", "gt-zzzzz"), errors.EXIT_NOT_FOUND, "no bead gt-zzzzz"
-    )
+    assert_clean_error(town.gt_process("bead", "show", "gt-zzzzz"), errors.EXIT_NOT_FOUND, "no bead gt-zzzzz")
     assert_clean_error(
         town.gt_process("complete", bead_id, "--agent", "x"),
         errors.EXIT_REFUSED,

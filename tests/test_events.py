@@ -18,9 +18,7 @@ def test_trailers_round_trip_and_git_reads_them_the_same_way(tmp_path):
         ("gt-3k9x2",),
         "polecat@host-1",
         "Add beat scoring",
-        events.trailer_pairs(
-            [("Role", "polecat"), ("Generation", 3), ("Skipped", None), ("Note", "two\nlines")]
-        ),
+        events.trailer_pairs([("Role", "polecat"), ("Generation", 3), ("Skipped", None), ("Note", "two\nlines")]),
     )
     message = event.message(body="Longer explanation.")
     pairs = events.parse_trailers(message)

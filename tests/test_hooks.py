@@ -24,9 +24,7 @@ def bead(bead_id, **fields):
 
 
 def push(repo, *extra):
-    proc = subprocess.run(
-        ["git", "push", *extra, "origin", "tasks"], cwd=repo, capture_output=True, text=True
-    )
+    proc = subprocess.run(["git", "push", *extra, "origin", "tasks"], cwd=repo, capture_output=True, text=True)
     return proc.returncode, proc.stderr
 
 
@@ -64,9 +62,7 @@ def test_a_good_push_lands_and_is_found_at_a_flat_path(town, person):
 def test_schema_errors_name_the_file_and_field(town, person):
     write_bead_file(person, bead("gt-bad01", priority=9, titel="typo"))
     commit_all(person)
-    err = refused(
-        town, person, "beads/gt-bad01.json: $.priority: 9 is greater than the maximum of 4"
-    )
+    err = refused(town, person, "beads/gt-bad01.json: $.priority: 9 is greater than the maximum of 4")
     assert "'titel' was unexpected" in err
 
 
@@ -189,9 +185,7 @@ def test_history_must_stay_linear_and_append_only(town, person):
     commit_all(person)
     refused(town, person, "non-fast-forward push to tasks is refused", "--force")
     before = town.tip()
-    deletion = subprocess.run(
-        ["git", "push", "origin", ":tasks"], cwd=person, capture_output=True, text=True
-    )
+    deletion = subprocess.run(["git", "push", "origin", ":tasks"], cwd=person, capture_output=True, text=True)
     assert "deleting the tasks branch is refused" in deletion.stderr
     code = deletion.returncode
     assert code != 0 and town.tip() == before
@@ -202,9 +196,7 @@ def test_bad_town_toml_and_convoys(town, person):
     commit_all(person)
     refused(town, person, "town.toml")
     git(person, "reset", "--quiet", "--hard", "origin/tasks")
-    (person / "convoys" / "gt-cv-abcde.json").write_text(
-        json.dumps({"id": "gt-cv-abcde", "title": "c"})
-    )
+    (person / "convoys" / "gt-cv-abcde.json").write_text(json.dumps({"id": "gt-cv-abcde", "title": "c"}))
     commit_all(person)
     refused(town, person, "convoys/gt-cv-abcde.json: $: 'beads' is a required property")
 
@@ -225,14 +217,10 @@ def test_client_hooks_catch_problems_before_they_leave(town, person):
     install(person / ".git", CLIENT_HOOKS)
     write_bead_file(person, bead("gt-pc001", priority=42))
     git(person, "add", "-A")
-    proc = subprocess.run(
-        ["git", "commit", "-m", "bad"], cwd=person, capture_output=True, text=True
-    )
+    proc = subprocess.run(["git", "commit", "-m", "bad"], cwd=person, capture_output=True, text=True)
     assert proc.returncode != 0 and "$.priority: 42 is greater than the maximum of 4" in proc.stderr
     commit_all(person, "bad, hook skipped")
-    proc = subprocess.run(
-        ["git", "push", "origin", "tasks"], cwd=person, capture_output=True, text=True
-    )
+    proc = subprocess.run(["git", "push", "origin", "tasks"], cwd=person, capture_output=True, text=True)
     assert proc.returncode != 0 and "gastown: pre-push refused" in proc.stderr
     assert "hook declined" not in proc.stderr  # stopped on the client: the server never saw it
 
@@ -248,9 +236,7 @@ def test_a_bare_remote_gets_server_hooks_from_the_cli(tmp_path, make_town):
     git(tmp_path, "clone", "--quiet", "--branch", "tasks", str(bare), str(work))
     write_bead_file(work, bead("gt-bare1", status="sideways"))
     commit_all(work)
-    proc = subprocess.run(
-        ["git", "push", "origin", "tasks"], cwd=work, capture_output=True, text=True
-    )
+    proc = subprocess.run(["git", "push", "origin", "tasks"], cwd=work, capture_output=True, text=True)
     assert proc.returncode != 0 and "$.status: 'sideways' is not one of" in proc.stderr
 
 
@@ -265,3 +251,12 @@ def test_installing_over_someone_elses_hook_is_refused(town):
     assert hook.read_text() == "#!/bin/sh\necho mine\n"
     install(town.git_dir, ["pre-commit"], force=True)
     assert "gastown hook" in hook.read_text()
+
+
+def test_a_roster_mistake_in_town_toml_is_refused(town, person):
+    toml = (
+        person / "town.toml"
+    ).read_text() + '\n[models.qwen]\nkv_cache = "f16"\n\n[roles.polecat]\nmodel = "ghost"\n'
+    (person / "town.toml").write_text(toml)
+    commit_all(person)
+    refused(town, person, "models.qwen: unknown key 'kv_cache'")

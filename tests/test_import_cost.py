@@ -25,7 +25,12 @@ def test_importing_the_cli_loads_nothing_heavy():
 
 def test_read_commands_and_hooks_stay_light(town):
     town.add("one")
-    for args in (["ready"], ["status", "--json"], ["claim", "--role", "polecat", "--agent", "a"], ["bead", "list"]):
+    for args in (
+        ["ready"],
+        ["status", "--json"],
+        ["claim", "--role", "polecat", "--agent", "a"],
+        ["bead", "list"],
+    ):
         code = (
             "import contextlib, io\nfrom gastown.cli import main\n"
             f"with contextlib.redirect_stdout(io.StringIO()): assert main({['--town', str(town.path), *args]!r}) == 0"

@@ -54,9 +54,7 @@ def test_the_incremental_index_equals_a_rebuild_after_random_work(town):
     for role in ("polecat", "refinery"):
         assert [e.id for e in live.ready(role, now)] == [e.id for e in rebuilt.ready(role, now)]
         best = live.best_ready(role, now)
-        assert (best.id if best else None) == (
-            rebuilt.ready(role, now)[0].id if rebuilt.ready(role, now) else None
-        )
+        assert (best.id if best else None) == (rebuilt.ready(role, now)[0].id if rebuilt.ready(role, now) else None)
 
 
 def test_a_saved_index_is_reused_and_a_corrupt_one_is_rebuilt(town):
@@ -76,7 +74,5 @@ def test_malformed_files_are_listed_as_invalid_not_dropped():
     assert entry.status == INVALID and entry.problem == "not a JSON object"
     entry = summarize("beads/gt-abcde.json", "0" * 40, b'{"id": "gt-zzzzz", "title": "x"}')
     assert entry.status == INVALID and "does not match" in entry.problem
-    entry = summarize(
-        "beads/gt-abcde.json", "0" * 40, b'{"id": "gt-abcde", "title": "x", "status": "claimed"}'
-    )
+    entry = summarize("beads/gt-abcde.json", "0" * 40, b'{"id": "gt-abcde", "title": "x", "status": "claimed"}')
     assert entry.status == INVALID and entry.problem == "claimed without a claim"

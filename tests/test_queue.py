@@ -134,9 +134,7 @@ def test_result_fields_become_trailers_metrics_can_read(town):
     pairs = entry.trailers
     assert events.first(pairs, "Model") == "qwen3-coder-3b"
     assert events.first(pairs, "Tokens-In") == "1200" and events.first(pairs, "Tokens-Out") == "300"
-    assert (
-        events.first(pairs, "Tool-Calls") == "4" and events.first(pairs, "Tool-Calls-Failed") == "1"
-    )
+    assert events.first(pairs, "Tool-Calls") == "4" and events.first(pairs, "Tool-Calls-Failed") == "1"
     assert events.every(pairs, "Tool-Call") == ["read_file=3", "write_file=1"]
     assert events.first(pairs, "Commit") == "abc1234"
 

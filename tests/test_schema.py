@@ -21,9 +21,7 @@ def test_errors_name_the_bead_the_path_and_the_reason():
         schema.load_bead(json.dumps(bad), "beads/gt-abcde.json")
     problems = caught.value.problems
     assert "beads/gt-abcde.json: $.priority: 9 is greater than the maximum of 4" in problems
-    assert any(
-        "$: Additional properties are not allowed ('titel' was unexpected)" in p for p in problems
-    )
+    assert any("$: Additional properties are not allowed ('titel' was unexpected)" in p for p in problems)
     assert any("$.labels" in p and "non-unique" in p for p in problems)
 
 
@@ -53,9 +51,7 @@ def test_the_result_is_checked_against_its_own_schema():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
     max_leaves=20,
 )
 BEAD_SCHEMA = json.loads((schema.data_dir("schemas") / "bead.schema.json").read_text())
@@ -84,9 +80,7 @@ def test_arbitrary_bytes_never_escape_as_anything_but_invalid_bead(raw):
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.sampled_from(["bead", "convoy", "result", "rig", "town"]), st.one_of(beadish, json_values)
-)
+@given(st.sampled_from(["bead", "convoy", "result", "rig", "town"]), st.one_of(beadish, json_values))
 def test_the_fast_and_the_reporting_validators_agree(kind, value):
     import jsonschema
 

@@ -50,9 +50,7 @@ def test_a_town_inside_a_busy_project_never_touches_its_work(tmp_path):
         "plans/.keep",
         "town.toml",
     ]
-    assert (
-        git(project, "log", "--format=%P", "--max-parents=0", "tasks").strip() == ""
-    )  # orphan root
+    assert git(project, "log", "--format=%P", "--max-parents=0", "tasks").strip() == ""  # orphan root
 
 
 def test_init_is_idempotent_and_locate_finds_the_enclosing_town(tmp_path):
@@ -95,11 +93,7 @@ def test_shared_towns_join_through_the_remote(tmp_path):
     GitStore(b).sync()
     got = qb.claim("polecat", "b-worker", lease=60)
     assert got.bead.id == made.id
-    assert (
-        git(remote, "log", "--format=%s", "-1", "tasks")
-        .strip()
-        .startswith(f"claim {made.id} b-worker")
-    )
+    assert git(remote, "log", "--format=%s", "-1", "tasks").strip().startswith(f"claim {made.id} b-worker")
     # A plain `git clone` of the shared town works with no gt init at all.
     git(tmp_path, "clone", "--quiet", str(remote), str(tmp_path / "c"))
     c = townmod.locate(tmp_path / "c")

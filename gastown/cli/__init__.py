@@ -30,6 +30,16 @@ COMMANDS = {
     "status": ("gastown.cli.status", "status", "counts by status and role, live claims"),
     "log": ("gastown.cli.status", "log", "the tasks history, readable"),
     "validate": ("gastown.cli.status", "validate", "check every bead and file on a ref"),
+    "watch": ("gastown.cli.watch", "watch", "a long-running worker for one role"),
+    "rig": ("gastown.cli.rigs", "rig", "the project repositories agents work in"),
+    "crew": ("gastown.cli.rigs", "crew", "ask a rig's Crew a question"),
+    "models": ("gastown.cli.models", "models", "the model roster and what fits the machine"),
+    "up": ("gastown.cli.models", "up", "start local model servers"),
+    "down": ("gastown.cli.models", "down", "stop local model servers"),
+    "cost": ("gastown.cli.models", "cost", "what the work cost, hybrid against pure cloud"),
+    "mayor": ("gastown.cli.mayor", "mayor", "plan features into convoys; reconcile from history"),
+    "refinery": ("gastown.cli.mayor", "refinery", "the merge queue"),
+    "metrics": ("gastown.cli.mayor", "metrics", "orchestrator, tool-call and model figures"),
     "hooks": ("gastown.cli.hooks", "hooks", "install the git hooks"),
     "hook": ("gastown.cli.hooks", "hook", "run one git hook (called by the installed shims)"),
 }
@@ -103,9 +113,7 @@ def cli(ctx: click.Context, town: str | None, offline: bool, verbose: int) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``gt``; returns the exit code (errors documented in gastown.errors)."""
     try:
-        code = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="gt", standalone_mode=False
-        )
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="gt", standalone_mode=False)
     except GastownError as error:
         click.echo(f"gt: {error.message}", err=True)
         if error.hint:

@@ -25,9 +25,7 @@ def bead() -> None:
     metavar="ID[:TYPE]",
     help="A bead this one depends on (blocks by default; repeatable).",
 )
-@click.option(
-    "--priority", type=click.IntRange(0, 4), default=2, show_default=True, help="0 is highest."
-)
+@click.option("--priority", type=click.IntRange(0, 4), default=2, show_default=True, help="0 is highest.")
 @click.option("--tokens", type=click.IntRange(0, None), help="Estimated tokens to work it.")
 @click.option("--convoy", help="Add it to this convoy.")
 @click.option(
@@ -191,9 +189,7 @@ def list_(
 @town_option
 @json_option
 @click.pass_context
-def edit(
-    ctx: click.Context, bead_id: str, assignments: tuple[str, ...], agent: str | None, as_json: bool
-) -> None:
+def edit(ctx: click.Context, bead_id: str, assignments: tuple[str, ...], agent: str | None, as_json: bool) -> None:
     """Change fields of a bead (not the claim protocol's)."""
     edited = open_queue(ctx).edit(bead_id, assignments, agent)
     if as_json:

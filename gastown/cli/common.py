@@ -80,6 +80,4 @@ def bead_line(entry: Any, current: float) -> str:
     state = entry.status
     if entry.status == "claimed" and entry.expires is not None and entry.expires <= current:
         state = "expired"
-    return (
-        f"{entry.id:<12} P{entry.priority}  {entry.role:<10} {state:<8} {created:>7}  {entry.title}"
-    )
+    return f"{entry.id:<12} P{entry.priority}  {entry.role:<10} {state:<8} {created:>7}  {entry.title}"

@@ -43,9 +43,7 @@ def install_cmd(ctx: click.Context, bare: str | None, force: bool) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.argument(
-    "name", type=click.Choice(["pre-receive", "post-receive", "pre-commit", "pre-push"])
-)
+@click.argument("name", type=click.Choice(["pre-receive", "post-receive", "pre-commit", "pre-push"]))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hook(name: str, args: tuple[str, ...]) -> None:
     """Run one git hook; git calls this through the installed shims."""

@@ -67,16 +67,11 @@ def claim(
 
     taken = f" (recovered from {got.previous_agent})" if got.recovery else ""
     left = got.bead.lease_left(now()) or 0
-    click.echo(
-        f"{got.bead.id}  generation {got.bead.generation}, lease {duration(left)}{taken}  "
-        f"{got.bead.title}"
-    )
+    click.echo(f"{got.bead.id}  generation {got.bead.generation}, lease {duration(left)}{taken}  {got.bead.title}")
 
 
 def _owner_options(func: Any) -> Any:
-    func = click.option(
-        "--generation", type=int, help="The claim's generation (refused if stale)."
-    )(func)
+    func = click.option("--generation", type=int, help="The claim's generation (refused if stale).")(func)
     return func
 
 
@@ -134,9 +129,7 @@ def _read_result(source: str | None) -> dict[str, Any] | None:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise UsageError(
-            f"--result {source}: not JSON ({error.msg} at line {error.lineno})"
-        ) from None
+        raise UsageError(f"--result {source}: not JSON ({error.msg} at line {error.lineno})") from None
     if not isinstance(data, dict):
         raise UsageError(f"--result {source}: must be a JSON object")
     return data
@@ -198,9 +191,7 @@ def fail(
 @town_option
 @json_option
 @click.pass_context
-def retry(
-    ctx: click.Context, bead_id: str, reason: str | None, agent: str | None, as_json: bool
-) -> None:
+def retry(ctx: click.Context, bead_id: str, reason: str | None, agent: str | None, as_json: bool) -> None:
     """Reopen a failed (or done) bead."""
     done = open_queue(ctx).retry(bead_id, agent, reason)
     _report(done, as_json, "open again")

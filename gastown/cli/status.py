@@ -40,10 +40,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         for c in report["claims"]:
             left = c["lease_left_s"] or 0
             lease = f"expired {duration(-left)} ago" if c["expired"] else f"{duration(left)} left"
-            click.echo(
-                f"  {c['id']:<12} {c['agent'] or '?':<22} gen {c['generation']:<3} "
-                f"{lease:<18} {c['title']}"
-            )
+            click.echo(f"  {c['id']:<12} {c['agent'] or '?':<22} gen {c['generation']:<3} {lease:<18} {c['title']}")
     for bad in report["invalid"]:
         click.echo(f"invalid: {bad['path']}: {bad['problem']}")
     for bead_id, paths in report["duplicates"].items():
@@ -52,16 +49,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 @click.command()
 @click.argument("bead_id", required=False)
-@click.option(
-    "-n", "--max-count", "limit", type=click.IntRange(1, None), help="At most this many commits."
-)
+@click.option("-n", "--max-count", "limit", type=click.IntRange(1, None), help="At most this many commits.")
 @click.option("--reverse", is_flag=True, help="Oldest first.")
 @town_option
 @json_option
 @click.pass_context
-def log(
-    ctx: click.Context, bead_id: str | None, limit: int | None, reverse: bool, as_json: bool
-) -> None:
+def log(ctx: click.Context, bead_id: str | None, limit: int | None, reverse: bool, as_json: bool) -> None:
     """The tasks history (one bead's with BEAD_ID), newest first."""
     import time
 
@@ -109,9 +102,7 @@ def validate(ctx: click.Context, ref: str | None, as_json: bool) -> None:
     elif not report:
         click.echo(f"ok: {len(snap.index)} beads on {ref or 'tasks'} ({target[:10]}) are valid")
     if report:
-        raise InvalidBead(
-            report.problems, "fix them with a new commit on tasks (gt bead edit, or git)"
-        )
+        raise InvalidBead(report.problems, "fix them with a new commit on tasks (gt bead edit, or git)")
 
 
 def _resolve(store: object, ref: str) -> str | None:

@@ -74,6 +74,4 @@ def init(
     if server:
         click.echo(f"server hooks installed in {server}")
     elif town.remote and remote_url:
-        click.echo(
-            f"on the server, check pushes with: gt hooks install --bare <path of {remote_url}>"
-        )
+        click.echo(f"on the server, check pushes with: gt hooks install --bare <path of {remote_url}>")

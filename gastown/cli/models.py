@@ -1,0 +1,369 @@
+"""``gt models``, ``gt models fit``, ``gt up``, ``gt down``: the roster and the machine."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gastown.cli.common import emit_json, json_option, open_store, town_option
+
+
+def parse_size(text: str) -> float:
+    """``10GiB``, ``10G``, ``10240MiB``, ``10240`` (MiB) -> MiB."""
+    value = text.strip().lower().replace(" ", "")
+    units = {
+        "gib": 1024,
+        "gb": 1000 * 1000 / 1024 / 1024 * 1024,
+        "g": 1024,
+        "mib": 1,
+        "mb": 1000 * 1000 / 1024 / 1024,
+        "m": 1,
+        "tib": 1024 * 1024,
+    }
+    for unit in sorted(units, key=len, reverse=True):
+        if value.endswith(unit):
+            try:
+                return float(value[: -len(unit)]) * units[unit]
+            except ValueError:
+                break
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: a size like 10GiB or 8590MiB") from None
+
+
+def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
+    """(roster, [machine]) from the town, or from another town.toml with --config."""
+    from gastown import config as configmod
+    from gastown import roster as rostermod
+
+    if config_file:
+        path = Path(config_file)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise click.BadParameter(f"{config_file}: {error.strerror}", param_hint="--config") from None
+        config = configmod.parse(text, str(path))
+    else:
+        config = open_store(ctx).snapshot().config()
+    return rostermod.load(config.models, config.roles), config
+
+
+def crew_client(store: Any) -> Any:
+    """A client for the crew role's model, or None (the Crew then answers with excerpts)."""
+    from gastown import roster as rostermod
+    from gastown.errors import GastownError
+    from gastown.providers import ModelClient
+    from gastown.runner import Runner
+
+    config = store.snapshot().config()
+    roster = rostermod.load(config.models, config.roles)
+    rule = roster.rule("crew")
+    name = rule.model or (rule.bands[0].model if rule.bands else None)
+    if not name:
+        return None
+    spec = roster.model(name)
+    try:
+        if not spec.endpoints:
+            url = Runner(store.town.state_dir).ensure(spec)
+            spec = rostermod.ModelSpec(**{**spec.__dict__, "endpoints": (url,)})
+        return ModelClient(spec)
+    except GastownError as error:
+        click.echo(
+            f"gt: the crew model is not available ({error.message}); answering from excerpts",
+            err=True,
+        )
+        return None
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="Read another town.toml (e.g. rigs/aerobeat/town.toml).",
+)
+@click.option("--vram", help="Pretend the GPU has this much memory (e.g. 10GiB).")
+@town_option
+@json_option
+@click.pass_context
+def models(ctx: click.Context, config_file: str | None, vram: str | None, as_json: bool) -> None:
+    """The roster: each model, what it needs, and whether it fits now."""
+    ctx.ensure_object(dict).update(config_file=config_file, vram=vram)
+    if ctx.invoked_subcommand is not None:
+        return
+    from gastown.governor import governor_for, need
+
+    roster, config = _load(ctx, config_file)
+    governor = governor_for(config.machine, parse_size(vram) if vram else None)
+    budget = governor.budget()
+    rows = []
+    for name, spec in sorted(roster.models.items()):
+        vram_need, ram_need, cores = need(spec)
+        verdict = governor.check(spec)
+        rows.append(
+            {
+                "name": name,
+                "kind": "local" if spec.local else "cloud",
+                "device": spec.device,
+                "context": spec.context,
+                "parallel": spec.parallel,
+                "vram_mib": round(vram_need),
+                "ram_mib": round(ram_need),
+                "cores": cores,
+                "tokens_per_second": spec.tokens_per_second,
+                "price_in_per_mtok": spec.price_in_per_mtok,
+                "price_out_per_mtok": spec.price_out_per_mtok,
+                "fits": verdict.ok,
+                "why": verdict.reason,
+            }
+        )
+    if as_json:
+        emit_json({"budget": budget.__dict__ | {"cores": sorted(budget.cores)}, "models": rows})
+        return
+    _render_budget(budget)
+    for row in rows:
+        where = (
+            f"{row['vram_mib']} MiB VRAM"
+            if row["vram_mib"]
+            else (f"{row['ram_mib']} MiB RAM" if row["ram_mib"] else "-")
+        )
+        fit = "" if row["fits"] else "does not fit: "
+        click.echo(
+            f"  {row['name']:<24} {row['kind']:<5} {row['device']:<5} ctx {row['context']:>7} ×{row['parallel']}  "
+            f"{where:<16} {fit}{row['why']}"
+        )
+
+
+def _render_budget(budget: Any) -> None:
+    source = {
+        "nvml": "read from the GPU",
+        "config": "from town.toml (" + (budget.note or "no GPU") + ")",
+        "override": "from --vram",
+    }[budget.source]
+    click.echo(
+        f"budget: VRAM {budget.vram_mib:.0f} MiB ({source}, {budget.desktop_mib:.0f} MiB kept for the desktop), "
+        f"RAM {budget.ram_mib:.0f} MiB, {len(budget.cores)} cores"
+    )
+
+
+@models.command("fit")
+@click.option("--config", "config_file", metavar="FILE", help="Read another town.toml.")
+@click.option("--vram", help="Pretend the GPU has this much memory (e.g. 10GiB).")
+@json_option
+@click.pass_context
+def fit(ctx: click.Context, config_file: str | None, vram: str | None, as_json: bool) -> None:
+    """Which local models can run together on this machine's budget."""
+    from gastown.governor import Budget, machine_budget, need
+
+    parent = ctx.parent.obj if ctx.parent and isinstance(ctx.parent.obj, dict) else {}
+    config_file = config_file or parent.get("config_file")
+    vram = vram or parent.get("vram")
+    roster, config = _load(ctx, config_file)
+    budget: Budget = machine_budget(config.machine, None, parse_size(vram) if vram else None)
+    local = [s for s in roster.models.values() if s.local and s.name != "embedded"]
+    combos: list[dict[str, Any]] = []
+    for size in range(1, len(local) + 1):
+        for group in itertools.combinations(local, size):
+            vram_total = sum(need(s)[0] for s in group)
+            ram_total = sum(need(s)[1] for s in group)
+            cores = [c for s in group for c in need(s)[2]]
+            clash = len(cores) != len(set(cores))
+            problems = []
+            if vram_total > budget.vram_mib:
+                problems.append(f"VRAM {vram_total:.0f} > {budget.vram_mib:.0f} MiB")
+            if ram_total > budget.ram_mib:
+                problems.append(f"RAM {ram_total:.0f} > {budget.ram_mib:.0f} MiB")
+            if clash:
+                problems.append("two models pinned to the same cores")
+            if set(cores) - budget.cores:
+                problems.append(f"cores {sorted(set(cores) - budget.cores)} not available")
+            combos.append(
+                {
+                    "models": [f"{s.name}×{s.parallel}" for s in group],
+                    "vram_mib": round(vram_total),
+                    "ram_mib": round(ram_total),
+                    "fits": not problems,
+                    "why": "; ".join(problems) or "fits",
+                }
+            )
+    if as_json:
+        emit_json({"budget": budget.__dict__ | {"cores": sorted(budget.cores)}, "combinations": combos})
+        return
+    _render_budget(budget)
+    for combo in combos:
+        mark = "yes" if combo["fits"] else "no "
+        click.echo(
+            f"  {mark}  {' + '.join(combo['models']):<60} VRAM {combo['vram_mib']:>6} MiB  "
+            f"RAM {combo['ram_mib']:>6} MiB  {combo['why']}"
+        )
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("--foreground", is_flag=True, help="Stay and restart servers that crash, until interrupted.")
+@town_option
+@json_option
+@click.pass_context
+def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bool) -> None:
+    """Start local model servers (default: the local models the roles use; none configured: the embedded model)."""
+    import threading
+
+    from gastown import roster as rostermod
+    from gastown.errors import GastownError
+    from gastown.governor import governor_for
+    from gastown.runner import Runner
+
+    store = open_store(ctx)
+    config = store.snapshot().config()
+    roster = rostermod.load(config.models, config.roles)
+    chosen = list(names) or _wanted(roster)
+    runner = Runner(store.town.state_dir)
+    governor = governor_for(config.machine)
+    started = []
+    specs = []
+    for name in chosen:
+        spec = roster.model(name)
+        if not spec.local:
+            click.echo(f"{name}: a cloud model, nothing to start")
+            continue
+        try:
+            url = runner.ensure(spec, governor=governor)
+        except GastownError as error:
+            click.echo(f"{name}: not started: {error.message}", err=True)
+            continue
+        server = runner.get(name)
+        started.append(
+            {
+                "model": name,
+                "url": url,
+                "pid": server.pid if server else None,
+                "log": server.log if server else None,
+            }
+        )
+        specs.append(spec)
+    if as_json:
+        emit_json(started)
+    else:
+        for row in started:
+            click.echo(f"{row['model']}: {row['url']} (pid {row['pid']}, log {row['log']})")
+    if foreground and specs:
+        import signal
+
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        runner.supervise(specs, stop)
+        for spec in specs:
+            runner.stop(spec.name)
+
+
+def _wanted(roster: Any) -> list[str]:
+    names: list[str] = []
+    for role in roster.roles:
+        for name in roster.candidates(role):
+            spec = roster.models[name]
+            if spec.local and (spec.launch or name == "embedded") and name not in names:
+                names.append(name)
+    return names or ["embedded"]
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@town_option
+@click.pass_context
+def down(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Stop local model servers (default: all that gastown started)."""
+    from gastown.runner import Runner
+
+    store = open_store(ctx)
+    runner = Runner(store.town.state_dir)
+    for name in names or [s.name for s in runner.servers()]:
+        click.echo(f"{name}: {'stopped' if runner.stop(name) else 'was not running'}")
+
+
+def _since(text: str) -> float:
+    """``7d``, ``12h``, ``30m`` ago, or a date/time (``2026-11-01``, RFC 3339)."""
+    import time
+    from datetime import UTC, datetime
+
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(text[:-1]) * units[text[-1]]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: a date (2026-11-01), a time (RFC 3339) or an age like 7d",
+            param_hint="--since",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@click.command()
+@click.option("--convoy", help="Only this convoy's beads.")
+@click.option(
+    "--since",
+    "since_text",
+    metavar="WHEN",
+    help="Only work finished since WHEN (2026-11-01, or 7d).",
+)
+@click.option(
+    "--compare",
+    "compare_to",
+    metavar="MODEL",
+    help="The cloud model to price everything at (default: [cost] compare_to).",
+)
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@town_option
+@json_option
+@click.pass_context
+def cost(
+    ctx: click.Context,
+    convoy: str | None,
+    since_text: str | None,
+    compare_to: str | None,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """Tokens, time, dollars and kWh per role and model, against pure cloud."""
+    from gastown import convoy as convoymod
+    from gastown import cost as costmod
+    from gastown import roster as rostermod
+    from gastown.errors import ConfigError
+    from gastown.history import read_log
+
+    store = open_store(ctx)
+    snap = store.snapshot()
+    config = snap.config()
+    roster = rostermod.load(config.models, config.roles)
+    compare = compare_to or config.cost.get("compare_to")
+    if not compare:
+        clouds = sorted(
+            (s for s in roster.models.values() if not s.local),
+            key=lambda s: -(s.price_in_per_mtok + s.price_out_per_mtok),
+        )
+        if not clouds:
+            raise ConfigError("no cloud model to compare with", "add one to [models] or pass --compare MODEL")
+        compare = clouds[0].name
+    entries = read_log(store.git, snap.commit, reverse=True) if snap.commit else []
+    if since_text:
+        cutoff = _since(since_text)
+        entries = [e for e in entries if e.time >= cutoff]
+    roles = {e.id: e.role for e in snap.index}
+    runs = costmod.usages(entries, roles)
+    if convoy:
+        members = set(convoymod.load(snap, convoy).beads) | {e.id for e in snap.index if e.convoy == convoy}
+        runs = [r for r in runs if r.bead in members]
+    report = costmod.price(runs, roster, config.machine, float(config.cost.get("price_per_kwh", 0.15)), compare)
+    if as_json:
+        emit_json(report.to_dict())
+    elif as_csv:
+        click.echo(costmod.to_csv(report), nl=False)
+    else:
+        click.echo(costmod.render(report))

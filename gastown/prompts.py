@@ -1,0 +1,117 @@
+"""Prompts with a stable prefix, so llama.cpp's prompt cache keeps hitting.
+
+The head — system text (role prompt, then the rig's README/AGENTS.md), then the bead —
+is written once and never changed; the conversation after it only grows. When the
+window fills, old tool output is replaced by a one-line stub, oldest first, from the
+middle: the head and the latest turns stay as they were, and a stub, once written, is
+never rewritten, so everything before the newest stub stays cacheable too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHARS_PER_TOKEN = 3.0  # a cautious first guess; calibrated from the server's own counts
+DOC_LIMIT = 6000  # characters of each rig document put in the head
+KEEP_RECENT = 4  # the last messages are never stubbed
+
+
+def estimate_tokens(text: str) -> int:
+    return int(len(text) / CHARS_PER_TOKEN) + 1
+
+
+def system_text(role_prompt: str, docs: Sequence[tuple[str, str]]) -> str:
+    """The role's prompt, then each rig document under its path."""
+    parts = [role_prompt.strip()]
+    for path, text in docs:
+        body = text if len(text) <= DOC_LIMIT else text[:DOC_LIMIT] + "\n[... cut ...]"
+        parts.append(f"## {path}\n\n{body.strip()}")
+    return "\n\n".join(parts) + "\n"
+
+
+def read_docs(root: Path, names: Sequence[str]) -> list[tuple[str, str]]:
+    found = []
+    for name in names:
+        path = root / name
+        if path.is_file():
+            found.append((name, path.read_text(errors="replace")))
+    return found
+
+
+def bead_text(bead: Mapping[str, Any], protected: Sequence[str], tests_note: str) -> str:
+    """The task as the model reads it."""
+    lines = [f"# Bead {bead['id']}: {bead['title']}"]
+    for key, title in (
+        ("description", "Description"),
+        ("acceptance_criteria", "Acceptance criteria"),
+        ("design", "Design"),
+    ):
+        if bead.get(key):
+            lines += ["", f"## {title}", str(bead[key]).strip()]
+    if protected:
+        lines += ["", "## Files you must not change", ", ".join(protected)]
+    lines += ["", "## How this ends", tests_note]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Conversation:
+    """A head that never changes and a tail that only grows (until stubbed)."""
+
+    head: list[dict[str, Any]]
+    budget_tokens: int
+    tail: list[dict[str, Any]] = field(default_factory=list)
+    stubbed: int = 0
+    scale: float = 1.0  # real tokens per estimated token, learned from the server
+    overhead: int = 0  # tokens the request adds beyond the messages (tool schemas)
+
+    def observe(self, sent_estimate: int, actual_tokens: int) -> None:
+        """Learn how the estimate compares to the server's prompt token count."""
+        if sent_estimate > 0 and actual_tokens > 0:
+            self.scale = max(0.5, min(3.0, actual_tokens / sent_estimate))
+
+    def shrink(self, factor: float = 0.75) -> None:
+        """The server said the prompt is too long: aim lower from now on."""
+        self.budget_tokens = int(self.budget_tokens * factor)
+
+    def add(self, message: Mapping[str, Any]) -> None:
+        self.tail.append(dict(message))
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Head + tail, with old tool output stubbed (for good) if the window is full."""
+        self._fit()
+        return [*self.head, *self.tail]
+
+    def estimate(self) -> int:
+        """Estimated tokens of the messages plus the request's overhead (uncalibrated)."""
+        return sum(estimate_tokens(_text(m)) for m in (*self.head, *self.tail)) + self.overhead
+
+    def tokens(self) -> int:
+        return int(self.estimate() * self.scale)
+
+    def _fit(self) -> None:
+        over = self.tokens() - self.budget_tokens
+        if over <= 0:
+            return
+        for message in self.tail[: max(0, len(self.tail) - KEEP_RECENT)]:
+            if over <= 0:
+                break
+            content = message.get("content")
+            if message.get("role") not in ("tool", "user") or not isinstance(content, str):
+                continue
+            if content.startswith("[output of an earlier step"):
+                continue
+            stub = f"[output of an earlier step dropped to fit the context: {len(content)} characters]"
+            over -= int((estimate_tokens(content) - estimate_tokens(stub)) * self.scale)
+            message["content"] = stub
+            self.stubbed += 1
+
+
+def _text(message: Mapping[str, Any]) -> str:
+    content = message.get("content") or ""
+    calls = message.get("tool_calls") or ()
+    extra = "".join(str(c.get("function", {}).get("arguments", "")) for c in calls)
+    return (content if isinstance(content, str) else str(content)) + extra

@@ -1,0 +1,491 @@
+"""A watcher: one long-running process per role (and model) that claims and works beads.
+
+``Watcher.step()`` is one iteration: claim the best ready bead of the role, work it with
+the model, record the outcome as a commit. ``run()`` repeats it, sleeping between beads
+until a commit on ``tasks`` wakes it: watchdog on the git directory (the branch's loose
+ref, ``packed-refs``, the reflog and the post-receive nudge file) on one machine; for a
+town shared through a remote, the remote's own folder when it is on this machine, else a
+fetch on a short interval that backs off while nothing happens.
+
+Signals only set flags. The first SIGTERM/SIGINT lets the current bead end at its next
+step (it is handed back if unfinished) and the watcher exits 0; a second one kills the
+tools' process groups, hands the bead back at once and exits 130. The lease renewer is
+the last thing stopped, after the outcome is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gastown import convoy as convoymod
+from gastown import crew, refinery
+from gastown import rig as rigmod
+from gastown import roster as rostermod
+from gastown.agent import Agent, Outcome, Trace
+from gastown.bead import Bead
+from gastown.errors import EXIT_INTERRUPTED, GastownError, NothingReady, Refused, Unavailable
+from gastown.hardware import EnergyMeter
+from gastown.providers import ModelClient
+from gastown.queue import Claimed, Queue
+from gastown.runner import Runner
+from gastown.store import GitStore
+from gastown.switcher import choose
+from gastown.tools import CHILDREN, secret_values
+from gastown.town import Town
+from gastown.worktree import prepare, remove
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+POLL_START, POLL_MAX = 1.0, 30.0
+
+
+@dataclass
+class Options:
+    role: str
+    agent: str
+    model: str | None = None
+    once: bool = False
+    max_beads: int | None = None
+    idle_exit: float | None = None  # stop after this long with nothing to do
+    lease: float | None = None
+    poll: float | None = None  # check every this many seconds instead of watching files
+
+
+def heartbeat_path(town: Town, agent: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in agent)
+    return town.state_dir / "watchers" / f"{safe}.json"
+
+
+def check(town: Town, agent: str) -> tuple[bool, str]:
+    """Is the watcher ``agent`` alive? (``gt watch --check``)"""
+    path = heartbeat_path(town, agent)
+    try:
+        beat = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False, f"no heartbeat for {agent} at {path}"
+    from gastown.runner import pid_alive
+
+    if not pid_alive(int(beat.get("pid", 0))):
+        return False, f"{agent}: its process {beat.get('pid')} is gone"
+    late = time.time() - float(beat.get("expires", 0))
+    if late > 0:
+        return False, f"{agent}: heartbeat {late:.0f}s overdue"
+    working = f", working {beat['bead']}" if beat.get("bead") else ", idle"
+    return True, f"{agent} alive (pid {beat['pid']}{working})"
+
+
+class Watcher:
+    """Claims and works the beads of one role until told to stop."""
+
+    def __init__(self, town: Town, options: Options, env: Mapping[str, str] | None = None) -> None:
+        self.town = town
+        self.options = options
+        self.env = dict(os.environ if env is None else env)
+        self.store = GitStore(town)
+        self.queue = Queue(self.store)
+        self.runner = Runner(town.state_dir)
+        self.stop = threading.Event()
+        self.hard_stop = threading.Event()
+        self.wake = threading.Event()
+        self.interrupt = threading.Event()
+        self.current: Claimed | None = None
+        self.worked = 0
+        self._clients: dict[str, ModelClient] = {}
+        self._meters: dict[str, EnergyMeter] = {}
+        self._lost = threading.Event()
+
+    # ---- one iteration ---------------------------------------------------------
+
+    def step(self) -> str:
+        """Claim and work one bead: ``worked``, ``released``, ``idle``."""
+        if self.store.remote is not None:
+            self._sync_quietly()
+        lease = self.options.lease
+        try:
+            claimed = self.queue.claim(self.options.role, self.options.agent, lease)
+        except NothingReady:
+            return "idle"
+        self.current = claimed
+        self._lost.clear()
+        renewer = threading.Thread(target=self._renew, args=(claimed,), daemon=True, name="lease-renewer")
+        stop_renewing = threading.Event()
+        self._stop_renewing = stop_renewing
+        renewer.start()
+        try:
+            outcome = self._work(claimed.bead)
+            self._record(claimed.bead, outcome)
+            if outcome.status == "done":
+                self._merge(claimed.bead)
+        finally:
+            stop_renewing.set()  # the renewer is the last thing stopped
+            renewer.join(timeout=5)
+            self.current = None
+        self.worked += 1
+        return "worked" if outcome.status != "released" else "released"
+
+    def _work(self, bead: Bead) -> Outcome:
+        self._meters = {}  # energy is counted per bead
+        worktree = None
+        trace = None
+        try:
+            rig = self._rig(bead)
+            if bead.issue_type == "question":
+                return self._answer(rig, bead)
+            if "review" in bead.labels and self.options.role == "refinery":
+                return self._review(rig, bead)
+            trace_path = self.town.state_dir / "traces" / bead.id / f"generation-{bead.generation}.jsonl"
+            trace = Trace(trace_path, secret_values(self.env))
+            trace.write(
+                "claim",
+                bead=bead.id,
+                generation=bead.generation,
+                agent=self.options.agent,
+                role=self.options.role,
+            )
+            client, fallback = self._clients_for(bead)
+            prompt = rig.prompt(self.options.role)
+            base = refinery.target_for(self.store.snapshot(), rig, bead)  # a convoy's beads see its tests
+            worktree = prepare(rig.path, bead.id, base, self.town.state_dir / "worktrees" / rig.name)
+            stop = _AnyEvent(self.stop, self._lost)
+            ask_crew = _crew_for(rig, worktree.path, self)
+            agent = Agent(
+                self.options.role,
+                prompt,
+                rig,
+                client,
+                fallback,
+                stop,
+                ask_crew,
+                env=self.env,
+                meter=self._meter,
+            )
+            return agent.work(bead, worktree, trace)
+        except Unavailable as error:
+            return Outcome("released", error.message)
+        except GastownError as error:
+            return Outcome("failed", error.message)
+        except Exception as error:  # a bug must not lose the bead: hand it back, say why
+            log.error("working %s failed:\n%s", bead.id, traceback.format_exc())
+            return Outcome("released", f"internal error: {type(error).__name__}: {error}")
+        finally:
+            if trace is not None:
+                trace.close()
+            if worktree is not None:
+                remove(worktree)
+
+    def _answer(self, rig: rigmod.Rig, bead: Bead) -> Outcome:
+        """A question bead: the Crew answers from the rig's files."""
+        question = f"{bead.title}\n\n{bead.description}".strip()
+        text = _crew_for(rig, rig.path, self)(question)
+        found = not text.startswith(crew.NOT_FOUND)
+        return Outcome("done", "", {"summary": text[:8000], "outcome": "answered" if found else "not-found"})
+
+    def _review(self, rig: rigmod.Rig, bead: Bead) -> Outcome:
+        """The convoy's review bead: coverage, then the convoy onto the rig's branch."""
+        folder = self.town.state_dir / "worktrees" / rig.name
+        folder.mkdir(parents=True, exist_ok=True)
+        result = refinery.review(self.store, rig, bead, self.options.agent, folder)
+        data = refinery.summary(result)
+        if result.filed:  # the review waits for the missing tests
+            blockers = [d.id for d in bead.dependencies if d.type == "blocks"] + result.filed
+            self.queue.edit(bead.id, [f"dependencies={','.join(blockers)}"], self.options.agent)
+            return Outcome("released", data["summary"])
+        if not result.ok:
+            return Outcome("failed", data["summary"], data)
+        return Outcome("done", "", data)
+
+    def _merge(self, bead: Bead) -> None:
+        """Hand a done bead of a planned convoy to the merge queue."""
+        if bead.issue_type == "question" or "review" in bead.labels or not bead.convoy:
+            return
+        try:
+            snap = self.store.snapshot()
+            found = convoymod.load(snap, bead.convoy)
+            if not found.target_branch:
+                return  # a hand-made convoy: `gt refinery merge` when you are ready
+            done = snap.bead(bead.id)
+            rig = self._rig(done)
+            folder = self.town.state_dir / "worktrees" / rig.name
+            folder.mkdir(parents=True, exist_ok=True)
+            outcome = refinery.merge(self.store, rig, done, self.options.agent, folder)
+            log.info(
+                "merge of %s: %s %s", bead.id, outcome.status, outcome.detail.splitlines()[0] if outcome.detail else ""
+            )
+            if outcome.status in ("gates-failed", "refused"):
+                refinery.send_back(self.store, done, self.options.agent, outcome)
+        except GastownError as error:
+            log.warning("could not merge %s: %s", bead.id, error.message)
+
+    def _record(self, bead: Bead, outcome: Outcome) -> None:
+        agent, generation = self.options.agent, bead.generation
+        try:
+            if self._lost.is_set():
+                log.warning("%s: the claim was taken over; dropping the outcome", bead.id)
+                return
+            if outcome.status == "done":
+                self.queue.complete(bead.id, agent, generation, outcome.result)
+            elif outcome.status == "failed":
+                self.queue.fail(bead.id, agent, outcome.reason or "failed", generation, outcome.result)
+            else:
+                self.queue.release(bead.id, agent, generation, outcome.reason)
+        except Refused as error:  # taken over while we worked: the new owner finishes it
+            log.warning("%s: outcome refused: %s", bead.id, error.message)
+
+    def _renew(self, claimed: Claimed) -> None:
+        assert claimed.bead.claim is not None
+        lease = claimed.bead.claim.expires() - time.time()
+        every = max(0.2, lease / 3)
+        while not self._stop_renewing.wait(every):
+            self._heartbeat(claimed.bead.id)
+            try:
+                self.queue.renew(claimed.bead.id, self.options.agent, claimed.bead.generation, self.options.lease)
+            except Refused as error:
+                log.warning("lost the claim on %s: %s", claimed.bead.id, error.message)
+                self._lost.set()
+                return
+            except GastownError as error:
+                log.warning("could not renew %s: %s", claimed.bead.id, error.message)
+
+    # ---- models and rigs -------------------------------------------------------
+
+    def _rig(self, bead: Bead) -> rigmod.Rig:
+        snap = self.store.snapshot()
+        name = bead.rig
+        if name is None:
+            known = rigmod.list_rigs(snap)
+            if len(known) != 1:
+                raise GastownError(f"bead {bead.id} names no rig and the town has {len(known)} rigs")
+            name = known[0]
+        return rigmod.load(self.store, name, snap)
+
+    def _clients_for(self, bead: Bead) -> tuple[ModelClient, ModelClient | None]:
+        config = self.store.snapshot().config()
+        roster = rostermod.load(config.models, config.roles)
+        name = self.options.model
+        if name is None:
+            pick = choose(roster, self.options.role, bead.estimated_tokens, bead.attempts)
+            if pick.model is None:
+                raise Unavailable(pick.reason)
+            name = pick.model
+        spec = roster.model(name)
+        client = self._client(spec)
+        fallback_name = spec.fallback or roster.rule(self.options.role).fallback
+        fallback = None
+        if fallback_name and fallback_name != name:
+            try:
+                fallback = self._client(roster.model(fallback_name))
+            except GastownError as error:
+                log.info("fallback %s not available: %s", fallback_name, error.message)
+        return client, fallback
+
+    def _meter(self, client: ModelClient) -> EnergyMeter | None:
+        """What measures a call's energy: one meter per model for the bead (None for cloud)."""
+        spec = client.spec
+        if not spec.local:
+            return None
+        meters = self._meters
+        if spec.name not in meters:
+            machine = self.store.snapshot().config().machine
+            fallback = spec.power_watts or machine.get("gpu_watts" if spec.device == "gpu" else "cpu_watts")
+            gpu = int(machine.get("gpu_index", 0)) if spec.device == "gpu" else None
+            meters[spec.name] = EnergyMeter(gpu, float(fallback) if fallback else None)
+        return meters[spec.name]
+
+    def _client(self, spec: rostermod.ModelSpec) -> ModelClient:
+        cached = self._clients.get(spec.name)
+        if cached is not None:
+            return cached
+        if not spec.endpoints:
+            url = self.runner.ensure(spec)  # a local server gastown starts and manages
+            spec = rostermod.ModelSpec(**{**spec.__dict__, "endpoints": (url,)})
+        client = ModelClient(spec, self.env)
+        self._clients[spec.name] = client
+        return client
+
+    # ---- the loop --------------------------------------------------------------
+
+    def run(self) -> int:
+        """Work beads until stopped (or ``--once``/``--max-beads``/idle); the exit code."""
+        self._install_signals()
+        observer = self._watch()
+        idle_since = time.monotonic()
+        poll = POLL_START
+        result: dict[str, Any] = {}
+        try:
+            while not self.stop.is_set():
+                self._heartbeat(None)
+                worker = threading.Thread(target=self._step_into, args=(result,), name="bead-worker", daemon=True)
+                worker.start()
+                while worker.is_alive():
+                    worker.join(0.1)
+                    if self.interrupt.is_set():
+                        self.interrupt.clear()
+                        CHILDREN.kill_all()  # a running command would hold the bead for minutes
+                    if self.hard_stop.is_set():
+                        return self._abort()
+                if "error" in result:
+                    raise result.pop("error")
+                state = result.pop("state")
+                if state == "idle" and self.options.once:
+                    raise NothingReady(f"nothing is ready for role {self.options.role}")
+                if state != "idle":
+                    idle_since = time.monotonic()
+                    poll = POLL_START
+                    if self.options.once or (self.options.max_beads and self.worked >= self.options.max_beads):
+                        break
+                    continue
+                if self.options.idle_exit is not None and time.monotonic() - idle_since >= self.options.idle_exit:
+                    break
+                if self.options.poll is not None:
+                    timeout = self.options.poll
+                elif self.store.remote is not None and observer is None:
+                    timeout = poll
+                else:
+                    timeout = POLL_MAX
+                if self.options.idle_exit is not None:
+                    timeout = min(timeout, max(0.05, self.options.idle_exit - (time.monotonic() - idle_since)))
+                woke = self.wake.wait(timeout)
+                self.wake.clear()
+                poll = POLL_START if woke else min(POLL_MAX, poll * 2)
+            return 0
+        finally:
+            if observer is not None:
+                observer.stop()
+            heartbeat_path(self.town, self.options.agent).unlink(missing_ok=True)
+            self.store.close()
+
+    def _step_into(self, result: dict[str, Any]) -> None:
+        try:
+            result["state"] = self.step()
+        except BaseException as error:  # handed to the main thread
+            result["error"] = error
+
+    def _abort(self) -> int:
+        """The second signal: end the tools, hand the bead back now, exit 130."""
+        CHILDREN.kill_all()
+        claimed = self.current
+        if claimed is not None:
+            try:
+                queue = Queue(GitStore(self.town))
+                queue.release(
+                    claimed.bead.id,
+                    self.options.agent,
+                    claimed.bead.generation,
+                    "the watcher was killed",
+                )
+            except GastownError as error:
+                log.warning("could not release %s: %s", claimed.bead.id, error.message)
+        heartbeat_path(self.town, self.options.agent).unlink(missing_ok=True)
+        return EXIT_INTERRUPTED
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, _frame: object) -> None:
+            if self.stop.is_set():
+                self.hard_stop.set()
+            self.stop.set()
+            self.wake.set()
+            self.interrupt.set()  # the bead worker ends running tools (not in a handler)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, handler)
+
+    def _heartbeat(self, bead_id: str | None) -> None:
+        path = heartbeat_path(self.town, self.options.agent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        current = self.current.bead.id if self.current is not None else bead_id
+        beat = {
+            "pid": os.getpid(),
+            "agent": self.options.agent,
+            "role": self.options.role,
+            "bead": current,
+            "updated": time.time(),
+            "expires": time.time() + max(POLL_MAX, HEARTBEAT_SECONDS) * 2 + 5,
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(beat))
+        os.replace(tmp, path)
+
+    def _sync_quietly(self) -> None:
+        try:
+            self.store.sync()
+        except GastownError as error:
+            log.warning("could not fetch the tasks branch: %s", error.message)
+
+    def _watch(self) -> Any:
+        """A watchdog observer that sets ``wake`` on commits to tasks (None for a far remote)."""
+        if self.options.poll is not None:
+            return None  # asked to poll (e.g. a network filesystem without inotify)
+        folders = [self.town.git_dir, self.town.git_dir / "refs" / "heads", self.town.state_dir]
+        if self.store.remote is not None:
+            url = self.store.git.config(f"remote.{self.store.remote}.url") or ""
+            local = Path(url.removeprefix("file://"))
+            if "://" in url and not url.startswith("file://") or not local.is_dir():
+                return None  # a remote elsewhere: poll with backoff
+            folders += [local, local / "refs" / "heads", local / "gastown"]
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        wake = self.wake
+
+        class Nudged(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in ("opened", "closed_no_write"):
+                    return  # a wake-up is a write; reads are noise
+                path = str(getattr(event, "dest_path", "") or event.src_path)
+                if path.endswith(("tasks", "packed-refs", "nudge", "tasks.lock")):
+                    wake.set()
+
+        observer = Observer()
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            observer.schedule(Nudged(), str(folder), recursive=False)
+        logs = self.town.git_dir / "logs" / "refs" / "heads"
+        if logs.is_dir():
+            observer.schedule(Nudged(), str(logs), recursive=False)
+        observer.daemon = True
+        observer.start()
+        return observer
+
+
+class _AnyEvent(threading.Event):
+    """Set when any of the given events is set (the agent's stop flag)."""
+
+    def __init__(self, *events: threading.Event) -> None:
+        super().__init__()
+        self._events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self._events)
+
+
+def _crew_for(rig: rigmod.Rig, root: Path, watcher: Watcher) -> Any:
+    """``ask_crew``: the Crew answers from the rig's files (with the crew model if one is set)."""
+
+    def ask(question: str) -> str:
+        client = None
+        config = watcher.store.snapshot().config()
+        roster = rostermod.load(config.models, config.roles)
+        rule = roster.rule("crew")
+        name = rule.model or (rule.bands[0].model if rule.bands else None)
+        if name:
+            try:
+                client = watcher._client(roster.model(name))
+            except GastownError:
+                client = None
+        try:
+            return crew.answer(root, question, client).render()
+        except Unavailable:
+            return crew.answer(root, question, None).render()
+
+    return ask

@@ -1,0 +1,1 @@
+"""Scoring for a rhythm workout game."""

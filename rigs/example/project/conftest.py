@@ -1,0 +1,1 @@
+# Makes `import beatscore` work when pytest runs from the project root.

@@ -1,0 +1,318 @@
+"""A scripted OpenAI-compatible chat server on 127.0.0.1, for tests.
+
+It speaks ``POST /v1/chat/completions`` (streamed as server-sent events, or plain JSON),
+``GET /v1/models`` and ``GET /health``, and answers from a script: structured tool calls,
+tool calls written as text, plain text, HTTP errors, delays, trickling streams, broken
+JSON, or silence. Every request is kept for the test to inspect.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Answer:
+    """One scripted response."""
+
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # before anything is sent
+    chunk_delay: float = 0.0  # between streamed chunks
+    malformed: bool = False  # send a chunk that is not JSON
+    hang: float = 0.0  # accept, then say nothing for this long
+    usage: tuple[int, int] | None = None  # (prompt, completion) tokens; default: counted
+    finish_reason: str | None = None
+
+
+def tool(name: str, **arguments: Any) -> Answer:
+    return Answer(
+        tool_calls=[
+            {
+                "id": f"call_{uuid.uuid4().hex[:8]}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments)},
+            }
+        ]
+    )
+
+
+def text(content: str, **kwargs: Any) -> Answer:
+    return Answer(content=content, **kwargs)
+
+
+def error(status: int, **kwargs: Any) -> Answer:
+    return Answer(status=status, **kwargs)
+
+
+Responder = Callable[[dict[str, Any]], Answer]
+
+
+def script(answers: Sequence[Answer], then: Answer | None = None) -> Responder:
+    """Answers in order; ``then`` (default: finish) once the script runs out."""
+    queue = list(answers)
+    lock = threading.Lock()
+
+    def respond(_request: dict[str, Any]) -> Answer:
+        with lock:
+            if queue:
+                return queue.pop(0)
+        return then or tool("finish", summary="script finished")
+
+    return respond
+
+
+def bead_of(request: dict[str, Any]) -> str | None:
+    """The bead a request works on (from the head of its conversation)."""
+    for message in request.get("messages", []):
+        content = message.get("content") or ""
+        if isinstance(content, str) and content.startswith("# Bead "):
+            return content.split()[2].rstrip(":")
+    return None
+
+
+def per_bead(make: Callable[[str], Responder]) -> Responder:
+    """A fresh script per bead (per claim generation, if the head changes)."""
+    scripts: dict[str, Responder] = {}
+    lock = threading.Lock()
+
+    def respond(request: dict[str, Any]) -> Answer:
+        bead = bead_of(request) or "?"
+        with lock:
+            if bead not in scripts:
+                scripts[bead] = make(bead)
+        return scripts[bead](request)
+
+    return respond
+
+
+class FakeLLM:
+    """The server; ``url`` is the base URL to put in a roster (``.../v1``)."""
+
+    def __init__(self, responder: Responder | None = None) -> None:
+        self.responder: Responder = responder or script([])
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") in ("/v1/models", "/health"):
+                    self._json(
+                        200,
+                        {"object": "list", "data": [{"id": "fake", "object": "model"}]}
+                        if "models" in self.path
+                        else {"status": "ok"},
+                    )
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with outer._lock:
+                    outer.requests.append(body)
+                answer = outer.responder(body)
+                if answer.hang:
+                    time.sleep(answer.hang)
+                    self.close_connection = True
+                    return
+                if answer.delay:
+                    time.sleep(answer.delay)
+                if answer.status != 200:
+                    self._json(
+                        answer.status,
+                        {"error": {"message": f"scripted {answer.status}", "type": "scripted"}},
+                        answer.headers,
+                    )
+                    return
+                if body.get("stream"):
+                    self._stream(body, answer)
+                else:
+                    self._json(200, _completion(body, answer))
+
+            def _json(self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _stream(self, body: dict[str, Any], answer: Answer) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                self.send_header("connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                try:
+                    for chunk in _chunks(body, answer):
+                        if answer.chunk_delay:
+                            time.sleep(answer.chunk_delay)
+                        data = chunk if isinstance(chunk, str) else json.dumps(chunk)
+                        self.wfile.write(f"data: {data}\n\n".encode())
+                        self.wfile.flush()
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeLLM:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _usage(body: dict[str, Any], answer: Answer) -> dict[str, int]:
+    if answer.usage:
+        prompt, completion = answer.usage
+    else:
+        prompt = sum(len(str(m.get("content") or "")) for m in body.get("messages", [])) // 4
+        completion = (
+            len(answer.content or "") + sum(len(c["function"]["arguments"]) for c in answer.tool_calls)
+        ) // 4 + 1
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _completion(body: dict[str, Any], answer: Answer) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.content}
+    if answer.tool_calls:
+        message["tool_calls"] = answer.tool_calls
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": answer.finish_reason or ("tool_calls" if answer.tool_calls else "stop"),
+            }
+        ],
+        "usage": _usage(body, answer),
+    }
+
+
+def _chunks(body: dict[str, Any], answer: Answer) -> list[Any]:
+    base = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+    }
+    chunks: list[Any] = [dict(base, choices=[{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}])]
+    if answer.malformed:
+        chunks.append('{"choices": [ {"delta": ')
+        return chunks
+    content = answer.content or ""
+    for start in range(0, len(content), 12):
+        chunks.append(
+            dict(
+                base,
+                choices=[
+                    {
+                        "index": 0,
+                        "delta": {"content": content[start : start + 12]},
+                        "finish_reason": None,
+                    }
+                ],
+            )
+        )
+    for index, call in enumerate(answer.tool_calls):
+        args = call["function"]["arguments"]
+        chunks.append(
+            dict(
+                base,
+                choices=[
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": index,
+                                    "id": call["id"],
+                                    "type": "function",
+                                    "function": {"name": call["function"]["name"], "arguments": ""},
+                                }
+                            ]
+                        },
+                        "finish_reason": None,
+                    }
+                ],
+            )
+        )
+        for start in range(0, len(args), 20):
+            chunks.append(
+                dict(
+                    base,
+                    choices=[
+                        {
+                            "index": 0,
+                            "delta": {
+                                "tool_calls": [
+                                    {
+                                        "index": index,
+                                        "function": {"arguments": args[start : start + 20]},
+                                    }
+                                ]
+                            },
+                            "finish_reason": None,
+                        }
+                    ],
+                )
+            )
+    finish = answer.finish_reason or ("tool_calls" if answer.tool_calls else "stop")
+    chunks.append(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": finish}]))
+    if body.get("stream_options", {}).get("include_usage"):
+        chunks.append(dict(base, choices=[], usage=_usage(body, answer)))
+    return chunks
+
+
+def main() -> None:
+    """``python fake_llm.py --port N``: a standalone server answering ``finish``."""
+    import argparse
+    import signal as signals
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    llm = FakeLLM(lambda _r: tool("finish", summary="fake server"))
+    llm._server.server_close()
+    llm._server = ThreadingHTTPServer(("127.0.0.1", args.port), llm._server.RequestHandlerClass)
+    signals.signal(signals.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
+    llm._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

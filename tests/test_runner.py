@@ -1,0 +1,126 @@
+"""Local model servers as real processes: started from a template, checked, killed, restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import wait_for
+
+from gastown.errors import Unavailable
+from gastown.governor import Budget, Governor
+from gastown.roster import ModelSpec
+from gastown.runner import Runner, command_for, healthy
+
+FAKE = str(Path(__file__).with_name("fake_llm.py"))
+
+
+def spec(**fields):
+    launch = ("{python}", FAKE, "--port", "{port}")
+    return ModelSpec("fake-local", "fake", launch=launch, weights_mib=1000, context=1, **fields)
+
+
+def test_a_template_server_starts_answers_dies_and_comes_back(tmp_path):
+    runner = Runner(tmp_path)
+    url = runner.ensure(spec(), wait=30)
+    assert healthy(url)
+    first = runner.get("fake-local")
+    os.killpg(first.pid, signal.SIGKILL)
+    wait_for(lambda: not first.alive(), 5, "still alive")
+    url2 = runner.ensure(spec(), wait=30)
+    second = runner.get("fake-local")
+    assert healthy(url2) and second.pid != first.pid and second.restarts == 1
+    os.killpg(second.pid, signal.SIGKILL)
+    wait_for(lambda: not second.alive(), 5, "still alive")
+    with pytest.raises(Unavailable, match="crashed; next restart in"):
+        runner.ensure(spec(), wait=30)  # a crash loop backs off
+    assert runner.stop("fake-local") is False  # dead already; the record is cleared
+    assert runner.get("fake-local") is None
+
+
+def test_supervise_restarts_a_crashed_server(tmp_path):
+    runner = Runner(tmp_path)
+    runner.ensure(spec(), wait=30)
+    first = runner.get("fake-local").pid
+    stop = threading.Event()
+    supervisor = threading.Thread(target=runner.supervise, args=([spec()], stop, 0.2))
+    supervisor.start()
+    try:
+        os.killpg(first, signal.SIGKILL)
+        wait_for(
+            lambda: (s := runner.get("fake-local")) and s.pid != first and healthy(s.url),
+            30,
+            lambda: runner.get("fake-local"),
+        )
+    finally:
+        stop.set()
+        supervisor.join()
+        runner.stop("fake-local")
+
+
+def test_cpu_models_are_pinned_to_their_cores(tmp_path):
+    runner = Runner(tmp_path)
+    runner.ensure(spec(device="cpu", cpu_cores=(0,)), wait=30)
+    server = runner.get("fake-local")
+    try:
+        assert psutil.Process(server.pid).cpu_affinity() == [0]
+    finally:
+        runner.stop("fake-local")
+
+
+def test_the_governor_reservation_follows_the_server(tmp_path):
+    runner = Runner(tmp_path / "state")
+    governor = Governor(Budget(1500, 64000, frozenset(range(4)), "config"), tmp_path / "gov.json")
+    runner.ensure(spec(), wait=30, governor=governor)
+    server = runner.get("fake-local")
+    assert [r.pid for r in governor.reservations()] == [server.pid]
+    other = ModelSpec("other", "o", launch=("{python}", FAKE, "--port", "{port}"), weights_mib=1000, context=1)
+    with pytest.raises(Unavailable, match="does not fit now: VRAM"):
+        runner.ensure(other, wait=30, governor=governor)
+    runner.stop("fake-local")
+    assert governor.reservations() == []
+    runner.ensure(other, wait=30, governor=governor)
+    runner.stop("other")
+
+
+def test_templates_fill_their_placeholders_and_name_unknown_ones():
+    filled = command_for(
+        ModelSpec(
+            "q",
+            "q",
+            launch=(
+                "llama-server",
+                "-c",
+                "{context}",
+                "--parallel",
+                "{parallel}",
+                "-ctk",
+                "{cache_type_k}",
+                "--port",
+                "{port}",
+            ),
+            context=6144,
+            parallel=2,
+            cache_type_k="q8_0",
+        ),
+        8081,
+    )
+    assert filled == [
+        "llama-server",
+        "-c",
+        "6144",
+        "--parallel",
+        "2",
+        "-ctk",
+        "q8_0",
+        "--port",
+        "8081",
+    ]
+    from gastown.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown placeholder 'nope'"):
+        command_for(ModelSpec("q", "q", launch=("x", "{nope}")), 1)

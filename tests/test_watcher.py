@@ -1,0 +1,419 @@
+"""Real watcher processes on a real town and rig, driven by a scripted model server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import git, gt_process, wait_for
+from fake_llm import Answer, FakeLLM, error, per_bead, script, text, tool
+from watchers import COMBO_CODE, make_rig, push_bead, roster_toml, set_config, start_watcher
+
+from gastown import rig as rigmod
+from gastown import times
+from gastown.history import read_log
+
+pytestmark = pytest.mark.slow
+
+
+def good_script(bead: str) -> object:
+    return script(
+        [
+            tool("read_file", path="tests/test_combo.py"),
+            text(
+                '<tool_call>{"name": "write_file", "arguments": {"path": "beatscore/combo.py", "content": '
+                + json.dumps(COMBO_CODE)
+                + "}}</tool_call>"
+            ),
+            tool("run_tests"),
+            text('<invoke name="finish"><parameter name="summary">combo multiplier written</parameter></invoke>'),
+        ]
+    )
+
+
+@pytest.fixture
+def world(town, tmp_path, clone):
+    """A town with the example rig and a person's clone of the tasks branch."""
+    rig_path = make_rig(tmp_path)
+    rigmod.add(town.store(), "example", str(rig_path), template="example")
+    person = clone(town.path, "person")
+    return town, rig_path, person
+
+
+def bead(bead_id: str, **fields: object) -> dict[str, object]:
+    stamp = times.iso(time.time())
+    return {
+        "id": bead_id,
+        "title": "Implement the combo multiplier",
+        "rig": "example",
+        "role": "polecat",
+        "description": "beatscore.combo.multiplier as the README says",
+        "created_at": stamp,
+        "updated_at": stamp,
+        **fields,
+    }
+
+
+def status_of(town, bead_id):
+    entry = town.store().snapshot().index.get(bead_id)
+    return entry.status if entry else None
+
+
+def finish(proc, timeout=30):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"watcher did not exit: {err[-2000:]}") from None
+    return proc.returncode, out, err
+
+
+def test_a_pushed_bead_becomes_a_branch_and_a_done_result(world):
+    town, rig_path, person = world
+    with FakeLLM(per_bead(good_script)) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        watcher = start_watcher(town.path, "polecat", "p1", "--idle-exit", "30", "--max-beads", "1")
+        time.sleep(1.0)  # idle, waiting on watchdog
+        push_bead(person, bead("gt-c0mb0"))
+        code, _, err = finish(watcher, 60)
+        assert code == 0, err
+    shown = town.queue().show("gt-c0mb0")
+    assert shown.status == "done", (shown.close_reason, err[-2000:])
+    result = shown.result
+    assert result["tests"]["passed"] == 3 and result["tests"]["failed"] == 0
+    assert result["tool_calls"] == {"read_file": 1, "write_file": 1, "run_tests": 1, "finish": 1}
+    assert result["tool_calls_recovered"] == 2 and result["tool_calls_failed"] == 0
+    assert result["tokens_in"] > 0 and result["tokens_out"] > 0 and result["model"] == "fake"
+    trace = Path(result["trace"])
+    kinds = [json.loads(line)["kind"] for line in trace.read_text().splitlines()]
+    assert kinds[0] == "claim" and "reply" in kinds and "tests" in kinds and kinds[-1] == "commit"
+    # the code is on bead/<id> in the rig, with a Bead: trailer; main is untouched
+    log = git(rig_path, "log", "--format=%s%n%(trailers:key=Bead,valueonly)", "bead/gt-c0mb0", "-1")
+    assert log.splitlines()[0] == "Implement the combo multiplier" and "gt-c0mb0" in log
+    assert git(rig_path, "show", "bead/gt-c0mb0:beatscore/combo.py") == COMBO_CODE
+    assert "beatscore/combo.py" not in git(rig_path, "ls-tree", "-r", "--name-only", "main")
+    assert result["commits"] == [git(rig_path, "rev-parse", "bead/gt-c0mb0").strip()]
+    events = [e.event for e in read_log(town.store().git, "refs/heads/tasks", bead="gt-c0mb0", reverse=True)]
+    assert events == ["claim", "complete"]  # the person's push carries no trailers
+    entry = read_log(town.store().git, "refs/heads/tasks", limit=1)[0]
+    trailers = dict(entry.trailers)
+    assert trailers["Tests-Passed"] == "3" and trailers["Model"] == "fake" and trailers["Branch"] == "bead/gt-c0mb0"
+    # the stable prefix: every request of the bead starts with the same head
+    heads = [json.dumps(r["messages"][:2]) for r in llm.requests]
+    assert len(set(heads)) == 1 and len(llm.requests) == 4
+    assert not list((town.git_dir / "gastown" / "worktrees").glob("*/*"))  # worktree cleaned up
+    town.fsck()
+
+
+def test_a_dead_endpoint_hands_the_bead_back_instead_of_failing_it(world):
+    town, _, person = world
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    set_config(town.path, roster_toml(dead, retries=1))
+    town.add("a bead for a dead model", rig="example")
+    code, _, err = finish(start_watcher(town.path, "polecat", "p1", "--once"), 60)
+    assert code == 0, err
+    bead_id = next(iter(town.store().snapshot().index.entries))
+    shown = town.queue().show(bead_id)
+    assert shown.status == "open" and shown.attempts == 0 and shown.generation == 1
+    entry = read_log(town.store().git, "refs/heads/tasks", limit=1)[0]
+    assert entry.event == "release" and "unavailable" in dict(entry.trailers)["Reason"]
+
+
+def test_429_500_and_every_text_form_still_get_the_work_done(world):
+    town, _, person = world
+    write = {"path": "beatscore/combo.py", "content": COMBO_CODE}
+    answers = script(
+        [
+            error(429, headers={"retry-after": "0"}),
+            error(500),
+            text("```json\n" + json.dumps({"name": "write_file", "arguments": write}) + "\n```"),
+            text('<function_calls><invoke name="run_tests"></invoke></function_calls>'),
+            text("I am not sure what to do."),
+            text('{"name": "finish", "arguments": {"summary": "done"}}'),
+        ]
+    )
+    with FakeLLM(answers) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        town.add("combo", rig="example")
+        code, _, err = finish(start_watcher(town.path, "polecat", "p1", "--once"), 60)
+    assert code == 0, err
+    shown = town.queue().show(next(iter(town.store().snapshot().index.entries)))
+    assert shown.status == "done", shown.close_reason
+    assert shown.result["tool_calls_recovered"] == 3
+    assert shown.result["tool_calls"] == {"write_file": 1, "run_tests": 1, "finish": 1}
+
+
+def test_unusable_tool_calls_go_back_to_the_model_a_bounded_number_of_times(world):
+    town, _, _ = world
+    broken = text('<invoke name="write_file"><parameter name="content">never closed')
+    with FakeLLM(script([broken] * 10)) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        bead_id = town.add("hopeless", rig="example")
+        code, _, err = finish(start_watcher(town.path, "polecat", "p1", "--once"), 60)
+        assert len(llm.requests) == 4  # the limit, not ten
+        assert "never closed" in json.dumps(llm.requests[-1]["messages"][-1])
+    shown = town.queue().show(bead_id)
+    assert shown.status == "failed" and "usable tool call 4 times" in shown.close_reason
+    assert shown.result["tool_calls_failed"] == 4 and shown.attempts == 1
+
+
+def test_sandbox_escapes_are_refused_and_a_changed_test_file_is_refused(world, tmp_path):
+    town, rig_path, _ = world
+    outside = tmp_path / "outside.txt"
+    answers = script(
+        [
+            tool("write_file", path="../outside.txt", content="pwned"),
+            tool("write_file", path=str(outside), content="pwned"),
+            tool("read_file", path=".git/config"),
+            tool("write_file", path="tests/test_combo.py", content="def test_nothing(): pass\n"),
+            tool("write_file", path="beatscore/combo.py", content=COMBO_CODE),
+            tool(
+                "shell_exec",
+                command="python -c \"open('tests/test_combo.py', 'w').write('def test_x(): pass')\"",
+            ),
+            tool("finish", summary="sneaky"),
+        ]
+    )
+    with FakeLLM(answers) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        bead_id = town.add("escape", rig="example")
+        code, _, err = finish(start_watcher(town.path, "polecat", "p1", "--once"), 60)
+        replies = [m.get("content") for r in llm.requests for m in r["messages"] if m.get("role") == "tool"]
+    assert not outside.exists() and not (rig_path.parent / "outside.txt").exists()
+    assert any("'..' is refused" in (r or "") for r in replies)
+    assert any("absolute paths are refused" in (r or "") for r in replies)
+    assert any(".git folder is off limits" in (r or "") for r in replies)
+    assert any("belongs to the Refinery's tests" in (r or "") for r in replies)
+    shown = town.queue().show(bead_id)
+    assert shown.status == "failed" and "changed the Refinery's test files: tests/test_combo.py" in shown.close_reason
+    assert shown.result["tool_calls_failed"] == 4
+
+
+def test_kill_9_mid_bead_then_another_watcher_finishes_it_once(world):
+    town, rig_path, _ = world
+    slow_first = {"n": 0}
+
+    def respond(request):
+        slow_first["n"] += 1
+        if slow_first["n"] == 1:
+            return Answer(hang=20)  # the first watcher is stuck in its model call
+        return good_script("x")(request)
+
+    answers = per_bead(
+        lambda b: script(
+            [
+                tool("write_file", path="beatscore/combo.py", content=COMBO_CODE),
+                tool("run_tests"),
+                tool("finish", summary="done after a crash"),
+            ]
+        )
+    )
+
+    def combined(request):
+        slow_first["n"] += 1
+        if slow_first["n"] == 1:
+            return Answer(hang=20)
+        return answers(request)
+
+    with FakeLLM(combined) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        bead_id = town.add("crashy", rig="example")
+        victim = start_watcher(town.path, "polecat", "victim", "--once", "--lease", "2")
+        wait_for(
+            lambda: status_of(town, bead_id) == "claimed" and llm.requests,
+            20,
+            lambda: status_of(town, bead_id),
+        )
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.communicate()
+        town.fsck()
+        heir = start_watcher(town.path, "polecat", "heir", "--idle-exit", "15", "--max-beads", "1")
+        code, _, err = finish(heir, 60)
+        assert code == 0, err
+    shown = town.queue().show(bead_id)
+    assert shown.status == "done" and shown.generation == 2
+    events = [
+        (e.event, dict(e.trailers).get("Agent"))
+        for e in read_log(town.store().git, "refs/heads/tasks", bead=bead_id, reverse=True)
+    ]
+    assert events[1:] == [("claim", "victim"), ("claim", "heir"), ("complete", "heir")]
+    recovery = read_log(town.store().git, "refs/heads/tasks", bead=bead_id)[1]
+    assert dict(recovery.trailers)["Recovery"] == "yes" and dict(recovery.trailers)["Previous-Agent"] == "victim"
+    town.fsck()
+
+
+def _sleepers(marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if marker in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def _allow_sleep(town):
+    from gastown import events
+    from gastown.store import Update
+
+    store = town.store()
+    path = f"{rigmod.RIGS_DIR}/example.toml"
+    current = store.snapshot().read(path).decode()
+    change = Update(
+        events.Event(events.CONFIG, (), "t", "allow sleep"),
+        files={path: (current + 'allowed_commands = [["sleep"]]\n').encode()},
+    )
+    store.update(lambda s: change)
+
+
+def test_sigterm_ends_the_running_tool_hands_the_bead_back_and_exits_0(world):
+    town, _, _ = world
+    marker = f"31.{os.getpid()}"  # a distinctive sleep length to find the child by
+    with FakeLLM(per_bead(lambda b: script([tool("shell_exec", command=f"sleep {marker}")]))) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        _allow_sleep(town)
+        bead_id = town.add("sleepy", rig="example")
+        watcher = start_watcher(town.path, "polecat", "p1", "--idle-exit", "60")
+        wait_for(lambda: _sleepers(f"sleep {marker}"), 20, "the tool's sleep never started")
+        watcher.send_signal(signal.SIGTERM)
+        code, _, err = finish(watcher, 20)
+    assert code == 0, err
+    assert _sleepers(f"sleep {marker}") == []
+    shown = town.queue().show(bead_id)
+    assert shown.status == "open" and shown.attempts == 0
+    assert read_log(town.store().git, "refs/heads/tasks", limit=1)[0].event == "release"
+    assert not (town.git_dir / "gastown" / "watchers" / "p1.json").exists()
+
+
+def test_a_second_sigterm_hands_the_bead_back_at_once_and_exits_130(world):
+    town, _, _ = world
+    with FakeLLM(script([Answer(hang=30)])) as llm:
+        set_config(town.path, roster_toml(llm.url, timeout_s=60))
+        bead_id = town.add("stuck in a model call", rig="example")
+        watcher = start_watcher(town.path, "polecat", "p1", "--idle-exit", "60")
+        wait_for(lambda: llm.requests, 20, "no model call")
+        started = time.monotonic()
+        watcher.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        watcher.send_signal(signal.SIGTERM)
+        code, _, err = finish(watcher, 20)
+        assert time.monotonic() - started < 10  # not waiting out the 30 s call
+    assert code == 130, err
+    shown = town.queue().show(bead_id)
+    assert shown.status == "open"
+    entry = read_log(town.store().git, "refs/heads/tasks", limit=1)[0]
+    assert entry.event == "release" and dict(entry.trailers)["Reason"] == "the watcher was killed"
+
+
+def test_watchers_of_one_role_share_the_work_without_doubling_it(world):
+    town, _, _ = world
+    with FakeLLM(
+        per_bead(
+            lambda b: script(
+                [
+                    tool("write_file", path="beatscore/combo.py", content=COMBO_CODE),
+                    tool("finish", summary=b),
+                ]
+            )
+        )
+    ) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        made = [town.add(f"combo {i}", rig="example") for i in range(4)]
+        watchers = [start_watcher(town.path, "polecat", f"p{i}", "--idle-exit", "4") for i in range(2)]
+        for w in watchers:
+            code, _, err = finish(w, 120)
+            assert code == 0, err
+    snap = town.store().snapshot()
+    assert all(snap.index.get(b).status == "done" for b in made)
+    log = read_log(town.store().git, "refs/heads/tasks")
+    assert sorted(e.beads[0] for e in log if e.event == "complete") == sorted(made)
+    agents = {dict(e.trailers)["Agent"] for e in log if e.event == "complete"}
+    assert agents <= {"p0", "p1"}
+
+
+def test_secrets_never_reach_prompts_logs_traces_or_commits(world):
+    town, rig_path, _ = world
+    secret = "sk-test-DO-NOT-LEAK-4242"
+    (rig_path / "beatscore" / "config.py").write_text("")  # a file the model will read
+    with FakeLLM(
+        per_bead(
+            lambda b: script(
+                [
+                    tool("read_file", path="README.md"),
+                    tool("shell_exec", command='python -c "import os; print(sorted(os.environ))"'),
+                    tool("finish", summary="looked"),
+                ]
+            )
+        )
+    ) as llm:
+        set_config(town.path, roster_toml(llm.url, api_key_env="FAKE_CLOUD_KEY"))
+        bead_id = town.add("look around", rig="example")
+        code, _, err = finish(start_watcher(town.path, "polecat", "p1", "--once", env={"FAKE_CLOUD_KEY": secret}), 60)
+        assert code == 0, err
+        assert secret not in json.dumps(llm.requests)
+    assert "FAKE_CLOUD_KEY" not in json.dumps(llm.requests)  # not even the name leaks through the env
+    shown = town.queue().show(bead_id)
+    assert secret not in Path(shown.result["trace"]).read_text()
+    assert secret not in git(town.path, "log", "-p", "tasks") and secret not in err
+    assert secret not in git(rig_path, "log", "-p", "--all")
+
+
+def test_watch_check_says_whether_a_watcher_is_alive(world):
+    town, _, _ = world
+    with FakeLLM() as llm:
+        set_config(town.path, roster_toml(llm.url))
+        watcher = start_watcher(town.path, "polecat", "checked", "--idle-exit", "30")
+        wait_for(
+            lambda: (
+                gt_process(
+                    "--town",
+                    str(town.path),
+                    "watch",
+                    "--role",
+                    "polecat",
+                    "--agent",
+                    "checked",
+                    "--check",
+                ).code
+                == 0
+            ),
+            15,
+            "never alive",
+        )
+        watcher.send_signal(signal.SIGTERM)
+        finish(watcher)
+    dead = gt_process("--town", str(town.path), "watch", "--role", "polecat", "--agent", "checked", "--check")
+    assert dead.code == 1 and "no heartbeat" in dead.out
+
+
+def test_a_watcher_in_a_clone_of_a_shared_town_wakes_on_a_push_to_the_remote(tmp_path, bare_remote, clone):
+    from gastown import founding
+
+    remote = bare_remote("shared.git")
+    founder, _ = founding.init(tmp_path / "founder", str(remote))
+    rig_path = make_rig(tmp_path)
+    from gastown.store import GitStore
+
+    rigmod.add(GitStore(founder), "example", str(rig_path), template="example")
+    worker_town, what = founding.init(tmp_path / "worker", str(remote))
+    assert "joined" in what
+    person = clone(remote, "person")
+    with FakeLLM(per_bead(good_script)) as llm:
+        set_config(tmp_path / "founder", roster_toml(llm.url))
+        watcher = start_watcher(tmp_path / "worker", "polecat", "remote-p1", "--idle-exit", "30", "--max-beads", "1")
+        time.sleep(1.5)
+        push_bead(person, bead("gt-rem0t"))
+        code, _, err = finish(watcher, 60)
+        assert code == 0, err
+    shown = json.loads(git(remote, "show", "tasks:beads/gt-rem0t.json"))
+    assert shown["status"] == "done" and shown["result"]["tests"]["passed"] == 3
+    assert git(remote, "log", "-1", "--format=%s", "tasks").startswith("complete gt-rem0t remote-p1")

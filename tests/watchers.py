@@ -1,0 +1,103 @@
+"""Helpers for tests that run real watcher processes on a real town and rig."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import git
+
+from gastown import events
+from gastown.resources import data_dir
+from gastown.store import GitStore, Update
+from gastown.town import locate
+
+COMBO_TEST = """from beatscore.combo import multiplier
+
+
+def test_multiplier_grows_with_the_streak():
+    assert [multiplier(s) for s in (0, 9, 10, 24, 25, 49, 50, 99)] == [1, 1, 2, 2, 3, 3, 4, 4]
+"""
+
+COMBO_CODE = '''"""Combo multipliers."""
+
+
+def multiplier(streak: int) -> int:
+    """The score multiplier for a streak of non-miss hits."""
+    for threshold, value in ((50, 4), (25, 3), (10, 2)):
+        if streak >= threshold:
+            return value
+    return 1
+'''
+
+
+def make_rig(root: Path, with_combo_test: bool = True) -> Path:
+    """The example project as a git repository on main (plus the Refinery's combo test)."""
+    path = root / "beatscore"
+    shutil.copytree(data_dir("rigs") / "example" / "project", path)
+    if with_combo_test:
+        (path / "tests" / "test_combo.py").write_text(COMBO_TEST)
+    git(root, "init", "--quiet", "-b", "main", str(path))
+    git(path, "add", "-A")
+    git(path, "commit", "--quiet", "-m", "beatscore with the combo tests")
+    return path
+
+
+def set_config(town_path: Path, extra: str) -> None:
+    """Append TOML to the town's town.toml with a config commit."""
+    store = GitStore(locate(town_path))
+    current = (store.snapshot().read("town.toml") or b"").decode()
+    event = events.Event(events.CONFIG, (), "test", "roster")
+    store.update(lambda snap: Update(event, files={"town.toml": (current + "\n" + extra).encode()}))
+
+
+def roster_toml(url: str, role: str = "polecat", name: str = "fake", **extra: object) -> str:
+    settings = {
+        "endpoint": url,
+        "model": "fake",
+        "context": 16384,
+        "retries": 2,
+        "timeout_s": 10,
+        **extra,
+    }
+    lines = [f"[models.{name}]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    lines += ["", f"[roles.{role}]", f'model = "{name}"', ""]
+    return "\n".join(lines)
+
+
+def start_watcher(
+    town_path: Path, role: str, agent: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gastown",
+            "--town",
+            str(town_path),
+            "watch",
+            "--role",
+            role,
+            "--agent",
+            agent,
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+
+
+def push_bead(clone_dir: Path, bead: dict[str, object]) -> None:
+    git(clone_dir, "pull", "--quiet", "--rebase", "origin", "tasks")
+    path = clone_dir / "beads" / f"{bead['id']}.json"
+    path.write_text(json.dumps(bead, indent=2) + "\n")
+    git(clone_dir, "add", "-A")
+    git(clone_dir, "commit", "--quiet", "-m", f"add {bead['id']}")
+    git(clone_dir, "push", "--quiet", "origin", "tasks")

@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	PATH="$(abspath $(VENV))/bin:$$PATH" bash demo/run.sh
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash demo/run.sh $(DEMO_CONFIG)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gastown tests bench

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# gastown demo: a shared town driven with plain git, and a watcher working a bead with
-# the embedded model (SmolLM2-135M on this machine's CPU). Runs in a temporary
-# directory; needs `gt` on PATH (make demo puts the venv's there).
+# gastown demo: a shared town driven with plain git, and watchers working its beads.
+#
+#   bash demo/run.sh [TOWN_TOML]     (make demo [DEMO_CONFIG=town.toml])
+#
+# With no argument every role uses the embedded model (SmolLM2-135M on this machine's
+# CPU) and the convoy is pushed by hand. Given a town.toml fragment that configures a
+# Mayor model ([roles.mayor]), the demo starts from `gt mayor plan` instead, and the
+# Refinery, Polecat and review beads are worked by the models that fragment names.
+# Runs in a temporary directory; needs `gt` on PATH (make demo puts the venv's there).
 set -euo pipefail
+extra_config=${1:-}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gastown-demo.XXXXXX")
 watcher=""
@@ -23,8 +30,44 @@ git init --quiet --bare "$work/town.git"
 gt init "$work/mayor" --remote "$work/town.git" --name aerobeat-demo
 T="--town $work/mayor"
 
-say "2. A rig: the example project (beatscore), with the Refinery's failing tests for the combo multiplier"
+say "2. A rig: the example project (beatscore)"
 cp -r "$here/rigs/example/project" "$work/beatscore"
+git init --quiet -b main "$work/beatscore"
+git -C "$work/beatscore" add -A && git -C "$work/beatscore" commit --quiet -m "beatscore"
+git -C "$work/beatscore" checkout --quiet --detach  # main stays free for the merge queue
+gt $T rig add example "$work/beatscore" --from example
+
+if [ -n "$extra_config" ]; then
+  say "2b. Your models: $extra_config is added to town.toml"
+  git clone --quiet --branch tasks "$work/town.git" "$work/config"
+  cat "$extra_config" >> "$work/config/town.toml"
+  git -C "$work/config" commit --quiet -am "demo: the models from $extra_config"
+  git -C "$work/config" push --quiet origin tasks
+  gt $T models
+fi
+
+has_mayor() {  # does the town's configuration name a Mayor model?
+  gt $T --offline models --json | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["roles"].get("mayor", {}).get("model") else 1)'
+}
+if [ -n "$extra_config" ] && has_mayor; then
+  say "3. The Mayor plans the feature into a convoy (tests first), committed in one commit"
+  gt $T mayor plan "Add beatscore.combo.multiplier(streak): 1 below 10, 2 from 10, 3 from 25, 4 from 50." --rig example
+  say "4. The Refinery writes the tests, the Polecat the code, the Refinery reviews and merges"
+  for role in refinery polecat refinery; do
+    gt $T watch --role "$role" --agent "$role@demo" --max-beads 1 --idle-exit 30 2>&1 | tail -3 | indent || true
+    gt $T log -n 3 | indent
+  done
+  say "5. The result: main of the rig, gt status, gt metrics, gt cost"
+  git -C "$work/beatscore" log --oneline main | indent
+  gt $T status
+  gt $T metrics
+  gt $T cost || true
+  say "done: the town lived in $work (removed on exit)"
+  exit 0
+fi
+
+say "3. The Refinery's failing tests for the combo multiplier (written by hand here: no Mayor model)"
+git -C "$work/beatscore" checkout --quiet main
 cat > "$work/beatscore/tests/test_combo.py" <<'PY'
 from beatscore.combo import multiplier
 
@@ -32,11 +75,11 @@ from beatscore.combo import multiplier
 def test_multiplier_grows_with_the_streak():
     assert [multiplier(s) for s in (0, 9, 10, 24, 25, 49, 50)] == [1, 1, 2, 2, 3, 3, 4]
 PY
-git init --quiet -b main "$work/beatscore"
-git -C "$work/beatscore" add -A && git -C "$work/beatscore" commit --quiet -m "beatscore, with the combo tests"
-gt $T rig add example "$work/beatscore" --from example
+git -C "$work/beatscore" add -A && git -C "$work/beatscore" commit --quiet -m "tests for the combo multiplier"
+git -C "$work/beatscore" checkout --quiet --detach
+git -C "$work/beatscore" log --oneline | indent
 
-say "3. A person pushes a convoy of beads with plain git (no gt involved)"
+say "3b. A person pushes a convoy of beads with plain git (no gt involved)"
 git clone --quiet --branch tasks "$work/town.git" "$work/person"
 cd "$work/person"
 now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
@@ -97,8 +140,12 @@ fi
 echo "    code on the rig's bead branch:"
 git -C "$work/beatscore" log --oneline main..bead/gt-c0mb0 2>/dev/null | indent || echo "    (no commit)"
 
-say "8. gt status and the event log (subjects and trailers)"
+say "8. The Mayor reconciles the history: a failed bead gets a decision (a commit, like everything)"
+gt $T mayor reconcile
+
+say "9. gt status, gt metrics and the event log (subjects and trailers)"
 gt $T status
+gt $T metrics | sed -n '1,12p'
 git -C "$work/town.git" log --format='%h %s%n%(trailers:key=Event,key=Agent,key=Model,key=Tests-Passed,key=Tests-Failed,key=Tokens-Out,separator=%x2c )' tasks | indent
 
 say "done: the town lived in $work (removed on exit)"

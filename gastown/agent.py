@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from gastown.errors import Unavailable
 from gastown.hardware import EnergyMeter
 from gastown.providers import ModelClient, ModelRejected, Reply
 from gastown.rig import Rig, RolePrompt
-from gastown.tools import Run, Sandbox, ToolError, openai_tools, parser_specs, redact, tail
+from gastown.tools import Run, Sandbox, ToolError, call_schema, describe, openai_tools, parser_specs, redact, tail
 from gastown.worktree import Worktree
 
 log = logging.getLogger(__name__)
@@ -184,14 +184,21 @@ class Agent:
         self, bead: Bead, sandbox: Sandbox, names: tuple[str, ...], tally: Tally, trace: Trace
     ) -> tuple[str, Outcome | None]:
         client = self.client
-        budget = int(client.spec.context * 0.75) - self.limits.max_reply_tokens
+        reply_tokens = min(self.limits.max_reply_tokens, client.spec.max_output_tokens)
+        turns = min(self.limits.max_turns, client.spec.max_turns or self.limits.max_turns)
+        budget = int(client.spec.context * 0.75) - reply_tokens
         specs = parser_specs(names)
+        schema_mode = client.spec.tool_mode == "schema"
         tools = openai_tools(names)
-        conv = prompts.Conversation(self._head(bead, sandbox), max(budget, 512))
-        conv.overhead = prompts.estimate_tokens(json.dumps(tools))
+        head = self._head(bead, sandbox)
+        if schema_mode:  # the tools go in the prompt; the server's grammar keeps replies to one call
+            head[0] = {**head[0], "content": head[0]["content"] + "\n" + describe(names) + "\n"}
+            shape = {"type": "json_object", "schema": call_schema(names)}
+        conv = prompts.Conversation(head, max(budget, 512))
+        conv.overhead = 0 if schema_mode else prompts.estimate_tokens(json.dumps(tools))
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0
-        for turn in range(1, self.limits.max_turns + 1):
+        for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
             messages = conv.messages()
@@ -207,12 +214,10 @@ class Agent:
             if meter is not None:
                 meter.begin()
             try:
-                reply = client.chat(
-                    messages,
-                    tools=tools,
-                    tool_choice="auto",
-                    max_tokens=self.limits.max_reply_tokens,
-                )
+                if schema_mode:
+                    reply = client.chat(messages, response_format=shape, max_tokens=reply_tokens)
+                else:
+                    reply = client.chat(messages, tools=tools, tool_choice="auto", max_tokens=reply_tokens)
             except Unavailable as error:
                 if self.fallback is not None and client is not self.fallback:
                     trace.write("fallback", model=self.fallback.spec.name, reason=error.message)
@@ -235,6 +240,8 @@ class Agent:
             if not reply.usage.estimated:
                 conv.observe(sent, reply.usage.tokens_in)
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs)
+            if schema_mode:  # held to the schema by the server: not a call recovered from prose
+                parsed.calls = [replace(c, source="schema") for c in parsed.calls]
             tally.recovered += parsed.recovered
             trace.write(
                 "reply",

@@ -320,7 +320,7 @@ def _commit(store: GitStore, planned: Planned, agent: str, model: str) -> str:
 @dataclass
 class Decision:
     bead: str
-    kind: str  # "release-expired", "retry-fallback", "needs-human"
+    kind: str  # "release-expired", "retry", "retry-fallback", "needs-human"
     reason: str
 
 
@@ -367,14 +367,9 @@ def reconcile(
                 continue
             rule = roster.rule(bead.role)
             if bead.attempts < (rule.max_attempts or max_attempts):
-                fallback = rule.fallback or "the same model"
-                result.decisions.append(
-                    Decision(
-                        bead.id,
-                        "retry-fallback",
-                        f"attempt {bead.attempts} failed ({bead.close_reason}); retry with {fallback}",
-                    )
-                )
+                kind, model = ("retry-fallback", rule.fallback) if rule.fallback else ("retry", "the same model")
+                why = f"attempt {bead.attempts} failed ({bead.close_reason}); retry with {model}"
+                result.decisions.append(Decision(bead.id, kind, why))
             else:
                 result.decisions.append(
                     Decision(bead.id, NEEDS_HUMAN, f"failed {bead.attempts} times; last: {bead.close_reason}")
@@ -409,7 +404,7 @@ def _act(store: GitStore, decision: Decision, agent: str) -> None:
                 raise _Moot()
             new = bead.released(now)
             trailers += [("Generation", bead.generation), ("Previous-Agent", bead.claim.agent), ("Recovery", "yes")]
-        elif decision.kind == "retry-fallback":
+        elif decision.kind in ("retry", "retry-fallback"):
             if bead.status != FAILED:
                 raise _Moot()
             new = bead.reopened(now)

@@ -70,6 +70,12 @@ class ModelSpec:
     retries: int = 3
     fallback: str | None = None
     structured_output: bool = True  # accepts response_format json_schema
+    max_output_tokens: int = 1024  # per reply: a slow model must not ramble past its timeout
+    max_turns: int | None = None  # tool-loop turns for one bead (a tiny model gets fewer)
+    # "native": the OpenAI tools parameter. "schema": each reply is one tool call as JSON,
+    # held to a JSON Schema by the server's grammar (llama.cpp's json_object + schema);
+    # for small models whose native tool calls run on past their length limit.
+    tool_mode: str = "native"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def kv_bytes_per_token(self) -> float:
@@ -206,6 +212,9 @@ MODEL_KEYS = {
     "fallback",
     "structured_output",
     "notes",
+    "max_output_tokens",
+    "max_turns",
+    "tool_mode",
 }
 
 
@@ -280,8 +289,18 @@ def parse_model(name: str, table: Mapping[str, Any]) -> ModelSpec:
         retries=_get(table, "retries", int, _where(name, "retries"), 3),
         fallback=_get(table, "fallback", str, _where(name, "fallback")),
         structured_output=_get(table, "structured_output", bool, _where(name, "structured_output"), True),
+        max_output_tokens=_get(table, "max_output_tokens", int, _where(name, "max_output_tokens"), 1024),
+        max_turns=_get(table, "max_turns", int, _where(name, "max_turns")),
+        tool_mode=_tool_mode(table, name),
         extra={k: v for k, v in table.items() if k == "notes"},
     )
+
+
+def _tool_mode(table: Mapping[str, Any], name: str) -> str:
+    mode = _get(table, "tool_mode", str, _where(name, "tool_mode"), "native")
+    if mode not in ("native", "schema"):
+        raise ConfigError(f"{_where(name, 'tool_mode')}: 'native' or 'schema', got {mode!r}")
+    return str(mode)
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -343,6 +362,9 @@ def embedded_spec() -> ModelSpec:
         power_watts=None,
         timeout_s=120.0,
         structured_output=False,
+        max_output_tokens=256,  # ~100 tokens/s on a CPU: a reply stays within seconds
+        max_turns=10,
+        tool_mode="schema",  # its native tool calls can run on to the end of the context
     )
 
 

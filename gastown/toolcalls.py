@@ -38,7 +38,7 @@ class Parsed:
 
     @property
     def recovered(self) -> int:
-        return sum(1 for c in self.calls if c.source != "structured")
+        return sum(1 for c in self.calls if c.source not in ("structured", "schema"))
 
 
 @dataclass(frozen=True)

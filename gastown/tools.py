@@ -370,6 +370,30 @@ def openai_tools(names: Iterable[str]) -> list[dict[str, Any]]:
     return [{"type": "function", "function": {"name": n, **TOOL_SCHEMAS[n]}} for n in names]
 
 
+def call_schema(names: Iterable[str]) -> dict[str, Any]:
+    """One tool call as a JSON object, for servers that hold replies to a schema."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"name": {"const": n}, "arguments": TOOL_SCHEMAS[n]["parameters"]},
+                "required": ["name", "arguments"],
+            }
+            for n in names
+        ]
+    }
+
+
+def describe(names: Iterable[str]) -> str:
+    """The tools as prose, for a prompt (when they are not passed as ``tools``)."""
+    lines = ['Reply with exactly one tool call as a JSON object: {"name": TOOL, "arguments": {...}}.', "Tools:"]
+    for name in names:
+        params = TOOL_SCHEMAS[name]["parameters"].get("properties", {})
+        args = ", ".join(params) or "no arguments"
+        lines.append(f"- {name}({args}): {TOOL_SCHEMAS[name]['description']}")
+    return "\n".join(lines)
+
+
 def parser_specs(names: Iterable[str]) -> dict[str, ToolSpec]:
     specs = {}
     for name in names:

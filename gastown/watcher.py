@@ -319,6 +319,7 @@ class Watcher:
         """Work beads until stopped (or ``--once``/``--max-beads``/idle); the exit code."""
         self._install_signals()
         observer = self._watch()
+        self._warm()
         idle_since = time.monotonic()
         poll = POLL_START
         result: dict[str, Any] = {}
@@ -364,6 +365,18 @@ class Watcher:
                 observer.stop()
             heartbeat_path(self.town, self.options.agent).unlink(missing_ok=True)
             self.store.close()
+
+    def _warm(self) -> None:
+        """Load the model client (and start a local server) before the first bead arrives,
+        so a claimed bead does not wait for imports and health checks."""
+        try:
+            config = self.store.snapshot().config()
+            roster = rostermod.load(config.models, config.roles)
+            name = self.options.model or choose(roster, self.options.role, None).model
+            if name:
+                self._client(roster.model(name))
+        except GastownError as error:
+            log.info("not warmed up: %s", error.message)
 
     def _step_into(self, result: dict[str, Any]) -> None:
         try:

@@ -30,15 +30,14 @@ class Worktree:
         return run_git(args, self.path, check=check, timeout=timeout).stdout.decode(errors="replace")
 
     def changed_files(self) -> list[str]:
-        """Files that differ from the base commit, committed or not."""
-        self.git("add", "--all", "--intent-to-add")
-        out = self.git("diff", "--name-only", "--no-renames", self.base)
+        """Stage everything; the files that differ from the base commit."""
+        self.git("add", "--all")
+        out = self.git("diff", "--cached", "--name-only", "--no-renames", self.base)
         return [line for line in out.splitlines() if line]
 
     def commit(self, message: str, author: str) -> str | None:
-        """Commit everything in the worktree; the new sha, or None when nothing changed."""
-        self.git("add", "--all")
-        if not self.git("status", "--porcelain").strip():
+        """Commit what ``changed_files`` staged; the new sha, or None when nothing changed."""
+        if run_git(["diff", "--cached", "--quiet", "HEAD"], self.path, check=False).returncode == 0:
             return None
         env = {
             "GIT_AUTHOR_NAME": author,
@@ -66,8 +65,7 @@ def prepare(rig_path: Path, bead_id: str, target: str, root: Path) -> Worktree:
     """A clean worktree for ``bead_id`` on ``bead/<id>``, branched from ``target`` if new."""
     path = root / bead_id
     branch = branch_for(bead_id)
-    run_git(["worktree", "prune"], rig_path)
-    if path.exists():
+    if path.exists():  # left by a watcher that was killed
         run_git(["worktree", "remove", "--force", str(path)], rig_path, check=False)
         shutil.rmtree(path, ignore_errors=True)
         run_git(["worktree", "prune"], rig_path)
@@ -85,5 +83,6 @@ def prepare(rig_path: Path, bead_id: str, target: str, root: Path) -> Worktree:
 def remove(worktree: Worktree) -> None:
     """Remove the folder; the branch and its commits stay in the rig."""
     run_git(["worktree", "remove", "--force", str(worktree.path)], worktree.rig_path, check=False)
-    shutil.rmtree(worktree.path, ignore_errors=True)
-    run_git(["worktree", "prune"], worktree.rig_path, check=False)
+    if worktree.path.exists():
+        shutil.rmtree(worktree.path, ignore_errors=True)
+        run_git(["worktree", "prune"], worktree.rig_path, check=False)

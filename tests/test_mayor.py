@@ -169,7 +169,7 @@ def test_reconcile_releases_expired_leases_and_escalates_repeated_failures(town)
         q.fail(flaky, "w", f"tests failed {n}")
         if n < 2:
             decided = town.gt("mayor", "reconcile", "--json").json()
-            assert {(d["bead"], d["kind"]) for d in decided["decisions"]} >= {(flaky, "retry-fallback")}
+            assert {(d["bead"], d["kind"]) for d in decided["decisions"]} >= {(flaky, "retry")}
     result = town.gt("mayor", "reconcile", "--json").json()
     kinds = {d["bead"]: d["kind"] for d in result["decisions"]}
     assert kinds == {flaky: "needs-human"}
@@ -179,7 +179,7 @@ def test_reconcile_releases_expired_leases_and_escalates_repeated_failures(town)
     from gastown.history import read_log
 
     log = [e for e in read_log(town.store().git, "refs/heads/tasks") if e.event == "decide"]
-    assert {dict(e.trailers)["Decision"] for e in log} == {"retry-fallback", "release-expired", "needs-human"}
+    assert {dict(e.trailers)["Decision"] for e in log} == {"retry", "release-expired", "needs-human"}
     release = next(e for e in log if dict(e.trailers)["Decision"] == "release-expired")
     assert dict(release.trailers)["Recovery"] == "yes" and dict(release.trailers)["Previous-Agent"] == "dead-worker"
     assert town.gt("mayor", "reconcile", "--json").json()["decisions"] == []  # nothing left to decide

@@ -122,7 +122,16 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
             }
         )
     if as_json:
-        emit_json({"budget": budget.__dict__ | {"cores": sorted(budget.cores)}, "models": rows})
+        roles = {
+            role: {
+                "model": rule.model,
+                "fallback": rule.fallback,
+                "cloud": rule.cloud,
+                "bands": [band.__dict__ for band in rule.bands],
+            }
+            for role, rule in sorted(roster.roles.items())
+        }
+        emit_json({"budget": budget.__dict__ | {"cores": sorted(budget.cores)}, "models": rows, "roles": roles})
         return
     _render_budget(budget)
     for row in rows:

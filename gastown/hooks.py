@@ -125,9 +125,8 @@ def pre_push(git_dir: Path, lines: Iterable[str], now: float | None = None) -> l
         if len(parts) != 4 or parts[2] != TASKS_REF or parts[1] == ZERO:
             continue
         local, remote_sha = parts[1], parts[3]
+        # What the remote already has: its sha when we know it, else our view of it.
         base = remote_sha if remote_sha != ZERO and git.exists(remote_sha) else git.resolve(REMOTE_REF)
-        if base is not None and not git.is_ancestor(base, local):
-            base = None if remote_sha == ZERO else base
         problems += _check_range(git_dir, base or ZERO, local, now, ancestry=False)
     return problems
 

@@ -23,8 +23,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -62,15 +60,20 @@ class Server:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not count). Cheap: no psutil, for `gt status`."""
     if pid <= 0:
         return False
     try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        return bool(proc.status() != psutil.STATUS_ZOMBIE)
-    except Exception:  # psutil.NoSuchProcess, AccessDenied ...
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def free_port() -> int:
@@ -94,6 +97,9 @@ def llama_cpp_available() -> bool:
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
     """llama-server answers ``/health``; others (llama-cpp-python, vLLM) ``/v1/models``."""
+    import urllib.error
+    import urllib.request
+
     root = url.rstrip("/").removesuffix("/v1")
     for probe in (f"{root}/health", f"{root}/v1/models"):
         try:

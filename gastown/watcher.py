@@ -336,11 +336,17 @@ class Watcher:
                     if self.hard_stop.is_set():
                         return self._abort()
                 if "error" in result:
-                    raise result.pop("error")
-                state = result.pop("state")
+                    error = result.pop("error")
+                    if not isinstance(error, GastownError) or isinstance(error, NothingReady) or self.options.once:
+                        raise error
+                    # The town or the remote is unreachable for now: say so, wait, try again.
+                    log.warning("%s", error.message)
+                    state = "trouble"
+                else:
+                    state = result.pop("state")
                 if state == "idle" and self.options.once:
                     raise NothingReady(f"nothing is ready for role {self.options.role}")
-                if state != "idle":
+                if state not in ("idle", "trouble"):
                     idle_since = time.monotonic()
                     poll = POLL_START
                     if self.options.once or (self.options.max_beads and self.worked >= self.options.max_beads):
@@ -350,7 +356,7 @@ class Watcher:
                     break
                 if self.options.poll is not None:
                     timeout = self.options.poll
-                elif self.store.remote is not None and observer is None:
+                elif state == "trouble" or (self.store.remote is not None and observer is None):
                     timeout = poll
                 else:
                     timeout = POLL_MAX

@@ -143,3 +143,26 @@ def test_help_lists_every_command():
         "hooks",
     ):
         assert f"  {name}" in result.out
+
+
+def test_status_shows_the_model_servers_gastown_runs(town):
+    import json as jsonlib
+    import os
+
+    folder = town.git_dir / "gastown" / "servers"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "name": "qwen",
+        "pid": os.getpid(),
+        "port": 8081,
+        "url": "http://127.0.0.1:8081/v1",
+        "command": ["llama-server"],
+        "log": str(folder / "qwen.log"),
+        "started": 0.0,
+    }
+    (folder / "qwen.json").write_text(jsonlib.dumps(record))
+    status = town.gt("status", "--json").json()
+    assert status["servers"] == [
+        {"model": "qwen", "pid": os.getpid(), "url": record["url"], "alive": True, "log": record["log"]}
+    ]
+    assert "qwen" in town.gt("status").out

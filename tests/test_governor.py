@@ -43,7 +43,7 @@ def spawn(tmp_path: Path, hold: float) -> subprocess.Popen[bytes]:
 
 
 def test_competing_processes_never_oversubscribe(tmp_path):
-    procs = [spawn(tmp_path, 0.3) for _ in range(8)]  # each needs 3000 of 10000 MiB: 3 at a time
+    procs = [spawn(tmp_path, 1.0) for _ in range(8)]  # each needs 3000 of 10000 MiB: 3 at a time
     for proc in procs:
         assert proc.wait(timeout=60) == 0
     inside = peak = 0

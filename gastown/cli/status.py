@@ -21,11 +21,16 @@ def _counts(counts: dict[str, int]) -> str:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Counts by status and role, and live claims with the lease time left."""
     from gastown.queue import Queue
+    from gastown.runner import Runner
     from gastown.times import duration
 
     store = open_store(ctx)
     report = Queue(store).status()
     report["git_dir"] = str(store.town.git_dir)
+    report["servers"] = [
+        {"model": s.name, "pid": s.pid, "url": s.url, "alive": s.alive(), "log": s.log}
+        for s in Runner(store.town.state_dir).servers()
+    ]
     if as_json:
         emit_json(report)
         return
@@ -41,6 +46,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
             left = c["lease_left_s"] or 0
             lease = f"expired {duration(-left)} ago" if c["expired"] else f"{duration(left)} left"
             click.echo(f"  {c['id']:<12} {c['agent'] or '?':<22} gen {c['generation']:<3} {lease:<18} {c['title']}")
+    for server in report["servers"]:
+        state = "running" if server["alive"] else "dead"
+        click.echo(f"server {server['model']}: {state}, pid {server['pid']}, {server['url']}, log {server['log']}")
     for bad in report["invalid"]:
         click.echo(f"invalid: {bad['path']}: {bad['problem']}")
     for bead_id, paths in report["duplicates"].items():

@@ -35,6 +35,16 @@ PLAN_TOOL = "submit_plan"
 DECIDE = "decide"
 PLAN = "plan"
 NEEDS_HUMAN = "needs-human"
+SPLIT = "split"
+
+SPLIT_INSTRUCTIONS = """
+A bead failed because it is too large for the small model that works it. Split it into
+2 to 6 smaller beads of the same role that together do exactly the same work, each small
+enough for a small model (estimated_tokens under the limit given). Return one JSON
+object: {"title": "...", "plan": "<why and how it was split>", "beads": [{"key", "title",
+"role", "kind", "description", "acceptance_criteria", "estimated_tokens", "depends_on",
+"files"}]}. Every bead has the role of the bead being split.
+""".strip()
 
 PLAN_INSTRUCTIONS = """
 Return the plan as one JSON object:
@@ -346,10 +356,28 @@ class Reconciled:
         }
 
 
+def _too_big(bead: Bead, roster: Roster) -> bool:
+    """Whether a failed bead looks too large for the role's local models."""
+    rule = roster.rule(bead.role)
+    local = [b.max_tokens for b in rule.bands if roster.models.get(b.model) and roster.models[b.model].local]
+    if (bead.estimated_tokens or 0) > max(local, default=10**9):
+        return True
+    return "context" in (bead.close_reason or "").lower()
+
+
 def reconcile(
-    store: GitStore, roster: Roster, act: bool = True, agent: str = "mayor", now: float | None = None
+    store: GitStore,
+    roster: Roster,
+    act: bool = True,
+    agent: str = "mayor",
+    now: float | None = None,
+    splitter: Any = None,
 ) -> Reconciled:
-    """Read what is new in the history, report inconsistencies, and decide on stuck work."""
+    """Read what is new in the history, report inconsistencies, and decide on stuck work.
+
+    ``splitter(bead) -> Split`` (the Mayor's model) lets a failed bead that is too large
+    for the role's local models be split rather than retried as it is.
+    """
     now = time.time() if now is None else now
     snap = store.snapshot()
     ledger = bring_up_to_date(store.git, snap.commit, store.town.state_dir / "mayor")
@@ -365,8 +393,14 @@ def reconcile(
             bead = snap.bead(entry.id)
             if NEEDS_HUMAN in bead.labels:
                 continue
+            if SPLIT in bead.labels:
+                continue
             rule = roster.rule(bead.role)
             if bead.attempts < (rule.max_attempts or max_attempts):
+                if splitter is not None and _too_big(bead, roster):
+                    why = f"{bead.estimated_tokens} tokens is too much for a local {bead.role} ({bead.close_reason})"
+                    result.decisions.append(Decision(bead.id, SPLIT, why))
+                    continue
                 kind, model = ("retry-fallback", rule.fallback) if rule.fallback else ("retry", "the same model")
                 why = f"attempt {bead.attempts} failed ({bead.close_reason}); retry with {model}"
                 result.decisions.append(Decision(bead.id, kind, why))
@@ -376,7 +410,10 @@ def reconcile(
                 )
     if act:
         for decision in result.decisions:
-            _act(store, decision, agent)
+            if decision.kind == SPLIT:
+                _split(store, decision, splitter, agent)
+            else:
+                _act(store, decision, agent)
     return result
 
 
@@ -428,6 +465,134 @@ def _act(store: GitStore, decision: Decision, agent: str) -> None:
         store.update(decide)
     except _Moot:
         pass  # someone acted first; the next reconcile sees the new state
+
+
+def split_problems(data: Any, role: str) -> list[str]:
+    """Why ``data`` is not a usable split of a ``role`` bead."""
+    found = schema.problems("plan", data)
+    if found:
+        return found
+    items = data["beads"]
+    problems = [p for p in _order_problems(items) if "no code (Polecat) bead" not in p]
+    if len(items) < 2:
+        problems.append("$.beads: a split needs at least two beads")
+    for item in items:
+        if item["role"] != role:
+            problems.append(f"$.beads[{item['key']}].role: must be {role!r}, like the bead being split")
+    return problems
+
+
+def ask_split(client: ModelClient, bead: Bead, rig: Rig, role_prompt: str, limit: int) -> dict[str, Any]:
+    """The Mayor's model splits ``bead``; the answer is checked and sent back (bounded) until usable."""
+    docs = prompts.read_docs(rig.path, rig.docs)
+    task = json.dumps(
+        {
+            k: bead.to_dict()[k]
+            for k in ("id", "title", "description", "acceptance_criteria", "estimated_tokens", "role")
+        }
+    )
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": prompts.system_text(f"{role_prompt}\n\n{SPLIT_INSTRUCTIONS}", docs)},
+        {
+            "role": "user",
+            "content": f"Bead to split (limit {limit} tokens each):\n{task}\nIt failed: {bead.close_reason}",
+        },
+    ]
+    problems: list[str] = []
+    for _ in range(MAX_PLAN_ATTEMPTS):
+        data, _how, _usage = _ask(client, messages)
+        problems = (
+            ["$: the answer was not a JSON object"] if not isinstance(data, dict) else split_problems(data, bead.role)
+        )
+        if not problems:
+            return dict(data)
+        messages += [
+            {"role": "assistant", "content": json.dumps(data) if data is not None else ""},
+            {
+                "role": "user",
+                "content": "The split is not usable:\n- " + "\n- ".join(problems[:20]) + "\nSend it again, corrected.",
+            },
+        ]
+    raise InvalidBead([f"the Mayor's split of {bead.id}: {p}" for p in problems])
+
+
+def _split(store: GitStore, decision: Decision, splitter: Any, agent: str) -> None:
+    """Children replace the failed bead: they inherit its place in the convoy and its dependents."""
+    snap = store.snapshot()
+    bead = snap.bead(decision.bead)
+    if bead.status != FAILED or SPLIT in bead.labels:
+        return
+    data = splitter(bead)
+
+    def decide(snap: Snapshot) -> Update:
+        current = snap.bead(bead.id)
+        if current.status != FAILED or SPLIT in current.labels:
+            raise _Moot()
+        now = time.time()
+        prefix = snap.config().prefix
+        keys: dict[str, str] = {}
+        taken: set[str] = set()
+        for item in data["beads"]:
+            keys[item["key"]] = ids.new_id(
+                prefix, f"{bead.id}\0{item['title']}\0{now}", lambda c: snap.has(c) or c in taken
+            )
+            taken.add(keys[item["key"]])
+        children = [
+            new_bead(
+                keys[item["key"]],
+                item["title"],
+                now,
+                role=bead.role,
+                rig=bead.rig,
+                convoy=bead.convoy,
+                priority=bead.priority,
+                description=(
+                    item.get("description", "")
+                    + (f"\n\nFiles: {', '.join(item['files'])}" if item.get("files") else "")
+                ).strip(),
+                acceptance_criteria=item.get("acceptance_criteria", ""),
+                estimated_tokens=item["estimated_tokens"],
+                labels=tuple(label for label in bead.labels if label != NEEDS_HUMAN),
+                dependencies=(
+                    *bead.dependencies,
+                    *(Dependency(keys[d]) for d in item.get("depends_on", ())),
+                    Dependency(bead.id, "discovered-from"),
+                ),
+            )
+            for item in data["beads"]
+        ]
+        note = f"split into {', '.join(c.id for c in children)}: {decision.reason}"
+        changed = [
+            *children,
+            replace(
+                current,
+                labels=tuple(sorted({*current.labels, SPLIT})),
+                notes=(current.notes + "\n" + note).strip(),
+                updated_at=iso(now),
+            ),
+        ]
+        for entry in snap.index:  # what waited on the failed bead now waits on its children
+            if bead.id in entry.blocks:
+                other = snap.bead(entry.id)
+                deps = [d for d in other.dependencies if not (d.id == bead.id and d.type == "blocks")]
+                deps += [Dependency(c.id) for c in children]
+                changed.append(replace(other, dependencies=tuple(deps), updated_at=iso(now)))
+        files = {}
+        if bead.convoy and snap.read(convoymod.path_of(bead.convoy)) is not None:
+            found = convoymod.load(snap, bead.convoy)
+            files[convoymod.path_of(bead.convoy)] = replace(
+                found, beads=found.beads + tuple(c.id for c in children)
+            ).to_json()
+        trailers = events.trailer_pairs(
+            [("Decision", SPLIT), ("Reason", decision.reason), ("Planned", len(children)), ("Role", "mayor")]
+        )
+        event = events.Event(DECIDE, (bead.id, *(c.id for c in children)), agent, f"split: {bead.title}", trailers)
+        return Update(event, changed, files)
+
+    try:
+        store.update(decide)
+    except _Moot:
+        pass
 
 
 class _Moot(Exception):

@@ -226,3 +226,55 @@ def test_a_question_bead_is_answered_by_the_crew_asynchronously(rigged):
     assert proc.returncode == 0, err
     shown = town.queue().show(bead_id)
     assert shown.status == "done" and shown.result["outcome"] == "answered" and "README.md" in shown.result["summary"]
+
+
+def test_a_bead_too_big_for_the_local_models_is_split_by_the_mayor(rigged):
+    town, _ = rigged
+    halves = {
+        "title": "Split",
+        "plan": "Two halves.",
+        "beads": [
+            {"key": "a", "title": "First half", "role": "polecat", "kind": "code", "estimated_tokens": 5000},
+            {
+                "key": "b",
+                "title": "Second half",
+                "role": "polecat",
+                "kind": "code",
+                "estimated_tokens": 5000,
+                "depends_on": ["a"],
+            },
+        ],
+    }
+    with FakeLLM(script([Answer(content=json.dumps(halves))])) as llm:
+        set_config(
+            town.path,
+            mayor_roster(llm.url)
+            + '\n[models.small]\nendpoint = "http://127.0.0.1:9/v1"\n\n[roles.polecat]\nbands = [{ max_tokens = 6000, model = "small", parallel = 2 }]\n',
+        )
+        from gastown import convoy
+
+        made = convoy.create(town.store(), "big work", rig="example")
+        big = town.add("Everything at once", rig="example", estimated_tokens=50000, convoy=made.id)
+        after = town.add(
+            "Document it",
+            role="librarian",
+            rig="example",
+            dependencies=(__import__("gastown.queue", fromlist=["x"]).parse_dependency(big),),
+        )
+        q = town.queue()
+        q.claim("polecat", "p", lease=60, bead_id=big)
+        q.fail(big, "p", "the context filled up")
+        result = town.gt_process("mayor", "reconcile", "--json")
+        assert result.code == 0, result.err
+        assert [(d["bead"], d["kind"]) for d in result.json()["decisions"]] == [(big, "split")]
+    original = q.show(big)
+    assert original.status == "failed" and "split" in original.labels and "split into" in original.notes
+    children = [e for e in town.store().snapshot().index if e.title in ("First half", "Second half")]
+    assert len(children) == 2 and all(c.convoy == made.id and c.estimated_tokens == 5000 for c in children)
+    first = next(c for c in children if c.title == "First half")
+    second = next(c for c in children if c.title == "Second half")
+    assert second.blocks == (first.id,)
+    assert set(town.store().snapshot().index.get(after).blocks) == {first.id, second.id}  # rewired
+    assert set(convoy.load(town.store().snapshot(), made.id).beads) >= {first.id, second.id}
+    assert [e.id for e in q.ready("polecat")] == [first.id]
+    assert town.gt("mayor", "reconcile", "--json").json()["decisions"] == []  # split once, not again

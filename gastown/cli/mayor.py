@@ -93,10 +93,22 @@ def reconcile_cmd(ctx: click.Context, dry_run: bool, agent: str, as_json: bool) 
 
 def _reconcile(store: Any, act: bool, agent: str) -> Any:
     from gastown import mayor as mayormod
+    from gastown import rig as rigmod
     from gastown import roster as rostermod
 
     config = store.snapshot().config()
-    return mayormod.reconcile(store, rostermod.load(config.models, config.roles), act, agent)
+    roster = rostermod.load(config.models, config.roles)
+    splitter = None
+    if roster.rule("mayor").model:  # a Mayor model can split beads too large for local models
+
+        def splitter(bead: Any) -> Any:
+            rig = rigmod.load(store, bead.rig or "")
+            bands = [b.max_tokens for b in roster.rule(bead.role).bands if roster.models[b.model].local]
+            return mayormod.ask_split(
+                _client(store, "mayor", None), bead, rig, rig.prompt("mayor").text, max(bands, default=6000)
+            )
+
+    return mayormod.reconcile(store, roster, act, agent, splitter=splitter)
 
 
 def _render(result: Any, dry_run: bool) -> None:

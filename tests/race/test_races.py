@@ -135,6 +135,7 @@ def git_daemon(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~130 s on 2 cores: every claim is a push through the server's hook
 @pytest.mark.parametrize("transport", ["file", "git-daemon"])
 def test_three_clones_two_processes_each_push_claims_to_one_remote(transport, tmp_path, bare_remote, git_daemon):
     remote = bare_remote("central.git")

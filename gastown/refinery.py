@@ -147,9 +147,24 @@ def merge(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) ->
         return _merge(store, rig, bead, agent, worktrees)
 
 
+def publish_branch(rig: Rig, branch: str) -> None:
+    """Push a bead's branch to the rig's remote, when it has one (best effort)."""
+    remote = remote_of(rig)
+    if remote is None:
+        return
+    proc = run_git(
+        ["push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}"], rig.path, check=False
+    )
+    if proc.returncode != 0:
+        log.warning("could not push %s to %s: %s", branch, remote, proc.stderr.decode(errors="replace").strip()[-300:])
+
+
 def _merge(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) -> Merge:
     snap = store.snapshot()
     branch = branch_for(bead.id)
+    remote = remote_of(rig)
+    if remote is not None and _rev(rig, f"refs/heads/{branch}") is None:  # worked on another machine
+        run_git(["fetch", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}"], rig.path, check=False)
     if _rev(rig, f"refs/heads/{branch}") is None:
         return Merge("nothing", f"no branch {branch} in rig {rig.name}")
     target = target_for(snap, rig, bead)

@@ -170,7 +170,10 @@ class Watcher:
                 env=self.env,
                 meter=self._meter,
             )
-            return agent.work(bead, worktree, trace)
+            outcome = agent.work(bead, worktree, trace)
+            if outcome.result.get("commits"):
+                refinery.publish_branch(rig, worktree.branch)  # other machines' merge queues see it
+            return outcome
         except Unavailable as error:
             return Outcome("released", error.message)
         except GastownError as error:

@@ -285,3 +285,26 @@ def test_the_merge_queue_refuses_a_branch_that_changed_the_refinerys_tests(world
         shown.status == "failed" and "test files: tests/test_scoring.py" in shown.close_reason and shown.attempts == 1
     )
     assert "weaken" not in git(rig_path, "log", "--format=%s", "main")
+
+
+def test_with_a_rig_remote_branches_and_merges_are_pushed_and_read_back(town, tmp_path):
+    source = make_rig(tmp_path, with_combo_test=False)
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(source), str(origin))
+    rig_path = tmp_path / "rig-clone"
+    git(tmp_path, "clone", "--quiet", str(origin), str(rig_path))  # main stays checked out here
+    rigmod.add(town.store(), "example", str(rig_path), template="example")
+    with FakeLLM(Scripted()) as llm:
+        set_config(town.path, roster(llm.url))
+        beads = {b["metadata"]["plan_key"]: b for b in plan(town)["beads"]}
+        run_watcher(town, "refinery")
+        run_watcher(town, "polecat")
+        run_watcher(town, "refinery")
+    assert git(origin, "show", "main:beatscore/combo.py") == COMBO_CODE  # pushed, then read back
+    branches = git(origin, "for-each-ref", "--format=%(refname:short)", "refs/heads/bead/").split()
+    assert sorted(branches) == sorted(f"bead/{beads[k]['id']}" for k in ("t1", "c1"))
+    assert "beatscore/combo.py" not in git(
+        rig_path, "ls-tree", "-r", "--name-only", "HEAD"
+    )  # the checkout is untouched
+    review = town.queue().show(beads["review"]["id"])
+    assert review.result["merge"]["detail"] == "pushed to origin/main"

@@ -17,7 +17,7 @@ from gastown import dag, ids, times
 from gastown.bead import CLAIMED, CLOSED, OPEN, Bead
 from gastown.config import Limits
 from gastown.errors import UsageError
-from gastown.index import INVALID, Index
+from gastown.index import Index
 from gastown.schema import load_bead
 
 if TYPE_CHECKING:
@@ -161,11 +161,6 @@ def size_problem(path: str, size: int, limits: Limits) -> str | None:
     if size > limit:
         return f"{path}: {size} bytes is over the limit of {limit} (limits in town.toml)"
     return None
-
-
-def invalid_entries(index: Index) -> list[str]:
-    """Beads in ``index`` that could not be read (pushed past the hooks)."""
-    return [f"{e.path}: {e.problem}" for e in index if e.status == INVALID]
 
 
 def _stored_bead(git: Git, entry_blob: str, path: str) -> Bead | None:

@@ -194,14 +194,6 @@ class Git:
             return None
         return str(reference.resolve().target)
 
-    def refs(self, prefix: str) -> dict[str, str]:
-        """Every ref under ``prefix`` with the commit it points at."""
-        return {
-            name: str(self.repo.references[name].resolve().target)
-            for name in self.repo.references
-            if name.startswith(prefix)
-        }
-
     def cas_ref(self, ref: str, new: str, old: str | None, message: str) -> bool:
         """Move ``ref`` from ``old`` (None: must not exist) to ``new``; False if it moved."""
         deadline = time.monotonic() + 5.0
@@ -245,12 +237,6 @@ class Git:
 
     def tree_of(self, commit: str) -> str:
         return str(self.repo[commit].peel(self.lib.Tree).id)
-
-    def commit_info(self, commit: str) -> pygit2.Commit:
-        obj = self.repo[commit]
-        if not isinstance(obj, self.lib.Commit):
-            raise NotFound(f"{commit} is not a commit")
-        return obj
 
     def entry(self, tree: str, path: str) -> tuple[str, int] | None:
         """``(oid, filemode)`` of ``path`` inside ``tree``, or None."""

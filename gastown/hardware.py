@@ -123,23 +123,6 @@ def read() -> Reading:
     )
 
 
-def energy_joules(index: int = 0) -> float | None:
-    """The GPU's energy counter in joules (None without a GPU or a counter)."""
-    gpus, _ = read_gpus()
-    for gpu in gpus:
-        if gpu.index == index and gpu.energy_mj is not None:
-            return gpu.energy_mj / 1000.0
-    return None
-
-
-def power_watts(index: int = 0) -> float | None:
-    gpus, _ = read_gpus()
-    for gpu in gpus:
-        if gpu.index == index:
-            return gpu.power_w
-    return None
-
-
 @dataclass(eq=False)
 class EnergyMeter:
     """Joules a stretch of work cost: NVML's energy counter, else power samples, else

@@ -92,12 +92,6 @@ class Snapshot:
             raise NotFound(f"no bead {bead_id} on the tasks branch", "`gt ready` or `gt status` lists beads")
         return decode_stored(self.store.git.blob(entry.blob), entry.path)
 
-    def raw(self, bead_id: str) -> bytes:
-        entry = self.index.get(bead_id)
-        if entry is None:
-            raise NotFound(f"no bead {bead_id} on the tasks branch")
-        return self.store.git.blob(entry.blob)
-
     def read(self, path: str) -> bytes | None:
         tree = self.tree
         return None if tree is None else self.store.git.read_path(tree, path)

@@ -53,9 +53,6 @@ class Worktree:
         )
         return self.git("rev-parse", "HEAD").strip()
 
-    def head(self) -> str:
-        return self.git("rev-parse", "HEAD").strip()
-
 
 def branch_for(bead_id: str) -> str:
     return f"{BRANCH_PREFIX}{bead_id}"

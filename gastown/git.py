@@ -194,9 +194,16 @@ class Git:
             return None
         return str(reference.resolve().target)
 
-    def cas_ref(self, ref: str, new: str, old: str | None, message: str) -> bool:
-        """Move ``ref`` from ``old`` (None: must not exist) to ``new``; False if it moved."""
+    def cas_ref(self, ref: str, new: str, old: str | None, message: str, stale_after: float | None = None) -> bool:
+        """Move ``ref`` from ``old`` (None: must not exist) to ``new``; False if it moved.
+
+        A ref lock older than ``stale_after`` seconds (default ``STALE_LOCK_SECONDS``) was
+        left by a writer that died and is removed. A caller that holds gastown's own write
+        lock passes a short time: no other gastown writer can hold the ref lock then, and
+        git holds it only for the milliseconds of an update.
+        """
         deadline = time.monotonic() + 5.0
+        stale = STALE_LOCK_SECONDS if stale_after is None else stale_after
         while True:
             try:
                 with self.repo.transaction() as txn:
@@ -206,18 +213,18 @@ class Git:
                     txn.set_target(ref, new, message=message)  # pygit2 cannot pass a signature here
                 return True
             except self.lib.GitError as error:
-                if not self._clear_stale_lock(ref, error) and time.monotonic() > deadline:
+                if not self._clear_stale_lock(ref, error, stale) and time.monotonic() > deadline:
                     raise GitFailed(f"cannot update {ref}: {error}") from None
                 time.sleep(0.002)
 
-    def _clear_stale_lock(self, ref: str, error: Exception) -> bool:
+    def _clear_stale_lock(self, ref: str, error: Exception, stale: float) -> bool:
         """Remove ``ref``'s lock file if a dead writer left it behind; True if removed."""
         lock = self.git_dir / (ref + ".lock")
         try:
             age = time.time() - lock.stat().st_mtime
         except FileNotFoundError:
             return False
-        if age < STALE_LOCK_SECONDS:
+        if age < stale:
             return False
         log.warning("removing %s, left %.0fs ago by a writer that died (%s)", lock, age, error)
         lock.unlink(missing_ok=True)

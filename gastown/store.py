@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAVE_EVERY = 256  # bead changes applied before the saved index is refreshed
+# Holding the write lock, a ref lock older than this was left by a writer that died.
+OWN_LOCK_STALE = 2.0
 COMMITTER = "gastown"
 TOWN_SOURCE = "town.toml on the tasks branch"
 
@@ -299,11 +301,11 @@ class GitStore:
         """Make ``new`` the tip if the tip is still ``old``; False when someone else won."""
         self._refuse_if_checked_out()
         if self.remote is None:
-            return self.git.cas_ref(TASKS_REF, new, old, f"gastown: {event.subject()}")
+            return self.git.cas_ref(TASKS_REF, new, old, f"gastown: {event.subject()}", OWN_LOCK_STALE)
         result = self.git.push(self.remote, [f"{new}:refs/heads/tasks"])
         if result.ok:
             local = self.git.resolve(TASKS_REF)
-            self.git.cas_ref(TASKS_REF, new, local, f"gastown: {event.subject()}")
+            self.git.cas_ref(TASKS_REF, new, local, f"gastown: {event.subject()}", OWN_LOCK_STALE)
             self.git.set_ref(REMOTE_REF, new)
             return True
         if result.status == "stale":
@@ -365,7 +367,7 @@ class GitStore:
                 f"push them (git push {self.remote} tasks) or reset tasks to {self.remote}/tasks",
             )
         self._refuse_if_checked_out()
-        self.git.cas_ref(TASKS_REF, remote_tip, local, f"gastown: sync from {self.remote}")
+        self.git.cas_ref(TASKS_REF, remote_tip, local, f"gastown: sync from {self.remote}", OWN_LOCK_STALE)
 
     def create(self, files: Mapping[str, bytes], name: str) -> Written:
         """The first commit of a new tasks branch."""

@@ -91,3 +91,13 @@ def test_a_lock_file_left_by_a_dead_writer_is_cleared(town, monkeypatch):
         )
     assert time.monotonic() - started >= 4.5
     assert lock.read_text() == "alive\n"
+
+
+def test_a_fresh_lock_of_a_killed_claimer_does_not_stall_the_next_claim(town):
+    bead_id = town.add("right after a crash")
+    lock = town.git_dir / "refs" / "heads" / "tasks.lock"
+    lock.write_text("left by a claimer killed mid-transaction\n")
+    started = time.monotonic()
+    got = town.queue().claim("polecat", "p", lease=60)
+    assert got.bead.id == bead_id and not lock.exists()
+    assert 1.5 < time.monotonic() - started < 5  # cleared once it is clearly stale, not at once

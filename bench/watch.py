@@ -24,13 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from fake_llm import FakeLLM, tool  # noqa: E402
-from watchers import make_rig, roster_toml, set_config  # noqa: E402
+from watchers import commit_beads, make_rig, roster_toml, set_config, start_watcher  # noqa: E402
 
 from gastown import founding, times  # noqa: E402
 from gastown import rig as rigmod  # noqa: E402
 from gastown.roster import embedded_spec  # noqa: E402
 from gastown.runner import Runner, embedded_model_path, llama_cpp_available  # noqa: E402
 from gastown.store import GitStore  # noqa: E402
+from gastown.town import locate  # noqa: E402
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -49,25 +50,29 @@ def setup(root: Path, hooks: bool = False) -> tuple[Path, Path]:
     return root / "town", root / "person"
 
 
-def bead_json(bead_id: str, title: str) -> str:
+def bead(bead_id: str, title: str) -> dict[str, object]:
     stamp = times.iso(time.time())
-    return json.dumps(
-        {
-            "id": bead_id,
-            "title": title,
-            "rig": "example",
-            "role": "polecat",
-            "description": "Create beatscore/combo.py with multiplier(streak) as README.md says.",
-            "created_at": stamp,
-            "updated_at": stamp,
-        }
-    )
+    return {
+        "id": bead_id,
+        "title": title,
+        "rig": "example",
+        "role": "polecat",
+        "description": "Create beatscore/combo.py with multiplier(streak) as README.md says.",
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
 
 
 def read_bead(town: Path, bead_id: str) -> dict | None:
-    store = GitStore(__import__("gastown.town", fromlist=["locate"]).locate(town))
+    store = GitStore(locate(town))
     entry = store.snapshot().index.get(bead_id)
     return None if entry is None else json.loads(store.git.blob(entry.blob))
+
+
+def first_claim(town: Path, bead_id: str) -> dict:
+    """The bead as its first claim commit wrote it."""
+    commit = git(town, "log", "--reverse", "--format=%H", f"--grep=^Bead: {bead_id}$", "tasks").split()[0]
+    return json.loads(git(town, "show", f"{commit}:beads/{bead_id}.json"))
 
 
 def push_claim_latency(root: Path, beads: int, poll: float | None, hooks: bool) -> list[float]:
@@ -75,49 +80,21 @@ def push_claim_latency(root: Path, beads: int, poll: float | None, hooks: bool) 
     with FakeLLM(lambda _r: tool("finish", summary="nothing to do")) as llm:
         set_config(town, roster_toml(llm.url))
         args = ["--poll", str(poll)] if poll else []
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gastown",
-                "--town",
-                str(town),
-                "watch",
-                "--role",
-                "polecat",
-                "--agent",
-                "bench",
-                "--idle-exit",
-                "600",
-                *args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = start_watcher(town, "polecat", "bench", "--idle-exit", "600", *args, quiet=True)
         time.sleep(1.5)
         latencies = []
         try:
             for n in range(beads):
                 bead_id = f"gt-b{n:04d}"
-                git(person, "pull", "--quiet", "--rebase", "origin", "tasks")
-                (person / "beads" / f"{bead_id}.json").write_text(bead_json(bead_id, f"bench {n}"))
-                git(person, "add", "-A")
-                git(person, "commit", "--quiet", "-m", f"add {bead_id}")
+                commit_beads(person, bead(bead_id, f"bench {n}"))
                 pushed = time.time()
                 git(person, "push", "--quiet", "origin", "tasks")
                 deadline = time.time() + 60
-                while True:
-                    data = read_bead(town, bead_id)
-                    if data and data.get("status") in ("done", "failed"):
-                        break
+                while (data := read_bead(town, bead_id)) is None or data.get("status") not in ("done", "failed"):
                     if time.time() > deadline:
                         raise RuntimeError(f"{bead_id} was not worked within 60 s")
                     time.sleep(0.05)
-                claim_commit = git(
-                    town, "log", "--reverse", "--format=%H", f"--grep=^Bead: {bead_id}$", "tasks"
-                ).split()[0]
-                claim = json.loads(git(town, "show", f"{claim_commit}:beads/{bead_id}.json"))
-                latencies.append(times.epoch(claim["claim"]["claimed_at"]) - pushed)
+                latencies.append(times.epoch(first_claim(town, bead_id)["claim"]["claimed_at"]) - pushed)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -129,49 +106,27 @@ def overhead_on_the_embedded_model(root: Path, beads: int) -> list[dict[str, flo
     runner = Runner(town / ".git" / "gastown")
     runner.ensure(embedded_spec(), wait=180)
     try:
-        for n in range(beads):
-            (person / "beads" / f"gt-e{n:04d}.json").write_text(bead_json(f"gt-e{n:04d}", f"Implement combo {n}"))
-        git(person, "add", "-A")
-        git(person, "commit", "--quiet", "-m", "beads")
+        ids = [f"gt-e{n:04d}" for n in range(beads)]
+        commit_beads(person, *(bead(bead_id, f"Implement combo {n}") for n, bead_id in enumerate(ids)))
         git(person, "push", "--quiet", "origin", "tasks")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gastown",
-                "--town",
-                str(town),
-                "watch",
-                "--role",
-                "polecat",
-                "--agent",
-                "smol",
-                "--max-beads",
-                str(beads),
-                "--idle-exit",
-                "10",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=3600,
-        )
+        proc = start_watcher(town, "polecat", "smol", "--max-beads", str(beads), "--idle-exit", "10", quiet=True)
+        if proc.wait(timeout=3600) != 0:
+            raise RuntimeError(f"the watcher exited with {proc.returncode}")
         rows = []
-        for n in range(beads):
-            data = read_bead(town, f"gt-e{n:04d}")
+        for bead_id in ids:
+            data = read_bead(town, bead_id)
             assert data is not None
-            log = git(town, "log", "--reverse", "--format=%H", f"--grep=^Bead: gt-e{n:04d}$", "tasks").split()
-            claim = json.loads(git(town, "show", f"{log[0]}:beads/gt-e{n:04d}.json"))
             result = data.get("result") or {}
-            total = times.epoch(data["closed_at"] or data["updated_at"]) - times.epoch(claim["claim"]["claimed_at"])
-            model = float(result.get("model_s", 0))
-            work = model + float(result.get("tools_s", 0)) + float(result.get("tests_s", 0))
+            claimed = times.epoch(first_claim(town, bead_id)["claim"]["claimed_at"])
+            total = times.epoch(data["closed_at"] or data["updated_at"]) - claimed
+            model, tools, tests = (float(result.get(k, 0)) for k in ("model_s", "tools_s", "tests_s"))
             rows.append(
                 {
                     "total_s": total,
                     "model_s": model,
-                    "tools_s": float(result.get("tools_s", 0)),
-                    "tests_s": float(result.get("tests_s", 0)),
-                    "overhead_s": total - work,
+                    "tools_s": tools,
+                    "tests_s": tests,
+                    "overhead_s": total - model - tools - tests,
                     "status": data["status"],
                 }
             )

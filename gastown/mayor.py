@@ -21,7 +21,7 @@ from typing import Any
 
 from gastown import convoy as convoymod
 from gastown import dag, events, ids, prompts, schema, toolcalls
-from gastown.bead import CLAIMED, DONE, FAILED, Bead, Dependency, new_bead, semantic_problems
+from gastown.bead import CLAIMED, FAILED, Bead, Dependency, new_bead, semantic_problems
 from gastown.errors import InvalidBead, Refused, UsageError
 from gastown.providers import ModelClient, ModelRejected
 from gastown.reconcile import Ledger, bring_up_to_date
@@ -321,7 +321,7 @@ def _commit(store: GitStore, planned: Planned, agent: str, model: str) -> str:
         }
         return Update(event, planned.beads, files)
 
-    return store.update(decide).commit
+    return store.update(decide)
 
 
 # ---- reconcile ---------------------------------------------------------------------
@@ -597,6 +597,3 @@ def _split(store: GitStore, decision: Decision, splitter: Any, agent: str) -> No
 
 class _Moot(Exception):
     """The bead changed since the decision was made."""
-
-
-__all__ = ["plan", "reconcile", "check_plan", "normalize", "Planned", "Reconciled", "Decision", "DONE"]

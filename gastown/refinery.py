@@ -63,7 +63,7 @@ def _rev(rig: Rig, ref: str) -> str | None:
 
 def remote_of(rig: Rig) -> str | None:
     """The rig's remote (``origin``) when it has one: merges are pushed there."""
-    return "origin" if _rev(rig, "HEAD") is not None and "origin" in _git(rig, "remote").split() else None
+    return "origin" if "origin" in _git(rig, "remote").split() else None
 
 
 def target_for(snap: Snapshot, rig: Rig, bead: Bead) -> str:

@@ -141,6 +141,11 @@ class Roster:
     def rule(self, role: str) -> RoleRule:
         return self.roles.get(role) or RoleRule(role)
 
+    def model_for(self, role: str) -> str | None:
+        """The model a role uses when no bead size is known: its model, else its first band."""
+        rule = self.rule(role)
+        return rule.model or (rule.bands[0].model if rule.bands else None)
+
     def candidates(self, role: str) -> list[str]:
         """Models a role may use, in the order it prefers them."""
         rule = self.rule(role)

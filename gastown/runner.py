@@ -23,14 +23,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gastown.errors import ConfigError, Unavailable
 from gastown.roster import EMBEDDED, ModelSpec
+
+if TYPE_CHECKING:
+    from gastown.providers import ModelClient
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +321,15 @@ class Runner:
                 time.sleep(0.05)
             if not server.alive():
                 return
+
+    def client(self, spec: ModelSpec, env: Mapping[str, str] | None = None, governor: Any = None) -> ModelClient:
+        """A model client for ``spec``: its configured endpoints, or the local server
+        gastown starts (and keeps) for it."""
+        from gastown.providers import ModelClient
+
+        if not spec.endpoints:
+            spec = replace(spec, endpoints=(self.ensure(spec, governor=governor),))
+        return ModelClient(spec) if env is None else ModelClient(spec, env)
 
     def supervise(self, specs: Sequence[ModelSpec], stop: threading.Event, every: float = 1.0) -> None:
         """Keep ``specs`` running until ``stop``: a crashed server is restarted with backoff."""

@@ -51,15 +51,6 @@ class Update:
     author: str | None = None
 
 
-@dataclass(frozen=True)
-class Written:
-    """A committed update: the commit, the snapshot it was decided on, what it wrote."""
-
-    commit: str
-    before: Snapshot
-    update: Update
-
-
 class Snapshot:
     """The tasks branch at one commit. Valid until the store's next write or refresh."""
 
@@ -254,8 +245,9 @@ class GitStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def update(self, decide: Callable[[Snapshot], Update], retries: int = 500) -> Written:
-        """Commit what ``decide`` returns for the current tip, re-deciding after a lost race."""
+    def update(self, decide: Callable[[Snapshot], Update], retries: int = 500) -> str:
+        """Commit what ``decide`` returns for the current tip, re-deciding after a lost race;
+        the new commit's id."""
         with self._turn():
             for _ in range(retries):
                 snap = self.snapshot()
@@ -268,7 +260,7 @@ class GitStore:
                     if index is not None and index.commit == snap.commit and snap.commit:
                         self._unsaved += index.apply(self._subtree(root, ids.BEADS_DIR), loaded)
                         self._move(index, commit, root)
-                    return Written(commit, snap, change)
+                    return commit
                 if self.remote is not None:
                     self._sync()
             raise Conflict(f"the tasks branch moved under us {retries} times in a row")
@@ -369,7 +361,7 @@ class GitStore:
         self._refuse_if_checked_out()
         self.git.cas_ref(TASKS_REF, remote_tip, local, f"gastown: sync from {self.remote}", OWN_LOCK_STALE)
 
-    def create(self, files: Mapping[str, bytes], name: str) -> Written:
+    def create(self, files: Mapping[str, bytes], name: str) -> str:
         """The first commit of a new tasks branch."""
         event = events.Event(events.INIT, summary=f"town {name}")
 

@@ -30,6 +30,18 @@ def is_timestamp(text: object) -> bool:
     return True
 
 
+def since(text: str, now: float) -> float:
+    """The moment ``text`` names: an age (``7d``, ``12h``, ``30m``, ``45s``) before ``now``,
+    or a date / RFC 3339 time (UTC when no zone is given). ValueError otherwise."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return now - float(text[:-1]) * units[text[-1]]
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 def duration(seconds: float) -> str:
     """A short human duration: ``42s``, ``3m05s``, ``2h10m``, ``-12s`` when past."""
     sign = "-" if seconds < 0 else ""

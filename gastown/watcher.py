@@ -307,14 +307,9 @@ class Watcher:
 
     def _client(self, spec: rostermod.ModelSpec) -> ModelClient:
         cached = self._clients.get(spec.name)
-        if cached is not None:
-            return cached
-        if not spec.endpoints:
-            url = self.runner.ensure(spec)  # a local server gastown starts and manages
-            spec = rostermod.ModelSpec(**{**spec.__dict__, "endpoints": (url,)})
-        client = ModelClient(spec, self.env)
-        self._clients[spec.name] = client
-        return client
+        if cached is None:
+            cached = self._clients[spec.name] = self.runner.client(spec, self.env)
+        return cached
 
     # ---- the loop --------------------------------------------------------------
 
@@ -498,8 +493,7 @@ def _crew_for(rig: rigmod.Rig, root: Path, watcher: Watcher) -> Any:
         client = None
         config = watcher.store.snapshot().config()
         roster = rostermod.load(config.models, config.roles)
-        rule = roster.rule("crew")
-        name = rule.model or (rule.bands[0].model if rule.bands else None)
+        name = roster.model_for("crew")
         if name:
             try:
                 client = watcher._client(roster.model(name))

@@ -231,69 +231,25 @@ def _chunks(body: dict[str, Any], answer: Answer) -> list[Any]:
         "created": int(time.time()),
         "model": body.get("model", "fake"),
     }
-    chunks: list[Any] = [dict(base, choices=[{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}])]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
+
+    chunks: list[Any] = [chunk({"role": "assistant"})]
     if answer.malformed:
         chunks.append('{"choices": [ {"delta": ')
         return chunks
     content = answer.content or ""
-    for start in range(0, len(content), 12):
-        chunks.append(
-            dict(
-                base,
-                choices=[
-                    {
-                        "index": 0,
-                        "delta": {"content": content[start : start + 12]},
-                        "finish_reason": None,
-                    }
-                ],
-            )
-        )
+    chunks += [chunk({"content": content[at : at + 12]}) for at in range(0, len(content), 12)]
     for index, call in enumerate(answer.tool_calls):
-        args = call["function"]["arguments"]
+        function = {"name": call["function"]["name"], "arguments": ""}
         chunks.append(
-            dict(
-                base,
-                choices=[
-                    {
-                        "index": 0,
-                        "delta": {
-                            "tool_calls": [
-                                {
-                                    "index": index,
-                                    "id": call["id"],
-                                    "type": "function",
-                                    "function": {"name": call["function"]["name"], "arguments": ""},
-                                }
-                            ]
-                        },
-                        "finish_reason": None,
-                    }
-                ],
-            )
+            chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function", "function": function}]})
         )
-        for start in range(0, len(args), 20):
-            chunks.append(
-                dict(
-                    base,
-                    choices=[
-                        {
-                            "index": 0,
-                            "delta": {
-                                "tool_calls": [
-                                    {
-                                        "index": index,
-                                        "function": {"arguments": args[start : start + 20]},
-                                    }
-                                ]
-                            },
-                            "finish_reason": None,
-                        }
-                    ],
-                )
-            )
-    finish = answer.finish_reason or ("tool_calls" if answer.tool_calls else "stop")
-    chunks.append(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": finish}]))
+        args = call["function"]["arguments"]
+        for at in range(0, len(args), 20):
+            chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": args[at : at + 20]}}]}))
+    chunks.append(chunk({}, answer.finish_reason or ("tool_calls" if answer.tool_calls else "stop")))
     if body.get("stream_options", {}).get("include_usage"):
         chunks.append(dict(base, choices=[], usage=_usage(body, answer)))
     return chunks

@@ -70,34 +70,30 @@ def roster_toml(url: str, role: str = "polecat", name: str = "fake", **extra: ob
 
 
 def start_watcher(
-    town_path: Path, role: str, agent: str, *args: str, env: dict[str, str] | None = None
+    town_path: Path, role: str, agent: str, *args: str, env: dict[str, str] | None = None, quiet: bool = False
 ) -> subprocess.Popen[str]:
+    """A real ``gt watch`` process (``quiet``: its output is dropped, for long runs)."""
+    sink = subprocess.DEVNULL if quiet else subprocess.PIPE
+    argv = [sys.executable, "-m", "gastown", "--town", str(town_path), "watch", "--role", role, "--agent", agent]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gastown",
-            "--town",
-            str(town_path),
-            "watch",
-            "--role",
-            role,
-            "--agent",
-            agent,
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        [*argv, *args],
+        stdout=sink,
+        stderr=sink,
         text=True,
         env={**os.environ, **(env or {})},
         start_new_session=True,
     )
 
 
-def push_bead(clone_dir: Path, bead: dict[str, object]) -> None:
+def commit_beads(clone_dir: Path, *beads: dict[str, object]) -> None:
+    """A person's commit of new bead files on an up-to-date tasks checkout."""
     git(clone_dir, "pull", "--quiet", "--rebase", "origin", "tasks")
-    path = clone_dir / "beads" / f"{bead['id']}.json"
-    path.write_text(json.dumps(bead, indent=2) + "\n")
+    for bead in beads:
+        (clone_dir / "beads" / f"{bead['id']}.json").write_text(json.dumps(bead, indent=2) + "\n")
     git(clone_dir, "add", "-A")
-    git(clone_dir, "commit", "--quiet", "-m", f"add {bead['id']}")
+    git(clone_dir, "commit", "--quiet", "-m", f"add {', '.join(str(b['id']) for b in beads)}")
+
+
+def push_bead(clone_dir: Path, bead: dict[str, object]) -> None:
+    commit_beads(clone_dir, bead)
     git(clone_dir, "push", "--quiet", "origin", "tasks")

@@ -18,23 +18,17 @@ def mayor() -> None:
 def _client(store: Any, role: str, model: str | None) -> Any:
     from gastown import roster as rostermod
     from gastown.errors import ConfigError
-    from gastown.providers import ModelClient
     from gastown.runner import Runner
 
     config = store.snapshot().config()
     roster = rostermod.load(config.models, config.roles)
-    rule = roster.rule(role)
-    name = model or rule.model or (rule.bands[0].model if rule.bands else None)
+    name = model or roster.model_for(role)
     if name is None:
         raise ConfigError(
             f"no {role} model is configured",
             f"set [roles.{role}] model in town.toml (or pass --model); a convoy can also be written by hand and pushed",
         )
-    spec = roster.model(name)
-    if not spec.endpoints:
-        url = Runner(store.town.state_dir).ensure(spec)
-        spec = rostermod.ModelSpec(**{**spec.__dict__, "endpoints": (url,)})
-    return ModelClient(spec)
+    return Runner(store.town.state_dir).client(roster.model(name))
 
 
 @mayor.command("plan")
@@ -99,7 +93,7 @@ def _reconcile(store: Any, act: bool, agent: str) -> Any:
     config = store.snapshot().config()
     roster = rostermod.load(config.models, config.roles)
     splitter = None
-    if roster.rule("mayor").model:  # a Mayor model can split beads too large for local models
+    if roster.model_for("mayor"):  # a Mayor model can split beads too large for local models
 
         def splitter(bead: Any) -> Any:
             rig = rigmod.load(store, bead.rig or "")
@@ -255,7 +249,7 @@ def metrics(
 ) -> None:
     """Orchestrator, tool-call and model figures, from the tasks history."""
     from gastown import metrics as metricsmod
-    from gastown.cli.models import _since
+    from gastown.cli.models import since_option
     from gastown.reconcile import all_records
 
     store = open_store(ctx)
@@ -263,7 +257,7 @@ def metrics(
     records = all_records(store.git, snap.commit, store.town.state_dir / "mayor")
     index = snap.index
     blocked = [e.id for e in index if e.blocks]
-    scope = metricsmod.Scope(convoy, role, model, _since(since_text) if since_text else None)
+    scope = metricsmod.Scope(convoy, role, model, since_option(since_text))
     found = metricsmod.compute(records, {e.id: e.convoy for e in index}, {e.id: e.role for e in index}, blocked, scope)
     if as_json:
         emit_json(found.to_dict())

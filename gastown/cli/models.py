@@ -56,21 +56,15 @@ def crew_client(store: Any) -> Any:
     """A client for the crew role's model, or None (the Crew then answers with excerpts)."""
     from gastown import roster as rostermod
     from gastown.errors import GastownError
-    from gastown.providers import ModelClient
     from gastown.runner import Runner
 
     config = store.snapshot().config()
     roster = rostermod.load(config.models, config.roles)
-    rule = roster.rule("crew")
-    name = rule.model or (rule.bands[0].model if rule.bands else None)
+    name = roster.model_for("crew")
     if not name:
         return None
-    spec = roster.model(name)
     try:
-        if not spec.endpoints:
-            url = Runner(store.town.state_dir).ensure(spec)
-            spec = rostermod.ModelSpec(**{**spec.__dict__, "endpoints": (url,)})
-        return ModelClient(spec)
+        return Runner(store.town.state_dir).client(roster.model(name))
     except GastownError as error:
         click.echo(
             f"gt: the crew model is not available ({error.message}); answering from excerpts",
@@ -294,24 +288,20 @@ def down(ctx: click.Context, names: tuple[str, ...]) -> None:
         click.echo(f"{name}: {'stopped' if runner.stop(name) else 'was not running'}")
 
 
-def _since(text: str) -> float:
-    """``7d``, ``12h``, ``30m`` ago, or a date/time (``2026-11-01``, RFC 3339)."""
+def since_option(text: str | None) -> float | None:
+    """``--since`` for ``gt cost`` and ``gt metrics``."""
     import time
-    from datetime import UTC, datetime
 
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-        return time.time() - float(text[:-1]) * units[text[-1]]
+    from gastown.times import since
+
+    if not text:
+        return None
     try:
-        moment = datetime.fromisoformat(text)
+        return since(text, time.time())
     except ValueError:
         raise click.BadParameter(
-            f"{text!r}: a date (2026-11-01), a time (RFC 3339) or an age like 7d",
-            param_hint="--since",
+            f"{text!r}: a date (2026-11-01), a time (RFC 3339) or an age like 7d", param_hint="--since"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 @click.command()
@@ -361,8 +351,8 @@ def cost(
             raise ConfigError("no cloud model to compare with", "add one to [models] or pass --compare MODEL")
         compare = clouds[0].name
     entries = read_log(store.git, snap.commit, reverse=True) if snap.commit else []
-    if since_text:
-        cutoff = _since(since_text)
+    cutoff = since_option(since_text)
+    if cutoff is not None:
         entries = [e for e in entries if e.time >= cutoff]
     roles = {e.id: e.role for e in snap.index}
     runs = costmod.usages(entries, roles)

@@ -202,6 +202,3 @@ def _report(bead: Any, as_json: bool, what: str) -> None:
         emit_json(bead.to_dict())
     else:
         click.echo(f"{bead.id} {what}")
-
-
-__all__ = ["ready", "claim", "renew", "release", "complete", "fail", "retry", "bead_line"]

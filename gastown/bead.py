@@ -89,6 +89,7 @@ class Bead:
     description: str = ""
     design: str = ""
     acceptance_criteria: str = ""
+    acceptance_tests: tuple[str, ...] = ()
     notes: str = ""
     priority: int = DEFAULT_PRIORITY
     issue_type: str = "task"
@@ -219,6 +220,8 @@ class Bead:
             "updated_at": self.updated_at,
             "closed_at": self.closed_at,
         }
+        if self.acceptance_tests:
+            data["acceptance_tests"] = list(self.acceptance_tests)
         if self.metadata:
             data["metadata"] = dict(self.metadata)
         return data
@@ -243,6 +246,7 @@ class Bead:
             description=data.get("description") or "",
             design=data.get("design") or "",
             acceptance_criteria=data.get("acceptance_criteria") or "",
+            acceptance_tests=tuple(data.get("acceptance_tests") or ()),
             notes=data.get("notes") or "",
             priority=data.get("priority", DEFAULT_PRIORITY),
             issue_type=data.get("issue_type", "task"),
@@ -290,6 +294,9 @@ def semantic_problems(bead: Bead) -> list[str]:
         seen.add((dep.id, dep.type))
     if sum(1 for d in bead.dependencies if d.type == PARENT_CHILD) > 1:
         problems.append("$.dependencies: a bead has at most one parent-child parent")
+    for n, test in enumerate(bead.acceptance_tests):
+        if ".." in test.split("::")[0].split("/"):
+            problems.append(f"$.acceptance_tests[{n}]: {test!r} climbs out of the rig; name a path inside it")
     stamps = [("created_at", bead.created_at), ("updated_at", bead.updated_at)]
     stamps.append(("closed_at", bead.closed_at or ""))
     if bead.claim is not None:

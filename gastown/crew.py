@@ -1,11 +1,11 @@
 """The Crew: answers questions about a rig from the rig's own files, and says so when it can't.
 
-Answering has two steps. Retrieval is plain code: score the rig's text files by the
-question's words (a path match counts double), keep the best few excerpts. Then, when a
-Crew model is configured, it answers from those excerpts alone, citing paths; without
-one, the excerpts themselves are the answer. Either way an answer names its sources,
-and when nothing relevant is found it says the answer is not in the rig's files rather
-than guessing.
+Answering has two steps. Retrieval is plain code: score the rig's text files (those git
+tracks or would track, never ignored ones) by the question's words (a path match counts
+double), keep the best few excerpts. Then, when a Crew model is configured, it answers
+from those excerpts alone, citing paths; without one, the excerpts themselves are the
+answer. Either way an answer names its sources, and when nothing relevant is found it
+says the answer is not in the rig's files rather than guessing.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from gastown import git
+from gastown.errors import GitFailed
 
 TEXT_SUFFIXES = {
     ".md",
@@ -119,7 +122,13 @@ def words(text: str) -> list[str]:
 
 
 def _files(root: Path) -> Iterable[Path]:
-    for path in sorted(root.rglob("*")):
+    """The rig's text files: what git tracks or would track, or every file when it is no work tree."""
+    try:
+        listed = git.worktree_files(root)
+    except GitFailed:
+        listed = None
+    paths = sorted(root.rglob("*")) if listed is None else [root / name for name in listed]
+    for path in paths:
         if any(part in SKIP_DIRS for part in path.relative_to(root).parts):
             continue
         if path.is_file() and not path.is_symlink() and path.suffix.lower() in TEXT_SUFFIXES:

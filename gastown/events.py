@@ -53,6 +53,8 @@ RESULT_TRAILERS = {
     "energy_source": "Energy-Source",
     "tools_s": "Tools-Seconds",
     "tests_s": "Tests-Seconds",
+    "loops": "Loops",
+    "stuck": "Stuck",
 }
 
 SUBJECT_LIMIT = 100

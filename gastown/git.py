@@ -97,6 +97,23 @@ def discover(start: str | Path) -> Path | None:
     return None
 
 
+def worktree_files(top: str | Path) -> list[str] | None:
+    """Files git tracks or would track in the work tree ``top`` (relative, sorted), or None when
+    ``top`` is not the top of a work tree: ignored files and build output never appear."""
+    top = Path(top).resolve()
+    # The ceiling keeps git from answering for an unrelated repository that encloses ``top``.
+    proc = run_git(
+        ["ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        top,
+        check=False,
+        timeout=60,
+        env={"GIT_CEILING_DIRECTORIES": str(top.parent)},
+    )
+    if proc.returncode != 0:
+        return None
+    return sorted({os.fsdecode(name) for name in proc.stdout.split(b"\0") if name})
+
+
 def _is_git_dir(folder: Path) -> bool:
     return (
         (folder / "HEAD").is_file()

@@ -4,6 +4,9 @@ Planning asks the Mayor's model for a plan document and a convoy (JSON Schema
 structured output where the endpoint takes it, else a forced tool call), checks it
 against ``schemas/plan.schema.json`` and the AeroBeat order, sends the problems back a
 bounded number of times, and commits the plan, the convoy and its beads in one commit.
+The model decodes under a grammar-safe copy of the schema (``schema.grammar_safe``:
+shapes, no long counts, which llama.cpp cannot build into a grammar); lengths, counts and
+patterns are checked on the answer, and what fails goes back to the model.
 
 Reconciling reads the history incrementally (``gastown.reconcile``) and acts: expired
 leases are released (a recovery), a failed bead is retried with the role's fallback
@@ -15,14 +18,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gastown import convoy as convoymod
 from gastown import dag, events, ids, prompts, schema, toolcalls
 from gastown.bead import CLAIMED, FAILED, Bead, Dependency, new_bead, semantic_problems
-from gastown.errors import InvalidBead, Refused, UsageError
+from gastown.errors import InvalidBead, Refused, Unavailable, UsageError
 from gastown.providers import ModelClient, ModelRejected
 from gastown.reconcile import Ledger, bring_up_to_date
 from gastown.rig import Rig
@@ -51,10 +54,16 @@ Return the plan as one JSON object:
 {"title": "...", "plan": "<the plan document in Markdown>",
  "beads": [{"key": "t1", "title": "...", "role": "refinery", "kind": "tests",
             "description": "...", "acceptance_criteria": "...", "estimated_tokens": 3000,
-            "depends_on": [], "files": ["tests/test_x.py"]}, ...]}
+            "depends_on": [], "files": ["tests/test_x.py"]},
+           {"key": "c1", "title": "...", "role": "polecat", "kind": "code",
+            "description": "...", "acceptance_criteria": "...", "estimated_tokens": 4000,
+            "depends_on": ["t1"], "files": ["src/x.py"], "acceptance_tests": ["tests/test_x.py"]}, ...]}
 Order (enforced): Refinery beads of kind "tests" first; each Polecat bead (kind "code")
 depends on the tests it must pass; Librarian beads (kind "docs") depend on the code they
 document; one last Refinery bead of kind "review" depends on everything else.
+Acceptance tests: each tests bead names the test files it will write in "files"; each code
+bead lists in "acceptance_tests" those of its tests beads' files (or pytest ids such as
+tests/test_x.py::test_y) that its code must make pass. Paths are relative to the rig root.
 Keep every bead small (estimated_tokens under 14000). Keys are short and unique.
 """.strip()
 
@@ -99,6 +108,12 @@ def _order_problems(items: Sequence[Mapping[str, Any]]) -> list[str]:
         problems.append(f"$.beads: dependency cycle {' -> '.join(cycle)}")
     if not any(_kind(i) == "code" for i in items):
         problems.append("$.beads: the plan has no code (Polecat) bead")
+    for item in items:
+        for test in item.get("acceptance_tests", ()):
+            if ".." in test.split("::")[0].split("/"):
+                problems.append(
+                    f"$.beads[{item['key']}].acceptance_tests: {test!r} climbs out of the rig; name a path inside it"
+                )
     return problems
 
 
@@ -118,16 +133,39 @@ def check_plan(data: Any) -> list[str]:
     return _order_problems(data["beads"])
 
 
-def normalize(data: dict[str, Any]) -> dict[str, Any]:
-    """The AeroBeat order made whole: code waits for the tests, a review bead closes the convoy."""
+def _test_file(path: str, is_test: Callable[[str], bool] | None) -> bool:
+    """Whether ``path`` holds tests: named like a test (not a conftest or fixture) where the rig keeps them."""
+    file = path.split("::")[0]
+    name = file.rsplit("/", 1)[-1].lower()
+    named = name.startswith("test_") or name.rsplit(".", 1)[0].endswith(("_test", "_spec"))
+    return named and (is_test is None or is_test(file))
+
+
+def normalize(data: dict[str, Any], is_test: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    """The AeroBeat order made whole: code waits for the tests, a review bead closes the convoy.
+
+    A code bead that names no acceptance tests gets the test files of the tests beads it
+    waits for (``is_test``: the rig's own test paths).
+    """
     items = [dict(item) for item in data["beads"]]
     tests = [i["key"] for i in items if _kind(i) == "tests"]
+    by_key = {i["key"]: i for i in items}
     for item in items:
         item["kind"] = _kind(item)
         deps = list(item.get("depends_on", ()))
         if item["kind"] == "code" and tests and not set(deps) & set(tests):
             deps = tests + deps
         item["depends_on"] = deps
+        if item["kind"] == "code" and not item.get("acceptance_tests"):
+            written = [
+                path
+                for dep in deps
+                if dep in tests
+                for path in (*by_key[dep].get("acceptance_tests", ()), *by_key[dep].get("files", ()))
+                if _test_file(path, is_test)
+            ]
+            if written:
+                item["acceptance_tests"] = list(dict.fromkeys(written))
     if not any(i["kind"] == "review" for i in items):
         key = "review"
         while key in {i["key"] for i in items}:
@@ -161,7 +199,8 @@ def _messages(feature: str, rig: Rig, role_prompt: str, docs: list[tuple[str, st
 
 def _ask(client: ModelClient, messages: list[dict[str, Any]]) -> tuple[Any, str, dict[str, Any]]:
     """One answer from the Mayor's model, as parsed JSON (or None), how it came, and usage."""
-    plan_schema = schema.schema_of("plan")
+    # Decoding holds the answer to the plan's shape only; check_plan judges the rest.
+    plan_schema = schema.grammar_safe(schema.schema_of("plan"))
     if client.spec.structured_output:
         try:
             reply = client.chat(
@@ -172,7 +211,7 @@ def _ask(client: ModelClient, messages: list[dict[str, Any]]) -> tuple[Any, str,
             )
             return _json_of(reply.content), "structured", reply.usage.to_dict()
         except ModelRejected:
-            pass  # the endpoint does not take response_format: use a forced tool call
+            pass  # the endpoint takes no schema-held response_format (remembered): use a forced tool call
     tool = {
         "type": "function",
         "function": {"name": PLAN_TOOL, "description": "Submit the plan.", "parameters": plan_schema},
@@ -213,12 +252,21 @@ def plan(
     usage: dict[str, Any] = {"tokens_in": 0, "tokens_out": 0}
     problems: list[str] = []
     for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
-        data, how, used = _ask(client, messages)
+        try:
+            data, how, used = _ask(client, messages)
+        except Unavailable as error:
+            what = error.hint or f"start the model (gt up) or fix [models.{client.spec.name}] in town.toml"
+            raise Unavailable(
+                f"the Mayor's model could not be reached: {error.message}",
+                f"nothing was planned or committed; {what}, then plan again",
+            ) from None
         usage["tokens_in"] += used.get("tokens_in", 0)
         usage["tokens_out"] += used.get("tokens_out", 0)
         problems = ["$: the answer was not a JSON object"] if not isinstance(data, dict) else check_plan(data)
         if not problems:
-            planned = _build(store.snapshot(), normalize(data), rig, attempt, usage, client.spec.name)
+            planned = _build(
+                store.snapshot(), normalize(data, rig.is_test_path), rig, attempt, usage, client.spec.name
+            )
             if not dry_run:
                 planned.commit = _commit(store, planned, agent, client.spec.name)
             return planned
@@ -263,6 +311,7 @@ def _build(snap: Snapshot, data: dict[str, Any], rig: Rig, attempts: int, usage:
             convoy=convoy_id,
             description=description.strip(),
             acceptance_criteria=item.get("acceptance_criteria", ""),
+            acceptance_tests=tuple(item.get("acceptance_tests", ())),
             estimated_tokens=item["estimated_tokens"],
             priority=item.get("priority", {"tests": 0, "code": 1, "docs": 3, "review": 2}.get(item["kind"], 2)),
             issue_type="question" if item["kind"] == "question" else "task",
@@ -551,6 +600,7 @@ def _split(store: GitStore, decision: Decision, splitter: Any, agent: str) -> No
                     + (f"\n\nFiles: {', '.join(item['files'])}" if item.get("files") else "")
                 ).strip(),
                 acceptance_criteria=item.get("acceptance_criteria", ""),
+                acceptance_tests=tuple(item.get("acceptance_tests", ())),
                 estimated_tokens=item["estimated_tokens"],
                 labels=tuple(label for label in bead.labels if label != NEEDS_HUMAN),
                 dependencies=(

@@ -44,6 +44,8 @@ class Metrics:
     tool_calls: int = 0
     tool_calls_failed: int = 0
     tool_calls_recovered: int = 0
+    loops: int = 0  # repeats the loop pointed out to a model
+    stuck: int = 0  # beads ended because the model kept repeating itself
     per_tool: Counter[str] = field(default_factory=Counter)
     tokens: dict[str, ModelTally] = field(default_factory=dict)
 
@@ -54,7 +56,8 @@ class Metrics:
 
     @property
     def tool_failure_rate(self) -> float:
-        return self.tool_calls_failed / self.tool_calls if self.tool_calls else 0.0
+        """Failed calls over attempted calls (each result counts its failures among its calls)."""
+        return min(1.0, self.tool_calls_failed / self.tool_calls) if self.tool_calls else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class Metrics:
                 "distinct_tools": len(self.per_tool),
                 "per_tool": dict(self.per_tool.most_common()),
             },
+            "loops": {"pointed_out": self.loops, "stuck": self.stuck},
             "models": {
                 name: {
                     "tokens_in": row.tokens_in,
@@ -147,8 +151,12 @@ def _add(found: Metrics, record: Record, model: str | None) -> None:
             found.completes += 1
         else:
             found.fails += 1
-        found.tool_calls += _int(record.get("Tool-Calls"))
-        found.tool_calls_failed += _int(record.get("Tool-Calls-Failed"))
+        failed = _int(record.get("Tool-Calls-Failed"))
+        # results written before every attempted call was counted left unusable calls out of the total
+        found.tool_calls += max(_int(record.get("Tool-Calls")), failed)
+        found.tool_calls_failed += failed
+        found.loops += _int(record.get("Loops"))
+        found.stuck += 1 if _int(record.get("Stuck")) else 0
         found.tool_calls_recovered += _int(record.get("Tool-Calls-Recovered"))
         for item in events.every(record.trailers, "Tool-Call"):
             name, _, count = item.partition("=")
@@ -187,6 +195,8 @@ def render(metrics: Metrics) -> str:
     ]
     for name, count in t["per_tool"].items():
         lines.append(f"    {name:<18} {count}")
+    loops = data["loops"]
+    lines += ["loops", f"  pointed out          {loops['pointed_out']}", f"  stuck beads          {loops['stuck']}"]
     if data["models"]:
         lines.append("models")
         for name, row in data["models"].items():

@@ -41,8 +41,16 @@ def read_docs(root: Path, names: Sequence[str]) -> list[tuple[str, str]]:
     return found
 
 
-def bead_text(bead: Mapping[str, Any], protected: Sequence[str], tests_note: str) -> str:
-    """The task as the model reads it."""
+def bead_text(
+    bead: Mapping[str, Any],
+    protected: Sequence[str],
+    tests_note: str,
+    tests: Sequence[str] = (),
+    files: Sequence[tuple[str, str]] = (),
+    missing: Sequence[str] = (),
+    now: str | None = None,
+) -> str:
+    """The task as the model reads it: the bead, its tests, the files they use, how they fail now."""
     lines = [f"# Bead {bead['id']}: {bead['title']}"]
     for key, title in (
         ("description", "Description"),
@@ -51,10 +59,34 @@ def bead_text(bead: Mapping[str, Any], protected: Sequence[str], tests_note: str
     ):
         if bead.get(key):
             lines += ["", f"## {title}", str(bead[key]).strip()]
+    if tests:
+        lines += ["", "## Acceptance tests", *(f"- {t}" for t in tests)]
     if protected:
         lines += ["", "## Files you must not change", ", ".join(protected)]
+    for path, text in files:
+        lines += ["", f"## {path}", "```", text.rstrip("\n"), "```"]
+    if missing:
+        lines += ["", "## Files the tests import that do not exist yet (you create them)", *(f"- {m}" for m in missing)]
+    if now is not None:
+        lines += ["", "## The acceptance tests now", now.strip()]
     lines += ["", "## How this ends", tests_note]
     return "\n".join(lines) + "\n"
+
+
+def fit_files(files: Sequence[tuple[str, str]], limit_chars: int) -> list[tuple[str, str]]:
+    """As many whole files as fit in ``limit_chars``, in order; a file too long for what is left is cut."""
+    fitted: list[tuple[str, str]] = []
+    left = limit_chars
+    for path, text in files:
+        if left <= 200:
+            break
+        if len(text) > left:
+            cut = text[:left].rsplit("\n", 1)[0]
+            shown, total = cut.count("\n") + 1, text.count("\n") + 1
+            text = f"{cut}\n[... cut after line {shown} of {total}; read_file with start_line for the rest ...]"
+        fitted.append((path, text))
+        left -= len(text)
+    return fitted
 
 
 @dataclass

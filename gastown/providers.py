@@ -6,9 +6,21 @@ connections is skipped for a while and tried again later. Calls stream, so the t
 the first token (prefill) and the decode rate are measured on every call; llama.cpp's
 ``timings`` are used when the server sends them (with how much of the prompt came from
 its cache). Connection errors, timeouts, 429 and 5xx are retried with backoff; what is
-still failing afterwards raises ``Unavailable``: the caller hands the bead back rather
-than blaming it. API keys come from the environment variable the roster names and go
-nowhere else.
+still failing afterwards raises ``Unavailable`` (a caller holding a bead hands it back
+rather than blaming it). A request the server refuses as malformed -- a 4xx, or a 500
+whose body is a request-validation error (llama-cpp-python) -- raises ``ModelRejected``
+and is never retried.
+
+A schema-held ``response_format`` goes the way the endpoint takes: ``json_schema``
+(OpenAI, llama-server) or ``{"type": "json_object", "schema": ...}`` (llama-cpp-python).
+An endpoint that refuses one way is remembered and asked the other way at once; one that
+takes neither raises ``FormatRejected`` (without a request, once known), and the caller
+falls back to a forced tool call.
+
+A local server gastown started may die mid-request (llama.cpp aborts on some grammars):
+the ``revive`` hook its runner gives the client restarts it and the request is sent once
+more; a second death is reported with the last lines of the server's log. API keys come
+from the environment variable the roster names and go nowhere else.
 """
 
 from __future__ import annotations
@@ -16,10 +28,11 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gastown.errors import ConfigError, GastownError, Unavailable
@@ -31,8 +44,30 @@ DOWN_SECONDS = 15.0  # how long an endpoint that refused a connection is skipped
 MAX_BACKOFF = 8.0
 
 
+JSON_SCHEMA = "json_schema"
+JSON_OBJECT = "json_object"
+# How a 500 says the request itself was malformed (FastAPI/pydantic behind llama-cpp-python's server).
+_VALIDATION = re.compile(
+    r"validation error|literal_error|input should be|extra_forbidden|field required|unprocessable", re.IGNORECASE
+)
+
+Revive = Callable[[str, bool], str | None]
+"""``revive(url, again)``, from the runner that started the model's server: after a failed
+connection to ``url``, None when the server still runs there (an ordinary failure), else
+the URL of the restarted server; raises ``Unavailable`` with the server log's last lines
+when it cannot come back, or when ``again`` (it already died once during this request)."""
+
+
 class ModelRejected(GastownError):
-    """The endpoint answered but refused the request (a 4xx other than 429)."""
+    """The endpoint answered but refused the request (a 4xx other than 429, or a validation 500)."""
+
+    default_hint = "the server refused this request as malformed; retrying it would not help"
+
+
+class FormatRejected(ModelRejected):
+    """The endpoint takes no schema-held ``response_format``: ask with a forced tool call instead."""
+
+    default_hint = "set structured_output = false for this model in town.toml to skip asking"
 
 
 @dataclass(frozen=True)
@@ -70,6 +105,8 @@ class _Endpoint:
     url: str
     inflight: int = 0
     down_until: float = 0.0
+    plain: bool = False  # cannot stream with tools (llama-cpp-python): asked without streaming
+    refused: dict[str, str] = field(default_factory=dict)  # response_format way -> the server's refusal
 
 
 @dataclass
@@ -79,10 +116,10 @@ class ModelClient:
     spec: ModelSpec
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     sleep: Callable[[float], None] = time.sleep
+    revive: Revive | None = None  # set by the runner for a server it started and can restart
     _endpoints: list[_Endpoint] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _clients: dict[str, Any] = field(default_factory=dict, init=False)
-    _plain: set[str] = field(default_factory=set, init=False)  # endpoints that cannot stream tools
 
     def __post_init__(self) -> None:
         if not self.spec.endpoints:
@@ -145,39 +182,45 @@ class ModelClient:
 
         attempts = self.spec.retries + 1
         last = "no attempt made"
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        revived = False
+        while attempt < attempts:
+            attempt += 1
             endpoint = self._pick()
             down = False
+            way: str | None = None
             try:
-                request = self._request(messages, tools, tool_choice, response_format, max_tokens, temperature)
-                if tools and endpoint.url in self._plain:
-                    reply = self._complete(endpoint.url, request)
-                else:
-                    try:
-                        reply = self._stream(endpoint.url, request)
-                    except _Empty:
-                        if not tools:
-                            raise
-                        # Some servers (llama-cpp-python) cannot stream with tools: ask plainly.
-                        self._plain.add(endpoint.url)
-                        reply = self._complete(endpoint.url, request)
-                return Reply(**{**reply.__dict__, "attempts": attempt})
+                way, shaped = self._shape(endpoint, response_format)
+                request = self._request(messages, tools, tool_choice, shaped, max_tokens, temperature)
+                return replace(self._send(endpoint, request, bool(tools)), attempts=attempt)
             except openai.RateLimitError as error:
                 last = f"rate limited (429) by {endpoint.url}"
                 wait = _retry_after(error) or _backoff(attempt)
             except (openai.APIConnectionError, openai.APITimeoutError, _StreamTimeout) as error:
-                down = isinstance(error, openai.APIConnectionError) and not isinstance(error, openai.APITimeoutError)
+                timed_out = isinstance(error, (openai.APITimeoutError, _StreamTimeout))
                 last = f"{type(error).__name__} from {endpoint.url}: {_short(error)}"
+                if not timed_out and self._revived(endpoint, revived):
+                    revived, attempt = True, attempt - 1  # the restarted server gets the request at once
+                    continue
+                down = not timed_out
                 wait = _backoff(attempt)
             except openai.APIStatusError as error:
-                if error.status_code < 500:
+                if not _refused(error):
+                    last = f"server error {error.status_code} from {endpoint.url}: {_short(error)}"
+                    wait = _backoff(attempt)
+                elif way is not None and _format_refusal(error):
+                    self._refuse(endpoint, way, error)
+                    attempt -= 1  # asked the wrong way, not a failure: ask the next way at once
+                    continue
+                else:
                     raise ModelRejected(
                         f"model {self.spec.name} refused the request ({error.status_code}): {_short(error)}"
                     ) from None
-                last = f"server error {error.status_code} from {endpoint.url}"
-                wait = _backoff(attempt)
             except (openai.APIResponseValidationError, ValueError, _Malformed) as error:
                 last = f"a malformed response from {endpoint.url}: {_short(error)}"
+                if self._revived(endpoint, revived):  # a server killed mid-stream can end it cleanly
+                    revived, attempt = True, attempt - 1
+                    continue
                 wait = _backoff(attempt)
             finally:
                 self._done(endpoint, down)
@@ -186,8 +229,63 @@ class ModelClient:
                 self.sleep(wait)
         raise Unavailable(
             f"model {self.spec.name} is unavailable after {attempts} attempts: {last}",
-            "check the endpoint (gt models, gt up); the bead was handed back, not failed",
+            "check that the model's server runs (gt models, gt up) and its endpoint in town.toml",
         )
+
+    def _send(self, endpoint: _Endpoint, request: dict[str, Any], tools: bool) -> Reply:
+        if tools and endpoint.plain:
+            return self._complete(endpoint.url, request)
+        try:
+            return self._stream(endpoint.url, request)
+        except _Empty:
+            if not tools:
+                raise
+            # Some servers (llama-cpp-python) cannot stream with tools: ask plainly.
+            endpoint.plain = True
+            return self._complete(endpoint.url, request)
+
+    def _shape(
+        self, endpoint: _Endpoint, response_format: Mapping[str, Any] | None
+    ) -> tuple[str | None, Mapping[str, Any] | None]:
+        """The way to send ``response_format`` to ``endpoint`` (None: as given), and the format itself."""
+        schema = _schema_of(response_format)
+        if response_format is None or schema is None:
+            return None, response_format
+        asked = str(response_format.get("type"))
+        for way in (asked, JSON_OBJECT if asked == JSON_SCHEMA else JSON_SCHEMA):
+            if way in endpoint.refused:
+                continue
+            if way == asked:
+                return way, response_format
+            if way == JSON_OBJECT:
+                return way, {"type": JSON_OBJECT, "schema": schema}
+            return way, {"type": JSON_SCHEMA, "json_schema": {"name": "answer", "schema": schema}}
+        said = "; ".join(f"{way}: {why}" for way, why in sorted(endpoint.refused.items()))
+        raise FormatRejected(f"model {self.spec.name} at {endpoint.url} takes no schema-held response_format ({said})")
+
+    def _refuse(self, endpoint: _Endpoint, way: str, error: Any) -> None:
+        with self._lock:
+            endpoint.refused[way] = f"{error.status_code} {_short(error)[:160]}"
+        log.info(
+            "model %s at %s refuses response_format %s (%s): %s; asking another way",
+            self.spec.name,
+            endpoint.url,
+            way,
+            error.status_code,
+            _short(error),
+        )
+
+    def _revived(self, endpoint: _Endpoint, again: bool) -> bool:
+        """Whether the endpoint's server had died and was restarted (at a URL it now has)."""
+        if self.revive is None:
+            return False
+        url = self.revive(endpoint.url, again)  # Unavailable, with the server's log, when it cannot be
+        if url is None:
+            return False
+        with self._lock:
+            endpoint.url, endpoint.down_until = url, 0.0
+        log.warning("model %s: its server died during a request and was restarted; asking again", self.spec.name)
+        return True
 
     def _request(
         self,
@@ -268,7 +366,9 @@ class ModelClient:
                         slot = calls.setdefault(part.index or 0, {"id": "", "name": "", "arguments": ""})
                         slot["id"] = part.id or slot["id"]
                         if part.function is not None:
-                            slot["name"] += part.function.name or ""
+                            name = part.function.name or ""
+                            if name != slot["name"]:  # llama-cpp-python repeats the whole name in every chunk
+                                slot["name"] += name
                             slot["arguments"] += part.function.arguments or ""
                     if choice.finish_reason:
                         finish = choice.finish_reason
@@ -339,6 +439,32 @@ def _usage(
     elif decode is None and first is None and seconds > 0 and tokens_out:
         decode = tokens_out / seconds  # not streamed: prefill is inside this figure
     return Usage(tokens_in, tokens_out, round(seconds, 4), first, cached, prefill, decode, estimated)
+
+
+def _schema_of(response_format: Mapping[str, Any] | None) -> Any:
+    """The JSON Schema a ``response_format`` holds the answer to, if any."""
+    if not response_format:
+        return None
+    if response_format.get("type") == JSON_SCHEMA:
+        inner = response_format.get("json_schema")
+        return inner.get("schema") if isinstance(inner, Mapping) else None
+    if response_format.get("type") == JSON_OBJECT:
+        return response_format.get("schema")
+    return None
+
+
+def _refused(error: Any) -> bool:
+    """A refusal of the request itself: a 4xx but 429, or a 500 whose body is a validation error."""
+    if error.status_code == 429:
+        return False
+    if error.status_code < 500:
+        return True
+    return error.status_code == 500 and _VALIDATION.search(str(error.message)) is not None
+
+
+def _format_refusal(error: Any) -> bool:
+    """Whether a refusal may be of the ``response_format`` (not of a key, a model name or a long prompt)."""
+    return error.status_code in (400, 422, 500) and "context" not in str(error.message).lower()
 
 
 def _positive(value: Any) -> float | None:

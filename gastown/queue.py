@@ -49,6 +49,7 @@ class NewBead:
     rig: str | None = None
     description: str = ""
     acceptance_criteria: str = ""
+    acceptance_tests: tuple[str, ...] = ()
     design: str = ""
     priority: int = 2
     issue_type: str = "task"
@@ -138,6 +139,7 @@ class Queue:
                     rig=spec.rig,
                     description=spec.description,
                     acceptance_criteria=spec.acceptance_criteria,
+                    acceptance_tests=spec.acceptance_tests,
                     design=spec.design,
                     priority=spec.priority,
                     issue_type=spec.issue_type,
@@ -478,7 +480,7 @@ def _convoy_additions(snap: Snapshot, beads: Sequence[Bead]) -> dict[str, bytes 
 
 
 _INT_FIELDS = {"priority", "estimated_tokens"}
-_LIST_FIELDS = {"labels"}
+_LIST_FIELDS = {"labels", "acceptance_tests"}
 _TEXT_FIELDS = {
     "title",
     "description",

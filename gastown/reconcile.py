@@ -42,6 +42,8 @@ KEPT = (
     "Tool-Call",
     "Tool-Calls-Failed",
     "Tool-Calls-Recovered",
+    "Loops",
+    "Stuck",
     "Decision",
     "Convoy",
     "Planned",

@@ -5,16 +5,23 @@ or a cloud API). A local model also says what it costs the machine: weights plus
 cache of ``2 × layers × kv_heads × head_dim × bytes`` per token (or a configured MiB per
 token) × context × parallel slots, so the governor can decide what fits.
 
-With no model configured, every role falls back to the embedded model: SmolLM2-135M
+The known models of ``gastown.catalog`` are in every town's roster unless town.toml
+defines the same name. With no model configured, every role uses Qwen2.5-Coder-1.5B once
+``gt models pull`` has put it in the user's cache (``models_dir``), else the tiny model:
+SmolLM2-135M, still called ``embedded`` (its old name) when it is the default. Both are
 served on this machine by llama-cpp-python (see ``gastown.runner``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from gastown import catalog
 from gastown.errors import ConfigError
 
 MIB = 1024 * 1024
@@ -33,7 +40,8 @@ CACHE_TYPE_BYTES = {
     "iq4_nl": 18 / 32,
 }
 
-EMBEDDED = "embedded"
+EMBEDDED = "embedded"  # the tiny model's old name, still accepted (and the default's name)
+TINY = catalog.TINY.name
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,9 @@ class RoleRule:
     when_nothing_fits: str = "cloud"  # "cloud" or "wait"
     max_attempts: int | None = None
     prompt: str | None = None
+    bead_tokens: int | None = None  # tokens in + out one bead may use before the done check decides
+    bead_seconds: float | None = None  # wall time one bead's loop may take
+    max_turns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,8 @@ class Roster:
 
     models: Mapping[str, ModelSpec]
     roles: Mapping[str, RoleRule]
+    default: str = EMBEDDED  # every role's model when town.toml names none
+    builtin: frozenset[str] = frozenset()  # names the catalogue added (town.toml does not define them)
 
     def model(self, name: str) -> ModelSpec:
         try:
@@ -154,7 +167,7 @@ class Roster:
         for name in [*listed, rule.model, rule.fallback, rule.cloud]:
             if name and name not in names:
                 names.append(name)
-        return names or ([EMBEDDED] if EMBEDDED in self.models else list(self.models)[:1])
+        return names or ([self.default] if self.default in self.models else list(self.models)[:1])
 
 
 def _where(model: str, key: str) -> str:
@@ -312,7 +325,32 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-ROLE_KEYS = {"model", "bands", "fallback", "cloud", "when_nothing_fits", "max_attempts", "prompt"}
+ROLE_KEYS = {
+    "model",
+    "bands",
+    "fallback",
+    "cloud",
+    "when_nothing_fits",
+    "max_attempts",
+    "prompt",
+    "bead_tokens",
+    "bead_seconds",
+    "max_turns",
+}
+
+
+def _positive_int(table: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = _get(table, key, int, f"{where}.{key}")
+    if value is not None and value < 1:
+        raise ConfigError(f"{where}.{key}: must be at least 1, got {value}")
+    return None if value is None else int(value)
+
+
+def _positive_number(table: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = _get(table, key, (int, float), f"{where}.{key}")
+    if value is not None and not (0 < value < 1e9):
+        raise ConfigError(f"{where}.{key}: must be a number of seconds above 0, got {value}")
+    return None if value is None else float(value)
 
 
 def parse_role(role: str, table: Mapping[str, Any]) -> RoleRule:
@@ -346,38 +384,92 @@ def parse_role(role: str, table: Mapping[str, Any]) -> RoleRule:
         when_nothing_fits=fits,
         max_attempts=_get(table, "max_attempts", int, f"{where}.max_attempts"),
         prompt=_get(table, "prompt", str, f"{where}.prompt"),
+        bead_tokens=_positive_int(table, "bead_tokens", where),
+        bead_seconds=_positive_number(table, "bead_seconds", where),
+        max_turns=_positive_int(table, "max_turns", where),
+    )
+
+
+def models_dir() -> Path:
+    """Where pulled models live: ``$XDG_CACHE_HOME/gastown/models``, else ``~/.cache/gastown/models``."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG spec: a relative path is invalid and must be ignored.
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return root / "gastown" / "models"
+
+
+def stamp_path(path: Path) -> Path:
+    """The stamp beside a verified GGUF: its size, mtime and sha256 when it was last hashed."""
+    return path.with_name(path.name + ".verified")
+
+
+def stamp(path: Path, known: catalog.KnownModel) -> dict[str, Any]:
+    """What the stamp of ``path``, just verified as ``known``, holds."""
+    stat = path.stat()
+    return {"model": known.name, "sha256": known.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def pulled_path(known: catalog.KnownModel, folder: Path | None = None) -> Path | None:
+    """The verified GGUF of a pulled model, or None. Trusts the stamp: no rehash."""
+    if not known.pulled_by_pip:
+        return None
+    path = (folder or models_dir()) / known.file
+    try:
+        recorded = json.loads(stamp_path(path).read_text())
+        current = stamp(path, known)
+    except (OSError, ValueError):
+        return None
+    return path if recorded == current and current["size"] == known.size else None
+
+
+def known_spec(known: catalog.KnownModel, name: str | None = None) -> ModelSpec:
+    """The roster's entry for a catalogue model (served by the runner from the user's cache)."""
+    path = pulled_path(known)
+    return ModelSpec(
+        name=name or known.name,
+        model=known.model,
+        local=True,
+        endpoints=(),  # filled in by the runner once the server is up
+        context=known.context,
+        parallel=1,
+        weights_mib=known.weights_mib,
+        layers=known.layers,
+        kv_heads=known.kv_heads,
+        head_dim=known.head_dim,
+        device="cpu",  # llama-cpp-python as installed here has no GPU offload
+        ram_mib=known.ram_mib,
+        tokens_per_second=known.tokens_per_second,
+        timeout_s=known.timeout_s,
+        structured_output=known.structured_output,
+        max_output_tokens=known.max_output_tokens,
+        max_turns=known.max_turns,
+        tool_mode=known.tool_mode,
+        model_path=str(path) if path else None,
+        extra={"catalog": known.name},
     )
 
 
 def embedded_spec() -> ModelSpec:
-    """SmolLM2-135M on this machine's CPU: the model every role uses when none is set."""
-    return ModelSpec(
-        name=EMBEDDED,
-        model="smollm2-135m-instruct",
-        local=True,
-        endpoints=(),  # filled in by the runner once the server is up
-        context=8192,
-        parallel=1,
-        weights_mib=94.0,
-        layers=30,
-        kv_heads=3,
-        head_dim=64,
-        device="cpu",
-        tokens_per_second=100.0,
-        power_watts=None,
-        timeout_s=120.0,
-        structured_output=False,
-        max_output_tokens=256,  # ~100 tokens/s on a CPU: a reply stays within seconds
-        max_turns=10,
-        tool_mode="schema",  # its native tool calls can run on to the end of the context
-    )
+    """SmolLM2-135M on this machine's CPU, under its old name: the tiny model."""
+    return known_spec(catalog.TINY, EMBEDDED)
+
+
+def default_model(defined: Mapping[str, ModelSpec]) -> str:
+    """Every role's model when none is configured: the 1.5B once pulled (or defined), else the tiny one."""
+    wanted = catalog.DEFAULT
+    if wanted in defined or pulled_path(catalog.MODELS[wanted]) is not None:
+        return wanted
+    return EMBEDDED
 
 
 def load(models: Mapping[str, Any], roles: Mapping[str, Any]) -> Roster:
     """The roster from town.toml's ``[models]`` and ``[roles]``; checks every reference."""
     parsed = {name: parse_model(name, table) for name, table in models.items()}
-    if EMBEDDED not in parsed:
-        parsed[EMBEDDED] = embedded_spec()
+    defined = dict(parsed)
+    for known in catalog.MODELS.values():
+        for name in (known.name, *known.aliases):
+            if name not in parsed:
+                parsed[name] = known_spec(known, name)
     rules = {role: parse_role(role, table) for role, table in roles.items()}
     for name, spec in parsed.items():
         if spec.fallback and spec.fallback not in parsed:
@@ -389,4 +481,4 @@ def load(models: Mapping[str, Any], roles: Mapping[str, Any]) -> Roster:
         for wanted in [*named, rule.model, rule.fallback, rule.cloud]:
             if wanted and wanted not in parsed:
                 raise ConfigError(f"town.toml: roles.{rule.role} names model {wanted!r}, which is not in [models]")
-    return Roster(parsed, rules)
+    return Roster(parsed, rules, default_model(defined), frozenset(parsed) - frozenset(defined))

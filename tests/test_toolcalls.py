@@ -1,11 +1,14 @@
 """Tool calls parsed strictly, then leniently, over a corpus of what models really send."""
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from gastown.toolcalls import parse
+from gastown.toolcalls import ToolSpec, parse
 from gastown.tools import TOOL_SCHEMAS, parser_specs
 
 TOOLS = parser_specs(TOOL_SCHEMAS)
@@ -19,6 +22,10 @@ def test_corpus(case):
     if case.get("source"):
         assert {c.source for c in parsed.calls} == {case["source"]}
         assert parsed.recovered == len(case["calls"])
+    if "repaired" in case:
+        assert parsed.repaired == case["repaired"]
+    if "rest" in case:
+        assert parsed.text == case["rest"]
     if case.get("error"):
         assert any(case["error"] in e for e in parsed.errors), parsed.errors
     else:
@@ -51,3 +58,98 @@ def test_structured_calls_with_broken_arguments_are_errors_not_drops():
         TOOLS,
     )
     assert [c.arguments for c in recovered.calls] == [{"path": "b.py"}]
+
+
+def test_a_repaired_text_call_counts_as_recovered_once():
+    parsed = parse(None, '{"name": "read_file", "arguments": {"path": "a.py",},}', TOOLS)
+    assert [(c.source, c.repaired) for c in parsed.calls] == [("json", True)]
+    assert (parsed.recovered, parsed.repaired) == (1, 1)
+
+
+def test_structured_arguments_are_repaired_but_not_counted_as_recovered():
+    arguments = '{"path": "a.py", "start_line": "3",}'
+    parsed = parse([{"id": "c1", "function": {"name": "read_file", "arguments": arguments}}], None, TOOLS)
+    assert [(dict(c.arguments), c.source, c.repaired) for c in parsed.calls] == [
+        ({"path": "a.py", "start_line": 3}, "structured", True)
+    ]
+    assert (parsed.recovered, parsed.repaired) == (0, 1)
+
+
+LENIENT = {
+    "type": "object",
+    "properties": {
+        "path": {"type": "string"},
+        "depth": {"type": "integer", "minimum": 1},
+        "regex": {"type": "boolean"},
+        "files": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["path"],
+}
+STRICT = {**LENIENT, "additionalProperties": False}
+
+
+def check(parameters, arguments):
+    """The calls and errors of one structured call of a tool ``t`` with ``parameters``."""
+    structured = [{"id": "c1", "function": {"name": "t", "arguments": arguments}}]
+    parsed = parse(structured, None, {"t": ToolSpec("t", parameters)})
+    return [dict(c.arguments) for c in parsed.calls], parsed.errors
+
+
+def test_arguments_are_checked_against_the_whole_schema_naming_the_argument():
+    assert check(LENIENT, {"path": "a", "depth": 0}) == ([], ["t: argument 'depth': 0 is less than the minimum of 1"])
+    assert check(LENIENT, {"path": "a", "files": ["x", 3]}) == ([], ["t: argument 'files'[1]: 3 is not of type 'string'"])
+    assert check(LENIENT, {"depth": 2}) == ([], ["t: missing required argument(s) path"])
+
+
+def test_extra_arguments_are_an_error_only_when_the_schema_forbids_them():
+    assert check(LENIENT, {"path": "a", "mode": "r"}) == ([{"path": "a", "mode": "r"}], [])
+    calls, errors = check(STRICT, {"path": "a", "mode": "r"})
+    assert calls == [] and errors == ["t: unknown argument(s) 'mode'; it takes: path, depth, regex, files"]
+
+
+def test_the_few_coercions_happen_before_validation():
+    calls, errors = check(LENIENT, {"path": "a", "depth": " 12 ", "regex": "True", "files": '["x.py"]'})
+    assert errors == [] and calls == [{"path": "a", "depth": 12, "regex": True, "files": ["x.py"]}]
+    assert check(LENIENT, {"path": "a", "depth": 2.0}) == ([{"path": "a", "depth": 2}], [])
+    assert check(LENIENT, {"path": 5})[1] == ["t: argument 'path': 5 is not of type 'string'"]  # never to a string
+    assert check(LENIENT, {"path": "a", "depth": "two"})[1] == ["t: argument 'depth': 'two' is not of type 'integer'"]
+
+
+def test_a_tool_without_a_schema_takes_any_object():
+    reply = '{"name": "submit_plan", "arguments": {"title": "x", "beads": []}}'
+    parsed = parse(None, reply, {"submit_plan": ToolSpec("submit_plan")})
+    assert [dict(c.arguments) for c in parsed.calls] == [{"title": "x", "beads": []}]
+
+
+def test_a_repair_must_land_on_a_known_tool():
+    repaired = parse(None, "{'name': 'rm_rf', 'arguments': {'path': '/'}}", TOOLS)
+    assert repaired.calls == [] and repaired.errors == []
+    strict = parse(None, '{"name": "rm_rf", "arguments": {"path": "/"}}', TOOLS)
+    assert strict.calls == [] and "unknown tool 'rm_rf'" in strict.errors[0]
+
+
+def test_a_repair_never_keeps_arguments_the_tool_does_not_have():
+    # with single quotes the docstring's ''' ends the string, and what follows reads as new keys
+    reply = "{'name': 'write_file', 'arguments': {'path': 'a.py', 'content': 'def f():\\n    '''Doc.'''\\n'}}"
+    parsed = parse(None, reply, TOOLS)
+    assert all(set(c.arguments) == {"path", "content"} for c in parsed.calls)
+    assert parsed.calls or parsed.errors
+
+
+def test_a_clean_reply_does_not_load_json_repair():
+    reply = '<tool_call>{"name": "read_file", "arguments": {"path": "a"}}</tool_call>'
+    code = (
+        "import sys\nfrom gastown.toolcalls import parse\nfrom gastown.tools import TOOL_SCHEMAS, parser_specs\n"
+        f"parsed = parse(None, {reply!r}, parser_specs(TOOL_SCHEMAS))\n"
+        "assert parsed.calls and not parsed.errors\nprint('json_repair' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_long_reply_of_code_with_call_like_braces_is_read_in_one_pass():
+    code = 'payload = {"name": "read_file", "arguments": args}\n' * 2000
+    began = time.monotonic()
+    parsed = parse(None, code + '{"name": "finish", "arguments": {"summary": "ok"}}', TOOLS)
+    assert [c.name for c in parsed.calls] == ["finish"]
+    assert time.monotonic() - began < 5

@@ -4,6 +4,7 @@ import os
 import time
 
 import pytest
+from conftest import git
 
 from gastown.tools import Sandbox, ToolError, count_tests
 
@@ -51,13 +52,17 @@ def test_escapes_are_refused_for_reading_and_writing(sandbox, path, message):
         sandbox.read_file(path)
     with pytest.raises(ToolError):
         sandbox.write_file(path, "pwned")
+    with pytest.raises(ToolError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        sandbox.edit_file(path, "top secret", "pwned")
+    with pytest.raises(ToolError):
+        sandbox.edit_file(path, "", "pwned")
     assert (sandbox.root.parent / "secret.txt").read_text() == "top secret\n"
 
 
 def test_inside_the_worktree_everything_works(sandbox):
-    assert sandbox.read_file("inside_link") == "VALUE = 1\n"
+    assert sandbox.read_file("inside_link") == "src/app.py lines 1-1 of 1\n   1| VALUE = 1"
     assert sandbox.write_file("src/new/module.py", "X = 2\n").startswith("wrote src/new/module.py")
-    assert sandbox.read_file("src/new/module.py", 1, 1) == "X = 2\n"
+    assert sandbox.read_file("src/new/module.py", 1, 1) == "src/new/module.py lines 1-1 of 1\n   1| X = 2"
     assert "app.py" in sandbox.list_dir("src")
     assert "new/" in sandbox.directory_tree(".")
     assert ".git" not in sandbox.list_dir(".")
@@ -67,7 +72,12 @@ def test_inside_the_worktree_everything_works(sandbox):
 def test_the_refinerys_tests_are_protected_from_writes(sandbox):
     with pytest.raises(ToolError, match="belongs to the Refinery's tests"):
         sandbox.write_file("tests/test_app.py", "def test_x():\n    pass\n")
-    assert sandbox.read_file("tests/test_app.py").startswith("def test_x")
+    with pytest.raises(ToolError, match="belongs to the Refinery's tests"):
+        sandbox.edit_file("tests/test_app.py", "assert True", "pass")
+    with pytest.raises(ToolError, match="belongs to the Refinery's tests"):
+        sandbox.edit_file("tests/test_new.py", "", "def test_y():\n    pass\n")
+    assert (sandbox.root / "tests" / "test_app.py").read_text() == "def test_x():\n    assert True\n"
+    assert not (sandbox.root / "tests" / "test_new.py").exists()
 
 
 def test_shell_exec_runs_only_allowed_commands_with_a_timeout_and_no_secrets(sandbox):
@@ -98,3 +108,202 @@ def test_count_tests_reads_pytest_and_gut():
     assert count_tests("==== 2 failed, 5 passed, 1 error in 0.3s ====")["errors"] == 1
     gut = "Totals\nPassing Tests   7\nFailing Tests   2\nPending   1\n"
     assert count_tests(gut) == {"passed": 7, "failed": 2, "errors": 0, "skipped": 1}
+
+
+MODULE = """\
+\"\"\"Scoring.\"\"\"
+
+GRADES = {"perfect": 30, "good": 80}
+
+
+def grade(offset_ms):
+    for name, limit in GRADES.items():
+        if abs(offset_ms) <= limit:
+            return name
+    return "miss"
+
+
+def combo(streak):
+    if streak < 10:
+        return 1
+    return 2
+
+
+def total(notes):
+    score = 0
+    for note in notes:
+        score += combo(note)
+    return score
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A real git work tree: tracked files, an ignored .venv and build output, an untracked new file."""
+    root = tmp_path / "game"
+    (root / "src").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "src" / "scoring.py").write_text(MODULE)
+    (root / "tests" / "test_scoring.py").write_text("from src.scoring import grade\n\n\ndef test_grade():\n    pass\n")
+    (root / ".gitignore").write_text(".venv/\nbuild/\n*.log\n")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "start")
+    (root / ".venv" / "lib" / "site-packages").mkdir(parents=True)
+    (root / ".venv" / "lib" / "site-packages" / "combo.py").write_text("def combo(streak): ...\n")
+    (root / "build").mkdir()
+    (root / "build" / "scoring.py").write_text("def combo(streak): ...\n")
+    (root / "run.log").write_text("combo combo\n")
+    (root / "src" / "__pycache__").mkdir()
+    (root / "src" / "__pycache__" / "scoring.cpython-311.pyc").write_bytes(b"\x00combo")
+    (root / "src" / "bonus.py").write_text("def combo_bonus(streak):\n    return 0\n")  # new, not yet added
+    return Sandbox(root, protected=lambda p: p.startswith("tests/"))
+
+
+def scoring(project):
+    return (project.root / "src" / "scoring.py").read_text()
+
+
+def test_edit_file_replaces_the_one_place_old_occurs_and_shows_it_numbered(project):
+    out = project.edit_file("src/scoring.py", "    if streak < 10:\n        return 1\n", "    if streak < 5:\n        return 1\n")
+    assert scoring(project) == MODULE.replace("streak < 10", "streak < 5")
+    assert out.splitlines()[0] == "edited src/scoring.py: replaced lines 14-15; the new text is lines 14-15 of 23"
+    assert "  14|     if streak < 5:" in out and "  13| def combo(streak):" in out and "  16|     return 2" in out
+
+
+def test_edit_file_without_a_match_shows_the_closest_lines_and_changes_nothing(project):
+    with pytest.raises(ToolError) as refused:
+        project.edit_file("src/scoring.py", "def combo(streak):\n    if streak <= 10:\n", "x")
+    message = str(refused.value)
+    assert "old was not found in src/scoring.py" in message and "most similar lines are 13-14" in message
+    assert "  13| def combo(streak):\n  14|     if streak < 10:" in message
+    assert scoring(project) == MODULE
+
+
+def test_edit_file_refuses_old_that_occurs_twice_naming_the_lines(project):
+    with pytest.raises(ToolError, match=r"old occurs 2 times in src/scoring.py \(at lines 7, 21\); include more"):
+        project.edit_file("src/scoring.py", "    for ", "    while ")
+    assert scoring(project) == MODULE
+    nested = "def f():\n    pass\n\n\nclass C:\n    def f():\n        pass\n"
+    (project.root / "src" / "nested.py").write_text(nested)
+    with pytest.raises(ToolError, match=r"old occurs 2 times .*lines 1, 6"):  # alike once indentation is forgiven
+        project.edit_file("src/nested.py", " def f():\n     pass", " def f():\n     return")
+    assert (project.root / "src" / "nested.py").read_text() == nested
+
+
+@pytest.mark.parametrize(
+    "old, new, forgiven",
+    [
+        (  # the snippet without its indentation
+            "if streak < 10:\n    return 1",
+            "if streak < 5:\n    return 1",
+            "indents these lines 4 spaces deeper than old",
+        ),
+        (  # indented too deep, with trailing spaces
+            "        if streak < 10:   \n            return 1\n",
+            "        if streak < 5:\n            return 1\n",
+            "old was indented 4 spaces deeper than the file",
+        ),
+        (  # copied from read_file's output, numbers and all; new copied the same way
+            "  14|     if streak < 10:\n  15|         return 1",
+            "  14|     if streak < 5:\n  15|         return 1",
+            "line numbers copied from read_file were dropped",
+        ),
+        (  # CRLF line ends from the model
+            "    if streak < 10:\r\n        return 1\r\n",
+            "    if streak < 5:\r\n        return 1\r\n",
+            "",
+        ),
+    ],
+    ids=["dedented", "indented-with-trailing-spaces", "line-numbers", "crlf"],
+)
+def test_edit_file_forgives_what_small_models_get_wrong_when_it_is_unambiguous(project, old, new, forgiven):
+    out = project.edit_file("src/scoring.py", old, new)
+    assert scoring(project) == MODULE.replace("streak < 10", "streak < 5")
+    assert forgiven in out.splitlines()[0]
+
+
+def test_edit_file_trailing_whitespace_in_the_file_is_forgiven(project):
+    (project.root / "src" / "scoring.py").write_text(MODULE.replace("return 2\n", "return 2   \n"))
+    out = project.edit_file("src/scoring.py", "        return 1\n    return 2\n", "        return 1\n    return 3\n")
+    assert "trailing whitespace was ignored" in out
+    assert scoring(project) == MODULE.replace("return 2\n", "return 3\n")
+
+
+def test_edit_file_keeps_a_crlf_files_line_ends(project):
+    path = project.root / "src" / "scoring.py"
+    path.write_bytes(MODULE.replace("\n", "\r\n").encode())
+    project.edit_file("src/scoring.py", "return 2\n", "return 4\n")
+    assert path.read_bytes() == MODULE.replace("return 2", "return 4").replace("\n", "\r\n").encode()
+
+
+def test_edit_file_creates_deletes_and_refuses_unclear_requests(project):
+    assert project.edit_file("src/extra.py", "", "A = 1\nB = 2\n").startswith("created src/extra.py (2 lines)")
+    assert (project.root / "src" / "extra.py").read_text() == "A = 1\nB = 2\n"
+    out = project.edit_file("src/extra.py", "B = 2\n", "")
+    assert out.startswith("edited src/extra.py: deleted line 2; the file now has 1 lines")
+    assert (project.root / "src" / "extra.py").read_text() == "A = 1\n"
+    with pytest.raises(ToolError, match="old is empty, but src/extra.py has content"):
+        project.edit_file("src/extra.py", "", "C = 3\n")
+    with pytest.raises(ToolError, match="no such file; to create it, call edit_file with an empty old"):
+        project.edit_file("src/missing.py", "A = 1", "A = 2")
+    with pytest.raises(ToolError, match="old and new are the same"):
+        project.edit_file("src/extra.py", "A = 1", "A = 1")
+    assert not (project.root / "src" / "missing.py").exists()
+
+
+def test_write_file_drops_line_numbers_copied_from_read_file(project):
+    copied = project.read_file("src/scoring.py", 13, 16).split("\n", 1)[1] + "\n"
+    assert "copied from read_file were dropped" in project.write_file("src/combo.py", copied)
+    assert (project.root / "src" / "combo.py").read_text() == "def combo(streak):\n    if streak < 10:\n        return 1\n    return 2\n"
+
+
+def test_read_file_numbers_ranges_and_says_how_long_a_file_is(project):
+    assert project.read_file("src/scoring.py", 13, 15) == (
+        "src/scoring.py lines 13-15 of 23\n  13| def combo(streak):\n  14|     if streak < 10:\n  15|         return 1"
+    )
+    assert project.read_file("src/scoring.py", 22).endswith("  22|         score += combo(note)\n  23|     return score")
+    (project.root / "src" / "long.py").write_text("".join(f"X{n} = {n}\n" for n in range(1, 301)))
+    whole = project.read_file("src/long.py")
+    assert whole.startswith("src/long.py lines 1-300 of 300 (a long file: give start_line and end_line")
+    assert whole.endswith(" 300| X300 = 300")
+    with pytest.raises(ToolError, match="has only 23 lines"):
+        project.read_file("src/scoring.py", 30, 40)
+    with pytest.raises(ToolError, match="end_line .* is before start_line"):
+        project.read_file("src/scoring.py", 10, 5)
+
+
+def test_a_read_too_long_for_one_answer_says_where_to_read_on(project):
+    (project.root / "src" / "wide.py").write_text("".join(f"X{n} = '{'y' * 90}'\n" for n in range(1, 301)))
+    text = project.read_file("src/wide.py")
+    last = int(text.splitlines()[0].split("lines 1-")[1].split(" ")[0])
+    assert last < 300 and text.endswith(f"read on with start_line={last + 1} ...]")
+    assert project.read_file("src/wide.py", last + 1).startswith(f"src/wide.py lines {last + 1}-300 of 300")
+
+
+def test_listings_show_what_git_tracks_or_would_track_and_nothing_ignored(project):
+    tree = project.directory_tree(".")
+    assert tree.splitlines() == [".gitignore", "src/", "  bonus.py", "  scoring.py", "tests/", "  test_scoring.py"]
+    assert project.list_dir(".") == ".gitignore\nsrc/\ntests/"
+    assert project.list_dir("src") == "bonus.py\nscoring.py"
+    assert project.list_dir(".venv").startswith("(empty: no files here that git tracks")
+    assert project.search("combo") == "\n".join(
+        [
+            "src/bonus.py:1: def combo_bonus(streak):",
+            "src/scoring.py:13: def combo(streak):",
+            "src/scoring.py:22: score += combo(note)",
+        ]
+    )
+    assert project.directory_tree(".", depth=1).splitlines()[1] == "src/ (2 files)"
+
+
+def test_a_folder_outside_git_is_walked_without_caches_or_venvs(tmp_path):
+    root = tmp_path / "plain"
+    (root / ".venv").mkdir(parents=True)
+    (root / ".venv" / "x.py").write_text("combo\n")
+    (root / "__pycache__").mkdir()
+    (root / "__pycache__" / "x.pyc").write_text("combo\n")
+    (root / "main.py").write_text("combo\n")
+    plain = Sandbox(root)
+    assert plain.directory_tree(".") == "main.py"
+    assert plain.search("combo") == "main.py:1: combo"

@@ -40,6 +40,7 @@ COMMANDS = {
     "mayor": ("gastown.cli.mayor", "mayor", "plan features into convoys; reconcile from history"),
     "refinery": ("gastown.cli.mayor", "refinery", "the merge queue"),
     "metrics": ("gastown.cli.mayor", "metrics", "orchestrator, tool-call and model figures"),
+    "eval": ("gastown.cli.eval", "eval_", "run a suite of beads per model and judge the work"),
     "hooks": ("gastown.cli.hooks", "hooks", "install the git hooks"),
     "hook": ("gastown.cli.hooks", "hook", "run one git hook (called by the installed shims)"),
 }

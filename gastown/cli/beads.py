@@ -19,6 +19,13 @@ def bead() -> None:
 @click.option("--desc", "--description", "description", default="", help="The details.")
 @click.option("--acceptance", default="", help="Acceptance criteria.")
 @click.option(
+    "--test",
+    "tests",
+    multiple=True,
+    metavar="PATH[::TEST]",
+    help="An acceptance test: a test file of the rig or a pytest node id (repeatable).",
+)
+@click.option(
     "--dep",
     "deps",
     multiple=True,
@@ -47,6 +54,7 @@ def add(
     rig: str | None,
     description: str,
     acceptance: str,
+    tests: tuple[str, ...],
     deps: tuple[str, ...],
     priority: int,
     tokens: int | None,
@@ -65,6 +73,7 @@ def add(
         rig=rig,
         description=description,
         acceptance_criteria=acceptance,
+        acceptance_tests=tuple(tests),
         priority=priority,
         issue_type=issue_type,
         estimated_tokens=tokens,
@@ -126,6 +135,8 @@ def show(ctx: click.Context, bead_id: str, as_json: bool) -> None:
         click.echo(f"  depends   {dep.id} ({dep.type})")
     if found.labels:
         click.echo(f"  labels    {', '.join(found.labels)}")
+    for test in found.acceptance_tests:
+        click.echo(f"  test      {test}")
     if found.close_reason:
         click.echo(f"  closed    {found.close_reason}")
     click.echo(f"  file      {entry.path}")

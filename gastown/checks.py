@@ -1,0 +1,184 @@
+"""A bead's done check: its acceptance tests, and no regressions.
+
+A bead is done when its acceptance tests pass and the tests that passed before it
+started still pass — not when the whole suite is green, because sibling beads' tests
+(for code nobody has written yet) fail in the same rig. The acceptance tests come from
+the bead (``acceptance_tests``); a bead pushed without them gets the test files its
+text names, or the ``test_<name>.py`` files of the modules and functions it names.
+
+Scoping needs a runner that takes test ids: for pytest the tests are passed as
+arguments and each test's outcome is read from ``-rA``'s summary. Other runners (GUT
+for Godot) run whole, as the rig's command says, and their exit code decides.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gastown.tools import Run, Sandbox, count_tests, redact, tail
+
+SHOWN_OUTPUT = 5000  # characters of failing-test output a model sees per run
+_OUTCOME_RE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)", re.MULTILINE)
+_PATH_RE = re.compile(r"[\w./-]+\.(?:py|gd)(?:::[\w\[\]\-.,]+)*")
+_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+
+
+def is_pytest(command: Sequence[str]) -> bool:
+    """Whether the rig's test command is pytest (so tests can be named on its command line)."""
+    return any(part == "pytest" or part.endswith(("/pytest", "py.test")) for part in command)
+
+
+def find_tests(
+    texts: Iterable[str],
+    files: Sequence[str],
+    is_test_path: Callable[[str], bool],
+) -> tuple[str, ...]:
+    """Test files (or ids) named by a bead's text, else ``test_<word>.py`` of words it names."""
+    tracked = set(files)
+    named: list[str] = []
+    words: list[str] = []
+    for text in texts:
+        for match in _PATH_RE.findall(text):
+            path = match.strip("./") if match.startswith("./") else match
+            if path.split("::")[0] in tracked and is_test_path(path.split("::")[0]) and path not in named:
+                named.append(path)
+        words += [w.lower() for w in _WORD_RE.findall(text)]
+    if named:
+        return tuple(named)
+    by_name: dict[str, list[str]] = {}
+    for path in files:
+        if is_test_path(path):
+            stem = Path(path).stem
+            key = stem.removeprefix("test_").removesuffix("_test")
+            if key != stem:
+                by_name.setdefault(key.lower(), []).append(path)
+    found: list[str] = []
+    for word in words:
+        for path in by_name.get(word, ()):
+            if path not in found:
+                found.append(path)
+    return tuple(found)
+
+
+def imported_files(source: str, files: Sequence[str]) -> list[str]:
+    """Files of the rig that a Python test imports (``a.b`` -> ``a/b.py`` or ``a/b/__init__.py``)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    modules: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.append(node.module)
+            modules += [f"{node.module}.{alias.name}" for alias in node.names]
+    tracked = set(files)
+    found: list[str] = []
+    for module in modules:
+        base = module.replace(".", "/")
+        for candidate in (f"{base}.py", f"{base}/__init__.py", f"src/{base}.py", f"src/{base}/__init__.py"):
+            if candidate in tracked and candidate not in found:
+                found.append(candidate)
+    return found
+
+
+def missing_modules(source: str, files: Sequence[str]) -> list[str]:
+    """``from a.b import c`` in a test where neither ``a/b.py`` nor ``a/b/`` exists: to be written."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    folders = {str(Path(p).parent) for p in files}
+    tracked = set(files)
+    missing: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            base = node.module.replace(".", "/")
+            package = str(Path(base).parent)
+            if package != "." and package not in folders:
+                continue  # a third-party import, not the rig's
+            if f"{base}.py" not in tracked and base not in folders and f"{base}.py" not in missing:
+                missing.append(f"{base}.py")
+    return missing
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """One run of the bead's tests: the command's result and what each test did."""
+
+    run: Run
+    counts: dict[str, int]
+    outcomes: dict[str, str]
+    shown: str  # what the model is shown
+
+    @property
+    def passed(self) -> bool:
+        return self.run.exit_code == 0 and not self.run.timed_out
+
+    def summary(self) -> str:
+        if self.run.timed_out:
+            return "timed out"
+        words = ", ".join(f"{v} {k}" for k, v in self.counts.items() if v)
+        return words or f"exit {self.run.exit_code}"
+
+
+@dataclass
+class Checks:
+    """The acceptance tests of one bead in one worktree, and the tests it must not break."""
+
+    sandbox: Sandbox
+    acceptance: tuple[str, ...]
+    secrets: Sequence[str] = ()
+    kept: tuple[str, ...] = ()  # tests that passed before the bead started
+    scoped: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scoped = bool(self.acceptance) and is_pytest(self.sandbox.test_command)
+
+    def baseline(self) -> TestRun | None:
+        """Run the whole suite once and remember what passes (pytest only)."""
+        if not self.scoped:
+            return None
+        found = self._run(["--continue-on-collection-errors"])
+        files = {a.split("::")[0] for a in self.acceptance}
+        self.kept = tuple(
+            test
+            for test, outcome in found.outcomes.items()
+            if outcome in ("PASSED", "XFAIL") and test.split("::")[0] not in files and test not in self.acceptance
+        )
+        return found
+
+    def run(self) -> TestRun:
+        """The acceptance tests plus the kept ones (or the rig's whole command when unscoped)."""
+        if not self.scoped:
+            return self._run([])
+        return self._run([*self.acceptance, *self.kept])
+
+    def _run(self, args: list[str]) -> TestRun:
+        extra = ["-rA", "--tb=short", *args] if is_pytest(self.sandbox.test_command) else []
+        run = self.sandbox.run_tests(extra)[1]
+        output = redact(run.output, self.secrets)
+        outcomes = {test: outcome for outcome, test in _OUTCOME_RE.findall(output)}
+        return TestRun(run, count_tests(output), outcomes, _shown(output, run))
+
+    def regressions(self, found: TestRun) -> list[str]:
+        """Kept tests that do not pass any more (a test file that no longer imports breaks them all)."""
+        broken = []
+        for test in self.kept:
+            outcome = found.outcomes.get(test) or found.outcomes.get(test.split("::")[0], "PASSED")
+            if outcome in ("FAILED", "ERROR"):
+                broken.append(test)
+        return broken
+
+
+def _shown(output: str, run: Run) -> str:
+    """The output a model needs: failures and errors, without the list of passing tests."""
+    lines = [line for line in output.splitlines() if not line.startswith(("PASSED ", "XFAIL ", "SKIPPED "))]
+    text = "\n".join(lines)
+    status = "timed out" if run.timed_out else f"exit {run.exit_code}"
+    return f"{' '.join(run.argv[:6])}{' ...' if len(run.argv) > 6 else ''}: {status}\n{tail(text, SHOWN_OUTPUT)}"

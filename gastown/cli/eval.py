@@ -1,0 +1,83 @@
+"""``gt eval``: run a suite of beads per model in throwaway towns and judge the work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gastown.cli.common import emit_json, json_option
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+@click.command("eval")
+@click.option("--models", "models_text", metavar="A,B,...", help="The models to evaluate, one after another.")
+@click.option("--suite", "suite_dir", metavar="DIR", help="The suite's folder (default: the starter suite).")
+@click.option("--role", help="Only the suite's beads of this role.")
+@click.option("--beads", "beads_text", metavar="KEY,...", help="Only these beads of the suite.")
+@click.option("--config", "config_file", metavar="TOWN_TOML", help="Models, [machine] and [cost] from this file.")
+@click.option("--timeout", type=click.FloatRange(min=1), help="Seconds of wall time per bead (default: the suite's).")
+@click.option("--svg", "svg_file", metavar="FILE", help="Also write the chart: pass rate against time per bead.")
+@click.option("--keep", is_flag=True, help="Keep each model's throwaway town and rig (their paths are printed).")
+@click.option("--check", is_flag=True, help="Check the suite is fair with its solutions instead; runs no model.")
+@click.option("-v", "--verbose", is_flag=True, help="Every bead's verdict and why.")
+@json_option
+def eval_(
+    models_text: str | None,
+    suite_dir: str | None,
+    role: str | None,
+    beads_text: str | None,
+    config_file: str | None,
+    timeout: float | None,
+    svg_file: str | None,
+    keep: bool,
+    check: bool,
+    verbose: bool,
+    as_json: bool,
+) -> None:
+    """Run every bead of a suite for each model and judge the results by their own tests.
+
+    Each model gets a throwaway town and rig; a real `gt watch` works each bead within the
+    budget; the eval then runs the bead's acceptance tests itself on its branch (the original
+    test files restored), never trusting the worker's report.
+    """
+    from gastown import evaluation
+    from gastown.errors import UsageError
+
+    suite = evaluation.load_suite(suite_dir)
+    if check:
+        rows = evaluation.check_suite(suite, _names(beads_text))
+        if as_json:
+            emit_json([{"bead": key, "fair": ok, "why": why} for key, ok, why in rows])
+        else:
+            for key, ok, why in rows:
+                click.echo(f"{key:<20} {'fair' if ok else 'UNFAIR':<6} {why}")
+        if not all(ok for _key, ok, _why in rows):
+            raise click.exceptions.Exit(1)
+        return
+    if not _names(models_text):
+        raise UsageError("name the models to evaluate: --models a,b", "`gt models` lists the known ones")
+    if svg_file and not Path(svg_file).expanduser().resolve().parent.is_dir():
+        raise UsageError(f"--svg {svg_file}: its folder does not exist")
+    options = evaluation.Options(_names(models_text), role, _names(beads_text), timeout, keep)
+    config = evaluation.load_config(config_file)
+    report = evaluation.evaluate(suite, config, options, lambda line: click.echo(f"eval: {line}", err=True))
+    if svg_file:
+        try:
+            with open(svg_file, "w", encoding="utf-8") as handle:
+                handle.write(evaluation.svg_chart(report))
+        except OSError as error:
+            raise UsageError(f"--svg {svg_file}: {error.strerror or error}") from None
+        click.echo(f"eval: chart written to {svg_file}", err=True)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(evaluation.render(report, verbose))
+    broken = [run.model for run in report.runs if run.error]
+    if broken:
+        from gastown.errors import Unavailable
+
+        raise Unavailable(f"could not run {', '.join(broken)}; see the report", "check the model's server and its log")

@@ -1,0 +1,325 @@
+"""The tool loop on a real rig in a real worktree, against the scripted model server.
+
+What a small model needs from the loop: the bead's own tests (not its siblings'), shown
+up front with the code they import; finish refused while they fail; calls after finish
+not run before it; repeats pointed out, then ended as stuck.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import git
+from fake_llm import Answer, FakeLLM, script, text, tool
+from watchers import COMBO_CODE, make_rig
+
+from gastown import checks
+from gastown import rig as rigmod
+from gastown.agent import Agent, Limits, Trace
+from gastown.bead import Bead
+from gastown.providers import ModelClient
+from gastown.roster import parse_model
+from gastown.worktree import prepare, remove
+
+STREAK_TEST = """from beatscore.streaks import longest
+
+
+def test_longest_streak():
+    assert longest(["hit", "hit", "miss", "hit"]) == 2
+"""
+
+SCORING_BREAKS = '''"""Scoring that no longer scores."""
+
+
+def score(*_args, **_kwargs):
+    return 0
+'''
+
+
+@pytest.fixture
+def rig_path(tmp_path: Path) -> Path:
+    """The example project with two unfinished beads' tests: combo (ours) and streaks (a sibling's)."""
+    path = make_rig(tmp_path)
+    (path / "tests" / "test_streaks.py").write_text(STREAK_TEST)
+    git(path, "add", "-A")
+    git(path, "commit", "--quiet", "-m", "streak tests")
+    return path
+
+
+def run_bead(
+    tmp_path: Path, rig_path: Path, answers: list[Answer], limits: Limits | None = None, **fields: object
+) -> tuple[object, FakeLLM, Path]:
+    """Work one bead in process against a scripted server; the outcome, the server and the worktree."""
+    rig = rigmod.Rig(
+        name="example",
+        path=rig_path,
+        test_command=(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+        test_timeout=120,
+        test_paths=("tests/**",),
+    )
+    bead = Bead(
+        id="gt-" + uuid.uuid4().hex[:5],
+        title=str(fields.pop("title", "Implement beatscore.combo.multiplier")),
+        description=str(fields.pop("description", "The multiplier grows with the streak, as the README says.")),
+        **fields,  # type: ignore[arg-type]
+    )
+    with FakeLLM(script(answers, then=text("I am done."))) as llm:
+        spec = parse_model("fake", {"endpoint": llm.url, "model": "fake", "context": 16384, "retries": 0})
+        worktree = prepare(rig_path, bead.id, "main", tmp_path / "worktrees")
+        trace = Trace(tmp_path / "trace.jsonl", [])
+        agent = Agent(
+            "polecat",
+            rigmod.builtin_prompt("polecat"),
+            rig,
+            ModelClient(spec),
+            None,
+            threading.Event(),
+            limits=limits or Limits(),
+        )
+        try:
+            outcome = agent.work(bead, worktree, trace)
+        finally:
+            trace.close()
+            kept = tmp_path / "kept"
+            if not kept.exists():
+                git(rig_path, "worktree", "add", "--quiet", "--detach", str(kept), worktree.branch)
+            remove(worktree)
+    return outcome, llm, kept
+
+
+def write_combo() -> Answer:
+    return tool("write_file", path="beatscore/combo.py", content=COMBO_CODE)
+
+
+def first_prompt(llm: FakeLLM) -> str:
+    return llm.requests[0]["messages"][1]["content"]
+
+
+def tool_results(llm: FakeLLM, request: int) -> list[str]:
+    """What the model had been told by tools and the loop up to request ``request``."""
+    return [m["content"] for m in llm.requests[request]["messages"][2:] if m["role"] in ("tool", "user")]
+
+
+def test_the_bead_runs_only_its_own_tests_not_its_siblings(tmp_path, rig_path):
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [write_combo(), tool("run_tests"), tool("finish", summary="combo written")],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    seen = tool_results(llm, 2)[-1]
+    assert "test_streaks" not in seen and "streaks" not in seen, seen
+    assert outcome.result["tests"]["failed"] == 0 and outcome.result["tests"]["errors"] == 0
+    assert outcome.result["tests"]["acceptance"] == ["tests/test_combo.py"]
+
+
+def test_without_scoping_the_siblings_unfinished_tests_would_fail_the_bead(tmp_path, rig_path):
+    # the same work on a bead that names no tests and whose text names none: the whole suite decides
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [write_combo(), tool("finish", summary="combo written")],
+        limits=Limits(max_turns=3),
+        title="Write the multiplier",
+        description="See README.md.",
+    )
+    assert outcome.status == "failed" and "tests/test_streaks.py" in outcome.reason
+    assert "No module named 'beatscore.streaks'" in tool_results(llm, 2)[-1]
+
+
+def test_a_bead_without_acceptance_tests_gets_the_test_files_its_text_names(tmp_path, rig_path):
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [write_combo(), tool("finish", summary="combo written")],
+        description="Make tests/test_combo.py pass.",
+    )
+    assert outcome.status == "done", outcome.reason
+    assert "## Acceptance tests\n- tests/test_combo.py" in first_prompt(llm)
+
+
+def test_a_bead_naming_a_module_gets_its_test_file(tmp_path, rig_path):
+    found = checks.find_tests(
+        ["Implement beatscore.combo.multiplier"],
+        ["beatscore/__init__.py", "tests/test_combo.py", "tests/test_streaks.py", "tests/test_scoring.py"],
+        lambda p: p.startswith("tests/"),
+    )
+    assert found == ("tests/test_combo.py",)
+
+
+def test_the_first_prompt_shows_the_tests_the_code_they_import_and_how_they_fail(tmp_path, rig_path):
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [write_combo(), tool("finish", summary="done")],
+        title="Fix scoring and add combos",
+        acceptance_tests=("tests/test_combo.py", "tests/test_scoring.py"),
+    )
+    assert outcome.status == "done", outcome.reason
+    prompt = first_prompt(llm)
+    assert "## tests/test_combo.py" in prompt and "def test_multiplier_grows_with_the_streak" in prompt
+    assert "## beatscore/scoring.py" in prompt  # imported by test_scoring.py, shown whole
+    assert "do not exist yet" in prompt and "- beatscore/combo.py" in prompt
+    assert "## The acceptance tests now" in prompt and "No module named 'beatscore.combo'" in prompt
+
+
+def test_finish_is_refused_while_the_acceptance_tests_fail(tmp_path, rig_path):
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("finish", summary="nothing to do"), write_combo(), tool("finish", summary="combo written")],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    refusal = tool_results(llm, 1)[-1]
+    assert refusal.startswith("finish refused") and "No module named 'beatscore.combo'" in refusal
+    assert outcome.result["tool_calls"]["finish"] == 2 and outcome.result["tool_calls_failed"] == 1
+
+
+def test_refused_finishes_with_no_change_between_end_the_bead_stuck(tmp_path, rig_path):
+    outcome, _, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("finish", summary=f"done {n}") for n in range(4)],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "failed" and outcome.reason.startswith("stuck: finish refused"), outcome.reason
+
+
+def test_a_bead_that_never_passes_ends_failed_with_the_refusals_counted(tmp_path, rig_path):
+    attempts = []
+    for n in range(3):
+        attempts += [tool("write_file", path="beatscore/combo.py", content=f"def multiplier(s):\n    return {n}\n")]
+        attempts += [tool("finish", summary=f"done {n}")]
+    outcome, _, _ = run_bead(
+        tmp_path,
+        rig_path,
+        attempts,
+        limits=Limits(max_refused_finishes=3),
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "failed"
+    assert "tests failed" in outcome.reason and "finish was refused 3 times" in outcome.reason
+
+
+def test_calls_after_finish_in_the_same_reply_are_not_run_before_it(tmp_path, rig_path):
+    both = Answer(tool_calls=[*tool("finish", summary="early").tool_calls, *write_combo().tool_calls])
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [both, tool("read_file", path="README.md")],
+        limits=Limits(max_turns=2),
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "failed"
+    answers = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert answers[0]["content"].startswith("finish refused")
+    assert "not run" in answers[1]["content"]
+    assert not (kept / "beatscore" / "combo.py").exists()
+
+
+def test_breaking_a_test_that_passed_before_is_not_done(tmp_path, rig_path):
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            write_combo(),
+            tool("write_file", path="beatscore/scoring.py", content=SCORING_BREAKS),
+            tool("finish", summary="done"),
+            tool("finish", summary="done"),
+        ],
+        limits=Limits(max_turns=4),
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "failed" and "passed before" in outcome.reason
+    assert "tests that passed before the bead started now fail" in tool_results(llm, 3)[-1]
+
+
+def test_the_same_failing_call_is_pointed_out_then_ends_the_bead_stuck(tmp_path, rig_path):
+    missing = tool("read_file", path="beatscore/nothing.py")
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [missing, missing, missing, write_combo()],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "failed"
+    assert outcome.reason.startswith("stuck: read_file(path='beatscore/nothing.py')"), outcome.reason
+    assert len(llm.requests) == 3  # ended at the third repeat, not at the turn limit
+    assert "you did exactly this before" in tool_results(llm, 2)[-1]
+    assert outcome.result["stuck"] == 1 and outcome.result["loops"] == 1
+
+
+def test_the_same_unusable_reply_three_times_ends_the_bead_stuck(tmp_path, rig_path):
+    broken = text('<tool_call>{"name": "write_file", "arguments": </tool_call>')
+    outcome, llm, _ = run_bead(tmp_path, rig_path, [broken, broken, broken, write_combo()])
+    assert outcome.status == "failed" and outcome.reason.startswith("stuck:"), outcome.reason
+    assert len(llm.requests) == 3
+
+
+def test_a_repeat_after_a_change_to_the_files_is_not_a_loop(tmp_path, rig_path):
+    outcome, _, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            tool("run_tests"),
+            tool("run_tests"),
+            tool("write_file", path="beatscore/combo.py", content="def multiplier(s):\n    return 1\n"),
+            tool("run_tests"),
+            write_combo(),
+            tool("run_tests"),
+            tool("finish", summary="done"),
+        ],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert outcome.result["loops"] == 1  # the second run_tests, before any change
+
+
+def test_the_token_budget_ends_the_loop_and_the_tests_decide(tmp_path, rig_path):
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("list_dir", path="."), tool("list_dir", path="beatscore"), write_combo()],
+        limits=Limits(max_tokens=1),
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert len(llm.requests) == 1
+    assert outcome.status == "failed" and "tests failed" in outcome.reason
+
+
+def test_tool_call_failures_never_exceed_the_calls_attempted(tmp_path, rig_path):
+    broken = text("<invoke><parameter>no name</parameter></invoke>")
+    outcome, _, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [broken, tool("read_file", path="nope.py"), write_combo(), tool("finish", summary="ok")],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    result = outcome.result
+    assert 0 < result["tool_calls_failed"] <= sum(result["tool_calls"].values())
+    json.dumps(result)  # a result is plain data
+
+
+def test_the_baseline_learns_what_passes_before_the_bead(tmp_path, rig_path):
+    from gastown.tools import Sandbox
+
+    sandbox = Sandbox(
+        rig_path,
+        test_command=(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+        test_timeout=120,
+    )
+    check = checks.Checks(sandbox, ("tests/test_combo.py",))
+    began = time.monotonic()
+    check.baseline()
+    assert check.kept and all(t.startswith("tests/test_scoring.py::") for t in check.kept), check.kept
+    found = check.run()
+    assert not found.passed and "test_streaks" not in found.shown
+    assert time.monotonic() - began < 60

@@ -1,0 +1,299 @@
+"""``gt eval`` against the scripted model server: real towns, real git, real watchers.
+
+The scripted model reads which script to follow from the bead's text (``script: NAME``)
+and which step it is at from the number of its own replies in the conversation, so it
+answers the same however the agent loop shapes its prompts and whatever it refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import git, gt_inprocess
+from fake_llm import Answer, FakeLLM, text, tool
+
+from gastown import evaluation
+
+NAMES_TESTS = '''from calc.names import initials
+
+
+def test_one_initial_per_word():
+    assert initials("ada lovelace") == "A.L."
+
+
+def test_hyphens_split_parts():
+    assert initials("Jean-Paul Sartre") == "J.P.S."
+'''
+
+PLAN = {
+    "title": "Add calc.power",
+    "plan": "Tests first, then the code.",
+    "beads": [
+        {"key": "t1", "title": "Tests for power", "role": "refinery", "kind": "tests", "estimated_tokens": 2000},
+        {
+            "key": "c1",
+            "title": "Write calc.power",
+            "role": "polecat",
+            "kind": "code",
+            "estimated_tokens": 3000,
+            "depends_on": ["t1"],
+        },
+    ],
+}
+
+SCRIPTS: dict[str, list[Answer]] = {
+    "solve": [
+        tool("write_file", path="calc/double.py", content="def double(x):\n    return 2 * x\n"),
+        tool("run_tests"),
+        tool("finish", summary="calc.double written; the tests pass"),
+    ],
+    "botch": [
+        tool("write_file", path="calc/half.py", content="def half(x):\n    return x\n"),
+        tool("finish", summary="All tests pass."),
+    ],
+    "cheat": [
+        tool("write_file", path="checks/test_triple.py", content="def test_triple():\n    assert True\n"),
+        tool("finish", summary="All tests pass."),
+    ],
+    "hang": [Answer(hang=60)],
+    "tests": [
+        tool("write_file", path="tests/test_names.py", content=NAMES_TESTS),
+        tool("finish", summary="tests/test_names.py written"),
+    ],
+    "answer": [text("calc.add adds two numbers; the project needs Python 3.11 [README.md].")],
+    "plan": [text(json.dumps(PLAN))],
+}
+
+
+def responder(request: dict[str, Any]) -> Answer:
+    """The step of the script the bead names; ``finish`` once it has run out."""
+    messages = request.get("messages", [])
+    joined = "\n".join(str(m.get("content") or "") for m in messages)
+    found = re.search(r"script: (\w+)", joined)
+    steps = SCRIPTS.get(found.group(1) if found else "", [])
+    if found and found.group(1) == "plan" and request.get("tools"):  # asked for a forced tool call instead
+        return tool("submit_plan", **PLAN)
+    turn = sum(1 for m in messages if m.get("role") == "assistant")
+    if found and found.group(1) in ("hang", "answer", "plan"):
+        return steps[0]
+    return steps[turn] if turn < len(steps) else tool("finish", summary="script finished")
+
+
+SUITE = """
+[suite]
+name = "tiny"
+bead_timeout = 120
+
+[rig]
+name = "calc"
+language = "python"
+test_command = ["{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+test_timeout = 60
+test_paths = ["tests/**"]
+docs = ["README.md"]
+allowed_commands = [["{python}", "-m", "pytest"]]
+
+[[beads]]
+key = "double"
+title = "Add calc.double"
+description = "Write calc/double.py with double(x) returning twice x. script: solve"
+acceptance_tests = ["tests/test_double.py"]
+
+[[beads]]
+key = "half"
+title = "Add calc.half"
+description = "Write calc/half.py with half(x) returning x divided by 2. script: botch"
+acceptance_tests = ["tests/test_half.py::test_half"]
+
+[[beads]]
+key = "triple"
+title = "Add calc.triple"
+description = "Write calc/triple.py with triple(x) returning three times x. script: cheat"
+acceptance_tests = ["checks/test_triple.py"]
+
+[[beads]]
+key = "stalled"
+title = "Add calc.half again"
+description = "Write calc/half.py with half(x). script: hang"
+acceptance_tests = ["tests/test_half.py"]
+timeout = 4
+
+[[beads]]
+key = "names-tests"
+role = "refinery"
+title = "Tests for calc.names.initials"
+description = "Write tests/test_names.py for calc.names.initials. script: tests"
+judge = { stub = "overlays/stub", reference = "overlays/reference", tests = ["tests/test_names.py"] }
+
+[[beads]]
+key = "question"
+role = "crew"
+title = "Python version"
+description = "Which Python version does calc need? script: answer"
+judge = { facts = ["3.11"], sources = ["README.md"] }
+
+[[beads]]
+key = "power-plan"
+role = "mayor"
+title = "Plan calc.power"
+description = "Add calc.power(x, n). script: plan"
+"""
+
+
+@pytest.fixture(autouse=True)
+def _bare_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suites' projects need no pytest plugins; loading this environment's costs ~1 s per run."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, body in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+
+
+@pytest.fixture
+def suite(tmp_path: Path) -> Path:
+    """A tiny suite: the calc project, its acceptance tests, a refinery bead's overlays."""
+    folder = tmp_path / "tiny"
+    write(
+        folder,
+        {
+            "suite.toml": SUITE,
+            "project/README.md": "# calc\n\nTiny arithmetic. calc.add(a, b) adds. Needs Python 3.11.\n",
+            "project/conftest.py": "# makes `import calc` work from the project root\n",
+            "project/calc/__init__.py": '"""Tiny arithmetic."""\n',
+            "project/calc/basic.py": "def add(a, b):\n    return a + b\n",
+            "project/calc/names.py": "def initials(name):\n    raise NotImplementedError\n",
+            "project/tests/test_basic.py": "from calc.basic import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+            "project/tests/test_double.py": "from calc.double import double\n\n\ndef test_double():\n    assert double(4) == 8\n",
+            "project/tests/test_half.py": "from calc.half import half\n\n\ndef test_half():\n    assert half(8) == 4\n",
+            "project/checks/test_triple.py": "from calc.triple import triple\n\n\ndef test_triple():\n    assert triple(2) == 6\n",
+            "overlays/stub/calc/names.py": "def initials(name):\n    return ''.join(p[0].upper() + '.' for p in name.split())\n",
+            "overlays/reference/calc/names.py": (
+                "import re\n\n\ndef initials(name):\n"
+                "    return ''.join(p[0].upper() + '.' for p in re.split(r'[\\s-]+', name) if p)\n"
+            ),
+        },
+    )
+    return folder
+
+
+@pytest.fixture
+def fake_config(tmp_path: Path):
+    with FakeLLM(responder) as llm:
+        path = tmp_path / "models.toml"
+        path.write_text(
+            "[models.fake]\n"
+            f'endpoint = "{llm.url}"\nmodel = "fake"\ncontext = 16384\nretries = 1\ntimeout_s = 30\nmax_turns = 6\n'
+        )
+        yield path, llm
+
+
+def run_eval(suite: Path, config: Path, *args: str):
+    return gt_inprocess("eval", "--suite", str(suite), "--models", "fake", "--config", str(config), "--json", *args)
+
+
+def by_key(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {bead["key"]: bead for bead in data["beads"]}
+
+
+def test_a_solved_bead_passes_and_a_botched_one_fails_with_its_reason(suite, fake_config, tmp_path):
+    config, _llm = fake_config
+    chart = tmp_path / "chart.svg"
+    result = run_eval(suite, config, "--beads", "double,half", "--svg", str(chart))
+    assert result.code == 0, result.err[-3000:]
+    data = result.json()
+    (model,) = data["models"]
+    assert (model["model"], model["beads"], model["passed"], model["pass_rate"]) == ("fake", 2, 1, 0.5)
+    assert model["median_wall_s"] > 0 and model["tokens_in"] > 0 and model["tool_calls"]["total"] >= 4
+    beads = by_key(data)
+    assert beads["double"]["verdict"] == "passed", beads["double"]
+    assert beads["half"]["verdict"] == "failed"
+    assert "acceptance tests failed" in beads["half"]["why"] and "test_half" in beads["half"]["why"]
+    # the chart: valid XML, one labelled point for the one model
+    root = ElementTree.fromstring(chart.read_text())
+    assert root.tag.endswith("svg")
+    assert len(root.findall("{http://www.w3.org/2000/svg}circle")) == 1
+    assert "fake" in chart.read_text()
+
+
+def test_the_report_of_a_worker_is_not_trusted(suite, fake_config):
+    """The cheat rewrote its acceptance test to pass; the hung model was stopped at its budget."""
+    config, _llm = fake_config
+    result = run_eval(suite, config, "--beads", "triple,stalled")
+    assert result.code == 0, result.err[-3000:]
+    beads = by_key(result.json())
+    triple = beads["triple"]
+    assert triple["verdict"] == "failed", triple
+    assert "acceptance tests failed" in triple["why"]  # judged on the original checks/test_triple.py
+    stalled = beads["stalled"]
+    assert stalled["verdict"] == "failed" and stalled["timed_out"]
+    assert stalled["why"].startswith("timed out after 4s")
+    assert stalled["wall_s"] < 30  # stopped, not waited on
+
+
+def test_refinery_crew_and_mayor_beads_are_judged_by_their_own_rules(suite, fake_config):
+    config, _llm = fake_config
+    result = run_eval(suite, config, "--beads", "names-tests,question,power-plan")
+    assert result.code == 0, result.err[-3000:]
+    beads = by_key(result.json())
+    assert beads["names-tests"]["verdict"] == "passed", beads["names-tests"]
+    assert "fail on the stub and pass on the reference" in beads["names-tests"]["why"]
+    assert beads["question"]["verdict"] == "passed", beads["question"]
+    assert beads["power-plan"]["verdict"] == "passed", beads["power-plan"]
+    assert "3 beads (1 tests, 1 code)" in beads["power-plan"]["why"]  # a review bead closes the convoy
+
+
+def test_verification_puts_the_original_tests_back(suite, tmp_path):
+    """A branch that edits its acceptance test into passing is judged on the original."""
+    loaded = evaluation.load_suite(suite)
+    ws = evaluation.prepare(loaded, tmp_path / "ws", evaluation.load_config(None), None, ())
+    rig = ws.rig.path
+    git(rig, "switch", "--quiet", "-c", "bead/x")
+    (rig / "tests" / "test_half.py").write_text("def test_half():\n    assert True\n")
+    git(rig, "commit", "--quiet", "-am", "make the test pass")
+    git(rig, "switch", "--quiet", "main")
+    ok, why = evaluation.verify_tests(ws.rig, ws.base, "bead/x", ["tests/test_half.py"], tmp_path / "scratch")
+    assert not ok
+    assert "tests/test_half.py were undone" in why and "No module named 'calc.half'" in why
+
+
+def test_a_bad_suite_or_an_unknown_model_is_a_clear_error(suite, fake_config, tmp_path):
+    config, _llm = fake_config
+    missing = gt_inprocess("eval", "--suite", str(tmp_path / "nowhere"), "--models", "fake")
+    assert missing.code != 0 and "no suite at" in missing.err and "Traceback" not in missing.err
+    unknown = gt_inprocess("eval", "--suite", str(suite), "--models", "nonesuch", "--config", str(config))
+    assert unknown.code != 0 and "unknown model 'nonesuch'" in unknown.err and "Traceback" not in unknown.err
+    broken = tmp_path / "broken"
+    write(broken, {"suite.toml": "[rig]\nname = 'x'\n", "project/README.md": "x\n"})
+    bad = gt_inprocess("eval", "--suite", str(broken), "--models", "fake")
+    assert bad.code != 0 and "suite.toml" in bad.err and "Traceback" not in bad.err
+
+
+@pytest.mark.slow
+def test_every_bead_of_the_starter_suite_is_fair():
+    """Each bead's judge rejects the project as it starts and accepts the bead's solution."""
+    checked = evaluation.check_suite(evaluation.load_suite())
+    assert len(checked) >= 8
+    assert [row for row in checked if not row[1]] == []
+
+
+def test_a_model_whose_server_does_not_start_is_reported_and_the_eval_exits_non_zero(suite, tmp_path):
+    config = tmp_path / "broken.toml"
+    config.write_text(
+        '[models.broken]\nlaunch = ["{python}", "-c", "raise SystemExit(3)"]\ndevice = "cpu"\ncontext = 2048\n'
+    )
+    result = gt_inprocess(
+        "eval", "--suite", str(suite), "--models", "broken", "--config", str(config), "--beads", "double", "--json"
+    )
+    assert result.code == 6, result.err
+    (model,) = result.json()["models"]
+    assert model["beads"] == 0 and model["error"].startswith("could not start")
+    assert "could not run broken" in result.err and "Traceback" not in result.err

@@ -1,0 +1,81 @@
+"""A real bead on the local Qwen2.5-Coder-1.5B (llama-cpp-python, CPU).
+
+Runs when llama-cpp-python[server] is installed and the model is pulled (`make test`
+pulls it once with `gt models pull`). A model's work is judged honestly: the bead ends
+done or failed with a reason, never lost; when it is done, its acceptance tests pass on
+its branch, run here again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git, gt_process
+from watchers import make_rig
+
+from gastown import catalog
+from gastown import rig as rigmod
+from gastown.pull import located
+from gastown.runner import llama_cpp_available
+
+CACHE = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")  # read before tests move HOME
+MODEL = catalog.DEFAULT
+
+pytestmark = [pytest.mark.llm, pytest.mark.slow]
+
+
+@pytest.fixture
+def pulled(monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", CACHE)
+    if not llama_cpp_available() or located(catalog.MODELS[MODEL]) is None:
+        pytest.skip(f"llama-cpp-python[server] and a pulled {MODEL} are needed (gt models pull {MODEL})")
+
+
+def test_the_local_model_works_the_example_bead(town, tmp_path, pulled):
+    rig_path = make_rig(tmp_path)
+    rigmod.add(town.store(), "example", str(rig_path), template="example")
+    bead_id = town.add(
+        "Implement beatscore.combo.multiplier",
+        rig="example",
+        description="Create beatscore/combo.py with multiplier(streak) as the README describes.",
+    )
+    try:
+        result = gt_process(
+            "--town",
+            str(town.path),
+            "watch",
+            "--role",
+            "polecat",
+            "--model",
+            MODEL,
+            "--agent",
+            "qwen",
+            "--once",
+            timeout=600,
+        )
+    finally:
+        gt_process("--town", str(town.path), "down", timeout=60)
+    assert result.code == 0, result.err[-3000:]
+    shown = town.queue().show(bead_id)
+    assert shown.status in ("done", "failed"), (shown.status, shown.close_reason)
+    assert shown.result["model"] == MODEL and shown.result["tokens_out"] > 0
+    trace = [json.loads(line) for line in Path(shown.result["trace"]).read_text().splitlines()]
+    assert trace[0]["kind"] == "claim" and any(t["kind"] == "baseline" for t in trace)
+    if shown.status == "failed":
+        assert shown.close_reason  # it says why
+        return
+    checkout = tmp_path / "check"
+    git(rig_path, "worktree", "add", "--quiet", "--detach", str(checkout), f"bead/{bead_id}")
+    git(checkout, "checkout", "main", "--", "tests")  # the Refinery's tests as they were
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_combo.py"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-2000:]

@@ -184,6 +184,7 @@ class _State:
     conv: prompts.Conversation
     repeats: Repeats = field(default_factory=Repeats)
     passed: checks.TestRun | None = None  # the run that let finish through, while nothing changed since
+    stubbed: int = 0  # conversation messages stubbed so far
 
 
 class Agent:
@@ -232,6 +233,10 @@ class Agent:
         files = [line for line in worktree.git("ls-files", "--cached", "--others", "--exclude-standard").splitlines()]
         texts = (bead.title, bead.description, bead.acceptance_criteria, bead.design)
         acceptance = bead.acceptance_tests or checks.find_tests(texts, files, self.rig.is_test_path)
+        absent = [t for t in acceptance if t.split("::")[0] not in files]
+        if absent and self._tests_decide:  # nothing the worker may write can make them pass
+            reason = f"acceptance test {absent[0]} is not in the rig; add it (or fix the bead's acceptance_tests)"
+            return Outcome("failed", reason, self._result(Tally(), started, trace))
         secrets = secret_values(sandbox.env)
         check = checks.Checks(sandbox, acceptance if self._tests_decide else (), secrets)
         tally = Tally()
@@ -400,6 +405,9 @@ class Agent:
                 recovered=parsed.recovered,
                 errors=parsed.errors,
             )
+            if conv.stubbed != state.stubbed:  # old output was dropped: reading it again is not a loop
+                state.stubbed = conv.stubbed
+                state.repeats.changed()
             conv.add(_assistant(reply))
             try:
                 finished = self._calls(state, parsed, reply)
@@ -458,8 +466,8 @@ class Agent:
                     self._answer(conv, call, "finished", answered)
                     return summary
                 tally.refused += 1
+                refusal += self._repeat(state, "finish", refusal, "finish refused", "finish")
                 self._answer(conv, call, refusal, answered)
-                self._repeat(state, "finish", refusal, "finish refused")
                 after_finish = True
                 continue
             text, ok = self._execute(state, call)
@@ -659,6 +667,7 @@ class Agent:
 
 _DURATION_RE = re.compile(r"\b\d+(?:\.\d+)?s\b")  # test run times differ between identical runs
 _HINTS = {
+    "finish": "Change the code so the failing tests above pass, then run_tests, then finish.",
     "read_file": "The file's content is above. If the path is wrong, use list_dir or directory_tree to find it.",
     "run_tests": "Change the code first (edit_file or write_file), then run the tests again.",
     "edit_file": "Read the file's current lines with read_file and copy the snippet exactly.",

@@ -22,9 +22,10 @@ from pathlib import Path
 from gastown.tools import Run, Sandbox, count_tests, redact, tail
 
 SHOWN_OUTPUT = 5000  # characters of failing-test output a model sees per run
-_OUTCOME_RE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)", re.MULTILINE)
+_OUTCOME_RE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (.+?)(?: - .*)?$", re.MULTILINE)
 _PATH_RE = re.compile(r"[\w./-]+\.(?:py|gd)(?:::[\w\[\]\-.,]+)*")
-_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+# names written as code: a.b.c, f(), `name` — plain prose words would pick unrelated test files
+_CODE_NAME_RE = re.compile(r"`([A-Za-z_][\w.]*)`|\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\b|\b([A-Za-z_]\w*)\(")
 
 
 def is_pytest(command: Sequence[str]) -> bool:
@@ -46,7 +47,9 @@ def find_tests(
             path = match.strip("./") if match.startswith("./") else match
             if path.split("::")[0] in tracked and is_test_path(path.split("::")[0]) and path not in named:
                 named.append(path)
-        words += [w.lower() for w in _WORD_RE.findall(text)]
+        for groups in _CODE_NAME_RE.findall(text):
+            name = next(g for g in groups if g)
+            words += [part.lower() for part in name.split(".") if len(part) > 2]
     if named:
         return tuple(named)
     by_name: dict[str, list[str]] = {}
@@ -100,8 +103,8 @@ def missing_modules(source: str, files: Sequence[str]) -> list[str]:
         if isinstance(node, ast.ImportFrom) and node.module and not node.level:
             base = node.module.replace(".", "/")
             package = str(Path(base).parent)
-            if package != "." and package not in folders:
-                continue  # a third-party import, not the rig's
+            if package == "." or package not in folders:
+                continue  # the standard library or a third-party import, not a module of the rig's
             if f"{base}.py" not in tracked and base not in folders and f"{base}.py" not in missing:
                 missing.append(f"{base}.py")
     return missing
@@ -118,7 +121,9 @@ class TestRun:
 
     @property
     def passed(self) -> bool:
-        return self.run.exit_code == 0 and not self.run.timed_out
+        """Exit 0, and at least one test passed (all skipped or none collected is not a pass)."""
+        ran = self.counts.get("passed", 0) > 0 or not self.outcomes  # runners without counts: the exit code
+        return self.run.exit_code == 0 and not self.run.timed_out and ran
 
     def summary(self) -> str:
         if self.run.timed_out:

@@ -64,13 +64,27 @@ def bead_text(
     if protected:
         lines += ["", "## Files you must not change", ", ".join(protected)]
     for path, text in files:
-        lines += ["", f"## {path}", "```", text.rstrip("\n"), "```"]
+        label = " (a test: read it, never change it)" if protected and path in protected_files(tests) else ""
+        lines += ["", f"## {path}{label}", "```", text.rstrip("\n"), "```"]
     if missing:
         lines += ["", "## Files the tests import that do not exist yet (you create them)", *(f"- {m}" for m in missing)]
+    code = [p for p, _ in files if p not in protected_files(tests)]
+    if tests and protected and (missing or code):
+        targets = ", ".join([*missing, *code])
+        lines += [
+            "",
+            "## Your task",
+            f"Make the acceptance tests pass by writing code in: {targets}. Do not edit the tests.",
+        ]
     if now is not None:
         lines += ["", "## The acceptance tests now", now.strip()]
     lines += ["", "## How this ends", tests_note]
     return "\n".join(lines) + "\n"
+
+
+def protected_files(tests: Sequence[str]) -> set[str]:
+    """The files of a list of test paths or ids."""
+    return {t.split("::")[0] for t in tests}
 
 
 def fit_files(files: Sequence[tuple[str, str]], limit_chars: int) -> list[tuple[str, str]]:

@@ -229,7 +229,10 @@ class Sandbox:
         if relative.split("/")[0] == ".git":
             raise ToolError(f"{raw}: the .git folder is off limits")
         if write and self.protected(relative):
-            raise ToolError(f"{relative}: this file belongs to the Refinery's tests; make the code pass them instead")
+            raise ToolError(
+                f"{relative}: this is a test file (the Refinery's); you may not change it. "
+                "Change the code the test imports so the test passes."
+            )
         return target
 
     def relative(self, path: Path) -> str:

@@ -164,7 +164,10 @@ def test_the_first_prompt_shows_the_tests_the_code_they_import_and_how_they_fail
     )
     assert outcome.status == "done", outcome.reason
     prompt = first_prompt(llm)
-    assert "## tests/test_combo.py" in prompt and "def test_multiplier_grows_with_the_streak" in prompt
+    assert (
+        "## tests/test_combo.py (a test: read it, never change it)" in prompt
+        and "def test_multiplier_grows_with_the_streak" in prompt
+    )
     assert "## beatscore/scoring.py" in prompt  # imported by test_scoring.py, shown whole
     assert "do not exist yet" in prompt and "- beatscore/combo.py" in prompt
     assert "## The acceptance tests now" in prompt and "No module named 'beatscore.combo'" in prompt
@@ -323,3 +326,19 @@ def test_the_baseline_learns_what_passes_before_the_bead(tmp_path, rig_path):
     found = check.run()
     assert not found.passed and "test_streaks" not in found.shown
     assert time.monotonic() - began < 60
+
+
+def test_an_acceptance_test_the_rig_lacks_fails_the_bead_at_once_with_the_reason(tmp_path, rig_path):
+    outcome, llm, _ = run_bead(tmp_path, rig_path, [write_combo()], acceptance_tests=("tests/test_nothing.py",))
+    assert outcome.status == "failed" and "tests/test_nothing.py is not in the rig" in outcome.reason
+    assert not llm.requests  # no model time spent on a bead nobody can finish
+
+
+def test_the_first_prompt_names_the_files_to_write_and_not_the_standard_library(tmp_path, rig_path):
+    source = "from __future__ import annotations\nfrom pathlib import Path\nfrom beatscore.combo import multiplier\n"
+    assert checks.missing_modules(source, ["beatscore/__init__.py", "tests/test_combo.py"]) == ["beatscore/combo.py"]
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [write_combo(), tool("finish", summary="ok")], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert "## Your task\nMake the acceptance tests pass by writing code in: beatscore/combo.py" in first_prompt(llm)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, gt_process
-from watchers import make_rig
+from watchers import make_rig, set_config
 
 from gastown import catalog
 from gastown import rig as rigmod
@@ -26,7 +26,7 @@ from gastown.runner import llama_cpp_available
 CACHE = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")  # read before tests move HOME
 MODEL = catalog.DEFAULT
 
-pytestmark = [pytest.mark.llm, pytest.mark.slow]
+pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture
@@ -39,6 +39,8 @@ def pulled(monkeypatch):
 def test_the_local_model_works_the_example_bead(town, tmp_path, pulled):
     rig_path = make_rig(tmp_path)
     rigmod.add(town.store(), "example", str(rig_path), template="example")
+    # a CPU's pace (5-20 tokens/s on 2 cores): the role's budget bounds the bead, the done check judges it
+    set_config(town.path, "[roles.polecat]\nbead_seconds = 300\nmax_turns = 12\n")
     bead_id = town.add(
         "Implement beatscore.combo.multiplier",
         rig="example",

@@ -207,7 +207,7 @@ def test_sandbox_escapes_are_refused_and_a_changed_test_file_is_refused(world, t
     assert any("'..' is refused" in (r or "") for r in replies)
     assert any("absolute paths are refused" in (r or "") for r in replies)
     assert any(".git folder is off limits" in (r or "") for r in replies)
-    assert any("belongs to the Refinery's tests" in (r or "") for r in replies)
+    assert any("this is a test file" in (r or "") for r in replies)
     shown = town.queue().show(bead_id)
     assert shown.status == "failed" and "changed the Refinery's test files: tests/test_combo.py" in shown.close_reason
     assert shown.result["tool_calls_failed"] == 4

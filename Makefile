@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo lint typecheck bench clean install
+.PHONY: test demo demo-local lint typecheck bench clean install
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash demo/run.sh $(DEMO_CONFIG)
+
+# The whole convoy on the local 1.5B model: plan, tests, code, merge queue, review, main.
+demo-local: $(STAMP)
+	$(VENV)/bin/gt models pull qwen2.5-coder-1.5b
+	$(MAKE) demo DEMO_CONFIG=demo/local.toml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gastown tests bench

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from gastown import checks, prompts, schema, toolcalls
@@ -32,6 +31,7 @@ from gastown.errors import Unavailable
 from gastown.hardware import EnergyMeter
 from gastown.providers import ModelClient, ModelRejected, Reply
 from gastown.rig import Rig, RolePrompt
+from gastown.tally import Tally, Trace
 from gastown.tools import (
     Sandbox,
     ToolError,
@@ -39,7 +39,6 @@ from gastown.tools import (
     describe,
     openai_tools,
     parser_specs,
-    redact,
     secret_values,
     tail,
 )
@@ -83,73 +82,6 @@ class Outcome:
     status: str
     reason: str
     result: dict[str, Any] = field(default_factory=dict)
-
-
-class Trace:
-    """The bead's full trace as JSON lines, outside the tasks branch."""
-
-    def __init__(self, path: Path, secrets: list[str]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._secrets = secrets
-        self._file = path.open("a", encoding="utf-8")
-        self._started = time.monotonic()
-
-    def write(self, kind: str, **data: Any) -> None:
-        record = {"t": round(time.monotonic() - self._started, 4), "kind": kind, **data}
-        line = redact(json.dumps(record, ensure_ascii=False, default=str), self._secrets)
-        self._file.write(line + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-@dataclass
-class Tally:
-    """What the loop used: tokens, time, tool calls (every attempted call, failed ones included)."""
-
-    tokens_in: int = 0
-    tokens_out: int = 0
-    model_s: float = 0.0
-    prefill: list[float] = field(default_factory=list)
-    decode: list[float] = field(default_factory=list)
-    cached: int = 0
-    calls: dict[str, int] = field(default_factory=dict)
-    failed: int = 0
-    recovered: int = 0
-    models: list[str] = field(default_factory=list)
-    tools_s: float = 0.0
-    tests_s: float = 0.0
-    meters: set[Any] = field(default_factory=set)
-    loops: int = 0  # repeats pointed out to the model
-    refused: int = 0  # finish calls refused because the done condition did not hold
-    stuck: str = ""  # what the model kept repeating, when that ended the loop
-
-    by_model: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def add(self, reply: Reply, joules: float = 0.0) -> None:
-        usage = reply.usage
-        row = self.by_model.setdefault(reply.model, {"tokens_in": 0, "tokens_out": 0, "model_s": 0.0, "energy_j": 0.0})
-        row["tokens_in"] += usage.tokens_in
-        row["tokens_out"] += usage.tokens_out
-        row["model_s"] += usage.seconds
-        row["energy_j"] += joules
-        self.tokens_in += usage.tokens_in
-        self.tokens_out += usage.tokens_out
-        self.model_s += usage.seconds
-        self.cached += usage.cached_tokens or 0
-        if usage.prefill_tps:
-            self.prefill.append(usage.prefill_tps)
-        if usage.decode_tps:
-            self.decode.append(usage.decode_tps)
-        if reply.model not in self.models:
-            self.models.append(reply.model)
-
-    def attempt(self, name: str, ok: bool = True) -> None:
-        self.calls[name] = self.calls.get(name, 0) + 1
-        if not ok:
-            self.failed += 1
 
 
 class Repeats:
@@ -236,7 +168,7 @@ class Agent:
         absent = [t for t in acceptance if t.split("::")[0] not in files]
         if absent and self._tests_decide:  # nothing the worker may write can make them pass
             reason = f"acceptance test {absent[0]} is not in the rig; add it (or fix the bead's acceptance_tests)"
-            return Outcome("failed", reason, self._result(Tally(), started, trace))
+            return Outcome("failed", reason, Tally().result(started, trace, self.client.spec.name))
         secrets = secret_values(sandbox.env)
         check = checks.Checks(sandbox, acceptance if self._tests_decide else (), secrets)
         tally = Tally()
@@ -257,7 +189,7 @@ class Agent:
         state = self._state(bead, sandbox, check, tally, trace, names, acceptance, files, now)
         summary, ended = self._loop(state, names)
         if ended is not None:
-            ended.result.update(self._result(tally, started, trace))
+            ended.result.update(tally.result(started, trace, self.client.spec.name))
             return ended
         return self._finish(state, worktree, summary, started)
 
@@ -595,7 +527,7 @@ class Agent:
                     "summary": summary,
                     "outcome": "refused",
                     "tests": tests,
-                    **self._result(tally, started, trace),
+                    **tally.result(started, trace, self.client.spec.name),
                 }
                 return Outcome("failed", f"changed the Refinery's test files: {', '.join(touched)}", result)
         message = (
@@ -609,7 +541,7 @@ class Agent:
             "branch": worktree.branch,
             "commits": [commit] if commit else [],
             **({"tests": tests} if tests else {}),
-            **self._result(tally, started, trace),
+            **tally.result(started, trace, self.client.spec.name),
         }
         if self.prompt.done_when == "tests-pass":
             if not self.rig.test_command:
@@ -626,43 +558,6 @@ class Agent:
                 ok, why = False, f"stuck: {tally.stuck}" + ("" if ok else f"; {why}")
         result["outcome"] = "passed" if ok else "failed"
         return Outcome("done" if ok else "failed", "" if ok else why, result)
-
-    def _result(self, tally: Tally, started: float, trace: Trace) -> dict[str, Any]:
-        def mean(values: list[float]) -> float | None:
-            return round(sum(values) / len(values), 2) if values else None
-
-        data: dict[str, Any] = {
-            "model": ", ".join(tally.models) or self.client.spec.name,
-            "tokens_in": tally.tokens_in,
-            "tokens_out": tally.tokens_out,
-            "wall_s": round(time.monotonic() - started, 3),
-            "model_s": round(tally.model_s, 3),
-            "tools_s": round(tally.tools_s, 3),
-            "tests_s": round(tally.tests_s, 3),
-            "tool_calls": dict(tally.calls),
-            "tool_calls_failed": tally.failed,
-            "tool_calls_recovered": tally.recovered,
-            "loops": tally.loops,
-            "trace": str(trace.path),
-        }
-        if tally.cached:
-            data["cached_tokens"] = tally.cached
-        for key, value in (
-            ("prefill_tps", mean(tally.prefill)),
-            ("decode_tps", mean(tally.decode)),
-        ):
-            if value is not None:
-                data[key] = value
-        data["by_model"] = {
-            name: {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
-            for name, row in tally.by_model.items()
-        }
-        joules = sum(m.joules for m in tally.meters)
-        sources = {m.source for m in tally.meters if m.source}
-        if sources:
-            data["energy_j"] = round(joules, 3)
-            data["energy_source"] = sources.pop() if len(sources) == 1 else "mixed"
-        return data
 
 
 _DURATION_RE = re.compile(r"\b\d+(?:\.\d+)?s\b")  # test run times differ between identical runs

@@ -276,6 +276,32 @@ def new_bead(bead_id: str, title: str, now: float, **fields: Any) -> Bead:
     return Bead(id=bead_id, title=title, created_at=stamp, updated_at=stamp, **fields)
 
 
+def _test_path_problem(test: str) -> str | None:
+    """What is wrong with one acceptance test name, said so a person can fix it; None if fine.
+
+    The schema's pattern refuses most of these too, but its message is a regex; this one
+    comes first and says what to write instead.
+    """
+    path, _, name = test.partition("::")
+    parts = path.split("/")
+    if path.startswith("/"):
+        return "is an absolute path; name a test file inside the rig, like tests/test_x.py"
+    if path.startswith("~"):
+        return "starts with ~; name a test file relative to the rig root, like tests/test_x.py"
+    if any(c.isspace() for c in test):
+        return "holds whitespace; list each test on its own, like tests/test_x.py::test_y"
+    clean = "/".join(p for p in parts if p not in ("", "."))
+    if not clean:
+        return "names no test file; write tests/test_x.py, or tests/test_x.py::test_y"
+    if ".." in parts:
+        return "climbs out of the rig; name a path inside it"
+    if clean != path:
+        return f"has ./ or // in it; write it as {clean}"
+    if "::" in test and not all(name.split("::")):
+        return f"names no test after '::'; write {path}, or {path}::test_name"
+    return None
+
+
 def semantic_problems(bead: Bead) -> list[str]:
     """Rules a JSON Schema cannot say well: claim/status agreement, self-edges, times."""
     problems = []
@@ -295,8 +321,9 @@ def semantic_problems(bead: Bead) -> list[str]:
     if sum(1 for d in bead.dependencies if d.type == PARENT_CHILD) > 1:
         problems.append("$.dependencies: a bead has at most one parent-child parent")
     for n, test in enumerate(bead.acceptance_tests):
-        if ".." in test.split("::")[0].split("/"):
-            problems.append(f"$.acceptance_tests[{n}]: {test!r} climbs out of the rig; name a path inside it")
+        problem = _test_path_problem(test)
+        if problem:
+            problems.append(f"$.acceptance_tests[{n}]: {test!r} {problem}")
     stamps = [("created_at", bead.created_at), ("updated_at", bead.updated_at)]
     stamps.append(("closed_at", bead.closed_at or ""))
     if bead.claim is not None:

@@ -122,7 +122,8 @@ class TestRun:
     @property
     def passed(self) -> bool:
         """Exit 0, and at least one test passed (all skipped or none collected is not a pass)."""
-        ran = self.counts.get("passed", 0) > 0 or not self.outcomes  # runners without counts: the exit code
+        counted = any(self.counts.values())  # a runner that prints no counts is judged by its exit code
+        ran = self.counts.get("passed", 0) > 0 or not counted
         return self.run.exit_code == 0 and not self.run.timed_out and ran
 
     def summary(self) -> str:
@@ -149,7 +150,7 @@ class Checks:
         """Run the whole suite once and remember what passes (pytest only)."""
         if not self.scoped:
             return None
-        found = self._run(["--continue-on-collection-errors"])
+        found = self._run(["--continue-on-collection-errors"], report="-rA")
         files = {a.split("::")[0] for a in self.acceptance}
         self.kept = tuple(
             test
@@ -164,12 +165,11 @@ class Checks:
             return self._run([])
         return self._run([*self.acceptance, *self.kept])
 
-    def _run(self, args: list[str]) -> TestRun:
-        extra = ["-rA", "--tb=short", *args] if is_pytest(self.sandbox.test_command) else []
-        run = self.sandbox.run_tests(extra)[1]
-        output = redact(run.output, self.secrets)
-        outcomes = {test: outcome for outcome, test in _OUTCOME_RE.findall(output)}
-        return TestRun(run, count_tests(output), outcomes, _shown(output, run))
+    def _run(self, args: list[str], report: str = "-rfE") -> TestRun:
+        # -rA lists every test's outcome (the baseline needs them); -rfE only the failures,
+        # without the captured output of passing tests that -rA also prints
+        extra = [report, "--tb=short", *args] if is_pytest(self.sandbox.test_command) else []
+        return read_run(self.sandbox.run_tests(extra)[1], self.secrets)
 
     def regressions(self, found: TestRun) -> list[str]:
         """Kept tests that do not pass any more (a test file that no longer imports breaks them all)."""
@@ -179,6 +179,13 @@ class Checks:
             if outcome in ("FAILED", "ERROR"):
                 broken.append(test)
         return broken
+
+
+def read_run(run: Run, secrets: Sequence[str] = ()) -> TestRun:
+    """A test command's result read: its counts and (from pytest's ``-rA``) each test's outcome."""
+    output = redact(run.output, secrets)
+    outcomes = {test: outcome for outcome, test in _OUTCOME_RE.findall(output)}
+    return TestRun(run, count_tests(output), outcomes, _shown(output, run))
 
 
 def _shown(output: str, run: Run) -> str:

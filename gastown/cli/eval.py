@@ -22,7 +22,7 @@ def _names(text: str | None) -> tuple[str, ...]:
 @click.option("--timeout", type=click.FloatRange(min=1), help="Seconds of wall time per bead (default: the suite's).")
 @click.option("--svg", "svg_file", metavar="FILE", help="Also write the chart: pass rate against time per bead.")
 @click.option("--keep", is_flag=True, help="Keep each model's throwaway town and rig (their paths are printed).")
-@click.option("--check", is_flag=True, help="Check the suite is fair with its solutions instead; runs no model.")
+@click.option("--check", is_flag=True, help="Check the chosen beads are fair with their solutions; runs no model.")
 @click.option("-v", "--verbose", is_flag=True, help="Every bead's verdict and why.")
 @json_option
 def eval_(
@@ -42,14 +42,15 @@ def eval_(
 
     Each model gets a throwaway town and rig; a real `gt watch` works each bead within the
     budget; the eval then runs the bead's acceptance tests itself on its branch (the original
-    test files restored), never trusting the worker's report.
+    test files restored), never trusting the worker's report. SIGTERM or SIGINT stops the
+    bead's watcher and the model's server, prints the beads judged so far and exits 130.
     """
     from gastown import evaluation
-    from gastown.errors import UsageError
+    from gastown.errors import EXIT_INTERRUPTED, UsageError
 
     suite = evaluation.load_suite(suite_dir)
     if check:
-        rows = evaluation.check_suite(suite, _names(beads_text))
+        rows = evaluation.check_suite(suite, role, _names(beads_text))
         if as_json:
             emit_json([{"bead": key, "fair": ok, "why": why} for key, ok, why in rows])
         else:
@@ -64,7 +65,8 @@ def eval_(
         raise UsageError(f"--svg {svg_file}: its folder does not exist")
     options = evaluation.Options(_names(models_text), role, _names(beads_text), timeout, keep)
     config = evaluation.load_config(config_file)
-    report = evaluation.evaluate(suite, config, options, lambda line: click.echo(f"eval: {line}", err=True))
+    with evaluation.stop_on_signals() as stop:
+        report = evaluation.evaluate(suite, config, options, lambda line: click.echo(f"eval: {line}", err=True), stop)
     if svg_file:
         try:
             with open(svg_file, "w", encoding="utf-8") as handle:
@@ -76,6 +78,9 @@ def eval_(
         emit_json(report.to_dict())
     else:
         click.echo(evaluation.render(report, verbose))
+    if report.interrupted:
+        click.echo("gt: interrupted: the eval stopped its watcher and model servers", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
     broken = [run.model for run in report.runs if run.error]
     if broken:
         from gastown.errors import Unavailable

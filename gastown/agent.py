@@ -89,11 +89,17 @@ class Repeats:
 
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
+        self._writes: dict[str, int] = {}  # the same change made again: a loop even though the file changes
 
     def see(self, key: str) -> int:
         """How many times ``key`` has now been seen since the last change to the files."""
         self._seen[key] = self._seen.get(key, 0) + 1
         return self._seen[key]
+
+    def wrote(self, key: str) -> int:
+        """How many times this exact write or edit has now been made (never reset)."""
+        self._writes[key] = self._writes.get(key, 0) + 1
+        return self._writes[key]
 
     def changed(self) -> None:
         """The files changed: the same call may now rightly get a new answer."""
@@ -116,6 +122,7 @@ class _State:
     conv: prompts.Conversation
     repeats: Repeats = field(default_factory=Repeats)
     passed: checks.TestRun | None = None  # the run that let finish through, while nothing changed since
+    wanted: tuple[str, ...] = ()  # files the bead must leave written (the Refinery's test files)
     stubbed: int = 0  # conversation messages stubbed so far
 
 
@@ -214,7 +221,8 @@ class Agent:
         system = prompts.system_text(self.prompt.text, docs)
         if client.spec.tool_mode == "schema":  # the tools go in the prompt; the grammar keeps replies to one call
             system += "\n" + describe(names) + "\n"
-        shown = self._shown_files(sandbox, acceptance, files)
+        texts = (bead.title, bead.description, bead.acceptance_criteria, bead.design)
+        shown = self._shown_files(sandbox, acceptance, files, checks.named_files(texts, files, self.rig.is_test_path))
         limit = int(budget * self.limits.files_share * prompts.CHARS_PER_TOKEN)
         task = prompts.bead_text(
             bead.to_dict(),
@@ -230,10 +238,13 @@ class Agent:
         conv.overhead = (
             0 if client.spec.tool_mode == "schema" else prompts.estimate_tokens(json.dumps(openai_tools(names)))
         )
-        return _State(bead, sandbox, check, tally, trace, conv)
+        wanted = tuple(t for t in acceptance if "::" not in t) if self.role == "refinery" else ()
+        return _State(bead, sandbox, check, tally, trace, conv, wanted=wanted)
 
-    def _shown_files(self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str]) -> list[tuple[str, str]]:
-        """The acceptance tests' source, then the rig files they import."""
+    def _shown_files(
+        self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str], named: list[str]
+    ) -> list[tuple[str, str]]:
+        """The acceptance tests' source, the rig files they import, then the files the bead names."""
         shown: list[tuple[str, str]] = []
         for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
             path = sandbox.root / test
@@ -243,6 +254,9 @@ class Agent:
             for imported in checks.imported_files(source, files):
                 if imported not in (p for p, _ in shown) and (sandbox.root / imported).is_file():
                     shown.append((imported, (sandbox.root / imported).read_text(errors="replace")))
+        for name in named:
+            if name not in (p for p, _ in shown) and (sandbox.root / name).is_file():
+                shown.append((name, (sandbox.root / name).read_text(errors="replace")))
         return shown
 
     def _missing(self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str]) -> list[str]:
@@ -406,6 +420,8 @@ class Agent:
             tally.attempt(call.name, ok)
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             text += self._repeat(state, key, text, _describe(call), call.name)
+            if ok and call.name in WRITES:
+                text += self._rewrite(state, key, _describe(call))
             self._answer(conv, call, text, answered)
         for raw in reply.tool_calls:  # every structured call needs an answer
             if raw["id"] not in answered:
@@ -434,8 +450,27 @@ class Agent:
             f"one more time ends the bead as stuck. {hint}"
         )
 
+    def _rewrite(self, state: _State, key: str, what: str) -> str:
+        """The same change made again (an edit inserting the same lines twice): noted, then stuck."""
+        made = state.repeats.wrote(key)
+        if made >= self.limits.max_repeats:
+            raise _Stuck(f"{what} made the same change {made} times")
+        if made < 2:
+            return ""
+        state.tally.loops += 1
+        return (
+            "\n\nNote: you made exactly this change before; the file may now hold it twice. "
+            "read_file the file and fix what is there; one more identical change ends the bead as stuck."
+        )
+
     def _judge_finish(self, state: _State) -> str | None:
         """None when the bead may finish; else the refusal the model reads."""
+        unwritten = [w for w in state.wanted if not (state.sandbox.root / w).is_file()]
+        if unwritten:
+            return (
+                f"finish refused: the bead asks for {', '.join(unwritten)}, which does not exist yet. "
+                "Write it first: its path on one line, then the whole file in a fenced code block."
+            )
         if not self._tests_decide:
             return None
         began = time.monotonic()

@@ -67,6 +67,27 @@ def find_tests(
     return tuple(found)
 
 
+def named_files(texts: Iterable[str], files: Sequence[str], is_test_path: Callable[[str], bool]) -> list[str]:
+    """Rig files (not tests) a bead's text names: paths, or modules written as ``a.b`` / ``a.b.c``."""
+    tracked = set(files)
+    found: list[str] = []
+    for text in texts:
+        for match in _PATH_RE.findall(text):
+            path = match.split("::")[0].removeprefix("./")
+            if path in tracked and not is_test_path(path) and path not in found:
+                found.append(path)
+        for groups in _CODE_NAME_RE.findall(text):
+            parts = next(g for g in groups if g).split(".")
+            for end in range(len(parts), 1, -1):  # textkit.stats.reading_time -> textkit/stats.py
+                base = "/".join(parts[:end])
+                hit = next((c for c in (f"{base}.py", f"{base}/__init__.py") if c in tracked), None)
+                if hit is not None:
+                    if not is_test_path(hit) and hit not in found:
+                        found.append(hit)
+                    break
+    return found
+
+
 def imported_files(source: str, files: Sequence[str]) -> list[str]:
     """Files of the rig that a Python test imports (``a.b`` -> ``a/b.py`` or ``a/b/__init__.py``)."""
     try:

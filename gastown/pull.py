@@ -14,6 +14,7 @@ The library never prints: progress goes to a callback (the CLI draws the bar).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -136,7 +137,20 @@ def pull(
             return Pulled(known.name, target, fetched=False)
         if target.exists() and _verify_existing(known, target, report):
             return Pulled(known.name, target, fetched=False, seconds=time.monotonic() - began)
-        return _assemble(known, folder, index_url, [Path(s) for s in sources], report, python, began)
+        return _assemble(known, folder, index_url, [Path(s) for s in sources], _forward(report), python, began)
+
+
+def _forward(report: ProgressFn) -> ProgressFn:
+    """Progress that never goes back: a wheel in flight is counted by its bytes on disk, which
+    may pass the slice it holds until the slice is appended and counted exactly."""
+    most = 0
+
+    def forward(progress: Progress) -> None:
+        nonlocal most
+        most = max(most, min(progress.done, progress.total))
+        report(dataclasses.replace(progress, done=most))
+
+    return forward
 
 
 def _verify_existing(known: catalog.KnownModel, target: Path, report: ProgressFn) -> bool:

@@ -111,7 +111,9 @@ _PATH = r"[\w][\w.-]*(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}"
 _FILE_BLOCK_RE = re.compile(
     r"(?:^|\n)[ \t]*(?:#+[ \t]*|\*\*|`|(?:file|path)[ \t]*:[ \t]*)*(?P<above>" + _PATH + r")[`*:]*[ \t]*\n"
     r"[ \t]*```[ \t]*[\w+-]*[ \t]*\n(?P<body>.*?)\n[ \t]*```"
-    r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*[ :]+(?P<info>" + _PATH + r")[ \t]*\n(?P<body2>.*?)\n[ \t]*```",
+    r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*[ :]+(?P<info>" + _PATH + r")[ \t]*\n(?P<body2>.*?)\n[ \t]*```"
+    r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?:#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?(?P<inside>" + _PATH + r")"
+    r"[ \t]*\n(?P<body3>.*?)\n[ \t]*```",
     re.DOTALL | re.IGNORECASE,
 )
 
@@ -125,8 +127,8 @@ def _file_blocks(text: str) -> tuple[list[ToolCall], str]:
     calls: list[ToolCall] = []
     rest = text
     for match in _FILE_BLOCK_RE.finditer(text):
-        path = match.group("above") or match.group("info")
-        body = match.group("body") if match.group("above") else match.group("body2")
+        path = match.group("above") or match.group("info") or match.group("inside")
+        body = match.group("body") if match.group("above") else match.group("body2") or match.group("body3")
         if ".." in path.split("/") or body is None:
             continue
         calls.append(ToolCall("write_file", {"path": path, "content": body.rstrip("\n") + "\n"}, "", "file"))

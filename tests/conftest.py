@@ -45,6 +45,18 @@ def _isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(key, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_model_server_outlives_its_test(tmp_path: Path) -> Iterator[None]:
+    """A watcher warms up its role's model: stop every server a test's towns started."""
+    yield
+    from gastown.runner import Runner
+
+    for folder in tmp_path.glob("**/gastown/servers"):
+        runner = Runner(folder.parent)
+        for server in runner.servers():
+            runner.stop(server.name)
+
+
 def git(cwd: Path | str, *args: str, check: bool = True, input: str | None = None) -> str:
     """Run real git; return stdout."""
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, input=input, check=False)

@@ -53,7 +53,12 @@ def rig_path(tmp_path: Path) -> Path:
 
 
 def run_bead(
-    tmp_path: Path, rig_path: Path, answers: list[Answer], limits: Limits | None = None, **fields: object
+    tmp_path: Path,
+    rig_path: Path,
+    answers: list[Answer],
+    limits: Limits | None = None,
+    role: str = "polecat",
+    **fields: object,
 ) -> tuple[object, FakeLLM, Path]:
     """Work one bead in process against a scripted server; the outcome, the server and the worktree."""
     rig = rigmod.Rig(
@@ -74,8 +79,8 @@ def run_bead(
         worktree = prepare(rig_path, bead.id, "main", tmp_path / "worktrees")
         trace = Trace(tmp_path / "trace.jsonl", [])
         agent = Agent(
-            "polecat",
-            rigmod.builtin_prompt("polecat"),
+            role,
+            rigmod.builtin_prompt(role),
             rig,
             ModelClient(spec),
             None,
@@ -353,3 +358,33 @@ def test_a_whole_file_sent_as_a_code_block_under_its_path_is_written(tmp_path, r
     assert (kept / "beatscore" / "combo.py").read_text() == COMBO_CODE
     assert outcome.result["tool_calls"] == {"write_file": 1, "finish": 1}
     assert outcome.result["tool_calls_recovered"] == 1
+
+
+def test_the_same_edit_made_three_times_ends_the_loop_though_the_file_changes(tmp_path, rig_path):
+    grow = tool("edit_file", path="beatscore/scoring.py", old="WINDOWS = (", new="# again\nWINDOWS = (")
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [grow, grow, grow, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "failed" and "made the same change 3 times" in outcome.reason, outcome.reason
+    assert len(llm.requests) == 3
+    assert "you made exactly this change before" in tool_results(llm, 2)[-1]
+
+
+def test_the_refinery_may_not_finish_before_the_test_file_it_was_asked_for_exists(tmp_path, rig_path):
+    tests = (
+        "from beatscore.scoring import points\n\n\ndef test_a_miss_scores_nothing():\n    assert points('miss') == 0\n"
+    )
+    block = text(f"tests/test_points.py\n```python\n{tests}```\n")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("finish", summary="tests written"), block, tool("finish", summary="tests written")],
+        role="refinery",
+        title="Write tests for points()",
+        description="Write tests/test_points.py for beatscore.scoring.points.",
+        acceptance_tests=("tests/test_points.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert tool_results(llm, 1)[-1].startswith("finish refused: the bead asks for tests/test_points.py")
+    assert "## beatscore/scoring.py" in first_prompt(llm)  # the module the bead names is shown
+    assert (kept / "tests" / "test_points.py").read_text() == tests

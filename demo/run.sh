@@ -105,9 +105,11 @@ def event_line(e):
         return f"claimed by {e.get('agent')} (generation {e.get('generation')})"
     if kind == "baseline":
         return f"acceptance tests {', '.join(e.get('acceptance') or []) or '(none)'}; before any change: {e.get('now')}"
+    if kind == "request":
+        return f"turn {e.get('turn')}: the model is asked ({e.get('messages')} messages)"
     if kind == "reply":
         u = e.get("usage") or {}
-        line = f"turn {e.get('turn')}: {u.get('tokens_in', '?')} tokens in, {u.get('tokens_out', '?')} out, {u.get('seconds', 0):.0f}s"
+        line = f"  reply: {u.get('tokens_in', '?')} tokens in, {u.get('tokens_out', '?')} out, {u.get('seconds', 0):.0f}s"
         if e.get("errors"):
             line += f"; unreadable tool call: {'; '.join(map(str, e['errors']))[:160]}"
         elif not e.get("tool_calls") and not e.get("recovered"):
@@ -129,10 +131,12 @@ def event_line(e):
         return f"{kind.upper()}: {e.get('reason') or e.get('what') or e.get('model')}"
     return None
 
-def follow(folder, pid):
+def follow(folder, pid, since):
     seen = {}
     def drain():
         for path in sorted(glob.glob(os.path.join(folder, "*", "*.jsonl"))):
+            if path not in seen and os.path.getmtime(path) < float(since):
+                continue  # an earlier bead's trace, shown already
             with open(path, encoding="utf-8") as f:
                 f.seek(seen.get(path, 0))
                 while True:
@@ -142,9 +146,7 @@ def follow(folder, pid):
                     seen[path] = f.tell()
                     text = event_line(json.loads(line))
                     if text:
-                        print(text, flush=True)
-    for path in glob.glob(os.path.join(folder, "*", "*.jsonl")):
-        seen[path] = os.path.getsize(path)  # earlier beads' traces were shown already
+                        print("    " + text, flush=True)  # not through a pipe: each line shows as it happens
     while alive(pid):
         drain()
         time.sleep(0.5)
@@ -164,9 +166,12 @@ def bead(rig):
         counts = ", ".join(f"{tests[k]} {k}" for k in ("passed", "failed", "errors") if tests.get(k))
         print(f"  tests: {counts or 'none ran'} (exit {tests.get('exit_code')}"
               f"{'; acceptance ' + ', '.join(tests['acceptance']) if tests.get('acceptance') else ''})"
-              f"{' - new tests fail until the code is written' if kind == 'tests' and status == 'done' else ''}")
+              f"{' - a tests bead is done with failing tests: the code comes next' if kind == 'tests' and status == 'done' else ''}")
         if status != "done" and tests.get("output_tail"):
             print("  test output (last lines):\n" + last_lines(tests["output_tail"], 12))
+        elif tests.get("output_tail"):
+            for line in [line for line in tests["output_tail"].splitlines() if line.startswith("E ")][:3]:
+                print("  " + line)
     if status == "failed":
         print(f"  WHY IT FAILED: {b.get('close_reason') or 'no reason recorded'}")
         if r.get("reason"):
@@ -273,15 +278,18 @@ if [ -n "$extra_config" ] && has_mayor; then
       step=$((step + 1))
       say "4.$step The $role takes $id: $(gt $T bead show "$id" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["title"])')"
       before=$(date +%s)
-      timeout -k 60 "$(left)" gt $T watch --role "$role" --agent "$role@demo" --max-beads 1 --idle-exit 10 \
+      timeout -k 30 "$(left)" gt $T watch --role "$role" --agent "$role@demo" --max-beads 1 --idle-exit 10 \
         > "$work/watch-$step.log" 2>&1 &
       watcher=$!
-      python3 "$show" follow "$traces" "$watcher" | indent
+      python3 "$show" follow "$traces" "$watcher" "$before"
       wait "$watcher" && rc=0 || rc=$?
       watcher=""
       echo "    ($(( $(date +%s) - before ))s)"
-      if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        echo "    STOPPED: the demo's time ran out while the $role worked $id (it was handed back)"
+      if [ "$rc" = 124 ]; then
+        echo "    STOPPED: the demo's time ran out while the $role worked $id; its watcher stopped on SIGTERM"
+      elif [ "$rc" = 137 ]; then
+        echo "    STOPPED: the demo's time ran out while the $role worked $id; its watcher was still waiting for"
+        echo "    a model reply 30s after SIGTERM and was killed: the bead stays claimed until its lease runs out"
       elif [ "$rc" != 0 ]; then
         echo "    the $role's watcher exited $rc:"
         tail -n 8 "$work/watch-$step.log" | indent
@@ -321,7 +329,7 @@ if [ -n "$extra_config" ] && has_mayor; then
   gt $T bead list --convoy "$convoy" --json | python3 "$show" missing | indent
   gt $T status
   gt $T metrics | sed -n '1,14p'
-  gt $T cost || true
+  gt $T cost 2>&1 | indent || true
   python3 "$show" traces "$traces" | indent
   gt $T down | indent || true
   say "done: the town lived in $work$(kept_note) — the whole Mayor path took $(( $(date +%s) - began ))s"

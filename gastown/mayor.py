@@ -141,17 +141,29 @@ def _test_file(path: str, is_test: Callable[[str], bool] | None) -> bool:
     return named and (is_test is None or is_test(file))
 
 
-def normalize(data: dict[str, Any], is_test: Callable[[str], bool] | None = None) -> dict[str, Any]:
+def normalize(data: dict[str, Any], is_test: Callable[[str], bool] | None = None, feature: str = "") -> dict[str, Any]:
     """The AeroBeat order made whole: code waits for the tests, a review bead closes the convoy.
 
     A code bead that names no acceptance tests gets the test files of the tests beads it
-    waits for (``is_test``: the rig's own test paths).
+    waits for (``is_test``: the rig's own test paths); a test id it names in a file a tests
+    bead of the plan writes, but that bead does not name, is a guess and becomes the file.
+    A bead with no description gets the feature: a small model's beads often say only
+    which files, and the worker then does not know what to build.
     """
     items = [dict(item) for item in data["beads"]]
     tests = [i["key"] for i in items if _kind(i) == "tests"]
     by_key = {i["key"]: i for i in items}
+    named = {t for k in tests for t in (*by_key[k].get("acceptance_tests", ()), *by_key[k].get("files", ()))}
     for item in items:
         item["kind"] = _kind(item)
+        if feature.strip() and not str(item.get("description", "")).strip():
+            item["description"] = f"Part of: {feature.strip()}"
+        if item["kind"] == "code" and item.get("acceptance_tests"):
+            guessed = [
+                t.split("::")[0] if "::" in t and t not in named and t.split("::")[0] in named else t
+                for t in item["acceptance_tests"]
+            ]
+            item["acceptance_tests"] = list(dict.fromkeys(guessed))
         deps = list(item.get("depends_on", ()))
         if item["kind"] == "code" and tests and not set(deps) & set(tests):
             deps = tests + deps
@@ -265,7 +277,7 @@ def plan(
         problems = ["$: the answer was not a JSON object"] if not isinstance(data, dict) else check_plan(data)
         if not problems:
             planned = _build(
-                store.snapshot(), normalize(data, rig.is_test_path), rig, attempt, usage, client.spec.name
+                store.snapshot(), normalize(data, rig.is_test_path, feature), rig, attempt, usage, client.spec.name
             )
             if not dry_run:
                 planned.commit = _commit(store, planned, agent, client.spec.name)

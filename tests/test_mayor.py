@@ -345,13 +345,34 @@ def test_plan_beads_carry_their_acceptance_tests():
     by_key = {b["key"]: b for b in done["beads"]}
     assert by_key["c1"]["acceptance_tests"] == ["tests/test_combo.py"]  # t1's test files, not its helpers
     assert "acceptance_tests" not in by_key["t1"] and "acceptance_tests" not in by_key["review"]
-    own = {**TESTED, "beads": [TESTED["beads"][0], {**GOOD["beads"][1], "acceptance_tests": ["tests/test_combo.py::test_x"]}]}
+    own = {
+        **TESTED,
+        "beads": [TESTED["beads"][0], {**GOOD["beads"][1], "acceptance_tests": ["tests/test_combo.py::test_x"]}],
+    }
+    # a test id in a file the tests bead writes, which that bead never names, is a guess: the file it is
     assert {b["key"]: b.get("acceptance_tests") for b in mayormod.normalize(own)["beads"]}["c1"] == [
+        "tests/test_combo.py"
+    ]
+    named = {
+        **own,
+        "beads": [{**own["beads"][0], "acceptance_tests": ["tests/test_combo.py::test_x"]}, own["beads"][1]],
+    }
+    assert {b["key"]: b.get("acceptance_tests") for b in mayormod.normalize(named)["beads"]}["c1"] == [
         "tests/test_combo.py::test_x"
     ]
+    elsewhere = {
+        **GOOD,
+        "beads": [GOOD["beads"][0], {**GOOD["beads"][1], "acceptance_tests": ["tests/test_old.py::test_y"]}],
+    }
+    assert mayormod.normalize(elsewhere)["beads"][1]["acceptance_tests"] == ["tests/test_old.py::test_y"]
     climbing = {**GOOD, "beads": [GOOD["beads"][0], {**GOOD["beads"][1], "acceptance_tests": ["../secret/test_x.py"]}]}
     assert any("climbs out of the rig" in p for p in mayormod.check_plan(climbing))
-    assert any("acceptance_tests" in p for p in mayormod.check_plan({**climbing, "beads": [{**GOOD["beads"][1], "acceptance_tests": ["/abs/test.py"]}]}))
+    assert any(
+        "acceptance_tests" in p
+        for p in mayormod.check_plan(
+            {**climbing, "beads": [{**GOOD["beads"][1], "acceptance_tests": ["/abs/test.py"]}]}
+        )
+    )
 
 
 def test_a_server_taking_only_json_object_gets_the_plan_asked_that_way_without_retries(rigged):
@@ -474,7 +495,10 @@ ASK = [{"role": "user", "content": "Plan the feature: add a function add(a, b) t
 
 
 def _plan_tool(parameters):
-    return {"type": "function", "function": {"name": "submit_plan", "description": "Submit the plan.", "parameters": parameters}}
+    return {
+        "type": "function",
+        "function": {"name": "submit_plan", "description": "Submit the plan.", "parameters": parameters},
+    }
 
 
 @llama_cpp_python
@@ -517,3 +541,13 @@ def test_the_full_plan_schema_kills_the_server_and_the_failure_shows_its_log(tmp
         assert runner.get("smol-planner").restarts == 1
     finally:
         runner.stop("smol-planner")
+
+
+def test_a_bead_the_plan_left_without_a_description_gets_the_feature():
+    bare = {
+        **GOOD,
+        "beads": [{**GOOD["beads"][0], "description": ""}, {**GOOD["beads"][1], "description": "Write it."}],
+    }
+    done = mayormod.normalize(bare, feature="Add combo multipliers to beatscore.")
+    assert done["beads"][0]["description"] == "Part of: Add combo multipliers to beatscore."
+    assert done["beads"][1]["description"] == "Write it."  # a given one stays

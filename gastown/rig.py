@@ -15,7 +15,6 @@ so a new role is a new file, not new code.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -247,21 +246,9 @@ def _local_path(store: GitStore, name: str, data: Mapping[str, Any], shipped: Pa
     return clone
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
 def to_toml(data: Mapping[str, Any]) -> str:
     """A flat rig definition as TOML (strings, numbers, lists)."""
-    lines = [f"{key} = {_toml_value(value)}" for key, value in data.items() if value is not None]
+    lines = [f"{key} = {configmod.toml_value(value)}" for key, value in data.items() if value is not None]
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,6 @@ town whose roster gives every role under test to one model, with the project as 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections.abc import Mapping, Sequence
@@ -306,22 +305,11 @@ def check_models(names: Sequence[str], config: configmod.TownConfig) -> rostermo
     return roster
 
 
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
 def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise UsageError(f"--config: cannot carry a {type(value).__name__} value into the eval's town")
+    try:
+        return configmod.toml_value(value)
+    except TypeError:
+        raise UsageError(f"--config: cannot carry a {type(value).__name__} value into the eval's town") from None
 
 
 # The loop's own time budget, as a share of the eval's per-bead budget: the loop ends by itself,
@@ -335,15 +323,15 @@ def town_toml(
     """The throwaway town's town.toml: its own head, the config's models, every role on ``model``."""
     parts = [base.rstrip() + "\n"]
     tables: list[tuple[str, Mapping[str, Any]]] = [("machine", config.machine), ("cost", config.cost)]
-    tables += [(f"models.{_toml_key(name)}", table) for name, table in config.models.items()]
+    tables += [(f"models.{configmod.toml_key(name)}", table) for name, table in config.models.items()]
     for header, table in tables:
         if table:
-            lines = [f"[{header}]"] + [f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in table.items()]
+            lines = [f"[{header}]"] + [f"{configmod.toml_key(str(k))} = {_toml_value(v)}" for k, v in table.items()]
             parts.append("\n".join(lines) + "\n")
     if model is not None:
         for role in roles:
             seconds = f"bead_seconds = {round(budget * LOOP_SHARE)}\n" if budget else ""
-            parts.append(f"[roles.{_toml_key(role)}]\nmodel = {_toml_value(model)}\n{seconds}")
+            parts.append(f"[roles.{configmod.toml_key(role)}]\nmodel = {_toml_value(model)}\n{seconds}")
     return "\n".join(parts)
 
 

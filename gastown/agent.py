@@ -121,7 +121,7 @@ class _State:
     trace: Trace
     conv: prompts.Conversation
     repeats: Repeats = field(default_factory=Repeats)
-    passed: checks.TestRun | None = None  # the run that let finish through, while nothing changed since
+    passed: checks.TestRun | None = None  # the run that let finish through (the loop ends with it)
     wanted: tuple[str, ...] = ()  # files the bead must leave written (the Refinery's test files)
     stubbed: int = 0  # conversation messages stubbed so far
 
@@ -497,7 +497,6 @@ class Agent:
         state.tally.tools_s += time.monotonic() - began
         if call.name in WRITES and ok and _digest(state.sandbox, call) != before:
             state.repeats.changed()
-            state.passed = None
         state.trace.write(
             "tool", name=call.name, arguments=call.arguments, ok=ok, result=tail(text, 4000), source=call.source
         )

@@ -277,9 +277,9 @@ class Agent:
         if acceptance:
             return (
                 "The bead is done when the acceptance tests pass and no test that passed before fails. "
-                "finish is refused until then. Change the code (edit_file for a change inside an existing "
-                "file, write_file for a new file), call run_tests, read the failures, fix, and call finish "
-                "when they pass."
+                "Change the code (a whole file as a code block under its path, or edit_file for a small "
+                "change inside a long file). The tests run after every change and you see the result: read "
+                "the failures and fix them. The bead ends by itself when they pass."
             )
         return "When the project's tests pass, call finish with a short summary (it is refused until they do)."
 
@@ -416,12 +416,19 @@ class Agent:
                 self._answer(conv, call, refusal, answered)
                 after_finish = True
                 continue
-            text, ok = self._execute(state, call)
+            text, ok, changed = self._execute(state, call)
             tally.attempt(call.name, ok)
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             text += self._repeat(state, key, text, _describe(call), call.name)
             if ok and call.name in WRITES:
                 text += self._rewrite(state, key, _describe(call))
+            if changed and self._tests_decide:
+                done, report = self._check_change(state)
+                self._answer(conv, call, f"{text}\n\n{report}", answered)
+                if done:  # the bead's definition of done holds: another turn could only undo it
+                    state.trace.write("finish", summary=report, accepted=True, by="tests")
+                    return f"{_describe(call)}; {report}"
+                continue
             self._answer(conv, call, text, answered)
         for raw in reply.tool_calls:  # every structured call needs an answer
             if raw["id"] not in answered:
@@ -487,20 +494,39 @@ class Agent:
             else "the acceptance tests do not pass yet"
         )
         return (
-            f"finish refused: {why}.\n{found.summary()}\n{found.shown}\nFix the code, then call run_tests, then finish."
+            f"finish refused: {why}.\n{found.summary()}\n{found.shown}\n"
+            "Fix the code: the tests run after every change, and the bead ends when they pass."
         )
 
-    def _execute(self, state: _State, call: toolcalls.ToolCall) -> tuple[str, bool]:
+    def _check_change(self, state: _State) -> tuple[bool, str]:
+        """Run the bead's check after a change: whether it holds, and what the model reads.
+
+        Running it here saves the small model a turn (write, then run_tests, then read) and
+        shows the failure while the change is in front of it."""
+        began = time.monotonic()
+        found = state.check.run()
+        state.tally.tests_s += time.monotonic() - began
+        broken = state.check.regressions(found)
+        state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
+        if found.passed and not broken:
+            state.passed = found
+            return True, f"the acceptance tests pass now ({found.summary()}); the bead is done"
+        note = f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
+        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}"
+
+    def _execute(self, state: _State, call: toolcalls.ToolCall) -> tuple[str, bool, bool]:
+        """Run one call: its answer, whether it worked, and whether it changed a file."""
         began = time.monotonic()
         before = _digest(state.sandbox, call) if call.name in WRITES else None
         text, ok = self._run(state, call)
         state.tally.tools_s += time.monotonic() - began
-        if call.name in WRITES and ok and _digest(state.sandbox, call) != before:
+        changed = call.name in WRITES and ok and _digest(state.sandbox, call) != before
+        if changed:
             state.repeats.changed()
         state.trace.write(
             "tool", name=call.name, arguments=call.arguments, ok=ok, result=tail(text, 4000), source=call.source
         )
-        return text, ok
+        return text, ok, changed
 
     def _run(self, state: _State, call: toolcalls.ToolCall) -> tuple[str, bool]:
         args = dict(call.arguments)
@@ -596,7 +622,7 @@ class Agent:
 
 _DURATION_RE = re.compile(r"\b\d+(?:\.\d+)?s\b")  # test run times differ between identical runs
 _HINTS = {
-    "finish": "Change the code so the failing tests above pass, then run_tests, then finish.",
+    "finish": "Change the code so the failing tests above pass; the bead ends by itself when they do.",
     "read_file": "The file's content is above. If the path is wrong, use list_dir or directory_tree to find it.",
     "run_tests": "Change the code first (edit_file or write_file), then run the tests again.",
     "edit_file": "Read the file's current lines with read_file and copy the snippet exactly.",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown import edits, git
+from gastown import edits, git, merge
 from gastown.errors import GitFailed
 from gastown.toolcalls import ToolSpec
 
@@ -58,6 +58,33 @@ def _check_not_gutted(target: Path, content: str, relative: str) -> None:
             "To add or change code in it, use edit_file (replace an exact snippet, e.g. the last lines "
             "of the file with those lines plus your new code); to rewrite it, send the whole file."
         )
+
+
+def _check_compiles(target: Path, content: str, relative: str) -> None:
+    """Refuse Python that does not compile, unless the file did not compile before either: a
+    broken write (an edit that cut a docstring in two) costs a small model the rest of the bead."""
+    if target.suffix != ".py":
+        return
+    try:
+        compile(content, relative, "exec", dont_inherit=True)
+        return
+    except (SyntaxError, ValueError) as error:
+        problem = error
+    try:
+        if target.is_file():
+            compile(target.read_bytes(), relative, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, OSError):
+        return  # already broken: the model may be fixing it a piece at a time
+    where = ""
+    line = getattr(problem, "lineno", None)
+    if isinstance(problem, SyntaxError) and line:
+        lines = edits.split_lines(content)
+        first, last = max(1, line - 2), min(len(lines), line + 2)
+        where = f" at line {line}:\n" + edits.number(lines[first - 1 : last], first)
+    message = getattr(problem, "msg", str(problem))
+    raise ToolError(
+        f"not written: {relative} would not compile ({message}){where}\nThe file is unchanged; send code that compiles."
+    )
 
 
 def secret_values(env: Mapping[str, str]) -> list[str]:
@@ -332,14 +359,27 @@ class Sandbox:
 
     def write_file(self, path: str, content: str) -> str:
         target = self._writable(path)
-        self._make_parent(target, path)
         note = ""
         plain = edits.unnumber(content) if content.count("\n") >= 2 else None
         if plain is not None:  # a copy of read_file's output: the numbers are not the file's
             content, note = plain, "; the line numbers copied from read_file were dropped"
-        _check_not_gutted(target, content, self.relative(target))
+        rel = self.relative(target)
+        _check_compiles(target, content, rel)
+        old = target.read_text(errors="replace") if target.suffix == ".py" and target.is_file() else ""
+        if old and merge.is_fragment(old, content):
+            merged = merge.merge(old, content)
+            _check_compiles(target, merged.text, rel)
+            target.write_text(merged.text)
+            done = [f"replaced {', '.join(merged.replaced)}"] if merged.replaced else []
+            done += [f"added {', '.join(merged.added)}"] if merged.added else []
+            return (
+                f"merged into {rel}: {'; '.join(done) or 'nothing new'}; its other {merged.kept} definitions "
+                f"are kept as they were ({len(edits.split_lines(merged.text))} lines now{note})"
+            )
+        _check_not_gutted(target, content, rel)
+        self._make_parent(target, path)
         target.write_text(content)
-        return f"wrote {self.relative(target)} ({len(content)} characters{note})"
+        return f"wrote {rel} ({len(content)} characters{note})"
 
     def edit_file(self, path: str, old: str, new: str) -> str:
         """Replace the one place where ``old`` occurs in ``path`` with ``new``."""
@@ -350,8 +390,9 @@ class Sandbox:
         if not target.exists():
             if old.strip():
                 raise ToolError(f"{rel}: no such file; to create it, call edit_file with an empty old (or write_file)")
-            self._make_parent(target, path)
             new = _plain(new)
+            _check_compiles(target, new, rel)
+            self._make_parent(target, path)
             target.write_text(new)
             lines = edits.split_lines(new)
             return self._edited(f"created {rel} ({len(lines)} lines)", lines, 1, len(lines))
@@ -370,6 +411,7 @@ class Sandbox:
                 made = edits.apply(text, old, new, rel)
             except edits.EditError as error:
                 raise ToolError(redact(str(error), self._secrets)) from None
+        _check_compiles(target, made.text, rel)
         target.write_bytes((made.text.replace("\n", "\r\n") if crlf else made.text).encode())
         lines = edits.split_lines(made.text)
         was = _lines_named(made.old_first, made.old_last)

@@ -37,7 +37,11 @@ def test_longest_streak():
 SCORING_BREAKS = '''"""Scoring that no longer scores."""
 
 
-def score(*_args, **_kwargs):
+def grade(offset_ms):
+    return "miss"
+
+
+def points(grade_name):
     return 0
 '''
 
@@ -115,11 +119,15 @@ def test_the_bead_runs_only_its_own_tests_not_its_siblings(tmp_path, rig_path):
     outcome, llm, _ = run_bead(
         tmp_path,
         rig_path,
-        [write_combo(), tool("run_tests"), tool("finish", summary="combo written")],
+        [
+            tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n"),
+            write_combo(),
+        ],
         acceptance_tests=("tests/test_combo.py",),
     )
     assert outcome.status == "done", outcome.reason
-    seen = tool_results(llm, 2)[-1]
+    seen = tool_results(llm, 1)[-1]
+    assert "The tests, run after this change" in seen and "test_combo" in seen, seen
     assert "test_streaks" not in seen and "streaks" not in seen, seen
     assert outcome.result["tests"]["failed"] == 0 and outcome.result["tests"]["errors"] == 0
     assert outcome.result["tests"]["acceptance"] == ["tests/test_combo.py"]
@@ -188,7 +196,22 @@ def test_finish_is_refused_while_the_acceptance_tests_fail(tmp_path, rig_path):
     assert outcome.status == "done", outcome.reason
     refusal = tool_results(llm, 1)[-1]
     assert refusal.startswith("finish refused") and "No module named 'beatscore.combo'" in refusal
-    assert outcome.result["tool_calls"]["finish"] == 2 and outcome.result["tool_calls_failed"] == 1
+    assert outcome.result["tool_calls"]["finish"] == 1 and outcome.result["tool_calls_failed"] == 1
+
+
+def test_the_bead_ends_by_itself_when_a_change_makes_its_tests_pass(tmp_path, rig_path):
+    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [wrong, write_combo(), tool("finish", summary="never asked for")],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert len(llm.requests) == 2  # no turn spent on run_tests or finish after the passing write
+    assert "FAILED tests/test_combo.py::test_multiplier_grows_with_the_streak" in tool_results(llm, 1)[-1]
+    assert "the acceptance tests pass now" in outcome.result["summary"]
+    assert outcome.result["tests"]["failed"] == 0 and (kept / "beatscore" / "combo.py").read_text() == COMBO_CODE
 
 
 def test_refused_finishes_with_no_change_between_end_the_bead_stuck(tmp_path, rig_path):
@@ -238,8 +261,8 @@ def test_breaking_a_test_that_passed_before_is_not_done(tmp_path, rig_path):
         tmp_path,
         rig_path,
         [
-            write_combo(),
             tool("write_file", path="beatscore/scoring.py", content=SCORING_BREAKS),
+            write_combo(),
             tool("finish", summary="done"),
             tool("finish", summary="done"),
         ],
@@ -247,6 +270,7 @@ def test_breaking_a_test_that_passed_before_is_not_done(tmp_path, rig_path):
         acceptance_tests=("tests/test_combo.py",),
     )
     assert outcome.status == "failed" and "passed before" in outcome.reason
+    assert "passed before the bead started and fail now" in tool_results(llm, 2)[-1]  # told after the write
     assert "tests that passed before the bead started now fail" in tool_results(llm, 3)[-1]
 
 
@@ -356,7 +380,7 @@ def test_a_whole_file_sent_as_a_code_block_under_its_path_is_written(tmp_path, r
     )
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "combo.py").read_text() == COMBO_CODE
-    assert outcome.result["tool_calls"] == {"write_file": 1, "finish": 1}
+    assert outcome.result["tool_calls"] == {"write_file": 1}  # passing tests ended the bead
     assert outcome.result["tool_calls_recovered"] == 1
 
 

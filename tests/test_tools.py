@@ -309,12 +309,51 @@ def test_a_folder_outside_git_is_walked_without_caches_or_venvs(tmp_path):
     assert plain.search("combo") == "main.py:1: combo"
 
 
-def test_a_write_that_would_gut_an_existing_module_is_refused_and_changes_nothing(sandbox):
-    module = "".join(f"def f{n}():\n    return {n}\n\n\n" for n in range(10))  # 40 lines
-    (sandbox.root / "src" / "big.py").write_text(module)
-    with pytest.raises(ToolError, match=r"would replace src/big.py \(40 lines\) with 0 lines.*edit_file"):
-        sandbox.write_file("src/big.py", "<|insert your code here|>")
-    assert (sandbox.root / "src" / "big.py").read_text() == module
-    shorter = "".join(f"def f{n}():\n    return {n}\n\n\n" for n in range(5))  # a real rewrite, half as long
-    assert "wrote src/big.py" in sandbox.write_file("src/big.py", shorter)
+def test_a_write_that_would_gut_an_existing_file_is_refused_and_changes_nothing(sandbox):
+    notes = "".join(f"- note {n}\n" for n in range(40))
+    (sandbox.root / "src" / "notes.md").write_text(notes)
+    with pytest.raises(ToolError, match=r"would replace src/notes.md \(40 lines\) with 0 lines.*edit_file"):
+        sandbox.write_file("src/notes.md", "<|insert your notes here|>")
+    assert (sandbox.root / "src" / "notes.md").read_text() == notes
+    assert "wrote src/notes.md" in sandbox.write_file("src/notes.md", notes[: len(notes) // 2])  # a real rewrite
     assert "wrote src/new.py" in sandbox.write_file("src/new.py", "x = 1\n")
+
+
+def test_python_that_would_not_compile_is_refused_with_the_line_and_changes_nothing(sandbox):
+    module = '"""Scores."""\n\n\ndef points(hit):\n    return 3 if hit else 0\n'
+    (sandbox.root / "src" / "score.py").write_text(module)
+    with pytest.raises(ToolError, match=r"(?s)not written: src/score.py would not compile.*at line 1:.*unchanged"):
+        sandbox.write_file("src/score.py", "<|insert your code here|>")
+    with pytest.raises(ToolError, match=r"would not compile"):  # an edit that cuts the docstring in two
+        sandbox.edit_file("src/score.py", old='"""Scores."""', new='"""Scores.\n\ndef bonus(): return 1')
+    with pytest.raises(ToolError, match=r"would not compile"):
+        sandbox.write_file("src/fresh/new.py", "def broken(:\n")
+    assert (sandbox.root / "src" / "score.py").read_text() == module
+    assert not (sandbox.root / "src" / "fresh").exists()
+    (sandbox.root / "src" / "half.py").write_text("def half(:\n")  # broken already: fixing it goes piece by piece
+    assert "edited src/half.py" in sandbox.edit_file("src/half.py", old="half(:", new="half(x:")
+
+
+def test_a_module_written_as_only_its_new_and_changed_functions_keeps_the_rest(sandbox):
+    module = (
+        '"""Text tools."""\n\nimport textwrap\n\nWIDTH = 70\n\n\n'
+        "def wrap(text, width=WIDTH):\n    return textwrap.wrap(text, width)\n\n\n"
+        "@staticmethod\ndef shout(text):\n    return text.upper()\n"
+    )
+    (sandbox.root / "src" / "text.py").write_text(module)
+    fragment = (
+        "import re\nimport textwrap\n\n\ndef shout(text):\n    return text.upper() + '!'\n\n\n"
+        "def truncate(text, width):\n    return re.sub(r'\\s+$', '', text[:width])\n"
+    )
+    said = sandbox.write_file("src/text.py", fragment)
+    assert said.startswith("merged into src/text.py: replaced shout; added truncate; its other 1 definitions"), said
+    merged = (sandbox.root / "src" / "text.py").read_text()
+    assert merged == (
+        '"""Text tools."""\n\nimport textwrap\nimport re\n\nWIDTH = 70\n\n\n'
+        "def wrap(text, width=WIDTH):\n    return textwrap.wrap(text, width)\n\n\n"
+        "def shout(text):\n    return text.upper() + '!'\n\n\n"
+        "def truncate(text, width):\n    return re.sub(r'\\s+$', '', text[:width])\n"
+    )
+    whole = merged.replace("WIDTH = 70", "WIDTH = 80")  # every definition present: a rewrite, written as sent
+    assert sandbox.write_file("src/text.py", whole).startswith("wrote src/text.py")
+    assert (sandbox.root / "src" / "text.py").read_text() == whole

@@ -88,8 +88,8 @@ def test_a_pushed_bead_becomes_a_branch_and_a_done_result(world):
     assert shown.status == "done", (shown.close_reason, err[-2000:])
     result = shown.result
     assert result["tests"]["passed"] == 3 and result["tests"]["failed"] == 0
-    assert result["tool_calls"] == {"read_file": 1, "write_file": 1, "run_tests": 1, "finish": 1}
-    assert result["tool_calls_recovered"] == 2 and result["tool_calls_failed"] == 0
+    assert result["tool_calls"] == {"read_file": 1, "write_file": 1}  # the passing write ended the bead
+    assert result["tool_calls_recovered"] == 1 and result["tool_calls_failed"] == 0
     assert result["tokens_in"] > 0 and result["tokens_out"] > 0 and result["model"] == "fake"
     trace = Path(result["trace"])
     kinds = [json.loads(line)["kind"] for line in trace.read_text().splitlines()]
@@ -107,7 +107,7 @@ def test_a_pushed_bead_becomes_a_branch_and_a_done_result(world):
     assert trailers["Tests-Passed"] == "3" and trailers["Model"] == "fake" and trailers["Branch"] == "bead/gt-c0mb0"
     # the stable prefix: every request of the bead starts with the same head
     heads = [json.dumps(r["messages"][:2]) for r in llm.requests]
-    assert len(set(heads)) == 1 and len(llm.requests) == 4
+    assert len(set(heads)) == 1 and len(llm.requests) == 2
     assert not list((town.git_dir / "gastown" / "worktrees").glob("*/*"))  # worktree cleaned up
     town.fsck()
 
@@ -137,10 +137,10 @@ def test_429_500_and_every_text_form_still_get_the_work_done(world):
         [
             error(429, headers={"retry-after": "0"}),
             error(500),
-            text("```json\n" + json.dumps({"name": "write_file", "arguments": write}) + "\n```"),
             text('<function_calls><invoke name="run_tests"></invoke></function_calls>'),
             text("I am not sure what to do."),
-            text('{"name": "finish", "arguments": {"summary": "done"}}'),
+            text('{"name": "finish", "arguments": {"summary": "done"}}'),  # refused: the tests fail
+            text("```json\n" + json.dumps({"name": "write_file", "arguments": write}) + "\n```"),
         ]
     )
     with FakeLLM(answers) as llm:
@@ -190,11 +190,11 @@ def test_sandbox_escapes_are_refused_and_a_changed_test_file_is_refused(world, t
             tool("write_file", path=str(outside), content="pwned"),
             tool("read_file", path=".git/config"),
             tool("write_file", path="tests/test_combo.py", content="def test_nothing(): pass\n"),
-            tool("write_file", path="beatscore/combo.py", content=COMBO_CODE),
             tool(
                 "shell_exec",
                 command="python -c \"open('tests/test_combo.py', 'w').write('def test_x(): pass')\"",
             ),
+            tool("write_file", path="beatscore/combo.py", content=COMBO_CODE),
             tool("finish", summary="sneaky"),
         ]
     )

@@ -1,0 +1,55 @@
+"""A fragment of a module laid over the module: what is replaced, added and kept."""
+
+from gastown import merge
+
+MODULE = '''"""Names."""
+
+from __future__ import annotations
+
+import re
+
+SEPARATOR = " "
+
+
+class Name:
+    """A person's name."""
+
+
+@property
+def first(name):
+    return name.split()[0]
+
+
+def last(name):
+    return name.split()[-1]
+'''
+
+
+def test_a_whole_module_is_not_a_fragment_and_neither_is_code_that_does_not_compile():
+    assert not merge.is_fragment(MODULE, MODULE.replace('" "', '"-"'))
+    assert not merge.is_fragment(MODULE, "def last(:\n")
+    assert not merge.is_fragment(MODULE, "SEPARATOR = '-'\n")  # defines no function or class: not a fragment
+
+
+def test_a_replaced_function_loses_its_old_decorators_and_keeps_its_place():
+    merged = merge.merge(MODULE, "def first(name):\n    return name.split()[0].title()\n")
+    assert merged.replaced == ("first",) and merged.added == () and merged.kept == 2
+    assert "@property" not in merged.text
+    assert merged.text.index("class Name") < merged.text.index("def first") < merged.text.index("def last")
+    compile(merged.text, "names.py", "exec")
+
+
+def test_new_imports_go_after_the_old_ones_and_a_future_import_is_not_moved_below_them():
+    fragment = "from __future__ import annotations\nimport re\nimport string\n\n\ndef initials(name):\n    return ''\n"
+    merged = merge.merge(MODULE, fragment)
+    assert merged.added == ("initials",)
+    assert merged.text.count("import re") == 1 and merged.text.count("from __future__") == 1
+    assert merged.text.index("import re\nimport string\n") < merged.text.index("SEPARATOR")
+    assert merged.text.rstrip().endswith("return ''")
+    compile(merged.text, "names.py", "exec")
+
+
+def test_a_module_without_imports_or_docstring_gets_the_fragments_imports_first():
+    merged = merge.merge("def a():\n    return 1\n\n\ndef b():\n    return 2\n", "import os\n\n\ndef b():\n    return 3\n")
+    assert merged.text == "import os\n\ndef a():\n    return 1\n\n\ndef b():\n    return 3\n"
+    assert merged.replaced == ("b",) and merged.kept == 1

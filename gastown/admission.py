@@ -9,12 +9,12 @@ names the bead (or path), the field and what to do.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gastown import dag, ids, times
-from gastown.bead import CLAIMED, CLOSED, OPEN, Bead
+from gastown import dag, ids, schema, times
+from gastown.bead import CLAIMED, CLOSED, OPEN, Bead, semantic_problems
 from gastown.config import Limits
 from gastown.errors import UsageError
 from gastown.index import Index
@@ -113,6 +113,93 @@ def _new_claim_problems(old: Bead, new: Bead, now: float) -> list[str]:
                 f"for {times.duration(left)} more; a second live claim is refused"
             ]
     return []
+
+
+def bead_problems(bead: Bead) -> list[str]:
+    """Why ``bead`` may not be stored as it is: the protocol's field rules, then its schema.
+
+    The semantic rules come first and say what to write instead; the schema's finding on
+    the same field (a regex, for a bad test path) would only repeat it less clearly."""
+    found = semantic_problems(bead)
+    named = {p.split(":", 1)[0] for p in found}
+    found += [p for p in schema.problems("bead", bead.to_dict()) if p.split(":", 1)[0] not in named]
+    return [f"bead {bead.id}: {p}" for p in found]
+
+
+@dataclass
+class Verdict:
+    """What is wrong with one write: its shape (schema, paths, files) and its moves (the protocol)."""
+
+    shape: list[str] = field(default_factory=list)
+    moves: list[str] = field(default_factory=list)
+
+
+def write_problems(
+    index: Index,
+    stored: Callable[[str], Bead | None],
+    beads: Sequence[Bead],
+    files: Mapping[str, bytes | None],
+    limits: Limits,
+    now: float,
+) -> Verdict:
+    """Everything wrong with writing ``beads`` and ``files`` over the state ``index`` reflects.
+
+    ``stored`` gives a bead as it is stored now (None when absent or unreadable). This is
+    the store's door: every write of every process — the queue, the Mayor, the Refinery,
+    the founding of a town — is judged here before anything is published."""
+    verdict = Verdict()
+    written: dict[str, Bead] = {}
+    for bead in beads:
+        verdict.shape += bead_problems(bead)
+        written[bead.id] = bead
+    for path, data in files.items():
+        problem = path_problem(path)
+        if problem:
+            verdict.shape.append(problem)
+            continue
+        bead_id = ids.id_from_path(path)
+        if data is None:
+            if bead_id is not None and bead_id not in written:
+                verdict.moves += transition_problems(stored(bead_id), None, now)
+            elif path == "town.toml":
+                verdict.shape.append("town.toml: the town's configuration cannot be deleted")
+            continue
+        problem = size_problem(path, len(data), limits)
+        if problem:
+            verdict.shape.append(problem)
+        elif bead_id is not None:
+            try:
+                written[bead_id] = load_bead(data, path, expected_id=bead_id)
+            except UsageError as error:
+                verdict.shape += getattr(error, "problems", [error.message])
+        else:
+            verdict.shape += _file_problems(path, data)
+    for bead_id, bead in written.items():
+        verdict.moves += transition_problems(stored(bead_id), bead, now)
+    verdict.shape += _written_references(index, written)
+    return verdict
+
+
+def _written_references(index: Index, written: Mapping[str, Bead]) -> list[str]:
+    """Unknown dependencies and cycles once ``written`` is laid over ``index``."""
+    found = []
+
+    def edges(node: str) -> tuple[str, ...]:
+        bead = written.get(node)
+        if bead is not None:
+            parent = bead.parent()
+            return bead.blockers() + ((parent,) if parent else ())
+        entry = index.entries.get(node)
+        return () if entry is None else entry.blocks + ((entry.parent,) if entry.parent else ())
+
+    for bead_id in written:
+        for dep in edges(bead_id):
+            if dep not in written and dep not in index.entries:
+                found.append(f"bead {bead_id}: depends on {dep}, which does not exist; add {dep} first")
+    cycle = dag.find_cycle(list(written), edges)
+    if cycle:
+        found.append(f"dependency cycle: {' -> '.join(cycle)}; remove one of these edges")
+    return found
 
 
 def reference_problems(index: Index, bead_ids: Iterable[str]) -> list[str]:

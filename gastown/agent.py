@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -25,12 +26,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gastown import checks, prompts, schema, toolcalls
+from gastown import checks, prompts, schema, tokens, toolcalls
 from gastown.bead import Bead
 from gastown.errors import Unavailable
 from gastown.hardware import EnergyMeter
 from gastown.providers import ModelClient, ModelRejected, Reply
 from gastown.rig import Rig, RolePrompt
+from gastown.secrets import Secrets
 from gastown.tally import Tally, Trace
 from gastown.tools import (
     Sandbox,
@@ -39,7 +41,6 @@ from gastown.tools import (
     describe,
     openai_tools,
     parser_specs,
-    secret_values,
     tail,
 )
 from gastown.worktree import Worktree
@@ -141,6 +142,7 @@ class Agent:
         limits: Limits = Limits(),
         env: Mapping[str, str] | None = None,
         meter: Callable[[ModelClient], EnergyMeter | None] | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         self.role = role
         self.prompt = prompt
@@ -152,6 +154,7 @@ class Agent:
         self.limits = limits
         self.env = env
         self.meter = meter or (lambda _client: None)
+        self.secrets = secrets or Secrets.of(os.environ if env is None else env)
 
     @property
     def _tests_decide(self) -> bool:
@@ -168,6 +171,7 @@ class Agent:
             test_command=self.rig.test_command,
             test_timeout=self.rig.test_timeout,
             **({"env": self.env} if self.env is not None else {}),
+            secrets=self.secrets,
         )
         files = [line for line in worktree.git("ls-files", "--cached", "--others", "--exclude-standard").splitlines()]
         texts = (bead.title, bead.description, bead.acceptance_criteria, bead.design)
@@ -176,8 +180,7 @@ class Agent:
         if absent and self._tests_decide:  # nothing the worker may write can make them pass
             reason = f"acceptance test {absent[0]} is not in the rig; add it (or fix the bead's acceptance_tests)"
             return Outcome("failed", reason, Tally().result(started, trace, self.client.spec.name))
-        secrets = secret_values(sandbox.env)
-        check = checks.Checks(sandbox, acceptance if self._tests_decide else (), secrets)
+        check = checks.Checks(sandbox, acceptance if self._tests_decide else (), self.secrets)
         tally = Tally()
         now: checks.TestRun | None = None
         if self._tests_decide:
@@ -223,7 +226,7 @@ class Agent:
             system += "\n" + describe(names) + "\n"
         texts = (bead.title, bead.description, bead.acceptance_criteria, bead.design)
         shown = self._shown_files(sandbox, acceptance, files, checks.named_files(texts, files, self.rig.is_test_path))
-        limit = int(budget * self.limits.files_share * prompts.CHARS_PER_TOKEN)
+        limit = tokens.tokens_to_chars(int(budget * self.limits.files_share))
         task = prompts.bead_text(
             bead.to_dict(),
             list(self.rig.test_paths) if self.role != "refinery" else [],

@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gastown.tools import Run, Sandbox, count_tests, redact, tail
+from gastown import secrets as secretsmod
+from gastown.secrets import Secrets
+from gastown.tools import Run, Sandbox, count_tests, tail
 
 SHOWN_OUTPUT = 5000  # characters of failing-test output a model sees per run
 _OUTCOME_RE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (.+?)(?: - .*)?$", re.MULTILINE)
@@ -160,7 +162,7 @@ class Checks:
 
     sandbox: Sandbox
     acceptance: tuple[str, ...]
-    secrets: Sequence[str] = ()
+    secrets: Secrets = secretsmod.NONE
     kept: tuple[str, ...] = ()  # tests that passed before the bead started
     scoped: bool = field(init=False)
 
@@ -202,9 +204,9 @@ class Checks:
         return broken
 
 
-def read_run(run: Run, secrets: Sequence[str] = ()) -> TestRun:
+def read_run(run: Run, secrets: Secrets = secretsmod.NONE) -> TestRun:
     """A test command's result read: its counts and (from pytest's ``-rA``) each test's outcome."""
-    output = redact(run.output, secrets)
+    output = secrets.redact(run.output)
     outcomes = {test: outcome for outcome, test in _OUTCOME_RE.findall(output)}
     return TestRun(run, count_tests(output), outcomes, _shown(output, run))
 

@@ -75,7 +75,7 @@ class InvalidBead(UsageError):
 class ConfigError(UsageError):
     """The town or rig configuration is wrong; the message names the key."""
 
-    default_hint = "edit town.toml on the tasks branch (gt config path shows where it is read)"
+    default_hint = "fix town.toml on the tasks branch (`git show tasks:town.toml` shows it; edit it in a clone, push)"
 
 
 class NotFound(GastownError):

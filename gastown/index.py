@@ -169,6 +169,17 @@ class Index:
         self._open: dict[str, list[tuple[int, float, str]]] = {}
         self._claimed: list[tuple[float, str]] = []
 
+    def copy(self) -> Index:
+        """An index that moves on its own: the entries are values, the tables are copied."""
+        other = Index.__new__(Index)
+        other.__dict__.update(self.__dict__)
+        other.entries = dict(self.entries)
+        other.by_path = dict(self.by_path)
+        other.duplicates = {k: set(v) for k, v in self.duplicates.items()}
+        other._open = {k: list(v) for k, v in self._open.items()}
+        other._claimed = list(self._claimed)
+        return other
+
     def __len__(self) -> int:
         return len(self.entries)
 

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHARS_PER_TOKEN = 3.0  # a cautious first guess; calibrated from the server's own counts
+from gastown import tokens
+
 DOC_LIMIT = 6000  # characters of each rig document put in the head
 KEEP_RECENT = 4  # the last messages are never stubbed
 
 
 def estimate_tokens(text: str) -> int:
-    return int(len(text) / CHARS_PER_TOKEN) + 1
+    return tokens.estimate(text)
 
 
 def system_text(role_prompt: str, docs: Sequence[tuple[str, str]]) -> str:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gastown import tokens
 from gastown.errors import ConfigError, GastownError, Unavailable
 from gastown.roster import ModelSpec
 
@@ -423,10 +424,11 @@ def _usage(
         tokens_in, tokens_out, estimated = usage.prompt_tokens, usage.completion_tokens or 0, False
         details = getattr(usage, "prompt_tokens_details", None)
         cached = getattr(details, "cached_tokens", None) if details is not None else None
-    else:  # count roughly from the text: ~4 characters a token
+    else:  # count roughly from the text
         chars_in = sum(len(str(m.get("content") or "")) for m in messages)
         chars_out = len(text or "") + sum(len(c["function"]["arguments"]) for c in calls)
-        tokens_in, tokens_out, estimated, cached = chars_in // 4, chars_out // 4, True, None
+        tokens_in, tokens_out = tokens.chars_to_tokens(chars_in), tokens.chars_to_tokens(chars_out)
+        estimated, cached = True, None
     prefill = decode = None
     if timings:
         prefill = _positive(timings.get("prompt_per_second"))

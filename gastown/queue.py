@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gastown import admission, dag, events, ids, schema
 from gastown import convoy as convoymod
+from gastown import dag, events, ids, schema
 from gastown.bead import (
     BLOCKS,
     CLAIMED,
@@ -23,7 +23,6 @@ from gastown.bead import (
     Bead,
     Dependency,
     new_bead,
-    semantic_problems,
 )
 from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
 from gastown.index import INVALID, Entry
@@ -149,7 +148,6 @@ class Queue:
                     dependencies=spec.dependencies,
                     external_ref=spec.external_ref,
                 )
-                _check_bead(bead)
                 for dep in bead.dependencies:
                     if not snap.has(dep.id) and dep.id not in fresh - {bead_id}:
                         raise InvalidBead(
@@ -181,7 +179,6 @@ class Queue:
                 new = bead.edited(time.time(), **changes)
             except (ValueError, TypeError) as error:
                 raise UsageError(f"bead {bead_id}: {error}") from None
-            _check_bead(new)
             _check_references(snap, new)
             edited[:] = [new]
             event = events.Event(
@@ -215,7 +212,6 @@ class Queue:
             recovery = bead.status == CLAIMED
             previous = bead.claim.agent if bead.claim else None
             new = bead.claimed(agent, role, now, seconds)
-            _refuse(admission.transition_problems(bead, new, now))
             outcome[:] = [Claimed(new, recovery, previous)]
             trailers = [
                 ("Role", role),
@@ -328,7 +324,6 @@ class Queue:
                 raise Refused(f"bead {bead_id} is {bead.status}; only a done bead is sent back")
             merged = {**(bead.result or {}), **result}
             new = bead.failed(time.time(), reason, merged)
-            _refuse(admission.transition_problems(bead, new, time.time()))
             done[:] = [new]
             trailers = events.trailer_pairs([("Reason", reason), ("Attempts", new.attempts), ("Status", "failed")])
             return Update(events.Event("reject", (bead_id,), agent, bead.title, trailers), [new])
@@ -360,7 +355,6 @@ class Queue:
             bead = snap.bead(bead_id)
             _check_owner(bead, agent, generation, kind)
             new, trailers = change(snap, bead, now)
-            _refuse(admission.transition_problems(bead, new, now))
             done[:] = [new]
             pairs = [
                 ("Role", bead.claim.role if bead.claim else None),
@@ -434,21 +428,6 @@ def _check_owner(bead: Bead, agent: str | None, generation: int | None, verb: st
             f"bead {bead.id} is claimed by {bead.claim.agent} (generation {bead.generation}), not by {agent}",
             "only the owner may renew, complete or fail a claim",
         )
-
-
-def _refuse(problems: list[str]) -> None:
-    if problems:
-        raise Refused("; ".join(problems))
-
-
-def _check_bead(bead: Bead) -> None:
-    # The semantic rules come first and say what to write instead; the schema's finding on
-    # the same field (a regex, for a bad test path) would only repeat it less clearly.
-    found = semantic_problems(bead)
-    named = {p.split(":", 1)[0] for p in found}
-    found += [p for p in schema.problems("bead", bead.to_dict()) if p.split(":", 1)[0] not in named]
-    if found:
-        raise InvalidBead([f"bead {bead.id}: {p}" for p in found])
 
 
 def _check_references(snap: Snapshot, bead: Bead) -> None:

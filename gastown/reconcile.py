@@ -24,7 +24,7 @@ from gastown.git import Git
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3
+FORMAT = 4  # bump when Record or the tables change: an older ledger is read again from the start
 FIELD_SEP, RECORD_SEP = "\x1f", "\x1e"
 # The trailers the fold keeps, compactly, for metrics and cost.
 KEPT = (
@@ -109,6 +109,9 @@ class Ledger:
             "CREATE TABLE IF NOT EXISTS timeline "
             "(bead TEXT PRIMARY KEY, data TEXT, problems INTEGER, recoveries INTEGER)"
         )
+        # The records of each read, one frame per fold, written in the fold's transaction:
+        # what metrics and cost read can never fall behind (or run ahead of) the timelines.
+        self.db.execute("CREATE TABLE IF NOT EXISTS frames (seq INTEGER PRIMARY KEY, records BLOB)")
         if self._meta("format") != str(FORMAT):
             self.reset(0)
 
@@ -129,6 +132,7 @@ class Ledger:
 
     def reset(self, rewritten: int) -> None:
         self.db.execute("DELETE FROM timeline")
+        self.db.execute("DELETE FROM frames")
         self.db.execute("DELETE FROM meta")
         self._set("format", FORMAT)
         self._set("rewritten", rewritten)
@@ -169,10 +173,26 @@ class Ledger:
                 )
             if records:
                 self._set("last", records[-1].commit)
+                frame = pickle.dumps(list(records), protocol=pickle.HIGHEST_PROTOCOL)
+                self.db.execute("INSERT INTO frames (records) VALUES (?)", (frame,))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def frames(self) -> list[list[Record]]:
+        """The records of each read, oldest first."""
+        found: list[list[Record]] = []
+        for (blob,) in self.db.execute("SELECT records FROM frames ORDER BY seq"):
+            try:
+                found.append(pickle.loads(blob))
+            except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, EOFError):
+                return []  # a damaged cache: the caller reads nothing rather than half
+        return found
+
+    def records(self) -> list[Record]:
+        """Every record read so far, oldest first."""
+        return [record for frame in self.frames() for record in frame]
 
     def close(self) -> None:
         self.db.close()
@@ -271,42 +291,10 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-class RecordLog:
-    """Every record read so far, appended in frames (one per read) to one file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def append(self, records: Sequence[Record], fresh: bool) -> None:
-        if fresh:
-            self.path.unlink(missing_ok=True)
-        if not records and not fresh:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as out:
-            pickle.dump((FORMAT, list(records)), out, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def read(self) -> list[Record]:
-        found: list[Record] = []
-        try:
-            with self.path.open("rb") as source:
-                while True:
-                    try:
-                        fmt, frame = pickle.load(source)
-                    except EOFError:
-                        break
-                    if fmt != FORMAT:
-                        return []
-                    found += frame
-        except (OSError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
-            return []
-        return found
-
-
 def bring_up_to_date(git: Git, tip: str | None, folder: Path | None) -> Ledger:
     """The ledger for ``tip``: saved state plus only the new commits (all of them after a rewrite).
 
-    With a ``folder`` the state is kept there (``ledger.pickle``, ``records.pickle``).
+    With a ``folder`` the state is kept there (``ledger.sqlite``: timelines and records).
     """
     if folder is None:
         return _update(git, tip, None)
@@ -323,20 +311,19 @@ def _update(git: Git, tip: str | None, folder: Path | None) -> Ledger:
     ledger = Ledger(folder / "ledger.sqlite" if folder is not None else None)
     if tip is None or ledger.last == tip:
         return ledger
-    fresh = ledger.last is None
     if ledger.last is not None and not git.is_ancestor(ledger.last, tip):
         log.info("the tasks history was rewritten: reading it all again")
         ledger.reset(ledger.rewritten + 1)
-        fresh = True
     records = read_records(git, tip, ledger.last)
     manual = manual_paths(git, [r.commit for r in records if r.event == events.MANUAL])
     ledger.fold(records, manual)
-    if folder is not None:
-        RecordLog(folder / "records.pickle").append(records, fresh)
     return ledger
 
 
 def all_records(git: Git, tip: str | None, folder: Path) -> list[Record]:
     """Every record up to ``tip`` (bringing the saved state up to date first)."""
-    bring_up_to_date(git, tip, folder).close()
-    return RecordLog(folder / "records.pickle").read() if tip else []
+    ledger = bring_up_to_date(git, tip, folder)
+    try:
+        return ledger.records() if tip else []
+    finally:
+        ledger.close()

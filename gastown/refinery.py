@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,11 +28,12 @@ from gastown import convoy as convoymod
 from gastown import events
 from gastown.bead import Bead
 from gastown.errors import GastownError, GitFailed
-from gastown.git import run_git
+from gastown.git import RigGit, clean_env
 from gastown.queue import NewBead, Queue, parse_dependency
 from gastown.rig import Rig
+from gastown.secrets import Secrets
 from gastown.store import GitStore, Snapshot, Update
-from gastown.tools import clean_env, run_command, tail
+from gastown.tools import run_command, tail
 from gastown.worktree import branch_for
 
 log = logging.getLogger(__name__)
@@ -51,19 +52,9 @@ class Merge:
     filed: list[str] = field(default_factory=list)
 
 
-def _git(rig: Rig, *args: str, check: bool = True, cwd: Path | None = None, timeout: float = 300) -> str:
-    return run_git(args, cwd or rig.path, check=check, timeout=timeout).stdout.decode(errors="replace").strip()
-
-
-def _rev(rig: Rig, ref: str) -> str | None:
-    proc = run_git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], rig.path, check=False)
-    out = proc.stdout.decode().strip()
-    return out if proc.returncode == 0 and out else None
-
-
 def remote_of(rig: Rig) -> str | None:
     """The rig's remote (``origin``) when it has one: merges are pushed there."""
-    return "origin" if "origin" in _git(rig, "remote").split() else None
+    return "origin" if "origin" in RigGit(rig.path).remotes() else None
 
 
 def target_for(snap: Snapshot, rig: Rig, bead: Bead) -> str:
@@ -81,52 +72,47 @@ def target_for(snap: Snapshot, rig: Rig, bead: Bead) -> str:
 
 def ensure_branch(rig: Rig, branch: str) -> None:
     """Create ``branch`` from the rig's branch if it does not exist yet."""
-    if _rev(rig, f"refs/heads/{branch}") is None:
-        base = _rev(rig, f"refs/heads/{rig.branch}") or _rev(rig, rig.branch)
+    repo = RigGit(rig.path)
+    if repo.resolve(f"refs/heads/{branch}") is None:
+        base = repo.resolve(f"refs/heads/{rig.branch}") or repo.resolve(rig.branch)
         if base is None:
-            raise GitFailed(f"rig {rig.name}: no branch {rig.branch}")
-        run_git(["update-ref", f"refs/heads/{branch}", base, "0" * 40], rig.path, check=False)
-
-
-def _checked_out(rig: Rig, branch: str) -> Path | None:
-    out = _git(rig, "worktree", "list", "--porcelain")
-    current = None
-    for line in out.splitlines():
-        if line.startswith("worktree "):
-            current = Path(line[len("worktree ") :])
-        elif line == f"branch refs/heads/{branch}":
-            return current
-    return None
+            raise GitFailed(f"rig {rig.name}: no branch {rig.branch}", f"create {rig.branch} in {rig.path}")
+        repo.create_branch(branch, base)  # False: another process made it first, which will do
 
 
 def _advance(rig: Rig, target: str, new: str, old: str) -> str:
     """Move ``target`` from ``old`` to ``new``: CAS locally, push when there is a remote."""
+    repo = RigGit(rig.path)
     remote = remote_of(rig) if target == rig.branch else None
     if remote is not None:
-        proc = run_git(
-            ["push", "--porcelain", remote, f"{new}:refs/heads/{target}"], rig.path, check=False, timeout=300
-        )
-        if proc.returncode != 0:
-            raise GitFailed(
-                f"push of {target} to {remote} refused: {proc.stderr.decode(errors='replace').strip()[-400:]}"
-            )
-        remote_sha = _git(rig, "ls-remote", remote, f"refs/heads/{target}").split("\t")[0]
-        if remote_sha != new:
-            raise GitFailed(f"{remote} has {remote_sha[:10]} on {target}, not the merged {new[:10]}")
-        run_git(["update-ref", f"refs/remotes/{remote}/{target}", new], rig.path, check=False)
-        if _checked_out(rig, target) is None:
-            run_git(["update-ref", f"refs/heads/{target}", new, old], rig.path, check=False)
-        return f"pushed to {remote}/{target}"
-    where = _checked_out(rig, target)
+        repo.push_commit(remote, new, target)  # raises unless the remote now holds ``new``
+        return f"pushed to {remote}/{target}{_follow_remote(rig, repo, remote, target, new, old)}"
+    where = repo.checked_out(target)
     if where is not None:
         raise GastownError(
             f"rig {rig.name}: {target} is checked out in {where}; gastown never moves a checked-out branch",
             f"the merged work is ready at {new[:10]}: merge it there (git merge --ff-only {new[:10]})",
         )
-    proc = run_git(["update-ref", f"refs/heads/{target}", new, old], rig.path, check=False)
-    if proc.returncode != 0:
-        raise GitFailed(f"{target} moved while merging; try again")
+    repo.advance(target, new, old)
     return f"fast-forwarded {target}"
+
+
+def _follow_remote(rig: Rig, repo: RigGit, remote: str, target: str, new: str, old: str) -> str:
+    """After a confirmed push, move the rig's own copies of ``target`` along; "" when they
+    followed, else a note for the merge's detail.
+
+    The remote holds the merge by now, so a copy that cannot follow is logged and noted, not
+    raised: raising would report a merge that landed as one that failed.
+    """
+    try:
+        repo.set_ref(f"refs/remotes/{remote}/{target}", new)
+        if repo.checked_out(target) is None:  # a checked-out branch is its owner's to move
+            repo.advance(target, new, old)
+    except GitFailed as error:
+        note = f"the local {target} did not follow: {error.message}; run git fetch {remote} {target}:{target}"
+        log.warning("rig %s: pushed %s to %s/%s, but %s", rig.name, new[:10], remote, target, note)
+        return f" ({note})"
+    return ""
 
 
 @contextmanager
@@ -152,41 +138,41 @@ def publish_branch(rig: Rig, branch: str) -> None:
     remote = remote_of(rig)
     if remote is None:
         return
-    proc = run_git(
-        ["push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}"], rig.path, check=False
-    )
-    if proc.returncode != 0:
-        log.warning("could not push %s to %s: %s", branch, remote, proc.stderr.decode(errors="replace").strip()[-300:])
+    try:
+        RigGit(rig.path).publish_branch(remote, branch)
+    except GitFailed as error:  # the branch stays here; only other machines' merge queues miss it
+        log.warning("could not push %s to %s: %s", branch, remote, error.message[-300:])
 
 
 def _merge(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) -> Merge:
     snap = store.snapshot()
     branch = branch_for(bead.id)
+    repo = RigGit(rig.path)
     remote = remote_of(rig)
-    if remote is not None and _rev(rig, f"refs/heads/{branch}") is None:  # worked on another machine
-        run_git(["fetch", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}"], rig.path, check=False)
-    if _rev(rig, f"refs/heads/{branch}") is None:
+    if remote is not None and repo.resolve(f"refs/heads/{branch}") is None:  # worked on another machine
+        repo.fetch_branch(remote, branch)
+    if repo.resolve(f"refs/heads/{branch}") is None:
         return Merge("nothing", f"no branch {branch} in rig {rig.name}")
     target = target_for(snap, rig, bead)
-    old = _rev(rig, f"refs/heads/{target}") or ""
+    old = repo.resolve(f"refs/heads/{target}")
+    if old is None:
+        raise GitFailed(f"rig {rig.name}: no branch {target} to merge {branch} into", f"create {target} in {rig.path}")
     where = worktrees / f"merge-{bead.id}"
-    shutil.rmtree(where, ignore_errors=True)
-    run_git(["worktree", "prune"], rig.path, check=False)
-    run_git(["worktree", "add", "--quiet", "--detach", str(where), branch], rig.path)
+    repo.worktree_remove(where)  # left by a merge that was killed
+    repo.worktree_add_detached(where, branch)
     try:
-        rebase = run_git(["rebase", "--quiet", old], where, check=False, env=_identity())
-        if rebase.returncode != 0:
-            conflicted = _git(rig, "diff", "--name-only", "--diff-filter=U", cwd=where, check=False)
-            run_git(["rebase", "--abort"], where, check=False)
-            filed = _file_conflict(store, rig, bead, target, conflicted.split(), agent)
+        work = RigGit(where)
+        conflicted = work.rebase_onto(old, committer="gastown refinery")
+        if conflicted:
+            filed = _file_conflict(store, rig, bead, target, conflicted, agent)
             return Merge(
-                "conflict", f"{branch} does not rebase onto {target}: {conflicted or 'conflict'}", None, target, filed
+                "conflict", f"{branch} does not rebase onto {target}: {', '.join(conflicted)}", None, target, filed
             )
-        head = _git(rig, "rev-parse", "HEAD", cwd=where)
+        head = work.head()
         if head == old:
             return Merge("nothing", f"{branch} adds nothing to {target}", head, target)
         if bead.role != "refinery":
-            changed = _git(rig, "diff", "--name-only", old, head, cwd=where).split()
+            changed = repo.diff_names(old, head)
             touched = [p for p in changed if rig.is_test_path(p)]
             if touched:
                 return Merge(
@@ -195,7 +181,7 @@ def _merge(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) -
         for gate in [rig.test_command, rig.lint_command]:
             if not gate:
                 continue
-            run = run_command(gate, where, rig.test_timeout, clean_env(__import__("os").environ))
+            run = run_command(gate, where, rig.test_timeout, _child_env())
             if run.exit_code != 0 and not (bead.role == "refinery" and gate is rig.test_command):
                 # A Refinery test bead is expected to fail its tests until the code lands.
                 return Merge(
@@ -208,17 +194,7 @@ def _merge(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) -
         _record(store, bead, agent, head, target, how)
         return Merge("merged", how, head, target)
     finally:
-        run_git(["worktree", "remove", "--force", str(where)], rig.path, check=False)
-        shutil.rmtree(where, ignore_errors=True)
-
-
-def _identity() -> dict[str, str]:
-    return {
-        "GIT_AUTHOR_NAME": "gastown refinery",
-        "GIT_AUTHOR_EMAIL": "gastown@localhost",
-        "GIT_COMMITTER_NAME": "gastown refinery",
-        "GIT_COMMITTER_EMAIL": "gastown@localhost",
-    }
+        repo.worktree_remove(where)
 
 
 def _record(store: GitStore, bead: Bead, agent: str, sha: str, target: str, how: str) -> None:
@@ -302,21 +278,21 @@ def review(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) -
 def _review(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) -> Review:
     snap = store.snapshot()
     source = target_for(snap, rig, bead)
-    head = _rev(rig, f"refs/heads/{source}")
+    repo = RigGit(rig.path)
+    head = repo.resolve(f"refs/heads/{source}")
     filed: list[str] = []
     coverage = None
     output = ""
     if rig.coverage_command and head:
         where = worktrees / f"review-{bead.id}"
-        shutil.rmtree(where, ignore_errors=True)
-        run_git(["worktree", "add", "--quiet", "--detach", str(where), head], rig.path)
+        repo.worktree_remove(where)  # left by a review that was killed
+        repo.worktree_add_detached(where, head)
         try:
-            run = run_command(rig.coverage_command, where, rig.test_timeout, clean_env(__import__("os").environ))
+            run = run_command(rig.coverage_command, where, rig.test_timeout, _child_env())
             output = run.output
             coverage = coverage_figure(run.output)
         finally:
-            run_git(["worktree", "remove", "--force", str(where)], rig.path, check=False)
-            shutil.rmtree(where, ignore_errors=True)
+            repo.worktree_remove(where)
         if rig.coverage_threshold is not None and (coverage is None or coverage < rig.coverage_threshold):
             spec = NewBead(
                 title=f"Add the missing tests: coverage {'?' if coverage is None else coverage}% "
@@ -331,9 +307,11 @@ def _review(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) 
             filed.append(Queue(store).add(spec, agent).id)
     merged = None
     if source != rig.branch and head and not filed:
-        base = _rev(rig, f"refs/heads/{rig.branch}") or ""
+        base = repo.resolve(f"refs/heads/{rig.branch}")
+        if base is None:
+            raise GitFailed(f"rig {rig.name}: no branch {rig.branch}", f"create {rig.branch} in {rig.path}")
         if base != head:
-            if not _is_ancestor(rig, base, head):
+            if not repo.is_ancestor(base, head):
                 merged = Merge(
                     "conflict", f"{rig.branch} has moved on; {source} no longer fast-forwards it", None, rig.branch
                 )
@@ -342,10 +320,6 @@ def _review(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) 
                 _record(store, bead, agent, head, rig.branch, how)
                 merged = Merge("merged", how, head, rig.branch)
     return Review(coverage, rig.coverage_threshold, merged, filed, output)
-
-
-def _is_ancestor(rig: Rig, ancestor: str, descendant: str) -> bool:
-    return run_git(["merge-base", "--is-ancestor", ancestor, descendant], rig.path, check=False).returncode == 0
 
 
 def summary(result: Review) -> dict[str, Any]:
@@ -359,3 +333,8 @@ def summary(result: Review) -> dict[str, Any]:
         data["filed"] = result.filed
         data["summary"] = f"coverage below the threshold: filed {', '.join(result.filed)}"
     return data
+
+
+def _child_env() -> dict[str, str]:
+    """The environment for the rig's tests: model-written code runs there, so no secrets."""
+    return Secrets.of(os.environ).strip(clean_env())

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gastown import admission, events, ids
 from gastown import config as configmod
-from gastown import events, ids
 from gastown.bead import Bead, semantic_problems
 from gastown.errors import Conflict, InvalidBead, NotFound, Refused, Unavailable, UsageError
 from gastown.git import read_ref
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAVE_EVERY = 256  # bead changes applied before the saved index is refreshed
+DECODED_KEPT = 4096  # decoded beads kept in memory (by blob id) before the memo starts over
 # Holding the write lock, a ref lock older than this was left by a writer that died.
 OWN_LOCK_STALE = 2.0
 COMMITTER = "gastown"
@@ -52,13 +53,21 @@ class Update:
 
 
 class Snapshot:
-    """The tasks branch at one commit. Valid until the store's next write or refresh."""
+    """The tasks branch at one commit: a value. A later write or refresh moves the store's
+    shared index on; a snapshot that sees it has moved answers from a private copy brought
+    back to its own commit, so what it says never changes."""
 
     def __init__(self, store: GitStore, commit: str | None, index: Index):
         self.store = store
         self.commit = commit
-        self.index = index
+        self._index = index
         self._tree: str | None = None
+
+    @property
+    def index(self) -> Index:
+        if self._index.commit != self.commit:
+            self._index = self.store.index_at(self.commit, self._index)
+        return self._index
 
     @property
     def tree(self) -> str | None:
@@ -83,7 +92,14 @@ class Snapshot:
         entry = self.index.get(bead_id)
         if entry is None:
             raise NotFound(f"no bead {bead_id} on the tasks branch", "`gt ready` or `gt status` lists beads")
-        return decode_stored(self.store.git.blob(entry.blob), entry.path)
+        return self.store.decoded(entry.blob, entry.path)
+
+    def stored(self, bead_id: str) -> Bead | None:
+        """The bead as stored, or None when it is absent or its file cannot be read as a bead."""
+        try:
+            return self.bead(bead_id)
+        except (NotFound, InvalidBead):
+            return None
 
     def read(self, path: str) -> bytes | None:
         tree = self.tree
@@ -130,6 +146,17 @@ class GitStore:
         self._unsaved = 0
         self._saved_commit: str | None = None
         self._configs: dict[str | None, configmod.TownConfig] = {}
+        self._beads: dict[str, Bead] = {}  # decoded beads by blob id: a blob never changes
+
+    def decoded(self, blob: str, path: str) -> Bead:
+        """The bead stored in ``blob`` at ``path``, decoded once per blob."""
+        bead = self._beads.get(blob)
+        if bead is None:
+            bead = decode_stored(self.git.blob(blob), path)
+            if len(self._beads) >= DECODED_KEPT:
+                self._beads.clear()
+            self._beads[blob] = bead
+        return bead
 
     @property
     def git(self) -> Git:
@@ -185,6 +212,21 @@ class GitStore:
         self._move(index, commit, root)
         if rebuilt or self._unsaved >= SAVE_EVERY:
             self.save_index()
+        return index
+
+    def index_at(self, commit: str | None, base: Index) -> Index:
+        """A private index of ``commit``, made from ``base`` (usually one write away)."""
+        if commit is None:
+            return Index()
+        index = base.copy()
+        root = self.git.tree_of(commit)
+        beads_tree = self._subtree(root, ids.BEADS_DIR)
+        loaded = []
+        for rel, oid in self.git.diff_trees(index.tree, beads_tree):
+            if rel.endswith(".json"):
+                loaded.append((f"{ids.BEADS_DIR}/{rel}", oid, self.git.blob(oid) if oid is not None else None))
+        index.apply(beads_tree, loaded)
+        self._move(index, commit, root)
         return index
 
     def _move(self, index: Index, commit: str, root: str) -> None:
@@ -252,6 +294,7 @@ class GitStore:
             for _ in range(retries):
                 snap = self.snapshot()
                 change = decide(snap)
+                self._admit(snap, change)
                 commit, root, loaded = self._write(snap, change)
                 if self._publish(snap.commit, commit, change.event):
                     if commit.startswith("00"):  # about one write in 256
@@ -264,6 +307,16 @@ class GitStore:
                 if self.remote is not None:
                     self._sync()
             raise Conflict(f"the tasks branch moved under us {retries} times in a row")
+
+    def _admit(self, snap: Snapshot, change: Update) -> None:
+        """Refuse a change that breaks the schema or the protocol before anything is written:
+        a published commit the town cannot read (a broken town.toml) would stop every command."""
+        limits = snap.config().limits if snap.commit is not None else configmod.Limits()
+        found = admission.write_problems(snap.index, snap.stored, change.beads, change.files, limits, time.time())
+        if found.shape:
+            raise InvalidBead(found.shape)
+        if found.moves:
+            raise Refused("; ".join(found.moves))
 
     def _write(self, snap: Snapshot, change: Update) -> tuple[str, str, list[tuple[str, str | None, bytes | None]]]:
         files: dict[str, str | None] = {}

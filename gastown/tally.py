@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from gastown.providers import Reply
-from gastown.tools import redact
+from gastown.secrets import Secrets
 
 
 class Trace:
     """The bead's full trace as JSON lines, outside the tasks branch."""
 
-    def __init__(self, path: Path, secrets: list[str]) -> None:
+    def __init__(self, path: Path, secrets: Secrets) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._secrets = secrets
@@ -30,7 +30,7 @@ class Trace:
 
     def write(self, kind: str, **data: Any) -> None:
         record = {"t": round(time.monotonic() - self._started, 4), "kind": kind, **data}
-        line = redact(json.dumps(record, ensure_ascii=False, default=str), self._secrets)
+        line = self._secrets.redact(json.dumps(record, ensure_ascii=False, default=str))
         self._file.write(line + "\n")
         self._file.flush()
 

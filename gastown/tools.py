@@ -24,6 +24,7 @@ from typing import Any
 
 from gastown import edits, git, merge
 from gastown.errors import GitFailed
+from gastown.secrets import Secrets
 from gastown.toolcalls import ToolSpec
 
 OUTPUT_LIMIT = 12000
@@ -33,7 +34,6 @@ SEARCH_SIZE_LIMIT = 1_000_000
 # Never shown to a model, even when a project forgot to ignore them (a venv made before
 # Python 3.13 carries no .gitignore of its own).
 NEVER_LISTED = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".mypy_cache", ".tox"}
-SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
 
 
 class ToolError(Exception):
@@ -85,27 +85,6 @@ def _check_compiles(target: Path, content: str, relative: str) -> None:
     raise ToolError(
         f"not written: {relative} would not compile ({message}){where}\nThe file is unchanged; send code that compiles."
     )
-
-
-def secret_values(env: Mapping[str, str]) -> list[str]:
-    """Values of environment variables that look like secrets (to redact from output)."""
-    return [v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6]
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, "[redacted]")
-    return text
-
-
-def clean_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment for a child: no secrets, no git repository overrides."""
-    return {
-        k: v
-        for k, v in env.items()
-        if not SECRET_NAME.search(k) and not k.startswith(("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX"))
-    }
 
 
 def tail(text: str, limit: int = OUTPUT_LIMIT) -> str:
@@ -251,11 +230,14 @@ class Sandbox:
     test_command: Sequence[str] = ()
     test_timeout: float = 600.0
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    secrets: Secrets | None = None  # default: the secrets of ``env`` found by their names
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
-        self._secrets = secret_values(self.env)
-        self._child_env = clean_env(self.env)
+        if self.secrets is None:
+            self.secrets = Secrets.of(self.env)
+        self._secrets = self.secrets
+        self._child_env = self.secrets.strip(git.clean_env(base=self.env))
 
     def resolve(self, path: Any, write: bool = False) -> Path:
         """``path`` inside the worktree, or ToolError saying why not."""
@@ -269,6 +251,7 @@ class Sandbox:
             raise ToolError(f"{raw}: '..' is refused; stay inside the project")
         if ".git" in parts:
             raise ToolError(f"{raw}: the .git folder is off limits")
+        raw = self._recovered(raw, write)
         target = (self.root / raw).resolve()
         if not target.is_relative_to(self.root):
             raise ToolError(f"{raw}: leads outside the project (through a symlink)")
@@ -281,6 +264,20 @@ class Sandbox:
                 "Change the code the test imports so the test passes."
             )
         return target
+
+    def _recovered(self, raw: str, write: bool) -> str:
+        """A path a small model put a placeholder before ("path/to/textkit/slug.py"): the part
+        naming a real folder of the project, when the first part names nothing here. A new
+        top-level folder ("newpkg/mod.py") is left alone: the rest must lie in a folder."""
+        parts = Path(raw).parts
+        if len(parts) < 3 or os.path.lexists(self.root / parts[0]):
+            return raw
+        for start in range(1, len(parts) - 1):
+            rest = parts[start:]
+            folder = self.root.joinpath(*rest[:-1])
+            if folder.is_dir() and (write or folder.joinpath(rest[-1]).exists()):
+                return "/".join(rest)
+        return raw
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -355,7 +352,7 @@ class Sandbox:
         body = "\n".join([header, *shown])
         if end < last:
             body += f"\n[... cut at {READ_LIMIT} characters: read on with start_line={end + 1} ...]"
-        return redact(body, self._secrets)
+        return self._secrets.redact(body)
 
     def write_file(self, path: str, content: str) -> str:
         target = self._writable(path)
@@ -410,7 +407,7 @@ class Sandbox:
             try:
                 made = edits.apply(text, old, new, rel)
             except edits.EditError as error:
-                raise ToolError(redact(str(error), self._secrets)) from None
+                raise ToolError(self._secrets.redact(str(error))) from None
         _check_compiles(target, made.text, rel)
         target.write_bytes((made.text.replace("\n", "\r\n") if crlf else made.text).encode())
         lines = edits.split_lines(made.text)
@@ -437,7 +434,7 @@ class Sandbox:
             top = edits.number(lines[start - 1 : start + 5], start, width)
             low = edits.number(lines[bottom - 1 : end], bottom, width)
             shown = f"{top}\n[... lines {start + 6}-{bottom - 1} ...]\n{low}"
-        return redact(f"{summary}\n{shown}", self._secrets)
+        return self._secrets.redact(f"{summary}\n{shown}")
 
     def list_dir(self, path: str = ".") -> str:
         target = self.resolve(path or ".")
@@ -503,8 +500,8 @@ class Sandbox:
                 if pattern.search(line):
                     hits.append(f"{self.relative(file)}:{number}: {line.strip()[:200]}")
                     if len(hits) >= 50:
-                        return redact("\n".join(hits) + "\n[... more matches cut ...]", self._secrets)
-        return redact("\n".join(hits), self._secrets) or "no matches"
+                        return self._secrets.redact("\n".join(hits) + "\n[... more matches cut ...]")
+        return self._secrets.redact("\n".join(hits)) or "no matches"
 
     def run_tests(self, args: Sequence[str] = ()) -> tuple[str, Run, dict[str, int]]:
         """The rig's test command (with ``args`` appended: test ids, runner options)."""
@@ -514,7 +511,7 @@ class Sandbox:
         counts = count_tests(run.output)
         status = "timed out" if run.timed_out else f"exit {run.exit_code}"
         summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no test counts found"
-        text = f"{' '.join(run.argv)}: {status}; {summary}\n{tail(redact(run.output, self._secrets), 6000)}"
+        text = f"{' '.join(run.argv)}: {status}; {summary}\n{tail(self._secrets.redact(run.output), 6000)}"
         return text, run, counts
 
     def shell_exec(self, command: Any) -> str:
@@ -527,8 +524,8 @@ class Sandbox:
             raise ToolError(f"shell_exec: {argv[0]!r} is not allowed in this rig (allowed: {choices})")
         run = run_command(argv, self.root, self.shell_timeout, self._child_env)
         if run.timed_out:
-            return f"timed out after {self.shell_timeout:.0f}s\n{tail(redact(run.output, self._secrets))}"
-        return f"exit {run.exit_code}\n{tail(redact(run.output, self._secrets))}"
+            return f"timed out after {self.shell_timeout:.0f}s\n{tail(self._secrets.redact(run.output))}"
+        return f"exit {run.exit_code}\n{tail(self._secrets.redact(run.output))}"
 
 
 TOOL_SCHEMAS: dict[str, dict[str, Any]] = {

@@ -38,10 +38,11 @@ from gastown.hardware import EnergyMeter
 from gastown.providers import ModelClient
 from gastown.queue import Claimed, Queue
 from gastown.runner import Runner
+from gastown.secrets import Secrets
 from gastown.store import GitStore
 from gastown.switcher import choose
 from gastown.tally import Trace
-from gastown.tools import CHILDREN, secret_values
+from gastown.tools import CHILDREN
 from gastown.town import Town
 from gastown.worktree import prepare, remove
 
@@ -146,7 +147,8 @@ class Watcher:
             if "review" in bead.labels and self.options.role == "refinery":
                 return self._review(rig, bead)
             trace_path = self.town.state_dir / "traces" / bead.id / f"generation-{bead.generation}.jsonl"
-            trace = Trace(trace_path, secret_values(self.env))
+            secrets = self._secrets()
+            trace = Trace(trace_path, secrets)
             trace.write(
                 "claim",
                 bead=bead.id,
@@ -171,6 +173,7 @@ class Watcher:
                 limits=self._limits(),
                 env=self.env,
                 meter=self._meter,
+                secrets=secrets,
             )
             outcome = agent.work(bead, worktree, trace)
             if outcome.result.get("commits"):
@@ -273,6 +276,12 @@ class Watcher:
                 raise GastownError(f"bead {bead.id} names no rig and the town has {len(known)} rigs")
             name = known[0]
         return rigmod.load(self.store, name, snap)
+
+    def _secrets(self) -> Secrets:
+        """What this watcher must never show: every key the roster names, and variables named like keys."""
+        config = self.store.snapshot().config()
+        models = rostermod.load(config.models, config.roles).models.values()
+        return Secrets.of(self.env, (m.api_key_env for m in models if m.api_key_env))
 
     def _clients_for(self, bead: Bead) -> tuple[ModelClient, ModelClient | None]:
         config = self.store.snapshot().config()

@@ -8,11 +8,11 @@ earlier attempt is kept and worked on.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from gastown.git import run_git
+from gastown.errors import GitFailed
+from gastown.git import RigGit
 
 BRANCH_PREFIX = "bead/"
 
@@ -26,32 +26,23 @@ class Worktree:
     base: str  # the target-branch commit the bead branch grew from
     rig_path: Path
 
+    @property
+    def repo(self) -> RigGit:
+        """This worktree's door to git."""
+        return RigGit(self.path, timeout=120)
+
     def git(self, *args: str, check: bool = True, timeout: float = 120) -> str:
-        return run_git(args, self.path, check=check, timeout=timeout).stdout.decode(errors="replace")
+        """What ``git ARGS`` printed here, for a caller's own read-only query."""
+        return self.repo.output(*args, check=check, timeout=timeout)
 
     def changed_files(self) -> list[str]:
         """Stage everything; the files that differ from the base commit."""
-        self.git("add", "--all")
-        out = self.git("diff", "--cached", "--name-only", "--no-renames", self.base)
-        return [line for line in out.splitlines() if line]
+        self.repo.stage_all()
+        return self.repo.staged_names(self.base)
 
     def commit(self, message: str, author: str) -> str | None:
         """Commit what ``changed_files`` staged; the new sha, or None when nothing changed."""
-        if run_git(["diff", "--cached", "--quiet", "HEAD"], self.path, check=False).returncode == 0:
-            return None
-        env = {
-            "GIT_AUTHOR_NAME": author,
-            "GIT_AUTHOR_EMAIL": "gastown@localhost",
-            "GIT_COMMITTER_NAME": "gastown",
-            "GIT_COMMITTER_EMAIL": "gastown@localhost",
-        }
-        run_git(
-            ["commit", "--quiet", "--no-verify", "-F", "-"],
-            self.path,
-            input=message.encode(),
-            env=env,
-        )
-        return self.git("rev-parse", "HEAD").strip()
+        return self.repo.commit_staged(message, author, committer="gastown")
 
 
 def branch_for(bead_id: str) -> str:
@@ -62,24 +53,20 @@ def prepare(rig_path: Path, bead_id: str, target: str, root: Path) -> Worktree:
     """A clean worktree for ``bead_id`` on ``bead/<id>``, branched from ``target`` if new."""
     path = root / bead_id
     branch = branch_for(bead_id)
-    if path.exists():  # left by a watcher that was killed
-        run_git(["worktree", "remove", "--force", str(path)], rig_path, check=False)
-        shutil.rmtree(path, ignore_errors=True)
-        run_git(["worktree", "prune"], rig_path)
+    rig = RigGit(rig_path, timeout=120)
+    rig.worktree_remove(path)  # left by a watcher that was killed
     path.parent.mkdir(parents=True, exist_ok=True)
-    base = run_git(["rev-parse", "--verify", f"{target}^{{commit}}"], rig_path).stdout.decode().strip()
-    exists = run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], rig_path, check=False)
-    if exists.returncode == 0:
-        run_git(["worktree", "add", "--quiet", "--force", str(path), branch], rig_path)
-        base = run_git(["merge-base", base, branch], rig_path).stdout.decode().strip() or base
+    base = rig.resolve(target)
+    if base is None:
+        raise GitFailed(f"no commit {target} in {rig_path} to start bead {bead_id} from", f"create {target} there")
+    if rig.resolve(f"refs/heads/{branch}") is not None:  # an earlier attempt's commits are kept
+        rig.worktree_add_branch(path, branch)
+        base = rig.merge_base(base, branch) or base
     else:
-        run_git(["worktree", "add", "--quiet", "-b", branch, str(path), base], rig_path)
+        rig.worktree_add_new_branch(path, branch, base)
     return Worktree(path, branch, base, rig_path)
 
 
 def remove(worktree: Worktree) -> None:
     """Remove the folder; the branch and its commits stay in the rig."""
-    run_git(["worktree", "remove", "--force", str(worktree.path)], worktree.rig_path, check=False)
-    if worktree.path.exists():
-        shutil.rmtree(worktree.path, ignore_errors=True)
-        run_git(["worktree", "prune"], worktree.rig_path, check=False)
+    RigGit(worktree.rig_path, timeout=120).worktree_remove(worktree.path)

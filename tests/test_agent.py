@@ -25,6 +25,7 @@ from gastown.agent import Agent, Limits, Trace
 from gastown.bead import Bead
 from gastown.providers import ModelClient
 from gastown.roster import parse_model
+from gastown.secrets import Secrets
 from gastown.worktree import prepare, remove
 
 STREAK_TEST = """from beatscore.streaks import longest
@@ -81,7 +82,7 @@ def run_bead(
     with FakeLLM(script(answers, then=text("I am done."))) as llm:
         spec = parse_model("fake", {"endpoint": llm.url, "model": "fake", "context": 16384, "retries": 0})
         worktree = prepare(rig_path, bead.id, "main", tmp_path / "worktrees")
-        trace = Trace(tmp_path / "trace.jsonl", [])
+        trace = Trace(tmp_path / "trace.jsonl", Secrets())
         agent = Agent(
             role,
             rigmod.builtin_prompt(role),

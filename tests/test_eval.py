@@ -27,7 +27,7 @@ from gastown.tools import Run
 
 FAKE = str(Path(__file__).with_name("fake_llm.py"))
 
-NAMES_TESTS = '''from calc.names import initials
+NAMES_TESTS = """from calc.names import initials
 
 
 def test_one_initial_per_word():
@@ -36,7 +36,7 @@ def test_one_initial_per_word():
 
 def test_hyphens_split_parts():
     assert initials("Jean-Paul Sartre") == "J.P.S."
-'''
+"""
 
 PLAN = {
     "title": "Add calc.power",

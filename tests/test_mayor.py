@@ -13,7 +13,7 @@ from watchers import make_rig, set_config, start_watcher
 from gastown import events, schema
 from gastown import mayor as mayormod
 from gastown import rig as rigmod
-from gastown.reconcile import bring_up_to_date
+from gastown.reconcile import Ledger, bring_up_to_date
 from gastown.store import Update
 
 GOOD = {
@@ -177,18 +177,10 @@ def test_reconcile_reads_only_what_is_new_and_rereads_a_rewritten_history(town):
     town.add("two")
     store = town.store()
     bring_up_to_date(store.git, store.tip(), folder)
-    frames = 0
-    import pickle
-
-    with (folder / "records.pickle").open("rb") as source:
-        while True:
-            try:
-                _, frame = pickle.load(source)
-            except EOFError:
-                break
-            frames += 1
-            last_frame = frame
-    assert frames == 2 and len(last_frame) == 1  # the second read took only the new commit
+    saved = Ledger(folder / "ledger.sqlite")
+    frames = saved.frames()
+    saved.close()
+    assert len(frames) == 2 and len(frames[-1]) == 1  # the second read took only the new commit
     git(town.path, "update-ref", "refs/heads/tasks", f"{store.tip()}~1")
     town.add("three")
     store = town.store()

@@ -50,6 +50,8 @@ def test_new_imports_go_after_the_old_ones_and_a_future_import_is_not_moved_belo
 
 
 def test_a_module_without_imports_or_docstring_gets_the_fragments_imports_first():
-    merged = merge.merge("def a():\n    return 1\n\n\ndef b():\n    return 2\n", "import os\n\n\ndef b():\n    return 3\n")
+    merged = merge.merge(
+        "def a():\n    return 1\n\n\ndef b():\n    return 2\n", "import os\n\n\ndef b():\n    return 3\n"
+    )
     assert merged.text == "import os\n\ndef a():\n    return 1\n\n\ndef b():\n    return 3\n"
     assert merged.replaced == ("b",) and merged.kept == 1

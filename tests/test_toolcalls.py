@@ -97,7 +97,10 @@ def check(parameters, arguments):
 
 def test_arguments_are_checked_against_the_whole_schema_naming_the_argument():
     assert check(LENIENT, {"path": "a", "depth": 0}) == ([], ["t: argument 'depth': 0 is less than the minimum of 1"])
-    assert check(LENIENT, {"path": "a", "files": ["x", 3]}) == ([], ["t: argument 'files'[1]: 3 is not of type 'string'"])
+    assert check(LENIENT, {"path": "a", "files": ["x", 3]}) == (
+        [],
+        ["t: argument 'files'[1]: 3 is not of type 'string'"],
+    )
     assert check(LENIENT, {"depth": 2}) == ([], ["t: missing required argument(s) path"])
 
 

@@ -165,7 +165,9 @@ def scoring(project):
 
 
 def test_edit_file_replaces_the_one_place_old_occurs_and_shows_it_numbered(project):
-    out = project.edit_file("src/scoring.py", "    if streak < 10:\n        return 1\n", "    if streak < 5:\n        return 1\n")
+    out = project.edit_file(
+        "src/scoring.py", "    if streak < 10:\n        return 1\n", "    if streak < 5:\n        return 1\n"
+    )
     assert scoring(project) == MODULE.replace("streak < 10", "streak < 5")
     assert out.splitlines()[0] == "edited src/scoring.py: replaced lines 14-15; the new text is lines 14-15 of 23"
     assert "  14|     if streak < 5:" in out and "  13| def combo(streak):" in out and "  16|     return 2" in out
@@ -255,14 +257,18 @@ def test_edit_file_creates_deletes_and_refuses_unclear_requests(project):
 def test_write_file_drops_line_numbers_copied_from_read_file(project):
     copied = project.read_file("src/scoring.py", 13, 16).split("\n", 1)[1] + "\n"
     assert "copied from read_file were dropped" in project.write_file("src/combo.py", copied)
-    assert (project.root / "src" / "combo.py").read_text() == "def combo(streak):\n    if streak < 10:\n        return 1\n    return 2\n"
+    assert (
+        project.root / "src" / "combo.py"
+    ).read_text() == "def combo(streak):\n    if streak < 10:\n        return 1\n    return 2\n"
 
 
 def test_read_file_numbers_ranges_and_says_how_long_a_file_is(project):
     assert project.read_file("src/scoring.py", 13, 15) == (
         "src/scoring.py lines 13-15 of 23\n  13| def combo(streak):\n  14|     if streak < 10:\n  15|         return 1"
     )
-    assert project.read_file("src/scoring.py", 22).endswith("  22|         score += combo(note)\n  23|     return score")
+    assert project.read_file("src/scoring.py", 22).endswith(
+        "  22|         score += combo(note)\n  23|     return score"
+    )
     (project.root / "src" / "long.py").write_text("".join(f"X{n} = {n}\n" for n in range(1, 301)))
     whole = project.read_file("src/long.py")
     assert whole.startswith("src/long.py lines 1-300 of 300 (a long file: give start_line and end_line")
@@ -357,3 +363,13 @@ def test_a_module_written_as_only_its_new_and_changed_functions_keeps_the_rest(s
     whole = merged.replace("WIDTH = 70", "WIDTH = 80")  # every definition present: a rewrite, written as sent
     assert sandbox.write_file("src/text.py", whole).startswith("wrote src/text.py")
     assert (sandbox.root / "src" / "text.py").read_text() == whole
+
+
+def test_a_placeholder_before_a_real_folder_is_dropped_and_a_new_top_level_folder_is_kept(sandbox):
+    assert sandbox.write_file("path/to/src/slug.py", "X = 1\n").startswith("wrote src/slug.py")
+    assert (sandbox.root / "src" / "slug.py").is_file() and not (sandbox.root / "path").exists()
+    assert sandbox.read_file("your/project/src/app.py").startswith("src/app.py")
+    assert sandbox.write_file("newpkg/mod.py", "Y = 2\n").startswith("wrote newpkg/mod.py")  # its rest lies in no folder
+    with pytest.raises(ToolError, match="this is a test file"):  # the real path's rules apply
+        sandbox.write_file("path/to/tests/test_app.py", "def test_x():\n    pass\n")
+    assert sandbox.write_file("path/to/nowhere/x.py", "Z = 3\n").startswith("wrote path/to/nowhere/x.py")

@@ -18,6 +18,12 @@ from watchers import COMBO_CODE, make_rig, push_bead, roster_toml, set_config, s
 from gastown import rig as rigmod
 from gastown import times
 from gastown.history import read_log
+from gastown.town import locate as town_of
+from gastown.watcher import heartbeat_path
+
+# A watcher woken by the push claims within a few seconds on two CI cores; one that only
+# polled would sleep out its poll first (30 s on a local town; 8 s and more on a remote).
+WOKEN_WITHIN = 6.0
 
 pytestmark = pytest.mark.slow
 
@@ -79,9 +85,14 @@ def test_a_pushed_bead_becomes_a_branch_and_a_done_result(world):
     town, rig_path, person = world
     with FakeLLM(per_bead(good_script)) as llm:
         set_config(town.path, roster_toml(llm.url))
-        watcher = start_watcher(town.path, "polecat", "p1", "--idle-exit", "30", "--max-beads", "1")
-        time.sleep(1.0)  # idle, waiting on watchdog
+        watcher = start_watcher(town.path, "polecat", "p1", "--idle-exit", "60", "--max-beads", "1")
+        wait_for(lambda: heartbeat_path(town_of(town.path), "p1").exists(), 15, "no heartbeat")  # watching
         push_bead(person, bead("gt-c0mb0"))
+        pushed = time.monotonic()
+        wait_for(lambda: town.store().snapshot().index.get("gt-c0mb0"), 10, "the pushed bead never arrived")
+        wait_for(lambda: town.store().snapshot().index.get("gt-c0mb0").status != "open", 10, "never claimed")
+        latency = time.monotonic() - pushed
+        assert latency < WOKEN_WITHIN, f"claimed {latency:.1f}s after the push: the watcher slept instead of waking"
         code, _, err = finish(watcher, 60)
         assert code == 0, err
     shown = town.queue().show("gt-c0mb0")
@@ -381,6 +392,43 @@ def test_secrets_never_reach_prompts_logs_traces_or_commits(world):
     assert secret not in git(rig_path, "log", "-p", "--all")
 
 
+def test_a_key_under_any_roster_name_is_stripped_and_redacted_by_value_and_nothing_harmless_is(world):
+    town, rig_path, _ = world
+    secret = "cloud-7f3a9c1e5b2d4"  # held by a variable whose name says nothing of keys
+    (rig_path / "deploy.ini").write_text(f"[cloud]\nkey = {secret}\n")  # a person committed it by mistake
+    git(rig_path, "add", "deploy.ini")
+    git(rig_path, "commit", "-q", "-m", "deploy settings")
+    dump = "import os; print(sorted(os.environ.items()))"
+    keep = "import os; open('leak.txt', 'w').write(repr(sorted(os.environ.items())))"
+    with FakeLLM(
+        per_bead(
+            lambda b: script(
+                [
+                    tool("shell_exec", command=f'python -c "{dump}"'),
+                    tool("shell_exec", command=f'python -c "{keep}"'),
+                    tool("read_file", path="deploy.ini"),
+                    tool("write_file", path="beatscore/combo.py", content=COMBO_CODE),
+                ]
+            )
+        )
+    ) as llm:
+        set_config(town.path, roster_toml(llm.url, api_key_env="BEATSCORE_CLOUD"))
+        bead_id = town.add("look around", rig="example")
+        env = {"BEATSCORE_CLOUD": secret, "COPIED": secret, "GIT_AUTHOR_NAME": "Ada Byron", "SSH_AUTH_SOCK": "/tmp/s.sock"}
+        code, _, err = finish(start_watcher(town.path, "polecat", "p1", "--once", env=env), 60)
+        assert code == 0, err
+        sent = json.dumps(llm.requests)
+    assert secret not in sent and "BEATSCORE_CLOUD" not in sent and "COPIED" not in sent
+    assert "key = [redacted]" in sent  # the file that holds it is shown redacted
+    assert "Ada Byron" in sent and "/tmp/s.sock" in sent  # harmless names are neither stripped nor redacted
+    shown = town.queue().show(bead_id)
+    assert shown.status == "done", shown.close_reason
+    assert secret not in Path(shown.result["trace"]).read_text()
+    assert secret not in git(town.path, "log", "-p", "tasks") and secret not in err
+    leaked = git(rig_path, "show", f"bead/{bead_id}:leak.txt")
+    assert "GIT_AUTHOR_NAME" in leaked and "BEATSCORE_CLOUD" not in leaked and secret not in leaked
+
+
 def test_watch_check_says_whether_a_watcher_is_alive(world):
     town, _, _ = world
     with FakeLLM() as llm:
@@ -423,9 +471,22 @@ def test_a_watcher_in_a_clone_of_a_shared_town_wakes_on_a_push_to_the_remote(tmp
     person = clone(remote, "person")
     with FakeLLM(per_bead(good_script)) as llm:
         set_config(tmp_path / "founder", roster_toml(llm.url))
-        watcher = start_watcher(tmp_path / "worker", "polecat", "remote-p1", "--idle-exit", "30", "--max-beads", "1")
-        time.sleep(1.5)
+        watcher = start_watcher(tmp_path / "worker", "polecat", "remote-p1", "--idle-exit", "60", "--max-beads", "1")
+        beat = heartbeat_path(town_of(tmp_path / "worker"), "remote-p1")
+        wait_for(beat.exists, 15, "no heartbeat")
+        # Long enough for a poller to back off (1 + 2 + 4 s) into an 8 s sleep, so a claim
+        # within WOKEN_WITHIN of the push can only come from the wake-up.
+        time.sleep(7.5)
         push_bead(person, bead("gt-rem0t"))
+        pushed = time.monotonic()
+
+        def claimed() -> bool:
+            log = git(remote, "log", "--format=%s", "tasks")
+            return "claim gt-rem0t" in log
+
+        wait_for(claimed, 20, lambda: git(remote, "log", "--oneline", "-3", "tasks"))
+        latency = time.monotonic() - pushed
+        assert latency < WOKEN_WITHIN, f"claimed {latency:.1f}s after the push: the watcher slept instead of waking"
         code, _, err = finish(watcher, 60)
         assert code == 0, err
     shown = json.loads(git(remote, "show", "tasks:beads/gt-rem0t.json"))

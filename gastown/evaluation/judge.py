@@ -57,9 +57,7 @@ def restore(tree: Path, base: str, rig: Rig, tests: Sequence[str]) -> list[str]:
     """Put back the test files the branch changed (as of ``base``); the paths undone."""
     files = {t.split("::")[0] for t in tests}
     guarded = [
-        p
-        for p in _changed(tree, base)
-        if rig.is_test_path(p) or p in files or PurePosixPath(p).name in GUARDED_NAMES
+        p for p in _changed(tree, base) if rig.is_test_path(p) or p in files or PurePosixPath(p).name in GUARDED_NAMES
     ]
     if not guarded:
         return []

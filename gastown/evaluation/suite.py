@@ -395,4 +395,3 @@ def prepare(
     store.update(lambda _snap: Update(rig_event, files={rig_file: rigmod.to_toml(definition).encode()}))
     (root / "logs").mkdir(exist_ok=True)
     return Workspace(root, town, store, rigmod.load(store, suite.rig_name), base)
-

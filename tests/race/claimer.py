@@ -2,7 +2,7 @@
 
     python claimer.py TOWN ROLE AGENT OUT GO [LEASE [WORK_MS]]
 
-Each claimed id is appended to OUT (one line, flushed) the moment its claim commit won.
+It writes OUT.ready once its index is warm, then waits for GO to exist. Each claimed id is appended to OUT (one line, flushed) the moment its claim commit won.
 With WORK_MS the claimer "works" each bead for up to that many milliseconds before the
 next claim, as a watcher does; without it, it claims back to back.
 """
@@ -27,6 +27,7 @@ def main() -> int:
     rng = random.Random(agent)
     queue = Queue(GitStore(locate(town)))
     queue.snapshot()  # warm the index before the start line, like a long-running watcher
+    Path(f"{out}.ready").write_text("ready\n")  # the test starts everyone together once all say so
     while not Path(go).exists():
         time.sleep(0.001)
     with open(out, "a", buffering=1) as sink:

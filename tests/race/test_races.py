@@ -50,8 +50,9 @@ def start_claimers(specs, go: Path, work_ms: float = 0):
                 text=True,
             )
         )
-    time.sleep(0.5)  # every process warms its index first
-    go.write_text("go\n")
+    ready = [Path(f"{out}.ready") for _, _, out in specs]
+    wait_for(lambda: all(r.exists() for r in ready), 60, lambda: [r.name for r in ready if not r.exists()])
+    go.write_text("go\n")  # every process has warmed its index: they start together
     return procs
 
 

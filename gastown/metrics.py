@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gastown import events
-from gastown.reconcile import Record
+from gastown.history import Entry
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _int(text: str | None) -> int:
 
 
 def compute(
-    records: Iterable[Record],
+    records: Iterable[Entry],
     bead_convoy: Mapping[str, str | None],
     bead_role: Mapping[str, str],
     blocked_beads: Iterable[str],
@@ -133,7 +133,7 @@ def compute(
     return found
 
 
-def _add(found: Metrics, record: Record, model: str | None) -> None:
+def _add(found: Metrics, record: Entry, model: str | None) -> None:
     kind = record.event
     if kind == "plan":
         found.decisions += 1

@@ -21,11 +21,11 @@ from typing import Any
 
 from gastown import events
 from gastown.git import Git
+from gastown.history import RECORD_SEP, Entry, read
 
 log = logging.getLogger(__name__)
 
-FORMAT = 4  # bump when Record or the tables change: an older ledger is read again from the start
-FIELD_SEP, RECORD_SEP = "\x1f", "\x1e"
+FORMAT = 5  # bump when Record or the tables change: an older ledger is read again from the start
 # The trailers the fold keeps, compactly, for metrics and cost.
 KEPT = (
     "Bead",
@@ -55,19 +55,7 @@ KEPT = (
 )
 
 
-@dataclass(frozen=True)
-class Record:
-    """One commit of the tasks branch, reduced to what the fold reads."""
-
-    commit: str
-    time: int
-    event: str
-    beads: tuple[str, ...]
-    trailers: tuple[tuple[str, str], ...]
-    parent: str | None
-
-    def get(self, key: str) -> str | None:
-        return events.first(self.trailers, key)
+Record = Entry  # the fold reads the history's own entries
 
 
 @dataclass
@@ -199,39 +187,8 @@ class Ledger:
 
 
 def read_records(git: Git, tip: str, since: str | None) -> list[Record]:
-    """Commits after ``since`` up to ``tip``, oldest first (one ``git log`` process)."""
-    spec = tip if since is None else f"{since}..{tip}"
-    out = git.run(
-        "log",
-        "--reverse",
-        "--topo-order",
-        f"--format=%H{FIELD_SEP}%P{FIELD_SEP}%ct{FIELD_SEP}%(trailers:unfold){RECORD_SEP}",
-        spec,
-        timeout=600,
-    ).stdout.decode(errors="replace")
-    records = []
-    for raw in out.split(RECORD_SEP):
-        raw = raw.strip("\n")
-        if not raw:
-            continue
-        commit, parents, stamp, block = raw.split(FIELD_SEP, 3)
-        pairs = []
-        for line in block.splitlines():
-            key, sep, value = line.partition(":")
-            if sep and key in KEPT:
-                pairs.append((key, value.strip()))
-        event = events.first(pairs, "Event") or events.MANUAL
-        records.append(
-            Record(
-                commit,
-                int(stamp),
-                event,
-                tuple(events.every(pairs, "Bead")),
-                tuple(pairs),
-                parents.split()[0] if parents else None,
-            )
-        )
-    return records
+    """Commits after ``since`` up to ``tip``, oldest first, with the trailers the fold keeps."""
+    return read(git, tip if since is None else f"{since}..{tip}", oldest_first=True, keep=KEPT)
 
 
 def manual_paths(git: Git, commits: Sequence[str]) -> dict[str, list[str]]:

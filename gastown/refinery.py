@@ -28,9 +28,10 @@ from gastown import convoy as convoymod
 from gastown import events
 from gastown.bead import Bead
 from gastown.errors import GastownError, GitFailed
-from gastown.git import RigGit, clean_env
+from gastown.git import clean_env
 from gastown.queue import NewBead, Queue, parse_dependency
 from gastown.rig import Rig
+from gastown.riggit import RigGit
 from gastown.secrets import Secrets
 from gastown.store import GitStore, Snapshot, Update
 from gastown.tools import run_command, tail

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gastown.errors import GitFailed
-from gastown.git import RigGit
+from gastown.riggit import RigGit
 
 BRANCH_PREFIX = "bead/"
 

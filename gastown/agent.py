@@ -234,6 +234,7 @@ class Agent:
             tests=acceptance,
             files=prompts.fit_files(shown, limit),
             missing=self._missing(sandbox, acceptance, files),
+            absent=self._absent(sandbox, acceptance, files),
             now=None if now is None else f"{now.summary()}\n{now.shown}",
         )
         head = [{"role": "system", "content": system}, {"role": "user", "content": task}]
@@ -271,6 +272,20 @@ class Agent:
                     m for m in checks.missing_modules(path.read_text(errors="replace"), files) if m not in missing
                 ]
         return missing
+
+    def _absent(self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str]) -> list[tuple[str, str]]:
+        """Functions the acceptance tests import from rig modules that do not define them yet."""
+
+        def read(path: str) -> str | None:
+            target = sandbox.root / path
+            return target.read_text(errors="replace") if target.is_file() else None
+
+        absent: list[tuple[str, str]] = []
+        for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
+            source = read(test) if test.endswith(".py") else None
+            if source is not None:
+                absent += [a for a in checks.missing_names(source, read, files) if a not in absent]
+        return absent
 
     def _how_it_ends(self, acceptance: tuple[str, ...]) -> str:
         if self.role == "refinery" and acceptance:

@@ -133,6 +133,51 @@ def missing_modules(source: str, files: Sequence[str]) -> list[str]:
     return missing
 
 
+def defined_names(source: str) -> set[str] | None:
+    """Names a module defines at its top level (functions, classes, assignments, imports); None
+    when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.If, ast.Try)):
+            return None  # names defined conditionally: too clever to judge, say nothing
+    return names
+
+
+def missing_names(source: str, read: Callable[[str], str | None], files: Sequence[str]) -> list[tuple[str, str]]:
+    """``(file, name)`` for each ``from a.b import name`` in a test where the rig's ``a/b.py``
+    exists and defines no ``name``: a function (or class) the bead must add to that module."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    tracked = set(files)
+    found: list[tuple[str, str]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ImportFrom) and node.module and not node.level):
+            continue
+        base = node.module.replace(".", "/")
+        path = next((p for p in (f"{base}.py", f"src/{base}.py") if p in tracked), None)
+        text = read(path) if path else None
+        names = defined_names(text) if text is not None else None
+        if path is None or names is None or "__getattr__" in names:
+            continue
+        for alias in node.names:
+            if alias.name != "*" and alias.name not in names and (path, alias.name) not in found:
+                found.append((path, alias.name))
+    return found
+
+
 @dataclass(frozen=True)
 class TestRun:
     """One run of the bead's tests: the command's result and what each test did."""

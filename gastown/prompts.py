@@ -50,6 +50,7 @@ def bead_text(
     files: Sequence[tuple[str, str]] = (),
     missing: Sequence[str] = (),
     now: str | None = None,
+    absent: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The task as the model reads it: the bead, its tests, the files they use, how they fail now."""
     lines = [f"# Bead {bead['id']}: {bead['title']}"]
@@ -69,6 +70,12 @@ def bead_text(
         lines += ["", f"## {path}{label}", "```", text.rstrip("\n"), "```"]
     if missing:
         lines += ["", "## Files the tests import that do not exist yet (you create them)", *(f"- {m}" for m in missing)]
+    if absent:
+        lines += [
+            "",
+            "## Names the tests import that the code does not define yet (you add them)",
+            *(f"- `{name}` in {path}" for path, name in absent),
+        ]
     code = [p for p, _ in files if p not in protected_files(tests)]
     if tests and protected and (missing or code):
         targets = ", ".join([*missing, *code])
@@ -77,6 +84,13 @@ def bead_text(
             "## Your task",
             f"Make the acceptance tests pass by writing code in: {targets}. Do not edit the tests.",
         ]
+        for path in dict.fromkeys(p for p, _ in absent):
+            names = ", ".join(f"`{n}`" for p, n in absent if p == path)
+            lines.append(
+                f"To add {names} to {path}, reply with `{path}` on one line and then a code block holding "
+                "only the new code (and the imports it needs): it is added to the module, and the rest of "
+                "the module stays as it is."
+            )
     if now is not None:
         lines += ["", "## The acceptance tests now", now.strip()]
     lines += ["", "## How this ends", tests_note]

@@ -413,3 +413,40 @@ def test_the_refinery_may_not_finish_before_the_test_file_it_was_asked_for_exist
     assert tool_results(llm, 1)[-1].startswith("finish refused: the bead asks for tests/test_points.py")
     assert "## beatscore/scoring.py" in first_prompt(llm)  # the module the bead names is shown
     assert (kept / "tests" / "test_points.py").read_text() == tests
+
+
+BONUS_TEST = """from beatscore.scoring import bonus, points
+
+
+def test_a_perfect_hit_earns_a_bonus():
+    assert bonus("perfect") == 50 and points("perfect") == 300
+"""
+
+
+def test_a_function_the_tests_import_from_an_existing_module_is_named_and_added_as_a_fragment(tmp_path, rig_path):
+    (rig_path / "tests" / "test_bonus.py").write_text(BONUS_TEST)
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "bonus test")
+    source = (rig_path / "beatscore" / "scoring.py").read_text()
+    found = checks.missing_names(
+        BONUS_TEST, lambda p: source if p == "beatscore/scoring.py" else None, ["beatscore/scoring.py"]
+    )
+    assert found == [("beatscore/scoring.py", "bonus")]
+    fragment = 'def bonus(grade_name):\n    return 50 if grade_name == "perfect" else 0\n'
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text(f"beatscore/scoring.py\n```python\n{fragment}```\n")],
+        acceptance_tests=("tests/test_bonus.py",),
+    )
+    prompt = first_prompt(llm)
+    assert (
+        "## Names the tests import that the code does not define yet (you add them)\n- `bonus` in beatscore/scoring.py"
+        in prompt
+    )
+    assert "To add `bonus` to beatscore/scoring.py, reply with `beatscore/scoring.py` on one line" in prompt
+    assert outcome.status == "done", outcome.reason
+    merged = (kept / "beatscore" / "scoring.py").read_text()
+    assert merged.startswith(source.rstrip("\n")) and merged.rstrip().endswith(
+        'return 50 if grade_name == "perfect" else 0'
+    )

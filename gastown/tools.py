@@ -361,10 +361,14 @@ class Sandbox:
         if plain is not None:  # a copy of read_file's output: the numbers are not the file's
             content, note = plain, "; the line numbers copied from read_file were dropped"
         rel = self.relative(target)
+        if target.is_file() and target.read_bytes() == content.encode():
+            return f"no change: {rel} already holds exactly this content; change the code to change the result"
         _check_compiles(target, content, rel)
         old = target.read_text(errors="replace") if target.suffix == ".py" and target.is_file() else ""
         if old and merge.is_fragment(old, content):
             merged = merge.merge(old, content)
+            if merged.text == old:
+                return f"no change: {rel} already has these definitions exactly; change the code to change the result"
             _check_compiles(target, merged.text, rel)
             target.write_text(merged.text)
             done = [f"replaced {', '.join(merged.replaced)}"] if merged.replaced else []

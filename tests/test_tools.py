@@ -373,3 +373,10 @@ def test_a_placeholder_before_a_real_folder_is_dropped_and_a_new_top_level_folde
     with pytest.raises(ToolError, match="this is a test file"):  # the real path's rules apply
         sandbox.write_file("path/to/tests/test_app.py", "def test_x():\n    pass\n")
     assert sandbox.write_file("path/to/nowhere/x.py", "Z = 3\n").startswith("wrote path/to/nowhere/x.py")
+
+
+def test_a_write_of_what_the_file_already_holds_says_nothing_changed(sandbox):
+    assert sandbox.write_file("src/app.py", "VALUE = 1\n").startswith("no change: src/app.py already holds")
+    (sandbox.root / "src" / "two.py").write_text("def a():\n    return 1\n\n\ndef b():\n    return 2\n")
+    said = sandbox.write_file("src/two.py", "def b():\n    return 2\n")  # a fragment identical to what is there
+    assert said.startswith("no change: src/two.py already has these definitions"), said

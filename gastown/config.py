@@ -8,10 +8,11 @@ wrong); the full JSON Schema check runs where the file is written or pushed.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from gastown import ids
@@ -55,8 +56,53 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class MachineConfig:
+    """``[machine]``: what the governor and the energy estimate assume of this machine."""
+
+    vram_mib: float = 0.0  # the GPU's memory, used when NVML cannot read one
+    desktop_reserve_mib: float = 0.0  # VRAM left for the person at the desktop
+    gpu_index: int = 0  # which GPU NVML reads
+    ram_mib: float | None = None  # None: the total the machine reports
+    ram_reserve_mib: float = 0.0  # RAM gastown leaves alone
+    cpu_threads: int | None = None  # None: the count the machine reports
+    reserved_cores: tuple[int, ...] = ()  # cores gastown never pins a model to
+    gpu_watts: float | None = None  # a GPU model's draw, for energy nothing measured
+    cpu_watts: float | None = None  # a CPU model's draw, likewise
+
+    def watts_for(self, device: str) -> float | None:
+        """The configured draw of a model on ``device`` (``gpu_watts`` for "gpu", else ``cpu_watts``)."""
+        return self.gpu_watts if device == "gpu" else self.cpu_watts
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys that differ from their defaults: a ``[machine]`` table that reads back the same."""
+        return _set_keys(self)
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """``[cost]``: the price of local energy and the cloud model the work is compared with."""
+
+    price_per_kwh: float = 0.15
+    compare_to: str | None = None  # None: each reader picks (``gt cost``: the dearest cloud model)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys that differ from their defaults: a ``[cost]`` table that reads back the same."""
+        return _set_keys(self)
+
+
+def _set_keys(section: MachineConfig | CostConfig) -> dict[str, Any]:
+    """A section's fields that differ from their defaults, as plain TOML values."""
+    found: dict[str, Any] = {}
+    for spec in fields(section):
+        value = getattr(section, spec.name)
+        if value != spec.default:
+            found[spec.name] = list(value) if isinstance(value, tuple) else value
+    return found
+
+
+@dataclass(frozen=True)
 class TownConfig:
-    """Everything ``town.toml`` says; sections later layers read stay raw mappings."""
+    """Everything ``town.toml`` says; the roster's sections stay raw mappings for ``roster.load``."""
 
     name: str = "town"
     prefix: str = "gt"
@@ -65,8 +111,8 @@ class TownConfig:
     rigs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     roles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    machine: Mapping[str, Any] = field(default_factory=dict)
-    cost: Mapping[str, Any] = field(default_factory=dict)
+    machine: MachineConfig = field(default_factory=MachineConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -96,6 +142,66 @@ def _number(section: Mapping[str, Any], key: str, where: str, default: float, *,
         kind = "a positive whole number" if whole else "a positive number"
         raise ConfigError(f"{where}.{key}: must be {kind}, got {value!r}")
     return value
+
+
+def _known_keys(section: Mapping[str, Any], known: type[MachineConfig | CostConfig], where: str) -> None:
+    names = [spec.name for spec in fields(known)]
+    for key in section:
+        if key not in names:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(names))})")
+
+
+def _amount(section: Mapping[str, Any], key: str, where: str, *, whole: bool = False, positive: bool = False) -> Any:
+    """``section[key]`` when it is a finite number ≥ 0 (> 0 when ``positive``; an int when ``whole``)."""
+    value: Any = section[key]
+    number = not isinstance(value, bool) and isinstance(value, int if whole else (int, float))
+    if not number or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        noun = "whole number" if whole else "number"
+        kind = f"a positive {noun}" if positive else f"a {noun} ≥ 0"
+        raise ConfigError(f"{where}.{key}: must be {kind}, got {value!r}")
+    return value if whole else float(value)
+
+
+# [machine]'s numbers: key -> (whole, positive). reserved_cores, a list, is read on its own.
+_MACHINE_NUMBERS = {
+    "vram_mib": (False, False),
+    "desktop_reserve_mib": (False, False),
+    "gpu_index": (True, False),
+    "ram_mib": (False, True),
+    "ram_reserve_mib": (False, False),
+    "cpu_threads": (True, True),
+    "gpu_watts": (False, False),
+    "cpu_watts": (False, False),
+}
+
+
+def _machine(section: Mapping[str, Any], where: str) -> MachineConfig:
+    _known_keys(section, MachineConfig, where)
+    given: dict[str, Any] = {
+        key: _amount(section, key, where, whole=whole, positive=positive)
+        for key, (whole, positive) in _MACHINE_NUMBERS.items()
+        if key in section
+    }
+    if "reserved_cores" in section:
+        cores = section["reserved_cores"]
+        listed = isinstance(cores, list) and all(type(c) is int and c >= 0 for c in cores)  # bool is no core
+        if not listed:
+            raise ConfigError(f"{where}.reserved_cores: must be a list of core numbers (each ≥ 0), got {cores!r}")
+        given["reserved_cores"] = tuple(cores)
+    return MachineConfig(**given)
+
+
+def _cost(section: Mapping[str, Any], where: str) -> CostConfig:
+    _known_keys(section, CostConfig, where)
+    given: dict[str, Any] = {}
+    if "price_per_kwh" in section:
+        given["price_per_kwh"] = _amount(section, "price_per_kwh", where)
+    if "compare_to" in section:
+        name = section["compare_to"]
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.compare_to: must be a model's name (a non-empty string), got {name!r}")
+        given["compare_to"] = name
+    return CostConfig(**given)
 
 
 def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
@@ -130,8 +236,8 @@ def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
         rigs=_section(data, "rigs", source),
         models=_section(data, "models", source),
         roles=_section(data, "roles", source),
-        machine=_section(data, "machine", source),
-        cost=_section(data, "cost", source),
+        machine=_machine(_section(data, "machine", source), f"{source}: machine"),
+        cost=_cost(_section(data, "cost", source), f"{source}: cost"),
         raw=data,
     )
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gastown import events
+from gastown.config import MachineConfig
 from gastown.history import Entry
 from gastown.roster import Roster
 
@@ -165,7 +166,7 @@ def usages(entries: Iterable[Entry], roles: Mapping[str, str] | None = None) -> 
 def price(
     runs: Iterable[Usage],
     roster: Roster,
-    machine: Mapping[str, Any],
+    machine: MachineConfig,
     price_per_kwh: float,
     compare_to: str,
 ) -> Report:
@@ -188,8 +189,8 @@ def price(
             continue
         joules = run.energy_j
         if joules is None:
-            watts = spec.power_watts or machine.get("gpu_watts" if spec.device == "gpu" else "cpu_watts") or 0
-            joules = float(watts) * run.seconds
+            watts = spec.power_watts or machine.watts_for(spec.device) or 0.0
+            joules = watts * run.seconds
             line.estimated_energy = True
         kwh = joules / JOULES_PER_KWH
         line.kwh += kwh

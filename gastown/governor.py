@@ -20,14 +20,13 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gastown import hardware
-from gastown.errors import ConfigError
+from gastown.config import MachineConfig
 from gastown.roster import ModelSpec
 
 
@@ -86,31 +85,32 @@ def _alive(reservation: Reservation) -> bool:
 
 
 def machine_budget(
-    machine: Mapping[str, Any],
+    machine: MachineConfig,
     reading: hardware.Reading | None = None,
     vram_override: float | None = None,
+    our_pids: Collection[int] = (),
 ) -> Budget:
-    """The budget from ``[machine]`` and (when there is a GPU) a live reading."""
+    """The budget from ``[machine]`` and (when there is a GPU) a live reading.
+
+    ``our_pids`` are gastown's own GPU processes: their VRAM is already reserved, so it
+    does not count as the desktop's."""
     reading = reading or hardware.read()
-    desktop = float(machine.get("desktop_reserve_mib", 0))
-    gpu_index = int(machine.get("gpu_index", 0))
-    gpu = next((g for g in reading.gpus if g.index == gpu_index), None)
+    desktop = machine.desktop_reserve_mib
+    gpu = next((g for g in reading.gpus if g.index == machine.gpu_index), None)
     note = ""
     if vram_override is not None:
         total, source = vram_override, "override"
     elif gpu is not None:
         total, source = gpu.total_mib, "nvml"
-        ours = {int(p) for p in machine.get("_our_pids", ())}
-        others = sum(mib for pid, mib in gpu.processes if pid not in ours)
+        others = sum(mib for pid, mib in gpu.processes if pid not in our_pids)
         desktop = max(desktop, others)
     else:
-        total, source = float(machine.get("vram_mib", 0)), "config"
+        total, source = machine.vram_mib, "config"
         note = reading.gpu_note or "no GPU"
-    ram_total = float(machine.get("ram_mib", reading.ram_total_mib))
-    ram = ram_total - float(machine.get("ram_reserve_mib", 0))
-    threads = int(machine.get("cpu_threads", reading.cpu_threads))
-    reserved = {int(c) for c in machine.get("reserved_cores", ())}
-    cores = frozenset(range(threads)) - reserved
+    ram_total = machine.ram_mib if machine.ram_mib is not None else reading.ram_total_mib
+    ram = ram_total - machine.ram_reserve_mib
+    threads = machine.cpu_threads if machine.cpu_threads is not None else reading.cpu_threads
+    cores = frozenset(range(threads)) - set(machine.reserved_cores)
     return Budget(max(0.0, total - desktop), max(0.0, ram), cores, source, note, desktop)
 
 
@@ -227,7 +227,6 @@ def _verdict(spec: ModelSpec, slots: int | None, budget: Budget, held: list[Rese
     return Verdict(True, f"fits: {where}")
 
 
-def governor_for(machine: Mapping[str, Any], vram_override: float | None = None) -> Governor:
-    if not isinstance(machine, Mapping):
-        raise ConfigError("town.toml: [machine] must be a table")
+def governor_for(machine: MachineConfig, vram_override: float | None = None) -> Governor:
+    """The governor of this machine: ``[machine]`` beside a fresh hardware reading at each decision."""
     return Governor(lambda: machine_budget(machine, None, vram_override))

@@ -323,9 +323,9 @@ class Watcher:
         meters = self._meters
         if spec.name not in meters:
             machine = self.store.snapshot().config().machine
-            fallback = spec.power_watts or machine.get("gpu_watts" if spec.device == "gpu" else "cpu_watts")
-            gpu = int(machine.get("gpu_index", 0)) if spec.device == "gpu" else None
-            meters[spec.name] = EnergyMeter(gpu, float(fallback) if fallback else None)
+            fallback = spec.power_watts or machine.watts_for(spec.device)
+            gpu = machine.gpu_index if spec.device == "gpu" else None
+            meters[spec.name] = EnergyMeter(gpu, fallback or None)
         return meters[spec.name]
 
     def _client(self, spec: rostermod.ModelSpec) -> ModelClient:

@@ -543,7 +543,7 @@ def cost(
     snap = store.snapshot()
     config = snap.config()
     roster = rostermod.load(config.models, config.roles)
-    compare = compare_to or config.cost.get("compare_to")
+    compare = compare_to or config.cost.compare_to
     if not compare:
         clouds = sorted(
             (s for s in roster.models.values() if not s.local),
@@ -561,7 +561,7 @@ def cost(
     if convoy:
         members = set(convoymod.load(snap, convoy).beads) | {e.id for e in snap.index if e.convoy == convoy}
         runs = [r for r in runs if r.bead in members]
-    report = costmod.price(runs, roster, config.machine, float(config.cost.get("price_per_kwh", 0.15)), compare)
+    report = costmod.price(runs, roster, config.machine, config.cost.price_per_kwh, compare)
     if as_json:
         emit_json(report.to_dict())
     elif as_csv:

@@ -184,11 +184,10 @@ def priced(run: ModelRun, roster: rostermod.Roster, config: configmod.TownConfig
                     bead.bead or bead.key,
                 )
             )
-    compare = config.cost.get("compare_to")
-    if not isinstance(compare, str) or compare not in roster.models:
+    compare = config.cost.compare_to
+    if compare is None or compare not in roster.models:
         compare = run.model  # no cloud model to compare with: price the model as itself
-    price_per_kwh = float(config.cost.get("price_per_kwh", 0.15))
-    total = costmod.price(usages, roster, config.machine, price_per_kwh, compare).total()
+    total = costmod.price(usages, roster, config.machine, config.cost.price_per_kwh, compare).total()
     return total.dollars, total.kwh, total.estimated_energy
 
 

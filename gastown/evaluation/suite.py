@@ -322,7 +322,10 @@ def town_toml(
 ) -> str:
     """The throwaway town's town.toml: its own head, the config's models, every role on ``model``."""
     parts = [base.rstrip() + "\n"]
-    tables: list[tuple[str, Mapping[str, Any]]] = [("machine", config.machine), ("cost", config.cost)]
+    tables: list[tuple[str, Mapping[str, Any]]] = [
+        ("machine", config.machine.to_dict()),  # the typed values, so the eval's town.toml reads back the same
+        ("cost", config.cost.to_dict()),
+    ]
     tables += [(f"models.{configmod.toml_key(name)}", table) for name, table in config.models.items()]
     for header, table in tables:
         if table:

@@ -498,13 +498,8 @@ class Agent:
             )
         if not self._tests_decide:
             return None
-        began = time.monotonic()
-        found = state.check.run()
-        state.tally.tests_s += time.monotonic() - began
-        broken = state.check.regressions(found)
-        state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
-        if found.passed and not broken:
-            state.passed = found
+        found, broken = self._check_now(state)
+        if state.passed is found:
             return None
         why = (
             f"tests that passed before the bead started now fail: {', '.join(broken[:10])}"
@@ -516,18 +511,28 @@ class Agent:
             "Fix the code: the tests run after every change, and the bead ends when they pass."
         )
 
+    def _check_now(self, state: _State) -> tuple[checks.TestRun, list[str]]:
+        """Run the bead's check: the run and the tests it broke. A run that holds (its tests
+        pass, nothing that passed before fails) becomes ``state.passed``."""
+        found, broken = self._tests(state)
+        state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
+        state.passed = found if found.passed and not broken else None
+        return found, broken
+
+    def _tests(self, state: _State) -> tuple[checks.TestRun, list[str]]:
+        """One timed run of the bead's tests: the run and the tests that passed before and fail now."""
+        began = time.monotonic()
+        found = state.check.run()
+        state.tally.tests_s += time.monotonic() - began
+        return found, state.check.regressions(found)
+
     def _check_change(self, state: _State) -> tuple[bool, str]:
         """Run the bead's check after a change: whether it holds, and what the model reads.
 
         Running it here saves the small model a turn (write, then run_tests, then read) and
         shows the failure while the change is in front of it."""
-        began = time.monotonic()
-        found = state.check.run()
-        state.tally.tests_s += time.monotonic() - began
-        broken = state.check.regressions(found)
-        state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
-        if found.passed and not broken:
-            state.passed = found
+        found, broken = self._check_now(state)
+        if state.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done"
         note = f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
         return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}"
@@ -553,10 +558,7 @@ class Agent:
             if call.name == "run_tests":
                 if not sandbox.test_command:
                     raise ToolError("this rig has no test command")
-                began = time.monotonic()
-                found = state.check.run()
-                state.tally.tests_s += time.monotonic() - began
-                broken = state.check.regressions(found)
+                found, broken = self._tests(state)
                 note = (
                     f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
                 )

@@ -75,7 +75,10 @@ class InvalidBead(UsageError):
 class ConfigError(UsageError):
     """The town or rig configuration is wrong; the message names the key."""
 
-    default_hint = "fix town.toml on the tasks branch (`git show tasks:town.toml` shows it; edit it in a clone, push)"
+    default_hint = (
+        "fix the key in the file named above (town.toml lives on the tasks branch: "
+        "`git show tasks:town.toml` shows it; edit it in a clone and push)"
+    )
 
 
 class NotFound(GastownError):

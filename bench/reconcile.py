@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gastown import founding  # noqa: E402
 from gastown import roster as rostermod  # noqa: E402
-from gastown.mayor import reconcile  # noqa: E402
+from gastown.decisions import reconcile  # noqa: E402
 from gastown.reconcile import bring_up_to_date  # noqa: E402
 from gastown.store import GitStore  # noqa: E402
 

@@ -19,8 +19,9 @@ The trailer keys are the names metrics and cost observe; README.md lists them al
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 INIT = "init"
 ADD = "add"
@@ -107,6 +108,39 @@ def _one_line(value: object) -> str:
 def trailer_pairs(items: Iterable[tuple[str, object]]) -> tuple[tuple[str, str], ...]:
     """Trailers from ``(key, value)`` pairs, dropping the ones whose value is None."""
     return tuple((key, _one_line(value)) for key, value in items if value is not None)
+
+
+def result_trailers(result: Mapping[str, Any] | None) -> list[tuple[str, object]]:
+    """The trailers a result contributes (tokens, tests, tools ...): what metrics read."""
+    if not result:
+        return []
+    pairs: list[tuple[str, object]] = []
+    for key, trailer in RESULT_TRAILERS.items():
+        value = result.get(key)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            pairs.append((trailer, value))
+    tests = result.get("tests")
+    if isinstance(tests, Mapping):
+        for key in ("passed", "failed", "errors"):
+            if isinstance(tests.get(key), int):
+                pairs.append((f"Tests-{key.capitalize()}", tests[key]))
+    calls = result.get("tool_calls")
+    if isinstance(calls, Mapping):
+        total = sum(v for v in calls.values() if isinstance(v, int))
+        pairs.append(("Tool-Calls", total))
+        for name, count in sorted(calls.items()):
+            pairs.append(("Tool-Call", f"{name}={count}"))
+    for commit in result.get("commits") or ():
+        pairs.append(("Commit", commit))
+    by_model = result.get("by_model")
+    if isinstance(by_model, Mapping):
+        for name, row in sorted(by_model.items()):
+            if isinstance(row, Mapping):
+                fields = " ".join(
+                    f"{k}={row[k]}" for k in ("tokens_in", "tokens_out", "model_s", "energy_j") if k in row
+                )
+                pairs.append(("Model-Usage", f"{name} {fields}"))
+    return pairs
 
 
 def parse_trailers(message: str) -> list[tuple[str, str]]:

@@ -14,16 +14,8 @@ from typing import Any
 
 from gastown import convoy as convoymod
 from gastown import dag, events, ids, schema
-from gastown.bead import (
-    BLOCKS,
-    CLAIMED,
-    DEPENDENCY_TYPES,
-    OPEN,
-    PROTOCOL_FIELDS,
-    Bead,
-    Dependency,
-    new_bead,
-)
+from gastown.bead import CLAIMED, OPEN, Bead, Dependency, new_bead
+from gastown.beadtext import parse_assignments
 from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
 from gastown.index import INVALID, Entry
 from gastown.store import GitStore, Snapshot, Update
@@ -57,39 +49,6 @@ class NewBead:
     labels: tuple[str, ...] = ()
     dependencies: tuple[Dependency, ...] = ()
     external_ref: str | None = None
-
-
-def result_trailers(result: Mapping[str, Any] | None) -> list[tuple[str, object]]:
-    """The trailers a result contributes (tokens, tests, tools ...): what metrics read."""
-    if not result:
-        return []
-    pairs: list[tuple[str, object]] = []
-    for key, trailer in events.RESULT_TRAILERS.items():
-        value = result.get(key)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            pairs.append((trailer, value))
-    tests = result.get("tests")
-    if isinstance(tests, Mapping):
-        for key in ("passed", "failed", "errors"):
-            if isinstance(tests.get(key), int):
-                pairs.append((f"Tests-{key.capitalize()}", tests[key]))
-    calls = result.get("tool_calls")
-    if isinstance(calls, Mapping):
-        total = sum(v for v in calls.values() if isinstance(v, int))
-        pairs.append(("Tool-Calls", total))
-        for name, count in sorted(calls.items()):
-            pairs.append(("Tool-Call", f"{name}={count}"))
-    for commit in result.get("commits") or ():
-        pairs.append(("Commit", commit))
-    by_model = result.get("by_model")
-    if isinstance(by_model, Mapping):
-        for name, row in sorted(by_model.items()):
-            if isinstance(row, Mapping):
-                fields = " ".join(
-                    f"{k}={row[k]}" for k in ("tokens_in", "tokens_out", "model_s", "energy_j") if k in row
-                )
-                pairs.append(("Model-Usage", f"{name} {fields}"))
-    return pairs
 
 
 class Queue:
@@ -285,7 +244,7 @@ class Queue:
             schema.check("result", dict(result), f"bead {bead_id}: result")
 
         def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
-            return bead.completed(now, result), [("Status", "done"), *result_trailers(result)]
+            return bead.completed(now, result), [("Status", "done"), *events.result_trailers(result)]
 
         return self._owned_change(events.COMPLETE, bead_id, agent, generation, change)
 
@@ -310,7 +269,7 @@ class Queue:
                 ("Reason", reason),
                 ("Attempts", new.attempts),
             ]
-            return new, trailers + result_trailers(result)
+            return new, trailers + events.result_trailers(result)
 
         return self._owned_change(events.FAIL, bead_id, agent, generation, change)
 
@@ -460,66 +419,3 @@ def _convoy_additions(snap: Snapshot, beads: Sequence[Bead]) -> dict[str, bytes 
         grown = replace(current, beads=current.beads + tuple(members))
         files[convoymod.path_of(convoy_id)] = grown.to_json()
     return files
-
-
-_INT_FIELDS = {"priority", "estimated_tokens"}
-_LIST_FIELDS = {"labels", "acceptance_tests"}
-_TEXT_FIELDS = {
-    "title",
-    "description",
-    "design",
-    "acceptance_criteria",
-    "notes",
-    "role",
-    "rig",
-    "convoy",
-    "assignee",
-    "issue_type",
-    "external_ref",
-    "close_reason",
-}
-
-
-def parse_assignments(assignments: Sequence[str]) -> dict[str, Any]:
-    """``["priority=1", "labels=a,b", "dependencies=gt-x,gt-y:related"]`` as typed fields."""
-    changes: dict[str, Any] = {}
-    for item in assignments:
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep:
-            raise UsageError(f"--set {item!r}: expected field=value")
-        if name in PROTOCOL_FIELDS:
-            raise UsageError(
-                f"--set {name}: {name} belongs to the claim protocol",
-                "use gt claim / renew / release / complete / fail / retry",
-            )
-        if name in _INT_FIELDS:
-            if value.strip() in ("", "null", "none") and name == "estimated_tokens":
-                changes[name] = None
-                continue
-            try:
-                changes[name] = int(value)
-            except ValueError:
-                raise UsageError(f"--set {name}: {value!r} is not a whole number") from None
-        elif name in _LIST_FIELDS:
-            changes[name] = tuple(v.strip() for v in value.split(",") if v.strip())
-        elif name == "dependencies":
-            changes[name] = tuple(parse_dependency(v) for v in value.split(",") if v.strip())
-        elif name in _TEXT_FIELDS:
-            nullable = name in ("rig", "convoy", "assignee", "external_ref", "close_reason")
-            changes[name] = None if nullable and value == "" else value
-        else:
-            known = ", ".join(sorted(_INT_FIELDS | _LIST_FIELDS | _TEXT_FIELDS | {"dependencies"}))
-            raise UsageError(f"--set {name}: no such field", f"editable fields: {known}")
-    return changes
-
-
-def parse_dependency(text: str) -> Dependency:
-    """``gt-x`` (blocks) or ``gt-x:related``."""
-    bead_id, _, kind = text.strip().partition(":")
-    kind = kind or BLOCKS
-    if kind not in DEPENDENCY_TYPES:
-        raise UsageError(f"dependency {text!r}: type must be one of {', '.join(DEPENDENCY_TYPES)}")
-    if not ids.is_valid_id(bead_id):
-        raise UsageError(f"dependency {text!r}: {bead_id!r} is not a bead id (like gt-3k9x2)")
-    return Dependency(bead_id, kind)

@@ -27,9 +27,10 @@ from typing import Any
 from gastown import convoy as convoymod
 from gastown import events
 from gastown.bead import Bead
+from gastown.beadtext import parse_dependency
 from gastown.errors import GastownError, GitFailed
 from gastown.git import clean_env
-from gastown.queue import NewBead, Queue, parse_dependency
+from gastown.queue import NewBead, Queue
 from gastown.rig import Rig
 from gastown.riggit import RigGit
 from gastown.secrets import Secrets

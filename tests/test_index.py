@@ -23,7 +23,7 @@ def test_the_incremental_index_equals_a_rebuild_after_random_work(town):
         action = rng.random()
         if action < 0.45 or not made:
             deps = tuple(rng.sample(made, k=min(len(made), rng.randint(0, 2))))
-            from gastown.queue import parse_dependency
+            from gastown.beadtext import parse_dependency
 
             made.append(
                 queue.add(

@@ -10,8 +10,7 @@ from conftest import git
 from fake_llm import Answer, FakeLLM, error, script, tool, validation_error
 from watchers import make_rig, set_config, start_watcher
 
-from gastown import events, schema
-from gastown import mayor as mayormod
+from gastown import events, planner, schema
 from gastown import rig as rigmod
 from gastown.reconcile import Ledger, bring_up_to_date
 from gastown.store import Update
@@ -105,12 +104,12 @@ def long_counts(node, path="$"):
     ],
 )
 def test_bad_plans_are_named(bad, message):
-    assert any(message in p for p in mayormod.check_plan(bad)), mayormod.check_plan(bad)
+    assert any(message in p for p in planner.check_plan(bad)), planner.check_plan(bad)
 
 
 def test_normalize_makes_code_wait_for_tests_and_adds_the_review():
     loose = {**GOOD, "beads": [GOOD["beads"][0], {**GOOD["beads"][1], "depends_on": []}]}
-    done = mayormod.normalize(loose)
+    done = planner.normalize(loose)
     by_key = {b["key"]: b for b in done["beads"]}
     assert by_key["c1"]["depends_on"] == ["t1"]
     assert by_key["review"]["role"] == "refinery" and by_key["review"]["depends_on"] == ["t1", "c1"]
@@ -292,7 +291,7 @@ def test_a_bead_too_big_for_the_local_models_is_split_by_the_mayor(rigged):
             "Document it",
             role="librarian",
             rig="example",
-            dependencies=(__import__("gastown.queue", fromlist=["x"]).parse_dependency(big),),
+            dependencies=(__import__("gastown.beadtext", fromlist=["x"]).parse_dependency(big),),
         )
         q = town.queue()
         q.claim("polecat", "p", lease=60, bead_id=big)
@@ -329,11 +328,11 @@ def test_the_plan_schema_made_grammar_safe_keeps_its_shape_and_loses_its_long_co
     assert safe["properties"]["title"] == {"type": "string", "minLength": 1}
     assert full["properties"]["plan"]["maxLength"] == 65536  # the full schema is untouched
     too_long = {**GOOD, "title": "x" * 300}
-    assert any("is too long" in p for p in mayormod.check_plan(too_long))  # checked after decoding instead
+    assert any("is too long" in p for p in planner.check_plan(too_long))  # checked after decoding instead
 
 
 def test_plan_beads_carry_their_acceptance_tests():
-    done = mayormod.normalize(TESTED)
+    done = planner.normalize(TESTED)
     by_key = {b["key"]: b for b in done["beads"]}
     assert by_key["c1"]["acceptance_tests"] == ["tests/test_combo.py"]  # t1's test files, not its helpers
     assert "acceptance_tests" not in by_key["t1"] and "acceptance_tests" not in by_key["review"]
@@ -342,26 +341,26 @@ def test_plan_beads_carry_their_acceptance_tests():
         "beads": [TESTED["beads"][0], {**GOOD["beads"][1], "acceptance_tests": ["tests/test_combo.py::test_x"]}],
     }
     # a test id in a file the tests bead writes, which that bead never names, is a guess: the file it is
-    assert {b["key"]: b.get("acceptance_tests") for b in mayormod.normalize(own)["beads"]}["c1"] == [
+    assert {b["key"]: b.get("acceptance_tests") for b in planner.normalize(own)["beads"]}["c1"] == [
         "tests/test_combo.py"
     ]
     named = {
         **own,
         "beads": [{**own["beads"][0], "acceptance_tests": ["tests/test_combo.py::test_x"]}, own["beads"][1]],
     }
-    assert {b["key"]: b.get("acceptance_tests") for b in mayormod.normalize(named)["beads"]}["c1"] == [
+    assert {b["key"]: b.get("acceptance_tests") for b in planner.normalize(named)["beads"]}["c1"] == [
         "tests/test_combo.py::test_x"
     ]
     elsewhere = {
         **GOOD,
         "beads": [GOOD["beads"][0], {**GOOD["beads"][1], "acceptance_tests": ["tests/test_old.py::test_y"]}],
     }
-    assert mayormod.normalize(elsewhere)["beads"][1]["acceptance_tests"] == ["tests/test_old.py::test_y"]
+    assert planner.normalize(elsewhere)["beads"][1]["acceptance_tests"] == ["tests/test_old.py::test_y"]
     climbing = {**GOOD, "beads": [GOOD["beads"][0], {**GOOD["beads"][1], "acceptance_tests": ["../secret/test_x.py"]}]}
-    assert any("climbs out of the rig" in p for p in mayormod.check_plan(climbing))
+    assert any("climbs out of the rig" in p for p in planner.check_plan(climbing))
     assert any(
         "acceptance_tests" in p
-        for p in mayormod.check_plan(
+        for p in planner.check_plan(
             {**climbing, "beads": [{**GOOD["beads"][1], "acceptance_tests": ["/abs/test.py"]}]}
         )
     )
@@ -540,6 +539,6 @@ def test_a_bead_the_plan_left_without_a_description_gets_the_feature():
         **GOOD,
         "beads": [{**GOOD["beads"][0], "description": ""}, {**GOOD["beads"][1], "description": "Write it."}],
     }
-    done = mayormod.normalize(bare, feature="Add combo multipliers to beatscore.")
+    done = planner.normalize(bare, feature="Add combo multipliers to beatscore.")
     assert done["beads"][0]["description"] == "Part of: Add combo multipliers to beatscore."
     assert done["beads"][1]["description"] == "Write it."  # a given one stays

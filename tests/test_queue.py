@@ -3,9 +3,10 @@ import time
 import pytest
 
 from gastown import events
+from gastown.beadtext import parse_dependency
 from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
 from gastown.history import read_log
-from gastown.queue import NewBead, parse_dependency
+from gastown.queue import NewBead
 
 
 def trailers_of_tip(town):

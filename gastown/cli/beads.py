@@ -65,7 +65,8 @@ def add(
     as_json: bool,
 ) -> None:
     """Add a bead; prints its id."""
-    from gastown.queue import NewBead, parse_dependency
+    from gastown.beadtext import parse_dependency
+    from gastown.queue import NewBead
 
     spec = NewBead(
         title=title,

@@ -44,7 +44,7 @@ def plan_cmd(
     ctx: click.Context, feature: str, rig_name: str, model: str | None, dry_run: bool, agent: str, as_json: bool
 ) -> None:
     """Turn FEATURE into a plan document and a convoy of beads (tests first)."""
-    from gastown import mayor as mayormod
+    from gastown import planner
     from gastown import rig as rigmod
     from gastown.errors import Unavailable
 
@@ -57,7 +57,7 @@ def plan_cmd(
             f"the Mayor's model could not be started: {error.message}",
             error.hint or "nothing was planned; read the server's log above, or pick another model with --model",
         ) from None
-    planned = mayormod.plan(store, feature, rig, client, rig.prompt("mayor").text, dry_run, agent)
+    planned = planner.plan(store, feature, rig, client, rig.prompt("mayor").text, dry_run, agent)
     if as_json:
         emit_json(
             {
@@ -93,9 +93,10 @@ def reconcile_cmd(ctx: click.Context, dry_run: bool, agent: str, as_json: bool) 
 
 
 def _reconcile(store: Any, act: bool, agent: str) -> Any:
-    from gastown import mayor as mayormod
+    from gastown import decisions
     from gastown import rig as rigmod
     from gastown import roster as rostermod
+    from gastown import splitter as splittermod
 
     config = store.snapshot().config()
     roster = rostermod.load(config.models, config.roles)
@@ -105,11 +106,11 @@ def _reconcile(store: Any, act: bool, agent: str) -> Any:
         def splitter(bead: Any) -> Any:
             rig = rigmod.load(store, bead.rig or "")
             bands = [b.max_tokens for b in roster.rule(bead.role).bands if roster.models[b.model].local]
-            return mayormod.ask_split(
+            return splittermod.ask_split(
                 _client(store, "mayor", None), bead, rig, rig.prompt("mayor").text, max(bands, default=6000)
             )
 
-    return mayormod.reconcile(store, roster, act, agent, splitter=splitter)
+    return decisions.reconcile(store, roster, act, agent, splitter=splitter)
 
 
 def _render(result: Any, dry_run: bool) -> None:

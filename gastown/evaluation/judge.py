@@ -6,7 +6,7 @@
 * a Refinery test bead: the tests it wrote must fail on the suite's stub implementation
   and pass on its reference implementation;
 * a Crew question: the answer must hold the expected facts and cite one of the sources;
-* a Mayor plan: ``gt mayor plan --dry-run`` must give a plan that ``mayor.check_plan``
+* a Mayor plan: ``gt mayor plan --dry-run`` must give a plan that ``planner.check_plan``
   accepts and that has tests beads for the code to wait on.
 
 ``check_suite`` turns the judges on the suite itself: each must reject the project as it
@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gastown import checks, crew, mayor
+from gastown import checks, crew, planner
 from gastown import config as configmod
 from gastown.evaluation.suite import Suite, SuiteBead, Workspace, eval_git, prepare, select
 from gastown.git import clean_env, run_git
@@ -196,7 +196,7 @@ def judge_plan(output: Mapping[str, Any]) -> tuple[bool, str]:
     convoy = output.get("convoy")
     title = convoy.get("title") if isinstance(convoy, Mapping) else None
     plan = {"title": title or "plan", "plan": output.get("plan") or "-", "beads": items}
-    problems = mayor.check_plan(plan)
+    problems = planner.check_plan(plan)
     kinds = [str(item["kind"]) for item in items]
     if "tests" not in kinds:
         problems.append("the plan has no tests (Refinery) bead for the code to wait on")

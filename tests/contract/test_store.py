@@ -11,8 +11,9 @@ import pytest
 from conftest import git
 
 from gastown import events
+from gastown.beadtext import parse_dependency
 from gastown.errors import GastownError, InvalidBead, Refused
-from gastown.queue import NewBead, Queue, parse_dependency
+from gastown.queue import NewBead, Queue
 from gastown.store import GitStore, Snapshot, Update
 
 

@@ -1,4 +1,4 @@
-"""The Mayor: a feature becomes a plan and a convoy; the history becomes decisions.
+"""The Mayor's planner: a feature becomes a plan document and a convoy of beads.
 
 Planning asks the Mayor's model for a plan document and a convoy (JSON Schema
 structured output where the endpoint takes it, else a forced tool call), checks it
@@ -7,11 +7,6 @@ bounded number of times, and commits the plan, the convoy and its beads in one c
 The model decodes under a grammar-safe copy of the schema (``schema.grammar_safe``:
 shapes, no long counts, which llama.cpp cannot build into a grammar); lengths, counts and
 patterns are checked on the answer, and what fails goes back to the model.
-
-Reconciling reads the history incrementally (``gastown.reconcile``) and acts: expired
-leases are released (a recovery), a failed bead is retried with the role's fallback
-model or, past ``max_attempts``, marked ``needs-human`` with the reason. Inconsistencies
-are reported, never silently fixed. Every decision is a commit with trailers.
 """
 
 from __future__ import annotations
@@ -19,35 +14,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from gastown import convoy as convoymod
 from gastown import dag, events, ids, prompts, schema, toolcalls
-from gastown.bead import CLAIMED, FAILED, Bead, Dependency, new_bead, semantic_problems
+from gastown.bead import Bead, Dependency, new_bead, semantic_problems
 from gastown.errors import InvalidBead, Refused, Unavailable, UsageError
 from gastown.providers import ModelClient, ModelRejected
-from gastown.reconcile import Ledger, bring_up_to_date
 from gastown.rig import Rig
-from gastown.roster import Roster
 from gastown.store import GitStore, Snapshot, Update
 from gastown.times import iso
 
 MAX_PLAN_ATTEMPTS = 3
 PLAN_TOOL = "submit_plan"
-DECIDE = "decide"
 PLAN = "plan"
-NEEDS_HUMAN = "needs-human"
-SPLIT = "split"
-
-SPLIT_INSTRUCTIONS = """
-A bead failed because it is too large for the small model that works it. Split it into
-2 to 6 smaller beads of the same role that together do exactly the same work, each small
-enough for a small model (estimated_tokens under the limit given). Return one JSON
-object: {"title": "...", "plan": "<why and how it was split>", "beads": [{"key", "title",
-"role", "kind", "description", "acceptance_criteria", "estimated_tokens", "depends_on",
-"files"}]}. Every bead has the role of the bead being split.
-""".strip()
 
 PLAN_INSTRUCTIONS = """
 Return the plan as one JSON object:
@@ -81,7 +62,7 @@ class Planned:
     commit: str | None = None
 
 
-def _order_problems(items: Sequence[Mapping[str, Any]]) -> list[str]:
+def order_problems(items: Sequence[Mapping[str, Any]]) -> list[str]:
     problems: list[str] = []
     keys = [str(item["key"]) for item in items]
     seen: set[str] = set()
@@ -130,7 +111,7 @@ def check_plan(data: Any) -> list[str]:
     found = schema.problems("plan", data)
     if found:
         return found
-    return _order_problems(data["beads"])
+    return order_problems(data["beads"])
 
 
 def _test_file(path: str, is_test: Callable[[str], bool] | None) -> bool:
@@ -209,7 +190,7 @@ def _messages(feature: str, rig: Rig, role_prompt: str, docs: list[tuple[str, st
     ]
 
 
-def _ask(client: ModelClient, messages: list[dict[str, Any]]) -> tuple[Any, str, dict[str, Any]]:
+def ask(client: ModelClient, messages: list[dict[str, Any]]) -> tuple[Any, str, dict[str, Any]]:
     """One answer from the Mayor's model, as parsed JSON (or None), how it came, and usage."""
     # Decoding holds the answer to the plan's shape only; check_plan judges the rest.
     plan_schema = schema.grammar_safe(schema.schema_of("plan"))
@@ -265,7 +246,7 @@ def plan(
     problems: list[str] = []
     for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
         try:
-            data, how, used = _ask(client, messages)
+            data, how, used = ask(client, messages)
         except Unavailable as error:
             what = error.hint or f"start the model (gt up) or fix [models.{client.spec.name}] in town.toml"
             raise Unavailable(
@@ -383,279 +364,3 @@ def _commit(store: GitStore, planned: Planned, agent: str, model: str) -> str:
         return Update(event, planned.beads, files)
 
     return store.update(decide)
-
-
-# ---- reconcile ---------------------------------------------------------------------
-
-
-@dataclass
-class Decision:
-    bead: str
-    kind: str  # "release-expired", "retry", "retry-fallback", "needs-human"
-    reason: str
-
-
-@dataclass
-class Reconciled:
-    """What a reconcile found and did."""
-
-    commit: str | None
-    beads: int
-    decisions: list[Decision] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    recoveries: int = 0
-    rewritten: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "commit": self.commit,
-            "beads": self.beads,
-            "recoveries": self.recoveries,
-            "rewritten": self.rewritten,
-            "decisions": [d.__dict__ for d in self.decisions],
-            "problems": self.problems,
-        }
-
-
-def _too_big(bead: Bead, roster: Roster) -> bool:
-    """Whether a failed bead looks too large for the role's local models."""
-    rule = roster.rule(bead.role)
-    local = [b.max_tokens for b in rule.bands if roster.models.get(b.model) and roster.models[b.model].local]
-    if (bead.estimated_tokens or 0) > max(local, default=10**9):
-        return True
-    return "context" in (bead.close_reason or "").lower()
-
-
-def reconcile(
-    store: GitStore,
-    roster: Roster,
-    act: bool = True,
-    agent: str = "mayor",
-    now: float | None = None,
-    splitter: Any = None,
-) -> Reconciled:
-    """Read what is new in the history, report inconsistencies, and decide on stuck work.
-
-    ``splitter(bead) -> Split`` (the Mayor's model) lets a failed bead that is too large
-    for the role's local models be split rather than retried as it is.
-    """
-    now = time.time() if now is None else now
-    snap = store.snapshot()
-    ledger = bring_up_to_date(store.git, snap.commit, store.town.state_dir / "mayor")
-    result = Reconciled(snap.commit, len(snap.index), rewritten=ledger.rewritten)
-    result.problems = _problems(ledger, snap)
-    result.recoveries = ledger.recoveries()
-    ledger.close()
-    max_attempts = snap.config().queue.max_attempts
-    for entry in list(snap.index):
-        if entry.status == CLAIMED and entry.expires is not None and entry.expires <= now:
-            result.decisions.append(Decision(entry.id, "release-expired", f"the lease of {entry.agent} expired"))
-        elif entry.status == FAILED:
-            bead = snap.bead(entry.id)
-            if NEEDS_HUMAN in bead.labels:
-                continue
-            if SPLIT in bead.labels:
-                continue
-            rule = roster.rule(bead.role)
-            if bead.attempts < (rule.max_attempts or max_attempts):
-                if splitter is not None and _too_big(bead, roster):
-                    why = f"{bead.estimated_tokens} tokens is too much for a local {bead.role} ({bead.close_reason})"
-                    result.decisions.append(Decision(bead.id, SPLIT, why))
-                    continue
-                kind, model = ("retry-fallback", rule.fallback) if rule.fallback else ("retry", "the same model")
-                why = f"attempt {bead.attempts} failed ({bead.close_reason}); retry with {model}"
-                result.decisions.append(Decision(bead.id, kind, why))
-            else:
-                result.decisions.append(
-                    Decision(bead.id, NEEDS_HUMAN, f"failed {bead.attempts} times; last: {bead.close_reason}")
-                )
-    if act:
-        for decision in result.decisions:
-            if decision.kind == SPLIT:
-                _split(store, decision, splitter, agent)
-            else:
-                _act(store, decision, agent)
-    return result
-
-
-def _problems(ledger: Ledger, snap: Snapshot) -> list[str]:
-    found = []
-    for line in ledger.timelines(only_with_problems=True):
-        found += [f"{line.bead}: {p}" for p in line.problems]
-    for entry in snap.index:
-        if entry.status == CLAIMED and entry.expires is None:
-            found.append(f"{entry.id}: claimed with no lease expiry")
-    return found
-
-
-def _act(store: GitStore, decision: Decision, agent: str) -> None:
-    def decide(snap: Snapshot) -> Update:
-        bead = snap.bead(decision.bead)
-        now = time.time()
-        trailers: list[tuple[str, object]] = [
-            ("Decision", decision.kind),
-            ("Reason", decision.reason),
-            ("Role", "mayor"),
-        ]
-        if decision.kind == "release-expired":
-            if bead.status != CLAIMED or bead.claim is None or bead.claim.expires() > now:
-                raise _Moot()
-            new = bead.released(now)
-            trailers += [("Generation", bead.generation), ("Previous-Agent", bead.claim.agent), ("Recovery", "yes")]
-        elif decision.kind in ("retry", "retry-fallback"):
-            if bead.status != FAILED:
-                raise _Moot()
-            new = bead.reopened(now)
-            trailers.append(("Attempts", bead.attempts))
-        else:
-            if bead.status != FAILED:
-                raise _Moot()
-            note = f"needs a person: {decision.reason}"
-            new = replace(
-                bead,
-                labels=tuple(sorted({*bead.labels, NEEDS_HUMAN})),
-                notes=(bead.notes + "\n" + note).strip(),
-                updated_at=iso(now),
-            )
-        event = events.Event(
-            DECIDE, (bead.id,), agent, f"{decision.kind}: {bead.title}", events.trailer_pairs(trailers)
-        )
-        return Update(event, [new])
-
-    try:
-        store.update(decide)
-    except _Moot:
-        pass  # someone acted first; the next reconcile sees the new state
-
-
-def split_problems(data: Any, role: str) -> list[str]:
-    """Why ``data`` is not a usable split of a ``role`` bead."""
-    found = schema.problems("plan", data)
-    if found:
-        return found
-    items = data["beads"]
-    problems = [p for p in _order_problems(items) if "no code (Polecat) bead" not in p]
-    if len(items) < 2:
-        problems.append("$.beads: a split needs at least two beads")
-    for item in items:
-        if item["role"] != role:
-            problems.append(f"$.beads[{item['key']}].role: must be {role!r}, like the bead being split")
-    return problems
-
-
-def ask_split(client: ModelClient, bead: Bead, rig: Rig, role_prompt: str, limit: int) -> dict[str, Any]:
-    """The Mayor's model splits ``bead``; the answer is checked and sent back (bounded) until usable."""
-    docs = prompts.read_docs(rig.path, rig.docs)
-    task = json.dumps(
-        {
-            k: bead.to_dict()[k]
-            for k in ("id", "title", "description", "acceptance_criteria", "estimated_tokens", "role")
-        }
-    )
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": prompts.system_text(f"{role_prompt}\n\n{SPLIT_INSTRUCTIONS}", docs)},
-        {
-            "role": "user",
-            "content": f"Bead to split (limit {limit} tokens each):\n{task}\nIt failed: {bead.close_reason}",
-        },
-    ]
-    problems: list[str] = []
-    for _ in range(MAX_PLAN_ATTEMPTS):
-        data, _how, _usage = _ask(client, messages)
-        problems = (
-            ["$: the answer was not a JSON object"] if not isinstance(data, dict) else split_problems(data, bead.role)
-        )
-        if not problems:
-            return dict(data)
-        messages += [
-            {"role": "assistant", "content": json.dumps(data) if data is not None else ""},
-            {
-                "role": "user",
-                "content": "The split is not usable:\n- " + "\n- ".join(problems[:20]) + "\nSend it again, corrected.",
-            },
-        ]
-    raise InvalidBead([f"the Mayor's split of {bead.id}: {p}" for p in problems])
-
-
-def _split(store: GitStore, decision: Decision, splitter: Any, agent: str) -> None:
-    """Children replace the failed bead: they inherit its place in the convoy and its dependents."""
-    snap = store.snapshot()
-    bead = snap.bead(decision.bead)
-    if bead.status != FAILED or SPLIT in bead.labels:
-        return
-    data = splitter(bead)
-
-    def decide(snap: Snapshot) -> Update:
-        current = snap.bead(bead.id)
-        if current.status != FAILED or SPLIT in current.labels:
-            raise _Moot()
-        now = time.time()
-        prefix = snap.config().prefix
-        keys: dict[str, str] = {}
-        taken: set[str] = set()
-        for item in data["beads"]:
-            keys[item["key"]] = ids.new_id(
-                prefix, f"{bead.id}\0{item['title']}\0{now}", lambda c: snap.has(c) or c in taken
-            )
-            taken.add(keys[item["key"]])
-        children = [
-            new_bead(
-                keys[item["key"]],
-                item["title"],
-                now,
-                role=bead.role,
-                rig=bead.rig,
-                convoy=bead.convoy,
-                priority=bead.priority,
-                description=(
-                    item.get("description", "")
-                    + (f"\n\nFiles: {', '.join(item['files'])}" if item.get("files") else "")
-                ).strip(),
-                acceptance_criteria=item.get("acceptance_criteria", ""),
-                acceptance_tests=tuple(item.get("acceptance_tests", ())),
-                estimated_tokens=item["estimated_tokens"],
-                labels=tuple(label for label in bead.labels if label != NEEDS_HUMAN),
-                dependencies=(
-                    *bead.dependencies,
-                    *(Dependency(keys[d]) for d in item.get("depends_on", ())),
-                    Dependency(bead.id, "discovered-from"),
-                ),
-            )
-            for item in data["beads"]
-        ]
-        note = f"split into {', '.join(c.id for c in children)}: {decision.reason}"
-        changed = [
-            *children,
-            replace(
-                current,
-                labels=tuple(sorted({*current.labels, SPLIT})),
-                notes=(current.notes + "\n" + note).strip(),
-                updated_at=iso(now),
-            ),
-        ]
-        for entry in snap.index:  # what waited on the failed bead now waits on its children
-            if bead.id in entry.blocks:
-                other = snap.bead(entry.id)
-                deps = [d for d in other.dependencies if not (d.id == bead.id and d.type == "blocks")]
-                deps += [Dependency(c.id) for c in children]
-                changed.append(replace(other, dependencies=tuple(deps), updated_at=iso(now)))
-        files = {}
-        if bead.convoy and snap.read(convoymod.path_of(bead.convoy)) is not None:
-            found = convoymod.load(snap, bead.convoy)
-            files[convoymod.path_of(bead.convoy)] = replace(
-                found, beads=found.beads + tuple(c.id for c in children)
-            ).to_json()
-        trailers = events.trailer_pairs(
-            [("Decision", SPLIT), ("Reason", decision.reason), ("Planned", len(children)), ("Role", "mayor")]
-        )
-        event = events.Event(DECIDE, (bead.id, *(c.id for c in children)), agent, f"split: {bead.title}", trailers)
-        return Update(event, changed, files)
-
-    try:
-        store.update(decide)
-    except _Moot:
-        pass
-
-
-class _Moot(Exception):
-    """The bead changed since the decision was made."""

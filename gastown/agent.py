@@ -59,6 +59,7 @@ BASE_TOOLS = (
     "finish",
 )
 WRITES = ("write_file", "edit_file")
+TEMPERATURES = (0.2, 0.7, 1.0)  # by how often the model has repeated itself since the files changed
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,13 @@ class Repeats:
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
         self._writes: dict[str, int] = {}  # the same change made again: a loop even though the file changes
+        self.heat = 0  # repeats since the files last changed: each asks for a less likely reply
 
     def see(self, key: str) -> int:
         """How many times ``key`` has now been seen since the last change to the files."""
         self._seen[key] = self._seen.get(key, 0) + 1
+        if self._seen[key] >= 2:
+            self.warm()
         return self._seen[key]
 
     def wrote(self, key: str) -> int:
@@ -105,6 +109,17 @@ class Repeats:
     def changed(self) -> None:
         """The files changed: the same call may now rightly get a new answer."""
         self._seen.clear()
+        self.heat = 0
+
+    def warm(self) -> None:
+        """The model repeated itself (or wrote what was already there)."""
+        self.heat += 1
+
+    @property
+    def temperature(self) -> float:
+        """The sampling temperature of the next request: a small model that repeats itself at
+        a low temperature repeats itself exactly; a hotter retry is its one way out."""
+        return TEMPERATURES[min(self.heat, len(TEMPERATURES) - 1)]
 
 
 class _Stuck(Exception):
@@ -124,6 +139,8 @@ class _State:
     repeats: Repeats = field(default_factory=Repeats)
     passed: checks.TestRun | None = None  # the run that let finish through (the loop ends with it)
     wanted: tuple[str, ...] = ()  # files the bead must leave written (the Refinery's test files)
+    acceptance: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # the rig's files as the bead started
     stubbed: int = 0  # conversation messages stubbed so far
 
 
@@ -225,12 +242,19 @@ class Agent:
         if client.spec.tool_mode == "schema":  # the tools go in the prompt; the grammar keeps replies to one call
             system += "\n" + describe(names) + "\n"
         texts = (bead.title, bead.description, bead.acceptance_criteria, bead.design)
+        wanted: tuple[str, ...] = ()
+        if self.role == "refinery":  # the test files it must leave written
+            wanted = (
+                tuple(t for t in bead.acceptance_tests if "::" not in t)
+                or checks.named_test_files(texts, self.rig.is_test_path)
+                or tuple(t for t in acceptance if "::" not in t)  # guessed from the names it mentions
+            )
         shown = self._shown_files(sandbox, acceptance, files, checks.named_files(texts, files, self.rig.is_test_path))
         limit = tokens.tokens_to_chars(int(budget * self.limits.files_share))
         task = prompts.bead_text(
             bead.to_dict(),
             list(self.rig.test_paths) if self.role != "refinery" else [],
-            self._how_it_ends(acceptance),
+            self._how_it_ends(acceptance, wanted),
             tests=acceptance,
             files=prompts.fit_files(shown, limit),
             missing=self._missing(sandbox, acceptance, files),
@@ -242,8 +266,9 @@ class Agent:
         conv.overhead = (
             0 if client.spec.tool_mode == "schema" else prompts.estimate_tokens(json.dumps(openai_tools(names)))
         )
-        wanted = tuple(t for t in acceptance if "::" not in t) if self.role == "refinery" else ()
-        return _State(bead, sandbox, check, tally, trace, conv, wanted=wanted)
+        return _State(
+            bead, sandbox, check, tally, trace, conv, wanted=wanted, acceptance=acceptance, files=tuple(files)
+        )
 
     def _shown_files(
         self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str], named: list[str]
@@ -287,9 +312,13 @@ class Agent:
                 absent += [a for a in checks.missing_names(source, read, files) if a not in absent]
         return absent
 
-    def _how_it_ends(self, acceptance: tuple[str, ...]) -> str:
-        if self.role == "refinery" and acceptance:
-            return "Write the test files listed above, then call finish with a short summary."
+    def _how_it_ends(self, acceptance: tuple[str, ...], wanted: tuple[str, ...] = ()) -> str:
+        if wanted:
+            first = wanted[0]
+            return (
+                f"Write {', '.join(wanted)}. Reply with `{first}` on one line and then the whole test file in a "
+                "fenced code block (```python ... ```). The bead ends when every file named here is written."
+            )
         if not self._tests_decide:
             return "When your files are written, call finish with a short summary."
         if acceptance:
@@ -313,26 +342,37 @@ class Agent:
         tools = openai_tools(names)
         shape = {"type": "json_object", "schema": schema.grammar_safe(call_schema(names))}
         began = time.monotonic()
+        slowest = 0.0  # seconds of the slowest model call so far
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0
         for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
-            spent = self._over_budget(tally, began)
+            spent = self._over_budget(tally, began, slowest)
             if spent:
                 trace.write("budget", reason=spent)
                 return "", None  # the done check decides
             messages = conv.messages()
             sent = conv.estimate()
-            trace.write("request", turn=turn, model=client.spec.name, messages=len(messages), stubbed=conv.stubbed)
+            heat = state.repeats.temperature
+            trace.write(
+                "request",
+                turn=turn,
+                model=client.spec.name,
+                messages=len(messages),
+                stubbed=conv.stubbed,
+                temperature=heat,
+            )
             meter = self.meter(client)
             if meter is not None:
                 meter.begin()
             try:
                 if schema_mode:
-                    reply = client.chat(messages, response_format=shape, max_tokens=reply_tokens)
+                    reply = client.chat(messages, response_format=shape, max_tokens=reply_tokens, temperature=heat)
                 else:
-                    reply = client.chat(messages, tools=tools, tool_choice="auto", max_tokens=reply_tokens)
+                    reply = client.chat(
+                        messages, tools=tools, tool_choice="auto", max_tokens=reply_tokens, temperature=heat
+                    )
             except Unavailable as error:
                 if self.fallback is not None and client is not self.fallback:
                     trace.write("fallback", model=self.fallback.spec.name, reason=error.message)
@@ -352,6 +392,7 @@ class Agent:
                 joules = meter.end()
                 tally.meters.add(meter)
             tally.add(reply, joules)
+            slowest = max(slowest, reply.usage.seconds)
             if not reply.usage.estimated:
                 conv.observe(sent, reply.usage.tokens_in)
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs)
@@ -402,13 +443,23 @@ class Agent:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides
 
-    def _over_budget(self, tally: Tally, began: float) -> str:
+    def _over_budget(self, tally: Tally, began: float, slowest: float = 0.0) -> str:
+        """Why no further model call may start ("" when one may). A call is not started when
+        the slowest one so far would not end within the time budget: the done check and the
+        commit must run before whoever set the budget stops the process, or the work is lost."""
         limits = self.limits
         used = tally.tokens_in + tally.tokens_out
         if limits.max_tokens is not None and used >= limits.max_tokens:
             return f"the bead's token budget is spent ({used} of {limits.max_tokens})"
-        if limits.max_wall_s is not None and time.monotonic() - began >= limits.max_wall_s:
-            return f"the bead's time budget is spent ({limits.max_wall_s:.0f}s)"
+        if limits.max_wall_s is not None:
+            spent = time.monotonic() - began
+            if spent >= limits.max_wall_s:
+                return f"the bead's time budget is spent ({limits.max_wall_s:.0f}s)"
+            if spent + slowest > limits.max_wall_s:
+                return (
+                    f"another model call (the slowest took {slowest:.0f}s) would not end within the bead's "
+                    f"time budget ({spent:.0f}s of {limits.max_wall_s:.0f}s spent)"
+                )
         return ""
 
     def _calls(self, state: _State, parsed: toolcalls.Parsed, reply: Reply) -> str | None:
@@ -436,6 +487,8 @@ class Agent:
                 continue
             text, ok, changed = self._execute(state, call)
             tally.attempt(call.name, ok)
+            if ok and call.name in WRITES and not changed:
+                state.repeats.warm()
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             text += self._repeat(state, key, text, _describe(call), call.name)
             if ok and call.name in WRITES:
@@ -447,6 +500,11 @@ class Agent:
                     state.trace.write("finish", summary=report, accepted=True, by="tests")
                     return f"{_describe(call)}; {report}"
                 continue
+            if changed and state.wanted and all((state.sandbox.root / w).is_file() for w in state.wanted):
+                report = f"{', '.join(state.wanted)} written; the bead is done"
+                self._answer(conv, call, f"{text}\n\n{report}", answered)
+                state.trace.write("finish", summary=report, accepted=True, by="files")
+                return report
             self._answer(conv, call, text, answered)
         for raw in reply.tool_calls:  # every structured call needs an answer
             if raw["id"] not in answered:
@@ -535,6 +593,12 @@ class Agent:
         if state.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done"
         note = f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
+        for path, name in self._absent(state.sandbox, state.acceptance, list(state.files)):
+            # A small model shown a module often sends it back unchanged: say what it still lacks.
+            note += (
+                f"\nStill missing: {path} defines no `{name}`, which the tests import. Reply with {path} "
+                f"on one line and a code block holding only `{name}`: it is added to the module."
+            )
         return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}"
 
     def _execute(self, state: _State, call: toolcalls.ToolCall) -> tuple[str, bool, bool]:

@@ -35,6 +35,17 @@ def is_pytest(command: Sequence[str]) -> bool:
     return any(part == "pytest" or part.endswith(("/pytest", "py.test")) for part in command)
 
 
+def named_test_files(texts: Iterable[str], is_test_path: Callable[[str], bool]) -> tuple[str, ...]:
+    """Test files a bead's text names, whether or not they exist yet (what a Refinery writes)."""
+    named: list[str] = []
+    for text in texts:
+        for match in _PATH_RE.findall(text):
+            path = (match.strip("./") if match.startswith("./") else match).split("::")[0]
+            if is_test_path(path) and path not in named:
+                named.append(path)
+    return tuple(named)
+
+
 def find_tests(
     texts: Iterable[str],
     files: Sequence[str],

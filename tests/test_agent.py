@@ -7,6 +7,7 @@ not run before it; repeats pointed out, then ended as stuck.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -450,3 +451,69 @@ def test_a_function_the_tests_import_from_an_existing_module_is_named_and_added_
     assert merged.startswith(source.rstrip("\n")) and merged.rstrip().endswith(
         'return 50 if grade_name == "perfect" else 0'
     )
+
+
+def test_a_model_that_repeats_itself_is_asked_again_hotter_and_cooled_by_a_change(tmp_path, rig_path):
+    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
+    missing = tool("read_file", path="beatscore/nothing.py")
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [wrong, wrong, missing, missing, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    sent = [r["temperature"] for r in llm.requests]
+    # the first write changed the file; its repeat changed nothing (0.7), then a repeated read (1.0)
+    assert sent == [0.2, 0.2, 0.7, 0.7, 1.0], sent
+
+
+def test_no_model_call_is_started_that_would_outlast_the_time_budget(tmp_path, rig_path):
+    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
+    slow = dataclasses.replace(wrong, delay=5.0)
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [slow, write_combo()],
+        limits=Limits(max_wall_s=9.0),
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert len(llm.requests) == 1  # a second call, as slow as the first, would end past 9 s
+    assert outcome.status == "failed" and "tests failed" in outcome.reason, outcome.reason
+    assert (kept / "beatscore" / "combo.py").read_text().endswith("return 0\n")  # the work was committed
+    budget = [json.loads(line) for line in Path(outcome.result["trace"]).read_text().splitlines()]
+    assert any(r["kind"] == "budget" and r["reason"].startswith("another model call") for r in budget)
+
+
+def test_a_module_sent_back_without_the_missing_function_is_told_what_it_still_lacks(tmp_path, rig_path):
+    (rig_path / "tests" / "test_bonus.py").write_text(BONUS_TEST)
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "bonus test")
+    echoed = (rig_path / "beatscore" / "scoring.py").read_text() + "\n# checked\n"  # the module, nothing added
+    fragment = 'def bonus(grade_name):\n    return 50 if grade_name == "perfect" else 0\n'
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            text(f"beatscore/scoring.py\n```python\n{echoed}```\n"),
+            text(f"beatscore/scoring.py\n```python\n{fragment}```\n"),
+        ],
+        acceptance_tests=("tests/test_bonus.py",),
+    )
+    told = tool_results(llm, 1)[-1]
+    assert "Still missing: beatscore/scoring.py defines no `bonus`, which the tests import" in told, told
+    assert outcome.status == "done", outcome.reason
+
+
+def test_the_refinery_is_told_the_test_file_its_bead_names_and_ends_once_it_is_written(tmp_path, rig_path):
+    tests = (
+        "from beatscore.scoring import points\n\n\ndef test_a_miss_scores_nothing():\n    assert points('miss') == 0\n"
+    )
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text(f"tests/test_points.py\n```python\n{tests}```\n"), tool("finish", summary="never asked for")],
+        role="refinery",
+        title="Tests for points()",
+        description="Write tests/test_points.py: pytest tests for beatscore.scoring.points.",
+    )
+    assert "Write tests/test_points.py. Reply with `tests/test_points.py` on one line" in first_prompt(llm), first_prompt(llm)[-700:]
+    assert outcome.status == "done", outcome.reason
+    assert len(llm.requests) == 1 and (kept / "tests" / "test_points.py").read_text() == tests

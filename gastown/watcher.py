@@ -2,10 +2,8 @@
 
 ``Watcher.step()`` is one iteration: claim the best ready bead of the role, work it with
 the model, record the outcome as a commit. ``run()`` repeats it, sleeping between beads
-until a commit on ``tasks`` wakes it: watchdog on the git directory (the branch's loose
-ref, ``packed-refs``, the reflog and the post-receive nudge file) on one machine; for a
-town shared through a remote, the remote's own folder when it is on this machine, else a
-fetch on a short interval that backs off while nothing happens.
+until a commit on ``tasks`` wakes it (``wakeup``), or until the next poll of a remote
+elsewhere, and beating its heartbeat (``liveness``) as it goes.
 
 Signals only set flags. The first SIGTERM/SIGINT lets the current bead end at its next
 step (it is handed back if unfinished) and the watcher exits 0; a second one kills the
@@ -15,7 +13,6 @@ the last thing stopped, after the outcome is recorded.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -28,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown import convoy as convoymod
-from gastown import crew, refinery
+from gastown import crew, liveness, refinery, wakeup
 from gastown import rig as rigmod
 from gastown import roster as rostermod
 from gastown.agent import Agent, Limits, Outcome
@@ -48,7 +45,6 @@ from gastown.worktree import prepare, remove
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 5.0
 POLL_START, POLL_MAX = 1.0, 30.0
 
 
@@ -62,29 +58,6 @@ class Options:
     idle_exit: float | None = None  # stop after this long with nothing to do
     lease: float | None = None
     poll: float | None = None  # check every this many seconds instead of watching files
-
-
-def heartbeat_path(town: Town, agent: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in agent)
-    return town.state_dir / "watchers" / f"{safe}.json"
-
-
-def check(town: Town, agent: str) -> tuple[bool, str]:
-    """Is the watcher ``agent`` alive? (``gt watch --check``)"""
-    path = heartbeat_path(town, agent)
-    try:
-        beat = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False, f"no heartbeat for {agent} at {path}"
-    from gastown.runner import pid_alive
-
-    if not pid_alive(int(beat.get("pid", 0))):
-        return False, f"{agent}: its process {beat.get('pid')} is gone"
-    late = time.time() - float(beat.get("expires", 0))
-    if late > 0:
-        return False, f"{agent}: heartbeat {late:.0f}s overdue"
-    working = f", working {beat['bead']}" if beat.get("bead") else ", idle"
-    return True, f"{agent} alive (pid {beat['pid']}{working})"
 
 
 class Watcher:
@@ -339,7 +312,8 @@ class Watcher:
     def run(self) -> int:
         """Work beads until stopped (or ``--once``/``--max-beads``/idle); the exit code."""
         self._install_signals()
-        observer = self._watch()
+        # Asked to poll (e.g. a network filesystem without inotify), or a remote elsewhere: no wake-ups.
+        observer = None if self.options.poll is not None else wakeup.start(self.town, self.wake)
         self._warm()
         idle_since = time.monotonic()
         poll = POLL_START
@@ -390,7 +364,7 @@ class Watcher:
         finally:
             if observer is not None:
                 observer.stop()
-            heartbeat_path(self.town, self.options.agent).unlink(missing_ok=True)
+            liveness.clear(self.town, self.options.agent)
             self.store.close()
 
     def _warm(self) -> None:
@@ -426,7 +400,7 @@ class Watcher:
                 )
             except GastownError as error:
                 log.warning("could not release %s: %s", claimed.bead.id, error.message)
-        heartbeat_path(self.town, self.options.agent).unlink(missing_ok=True)
+        liveness.clear(self.town, self.options.agent)
         return EXIT_INTERRUPTED
 
     def _install_signals(self) -> None:
@@ -441,61 +415,14 @@ class Watcher:
             signal.signal(sig, handler)
 
     def _heartbeat(self, bead_id: str | None) -> None:
-        path = heartbeat_path(self.town, self.options.agent)
-        path.parent.mkdir(parents=True, exist_ok=True)
         current = self.current.bead.id if self.current is not None else bead_id
-        beat = {
-            "pid": os.getpid(),
-            "agent": self.options.agent,
-            "role": self.options.role,
-            "bead": current,
-            "updated": time.time(),
-            "expires": time.time() + max(POLL_MAX, HEARTBEAT_SECONDS) * 2 + 5,
-        }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(beat))
-        os.replace(tmp, path)
+        liveness.beat(self.town, self.options.agent, self.options.role, current, POLL_MAX)
 
     def _sync_quietly(self) -> None:
         try:
             self.store.sync()
         except GastownError as error:
             log.warning("could not fetch the tasks branch: %s", error.message)
-
-    def _watch(self) -> Any:
-        """A watchdog observer that sets ``wake`` on commits to tasks (None for a far remote)."""
-        if self.options.poll is not None:
-            return None  # asked to poll (e.g. a network filesystem without inotify)
-        folders = [self.town.git_dir, self.town.git_dir / "refs" / "heads", self.town.state_dir]
-        if self.store.remote is not None:
-            url = self.store.git.config(f"remote.{self.store.remote}.url") or ""
-            local = Path(url.removeprefix("file://"))
-            if "://" in url and not url.startswith("file://") or not local.is_dir():
-                return None  # a remote elsewhere: poll with backoff
-            folders += [local, local / "refs" / "heads", local / "gastown"]
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
-        from watchdog.observers import Observer
-
-        wake = self.wake
-
-        class Nudged(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type in ("opened", "closed_no_write"):
-                    return  # a wake-up is a write; reads are noise
-                path = str(getattr(event, "dest_path", "") or event.src_path)
-                if path.endswith(("tasks", "packed-refs", "nudge", "tasks.lock")):
-                    wake.set()
-
-        observer = Observer()
-        for folder in folders:
-            folder.mkdir(parents=True, exist_ok=True)
-            observer.schedule(Nudged(), str(folder), recursive=False)
-        logs = self.town.git_dir / "logs" / "refs" / "heads"
-        if logs.is_dir():
-            observer.schedule(Nudged(), str(logs), recursive=False)
-        observer.daemon = True
-        observer.start()
-        return observer
 
 
 class _AnyEvent(threading.Event):

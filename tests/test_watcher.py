@@ -18,8 +18,8 @@ from watchers import COMBO_CODE, make_rig, push_bead, roster_toml, set_config, s
 from gastown import rig as rigmod
 from gastown import times
 from gastown.history import read_log
+from gastown.liveness import heartbeat_path
 from gastown.town import locate as town_of
-from gastown.watcher import heartbeat_path
 
 # A watcher woken by the push claims within a few seconds on two CI cores; one that only
 # polled would sleep out its poll first (30 s on a local town; 8 s and more on a remote).

@@ -140,17 +140,19 @@ def watch_cmd(ctx: click.Context, interval: float, once: bool, idle_exit: float 
     import signal
     import threading
 
+    from gastown import wakeup
+
     store = open_store(ctx)
     stop = threading.Event()
     wake = threading.Event()
 
-    def handler(_signum: int, _frame: object) -> None:
+    def handler(_signum: int, _frame: object) -> None:  # flags only: the loop ends at its next turn
         stop.set()
         wake.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
-    observer = _observe(store.town.git_dir, wake)
+    observer = wakeup.start(store.town, wake, follow_remote=False)  # it reconciles the local branch
     started = time.monotonic()
     try:
         while not stop.is_set():
@@ -164,24 +166,8 @@ def watch_cmd(ctx: click.Context, interval: float, once: bool, idle_exit: float 
             )
             wake.clear()
     finally:
-        observer.stop()
-
-
-def _observe(git_dir: Any, wake: Any) -> Any:
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
-    from watchdog.observers import Observer
-
-    class Moved(FileSystemEventHandler):
-        def on_any_event(self, event: FileSystemEvent) -> None:
-            if event.event_type not in ("opened", "closed_no_write"):
-                wake.set()
-
-    observer = Observer()
-    for folder in (git_dir / "refs" / "heads", git_dir):
-        observer.schedule(Moved(), str(folder), recursive=False)
-    observer.daemon = True
-    observer.start()
-    return observer
+        if observer is not None:
+            observer.stop()
 
 
 @click.group()

@@ -47,6 +47,7 @@ def watch(
     """
     import os
 
+    from gastown import liveness
     from gastown import watcher as watchermod
     from gastown.town import agent_host, locate
 
@@ -55,7 +56,7 @@ def watch(
     if check:
         if agent is None and not os.environ.get("GT_AGENT"):
             raise click.UsageError("--check needs --agent NAME (the watcher to check)")
-        alive, message = watchermod.check(town, name)
+        alive, message = liveness.check(town, name)
         click.echo(message)
         raise click.exceptions.Exit(0 if alive else 1)
     options = watchermod.Options(role, name, model, once, max_beads, idle_exit, lease, poll)

@@ -1,0 +1,62 @@
+"""Liveness: a watcher's heartbeat, a file that expires, and ``check`` for ``gt watch --check``.
+
+A running watcher rewrites ``<state>/watchers/<agent>.json`` between beads and while its
+lease is renewed: its pid, role, current bead and the time the beat expires. A watcher is
+alive while its process runs and its last beat has not expired; the file is removed when
+it exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from gastown.runner import pid_alive
+from gastown.town import Town
+
+HEARTBEAT_SECONDS = 5.0  # the shortest interval a beat's expiry allows for
+
+
+def heartbeat_path(town: Town, agent: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in agent)
+    return town.state_dir / "watchers" / f"{safe}.json"
+
+
+def beat(town: Town, agent: str, role: str, bead: str | None, every: float) -> None:
+    """Say that ``agent`` is alive (working ``bead``) and will beat again within ``every`` seconds."""
+    path = heartbeat_path(town, agent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    heartbeat = {
+        "pid": os.getpid(),
+        "agent": agent,
+        "role": role,
+        "bead": bead,
+        "updated": time.time(),
+        "expires": time.time() + max(every, HEARTBEAT_SECONDS) * 2 + 5,
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(heartbeat))
+    os.replace(tmp, path)
+
+
+def clear(town: Town, agent: str) -> None:
+    """The watcher ``agent`` has exited: remove its heartbeat."""
+    heartbeat_path(town, agent).unlink(missing_ok=True)
+
+
+def check(town: Town, agent: str) -> tuple[bool, str]:
+    """Is the watcher ``agent`` alive? (``gt watch --check``)"""
+    path = heartbeat_path(town, agent)
+    try:
+        heartbeat = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False, f"no heartbeat for {agent} at {path}"
+    if not pid_alive(int(heartbeat.get("pid", 0))):
+        return False, f"{agent}: its process {heartbeat.get('pid')} is gone"
+    late = time.time() - float(heartbeat.get("expires", 0))
+    if late > 0:
+        return False, f"{agent}: heartbeat {late:.0f}s overdue"
+    working = f", working {heartbeat['bead']}" if heartbeat.get("bead") else ", idle"
+    return True, f"{agent} alive (pid {heartbeat['pid']}{working})"

@@ -1,8 +1,9 @@
 """What may land on the tasks branch: the protocol's rules, shared by every door.
 
 The server's ``pre-receive`` hook, the client ``pre-commit``/``pre-push`` hooks,
-``gt validate`` and the queue's own operations all ask the same functions here, so a
-change refused at one door is refused at all of them. Each problem is one line that
+``gt validate`` and the store's check of every write gastown itself makes
+(``write_problems``, run by ``GitStore.update`` before it publishes) all ask the same
+rules here, so a change refused at one door is refused at all of them. Each problem is one line that
 names the bead (or path), the field and what to do.
 """
 
@@ -148,9 +149,14 @@ def write_problems(
     the store's door: every write of every process — the queue, the Mayor, the Refinery,
     the founding of a town — is judged here before anything is published."""
     verdict = Verdict()
+    if len(beads) + len(files) > limits.commit_paths:
+        verdict.shape.append(f"{len(beads) + len(files)} files in one write, over the limit of {limits.commit_paths}")
     written: dict[str, Bead] = {}
     for bead in beads:
         verdict.shape += bead_problems(bead)
+        problem = size_problem(f"{ids.BEADS_DIR}/{bead.id}.json", len(bead.to_json()), limits)
+        if problem:
+            verdict.shape.append(problem)
         written[bead.id] = bead
     for path, data in files.items():
         problem = path_problem(path)

@@ -4,10 +4,14 @@ Before the first turn the bead's acceptance tests are found (see ``checks``) and
 with the suite once to learn which tests already pass; the first prompt shows the model
 those tests, the rig files they import and how they fail now, so a small model can start
 at turn one. The loop then asks the model, parses its tool calls (strictly, then
-leniently), runs them in the sandbox and feeds the results back. ``finish`` is accepted
-only when the done condition holds — else it is refused with the failing output and the
-loop goes on. The same call getting the same answer is pointed out the second time and
-ends the bead (``stuck: …``) the third. Turn, token and wall-time budgets bound the rest.
+leniently), runs them in the sandbox and feeds the results back. After every change to
+a file the bead's tests run and their result goes back with the change's answer; a
+change that makes them pass ends the bead there (a Refinery bead ends once the test files
+it was asked for are written). ``finish`` is accepted only when the done condition holds —
+else it is refused with the failing output and the loop goes on. The same call getting
+the same answer is pointed out the second time and ends the bead (``stuck: …``) the
+third; each repeat is asked again at a higher temperature. Turn, token and wall-time
+budgets bound the rest, and no model call starts that would outlast the time budget.
 Then the Refinery's test files are checked untouched (for every role but the Refinery),
 and the work is committed on ``bead/<id>`` with a ``Bead:`` trailer. Every request,
 reply, tool call and timing goes to the bead's trace (JSON lines, secrets redacted).
@@ -141,6 +145,7 @@ class _State:
     wanted: tuple[str, ...] = ()  # files the bead must leave written (the Refinery's test files)
     acceptance: tuple[str, ...] = ()
     files: tuple[str, ...] = ()  # the rig's files as the bead started
+    written: set[str] = field(default_factory=set)  # files a write of this bead changed
     stubbed: int = 0  # conversation messages stubbed so far
 
 
@@ -500,7 +505,7 @@ class Agent:
                     state.trace.write("finish", summary=report, accepted=True, by="tests")
                     return f"{_describe(call)}; {report}"
                 continue
-            if changed and state.wanted and all((state.sandbox.root / w).is_file() for w in state.wanted):
+            if changed and state.wanted and all(w in state.written for w in state.wanted):
                 report = f"{', '.join(state.wanted)} written; the bead is done"
                 self._answer(conv, call, f"{text}\n\n{report}", answered)
                 state.trace.write("finish", summary=report, accepted=True, by="files")
@@ -610,6 +615,7 @@ class Agent:
         changed = call.name in WRITES and ok and _digest(state.sandbox, call) != before
         if changed:
             state.repeats.changed()
+            state.written.add(state.sandbox.relative(state.sandbox.resolve(call.arguments.get("path"))))
         state.trace.write(
             "tool", name=call.name, arguments=call.arguments, ok=ok, result=tail(text, 4000), source=call.source
         )

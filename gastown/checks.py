@@ -159,6 +159,8 @@ def defined_names(source: str) -> set[str] | None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(a.name == "*" for a in node.names):
+                return None  # names come from elsewhere: say nothing
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
         elif isinstance(node, (ast.If, ast.Try)):
             return None  # names defined conditionally: too clever to judge, say nothing

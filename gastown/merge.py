@@ -25,7 +25,7 @@ class Merged:
     text: str
     replaced: tuple[str, ...]
     added: tuple[str, ...]
-    kept: int  # the module's top-level definitions the fragment did not touch
+    kept: tuple[str, ...]  # the module's top-level definitions the fragment did not touch
 
 
 def _defined(tree: ast.Module) -> dict[str, ast.stmt]:
@@ -58,7 +58,17 @@ def is_fragment(old: str, new: str) -> bool:
     if before is None or after is None:
         return False
     wanted, given = _definitions(before), _definitions(after)
-    return bool(given) and bool(wanted - given)
+    if not given:
+        return False
+    if wanted - given:
+        return True
+    old_classes = {n.name: n for n in before.body if isinstance(n, ast.ClassDef)}
+    for node in after.body:  # a class sent with only some of its methods
+        if isinstance(node, ast.ClassDef) and node.name in old_classes:
+            had = {_member(m) for m in old_classes[node.name].body} - {None}
+            if had - {_member(m) for m in node.body}:
+                return True
+    return False
 
 
 def _span(node: ast.stmt) -> tuple[int, int]:
@@ -95,7 +105,12 @@ def merge(old: str, new: str) -> Merged:
             continue  # a bare expression or a docstring of the fragment: not the module's
         if name in existing:
             first, end = _span(existing[name])
-            replacements[first], spans[first] = _source(parts, node), end
+            old_node = existing[name]
+            if isinstance(node, ast.ClassDef) and isinstance(old_node, ast.ClassDef):
+                replacements[first] = _merge_class(lines, old_node, parts, node)  # a class is merged member by member
+            else:
+                replacements[first] = _source(parts, node)
+            spans[first] = end
             replaced.append(name)
         else:
             appended.append(_source(parts, node))
@@ -124,8 +139,45 @@ def merge(old: str, new: str) -> Merged:
             out.pop()
         out.extend(["", "", *block])
     touched = set(replaced) | set(added)
-    kept = len(_definitions(before) - touched)
+    kept = tuple(sorted(_definitions(before) - touched))
     return Merged("\n".join(out) + "\n", tuple(replaced), tuple(added), kept)
+
+
+def _member(node: ast.stmt) -> str | None:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id
+    return None
+
+
+def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast.ClassDef) -> list[str]:
+    """The old class with each method (or attribute) of the new one replaced or added, and its
+    other members kept: a class sent with only the method that changed must not lose the rest."""
+    members = {name: node for node in old.body if (name := _member(node)) is not None}
+    first, end = _span(old)
+    swaps: list[tuple[int, int, list[str]]] = []
+    extra: list[list[str]] = []
+    for node in new.body:
+        name = _member(node)
+        if name is None:
+            continue  # the fragment's docstring or a bare `pass`: the old class keeps its own
+        if name in members:
+            start, stop = _span(members[name])
+            swaps.append((start, stop, _source(parts, node)))
+        else:
+            extra.append(_source(parts, node))
+    out: list[str] = []
+    at = first
+    for start, stop, text in sorted(swaps, key=lambda swap: swap[0]):
+        out += lines[at:start] + text
+        at = stop
+    out += lines[at:end]
+    for block in extra:
+        out += ["", *block]
+    return out
 
 
 def _docstring_end(tree: ast.Module) -> int:

@@ -175,7 +175,9 @@ class Ledger:
             try:
                 found.append(pickle.loads(blob))
             except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, EOFError):
-                return []  # a damaged cache: the caller reads nothing rather than half
+                log.warning("the ledger's records are damaged: the history will be read again")
+                self.reset(self.rewritten)  # the next read starts from the first commit
+                return []
         return found
 
     def records(self) -> list[Record]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from gastown import convoy as convoymod
 from gastown import events
+from gastown import roster as rostermod
 from gastown.bead import Bead
 from gastown.beadtext import parse_dependency
 from gastown.errors import GastownError, GitFailed
@@ -183,12 +184,13 @@ def _merge(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) -
         for gate in [rig.test_command, rig.lint_command]:
             if not gate:
                 continue
-            run = run_command(gate, where, rig.test_timeout, _child_env())
+            secrets = town_secrets(store)
+            run = run_command(gate, where, rig.test_timeout, secrets.strip(clean_env()))
             if run.exit_code != 0 and not (bead.role == "refinery" and gate is rig.test_command):
                 # A Refinery test bead is expected to fail its tests until the code lands.
                 return Merge(
                     "gates-failed",
-                    f"{' '.join(gate)} failed (exit {run.exit_code}):\n{tail(run.output, 3000)}",
+                    f"{' '.join(gate)} failed (exit {run.exit_code}):\n{tail(secrets.redact(run.output), 3000)}",
                     None,
                     target,
                 )
@@ -290,8 +292,9 @@ def _review(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) 
         repo.worktree_remove(where)  # left by a review that was killed
         repo.worktree_add_detached(where, head)
         try:
-            run = run_command(rig.coverage_command, where, rig.test_timeout, _child_env())
-            output = run.output
+            secrets = town_secrets(store)
+            run = run_command(rig.coverage_command, where, rig.test_timeout, secrets.strip(clean_env()))
+            output = secrets.redact(run.output)
             coverage = coverage_figure(run.output)
         finally:
             repo.worktree_remove(where)
@@ -337,6 +340,8 @@ def summary(result: Review) -> dict[str, Any]:
     return data
 
 
-def _child_env() -> dict[str, str]:
-    """The environment for the rig's tests: model-written code runs there, so no secrets."""
-    return Secrets.of(os.environ).strip(clean_env())
+def town_secrets(store: GitStore) -> Secrets:
+    """The secrets of this process as the town knows them: every key variable its roster names,
+    and variables named like keys. Model-written code runs in the gates: none of them reach it."""
+    config = store.snapshot().config()
+    return Secrets.of(os.environ, rostermod.load(config.models, config.roles).key_variables())

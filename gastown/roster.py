@@ -159,6 +159,10 @@ class Roster:
         rule = self.rule(role)
         return rule.model or (rule.bands[0].model if rule.bands else None)
 
+    def key_variables(self) -> list[str]:
+        """The environment variables the roster says hold API keys (secrets, whatever their names)."""
+        return sorted({m.api_key_env for m in self.models.values() if m.api_key_env})
+
     def candidates(self, role: str) -> list[str]:
         """Models a role may use, in the order it prefers them."""
         rule = self.rule(role)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 # A name part (between underscores) that says "this holds a secret", or a name ending in one.
 _SECRET_PART = re.compile(
-    r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(?:_|$)|(?:KEY|TOKEN|SECRET)$",
+    r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(?:_|$)"
+    r"|(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD)$|_(?:PWD|AUTH)$",
     re.IGNORECASE,
 )
 MIN_SECRET = 6  # shorter values ("1", "true") would redact ordinary text

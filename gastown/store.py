@@ -1,7 +1,8 @@
 """The bead store: the tasks branch read through a derived index, written by CAS or push.
 
 Every write is ``update(fn)``: read the tip, let ``fn`` decide the change from what it
-sees, write one commit on top, then move the branch only if the tip is still the one
+sees, check it against the protocol and the schemas (``admission.write_problems``: a
+refused change writes nothing), write one commit on top, then move the branch only if the tip is still the one
 read (``cas_ref`` locally; ``git push`` with a remote, where a non-fast-forward
 rejection means someone else won). On a lost race the store reads again and calls
 ``fn`` again: a change is never re-applied to a tip it was not decided on. Writers on
@@ -146,16 +147,16 @@ class GitStore:
         self._unsaved = 0
         self._saved_commit: str | None = None
         self._configs: dict[str | None, configmod.TownConfig] = {}
-        self._beads: dict[str, Bead] = {}  # decoded beads by blob id: a blob never changes
+        self._beads: dict[tuple[str, str], Bead] = {}  # decoded beads by (blob, path): neither changes
 
     def decoded(self, blob: str, path: str) -> Bead:
         """The bead stored in ``blob`` at ``path``, decoded once per blob."""
-        bead = self._beads.get(blob)
+        bead = self._beads.get((blob, path))
         if bead is None:
-            bead = decode_stored(self.git.blob(blob), path)
+            bead = decode_stored(self.git.blob(blob), path)  # checks the id against the path, too
             if len(self._beads) >= DECODED_KEPT:
                 self._beads.clear()
-            self._beads[blob] = bead
+            self._beads[(blob, path)] = bead
         return bead
 
     @property

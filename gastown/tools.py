@@ -6,7 +6,9 @@ writes to the Refinery's test files for every role but the Refinery. Commands ru
 when the rig allows their argv prefix, in their own process group, with a timeout and an
 environment stripped of secrets; their output is cut and secrets are redacted from it.
 Listings and searches see only what git tracks or would track, never ignored files; files
-are changed by exact edits (``edits``) or written whole.
+are changed by exact edits (``edits``) or written whole — where Python that would not
+compile is refused, a module sent as only some of its definitions is merged into it
+(``merge``), and a placeholder before a real folder (``path/to/pkg/mod.py``) is dropped.
 """
 
 from __future__ import annotations
@@ -374,8 +376,9 @@ class Sandbox:
             done = [f"replaced {', '.join(merged.replaced)}"] if merged.replaced else []
             done += [f"added {', '.join(merged.added)}"] if merged.added else []
             return (
-                f"merged into {rel}: {'; '.join(done) or 'nothing new'}; its other {merged.kept} definitions "
-                f"are kept as they were ({len(edits.split_lines(merged.text))} lines now{note})"
+                f"merged into {rel}: {'; '.join(done) or 'nothing new'}; kept as they were: "
+                f"{', '.join(merged.kept) or 'nothing else'} ({len(edits.split_lines(merged.text))} lines now{note}; "
+                "to delete a definition, use edit_file)"
             )
         _check_not_gutted(target, content, rel)
         self._make_parent(target, path)

@@ -253,8 +253,7 @@ class Watcher:
     def _secrets(self) -> Secrets:
         """What this watcher must never show: every key the roster names, and variables named like keys."""
         config = self.store.snapshot().config()
-        models = rostermod.load(config.models, config.roles).models.values()
-        return Secrets.of(self.env, (m.api_key_env for m in models if m.api_key_env))
+        return Secrets.of(self.env, rostermod.load(config.models, config.roles).key_variables())
 
     def _clients_for(self, bead: Bead) -> tuple[ModelClient, ModelClient | None]:
         config = self.store.snapshot().config()
@@ -416,7 +415,8 @@ class Watcher:
 
     def _heartbeat(self, bead_id: str | None) -> None:
         current = self.current.bead.id if self.current is not None else bead_id
-        liveness.beat(self.town, self.options.agent, self.options.role, current, POLL_MAX)
+        every = max(POLL_MAX, self.options.poll or 0)  # a slow poller beats as rarely as it polls
+        liveness.beat(self.town, self.options.agent, self.options.role, current, every)
 
     def _sync_quietly(self) -> None:
         try:

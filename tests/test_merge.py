@@ -33,7 +33,7 @@ def test_a_whole_module_is_not_a_fragment_and_neither_is_code_that_does_not_comp
 
 def test_a_replaced_function_loses_its_old_decorators_and_keeps_its_place():
     merged = merge.merge(MODULE, "def first(name):\n    return name.split()[0].title()\n")
-    assert merged.replaced == ("first",) and merged.added == () and merged.kept == 2
+    assert merged.replaced == ("first",) and merged.added == () and merged.kept == ("Name", "last")
     assert "@property" not in merged.text
     assert merged.text.index("class Name") < merged.text.index("def first") < merged.text.index("def last")
     compile(merged.text, "names.py", "exec")
@@ -54,4 +54,28 @@ def test_a_module_without_imports_or_docstring_gets_the_fragments_imports_first(
         "def a():\n    return 1\n\n\ndef b():\n    return 2\n", "import os\n\n\ndef b():\n    return 3\n"
     )
     assert merged.text == "import os\n\ndef a():\n    return 1\n\n\ndef b():\n    return 3\n"
-    assert merged.replaced == ("b",) and merged.kept == 1
+    assert merged.replaced == ("b",) and merged.kept == ("a",)
+
+
+def test_a_class_sent_with_only_one_method_keeps_its_other_methods():
+    old = (
+        "class Cart:\n    def __init__(self):\n        self.items = []\n\n"
+        "    def add(self, item):\n        self.items.append(item)\n\n"
+        "    def total(self):\n        return 0\n\n\ndef helper():\n    return 1\n"
+    )
+    new = "class Cart:\n    def total(self):\n        return sum(self.items)\n\n    def count(self):\n        return len(self.items)\n"
+    merged = merge.merge(old, new)
+    assert merged.replaced == ("Cart",)
+    namespace: dict = {}
+    exec(compile(merged.text, "cart.py", "exec"), namespace)
+    cart = namespace["Cart"]()
+    cart.add(2)
+    cart.add(3)
+    assert cart.total() == 5 and cart.count() == 2 and namespace["helper"]() == 1
+
+
+def test_a_module_of_one_class_sent_with_one_method_is_a_fragment():
+    old = "class Cart:\n    def add(self, item):\n        pass\n\n    def total(self):\n        return 0\n"
+    new = "class Cart:\n    def total(self):\n        return 1\n"
+    assert merge.is_fragment(old, new)
+    assert "def add" in merge.merge(old, new).text

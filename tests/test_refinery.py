@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import git
-from watchers import COMBO_CODE, make_rig
+from watchers import COMBO_CODE, make_rig, roster_toml, set_config
 
 from gastown import refinery
 from gastown import rig as rigmod
@@ -122,3 +122,23 @@ def test_coverage_is_read_from_coverage_py_and_from_a_percent_line():
     assert refinery.coverage_figure("Name  Stmts  Miss  Cover\nTOTAL  120  6  95%\n") == 95.0
     assert refinery.coverage_figure("87.5% covered") == 87.5
     assert refinery.coverage_figure("no figures here") is None
+
+
+def test_the_gates_get_no_key_the_roster_names_and_their_output_is_redacted(rigged, tmp_path, monkeypatch):
+    town, rig_path, rig = rigged
+    secret = "cloud-7f3a9c1e5b2d4"
+    monkeypatch.setenv("BEATSCORE_CLOUD", secret)  # a key under a name that says nothing of keys
+    monkeypatch.setenv("COPIED_ELSEWHERE", secret)
+    set_config(town.path, roster_toml("http://127.0.0.1:9/v1", api_key_env="BEATSCORE_CLOUD"))
+    bead_id = town.add("combo", rig="example")
+    code = (
+        "import os\n\n\ndef multiplier(streak):\n"
+        "    print('NAMES', sorted(os.environ))\n"
+        "    print('FILE', open('deploy.ini').read())\n"
+        "    return -1\n"
+    )
+    bead_branch(rig_path, bead_id, {"beatscore/combo.py": code, "deploy.ini": f"key = {secret}\n"})
+    outcome = merge(town, rig, bead_id, tmp_path)
+    assert outcome.status == "gates-failed" and "NAMES" in outcome.detail, outcome.detail
+    assert "BEATSCORE_CLOUD" not in outcome.detail and "COPIED_ELSEWHERE" not in outcome.detail
+    assert secret not in outcome.detail and "key = [redacted]" in outcome.detail

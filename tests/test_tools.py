@@ -352,7 +352,7 @@ def test_a_module_written_as_only_its_new_and_changed_functions_keeps_the_rest(s
         "def truncate(text, width):\n    return re.sub(r'\\s+$', '', text[:width])\n"
     )
     said = sandbox.write_file("src/text.py", fragment)
-    assert said.startswith("merged into src/text.py: replaced shout; added truncate; its other 1 definitions"), said
+    assert said.startswith("merged into src/text.py: replaced shout; added truncate; kept as they were: wrap"), said
     merged = (sandbox.root / "src" / "text.py").read_text()
     assert merged == (
         '"""Text tools."""\n\nimport textwrap\nimport re\n\nWIDTH = 70\n\n\n'

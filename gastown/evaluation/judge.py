@@ -15,6 +15,7 @@ starts and accept the bead's solution.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,6 +28,7 @@ from gastown import config as configmod
 from gastown.evaluation.suite import Suite, SuiteBead, Workspace, eval_git, prepare, select
 from gastown.git import clean_env, run_git
 from gastown.rig import Rig
+from gastown.secrets import Secrets
 from gastown.tools import Run, run_command
 
 # Files that decide how tests are collected: a worker's change to them is undone too.
@@ -72,7 +74,7 @@ def restore(tree: Path, base: str, rig: Rig, tests: Sequence[str]) -> list[str]:
 
 def run_tests(rig: Rig, tree: Path, args: Sequence[str]) -> Run:
     """The rig's test command on ``args`` in ``tree`` (with ``-rA`` for pytest: each test's outcome)."""
-    env = clean_env({"PYTHONDONTWRITEBYTECODE": "1"})
+    env = Secrets.of(os.environ).strip(clean_env({"PYTHONDONTWRITEBYTECODE": "1"}))  # the branch is model-written
     report = ["-rA"] if checks.is_pytest(rig.test_command) else []
     return run_command([*rig.test_command, *report, *args], tree, rig.test_timeout, env)
 

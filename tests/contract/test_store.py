@@ -118,3 +118,16 @@ def test_a_snapshot_keeps_answering_for_its_own_commit(world):
     assert store.snapshot().bead(bead_id).status == "claimed"
     assert not old.has(later) and store.snapshot().has(later)
     subprocess.run(["git", "fsck", "--no-progress"], cwd=town.git_dir, check=True, capture_output=True)
+
+
+def test_a_bead_over_the_size_limit_is_refused_before_it_is_published(world):
+    town, where = world
+    store = town.store()
+    current = (store.snapshot().read("town.toml") or b"").decode()
+    smaller = current.replace("bead_bytes = 262144", "bead_bytes = 4096")
+    assert smaller != current
+    write(store, Update(events.Event(events.CONFIG, summary="limits"), files={"town.toml": smaller.encode()}))
+    before = published(where)
+    with pytest.raises(InvalidBead, match="bytes is over the limit of 4096"):
+        Queue(store).add(NewBead(title="long", description="x" * 8000))
+    assert published(where) == before

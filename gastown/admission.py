@@ -350,10 +350,7 @@ def _file_problems(path: str, data: bytes) -> list[str]:
             parsed = configmod.parse_toml(data.decode(), path)
             found = problems("town", parsed)
             if not found:
-                town = configmod.from_dict(parsed, path)
-                from gastown import roster
-
-                roster.load(town.models, town.roles)  # every model key and every reference
+                _ = configmod.from_dict(parsed, path).roster  # every model key and every reference
             return [f"{path}: {p}" for p in found]
         if path.endswith("/.keep"):
             return []
@@ -364,7 +361,8 @@ def _file_problems(path: str, data: bytes) -> list[str]:
     except UnicodeDecodeError:
         return [f"{path}: not UTF-8 text"]
     except (ConfigError, UsageError) as error:
-        return getattr(error, "problems", None) or [error.message]
+        found = getattr(error, "problems", None) or [error.message]
+        return [p if p.startswith(path) else f"{path}: {p}" for p in found]
     return []
 
 

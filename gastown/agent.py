@@ -24,10 +24,13 @@ import json
 import logging
 import os
 import re
+import shutil
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from gastown import checks, prompts, schema, tokens, toolcalls
@@ -64,6 +67,7 @@ BASE_TOOLS = (
 )
 WRITES = ("write_file", "edit_file")
 TEMPERATURES = (0.2, 0.7, 1.0)  # by how often the model has repeated itself since the files changed
+NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than the last
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,7 @@ class Agent:
             test_timeout=self.rig.test_timeout,
             **({"env": self.env} if self.env is not None else {}),
             secrets=self.secrets,
+            python=_rig_python(self.rig.test_command),
         )
         files = [line for line in worktree.git("ls-files", "--cached", "--others", "--exclude-standard").splitlines()]
         texts = (bead.title, bead.description, bead.acceptance_criteria, bead.design)
@@ -269,7 +274,7 @@ class Agent:
         head = [{"role": "system", "content": system}, {"role": "user", "content": task}]
         conv = prompts.Conversation(head, budget)
         conv.overhead = (
-            0 if client.spec.tool_mode == "schema" else prompts.estimate_tokens(json.dumps(openai_tools(names)))
+            0 if client.spec.tool_mode == "schema" else tokens.estimate(json.dumps(openai_tools(names)))
         )
         return _State(
             bead, sandbox, check, tally, trace, conv, wanted=wanted, acceptance=acceptance, files=tuple(files)
@@ -347,13 +352,13 @@ class Agent:
         tools = openai_tools(names)
         shape = {"type": "json_object", "schema": schema.grammar_safe(call_schema(names))}
         began = time.monotonic()
-        slowest = 0.0  # seconds of the slowest model call so far
+        last = 0.0  # seconds the last model call took (the first pays the whole prompt; later ones reuse it)
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0
         for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
-            spent = self._over_budget(tally, began, slowest)
+            spent = self._over_budget(tally, began, last * NEXT_CALL_MARGIN)
             if spent:
                 trace.write("budget", reason=spent)
                 return "", None  # the done check decides
@@ -397,7 +402,7 @@ class Agent:
                 joules = meter.end()
                 tally.meters.add(meter)
             tally.add(reply, joules)
-            slowest = max(slowest, reply.usage.seconds)
+            last = reply.usage.seconds
             if not reply.usage.estimated:
                 conv.observe(sent, reply.usage.tokens_in)
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs)
@@ -448,10 +453,11 @@ class Agent:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides
 
-    def _over_budget(self, tally: Tally, began: float, slowest: float = 0.0) -> str:
+    def _over_budget(self, tally: Tally, began: float, next_call: float = 0.0) -> str:
         """Why no further model call may start ("" when one may). A call is not started when
-        the slowest one so far would not end within the time budget: the done check and the
-        commit must run before whoever set the budget stops the process, or the work is lost."""
+        it would not end within the time budget (``next_call``: what the last one took, with a
+        margin): the done check and the commit must run before whoever set the budget stops
+        the process, or the work is lost."""
         limits = self.limits
         used = tally.tokens_in + tally.tokens_out
         if limits.max_tokens is not None and used >= limits.max_tokens:
@@ -460,10 +466,10 @@ class Agent:
             spent = time.monotonic() - began
             if spent >= limits.max_wall_s:
                 return f"the bead's time budget is spent ({limits.max_wall_s:.0f}s)"
-            if spent + slowest > limits.max_wall_s:
+            if spent + next_call > limits.max_wall_s:
                 return (
-                    f"another model call (the slowest took {slowest:.0f}s) would not end within the bead's "
-                    f"time budget ({spent:.0f}s of {limits.max_wall_s:.0f}s spent)"
+                    f"another model call (about {next_call:.0f}s, as the last one took) would not end within "
+                    f"the bead's time budget ({spent:.0f}s of {limits.max_wall_s:.0f}s spent)"
                 )
         return ""
 
@@ -721,6 +727,16 @@ _HINTS = {
     "list_dir": "The listing is above; read a file or change the code.",
     "directory_tree": "The tree is above; read a file or change the code.",
 }
+
+
+def _rig_python(command: Sequence[str]) -> tuple[str, ...]:
+    """The interpreter a rig's tests run on, when it is not the one gastown runs on."""
+    if not command or not re.fullmatch(r"python[\d.]*", Path(command[0]).name):
+        return ()
+    found = shutil.which(command[0])
+    if found is None or Path(found).resolve() == Path(sys.executable).resolve():
+        return ()
+    return (found,)
 
 
 def _describe(call: toolcalls.ToolCall) -> str:

@@ -13,10 +13,13 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from gastown import ids
 from gastown.errors import ConfigError
+from gastown.roster import Roster
+from gastown.roster import load as load_roster
 
 TOWN_FILE = "town.toml"
 
@@ -102,7 +105,8 @@ def _set_keys(section: MachineConfig | CostConfig) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TownConfig:
-    """Everything ``town.toml`` says; the roster's sections stay raw mappings for ``roster.load``."""
+    """Everything ``town.toml`` says. ``models`` and ``roles`` stay as written; ``roster`` is
+    them parsed, once, on first use (a town with a bad model entry still answers `gt status`)."""
 
     name: str = "town"
     prefix: str = "gt"
@@ -114,6 +118,11 @@ class TownConfig:
     machine: MachineConfig = field(default_factory=MachineConfig)
     cost: CostConfig = field(default_factory=CostConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def roster(self) -> Roster:
+        """The models and role rules, every reference checked (ConfigError names the key)."""
+        return load_roster(self.models, self.roles)
 
 
 def template(name: str, prefix: str) -> str:

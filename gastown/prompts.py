@@ -20,10 +20,6 @@ DOC_LIMIT = 6000  # characters of each rig document put in the head
 KEEP_RECENT = 4  # the last messages are never stubbed
 
 
-def estimate_tokens(text: str) -> int:
-    return tokens.estimate(text)
-
-
 def system_text(role_prompt: str, docs: Sequence[tuple[str, str]]) -> str:
     """The role's prompt, then each rig document under its path."""
     parts = [role_prompt.strip()]
@@ -148,7 +144,7 @@ class Conversation:
 
     def estimate(self) -> int:
         """Estimated tokens of the messages plus the request's overhead (uncalibrated)."""
-        return sum(estimate_tokens(_text(m)) for m in (*self.head, *self.tail)) + self.overhead
+        return sum(tokens.estimate(_text(m)) for m in (*self.head, *self.tail)) + self.overhead
 
     def tokens(self) -> int:
         return int(self.estimate() * self.scale)
@@ -166,7 +162,7 @@ class Conversation:
             if content.startswith("[output of an earlier step"):
                 continue
             stub = f"[output of an earlier step dropped to fit the context: {len(content)} characters]"
-            over -= int((estimate_tokens(content) - estimate_tokens(stub)) * self.scale)
+            over -= int((tokens.estimate(content) - tokens.estimate(stub)) * self.scale)
             message["content"] = stub
             self.stubbed += 1
 

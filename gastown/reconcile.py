@@ -25,7 +25,7 @@ from gastown.history import RECORD_SEP, Entry, read
 
 log = logging.getLogger(__name__)
 
-FORMAT = 5  # bump when Record or the tables change: an older ledger is read again from the start
+FORMAT = 5  # bump when history.Entry or the tables change: an older ledger is read again from the start
 # The trailers the fold keeps, compactly, for metrics and cost.
 KEPT = (
     "Bead",
@@ -53,9 +53,6 @@ KEPT = (
     "Prefill-TPS",
     "Model-Usage",
 )
-
-
-Record = Entry  # the fold reads the history's own entries
 
 
 @dataclass
@@ -140,9 +137,9 @@ class Ledger:
     def beads(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM timeline").fetchone()[0])
 
-    def fold(self, records: Sequence[Record], manual: dict[str, list[str]] | None = None) -> None:
+    def fold(self, records: Sequence[Entry], manual: dict[str, list[str]] | None = None) -> None:
         """Add ``records`` (oldest first): read the touched timelines, apply, write them back."""
-        touched: dict[str, list[Record]] = {}
+        touched: dict[str, list[Entry]] = {}
         for record in records:
             beads = list(record.beads)
             if record.event == events.MANUAL and manual:
@@ -168,9 +165,9 @@ class Ledger:
             self.db.execute("ROLLBACK")
             raise
 
-    def frames(self) -> list[list[Record]]:
+    def frames(self) -> list[list[Entry]]:
         """The records of each read, oldest first."""
-        found: list[list[Record]] = []
+        found: list[list[Entry]] = []
         for (blob,) in self.db.execute("SELECT records FROM frames ORDER BY seq"):
             try:
                 found.append(pickle.loads(blob))
@@ -180,7 +177,7 @@ class Ledger:
                 return []
         return found
 
-    def records(self) -> list[Record]:
+    def records(self) -> list[Entry]:
         """Every record read so far, oldest first."""
         return [record for frame in self.frames() for record in frame]
 
@@ -188,7 +185,7 @@ class Ledger:
         self.db.close()
 
 
-def read_records(git: Git, tip: str, since: str | None) -> list[Record]:
+def read_records(git: Git, tip: str, since: str | None) -> list[Entry]:
     """Commits after ``since`` up to ``tip``, oldest first, with the trailers the fold keeps."""
     return read(git, tip if since is None else f"{since}..{tip}", oldest_first=True, keep=KEPT)
 
@@ -210,7 +207,7 @@ def manual_paths(git: Git, commits: Sequence[str]) -> dict[str, list[str]]:
     return found
 
 
-def _apply(line: Timeline, record: Record) -> None:
+def _apply(line: Timeline, record: Entry) -> None:
     agent = record.get("Agent")
     generation = _int(record.get("Generation"))
     line.first = line.first or record.time
@@ -279,7 +276,7 @@ def _update(git: Git, tip: str | None, folder: Path | None) -> Ledger:
     return ledger
 
 
-def all_records(git: Git, tip: str | None, folder: Path) -> list[Record]:
+def all_records(git: Git, tip: str | None, folder: Path) -> list[Entry]:
     """Every record up to ``tip`` (bringing the saved state up to date first)."""
     ledger = bring_up_to_date(git, tip, folder)
     try:

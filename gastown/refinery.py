@@ -20,13 +20,12 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gastown import convoy as convoymod
 from gastown import events
-from gastown import roster as rostermod
 from gastown.bead import Bead
 from gastown.beadtext import parse_dependency
 from gastown.errors import GastownError, GitFailed
@@ -205,8 +204,6 @@ def _record(store: GitStore, bead: Bead, agent: str, sha: str, target: str, how:
     def decide(snap: Snapshot) -> Update:
         current = snap.bead(bead.id)
         meta = {**current.metadata, "merged": {"sha": sha, "into": target, "at": time.time()}}
-        from dataclasses import replace
-
         changed = replace(current, metadata=meta)
         trailers = events.trailer_pairs([("Commit", sha), ("Target", target), ("Convoy", current.convoy)])
         return Update(
@@ -344,4 +341,4 @@ def town_secrets(store: GitStore) -> Secrets:
     """The secrets of this process as the town knows them: every key variable its roster names,
     and variables named like keys. Model-written code runs in the gates: none of them reach it."""
     config = store.snapshot().config()
-    return Secrets.of(os.environ, rostermod.load(config.models, config.roles).key_variables())
+    return Secrets.of(os.environ, config.roster.key_variables())

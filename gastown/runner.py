@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 120.0
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
+SPAWN_SLACK = 5.0  # seconds between a server's process starting and its record saying so
 SMOLLM2_FILE = catalog.TINY.file
 
 
@@ -62,6 +63,17 @@ class Server:
 
     def alive(self) -> bool:
         return pid_alive(self.pid)
+
+    def is_ours(self) -> bool:
+        """Whether ``pid`` is still the process this record started: after a reboot or a wrap
+        of the pid counter it may be anyone's, and must never be signalled."""
+        try:
+            import psutil
+
+            created = float(psutil.Process(self.pid).create_time())
+        except Exception:  # gone, or not ours to read
+            return False
+        return abs(created - self.started) <= SPAWN_SLACK
 
 
 def pid_alive(pid: int) -> bool:
@@ -341,6 +353,9 @@ class Runner:
             if server is None:
                 return False
             running = server.alive()
+            if running and not server.is_ours():
+                log.warning("pid %d is no longer the %s server gastown started; not signalled", server.pid, name)
+                running = False
             if running:
                 self._kill(server, timeout)
             self._path(name).unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 from gastown import admission, events, ids
 from gastown import config as configmod
 from gastown.bead import Bead, semantic_problems
-from gastown.errors import Conflict, InvalidBead, NotFound, Refused, Unavailable, UsageError
+from gastown.errors import ConfigError, Conflict, InvalidBead, NotFound, Refused, Unavailable, UsageError
 from gastown.git import read_ref
 from gastown.index import Index
 from gastown.town import REMOTE_REF, TASKS_REF, Town
@@ -147,6 +148,9 @@ class GitStore:
         self._unsaved = 0
         self._saved_commit: str | None = None
         self._configs: dict[str | None, configmod.TownConfig] = {}
+        # The shared index moves in place (a watcher's lease renewer writes while its worker
+        # reads): moving it and copying it take turns.
+        self._moving = threading.RLock()
         self._beads: dict[tuple[str, str], Bead] = {}  # decoded beads by (blob, path): neither changes
 
     def decoded(self, blob: str, path: str) -> Bead:
@@ -190,7 +194,8 @@ class GitStore:
         commit = commit or self.tip()
         if commit is None:
             return Snapshot(self, None, Index())
-        return Snapshot(self, commit, self._index_for(commit))
+        with self._moving:
+            return Snapshot(self, commit, self._index_for(commit))
 
     def _index_for(self, commit: str) -> Index:
         index = self._index
@@ -219,7 +224,8 @@ class GitStore:
         """A private index of ``commit``, made from ``base`` (usually one write away)."""
         if commit is None:
             return Index()
-        index = base.copy()
+        with self._moving:  # the shared index must not move while it is copied
+            index = base.copy()
         root = self.git.tree_of(commit)
         beads_tree = self._subtree(root, ids.BEADS_DIR)
         loaded = []
@@ -300,10 +306,11 @@ class GitStore:
                 if self._publish(snap.commit, commit, change.event):
                     if commit.startswith("00"):  # about one write in 256
                         self.git.maintain()
-                    index = self._index
-                    if index is not None and index.commit == snap.commit and snap.commit:
-                        self._unsaved += index.apply(self._subtree(root, ids.BEADS_DIR), loaded)
-                        self._move(index, commit, root)
+                    with self._moving:
+                        index = self._index
+                        if index is not None and index.commit == snap.commit and snap.commit:
+                            self._unsaved += index.apply(self._subtree(root, ids.BEADS_DIR), loaded)
+                            self._move(index, commit, root)
                     return commit
                 if self.remote is not None:
                     self._sync()
@@ -314,6 +321,9 @@ class GitStore:
         a published commit the town cannot read (a broken town.toml) would stop every command."""
         limits = snap.config().limits if snap.commit is not None else configmod.Limits()
         found = admission.write_problems(snap.index, snap.stored, change.beads, change.files, limits, time.time())
+        config = [p for p in found.shape if p.startswith(configmod.TOWN_FILE)]
+        if config:  # the town's settings, not a bead: say so, with what to do about settings
+            raise ConfigError("; ".join(config), "fix the key named above and write town.toml again")
         if found.shape:
             raise InvalidBead(found.shape)
         if found.moves:

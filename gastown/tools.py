@@ -62,9 +62,25 @@ def _check_not_gutted(target: Path, content: str, relative: str) -> None:
         )
 
 
-def _check_compiles(target: Path, content: str, relative: str) -> None:
+_COMPILES = "import sys; compile(sys.stdin.read(), sys.argv[1], 'exec', dont_inherit=True)"
+
+
+def _rig_compiles(python: Sequence[str], content: str, relative: str) -> bool:
+    """Whether the rig's own interpreter compiles ``content`` (True when it cannot be asked:
+    only a refusal both interpreters agree on is made)."""
+    try:
+        proc = subprocess.run(
+            [*python, "-c", _COMPILES, relative], input=content.encode(), capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return proc.returncode == 0
+
+
+def _check_compiles(target: Path, content: str, relative: str, python: Sequence[str] = ()) -> None:
     """Refuse Python that does not compile, unless the file did not compile before either: a
-    broken write (an edit that cut a docstring in two) costs a small model the rest of the bead."""
+    broken write (an edit that cut a docstring in two) costs a small model the rest of the bead.
+    ``python`` is the rig's interpreter when it is not gastown's: newer syntax is judged by it."""
     if target.suffix != ".py":
         return
     try:
@@ -72,6 +88,8 @@ def _check_compiles(target: Path, content: str, relative: str) -> None:
         return
     except (SyntaxError, ValueError) as error:
         problem = error
+    if python and _rig_compiles(python, content, relative):
+        return
     try:
         if target.is_file():
             compile(target.read_bytes(), relative, "exec", dont_inherit=True)
@@ -233,13 +251,12 @@ class Sandbox:
     test_timeout: float = 600.0
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     secrets: Secrets | None = None  # default: the secrets of ``env`` found by their names
+    python: Sequence[str] = ()  # the rig's interpreter, when its tests run on another than gastown's
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
-        if self.secrets is None:
-            self.secrets = Secrets.of(self.env)
-        self._secrets = self.secrets
-        self._child_env = self.secrets.strip(git.clean_env(base=self.env))
+        self._secrets = self.secrets if self.secrets is not None else Secrets.of(self.env)
+        self._child_env = self._secrets.strip(git.clean_env(base=self.env))
 
     def resolve(self, path: Any, write: bool = False) -> Path:
         """``path`` inside the worktree, or ToolError saying why not."""
@@ -365,13 +382,13 @@ class Sandbox:
         rel = self.relative(target)
         if target.is_file() and target.read_bytes() == content.encode():
             return f"no change: {rel} already holds exactly this content; change the code to change the result"
-        _check_compiles(target, content, rel)
+        _check_compiles(target, content, rel, self.python)
         old = target.read_text(errors="replace") if target.suffix == ".py" and target.is_file() else ""
         if old and merge.is_fragment(old, content):
             merged = merge.merge(old, content)
             if merged.text == old:
                 return f"no change: {rel} already has these definitions exactly; change the code to change the result"
-            _check_compiles(target, merged.text, rel)
+            _check_compiles(target, merged.text, rel, self.python)
             target.write_text(merged.text)
             done = [f"replaced {', '.join(merged.replaced)}"] if merged.replaced else []
             done += [f"added {', '.join(merged.added)}"] if merged.added else []
@@ -395,7 +412,7 @@ class Sandbox:
             if old.strip():
                 raise ToolError(f"{rel}: no such file; to create it, call edit_file with an empty old (or write_file)")
             new = _plain(new)
-            _check_compiles(target, new, rel)
+            _check_compiles(target, new, rel, self.python)
             self._make_parent(target, path)
             target.write_text(new)
             lines = edits.split_lines(new)
@@ -415,7 +432,7 @@ class Sandbox:
                 made = edits.apply(text, old, new, rel)
             except edits.EditError as error:
                 raise ToolError(self._secrets.redact(str(error))) from None
-        _check_compiles(target, made.text, rel)
+        _check_compiles(target, made.text, rel, self.python)
         target.write_bytes((made.text.replace("\n", "\r\n") if crlf else made.text).encode())
         lines = edits.split_lines(made.text)
         was = _lines_named(made.old_first, made.old_last)

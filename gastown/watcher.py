@@ -227,10 +227,11 @@ class Watcher:
         assert claimed.bead.claim is not None
         lease = claimed.bead.claim.expires() - time.time()
         every = max(0.2, lease / 3)
+        queue = Queue(GitStore(self.town))  # its own index: the worker's snapshots must not move under it
         while not self._stop_renewing.wait(every):
             self._heartbeat(claimed.bead.id)
             try:
-                self.queue.renew(claimed.bead.id, self.options.agent, claimed.bead.generation, self.options.lease)
+                queue.renew(claimed.bead.id, self.options.agent, claimed.bead.generation, self.options.lease)
             except Refused as error:
                 log.warning("lost the claim on %s: %s", claimed.bead.id, error.message)
                 self._lost.set()
@@ -253,11 +254,11 @@ class Watcher:
     def _secrets(self) -> Secrets:
         """What this watcher must never show: every key the roster names, and variables named like keys."""
         config = self.store.snapshot().config()
-        return Secrets.of(self.env, rostermod.load(config.models, config.roles).key_variables())
+        return Secrets.of(self.env, config.roster.key_variables())
 
     def _clients_for(self, bead: Bead) -> tuple[ModelClient, ModelClient | None]:
         config = self.store.snapshot().config()
-        roster = rostermod.load(config.models, config.roles)
+        roster = config.roster
         name = self.options.model
         if name is None:
             pick = choose(roster, self.options.role, bead.estimated_tokens, bead.attempts)
@@ -278,7 +279,7 @@ class Watcher:
     def _limits(self) -> Limits:
         """The role's per-bead budgets from town.toml (turns, tokens, seconds)."""
         config = self.store.snapshot().config()
-        rule = rostermod.load(config.models, config.roles).rule(self.options.role)
+        rule = config.roster.rule(self.options.role)
         base = Limits()
         return replace(
             base,
@@ -371,7 +372,7 @@ class Watcher:
         so a claimed bead does not wait for imports and health checks."""
         try:
             config = self.store.snapshot().config()
-            roster = rostermod.load(config.models, config.roles)
+            roster = config.roster
             name = self.options.model or choose(roster, self.options.role, None).model
             if name:
                 self._client(roster.model(name))
@@ -442,7 +443,7 @@ def _crew_for(rig: rigmod.Rig, root: Path, watcher: Watcher) -> Any:
     def ask(question: str) -> str:
         client = None
         config = watcher.store.snapshot().config()
-        roster = rostermod.load(config.models, config.roles)
+        roster = config.roster
         name = roster.model_for("crew")
         if name:
             try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import threading
 from pathlib import Path
 
@@ -183,3 +185,33 @@ def test_a_server_that_cannot_come_back_says_why_with_its_log(tmp_path):
         assert "refusing to start a second time" in caught.value.message  # the log's last lines
     finally:
         runner.stop("fake-local")
+
+
+def test_a_pid_reused_by_another_process_is_never_signalled(tmp_path):
+    runner = Runner(tmp_path)
+    runner.ensure(spec(), wait=30)
+    record = runner.get("fake-local")
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)  # not the server gastown started
+    try:
+        os.killpg(record.pid, signal.SIGKILL)
+        wait_for(lambda: not record.alive(), 5, "the server is still alive")
+        (runner.folder / "fake-local.json").write_text(
+            json.dumps({**json.loads((runner.folder / "fake-local.json").read_text()), "pid": stranger.pid, "started": 1e9})
+        )  # as after a reboot: the saved pid, from long ago, now names someone else's process
+        assert runner.stop("fake-local") is False
+        assert stranger.poll() is None  # the stranger lives
+        assert runner.get("fake-local") is None  # and the stale record is gone
+    finally:
+        stranger.kill()
+        stranger.wait()
+    ours = runner.ensure(spec(), wait=30) and runner.get("fake-local")
+    assert runner.stop("fake-local") is True and not ours.alive()  # the real server still stops
+
+
+def test_gt_up_exits_non_zero_when_a_model_does_not_start(town):
+    from watchers import set_config
+
+    set_config(town.path, '[models.broken]\nmodel = "x"\ncontext = 2048\nweights_mib = 10\nlaunch = ["false"]\n')
+    result = town.gt_process("up", "broken")
+    assert result.code == 6, (result.code, result.out, result.err)
+    assert "broken: not started" in result.err and "Traceback" not in result.err

@@ -1,5 +1,6 @@
 """Every way out of the worktree is refused; commands are allow-listed, timed, secret-free."""
 
+import dataclasses
 import os
 import time
 
@@ -380,3 +381,23 @@ def test_a_write_of_what_the_file_already_holds_says_nothing_changed(sandbox):
     (sandbox.root / "src" / "two.py").write_text("def a():\n    return 1\n\n\ndef b():\n    return 2\n")
     said = sandbox.write_file("src/two.py", "def b():\n    return 2\n")  # a fragment identical to what is there
     assert said.startswith("no change: src/two.py already has these definitions"), said
+
+
+def test_code_the_rigs_own_python_compiles_is_not_refused_for_gastowns(sandbox, tmp_path):
+    newer = 'def f[T](x: T) -> T:\n    return x\n'  # PEP 695: Python 3.12 syntax
+    liberal = tmp_path / "python-accepts-all"
+    liberal.write_text("#!/bin/sh\nexit 0\n")  # stands for a newer interpreter that compiles it
+    liberal.chmod(0o755)
+    strict = dataclasses.replace(sandbox, python=())
+    try:
+        compile(newer, "x.py", "exec")
+    except SyntaxError:  # gastown runs on a Python older than the code
+        with pytest.raises(ToolError, match="would not compile"):
+            strict.write_file("src/generic.py", newer)
+    lenient = dataclasses.replace(sandbox, python=(str(liberal),))
+    assert lenient.write_file("src/generic.py", newer).startswith("wrote src/generic.py")
+    refusing = tmp_path / "python-refuses-all"
+    refusing.write_text("#!/bin/sh\nexit 1\n")
+    refusing.chmod(0o755)
+    with pytest.raises(ToolError, match="would not compile"):  # both interpreters refuse: refused
+        dataclasses.replace(sandbox, python=(str(refusing),)).write_file("src/broken.py", "def f(:\n")

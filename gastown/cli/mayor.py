@@ -16,12 +16,11 @@ def mayor() -> None:
 
 
 def _client(store: Any, role: str, model: str | None) -> Any:
-    from gastown import roster as rostermod
     from gastown.errors import ConfigError
     from gastown.runner import Runner
 
     config = store.snapshot().config()
-    roster = rostermod.load(config.models, config.roles)
+    roster = config.roster
     name = model or roster.model_for(role)
     if name is None:
         raise ConfigError(
@@ -95,11 +94,10 @@ def reconcile_cmd(ctx: click.Context, dry_run: bool, agent: str, as_json: bool) 
 def _reconcile(store: Any, act: bool, agent: str) -> Any:
     from gastown import decisions
     from gastown import rig as rigmod
-    from gastown import roster as rostermod
     from gastown import splitter as splittermod
 
     config = store.snapshot().config()
-    roster = rostermod.load(config.models, config.roles)
+    roster = config.roster
     splitter = None
     if roster.model_for("mayor"):  # a Mayor model can split beads too large for local models
 

@@ -38,7 +38,6 @@ def parse_size(text: str) -> float:
 def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
     """(roster, [machine]) from the town, or from another town.toml with --config."""
     from gastown import config as configmod
-    from gastown import roster as rostermod
 
     if config_file:
         path = Path(config_file)
@@ -49,17 +48,16 @@ def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
         config = configmod.parse(text, str(path))
     else:
         config = open_store(ctx).snapshot().config()
-    return rostermod.load(config.models, config.roles), config
+    return config.roster, config
 
 
 def crew_client(store: Any) -> Any:
     """A client for the crew role's model, or None (the Crew then answers with excerpts)."""
-    from gastown import roster as rostermod
     from gastown.errors import GastownError
     from gastown.runner import Runner
 
     config = store.snapshot().config()
-    roster = rostermod.load(config.models, config.roles)
+    roster = config.roster
     name = roster.model_for("crew")
     if not name:
         return None
@@ -415,19 +413,19 @@ def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bo
     """Start local model servers (default: the local models the roles use; none configured: the default model)."""
     import threading
 
-    from gastown import roster as rostermod
     from gastown.errors import GastownError
     from gastown.governor import governor_for
     from gastown.runner import Runner
 
     store = open_store(ctx)
     config = store.snapshot().config()
-    roster = rostermod.load(config.models, config.roles)
+    roster = config.roster
     chosen = list(names) or _wanted(roster)
     runner = Runner(store.town.state_dir)
     governor = governor_for(config.machine)
     started = []
     specs = []
+    failed = []
     for name in chosen:
         spec = roster.model(name)
         if not spec.local:
@@ -437,6 +435,7 @@ def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bo
             url = runner.ensure(spec, governor=governor)
         except GastownError as error:
             click.echo(f"{name}: not started: {error.message}", err=True)
+            failed.append(name)
             continue
         server = runner.get(name)
         started.append(
@@ -462,6 +461,10 @@ def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bo
         runner.supervise(specs, stop)
         for spec in specs:
             runner.stop(spec.name)
+    if failed:  # a script (or `make`) must not go on as if the model were up
+        from gastown.errors import EXIT_UNAVAILABLE
+
+        ctx.exit(EXIT_UNAVAILABLE)
 
 
 def _wanted(roster: Any) -> list[str]:
@@ -535,14 +538,13 @@ def cost(
     """Tokens, time, dollars and kWh per role and model, against pure cloud."""
     from gastown import convoy as convoymod
     from gastown import cost as costmod
-    from gastown import roster as rostermod
     from gastown.errors import ConfigError
     from gastown.history import read_log
 
     store = open_store(ctx)
     snap = store.snapshot()
     config = snap.config()
-    roster = rostermod.load(config.models, config.roles)
+    roster = config.roster
     compare = compare_to or config.cost.compare_to
     if not compare:
         clouds = sorted(

@@ -28,6 +28,7 @@ from gastown import config as configmod
 from gastown.evaluation.suite import Suite, SuiteBead, Workspace, eval_git, prepare, select
 from gastown.git import clean_env, run_git
 from gastown.rig import Rig
+from gastown.riggit import RigGit
 from gastown.secrets import Secrets
 from gastown.tools import Run, run_command
 
@@ -41,13 +42,12 @@ def checkout(rig_path: Path, ref: str, scratch: Path) -> Iterator[Path]:
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    run_git(["worktree", "add", "--quiet", "--detach", str(scratch), ref], rig_path)
+    rig = RigGit(rig_path)
+    rig.worktree_add_detached(scratch, ref)
     try:
         yield scratch
     finally:
-        run_git(["worktree", "remove", "--force", str(scratch)], rig_path, check=False)
-        shutil.rmtree(scratch, ignore_errors=True)
-        run_git(["worktree", "prune"], rig_path, check=False)
+        rig.worktree_remove(scratch)  # best effort, logged; the folder is cleared before any reuse
 
 
 def _changed(tree: Path, base: str) -> list[str]:

@@ -385,7 +385,7 @@ def prepare(
     current = (store.snapshot().read(configmod.TOWN_FILE) or b"").decode()
     text = town_toml(current, config, model, roles, budget)
     parsed = configmod.parse(text, "the eval's town.toml")
-    rostermod.load(parsed.models, parsed.roles)  # a bad roster fails here, before any bead
+    _ = parsed.roster  # a bad roster fails here, before any bead
     event = events.Event(events.CONFIG, (), AGENT, f"roster: every role on {model or 'nothing'}")
     store.update(lambda _snap: Update(event, files={configmod.TOWN_FILE: text.encode()}))
     added = rigmod.add(store, suite.rig_name, str(rig_dir), list(suite.rig["test_command"]), "main", agent=AGENT)

@@ -12,7 +12,7 @@ from conftest import git
 
 from gastown import events
 from gastown.beadtext import parse_dependency
-from gastown.errors import GastownError, InvalidBead, Refused
+from gastown.errors import ConfigError, InvalidBead, Refused
 from gastown.queue import NewBead, Queue
 from gastown.store import GitStore, Snapshot, Update
 
@@ -70,7 +70,7 @@ def test_a_lost_race_decides_again_on_the_new_tip(world, kind):
 def test_a_broken_town_toml_is_refused_before_it_is_published(world, text):
     town, where = world
     before = published(where)
-    with pytest.raises(GastownError) as refused:
+    with pytest.raises(ConfigError) as refused:
         write(town.store(), Update(events.Event(events.CONFIG, summary="break it"), files={"town.toml": text.encode()}))
     assert "town.toml" in str(refused.value.message)
     assert published(where) == before and town.tip() == before

@@ -49,8 +49,11 @@ def make_town(root: Path, name: str, n: int, remote: str | None = None) -> Path:
         if bead_id not in seen:
             seen.add(bead_id)
             beads.append(new_bead(bead_id, f"bead {len(beads)}", now - n + len(beads), priority=rng.randint(0, 4)))
-    event = events.Event(events.ADD, (), "bench", f"{n} beads")
-    store.update(lambda snap: Update(event, beads))
+    step = 4000  # a write may change at most [limits] commit_paths files (5000)
+    for start in range(0, n, step):
+        chunk = beads[start : start + step]
+        event = events.Event(events.ADD, (), "bench", f"{len(chunk)} beads")
+        store.update(lambda snap, chunk=chunk, event=event: Update(event, chunk))
     store.save_index()
     return path
 

@@ -14,12 +14,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gastown import ids
 from gastown.errors import ConfigError
-from gastown.roster import Roster
-from gastown.roster import load as load_roster
+
+if TYPE_CHECKING:
+    from gastown.roster import Roster
 
 TOWN_FILE = "town.toml"
 
@@ -122,7 +123,9 @@ class TownConfig:
     @cached_property
     def roster(self) -> Roster:
         """The models and role rules, every reference checked (ConfigError names the key)."""
-        return load_roster(self.models, self.roles)
+        from gastown.roster import load  # ~10 ms: only commands that use models pay it
+
+        return load(self.models, self.roles)
 
 
 def template(name: str, prefix: str) -> str:

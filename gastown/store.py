@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gastown import admission, events, ids
 from gastown import config as configmod
+from gastown import events, ids
 from gastown.bead import Bead, semantic_problems
 from gastown.errors import ConfigError, Conflict, InvalidBead, NotFound, Refused, Unavailable, UsageError
 from gastown.git import read_ref
@@ -319,6 +319,8 @@ class GitStore:
     def _admit(self, snap: Snapshot, change: Update) -> None:
         """Refuse a change that breaks the schema or the protocol before anything is written:
         a published commit the town cannot read (a broken town.toml) would stop every command."""
+        from gastown import admission  # costs ~30 ms to import: reading commands never pay it
+
         limits = snap.config().limits if snap.commit is not None else configmod.Limits()
         found = admission.write_problems(snap.index, snap.stored, change.beads, change.files, limits, time.time())
         config = [p for p in found.shape if p.startswith(configmod.TOWN_FILE)]

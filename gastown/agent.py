@@ -33,11 +33,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gastown import checks, prompts, schema, tokens, toolcalls
+from gastown import briefing, checks, prompts, schema, tokens, toolcalls
 from gastown.bead import Bead
 from gastown.errors import Unavailable
 from gastown.hardware import EnergyMeter
 from gastown.providers import ModelClient, ModelRejected, Reply
+from gastown.repeats import Repeats, Stuck
 from gastown.rig import Rig, RolePrompt
 from gastown.secrets import Secrets
 from gastown.tally import Tally, Trace
@@ -45,7 +46,6 @@ from gastown.tools import (
     Sandbox,
     ToolError,
     call_schema,
-    describe,
     openai_tools,
     parser_specs,
     tail,
@@ -66,7 +66,6 @@ BASE_TOOLS = (
     "finish",
 )
 WRITES = ("write_file", "edit_file")
-TEMPERATURES = (0.2, 0.7, 1.0)  # by how often the model has repeated itself since the files changed
 NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than the last
 
 
@@ -94,46 +93,6 @@ class Outcome:
     result: dict[str, Any] = field(default_factory=dict)
 
 
-class Repeats:
-    """Notices the model doing the same thing and getting the same answer."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
-        self._writes: dict[str, int] = {}  # the same change made again: a loop even though the file changes
-        self.heat = 0  # repeats since the files last changed: each asks for a less likely reply
-
-    def see(self, key: str) -> int:
-        """How many times ``key`` has now been seen since the last change to the files."""
-        self._seen[key] = self._seen.get(key, 0) + 1
-        if self._seen[key] >= 2:
-            self.warm()
-        return self._seen[key]
-
-    def wrote(self, key: str) -> int:
-        """How many times this exact write or edit has now been made (never reset)."""
-        self._writes[key] = self._writes.get(key, 0) + 1
-        return self._writes[key]
-
-    def changed(self) -> None:
-        """The files changed: the same call may now rightly get a new answer."""
-        self._seen.clear()
-        self.heat = 0
-
-    def warm(self) -> None:
-        """The model repeated itself (or wrote what was already there)."""
-        self.heat += 1
-
-    @property
-    def temperature(self) -> float:
-        """The sampling temperature of the next request: a small model that repeats itself at
-        a low temperature repeats itself exactly; a hotter retry is its one way out."""
-        return TEMPERATURES[min(self.heat, len(TEMPERATURES) - 1)]
-
-
-class _Stuck(Exception):
-    """The model repeated itself past the limit."""
-
-
 @dataclass
 class _State:
     """One bead's loop: its conversation, its done check and what it has seen."""
@@ -144,13 +103,14 @@ class _State:
     tally: Tally
     trace: Trace
     conv: prompts.Conversation
-    repeats: Repeats = field(default_factory=Repeats)
+    repeats: Repeats
     passed: checks.TestRun | None = None  # the run that let finish through (the loop ends with it)
     wanted: tuple[str, ...] = ()  # files the bead must leave written (the Refinery's test files)
     acceptance: tuple[str, ...] = ()
     files: tuple[str, ...] = ()  # the rig's files as the bead started
     written: set[str] = field(default_factory=set)  # files a write of this bead changed
     stubbed: int = 0  # conversation messages stubbed so far
+    failing: str = ""  # the first failure of the last test run, for a reply that changed nothing
 
 
 class Agent:
@@ -213,6 +173,8 @@ class Agent:
         if self._tests_decide:
             began = time.monotonic()
             check.baseline()
+            if not bead.acceptance_tests:  # found from the text: a whole file may be more than the bead
+                acceptance = briefing.narrow(sandbox.root, check, acceptance, texts)
             now = check.run()
             tally.tests_s += time.monotonic() - began
             trace.write(
@@ -230,7 +192,7 @@ class Agent:
             return ended
         return self._finish(state, worktree, summary, started)
 
-    # ---- the first prompt ------------------------------------------------------
+    # ---- the first prompt (see briefing) ----------------------------------------
 
     def _state(
         self,
@@ -244,101 +206,38 @@ class Agent:
         files: list[str],
         now: checks.TestRun | None,
     ) -> _State:
-        client = self.client
-        reply_tokens = min(self.limits.max_reply_tokens, client.spec.max_output_tokens)
-        budget = max(int(client.spec.context * 0.75) - reply_tokens, 512)
-        docs = prompts.read_docs(sandbox.root, self.rig.docs)
-        system = prompts.system_text(self.prompt.text, docs)
-        if client.spec.tool_mode == "schema":  # the tools go in the prompt; the grammar keeps replies to one call
-            system += "\n" + describe(names) + "\n"
-        texts = (bead.title, bead.description, bead.acceptance_criteria, bead.design)
-        wanted: tuple[str, ...] = ()
-        if self.role == "refinery":  # the test files it must leave written
-            wanted = (
-                tuple(t for t in bead.acceptance_tests if "::" not in t)
-                or checks.named_test_files(texts, self.rig.is_test_path)
-                or tuple(t for t in acceptance if "::" not in t)  # guessed from the names it mentions
-            )
-        shown = self._shown_files(sandbox, acceptance, files, checks.named_files(texts, files, self.rig.is_test_path))
-        limit = tokens.tokens_to_chars(int(budget * self.limits.files_share))
-        task = prompts.bead_text(
-            bead.to_dict(),
-            list(self.rig.test_paths) if self.role != "refinery" else [],
-            self._how_it_ends(acceptance, wanted),
-            tests=acceptance,
-            files=prompts.fit_files(shown, limit),
-            missing=self._missing(sandbox, acceptance, files),
-            absent=self._absent(sandbox, acceptance, files),
-            now=None if now is None else f"{now.summary()}\n{now.shown}",
+        spec = self.client.spec
+        budget = briefing.prompt_budget(spec, min(self.limits.max_reply_tokens, spec.max_output_tokens))
+        wanted = briefing.wanted_files(bead, acceptance, self.rig) if self.role == "refinery" else ()
+        head = briefing.first_messages(
+            bead=bead,
+            root=sandbox.root,
+            rig=self.rig,
+            role=self.role,
+            role_prompt=self.prompt.text,
+            spec=spec,
+            names=names,
+            acceptance=acceptance,
+            files=files,
+            now=now,
+            wanted=wanted,
+            tests_decide=self._tests_decide,
+            files_chars=tokens.tokens_to_chars(int(budget * self.limits.files_share)),
         )
-        head = [{"role": "system", "content": system}, {"role": "user", "content": task}]
         conv = prompts.Conversation(head, budget)
-        conv.overhead = (
-            0 if client.spec.tool_mode == "schema" else tokens.estimate(json.dumps(openai_tools(names)))
-        )
+        conv.overhead = briefing.tools_overhead(spec, names)
         return _State(
-            bead, sandbox, check, tally, trace, conv, wanted=wanted, acceptance=acceptance, files=tuple(files)
+            bead,
+            sandbox,
+            check,
+            tally,
+            trace,
+            conv,
+            Repeats(self.limits.max_repeats),
+            wanted=wanted,
+            acceptance=acceptance,
+            files=tuple(files),
         )
-
-    def _shown_files(
-        self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str], named: list[str]
-    ) -> list[tuple[str, str]]:
-        """The acceptance tests' source, the rig files they import, then the files the bead names."""
-        shown: list[tuple[str, str]] = []
-        for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
-            path = sandbox.root / test
-            if path.is_file():
-                shown.append((test, path.read_text(errors="replace")))
-        for _test, source in list(shown):
-            for imported in checks.imported_files(source, files):
-                if imported not in (p for p, _ in shown) and (sandbox.root / imported).is_file():
-                    shown.append((imported, (sandbox.root / imported).read_text(errors="replace")))
-        for name in named:
-            if name not in (p for p, _ in shown) and (sandbox.root / name).is_file():
-                shown.append((name, (sandbox.root / name).read_text(errors="replace")))
-        return shown
-
-    def _missing(self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str]) -> list[str]:
-        missing: list[str] = []
-        for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
-            path = sandbox.root / test
-            if path.is_file() and test.endswith(".py"):
-                missing += [
-                    m for m in checks.missing_modules(path.read_text(errors="replace"), files) if m not in missing
-                ]
-        return missing
-
-    def _absent(self, sandbox: Sandbox, acceptance: tuple[str, ...], files: list[str]) -> list[tuple[str, str]]:
-        """Functions the acceptance tests import from rig modules that do not define them yet."""
-
-        def read(path: str) -> str | None:
-            target = sandbox.root / path
-            return target.read_text(errors="replace") if target.is_file() else None
-
-        absent: list[tuple[str, str]] = []
-        for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
-            source = read(test) if test.endswith(".py") else None
-            if source is not None:
-                absent += [a for a in checks.missing_names(source, read, files) if a not in absent]
-        return absent
-
-    def _how_it_ends(self, acceptance: tuple[str, ...], wanted: tuple[str, ...] = ()) -> str:
-        if wanted:
-            first = wanted[0]
-            return (
-                f"Write {', '.join(wanted)}. Reply with `{first}` on one line and then the whole test file in a "
-                "fenced code block (```python ... ```). The bead ends when every file named here is written."
-            )
-        if not self._tests_decide:
-            return "When your files are written, call finish with a short summary."
-        if acceptance:
-            return (
-                "The bead is done when the acceptance tests pass and no test that passed before fails. "
-                "Change the code (a whole file as a code block under its path, or edit_file for a small "
-                "change inside a long file). The tests run after every change and you see the result: read "
-                "the failures and fix them. The bead ends by itself when they pass."
-            )
-        return "When the project's tests pass, call finish with a short summary (it is refused until they do)."
 
     # ---- the loop --------------------------------------------------------------
 
@@ -355,6 +254,7 @@ class Agent:
         last = 0.0  # seconds the last model call took (the first pays the whole prompt; later ones reuse it)
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0
+        traced = 0  # messages already in the trace: each request records only what is new
         for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
@@ -372,7 +272,9 @@ class Agent:
                 messages=len(messages),
                 stubbed=conv.stubbed,
                 temperature=heat,
+                new=[{"role": m["role"], "content": m.get("content") or ""} for m in messages[traced:]],
             )
+            traced = len(messages)
             meter = self.meter(client)
             if meter is not None:
                 meter.begin()
@@ -426,7 +328,7 @@ class Agent:
             conv.add(_assistant(reply))
             try:
                 finished = self._calls(state, parsed, reply)
-            except _Stuck as stuck:  # the loop ends; the done check still judges what was written
+            except Stuck as stuck:  # the loop ends; the done check still judges what was written
                 trace.write("stuck", what=str(stuck))
                 tally.stuck = str(stuck)
                 return "", None
@@ -500,6 +402,12 @@ class Agent:
             tally.attempt(call.name, ok)
             if ok and call.name in WRITES and not changed:
                 state.repeats.warm()
+                if state.failing:  # the model believes the code right: make it look at the failure
+                    text += (
+                        f"\n\nThe tests still fail:\n{state.failing}\n"
+                        "First write one sentence: which line of the code gives this wrong result, and what "
+                        "it must do instead. Then send only the function you changed, under its file's path."
+                    )
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             text += self._repeat(state, key, text, _describe(call), call.name)
             if ok and call.name in WRITES:
@@ -531,31 +439,16 @@ class Agent:
         return None
 
     def _repeat(self, state: _State, key: str, answer: str, what: str, tool: str = "") -> str:
-        """A note for a repeat the model should know about; raises _Stuck past the limit."""
-        seen = state.repeats.see(f"{key}\0{_DURATION_RE.sub('', answer)}")
-        if seen >= self.limits.max_repeats:
-            raise _Stuck(f"{what} repeated {seen} times with the same result")
-        if seen < 2:
-            return ""
-        state.tally.loops += 1
-        hint = _HINTS.get(tool, "Do something different.")
-        return (
-            "\n\nNote: you did exactly this before and got exactly this answer. Repeating it will not help; "
-            f"one more time ends the bead as stuck. {hint}"
-        )
+        """A note for a repeat the model should know about (counted as a loop)."""
+        note = state.repeats.repeated(key, answer, what, tool)
+        state.tally.loops += bool(note)
+        return note
 
     def _rewrite(self, state: _State, key: str, what: str) -> str:
-        """The same change made again (an edit inserting the same lines twice): noted, then stuck."""
-        made = state.repeats.wrote(key)
-        if made >= self.limits.max_repeats:
-            raise _Stuck(f"{what} made the same change {made} times")
-        if made < 2:
-            return ""
-        state.tally.loops += 1
-        return (
-            "\n\nNote: you made exactly this change before; the file may now hold it twice. "
-            "read_file the file and fix what is there; one more identical change ends the bead as stuck."
-        )
+        """A note for the same change made again (counted as a loop)."""
+        note = state.repeats.rewritten(key, what)
+        state.tally.loops += bool(note)
+        return note
 
     def _judge_finish(self, state: _State) -> str | None:
         """None when the bead may finish; else the refusal the model reads."""
@@ -586,6 +479,7 @@ class Agent:
         found, broken = self._tests(state)
         state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         state.passed = found if found.passed and not broken else None
+        state.failing = "" if state.passed else checks.first_failure(found.shown)
         return found, broken
 
     def _tests(self, state: _State) -> tuple[checks.TestRun, list[str]]:
@@ -604,7 +498,7 @@ class Agent:
         if state.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done"
         note = f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
-        for path, name in self._absent(state.sandbox, state.acceptance, list(state.files)):
+        for path, name in briefing.absent_names(state.sandbox.root, state.acceptance, state.files):
             # A small model shown a module often sends it back unchanged: say what it still lacks.
             note += (
                 f"\nStill missing: {path} defines no `{name}`, which the tests import. Reply with {path} "
@@ -714,19 +608,6 @@ class Agent:
                 ok, why = False, f"stuck: {tally.stuck}" + ("" if ok else f"; {why}")
         result["outcome"] = "passed" if ok else "failed"
         return Outcome("done" if ok else "failed", "" if ok else why, result)
-
-
-_DURATION_RE = re.compile(r"\b\d+(?:\.\d+)?s\b")  # test run times differ between identical runs
-_HINTS = {
-    "finish": "Change the code so the failing tests above pass; the bead ends by itself when they do.",
-    "read_file": "The file's content is above. If the path is wrong, use list_dir or directory_tree to find it.",
-    "run_tests": "Change the code first (edit_file or write_file), then run the tests again.",
-    "edit_file": "Read the file's current lines with read_file and copy the snippet exactly.",
-    "write_file": "The file already has this content; change the code in another way.",
-    "search": "Search for something else, or read the file.",
-    "list_dir": "The listing is above; read a file or change the code.",
-    "directory_tree": "The tree is above; read a file or change the code.",
-}
 
 
 def _rig_python(command: Sequence[str]) -> tuple[str, ...]:

@@ -25,9 +25,11 @@ from gastown.tools import Run, Sandbox, count_tests, tail
 
 SHOWN_OUTPUT = 5000  # characters of failing-test output a model sees per run
 _OUTCOME_RE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (.+?)(?: - .*)?$", re.MULTILINE)
+_SECTION_RE = re.compile(r"^_{3,} .+ _{3,}$")  # pytest's "____ test_name ____" over each failure
+_BANNER_RE = re.compile(r"^={3,} .* ={3,}$")  # "==== short test summary info ===="
 _PATH_RE = re.compile(r"[\w./-]+\.(?:py|gd)(?:::[\w\[\]\-.,]+)*")
 # names written as code: a.b.c, f(), `name` — plain prose words would pick unrelated test files
-_CODE_NAME_RE = re.compile(r"`([A-Za-z_][\w.]*)`|\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\b|\b([A-Za-z_]\w*)\(")
+CODE_NAME_RE = re.compile(r"`([A-Za-z_][\w.]*)`|\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\b|\b([A-Za-z_]\w*)\(")
 
 
 def is_pytest(command: Sequence[str]) -> bool:
@@ -60,7 +62,7 @@ def find_tests(
             path = match.strip("./") if match.startswith("./") else match
             if path.split("::")[0] in tracked and is_test_path(path.split("::")[0]) and path not in named:
                 named.append(path)
-        for groups in _CODE_NAME_RE.findall(text):
+        for groups in CODE_NAME_RE.findall(text):
             name = next(g for g in groups if g)
             words += [part.lower() for part in name.split(".") if len(part) > 2]
     if named:
@@ -89,7 +91,7 @@ def named_files(texts: Iterable[str], files: Sequence[str], is_test_path: Callab
             path = match.split("::")[0].removeprefix("./")
             if path in tracked and not is_test_path(path) and path not in found:
                 found.append(path)
-        for groups in _CODE_NAME_RE.findall(text):
+        for groups in CODE_NAME_RE.findall(text):
             parts = next(g for g in groups if g).split(".")
             for end in range(len(parts), 1, -1):  # textkit.stats.reading_time -> textkit/stats.py
                 base = "/".join(parts[:end])
@@ -223,6 +225,7 @@ class Checks:
     secrets: Secrets = secretsmod.NONE
     kept: tuple[str, ...] = ()  # tests that passed before the bead started
     scoped: bool = field(init=False)
+    before: dict[str, str] = field(default_factory=dict)  # each test's outcome as the bead started
 
     def __post_init__(self) -> None:
         self.scoped = bool(self.acceptance) and is_pytest(self.sandbox.test_command)
@@ -232,13 +235,25 @@ class Checks:
         if not self.scoped:
             return None
         found = self._run(["--continue-on-collection-errors"], report="-rA")
-        files = {a.split("::")[0] for a in self.acceptance}
+        self.before = dict(found.outcomes)
+        self._keep()
+        return found
+
+    def narrow(self, acceptance: tuple[str, ...]) -> None:
+        """Judge by ``acceptance`` from now on; what else passed before is kept."""
+        self.acceptance = acceptance
+        self._keep()
+
+    def failing(self, selector: str) -> list[str]:
+        """The tests ``selector`` runs that failed (or errored) as the bead started."""
+        return [t for t, o in self.before.items() if o in ("FAILED", "ERROR") and selects(selector, t)]
+
+    def _keep(self) -> None:
         self.kept = tuple(
             test
-            for test, outcome in found.outcomes.items()
-            if outcome in ("PASSED", "XFAIL") and test.split("::")[0] not in files and test not in self.acceptance
+            for test, outcome in self.before.items()
+            if outcome in ("PASSED", "XFAIL") and not any(selects(a, test) for a in self.acceptance)
         )
-        return found
 
     def run(self) -> TestRun:
         """The acceptance tests plus the kept ones (or the rig's whole command when unscoped)."""
@@ -260,6 +275,27 @@ class Checks:
             if outcome in ("FAILED", "ERROR"):
                 broken.append(test)
         return broken
+
+
+def selects(selector: str, test: str) -> bool:
+    """Whether a pytest argument (a file, ``file::Class``, ``file::test`` or a full id) runs ``test``."""
+    if test == selector:
+        return True
+    return test.startswith(selector) and test[len(selector)] in ":["
+
+
+def first_failure(shown: str, limit: int = 1500) -> str:
+    """The first failing test's part of pytest's ``--tb=short`` output (its assertion and
+    values), or the output's end when there is no such part."""
+    lines = shown.splitlines()
+    start = next((n for n, line in enumerate(lines) if _SECTION_RE.match(line)), None)
+    if start is None:
+        return tail(shown, limit)
+    end = next(
+        (n for n in range(start + 1, len(lines)) if _SECTION_RE.match(lines[n]) or _BANNER_RE.match(lines[n])),
+        len(lines),
+    )
+    return "\n".join(lines[start:end]).strip()[:limit]
 
 
 def read_run(run: Run, secrets: Secrets = secretsmod.NONE) -> TestRun:

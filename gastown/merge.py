@@ -9,7 +9,10 @@ goes after its imports, and an assignment replaces the one to the same name or i
 Everything else in the module stays as it was.
 
 A fragment is a text that compiles and leaves out at least one of the module's top-level
-definitions; ``is_fragment`` says so. Pure: text in, text out.
+definitions; ``is_fragment`` says so. A function the module has, sent back with only ``...``
+as its body (after its docstring), is left out too: that is how an outline (focus.py) shows a
+body it does not show, and a model that copies the outline means "unchanged". Pure: text in,
+text out.
 """
 
 from __future__ import annotations
@@ -45,6 +48,27 @@ def _definitions(tree: ast.Module) -> set[str]:
     return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
+def elided(node: ast.stmt) -> bool:
+    """A function whose body, after its docstring, is only ``...``: an outline's summary of one."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        if isinstance(body[0].value.value, str):
+            body = body[1:]
+    return (
+        len(body) == 1
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and body[0].value.value is Ellipsis
+    )
+
+
+def _unchanged(node: ast.stmt, old: ast.stmt | None) -> bool:
+    """``node`` stands for ``old`` as it is: an elided function where the module has a real one."""
+    return old is not None and elided(node) and not elided(old)
+
+
 def _parse(text: str) -> ast.Module | None:
     try:
         return ast.parse(text)
@@ -60,13 +84,21 @@ def is_fragment(old: str, new: str) -> bool:
     wanted, given = _definitions(before), _definitions(after)
     if not given:
         return False
+    existing = _defined(before)
+    given -= {
+        n.name
+        for n in after.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and _unchanged(n, existing.get(n.name))
+    }
     if wanted - given:
         return True
     old_classes = {n.name: n for n in before.body if isinstance(n, ast.ClassDef)}
     for node in after.body:  # a class sent with only some of its methods
         if isinstance(node, ast.ClassDef) and node.name in old_classes:
-            had = {_member(m) for m in old_classes[node.name].body} - {None}
-            if had - {_member(m) for m in node.body}:
+            old_members = {_member(m): m for m in old_classes[node.name].body}
+            had = set(old_members) - {None}
+            sent = {_member(m) for m in node.body if not _unchanged(m, old_members.get(_member(m)))}
+            if had - sent:
                 return True
     return False
 
@@ -103,6 +135,10 @@ def merge(old: str, new: str) -> Merged:
         name = next((k for k, v in _defined(ast.Module(body=[node], type_ignores=[])).items()), None)
         if name is None:
             continue  # a bare expression or a docstring of the fragment: not the module's
+        if _unchanged(node, existing.get(name)) or (
+            name in existing and _source(parts, node) == _source(lines, existing[name])
+        ):
+            continue  # sent as it is, or copied from an outline: the module's own stays
         if name in existing:
             first, end = _span(existing[name])
             old_node = existing[name]
@@ -164,6 +200,8 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
         name = _member(node)
         if name is None:
             continue  # the fragment's docstring or a bare `pass`: the old class keeps its own
+        if _unchanged(node, members.get(name)):
+            continue
         if name in members:
             start, stop = _span(members[name])
             swaps.append((start, stop, _source(parts, node)))

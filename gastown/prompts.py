@@ -80,6 +80,13 @@ def bead_text(
             "## Your task",
             f"Make the acceptance tests pass by writing code in: {targets}. Do not edit the tests.",
         ]
+        existing = [p for p in code if p.endswith(".py")]
+        if existing:
+            lines.append(
+                f"To change code in {', '.join(existing)}, reply with the file's path on one line and then a code "
+                "block holding only the functions you change or add (with any imports they need): each replaces "
+                "the one of the same name, and the rest of the file stays as it is. Do not send the whole file."
+            )
         for path in dict.fromkeys(p for p, _ in absent):
             names = ", ".join(f"`{n}`" for p, n in absent if p == path)
             lines.append(

@@ -514,6 +514,115 @@ def test_the_refinery_is_told_the_test_file_its_bead_names_and_ends_once_it_is_w
         title="Tests for points()",
         description="Write tests/test_points.py: pytest tests for beatscore.scoring.points.",
     )
-    assert "Write tests/test_points.py. Reply with `tests/test_points.py` on one line" in first_prompt(llm), first_prompt(llm)[-700:]
+    assert "Write tests/test_points.py. Reply with `tests/test_points.py` on one line" in first_prompt(llm), (
+        first_prompt(llm)[-700:]
+    )
     assert outcome.status == "done", outcome.reason
     assert len(llm.requests) == 1 and (kept / "tests" / "test_points.py").read_text() == tests
+
+
+def lexicon_module() -> str:
+    """A long module (past focus.OUTLINE_LINES) whose `alpha` and `beta` lost their bodies."""
+    filler = "".join(
+        f'\n\ndef helper_{n}(word):\n    """Helper {n}."""\n    word = word.strip()\n    return word * {n}\n'
+        for n in range(25)
+    )
+    holes = (
+        '\n\ndef alpha(word):\n    """The word in upper case."""\n    raise NotImplementedError\n'
+        '\n\ndef beta(word):\n    """The word reversed."""\n    raise NotImplementedError\n'
+    )
+    return '"""Words."""\n' + filler + holes
+
+
+LEXICON_TEST = """from beatscore import lexicon
+
+
+def test_alpha():
+    assert lexicon.alpha("ab") == "AB"
+
+
+def test_beta():
+    assert lexicon.beta("ab") == "ba"
+
+
+def test_helper():
+    assert lexicon.helper_2("ab") == "abab"
+"""
+
+
+@pytest.fixture
+def lexicon_rig(rig_path: Path) -> Path:
+    (rig_path / "beatscore" / "lexicon.py").write_text(lexicon_module())
+    (rig_path / "tests" / "test_lexicon.py").write_text(LEXICON_TEST)
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "lexicon with two holes")
+    return rig_path
+
+
+def test_a_test_file_found_for_the_bead_is_cut_to_the_tests_about_what_it_names(tmp_path, lexicon_rig):
+    # "implement alpha" finds tests/test_lexicon.py; its test_beta is a sibling's work and cannot pass here
+    fragment = 'def alpha(word):\n    """The word in upper case."""\n    return word.upper()\n'
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text(f"beatscore/lexicon.py\n```python\n{fragment}```\n")],
+        title="Implement `beatscore.lexicon.alpha`",
+        description="alpha lost its body: implement it as its docstring says, so its tests pass.",
+    )
+    assert outcome.status == "done", outcome.reason
+    assert "## Acceptance tests\n- tests/test_lexicon.py::test_alpha\n" in first_prompt(llm)
+    assert outcome.result["tests"]["acceptance"] == ["tests/test_lexicon.py::test_alpha"]
+    module = (kept / "beatscore" / "lexicon.py").read_text()
+    assert "return word.upper()" in module and "def helper_24" in module and "def beta" in module
+
+
+def test_a_bead_that_names_its_acceptance_tests_is_held_to_all_of_them(tmp_path, lexicon_rig):
+    fragment = 'def alpha(word):\n    """The word in upper case."""\n    return word.upper()\n'
+    outcome, _, _ = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text(f"beatscore/lexicon.py\n```python\n{fragment}```\n")],
+        limits=Limits(max_turns=2),
+        title="Implement `beatscore.lexicon.alpha`",
+        acceptance_tests=("tests/test_lexicon.py",),
+    )
+    assert outcome.status == "failed" and "test_beta" in outcome.result["tests"]["output_tail"]
+
+
+def test_a_long_module_is_shown_as_an_outline_around_the_function_the_tests_call(tmp_path, lexicon_rig):
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text("beatscore/lexicon.py\n```python\ndef beta(word):\n    return word[::-1]\n```\n")],
+        title="Implement beta",
+        acceptance_tests=("tests/test_lexicon.py::test_beta",),
+    )
+    assert outcome.status == "done", outcome.reason
+    prompt = first_prompt(llm)
+    assert 'def beta(word):\n    """The word reversed."""\n    raise NotImplementedError' in prompt
+    assert "def helper_7(word):  # lines " in prompt and "return word * 7" not in prompt
+    assert "only the functions you change or add" in prompt
+
+
+def test_tests_of_the_acceptance_file_outside_the_beads_ids_must_keep_passing(tmp_path, lexicon_rig):
+    broken = 'def helper_2(word):\n    return ""\n\n\ndef beta(word):\n    return word[::-1]\n'
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text(f"beatscore/lexicon.py\n```python\n{broken}```\n")],
+        limits=Limits(max_turns=1),
+        title="Implement beta",
+        acceptance_tests=("tests/test_lexicon.py::test_beta",),
+    )
+    assert outcome.status == "failed" and "tests/test_lexicon.py::test_helper" in outcome.reason
+
+
+def test_a_reply_that_changes_nothing_is_shown_the_failure_and_asked_which_line_is_wrong(tmp_path, rig_path):
+    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [wrong, wrong, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    told = tool_results(llm, 2)[-1]
+    assert told.startswith("no change") and "The tests still fail:\n___" in told, told
+    assert "test_multiplier_grows_with_the_streak" in told and "which line of the code gives this wrong result" in told

@@ -1,0 +1,85 @@
+"""Noticing a model that does the same thing and gets the same answer.
+
+A small model at a low temperature repeats a reply exactly. The second time the same call
+gets the same answer (or the same change is made again), the model is told plainly what
+repeats and what to try instead, and the next request is sampled hotter; past the limit
+the loop ends as stuck. A change to the files resets what counts as "the same answer".
+"""
+
+from __future__ import annotations
+
+import re
+
+TEMPERATURES = (0.2, 0.7, 1.0)  # by how often the model has repeated itself since the files changed
+_DURATION_RE = re.compile(r"\b\d+(?:\.\d+)?s\b")  # test run times differ between identical runs
+HINTS = {
+    "finish": "Change the code so the failing tests above pass; the bead ends by itself when they do.",
+    "read_file": "The file's content is above. If the path is wrong, use list_dir or directory_tree to find it.",
+    "run_tests": "Change the code first (edit_file or write_file), then run the tests again.",
+    "edit_file": "Read the file's current lines with read_file and copy the snippet exactly.",
+    "write_file": "The file already has this content; change the code in another way.",
+    "search": "Search for something else, or read the file.",
+    "list_dir": "The listing is above; read a file or change the code.",
+    "directory_tree": "The tree is above; read a file or change the code.",
+}
+
+
+class Stuck(Exception):
+    """The model repeated itself past the limit."""
+
+
+class Repeats:
+    """What the model has done since the files last changed, and how often."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # the same call with the same answer: pointed out at 2, stuck at this
+        self._seen: dict[str, int] = {}
+        self._writes: dict[str, int] = {}  # the same change made again: a loop even though the file changes
+        self.heat = 0  # repeats since the files last changed: each asks for a less likely reply
+
+    def see(self, key: str) -> int:
+        """How many times ``key`` has now been seen since the last change to the files."""
+        self._seen[key] = self._seen.get(key, 0) + 1
+        if self._seen[key] >= 2:
+            self.warm()
+        return self._seen[key]
+
+    def repeated(self, key: str, answer: str, what: str, tool: str = "") -> str:
+        """The note for a call that got this answer before ("" the first time); Stuck past the limit."""
+        seen = self.see(f"{key}\0{_DURATION_RE.sub('', answer)}")
+        if seen >= self.limit:
+            raise Stuck(f"{what} repeated {seen} times with the same result")
+        if seen < 2:
+            return ""
+        return (
+            "\n\nNote: you did exactly this before and got exactly this answer. Repeating it will not help; "
+            f"one more time ends the bead as stuck. {HINTS.get(tool, 'Do something different.')}"
+        )
+
+    def rewritten(self, key: str, what: str) -> str:
+        """The note for the same change made again (an edit inserting the same lines twice)."""
+        self._writes[key] = self._writes.get(key, 0) + 1
+        made = self._writes[key]
+        if made >= self.limit:
+            raise Stuck(f"{what} made the same change {made} times")
+        if made < 2:
+            return ""
+        return (
+            "\n\nNote: you made exactly this change before; the file may now hold it twice. "
+            "read_file the file and fix what is there; one more identical change ends the bead as stuck."
+        )
+
+    def changed(self) -> None:
+        """The files changed: the same call may now rightly get a new answer."""
+        self._seen.clear()
+        self.heat = 0
+
+    def warm(self) -> None:
+        """The model repeated itself (or wrote what was already there)."""
+        self.heat += 1
+
+    @property
+    def temperature(self) -> float:
+        """The sampling temperature of the next request: a small model that repeats itself at
+        a low temperature repeats itself exactly; a hotter retry is its one way out."""
+        return TEMPERATURES[min(self.heat, len(TEMPERATURES) - 1)]

@@ -1,0 +1,109 @@
+"""What a model is shown of a long file: the parts its bead is about whole, an outline of the rest."""
+
+from gastown import focus, merge
+
+
+def long_module(count: int = 30) -> str:
+    parts = ['"""Words."""', "", "import re", "", "LIMIT = 3", ""]
+    for n in range(count):
+        parts += [
+            "",
+            f"def word_{n}(text):",
+            f'    """Word number {n}.',
+            "",
+            "    More about it.",
+            '    """',
+            "    found = re.findall(r'\\w+', text)",
+            f"    return found[{n}] if len(found) > {n} else ''",
+            "",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+TESTS = (
+    """import pytest
+
+from words import word_2, word_5
+
+TABLE_2 = [
+    ("a b c", "c"),
+    ("x y", ""),
+    ("p q r s", "r"),
+    ("1 2 3", "3"),
+]
+
+TABLE_5 = [
+    ("a b c d e f", "f"),
+    ("x", ""),
+    ("1 2 3 4 5 6", "6"),
+    ("q", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "word"), TABLE_2)
+def test_word_2(text, word):
+    assert word_2(text) == word
+
+
+@pytest.mark.parametrize(("text", "word"), TABLE_5)
+def test_word_5(text, word):
+    assert word_5(text) == word
+"""
+    + "\n".join(f"\n\ndef test_filler_{n}():\n    assert 1 + {n} > 0\n    assert True" for n in range(30))
+    + "\n"
+)
+
+
+def test_a_long_module_shows_the_named_function_whole_and_the_others_as_signatures():
+    source = long_module()
+    shown = dict(focus.focus([("words.py", source)], (), (), {"word_7"}))["words.py"]
+    assert 'def word_7(text):\n    """Word number 7.\n\n    More about it.' in shown
+    assert "return found[7]" in shown
+    assert "return found[8]" not in shown and '    """Word number 8."""\n    ...' in shown
+    assert "def word_8(text):  # lines " in shown and "read_file words.py" in shown
+    assert "import re" in shown and "LIMIT = 3" in shown  # what the module sets up stays
+    assert len(shown) < len(source) * 0.6
+
+
+def test_a_short_file_or_one_the_bead_is_not_about_is_shown_whole():
+    short = long_module(5)
+    assert focus.focus([("words.py", short)], (), (), {"word_1"}) == [("words.py", short)]
+    source = long_module()
+    assert focus.focus([("words.py", source)], (), (), {"nothing_here"}) == [("words.py", source)]
+
+
+def test_a_test_file_keeps_its_acceptance_tests_and_their_tables_and_the_code_what_they_call():
+    files = [("test_words.py", TESTS), ("words.py", long_module())]
+    shown = dict(focus.focus(files, ("test_words.py::test_word_5",), (), set()))
+    tests, code = shown["test_words.py"], shown["words.py"]
+    assert "def test_word_5(text, word):\n    assert word_5(text) == word" in tests
+    assert '("1 2 3 4 5 6", "6")' in tests  # the table its parametrize uses
+    assert "def test_word_2" not in tests and '("p q r s", "r")' not in tests
+    assert "TABLE_2 = ...  # lines 5-10" in tests and "# not shown: test_word_2 (lines" in tests
+    assert "return found[5]" in code and "return found[2]" not in code
+
+
+def test_a_whole_test_file_keeps_the_failing_tests_about_what_the_bead_names():
+    files = [("test_words.py", TESTS), ("words.py", long_module())]
+    failing = ["test_words.py::test_word_2[a b c-c]", "test_words.py::test_word_5[x-]"]
+    shown = dict(focus.focus(files, ("test_words.py",), failing, {"word_2"}))
+    assert "def test_word_2(text, word):" in shown["test_words.py"]
+    assert "def test_word_5" not in shown["test_words.py"]
+    assert focus.mentioning(TESTS, failing, {"word_5"}) == ["test_words.py::test_word_5[x-]"]
+
+
+def test_an_outline_copied_back_whole_changes_nothing_and_one_function_in_it_changes_only_that():
+    source = long_module()
+    shown = focus.outline(source, {"word_3"})
+    copied = shown.split("\n", 1)[1]  # the outline without its note
+    assert merge.is_fragment(source, copied)
+    assert merge.merge(source, copied).text == source
+    changed = copied.replace("return found[3] if len(found) > 3 else ''", "return found[3].upper()")
+    merged = merge.merge(source, changed)
+    assert merged.replaced == ("word_3",) and "return found[3].upper()" in merged.text
+    assert merged.text.count("return found[") == 30  # every other body is still there
+
+
+def test_test_ids_lose_their_parameters():
+    assert focus.test_function("t.py::TestX::test_y[a-b]") == "test_y"
+    assert focus.without_params("t.py::test_y[a-[b]]") == "t.py::test_y"

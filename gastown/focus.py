@@ -138,42 +138,46 @@ def mentioning(source: str, tests: Iterable[str], wanted: set[str]) -> list[str]
 
 
 def outline(source: str, keep: set[str], path: str = "", tables: bool = True) -> str:
-    """``source`` with the definitions in ``keep`` (and module-level statements) as they are and
-    every other function as signature, first docstring line and ``...``; a long assignment shows
-    its first lines, or (``tables=False``, for a test file) only its name unless kept. The
-    source itself when it does not parse or nothing would be left out."""
+    """``source`` with the definitions in ``keep`` and what they use as they are; every other
+    function as its signature, first docstring line and ``...``, every other long assignment as
+    its name. For a test file (``tables=False``) the other tests and long assignments are left
+    out altogether and counted at the end. The source itself when it does not parse or nothing
+    would be left out."""
     tree = _parse(source)
     if tree is None:
         return source
     lines = source.splitlines()
+    used = set(keep)
+    for node in tree.body:
+        if getattr(node, "name", None) in keep:
+            used |= _names_in(node)
     out: list[str] = []
     at = 0  # lines before this one are written or skipped
     elided = 0
+    dropped: dict[str, int] = {"tests": 0, "tables": 0}
 
     def copy_to(end: int) -> None:
         nonlocal at
         out.extend(lines[at:end])
         at = max(at, end)
 
+    def skip(start: int, end: int, kind: str) -> None:
+        nonlocal at, elided
+        copy_to(start)
+        dropped[kind] += 1
+        elided += end - start
+        at = end
+
     for node in tree.body:
         start, end = _first(node) - 1, node.end_lineno or node.lineno
+        long_table = bool(_assigned(node)) and end - start > 2 and not _assigned(node) & used
         if not tables and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if node.name in keep:
-                if out and out[-1].startswith("# not shown: "):
-                    out.append("")
                 copy_to(end)
-            else:  # another test: one line, consecutive ones together
-                entry = f"{node.name} (lines {start + 1}-{end})"
-                if out and out[-1].startswith("# not shown: ") and len(out[-1]) < 100:
-                    out[-1] += f", {entry}"
-                else:
-                    while out and not out[-1].strip():
-                        out.pop()
-                    out += ["", f"# not shown: {entry}"]
-                elided += end - start
-                at = end
-                while at < len(lines) and not lines[at].strip():
-                    at += 1
+            else:
+                skip(start, end, "tests")
+        elif not tables and long_table:
+            skip(start, end, "tables")
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             copy_to(start)
             if node.name in keep or not _elidable(node):
@@ -187,20 +191,19 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True) ->
             if node.name in keep:
                 copy_to(end)
                 continue
-            body_start = node.body[0].lineno - 1 if node.body else end
-            copy_to(body_start)
+            copy_to(node.body[0].lineno - 1 if node.body else end)
             for member in node.body:
                 m_start, m_end = _first(member) - 1, member.end_lineno or member.lineno
-                if _elidable(member) and getattr(member, "name", "") not in keep:
-                    copy_to(m_start)
-                    assert isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef))
-                    out.extend(_summary(lines, member, " " * member.col_offset))
-                    elided += m_end - m_start
-                    at = m_end
-                else:
-                    copy_to(m_end)
+                if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and _elidable(member):
+                    if member.name not in keep:
+                        copy_to(m_start)
+                        out.extend(_summary(lines, member, " " * member.col_offset))
+                        elided += m_end - m_start
+                        at = m_end
+                        continue
+                copy_to(m_end)
             copy_to(end)
-        elif not tables and _assigned(node) and not _assigned(node) & keep and end - start > 2:
+        elif long_table:
             copy_to(start)
             out.append(f"{', '.join(sorted(_assigned(node)))} = ...  # lines {start + 1}-{end}")
             elided += end - start - 1
@@ -215,13 +218,28 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True) ->
     copy_to(len(lines))
     if not elided:
         return source
-    where = f"read_file {path} with start_line and end_line" if path else "read_file with start_line and end_line"
+    out = _squeezed(out)
+    where = f"read_file {path}" if path else "read_file"
+    if not tables:
+        left = ", ".join(f"{n} other {kind if n > 1 else kind[:-1]}" for kind, n in dropped.items() if n)
+        head = f"# Only the tests of this bead ({len(lines) - elided} of {len(lines)} lines); not shown: {left}."
+        return head + "\n" + "\n".join(out).strip("\n") + "\n"
     head = (
         f"# An outline ({len(lines) - elided} of {len(lines)} lines shown): a body written `...` is left out "
-        f"here, not in the file; {where} to see one. A definition sent back with only `...` as its "
-        "body stays as it is."
+        f"here, not in the file; {where} with start_line and end_line to see one. A definition sent back "
+        "with only `...` as its body stays as it is."
     )
     return head + "\n" + "\n".join(out) + "\n"
+
+
+def _squeezed(lines: list[str]) -> list[str]:
+    """Runs of more than two blank lines (where parts were left out) cut to two."""
+    out: list[str] = []
+    for line in lines:
+        if not line.strip() and len(out) >= 2 and not out[-1].strip() and not out[-2].strip():
+            continue
+        out.append(line)
+    return out
 
 
 def _summary(lines: Sequence[str], node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> list[str]:

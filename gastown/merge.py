@@ -48,6 +48,12 @@ def _definitions(tree: ast.Module) -> set[str]:
     return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
+def definitions(text: str) -> set[str]:
+    """The top-level functions and classes of a module's text (none when it does not parse)."""
+    tree = _parse(text)
+    return set() if tree is None else _definitions(tree)
+
+
 def elided(node: ast.stmt) -> bool:
     """A function whose body, after its docstring, is only ``...``: an outline's summary of one."""
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -82,8 +82,9 @@ def bead_text(
         ]
         existing = [p for p in code if p.endswith(".py")]
         if existing:
+            where = f"`{existing[0]}`" if len(existing) == 1 else "the file's path"
             lines.append(
-                f"To change code in {', '.join(existing)}, reply with the file's path on one line and then a code "
+                f"To change code in {', '.join(existing)}, reply with {where} on one line and then a code "
                 "block holding only the functions you change or add (with any imports they need): each replaces "
                 "the one of the same name, and the rest of the file stays as it is. Do not send the whole file."
             )

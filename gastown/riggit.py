@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gastown.errors import GitFailed
@@ -69,6 +69,15 @@ class RigGit:
         """What ``git ARGS`` printed, for a caller's own read-only query; prefer a named method."""
         proc = run_git(args, self.path, check=check, timeout=timeout or self.timeout)
         return proc.stdout.decode(errors="replace")
+
+    @classmethod
+    def create(cls, path: Path, branch: str = "main") -> RigGit:
+        """A new repository at ``path`` (the folder may hold files already) on ``branch``."""
+        path.mkdir(parents=True, exist_ok=True)
+        proc = run_git(["init", "--quiet", "-b", branch, str(path)], path, check=False)
+        if proc.returncode != 0:
+            raise GitFailed(f"cannot make a git repository in {path}: {last_line(proc)}")
+        return cls(path)
 
     # ---- refs and history --------------------------------------------------------
 
@@ -143,8 +152,12 @@ class RigGit:
             raise GitFailed(f"cannot point {ref} at {new[:10]} in {self.path}: {last_line(proc)}")
 
     def diff_names(self, old: str, new: str) -> list[str]:
-        """The files that differ between two commits."""
-        return self._lines("diff", "--name-only", old, new)
+        """The files that differ between two commits (a rename as both of its names)."""
+        return self._lines("diff", "--name-only", "--no-renames", old, new)
+
+    def files_at(self, rev: str, paths: Sequence[str]) -> list[str]:
+        """Those of ``paths`` that are files in commit ``rev``."""
+        return self._lines("ls-tree", "-r", "--name-only", rev, "--", *paths) if paths else []
 
     # ---- worktrees -----------------------------------------------------------------
 
@@ -216,6 +229,20 @@ class RigGit:
         found = self._run("rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply").stdout
         return any((self.path / os.fsdecode(name)).exists() for name in found.splitlines() if name)
 
+    def restore_files(self, rev: str, paths: Sequence[str]) -> None:
+        """Put ``paths`` in the work tree (and the index) back as they are in ``rev``."""
+        if paths:
+            self._run("checkout", rev, "--", *paths)
+
+    def discard_changes(self) -> None:
+        """The work tree and index back to HEAD: every change undone, every untracked file removed."""
+        self._run("reset", "--hard", "--quiet")
+        self._run("clean", "-fdq")
+
+    def switch(self, branch: str) -> None:
+        """Check out the existing ``branch`` here."""
+        self._run("switch", "--quiet", branch)
+
     def stage_all(self) -> None:
         """Stage every change in the work tree (new, changed and deleted files)."""
         self._run("add", "--all")
@@ -235,8 +262,16 @@ class RigGit:
         """Commit what is staged (no hooks); the new commit, or None when nothing is staged."""
         if not self.has_staged_changes():
             return None
-        self._run(
-            "commit", "--quiet", "--no-verify", "-F", "-", input=message.encode(), env=identity(author, committer)
+        self._run(  # unattended: a signing setup that asks for a passphrase must not stop it
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-F",
+            "-",
+            input=message.encode(),
+            env=identity(author, committer),
         )
         return self.head()
 

@@ -32,6 +32,7 @@ from gastown.toolcalls import ToolSpec
 OUTPUT_LIMIT = 12000
 READ_LIMIT = 20000
 LONG_FILE = 200  # lines: a whole read longer than this says how to read a range
+MODULES_SEARCHED = 2000  # files looked through for the home of a fragment sent under a made-up path
 SEARCH_SIZE_LIMIT = 1_000_000
 # Never shown to a model, even when a project forgot to ignore them (a venv made before
 # Python 3.13 carries no .gitignore of its own).
@@ -298,6 +299,33 @@ class Sandbox:
                 return "/".join(rest)
         return raw
 
+    def _home_of(self, path: str, content: str) -> str | None:
+        """The module a Python fragment sent under a made-up path belongs to: a small model
+        copies an example's path ("path/of/the_file.py") over the functions it changed. Only
+        when the path's first folder is not in the project and every function and class the
+        fragment defines is defined by one and the same module of the project."""
+        raw = path.strip() if isinstance(path, str) else ""
+        parts = Path(raw).parts
+        if not raw.endswith(".py") or not parts or os.path.lexists(self.root / parts[0]):
+            return None
+        if os.path.lexists(self.root / self._recovered(raw, True)):
+            return None
+        wanted = merge.definitions(content)
+        if not wanted:
+            return None
+        homes = [
+            file
+            for file in self._files(self.root)[:MODULES_SEARCHED]
+            if file.endswith(".py") and not self.protected(file) and wanted <= merge.definitions(self._text(file))
+        ]
+        return homes[0] if len(homes) == 1 else None
+
+    def _text(self, relative: str) -> str:
+        try:
+            return (self.root / relative).read_text(errors="replace")
+        except OSError:
+            return ""
+
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
@@ -374,11 +402,12 @@ class Sandbox:
         return self._secrets.redact(body)
 
     def write_file(self, path: str, content: str) -> str:
-        target = self._writable(path)
-        note = ""
+        home = self._home_of(path, content)
+        target = self._writable(home or path)
+        note = f"; {path} names no folder here, and {home} defines what it holds" if home else ""
         plain = edits.unnumber(content) if content.count("\n") >= 2 else None
         if plain is not None:  # a copy of read_file's output: the numbers are not the file's
-            content, note = plain, "; the line numbers copied from read_file were dropped"
+            content, note = plain, note + "; the line numbers copied from read_file were dropped"
         rel = self.relative(target)
         if target.is_file() and target.read_bytes() == content.encode():
             return f"no change: {rel} already holds exactly this content; change the code to change the result"

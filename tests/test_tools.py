@@ -370,10 +370,27 @@ def test_a_placeholder_before_a_real_folder_is_dropped_and_a_new_top_level_folde
     assert sandbox.write_file("path/to/src/slug.py", "X = 1\n").startswith("wrote src/slug.py")
     assert (sandbox.root / "src" / "slug.py").is_file() and not (sandbox.root / "path").exists()
     assert sandbox.read_file("your/project/src/app.py").startswith("src/app.py")
-    assert sandbox.write_file("newpkg/mod.py", "Y = 2\n").startswith("wrote newpkg/mod.py")  # its rest lies in no folder
+    assert sandbox.write_file("newpkg/mod.py", "Y = 2\n").startswith(
+        "wrote newpkg/mod.py"
+    )  # its rest lies in no folder
     with pytest.raises(ToolError, match="this is a test file"):  # the real path's rules apply
         sandbox.write_file("path/to/tests/test_app.py", "def test_x():\n    pass\n")
     assert sandbox.write_file("path/to/nowhere/x.py", "Z = 3\n").startswith("wrote path/to/nowhere/x.py")
+
+
+def test_functions_sent_under_a_made_up_path_go_to_the_one_module_that_defines_them(sandbox):
+    module = "def camelize(text):\n    raise NotImplementedError\n\n\ndef other():\n    return 1\n"
+    (sandbox.root / "src" / "words.py").write_text(module)
+    said = sandbox.write_file("path/of/the_file.py", "def camelize(text):\n    return text.title()\n")
+    assert said.startswith("merged into src/words.py: replaced camelize"), said
+    assert "path/of/the_file.py names no folder here, and src/words.py defines what it holds" in said
+    assert not (sandbox.root / "path").exists()
+    assert (sandbox.root / "src" / "words.py").read_text().count("def ") == 2
+    # a new module whose names the project does not have is written where it was sent
+    assert sandbox.write_file("newpkg/mod.py", "def fresh():\n    return 2\n").startswith("wrote newpkg/mod.py")
+    # names two modules define: no guess
+    (sandbox.root / "src" / "more.py").write_text("def camelize(text):\n    return text\n")
+    assert sandbox.write_file("a/b.py", "def camelize(text):\n    return 1\n").startswith("wrote a/b.py")
 
 
 def test_a_write_of_what_the_file_already_holds_says_nothing_changed(sandbox):
@@ -384,7 +401,7 @@ def test_a_write_of_what_the_file_already_holds_says_nothing_changed(sandbox):
 
 
 def test_code_the_rigs_own_python_compiles_is_not_refused_for_gastowns(sandbox, tmp_path):
-    newer = 'def f[T](x: T) -> T:\n    return x\n'  # PEP 695: Python 3.12 syntax
+    newer = "def f[T](x: T) -> T:\n    return x\n"  # PEP 695: Python 3.12 syntax
     liberal = tmp_path / "python-accepts-all"
     liberal.write_text("#!/bin/sh\nexit 0\n")  # stands for a newer interpreter that compiles it
     liberal.chmod(0o755)

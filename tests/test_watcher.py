@@ -414,7 +414,12 @@ def test_a_key_under_any_roster_name_is_stripped_and_redacted_by_value_and_nothi
     ) as llm:
         set_config(town.path, roster_toml(llm.url, api_key_env="BEATSCORE_CLOUD"))
         bead_id = town.add("look around", rig="example")
-        env = {"BEATSCORE_CLOUD": secret, "COPIED": secret, "GIT_AUTHOR_NAME": "Ada Byron", "SSH_AUTH_SOCK": "/tmp/s.sock"}
+        env = {
+            "BEATSCORE_CLOUD": secret,
+            "COPIED": secret,
+            "GIT_AUTHOR_NAME": "Ada Byron",
+            "SSH_AUTH_SOCK": "/tmp/s.sock",
+        }
         code, _, err = finish(start_watcher(town.path, "polecat", "p1", "--once", env=env), 60)
         assert code == 0, err
         sent = json.dumps(llm.requests)

@@ -25,8 +25,8 @@ from typing import Any
 
 from gastown import checks, crew, planner
 from gastown import config as configmod
-from gastown.evaluation.suite import Suite, SuiteBead, Workspace, eval_git, prepare, select
-from gastown.git import clean_env, run_git
+from gastown.evaluation.suite import AUTHOR, Suite, SuiteBead, Workspace, prepare, select
+from gastown.git import clean_env
 from gastown.rig import Rig
 from gastown.riggit import RigGit
 from gastown.secrets import Secrets
@@ -51,8 +51,7 @@ def checkout(rig_path: Path, ref: str, scratch: Path) -> Iterator[Path]:
 
 
 def _changed(tree: Path, base: str) -> list[str]:
-    out = run_git(["diff", "--name-only", "--no-renames", "-z", base, "HEAD"], tree).stdout.decode(errors="replace")
-    return [p for p in out.split("\0") if p]
+    return RigGit(tree).diff_names(base, "HEAD")
 
 
 def restore(tree: Path, base: str, rig: Rig, tests: Sequence[str]) -> list[str]:
@@ -63,10 +62,8 @@ def restore(tree: Path, base: str, rig: Rig, tests: Sequence[str]) -> list[str]:
     ]
     if not guarded:
         return []
-    listed = run_git(["ls-tree", "-r", "-z", "--name-only", base, "--", *guarded], tree).stdout.decode()
-    original = [p for p in listed.split("\0") if p]
-    if original:
-        run_git(["checkout", base, "--", *original], tree)
+    original = RigGit(tree).files_at(base, guarded)
+    RigGit(tree).restore_files(base, original)
     for path in set(guarded) - set(original):
         (tree / path).unlink(missing_ok=True)  # a file the worker added among the tests
     return sorted(guarded)
@@ -101,7 +98,7 @@ def _last_line(text: str) -> str:
 
 
 def _has_ref(rig: Rig, ref: str) -> bool:
-    return run_git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], rig.path, check=False).returncode == 0
+    return RigGit(rig.path).resolve(ref) is not None
 
 
 def verify_tests(rig: Rig, base: str, branch: str, tests: Sequence[str], scratch: Path) -> tuple[bool, str]:
@@ -109,7 +106,7 @@ def verify_tests(rig: Rig, base: str, branch: str, tests: Sequence[str], scratch
     if not _has_ref(rig, branch):
         return False, f"no branch {branch}: the worker never started on the bead"
     with checkout(rig.path, branch, scratch) as tree:
-        untouched = run_git(["rev-parse", "HEAD"], tree).stdout.decode().strip() == base
+        untouched = RigGit(tree).head() == base
         undone = restore(tree, base, rig, tests)
         ok, said = judged(run_tests(rig, tree, tests))
     notes = []
@@ -146,8 +143,7 @@ def verify_written_tests(
             return False, f"it wrote no test files ({wanted})"
         results = []
         for overlay in (stub, reference):
-            run_git(["reset", "--hard", "--quiet"], tree)
-            run_git(["clean", "-fdq"], tree)
+            RigGit(tree).discard_changes()
             lay_over(overlay, tree)
             results.append(judged(run_tests(rig, tree, written)))
     (stub_ok, stub_said), (ref_ok, ref_said) = results
@@ -260,13 +256,14 @@ def _fair(ws: Workspace, suite: Suite, bead: SuiteBead) -> tuple[bool, str]:
     scratch = ws.root / "verify" / bead.key
     start = f"check/{bead.key}/start"
     solved = f"check/{bead.key}/solution"
-    run_git(["branch", start, ws.base], ws.rig.path)
-    run_git(["branch", solved, ws.base], ws.rig.path)
+    rig = RigGit(ws.rig.path)
+    rig.create_branch(start, ws.base)
+    rig.create_branch(solved, ws.base)
     with checkout(ws.rig.path, solved, scratch) as tree:
-        run_git(["switch", "--quiet", solved], tree)
+        RigGit(tree).switch(solved)
         lay_over(bead.solution, tree)
-        eval_git(tree, "add", "--all")
-        eval_git(tree, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", f"the solution of {bead.key}")
+        RigGit(tree).stage_all()
+        RigGit(tree).commit_staged(f"the solution of {bead.key}", AUTHOR)
     outcomes = []
     for branch in (start, solved):
         if bead.judge == "tests":

@@ -21,9 +21,9 @@ from gastown import rig as rigmod
 from gastown import roster as rostermod
 from gastown.bead import ISSUE_TYPES
 from gastown.errors import NotFound, UsageError
-from gastown.git import run_git
 from gastown.resources import data_dir
 from gastown.rig import Rig
+from gastown.riggit import RigGit
 from gastown.store import GitStore, Update
 from gastown.town import Town
 
@@ -41,12 +41,7 @@ BEAD_KEYS = {
     "acceptance_tests", "acceptance_criteria", "timeout", "judge"
 }  # fmt: skip
 JUDGE_KEYS = {"solution", "stub", "reference", "tests", "facts", "sources"}
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "gastown eval",
-    "GIT_AUTHOR_EMAIL": "eval@localhost",
-    "GIT_COMMITTER_NAME": "gastown eval",
-    "GIT_COMMITTER_EMAIL": "eval@localhost",
-}
+AUTHOR = "gastown eval"  # who commits the suite's project and the solutions it checks
 
 
 # ---- the suite -----------------------------------------------------------------------
@@ -360,11 +355,6 @@ class Workspace:
         return self.root / "logs"
 
 
-def eval_git(cwd: Path, *args: str) -> str:
-    """git as the eval (its own identity, no signing); stdout."""
-    return run_git(["-c", "commit.gpgsign=false", *args], cwd, env=IDENTITY).stdout.decode(errors="replace")
-
-
 def prepare(
     suite: Suite,
     root: Path,
@@ -376,10 +366,9 @@ def prepare(
     """A town at ``root/town`` whose roster gives ``roles`` to ``model``, and the suite's rig."""
     rig_dir = root / suite.rig_name
     shutil.copytree(suite.project, rig_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
-    eval_git(root, "init", "--quiet", "-b", "main", str(rig_dir))
-    eval_git(rig_dir, "add", "--all")
-    eval_git(rig_dir, "commit", "--quiet", "--no-verify", "-m", f"{suite.name}: the project as the suite starts")
-    base = eval_git(rig_dir, "rev-parse", "HEAD").strip()
+    rig = RigGit.create(rig_dir)
+    rig.stage_all()
+    base = rig.commit_staged(f"{suite.name}: the project as the suite starts", AUTHOR) or rig.head()
     town, _ = founding.init(root / "town", name=f"eval-{suite.name}"[:64], prefix="ev")
     store = GitStore(town)
     current = (store.snapshot().read(configmod.TOWN_FILE) or b"").decode()

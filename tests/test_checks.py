@@ -1,0 +1,61 @@
+"""What a model is shown of a test run: each different failure once, the rest by name."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from gastown import checks
+from gastown.tools import Run
+
+MANY_FAILURES = """import pytest
+
+
+def missing(word):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("word", ["a", "b", "c", "d", "e", "f"])
+def test_missing(word):
+    assert missing(word) == word
+
+
+@pytest.mark.parametrize("n", range(20))
+def test_wrong_values(n):
+    assert n * 2 == n + 100
+
+
+def test_passes():
+    assert True
+"""
+
+
+def run_pytest(tmp_path: Path, source: str) -> Run:
+    (tmp_path / "test_many.py").write_text(source)
+    argv = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "--tb=short", "test_many.py")
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    return Run(argv, proc.returncode, proc.stdout + proc.stderr)
+
+
+def test_the_same_traceback_for_other_parameters_is_named_not_shown_again(tmp_path):
+    found = checks.read_run(run_pytest(tmp_path, MANY_FAILURES))
+    assert found.counts["failed"] == 26 and found.counts["passed"] == 1
+    shown = found.shown
+    assert shown.count("raise NotImplementedError") == 1
+    assert "(the same failure in: test_missing[b], test_missing[c]" in shown
+    assert "FFFF" not in shown  # no progress dots
+
+
+def test_past_three_different_failures_the_rest_are_listed_by_name_and_the_summary_is_cut(tmp_path):
+    found = checks.read_run(run_pytest(tmp_path, MANY_FAILURES))
+    shown = found.shown
+    sections = [line for line in shown.splitlines() if line.startswith("___") and line.endswith("___")]
+    assert len(sections) == checks.DISTINCT_SHOWN == 3
+    assert "(more failures: test_wrong_values[" in shown
+    assert "... and 14 more failed" in shown  # 26 FAILED lines, 12 kept
+    assert shown.rstrip().splitlines()[-1].startswith("26 failed, 1 passed in ")
+    assert len(found.outcomes) == 26  # every FAILED line is still read, from the whole output
+
+
+def test_the_first_failure_is_its_own_section():
+    found = checks.first_failure("head\n____ test_a ____\nE   boom\n____ test_b ____\nE   other\n")
+    assert found == "____ test_a ____\nE   boom"

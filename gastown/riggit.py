@@ -52,7 +52,7 @@ class RigGit:
 
     def _lines(self, *args: str) -> list[str]:
         """The NUL-separated names ``git ARGS -z`` printed (no quoting of odd file names)."""
-        out = self._run(*args, "-z").stdout
+        out = self._run(args[0], "-z", *args[1:]).stdout  # before any "--" that ends the options
         return [os.fsdecode(name) for name in out.split(b"\0") if name]
 
     def _best_effort(self, *args: str) -> None:
@@ -253,6 +253,8 @@ class RigGit:
 
     def has_staged_changes(self) -> bool:
         """Whether the index differs from HEAD (so a commit would record something)."""
+        if self.resolve("HEAD") is None:  # before the first commit: anything staged is a change
+            return bool(self._lines("ls-files", "--cached"))
         proc = self._run("diff", "--cached", "--quiet", "HEAD", check=False)
         if proc.returncode in (0, 1) and not proc.stderr.strip():
             return proc.returncode == 1

@@ -426,3 +426,33 @@ def test_fetch_branch_from_an_unreachable_remote_raises(tmp_path: Path, rig: Pat
     git(rig, "remote", "add", "origin", str(tmp_path / "nowhere.git"))
     with pytest.raises(GitFailed, match="cannot read bead/gt-8 from origin"):
         RigGit(rig).fetch_branch("origin", "bead/gt-8")
+
+
+def test_a_new_repository_takes_its_first_commit_with_the_files_already_in_its_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "a.py").write_text("A = 1\n")
+    repo = RigGit.create(tmp_path / "project")
+    repo.stage_all()
+    first = repo.commit_staged("the project", "gastown eval")
+    assert first is not None and first == repo.head()
+    assert git(tmp_path / "project", "log", "--format=%an %s").strip() == "gastown eval the project"
+
+
+def test_files_are_put_back_as_a_commit_has_them_and_changes_are_discarded(rig):
+    repo = RigGit(rig)
+    base = repo.head()
+    commit_file(rig, "tests/test_x.py", "def test_x():\n    assert True\n")
+    (rig / "README.md").write_text("changed\n")
+    (rig / "stray.txt").write_text("untracked\n")
+    # -z goes before "--": a path list is never read as an option, nor an option as a path
+    assert repo.files_at(base, ["README.md", "tests/test_x.py"]) == ["README.md"]
+    assert repo.files_at(base, []) == []
+    repo.restore_files(base, ["README.md"])
+    assert (rig / "README.md").read_text() == "hello\n"
+    (rig / "README.md").write_text("changed again\n")
+    repo.discard_changes()
+    assert (rig / "README.md").read_text() == "hello\n" and not (rig / "stray.txt").exists()
+    assert repo.create_branch("other", base) and not repo.create_branch("other", base)
+    repo.switch("other")
+    assert repo.head() == base and not (rig / "tests" / "test_x.py").exists()

@@ -1,7 +1,9 @@
 """Liveness: a watcher's heartbeat, a file that expires, and ``check`` for ``gt watch --check``.
 
-A running watcher rewrites ``<state>/watchers/<agent>.json`` between beads and while its
-lease is renewed: its pid, role, current bead and the time the beat expires. A watcher is
+A running watcher rewrites ``<state>/watchers/<agent>.json`` between beads (as often as it
+polls) and every HEARTBEAT_SECONDS while it works a bead (from the lease renewer's thread,
+so a model call of many minutes does not make it look dead or idle): its pid, role,
+current bead and the time the beat expires. A watcher is
 alive while its process runs and its last beat has not expired; the file is removed when
 it exits.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 from gastown.runner import pid_alive
 from gastown.town import Town
 
-HEARTBEAT_SECONDS = 5.0  # the shortest interval a beat's expiry allows for
+HEARTBEAT_SECONDS = 5.0  # a busy watcher beats this often; the shortest interval an expiry allows for
 
 
 def heartbeat_path(town: Town, agent: str) -> Path:

@@ -224,12 +224,20 @@ class Watcher:
             log.warning("%s: outcome refused: %s", bead.id, error.message)
 
     def _renew(self, claimed: Claimed) -> None:
+        """While a bead is worked: a heartbeat every few seconds (a model call may take
+        minutes; the watcher is alive and busy, not gone or idle), the lease every third of it."""
         assert claimed.bead.claim is not None
         lease = claimed.bead.claim.expires() - time.time()
-        every = max(0.2, lease / 3)
+        renew_every = max(0.2, lease / 3)
+        beat_every = min(renew_every, liveness.HEARTBEAT_SECONDS)
         queue = Queue(GitStore(self.town))  # its own index: the worker's snapshots must not move under it
-        while not self._stop_renewing.wait(every):
-            self._heartbeat(claimed.bead.id)
+        due = time.monotonic() + renew_every
+        self._heartbeat(claimed.bead.id, beat_every)
+        while not self._stop_renewing.wait(min(beat_every, max(0.0, due - time.monotonic()))):
+            self._heartbeat(claimed.bead.id, beat_every)
+            if time.monotonic() < due:
+                continue
+            due = time.monotonic() + renew_every
             try:
                 queue.renew(claimed.bead.id, self.options.agent, claimed.bead.generation, self.options.lease)
             except Refused as error:
@@ -414,9 +422,11 @@ class Watcher:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, handler)
 
-    def _heartbeat(self, bead_id: str | None) -> None:
+    def _heartbeat(self, bead_id: str | None, every: float | None = None) -> None:
+        """Beat, promising the next beat within ``every`` seconds (idle: as often as it polls)."""
         current = self.current.bead.id if self.current is not None else bead_id
-        every = max(POLL_MAX, self.options.poll or 0)  # a slow poller beats as rarely as it polls
+        if every is None:
+            every = max(POLL_MAX, self.options.poll or 0)  # a slow poller beats as rarely as it polls
         liveness.beat(self.town, self.options.agent, self.options.role, current, every)
 
     def _sync_quietly(self) -> None:

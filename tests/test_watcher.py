@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -28,19 +29,21 @@ WOKEN_WITHIN = 6.0
 pytestmark = pytest.mark.slow
 
 
+def good_answers() -> list[Answer]:
+    return [
+        tool("read_file", path="tests/test_combo.py"),
+        text(
+            '<tool_call>{"name": "write_file", "arguments": {"path": "beatscore/combo.py", "content": '
+            + json.dumps(COMBO_CODE)
+            + "}}</tool_call>"
+        ),
+        tool("run_tests"),
+        text('<invoke name="finish"><parameter name="summary">combo multiplier written</parameter></invoke>'),
+    ]
+
+
 def good_script(bead: str) -> object:
-    return script(
-        [
-            tool("read_file", path="tests/test_combo.py"),
-            text(
-                '<tool_call>{"name": "write_file", "arguments": {"path": "beatscore/combo.py", "content": '
-                + json.dumps(COMBO_CODE)
-                + "}}</tool_call>"
-            ),
-            tool("run_tests"),
-            text('<invoke name="finish"><parameter name="summary">combo multiplier written</parameter></invoke>'),
-        ]
-    )
+    return script(good_answers())
 
 
 @pytest.fixture
@@ -460,6 +463,30 @@ def test_watch_check_says_whether_a_watcher_is_alive(world):
         finish(watcher)
     dead = gt_process("--town", str(town.path), "watch", "--role", "polecat", "--agent", "checked", "--check")
     assert dead.code == 1 and "no heartbeat" in dead.out
+
+
+def test_a_watcher_in_a_long_model_call_beats_as_busy_with_its_bead(world):
+    town, _, person = world
+    slow = dataclasses.replace(tool("read_file", path="tests/test_combo.py"), delay=14.0)
+    with FakeLLM(per_bead(lambda _bead: script([slow, *good_answers()]))) as llm:
+        set_config(town.path, roster_toml(llm.url, timeout_s=60))
+        watcher = start_watcher(town.path, "polecat", "busy", "--idle-exit", "30", "--max-beads", "1")
+        push_bead(person, bead("gt-slow1"))
+        path = heartbeat_path(town_of(town.path), "busy")
+        wait_for(lambda: len(llm.requests) >= 1, 30, "no model call")
+        seen = []
+        began = time.monotonic()
+        while time.monotonic() - began < 11:  # inside the 14 s call
+            seen.append(json.loads(path.read_text()))
+            time.sleep(0.5)
+        checked = gt_process("--town", str(town.path), "watch", "--role", "polecat", "--agent", "busy", "--check")
+        assert checked.code == 0, checked.out
+        assert {beat["bead"] for beat in seen} == {"gt-slow1"}  # working, not idle
+        updates = sorted({beat["updated"] for beat in seen})
+        assert len(updates) >= 2, updates  # rewritten during the call, not only between beads
+        assert max(beat["expires"] - beat["updated"] for beat in seen) < 30  # a busy beat promises the next soon
+        code, _, err = finish(watcher, 90)
+        assert code == 0, err
 
 
 def test_a_watcher_in_a_clone_of_a_shared_town_wakes_on_a_push_to_the_remote(tmp_path, bare_remote, clone):

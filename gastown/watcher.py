@@ -31,6 +31,7 @@ from gastown import roster as rostermod
 from gastown.agent import Agent, Limits, Outcome
 from gastown.bead import Bead
 from gastown.errors import EXIT_INTERRUPTED, GastownError, NothingReady, Refused, Unavailable
+from gastown.governor import Governor, governor_for
 from gastown.hardware import EnergyMeter
 from gastown.providers import ModelClient
 from gastown.queue import Claimed, Queue
@@ -77,6 +78,7 @@ class Watcher:
         self.current: Claimed | None = None
         self.worked = 0
         self._clients: dict[str, ModelClient] = {}
+        self._machine: Governor | None = None  # made when a local model is first chosen
         self._meters: dict[str, EnergyMeter] = {}
         self._lost = threading.Event()
 
@@ -129,7 +131,8 @@ class Watcher:
                 agent=self.options.agent,
                 role=self.options.role,
             )
-            client, fallback = self._clients_for(bead)
+            client, fallback, why = self._clients_for(bead)
+            trace.write("model", name=client.spec.name, why=why)
             prompt = rig.prompt(self.options.role)
             base = refinery.target_for(self.store.snapshot(), rig, bead)  # a convoy's beads see its tests
             worktree = prepare(rig.path, bead.id, base, self.town.state_dir / "worktrees" / rig.name)
@@ -149,6 +152,7 @@ class Watcher:
                 secrets=secrets,
             )
             outcome = agent.work(bead, worktree, trace)
+            outcome.result["model_choice"] = why
             if outcome.result.get("commits"):
                 refinery.publish_branch(rig, worktree.branch)  # other machines' merge queues see it
             return outcome
@@ -264,15 +268,23 @@ class Watcher:
         config = self.store.snapshot().config()
         return Secrets.of(self.env, config.roster.key_variables())
 
-    def _clients_for(self, bead: Bead) -> tuple[ModelClient, ModelClient | None]:
+    def _clients_for(self, bead: Bead) -> tuple[ModelClient, ModelClient | None, str]:
+        """The model for ``bead``, its fallback, and why the switcher chose it."""
         config = self.store.snapshot().config()
         roster = config.roster
         name = self.options.model
+        why = f"--model {name}"
         if name is None:
-            pick = choose(roster, self.options.role, bead.estimated_tokens, bead.attempts)
+            pick = choose(
+                roster,
+                self.options.role,
+                bead.estimated_tokens,
+                bead.attempts,
+                fits=lambda model, parallel: self._fits(roster.model(model), parallel),
+            )
             if pick.model is None:
                 raise Unavailable(pick.reason)
-            name = pick.model
+            name, why = pick.model, pick.reason
         spec = roster.model(name)
         client = self._client(spec)
         fallback_name = spec.fallback or roster.rule(self.options.role).fallback
@@ -282,7 +294,7 @@ class Watcher:
                 fallback = self._client(roster.model(fallback_name))
             except GastownError as error:
                 log.info("fallback %s not available: %s", fallback_name, error.message)
-        return client, fallback
+        return client, fallback, why
 
     def _limits(self) -> Limits:
         """The role's per-bead budgets from town.toml (turns, tokens, seconds)."""
@@ -311,9 +323,24 @@ class Watcher:
 
     def _client(self, spec: rostermod.ModelSpec) -> ModelClient:
         cached = self._clients.get(spec.name)
-        if cached is None:
-            cached = self._clients[spec.name] = self.runner.client(spec, self.env)
+        if cached is None:  # a server gastown starts (or restarts) is admitted by the governor first
+            cached = self._clients[spec.name] = self.runner.client(spec, self.env, governor=self._governor())
         return cached
+
+    def _governor(self) -> Governor:
+        if self._machine is None:
+            self._machine = governor_for(self.store.snapshot().config().machine)
+        return self._machine
+
+    def _fits(self, spec: rostermod.ModelSpec, parallel: int) -> bool:
+        """Whether the switcher may pick ``spec`` now: a model someone else serves, or whose
+        server already runs, takes nothing more; one gastown would start must fit the budget."""
+        if not spec.local or spec.endpoints or self.runner.endpoint(spec) is not None:
+            return True
+        verdict = self._governor().check(spec, parallel)
+        if not verdict.ok:
+            log.info("%s does not fit now: %s", spec.name, verdict.reason)
+        return verdict.ok
 
     # ---- the loop --------------------------------------------------------------
 

@@ -465,6 +465,36 @@ def test_watch_check_says_whether_a_watcher_is_alive(world):
     assert dead.code == 1 and "no heartbeat" in dead.out
 
 
+def test_a_local_model_that_does_not_fit_the_machine_sends_the_bead_to_the_cloud(world):
+    town, _, person = world
+    with FakeLLM(per_bead(good_script)) as llm:
+        set_config(
+            town.path,
+            "[models.huge]\n"
+            'launch = ["false"]\n'  # never to be started: it cannot fit
+            'device = "cpu"\n'
+            "ram_mib = 1e12\n"
+            "\n"
+            "[models.cloud]\n"
+            'kind = "cloud"\n'
+            f'endpoint = "{llm.url}"\n'
+            'model = "fake"\n'
+            "\n"
+            "[roles.polecat]\n"
+            'bands = [{ max_tokens = 100000, model = "huge" }]\n'
+            'cloud = "cloud"\n'
+            'when_nothing_fits = "cloud"\n',
+        )
+        watcher = start_watcher(town.path, "polecat", "p1", "--idle-exit", "60", "--max-beads", "1")
+        push_bead(person, bead("gt-f1ts0"))
+        code, _, err = finish(watcher, 60)
+        assert code == 0, err
+    shown = town.queue().show("gt-f1ts0")
+    assert shown.status == "done", (shown.close_reason, err[-2000:])
+    assert shown.result["model"] == "cloud"
+    assert shown.result["model_choice"] == "0 tokens: no local model fits, so cloud (cloud)"
+
+
 def test_a_watcher_in_a_long_model_call_beats_as_busy_with_its_bead(world):
     town, _, person = world
     slow = dataclasses.replace(tool("read_file", path="tests/test_combo.py"), delay=14.0)

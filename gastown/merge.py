@@ -151,7 +151,7 @@ def merge(old: str, new: str) -> Merged:
             if isinstance(node, ast.ClassDef) and isinstance(old_node, ast.ClassDef):
                 replacements[first] = _merge_class(lines, old_node, parts, node)  # a class is merged member by member
             else:
-                replacements[first] = _source(parts, node)
+                replacements[first] = _with_docstring(parts, node, lines, old_node)
             spans[first] = end
             replaced.append(name)
         else:
@@ -210,7 +210,7 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
             continue
         if name in members:
             start, stop = _span(members[name])
-            swaps.append((start, stop, _source(parts, node)))
+            swaps.append((start, stop, _with_docstring(parts, node, lines, members[name])))
         else:
             extra.append(_source(parts, node))
     out: list[str] = []
@@ -222,6 +222,36 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
     for block in extra:
         out += ["", *block]
     return out
+
+
+def _docstring(node: ast.stmt) -> ast.Expr | None:
+    body = getattr(node, "body", None)
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        return first
+    return None
+
+
+def _with_docstring(parts: list[str], node: ast.stmt, lines: list[str], old: ast.stmt) -> list[str]:
+    """A function's new source; when it comes without a docstring and the old one had one,
+    the old docstring goes back in: a model asked for the changed function need not copy it."""
+    source = _source(parts, node)
+    kept = _docstring(old)
+    if (
+        not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        or not isinstance(old, (ast.FunctionDef, ast.AsyncFunctionDef))
+        or kept is None
+        or _docstring(node) is not None
+        or node.body[0].lineno == node.lineno  # the body on the def line: nowhere to put it
+    ):
+        return source
+    first, _ = _span(node)
+    at = node.body[0].lineno - 1 - first  # the body's first line within ``source``
+    indent = len(parts[node.body[0].lineno - 1]) - len(parts[node.body[0].lineno - 1].lstrip())
+    doc = lines[kept.lineno - 1 : kept.end_lineno or kept.lineno]
+    old_indent = len(doc[0]) - len(doc[0].lstrip())
+    shifted = [" " * indent + line[old_indent:] if line.strip() else line for line in doc]
+    return source[:at] + shifted + source[at:]
 
 
 def _docstring_end(tree: ast.Module) -> int:

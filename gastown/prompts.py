@@ -86,7 +86,8 @@ def bead_text(
             lines.append(
                 f"To change code in {', '.join(existing)}, reply with {where} on one line and then a code "
                 "block holding only the functions you change or add (with any imports they need): each replaces "
-                "the one of the same name, and the rest of the file stays as it is. Do not send the whole file."
+                "the one of the same name, and the rest of the file stays as it is (its docstring too: leave it "
+                "out). Do not send the whole file."
             )
         for path in dict.fromkeys(p for p, _ in absent):
             names = ", ".join(f"`{n}`" for p, n in absent if p == path)

@@ -79,3 +79,11 @@ def test_a_module_of_one_class_sent_with_one_method_is_a_fragment():
     new = "class Cart:\n    def total(self):\n        return 1\n"
     assert merge.is_fragment(old, new)
     assert "def add" in merge.merge(old, new).text
+
+
+def test_a_function_sent_without_its_docstring_keeps_the_one_it_had():
+    old = 'def a(x):\n    """Add one.\n\n    More.\n    """\n    return x + 1\n\n\nclass C:\n    def m(self):\n        """Em."""\n        return 1\n\n    def n(self):\n        return 2\n'
+    merged = merge.merge(old, "def a(x):\n    return x + 2\n\n\nclass C:\n    def m(self):\n        return 5\n")
+    assert merged.text == old.replace("return x + 1", "return x + 2").replace("return 1", "return 5")
+    # a docstring that is sent replaces the old one
+    assert '"""New."""' in merge.merge(old, 'def a(x):\n    """New."""\n    return x\n').text

@@ -410,7 +410,7 @@ class Agent:
                     )
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             text += self._repeat(state, key, text, _describe(call), call.name)
-            if ok and call.name in WRITES:
+            if changed:  # the same change again (an edit inserting the same lines twice)
                 text += self._rewrite(state, key, _describe(call))
             if changed and self._tests_decide:
                 done, report = self._check_change(state)

@@ -268,7 +268,9 @@ class Checks:
     def _run(self, args: list[str], report: str = "-rfE") -> TestRun:
         # -rA lists every test's outcome (the baseline needs them); -rfE only the failures,
         # without the captured output of passing tests that -rA also prints
-        extra = [report, "--tb=short", *args] if is_pytest(self.sandbox.test_command) else []
+        # -l: each failing frame's local values (the test's inputs), which a model needs to
+        # see what the code was given, not only what it returned
+        extra = [report, "--tb=short", "-l", *args] if is_pytest(self.sandbox.test_command) else []
         return read_run(self.sandbox.run_tests(extra)[1], self.secrets)
 
     def regressions(self, found: TestRun) -> list[str]:

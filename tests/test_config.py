@@ -30,20 +30,17 @@ BAD_COST = [
 ]
 
 
-@pytest.mark.parametrize(("key", "value", "said"), BAD_MACHINE, ids=[f"{k}={v}" for k, v, _ in BAD_MACHINE])
-def test_a_bad_machine_value_names_its_key(key, value, said):
-    with pytest.raises(ConfigError) as refused:
-        config.parse(f"[machine]\n{key} = {value}\n")
-    message = refused.value.message
-    assert message.startswith(f"town.toml: machine.{key}: must be {said}") and ", got " in message
+BAD_VALUES = [("machine", *bad) for bad in BAD_MACHINE] + [("cost", *bad) for bad in BAD_COST]
 
 
-@pytest.mark.parametrize(("key", "value", "said"), BAD_COST, ids=[f"{k}={v}" for k, v, _ in BAD_COST])
-def test_a_bad_cost_value_names_its_key(key, value, said):
+@pytest.mark.parametrize(
+    ("section", "key", "value", "said"), BAD_VALUES, ids=[f"{s}.{k}={v}" for s, k, v, _ in BAD_VALUES]
+)
+def test_a_bad_value_names_its_section_and_key(section, key, value, said):
     with pytest.raises(ConfigError) as refused:
-        config.parse(f"[cost]\n{key} = {value}\n")
+        config.parse(f"[{section}]\n{key} = {value}\n")
     message = refused.value.message
-    assert message.startswith(f"town.toml: cost.{key}: must be {said}") and ", got " in message
+    assert message.startswith(f"town.toml: {section}.{key}: must be {said}") and ", got " in message
 
 
 def test_the_message_says_what_was_wrong_and_what_was_there():
@@ -63,8 +60,7 @@ def test_an_unknown_key_is_named_with_the_known_ones(section, key, known):
 
 @pytest.mark.parametrize(
     "text",
-    [f"[machine]\n{k} = {v}\n" for k, v, _ in BAD_MACHINE if v != "nan"]
-    + [f"[cost]\n{k} = {v}\n" for k, v, _ in BAD_COST]
+    [f"[{s}]\n{k} = {v}\n" for s, k, v, _ in BAD_VALUES if v != "nan"]
     + ["[machine]\nvram = 1\n", "[cost]\ncurrency = 1\n"],
 )
 def test_the_schema_refuses_them_too(text):

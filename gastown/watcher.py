@@ -376,14 +376,25 @@ class Watcher:
                     state = result.pop("state")
                 if state == "idle" and self.options.once:
                     raise NothingReady(f"nothing is ready for role {self.options.role}")
-                if state not in ("idle", "trouble"):
+                done = self.options.once or (self.options.max_beads and self.worked >= self.options.max_beads)
+                if state == "released" and done:
+                    break
+                if state not in ("idle", "trouble", "released"):
                     idle_since = time.monotonic()
                     poll = POLL_START
-                    if self.options.once or (self.options.max_beads and self.worked >= self.options.max_beads):
+                    if done:
                         break
                     continue
                 if self.options.idle_exit is not None and time.monotonic() - idle_since >= self.options.idle_exit:
                     break
+                if state == "released":
+                    # No model for the bead now (none fits, or its server is down): it is claimable
+                    # by others; claiming it again at once would hand it back again, and the hand-back
+                    # itself wakes this watcher. Back off, woken only by a stop.
+                    self.stop.wait(poll)
+                    self.wake.clear()
+                    poll = min(POLL_MAX, poll * 2)
+                    continue
                 if self.options.poll is not None:
                     timeout = self.options.poll
                 elif state == "trouble" or (self.store.remote is not None and observer is None):

@@ -495,6 +495,38 @@ def test_a_local_model_that_does_not_fit_the_machine_sends_the_bead_to_the_cloud
     assert shown.result["model_choice"] == "0 tokens: no local model fits, so cloud (cloud)"
 
 
+def test_a_bead_no_model_fits_waits_claimable_without_the_watcher_spinning(world):
+    town, _, person = world
+    set_config(
+        town.path,
+        "[models.huge]\n"
+        'launch = ["false"]\n'
+        'device = "cpu"\n'
+        "ram_mib = 1e12\n"
+        "\n"
+        "[roles.polecat]\n"
+        'bands = [{ max_tokens = 100000, model = "huge" }]\n'
+        'when_nothing_fits = "wait"\n',
+    )
+    watcher = start_watcher(town.path, "polecat", "p1", "--idle-exit", "60")
+    push_bead(person, bead("gt-wa1t0"))
+
+    def claims() -> int:
+        return sum(e.event == "claim" for e in read_log(town.store().git, "refs/heads/tasks", bead="gt-wa1t0"))
+
+    wait_for(lambda: claims() >= 1, 20, "never claimed")
+    time.sleep(6)  # a watcher that spins would claim and hand it back dozens of times here
+    assert claims() <= 4, claims()
+    shown = town.queue().show("gt-wa1t0")
+    assert shown.status == "open"  # claimable by any other watcher
+    releases = [e for e in read_log(town.store().git, "refs/heads/tasks", bead="gt-wa1t0") if e.event == "release"]
+    said = " ".join(v for _, v in releases[0].trailers) + releases[0].subject
+    assert "no local model fits now; waiting" in said, releases[0]
+    watcher.send_signal(signal.SIGTERM)
+    code, _, err = finish(watcher, 30)
+    assert code == 0, err
+
+
 def test_a_watcher_in_a_long_model_call_beats_as_busy_with_its_bead(world):
     town, _, person = world
     slow = dataclasses.replace(tool("read_file", path="tests/test_combo.py"), delay=14.0)

@@ -293,6 +293,15 @@ def test_every_bead_of_the_starter_suite_is_fair():
     assert [row for row in checked if not row[1]] == []
 
 
+@pytest.mark.slow
+def test_every_bead_of_the_library_suite_is_fair_and_it_is_found_by_name():
+    """inflection with six holes: each judge rejects the holes and accepts the original module."""
+    suite = evaluation.load_suite("inflection")
+    assert suite.name == "inflection-holes" and len(suite.beads) == 6
+    checked = evaluation.check_suite(suite)
+    assert [row for row in checked if not row[1]] == []
+
+
 def test_a_model_whose_server_does_not_start_is_reported_and_the_eval_exits_non_zero(suite, tmp_path):
     config = tmp_path / "broken.toml"
     config.write_text(

@@ -15,7 +15,12 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 @click.command("eval")
 @click.option("--models", "models_text", metavar="A,B,...", help="The models to evaluate, one after another.")
-@click.option("--suite", "suite_dir", metavar="DIR", help="The suite's folder (default: the starter suite).")
+@click.option(
+    "--suite",
+    "suite_dir",
+    metavar="DIR|NAME",
+    help="The suite's folder, or a shipped suite's name: starter (the default), inflection.",
+)
 @click.option("--role", help="Only the suite's beads of this role.")
 @click.option("--beads", "beads_text", metavar="KEY,...", help="Only these beads of the suite.")
 @click.option("--config", "config_file", metavar="TOWN_TOML", help="Models, [machine] and [cost] from this file.")

@@ -97,12 +97,27 @@ def default_suite() -> Path:
         raise NotFound("this installation has no evals/ folder", "pass --suite DIR") from None
 
 
+def shipped_suites() -> list[str]:
+    """The names of the suites shipped with gastown (``gt eval --suite NAME``)."""
+    try:
+        return sorted(p.name for p in data_dir("evals").iterdir() if (p / SUITE_FILE).is_file())
+    except FileNotFoundError:
+        return []
+
+
 def load_suite(path: str | Path | None = None) -> Suite:
-    """The suite in ``path`` (default: the starter suite); UsageError names what is wrong."""
+    """The suite in ``path`` — a folder, or the name of a suite shipped with gastown (default:
+    the starter suite); UsageError names what is wrong."""
     folder = Path(path).expanduser().resolve() if path else default_suite()
+    if path and not folder.exists() and str(path) in shipped_suites():
+        folder = data_dir("evals") / str(path)
     source = folder / SUITE_FILE
     if not folder.is_dir():
-        raise NotFound(f"no suite at {folder}: not a folder", "pass --suite DIR, a folder with suite.toml and project/")
+        raise NotFound(
+            f"no suite at {folder}: not a folder",
+            f"pass --suite DIR (a folder with suite.toml and project/) or a shipped suite: "
+            f"{', '.join(shipped_suites()) or 'none'}",
+        )
     if not source.is_file():
         raise NotFound(f"no suite at {folder}: it has no {SUITE_FILE}", "a suite is suite.toml plus project/")
     if not (folder / "project").is_dir():

@@ -27,15 +27,11 @@ from typing import Any
 from gastown import convoy as convoymod
 from gastown import crew, liveness, refinery, wakeup
 from gastown import rig as rigmod
-from gastown import roster as rostermod
 from gastown.agent import Agent, Limits, Outcome
 from gastown.bead import Bead
 from gastown.errors import EXIT_INTERRUPTED, GastownError, NothingReady, Refused, Unavailable
-from gastown.governor import Governor, governor_for
-from gastown.hardware import EnergyMeter
-from gastown.providers import ModelClient
+from gastown.machine import Machine
 from gastown.queue import Claimed, Queue
-from gastown.runner import Runner
 from gastown.secrets import Secrets
 from gastown.store import GitStore
 from gastown.switcher import choose
@@ -70,16 +66,13 @@ class Watcher:
         self.env = dict(os.environ if env is None else env)
         self.store = GitStore(town)
         self.queue = Queue(self.store)
-        self.runner = Runner(town.state_dir)
+        self.machine = Machine(town, lambda: self.store.snapshot().config(), self.env)
         self.stop = threading.Event()
         self.hard_stop = threading.Event()
         self.wake = threading.Event()
         self.interrupt = threading.Event()
         self.current: Claimed | None = None
         self.worked = 0
-        self._clients: dict[str, ModelClient] = {}
-        self._machine: Governor | None = None  # made when a local model is first chosen
-        self._meters: dict[str, EnergyMeter] = {}
         self._lost = threading.Event()
 
     # ---- one iteration ---------------------------------------------------------
@@ -112,7 +105,7 @@ class Watcher:
         return "worked" if outcome.status != "released" else "released"
 
     def _work(self, bead: Bead) -> Outcome:
-        self._meters = {}  # energy is counted per bead
+        self.machine.meters.clear()  # energy is counted per bead
         worktree = None
         trace = None
         try:
@@ -131,7 +124,9 @@ class Watcher:
                 agent=self.options.agent,
                 role=self.options.role,
             )
-            client, fallback, why = self._clients_for(bead)
+            client, fallback, why = self.machine.for_bead(
+                self.options.role, bead.estimated_tokens, bead.attempts, self.options.model
+            )
             trace.write("model", name=client.spec.name, why=why)
             prompt = rig.prompt(self.options.role)
             base = refinery.target_for(self.store.snapshot(), rig, bead)  # a convoy's beads see its tests
@@ -148,7 +143,7 @@ class Watcher:
                 ask_crew,
                 limits=self._limits(),
                 env=self.env,
-                meter=self._meter,
+                meter=self.machine.meter,
                 secrets=secrets,
             )
             outcome = agent.work(bead, worktree, trace)
@@ -268,34 +263,6 @@ class Watcher:
         config = self.store.snapshot().config()
         return Secrets.of(self.env, config.roster.key_variables())
 
-    def _clients_for(self, bead: Bead) -> tuple[ModelClient, ModelClient | None, str]:
-        """The model for ``bead``, its fallback, and why the switcher chose it."""
-        config = self.store.snapshot().config()
-        roster = config.roster
-        name = self.options.model
-        why = f"--model {name}"
-        if name is None:
-            pick = choose(
-                roster,
-                self.options.role,
-                bead.estimated_tokens,
-                bead.attempts,
-                fits=lambda model, parallel: self._fits(roster.model(model), parallel),
-            )
-            if pick.model is None:
-                raise Unavailable(pick.reason)
-            name, why = pick.model, pick.reason
-        spec = roster.model(name)
-        client = self._client(spec)
-        fallback_name = spec.fallback or roster.rule(self.options.role).fallback
-        fallback = None
-        if fallback_name and fallback_name != name:
-            try:
-                fallback = self._client(roster.model(fallback_name))
-            except GastownError as error:
-                log.info("fallback %s not available: %s", fallback_name, error.message)
-        return client, fallback, why
-
     def _limits(self) -> Limits:
         """The role's per-bead budgets from town.toml (turns, tokens, seconds)."""
         config = self.store.snapshot().config()
@@ -307,40 +274,6 @@ class Watcher:
             max_tokens=rule.bead_tokens,
             max_wall_s=rule.bead_seconds,
         )
-
-    def _meter(self, client: ModelClient) -> EnergyMeter | None:
-        """What measures a call's energy: one meter per model for the bead (None for cloud)."""
-        spec = client.spec
-        if not spec.local:
-            return None
-        meters = self._meters
-        if spec.name not in meters:
-            machine = self.store.snapshot().config().machine
-            fallback = spec.power_watts or machine.watts_for(spec.device)
-            gpu = machine.gpu_index if spec.device == "gpu" else None
-            meters[spec.name] = EnergyMeter(gpu, fallback or None)
-        return meters[spec.name]
-
-    def _client(self, spec: rostermod.ModelSpec) -> ModelClient:
-        cached = self._clients.get(spec.name)
-        if cached is None:  # a server gastown starts (or restarts) is admitted by the governor first
-            cached = self._clients[spec.name] = self.runner.client(spec, self.env, governor=self._governor())
-        return cached
-
-    def _governor(self) -> Governor:
-        if self._machine is None:
-            self._machine = governor_for(self.store.snapshot().config().machine)
-        return self._machine
-
-    def _fits(self, spec: rostermod.ModelSpec, parallel: int) -> bool:
-        """Whether the switcher may pick ``spec`` now: a model someone else serves, or whose
-        server already runs, takes nothing more; one gastown would start must fit the budget."""
-        if not spec.local or spec.endpoints or self.runner.endpoint(spec) is not None:
-            return True
-        verdict = self._governor().check(spec, parallel)
-        if not verdict.ok:
-            log.info("%s does not fit now: %s", spec.name, verdict.reason)
-        return verdict.ok
 
     # ---- the loop --------------------------------------------------------------
 
@@ -421,7 +354,7 @@ class Watcher:
             roster = config.roster
             name = self.options.model or choose(roster, self.options.role, None).model
             if name:
-                self._client(roster.model(name))
+                self.machine.named(name)
         except GastownError as error:
             log.info("not warmed up: %s", error.message)
 
@@ -495,7 +428,7 @@ def _crew_for(rig: rigmod.Rig, root: Path, watcher: Watcher) -> Any:
         name = roster.model_for("crew")
         if name:
             try:
-                client = watcher._client(roster.model(name))
+                client = watcher.machine.named(name)
             except GastownError:
                 client = None
         try:

@@ -17,7 +17,7 @@ def mayor() -> None:
 
 def _client(store: Any, role: str, model: str | None) -> Any:
     from gastown.errors import ConfigError
-    from gastown.runner import Runner
+    from gastown.machine import Machine
 
     config = store.snapshot().config()
     roster = config.roster
@@ -27,7 +27,7 @@ def _client(store: Any, role: str, model: str | None) -> Any:
             f"no {role} model is configured",
             f"set [roles.{role}] model in town.toml (or pass --model); a convoy can also be written by hand and pushed",
         )
-    return Runner(store.town.state_dir).client(roster.model(name))
+    return Machine(store.town, lambda: config).named(name)
 
 
 @mayor.command("plan")

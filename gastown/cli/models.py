@@ -54,7 +54,7 @@ def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
 def crew_client(store: Any) -> Any:
     """A client for the crew role's model, or None (the Crew then answers with excerpts)."""
     from gastown.errors import GastownError
-    from gastown.runner import Runner
+    from gastown.machine import Machine
 
     config = store.snapshot().config()
     roster = config.roster
@@ -62,7 +62,7 @@ def crew_client(store: Any) -> Any:
     if not name:
         return None
     try:
-        return Runner(store.town.state_dir).client(roster.model(name))
+        return Machine(store.town, lambda: config).named(name)
     except GastownError as error:
         click.echo(
             f"gt: the crew model is not available ({error.message}); answering from excerpts",

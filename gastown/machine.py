@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from gastown.config import TownConfig
 from gastown.errors import GastownError, Unavailable
@@ -71,12 +72,15 @@ class Machine:
         (the bead waits) when no model fits now and the role does not go to the cloud."""
         roster = self._config().roster
         why = f"--model {model}"
+        slots = 1
         if model is None:
             pick = choose(roster, role, tokens, attempts, fits=lambda name, slots: self.fits(roster.model(name), slots))
             if pick.model is None:
                 raise Unavailable(pick.reason)
-            model, why = pick.model, pick.reason
+            model, why, slots = pick.model, pick.reason, pick.parallel
         spec = roster.model(model)
+        if slots > spec.parallel:  # the band runs this many at once: its server gets the slots
+            spec = replace(spec, parallel=slots)
         client = self.client(spec)
         fallback_name = spec.fallback or roster.rule(role).fallback
         fallback = None

@@ -291,6 +291,7 @@ def main() -> None:
     parser.add_argument("--hold-first", metavar="FILE")
     parser.add_argument("--crash", metavar="MESSAGE")
     parser.add_argument("--start-once", metavar="FILE")
+    parser.add_argument("--slots", type=int, default=1, help="ignored: shows the slots it was started with")
     args = parser.parse_args()
     if args.start_once:
         try:

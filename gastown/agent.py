@@ -161,7 +161,7 @@ class Agent:
             python=_rig_python(self.rig.test_command),
         )
         files = [line for line in worktree.git("ls-files", "--cached", "--others", "--exclude-standard").splitlines()]
-        texts = (bead.title, bead.description, bead.acceptance_criteria, bead.design)
+        texts = briefing.texts_of(bead)
         acceptance = bead.acceptance_tests or checks.find_tests(texts, files, self.rig.is_test_path)
         absent = [t for t in acceptance if t.split("::")[0] not in files]
         if absent and self._tests_decide:  # nothing the worker may write can make them pass
@@ -186,6 +186,8 @@ class Agent:
             )
         names = BASE_TOOLS + (("ask_crew",) if self.crew else ())
         state = self._state(bead, sandbox, check, tally, trace, names, acceptance, files, now)
+        if now is not None and not now.passed:
+            state.failing = checks.first_failure(now.shown)
         summary, ended = self._loop(state, names)
         if ended is not None:
             ended.result.update(tally.result(started, trace, self.client.spec.name))

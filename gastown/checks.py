@@ -30,7 +30,7 @@ _OUTCOME_RE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (.+?)(?: -
 _SECTION_RE = re.compile(r"^_{3,} .+ _{3,}$")  # pytest's "____ test_name ____" over each failure
 _BANNER_RE = re.compile(r"^={3,} .* ={3,}$")  # "==== short test summary info ===="
 _PROGRESS_RE = re.compile(r"^[.FEsxX]+\s*(?:\[\s*\d+%\])?$")  # pytest -q's progress dots
-_PARAMS_RE = re.compile(r"\[[^\]]*\]")
+_FRAME_RE = re.compile(r"^\S.*:\d+: in \S+$")  # --tb=short's "path:12: in name" over each frame
 _PATH_RE = re.compile(r"[\w./-]+\.(?:py|gd)(?:::[\w\[\]\-.,]+)*")
 # names written as code: a.b.c, f(), `name` — plain prose words would pick unrelated test files
 CODE_NAME_RE = re.compile(r"`([A-Za-z_][\w.]*)`|\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\b|\b([A-Za-z_]\w*)\(")
@@ -284,9 +284,13 @@ class Checks:
 
 
 def selects(selector: str, test: str) -> bool:
-    """Whether a pytest argument (a file, ``file::Class``, ``file::test`` or a full id) runs ``test``."""
+    """Whether a pytest argument (a folder, a file, ``file::Class``, ``file::test`` or a full
+    id) runs ``test``."""
+    selector = selector.removeprefix("./")
     if test == selector:
         return True
+    if "::" not in selector and not selector.endswith(".py"):  # a folder
+        return test.startswith(selector.rstrip("/") + "/")
     return test.startswith(selector) and test[len(selector)] in ":["
 
 
@@ -334,7 +338,7 @@ def _distinct_failures(lines: list[str]) -> list[str]:
     bounds = list(zip(starts, [*starts[1:], last], strict=True))
     groups: dict[str, tuple[list[str], list[str]]] = {}  # traceback -> (its first section, other titles)
     for start, end in bounds:
-        key = "\n".join(_PARAMS_RE.sub("", line) for line in lines[start + 1 : end])
+        key = _failure_key(lines[start + 1 : end])
         if key in groups:
             groups[key][1].append(lines[start].strip("_ "))
         else:
@@ -354,6 +358,15 @@ def _distinct_failures(lines: list[str]) -> list[str]:
         more = f"... and {len(listed) - SUMMARY_SHOWN} more failed"
         listed = [*listed[:SUMMARY_SHOWN], more]
     return out + summary[:1] + listed + summary[1:]
+
+
+def _failure_key(section: list[str]) -> str:
+    """What makes two failures the same: where they happened (each frame's ``path:N: in f``)
+    and the exception's type — not the values, which differ with each parameter and are
+    shown for the first of them."""
+    where = [line for line in section if _FRAME_RE.match(line)]
+    raised = next((line[4:].split(":")[0].strip() for line in section if line.startswith("E   ")), "")
+    return "\n".join([*where, raised]) if where else "\n".join(section)
 
 
 def _some(names: list[str], count: int = 8) -> str:

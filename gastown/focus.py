@@ -20,8 +20,9 @@ import ast
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from gastown.merge import docstring, span
+
 OUTLINE_LINES = 120  # a file longer than this is outlined when the bead is about some of it
-TABLE_LINES = 24  # a kept module-level assignment longer than this shows its first lines only
 _PARAMS_RE = re.compile(r"\[.*\]$")
 
 
@@ -34,16 +35,7 @@ def _parse(source: str) -> ast.Module | None:
 
 def _first(node: ast.stmt) -> int:
     """The 1-based first line of a node, decorators included."""
-    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
-    return min([node.lineno, *(d.lineno for d in decorators)])
-
-
-def _docstring(node: ast.AST) -> ast.Expr | None:
-    body = getattr(node, "body", [])
-    first = body[0] if body else None
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-        return first
-    return None
+    return span(node)[0] + 1
 
 
 def _names_in(node: ast.AST) -> set[str]:
@@ -119,6 +111,8 @@ def uses(source: str, names: Iterable[str]) -> tuple[set[str], set[str]]:
         node = functions.get(name)
         if node is not None:
             used |= _names_in(node)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                used |= {a.arg for a in node.args.args}  # the fixtures it asks for
             called |= _called(node)
     return used, called
 
@@ -171,7 +165,21 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True) ->
     for node in tree.body:
         start, end = _first(node) - 1, node.end_lineno or node.lineno
         long_table = bool(_assigned(node)) and end - start > 2 and not _assigned(node) & used
-        if not tables and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if not tables and isinstance(node, ast.ClassDef) and node.name not in keep:
+            members = [m for m in node.body if getattr(m, "name", None) in keep]
+            if not members:
+                skip(start, end, "tests")
+                continue
+            copy_to(start)
+            copy_to(_first(node.body[0]) - 1)  # the class line (and its decorators)
+            for member in node.body:  # its other tests are left out; setup and fixtures stay
+                name = getattr(member, "name", "")
+                if name.startswith("test") and name not in keep:
+                    skip(_first(member) - 1, member.end_lineno or member.lineno, "tests")
+                else:
+                    copy_to(member.end_lineno or member.lineno)
+            copy_to(end)
+        elif not tables and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if node.name in keep:
                 copy_to(end)
             else:
@@ -191,7 +199,7 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True) ->
             if node.name in keep:
                 copy_to(end)
                 continue
-            copy_to(node.body[0].lineno - 1 if node.body else end)
+            copy_to(_first(node.body[0]) - 1 if node.body else end)
             for member in node.body:
                 m_start, m_end = _first(member) - 1, member.end_lineno or member.lineno
                 if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and _elidable(member):
@@ -203,15 +211,10 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True) ->
                         continue
                 copy_to(m_end)
             copy_to(end)
-        elif long_table:
+        elif long_table:  # plain Python, and sent back as it is it leaves the table alone (merge.py)
             copy_to(start)
             out.append(f"{', '.join(sorted(_assigned(node)))} = ...  # lines {start + 1}-{end}")
             elided += end - start - 1
-            at = end
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and end - start > TABLE_LINES:
-            copy_to(start + TABLE_LINES // 2)
-            out.append(f"    # ... lines {start + TABLE_LINES // 2 + 1}-{end} not shown ...")
-            elided += end - start - TABLE_LINES // 2
             at = end
         else:
             copy_to(end)
@@ -247,10 +250,10 @@ def _summary(lines: Sequence[str], node: ast.FunctionDef | ast.AsyncFunctionDef,
     start, end = _first(node) - 1, node.end_lineno or node.lineno
     out = list(lines[start : node.body[0].lineno - 1])  # decorators and the signature
     out[-1] = f"{out[-1]}  # lines {start + 1}-{end}"
-    doc = _docstring(node)
+    doc = docstring(node)
     if doc is not None:
         text = str(doc.value.value).strip().splitlines()  # type: ignore[attr-defined]
-        first = text[0].strip().replace('"""', "") if text else ""
+        first = text[0].strip().replace("\\", "").replace('"', "'") if text else ""
         if first:
             out.append(f'{indent}    """{first}"""')
     out.append(f"{indent}    ...")

@@ -1,9 +1,9 @@
 """Liveness: a watcher's heartbeat, a file that expires, and ``check`` for ``gt watch --check``.
 
 A running watcher rewrites ``<state>/watchers/<agent>.json`` between beads (as often as it
-polls) and every HEARTBEAT_SECONDS while it works a bead (from the lease renewer's thread,
-so a model call of many minutes does not make it look dead or idle): its pid, role,
-current bead and the time the beat expires. A watcher is
+polls) and every HEARTBEAT_SECONDS while it works a bead (from its main thread, which waits
+on the bead's worker: a model call of many minutes is busy, not dead or idle): its pid,
+role, current bead, the model working it and since when, and the time the beat expires. A watcher is
 alive while its process runs and its last beat has not expired; the file is removed when
 it exits.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -26,8 +27,17 @@ def heartbeat_path(town: Town, agent: str) -> Path:
     return town.state_dir / "watchers" / f"{safe}.json"
 
 
-def beat(town: Town, agent: str, role: str, bead: str | None, every: float) -> None:
-    """Say that ``agent`` is alive (working ``bead``) and will beat again within ``every`` seconds."""
+def beat(
+    town: Town,
+    agent: str,
+    role: str,
+    bead: str | None,
+    every: float,
+    model: str | None = None,
+    since: float | None = None,
+) -> None:
+    """Say that ``agent`` is alive (working ``bead`` with ``model`` since ``since``) and will
+    beat again within ``every`` seconds."""
     path = heartbeat_path(town, agent)
     path.parent.mkdir(parents=True, exist_ok=True)
     heartbeat = {
@@ -35,10 +45,12 @@ def beat(town: Town, agent: str, role: str, bead: str | None, every: float) -> N
         "agent": agent,
         "role": role,
         "bead": bead,
+        "model": model,
+        "since": since,
         "updated": time.time(),
         "expires": time.time() + max(every, HEARTBEAT_SECONDS) * 2 + 5,
     }
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{threading.get_ident()}.tmp")  # one writer's partial file per thread
     tmp.write_text(json.dumps(heartbeat))
     os.replace(tmp, path)
 
@@ -60,5 +72,11 @@ def check(town: Town, agent: str) -> tuple[bool, str]:
     late = time.time() - float(heartbeat.get("expires", 0))
     if late > 0:
         return False, f"{agent}: heartbeat {late:.0f}s overdue"
-    working = f", working {heartbeat['bead']}" if heartbeat.get("bead") else ", idle"
+    working = ", idle"
+    if heartbeat.get("bead"):
+        working = f", working {heartbeat['bead']}"
+        if heartbeat.get("model"):
+            working += f" with {heartbeat['model']}"
+        if heartbeat.get("since"):
+            working += f" for {time.time() - float(heartbeat['since']):.0f}s"
     return True, f"{agent} alive (pid {heartbeat['pid']}{working})"

@@ -65,6 +65,15 @@ class Machine:
             log.info("%s does not fit now: %s", spec.name, verdict.reason)
         return verdict.ok
 
+    def waits(self, role: str, tokens: int | None, attempts: int, model: str | None = None) -> str | None:
+        """Why a ``role`` bead of ``tokens`` must wait now (no model fits, and the role does
+        not go to the cloud), or None when a model would take it."""
+        if model is not None:
+            return None
+        roster = self._config().roster
+        pick = choose(roster, role, tokens, attempts, fits=lambda name, slots: self.fits(roster.model(name), slots))
+        return pick.reason if pick.model is None else None
+
     def for_bead(
         self, role: str, tokens: int | None, attempts: int, model: str | None = None
     ) -> tuple[ModelClient, ModelClient | None, str]:

@@ -70,9 +70,18 @@ def elided(node: ast.stmt) -> bool:
     )
 
 
+def _ellipsis_value(node: ast.stmt) -> bool:
+    """An assignment of ``...``: how an outline shows a table it leaves out."""
+    value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+    return isinstance(value, ast.Constant) and value.value is Ellipsis
+
+
 def _unchanged(node: ast.stmt, old: ast.stmt | None) -> bool:
-    """``node`` stands for ``old`` as it is: an elided function where the module has a real one."""
-    return old is not None and elided(node) and not elided(old)
+    """``node`` stands for ``old`` as it is: an elided function, or a table assigned ``...``,
+    where the module has a real one."""
+    if old is None:
+        return False
+    return (elided(node) and not elided(old)) or (_ellipsis_value(node) and not _ellipsis_value(old))
 
 
 def _parse(text: str) -> ast.Module | None:
@@ -109,14 +118,14 @@ def is_fragment(old: str, new: str) -> bool:
     return False
 
 
-def _span(node: ast.stmt) -> tuple[int, int]:
+def span(node: ast.stmt) -> tuple[int, int]:
     """The 0-based first line (decorators included) and the end line (exclusive) of a node."""
     first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
     return first - 1, node.end_lineno or node.lineno
 
 
 def _source(lines: list[str], node: ast.stmt) -> list[str]:
-    first, end = _span(node)
+    first, end = span(node)
     return lines[first:end]
 
 
@@ -146,7 +155,7 @@ def merge(old: str, new: str) -> Merged:
         ):
             continue  # sent as it is, or copied from an outline: the module's own stays
         if name in existing:
-            first, end = _span(existing[name])
+            first, end = span(existing[name])
             old_node = existing[name]
             if isinstance(node, ast.ClassDef) and isinstance(old_node, ast.ClassDef):
                 replacements[first] = _merge_class(lines, old_node, parts, node)  # a class is merged member by member
@@ -160,7 +169,7 @@ def merge(old: str, new: str) -> Merged:
     out: list[str] = []
     skip_to = -1
     last_import = max(
-        (_span(n)[1] for n in before.body if isinstance(n, (ast.Import, ast.ImportFrom))),
+        (span(n)[1] for n in before.body if isinstance(n, (ast.Import, ast.ImportFrom))),
         default=_docstring_end(before),
     )
     for number, line in enumerate(lines):
@@ -199,7 +208,7 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
     """The old class with each method (or attribute) of the new one replaced or added, and its
     other members kept: a class sent with only the method that changed must not lose the rest."""
     members = {name: node for node in old.body if (name := _member(node)) is not None}
-    first, end = _span(old)
+    first, end = span(old)
     swaps: list[tuple[int, int, list[str]]] = []
     extra: list[list[str]] = []
     for node in new.body:
@@ -209,7 +218,7 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
         if _unchanged(node, members.get(name)):
             continue
         if name in members:
-            start, stop = _span(members[name])
+            start, stop = span(members[name])
             swaps.append((start, stop, _with_docstring(parts, node, lines, members[name])))
         else:
             extra.append(_source(parts, node))
@@ -224,7 +233,7 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
     return out
 
 
-def _docstring(node: ast.stmt) -> ast.Expr | None:
+def docstring(node: ast.stmt) -> ast.Expr | None:
     body = getattr(node, "body", None)
     first = body[0] if body else None
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
@@ -236,22 +245,30 @@ def _with_docstring(parts: list[str], node: ast.stmt, lines: list[str], old: ast
     """A function's new source; when it comes without a docstring and the old one had one,
     the old docstring goes back in: a model asked for the changed function need not copy it."""
     source = _source(parts, node)
-    kept = _docstring(old)
+    kept = docstring(old)
     if (
         not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         or not isinstance(old, (ast.FunctionDef, ast.AsyncFunctionDef))
         or kept is None
-        or _docstring(node) is not None
+        or docstring(node) is not None
         or node.body[0].lineno == node.lineno  # the body on the def line: nowhere to put it
+        or kept.lineno == old.lineno  # the old docstring shares the def's line
+        or (len(old.body) > 1 and old.body[1].lineno == kept.end_lineno)  # or its last line
     ):
         return source
-    first, _ = _span(node)
+    first, _ = span(node)
     at = node.body[0].lineno - 1 - first  # the body's first line within ``source``
     indent = len(parts[node.body[0].lineno - 1]) - len(parts[node.body[0].lineno - 1].lstrip())
     doc = lines[kept.lineno - 1 : kept.end_lineno or kept.lineno]
     old_indent = len(doc[0]) - len(doc[0].lstrip())
-    shifted = [" " * indent + line[old_indent:] if line.strip() else line for line in doc]
+    shifted = [" " * indent + _dedent(line, old_indent) if line.strip() else line for line in doc]
     return source[:at] + shifted + source[at:]
+
+
+def _dedent(line: str, width: int) -> str:
+    """``line`` without up to ``width`` leading spaces (never any of its text)."""
+    spaces = len(line) - len(line.lstrip(" "))
+    return line[min(spaces, width) :]
 
 
 def _docstring_end(tree: ast.Module) -> int:

@@ -302,27 +302,36 @@ class Sandbox:
     def _home_of(self, path: str, content: str) -> str | None:
         """The module a Python fragment sent under a made-up path belongs to: a small model
         copies an example's path ("path/of/the_file.py") over the functions it changed. Only
-        when the path's first folder is not in the project and every function and class the
-        fragment defines is defined by one and the same module of the project."""
+        for a path of three parts or more whose first folder is not in the project (a new
+        module or package, "helpers.py" or "newpkg/text.py", is written where it is sent),
+        and only when every function and class the fragment defines is defined by one and the
+        same module of the project."""
         raw = path.strip() if isinstance(path, str) else ""
         parts = Path(raw).parts
-        if not raw.endswith(".py") or not parts or os.path.lexists(self.root / parts[0]):
+        if not raw.endswith(".py") or len(parts) < 3 or os.path.lexists(self.root / parts[0]):
             return None
         if os.path.lexists(self.root / self._recovered(raw, True)):
             return None
         wanted = merge.definitions(content)
         if not wanted:
             return None
-        homes = [
-            file
-            for file in self._files(self.root)[:MODULES_SEARCHED]
-            if file.endswith(".py") and not self.protected(file) and wanted <= merge.definitions(self._text(file))
-        ]
+        homes = []
+        for file in self._files(self.root)[:MODULES_SEARCHED]:
+            if not file.endswith(".py") or self.protected(file):
+                continue
+            text = self._text(file)
+            if all(f"def {name}" in text or f"class {name}" in text for name in wanted):  # cheap, before parsing
+                if wanted <= merge.definitions(text):
+                    homes.append(file)
         return homes[0] if len(homes) == 1 else None
 
     def _text(self, relative: str) -> str:
+        """A regular file's text ("" for a link, something too big, or what cannot be read)."""
+        target = self.root / relative
         try:
-            return (self.root / relative).read_text(errors="replace")
+            if target.is_symlink() or not target.is_file() or target.stat().st_size > SEARCH_SIZE_LIMIT:
+                return ""
+            return target.read_text(errors="replace")
         except OSError:
             return ""
 

@@ -72,6 +72,9 @@ class Watcher:
         self.wake = threading.Event()
         self.interrupt = threading.Event()
         self.current: Claimed | None = None
+        self.current_since = 0.0  # when the current bead was claimed
+        self.current_model: str | None = None  # the model working it
+        self._waiting: dict[str, str] = {}  # beads handed back because no model fits: why
         self.worked = 0
         self._lost = threading.Event()
 
@@ -82,15 +85,18 @@ class Watcher:
         if self.store.remote is not None:
             self._sync_quietly()
         lease = self.options.lease
+        if self._waiting and self._still_waits():
+            return "released"  # claiming it again would only hand it back again: one commit said why
         try:
             claimed = self.queue.claim(self.options.role, self.options.agent, lease)
         except NothingReady:
             return "idle"
+        self._waiting.pop(claimed.bead.id, None)
         self.current = claimed
+        self.current_since = time.time()
         self._lost.clear()
-        renewer = threading.Thread(target=self._renew, args=(claimed,), daemon=True, name="lease-renewer")
         stop_renewing = threading.Event()
-        self._stop_renewing = stop_renewing
+        renewer = threading.Thread(target=self._renew, args=(claimed, stop_renewing), daemon=True, name="lease-renewer")
         renewer.start()
         try:
             outcome = self._work(claimed.bead)
@@ -101,8 +107,27 @@ class Watcher:
             stop_renewing.set()  # the renewer is the last thing stopped
             renewer.join(timeout=5)
             self.current = None
-        self.worked += 1
-        return "worked" if outcome.status != "released" else "released"
+            self.current_model = None
+        if outcome.status != "released":
+            self.worked += 1
+            return "worked"
+        bead = claimed.bead
+        why = self.machine.waits(self.options.role, bead.estimated_tokens, bead.attempts, self.options.model)
+        if why is not None:
+            self._waiting[bead.id] = why
+        return "released"
+
+    def _still_waits(self) -> bool:
+        """Whether the best ready bead is one handed back for want of a model, and no model
+        fits it yet (a reservation released, a server stopped, town.toml changed: it is tried)."""
+        ahead = self.queue.ready(self.options.role, limit=1)
+        if not ahead or ahead[0].id not in self._waiting:
+            return False
+        entry = ahead[0]
+        return (
+            self.machine.waits(self.options.role, entry.estimated_tokens, entry.attempts, self.options.model)
+            is not None
+        )
 
     def _work(self, bead: Bead) -> Outcome:
         self.machine.meters.clear()  # energy is counted per bead
@@ -128,6 +153,7 @@ class Watcher:
                 self.options.role, bead.estimated_tokens, bead.attempts, self.options.model
             )
             trace.write("model", name=client.spec.name, why=why)
+            self.current_model = client.spec.name
             prompt = rig.prompt(self.options.role)
             base = refinery.target_for(self.store.snapshot(), rig, bead)  # a convoy's beads see its tests
             worktree = prepare(rig.path, bead.id, base, self.town.state_dir / "worktrees" / rig.name)
@@ -222,21 +248,14 @@ class Watcher:
         except Refused as error:  # taken over while we worked: the new owner finishes it
             log.warning("%s: outcome refused: %s", bead.id, error.message)
 
-    def _renew(self, claimed: Claimed) -> None:
-        """While a bead is worked: a heartbeat every few seconds (a model call may take
-        minutes; the watcher is alive and busy, not gone or idle), the lease every third of it."""
+    def _renew(self, claimed: Claimed, stop: threading.Event) -> None:
+        """Renew the bead's lease every third of it until ``stop``; a refusal means the bead
+        was taken over: the worker is told (``_lost``) and stops."""
         assert claimed.bead.claim is not None
         lease = claimed.bead.claim.expires() - time.time()
-        renew_every = max(0.2, lease / 3)
-        beat_every = min(renew_every, liveness.HEARTBEAT_SECONDS)
+        every = max(0.2, lease / 3)
         queue = Queue(GitStore(self.town))  # its own index: the worker's snapshots must not move under it
-        due = time.monotonic() + renew_every
-        self._heartbeat(claimed.bead.id, beat_every)
-        while not self._stop_renewing.wait(min(beat_every, max(0.0, due - time.monotonic()))):
-            self._heartbeat(claimed.bead.id, beat_every)
-            if time.monotonic() < due:
-                continue
-            due = time.monotonic() + renew_every
+        while not stop.wait(every):
             try:
                 queue.renew(claimed.bead.id, self.options.agent, claimed.bead.generation, self.options.lease)
             except Refused as error:
@@ -288,11 +307,17 @@ class Watcher:
         result: dict[str, Any] = {}
         try:
             while not self.stop.is_set():
-                self._heartbeat(None)
+                self._heartbeat()
                 worker = threading.Thread(target=self._step_into, args=(result,), name="bead-worker", daemon=True)
                 worker.start()
+                beaten: tuple[object, float] = (None, time.monotonic())
                 while worker.is_alive():
                     worker.join(0.1)
+                    # Busy: beat every few seconds (a model call may take minutes; the watcher is
+                    # working, not dead or idle), and at once when it starts on a bead.
+                    if self.current is not beaten[0] or time.monotonic() - beaten[1] >= liveness.HEARTBEAT_SECONDS:
+                        self._heartbeat(liveness.HEARTBEAT_SECONDS)
+                        beaten = (self.current, time.monotonic())
                     if self.interrupt.is_set():
                         self.interrupt.clear()
                         CHILDREN.kill_all()  # a running command would hold the bead for minutes
@@ -323,8 +348,11 @@ class Watcher:
                 if state == "released":
                     # No model for the bead now (none fits, or its server is down): it is claimable
                     # by others; claiming it again at once would hand it back again, and the hand-back
-                    # itself wakes this watcher. Back off, woken only by a stop.
-                    self.stop.wait(poll)
+                    # itself wakes this watcher. Back off, woken only by a stop (or the idle limit).
+                    pause = poll
+                    if self.options.idle_exit is not None:
+                        pause = min(pause, max(0.05, self.options.idle_exit - (time.monotonic() - idle_since)))
+                    self.stop.wait(pause)
                     self.wake.clear()
                     poll = min(POLL_MAX, poll * 2)
                     continue
@@ -393,12 +421,23 @@ class Watcher:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, handler)
 
-    def _heartbeat(self, bead_id: str | None, every: float | None = None) -> None:
+    def _heartbeat(self, every: float | None = None) -> None:
         """Beat, promising the next beat within ``every`` seconds (idle: as often as it polls)."""
-        current = self.current.bead.id if self.current is not None else bead_id
+        claimed = self.current
         if every is None:
             every = max(POLL_MAX, self.options.poll or 0)  # a slow poller beats as rarely as it polls
-        liveness.beat(self.town, self.options.agent, self.options.role, current, every)
+        try:
+            liveness.beat(
+                self.town,
+                self.options.agent,
+                self.options.role,
+                claimed.bead.id if claimed is not None else None,
+                every,
+                model=self.current_model if claimed is not None else None,
+                since=self.current_since if claimed is not None else None,
+            )
+        except OSError as error:  # a full disk must not stop the work; --check will say it is overdue
+            log.warning("could not write the heartbeat: %s", error)
 
     def _sync_quietly(self) -> None:
         try:

@@ -10,6 +10,14 @@ from gastown.tools import Run
 MANY_FAILURES = """import pytest
 
 
+def test_lists_differ():
+    assert [1, 2] == [1, 3]
+
+
+def test_other_lists_differ():
+    assert [5] == [6]
+
+
 def missing(word):
     raise NotImplementedError
 
@@ -31,17 +39,18 @@ def test_passes():
 
 def run_pytest(tmp_path: Path, source: str) -> Run:
     (tmp_path / "test_many.py").write_text(source)
-    argv = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "--tb=short", "test_many.py")
+    argv = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "--tb=short", "-l", "test_many.py")
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     return Run(argv, proc.returncode, proc.stdout + proc.stderr)
 
 
 def test_the_same_traceback_for_other_parameters_is_named_not_shown_again(tmp_path):
     found = checks.read_run(run_pytest(tmp_path, MANY_FAILURES))
-    assert found.counts["failed"] == 26 and found.counts["passed"] == 1
+    assert found.counts["failed"] == 28 and found.counts["passed"] == 1
     shown = found.shown
     assert shown.count("raise NotImplementedError") == 1
     assert "(the same failure in: test_missing[b], test_missing[c]" in shown
+    assert "word       = 'a'" in shown  # -l: the first one's values are shown
     assert "FFFF" not in shown  # no progress dots
 
 
@@ -50,10 +59,10 @@ def test_past_three_different_failures_the_rest_are_listed_by_name_and_the_summa
     shown = found.shown
     sections = [line for line in shown.splitlines() if line.startswith("___") and line.endswith("___")]
     assert len(sections) == checks.DISTINCT_SHOWN == 3
-    assert "(more failures: test_wrong_values[" in shown
-    assert "... and 14 more failed" in shown  # 26 FAILED lines, 12 kept
-    assert shown.rstrip().splitlines()[-1].startswith("26 failed, 1 passed in ")
-    assert len(found.outcomes) == 26  # every FAILED line is still read, from the whole output
+    assert "(more failures: test_wrong_values[" in shown  # two different list failures, then missing
+    assert "... and 16 more failed" in shown  # 28 FAILED lines, 12 kept
+    assert shown.rstrip().splitlines()[-1].startswith("28 failed, 1 passed in ")
+    assert len(found.outcomes) == 28  # every FAILED line is still read, from the whole output
 
 
 def test_the_first_failure_is_its_own_section():

@@ -107,3 +107,56 @@ def test_an_outline_copied_back_whole_changes_nothing_and_one_function_in_it_cha
 def test_test_ids_lose_their_parameters():
     assert focus.test_function("t.py::TestX::test_y[a-b]") == "test_y"
     assert focus.without_params("t.py::test_y[a-[b]]") == "t.py::test_y"
+
+
+CLASS_TESTS = (
+    """import pytest
+
+from words import word_1
+
+
+@pytest.fixture
+def sample():
+    return "a b c"
+
+
+class TestWords:
+    def setup_method(self):
+        self.ready = True
+
+    def test_one(self, sample):
+        assert word_1(sample) == "b"
+
+    def test_other(self):
+        assert True
+"""
+    + "\n".join(f"\n\ndef test_filler_{n}():\n    assert 1 + {n} > 0\n    assert True" for n in range(40))
+    + "\n"
+)
+
+
+def test_a_test_in_a_class_keeps_its_class_setup_and_fixtures():
+    shown = dict(focus.focus([("test_words.py", CLASS_TESTS)], ("test_words.py::TestWords::test_one",), (), set()))
+    tests = shown["test_words.py"]
+    assert "class TestWords:\n    def setup_method(self):" in tests
+    assert "def test_one(self, sample):" in tests and "def test_other" not in tests
+    assert "@pytest.fixture\ndef sample():" in tests  # the fixture the test asks for
+    assert "def test_filler_3" not in tests
+
+
+def test_a_decorated_method_is_outlined_with_its_decorators_once():
+    methods = "".join(
+        f"\n    @property\n    def p{n}(self):\n        x = {n}\n        y = x\n        return y\n" for n in range(40)
+    )
+    source = f"class Big:{methods}"
+    shown = focus.outline(source, {"p3"})
+    assert shown.count("@property") == 40 and "return y" in shown
+    assert "    @property\n    def p0(self):  # lines 2-6\n        ...\n" in shown
+
+
+def test_a_table_copied_back_from_an_outline_stays_as_it_was():
+    source = "TABLE = [\n" + "".join(f"    {n},\n" for n in range(30)) + "]\n" + long_module()
+    shown = focus.outline(source, {"word_1"})
+    assert "TABLE = ...  # lines 1-32" in shown
+    copied = shown.split("\n", 1)[1]
+    assert merge.merge(source, copied).text == source

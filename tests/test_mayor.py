@@ -360,7 +360,9 @@ def test_plan_beads_carry_their_acceptance_tests():
     assert any("climbs out of the rig" in p for p in planner.check_plan(climbing))
     assert any(
         "acceptance_tests" in p
-        for p in planner.check_plan({**climbing, "beads": [{**GOOD["beads"][1], "acceptance_tests": ["/abs/test.py"]}]})
+        for p in planner.check_plan(
+            {**climbing, "beads": [{**GOOD["beads"][1], "acceptance_tests": ["/abs/test.py"]}]}
+        )
     )
 
 

@@ -87,3 +87,11 @@ def test_a_function_sent_without_its_docstring_keeps_the_one_it_had():
     assert merged.text == old.replace("return x + 1", "return x + 2").replace("return 1", "return 5")
     # a docstring that is sent replaces the old one
     assert '"""New."""' in merge.merge(old, 'def a(x):\n    """New."""\n    return x\n').text
+
+
+def test_a_kept_docstring_loses_no_text_and_one_on_the_def_line_is_not_copied():
+    old = 'def a(x):\n    """Add one.\n\ncol0 text\n    """\n    return x + 1\n\n\ndef b(y):  """B."""; return y\n'
+    merged = merge.merge(old, "def a(x):\n    return x + 2\n")
+    assert "col0 text" in merged.text and "return x + 2" in merged.text
+    merged = merge.merge(old, "def b(y):\n    return y * 2\n")
+    assert merged.text.endswith("def b(y):\n    return y * 2\n")

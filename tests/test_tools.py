@@ -386,8 +386,12 @@ def test_functions_sent_under_a_made_up_path_go_to_the_one_module_that_defines_t
     assert "path/of/the_file.py names no folder here, and src/words.py defines what it holds" in said
     assert not (sandbox.root / "path").exists()
     assert (sandbox.root / "src" / "words.py").read_text().count("def ") == 2
-    # a new module whose names the project does not have is written where it was sent
+    # a new module is written where it was sent, even when it defines what another does
     assert sandbox.write_file("newpkg/mod.py", "def fresh():\n    return 2\n").startswith("wrote newpkg/mod.py")
+    assert sandbox.write_file("helpers.py", "def camelize(t):\n    return t\n").startswith("wrote helpers.py")
+    assert sandbox.write_file("pkg2/text.py", "def camelize(t):\n    return t\n").startswith("wrote pkg2/text.py")
+    (sandbox.root / "helpers.py").unlink()
+    (sandbox.root / "pkg2" / "text.py").unlink()
     # names two modules define: no guess
     (sandbox.root / "src" / "more.py").write_text("def camelize(text):\n    return text\n")
     assert sandbox.write_file("a/b.py", "def camelize(text):\n    return 1\n").startswith("wrote a/b.py")

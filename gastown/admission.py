@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from gastown import dag, ids, schema, times
 from gastown.bead import CLAIMED, CLOSED, OPEN, Bead, semantic_problems
-from gastown.config import Limits
+from gastown.config import MAX_LEASE_SECONDS, Limits
 from gastown.errors import UsageError
 from gastown.index import Index
 from gastown.schema import load_bead
@@ -43,11 +43,25 @@ KNOWN_PATHS_HELP = (
 )
 
 
+LEASE_SLACK = 300  # seconds of clock difference between machines a claim's expiry may carry
+FILE_MODES = (0o100644, 0o100755)  # regular files: no symlinks, submodules or folders where files belong
+
+
 def path_problem(path: str) -> str | None:
-    """Why ``path`` may not live on the tasks branch, or None."""
-    if any(pattern.match(path) for pattern in _KNOWN_PATHS):
+    """Why ``path`` may not live on the tasks branch, or None (the whole path must match:
+    ``town.toml`` followed by a newline is not ``town.toml``)."""
+    if any(pattern.fullmatch(path) for pattern in _KNOWN_PATHS):
         return None
-    return f"{path}: not a known tasks-branch path (allowed: {KNOWN_PATHS_HELP})"
+    shown = path if path.isprintable() else repr(path)  # a newline or a control character made visible
+    return f"{shown}: not a known tasks-branch path (allowed: {KNOWN_PATHS_HELP})"
+
+
+def mode_problem(path: str, mode: int) -> str | None:
+    """Why an entry of this git file mode may not be at ``path`` (only regular files may)."""
+    if mode in FILE_MODES:
+        return None
+    kind = {0o120000: "a symlink", 0o160000: "a submodule (gitlink)", 0o040000: "a folder"}.get(mode, f"mode {mode:o}")
+    return f"{path}: {kind}; only regular files may be on the tasks branch"
 
 
 def transition_problems(old: Bead | None, new: Bead | None, now: float) -> list[str]:
@@ -62,6 +76,13 @@ def transition_problems(old: Bead | None, new: Bead | None, now: float) -> list[
             return [f"{name}: a new bead must not arrive claimed; push it open, then gt claim"]
         return []
     problems = []
+    if new.claim is not None and (old.claim is None or new.claim != old.claim):
+        ahead = new.claim.expires() - now
+        if ahead > MAX_LEASE_SECONDS + LEASE_SLACK:
+            problems.append(
+                f"{name}: $.claim.expires_at is {times.duration(ahead)} away; a lease is at most "
+                f"{times.duration(MAX_LEASE_SECONDS)} (renew it instead)"
+            )
     if new.created_at != old.created_at and old.created_at:
         problems.append(f"{name}: $.created_at cannot change ({old.created_at})")
     if new.attempts < old.attempts:
@@ -282,21 +303,21 @@ def check_commits(git: Git, index: Index, commits: Sequence[pygit2.Commit], limi
 
 def check_trees(git: Git, index: Index, old: str | None, new: str, limits: Limits, now: float) -> list[str]:
     """Problems of going from tasks tree ``old`` to ``new``; ``index`` (of ``old``) moves on."""
-    changes = git.diff_trees(old, new)
+    changes = git.diff_entries(old, new)
     if len(changes) > limits.commit_paths:
         return [f"{len(changes)} files changed, over the limit of {limits.commit_paths}"]
     return _check_changes(git, index, changes, limits, now)
 
 
 def _check_changes(
-    git: Git, index: Index, changes: Sequence[tuple[str, str | None]], limits: Limits, now: float
+    git: Git, index: Index, changes: Sequence[tuple[str, str | None, int]], limits: Limits, now: float
 ) -> list[str]:
     problems: list[str] = []
     loaded: list[tuple[str, str | None, bytes | None]] = []
     touched: list[str] = []
-    arriving = {ids.id_from_path(p) for p, o in changes if o is not None} - {None}
-    for path, oid in changes:
-        problem = path_problem(path)
+    arriving = {ids.id_from_path(p) for p, o, _ in changes if o is not None} - {None}
+    for path, oid, mode in changes:
+        problem = path_problem(path) or (mode_problem(path, mode) if oid is not None else None)
         if problem:
             problems.append(problem)
             continue
@@ -306,11 +327,11 @@ def _check_changes(
                 problems += _removal_problems(git, index, path, now)
             loaded.append((path, None, None))
             continue
-        data = git.blob(oid)
-        problem = size_problem(path, len(data), limits)
+        problem = size_problem(path, git.blob_size(oid), limits)  # before the blob is read
         if problem:
             problems.append(problem)
             continue
+        data = git.blob(oid)
         bead_id = ids.id_from_path(path)
         if bead_id is not None:
             try:
@@ -369,15 +390,16 @@ def _file_problems(path: str, data: bytes) -> list[str]:
 def check_tree(git: Git, tree: str, index: Index, limits: Limits) -> Report:
     """Everything wrong with the whole tasks tree ``tree`` (``index`` must reflect it)."""
     report = Report()
-    for path, oid, _mode in git.walk(tree):
-        problem = path_problem(path)
+    for path, oid, mode in git.walk(tree):
+        problem = path_problem(path) or mode_problem(path, mode)
+        if problem:
+            report.add("", [problem])
+            continue
+        problem = size_problem(path, git.blob_size(oid), limits)
         if problem:
             report.add("", [problem])
             continue
         data = git.blob(oid)
-        problem = size_problem(path, len(data), limits)
-        if problem:
-            report.add("", [problem])
         bead_id = ids.id_from_path(path)
         if bead_id is not None:
             try:

@@ -146,13 +146,20 @@ def _section(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, An
     return value
 
 
-def _number(section: Mapping[str, Any], key: str, where: str, default: float, *, whole: bool = False) -> Any:
+MAX_LEASE_SECONDS = 7 * 24 * 3600  # a claim no worker renews for a week is abandoned, whatever it says
+
+
+def _number(
+    section: Mapping[str, Any], key: str, where: str, default: float, *, whole: bool = False, most: float = 1e12
+) -> Any:
+    """``section[key]``: a positive number no larger than ``most`` (inf and nan are not numbers here)."""
     value: Any = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
         value = None
-    if value is None or value <= 0:
+    if value is None or not math.isfinite(value) or value <= 0 or value > most:
         kind = "a positive whole number" if whole else "a positive number"
-        raise ConfigError(f"{where}.{key}: must be {kind}, got {value!r}")
+        got = value if value is not None else section.get(key)
+        raise ConfigError(f"{where}.{key}: must be {kind} no larger than {most:g}, got {got!r}")
     return value
 
 
@@ -235,7 +242,7 @@ def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
         name=name,
         prefix=prefix,
         queue=QueueConfig(
-            lease_seconds=float(_number(queue, "lease_seconds", where_q, 900.0)),
+            lease_seconds=float(_number(queue, "lease_seconds", where_q, 900.0, most=MAX_LEASE_SECONDS)),
             max_attempts=_number(queue, "max_attempts", where_q, 3, whole=True),
             claim_retries=_number(queue, "claim_retries", where_q, 500, whole=True),
         ),

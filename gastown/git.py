@@ -332,24 +332,33 @@ class Git:
 
     def diff_trees(self, old: str | None, new: str | None) -> list[tuple[str, str | None]]:
         """Files that differ from ``old`` to ``new`` as ``(path, new oid or None if gone)``."""
+        return [(path, oid) for path, oid, _mode in self.diff_entries(old, new)]
+
+    def diff_entries(self, old: str | None, new: str | None) -> list[tuple[str, str | None, int]]:
+        """Entries that differ from ``old`` to ``new`` as ``(path, new oid or None if gone,
+        new file mode)``: a symlink or a submodule shows as what it is, not as a file."""
         if old == new:
             return []
         if old is None or new is None:
             present = new if new is not None else old
             assert present is not None
-            return [(p, o if new else None) for p, o, _ in self.walk(present)]
+            return [(p, o if new else None, m) for p, o, m in self.walk(present)]
         old_tree, new_tree = self.repo[old], self.repo[new]
         assert isinstance(old_tree, self.lib.Tree) and isinstance(new_tree, self.lib.Tree)
         diff = old_tree.diff_to_tree(new_tree)
-        changes: list[tuple[str, str | None]] = []
+        changes: list[tuple[str, str | None, int]] = []
         for delta in diff.deltas:
             if delta.status_char() == "D":
-                changes.append((delta.old_file.path, None))
+                changes.append((delta.old_file.path, None, 0))
             else:
                 if delta.status_char() == "R":
-                    changes.append((delta.old_file.path, None))
-                changes.append((delta.new_file.path, str(delta.new_file.id)))
+                    changes.append((delta.old_file.path, None, 0))
+                changes.append((delta.new_file.path, str(delta.new_file.id), int(delta.new_file.mode)))
         return changes
+
+    def blob_size(self, oid: str) -> int:
+        """A blob's size in bytes, read from its header: a huge blob is judged before it is read."""
+        return int(self.repo.odb.read_header(oid)[1])
 
     def write_blob(self, data: bytes) -> str:
         return str(self.repo.create_blob(data))

@@ -190,10 +190,23 @@ def check(kind: str, instance: Any, what: str) -> None:
         raise InvalidBead([f"{what}: {p}" for p in found])
 
 
+MAX_DEPTH = 32  # JSON nesting a bead or convoy may have: deeper is refused before it is parsed
+
+
 def parse_json(raw: bytes | str, what: str) -> Any:
-    """JSON from ``raw``, or InvalidBead saying where the syntax broke."""
+    """JSON from ``raw``, or InvalidBead saying what is wrong: the syntax, nesting deeper
+    than MAX_DEPTH (checked before parsing: a deep document exhausts every later reader's
+    stack), or a string no writer can encode (a lone surrogate such as ``"\\ud800"``, a NUL)."""
     try:
-        return json.loads(raw)
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        depth = _depth(text)
+        if depth > MAX_DEPTH:
+            raise InvalidBead([f"{what}: JSON nested {depth} deep; at most {MAX_DEPTH} levels"])
+        data = json.loads(text)
+        bad = _unwritable(data)
+        if bad is not None:
+            raise InvalidBead([f"{what}: {bad}: remove it (text must be valid Unicode without NUL)"])
+        return data
     except UnicodeDecodeError:
         raise InvalidBead([f"{what}: not UTF-8 text"]) from None
     except json.JSONDecodeError as error:
@@ -202,6 +215,51 @@ def parse_json(raw: bytes | str, what: str) -> Any:
         ) from None
     except RecursionError:
         raise InvalidBead([f"{what}: JSON nested too deeply"]) from None
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in JSON text, outside strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _unwritable(value: Any, where: str = "$") -> str | None:
+    """Where ``value`` holds a string that cannot be written back (a lone surrogate, a NUL)."""
+    if isinstance(value, str):
+        if "\0" in value:
+            return f"{where} holds a NUL character"
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return f"{where} holds a lone surrogate (an escape like \\ud800 with no pair)"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unwritable(key, f"{where} (a key)") or _unwritable(item, f"{where}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            found = _unwritable(item, f"{where}[{n}]")
+            if found:
+                return found
+    return None
 
 
 def load_bead(raw: bytes | str, source: str, expected_id: str | None = None) -> beadmod.Bead:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gastown.cli.common import town_option, town_path
+from gastown.config import MAX_LEASE_SECONDS
 
 
 @click.command()
@@ -18,7 +19,9 @@ from gastown.cli.common import town_option, town_path
     type=click.FloatRange(min=0),
     help="Exit after this many seconds with nothing to do.",
 )
-@click.option("--lease", type=click.FloatRange(min=0.5), help="Lease in seconds (default: town.toml).")
+@click.option(
+    "--lease", type=click.FloatRange(min=0.5, max=MAX_LEASE_SECONDS), help="Lease in seconds (default: town.toml)."
+)
 @click.option(
     "--poll",
     type=click.FloatRange(min=0.05),

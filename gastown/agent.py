@@ -310,6 +310,8 @@ class Agent:
             if not reply.usage.estimated:
                 conv.observe(sent, reply.usage.tokens_in)
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs)
+            if not parsed.calls and not parsed.errors:
+                self._pathless_block(state, parsed, reply.content)
             if schema_mode:  # held to the schema by the server: not a call recovered from prose
                 parsed.calls = [replace(c, source="schema") for c in parsed.calls]
             tally.recovered += parsed.recovered
@@ -356,6 +358,23 @@ class Agent:
             else:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides
+
+    def _pathless_block(self, state: _State, parsed: toolcalls.Parsed, content: str | None) -> None:
+        """A reply's one code block that names no file, read as a write of the file it can only
+        mean: the one module defining its functions, else the one file the bead must create (for
+        the Refinery: the one test file it was asked for)."""
+        block = toolcalls.lone_code_block(content)
+        if block is None:
+            return
+        if self.role == "refinery":  # its files are the tests it was asked for
+            home = state.wanted[0] if len(state.wanted) == 1 else None
+        else:
+            home = state.sandbox.home_of(block)
+            if home is None:
+                missing = briefing.missing_files(state.sandbox.root, state.acceptance, state.files)
+                home = missing[0] if len(missing) == 1 else None
+        if home is not None:
+            parsed.calls.append(toolcalls.ToolCall("write_file", {"path": home, "content": block}, "", "file"))
 
     def _over_budget(self, tally: Tally, began: float, next_call: float = 0.0) -> str:
         """Why no further model call may start ("" when one may). A call is not started when

@@ -136,6 +136,16 @@ def _file_blocks(text: str) -> tuple[list[ToolCall], str]:
     return calls, rest
 
 
+_CODE_BLOCK_RE = re.compile(r"(?:^|\n)[ \t]*```[ \t]*(?:python|py|python3)?[ \t]*\n(?P<body>.*?)\n[ \t]*```", re.DOTALL)
+
+
+def lone_code_block(text: str | None) -> str | None:
+    """The code of a reply's one Python block that names no file ("Here is the corrected
+    code:" and a block): the caller decides whether a file is meant (see Sandbox.home_of)."""
+    blocks = [m.group("body") for m in _CODE_BLOCK_RE.finditer(text or "")]
+    return blocks[0].rstrip("\n") + "\n" if len(blocks) == 1 and blocks[0].strip() else None
+
+
 # ---- checking a call against its tool ---------------------------------------------
 
 

@@ -312,6 +312,11 @@ class Sandbox:
             return None
         if os.path.lexists(self.root / self._recovered(raw, True)):
             return None
+        return self.home_of(content)
+
+    def home_of(self, content: str) -> str | None:
+        """The one module of the project that defines every function and class ``content``
+        defines (None when none does, or more than one)."""
         wanted = merge.definitions(content)
         if not wanted:
             return None

@@ -626,3 +626,31 @@ def test_a_reply_that_changes_nothing_is_shown_the_failure_and_asked_which_line_
     told = tool_results(llm, 2)[-1]
     assert told.startswith("no change") and "The tests still fail:\n___" in told, told
     assert "test_multiplier_grows_with_the_streak" in told and "which line of the code gives this wrong result" in told
+
+
+def test_a_code_block_without_a_path_goes_to_the_module_that_defines_its_function(tmp_path, lexicon_rig):
+    reply = (
+        "The function gives the wrong result because it raises. Here is the corrected code:\n\n"
+        '```python\ndef beta(word):\n    """The word reversed."""\n    return word[::-1]\n```\n'
+    )
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text(reply)],
+        title="Implement beta",
+        acceptance_tests=("tests/test_lexicon.py::test_beta",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert len(llm.requests) == 1  # not told to "use the tools": the block was written where it belongs
+    assert "return word[::-1]" in (kept / "beatscore" / "lexicon.py").read_text()
+
+
+def test_a_code_block_without_a_path_for_a_new_module_goes_to_the_one_file_to_create(tmp_path, rig_path):
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text(f"Here it is:\n\n```python\n{COMBO_CODE}```\n")],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "combo.py").read_text() == COMBO_CODE

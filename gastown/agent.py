@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gastown import briefing, checks, prompts, schema, tokens, toolcalls
+from gastown import briefing, checks, prompts, schema, testoutput, tokens, toolcalls
 from gastown.bead import Bead
 from gastown.errors import Unavailable
 from gastown.hardware import EnergyMeter
@@ -187,7 +187,7 @@ class Agent:
         names = BASE_TOOLS + (("ask_crew",) if self.crew else ())
         state = self._state(bead, sandbox, check, tally, trace, names, acceptance, files, now)
         if now is not None and not now.passed:
-            state.failing = checks.first_failure(now.shown)
+            state.failing = testoutput.first_failure(now.shown)
         summary, ended = self._loop(state, names)
         if ended is not None:
             ended.result.update(tally.result(started, trace, self.client.spec.name))
@@ -500,7 +500,7 @@ class Agent:
         found, broken = self._tests(state)
         state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         state.passed = found if found.passed and not broken else None
-        state.failing = "" if state.passed else checks.first_failure(found.shown)
+        state.failing = "" if state.passed else testoutput.first_failure(found.shown)
         return found, broken
 
     def _tests(self, state: _State) -> tuple[checks.TestRun, list[str]]:

@@ -21,16 +21,10 @@ from pathlib import Path
 
 from gastown import secrets as secretsmod
 from gastown.secrets import Secrets
-from gastown.tools import Run, Sandbox, count_tests, tail
+from gastown.testoutput import shown
+from gastown.tools import Run, Sandbox, count_tests
 
-SHOWN_OUTPUT = 5000  # characters of failing-test output a model sees per run
-DISTINCT_SHOWN = 3  # different failures shown whole per run; the rest by name
-SUMMARY_SHOWN = 12  # lines of pytest's short summary ("FAILED t.py::x - ...") kept
 _OUTCOME_RE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (.+?)(?: - .*)?$", re.MULTILINE)
-_SECTION_RE = re.compile(r"^_{3,} .+ _{3,}$")  # pytest's "____ test_name ____" over each failure
-_BANNER_RE = re.compile(r"^={3,} .* ={3,}$")  # "==== short test summary info ===="
-_PROGRESS_RE = re.compile(r"^[.FEsxX]+\s*(?:\[\s*\d+%\])?$")  # pytest -q's progress dots
-_FRAME_RE = re.compile(r"^\S.*:\d+: in \S+$")  # --tb=short's "path:12: in name" over each frame
 _PATH_RE = re.compile(r"[\w./-]+\.(?:py|gd)(?:::[\w\[\]\-.,]+)*")
 # names written as code: a.b.c, f(), `name` — plain prose words would pick unrelated test files
 CODE_NAME_RE = re.compile(r"`([A-Za-z_][\w.]*)`|\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\b|\b([A-Za-z_]\w*)\(")
@@ -294,80 +288,8 @@ def selects(selector: str, test: str) -> bool:
     return test.startswith(selector) and test[len(selector)] in ":["
 
 
-def first_failure(shown: str, limit: int = 1500) -> str:
-    """The first failing test's part of pytest's ``--tb=short`` output (its assertion and
-    values), or the output's end when there is no such part."""
-    lines = shown.splitlines()
-    start = next((n for n, line in enumerate(lines) if _SECTION_RE.match(line)), None)
-    if start is None:
-        return tail(shown, limit)
-    end = next(
-        (n for n in range(start + 1, len(lines)) if _SECTION_RE.match(lines[n]) or _BANNER_RE.match(lines[n])),
-        len(lines),
-    )
-    return "\n".join(lines[start:end]).strip()[:limit]
-
-
 def read_run(run: Run, secrets: Secrets = secretsmod.NONE) -> TestRun:
     """A test command's result read: its counts and (from pytest's ``-rA``) each test's outcome."""
     output = secrets.redact(run.output)
     outcomes = {test: outcome for outcome, test in _OUTCOME_RE.findall(output)}
-    return TestRun(run, count_tests(output), outcomes, _shown(output, run))
-
-
-def _shown(output: str, run: Run) -> str:
-    """The output a model needs: failures and errors, each different one once, without the
-    progress dots and the list of passing tests."""
-    lines = [
-        line
-        for line in output.splitlines()
-        if not line.startswith(("PASSED ", "XFAIL ", "SKIPPED ")) and not _PROGRESS_RE.match(line)
-    ]
-    text = "\n".join(_distinct_failures(lines))
-    status = "timed out" if run.timed_out else f"exit {run.exit_code}"
-    return f"{' '.join(run.argv[:6])}{' ...' if len(run.argv) > 6 else ''}: {status}\n{tail(text, SHOWN_OUTPUT)}"
-
-
-def _distinct_failures(lines: list[str]) -> list[str]:
-    """pytest's failure sections, each different traceback once: a repeat (the same failure
-    for another parameter) is named under the first instead of shown again."""
-    starts = [n for n, line in enumerate(lines) if _SECTION_RE.match(line)]
-    if not starts:
-        return lines
-    last = next((n for n in range(starts[-1] + 1, len(lines)) if _BANNER_RE.match(lines[n])), len(lines))
-    bounds = list(zip(starts, [*starts[1:], last], strict=True))
-    groups: dict[str, tuple[list[str], list[str]]] = {}  # traceback -> (its first section, other titles)
-    for start, end in bounds:
-        key = _failure_key(lines[start + 1 : end])
-        if key in groups:
-            groups[key][1].append(lines[start].strip("_ "))
-        else:
-            groups[key] = (lines[start:end], [])
-    out = lines[: starts[0]]
-    for count, (section, others) in enumerate(groups.values()):
-        if count == DISTINCT_SHOWN:
-            rest = [s[0].strip("_ ") for s, _ in list(groups.values())[count:]]
-            out.append(f"(more failures: {_some(rest)})")
-            break
-        out += section
-        if others:
-            out.append(f"(the same failure in: {_some(others)})")
-    summary = [line for line in lines[last:] if not line.startswith(("FAILED ", "ERROR "))]
-    listed = [line for line in lines[last:] if line.startswith(("FAILED ", "ERROR "))]
-    if len(listed) > SUMMARY_SHOWN:
-        more = f"... and {len(listed) - SUMMARY_SHOWN} more failed"
-        listed = [*listed[:SUMMARY_SHOWN], more]
-    return out + summary[:1] + listed + summary[1:]
-
-
-def _failure_key(section: list[str]) -> str:
-    """What makes two failures the same: where they happened (each frame's ``path:N: in f``)
-    and the exception's type — not the values, which differ with each parameter and are
-    shown for the first of them."""
-    where = [line for line in section if _FRAME_RE.match(line)]
-    raised = next((line[4:].split(":")[0].strip() for line in section if line.startswith("E   ")), "")
-    return "\n".join([*where, raised]) if where else "\n".join(section)
-
-
-def _some(names: list[str], count: int = 8) -> str:
-    return ", ".join(names[:count]) + (f" and {len(names) - count} more" if len(names) > count else "")
+    return TestRun(run, count_tests(output), outcomes, shown(output, run))

@@ -1,10 +1,10 @@
-"""What a model is shown of a test run: each different failure once, the rest by name."""
+"""What a model is shown of a test run (testoutput.py): each different failure once, the rest by name."""
 
 import subprocess
 import sys
 from pathlib import Path
 
-from gastown import checks
+from gastown import checks, testoutput
 from gastown.tools import Run
 
 MANY_FAILURES = """import pytest
@@ -58,7 +58,7 @@ def test_past_three_different_failures_the_rest_are_listed_by_name_and_the_summa
     found = checks.read_run(run_pytest(tmp_path, MANY_FAILURES))
     shown = found.shown
     sections = [line for line in shown.splitlines() if line.startswith("___") and line.endswith("___")]
-    assert len(sections) == checks.DISTINCT_SHOWN == 3
+    assert len(sections) == testoutput.DISTINCT_SHOWN == 3
     assert "(more failures: test_wrong_values[" in shown  # two different list failures, then missing
     assert "... and 16 more failed" in shown  # 28 FAILED lines, 12 kept
     assert shown.rstrip().splitlines()[-1].startswith("28 failed, 1 passed in ")
@@ -66,5 +66,5 @@ def test_past_three_different_failures_the_rest_are_listed_by_name_and_the_summa
 
 
 def test_the_first_failure_is_its_own_section():
-    found = checks.first_failure("head\n____ test_a ____\nE   boom\n____ test_b ____\nE   other\n")
+    found = testoutput.first_failure("head\n____ test_a ____\nE   boom\n____ test_b ____\nE   other\n")
     assert found == "____ test_a ____\nE   boom"

@@ -160,7 +160,7 @@ class Agent:
             secrets=self.secrets,
             python=_rig_python(self.rig.test_command),
         )
-        files = [line for line in worktree.git("ls-files", "--cached", "--others", "--exclude-standard").splitlines()]
+        files = worktree.repo.files()
         texts = briefing.texts_of(bead)
         acceptance = bead.acceptance_tests or checks.find_tests(texts, files, self.rig.is_test_path)
         absent = [t for t in acceptance if t.split("::")[0] not in files]

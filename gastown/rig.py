@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from gastown import config as configmod
-from gastown import events, git, schema
+from gastown import events, schema
 from gastown.errors import ConfigError, NotFound, UsageError
 from gastown.resources import data_dir
+from gastown.riggit import RigGit
 from gastown.store import GitStore, Snapshot, Update
 
 RIGS_DIR = "rigs"
@@ -241,8 +242,7 @@ def _local_path(store: GitStore, name: str, data: Mapping[str, Any], shipped: Pa
         raise ConfigError(f"rig {name}: needs a path or a url")
     clone = store.town.state_dir / "rigs" / name
     if not (clone / ".git").exists():
-        clone.parent.mkdir(parents=True, exist_ok=True)
-        git.run_git(["clone", "--quiet", url, str(clone)], clone.parent, timeout=600)
+        RigGit.clone(url, clone)
     return clone
 
 

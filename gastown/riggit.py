@@ -79,6 +79,21 @@ class RigGit:
             raise GitFailed(f"cannot make a git repository in {path}: {last_line(proc)}")
         return cls(path)
 
+    @classmethod
+    def clone(cls, url: str, path: Path, timeout: float = 600) -> RigGit:
+        """A clone of ``url`` at ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        proc = run_git(["clone", "--quiet", url, str(path)], path.parent, check=False, timeout=timeout)
+        if proc.returncode != 0:
+            raise GitFailed(
+                f"cannot clone {url} into {path}: {last_line(proc)}", "check the url and that this machine can reach it"
+            )
+        return cls(path, timeout)
+
+    def files(self) -> list[str]:
+        """The work tree's files as git sees them: tracked, and untracked but not ignored."""
+        return self._lines("ls-files", "--cached", "--others", "--exclude-standard")
+
     # ---- refs and history --------------------------------------------------------
 
     def resolve(self, rev: str) -> str | None:

@@ -456,3 +456,15 @@ def test_files_are_put_back_as_a_commit_has_them_and_changes_are_discarded(rig):
     assert repo.create_branch("other", base) and not repo.create_branch("other", base)
     repo.switch("other")
     assert repo.head() == base and not (rig / "tests" / "test_x.py").exists()
+
+
+def test_a_clone_lists_its_files_as_git_sees_them_and_a_bad_url_says_so(rig, tmp_path):
+    (rig / ".gitignore").write_text("build/\n")
+    commit_file(rig, "src/a.py", "A = 1\n")
+    copy = RigGit.clone(str(rig), tmp_path / "copy")
+    (copy.path / "new.py").write_text("B = 2\n")  # untracked, not ignored: listed
+    (copy.path / "build").mkdir()
+    (copy.path / "build" / "out.o").write_text("x")  # ignored: not listed
+    assert sorted(copy.files()) == [".gitignore", "README.md", "new.py", "src/a.py"]
+    with pytest.raises(GitFailed, match="cannot clone"):
+        RigGit.clone(str(tmp_path / "nowhere"), tmp_path / "copy2")

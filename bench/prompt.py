@@ -1,0 +1,108 @@
+"""The first prompt's size per bead of the shipped suites: files shown whole against outlined.
+
+    python bench/prompt.py [--suite starter|inflection|DIR]...
+
+On a CPU a local model reads its prompt at a few dozen tokens a second before it writes a
+word (2 cores, Qwen2.5-Coder-1.5B: ~30 ms a token), so the first prompt's size is the
+first call's wait. For each Polecat bead this builds the prompt a watcher would send —
+system text, the bead, its tests and the files they import, how they fail now (a real
+pytest run in a copy of the suite's project) — once with long files outlined around what
+the bead is about (as gastown does) and once with every file whole, and prints the tokens
+by gastown's estimate (3 characters a token: it runs ~1.3x over what Qwen's tokenizer
+counts, so read the ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gastown import briefing, checks, focus, rig, tokens  # noqa: E402
+from gastown.bead import Bead  # noqa: E402
+from gastown.evaluation import load_suite  # noqa: E402
+from gastown.roster import ModelSpec  # noqa: E402
+from gastown.tools import Sandbox  # noqa: E402
+
+NAMES = (
+    "read_file",
+    "edit_file",
+    "write_file",
+    "list_dir",
+    "directory_tree",
+    "search",
+    "run_tests",
+    "shell_exec",
+    "finish",
+)
+
+
+def prompt_tokens(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> int:
+    command = tuple(sys.executable if part == "{python}" else part for part in suite_rig["test_command"])
+    the_rig = rig.Rig(
+        name=suite_rig["name"],
+        path=project,
+        test_command=command,
+        test_paths=tuple(suite_rig.get("test_paths", ("tests/**",))),
+        docs=tuple(suite_rig.get("docs", rig.DEFAULT_DOCS)),
+    )
+    files = sorted(
+        str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
+    sandbox = Sandbox(project, test_command=command, test_timeout=120)
+    check = checks.Checks(sandbox, bead.acceptance_tests)
+    check.baseline()
+    now = check.run()
+    spec = ModelSpec("bench", "bench", context=16384, max_output_tokens=2048)
+    budget = briefing.prompt_budget(spec, 1024)
+    with mock.patch.object(focus, "OUTLINE_LINES", focus.OUTLINE_LINES if outlined else 10**9):
+        head = briefing.first_messages(
+            bead=bead,
+            root=project,
+            rig=the_rig,
+            role="polecat",
+            role_prompt=rig.builtin_prompt("polecat").text,
+            spec=spec,
+            names=NAMES,
+            acceptance=bead.acceptance_tests,
+            files=files,
+            now=now,
+            wanted=(),
+            tests_decide=True,
+            files_chars=tokens.tokens_to_chars(int(budget * 0.5)),
+        )
+    return sum(tokens.estimate(m["content"]) for m in head) + briefing.tools_overhead(spec, NAMES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", action="append", help="a shipped suite's name or a folder (default: both)")
+    args = parser.parse_args()
+    print(f"{'suite':<17} {'bead':<18} {'whole':>7} {'outlined':>9} {'saved':>6}")
+    for name in args.suite or ["starter", "inflection"]:
+        suite = load_suite(name)
+        for item in suite.beads:
+            if item.role != "polecat":
+                continue
+            bead = Bead(
+                id="bench-1",
+                title=item.title,
+                description=item.description,
+                acceptance_tests=item.acceptance_tests,
+            )
+            with tempfile.TemporaryDirectory() as scratch:
+                project = Path(scratch) / "project"
+                shutil.copytree(suite.project, project)
+                whole = prompt_tokens(project, dict(suite.rig), bead, outlined=False)
+                outlined = prompt_tokens(project, dict(suite.rig), bead, outlined=True)
+            saved = 1 - outlined / whole
+            print(f"{suite.name:<17} {item.key:<18} {whole:>7} {outlined:>9} {saved:>6.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -35,6 +35,7 @@ from typing import Any
 
 from gastown import briefing, checks, prompts, schema, testoutput, tokens, toolcalls
 from gastown.bead import Bead
+from gastown.commands import tail
 from gastown.errors import Unavailable
 from gastown.hardware import EnergyMeter
 from gastown.providers import ModelClient, ModelRejected, Reply
@@ -42,14 +43,8 @@ from gastown.repeats import Repeats, Stuck
 from gastown.rig import Rig, RolePrompt
 from gastown.secrets import Secrets
 from gastown.tally import Tally, Trace
-from gastown.tools import (
-    Sandbox,
-    ToolError,
-    call_schema,
-    openai_tools,
-    parser_specs,
-    tail,
-)
+from gastown.tools import Sandbox, ToolError
+from gastown.toolspecs import call_schema, openai_tools, parser_specs
 from gastown.worktree import Worktree
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from gastown import checks, focus, prompts, tokens
 from gastown.bead import Bead
 from gastown.rig import Rig
 from gastown.roster import ModelSpec
-from gastown.tools import describe, openai_tools
+from gastown.toolspecs import describe, openai_tools
 
 CONTEXT_SHARE = 0.75  # of the model's window, for the prompt (the reply and a margin take the rest)
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gastown import secrets as secretsmod
+from gastown.commands import Run, count_tests
 from gastown.secrets import Secrets
 from gastown.testoutput import shown
-from gastown.tools import Run, Sandbox, count_tests
+from gastown.tools import Sandbox
 
 _OUTCOME_RE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (.+?)(?: - .*)?$", re.MULTILINE)
 _PATH_RE = re.compile(r"[\w./-]+\.(?:py|gd)(?:::[\w\[\]\-.,]+)*")

@@ -28,6 +28,7 @@ from gastown import convoy as convoymod
 from gastown import events
 from gastown.bead import Bead
 from gastown.beadtext import parse_dependency
+from gastown.commands import run_command, tail
 from gastown.errors import GastownError, GitFailed
 from gastown.git import clean_env
 from gastown.queue import NewBead, Queue
@@ -35,7 +36,6 @@ from gastown.rig import Rig
 from gastown.riggit import RigGit
 from gastown.secrets import Secrets
 from gastown.store import GitStore, Snapshot, Update
-from gastown.tools import run_command, tail
 from gastown.worktree import branch_for
 
 log = logging.getLogger(__name__)

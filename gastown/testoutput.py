@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from gastown.tools import Run, tail
+from gastown.commands import Run, tail
 
 SHOWN_OUTPUT = 5000  # characters of failing-test output a model sees per run
 DISTINCT_SHOWN = 3  # different failures shown whole per run; the rest by name

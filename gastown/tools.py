@@ -16,20 +16,17 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gastown import edits, git, merge
+from gastown.commands import Run, count_tests, run_command, tail
 from gastown.errors import GitFailed
 from gastown.secrets import Secrets
-from gastown.toolcalls import ToolSpec
 
-OUTPUT_LIMIT = 12000
 READ_LIMIT = 20000
 LONG_FILE = 200  # lines: a whole read longer than this says how to read a range
 MODULES_SEARCHED = 2000  # files looked through for the home of a fragment sent under a made-up path
@@ -106,106 +103,6 @@ def _check_compiles(target: Path, content: str, relative: str, python: Sequence[
     raise ToolError(
         f"not written: {relative} would not compile ({message}){where}\nThe file is unchanged; send code that compiles."
     )
-
-
-def tail(text: str, limit: int = OUTPUT_LIMIT) -> str:
-    if len(text) <= limit:
-        return text
-    return f"[... {len(text) - limit} characters cut ...]\n" + text[-limit:]
-
-
-class Children:
-    """Process groups started by tools, so a stopping watcher can end them all."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pids: set[int] = set()
-
-    def add(self, pid: int) -> None:
-        with self._lock:
-            self._pids.add(pid)
-
-    def discard(self, pid: int) -> None:
-        with self._lock:
-            self._pids.discard(pid)
-
-    def kill_all(self) -> None:
-        with self._lock:
-            pids = list(self._pids)
-        for pid in pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
-CHILDREN = Children()
-
-
-@dataclass(frozen=True)
-class Run:
-    """A finished command."""
-
-    argv: tuple[str, ...]
-    exit_code: int
-    output: str
-    timed_out: bool = False
-
-
-def run_command(argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str, str]) -> Run:
-    """Run ``argv`` in its own process group; kill the whole group on timeout."""
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=dict(env),
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        return Run(tuple(argv), 127, f"{argv[0]}: command not found")
-    except OSError as error:
-        return Run(tuple(argv), 126, f"{argv[0]}: {error.strerror}")
-    CHILDREN.add(proc.pid)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return Run(tuple(argv), proc.returncode, out.decode(errors="replace"))
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, _ = proc.communicate()
-        return Run(tuple(argv), -9, out.decode(errors="replace"), timed_out=True)
-    finally:
-        CHILDREN.discard(proc.pid)
-
-
-_COUNT_RE = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)\b")
-_GUT_RE = re.compile(r"^\s*(Passing|Failing|Pending|Errors?)(?: Tests)?\s*[:=]?\s*(\d+)", re.MULTILINE)
-
-
-def count_tests(output: str) -> dict[str, int]:
-    """passed / failed / errors / skipped counted from pytest's or GUT's summary."""
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    found = False
-    for number, word in _COUNT_RE.findall(output):
-        key = {
-            "error": "errors",
-            "xfailed": "skipped",
-            "xpassed": "passed",
-            "deselected": "skipped",
-        }.get(word, word)
-        if key in counts:
-            counts[key] = int(number)  # the last summary line wins
-            found = True
-    if not found:
-        for word, number in _GUT_RE.findall(output):
-            key = {"Passing": "passed", "Failing": "failed", "Pending": "skipped"}.get(word, "errors")
-            counts[key] = int(number)
-    return counts
 
 
 def _walk(root: Path) -> list[str]:
@@ -593,152 +490,3 @@ class Sandbox:
         if run.timed_out:
             return f"timed out after {self.shell_timeout:.0f}s\n{tail(self._secrets.redact(run.output))}"
         return f"exit {run.exit_code}\n{tail(self._secrets.redact(run.output))}"
-
-
-TOOL_SCHEMAS: dict[str, dict[str, Any]] = {
-    "read_file": {
-        "description": (
-            "Read a text file of the project. Each line comes numbered, like '  12| text'; the numbers "
-            "are not part of the file. For a long file, give start_line and end_line to read only that part."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "the file, relative to the project root, e.g. src/app.py"},
-                "start_line": {"type": "integer", "minimum": 1, "description": "first line to show (1 = the first)"},
-                "end_line": {"type": "integer", "minimum": 1, "description": "last line to show (included)"},
-            },
-            "required": ["path"],
-            "additionalProperties": False,
-        },
-    },
-    "edit_file": {
-        "description": (
-            "Change part of a file: replace one exact snippet of it. old is copied exactly from the file "
-            "(whole lines, same indentation, no line numbers) and must occur exactly once: include enough "
-            "surrounding lines to make it unique. new replaces it; an empty new deletes it. Prefer this over "
-            "write_file for existing files. With an empty old on a missing file, creates it holding new."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "the file to change, relative to the project root"},
-                "old": {"type": "string", "description": "the exact text to replace, copied from the file"},
-                "new": {"type": "string", "description": "the text to put in its place (may be empty)"},
-            },
-            "required": ["path", "old", "new"],
-            "additionalProperties": False,
-        },
-    },
-    "write_file": {
-        "description": (
-            "Create a new file, or replace a whole file, with content. To change part of an existing file, "
-            "use edit_file instead."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "the file, relative to the project root"},
-                "content": {"type": "string", "description": "the complete text of the file"},
-            },
-            "required": ["path", "content"],
-            "additionalProperties": False,
-        },
-    },
-    "list_dir": {
-        "description": "List the files and folders directly inside a folder (folders end with /).",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "the folder, relative to the project root; . is the root"},
-            },
-            "additionalProperties": False,
-        },
-    },
-    "directory_tree": {
-        "description": "Show the project's folders and files as an indented tree (ignored files are left out).",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "the folder to start from; . is the project root"},
-                "depth": {"type": "integer", "minimum": 1, "description": "how many levels of folders to open (3)"},
-            },
-            "additionalProperties": False,
-        },
-    },
-    "search": {
-        "description": "Find the lines of the project's files that contain some text; answers path:line: text.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "query": {"type": "string", "description": "the text to look for"},
-                "path": {"type": "string", "description": "a folder or file to search in; . is the whole project"},
-                "regex": {"type": "boolean", "description": "true: query is a Python regular expression"},
-            },
-            "required": ["query"],
-            "additionalProperties": False,
-        },
-    },
-    "run_tests": {
-        "description": "Run the project's tests and see the result.",
-        "parameters": {"type": "object", "properties": {}},
-    },
-    "shell_exec": {
-        "description": "Run one allowed command in the project folder.",
-        "parameters": {
-            "type": "object",
-            "properties": {"command": {"type": "string"}},
-            "required": ["command"],
-        },
-    },
-    "ask_crew": {
-        "description": "Ask the rig's Crew a question about this project; it answers from the project's files.",
-        "parameters": {
-            "type": "object",
-            "properties": {"question": {"type": "string"}},
-            "required": ["question"],
-        },
-    },
-    "finish": {
-        "description": "Say the work is done (or cannot be done) with a one-paragraph summary.",
-        "parameters": {
-            "type": "object",
-            "properties": {"summary": {"type": "string"}},
-            "required": ["summary"],
-        },
-    },
-}
-
-
-def openai_tools(names: Iterable[str]) -> list[dict[str, Any]]:
-    """The tools in the OpenAI ``tools`` format."""
-    return [{"type": "function", "function": {"name": n, **TOOL_SCHEMAS[n]}} for n in names]
-
-
-def call_schema(names: Iterable[str]) -> dict[str, Any]:
-    """One tool call as a JSON object, for servers that hold replies to a schema."""
-    return {
-        "oneOf": [
-            {
-                "type": "object",
-                "properties": {"name": {"const": n}, "arguments": TOOL_SCHEMAS[n]["parameters"]},
-                "required": ["name", "arguments"],
-            }
-            for n in names
-        ]
-    }
-
-
-def describe(names: Iterable[str]) -> str:
-    """The tools as prose, for a prompt (when they are not passed as ``tools``)."""
-    lines = ['Reply with exactly one tool call as a JSON object: {"name": TOOL, "arguments": {...}}.', "Tools:"]
-    for name in names:
-        params = TOOL_SCHEMAS[name]["parameters"].get("properties", {})
-        args = ", ".join(params) or "no arguments"
-        lines.append(f"- {name}({args}): {TOOL_SCHEMAS[name]['description']}")
-    return "\n".join(lines)
-
-
-def parser_specs(names: Iterable[str]) -> dict[str, ToolSpec]:
-    """What the tool-call parser checks each call against: the tool's parameters schema."""
-    return {name: ToolSpec(name, TOOL_SCHEMAS[name]["parameters"]) for name in names}

@@ -29,6 +29,7 @@ from gastown import crew, liveness, refinery, wakeup
 from gastown import rig as rigmod
 from gastown.agent import Agent, Limits, Outcome
 from gastown.bead import Bead
+from gastown.commands import CHILDREN
 from gastown.errors import EXIT_INTERRUPTED, GastownError, NothingReady, Refused, Unavailable
 from gastown.machine import Machine
 from gastown.queue import Claimed, Queue
@@ -36,7 +37,6 @@ from gastown.secrets import Secrets
 from gastown.store import GitStore
 from gastown.switcher import choose
 from gastown.tally import Trace
-from gastown.tools import CHILDREN
 from gastown.town import Town
 from gastown.worktree import prepare, remove
 

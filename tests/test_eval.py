@@ -22,8 +22,8 @@ from conftest import git, gt_inprocess, wait_for
 from fake_llm import Answer, FakeLLM, text, tool
 
 from gastown import checks, evaluation
+from gastown.commands import Run
 from gastown.errors import EXIT_INTERRUPTED
-from gastown.tools import Run
 
 FAKE = str(Path(__file__).with_name("fake_llm.py"))
 

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from gastown import checks, testoutput
-from gastown.tools import Run
+from gastown.commands import Run
 
 MANY_FAILURES = """import pytest
 

@@ -7,7 +7,8 @@ import time
 import pytest
 from conftest import git
 
-from gastown.tools import Sandbox, ToolError, count_tests
+from gastown.commands import count_tests
+from gastown.tools import Sandbox, ToolError
 
 
 @pytest.fixture

@@ -25,12 +25,12 @@ from typing import Any
 
 from gastown import checks, crew, planner
 from gastown import config as configmod
+from gastown.commands import Run, run_command
 from gastown.evaluation.suite import AUTHOR, Suite, SuiteBead, Workspace, prepare, select
 from gastown.git import clean_env
 from gastown.rig import Rig
 from gastown.riggit import RigGit
 from gastown.secrets import Secrets
-from gastown.tools import Run, run_command
 
 # Files that decide how tests are collected: a worker's change to them is undone too.
 GUARDED_NAMES = {"conftest.py", "pytest.ini"}

@@ -38,6 +38,7 @@ from gastown.bead import Bead
 from gastown.commands import tail
 from gastown.errors import Unavailable
 from gastown.hardware import EnergyMeter
+from gastown.pace import Pace
 from gastown.providers import ModelClient, ModelRejected, Reply
 from gastown.repeats import Repeats, Stuck
 from gastown.rig import Rig, RolePrompt
@@ -61,7 +62,7 @@ BASE_TOOLS = (
     "finish",
 )
 WRITES = ("write_file", "edit_file")
-NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than the last
+NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than its estimate (pace.py)
 
 
 @dataclass(frozen=True)
@@ -248,14 +249,14 @@ class Agent:
         tools = openai_tools(names)
         shape = {"type": "json_object", "schema": schema.grammar_safe(call_schema(names))}
         began = time.monotonic()
-        last = 0.0  # seconds the last model call took (the first pays the whole prompt; later ones reuse it)
+        pace = Pace()  # how long the next call will take, from the calls so far
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0
         traced = 0  # messages already in the trace: each request records only what is new
         for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
-            spent = self._over_budget(tally, began, last * NEXT_CALL_MARGIN)
+            spent = self._over_budget(tally, began, pace.next_call(conv.estimate()) * NEXT_CALL_MARGIN)
             if spent:
                 trace.write("budget", reason=spent)
                 return "", None  # the done check decides
@@ -301,7 +302,7 @@ class Agent:
                 joules = meter.end()
                 tally.meters.add(meter)
             tally.add(reply, joules)
-            last = reply.usage.seconds
+            pace.saw(reply.usage)
             if not reply.usage.estimated:
                 conv.observe(sent, reply.usage.tokens_in)
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs)
@@ -386,7 +387,7 @@ class Agent:
                 return f"the bead's time budget is spent ({limits.max_wall_s:.0f}s)"
             if spent + next_call > limits.max_wall_s:
                 return (
-                    f"another model call (about {next_call:.0f}s, as the last one took) would not end within "
+                    f"another model call (about {next_call:.0f}s, as the calls so far ran) would not end within "
                     f"the bead's time budget ({spent:.0f}s of {limits.max_wall_s:.0f}s spent)"
                 )
         return ""

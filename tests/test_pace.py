@@ -1,0 +1,29 @@
+"""The next model call judged by the calls so far: a later call pays only the new prompt."""
+
+from gastown.pace import Pace
+from gastown.providers import Usage
+
+
+def test_a_later_call_is_judged_by_its_new_tokens_not_the_whole_prompt():
+    pace = Pace()
+    assert pace.next_call(3000) == 0.0  # nothing to go on before the first call
+    # the first call: 3000 prompt tokens in 100 s (30 a second), 600 reply tokens at 10 a second
+    pace.saw(Usage(tokens_in=3000, tokens_out=600, seconds=160.0, first_token_s=100.0, decode_tps=10.0))
+    # the next prompt holds that one, its reply and a 600-token tool answer: 20 s + 60 s
+    assert pace.next_call(3000 + 600 + 600) == 80.0
+    assert pace.next_call(3000 + 600 + 600) < pace.last_seconds  # "as long as the last" would say 160
+
+
+def test_the_slowest_speeds_and_the_longest_reply_are_the_measure():
+    pace = Pace()
+    pace.saw(Usage(tokens_in=1000, tokens_out=100, seconds=30.0, first_token_s=20.0, decode_tps=10.0))
+    pace.saw(Usage(tokens_in=1600, tokens_out=300, seconds=40.0, first_token_s=25.0, decode_tps=15.0))
+    # prefill: 1000/20 = 50 then 500/25 = 20 a second; decode: 10 a second; longest reply 300
+    assert pace.prefill_tps == 20.0 and pace.decode_tps == 10.0 and pace.longest_reply == 300
+    assert pace.next_call(1900 + 400) == 400 / 20 + 300 / 10
+
+
+def test_without_timings_the_last_call_is_the_measure():
+    pace = Pace()
+    pace.saw(Usage(tokens_in=1000, tokens_out=100, seconds=12.5))
+    assert pace.next_call(5000) == 12.5

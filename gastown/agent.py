@@ -302,7 +302,7 @@ class Agent:
                 joules = meter.end()
                 tally.meters.add(meter)
             tally.add(reply, joules)
-            pace.saw(reply.usage)
+            pace.saw(reply.usage, sent)
             if not reply.usage.estimated:
                 conv.observe(sent, reply.usage.tokens_in)
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs)

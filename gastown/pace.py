@@ -26,17 +26,18 @@ class Pace:
     last_seconds: float = 0.0
     _sent: int = 0  # the prompt tokens of the last call plus its reply: what the server holds now
 
-    def saw(self, usage: Usage) -> None:
-        """One finished call."""
+    def saw(self, usage: Usage, prompt_tokens: int) -> None:
+        """One finished call, whose prompt was ``prompt_tokens`` long by the same measure
+        ``next_call`` is given (the loop's own estimate: a server may count differently)."""
         self.last_seconds = usage.seconds
         self.longest_reply = max(self.longest_reply, usage.tokens_out)
-        fresh = usage.tokens_in - self._sent if self._sent else usage.tokens_in  # what was not cached
+        fresh = prompt_tokens - self._sent if self._sent else prompt_tokens  # what was not cached
         if usage.first_token_s and usage.first_token_s > 0.5 and fresh > 50:
             rate = fresh / usage.first_token_s
             self.prefill_tps = rate if self.prefill_tps is None else min(self.prefill_tps, rate)
         if usage.decode_tps:
             self.decode_tps = usage.decode_tps if self.decode_tps is None else min(self.decode_tps, usage.decode_tps)
-        self._sent = usage.tokens_in + usage.tokens_out
+        self._sent = prompt_tokens + usage.tokens_out
 
     def next_call(self, prompt_tokens: int) -> float:
         """Seconds the next call will take, its prompt ``prompt_tokens`` long (0 before any call)."""

@@ -8,7 +8,7 @@ def test_a_later_call_is_judged_by_its_new_tokens_not_the_whole_prompt():
     pace = Pace()
     assert pace.next_call(3000) == 0.0  # nothing to go on before the first call
     # the first call: 3000 prompt tokens in 100 s (30 a second), 600 reply tokens at 10 a second
-    pace.saw(Usage(tokens_in=3000, tokens_out=600, seconds=160.0, first_token_s=100.0, decode_tps=10.0))
+    pace.saw(Usage(tokens_in=3000, tokens_out=600, seconds=160.0, first_token_s=100.0, decode_tps=10.0), 3000)
     # the next prompt holds that one, its reply and a 600-token tool answer: 20 s + 60 s
     assert pace.next_call(3000 + 600 + 600) == 80.0
     assert pace.next_call(3000 + 600 + 600) < pace.last_seconds  # "as long as the last" would say 160
@@ -16,8 +16,8 @@ def test_a_later_call_is_judged_by_its_new_tokens_not_the_whole_prompt():
 
 def test_the_slowest_speeds_and_the_longest_reply_are_the_measure():
     pace = Pace()
-    pace.saw(Usage(tokens_in=1000, tokens_out=100, seconds=30.0, first_token_s=20.0, decode_tps=10.0))
-    pace.saw(Usage(tokens_in=1600, tokens_out=300, seconds=40.0, first_token_s=25.0, decode_tps=15.0))
+    pace.saw(Usage(tokens_in=1000, tokens_out=100, seconds=30.0, first_token_s=20.0, decode_tps=10.0), 1000)
+    pace.saw(Usage(tokens_in=1600, tokens_out=300, seconds=40.0, first_token_s=25.0, decode_tps=15.0), 1600)
     # prefill: 1000/20 = 50 then 500/25 = 20 a second; decode: 10 a second; longest reply 300
     assert pace.prefill_tps == 20.0 and pace.decode_tps == 10.0 and pace.longest_reply == 300
     assert pace.next_call(1900 + 400) == 400 / 20 + 300 / 10
@@ -25,5 +25,13 @@ def test_the_slowest_speeds_and_the_longest_reply_are_the_measure():
 
 def test_without_timings_the_last_call_is_the_measure():
     pace = Pace()
-    pace.saw(Usage(tokens_in=1000, tokens_out=100, seconds=12.5))
+    pace.saw(Usage(tokens_in=1000, tokens_out=100, seconds=12.5), 1000)
     assert pace.next_call(5000) == 12.5
+
+
+def test_the_prompt_is_measured_the_same_way_on_both_sides_whatever_the_server_counts():
+    pace = Pace()
+    # the server counted 2068 tokens; the loop's estimate (tools included) was 3400
+    pace.saw(Usage(tokens_in=2068, tokens_out=120, seconds=80.0, first_token_s=68.0, decode_tps=12.0), 3400)
+    # the next prompt adds a 500-token answer by the loop's measure: 500 / 50 + 120 / 12
+    assert pace.next_call(3400 + 120 + 500) == 500 / 50 + 120 / 12

@@ -42,6 +42,7 @@ from gastown.pace import Pace
 from gastown.providers import ModelClient, ModelRejected, Reply
 from gastown.repeats import Repeats, Stuck
 from gastown.rig import Rig, RolePrompt
+from gastown.riggit import RigGit
 from gastown.secrets import Secrets
 from gastown.tally import Tally, Trace
 from gastown.tools import Sandbox, ToolError
@@ -107,6 +108,8 @@ class _State:
     written: set[str] = field(default_factory=set)  # files a write of this bead changed
     stubbed: int = 0  # conversation messages stubbed so far
     failing: str = ""  # the first failure of the last test run, for a reply that changed nothing
+    score: tuple[bool, int] | None = None  # the last run: (no regressions, tests passed)
+    best: tuple[tuple[bool, int], dict[str, bytes | None]] | None = None  # the best run's written files
 
 
 class Agent:
@@ -497,7 +500,32 @@ class Agent:
         state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         state.passed = found if found.passed and not broken else None
         state.failing = "" if state.passed else testoutput.first_failure(found.shown)
+        score = (not broken, found.counts.get("passed", 0))
+        if state.best is None or score > state.best[0]:  # the files as they stand: the best so far
+            state.best = (score, {path: _read_bytes(state.sandbox.root / path) for path in state.written})
+        state.score = score
         return found, broken
+
+    def _keep_best(self, state: _State) -> None:
+        """A loop that ends without passing leaves the best files it wrote, not the last: a hot
+        retry at the end can break what an earlier change had nearly right."""
+        if state.best is None or state.passed is not None or state.score is None or state.score >= state.best[0]:
+            return
+        score, files = state.best
+        repo = RigGit(state.sandbox.root)
+        for path in sorted(state.written):
+            target = state.sandbox.root / path
+            if path not in files:  # written only after the best run: back as the bead found it
+                if repo.files_at("HEAD", [path]):
+                    repo.restore_files("HEAD", [path])
+                else:
+                    target.unlink(missing_ok=True)
+            elif files[path] is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.write_bytes(files[path] or b"")
+        state.trace.write("restored", tests_passed=score[1], was=state.score[1])
+        self._check_now(state)
 
     def _tests(self, state: _State) -> tuple[checks.TestRun, list[str]]:
         """One timed run of the bead's tests: the run and the tests that passed before and fail now."""
@@ -572,6 +600,7 @@ class Agent:
     # ---- after the loop --------------------------------------------------------
 
     def _finish(self, state: _State, worktree: Worktree, summary: str, started: float) -> Outcome:
+        self._keep_best(state)
         bead, tally, trace = state.bead, state.tally, state.trace
         tests: dict[str, Any] = {}
         found = state.passed
@@ -625,6 +654,13 @@ class Agent:
                 ok, why = False, f"stuck: {tally.stuck}" + ("" if ok else f"; {why}")
         result["outcome"] = "passed" if ok else "failed"
         return Outcome("done" if ok else "failed", "" if ok else why, result)
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except OSError:
+        return None
 
 
 def _rig_python(command: Sequence[str]) -> tuple[str, ...]:

@@ -654,3 +654,23 @@ def test_a_code_block_without_a_path_for_a_new_module_goes_to_the_one_file_to_cr
     )
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "combo.py").read_text() == COMBO_CODE
+
+
+def test_a_loop_that_ends_without_passing_leaves_its_best_files_not_its_last(tmp_path, lexicon_rig):
+    nearly = "def alpha(word):\n    return word.upper()\n"  # test_alpha passes; test_beta still fails
+    worse = 'def alpha(word):\n    return word\n\n\ndef helper_2(word):\n    return ""\n'  # breaks two
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [
+            text(f"beatscore/lexicon.py\n```python\n{nearly}```\n"),
+            text(f"beatscore/lexicon.py\n```python\n{worse}```\n"),
+        ],
+        limits=Limits(max_turns=2),
+        title="Implement alpha and beta",
+        acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
+    )
+    assert outcome.status == "failed"
+    module = (kept / "beatscore" / "lexicon.py").read_text()
+    assert "return word.upper()" in module and "return word * 2" in module  # the best run's files
+    assert outcome.result["tests"]["passed"] >= 2  # alpha and the helper, as in the best run

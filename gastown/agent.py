@@ -108,8 +108,8 @@ class _State:
     written: set[str] = field(default_factory=set)  # files a write of this bead changed
     stubbed: int = 0  # conversation messages stubbed so far
     failing: str = ""  # the first failure of the last test run, for a reply that changed nothing
-    score: tuple[bool, int] | None = None  # the last run: (no regressions, tests passed)
-    best: tuple[tuple[bool, int], dict[str, bytes | None]] | None = None  # the best run's written files
+    score: tuple[bool, int, int] | None = None  # the last run: (anything passed, -broken, passing - failing)
+    best: tuple[tuple[bool, int, int], dict[str, bytes | None]] | None = None  # the best run and its files
 
 
 class Agent:
@@ -500,7 +500,11 @@ class Agent:
         state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         state.passed = found if found.passed and not broken else None
         state.failing = "" if state.passed else testoutput.first_failure(found.shown)
-        score = (not broken, found.counts.get("passed", 0))
+        # a run where nothing passed (cut short by a collection error: nothing ran, so nothing
+        # is "broken") is the worst; then fewer broken tests, then more passing than failing
+        counts = found.counts
+        passed = counts.get("passed", 0)
+        score = (passed > 0, -len(broken), passed - counts.get("failed", 0) - counts.get("errors", 0))
         if state.best is None or score > state.best[0]:  # the files as they stand: the best so far
             state.best = (score, {path: _read_bytes(state.sandbox.root / path) for path in state.written})
         state.score = score
@@ -524,7 +528,7 @@ class Agent:
                 target.unlink(missing_ok=True)
             else:
                 target.write_bytes(files[path] or b"")
-        state.trace.write("restored", tests_passed=score[1], was=state.score[1])
+        state.trace.write("restored", score=score, was=state.score)
         self._check_now(state)
 
     def _tests(self, state: _State) -> tuple[checks.TestRun, list[str]]:

@@ -467,7 +467,7 @@ def test_a_model_that_repeats_itself_is_asked_again_hotter_and_cooled_by_a_chang
 
 def test_no_model_call_is_started_that_would_outlast_the_time_budget(tmp_path, rig_path):
     wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
-    slow = dataclasses.replace(wrong, delay=5.0)
+    slow = dataclasses.replace(wrong, chunk_delay=0.6)  # a reply that decodes at a few tokens a second
     outcome, llm, kept = run_bead(
         tmp_path,
         rig_path,

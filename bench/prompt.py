@@ -24,22 +24,13 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gastown import briefing, checks, focus, rig, tokens  # noqa: E402
+from gastown.agent import BASE_TOOLS  # noqa: E402
 from gastown.bead import Bead  # noqa: E402
 from gastown.evaluation import load_suite  # noqa: E402
 from gastown.roster import ModelSpec  # noqa: E402
 from gastown.tools import Sandbox  # noqa: E402
 
-NAMES = (
-    "read_file",
-    "edit_file",
-    "write_file",
-    "list_dir",
-    "directory_tree",
-    "search",
-    "run_tests",
-    "shell_exec",
-    "finish",
-)
+NAMES = BASE_TOOLS
 
 
 def prompt_tokens(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> int:

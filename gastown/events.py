@@ -40,6 +40,7 @@ MANUAL = "manual"  # a commit pushed by a person, with no Event trailer
 RESULT_TRAILERS = {
     "outcome": "Outcome",
     "model": "Model",
+    "model_choice": "Model-Choice",
     "tokens_in": "Tokens-In",
     "tokens_out": "Tokens-Out",
     "prefill_tps": "Prefill-TPS",

@@ -493,6 +493,8 @@ def test_a_local_model_that_does_not_fit_the_machine_sends_the_bead_to_the_cloud
     assert shown.status == "done", (shown.close_reason, err[-2000:])
     assert shown.result["model"] == "cloud"
     assert shown.result["model_choice"] == "0 tokens: no local model fits, so cloud (cloud)"
+    entry = read_log(town.store().git, "refs/heads/tasks", bead="gt-f1ts0", limit=1)[0]
+    assert dict(entry.trailers)["Model-Choice"] == "0 tokens: no local model fits, so cloud (cloud)"  # in git log
 
 
 def test_a_bead_no_model_fits_waits_claimable_without_the_watcher_spinning(world):

@@ -528,8 +528,7 @@ class Agent:
                 target.unlink(missing_ok=True)
             else:
                 target.write_bytes(files[path] or b"")
-        state.trace.write("restored", score=score, was=state.score)
-        self._check_now(state)
+        state.trace.write("restored", score=score, was=state.score)  # _finish's test run judges them
 
     def _tests(self, state: _State) -> tuple[checks.TestRun, list[str]]:
         """One timed run of the bead's tests: the run and the tests that passed before and fail now."""

@@ -72,5 +72,7 @@ def test_a_lease_without_end_is_refused_in_town_toml_in_a_claim_and_on_the_comma
     path.write_text(json.dumps({**data, "status": "claimed", "generation": 1, "claim": claim}))
     commit_all(person, "claim forever")
     refused(town, person, f"bead {bead_id}: $.claim.expires_at is")
-    huge = gt_process("--town", str(town.path), "claim", "--role", "polecat", "--lease", "1e12")
-    assert huge.code == 2 and "--lease" in huge.err and "Traceback" not in huge.err + huge.out
+    for lease in ("1e12", "nan", "inf"):  # click's range lets nan through: it must not reach the claim
+        refused_lease = gt_process("--town", str(town.path), "claim", "--role", "polecat", "--lease", lease)
+        assert refused_lease.code == 2 and "--lease" in refused_lease.err, (lease, refused_lease.err)
+        assert "Traceback" not in refused_lease.err + refused_lease.out

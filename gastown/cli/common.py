@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -81,3 +82,16 @@ def bead_line(entry: Any, current: float) -> str:
     if entry.status == "claimed" and entry.expires is not None and entry.expires <= current:
         state = "expired"
     return f"{entry.id:<12} P{entry.priority}  {entry.role:<10} {state:<8} {created:>7}  {entry.title}"
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds in a range: ``nan`` and ``inf`` are not numbers of seconds (click's
+    FloatRange lets ``nan`` through every bound)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number

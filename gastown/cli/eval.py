@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gastown.cli.common import emit_json, json_option
+from gastown.cli.common import Seconds, emit_json, json_option
 
 
 def _names(text: str | None) -> tuple[str, ...]:
@@ -24,7 +24,7 @@ def _names(text: str | None) -> tuple[str, ...]:
 @click.option("--role", help="Only the suite's beads of this role.")
 @click.option("--beads", "beads_text", metavar="KEY,...", help="Only these beads of the suite.")
 @click.option("--config", "config_file", metavar="TOWN_TOML", help="Models, [machine] and [cost] from this file.")
-@click.option("--timeout", type=click.FloatRange(min=1), help="Seconds of wall time per bead (default: the suite's).")
+@click.option("--timeout", type=Seconds(min=1), help="Seconds of wall time per bead (default: the suite's).")
 @click.option("--svg", "svg_file", metavar="FILE", help="Also write the chart: pass rate against time per bead.")
 @click.option("--keep", is_flag=True, help="Keep each model's throwaway town and rig (their paths are printed).")
 @click.option("--check", is_flag=True, help="Check the chosen beads are fair with their solutions; runs no model.")

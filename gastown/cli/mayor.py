@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gastown.cli.common import emit_json, json_option, open_store, town_option
+from gastown.cli.common import Seconds, emit_json, json_option, open_store, town_option
 
 
 @click.group()
@@ -126,10 +126,10 @@ def _render(result: Any, dry_run: bool) -> None:
 
 @mayor.command("watch")
 @click.option(
-    "--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Reconcile at least this often."
+    "--interval", type=Seconds(min=0.1), default=30.0, show_default=True, help="Reconcile at least this often."
 )
 @click.option("--once", is_flag=True, help="Reconcile once and exit.")
-@click.option("--idle-exit", type=click.FloatRange(min=0), help="Exit after this many seconds.")
+@click.option("--idle-exit", type=Seconds(min=0), help="Exit after this many seconds.")
 @click.option("--agent", default="mayor")
 @town_option
 @click.pass_context

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gastown.cli.common import bead_line, emit_json, json_option, now, open_queue, town_option
+from gastown.cli.common import Seconds, bead_line, emit_json, json_option, now, open_queue, town_option
 from gastown.config import MAX_LEASE_SECONDS
 
 
@@ -42,7 +42,7 @@ def ready(ctx: click.Context, role: str | None, limit: int | None, as_json: bool
 @click.option("--agent", help="Who claims (default: $GT_AGENT or ROLE@HOST).")
 @click.option(
     "--lease",
-    type=click.FloatRange(min=0.1, max=MAX_LEASE_SECONDS),
+    type=Seconds(min=0.1, max=MAX_LEASE_SECONDS),
     help="Lease in seconds (default: town.toml queue.lease_seconds).",
 )
 @click.option("--bead", "bead_id", help="Claim this bead rather than the best ready one.")
@@ -79,9 +79,7 @@ def _owner_options(func: Any) -> Any:
 @click.command()
 @click.argument("bead_id")
 @click.option("--agent", required=True)
-@click.option(
-    "--lease", type=click.FloatRange(min=0.1, max=MAX_LEASE_SECONDS), help="New lease in seconds from now."
-)
+@click.option("--lease", type=Seconds(min=0.1, max=MAX_LEASE_SECONDS), help="New lease in seconds from now.")
 @_owner_options
 @town_option
 @json_option

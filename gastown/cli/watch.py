@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gastown.cli.common import town_option, town_path
+from gastown.cli.common import Seconds, town_option, town_path
 from gastown.config import MAX_LEASE_SECONDS
 
 
@@ -16,15 +16,13 @@ from gastown.config import MAX_LEASE_SECONDS
 @click.option("--max-beads", type=click.IntRange(1, None), help="Exit after this many beads.")
 @click.option(
     "--idle-exit",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     help="Exit after this many seconds with nothing to do.",
 )
-@click.option(
-    "--lease", type=click.FloatRange(min=0.5, max=MAX_LEASE_SECONDS), help="Lease in seconds (default: town.toml)."
-)
+@click.option("--lease", type=Seconds(min=0.5, max=MAX_LEASE_SECONDS), help="Lease in seconds (default: town.toml).")
 @click.option(
     "--poll",
-    type=click.FloatRange(min=0.05),
+    type=Seconds(min=0.05),
     help="Check for new beads every POLL seconds instead of watching the git directory (network filesystems).",
 )
 @click.option("--check", is_flag=True, help="Only say whether watcher AGENT is alive: exit 0 or 1.")

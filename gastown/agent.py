@@ -10,7 +10,9 @@ change that makes them pass ends the bead there (a Refinery bead ends once the t
 it was asked for are written). ``finish`` is accepted only when the done condition holds —
 else it is refused with the failing output and the loop goes on. The same call getting
 the same answer is pointed out the second time and ends the bead (``stuck: …``) the
-third; each repeat is asked again at a higher temperature. Turn, token and wall-time
+third; each repeat is asked again at a higher temperature. A try whose changes stop
+getting more tests passing starts over: its files put back, the first prompt asked again
+(with the last failure, hotter), the best files of any try kept at the end. Turn, token and wall-time
 budgets bound the rest, and no model call starts that would outlast the time budget.
 Then the Refinery's test files are checked untouched (for every role but the Refinery),
 and the work is committed on ``bead/<id>`` with a ``Bead:`` trailer. Every request,
@@ -64,6 +66,9 @@ BASE_TOOLS = (
 )
 WRITES = ("write_file", "edit_file")
 NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than its estimate (pace.py)
+CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
+FRESH_TEMPERATURE = 0.8  # a try that starts over is sampled at least this hot: a new answer, not the last one
+HINT_CHARS = 800  # of the last failure, shown to a try that starts over
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,10 @@ class _State:
     failing: str = ""  # the first failure of the last test run, for a reply that changed nothing
     score: tuple[bool, int, int] | None = None  # the last run: (anything passed, -broken, passing - failing)
     best: tuple[tuple[bool, int, int], dict[str, bytes | None]] | None = None  # the best run and its files
+    head: list[dict[str, Any]] = field(default_factory=list)  # the first prompt: where a fresh try starts
+    try_changes: int = 0  # changes tested in this try
+    try_score: tuple[bool, int, int] | None = None  # the best run of this try
+    start_over: str = ""  # why the next turn starts a fresh try ("" to go on with this one)
 
 
 class Agent:
@@ -238,6 +247,7 @@ class Agent:
             wanted=wanted,
             acceptance=acceptance,
             files=tuple(files),
+            head=[dict(m) for m in head],
         )
 
     # ---- the loop --------------------------------------------------------------
@@ -259,6 +269,10 @@ class Agent:
         for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
+            if state.start_over:
+                self._start_over(state, pace)
+                conv = state.conv
+                traced = len(conv.head)  # the trace's "try" record holds what the head gained
             spent = self._over_budget(tally, began, pace.next_call(conv.estimate()) * NEXT_CALL_MARGIN)
             if spent:
                 trace.write("budget", reason=spent)
@@ -422,12 +436,8 @@ class Agent:
             tally.attempt(call.name, ok)
             if ok and call.name in WRITES and not changed:
                 state.repeats.warm()
-                if state.failing:  # the model believes the code right: make it look at the failure
-                    text += (
-                        f"\n\nThe tests still fail:\n{state.failing}\n"
-                        "First write one sentence: which line of the code gives this wrong result, and what "
-                        "it must do instead. Then send only the function you changed, under its file's path."
-                    )
+                if state.failing and self._tests_decide:  # it believes wrong code right: asked again, it says so again
+                    state.start_over = "a write that changed nothing while the tests fail"
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             text += self._repeat(state, key, text, _describe(call), call.name)
             if changed:  # the same change again (an edit inserting the same lines twice)
@@ -438,6 +448,7 @@ class Agent:
                 if done:  # the bead's definition of done holds: another turn could only undo it
                     state.trace.write("finish", summary=report, accepted=True, by="tests")
                     return f"{_describe(call)}; {report}"
+                state.start_over = state.start_over or self._try_ends(state)
                 continue
             if changed and state.wanted and all(w in state.written for w in state.wanted):
                 report = f"{', '.join(state.wanted)} written; the bead is done"
@@ -463,6 +474,43 @@ class Agent:
         note = state.repeats.repeated(key, answer, what, tool)
         state.tally.loops += bool(note)
         return note
+
+    def _try_ends(self, state: _State) -> str:
+        """After a change whose tests fail: "" while this try may go on, else why it starts
+        over. A try goes on while its changes get more tests passing, up to ``CHANGES_PER_TRY``:
+        a small model shown its own wrong code keeps it, and a new answer to the first prompt
+        is as cheap as a repair (the server still holds that prompt)."""
+        state.try_changes += 1
+        assert state.score is not None  # the change's test run scored it
+        improved = state.try_score is None or state.score > state.try_score
+        if improved:
+            state.try_score = state.score
+        if state.try_changes >= CHANGES_PER_TRY:
+            return f"{state.try_changes} changes in this try and the tests still fail"
+        if not improved:
+            return "the last change got no more tests passing than the one before it"
+        return ""
+
+    def _start_over(self, state: _State, pace: Pace) -> None:
+        """A fresh try: the files this bead wrote put back as it found them, the conversation
+        back to the first prompt plus a note of how the last try failed, sampled hotter."""
+        why, state.start_over = state.start_over, ""
+        state.tally.tries += 1
+        _put_back(state, {})
+        hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
+        if state.failing:
+            hint += f". Its first failure:\n```\n{state.failing[:HINT_CHARS].strip()}\n```\n"
+        else:
+            hint += ".\n"
+        hint += "The files above are as the bead found them. Write the code again, so that it handles that case.\n"
+        last = state.head[-1]
+        head = [*state.head[:-1], {**last, "content": f"{last.get('content') or ''}{hint}"}]
+        old = state.conv
+        state.conv = prompts.Conversation(head, old.budget_tokens, scale=old.scale, overhead=old.overhead)
+        pace.rewind(prompts.Conversation(state.head, old.budget_tokens, overhead=old.overhead).estimate())
+        state.repeats.start_over(FRESH_TEMPERATURE)
+        state.try_changes, state.try_score, state.score = 0, None, None
+        state.trace.write("try", number=state.tally.tries, why=why, hint=hint, temperature=state.repeats.temperature)
 
     def _rewrite(self, state: _State, key: str, what: str) -> str:
         """A note for the same change made again (counted as a loop)."""
@@ -512,22 +560,14 @@ class Agent:
 
     def _keep_best(self, state: _State) -> None:
         """A loop that ends without passing leaves the best files it wrote, not the last: a hot
-        retry at the end can break what an earlier change had nearly right."""
-        if state.best is None or state.passed is not None or state.score is None or state.score >= state.best[0]:
+        retry at the end can break what an earlier change had nearly right (``score`` is None
+        when a fresh try put the files back and has not run the tests since)."""
+        if state.best is None or state.passed is not None:
+            return
+        if state.score is not None and state.score >= state.best[0]:
             return
         score, files = state.best
-        repo = RigGit(state.sandbox.root)
-        for path in sorted(state.written):
-            target = state.sandbox.root / path
-            if path not in files:  # written only after the best run: back as the bead found it
-                if repo.files_at("HEAD", [path]):
-                    repo.restore_files("HEAD", [path])
-                else:
-                    target.unlink(missing_ok=True)
-            elif files[path] is None:
-                target.unlink(missing_ok=True)
-            else:
-                target.write_bytes(files[path] or b"")
+        _put_back(state, files)
         state.trace.write("restored", score=score, was=state.score)  # _finish's test run judges them
 
     def _tests(self, state: _State) -> tuple[checks.TestRun, list[str]]:
@@ -657,6 +697,22 @@ class Agent:
                 ok, why = False, f"stuck: {tally.stuck}" + ("" if ok else f"; {why}")
         result["outcome"] = "passed" if ok else "failed"
         return Outcome("done" if ok else "failed", "" if ok else why, result)
+
+
+def _put_back(state: _State, files: Mapping[str, bytes | None]) -> None:
+    """Every file the bead wrote as ``files`` holds it (None: absent), or as the bead found it."""
+    repo = RigGit(state.sandbox.root)
+    for path in sorted(state.written):
+        target = state.sandbox.root / path
+        if path not in files:
+            if repo.files_at("HEAD", [path]):
+                repo.restore_files("HEAD", [path])
+            else:
+                target.unlink(missing_ok=True)
+        elif files[path] is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.write_bytes(files[path] or b"")
 
 
 def _read_bytes(path: Path) -> bytes | None:

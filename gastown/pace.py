@@ -39,6 +39,11 @@ class Pace:
             self.decode_tps = usage.decode_tps if self.decode_tps is None else min(self.decode_tps, usage.decode_tps)
         self._sent = prompt_tokens + usage.tokens_out
 
+    def rewind(self, cached_tokens: int) -> None:
+        """The conversation started over: the server holds only ``cached_tokens`` of the next
+        prompt (the part the old one shares with it)."""
+        self._sent = cached_tokens
+
     def next_call(self, prompt_tokens: int) -> float:
         """Seconds the next call will take, its prompt ``prompt_tokens`` long (0 before any call)."""
         if self.prefill_tps is None or self.decode_tps is None:

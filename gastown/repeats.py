@@ -36,6 +36,8 @@ class Repeats:
         self._seen: dict[str, int] = {}
         self._writes: dict[str, int] = {}  # the same change made again: a loop even though the file changes
         self.heat = 0  # repeats since the files last changed: each asks for a less likely reply
+        self.floor = TEMPERATURES[0]  # the coolest a request is sampled (raised for a fresh try)
+        self._earlier: set[str] = set()  # changes made in tries before this one
 
     def see(self, key: str) -> int:
         """How many times ``key`` has now been seen since the last change to the files."""
@@ -64,6 +66,11 @@ class Repeats:
             raise Stuck(f"{what} made the same change {made} times")
         if made < 2:
             return ""
+        if key in self._earlier:  # sent in a try that started over: the files were put back since
+            return (
+                "\n\nNote: an earlier try sent exactly this, and it failed the same way; one more identical "
+                "answer ends the bead as stuck. Write the code differently."
+            )
         return (
             "\n\nNote: you made exactly this change before; the file may now hold it twice. "
             "read_file the file and fix what is there; one more identical change ends the bead as stuck."
@@ -74,6 +81,14 @@ class Repeats:
         self._seen.clear()
         self.heat = 0
 
+    def start_over(self, temperature: float) -> None:
+        """The conversation starts again from the first prompt with the files put back: what
+        was seen is forgotten, except the changes sent (the same one sent in every try is
+        still a loop), and every request is sampled at least this hot."""
+        self.changed()
+        self.floor = temperature
+        self._earlier.update(self._writes)
+
     def warm(self) -> None:
         """The model repeated itself (or wrote what was already there)."""
         self.heat += 1
@@ -82,4 +97,5 @@ class Repeats:
     def temperature(self) -> float:
         """The sampling temperature of the next request: a small model that repeats itself at
         a low temperature repeats itself exactly; a hotter retry is its one way out."""
-        return TEMPERATURES[min(self.heat, len(TEMPERATURES) - 1)]
+        ladder = (self.floor, *(t for t in TEMPERATURES if t > self.floor))
+        return ladder[min(self.heat, len(ladder) - 1)]

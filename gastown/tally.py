@@ -58,6 +58,7 @@ class Tally:
     loops: int = 0  # repeats pointed out to the model
     refused: int = 0  # finish calls refused because the done condition did not hold
     stuck: str = ""  # what the model kept repeating, when that ended the loop
+    tries: int = 1  # fresh starts of the conversation (see agent: a try that failed starts over)
 
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -102,6 +103,7 @@ class Tally:
             "tool_calls_failed": self.failed,
             "tool_calls_recovered": self.recovered,
             "loops": self.loops,
+            "tries": self.tries,
             "trace": str(trace.path),
         }
         if self.cached:

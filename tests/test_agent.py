@@ -108,8 +108,8 @@ def write_combo() -> Answer:
     return tool("write_file", path="beatscore/combo.py", content=COMBO_CODE)
 
 
-def first_prompt(llm: FakeLLM) -> str:
-    return llm.requests[0]["messages"][1]["content"]
+def first_prompt(llm: FakeLLM, request: int = 0) -> str:
+    return llm.requests[request]["messages"][1]["content"]
 
 
 def tool_results(llm: FakeLLM, request: int) -> list[str]:
@@ -393,7 +393,20 @@ def test_the_same_edit_made_three_times_ends_the_loop_though_the_file_changes(tm
     )
     assert outcome.status == "failed" and "made the same change 3 times" in outcome.reason, outcome.reason
     assert len(llm.requests) == 3
-    assert "you made exactly this change before" in tool_results(llm, 2)[-1]
+    # the second change got no more tests passing: the third request started the bead over
+    assert len(llm.requests[2]["messages"]) == 2 and "## An earlier try" in first_prompt(llm, 2)
+
+
+def test_a_change_sent_again_in_a_fresh_try_is_pointed_out_as_an_earlier_tries(tmp_path, rig_path):
+    grow = tool("edit_file", path="beatscore/scoring.py", old="WINDOWS = (", new="# again\nWINDOWS = (")
+    grown = (rig_path / "beatscore" / "scoring.py").read_text().replace("WINDOWS = (", "# again\nWINDOWS = (", 1)
+    same = tool("write_file", path="beatscore/scoring.py", content=grown)  # what the edit made: no change
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [grow, same, grow, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert outcome.result["tries"] == 2
+    assert "an earlier try sent exactly this, and it failed the same way" in tool_results(llm, 3)[0]
 
 
 def test_the_refinery_may_not_finish_before_the_test_file_it_was_asked_for_exists(tmp_path, rig_path):
@@ -453,7 +466,7 @@ def test_a_function_the_tests_import_from_an_existing_module_is_named_and_added_
     )
 
 
-def test_a_model_that_repeats_itself_is_asked_again_hotter_and_cooled_by_a_change(tmp_path, rig_path):
+def test_a_fresh_try_is_sampled_hotter_and_hotter_again_when_it_repeats_itself(tmp_path, rig_path):
     wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
     missing = tool("read_file", path="beatscore/nothing.py")
     outcome, llm, _ = run_bead(
@@ -461,8 +474,18 @@ def test_a_model_that_repeats_itself_is_asked_again_hotter_and_cooled_by_a_chang
     )
     assert outcome.status == "done", outcome.reason
     sent = [r["temperature"] for r in llm.requests]
-    # the first write changed the file; its repeat changed nothing (0.7), then a repeated read (1.0)
-    assert sent == [0.2, 0.2, 0.7, 0.7, 1.0], sent
+    # the first write changed the file; its repeat changed nothing: a fresh try (0.8); a repeated read (1.0)
+    assert sent == [0.2, 0.2, 0.8, 0.8, 1.0], sent
+
+
+def test_a_repeated_call_is_asked_again_hotter(tmp_path, rig_path):
+    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
+    missing = tool("read_file", path="beatscore/nothing.py")
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [wrong, missing, missing, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert [r["temperature"] for r in llm.requests] == [0.2, 0.2, 0.2, 0.7]
 
 
 def test_no_model_call_is_started_that_would_outlast_the_time_budget(tmp_path, rig_path):
@@ -617,15 +640,73 @@ def test_tests_of_the_acceptance_file_outside_the_beads_ids_must_keep_passing(tm
     assert outcome.status == "failed" and "tests/test_lexicon.py::test_helper" in outcome.reason
 
 
-def test_a_reply_that_changes_nothing_is_shown_the_failure_and_asked_which_line_is_wrong(tmp_path, rig_path):
+def test_a_reply_that_changes_nothing_starts_the_bead_over_from_the_first_prompt(tmp_path, rig_path):
     wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
+    look = tool("read_file", path="beatscore/combo.py")
     outcome, llm, _ = run_bead(
-        tmp_path, rig_path, [wrong, wrong, write_combo()], acceptance_tests=("tests/test_combo.py",)
+        tmp_path, rig_path, [wrong, wrong, look, write_combo()], acceptance_tests=("tests/test_combo.py",)
     )
     assert outcome.status == "done", outcome.reason
-    told = tool_results(llm, 2)[-1]
-    assert told.startswith("no change") and "The tests still fail:\n___" in told, told
-    assert "test_multiplier_grows_with_the_streak" in told and "which line of the code gives this wrong result" in told
+    fresh = llm.requests[2]
+    assert [m["role"] for m in fresh["messages"]] == ["system", "user"]  # not the wrong code again
+    assert fresh["temperature"] == 0.8
+    hint = first_prompt(llm, 2).split("## An earlier try", 1)[1]
+    assert "test_multiplier_grows_with_the_streak" in hint and "as the bead found them" in hint, hint
+    assert first_prompt(llm, 2).startswith(first_prompt(llm))  # the server's cached prompt, plus the hint
+    assert "no such file" in tool_results(llm, 3)[-1]  # the file the first try made was put back (removed)
+    assert outcome.result["tries"] == 2
+
+
+def test_a_try_whose_change_gets_no_more_tests_passing_starts_over_with_its_files_put_back(tmp_path, lexicon_rig):
+    nearly = "def alpha(word):\n    return word.upper()\n"  # test_alpha passes; test_beta still fails
+    worse = "def alpha(word):\n    return word\n"
+    both = "def alpha(word):\n    return word.upper()\n\n\ndef beta(word):\n    return word[::-1]\n"
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [
+            text(f"beatscore/lexicon.py\n```python\n{nearly}```\n"),
+            text(f"beatscore/lexicon.py\n```python\n{worse}```\n"),
+            tool("read_file", path="beatscore/lexicon.py"),
+            text(f"beatscore/lexicon.py\n```python\n{both}```\n"),
+        ],
+        title="Implement alpha and beta",
+        acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert len(llm.requests[2]["messages"]) == 2  # the third request started over
+    shown = tool_results(llm, 3)[-1]
+    assert "return word.upper()" not in shown and "raise NotImplementedError" in shown  # as the bead found it
+    assert outcome.result["tries"] == 2
+
+
+def test_a_try_that_gets_more_tests_passing_goes_on(tmp_path, lexicon_rig):
+    nearly = "def alpha(word):\n    return word.upper()\n"
+    beta = "def beta(word):\n    return word[::-1]\n"
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text("beatscore/lexicon.py\n```python\ndef alpha(word):\n    return word\n```\n")]
+        + [text(f"beatscore/lexicon.py\n```python\n{code}```\n") for code in (nearly, beta)],
+        title="Implement alpha and beta",
+        acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert outcome.result["tries"] == 1 and len(llm.requests[2]["messages"]) == 6
+
+
+def test_the_best_files_of_an_earlier_try_stay_when_the_budget_ends_after_a_start_over(tmp_path, lexicon_rig):
+    nearly = "def alpha(word):\n    return word.upper()\n"
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text(f"beatscore/lexicon.py\n```python\n{nearly}```\n")] * 2 + [text("I cannot do beta.")],
+        limits=Limits(max_turns=3),
+        title="Implement alpha and beta",
+        acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
+    )
+    assert outcome.status == "failed" and outcome.result["tries"] == 2
+    assert "return word.upper()" in (kept / "beatscore" / "lexicon.py").read_text()  # put back, then restored
 
 
 def test_a_code_block_without_a_path_goes_to_the_module_that_defines_its_function(tmp_path, lexicon_rig):

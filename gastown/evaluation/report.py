@@ -37,6 +37,7 @@ class BeadRun:
     tool_calls_failed: int = 0
     tool_calls_recovered: int = 0
     stuck: bool = False
+    tries: int = 0  # fresh starts of the conversation the worker made (0: not reported)
     prefill_tps: float | None = None
     decode_tps: float | None = None
     cached_tokens: int = 0
@@ -66,6 +67,7 @@ class BeadRun:
         self.decode_tps = _number(result.get("decode_tps"))
         self.energy_j = _number(result.get("energy_j"))
         self.stuck = bool(result.get("stuck")) or (self.close_reason or "").startswith("stuck:")
+        self.tries = int(result.get("tries") or 0)
         rows = result.get("by_model")
         if isinstance(rows, Mapping):
             self.by_model = {str(k): dict(v) for k, v in rows.items() if isinstance(v, Mapping)}

@@ -43,6 +43,15 @@ git -C "$work/beatscore" add -A && git -C "$work/beatscore" commit --quiet -m "b
 git -C "$work/beatscore" checkout --quiet --detach  # main stays free for the merge queue
 gt $T rig add example "$work/beatscore" --from example
 
+if ! bwrap --unshare-all --ro-bind / / true 2>/dev/null; then
+  say "2a. No usable bubblewrap here: this demo opts in to unconfined model commands"
+  echo "    (model-written code then runs with your permissions; install bubblewrap to confine it)"
+  git clone --quiet --branch tasks "$work/town.git" "$work/sandbox"
+  printf '\n[sandbox]\nmode = "none"\n' >> "$work/sandbox/town.toml"
+  git -C "$work/sandbox" commit --quiet -am "demo: model commands unconfined (no bubblewrap)"
+  git -C "$work/sandbox" push --quiet origin tasks
+fi
+
 if [ -n "$extra_config" ]; then
   say "2b. Your models: $extra_config is added to town.toml"
   git clone --quiet --branch tasks "$work/town.git" "$work/config"

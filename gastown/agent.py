@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gastown import briefing, checks, prompts, schema, testoutput, tokens, toolcalls
@@ -40,10 +40,11 @@ from gastown.bead import Bead
 from gastown.commands import tail
 from gastown.errors import Unavailable
 from gastown.hardware import EnergyMeter
+from gastown.jail import INSTALL_HINT, Jail
 from gastown.pace import Pace
 from gastown.providers import ModelClient, ModelRejected, Reply
 from gastown.repeats import Repeats, Stuck
-from gastown.rig import Rig, RolePrompt
+from gastown.rig import Rig, RolePrompt, pytest_setup_changed
 from gastown.riggit import RigGit
 from gastown.secrets import Secrets
 from gastown.tally import Tally, Trace
@@ -67,7 +68,7 @@ BASE_TOOLS = (
 WRITES = ("write_file", "edit_file")
 NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than its estimate (pace.py)
 CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
-FRESH_TEMPERATURE = 0.8  # a try that starts over is sampled at least this hot: a new answer, not the last one
+FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot: a new answer, not the last one
 HINT_CHARS = 800  # of the last failure, shown to a try that starts over
 
 
@@ -137,6 +138,7 @@ class Agent:
         env: Mapping[str, str] | None = None,
         meter: Callable[[ModelClient], EnergyMeter | None] | None = None,
         secrets: Secrets | None = None,
+        jail: Jail | None = None,
     ) -> None:
         self.role = role
         self.prompt = prompt
@@ -149,6 +151,7 @@ class Agent:
         self.env = env
         self.meter = meter or (lambda _client: None)
         self.secrets = secrets or Secrets.of(os.environ if env is None else env)
+        self.jail = jail or Jail(policy=rig.sandbox)
 
     @property
     def _tests_decide(self) -> bool:
@@ -159,7 +162,7 @@ class Agent:
         protect = self.role != "refinery"
         sandbox = Sandbox(
             worktree.path,
-            protected=self.rig.is_test_path if protect else (lambda _p: False),
+            protected=self.rig.is_protected if protect else (lambda _p: False),
             allowed_commands=self.rig.allowed_commands,
             shell_timeout=self.rig.shell_timeout,
             test_command=self.rig.test_command,
@@ -167,7 +170,13 @@ class Agent:
             **({"env": self.env} if self.env is not None else {}),
             secrets=self.secrets,
             python=_rig_python(self.rig.test_command),
+            jail=self.jail,
         )
+        problem = self.jail.problem()
+        if problem and (self._tests_decide or self.rig.allowed_commands):
+            return Outcome(
+                "released", f"{problem}; {INSTALL_HINT}", Tally().result(started, trace, self.client.spec.name)
+            )
         files = worktree.repo.files()
         texts = briefing.texts_of(bead)
         acceptance = bead.acceptance_tests or checks.find_tests(texts, files, self.rig.is_test_path)
@@ -195,7 +204,7 @@ class Agent:
         names = BASE_TOOLS + (("ask_crew",) if self.crew else ())
         state = self._state(bead, sandbox, check, tally, trace, names, acceptance, files, now)
         if now is not None and not now.passed:
-            state.failing = testoutput.first_failure(now.shown)
+            state.failing = testoutput.first_failure(now.shown, 6000)
         summary, ended = self._loop(state, names)
         if ended is not None:
             ended.result.update(tally.result(started, trace, self.client.spec.name))
@@ -498,8 +507,9 @@ class Agent:
         state.tally.tries += 1
         _put_back(state, {})
         hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
-        if state.failing:
-            hint += f". Its first failure:\n```\n{state.failing[:HINT_CHARS].strip()}\n```\n"
+        failure = testoutput.gist(state.failing, HINT_CHARS) if state.failing else ""
+        if failure:
+            hint += f". Its first failure:\n```\n{failure.strip()}\n```\n"
         else:
             hint += ".\n"
         hint += "The files above are as the bead found them. Write the code again, so that it handles that case.\n"
@@ -547,7 +557,7 @@ class Agent:
         found, broken = self._tests(state)
         state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         state.passed = found if found.passed and not broken else None
-        state.failing = "" if state.passed else testoutput.first_failure(found.shown)
+        state.failing = "" if state.passed else testoutput.first_failure(found.shown, 6000)
         # a run where nothing passed (cut short by a collection error: nothing ran, so nothing
         # is "broken") is the worst; then fewer broken tests, then more passing than failing
         counts = found.counts
@@ -586,6 +596,11 @@ class Agent:
         if state.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done"
         note = f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
+        for path in briefing.missing_files(state.sandbox.root, state.acceptance, state.files):
+            note += (
+                f"\nStill missing: {path}, which the tests import. Reply with {path} on one line and a code "
+                "block holding the whole file, with the imports it needs."
+            )
         for path, name in briefing.absent_names(state.sandbox.root, state.acceptance, state.files):
             # A small model shown a module often sends it back unchanged: say what it still lacks.
             note += (
@@ -660,7 +675,7 @@ class Agent:
                 tests["acceptance"] = list(state.check.acceptance)
         changed = worktree.changed_files()
         if self.role != "refinery":
-            touched = [p for p in changed if self.rig.is_test_path(p)]
+            touched = _touched_tests(self.rig, worktree, changed)
             if touched:
                 result = {
                     "summary": summary,
@@ -713,6 +728,19 @@ def _put_back(state: _State, files: Mapping[str, bytes | None]) -> None:
             target.unlink(missing_ok=True)
         else:
             target.write_bytes(files[path] or b"")
+
+
+def _touched_tests(rig: Rig, worktree: Worktree, changed: Sequence[str]) -> list[str]:
+    """The Refinery's files among ``changed``: tests, files that decide how tests are
+    collected, and a ``pyproject.toml`` whose pytest tables changed."""
+    touched = [p for p in changed if rig.is_protected(p)]
+    for path in changed:
+        if PurePosixPath(path).name == "pyproject.toml":
+            old = worktree.repo.read_at(worktree.base, path)
+            new = _read_bytes(worktree.path / path)
+            if pytest_setup_changed(old, None if new is None else new.decode(errors="replace")):
+                touched.append(f"{path} (its pytest settings)")
+    return touched
 
 
 def _read_bytes(path: Path) -> bytes | None:

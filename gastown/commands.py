@@ -1,18 +1,23 @@
-"""Commands a bead runs: each in its own process group, timed, its group killed on timeout,
-and every group a stopping watcher must end kept in ``CHILDREN``; and the test counts read
-from what a test runner printed.
+"""Commands a bead runs: each under the jail (see ``jail``), in its own process group,
+timed, its group killed on timeout or past the output limit, and every group a stopping
+watcher must end kept in ``CHILDREN``; and the test counts read from what a test runner
+printed.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from gastown.jail import Jail, SandboxUnavailable
 
 OUTPUT_LIMIT = 12000
 
@@ -61,35 +66,86 @@ class Run:
     timed_out: bool = False
 
 
-def run_command(argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str, str]) -> Run:
-    """Run ``argv`` in its own process group; kill the whole group on timeout."""
+def run_command(argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str, str], jail: Jail) -> Run:
+    """Run ``argv`` in ``cwd`` under ``jail``, in its own process group; kill the whole group
+    on timeout or when its output passes the jail's limit."""
+    try:
+        ready = jail.prepare(argv, cwd, timeout, env)
+    except SandboxUnavailable as error:
+        return Run(tuple(argv), 126, f"{error.message}; {error.hint}")
     try:
         proc = subprocess.Popen(
-            list(argv),
+            ready.argv,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=dict(env),
+            env=ready.env,
             start_new_session=True,
         )
     except FileNotFoundError:
+        ready.cleanup()
         return Run(tuple(argv), 127, f"{argv[0]}: command not found")
     except OSError as error:
+        ready.cleanup()
         return Run(tuple(argv), 126, f"{argv[0]}: {error.strerror}")
     CHILDREN.add(proc.pid)
     try:
-        out, _ = proc.communicate(timeout=timeout)
-        return Run(tuple(argv), proc.returncode, out.decode(errors="replace"))
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, _ = proc.communicate()
-        return Run(tuple(argv), -9, out.decode(errors="replace"), timed_out=True)
+        out, stopped = _collect(proc, timeout, ready.output_limit)
+        if stopped:
+            _kill_group(proc.pid)
+        code = proc.wait()
+        text = out.decode(errors="replace")
+        if stopped == "output":
+            text += f"\n[stopped: the output passed {ready.output_limit // (1024 * 1024)} MiB]"
+        elif stopped == "held":
+            text += "\n[a process it started kept the output open after it ended; what it printed after is not shown]"
+        return Run(tuple(argv), -9 if stopped == "timeout" else code, text, timed_out=stopped == "timeout")
     finally:
         CHILDREN.discard(proc.pid)
+        ready.cleanup()
+
+
+LINGER_S = 1.0  # how long output is read after the command ended (a process it started may hold it open)
+
+
+def _collect(proc: subprocess.Popen[bytes], timeout: float, limit: int) -> tuple[bytes, str]:
+    """The command's output and why reading stopped early: "timeout", "output" (past
+    ``limit``), "held" (it ended but something it started kept the pipe open), or ""."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    ended_at: float | None = None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                return b"".join(chunks), "timeout"
+            if ended_at is None and proc.poll() is not None:
+                ended_at = now
+            if ended_at is not None and now - ended_at > LINGER_S:
+                return b"".join(chunks), "held"
+            ready, _, _ = select.select([fd], [], [], min(0.2, deadline - now))
+            if not ready:
+                continue
+            data = os.read(fd, 65536)
+            if not data:
+                return b"".join(chunks), ""
+            chunks.append(data[: max(0, limit - size)])
+            size += len(data)
+            if size > limit:
+                return b"".join(chunks), "output"
+    finally:
+        proc.stdout.close()
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 _COUNT_RE = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)\b")

@@ -118,6 +118,7 @@ class TownConfig:
     roles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     machine: MachineConfig = field(default_factory=MachineConfig)
     cost: CostConfig = field(default_factory=CostConfig)
+    sandbox_mode: str = "bwrap"  # how model commands run (see jail): bwrap, or none by opt-in
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
@@ -223,6 +224,16 @@ def _cost(section: Mapping[str, Any], where: str) -> CostConfig:
     return CostConfig(**given)
 
 
+def _sandbox_mode(section: Mapping[str, Any], where: str) -> str:
+    unknown = sorted(set(section) - {"mode"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (the one key is mode)")
+    mode = section.get("mode", "bwrap")
+    if mode not in ("bwrap", "none"):
+        raise ConfigError(f'{where}.mode: {mode!r} is not a mode; use "bwrap" (the default) or "none" (unconfined)')
+    return str(mode)
+
+
 def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
     """A TownConfig from parsed TOML; ConfigError names the first bad key."""
     town = _section(data, "town", source)
@@ -257,6 +268,7 @@ def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
         roles=_section(data, "roles", source),
         machine=_machine(_section(data, "machine", source), f"{source}: machine"),
         cost=_cost(_section(data, "cost", source), f"{source}: cost"),
+        sandbox_mode=_sandbox_mode(_section(data, "sandbox", source), f"{source}: sandbox"),
         raw=data,
     )
 

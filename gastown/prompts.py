@@ -89,6 +89,11 @@ def bead_text(
                 "the one of the same name, and the rest of the file stays as it is (its docstring too: leave it "
                 "out). Do not send the whole file."
             )
+        for path in missing:
+            lines.append(
+                f"To create {path}, reply with `{path}` on one line and then a code block holding the whole "
+                "file, with the imports it needs."
+            )
         for path in dict.fromkeys(p for p, _ in absent):
             names = ", ".join(f"`{n}`" for p, n in absent if p == path)
             lines.append(

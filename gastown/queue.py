@@ -224,11 +224,20 @@ class Queue:
         agent: str | None = None,
         generation: int | None = None,
         reason: str | None = None,
+        force: bool = False,
     ) -> Bead:
-        """Hand a claimed bead back to the queue (no attempt counted)."""
+        """Hand a claimed bead back to the queue (no attempt counted). Without ``agent``, a
+        live claim is someone else's: refused unless ``force`` (then recorded as forced)."""
 
         def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
-            return bead.released(now), [("Reason", reason)]
+            claim, left = bead.claim, bead.lease_left(now)
+            if agent is None and claim is not None and not force and left is not None and left > 0:
+                raise Refused(
+                    f"bead {bead.id} is claimed by {claim.agent} "
+                    f"(generation {bead.generation}, lease {left:.0f}s left)",
+                    f"pass --agent {claim.agent} if you are that agent, or --force to take it from them (recorded)",
+                )
+            return bead.released(now), [("Reason", reason), ("Forced", "yes" if force and agent is None else None)]
 
         return self._owned_change(events.RELEASE, bead_id, agent, generation, change)
 

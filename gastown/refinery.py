@@ -31,6 +31,7 @@ from gastown.beadtext import parse_dependency
 from gastown.commands import run_command, tail
 from gastown.errors import GastownError, GitFailed
 from gastown.git import clean_env
+from gastown.jail import Jail
 from gastown.queue import NewBead, Queue
 from gastown.rig import Rig
 from gastown.riggit import RigGit
@@ -184,7 +185,7 @@ def _merge(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) -
             if not gate:
                 continue
             secrets = town_secrets(store)
-            run = run_command(gate, where, rig.test_timeout, secrets.strip(clean_env()))
+            run = run_command(gate, where, rig.test_timeout, secrets.strip(clean_env()), town_jail(store, rig))
             if run.exit_code != 0 and not (bead.role == "refinery" and gate is rig.test_command):
                 # A Refinery test bead is expected to fail its tests until the code lands.
                 return Merge(
@@ -290,7 +291,9 @@ def _review(store: GitStore, rig: Rig, bead: Bead, agent: str, worktrees: Path) 
         repo.worktree_add_detached(where, head)
         try:
             secrets = town_secrets(store)
-            run = run_command(rig.coverage_command, where, rig.test_timeout, secrets.strip(clean_env()))
+            run = run_command(
+                rig.coverage_command, where, rig.test_timeout, secrets.strip(clean_env()), town_jail(store, rig)
+            )
             output = secrets.redact(run.output)
             coverage = coverage_figure(run.output)
         finally:
@@ -335,6 +338,11 @@ def summary(result: Review) -> dict[str, Any]:
         data["filed"] = result.filed
         data["summary"] = f"coverage below the threshold: filed {', '.join(result.filed)}"
     return data
+
+
+def town_jail(store: GitStore, rig: Rig) -> Jail:
+    """How the rig's gates run the model's code: the town's sandbox mode, the rig's limits."""
+    return Jail(store.snapshot().config().sandbox_mode, rig.sandbox, (store.town.git_dir,))
 
 
 def town_secrets(store: GitStore) -> Secrets:

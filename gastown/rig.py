@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gastown import config as configmod
 from gastown import events, schema
 from gastown.errors import ConfigError, NotFound, UsageError
+from gastown.jail import Policy
 from gastown.resources import data_dir
 from gastown.riggit import RigGit
 from gastown.store import GitStore, Snapshot, Update
@@ -33,6 +35,7 @@ from gastown.store import GitStore, Snapshot, Update
 RIGS_DIR = "rigs"
 DEFAULT_DOCS = ("README.md", "AGENTS.md")
 DONE_WHEN = ("tests-pass", "committed")
+COLLECTION_FILES = ("conftest.py", "pytest.ini", "tox.ini", "setup.cfg")  # they change how tests are collected
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Rig:
     coverage_threshold: float | None = None
     allowed_commands: tuple[tuple[str, ...], ...] = ()
     shell_timeout: float = 60.0
+    sandbox: Policy = field(default_factory=Policy)  # what model commands may have (see jail)
     docs: tuple[str, ...] = DEFAULT_DOCS
     url: str | None = None
     prompts: Mapping[str, RolePrompt] = field(default_factory=dict)
@@ -71,8 +75,29 @@ class Rig:
         return builtin_prompt(role)
 
     def is_test_path(self, relative: str) -> bool:
-        """Whether ``relative`` belongs to the Refinery (a Polecat may not change it)."""
+        """Whether ``relative`` is one of the rig's test files (``test_paths``)."""
         return any(glob_match(pattern, relative) for pattern in self.test_paths)
+
+    def is_protected(self, relative: str) -> bool:
+        """Whether ``relative`` belongs to the Refinery, so no other role may change it: the
+        tests, and the files that decide how tests are collected and run (a ``conftest.py``
+        anywhere can fake a module or skip every test)."""
+        return self.is_test_path(relative) or PurePosixPath(relative).name in COLLECTION_FILES
+
+
+def pytest_setup_changed(before: str | None, after: str | None) -> bool:
+    """Whether two texts of a ``pyproject.toml`` differ in how pytest runs (its
+    ``[tool.pytest...]`` tables); a text that does not parse counts as changed."""
+
+    def section(text: str | None) -> object:
+        if text is None:
+            return None
+        return tomllib.loads(text).get("tool", {}).get("pytest")
+
+    try:
+        return section(before) != section(after)
+    except (tomllib.TOMLDecodeError, AttributeError):
+        return True
 
 
 def glob_match(pattern: str, path: str) -> bool:
@@ -199,6 +224,7 @@ def load(store: GitStore, name: str, snap: Snapshot | None = None) -> Rig:
         coverage_threshold=data.get("coverage_threshold"),
         allowed_commands=tuple(_commands(c) for c in data.get("allowed_commands", ())),
         shell_timeout=float(data.get("shell_timeout", 60)),
+        sandbox=Policy.of(data.get("sandbox")),
         docs=tuple(data.get("docs", DEFAULT_DOCS)),
         url=data.get("url"),
         prompts=prompts,

@@ -30,6 +30,9 @@ def identity(author: str, committer: str | None = None) -> dict[str, str]:
     }
 
 
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null")  # a model may have written the worktree's hooks: none run
+
+
 class RigGit:
     """A rig (a project repository) or one of its worktrees, through the git program.
 
@@ -48,7 +51,7 @@ class RigGit:
     def _run(
         self, *args: str, check: bool = True, input: bytes | None = None, env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[bytes]:
-        return run_git(args, self.path, check=check, input=input, env=env, timeout=self.timeout)
+        return run_git((*NO_HOOKS, *args), self.path, check=check, input=input, env=env, timeout=self.timeout)
 
     def _lines(self, *args: str) -> list[str]:
         """The NUL-separated names ``git ARGS -z`` printed (no quoting of odd file names)."""
@@ -67,7 +70,7 @@ class RigGit:
 
     def output(self, *args: str, check: bool = True, timeout: float | None = None) -> str:
         """What ``git ARGS`` printed, for a caller's own read-only query; prefer a named method."""
-        proc = run_git(args, self.path, check=check, timeout=timeout or self.timeout)
+        proc = run_git((*NO_HOOKS, *args), self.path, check=check, timeout=timeout or self.timeout)
         return proc.stdout.decode(errors="replace")
 
     @classmethod
@@ -169,6 +172,22 @@ class RigGit:
     def diff_names(self, old: str, new: str) -> list[str]:
         """The files that differ between two commits (a rename as both of its names)."""
         return self._lines("diff", "--name-only", "--no-renames", old, new)
+
+    def read_at(self, rev: str, path: str) -> str | None:
+        """The text of ``path`` in commit ``rev`` (None when it has no such file)."""
+        proc = self._run("cat-file", "blob", f"{rev}:{path}", check=False)
+        return proc.stdout.decode(errors="replace") if proc.returncode == 0 else None
+
+    def unhide_changes(self) -> None:
+        """Clear every skip-worktree and assume-unchanged mark, so ``git add`` sees what
+        changed in those files (a mark hides an edit from the commit and its checks)."""
+        listed = self._lines("ls-files", "-v")
+        for flag, marked in (
+            ("--no-skip-worktree", [line[2:] for line in listed if line[:2] == "S "]),
+            ("--no-assume-unchanged", [line[2:] for line in listed if line[:1].islower()]),
+        ):  # one flag a command: given both, git applies only the last
+            for start in range(0, len(marked), 500):
+                self._run("update-index", flag, "--", *marked[start : start + 500])
 
     def files_at(self, rev: str, paths: Sequence[str]) -> list[str]:
         """Those of ``paths`` that are files in commit ``rev``."""

@@ -93,3 +93,21 @@ def first_failure(shown: str, limit: int = 1500) -> str:
         len(lines),
     )
     return "\n".join(lines[start:end]).strip()[:limit]
+
+
+def gist(shown: str, limit: int = 800) -> str:
+    """The first failure cut to what says what went wrong: its title, the frame it broke in
+    (with the code lines pytest shows there), its ``E`` lines and the local values after
+    them — for a collection error, the line of the module that would not import, not the
+    import machinery's frames above it."""
+    section = first_failure(shown, limit=20000).splitlines()
+    errors = [n for n, line in enumerate(section) if line.startswith("E ")]
+    if not section or not errors:
+        return "\n".join(section)[:limit]
+    first = errors[0]
+    where = next((n for n in range(first - 1, 0, -1) if _FRAME_RE.match(section[n])), first)
+    values = [line for line in section[errors[-1] + 1 :] if re.match(r"^\s+\w+\s+= ", line)]
+    if section[where].endswith("in <module>"):  # a module's globals (its loader, its spec), not a test's inputs
+        values = []
+    kept = [section[0], *section[where:first], *(section[n] for n in errors[:12]), *values[:6]]
+    return "\n".join(kept)[:limit]

@@ -25,6 +25,7 @@ from typing import Any
 from gastown import edits, git, merge
 from gastown.commands import Run, count_tests, run_command, tail
 from gastown.errors import GitFailed
+from gastown.jail import Jail
 from gastown.secrets import Secrets
 
 READ_LIMIT = 20000
@@ -150,6 +151,7 @@ class Sandbox:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     secrets: Secrets | None = None  # default: the secrets of ``env`` found by their names
     python: Sequence[str] = ()  # the rig's interpreter, when its tests run on another than gastown's
+    jail: Jail = field(default_factory=Jail)  # how commands run (see jail)
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -471,7 +473,7 @@ class Sandbox:
         """The rig's test command (with ``args`` appended: test ids, runner options)."""
         if not self.test_command:
             raise ToolError("this rig has no test command")
-        run = run_command([*self.test_command, *args], self.root, self.test_timeout, self._child_env)
+        run = run_command([*self.test_command, *args], self.root, self.test_timeout, self._child_env, self.jail)
         counts = count_tests(run.output)
         status = "timed out" if run.timed_out else f"exit {run.exit_code}"
         summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no test counts found"
@@ -486,7 +488,7 @@ class Sandbox:
         if not allowed:
             choices = "; ".join(" ".join(p) for p in self.allowed_commands) or "none"
             raise ToolError(f"shell_exec: {argv[0]!r} is not allowed in this rig (allowed: {choices})")
-        run = run_command(argv, self.root, self.shell_timeout, self._child_env)
+        run = run_command(argv, self.root, self.shell_timeout, self._child_env, self.jail)
         if run.timed_out:
             return f"timed out after {self.shell_timeout:.0f}s\n{tail(self._secrets.redact(run.output))}"
         return f"exit {run.exit_code}\n{tail(self._secrets.redact(run.output))}"

@@ -31,6 +31,7 @@ from gastown.agent import Agent, Limits, Outcome
 from gastown.bead import Bead
 from gastown.commands import CHILDREN
 from gastown.errors import EXIT_INTERRUPTED, GastownError, NothingReady, Refused, Unavailable
+from gastown.jail import Jail
 from gastown.machine import Machine
 from gastown.queue import Claimed, Queue
 from gastown.secrets import Secrets
@@ -171,6 +172,7 @@ class Watcher:
                 env=self.env,
                 meter=self.machine.meter,
                 secrets=secrets,
+                jail=self._jail(rig),
             )
             outcome = agent.work(bead, worktree, trace)
             outcome.result["model_choice"] = why
@@ -189,6 +191,10 @@ class Watcher:
                 trace.close()
             if worktree is not None:
                 remove(worktree)
+
+    def _jail(self, rig: rigmod.Rig) -> Jail:
+        """How this rig's model commands run: the town's mode, the rig's limits, the town hidden."""
+        return Jail(self.store.snapshot().config().sandbox_mode, rig.sandbox, (self.town.git_dir,))
 
     def _answer(self, rig: rigmod.Rig, bead: Bead) -> Outcome:
         """A question bead: the Crew answers from the rig's files."""
@@ -298,6 +304,8 @@ class Watcher:
 
     def run(self) -> int:
         """Work beads until stopped (or ``--once``/``--max-beads``/idle); the exit code."""
+        if self.options.role in ("polecat", "refinery"):  # their work runs the model's code: fail now, not per bead
+            Jail(self.store.snapshot().config().sandbox_mode).check()
         self._install_signals()
         # Asked to poll (e.g. a network filesystem without inotify), or a remote elsewhere: no wake-ups.
         observer = None if self.options.poll is not None else wakeup.start(self.town, self.wake)

@@ -36,7 +36,8 @@ class Worktree:
         return self.repo.output(*args, check=check, timeout=timeout)
 
     def changed_files(self) -> list[str]:
-        """Stage everything; the files that differ from the base commit."""
+        """Stage everything (hidden edits too); the files that differ from the base commit."""
+        self.repo.unhide_changes()
         self.repo.stage_all()
         return self.repo.staged_names(self.base)
 

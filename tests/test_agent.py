@@ -474,8 +474,8 @@ def test_a_fresh_try_is_sampled_hotter_and_hotter_again_when_it_repeats_itself(t
     )
     assert outcome.status == "done", outcome.reason
     sent = [r["temperature"] for r in llm.requests]
-    # the first write changed the file; its repeat changed nothing: a fresh try (0.8); a repeated read (1.0)
-    assert sent == [0.2, 0.2, 0.8, 0.8, 1.0], sent
+    # the first write changed the file; its repeat changed nothing: a fresh try (0.7); a repeated read (1.0)
+    assert sent == [0.2, 0.2, 0.7, 0.7, 1.0], sent
 
 
 def test_a_repeated_call_is_asked_again_hotter(tmp_path, rig_path):
@@ -649,7 +649,7 @@ def test_a_reply_that_changes_nothing_starts_the_bead_over_from_the_first_prompt
     assert outcome.status == "done", outcome.reason
     fresh = llm.requests[2]
     assert [m["role"] for m in fresh["messages"]] == ["system", "user"]  # not the wrong code again
-    assert fresh["temperature"] == 0.8
+    assert fresh["temperature"] == 0.7
     hint = first_prompt(llm, 2).split("## An earlier try", 1)[1]
     assert "test_multiplier_grows_with_the_streak" in hint and "as the bead found them" in hint, hint
     assert first_prompt(llm, 2).startswith(first_prompt(llm))  # the server's cached prompt, plus the hint
@@ -707,6 +707,27 @@ def test_the_best_files_of_an_earlier_try_stay_when_the_budget_ends_after_a_star
     )
     assert outcome.status == "failed" and outcome.result["tries"] == 2
     assert "return word.upper()" in (kept / "beatscore" / "lexicon.py").read_text()  # put back, then restored
+
+
+def test_a_polecat_that_changes_pytests_settings_in_pyproject_fails_the_bead(tmp_path, rig_path):
+    settings = '[project]\nname = "beatscore"\n\n[tool.pytest.ini_options]\naddopts = "-q"\n'
+    outcome, _, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("write_file", path="pyproject.toml", content=settings), write_combo()],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "failed" and "pyproject.toml (its pytest settings)" in outcome.reason, outcome.reason
+
+
+def test_a_pyproject_changed_outside_its_pytest_settings_is_the_polecats_to_change(tmp_path, rig_path):
+    outcome, _, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("write_file", path="pyproject.toml", content='[project]\nname = "beatscore"\n'), write_combo()],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
 
 
 def test_a_code_block_without_a_path_goes_to_the_module_that_defines_its_function(tmp_path, lexicon_rig):

@@ -125,6 +125,26 @@ def test_validate_reports_beads_pushed_past_the_hooks(town, clone):
     assert status["beads"] == 1  # the broken bead is listed, not dropped
 
 
+def test_releasing_another_agents_live_claim_needs_force_and_is_recorded_as_forced(town):
+    bead_id = town.gt("bead", "add", "--title", "Held by a watcher").out.strip()
+    assert town.gt("claim", "--role", "polecat", "--agent", "polecat@h1").code == 0
+    refused = town.gt_process("release", bead_id)
+    assert_clean_error(refused, 4, f"bead {bead_id} is claimed by polecat@h1", "--force")
+    assert town.gt("bead", "show", bead_id, "--json").json()["status"] == "claimed"
+    assert town.gt("release", bead_id, "--force", "--reason", "its watcher hangs").code == 0
+    entry = town.gt("log", bead_id, "--json").json()[0]
+    assert entry["event"] == "release" and entry["trailers"]["Forced"] == "yes"
+    assert entry["trailers"]["Reason"] == "its watcher hangs"
+
+
+def test_status_says_how_model_commands_run(town):
+    from watchers import set_config
+
+    assert town.gt("status", "--json").json()["sandbox"] == "bwrap: model commands run in bubblewrap"
+    set_config(town.path, '[sandbox]\nmode = "none"\n')
+    assert "sandbox none: model commands run unconfined" in town.gt("status").out
+
+
 def test_help_lists_every_command():
     result = gt_process("--help")
     assert result.code == 0

@@ -132,3 +132,13 @@ def test_a_gt_command_on_a_bad_machine_value_says_which_key_and_exits_2(town, co
     assert result.code == 2, result.out + result.err
     assert "town.toml on the tasks branch: machine.desktop_reserve_mib: must be a number ≥ 0, got 'lots'" in result.err
     assert "Traceback" not in result.err
+
+
+def test_the_sandbox_is_bubblewrap_unless_the_town_names_the_unconfined_mode():
+    from gastown import config as configmod
+    from gastown.errors import ConfigError
+
+    assert configmod.parse("").sandbox_mode == "bwrap"
+    assert configmod.parse('[sandbox]\nmode = "none"\n').sandbox_mode == "none"
+    with pytest.raises(ConfigError, match=r"sandbox\.mode: 'off' is not a mode"):
+        configmod.parse('[sandbox]\nmode = "off"\n')

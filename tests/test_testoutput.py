@@ -68,3 +68,22 @@ def test_past_three_different_failures_the_rest_are_listed_by_name_and_the_summa
 def test_the_first_failure_is_its_own_section():
     found = testoutput.first_failure("head\n____ test_a ____\nE   boom\n____ test_b ____\nE   other\n")
     assert found == "____ test_a ____\nE   boom"
+
+
+def test_the_gist_of_a_collection_error_is_the_line_that_would_not_import(tmp_path):
+    (tmp_path / "ngrams.py").write_text("def ngrams(tokens: Sequence[str]) -> list:\n    return []\n")
+    found = checks.read_run(
+        run_pytest(tmp_path, "from ngrams import ngrams\n\n\ndef test_x():\n    assert ngrams([])\n")
+    )
+    gist = testoutput.gist(found.shown)
+    assert "ngrams.py:1: in <module>" in gist and "NameError: name 'Sequence' is not defined" in gist, gist
+    assert "importlib" not in gist  # not the import machinery's frames
+
+
+def test_the_gist_of_a_failed_assertion_keeps_where_the_values_and_what_differs(tmp_path):
+    found = checks.read_run(run_pytest(tmp_path, MANY_FAILURES))
+    gist = testoutput.gist(testoutput.first_failure(found.shown, 6000))
+    lines = gist.splitlines()
+    assert lines[0].strip("_ ") == "test_lists_differ"
+    assert "test_many.py:5: in test_lists_differ" in gist and "assert [1, 2] == [1, 3]" in gist
+    assert all(line.startswith("E ") for line in lines[3:]), gist

@@ -227,6 +227,30 @@ def test_sandbox_escapes_are_refused_and_a_changed_test_file_is_refused(world, t
     assert shown.result["tool_calls_failed"] == 4
 
 
+def test_a_conftest_and_the_rigs_hooks_are_out_of_a_polecats_reach(world, tmp_path):
+    town, rig_path, _ = world
+    hook, marker = rig_path / ".git" / "hooks" / "post-commit", tmp_path / "hook-ran"
+    skip_all = "import pytest\\ndef pytest_collection_modifyitems(items):\\n    items.clear()\\n"
+    answers = script(
+        [
+            tool("write_file", path="conftest.py", content=skip_all.replace("\\n", "\n")),
+            tool("shell_exec", command=f"python -c \"open('conftest.py', 'w').write('{skip_all}')\""),
+            tool("shell_exec", command=f"python -c \"open('{hook}', 'w').write('#!/bin/sh\\ntouch {marker}')\""),
+            tool("write_file", path="beatscore/combo.py", content=COMBO_CODE),
+            tool("finish", summary="sneaky"),
+        ]
+    )
+    with FakeLLM(answers) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        bead_id = town.add("fake the tests", rig="example")
+        finish(start_watcher(town.path, "polecat", "p1", "--once"), 90)
+        replies = [m.get("content") for r in llm.requests for m in r["messages"] if m.get("role") == "tool"]
+    assert any("conftest.py" in (r or "") and "test file" in (r or "") for r in replies), replies
+    shown = town.queue().show(bead_id)
+    assert shown.status == "failed" and "changed the Refinery's test files: conftest.py" in shown.close_reason
+    assert not hook.exists() and not marker.exists()
+
+
 def test_kill_9_mid_bead_then_another_watcher_finishes_it_once(world):
     town, rig_path, _ = world
     slow_first = {"n": 0}
@@ -290,16 +314,18 @@ def _sleepers(marker: str) -> list[psutil.Process]:
 
 
 def _allow_sleep(town):
+    _rig_toml(town, 'allowed_commands = [["sleep"]]\n')
+
+
+def _rig_toml(town, extra):
+    """Append TOML to the example rig's definition on tasks."""
     from gastown import events
     from gastown.store import Update
 
     store = town.store()
     path = f"{rigmod.RIGS_DIR}/example.toml"
     current = store.snapshot().read(path).decode()
-    change = Update(
-        events.Event(events.CONFIG, (), "t", "allow sleep"),
-        files={path: (current + 'allowed_commands = [["sleep"]]\n').encode()},
-    )
+    change = Update(events.Event(events.CONFIG, (), "t", "rig settings"), files={path: (current + extra).encode()})
     store.update(lambda s: change)
 
 
@@ -416,6 +442,7 @@ def test_a_key_under_any_roster_name_is_stripped_and_redacted_by_value_and_nothi
         )
     ) as llm:
         set_config(town.path, roster_toml(llm.url, api_key_env="BEATSCORE_CLOUD"))
+        _rig_toml(town, '[sandbox]\nenv = ["GIT_AUTHOR_NAME", "SSH_AUTH_SOCK", "COPIED"]\n')
         bead_id = town.add("look around", rig="example")
         env = {
             "BEATSCORE_CLOUD": secret,
@@ -428,7 +455,8 @@ def test_a_key_under_any_roster_name_is_stripped_and_redacted_by_value_and_nothi
         sent = json.dumps(llm.requests)
     assert secret not in sent and "BEATSCORE_CLOUD" not in sent and "COPIED" not in sent
     assert "key = [redacted]" in sent  # the file that holds it is shown redacted
-    assert "Ada Byron" in sent and "/tmp/s.sock" in sent  # harmless names are neither stripped nor redacted
+    # what the rig passes in reaches its commands unredacted; a copy of the key does not, named or not
+    assert "Ada Byron" in sent and "/tmp/s.sock" in sent
     shown = town.queue().show(bead_id)
     assert shown.status == "done", shown.close_reason
     assert secret not in Path(shown.result["trace"]).read_text()

@@ -94,6 +94,31 @@ def test_changed_files_stages_new_changed_and_deleted_files_against_the_base(rig
     assert sorted(name for name in staged if name) == ["README.md", "app.py", "docs/a note.md"]
 
 
+def test_changed_files_sees_edits_hidden_by_skip_worktree_or_assume_unchanged(rig: Path, root: Path) -> None:
+    worktree = prepare(rig, "gt-61", "main", root)
+    (worktree.path / "README.md").write_text("hidden edit\n")
+    (worktree.path / "app.py").write_text("hidden too\n")
+    git(worktree.path, "update-index", "--skip-worktree", "README.md")
+    git(worktree.path, "update-index", "--assume-unchanged", "app.py")
+    assert git(worktree.path, "status", "--porcelain") == ""  # what git itself shows: nothing
+    assert sorted(worktree.changed_files()) == ["README.md", "app.py"]
+
+
+def test_committing_a_beads_work_runs_none_of_the_rigs_hooks(rig: Path, root: Path) -> None:
+    worktree = prepare(rig, "gt-62", "main", root)
+    marker = root / "hook-ran"
+    for hook in ("pre-commit", "post-commit", "post-checkout"):
+        path = rig / ".git" / "hooks" / hook
+        path.write_text(f"#!/bin/sh\necho {hook} >> '{marker}'\n")
+        path.chmod(0o755)
+    (worktree.path / "feature.py").write_text("x = 1\n")
+    worktree.changed_files()
+    assert worktree.commit("add the feature", "polecat") is not None
+    remove(worktree)
+    prepare(rig, "gt-62", "main", root)  # a checkout: post-checkout would run
+    assert not marker.exists(), marker.read_text()
+
+
 def test_changed_files_counts_earlier_commits_of_the_branch(rig: Path, root: Path) -> None:
     worktree = prepare(rig, "gt-7", "main", root)
     (worktree.path / "one.py").write_text("1\n")

@@ -101,6 +101,7 @@ def renew(
 @click.argument("bead_id")
 @click.option("--agent", help="Refuse unless AGENT holds the claim.")
 @click.option("--reason", help="Why it is handed back.")
+@click.option("--force", is_flag=True, help="Hand back another agent's live claim (recorded as forced).")
 @_owner_options
 @town_option
 @json_option
@@ -110,11 +111,13 @@ def release(
     bead_id: str,
     agent: str | None,
     reason: str | None,
+    force: bool,
     generation: int | None,
     as_json: bool,
 ) -> None:
-    """Hand a claimed bead back to the queue (no attempt counted)."""
-    done = open_queue(ctx).release(bead_id, agent, generation, reason)
+    """Hand a claimed bead back to the queue (no attempt counted). Another agent's live
+    claim needs --force."""
+    done = open_queue(ctx).release(bead_id, agent, generation, reason, force)
     _report(done, as_json, "released")
 
 

@@ -20,6 +20,7 @@ def _counts(counts: dict[str, int]) -> str:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Counts by status and role, and live claims with the lease time left."""
+    from gastown.jail import Jail
     from gastown.queue import Queue
     from gastown.runner import Runner
     from gastown.times import duration
@@ -31,6 +32,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         {"model": s.name, "pid": s.pid, "url": s.url, "alive": s.alive(), "log": s.log}
         for s in Runner(store.town.state_dir).servers()
     ]
+    report["sandbox"] = Jail(store.snapshot().config().sandbox_mode).describe()
     if as_json:
         emit_json(report)
         return
@@ -38,6 +40,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     tip = (report["tip"] or "none")[:10]
     click.echo(f"town {report['town']} ({where}) at {report['git_dir']}, tasks {tip}")
     click.echo(f"beads {report['beads']}: {_counts(report['totals'])}")
+    click.echo(f"sandbox {report['sandbox']}")
     for role, counts in sorted(report["by_role"].items()):
         click.echo(f"  {role:<12} {_counts(counts)}")
     if report["claims"]:

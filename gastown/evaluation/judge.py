@@ -28,6 +28,7 @@ from gastown import config as configmod
 from gastown.commands import Run, run_command
 from gastown.evaluation.suite import AUTHOR, Suite, SuiteBead, Workspace, prepare, select
 from gastown.git import clean_env
+from gastown.jail import Jail
 from gastown.rig import Rig
 from gastown.riggit import RigGit
 from gastown.secrets import Secrets
@@ -73,7 +74,7 @@ def run_tests(rig: Rig, tree: Path, args: Sequence[str]) -> Run:
     """The rig's test command on ``args`` in ``tree`` (with ``-rA`` for pytest: each test's outcome)."""
     env = Secrets.of(os.environ).strip(clean_env({"PYTHONDONTWRITEBYTECODE": "1"}))  # the branch is model-written
     report = ["-rA"] if checks.is_pytest(rig.test_command) else []
-    return run_command([*rig.test_command, *report, *args], tree, rig.test_timeout, env)
+    return run_command([*rig.test_command, *report, *args], tree, rig.test_timeout, env, Jail(policy=rig.sandbox))
 
 
 def judged(run: Run) -> tuple[bool, str]:

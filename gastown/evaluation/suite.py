@@ -324,7 +324,7 @@ def _toml_value(value: Any) -> str:
 
 # The loop's own time budget, as a share of the eval's per-bead budget: the loop ends by itself,
 # so the done check runs and the work is committed (and judged) before the eval's budget ends it.
-LOOP_SHARE = 0.7
+LOOP_SHARE = 0.85
 
 
 def town_toml(

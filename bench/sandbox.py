@@ -1,0 +1,66 @@
+"""What the sandbox costs a command: the same commands run bare, unconfined and in bubblewrap.
+
+    python bench/sandbox.py [--runs 50]
+
+Each of `true` and `python -c pass` runs --runs times three ways: a bare
+``subprocess.run``; ``run_command`` with ``mode = "none"`` (an empty environment,
+``prlimit``'s caps, the bounded reader); and ``run_command`` in bubblewrap (namespaces,
+the read-only system, the hidden home). Prints the median and p90 milliseconds per run
+and the overhead over bare. The target is at most 20 ms a command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gastown.commands import run_command  # noqa: E402
+from gastown.jail import Jail  # noqa: E402
+
+
+def timed(runs: int, once: Callable[[], object]) -> list[float]:
+    once()  # warm: the first bubblewrap run checks that namespaces work
+    found = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        once()
+        found.append((time.perf_counter() - began) * 1000)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        print(f"{'command':<18} {'how':<10} {'median ms':>10} {'p90 ms':>8} {'overhead ms':>12}")
+        for argv in (["true"], [sys.executable, "-c", "pass"]):
+            bare = timed(args.runs, lambda a=argv: subprocess.run(a, cwd=root, env=env, capture_output=True))
+            base = statistics.median(bare)
+            rows = [("bare", bare)]
+            for mode in ("none", "bwrap"):
+                jail = Jail(mode)
+                if jail.problem():
+                    print(f"{' '.join(argv)[-18:]:<18} {mode:<10} skipped: {jail.problem()}")
+                    continue
+                rows.append((mode, timed(args.runs, lambda a=argv, j=jail: run_command(a, root, 30, env, j))))
+            for how, times in rows:
+                median = statistics.median(times)
+                p90 = sorted(times)[int(len(times) * 0.9) - 1]
+                name = " ".join(Path(argv[0]).name if n == 0 else a for n, a in enumerate(argv))
+                print(f"{name:<18} {how:<10} {median:>10.1f} {p90:>8.1f} {median - base:>12.1f}")
+
+
+if __name__ == "__main__":
+    main()

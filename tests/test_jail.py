@@ -1,0 +1,238 @@
+"""The sandbox a model's commands run in: real bubblewrap, real processes, real signals.
+
+Each test runs a real command through ``run_command`` the way the loop, the Refinery's
+gates and ``gt eval``'s judge do, and checks from outside what it could reach.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT
+
+from gastown.commands import run_command
+from gastown.jail import Jail, Policy, SandboxUnavailable
+
+ENV = {"PATH": os.environ.get("PATH", os.defpath), "GT_TEST_KEY": "sekrit-value-1234", "HOME": "/nonexistent"}
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+@pytest.fixture
+def worktree(tmp_path: Path) -> Path:
+    path = tmp_path / "worktree"
+    path.mkdir()
+    return path
+
+
+def test_a_command_writes_only_inside_its_worktree(tmp_path, worktree):
+    outside = tmp_path / "outside.txt"
+    beside_python = Path(sys.executable).parent / f"gt-escape-{os.getpid()}"
+    code = f"""
+        import pathlib
+        for target in ({str(outside)!r}, {str(beside_python)!r}, "inside.txt"):
+            try:
+                pathlib.Path(target).write_text("x")
+                print("wrote", target)
+            except OSError as error:
+                print("refused", target, error.strerror)
+    """
+    run = run_command(python(code), worktree, 30, ENV, Jail())
+    assert run.exit_code == 0, run.output
+    assert (worktree / "inside.txt").read_text() == "x"
+    assert not outside.exists() and not beside_python.exists(), run.output
+    assert f"refused {beside_python} Read-only file system" in run.output
+
+
+def test_a_rigs_hooks_cannot_be_written_from_a_command(tmp_path, worktree):
+    hooks = tmp_path / "rig" / ".git" / "hooks"
+    hooks.mkdir(parents=True)
+    code = f"""
+        import pathlib
+        try:
+            pathlib.Path({str(hooks / "post-commit")!r}).write_text("#!/bin/sh\\necho owned\\n")
+        except OSError as error:
+            print("refused", error.strerror)
+    """
+    run = run_command(python(code), worktree, 30, ENV, Jail(hidden=(tmp_path / "rig",)))
+    assert not (hooks / "post-commit").exists(), run.output
+
+
+def test_the_callers_environment_and_processes_are_out_of_sight(worktree):
+    code = f"""
+        import os
+        print(sorted(os.environ))
+        print("pid", os.getpid())
+        try:
+            print(open("/proc/{os.getpid()}/environ", "rb").read())
+        except OSError as error:
+            print("no caller:", error.strerror)
+    """
+    run = run_command(python(code), worktree, 30, ENV, Jail())
+    assert run.exit_code == 0, run.output
+    assert "sekrit-value-1234" not in run.output and "GT_TEST_KEY" not in run.output
+    assert "no caller: No such file or directory" in run.output
+    assert "pid 2\n" in run.output or "pid 1\n" in run.output  # its own PID namespace
+
+
+def test_the_home_folder_is_hidden(tmp_path, worktree):
+    home = tmp_path / "home"  # the test's HOME (conftest): where keys and configs live
+    home.mkdir(exist_ok=True)
+    (home / ".netrc").write_text("machine example.invalid password hunter2\n")
+    run = run_command(["cat", str(home / ".netrc")], worktree, 30, {**ENV, "HOME": str(home)}, Jail())
+    assert run.exit_code != 0 and "hunter2" not in run.output, run.output
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"hello from the host")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def host_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_no_network_unless_the_rig_allows_it(worktree, host_server):
+    code = f"""
+        import urllib.request
+        try:
+            print(urllib.request.urlopen({host_server!r}, timeout=5).read().decode())
+        except OSError as error:
+            print("no network:", error)
+    """
+    closed = run_command(python(code), worktree, 30, ENV, Jail())
+    assert "no network" in closed.output and "hello from the host" not in closed.output, closed.output
+    opened = run_command(python(code), worktree, 30, ENV, Jail(policy=Policy(network=True)))
+    assert "hello from the host" in opened.output, opened.output
+
+
+def test_a_process_started_in_its_own_session_dies_with_the_command(worktree):
+    marker = worktree / "late.txt"
+    code = f"""
+        import subprocess, sys
+        subprocess.Popen([sys.executable, "-c",
+            "import time, pathlib; time.sleep(2); pathlib.Path({str(marker)!r}).write_text('still here')"],
+            start_new_session=True)
+        print("started")
+    """
+    began = time.monotonic()
+    run = run_command(python(code), worktree, 30, ENV, Jail())
+    assert time.monotonic() - began < 5, "the grandchild held the output open"
+    assert run.exit_code == 0 and "started" in run.output
+    time.sleep(3)  # past the grandchild's sleep: had it survived, the file would be there
+    assert not marker.exists()
+
+
+def test_a_killed_caller_takes_its_command_with_it(tmp_path, worktree):
+    started, late = worktree / "started", worktree / "late.txt"
+    command = python(
+        f"""
+        import pathlib, time
+        pathlib.Path({str(started)!r}).write_text("1")
+        time.sleep(3)
+        pathlib.Path({str(late)!r}).write_text("outlived its watcher")
+        """
+    )
+    caller = tmp_path / "caller.py"
+    caller.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from gastown.commands import run_command\n"
+        "from gastown.jail import Jail\n"
+        f"run_command({command!r}, Path({str(worktree)!r}), 60, {ENV!r}, Jail())\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(caller)], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    deadline = time.monotonic() + 30
+    while not started.exists():  # barrier: the command is running
+        assert proc.poll() is None and time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # as the OOM killer would
+    proc.wait()
+    time.sleep(4)
+    assert not late.exists()
+
+
+def test_output_past_the_limit_stops_the_command(worktree):
+    code = """
+        import sys, time
+        for _ in range(100):
+            sys.stdout.write("x" * 1024 * 1024)
+            sys.stdout.flush()
+        time.sleep(30)
+    """
+    began = time.monotonic()
+    run = run_command(python(code), worktree, 60, ENV, Jail(policy=Policy(output_mb=1)))
+    assert time.monotonic() - began < 20
+    assert "[stopped: the output passed 1 MiB]" in run.output
+    assert len(run.output) < 2 * 1024 * 1024
+
+
+def test_memory_past_the_limit_is_refused(worktree):
+    code = """
+        try:
+            block = bytearray(1024 * 1024 * 1024)
+            print("allocated")
+        except MemoryError:
+            print("refused")
+    """
+    run = run_command(python(code), worktree, 60, ENV, Jail(policy=Policy(memory_mb=256)))
+    assert "refused" in run.output, run.output
+
+
+def test_without_bubblewrap_commands_are_refused_with_what_to_do(worktree):
+    jail = Jail(bwrap="/nonexistent/bwrap")
+    run = run_command(["true"], worktree, 30, ENV, jail)
+    assert run.exit_code == 126
+    assert "bubblewrap (/nonexistent/bwrap) is not installed" in run.output
+    assert "apt-get install bubblewrap" in run.output and 'mode = "none"' in run.output
+    with pytest.raises(SandboxUnavailable):
+        jail.check()
+    assert jail.describe().startswith("bwrap: model commands are refused")
+
+
+def test_the_opted_in_unconfined_mode_still_starts_from_an_empty_environment(worktree):
+    code = """
+        import os
+        print(sorted(os.environ))
+        print("home", os.environ["HOME"])
+    """
+    run = run_command(python(code), worktree, 30, ENV, Jail(mode="none"))
+    assert run.exit_code == 0, run.output
+    assert "GT_TEST_KEY" not in run.output and "sekrit" not in run.output
+    home = run.output.split("home ", 1)[1].strip()
+    assert home != "/nonexistent" and not Path(home).exists()  # a private home, removed after
+
+
+def test_unconfined_a_process_holding_the_output_does_not_hang_the_caller(worktree):
+    code = """
+        import subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+        print("grandchild", child.pid)
+    """
+    began = time.monotonic()
+    run = run_command(python(code), worktree, 60, ENV, Jail(mode="none"))
+    assert time.monotonic() - began < 10, "the caller waited for the grandchild"
+    assert "kept the output open" in run.output
+    os.kill(int(run.output.split("grandchild ", 1)[1].split()[0]), signal.SIGKILL)

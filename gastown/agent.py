@@ -419,16 +419,23 @@ class Agent:
         return ""
 
     def _calls(self, state: _State, parsed: toolcalls.Parsed, reply: Reply) -> str | None:
-        """Run a reply's calls in order; the finish summary when finish was accepted, else None."""
+        """Run a reply's calls in order; the finish summary when finish was accepted (or the
+        tests passed), else None. The changes of one reply are tested once, together: a
+        reply that writes two files is one change (the tests need both)."""
         tally, conv = state.tally, state.conv
         answered: set[str] = set()
         after_finish = False
+        pending: list[tuple[toolcalls.ToolCall, str]] = []  # changed files, answered after the test run
+        unchanged = False  # a write in this reply left its file as it was
         for call in parsed.calls:
             if after_finish:  # never run before the finish they follow was judged
                 tally.attempt(call.name, ok=False)
                 self._answer(conv, call, "error: not run: it came after finish in the same reply", answered)
                 continue
             if call.name == "finish":
+                done = self._tested(state, pending, answered)
+                if done is not None:
+                    return done
                 summary = str(call.arguments.get("summary", "")).strip()
                 refusal = self._judge_finish(state)
                 tally.attempt("finish", ok=refusal is None)
@@ -445,26 +452,29 @@ class Agent:
             tally.attempt(call.name, ok)
             if ok and call.name in WRITES and not changed:
                 state.repeats.warm()
-                if state.failing and self._tests_decide:  # it believes wrong code right: asked again, it says so again
-                    state.start_over = "a write that changed nothing while the tests fail"
+                unchanged = True
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             text += self._repeat(state, key, text, _describe(call), call.name)
             if changed:  # the same change again (an edit inserting the same lines twice)
                 text += self._rewrite(state, key, _describe(call))
             if changed and self._tests_decide:
-                done, report = self._check_change(state)
-                self._answer(conv, call, f"{text}\n\n{report}", answered)
-                if done:  # the bead's definition of done holds: another turn could only undo it
-                    state.trace.write("finish", summary=report, accepted=True, by="tests")
-                    return f"{_describe(call)}; {report}"
-                state.start_over = state.start_over or self._try_ends(state)
+                pending.append((call, text))
                 continue
+            done = self._tested(state, pending, answered)  # before this call's answer: the answers keep their order
+            if done is not None:
+                return done
             if changed and state.wanted and all(w in state.written for w in state.wanted):
                 report = f"{', '.join(state.wanted)} written; the bead is done"
                 self._answer(conv, call, f"{text}\n\n{report}", answered)
                 state.trace.write("finish", summary=report, accepted=True, by="files")
                 return report
             self._answer(conv, call, text, answered)
+        changed_any = bool(pending)
+        done = self._tested(state, pending, answered)
+        if done is not None:
+            return done
+        if unchanged and not changed_any and state.failing and self._tests_decide:
+            state.start_over = state.start_over or "a write that changed nothing while the tests fail"
         for raw in reply.tool_calls:  # every structured call needs an answer
             if raw["id"] not in answered:
                 conv.add({"role": "tool", "tool_call_id": raw["id"], "content": "error: not run (see below)"})
@@ -476,6 +486,24 @@ class Agent:
             conv.add({"role": "user", "content": problem})
         elif not parsed.calls:
             self._repeat(state, f"prose {reply.content or ''}", "", "the same reply without a tool call")
+        return None
+
+    def _tested(self, state: _State, pending: list[tuple[toolcalls.ToolCall, str]], answered: set[str]) -> str | None:
+        """Run the bead's check once for the changes in ``pending`` and answer them, the
+        result with the last; the summary when the bead is done, else None (and the try may
+        end: see ``_try_ends``)."""
+        if not pending:
+            return None
+        done, report = self._check_change(state)
+        *first, (last, text) = pending
+        pending.clear()
+        for call, answer in first:
+            self._answer(state.conv, call, answer, answered)
+        self._answer(state.conv, last, f"{text}\n\n{report}", answered)
+        if done:  # the bead's definition of done holds: another turn could only undo it
+            state.trace.write("finish", summary=report, accepted=True, by="tests")
+            return f"{_describe(last)}; {report}"
+        state.start_over = state.start_over or self._try_ends(state)
         return None
 
     def _repeat(self, state: _State, key: str, answer: str, what: str, tool: str = "") -> str:

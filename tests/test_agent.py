@@ -709,6 +709,17 @@ def test_the_best_files_of_an_earlier_try_stay_when_the_budget_ends_after_a_star
     assert "return word.upper()" in (kept / "beatscore" / "lexicon.py").read_text()  # put back, then restored
 
 
+def test_a_reply_that_writes_two_files_is_tested_once_as_one_change(tmp_path, rig_path):
+    combo = "from beatscore.steps import STEPS\n\n\ndef multiplier(streak):\n    return next((v for t, v in STEPS if streak >= t), 1)\n"
+    steps = "STEPS = ((50, 4), (25, 3), (10, 2))\n"
+    reply = f"beatscore/combo.py\n```python\n{combo}```\n\nbeatscore/steps.py\n```python\n{steps}```\n"
+    outcome, llm, kept = run_bead(tmp_path, rig_path, [text(reply)], acceptance_tests=("tests/test_combo.py",))
+    assert outcome.status == "done", outcome.reason
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in runs].count("tests") == 1  # not once with combo.py alone (an import error)
+    assert outcome.result["tries"] == 1 and (kept / "beatscore" / "steps.py").read_text() == steps
+
+
 def test_a_polecat_that_changes_pytests_settings_in_pyproject_fails_the_bead(tmp_path, rig_path):
     settings = '[project]\nname = "beatscore"\n\n[tool.pytest.ini_options]\naddopts = "-q"\n'
     outcome, _, _ = run_bead(

@@ -76,7 +76,8 @@ class Scripted:
         from fake_llm import bead_of
 
         key = f"{model}/{bead_of(request)}"
-        if turn == 0:  # a new attempt: per model, and per bead for the one that is worked
+        fresh_try = "## An earlier try" in request["messages"][1]["content"]  # the same attempt started over
+        if turn == 0 and not fresh_try:  # a new attempt: per model, and per bead for the one that is worked
             n = self.attempt[model] = self.attempt.get(model, -1) + 1
             self.attempt[key] = n
         else:

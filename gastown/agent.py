@@ -45,11 +45,11 @@ from gastown.pace import Pace
 from gastown.providers import ModelClient, ModelRejected, Reply
 from gastown.repeats import Repeats, Stuck
 from gastown.rig import Rig, RolePrompt, pytest_setup_changed
-from gastown.riggit import RigGit
 from gastown.secrets import Secrets
 from gastown.tally import Tally, Trace
 from gastown.tools import Sandbox, ToolError
 from gastown.toolspecs import call_schema, openai_tools, parser_specs
+from gastown.tries import FRESH_TEMPERATURE, Tries, score_of
 from gastown.worktree import Worktree
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,6 @@ BASE_TOOLS = (
 )
 WRITES = ("write_file", "edit_file")
 NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than its estimate (pace.py)
-CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
-FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot: a new answer, not the last one
-HINT_CHARS = 800  # of the last failure, shown to a try that starts over
 
 
 @dataclass(frozen=True)
@@ -107,19 +104,13 @@ class _State:
     trace: Trace
     conv: prompts.Conversation
     repeats: Repeats
+    tries: Tries
     passed: checks.TestRun | None = None  # the run that let finish through (the loop ends with it)
     wanted: tuple[str, ...] = ()  # files the bead must leave written (the Refinery's test files)
     acceptance: tuple[str, ...] = ()
     files: tuple[str, ...] = ()  # the rig's files as the bead started
-    written: set[str] = field(default_factory=set)  # files a write of this bead changed
     stubbed: int = 0  # conversation messages stubbed so far
-    failing: str = ""  # the first failure of the last test run, for a reply that changed nothing
-    score: tuple[bool, int, int] | None = None  # the last run: (anything passed, -broken, passing - failing)
-    best: tuple[tuple[bool, int, int], dict[str, bytes | None]] | None = None  # the best run and its files
-    head: list[dict[str, Any]] = field(default_factory=list)  # the first prompt: where a fresh try starts
-    try_changes: int = 0  # changes tested in this try
-    try_score: tuple[bool, int, int] | None = None  # the best run of this try
-    start_over: str = ""  # why the next turn starts a fresh try ("" to go on with this one)
+    failing: str = ""  # the first failure of the last test run: what a fresh try is told
 
 
 class Agent:
@@ -253,10 +244,10 @@ class Agent:
             trace,
             conv,
             Repeats(self.limits.max_repeats),
+            Tries(sandbox.root, [dict(m) for m in head]),
             wanted=wanted,
             acceptance=acceptance,
             files=tuple(files),
-            head=[dict(m) for m in head],
         )
 
     # ---- the loop --------------------------------------------------------------
@@ -278,7 +269,7 @@ class Agent:
         for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
-            if state.start_over:
+            if state.tries.start_over:
                 self._start_over(state, pace)
                 conv = state.conv
                 traced = len(conv.head)  # the trace's "try" record holds what the head gained
@@ -463,7 +454,7 @@ class Agent:
             done = self._tested(state, pending, answered)  # before this call's answer: the answers keep their order
             if done is not None:
                 return done
-            if changed and state.wanted and all(w in state.written for w in state.wanted):
+            if changed and state.wanted and all(w in state.tries.written for w in state.wanted):
                 report = f"{', '.join(state.wanted)} written; the bead is done"
                 self._answer(conv, call, f"{text}\n\n{report}", answered)
                 state.trace.write("finish", summary=report, accepted=True, by="files")
@@ -474,7 +465,7 @@ class Agent:
         if done is not None:
             return done
         if unchanged and not changed_any and state.failing and self._tests_decide:
-            state.start_over = state.start_over or "a write that changed nothing while the tests fail"
+            state.tries.end("a write that changed nothing while the tests fail")
         for raw in reply.tool_calls:  # every structured call needs an answer
             if raw["id"] not in answered:
                 conv.add({"role": "tool", "tool_call_id": raw["id"], "content": "error: not run (see below)"})
@@ -494,7 +485,7 @@ class Agent:
         end: see ``_try_ends``)."""
         if not pending:
             return None
-        done, report = self._check_change(state)
+        done, report, guided = self._check_change(state)
         *first, (last, text) = pending
         pending.clear()
         for call, answer in first:
@@ -503,7 +494,7 @@ class Agent:
         if done:  # the bead's definition of done holds: another turn could only undo it
             state.trace.write("finish", summary=report, accepted=True, by="tests")
             return f"{_describe(last)}; {report}"
-        state.start_over = state.start_over or self._try_ends(state)
+        state.tries.failed_change(guided)
         return None
 
     def _repeat(self, state: _State, key: str, answer: str, what: str, tool: str = "") -> str:
@@ -512,43 +503,17 @@ class Agent:
         state.tally.loops += bool(note)
         return note
 
-    def _try_ends(self, state: _State) -> str:
-        """After a change whose tests fail: "" while this try may go on, else why it starts
-        over. A try goes on while its changes get more tests passing, up to ``CHANGES_PER_TRY``:
-        a small model shown its own wrong code keeps it, and a new answer to the first prompt
-        is as cheap as a repair (the server still holds that prompt)."""
-        state.try_changes += 1
-        assert state.score is not None  # the change's test run scored it
-        improved = state.try_score is None or state.score > state.try_score
-        if improved:
-            state.try_score = state.score
-        if state.try_changes >= CHANGES_PER_TRY:
-            return f"{state.try_changes} changes in this try and the tests still fail"
-        if not improved:
-            return "the last change got no more tests passing than the one before it"
-        return ""
-
     def _start_over(self, state: _State, pace: Pace) -> None:
-        """A fresh try: the files this bead wrote put back as it found them, the conversation
-        back to the first prompt plus a note of how the last try failed, sampled hotter."""
-        why, state.start_over = state.start_over, ""
-        state.tally.tries += 1
-        _put_back(state, {})
-        hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
-        failure = testoutput.gist(state.failing, HINT_CHARS) if state.failing else ""
-        if failure:
-            hint += f". Its first failure:\n```\n{failure.strip()}\n```\n"
-        else:
-            hint += ".\n"
-        hint += "The files above are as the bead found them. Write the code again, so that it handles that case.\n"
-        last = state.head[-1]
-        head = [*state.head[:-1], {**last, "content": f"{last.get('content') or ''}{hint}"}]
+        """A fresh try (see ``tries``): the conversation back to the first prompt plus a
+        note of how the last try failed, sampled hotter."""
+        head, why, hint = state.tries.begin_again(state.failing)
+        state.tally.tries = state.tries.number
         old = state.conv
         state.conv = prompts.Conversation(head, old.budget_tokens, scale=old.scale, overhead=old.overhead)
-        pace.rewind(prompts.Conversation(state.head, old.budget_tokens, overhead=old.overhead).estimate())
+        pace.rewind(prompts.Conversation(state.tries.head, old.budget_tokens, overhead=old.overhead).estimate())
         state.repeats.start_over(FRESH_TEMPERATURE)
-        state.try_changes, state.try_score, state.score = 0, None, None
-        state.trace.write("try", number=state.tally.tries, why=why, hint=hint, temperature=state.repeats.temperature)
+        trace = state.trace
+        trace.write("try", number=state.tries.number, why=why, hint=hint, temperature=state.repeats.temperature)
 
     def _rewrite(self, state: _State, key: str, what: str) -> str:
         """A note for the same change made again (counted as a loop)."""
@@ -586,27 +551,18 @@ class Agent:
         state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         state.passed = found if found.passed and not broken else None
         state.failing = "" if state.passed else testoutput.first_failure(found.shown, 6000)
-        # a run where nothing passed (cut short by a collection error: nothing ran, so nothing
-        # is "broken") is the worst; then fewer broken tests, then more passing than failing
-        counts = found.counts
-        passed = counts.get("passed", 0)
-        score = (passed > 0, -len(broken), passed - counts.get("failed", 0) - counts.get("errors", 0))
-        if state.best is None or score > state.best[0]:  # the files as they stand: the best so far
-            state.best = (score, {path: _read_bytes(state.sandbox.root / path) for path in state.written})
-        state.score = score
+        state.tries.scored(score_of(found.counts, len(broken)))
         return found, broken
 
     def _keep_best(self, state: _State) -> None:
         """A loop that ends without passing leaves the best files it wrote, not the last: a hot
-        retry at the end can break what an earlier change had nearly right (``score`` is None
-        when a fresh try put the files back and has not run the tests since)."""
-        if state.best is None or state.passed is not None:
+        retry at the end can break what an earlier change had nearly right."""
+        if state.passed is not None:
             return
-        if state.score is not None and state.score >= state.best[0]:
-            return
-        score, files = state.best
-        _put_back(state, files)
-        state.trace.write("restored", score=score, was=state.score)  # _finish's test run judges them
+        was = state.tries.score
+        score = state.tries.keep_best()
+        if score is not None:
+            state.trace.write("restored", score=score, was=was)  # _finish's test run judges them
 
     def _tests(self, state: _State) -> tuple[checks.TestRun, list[str]]:
         """One timed run of the bead's tests: the run and the tests that passed before and fail now."""
@@ -615,14 +571,15 @@ class Agent:
         state.tally.tests_s += time.monotonic() - began
         return found, state.check.regressions(found)
 
-    def _check_change(self, state: _State) -> tuple[bool, str]:
-        """Run the bead's check after a change: whether it holds, and what the model reads.
+    def _check_change(self, state: _State) -> tuple[bool, str, bool]:
+        """Run the bead's check after a change: whether it holds, what the model reads, and
+        whether that says what is still missing (a file, a name, a test it broke).
 
         Running it here saves the small model a turn (write, then run_tests, then read) and
         shows the failure while the change is in front of it."""
         found, broken = self._check_now(state)
         if state.passed is found:
-            return True, f"the acceptance tests pass now ({found.summary()}); the bead is done"
+            return True, f"the acceptance tests pass now ({found.summary()}); the bead is done", False
         note = f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
         for path in briefing.missing_files(state.sandbox.root, state.acceptance, state.files):
             note += (
@@ -635,7 +592,7 @@ class Agent:
                 f"\nStill missing: {path} defines no `{name}`, which the tests import. Reply with {path} "
                 f"on one line and a code block holding only `{name}`: it is added to the module."
             )
-        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}"
+        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(note)
 
     def _execute(self, state: _State, call: toolcalls.ToolCall) -> tuple[str, bool, bool]:
         """Run one call: its answer, whether it worked, and whether it changed a file."""
@@ -646,7 +603,7 @@ class Agent:
         changed = call.name in WRITES and ok and _digest(state.sandbox, call) != before
         if changed:
             state.repeats.changed()
-            state.written.add(state.sandbox.relative(state.sandbox.resolve(call.arguments.get("path"))))
+            state.tries.written.add(state.sandbox.relative(state.sandbox.resolve(call.arguments.get("path"))))
         state.trace.write(
             "tool", name=call.name, arguments=call.arguments, ok=ok, result=tail(text, 4000), source=call.source
         )
@@ -740,22 +697,6 @@ class Agent:
                 ok, why = False, f"stuck: {tally.stuck}" + ("" if ok else f"; {why}")
         result["outcome"] = "passed" if ok else "failed"
         return Outcome("done" if ok else "failed", "" if ok else why, result)
-
-
-def _put_back(state: _State, files: Mapping[str, bytes | None]) -> None:
-    """Every file the bead wrote as ``files`` holds it (None: absent), or as the bead found it."""
-    repo = RigGit(state.sandbox.root)
-    for path in sorted(state.written):
-        target = state.sandbox.root / path
-        if path not in files:
-            if repo.files_at("HEAD", [path]):
-                repo.restore_files("HEAD", [path])
-            else:
-                target.unlink(missing_ok=True)
-        elif files[path] is None:
-            target.unlink(missing_ok=True)
-        else:
-            target.write_bytes(files[path] or b"")
 
 
 def _touched_tests(rig: Rig, worktree: Worktree, changed: Sequence[str]) -> list[str]:

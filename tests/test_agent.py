@@ -657,16 +657,16 @@ def test_a_reply_that_changes_nothing_starts_the_bead_over_from_the_first_prompt
     assert outcome.result["tries"] == 2
 
 
-def test_a_try_whose_change_gets_no_more_tests_passing_starts_over_with_its_files_put_back(tmp_path, lexicon_rig):
+def test_a_change_whose_tests_fail_with_nothing_named_missing_starts_over_with_its_files_put_back(
+    tmp_path, lexicon_rig
+):
     nearly = "def alpha(word):\n    return word.upper()\n"  # test_alpha passes; test_beta still fails
-    worse = "def alpha(word):\n    return word\n"
     both = "def alpha(word):\n    return word.upper()\n\n\ndef beta(word):\n    return word[::-1]\n"
     outcome, llm, kept = run_bead(
         tmp_path,
         lexicon_rig,
         [
             text(f"beatscore/lexicon.py\n```python\n{nearly}```\n"),
-            text(f"beatscore/lexicon.py\n```python\n{worse}```\n"),
             tool("read_file", path="beatscore/lexicon.py"),
             text(f"beatscore/lexicon.py\n```python\n{both}```\n"),
         ],
@@ -674,25 +674,27 @@ def test_a_try_whose_change_gets_no_more_tests_passing_starts_over_with_its_file
         acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
     )
     assert outcome.status == "done", outcome.reason
-    assert len(llm.requests[2]["messages"]) == 2  # the third request started over
-    shown = tool_results(llm, 3)[-1]
+    assert len(llm.requests[1]["messages"]) == 2  # not asked to repair its own code: a fresh try
+    hint = first_prompt(llm, 1).split("## An earlier try", 1)[1]
+    assert "test_beta" in hint and "NotImplementedError" in hint, hint
+    shown = tool_results(llm, 2)[-1]
     assert "return word.upper()" not in shown and "raise NotImplementedError" in shown  # as the bead found it
     assert outcome.result["tries"] == 2
 
 
-def test_a_try_that_gets_more_tests_passing_goes_on(tmp_path, lexicon_rig):
-    nearly = "def alpha(word):\n    return word.upper()\n"
-    beta = "def beta(word):\n    return word[::-1]\n"
+def test_a_try_told_what_is_still_missing_goes_on(tmp_path, rig_path):
+    steps = "STEPS = ((50, 4), (25, 3), (10, 2))\n"
+    combo = "from beatscore.steps import STEPS\n\n\ndef multiplier(streak):\n    return next((v for t, v in STEPS if streak >= t), 1)\n"
     outcome, llm, _ = run_bead(
         tmp_path,
-        lexicon_rig,
-        [text("beatscore/lexicon.py\n```python\ndef alpha(word):\n    return word\n```\n")]
-        + [text(f"beatscore/lexicon.py\n```python\n{code}```\n") for code in (nearly, beta)],
-        title="Implement alpha and beta",
-        acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
+        rig_path,
+        [text(f"beatscore/steps.py\n```python\n{steps}```\n"), text(f"beatscore/combo.py\n```python\n{combo}```\n")],
+        acceptance_tests=("tests/test_combo.py",),
     )
     assert outcome.status == "done", outcome.reason
-    assert outcome.result["tries"] == 1 and len(llm.requests[2]["messages"]) == 6
+    told = tool_results(llm, 1)[-1]
+    assert "Still missing: beatscore/combo.py" in told, told
+    assert outcome.result["tries"] == 1 and len(llm.requests[1]["messages"]) == 4  # the same try went on
 
 
 def test_the_best_files_of_an_earlier_try_stay_when_the_budget_ends_after_a_start_over(tmp_path, lexicon_rig):
@@ -700,8 +702,8 @@ def test_the_best_files_of_an_earlier_try_stay_when_the_budget_ends_after_a_star
     outcome, llm, kept = run_bead(
         tmp_path,
         lexicon_rig,
-        [text(f"beatscore/lexicon.py\n```python\n{nearly}```\n")] * 2 + [text("I cannot do beta.")],
-        limits=Limits(max_turns=3),
+        [text(f"beatscore/lexicon.py\n```python\n{nearly}```\n"), text("I cannot do beta.")],
+        limits=Limits(max_turns=2),
         title="Implement alpha and beta",
         acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
     )

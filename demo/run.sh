@@ -43,7 +43,7 @@ git -C "$work/beatscore" add -A && git -C "$work/beatscore" commit --quiet -m "b
 git -C "$work/beatscore" checkout --quiet --detach  # main stays free for the merge queue
 gt $T rig add example "$work/beatscore" --from example
 
-if ! bwrap --unshare-all --ro-bind / / true 2>/dev/null; then
+if ! bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true 2>/dev/null; then  # gastown's own probe
   say "2a. No usable bubblewrap here: this demo opts in to unconfined model commands"
   echo "    (model-written code then runs with your permissions; install bubblewrap to confine it)"
   git clone --quiet --branch tasks "$work/town.git" "$work/sandbox"

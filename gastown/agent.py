@@ -10,9 +10,10 @@ change that makes them pass ends the bead there (a Refinery bead ends once the t
 it was asked for are written). ``finish`` is accepted only when the done condition holds —
 else it is refused with the failing output and the loop goes on. The same call getting
 the same answer is pointed out the second time and ends the bead (``stuck: …``) the
-third; each repeat is asked again at a higher temperature. A try whose changes stop
-getting more tests passing starts over: its files put back, the first prompt asked again
-(with the last failure, hotter), the best files of any try kept at the end. Turn, token and wall-time
+third; each repeat is asked again at a higher temperature. A change whose tests fail
+starts the bead over (see ``tries``) unless the check names what is still missing: its
+files put back, the first prompt asked again with the gist of the failure, hotter; the
+best files of any try are kept at the end. Turn, token and wall-time
 budgets bound the rest, and no model call starts that would outlast the time budget.
 Then the Refinery's test files are checked untouched (for every role but the Refinery),
 and the work is committed on ``bead/<id>`` with a ``Bead:`` trailer. Every request,
@@ -510,7 +511,8 @@ class Agent:
         state.tally.tries = state.tries.number
         old = state.conv
         state.conv = prompts.Conversation(head, old.budget_tokens, scale=old.scale, overhead=old.overhead)
-        pace.rewind(prompts.Conversation(state.tries.head, old.budget_tokens, overhead=old.overhead).estimate())
+        cached = prompts.Conversation(state.tries.head, old.budget_tokens, overhead=old.overhead)
+        pace.rewind(cached.estimate())  # unscaled, the measure Pace.saw is given
         state.repeats.start_over(FRESH_TEMPERATURE)
         trace = state.trace
         trace.write("try", number=state.tries.number, why=why, hint=hint, temperature=state.repeats.temperature)

@@ -90,8 +90,14 @@ def run_command(argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str
         ready.cleanup()
         return Run(tuple(argv), 126, f"{argv[0]}: {error.strerror}")
     CHILDREN.add(proc.pid)
+    deadline = time.monotonic() + timeout
     try:
-        out, stopped = _collect(proc, timeout, ready.output_limit)
+        out, stopped = _collect(proc, deadline, ready.output_limit)
+        if not stopped:  # its output ended; the command may not have (it closed its output and runs on)
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                stopped = "timeout"
         if stopped:
             _kill_group(proc.pid)
         code = proc.wait()
@@ -109,12 +115,11 @@ def run_command(argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str
 LINGER_S = 1.0  # how long output is read after the command ended (a process it started may hold it open)
 
 
-def _collect(proc: subprocess.Popen[bytes], timeout: float, limit: int) -> tuple[bytes, str]:
+def _collect(proc: subprocess.Popen[bytes], deadline: float, limit: int) -> tuple[bytes, str]:
     """The command's output and why reading stopped early: "timeout", "output" (past
     ``limit``), "held" (it ended but something it started kept the pipe open), or ""."""
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
-    deadline = time.monotonic() + timeout
     ended_at: float | None = None
     chunks: list[bytes] = []
     size = 0
@@ -127,8 +132,7 @@ def _collect(proc: subprocess.Popen[bytes], timeout: float, limit: int) -> tuple
                 ended_at = now
             if ended_at is not None and now - ended_at > LINGER_S:
                 return b"".join(chunks), "held"
-            ready, _, _ = select.select([fd], [], [], min(0.2, deadline - now))
-            if not ready:
+            if not _readable(fd, min(0.2, deadline - now)):
                 continue
             data = os.read(fd, 65536)
             if not data:
@@ -139,6 +143,13 @@ def _collect(proc: subprocess.Popen[bytes], timeout: float, limit: int) -> tuple
                 return b"".join(chunks), "output"
     finally:
         proc.stdout.close()
+
+
+def _readable(fd: int, seconds: float) -> bool:
+    """Whether ``fd`` has output (or its end) within ``seconds`` (poll: no limit on fd numbers)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    return bool(poller.poll(max(0, int(seconds * 1000))))
 
 
 def _kill_group(pid: int) -> None:

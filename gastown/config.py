@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown import ids
 from gastown.errors import ConfigError
+from gastown.jail import MODES
 
 if TYPE_CHECKING:
     from gastown.roster import Roster
@@ -229,7 +230,7 @@ def _sandbox_mode(section: Mapping[str, Any], where: str) -> str:
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (the one key is mode)")
     mode = section.get("mode", "bwrap")
-    if mode not in ("bwrap", "none"):
+    if mode not in MODES:
         raise ConfigError(f'{where}.mode: {mode!r} is not a mode; use "bwrap" (the default) or "none" (unconfined)')
     return str(mode)
 

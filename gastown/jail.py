@@ -142,15 +142,27 @@ class Jail:
         if self.policy.network:
             args.append("--share-net")
         args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        # /run holds the sockets of the user's session (D-Bus, an ssh agent, docker): none of them
+        args += ["--tmpfs", "/run"]
+        if self.policy.network:  # name resolution may live there
+            resolver = Path("/etc/resolv.conf").resolve()
+            if resolver.is_relative_to("/run") and resolver.exists():
+                args += ["--ro-bind", str(resolver.parent), str(resolver.parent)]
         home = env.get("HOME") or os.environ.get("HOME") or ""
         hidden = [Path(p) for p in (home, *map(str, self.hidden)) if p and Path(p).is_dir() and Path(p) != Path("/")]
         for folder in hidden:
             args += ["--tmpfs", str(folder)]
-        covered = [Path("/tmp"), *hidden]
-        for shown in _shown(argv, env, self.policy.visible):
-            if shown.exists() and any(shown.is_relative_to(folder) for folder in covered):
+        covered = [Path("/tmp"), Path("/run"), *hidden]
+        for shown in _shown(argv, env, self.policy.visible, root):
+            # strictly inside what is hidden, and holding nothing hidden: never the home folder itself
+            inside = any(shown != folder and shown.is_relative_to(folder) for folder in covered)
+            holds = any(folder.is_relative_to(shown) for folder in covered)
+            if shown.exists() and inside and not holds:
                 args += ["--ro-bind", str(shown), str(shown)]
-        args += ["--bind", str(root), str(root), "--chdir", str(root), "--", *argv]
+        args += ["--bind", str(root), str(root)]
+        if (root / ".git").is_file():  # the worktree's link to its repository: gastown's git follows it
+            args += ["--ro-bind", str(root / ".git"), str(root / ".git")]
+        args += ["--chdir", str(root), "--", *argv]
         return args
 
 
@@ -180,12 +192,12 @@ def _tasks() -> int:
         return 4096
 
 
-def _shown(argv: Sequence[str], env: Mapping[str, str], visible: Sequence[str]) -> list[Path]:
+def _shown(argv: Sequence[str], env: Mapping[str, str], visible: Sequence[str], root: Path) -> list[Path]:
     """Folders the command needs though they may lie under a hidden one: the prefix of its
     interpreter (a virtual environment's, and the Python it was made from), gastown's own."""
     found: list[Path] = [Path(v) for v in visible]
     program = argv[0] if argv else ""
-    located = shutil.which(program, path=env.get("PATH")) if "/" not in program else program
+    located = shutil.which(program, path=env.get("PATH")) if "/" not in program else str(root / program)
     candidates = [Path(sys.executable)]
     if located:
         candidates.append(Path(located))

@@ -35,7 +35,10 @@ from gastown.store import GitStore, Snapshot, Update
 RIGS_DIR = "rigs"
 DEFAULT_DOCS = ("README.md", "AGENTS.md")
 DONE_WHEN = ("tests-pass", "committed")
-COLLECTION_FILES = ("conftest.py", "pytest.ini", "tox.ini", "setup.cfg")  # they change how tests are collected
+# Files that change how tests are collected and run, in any folder...
+COLLECTION_FILES = ("conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini", "setup.cfg")
+# ...and modules at the root that `python -m pytest` would import in place of the real ones.
+SHADOWS = ("pytest.py", "py.py", "sitecustomize.py", "usercustomize.py", "pytest", "_pytest", "pluggy")
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,11 @@ class Rig:
 
     def is_protected(self, relative: str) -> bool:
         """Whether ``relative`` belongs to the Refinery, so no other role may change it: the
-        tests, and the files that decide how tests are collected and run (a ``conftest.py``
-        anywhere can fake a module or skip every test)."""
-        return self.is_test_path(relative) or PurePosixPath(relative).name in COLLECTION_FILES
+        tests, the files that decide how tests are collected and run (a ``conftest.py``
+        anywhere can fake a module or skip every test), and root modules that would stand in
+        for the test runner (a ``pytest.py`` that prints "3 passed")."""
+        path = PurePosixPath(relative)
+        return self.is_test_path(relative) or path.name in COLLECTION_FILES or path.parts[0] in SHADOWS
 
 
 def pytest_setup_changed(before: str | None, after: str | None) -> bool:

@@ -30,7 +30,8 @@ def identity(author: str, committer: str | None = None) -> dict[str, str]:
     }
 
 
-NO_HOOKS = ("-c", "core.hooksPath=/dev/null")  # a model may have written the worktree's hooks: none run
+# A model may have written hooks, or a config naming a command to run (core.fsmonitor): none run.
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 
 
 class RigGit:
@@ -183,7 +184,7 @@ class RigGit:
         changed in those files (a mark hides an edit from the commit and its checks)."""
         listed = self._lines("ls-files", "-v")
         for flag, marked in (
-            ("--no-skip-worktree", [line[2:] for line in listed if line[:2] == "S "]),
+            ("--no-skip-worktree", [line[2:] for line in listed if line[:1] in ("S", "s")]),  # "s": both marks
             ("--no-assume-unchanged", [line[2:] for line in listed if line[:1].islower()]),
         ):  # one flag a command: given both, git applies only the last
             for start in range(0, len(marked), 500):

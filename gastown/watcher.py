@@ -304,7 +304,7 @@ class Watcher:
 
     def run(self) -> int:
         """Work beads until stopped (or ``--once``/``--max-beads``/idle); the exit code."""
-        if self.options.role in ("polecat", "refinery"):  # their work runs the model's code: fail now, not per bead
+        if self.options.role not in ("mayor", "crew"):  # their work runs the model's code: fail now, not per bead
             Jail(self.store.snapshot().config().sandbox_mode).check()
         self._install_signals()
         # Asked to poll (e.g. a network filesystem without inotify), or a remote elsewhere: no wake-ups.

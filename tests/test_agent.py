@@ -722,6 +722,16 @@ def test_a_reply_that_writes_two_files_is_tested_once_as_one_change(tmp_path, ri
     assert outcome.result["tries"] == 1 and (kept / "beatscore" / "steps.py").read_text() == steps
 
 
+def test_files_that_would_fool_the_test_run_are_the_refinerys():
+    rig = rigmod.Rig(name="example", path=Path("."))
+    for path in ("conftest.py", "pkg/conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml", "tox.ini"):
+        assert rig.is_protected(path), path
+    for path in ("setup.cfg", "pytest.py", "sitecustomize.py", "_pytest/python.py", "pluggy/__init__.py"):
+        assert rig.is_protected(path), path
+    for path in ("pkg/pytest_helpers.py", "pkg/mod.py", "README.md", "pyproject.toml", "pkg/pytest.py"):
+        assert not rig.is_protected(path), path
+
+
 def test_a_polecat_that_changes_pytests_settings_in_pyproject_fails_the_bead(tmp_path, rig_path):
     settings = '[project]\nname = "beatscore"\n\n[tool.pytest.ini_options]\naddopts = "-q"\n'
     outcome, _, _ = run_bead(

@@ -24,6 +24,7 @@ from fake_llm import Answer, FakeLLM, text, tool
 from gastown import checks, evaluation
 from gastown.commands import Run
 from gastown.errors import EXIT_INTERRUPTED
+from gastown.jail import Jail
 
 FAKE = str(Path(__file__).with_name("fake_llm.py"))
 
@@ -268,7 +269,9 @@ def test_verification_puts_the_original_tests_back(suite, tmp_path):
     (rig / "tests" / "test_half.py").write_text("def test_half():\n    assert True\n")
     git(rig, "commit", "--quiet", "-am", "make the test pass")
     git(rig, "switch", "--quiet", "main")
-    ok, why = evaluation.verify_tests(ws.rig, ws.base, "bead/x", ["tests/test_half.py"], tmp_path / "scratch")
+    ok, why = evaluation.verify_tests(
+        ws.rig, ws.base, "bead/x", ["tests/test_half.py"], tmp_path / "scratch", Jail(policy=ws.rig.sandbox)
+    )
     assert not ok
     assert "tests/test_half.py were undone" in why and "No module named 'calc.half'" in why
 

@@ -6,11 +6,14 @@ gates and ``gt eval``'s judge do, and checks from outside what it could reach.
 
 from __future__ import annotations
 
+import fcntl
 import http.server
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -55,8 +58,16 @@ def test_a_command_writes_only_inside_its_worktree(tmp_path, worktree):
     assert f"refused {beside_python} Read-only file system" in run.output
 
 
-def test_a_rigs_hooks_cannot_be_written_from_a_command(tmp_path, worktree):
-    hooks = tmp_path / "rig" / ".git" / "hooks"
+@pytest.fixture
+def outside_tmp():
+    """A folder outside /tmp (which the sandbox hides whole): what it shows of the rest is real."""
+    folder = Path(tempfile.mkdtemp(prefix="gt-jail-test-", dir="/var/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_rigs_hooks_cannot_be_written_from_a_command(outside_tmp, worktree):
+    hooks = outside_tmp / "rig" / ".git" / "hooks"  # a rig beside the town, not under a hidden folder
     hooks.mkdir(parents=True)
     code = f"""
         import pathlib
@@ -65,8 +76,21 @@ def test_a_rigs_hooks_cannot_be_written_from_a_command(tmp_path, worktree):
         except OSError as error:
             print("refused", error.strerror)
     """
-    run = run_command(python(code), worktree, 30, ENV, Jail(hidden=(tmp_path / "rig",)))
-    assert not (hooks / "post-commit").exists(), run.output
+    run = run_command(python(code), worktree, 30, ENV, Jail())
+    assert "refused Read-only file system" in run.output and not (hooks / "post-commit").exists(), run.output
+
+
+def test_the_worktrees_link_to_its_repository_cannot_be_rewritten(worktree):
+    (worktree / ".git").write_text("gitdir: /somewhere/the/bead/started\n")
+    code = """
+        try:
+            open(".git", "w").write("gitdir: ./evil")
+        except OSError as error:
+            print("refused", error.strerror)
+    """
+    run = run_command(python(code), worktree, 30, ENV, Jail())
+    assert "refused Read-only file system" in run.output, run.output
+    assert (worktree / ".git").read_text() == "gitdir: /somewhere/the/bead/started\n"
 
 
 def test_the_callers_environment_and_processes_are_out_of_sight(worktree):
@@ -86,12 +110,20 @@ def test_the_callers_environment_and_processes_are_out_of_sight(worktree):
     assert "pid 2\n" in run.output or "pid 1\n" in run.output  # its own PID namespace
 
 
-def test_the_home_folder_is_hidden(tmp_path, worktree):
-    home = tmp_path / "home"  # the test's HOME (conftest): where keys and configs live
-    home.mkdir(exist_ok=True)
+def test_the_home_folder_and_the_sessions_sockets_are_hidden(outside_tmp, worktree):
+    home = outside_tmp / "home"  # where keys and configs live
+    (home / "bin").mkdir(parents=True)
     (home / ".netrc").write_text("machine example.invalid password hunter2\n")
-    run = run_command(["cat", str(home / ".netrc")], worktree, 30, {**ENV, "HOME": str(home)}, Jail())
+    tool = home / "bin" / "mytool"  # a program in ~/bin: its folder's parent is the home itself
+    tool.write_text('#!/bin/sh\ncat "$1"\n')
+    tool.chmod(0o755)
+    env = {**ENV, "HOME": str(home), "PATH": f"{home / 'bin'}:{ENV['PATH']}"}
+    run = run_command(["cat", str(home / ".netrc")], worktree, 30, env, Jail())
     assert run.exit_code != 0 and "hunter2" not in run.output, run.output
+    run = run_command([str(tool), str(home / ".netrc")], worktree, 30, env, Jail())
+    assert "hunter2" not in run.output, run.output  # its program's folder is shown, never the home around it
+    run = run_command(["ls", "-A", "/run"], worktree, 30, env, Jail())
+    assert run.exit_code == 0 and run.output.strip() == "", run.output  # no D-Bus, agent or docker socket
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
@@ -128,33 +160,61 @@ def test_no_network_unless_the_rig_allows_it(worktree, host_server):
     assert "hello from the host" in opened.output, opened.output
 
 
+HOLD = """
+import fcntl, pathlib, sys, time
+lock = open(sys.argv[1], "w")
+fcntl.flock(lock, fcntl.LOCK_EX)
+pathlib.Path(sys.argv[1] + ".held").write_text("1")
+time.sleep(60)
+"""
+
+
+def released_within(lock: Path, seconds: float) -> bool:
+    """Whether the process holding ``lock`` is gone (its lock free) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    with open(lock, "a") as handle:
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                time.sleep(0.05)
+    return False
+
+
 def test_a_process_started_in_its_own_session_dies_with_the_command(worktree):
-    marker = worktree / "late.txt"
+    lock = worktree / "grandchild.lock"
     code = f"""
-        import subprocess, sys
-        subprocess.Popen([sys.executable, "-c",
-            "import time, pathlib; time.sleep(2); pathlib.Path({str(marker)!r}).write_text('still here')"],
-            start_new_session=True)
+        import pathlib, subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", {HOLD!r}, {str(lock)!r}], start_new_session=True)
+        while not pathlib.Path({str(lock)!r} + ".held").exists():
+            time.sleep(0.01)
         print("started")
     """
     began = time.monotonic()
     run = run_command(python(code), worktree, 30, ENV, Jail())
-    assert time.monotonic() - began < 5, "the grandchild held the output open"
-    assert run.exit_code == 0 and "started" in run.output
-    time.sleep(3)  # past the grandchild's sleep: had it survived, the file would be there
-    assert not marker.exists()
+    assert time.monotonic() - began < 10, "the grandchild held the output open"
+    assert run.exit_code == 0 and "started" in run.output, run.output
+    assert released_within(lock, 5), "the grandchild outlived the command"
+
+
+def test_a_command_that_closes_its_output_and_runs_on_is_stopped_at_its_timeout(worktree):
+    code = """
+        import os, time
+        print("closing", flush=True)
+        os.close(1)
+        os.close(2)
+        time.sleep(60)
+    """
+    began = time.monotonic()
+    run = run_command(python(code), worktree, 2, ENV, Jail())
+    assert run.timed_out and time.monotonic() - began < 10, run
 
 
 def test_a_killed_caller_takes_its_command_with_it(tmp_path, worktree):
-    started, late = worktree / "started", worktree / "late.txt"
-    command = python(
-        f"""
-        import pathlib, time
-        pathlib.Path({str(started)!r}).write_text("1")
-        time.sleep(3)
-        pathlib.Path({str(late)!r}).write_text("outlived its watcher")
-        """
-    )
+    lock = worktree / "command.lock"
+    started = Path(f"{lock}.held")
+    command = [sys.executable, "-c", HOLD, str(lock)]
     caller = tmp_path / "caller.py"
     caller.write_text(
         "import sys\n"
@@ -170,8 +230,7 @@ def test_a_killed_caller_takes_its_command_with_it(tmp_path, worktree):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)  # as the OOM killer would
     proc.wait()
-    time.sleep(4)
-    assert not late.exists()
+    assert released_within(lock, 5), "the command outlived its caller"
 
 
 def test_output_past_the_limit_stops_the_command(worktree):

@@ -100,6 +100,7 @@ def test_changed_files_sees_edits_hidden_by_skip_worktree_or_assume_unchanged(ri
     (worktree.path / "app.py").write_text("hidden too\n")
     git(worktree.path, "update-index", "--skip-worktree", "README.md")
     git(worktree.path, "update-index", "--assume-unchanged", "app.py")
+    git(worktree.path, "update-index", "--skip-worktree", "app.py")  # both marks: listed as "s"
     assert git(worktree.path, "status", "--porcelain") == ""  # what git itself shows: nothing
     assert sorted(worktree.changed_files()) == ["README.md", "app.py"]
 

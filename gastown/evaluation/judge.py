@@ -58,9 +58,7 @@ def _changed(tree: Path, base: str) -> list[str]:
 def restore(tree: Path, base: str, rig: Rig, tests: Sequence[str]) -> list[str]:
     """Put back the test files the branch changed (as of ``base``); the paths undone."""
     files = {t.split("::")[0] for t in tests}
-    guarded = [
-        p for p in _changed(tree, base) if rig.is_test_path(p) or p in files or PurePosixPath(p).name in GUARDED_NAMES
-    ]
+    guarded = [p for p in _changed(tree, base) if rig.is_protected(p) or p in files]
     if not guarded:
         return []
     original = RigGit(tree).files_at(base, guarded)
@@ -70,11 +68,11 @@ def restore(tree: Path, base: str, rig: Rig, tests: Sequence[str]) -> list[str]:
     return sorted(guarded)
 
 
-def run_tests(rig: Rig, tree: Path, args: Sequence[str]) -> Run:
+def run_tests(rig: Rig, tree: Path, args: Sequence[str], jail: Jail) -> Run:
     """The rig's test command on ``args`` in ``tree`` (with ``-rA`` for pytest: each test's outcome)."""
     env = Secrets.of(os.environ).strip(clean_env({"PYTHONDONTWRITEBYTECODE": "1"}))  # the branch is model-written
     report = ["-rA"] if checks.is_pytest(rig.test_command) else []
-    return run_command([*rig.test_command, *report, *args], tree, rig.test_timeout, env, Jail(policy=rig.sandbox))
+    return run_command([*rig.test_command, *report, *args], tree, rig.test_timeout, env, jail)
 
 
 def judged(run: Run) -> tuple[bool, str]:
@@ -102,14 +100,14 @@ def _has_ref(rig: Rig, ref: str) -> bool:
     return RigGit(rig.path).resolve(ref) is not None
 
 
-def verify_tests(rig: Rig, base: str, branch: str, tests: Sequence[str], scratch: Path) -> tuple[bool, str]:
+def verify_tests(rig: Rig, base: str, branch: str, tests: Sequence[str], scratch: Path, jail: Jail) -> tuple[bool, str]:
     """A Polecat's work: the acceptance tests on ``branch``, the original test files restored."""
     if not _has_ref(rig, branch):
         return False, f"no branch {branch}: the worker never started on the bead"
     with checkout(rig.path, branch, scratch) as tree:
         untouched = RigGit(tree).head() == base
         undone = restore(tree, base, rig, tests)
-        ok, said = judged(run_tests(rig, tree, tests))
+        ok, said = judged(run_tests(rig, tree, tests, jail))
     notes = []
     if untouched:
         notes.append("the branch has no commits")
@@ -129,7 +127,14 @@ def lay_over(overlay: Path, tree: Path) -> None:
 
 
 def verify_written_tests(
-    rig: Rig, base: str, branch: str, stub: Path, reference: Path, expected: Sequence[str], scratch: Path
+    rig: Rig,
+    base: str,
+    branch: str,
+    stub: Path,
+    reference: Path,
+    expected: Sequence[str],
+    scratch: Path,
+    jail: Jail,
 ) -> tuple[bool, str]:
     """A Refinery's tests: they must fail on the stub and pass on the reference implementation."""
     if not _has_ref(rig, branch):
@@ -146,7 +151,7 @@ def verify_written_tests(
         for overlay in (stub, reference):
             RigGit(tree).discard_changes()
             lay_over(overlay, tree)
-            results.append(judged(run_tests(rig, tree, written)))
+            results.append(judged(run_tests(rig, tree, written, jail)))
     (stub_ok, stub_said), (ref_ok, ref_said) = results
     files = ", ".join(written)
     if not ref_ok:
@@ -266,13 +271,14 @@ def _fair(ws: Workspace, suite: Suite, bead: SuiteBead) -> tuple[bool, str]:
         RigGit(tree).stage_all()
         RigGit(tree).commit_staged(f"the solution of {bead.key}", AUTHOR)
     outcomes = []
+    jail = Jail(policy=ws.rig.sandbox)
     for branch in (start, solved):
         if bead.judge == "tests":
-            outcomes.append(verify_tests(ws.rig, ws.base, branch, bead.acceptance_tests, scratch))
+            outcomes.append(verify_tests(ws.rig, ws.base, branch, bead.acceptance_tests, scratch, jail))
         else:
             assert bead.stub is not None and bead.reference is not None
             outcomes.append(
-                verify_written_tests(ws.rig, ws.base, branch, bead.stub, bead.reference, bead.tests, scratch)
+                verify_written_tests(ws.rig, ws.base, branch, bead.stub, bead.reference, bead.tests, scratch, jail)
             )
     (start_ok, start_why), (solved_ok, solved_why) = outcomes
     if start_ok:

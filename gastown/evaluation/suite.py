@@ -336,6 +336,8 @@ def town_toml(
         ("machine", config.machine.to_dict()),  # the typed values, so the eval's town.toml reads back the same
         ("cost", config.cost.to_dict()),
     ]
+    if config.sandbox_mode != "bwrap":  # a town that opted in to unconfined commands evaluates the same way
+        tables.append(("sandbox", {"mode": config.sandbox_mode}))
     tables += [(f"models.{configmod.toml_key(name)}", table) for name, table in config.models.items()]
     for header, table in tables:
         if table:

@@ -53,6 +53,7 @@ from gastown.evaluation.suite import (
     select,
 )
 from gastown.governor import governor_for
+from gastown.jail import Jail
 from gastown.queue import NewBead, Queue
 from gastown.runner import Runner
 from gastown.worktree import branch_for
@@ -190,12 +191,13 @@ def work_bead(
     if final.status not in CLOSED:
         _close(queue, final, f"eval: the watcher ended without closing it (exit {code})")
     scratch = ws.root / "verify" / bead.key
+    jail = Jail(ws.store.snapshot().config().sandbox_mode, ws.rig.sandbox, (ws.town.git_dir,))  # as the town's watchers
     if bead.judge == "tests":
-        ok, why = verify_tests(ws.rig, ws.base, branch_for(added.id), bead.acceptance_tests, scratch)
+        ok, why = verify_tests(ws.rig, ws.base, branch_for(added.id), bead.acceptance_tests, scratch, jail)
     elif bead.judge == "tests-written":
         assert bead.stub is not None and bead.reference is not None
         ok, why = verify_written_tests(
-            ws.rig, ws.base, branch_for(added.id), bead.stub, bead.reference, bead.tests, scratch
+            ws.rig, ws.base, branch_for(added.id), bead.stub, bead.reference, bead.tests, scratch, jail
         )
     elif final.status != DONE:
         ok, why = False, f"not answered ({final.status}: {final.close_reason or 'no reason given'})"

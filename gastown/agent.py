@@ -446,7 +446,10 @@ class Agent:
                 state.repeats.warm()
                 unchanged = True
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
-            text += self._repeat(state, key, text, _describe(call), call.name)
+            note = self._repeat(state, key, text, _describe(call), call.name)
+            text += note
+            if note and not ok and call.name in WRITES and self._tests_decide:
+                state.tries.end("the same write was refused twice: a new answer, not the same one again")
             if changed:  # the same change again (an edit inserting the same lines twice)
                 text += self._rewrite(state, key, _describe(call))
             if changed and self._tests_decide:
@@ -583,12 +586,14 @@ class Agent:
         if state.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done", False
         note = f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
-        for path in briefing.missing_files(state.sandbox.root, state.acceptance, state.files):
+        root = state.sandbox.root
+        files = [*state.files, *sorted(p for p in state.tries.written if (root / p).is_file())]  # as they are now
+        for path in briefing.missing_files(root, state.acceptance, files):
             note += (
                 f"\nStill missing: {path}, which the tests import. Reply with {path} on one line and a code "
                 "block holding the whole file, with the imports it needs."
             )
-        for path, name in briefing.absent_names(state.sandbox.root, state.acceptance, state.files):
+        for path, name in briefing.absent_names(root, state.acceptance, files):
             # A small model shown a module often sends it back unchanged: say what it still lacks.
             note += (
                 f"\nStill missing: {path} defines no `{name}`, which the tests import. Reply with {path} "

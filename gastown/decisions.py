@@ -17,6 +17,7 @@ from typing import Any
 from gastown import convoy as convoymod
 from gastown import events, ids
 from gastown.bead import CLAIMED, FAILED, Bead, Dependency, new_bead
+from gastown.index import INVALID
 from gastown.reconcile import Ledger, bring_up_to_date
 from gastown.roster import Roster
 from gastown.store import GitStore, Snapshot, Update
@@ -124,6 +125,8 @@ def _problems(ledger: Ledger, snap: Snapshot) -> list[str]:
     for entry in snap.index:
         if entry.status == CLAIMED and entry.expires is None:
             found.append(f"{entry.id}: claimed with no lease expiry")
+        elif entry.status == INVALID:
+            found.append(f"{entry.id}: skipped, not a bead ({entry.path}: {entry.problem}); fix it with a new commit")
     return found
 
 

@@ -11,7 +11,8 @@
     ├── Refused                     exit 4: the queue said no (stale generation, not the
     │   │                                   owner, illegal transition, rejected push)
     │   └── Conflict                a compare-and-swap lost too many times in a row
-    ├── GitFailed                   exit 1: a git command or object write failed
+    ├── GitFailed                   exit 1: a git command or object write failed (a full
+    │                                       disk, a read-only mount: ``storage_error``)
     └── Unavailable                 exit 6: a model endpoint or the remote is unreachable
 
 Every class carries an exit code and a one-line ``hint`` (what to do next); the CLI
@@ -19,6 +20,9 @@ prints ``gt: <message>`` and ``hint: <hint>`` and never a traceback for these.
 """
 
 from __future__ import annotations
+
+import errno
+import os
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -115,3 +119,31 @@ class Unavailable(GastownError):
     """A model endpoint or the remote could not be reached."""
 
     exit_code = EXIT_UNAVAILABLE
+
+
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def storage_error(error: OSError, path: str | os.PathLike[str] | None = None) -> GastownError:
+    """A file-system failure as one line a person can act on: what happened, where, what to
+    do. ``path`` names the place when the error itself does not (libgit2 names none)."""
+    where = error.filename if error.filename is not None else path
+    place = f" ({where})" if where is not None else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        full = "the disk quota is used up" if error.errno == errno.EDQUOT else "no space left on the disk"
+        return GitFailed(
+            f"{full}{place}",
+            f"free some space{f' (`df -h {where}` shows it)' if where else ''} and run the command again",
+        )
+    if error.errno == errno.EROFS:
+        return GitFailed(
+            f"the file system is read-only{place}",
+            "remount it read-write, or work from a writable clone of the town",
+        )
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return GitFailed(
+            f"permission denied{place}",
+            f"check who owns it and its mode{f' (`ls -ld {where}`)' if where else ''}; run gastown as that user",
+        )
+    reason = error.strerror or str(error)
+    return GitFailed(f"{reason}{place}")

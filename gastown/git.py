@@ -13,6 +13,7 @@ project repository) and its worktrees, built on ``run_git`` here.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import subprocess
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gastown.errors import GitFailed, NotFound
+from gastown.errors import GastownError, GitFailed, NotFound, storage_error
 
 if TYPE_CHECKING:  # pygit2 costs ~45 ms to import: only commands that touch objects pay
     import pygit2
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pygit2 costs ~45 ms to import: only commands that touch obj
 log = logging.getLogger(__name__)
 
 ZERO = "0" * 40
+LOW_DISK_BYTES = 1 << 20  # a write failed with less than this free: the disk is full
 # Variables a hook (or a parent git) sets that would point our git at the wrong place.
 _REPO_ENV = (
     "GIT_DIR",
@@ -267,7 +269,7 @@ class Git:
                 return True
             except self.lib.GitError as error:
                 if not self._clear_stale_lock(ref, error, stale) and time.monotonic() > deadline:
-                    raise GitFailed(f"cannot update {ref}: {error}") from None
+                    raise self.write_failed(ref, error, "update") from None
                 time.sleep(0.002)
 
     def _clear_stale_lock(self, ref: str, error: Exception, stale: float) -> bool:
@@ -361,16 +363,39 @@ class Git:
         return int(self.repo.odb.read_header(oid)[1])
 
     def write_blob(self, data: bytes) -> str:
-        return str(self.repo.create_blob(data))
+        try:
+            return str(self.repo.create_blob(data))
+        except (self.lib.GitError, OSError) as error:
+            raise self.write_failed("a blob", error) from None
+
+    def write_failed(self, what: str, error: Exception, verb: str = "write") -> GastownError:
+        """Why writing ``what`` failed, in words a person can act on: libgit2 says "no
+        error" for a full disk (or an OSError with no errno), so the disk holding the
+        repository is asked."""
+        if isinstance(error, OSError) and error.errno is not None:
+            return storage_error(error, self.git_dir)
+        objects = self.git_dir / "objects"
+        try:
+            disk = os.statvfs(objects)
+        except OSError as cause:
+            return storage_error(cause)
+        if disk.f_flag & os.ST_RDONLY:
+            return storage_error(OSError(errno.EROFS, os.strerror(errno.EROFS)), self.git_dir)
+        if disk.f_bavail * disk.f_frsize < LOW_DISK_BYTES:
+            return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), self.git_dir)
+        if not os.access(objects, os.W_OK):
+            return storage_error(OSError(errno.EACCES, os.strerror(errno.EACCES)), objects)
+        return GitFailed(f"cannot {verb} {what} in {self.git_dir}: {error}")
 
     def write_tree(self, base: str | None, changes: Mapping[str, str | None]) -> str:
         """A new tree: ``base`` with files at ``changes``' paths set (oid) or removed (None)."""
         tree = self.repo[base] if base else None
         assert tree is None or isinstance(tree, self.lib.Tree)
-        oid = self._write_tree(tree, changes)
-        if oid is None:
-            return str(self.repo.TreeBuilder().write())
-        return oid
+        try:
+            oid = self._write_tree(tree, changes)
+            return oid if oid is not None else str(self.repo.TreeBuilder().write())
+        except (self.lib.GitError, OSError) as error:
+            raise self.write_failed("a tree", error) from None
 
     def _write_tree(self, base: pygit2.Tree | None, changes: Mapping[str, str | None]) -> str | None:
         builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
@@ -409,7 +434,10 @@ class Git:
         author: pygit2.Signature,
         committer: pygit2.Signature,
     ) -> str:
-        return str(self.repo.create_commit(None, author, committer, message, tree, list(parents)))
+        try:
+            return str(self.repo.create_commit(None, author, committer, message, tree, list(parents)))
+        except (self.lib.GitError, OSError) as error:
+            raise self.write_failed("a commit", error) from None
 
     def signature(self, name: str, when: float) -> pygit2.Signature:
         """An author/committer for gastown's own commits (no git config needed)."""

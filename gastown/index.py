@@ -12,7 +12,6 @@ Summaries are parsed leniently: a bead that bypassed validation is listed with s
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 import os
 import pickle
@@ -21,13 +20,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from gastown import dag, ids, times
+from gastown import dag, ids, schema, times
 from gastown.bead import BLOCKS, CLAIMED, OPEN, PARENT_CHILD
+from gastown.errors import InvalidBead
 
 log = logging.getLogger(__name__)
 
 INVALID = "invalid"
-FORMAT = 4  # bump when Entry changes shape; older saved indexes are ignored
+FORMAT = 5  # bump when Entry changes shape; older saved indexes are ignored
 
 
 class Entry(NamedTuple):
@@ -72,12 +72,14 @@ def _stamp(value: Any) -> float | None:
 
 
 def summarize(path: str, blob: str, raw: bytes) -> Entry:
-    """An Entry for the bead file at ``path``, however malformed it is."""
+    """An Entry for the bead file at ``path``, however malformed it is. A file that is not
+    a bead by ``schema.bead_of`` (the hook's definition) is listed ``invalid`` with the
+    first reason: it reached the branch past the hooks, and no claimer may pick it up."""
     file_id = ids.id_from_path(path) or path
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        data = None
+        data = schema.parse_json(raw, path)
+    except InvalidBead as error:
+        return _invalid(file_id, path, blob, _first(error))
     if not isinstance(data, dict):
         return _invalid(file_id, path, blob, "not a JSON object")
     blocks: list[str] = []
@@ -100,6 +102,11 @@ def summarize(path: str, blob: str, raw: bytes) -> Entry:
         problem = f"unknown status {status!r}"
     elif status == CLAIMED and claim is None:
         problem = "claimed without a claim"
+    else:
+        try:
+            schema.bead_of(data, path, file_id)
+        except InvalidBead as error:
+            problem = _first(error)
     if problem:
         status = INVALID
     return Entry(
@@ -123,6 +130,12 @@ def summarize(path: str, blob: str, raw: bytes) -> Entry:
         estimated_tokens=(data["estimated_tokens"] if isinstance(data.get("estimated_tokens"), int) else None),
         problem=problem,
     )
+
+
+def _first(error: InvalidBead) -> str:
+    """The first problem, without the path every entry already shows."""
+    first = error.problems[0] if error.problems else str(error)
+    return first.split(": ", 1)[1] if ": " in first else first
 
 
 def _invalid(bead_id: str, path: str, blob: str, problem: str) -> Entry:

@@ -35,13 +35,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gastown import tokens
+from gastown import repeats, tokens
 from gastown.errors import ConfigError, GastownError, Unavailable
 from gastown.roster import ModelSpec
 
 log = logging.getLogger(__name__)
 
 DOWN_SECONDS = 15.0  # how long an endpoint that refused a connection is skipped
+LOOP_CHECK_CHUNKS = 16  # a streamed reply is checked for a loop every this many chunks
+LOOPING = "looping"  # the finish reason of a reply cut where it began repeating itself
 MAX_BACKOFF = 8.0
 
 
@@ -321,6 +323,10 @@ class ModelClient:
             raise _Malformed("the response had no choices")
         choice = response.choices[0]
         message = choice.message
+        text, finish = message.content, choice.finish_reason
+        cut = repeats.cut_loop(text) if text and "response_format" not in request else None
+        if cut is not None:
+            text, finish = cut, LOOPING
         calls = [
             {
                 "id": c.id or f"call_{i}",
@@ -330,8 +336,8 @@ class ModelClient:
             for i, c in enumerate(message.tool_calls or ())
         ]
         timings = (getattr(response, "model_extra", None) or {}).get("timings")
-        usage = _usage(response.usage, timings, request["messages"], message.content, calls, seconds, None)
-        return Reply(message.content, calls, choice.finish_reason, usage, self.spec.name, url)
+        usage = _usage(response.usage, timings, request["messages"], text, calls, seconds, None)
+        return Reply(text, calls, finish, usage, self.spec.name, url)
 
     def _stream(self, url: str, request: dict[str, Any]) -> Reply:
         request = {**request, "stream": True, "stream_options": {"include_usage": True}}
@@ -373,6 +379,11 @@ class ModelClient:
                             slot["arguments"] += part.function.arguments or ""
                     if choice.finish_reason:
                         finish = choice.finish_reason
+                if chunks % LOOP_CHECK_CHUNKS == 0 and content and "response_format" not in request:
+                    cut = repeats.cut_loop("".join(content))
+                    if cut is not None:  # closing the stream stops the server's decode
+                        content, finish = [cut], LOOPING
+                        break
         finally:
             stream.close()
         seconds = time.monotonic() - started

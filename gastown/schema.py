@@ -11,6 +11,7 @@ the offending value.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -190,6 +191,9 @@ def check(kind: str, instance: Any, what: str) -> None:
         raise InvalidBead([f"{what}: {p}" for p in found])
 
 
+# A NUL or a lone surrogate reaches decoded JSON only as an escape (the raw bytes are not UTF-8
+# text, or not allowed in a JSON string): ``\u0000``, ``\ud800``-``\udfff``.
+_ESCAPES_RE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 MAX_DEPTH = 32  # JSON nesting a bead or convoy may have: deeper is refused before it is parsed
 
 
@@ -203,7 +207,8 @@ def parse_json(raw: bytes | str, what: str) -> Any:
         if depth > MAX_DEPTH:
             raise InvalidBead([f"{what}: JSON nested {depth} deep; at most {MAX_DEPTH} levels"])
         data = json.loads(text)
-        bad = _unwritable(data)
+        # From bytes, only an escape can make one (the bytes decoded as UTF-8, and JSON allows no raw NUL).
+        bad = _unwritable(data) if _ESCAPES_RE.search(text) or isinstance(raw, str) else None
         if bad is not None:
             raise InvalidBead([f"{what}: {bad}: remove it (text must be valid Unicode without NUL)"])
         return data
@@ -218,7 +223,11 @@ def parse_json(raw: bytes | str, what: str) -> Any:
 
 
 def _depth(text: str) -> int:
-    """The deepest nesting of ``[``/``{`` in JSON text, outside strings."""
+    """The deepest nesting of ``[``/``{`` in JSON text, outside strings (when that cannot
+    exceed MAX_DEPTH, the count of brackets: a bound, found without walking the text)."""
+    brackets = text.count("[") + text.count("{")
+    if brackets <= MAX_DEPTH:  # no deeper than that, and counting is quick: skip the walk
+        return brackets
     depth = deepest = 0
     in_string = escaped = False
     for char in text:
@@ -264,7 +273,12 @@ def _unwritable(value: Any, where: str = "$") -> str | None:
 
 def load_bead(raw: bytes | str, source: str, expected_id: str | None = None) -> beadmod.Bead:
     """A validated Bead from the bytes of a bead file; InvalidBead lists every problem."""
-    data = parse_json(raw, source)
+    return bead_of(parse_json(raw, source), source, expected_id)
+
+
+def bead_of(data: Any, source: str, expected_id: str | None = None) -> beadmod.Bead:
+    """A validated Bead from a bead file's parsed JSON (``parse_json``): the one definition
+    of a bead the hook, ``gt validate``, the index and every reader apply."""
     what = source
     if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"] not in source:
         what = f"bead {data['id']} ({source})"

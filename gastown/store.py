@@ -12,7 +12,6 @@ one machine take turns through a file lock first, so they rarely lose at all.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import threading
 import time
@@ -23,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown import config as configmod
-from gastown import events, ids
-from gastown.bead import Bead, semantic_problems
+from gastown import events, ids, schema
+from gastown.bead import Bead
 from gastown.errors import ConfigError, Conflict, InvalidBead, NotFound, Refused, Unavailable, UsageError
 from gastown.git import read_ref
 from gastown.index import Index
@@ -88,8 +87,8 @@ class Snapshot:
     def bead(self, bead_id: str) -> Bead:
         """The bead as stored; NotFound, or InvalidBead when its file is malformed.
 
-        Beads on the branch passed the schema at the door (hooks, ``add``, ``edit``), so
-        reading trusts the shape and only decodes; ``gt validate`` re-checks everything.
+        A bead is checked by the hook's definition once per blob (``decoded`` keeps it);
+        the index lists a file that fails it as invalid, so no claimer reaches it.
         """
         entry = self.index.get(bead_id)
         if entry is None:
@@ -119,22 +118,12 @@ class Snapshot:
 
 
 def decode_stored(raw: bytes, path: str) -> Bead:
-    """A bead from a file already on the branch: decode, check the protocol's invariants."""
-    bead_id = ids.id_from_path(path)
+    """A bead from a file already on the branch, by the same definition the hook and the
+    index apply (``schema.load_bead``): what the index lists as a bead always decodes."""
     try:
-        data = json.loads(raw)
-        bead = Bead.from_dict(data)
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
-        raise InvalidBead(
-            [f"{path}: cannot be read as a bead ({type(error).__name__}: {error})"],
-            "run `gt validate` and fix the file with a new commit",
-        ) from None
-    problems = semantic_problems(bead)
-    if bead.id != bead_id:
-        problems.insert(0, f"$.id: {bead.id!r} does not match the file name")
-    if problems:
-        raise InvalidBead([f"{path}: {p}" for p in problems], "run `gt validate`")
-    return bead
+        return schema.load_bead(raw, path, ids.id_from_path(path))
+    except InvalidBead as error:
+        raise InvalidBead(error.problems, "run `gt validate` and fix the file with a new commit") from None
 
 
 class GitStore:

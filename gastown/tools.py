@@ -18,11 +18,11 @@ import re
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gastown import edits, git, merge
+from gastown import edits, git, imports, merge
 from gastown.commands import Run, count_tests, run_command, tail
 from gastown.errors import GitFailed
 from gastown.jail import Jail
@@ -104,6 +104,15 @@ def _check_compiles(target: Path, content: str, relative: str, python: Sequence[
     raise ToolError(
         f"not written: {relative} would not compile ({message}){where}\nThe file is unchanged; send code that compiles."
     )
+
+
+def _imported(target: Path, text: str) -> tuple[str, str]:
+    """``text`` with the standard-library imports it uses and lacks (``gastown.imports``),
+    and a note saying which were added ("" for none, and for a file that is not Python)."""
+    if target.suffix != ".py":
+        return text, ""
+    text, lines = imports.add_missing(text)
+    return text, f"; added {'; '.join(lines)} at the top (used, never imported)" if lines else ""
 
 
 def _walk(root: Path) -> list[str]:
@@ -322,6 +331,9 @@ class Sandbox:
         if plain is not None:  # a copy of read_file's output: the numbers are not the file's
             content, note = plain, note + "; the line numbers copied from read_file were dropped"
         rel = self.relative(target)
+        hoisted = imports.future_first(content) if target.suffix == ".py" else content
+        if hoisted != content:
+            content, note = hoisted, note + "; `from __future__` imports moved to the top"
         if target.is_file() and target.read_bytes() == content.encode():
             return f"no change: {rel} already holds exactly this content; change the code to change the result"
         _check_compiles(target, content, rel, self.python)
@@ -331,18 +343,20 @@ class Sandbox:
             if merged.text == old:
                 return f"no change: {rel} already has these definitions exactly; change the code to change the result"
             _check_compiles(target, merged.text, rel, self.python)
-            target.write_text(merged.text)
+            text, added = _imported(target, merged.text)
+            target.write_text(text)
             done = [f"replaced {', '.join(merged.replaced)}"] if merged.replaced else []
             done += [f"added {', '.join(merged.added)}"] if merged.added else []
             return (
                 f"merged into {rel}: {'; '.join(done) or 'nothing new'}; kept as they were: "
-                f"{', '.join(merged.kept) or 'nothing else'} ({len(edits.split_lines(merged.text))} lines now{note}; "
-                "to delete a definition, use edit_file)"
+                f"{', '.join(merged.kept) or 'nothing else'} ({len(edits.split_lines(text))} lines now{note}; "
+                f"to delete a definition, use edit_file){added}"
             )
         _check_not_gutted(target, content, rel)
         self._make_parent(target, path)
-        target.write_text(content)
-        return f"wrote {rel} ({len(content)} characters{note})"
+        text, added = _imported(target, content)
+        target.write_text(text)
+        return f"wrote {rel} ({len(text)} characters{note}){added}"
 
     def edit_file(self, path: str, old: str, new: str) -> str:
         """Replace the one place where ``old`` occurs in ``path`` with ``new``."""
@@ -356,9 +370,10 @@ class Sandbox:
             new = _plain(new)
             _check_compiles(target, new, rel, self.python)
             self._make_parent(target, path)
+            new, added = _imported(target, new)
             target.write_text(new)
             lines = edits.split_lines(new)
-            return self._edited(f"created {rel} ({len(lines)} lines)", lines, 1, len(lines))
+            return self._edited(f"created {rel} ({len(lines)} lines){added}", lines, 1, len(lines))
         try:
             text = target.read_bytes().decode()
         except UnicodeDecodeError:
@@ -375,6 +390,11 @@ class Sandbox:
             except edits.EditError as error:
                 raise ToolError(self._secrets.redact(str(error))) from None
         _check_compiles(target, made.text, rel, self.python)
+        text, added = _imported(target, made.text)
+        if added:  # the edit's lines move down when the imports went in above them
+            grew = len(edits.split_lines(text)) - len(edits.split_lines(made.text))
+            below = made.first > imports.insertion_line(made.text)
+            made = replace(made, text=text, first=made.first + grew * below, last=made.last + grew * below)
         target.write_bytes((made.text.replace("\n", "\r\n") if crlf else made.text).encode())
         lines = edits.split_lines(made.text)
         was = _lines_named(made.old_first, made.old_last)
@@ -385,6 +405,7 @@ class Sandbox:
             summary = f"edited {rel}: replaced {was}; the new text is {now} of {len(lines)}"
         if made.forgiven:
             summary += " (" + "; ".join(made.forgiven) + ")"
+        summary += added
         return self._edited(summary, lines, made.first, made.last)
 
     def _edited(self, summary: str, lines: Sequence[str], first: int, last: int) -> str:

@@ -37,6 +37,7 @@ class Answer:
     finish_reason: str | None = None
     body: dict[str, Any] | None = None  # an error's JSON body (default: a scripted message)
     repeat_name: bool = False  # stream a tool's name in every chunk, as llama-cpp-python does
+    no_chunks: bool = False  # a stream with no chunk, as llama-cpp-python answers a streamed request with tools
 
 
 def tool(name: str, **arguments: Any) -> Answer:
@@ -118,6 +119,7 @@ class FakeLLM:
     def __init__(self, responder: Responder | None = None) -> None:
         self.responder: Responder = responder or script([])
         self.requests: list[dict[str, Any]] = []
+        self.left = threading.Event()  # a client closed a stream before its end
         self._lock = threading.Lock()
         outer = self
 
@@ -180,7 +182,7 @@ class FakeLLM:
                 self.end_headers()
                 self.close_connection = True
                 try:
-                    for chunk in _chunks(body, answer):
+                    for chunk in [] if answer.no_chunks else _chunks(body, answer):
                         if answer.chunk_delay:
                             time.sleep(answer.chunk_delay)
                         data = chunk if isinstance(chunk, str) else json.dumps(chunk)
@@ -189,7 +191,7 @@ class FakeLLM:
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    outer.left.set()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

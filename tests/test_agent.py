@@ -128,8 +128,8 @@ def test_the_bead_runs_only_its_own_tests_not_its_siblings(tmp_path, rig_path):
         acceptance_tests=("tests/test_combo.py",),
     )
     assert outcome.status == "done", outcome.reason
-    seen = tool_results(llm, 1)[-1]
-    assert "The tests, run after this change" in seen and "test_combo" in seen, seen
+    seen = first_prompt(llm, 1).split("## An earlier try", 1)[1]  # the failing change's output, in the fresh try
+    assert "test_multiplier" in seen, seen
     assert "test_streaks" not in seen and "streaks" not in seen, seen
     assert outcome.result["tests"]["failed"] == 0 and outcome.result["tests"]["errors"] == 0
     assert outcome.result["tests"]["acceptance"] == ["tests/test_combo.py"]
@@ -211,7 +211,7 @@ def test_the_bead_ends_by_itself_when_a_change_makes_its_tests_pass(tmp_path, ri
     )
     assert outcome.status == "done", outcome.reason
     assert len(llm.requests) == 2  # no turn spent on run_tests or finish after the passing write
-    assert "FAILED tests/test_combo.py::test_multiplier_grows_with_the_streak" in tool_results(llm, 1)[-1]
+    assert "test_multiplier_grows_with_the_streak" in first_prompt(llm, 1).split("## An earlier try", 1)[1]
     assert "the acceptance tests pass now" in outcome.result["summary"]
     assert outcome.result["tests"]["failed"] == 0 and (kept / "beatscore" / "combo.py").read_text() == COMBO_CODE
 
@@ -467,22 +467,23 @@ def test_a_function_the_tests_import_from_an_existing_module_is_named_and_added_
 
 
 def test_a_fresh_try_is_sampled_hotter_and_hotter_again_when_it_repeats_itself(tmp_path, rig_path):
-    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
+    steps = tool("write_file", path="beatscore/steps.py", content="STEPS = ((50, 4), (25, 3), (10, 2))\n")
     missing = tool("read_file", path="beatscore/nothing.py")
     outcome, llm, _ = run_bead(
-        tmp_path, rig_path, [wrong, wrong, missing, missing, write_combo()], acceptance_tests=("tests/test_combo.py",)
+        tmp_path, rig_path, [steps, steps, missing, missing, write_combo()], acceptance_tests=("tests/test_combo.py",)
     )
     assert outcome.status == "done", outcome.reason
     sent = [r["temperature"] for r in llm.requests]
-    # the first write changed the file; its repeat changed nothing: a fresh try (0.7); a repeated read (1.0)
+    # the first write changed a file and combo.py is still missing: the try goes on (0.2); its repeat
+    # changed nothing: a fresh try (0.7); a repeated read (1.0)
     assert sent == [0.2, 0.2, 0.7, 0.7, 1.0], sent
 
 
 def test_a_repeated_call_is_asked_again_hotter(tmp_path, rig_path):
-    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
+    steps = tool("write_file", path="beatscore/steps.py", content="STEPS = ((50, 4), (25, 3), (10, 2))\n")
     missing = tool("read_file", path="beatscore/nothing.py")
     outcome, llm, _ = run_bead(
-        tmp_path, rig_path, [wrong, missing, missing, write_combo()], acceptance_tests=("tests/test_combo.py",)
+        tmp_path, rig_path, [steps, missing, missing, write_combo()], acceptance_tests=("tests/test_combo.py",)
     )
     assert outcome.status == "done", outcome.reason
     assert [r["temperature"] for r in llm.requests] == [0.2, 0.2, 0.2, 0.7]
@@ -641,19 +642,41 @@ def test_tests_of_the_acceptance_file_outside_the_beads_ids_must_keep_passing(tm
 
 
 def test_a_reply_that_changes_nothing_starts_the_bead_over_from_the_first_prompt(tmp_path, rig_path):
-    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
-    look = tool("read_file", path="beatscore/combo.py")
+    steps = tool("write_file", path="beatscore/steps.py", content="STEPS = ((50, 4), (25, 3), (10, 2))\n")
+    look = tool("read_file", path="beatscore/steps.py")
     outcome, llm, _ = run_bead(
-        tmp_path, rig_path, [wrong, wrong, look, write_combo()], acceptance_tests=("tests/test_combo.py",)
+        tmp_path, rig_path, [steps, steps, look, write_combo()], acceptance_tests=("tests/test_combo.py",)
     )
     assert outcome.status == "done", outcome.reason
+    assert len(llm.requests[1]["messages"]) == 4  # told combo.py is still missing: the try went on
     fresh = llm.requests[2]
-    assert [m["role"] for m in fresh["messages"]] == ["system", "user"]  # not the wrong code again
+    assert [m["role"] for m in fresh["messages"]] == ["system", "user"]  # not the same code again
     assert fresh["temperature"] == 0.7
     hint = first_prompt(llm, 2).split("## An earlier try", 1)[1]
-    assert "test_multiplier_grows_with_the_streak" in hint and "as the bead found them" in hint, hint
+    assert "beatscore.combo" in hint and "as the bead found them" in hint, hint
     assert first_prompt(llm, 2).startswith(first_prompt(llm))  # the server's cached prompt, plus the hint
     assert "no such file" in tool_results(llm, 3)[-1]  # the file the first try made was put back (removed)
+    assert outcome.result["tries"] == 2
+
+
+def test_a_new_file_that_was_written_is_not_called_missing_when_its_tests_fail(tmp_path, rig_path):
+    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
+    outcome, llm, _ = run_bead(tmp_path, rig_path, [wrong, write_combo()], acceptance_tests=("tests/test_combo.py",))
+    assert outcome.status == "done", outcome.reason
+    assert [m["role"] for m in llm.requests[1]["messages"]] == ["system", "user"]  # a fresh try, not a repair
+    hint = first_prompt(llm, 1).split("## An earlier try", 1)[1]
+    assert "Still missing" not in hint and "test_multiplier" in hint, hint
+    assert outcome.result["tries"] == 2
+
+
+def test_the_same_write_refused_twice_starts_a_fresh_try_rather_than_a_third(tmp_path, rig_path):
+    broken = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return (\n")
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [broken, broken, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert "would not compile" in tool_results(llm, 1)[-1]
+    assert [m["role"] for m in llm.requests[2]["messages"]] == ["system", "user"]  # a fresh try, not stuck
     assert outcome.result["tries"] == 2
 
 

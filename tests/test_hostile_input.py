@@ -76,3 +76,33 @@ def test_a_lease_without_end_is_refused_in_town_toml_in_a_claim_and_on_the_comma
         refused_lease = gt_process("--town", str(town.path), "claim", "--role", "polecat", "--lease", lease)
         assert refused_lease.code == 2 and "--lease" in refused_lease.err, (lease, refused_lease.err)
         assert "Traceback" not in refused_lease.err + refused_lease.out
+
+
+def test_a_bead_that_landed_past_the_hooks_is_skipped_by_claimers_with_its_reason_shown(town, person):
+    """A host with no server hooks (here: a fetch, which runs none) lets through beads no
+    claimer can read. Each is listed with its reason in gt status and the Mayor's report,
+    and claimers pass over it to the good work: a claimer never dies on someone else's bead."""
+    good = town.add("good work")
+    git(person, "pull", "--quiet", "--ff-only")
+    deep = json.dumps(bead("gt-deep2", priority=0))[:-1] + ', "design": ' + "[" * 980 + "]" * 980 + "}"
+    (person / "beads" / "gt-deep2.json").write_text(deep)
+    surrogate = json.dumps(bead("gt-sur02", priority=0)).replace('"bead gt-sur02"', '"bad \\ud800 title"')
+    (person / "beads" / "gt-sur02.json").write_text(surrogate)
+    write_bead_file(person, bead("gt-self2", priority=0, dependencies=[{"id": "gt-self2", "type": "blocks"}]))
+    commit_all(person, "three beads no claimer can read")
+    git(town.path, "fetch", "--quiet", str(person), "+tasks:tasks")
+
+    status = town.gt_process("status")
+    assert status.code == 0, status.err
+    assert "invalid, skipped by every claimer: beads/gt-deep2.json: JSON nested 981 deep" in status.out
+    assert "beads/gt-sur02.json: $.title holds a lone surrogate" in status.out
+    assert "beads/gt-self2.json: $.dependencies[0]: a bead cannot depend on itself" in status.out
+    report = town.gt_process("mayor", "reconcile", "--dry-run")
+    assert report.code == 0, report.err
+    for bad in ("gt-deep2", "gt-sur02", "gt-self2"):
+        assert f"inconsistent: {bad}: skipped, not a bead" in report.out, report.out
+
+    claimed = town.gt_process("claim", "--role", "polecat", "--agent", "polecat@h1", "--json")
+    assert claimed.code == 0 and claimed.json()["id"] == good, claimed.err
+    nothing = town.gt_process("claim", "--role", "polecat", "--agent", "polecat@h1")
+    assert "nothing is ready" in nothing.err and "Traceback" not in nothing.err + nothing.out

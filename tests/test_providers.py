@@ -179,3 +179,55 @@ def test_other_refusals_with_a_format_are_not_taken_for_a_format_refusal(refusal
         assert not isinstance(caught.value, FormatRejected)
         assert c.chat(MESSAGES, response_format=JSON_SCHEMA).content == '{"a": "b"}'
         assert [r["response_format"]["type"] for r in llm.requests] == ["json_schema", "json_schema"]
+
+
+LOOP = '''def truncate(text, width=70):
+    """Shorten text to width, whole words, then a placeholder that says more was there."""
+    words = text.split()
+    kept = []
+    for word in words:
+        if len(" ".join(kept + [word])) > width:
+            break
+        kept.append(word)
+    return " ".join(kept)
+
+
+'''
+
+
+def test_a_streamed_reply_that_repeats_itself_is_cut_where_the_repeat_began_and_the_stream_closed():
+    looping = "textkit/wrap.py\n```python\nimport re\n\n\n" + LOOP * 12  # on to the token limit
+    with FakeLLM(script([text("warm"), Answer(content=looping, chunk_delay=0.005)])) as llm:
+        c = client(llm.url, timeout_s=30)
+        c.chat(MESSAGES)  # the client's first call imports and connects: not part of what is timed
+        began = time.monotonic()
+        reply = c.chat(MESSAGES)
+        took = time.monotonic() - began
+        assert llm.left.wait(5)  # the server saw the client go: it stops decoding
+    assert reply.finish_reason == "looping"
+    assert reply.content == "textkit/wrap.py\n```python\nimport re\n\n\n" + LOOP.rstrip() + "\n```\n"
+    assert took < len(looping) / 12 * 0.005 / 2, took  # not the whole reply's time
+
+
+def test_a_plain_reply_that_repeats_itself_is_cut_too_and_one_that_does_not_is_kept_whole():
+    tools = [{"type": "function", "function": {"name": "x"}}]
+    with FakeLLM(script([Answer(no_chunks=True), Answer(content=LOOP * 5), Answer(content=LOOP)])) as llm:
+        c = client(llm.url)
+        looping = c.chat(MESSAGES, tools=tools)  # streamed with no chunk: asked again plainly
+        whole = c.chat(MESSAGES, tools=tools)
+        assert [r.get("stream", False) for r in llm.requests] == [True, False, False]
+    assert looping.finish_reason == "looping" and looping.content == LOOP.rstrip() + "\n"
+    assert whole.finish_reason == "stop" and whole.content == LOOP
+
+
+def test_real_code_that_never_repeats_a_long_stretch_is_not_a_loop():
+    from pathlib import Path
+
+    from gastown import imports, repeats
+
+    for module in (imports, repeats):
+        source = Path(module.__file__).read_text()
+        assert len(source) > 2000
+        assert all(repeats.cut_loop(source[:end]) is None for end in range(640, len(source), 12))  # as streamed
+    edit = f"beatscore/scoring.py\n```python\n{LOOP}```\nbecomes\n```python\n{LOOP.replace('70', '72')}```\n"
+    assert repeats.cut_loop(edit) is None  # an edit's old and new text share most of their lines: not a loop

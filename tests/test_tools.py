@@ -423,3 +423,22 @@ def test_code_the_rigs_own_python_compiles_is_not_refused_for_gastowns(sandbox, 
     refusing.chmod(0o755)
     with pytest.raises(ToolError, match="would not compile"):  # both interpreters refuse: refused
         dataclasses.replace(sandbox, python=(str(refusing),)).write_file("src/broken.py", "def f(:\n")
+
+
+def test_a_python_write_gets_the_standard_library_imports_it_uses_and_says_so(sandbox):
+    said = sandbox.write_file("src/reading.py", "def minutes(words):\n    return math.ceil(words / 200)\n")
+    assert "added import math at the top (used, never imported)" in said
+    assert (sandbox.root / "src" / "reading.py").read_text().startswith("import math\n")
+    edited = sandbox.edit_file("src/app.py", "VALUE = 1", "VALUE = 1\nWORDS = Counter('a b a'.split())")
+    assert "added from collections import Counter" in edited
+    assert "the new text is lines 3-4 of 4" in edited  # counted after the import and its blank line
+    assert (sandbox.root / "src" / "app.py").read_text().startswith("from collections import Counter\n")
+    plain = sandbox.write_file("src/notes.txt", "math.ceil is a function\n")
+    assert "added" not in plain
+
+
+def test_a_future_import_a_model_put_below_another_import_is_moved_up_and_the_file_written(sandbox):
+    content = "import re\n\nfrom __future__ import annotations\n\n\ndef words(text: str) -> list[str]:\n    return re.findall(r'\\w+', text)\n"
+    said = sandbox.write_file("src/words.py", content)
+    assert "`from __future__` imports moved to the top" in said, said
+    assert (sandbox.root / "src" / "words.py").read_text().startswith("from __future__ import annotations\nimport re\n")

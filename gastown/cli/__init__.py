@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import click
 
 from gastown import __version__
-from gastown.errors import EXIT_INTERRUPTED, EXIT_USAGE, GastownError
+from gastown.errors import EXIT_INTERRUPTED, EXIT_USAGE, STORAGE_ERRNOS, GastownError, storage_error
 
 COMMANDS = {
     "init": ("gastown.cli.town", "init", "make (or adopt) a repository as a town"),
@@ -116,10 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="gt", standalone_mode=False)
     except GastownError as error:
-        click.echo(f"gt: {error.message}", err=True)
-        if error.hint:
-            click.echo(f"hint: {error.hint}", err=True)
-        return error.exit_code
+        return _report(error)
     except click.exceptions.Exit as done:
         return int(done.exit_code)
     except click.ClickException as error:
@@ -131,7 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # `gt log | head`: the reader left; nothing to report
         return 0
+    except OSError as error:
+        if error.errno not in STORAGE_ERRNOS:
+            raise  # a bug, not the machine: the traceback is what helps
+        return _report(storage_error(error))  # a full disk, a read-only mount, a folder gastown may not write
     return code if isinstance(code, int) else 0
+
+
+def _report(error: GastownError) -> int:
+    click.echo(f"gt: {error.message}", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+    return error.exit_code
 
 
 def run() -> None:

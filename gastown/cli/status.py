@@ -53,7 +53,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         state = "running" if server["alive"] else "dead"
         click.echo(f"server {server['model']}: {state}, pid {server['pid']}, {server['url']}, log {server['log']}")
     for bad in report["invalid"]:
-        click.echo(f"invalid: {bad['path']}: {bad['problem']}")
+        click.echo(f"invalid, skipped by every claimer: {bad['path']}: {bad['problem']} (fix it with a new commit)")
     for bead_id, paths in report["duplicates"].items():
         click.echo(f"duplicate id {bead_id}: {', '.join(paths)}")
 

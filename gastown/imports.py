@@ -1,0 +1,142 @@
+"""Imports a model forgot or misplaced: standard-library names a Python file uses and
+never binds, and ``from __future__`` imports that are not first.
+
+A small model writes ``math.ceil(...)`` or ``Counter(words)`` and leaves out the import
+more often than it gets the logic wrong; the tests then fail with a ``NameError`` that
+costs it a whole try. Like an editor's quick fix, a write gets the one import that can
+only be meant: a common standard-library module used as ``module.name`` (``math.ceil``;
+not ``datetime``, whose ``datetime.now()`` means the class), or a
+well-known name of ``typing``, ``collections``, ``dataclasses``, ``functools`` or
+``itertools`` used bare, when nothing in the file binds that name. Anything else (a name
+the file binds anywhere, a file with ``import *``, a file that does not parse) is left
+alone.
+"""
+
+from __future__ import annotations
+
+import ast
+
+# Names used bare that can only mean these (the module a name comes from, by name).
+_FROM = {
+    **{name: "typing" for name in ("Any", "Callable", "Dict", "Iterable", "Iterator", "List", "Optional")},
+    **{name: "typing" for name in ("Sequence", "Set", "Tuple", "Union", "Mapping", "TypeVar")},
+    **{name: "collections" for name in ("Counter", "OrderedDict", "defaultdict", "deque", "namedtuple")},
+    "dataclass": "dataclasses",
+    **{name: "functools" for name in ("lru_cache", "partial", "reduce", "wraps")},
+    **{name: "itertools" for name in ("chain", "groupby", "islice", "zip_longest")},
+}
+# Modules a name used as ``module.attr`` can only mean. Not every standard-library name:
+# ``datetime.now()`` means the class (``from datetime import datetime``), and an unbound
+# ``code`` or ``token`` is more likely a typo than ``import code`` (``this`` prints a poem).
+_MODULES = frozenset(
+    {
+        *("bisect", "collections", "copy", "csv", "dataclasses", "decimal", "difflib", "enum"),
+        *("fnmatch", "fractions", "functools", "glob", "hashlib", "heapq", "itertools", "json"),
+        *("logging", "math", "operator", "os", "pathlib", "random", "re", "shutil", "statistics"),
+        *("string", "struct", "subprocess", "sys", "textwrap", "time", "typing", "unicodedata", "uuid"),
+    }
+)
+
+
+def missing(source: str) -> list[str]:
+    """The import lines ``source`` needs and lacks (``import math``, ``from typing import List``),
+    in a stable order; empty when it parses badly or needs none."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    bound: set[str] = set()
+    used_as_module: set[str] = set()
+    used_bare: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            return []  # anything could come from there
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            bound.update(node.names)
+        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                bound.add(node.id)
+            else:
+                used_bare.add(node.id)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            used_as_module.add(node.value.id)
+    lines = [f"import {name}" for name in sorted(used_as_module - bound) if name in _MODULES]
+    wanted: dict[str, list[str]] = {}
+    for name in sorted(used_bare - bound - used_as_module):
+        if name in _FROM:
+            wanted.setdefault(_FROM[name], []).append(name)
+    lines += [f"from {module} import {', '.join(names)}" for module, names in sorted(wanted.items())]
+    return lines
+
+
+def future_first(source: str) -> str:
+    """``source`` with its ``from __future__`` imports moved up to just after the docstring,
+    where Python requires them (a model that adds ``import re`` at the very top of a module
+    that starts with one writes a file that does not compile); as it was when they are
+    already there, or it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source
+    body = tree.body
+    docstring = bool(body) and _is_docstring(body[0])
+    futures = [n for n in body if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    first = body[int(docstring) : int(docstring) + len(futures)]
+    if not futures or first == futures:
+        return source
+    lines = _lines(source)
+    spans = [range(n.lineno - 1, n.end_lineno or n.lineno) for n in futures]
+    moved = [lines[i] if lines[i].endswith("\n") else lines[i] + "\n" for span in spans for i in span]
+    kept = [line for i, line in enumerate(lines) if not any(i in span for span in spans)]
+    after = (body[0].end_lineno or 0) if docstring else 0  # every future import is below it
+    return "".join(kept[:after] + moved + kept[after:])
+
+
+def add_missing(source: str) -> tuple[str, list[str]]:
+    """``source`` with the imports it lacks put after its docstring and leading imports
+    (``insertion_line``), and those import lines (none: ``source`` as it was)."""
+    lines = missing(source)
+    if not lines:
+        return source, []
+    after = insertion_line(source)
+    text = _lines(source)
+    if text and not text[-1].endswith("\n"):
+        text[-1] += "\n"
+    block = [line + "\n" for line in lines]
+    if after == 0 and text and text[0].strip():
+        block.append("\n")  # keep the imports apart from the code they serve
+    return "".join(text[:after] + block + text[after:]), lines
+
+
+def insertion_line(source: str) -> int:
+    """The line (1-based; 0 for the very top) imports go after: the module's docstring and
+    the imports that follow it."""
+    after = 0
+    for n, node in enumerate(ast.parse(source).body):
+        if (n == 0 and _is_docstring(node)) or isinstance(node, ast.Import | ast.ImportFrom):
+            after = node.end_lineno or node.lineno
+        else:
+            break
+    return after
+
+
+def _lines(source: str) -> list[str]:
+    """The lines of ``source`` with their ends, split only at ``\\n`` as ``ast`` counts them
+    (``str.splitlines`` also splits at form feeds and other separators)."""
+    parts = [line + "\n" for line in source.split("\n")]
+    parts[-1] = parts[-1][:-1]
+    return parts if parts[-1] else parts[:-1]
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)

@@ -1,0 +1,62 @@
+"""The imports a model forgot: found from the code, put at the top, and nothing else touched."""
+
+import subprocess
+import sys
+
+import pytest
+
+from gastown.imports import add_missing, future_first, missing
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("def f(n):\n    return math.ceil(n / 2)\n", ["import math"]),
+        ("def f(words):\n    return Counter(words).most_common(1)\n", ["from collections import Counter"]),
+        (
+            "def f(xs: List[int]) -> Optional[int]:\n    return re.sub('a', 'b', xs)\n",
+            ["import re", "from typing import List, Optional"],
+        ),
+        # bound anywhere: a parameter, an assignment, an import under another name, a class
+        ("def f(math):\n    return math.ceil(1)\n", []),
+        ("import numpy as re\nre.sub(1)\n", []),
+        ("class Counter:\n    pass\nCounter()\n", []),
+        ("for string in 'ab':\n    string.upper()\n", []),
+        # not the standard library, a star import, a file that does not parse
+        ("def f():\n    return numpy.zeros(3)\n", []),
+        # a module name that would not be meant: datetime.now() wants the class; this.x is a typo
+        ("def f():\n    return datetime.now()\n", []),
+        ("def f(y):\n    this.x = y\n", []),
+        ("from os.path import *\njoin(1)\nmath.ceil(1)\n", []),
+        ("def f(:\n    math.ceil(1)\n", []),
+    ],
+)
+def test_only_standard_library_names_used_and_never_bound_are_missing(source, expected):
+    assert missing(source) == expected
+
+
+def test_the_imports_go_after_the_docstring_and_the_imports_already_there():
+    source = '"""Reading time."""\n\nimport re\n\n\ndef minutes(text):\n    return math.ceil(len(re.findall("\\\\w+", text)) / 200)\n'
+    fixed, lines = add_missing(source)
+    assert lines == ["import math"]
+    assert fixed.startswith('"""Reading time."""\n\nimport re\nimport math\n\n\ndef minutes')
+    run = subprocess.run(
+        [sys.executable, "-c", fixed + "\nprint(minutes('one two ' * 300))"], capture_output=True, text=True
+    )
+    assert run.stdout.strip() == "3", run.stderr
+    assert add_missing(fixed) == (fixed, [])  # nothing more to add
+
+
+def test_a_file_with_no_imports_gets_them_at_the_top_apart_from_the_code():
+    fixed, _ = add_missing("def f(n):\n    return math.floor(n)")
+    assert fixed == "import math\n\ndef f(n):\n    return math.floor(n)\n"
+
+
+def test_future_imports_move_above_an_import_a_model_put_before_them():
+    source = '"""Wrap."""\nimport re\n\nfrom __future__ import annotations\n\nWORDS: list[str] = re.findall("a", "a")\n'
+    fixed = future_first(source)
+    assert fixed == (
+        '"""Wrap."""\nfrom __future__ import annotations\nimport re\n\n\nWORDS: list[str] = re.findall("a", "a")\n'
+    )
+    compile(fixed, "wrap.py", "exec")
+    assert future_first(fixed) == fixed  # already first: as it was

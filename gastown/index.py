@@ -326,8 +326,12 @@ class Index:
 
     def save(self, path: Path) -> None:
         """Write the index atomically (a cache: losing it only costs a rebuild)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-")
+        except OSError as error:  # a read-only town: reading goes on without the cache
+            log.debug("could not save the index at %s: %s", path, error)
+            return
         try:
             with os.fdopen(fd, "wb") as out:
                 pickle.dump((FORMAT, self.__dict__), out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -12,6 +12,7 @@ one machine take turns through a file lock first, so they rarely lose at all.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import threading
 import time
@@ -22,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown import config as configmod
-from gastown import events, ids, schema
+from gastown import events, ids
 from gastown.bead import Bead
 from gastown.errors import ConfigError, Conflict, InvalidBead, NotFound, Refused, Unavailable, UsageError
 from gastown.git import read_ref
-from gastown.index import Index
+from gastown.index import INVALID, Index
 from gastown.town import REMOTE_REF, TASKS_REF, Town
 
 if TYPE_CHECKING:
@@ -87,12 +88,14 @@ class Snapshot:
     def bead(self, bead_id: str) -> Bead:
         """The bead as stored; NotFound, or InvalidBead when its file is malformed.
 
-        A bead is checked by the hook's definition once per blob (``decoded`` keeps it);
-        the index lists a file that fails it as invalid, so no claimer reaches it.
+        The index checked each blob by the hook's definition when it summarized it; a file
+        that failed is invalid here too, with the index's reason.
         """
         entry = self.index.get(bead_id)
         if entry is None:
             raise NotFound(f"no bead {bead_id} on the tasks branch", "`gt ready` or `gt status` lists beads")
+        if entry.status == INVALID:
+            raise InvalidBead([f"{entry.path}: {entry.problem}"], "fix the file with a new commit (gt validate)")
         return self.store.decoded(entry.blob, entry.path)
 
     def stored(self, bead_id: str) -> Bead | None:
@@ -118,12 +121,16 @@ class Snapshot:
 
 
 def decode_stored(raw: bytes, path: str) -> Bead:
-    """A bead from a file already on the branch, by the same definition the hook and the
-    index apply (``schema.load_bead``): what the index lists as a bead always decodes."""
+    """A bead from a file already on the branch. The index judged this blob by the hook's
+    whole definition when it summarized it (``schema.bead_of``) and lists a file that fails
+    as invalid, so reading only decodes: no schema compiled in every command's process."""
     try:
-        return schema.load_bead(raw, path, ids.id_from_path(path))
-    except InvalidBead as error:
-        raise InvalidBead(error.problems, "run `gt validate` and fix the file with a new commit") from None
+        return Bead.from_dict(json.loads(raw))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        raise InvalidBead(
+            [f"{path}: cannot be read as a bead ({type(error).__name__}: {error})"],
+            "run `gt validate` and fix the file with a new commit",
+        ) from None
 
 
 class GitStore:

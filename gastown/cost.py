@@ -234,3 +234,12 @@ def to_csv(report: Report) -> str:
     for line in [*report.lines, report.total()]:
         writer.writerow(_line_dict(line))
     return out.getvalue()
+
+
+def dearest_cloud(roster: Roster) -> str | None:
+    """The default model to price the work at: the roster's dearest cloud model (None without one)."""
+    clouds = sorted(
+        (s for s in roster.models.values() if not s.local),
+        key=lambda s: -(s.price_in_per_mtok + s.price_out_per_mtok),
+    )
+    return clouds[0].name if clouds else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from gastown import events
 from gastown.history import Entry
+from gastown.index import Entry as IndexEntry
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,14 @@ def _int(text: str | None) -> int:
         return int(float(text)) if text else 0
     except ValueError:
         return 0
+
+
+def of_index(records: Iterable[Entry], index: Iterable[IndexEntry], scope: Scope = Scope()) -> Metrics:
+    """The metrics of ``records`` within ``scope``, the beads' convoys, roles and blocks
+    read from the branch's index (what ``gt metrics`` and ``gt serve`` show)."""
+    beads = list(index)
+    convoys = {e.id: e.convoy for e in beads}
+    return compute(records, convoys, {e.id: e.role for e in beads}, [e.id for e in beads if e.blocks], scope)
 
 
 def compute(

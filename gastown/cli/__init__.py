@@ -41,6 +41,7 @@ COMMANDS = {
     "refinery": ("gastown.cli.mayor", "refinery", "the merge queue"),
     "metrics": ("gastown.cli.mayor", "metrics", "orchestrator, tool-call and model figures"),
     "eval": ("gastown.cli.eval", "eval_", "run a suite of beads per model and judge the work"),
+    "serve": ("gastown.cli.serve", "serve", "a live web page of the town, and /metrics"),
     "hooks": ("gastown.cli.hooks", "hooks", "install the git hooks"),
     "hook": ("gastown.cli.hooks", "hook", "run one git hook (called by the installed shims)"),
 }

@@ -546,14 +546,9 @@ def cost(
     config = snap.config()
     roster = config.roster
     compare = compare_to or config.cost.compare_to
+    compare = compare or costmod.dearest_cloud(roster)
     if not compare:
-        clouds = sorted(
-            (s for s in roster.models.values() if not s.local),
-            key=lambda s: -(s.price_in_per_mtok + s.price_out_per_mtok),
-        )
-        if not clouds:
-            raise ConfigError("no cloud model to compare with", "add one to [models] or pass --compare MODEL")
-        compare = clouds[0].name
+        raise ConfigError("no cloud model to compare with", "add one to [models] or pass --compare MODEL")
     entries = read_log(store.git, snap.commit, reverse=True) if snap.commit else []
     cutoff = since_option(since_text)
     if cutoff is not None:

@@ -133,7 +133,7 @@ def storage_error(error: OSError, path: str | os.PathLike[str] | None = None) ->
         full = "the disk quota is used up" if error.errno == errno.EDQUOT else "no space left on the disk"
         return GitFailed(
             f"{full}{place}",
-            f"free some space{f' (`df -h {where}` shows it)' if where else ''} and run the command again",
+            f"free some space{f' (`df -h {where}` shows it)' if where else ''}, then try again",
         )
     if error.errno == errno.EROFS:
         return GitFailed(

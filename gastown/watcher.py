@@ -1,7 +1,8 @@
 """A watcher: one long-running process per role (and model) that claims and works beads.
 
 ``Watcher.step()`` is one iteration: claim the best ready bead of the role, work it with
-the model, record the outcome as a commit. ``run()`` repeats it, sleeping between beads
+the model, record the outcome as a commit (one the town cannot take yet, on a full disk,
+is kept and recorded first at the next step). ``run()`` repeats it, sleeping between beads
 until a commit on ``tasks`` wakes it (``wakeup``), or until the next poll of a remote
 elsewhere, and beating its heartbeat (``liveness``) as it goes.
 
@@ -30,7 +31,15 @@ from gastown import rig as rigmod
 from gastown.agent import Agent, Limits, Outcome
 from gastown.bead import Bead
 from gastown.commands import CHILDREN
-from gastown.errors import EXIT_INTERRUPTED, GastownError, NothingReady, Refused, Unavailable
+from gastown.errors import (
+    EXIT_INTERRUPTED,
+    STORAGE_ERRNOS,
+    GastownError,
+    NothingReady,
+    Refused,
+    Unavailable,
+    storage_error,
+)
 from gastown.jail import Jail
 from gastown.machine import Machine
 from gastown.queue import Claimed, Queue
@@ -78,6 +87,8 @@ class Watcher:
         self._waiting: dict[str, str] = {}  # beads handed back because no model fits: why
         self.worked = 0
         self._lost = threading.Event()
+        self._unrecorded: tuple[Bead, Outcome] | None = None  # an outcome the town could not take yet
+        self._beat_failed = False  # said once, until a heartbeat is written again
 
     # ---- one iteration ---------------------------------------------------------
 
@@ -85,6 +96,8 @@ class Watcher:
         """Claim and work one bead: ``worked``, ``released``, ``idle``."""
         if self.store.remote is not None:
             self._sync_quietly()
+        if self._unrecorded is not None:  # a full disk refused it: record it before claiming more
+            return self._settle(*self._unrecorded)
         lease = self.options.lease
         if self._waiting and self._still_waits():
             return "released"  # claiming it again would only hand it back again: one commit said why
@@ -101,18 +114,25 @@ class Watcher:
         renewer.start()
         try:
             outcome = self._work(claimed.bead)
-            self._record(claimed.bead, outcome)
-            if outcome.status == "done":
-                self._merge(claimed.bead)
+            self._unrecorded = (claimed.bead, outcome)
+            return self._settle(claimed.bead, outcome)
         finally:
             stop_renewing.set()  # the renewer is the last thing stopped
             renewer.join(timeout=5)
             self.current = None
             self.current_model = None
+
+    def _settle(self, bead: Bead, outcome: Outcome) -> str:
+        """Record ``outcome`` (merging done work): ``worked`` or ``released``. While the town
+        cannot take it (a full disk) the error is raised and the outcome kept for the next step,
+        so the bead is handed back or finished once there is room, not left to its lease."""
+        self._record(bead, outcome)
+        self._unrecorded = None
+        if outcome.status == "done":
+            self._merge(bead)
         if outcome.status != "released":
             self.worked += 1
             return "worked"
-        bead = claimed.bead
         why = self.machine.waits(self.options.role, bead.estimated_tokens, bead.attempts, self.options.model)
         if why is not None:
             self._waiting[bead.id] = why
@@ -184,11 +204,20 @@ class Watcher:
         except GastownError as error:
             return Outcome("failed", error.message)
         except Exception as error:  # a bug must not lose the bead: hand it back, say why
+            if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+                # The machine's trouble (a full disk under the trace or the worktree), not the
+                # bead's and not a bug: say so in one line and hand it back, no attempt counted.
+                trouble = storage_error(error, self.town.state_dir)
+                log.warning("%s: %s; %s", bead.id, trouble.message, trouble.hint)
+                return Outcome("released", trouble.message)
             log.error("working %s failed:\n%s", bead.id, traceback.format_exc())
             return Outcome("released", f"internal error: {type(error).__name__}: {error}")
         finally:
             if trace is not None:
-                trace.close()
+                try:
+                    trace.close()
+                except OSError as error:  # the write that failed first is the outcome; this repeats it
+                    log.debug("could not close the trace of %s: %s", bead.id, error)
             if worktree is not None:
                 remove(worktree)
 
@@ -335,8 +364,9 @@ class Watcher:
                     error = result.pop("error")
                     if not isinstance(error, GastownError) or isinstance(error, NothingReady) or self.options.once:
                         raise error
-                    # The town or the remote is unreachable for now: say so, wait, try again.
-                    log.warning("%s", error.message)
+                    # The town or the remote is unreachable for now (or its disk is full): say so,
+                    # wait, try again.
+                    log.warning("%s", f"{error.message}; {error.hint}" if error.hint else error.message)
                     state = "trouble"
                 else:
                     state = result.pop("state")
@@ -403,18 +433,15 @@ class Watcher:
     def _abort(self) -> int:
         """The second signal: end the tools, hand the bead back now, exit 130."""
         CHILDREN.kill_all()
-        claimed = self.current
-        if claimed is not None:
+        held = self.current.bead if self.current is not None else None
+        if held is None and self._unrecorded is not None:
+            held = self._unrecorded[0]
+        if held is not None:
             try:
                 queue = Queue(GitStore(self.town))
-                queue.release(
-                    claimed.bead.id,
-                    self.options.agent,
-                    claimed.bead.generation,
-                    "the watcher was killed",
-                )
+                queue.release(held.id, self.options.agent, held.generation, "the watcher was killed")
             except GastownError as error:
-                log.warning("could not release %s: %s", claimed.bead.id, error.message)
+                log.warning("could not release %s: %s", held.id, error.message)
         liveness.clear(self.town, self.options.agent)
         return EXIT_INTERRUPTED
 
@@ -444,8 +471,12 @@ class Watcher:
                 model=self.current_model if claimed is not None else None,
                 since=self.current_since if claimed is not None else None,
             )
+            self._beat_failed = False
         except OSError as error:  # a full disk must not stop the work; --check will say it is overdue
-            log.warning("could not write the heartbeat: %s", error)
+            if not self._beat_failed:  # once, not every few seconds
+                path = liveness.heartbeat_path(self.town, self.options.agent)
+                log.warning("could not write the heartbeat: %s", storage_error(error, path).message)
+            self._beat_failed = True
 
     def _sync_quietly(self) -> None:
         try:

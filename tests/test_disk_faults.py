@@ -1,5 +1,6 @@
 """A full disk and a read-only file system under a real town: one line naming the place and
-what to do, exit 1, no traceback, nothing changed, and `git fsck` clean.
+what to do, exit 1, no traceback, nothing changed, and `git fsck` clean; a watcher whose
+disk fills while it works a bead hands the bead back with that reason once there is room.
 
 The faults are real: bubblewrap mounts a small tmpfs (filled up) or binds the town
 read-only, and `gt` runs as a process inside it.
@@ -9,9 +10,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from conftest import REPO_ROOT, TownHandle
+from conftest import REPO_ROOT, TownHandle, wait_for
+from fake_llm import Answer, FakeLLM, script, tool
+from watchers import COMBO_CODE, make_rig, roster_toml, set_config
+
+from gastown import rig as rigmod
+from gastown.history import read_log
+from gastown.town import locate
 
 GT = f"PYTHONPATH={REPO_ROOT} {sys.executable} -m gastown"
 
@@ -71,3 +80,77 @@ def test_a_read_only_town_says_so_in_one_line_and_changes_nothing(town: TownHand
     assert town.tip() == tip
     town.fsck()
     assert town.gt("claim", "--role", "polecat", "--agent", "polecat@h1").out.strip().startswith(bead_id)
+
+
+def test_a_watcher_whose_disk_fills_mid_bead_says_so_in_one_line_and_hands_the_bead_back(
+    make_town: Callable[..., TownHandle], tmp_path: Path
+) -> None:
+    small, staged, after = tmp_path / "small", tmp_path / "staged", tmp_path / "after"
+    town = make_town("small/town")
+    (tmp_path / "rig").mkdir()
+    rigmod.add(town.store(), "example", str(make_rig(tmp_path / "rig")), template="example")
+    bead_id = town.add("combo", rig="example")
+    # Only the town is on the small disk: the rig and the bead's worktree are elsewhere, so
+    # removing the worktree frees nothing there and the disk stays full until the test frees it.
+    worktrees, elsewhere = locate(town.path).state_dir / "worktrees", tmp_path / "worktrees"
+    elsewhere.mkdir()
+    asked, full, err = tmp_path / "asked", tmp_path / "full", tmp_path / "err"
+    padded = COMBO_CODE + "# a long file: its trace line needs a new page of the full disk\n" * 200
+    afterwards = script([tool("write_file", path="beatscore/combo.py", content=COMBO_CODE)])
+
+    def respond(request: dict[str, Any]) -> Answer:
+        if asked.exists():
+            return afterwards(request)
+        asked.touch()  # the bead is being worked: the disk fills before the model answers
+        wait_for(full.exists, 60, "the disk was never filled")
+        return tool("write_file", path="beatscore/combo.py", content=padded)
+
+    with FakeLLM(respond) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        small.rename(staged)  # the town moves onto the small disk inside bubblewrap
+        small.mkdir()
+        said = f"$(grep -c 'free some space' {err})"
+        run = inside(
+            ["--size", str(8 << 20), "--tmpfs", str(small), "--bind", str(elsewhere), str(worktrees)],
+            f"""
+            end=$(($(date +%s) + 60))
+            until_said() {{ until [ -e {asked} ] && [ {said} -ge "$1" ]; do
+                kill -0 $watcher 2>/dev/null || {{ echo "it ended before saying it $1 times"; return; }}
+                [ $(date +%s) -lt $end ] || {{ echo "it never said it $1 times"; return; }}; sleep 0.05
+            done; }}
+            cp -a {staged}/. {small}/ || exit 90
+            {GT} --town {town.path} watch --role polecat --agent p1 --max-beads 1 2>{err} &
+            watcher=$!
+            until_said 0
+            dd if=/dev/zero of={small}/fill bs=64k 2>/dev/null
+            touch {full}
+            # said once for the bead, then once per try to hand it back (the first try comes at
+            # once: the claim's own commit woke the watcher); between later tries it backs off
+            until_said 3; said_3=$(date +%s%N)
+            until_said 4; echo "backed off $(( ($(date +%s%N) - said_3) / 1000000 )) ms"
+            rm {small}/fill
+            while kill -0 $watcher 2>/dev/null && [ $(date +%s) -lt $end ]; do sleep 0.05; done
+            kill $watcher 2>/dev/null && echo "it never ended"
+            wait $watcher; echo "exit $?"
+            git -C {town.path} fsck --strict --no-progress >/dev/null || echo "fsck failed"
+            cp -a {town.path} {after}
+            """,
+        )
+    report, said_lines = run.stdout, err.read_text()
+    # One line says what happened, where, and what to do; every later line (the tries to hand
+    # the bead back, the heartbeat) says the same; no traceback; the tries back off.
+    assert "Traceback" not in said_lines, said_lines
+    lines = said_lines.splitlines()
+    assert lines[0].startswith(f"{bead_id}: no space left on the disk ({town.git_dir}/gastown)"), said_lines
+    assert "free some space" in lines[0], said_lines
+    assert all("no space left on the disk (" in line for line in lines), said_lines
+    assert "exit 0" in report, report + said_lines + run.stderr
+    assert "fsck failed" not in report, report
+    backoff = int(report.split("backed off ", 1)[1].split()[0])
+    assert backoff >= 900, f"it retried {backoff} ms after the last try: it spins\n{said_lines}"
+    # The bead was handed back with the reason, then claimed again once there was room, and done.
+    done = TownHandle(after, after / ".git")
+    history = read_log(done.store().git, "refs/heads/tasks", bead=bead_id, reverse=True)
+    assert [entry.event for entry in history] == ["add", "claim", "release", "claim", "complete"], history
+    assert dict(history[2].trailers)["Reason"].startswith("no space left on the disk ("), history[2]
+    assert done.queue().show(bead_id).status == "done"

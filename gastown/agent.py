@@ -22,7 +22,6 @@ reply, tool call and timing goes to the bead's trace (JSON lines, secrets redact
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -50,7 +49,7 @@ from gastown.secrets import Secrets
 from gastown.tally import Tally, Trace
 from gastown.tools import Sandbox, ToolError
 from gastown.toolspecs import call_schema, openai_tools, parser_specs
-from gastown.tries import FRESH_TEMPERATURE, Tries, score_of
+from gastown.tries import FRESH_TEMPERATURE, Tries, same_code, score_of
 from gastown.worktree import Worktree
 
 log = logging.getLogger(__name__)
@@ -67,6 +66,7 @@ BASE_TOOLS = (
     "finish",
 )
 WRITES = ("write_file", "edit_file")
+MIN_REPLY_TOKENS = 160  # a reply capped to the time left gets at least this many tokens (a short function)
 NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than its estimate (pace.py)
 
 
@@ -245,7 +245,7 @@ class Agent:
             trace,
             conv,
             Repeats(self.limits.max_repeats),
-            Tries(sandbox.root, [dict(m) for m in head]),
+            Tries(sandbox.root, [dict(m) for m in head], start=None if now is None else score_of(now.counts, 0)),
             wanted=wanted,
             acceptance=acceptance,
             files=tuple(files),
@@ -274,7 +274,8 @@ class Agent:
                 self._start_over(state, pace)
                 conv = state.conv
                 traced = len(conv.head)  # the trace's "try" record holds what the head gained
-            spent = self._over_budget(tally, began, pace.next_call(conv.estimate()) * NEXT_CALL_MARGIN)
+            cap = self._reply_cap(began, pace, conv.estimate(), reply_tokens)
+            spent = self._over_budget(tally, began, pace.next_call(conv.estimate(), cap) * NEXT_CALL_MARGIN)
             if spent:
                 trace.write("budget", reason=spent)
                 return "", None  # the done check decides
@@ -288,6 +289,7 @@ class Agent:
                 messages=len(messages),
                 stubbed=conv.stubbed,
                 temperature=heat,
+                max_tokens=cap,
                 new=[{"role": m["role"], "content": m.get("content") or ""} for m in messages[traced:]],
             )
             traced = len(messages)
@@ -296,11 +298,9 @@ class Agent:
                 meter.begin()
             try:
                 if schema_mode:
-                    reply = client.chat(messages, response_format=shape, max_tokens=reply_tokens, temperature=heat)
+                    reply = client.chat(messages, response_format=shape, max_tokens=cap, temperature=heat)
                 else:
-                    reply = client.chat(
-                        messages, tools=tools, tool_choice="auto", max_tokens=reply_tokens, temperature=heat
-                    )
+                    reply = client.chat(messages, tools=tools, tool_choice="auto", max_tokens=cap, temperature=heat)
             except Unavailable as error:
                 if self.fallback is not None and client is not self.fallback:
                     trace.write("fallback", model=self.fallback.spec.name, reason=error.message)
@@ -390,6 +390,18 @@ class Agent:
         if home is not None:
             parsed.calls.append(toolcalls.ToolCall("write_file", {"path": home, "content": block}, "", "file"))
 
+    def _reply_cap(self, began: float, pace: Pace, prompt_tokens: int, reply_tokens: int) -> int:
+        """The next call's reply limit: ``reply_tokens``, or fewer when only that many fit in
+        the time budget left — but never fewer than MIN_REPLY_TOKENS (then the budget check
+        stops the loop as before)."""
+        if self.limits.max_wall_s is None:
+            return reply_tokens
+        left = self.limits.max_wall_s - (time.monotonic() - began)
+        room = pace.reply_room(left / NEXT_CALL_MARGIN, prompt_tokens)
+        if room is None or room < MIN_REPLY_TOKENS:
+            return reply_tokens
+        return min(reply_tokens, room)
+
     def _over_budget(self, tally: Tally, began: float, next_call: float = 0.0) -> str:
         """Why no further model call may start ("" when one may). A call is not started when
         it would not end within the time budget (``next_call``: what the last one took, with a
@@ -418,7 +430,7 @@ class Agent:
         answered: set[str] = set()
         after_finish = False
         pending: list[tuple[toolcalls.ToolCall, str]] = []  # changed files, answered after the test run
-        unchanged = False  # a write in this reply left its file as it was
+        unchanged: list[str] = []  # files a write in this reply left as they were (their code, at least)
         for call in parsed.calls:
             if after_finish:  # never run before the finish they follow was judged
                 tally.attempt(call.name, ok=False)
@@ -444,7 +456,11 @@ class Agent:
             tally.attempt(call.name, ok)
             if ok and call.name in WRITES and not changed:
                 state.repeats.warm()
-                unchanged = True
+                missing = self._still_missing(state) if state.failing and self._tests_decide else ""
+                if missing and state.tries.echoed():  # a module sent back without what the tests import
+                    text += f"\nThe tests still fail as before.{missing}"
+                else:
+                    unchanged.append(str(call.arguments.get("path")))
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             note = self._repeat(state, key, text, _describe(call), call.name)
             text += note
@@ -469,7 +485,7 @@ class Agent:
         if done is not None:
             return done
         if unchanged and not changed_any and state.failing and self._tests_decide:
-            state.tries.end("a write that changed nothing while the tests fail")
+            state.tries.unchanged(unchanged)
         for raw in reply.tool_calls:  # every structured call needs an answer
             if raw["id"] not in answered:
                 conv.add({"role": "tool", "tool_call_id": raw["id"], "content": "error: not run (see below)"})
@@ -556,7 +572,7 @@ class Agent:
         state.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         state.passed = found if found.passed and not broken else None
         state.failing = "" if state.passed else testoutput.first_failure(found.shown, 6000)
-        state.tries.scored(score_of(found.counts, len(broken)))
+        state.tries.scored(score_of(found.counts, len(broken)), found.counts, state.failing)
         return found, broken
 
     def _keep_best(self, state: _State) -> None:
@@ -586,6 +602,13 @@ class Agent:
         if state.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done", False
         note = f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
+        note += self._still_missing(state)
+        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(note)
+
+    def _still_missing(self, state: _State) -> str:
+        """What the acceptance tests import that the files as they are now lack: one line
+        each, saying how to add it ("" when nothing is missing)."""
+        note = ""
         root = state.sandbox.root
         files = [*state.files, *sorted(p for p in state.tries.written if (root / p).is_file())]  # as they are now
         for path in briefing.missing_files(root, state.acceptance, files):
@@ -599,18 +622,24 @@ class Agent:
                 f"\nStill missing: {path} defines no `{name}`, which the tests import. Reply with {path} "
                 f"on one line and a code block holding only `{name}`: it is added to the module."
             )
-        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(note)
+        return note
 
     def _execute(self, state: _State, call: toolcalls.ToolCall) -> tuple[str, bool, bool]:
         """Run one call: its answer, whether it worked, and whether it changed a file."""
         began = time.monotonic()
-        before = _digest(state.sandbox, call) if call.name in WRITES else None
+        before = _target_bytes(state.sandbox, call) if call.name in WRITES else None
         text, ok = self._run(state, call)
         state.tally.tools_s += time.monotonic() - began
-        changed = call.name in WRITES and ok and _digest(state.sandbox, call) != before
+        after = _target_bytes(state.sandbox, call) if call.name in WRITES and ok else before
+        changed = after != before
         if changed:
-            state.repeats.changed()
-            state.tries.written.add(state.sandbox.relative(state.sandbox.resolve(call.arguments.get("path"))))
+            path = state.sandbox.relative(state.sandbox.resolve(call.arguments.get("path")))
+            state.tries.written.add(path)  # put back when the try ends, whatever changed
+            if same_code(path, before, after):
+                changed = False
+                text += "\nIts code is the same as before: only docstrings, comments or layout differ."
+            else:
+                state.repeats.changed()
         state.trace.write(
             "tool", name=call.name, arguments=call.arguments, ok=ok, result=tail(text, 4000), source=call.source
         )
@@ -741,11 +770,11 @@ def _describe(call: toolcalls.ToolCall) -> str:
     return f"{call.name}({args})"
 
 
-def _digest(sandbox: Sandbox, call: toolcalls.ToolCall) -> str | None:
-    """A fingerprint of the file a write names (None when it is absent or out of bounds)."""
+def _target_bytes(sandbox: Sandbox, call: toolcalls.ToolCall) -> bytes | None:
+    """The file a write names as it stands (None when it is absent or out of bounds)."""
     try:
         target = sandbox.resolve(call.arguments.get("path"))
-        return hashlib.sha1(target.read_bytes()).hexdigest() if target.is_file() else None
+        return target.read_bytes() if target.is_file() else None
     except (ToolError, OSError):
         return None
 

@@ -7,6 +7,10 @@ answer) — so "as long as the last call" overstates a later call by the whole p
 stops a bead with minutes left. The speeds are the slowest seen (a busy machine slows
 them), the reply as long as the longest so far. Without timings from the server, the
 last call's time is the measure.
+
+Near the end of the budget a call whose longest-reply estimate would not fit may still
+run with its reply capped to what fits (``reply_room``): most replies are shorter than the
+longest (a repair is a function, not a module), and a minute left is a try.
 """
 
 from __future__ import annotations
@@ -44,9 +48,19 @@ class Pace:
         prompt (the part the old one shares with it)."""
         self._sent = cached_tokens
 
-    def next_call(self, prompt_tokens: int) -> float:
-        """Seconds the next call will take, its prompt ``prompt_tokens`` long (0 before any call)."""
+    def next_call(self, prompt_tokens: int, reply_tokens: int | None = None) -> float:
+        """Seconds the next call will take, its prompt ``prompt_tokens`` long and its reply
+        at most ``reply_tokens`` (0 before any call)."""
         if self.prefill_tps is None or self.decode_tps is None:
             return self.last_seconds
         fresh = max(0, prompt_tokens - self._sent)
-        return fresh / self.prefill_tps + self.longest_reply / self.decode_tps
+        reply = self.longest_reply if reply_tokens is None else min(self.longest_reply, reply_tokens)
+        return fresh / self.prefill_tps + reply / self.decode_tps
+
+    def reply_room(self, seconds: float, prompt_tokens: int) -> int | None:
+        """How many reply tokens a call whose prompt is ``prompt_tokens`` long can decode
+        within ``seconds``, its prefill paid first (None without the server's timings)."""
+        if self.prefill_tps is None or self.decode_tps is None:
+            return None
+        prefill = max(0, prompt_tokens - self._sent) / self.prefill_tps
+        return max(0, int((seconds - prefill) * self.decode_tps))

@@ -131,9 +131,26 @@ def _file_blocks(text: str) -> tuple[list[ToolCall], str]:
         body = match.group("body") if match.group("above") else match.group("body2") or match.group("body3")
         if ".." in path.split("/") or body is None:
             continue
+        body = _without_leading_noise(body, path)
         calls.append(ToolCall("write_file", {"path": path, "content": body.rstrip("\n") + "\n"}, "", "file"))
         rest = rest.replace(match.group(0), "")
     return calls, rest
+
+
+_FENCE_OPEN_RE = re.compile(r"[ \t]*```[ \t]*[\w+-]*[ \t]*")
+
+
+def _without_leading_noise(body: str, path: str) -> str:
+    """``body`` without the lines a small model puts above the code inside the block: the
+    path again, or the opening fence of a second block (the path fenced on its own, then
+    the code in a block of its own). A Markdown file keeps its own fences."""
+    lines = body.split("\n")
+    while len(lines) > 1 and (
+        lines[0].strip().strip("#*`").strip().rstrip(":") == path
+        or (not path.endswith((".md", ".markdown")) and _FENCE_OPEN_RE.fullmatch(lines[0]))
+    ):
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 _CODE_BLOCK_RE = re.compile(r"(?:^|\n)[ \t]*```[ \t]*(?:python|py|python3)?[ \t]*\n(?P<body>.*?)\n[ \t]*```", re.DOTALL)

@@ -9,11 +9,22 @@ files the bead wrote put back as it found them, the first prompt asked again wit
 gist of the last failure, sampled hotter. That costs a reply and no prompt: the server
 still holds the first prompt. Whatever the tries do, the best files any of them wrote (by
 their test run's score) are what the bead ends with.
+
+Two kinds of fresh try take turns. When the best answer so far did better than the files as
+the bead found them (some of the failing tests pass now) and has not been repaired yet, the
+next try starts from it: its files are put back, and the prompt shows its code and the
+failure it still has — a near miss (five tests of six) is closer to done than a new answer.
+Otherwise the try starts from the bead's files. An answer that sent the code back as it was
+(a bug fix that fixed nothing: the same code, its docstring dropped) is told so, and asked
+to name the line at fault before the code: the same prompt again would get the same reply,
+even sampled hot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ast
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +35,7 @@ from gastown.riggit import RigGit
 CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
 FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot (Qwen's suggestion for its coders)
 HINT_CHARS = 800  # of the last failure, shown to a try that starts over
+CODE_CHARS = 3000  # of the best answer's code, shown to a try that repairs it
 
 Score = tuple[bool, int, int]  # (anything passed, -tests broken, passing - failing): more is better
 
@@ -49,12 +61,38 @@ class Tries:
     best: tuple[Score, dict[str, bytes | None]] | None = None  # the best run so far and its files
     score: Score | None = None  # the last run's; None once the files were put back
     start_over: str = ""  # why the next turn starts a fresh try ("" to go on with this one)
+    start: Score | None = None  # the score of the files as the bead found them (None: not run)
+    best_run: tuple[Mapping[str, int], str] = ({}, "")  # the best run's counts and first failure
+    repaired: Score | None = None  # the best answer a try last started from
+    sent_back: tuple[str, ...] = ()  # files the last try's answer sent back with their code as it was
+    echoes: int = 0  # writes in this try that left the code as it was while something is missing
 
-    def scored(self, score: Score) -> None:
-        """A test run of the files as they stand; the best so far keeps its files."""
+    def __post_init__(self) -> None:
+        if self.start is not None and self.best is None:
+            self.best = (self.start, {})  # no try may end the bead worse off than it began
+
+    def scored(self, score: Score, counts: Mapping[str, int] | None = None, failing: str = "") -> None:
+        """A test run of the files as they stand; the best so far keeps its files, its
+        counts and its first failure (``failing``)."""
         if self.best is None or score > self.best[0]:
             self.best = (score, {path: _read_bytes(self.root / path) for path in self.written})
+            self.best_run = (dict(counts or {}), failing)
         self.score = score
+
+    def echoed(self) -> bool:
+        """A write left its file's code as it was, and the check names what the tests still
+        import: whether the try goes on with that note rather than ending — only when
+        nothing in this try was tested yet (the note is news), and only once."""
+        self.echoes += 1
+        return self.echoes == 1 and self.changes == 0
+
+    def unchanged(self, paths: Sequence[str]) -> None:
+        """A reply's writes left ``paths`` as they were, while the tests fail: the try is
+        over, and the next is told which of them still hold the code the bead found."""
+        repo = RigGit(self.root)
+        found = [p for p in paths if same_code(p, _encoded(repo.read_at("HEAD", p)), _read_bytes(self.root / p))]
+        self.sent_back = tuple(found)
+        self.end("a write that changed nothing while the tests fail")
 
     def failed_change(self, guided: bool) -> None:
         """A change's tests failed: note why the try ends, if it does. Without ``guided``
@@ -83,14 +121,42 @@ class Tries:
         first prompt plus a note of ``failing``), why, and the note."""
         why, self.start_over = self.start_over, ""
         self.number += 1
-        self.put_back({})
-        self.changes, self.best_of_try, self.score = 0, None, None
-        hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
-        gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
-        hint += f". Its first failure:\n```\n{gist.strip()}\n```\n" if gist else ".\n"
-        hint += "The files above are as the bead found them. Write the code again, so that it handles that case.\n"
+        self.changes, self.best_of_try, self.score, self.echoes = 0, None, None, 0
+        sent_back, self.sent_back = self.sent_back, ()
+        hint = self._repair_hint()
+        if hint:
+            assert self.best is not None
+            self.repaired = self.best[0]
+            self.put_back(self.best[1])
+            self.score = self.best[0]
+        else:
+            self.put_back({})
+            hint = _fresh_hint(failing, sent_back)
         last = self.head[-1]
         return [*self.head[:-1], {**last, "content": f"{last.get('content') or ''}{hint}"}], why, hint
+
+    def _repair_hint(self) -> str:
+        """The note for a try that starts from the best answer so far, or "" when the next
+        try should start from the bead's files: no answer did better than those, the best
+        was repaired already, or its code cannot be shown."""
+        if self.best is None or self.start is None or self.best[0] <= self.start or self.best[0] == self.repaired:
+            return ""
+        score, files = self.best
+        counts, failing = self.best_run
+        code = "".join(_shown_code(self.root, path, data) for path, data in sorted(files.items()))
+        gist = testoutput.gist(failing, HINT_CHARS).strip() if failing else ""
+        if not code or not gist or len(code) > CODE_CHARS:
+            return ""
+        passed = counts.get("passed", 0)
+        ran = passed + counts.get("failed", 0) + counts.get("errors", 0)
+        return (
+            "\n## The best answer so far\n"
+            f"An earlier try wrote this code; it is in the files now, and {passed} of {ran} tests pass with it:\n"
+            f"{code}It still fails this test:\n```\n{gist}\n```\n"
+            "Sent back as it is, it fails the same way. First write one sentence saying what in that code "
+            "gives this result; then the file's path on one line and a code block holding the functions you "
+            "change, corrected, keeping what already works.\n"
+        )
 
     def keep_best(self) -> Score | None:
         """At the end, without a passing run: the best files back when the last run was worse
@@ -116,6 +182,86 @@ class Tries:
                 target.unlink(missing_ok=True)
             else:
                 target.write_bytes(files[path] or b"")
+
+
+def _fresh_hint(failing: str, sent_back: Sequence[str]) -> str:
+    """The note for a try that starts from the bead's files: the last failure, and what
+    the last answer did wrong when it changed no code."""
+    hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
+    gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
+    hint += f". Its first failure:\n```\n{gist.strip()}\n```\n" if gist else ".\n"
+    if sent_back and not _IMPORT_FAILURE_RE.search(gist):  # a missing name is no line at fault
+        hint += (
+            f"That answer sent {', '.join(sent_back)} back with its code as it was, so the fault is still in it. "
+            "This time, first write one sentence naming the line that gives this result and why; then "
+            "the file's path and a code block with that line corrected.\n"
+        )
+        return hint
+    return hint + "The files above are as the bead found them. Write the code again, so that it handles that case.\n"
+
+
+_IMPORT_FAILURE_RE = re.compile(r"\b(?:ImportError|ModuleNotFoundError)\b|ERROR collecting")
+
+
+def same_code(path: str, old: bytes | None, new: bytes | None) -> bool:
+    """Whether a Python file's code is the same in ``old`` and ``new``: the same syntax
+    tree, docstrings, comments and layout aside. Other files, and code that does not
+    parse, are the same only byte for byte."""
+    if old is None or new is None or old == new or not path.endswith(".py"):
+        return old == new
+    first, second = _tree_of(old), _tree_of(new)
+    return first is not None and first == second
+
+
+def _tree_of(data: bytes) -> str | None:
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def _shown_code(root: Path, path: str, data: bytes | None) -> str:
+    """What an answer wrote to ``path``, as a path line and a block: a new file whole; in a
+    Python module the bead found, the top-level definitions it added or changed."""
+    if data is None:
+        return ""
+    text = data.decode(errors="replace")
+    found = RigGit(root).read_at("HEAD", path)
+    if found is not None and path.endswith(".py"):
+        text = _changed_definitions(found, text)
+    return f"{path}\n```\n{text.rstrip()}\n```\n" if text.strip() else ""
+
+
+def _changed_definitions(old: str, new: str) -> str:
+    """The top-level functions and classes of ``new`` that ``old`` lacks or has otherwise
+    (the whole of ``new`` when either does not parse)."""
+    try:
+        before, after = ast.parse(old), ast.parse(new)
+    except (SyntaxError, ValueError):
+        return new
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    was = {node.name: ast.dump(node) for node in before.body if isinstance(node, kinds)}
+    parts = [
+        ast.get_source_segment(new, node, padded=True) or ""
+        for node in after.body
+        if isinstance(node, kinds) and was.get(node.name) != ast.dump(node)
+    ]
+    return "\n\n\n".join(part for part in parts if part)
+
+
+def _encoded(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
 
 
 def _read_bytes(path: Path) -> bytes | None:

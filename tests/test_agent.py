@@ -112,6 +112,15 @@ def first_prompt(llm: FakeLLM, request: int = 0) -> str:
     return llm.requests[request]["messages"][1]["content"]
 
 
+def hint(llm: FakeLLM, request: int) -> str:
+    """What a fresh try's first prompt gained: the note of an earlier try, or of the best answer so far."""
+    prompt = first_prompt(llm, request)
+    for heading in ("## An earlier try", "## The best answer so far"):
+        if heading in prompt:
+            return prompt.split(heading, 1)[1]
+    raise AssertionError(f"request {request} is not a fresh try: {prompt[-300:]}")
+
+
 def tool_results(llm: FakeLLM, request: int) -> list[str]:
     """What the model had been told by tools and the loop up to request ``request``."""
     return [m["content"] for m in llm.requests[request]["messages"][2:] if m["role"] in ("tool", "user")]
@@ -128,7 +137,7 @@ def test_the_bead_runs_only_its_own_tests_not_its_siblings(tmp_path, rig_path):
         acceptance_tests=("tests/test_combo.py",),
     )
     assert outcome.status == "done", outcome.reason
-    seen = first_prompt(llm, 1).split("## An earlier try", 1)[1]  # the failing change's output, in the fresh try
+    seen = hint(llm, 1)  # the failing change's output, in the fresh try
     assert "test_multiplier" in seen, seen
     assert "test_streaks" not in seen and "streaks" not in seen, seen
     assert outcome.result["tests"]["failed"] == 0 and outcome.result["tests"]["errors"] == 0
@@ -211,7 +220,7 @@ def test_the_bead_ends_by_itself_when_a_change_makes_its_tests_pass(tmp_path, ri
     )
     assert outcome.status == "done", outcome.reason
     assert len(llm.requests) == 2  # no turn spent on run_tests or finish after the passing write
-    assert "test_multiplier_grows_with_the_streak" in first_prompt(llm, 1).split("## An earlier try", 1)[1]
+    assert "test_multiplier_grows_with_the_streak" in hint(llm, 1)
     assert "the acceptance tests pass now" in outcome.result["summary"]
     assert outcome.result["tests"]["failed"] == 0 and (kept / "beatscore" / "combo.py").read_text() == COMBO_CODE
 
@@ -387,7 +396,7 @@ def test_a_whole_file_sent_as_a_code_block_under_its_path_is_written(tmp_path, r
 
 
 def test_the_same_edit_made_three_times_ends_the_loop_though_the_file_changes(tmp_path, rig_path):
-    grow = tool("edit_file", path="beatscore/scoring.py", old="WINDOWS = (", new="# again\nWINDOWS = (")
+    grow = tool("edit_file", path="beatscore/scoring.py", old="WINDOWS = (", new="AGAIN = 1\nWINDOWS = (")
     outcome, llm, _ = run_bead(
         tmp_path, rig_path, [grow, grow, grow, write_combo()], acceptance_tests=("tests/test_combo.py",)
     )
@@ -398,8 +407,8 @@ def test_the_same_edit_made_three_times_ends_the_loop_though_the_file_changes(tm
 
 
 def test_a_change_sent_again_in_a_fresh_try_is_pointed_out_as_an_earlier_tries(tmp_path, rig_path):
-    grow = tool("edit_file", path="beatscore/scoring.py", old="WINDOWS = (", new="# again\nWINDOWS = (")
-    grown = (rig_path / "beatscore" / "scoring.py").read_text().replace("WINDOWS = (", "# again\nWINDOWS = (", 1)
+    grow = tool("edit_file", path="beatscore/scoring.py", old="WINDOWS = (", new="AGAIN = 1\nWINDOWS = (")
+    grown = (rig_path / "beatscore" / "scoring.py").read_text().replace("WINDOWS = (", "AGAIN = 1\nWINDOWS = (", 1)
     same = tool("write_file", path="beatscore/scoring.py", content=grown)  # what the edit made: no change
     outcome, llm, _ = run_bead(
         tmp_path, rig_path, [grow, same, grow, write_combo()], acceptance_tests=("tests/test_combo.py",)
@@ -521,9 +530,15 @@ def test_a_module_sent_back_without_the_missing_function_is_told_what_it_still_l
         ],
         acceptance_tests=("tests/test_bonus.py",),
     )
+    shown = first_prompt(llm).split("## beatscore/scoring.py", 1)[1]
+    assert shown.lstrip("\n`").startswith("# An outline")  # short, but the tests need a name it lacks
     told = tool_results(llm, 1)[-1]
+    assert "Its code is the same as before" in told and "The tests still fail as before" in told, told
     assert "Still missing: beatscore/scoring.py defines no `bonus`, which the tests import" in told, told
     assert outcome.status == "done", outcome.reason
+    assert outcome.result["tries"] == 1  # the note was news: the try went on
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in runs].count("tests") == 1  # the echo was not tested: only the fragment was
 
 
 def test_the_refinery_is_told_the_test_file_its_bead_names_and_ends_once_it_is_written(tmp_path, rig_path):
@@ -628,9 +643,10 @@ def test_a_long_module_is_shown_as_an_outline_around_the_function_the_tests_call
     assert "only the functions you change or add" in prompt
 
 
-def test_tests_of_the_acceptance_file_outside_the_beads_ids_must_keep_passing(tmp_path, lexicon_rig):
+def test_a_change_that_breaks_tests_of_the_acceptance_file_outside_the_beads_ids_is_not_kept(tmp_path, lexicon_rig):
+    module = (lexicon_rig / "beatscore" / "lexicon.py").read_text()
     broken = 'def helper_2(word):\n    return ""\n\n\ndef beta(word):\n    return word[::-1]\n'
-    outcome, llm, _ = run_bead(
+    outcome, llm, kept = run_bead(
         tmp_path,
         lexicon_rig,
         [text(f"beatscore/lexicon.py\n```python\n{broken}```\n")],
@@ -638,7 +654,11 @@ def test_tests_of_the_acceptance_file_outside_the_beads_ids_must_keep_passing(tm
         title="Implement beta",
         acceptance_tests=("tests/test_lexicon.py::test_beta",),
     )
-    assert outcome.status == "failed" and "tests/test_lexicon.py::test_helper" in outcome.reason
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [r["counts"]["failed"] for r in runs if r["kind"] == "tests"][0] == 1  # test_helper, beta passing
+    assert any(r["kind"] == "restored" for r in runs)
+    assert outcome.status == "failed"  # beta passes, but test_helper, which passed before, fails with it
+    assert (kept / "beatscore" / "lexicon.py").read_text() == module  # so the files stay as they were
 
 
 def test_a_reply_that_changes_nothing_starts_the_bead_over_from_the_first_prompt(tmp_path, rig_path):
@@ -664,8 +684,8 @@ def test_a_new_file_that_was_written_is_not_called_missing_when_its_tests_fail(t
     outcome, llm, _ = run_bead(tmp_path, rig_path, [wrong, write_combo()], acceptance_tests=("tests/test_combo.py",))
     assert outcome.status == "done", outcome.reason
     assert [m["role"] for m in llm.requests[1]["messages"]] == ["system", "user"]  # a fresh try, not a repair
-    hint = first_prompt(llm, 1).split("## An earlier try", 1)[1]
-    assert "Still missing" not in hint and "test_multiplier" in hint, hint
+    seen = hint(llm, 1)
+    assert "Still missing" not in seen and "test_multiplier" in seen, seen
     assert outcome.result["tries"] == 2
 
 
@@ -680,28 +700,56 @@ def test_the_same_write_refused_twice_starts_a_fresh_try_rather_than_a_third(tmp
     assert outcome.result["tries"] == 2
 
 
-def test_a_change_whose_tests_fail_with_nothing_named_missing_starts_over_with_its_files_put_back(
-    tmp_path, lexicon_rig
-):
+def test_a_near_miss_is_repaired_from_its_own_code_then_a_fresh_try_starts_from_the_beads_files(tmp_path, lexicon_rig):
     nearly = "def alpha(word):\n    return word.upper()\n"  # test_alpha passes; test_beta still fails
+    worse = "def alpha(word):\n    return word\n"  # neither passes
     both = "def alpha(word):\n    return word.upper()\n\n\ndef beta(word):\n    return word[::-1]\n"
+    look = tool("read_file", path="beatscore/lexicon.py")
     outcome, llm, kept = run_bead(
         tmp_path,
         lexicon_rig,
         [
             text(f"beatscore/lexicon.py\n```python\n{nearly}```\n"),
-            tool("read_file", path="beatscore/lexicon.py"),
+            look,
+            text(f"beatscore/lexicon.py\n```python\n{worse}```\n"),
+            look,
             text(f"beatscore/lexicon.py\n```python\n{both}```\n"),
         ],
         title="Implement alpha and beta",
         acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
     )
     assert outcome.status == "done", outcome.reason
-    assert len(llm.requests[1]["messages"]) == 2  # not asked to repair its own code: a fresh try
-    hint = first_prompt(llm, 1).split("## An earlier try", 1)[1]
-    assert "test_beta" in hint and "NotImplementedError" in hint, hint
-    shown = tool_results(llm, 2)[-1]
+    assert len(llm.requests[1]["messages"]) == 2  # not asked in the same conversation: a fresh try
+    repair = first_prompt(llm, 1).split("## The best answer so far", 1)[1]
+    assert "return word.upper()" in repair, repair
+    assert "4 of 5 tests pass" in repair  # the acceptance tests and the 3 that passed before
+    assert "def helper_24" not in repair  # the definitions it changed, not the whole module
+    assert "test_beta" in repair and "NotImplementedError" in repair, repair
+    assert "return word.upper()" in tool_results(llm, 2)[-1]  # the files are the best answer's
+    fresh = first_prompt(llm, 3)  # the repair got nothing more passing: back to the bead's files
+    assert "## The best answer so far" not in fresh and "## An earlier try" in fresh
+    shown = tool_results(llm, 4)[-1]
     assert "return word.upper()" not in shown and "raise NotImplementedError" in shown  # as the bead found it
+    assert outcome.result["tries"] == 3
+
+
+def test_an_answer_that_sends_the_code_back_as_it_was_is_asked_for_the_line_at_fault(tmp_path, lexicon_rig):
+    module = (lexicon_rig / "beatscore" / "lexicon.py").read_text()
+    same = module.replace('"""', "'''") + "\n# looked at\n"  # other quotes and a comment: the same code
+    fixed = "def alpha(word):\n    return word.upper()\n"
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text(f"beatscore/lexicon.py\n```python\n{same}```\n"), text(f"beatscore/lexicon.py\n```python\n{fixed}```\n")],
+        title="Implement alpha",
+        acceptance_tests=("tests/test_lexicon.py::test_alpha",),
+    )
+    assert outcome.status == "done", outcome.reason
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in runs].count("tests") == 1  # the same code was not tested again
+    told = hint(llm, 1)
+    assert "sent beatscore/lexicon.py back with its code as it was" in told, told
+    assert "first write one sentence naming the line" in told and "NotImplementedError" in told, told
     assert outcome.result["tries"] == 2
 
 
@@ -732,6 +780,21 @@ def test_the_best_files_of_an_earlier_try_stay_when_the_budget_ends_after_a_star
     )
     assert outcome.status == "failed" and outcome.result["tries"] == 2
     assert "return word.upper()" in (kept / "beatscore" / "lexicon.py").read_text()  # put back, then restored
+
+
+def test_a_bead_whose_tries_all_did_worse_ends_with_its_files_as_it_found_them(tmp_path, lexicon_rig):
+    module = (lexicon_rig / "beatscore" / "lexicon.py").read_text()
+    worse = "def helper_2(word):\n    return word\n"  # test_helper passed before; now it fails too
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text(f"beatscore/lexicon.py\n```python\n{worse}```\n"), text("I cannot do it.")],
+        limits=Limits(max_turns=2),
+        title="Implement alpha",
+        acceptance_tests=("tests/test_lexicon.py::test_alpha",),
+    )
+    assert outcome.status == "failed"
+    assert (kept / "beatscore" / "lexicon.py").read_text() == module  # not the worse try's files
 
 
 def test_a_reply_that_writes_two_files_is_tested_once_as_one_change(tmp_path, rig_path):

@@ -213,6 +213,9 @@ def test_reconcile_releases_expired_leases_and_escalates_repeated_failures(town)
     assert dict(release.trailers)["Recovery"] == "yes" and dict(release.trailers)["Previous-Agent"] == "dead-worker"
     assert town.gt("mayor", "reconcile", "--json").json()["decisions"] == []  # nothing left to decide
     assert town.gt("metrics", "--json").json()["orchestrator"]["recoveries"] == 1
+    said = town.gt("mayor", "reconcile", "--dry-run").out
+    assert "(a dry run: nothing was changed)" in said and "nothing to do" in said, said
+    assert "1 expired claim(s) recovered in the whole history" in said, said
 
 
 def test_inconsistencies_are_reported_not_fixed(town, clone):

@@ -35,3 +35,14 @@ def test_the_prompt_is_measured_the_same_way_on_both_sides_whatever_the_server_c
     pace.saw(Usage(tokens_in=2068, tokens_out=120, seconds=80.0, first_token_s=68.0, decode_tps=12.0), 3400)
     # the next prompt adds a 500-token answer by the loop's measure: 500 / 50 + 120 / 12
     assert pace.next_call(3400 + 120 + 500) == 500 / 50 + 120 / 12
+
+
+def test_a_reply_capped_to_the_time_left_fits_in_it():
+    pace = Pace()
+    assert pace.reply_room(60.0, 3000) is None  # no timings yet: nothing to size a reply by
+    pace.saw(Usage(tokens_in=3000, tokens_out=600, seconds=160.0, first_token_s=100.0, decode_tps=10.0), 3000)
+    # 70 s left for a prompt that adds 600 tokens: 20 s of prefill, then 50 s of decode at 10 a second
+    assert pace.reply_room(70.0, 3000 + 600 + 600) == 500
+    assert pace.next_call(3000 + 600 + 600) == 80.0  # the longest reply would not fit in 70 s
+    assert pace.next_call(3000 + 600 + 600, reply_tokens=500) == 70.0  # capped, it does
+    assert pace.reply_room(10.0, 3000 + 600 + 600) == 0  # not even the prefill fits

@@ -1,4 +1,5 @@
 import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,12 @@ def test_shared_towns_join_through_the_remote(tmp_path):
     assert got.bead.id == made.id
     assert git(remote, "log", "--format=%s", "-1", "tasks").strip().startswith(f"claim {made.id} b-worker")
     # A plain `git clone` of the shared town works with no gt init at all.
-    git(tmp_path, "clone", "--quiet", str(remote), str(tmp_path / "c"))
+    cloned = subprocess.run(
+        ["git", "clone", str(remote), str(tmp_path / "c")], capture_output=True, text=True, check=True
+    )
+    assert "warning" not in cloned.stderr, cloned.stderr  # the remote's HEAD names tasks, not an unborn branch
+    assert git(tmp_path / "c", "branch", "--show-current").strip() == "tasks"
+    assert (tmp_path / "c" / "town.toml").is_file()  # the town's files checked out
     c = townmod.locate(tmp_path / "c")
     assert c.remote == "origin"
     assert Queue(GitStore(c)).show(made.id).status == "claimed"

@@ -113,9 +113,14 @@ def _reconcile(store: Any, act: bool, agent: str) -> Any:
 
 def _render(result: Any, dry_run: bool) -> None:
     verb = "would" if dry_run else "did"
-    click.echo(
-        f"reconciled {result.beads} beads at {(result.commit or 'none')[:10]}: {result.recoveries} recoveries so far"
-    )
+    line = f"reconciled {result.beads} beads at {(result.commit or 'none')[:10]}"
+    if dry_run:
+        line += " (a dry run: nothing was changed)"
+    click.echo(line)
+    if result.recoveries:
+        click.echo(f"  {result.recoveries} expired claim(s) recovered in the whole history (released, or taken over)")
+    if not (result.decisions or result.problems):
+        click.echo("  nothing to do")
     for d in result.decisions:
         click.echo(f"  {verb} {d.kind:<16} {d.bead}  {d.reason}")
     for problem in result.problems:
@@ -247,10 +252,8 @@ def metrics(
     store = open_store(ctx)
     snap = store.snapshot()
     records = all_records(store.git, snap.commit, store.town.state_dir / "mayor")
-    index = snap.index
-    blocked = [e.id for e in index if e.blocks]
     scope = metricsmod.Scope(convoy, role, model, since_option(since_text))
-    found = metricsmod.compute(records, {e.id: e.convoy for e in index}, {e.id: e.role for e in index}, blocked, scope)
+    found = metricsmod.of_index(records, snap.index, scope)
     if as_json:
         emit_json(found.to_dict())
     else:

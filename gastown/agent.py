@@ -460,7 +460,7 @@ class Agent:
                 if missing and state.tries.echoed():  # a module sent back without what the tests import
                     text += f"\nThe tests still fail as before.{missing}"
                 else:
-                    unchanged.append(str(call.arguments.get("path")))
+                    unchanged.append(_relative(state.sandbox, call))
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             note = self._repeat(state, key, text, _describe(call), call.name)
             text += note
@@ -633,9 +633,9 @@ class Agent:
         after = _target_bytes(state.sandbox, call) if call.name in WRITES and ok else before
         changed = after != before
         if changed:
-            path = state.sandbox.relative(state.sandbox.resolve(call.arguments.get("path")))
+            path = _relative(state.sandbox, call)
             state.tries.written.add(path)  # put back when the try ends, whatever changed
-            if same_code(path, before, after):
+            if self._tests_decide and same_code(path, before, after):  # a Librarian's docstrings are its work
                 changed = False
                 text += "\nIts code is the same as before: only docstrings, comments or layout differ."
             else:
@@ -768,6 +768,14 @@ def _rig_python(command: Sequence[str]) -> tuple[str, ...]:
 def _describe(call: toolcalls.ToolCall) -> str:
     args = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in call.arguments.items() if k not in ("content", "new", "old"))
     return f"{call.name}({args})"
+
+
+def _relative(sandbox: Sandbox, call: toolcalls.ToolCall) -> str:
+    """The path a write names, as the rig's relative path (as given when it cannot be resolved)."""
+    try:
+        return sandbox.relative(sandbox.resolve(call.arguments.get("path")))
+    except ToolError:
+        return str(call.arguments.get("path"))
 
 
 def _target_bytes(sandbox: Sandbox, call: toolcalls.ToolCall) -> bytes | None:

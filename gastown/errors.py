@@ -11,8 +11,9 @@
     ├── Refused                     exit 4: the queue said no (stale generation, not the
     │   │                                   owner, illegal transition, rejected push)
     │   └── Conflict                a compare-and-swap lost too many times in a row
-    ├── GitFailed                   exit 1: a git command or object write failed (a full
-    │                                       disk, a read-only mount: ``storage_error``)
+    ├── GitFailed                   exit 1: a git command or object write failed
+    │   └── StorageError            the disk refused a write: full, read-only, not ours
+    │                               (``storage_error``)
     └── Unavailable                 exit 6: a model endpoint or the remote is unreachable
 
 Every class carries an exit code and a one-line ``hint`` (what to do next); the CLI
@@ -115,6 +116,11 @@ class GitFailed(GastownError):
     exit_code = EXIT_ERROR
 
 
+class StorageError(GitFailed):
+    """The disk under the town refused a write: full, read-only, not ours. The machine's
+    trouble, not the work's: what waits on it can be done once it is fixed."""
+
+
 class Unavailable(GastownError):
     """A model endpoint or the remote could not be reached."""
 
@@ -131,17 +137,17 @@ def storage_error(error: OSError, path: str | os.PathLike[str] | None = None) ->
     place = f" ({where})" if where is not None else ""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         full = "the disk quota is used up" if error.errno == errno.EDQUOT else "no space left on the disk"
-        return GitFailed(
+        return StorageError(
             f"{full}{place}",
             f"free some space{f' (`df -h {where}` shows it)' if where else ''}, then try again",
         )
     if error.errno == errno.EROFS:
-        return GitFailed(
+        return StorageError(
             f"the file system is read-only{place}",
             "remount it read-write, or work from a writable clone of the town",
         )
     if error.errno in (errno.EACCES, errno.EPERM):
-        return GitFailed(
+        return StorageError(
             f"permission denied{place}",
             f"check who owns it and its mode{f' (`ls -ld {where}`)' if where else ''}; run gastown as that user",
         )

@@ -66,8 +66,6 @@ def _init_with_remote(repo: git.Git, url: str, name: str, prefix: str) -> tuple[
     if existing is None:
         if _looks_local(url) and not Path(url).exists():
             git.run_git(["init", "--quiet", "--bare", url], Path.cwd())
-            # a plain `git clone` checks out the default branch: here, the town's
-            git.run_git(["symbolic-ref", "HEAD", TASKS_REF], Path(url))
         repo.run("remote", "add", REMOTE, url)
     elif existing != url:
         raise UsageError(

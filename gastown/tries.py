@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown import testoutput
+from gastown.merge import span
 from gastown.riggit import RigGit
 
 CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
@@ -37,15 +38,17 @@ FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot (
 HINT_CHARS = 800  # of the last failure, shown to a try that starts over
 CODE_CHARS = 3000  # of the best answer's code, shown to a try that repairs it
 
-Score = tuple[bool, int, int]  # (anything passed, -tests broken, passing - failing): more is better
+Score = tuple[bool, int, bool, int]  # (anything passed, -tests broken, any test ran, passing - failing)
 
 
 def score_of(counts: Mapping[str, int], broken: int) -> Score:
-    """A test run's score. A run where nothing passed (cut short by a collection error:
-    nothing ran, so nothing is "broken") is the worst; then fewer broken tests, then more
+    """A test run's score: more is better. A run where nothing passed (cut short by a
+    collection error: nothing ran, so nothing is "broken") is the worst; then fewer broken
+    tests; then a run whose tests ran over one that could not collect them (code that
+    imports and fails six tests is nearer done than code that does not import); then more
     passing than failing."""
-    passed = counts.get("passed", 0)
-    return (passed > 0, -broken, passed - counts.get("failed", 0) - counts.get("errors", 0))
+    passed, failed = counts.get("passed", 0), counts.get("failed", 0)
+    return (passed > 0, -broken, passed + failed > 0, passed - failed - counts.get("errors", 0))
 
 
 @dataclass
@@ -244,18 +247,21 @@ def _shown_code(root: Path, path: str, data: bytes | None) -> str:
 
 
 def _changed_definitions(old: str, new: str) -> str:
-    """The top-level functions and classes of ``new`` that ``old`` lacks or has otherwise
-    (the whole of ``new`` when either does not parse)."""
+    """The top-level functions and classes of ``new`` that ``old`` lacks or has otherwise,
+    each with its decorators (the whole of ``new`` when either does not parse; "" when only
+    module-level lines changed — then no repair try is offered)."""
     try:
         before, after = ast.parse(old), ast.parse(new)
     except (SyntaxError, ValueError):
         return new
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     was = {node.name: ast.dump(node) for node in before.body if isinstance(node, kinds)}
+    lines = new.splitlines()
     parts = [
-        ast.get_source_segment(new, node, padded=True) or ""
+        "\n".join(lines[first:last])  # decorators included: a definition sent back without them loses them
         for node in after.body
         if isinstance(node, kinds) and was.get(node.name) != ast.dump(node)
+        for first, last in [span(node)]
     ]
     return "\n\n\n".join(part for part in parts if part)
 

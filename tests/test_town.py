@@ -1,5 +1,4 @@
 import hashlib
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -96,15 +95,13 @@ def test_shared_towns_join_through_the_remote(tmp_path):
     assert got.bead.id == made.id
     assert git(remote, "log", "--format=%s", "-1", "tasks").strip().startswith(f"claim {made.id} b-worker")
     # A plain `git clone` of the shared town works with no gt init at all.
-    cloned = subprocess.run(
-        ["git", "clone", str(remote), str(tmp_path / "c")], capture_output=True, text=True, check=True
-    )
-    assert "warning" not in cloned.stderr, cloned.stderr  # the remote's HEAD names tasks, not an unborn branch
-    assert git(tmp_path / "c", "branch", "--show-current").strip() == "tasks"
-    assert (tmp_path / "c" / "town.toml").is_file()  # the town's files checked out
+    git(tmp_path, "clone", "--quiet", str(remote), str(tmp_path / "c"))
     c = townmod.locate(tmp_path / "c")
     assert c.remote == "origin"
     assert Queue(GitStore(c)).show(made.id).status == "claimed"
+    added = Queue(GitStore(c)).add(NewBead(title="from a plain clone"))  # it writes too: tasks is not checked out
+    GitStore(a).sync()
+    assert Queue(GitStore(a)).show(added.id).title == "from a plain clone"
 
 
 def test_a_remote_that_disagrees_is_refused(tmp_path):

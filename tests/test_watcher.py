@@ -195,6 +195,33 @@ def test_the_same_unusable_reply_ends_the_bead_stuck_at_the_third(world):
     assert shown.status == "failed" and shown.close_reason.startswith("stuck: the same unusable tool call")
 
 
+def test_a_bead_removed_from_the_branch_mid_work_is_dropped_once_and_the_watcher_goes_on(world):
+    town, _, person = world
+    bead_id = town.add("removed while it is worked", rig="example")
+    other = town.add("the next one", rig="example", priority=4)
+    path = town.store().snapshot().index.get(bead_id).path
+    removed: list[str] = []
+
+    def respond(request: dict[str, object]) -> Answer:
+        if not removed:  # the first call of the first bead: the bead vanishes from tasks, past the hooks
+            removed.append(bead_id)
+            git(person, "pull", "--quiet", "origin", "tasks")
+            git(person, "rm", "--quiet", path)
+            git(person, "commit", "--quiet", "-m", "drop a bead")
+            git(town.path, "fetch", "--quiet", str(person), "+tasks:tasks")
+        return tool("finish", summary="nothing to do")
+
+    with FakeLLM(respond) as llm:
+        set_config(town.path, roster_toml(llm.url))
+        code, _, err = finish(start_watcher(town.path, "polecat", "p1", "--max-beads", "2", "--idle-exit", "5"), 90)
+    assert code == 0, err
+    assert "Traceback" not in err and f"{bead_id}: outcome dropped" in err, err
+    assert err.count(bead_id) <= 3, err  # said once, not at every step
+    assert town.store().snapshot().index.get(bead_id) is None
+    assert town.queue().show(other).status != "open", err  # the watcher went on to the next bead
+    town.fsck()
+
+
 def test_sandbox_escapes_are_refused_and_a_changed_test_file_is_refused(world, tmp_path):
     town, rig_path, _ = world
     outside = tmp_path / "outside.txt"

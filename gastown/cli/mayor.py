@@ -113,12 +113,12 @@ def _reconcile(store: Any, act: bool, agent: str) -> Any:
 
 def _render(result: Any, dry_run: bool) -> None:
     verb = "would" if dry_run else "did"
-    line = f"reconciled {result.beads} beads at {(result.commit or 'none')[:10]}"
-    if dry_run:
-        line += " (a dry run: nothing was changed)"
-    click.echo(line)
-    if result.recoveries:
-        click.echo(f"  {result.recoveries} expired claim(s) recovered in the whole history (released, or taken over)")
+    at = (result.commit or "none")[:10]
+    click.echo(
+        f"checked {result.beads} beads at {at} (a dry run: nothing changed)"
+        if dry_run
+        else f"reconciled {result.beads} beads at {at}"
+    )
     if not (result.decisions or result.problems):
         click.echo("  nothing to do")
     for d in result.decisions:

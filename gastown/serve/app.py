@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -161,7 +162,7 @@ class TokenGuard:
         return offered is not None and secrets.compare_digest(offered.encode(), self.token.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):  # lifespan: no request to check
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -178,7 +179,7 @@ class TokenGuard:
                 await send(message)
 
             await self.app(scope, receive, with_cookie)
-        elif self._matches(bearer.removeprefix("Bearer ").strip() or None) or self._matches(from_cookie):
+        elif self._matches(_bearer(bearer)) or self._matches(from_cookie):
             await self.app(scope, receive, send)
         else:
             refused = PlainTextResponse(
@@ -189,8 +190,19 @@ class TokenGuard:
             await refused(scope, receive, send)
 
 
+def _bearer(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header (the scheme in any case)."""
+    scheme, _, value = header.strip().partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1"]
+
+
 def build(reader: Reader, token: str | None = None) -> ASGIApp:
-    """The app over ``reader``; with ``token`` every request must carry it."""
+    """The app over ``reader``; with ``token`` every request must carry it. Without one (the
+    default, loopback) only requests addressed to this machine's own names are answered: a
+    page elsewhere cannot read the town through DNS rebinding."""
     watch = TipWatch(reader)
     pages = Pages(reader, watch)
 
@@ -216,4 +228,6 @@ def build(reader: Reader, token: str | None = None) -> ASGIApp:
         ],
         lifespan=lifespan,
     )
-    return TokenGuard(app, token) if token is not None else app
+    if token is not None:
+        return TokenGuard(app, token)
+    return TrustedHostMiddleware(app, allowed_hosts=LOOPBACK_NAMES)

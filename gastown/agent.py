@@ -112,6 +112,7 @@ class _State:
     files: tuple[str, ...] = ()  # the rig's files as the bead started
     stubbed: int = 0  # conversation messages stubbed so far
     failing: str = ""  # the first failure of the last test run: what a fresh try is told
+    test_s: float = 0.0  # how long the last test run took: the next change's will take as long
 
 
 class Agent:
@@ -274,8 +275,10 @@ class Agent:
                 self._start_over(state, pace)
                 conv = state.conv
                 traced = len(conv.head)  # the trace's "try" record holds what the head gained
-            cap = self._reply_cap(began, pace, conv.estimate(), reply_tokens)
-            spent = self._over_budget(tally, began, pace.next_call(conv.estimate(), cap) * NEXT_CALL_MARGIN)
+            # the next call, and the test run its change will need (as long as the last one)
+            cap = self._reply_cap(began + state.test_s, pace, conv.estimate(), reply_tokens)
+            next_call = pace.next_call(conv.estimate(), cap) * NEXT_CALL_MARGIN + state.test_s
+            spent = self._over_budget(tally, began, next_call)
             if spent:
                 trace.write("budget", reason=spent)
                 return "", None  # the done check decides
@@ -417,7 +420,8 @@ class Agent:
                 return f"the bead's time budget is spent ({limits.max_wall_s:.0f}s)"
             if spent + next_call > limits.max_wall_s:
                 return (
-                    f"another model call (about {next_call:.0f}s, as the calls so far ran) would not end within "
+                    f"another model call (about {next_call:.0f}s with the test run after it, as the calls so far ran) "
+                    "would not end within "
                     f"the bead's time budget ({spent:.0f}s of {limits.max_wall_s:.0f}s spent)"
                 )
         return ""
@@ -431,11 +435,17 @@ class Agent:
         after_finish = False
         pending: list[tuple[toolcalls.ToolCall, str]] = []  # changed files, answered after the test run
         unchanged: list[str] = []  # files a write in this reply left as they were (their code, at least)
+        sent: set[str] = set()  # the calls of this reply so far: a reply that says one thing thrice is one call
         for call in parsed.calls:
             if after_finish:  # never run before the finish they follow was judged
                 tally.attempt(call.name, ok=False)
                 self._answer(conv, call, "error: not run: it came after finish in the same reply", answered)
                 continue
+            key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
+            if key in sent:
+                self._answer(conv, call, "not run: the same call as earlier in this reply", answered)
+                continue
+            sent.add(key)
             if call.name == "finish":
                 done = self._tested(state, pending, answered)
                 if done is not None:
@@ -461,7 +471,6 @@ class Agent:
                     text += f"\nThe tests still fail as before.{missing}"
                 else:
                     unchanged.append(_relative(state.sandbox, call))
-            key = f"{call.name} {json.dumps(call.arguments, sort_keys=True, default=str)}"
             note = self._repeat(state, key, text, _describe(call), call.name)
             text += note
             if note and not ok and call.name in WRITES and self._tests_decide:
@@ -589,7 +598,8 @@ class Agent:
         """One timed run of the bead's tests: the run and the tests that passed before and fail now."""
         began = time.monotonic()
         found = state.check.run()
-        state.tally.tests_s += time.monotonic() - began
+        state.test_s = time.monotonic() - began
+        state.tally.tests_s += state.test_s
         return found, state.check.regressions(found)
 
     def _check_change(self, state: _State) -> tuple[bool, str, bool]:

@@ -147,13 +147,11 @@ def first_messages(
     if spec.tool_mode == "schema":  # the tools go in the prompt; the grammar keeps replies to one call
         system += "\n" + describe(names) + "\n"
     texts = texts_of(bead)
-    absent = absent_names(root, acceptance, files)
     shown = focus.focus(
         shown_files(root, acceptance, files, checks.named_files(texts, files, rig.is_test_path)),
         acceptance,
         [] if now is None else focus.outcomes_failing(now.outcomes),
         focus.bead_names(texts, checks.CODE_NAME_RE),
-        adding={path for path, _ in absent},
     )
     task = prompts.bead_text(
         bead.to_dict(),
@@ -162,7 +160,7 @@ def first_messages(
         tests=acceptance,
         files=prompts.fit_files(shown, files_chars),
         missing=missing_files(root, acceptance, files),
-        absent=absent,
+        absent=absent_names(root, acceptance, files),
         now=None if now is None else f"{now.summary()}\n{now.shown}",
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": task}]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from gastown.merge import docstring, span
 
@@ -281,7 +281,6 @@ def focus(
     tests: Sequence[str],
     failing: Sequence[str],
     named: Iterable[str],
-    adding: Collection[str] = (),
 ) -> list[tuple[str, str]]:
     """The files shown to a model, each long Python file outlined around what the bead is about.
 
@@ -290,15 +289,12 @@ def focus(
     acceptance tests it holds (by id; else the failing ones that use a named function; else
     all failing ones) and the module-level names they use; a code file keeps what those tests
     use and what the bead names. A file no longer than OUTLINE_LINES, or one where nothing is
-    chosen, is shown whole — except a module in ``adding`` (the tests import a name it does
-    not define yet): whatever its length it is outlined, keeping only what the tests call,
-    so a small model writes the new function instead of sending the module back first."""
+    chosen, is shown whole."""
     by_file: dict[str, list[str]] = {}
     for test in tests:
         by_file.setdefault(test.split("::")[0], []).append(test)
     wanted = set(named)
     used: set[str] = set(wanted)
-    called: set[str] = set()  # what the chosen tests call, whatever the bead's text names
     chosen_tests: dict[str, set[str]] = {}
     sources = dict(files)
     for path, ids in by_file.items():
@@ -314,12 +310,8 @@ def focus(
             names, calls = uses(source, functions)
             chosen_tests[path] = functions | names
             used |= calls
-            called |= calls
     shown: list[tuple[str, str]] = []
     for path, text in files:
-        if path in adding and path.endswith(".py") and path not in chosen_tests:
-            shown.append((path, outline(text, called & defined(text), path)))
-            continue
         if not path.endswith(".py") or text.count("\n") <= OUTLINE_LINES:
             shown.append((path, text))
             continue

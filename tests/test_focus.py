@@ -72,17 +72,6 @@ def test_a_short_file_or_one_the_bead_is_not_about_is_shown_whole():
     assert focus.focus([("words.py", source)], (), (), {"nothing_here"}) == [("words.py", source)]
 
 
-def test_a_short_module_the_tests_need_a_new_function_in_is_outlined_whatever_the_bead_names():
-    short = long_module(5)
-    # the bead's text names word_1 ("keep word_1 as it is"); the tests import word_9, which it lacks
-    shown = dict(focus.focus([("words.py", short)], (), (), {"word_1"}, adding={"words.py"}))["words.py"]
-    assert "return found[1]" not in shown and '    """Word number 1."""\n    ...' in shown
-    assert "import re" in shown and "LIMIT = 3" in shown
-    copied = shown.split("\n", 1)[1]  # the outline without its note
-    assert merge.is_fragment(short, copied) and merge.merge(short, copied).text == short  # sent back: no change
-    assert focus.focus([("words.py", short)], (), (), {"word_1"}) == [("words.py", short)]  # not adding: whole
-
-
 def test_a_test_file_keeps_its_acceptance_tests_and_their_tables_and_the_code_what_they_call():
     files = [("test_words.py", TESTS), ("words.py", long_module())]
     shown = dict(focus.focus(files, ("test_words.py::test_word_5",), (), set()))

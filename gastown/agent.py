@@ -267,6 +267,7 @@ class Agent:
         pace = Pace()  # how long the next call will take, from the calls so far
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0
+        unusable: str | None = None  # the last unusable reply
         traced = 0  # messages already in the trace: each request records only what is new
         for turn in range(1, turns + 1):
             if self.stop.is_set():
@@ -275,8 +276,9 @@ class Agent:
                 self._start_over(state, pace)
                 conv = state.conv
                 traced = len(conv.head)  # the trace's "try" record holds what the head gained
-            # the next call, and the test run its change will need (as long as the last one)
-            cap = self._reply_cap(began + state.test_s, pace, conv.estimate(), reply_tokens)
+            # the next call, and the test run its change will need (as long as the last one): that
+            # run comes off the time left for the reply
+            cap = self._reply_cap(began - state.test_s, pace, conv.estimate(), reply_tokens)
             next_call = pace.next_call(conv.estimate(), cap) * NEXT_CALL_MARGIN + state.test_s
             spent = self._over_budget(tally, began, next_call)
             if spent:
@@ -365,6 +367,10 @@ class Agent:
                         f"the model failed to produce a usable tool call {failed_in_a_row} times in a row: "
                         f"{parsed.errors[-1]}",
                     )
+                if failed_in_a_row % 2 == 0 and reply.content != unusable and self._tests_decide:
+                    # told twice, it is no clearer the third time (the same reply again is the stuck rule's)
+                    state.tries.end(f"{failed_in_a_row} unusable replies in a row: a new answer, not the same again")
+                unusable = reply.content
                 continue
             failed_in_a_row = 0
             if not parsed.calls:

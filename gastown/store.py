@@ -382,7 +382,8 @@ class GitStore:
                 where = head.parent if head.parent != self.git.git_dir else self.git.workdir
                 raise UsageError(
                     f"the tasks branch is checked out in {where}; gastown never moves a checked-out branch",
-                    "check out another branch there (`git switch --detach` leaves the files as they are), or edit beads in a clone and push",
+                    "check out another branch there (`git switch --detach` keeps the files), "
+                    "or edit beads in a clone and push",
                 )
 
     def sync(self) -> None:

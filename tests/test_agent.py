@@ -792,6 +792,35 @@ def test_a_reply_that_holds_the_same_block_three_times_is_one_write_not_a_stuck_
     assert outcome.result["tool_calls"]["write_file"] == 2 and outcome.result["tries"] == 2
 
 
+def test_near_the_end_of_the_time_budget_the_next_reply_is_capped_to_what_fits(tmp_path, rig_path):
+    # the first reply: its first token after 1 s, then 100 tokens in about 5 s (20 a second)
+    wrong = "beatscore/combo.py\n```python\ndef multiplier(streak):\n    return 0\n```\n"
+    slow = dataclasses.replace(text(wrong), delay=1.0, chunk_delay=1.0, usage=(2000, 100))
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [slow, write_combo()],
+        limits=Limits(max_wall_s=40),
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    # ~30 s left: at 20 tokens a second the whole 1024-token reply would not fit, some 400 do
+    capped = llm.requests[1]["max_tokens"]
+    assert 160 <= capped < 1024, capped
+
+
+def test_two_unusable_replies_in_a_row_start_a_fresh_try(tmp_path, rig_path):
+    confused = text('{"name": "multiplier", "arguments": {"streak": 3}}')  # the function called as a tool
+    again = text('{"name": "multiplier", "arguments": {"streak": 10}}')  # not the same reply: no stuck rule
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [confused, again, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert "unknown tool 'multiplier'" in tool_results(llm, 1)[-1]  # told once, in the same try
+    assert [m["role"] for m in llm.requests[2]["messages"]] == ["system", "user"]  # then a fresh try
+    assert outcome.result["tries"] == 2
+
+
 def test_a_bead_whose_tries_all_did_worse_ends_with_its_files_as_it_found_them(tmp_path, lexicon_rig):
     module = (lexicon_rig / "beatscore" / "lexicon.py").read_text()
     worse = "def helper_2(word):\n    return word\n"  # test_helper passed before; now it fails too

@@ -76,10 +76,11 @@ def test_a_checked_out_tasks_branch_is_never_moved(town):
     town.add("one")
     git(town.path, "switch", "--quiet", "tasks")
     tip = town.tip()
-    with pytest.raises(UsageError, match="checked out"):
+    with pytest.raises(UsageError, match="checked out") as refused:
         town.add("two")
     assert town.tip() == tip
-    git(town.path, "switch", "--quiet", "--orphan", "scratch")
+    assert "git switch --detach" in refused.value.hint
+    git(town.path, "switch", "--quiet", "--detach")  # what the hint says to do
     town.add("two")
 
 

@@ -15,9 +15,13 @@ longest (a repair is a function, not a module), and a minute left is a try.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from gastown.providers import Usage
+
+MIN_REPLY_TOKENS = 160  # a reply capped to the time left gets at least this many tokens (a short function)
+NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than its estimate
 
 
 @dataclass
@@ -64,3 +68,47 @@ class Pace:
             return None
         prefill = max(0, prompt_tokens - self._sent) / self.prefill_tps
         return max(0, int((seconds - prefill) * self.decode_tps))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One bead's token and wall-time budget, counted from when its loop began."""
+
+    max_tokens: int | None = None  # tokens in + out for the whole bead
+    max_wall_s: float | None = None
+    began: float = field(default_factory=time.monotonic)
+
+    def reply_cap(self, pace: Pace, prompt_tokens: int, reply_tokens: int, test_s: float = 0.0) -> int:
+        """The next call's reply limit: ``reply_tokens``, or fewer when only that many fit in
+        the time left after the test run its change will need (``test_s``) — but never fewer
+        than MIN_REPLY_TOKENS (then ``spent`` stops the loop as before)."""
+        if self.max_wall_s is None:
+            return reply_tokens
+        left = self.max_wall_s - (time.monotonic() - self.began) - test_s
+        room = pace.reply_room(left / NEXT_CALL_MARGIN, prompt_tokens)
+        if room is None or room < MIN_REPLY_TOKENS:
+            return reply_tokens
+        return min(reply_tokens, room)
+
+    def next_call(self, pace: Pace, prompt_tokens: int, reply_tokens: int, test_s: float = 0.0) -> float:
+        """Seconds the next call and the test run after it will take, with a margin."""
+        return pace.next_call(prompt_tokens, reply_tokens) * NEXT_CALL_MARGIN + test_s
+
+    def spent(self, used_tokens: int, next_call: float = 0.0) -> str:
+        """Why no further model call may start ("" when one may). A call is not started when
+        it would not end within the time budget (``next_call``, from ``next_call``): the done
+        check and the commit must run before whoever set the budget stops the process, or
+        the work is lost."""
+        if self.max_tokens is not None and used_tokens >= self.max_tokens:
+            return f"the bead's token budget is spent ({used_tokens} of {self.max_tokens})"
+        if self.max_wall_s is not None:
+            spent = time.monotonic() - self.began
+            if spent >= self.max_wall_s:
+                return f"the bead's time budget is spent ({self.max_wall_s:.0f}s)"
+            if spent + next_call > self.max_wall_s:
+                return (
+                    f"another model call (about {next_call:.0f}s with the test run after it, as the calls so far ran) "
+                    "would not end within "
+                    f"the bead's time budget ({spent:.0f}s of {self.max_wall_s:.0f}s spent)"
+                )
+        return ""

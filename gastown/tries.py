@@ -11,9 +11,12 @@ still holds the first prompt. Whatever the tries do, the best files any of them 
 their test run's score) are what the bead ends with.
 
 Two kinds of fresh try take turns. When the best answer so far did better than the files as
-the bead found them (some of the failing tests pass now) and has not been repaired yet, the
-next try starts from it: its files are put back, and the prompt shows its code and the
-failure it still has — a near miss (five tests of six) is closer to done than a new answer.
+the bead found them (some of the failing tests pass now), the next try starts from it: its
+files are put back, and the first prompt is followed by that answer's code, as the model's
+own reply, and the failure it still has, as the answer to it — a near miss (five tests of
+six) is closer to done than a new answer. (Shown both inside the first prompt, a small
+model echoed them back word for word.) Only once a bead (``REPAIRS``): asked to repair its
+own code, a small model mostly sends it back unchanged, and a new answer costs no more.
 Otherwise the try starts from the bead's files. An answer that sent the code back as it was
 (a bug fix that fixed nothing: the same code, its docstring dropped) is told so, and asked
 to name the line at fault before the code: the same prompt again would get the same reply,
@@ -35,6 +38,7 @@ from gastown.riggit import RigGit
 
 CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
 FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot (Qwen's suggestion for its coders)
+REPAIRS = 1  # tries per bead that start from the best answer (a 1.5B's repairs helped once in 22)
 HINT_CHARS = 800  # of the last failure, shown to a try that starts over
 CODE_CHARS = 3000  # of the best answer's code, shown to a try that repairs it
 
@@ -66,7 +70,7 @@ class Tries:
     start_over: str = ""  # why the next turn starts a fresh try ("" to go on with this one)
     start: Score | None = None  # the score of the files as the bead found them (None: not run)
     best_run: tuple[Mapping[str, int], str] = ({}, "")  # the best run's counts and first failure
-    repaired: Score | None = None  # the best answer a try last started from
+    repairs: int = 0  # tries that started from the best answer so far
     sent_back: tuple[str, ...] = ()  # files the last try's answer sent back with their code as it was
     echoes: int = 0  # writes in this try that left the code as it was while something is missing
 
@@ -126,39 +130,42 @@ class Tries:
         self.number += 1
         self.changes, self.best_of_try, self.score, self.echoes = 0, None, None, 0
         sent_back, self.sent_back = self.sent_back, ()
-        hint = self._repair_hint()
-        if hint:
+        repair = self._repair()
+        if repair is not None:
             assert self.best is not None
-            self.repaired = self.best[0]
+            self.repairs += 1
             self.put_back(self.best[1])
             self.score = self.best[0]
-        else:
-            self.put_back({})
-            hint = _fresh_hint(failing, sent_back)
+            code, hint = repair
+            # the best answer as the model's own reply, the failure as what it is told next: shown
+            # both inside one prompt, a small model echoes them back
+            return [*self.head, {"role": "assistant", "content": code}, {"role": "user", "content": hint}], why, hint
+        self.put_back({})
+        hint = _fresh_hint(failing, sent_back)
         last = self.head[-1]
         return [*self.head[:-1], {**last, "content": f"{last.get('content') or ''}{hint}"}], why, hint
 
-    def _repair_hint(self) -> str:
-        """The note for a try that starts from the best answer so far, or "" when the next
+    def _repair(self) -> tuple[str, str] | None:
+        """For a try that starts from the best answer so far: that answer's code, as a reply
+        (each file's path and block), and what the model is told of it; None when the next
         try should start from the bead's files: no answer did better than those, the best
-        was repaired already, or its code cannot be shown."""
-        if self.best is None or self.start is None or self.best[0] <= self.start or self.best[0] == self.repaired:
-            return ""
+        had its repair already (REPAIRS), or its code cannot be shown."""
+        if self.best is None or self.start is None or self.best[0] <= self.start or self.repairs >= REPAIRS:
+            return None
         score, files = self.best
         counts, failing = self.best_run
-        code = "".join(_shown_code(self.root, path, data) for path, data in sorted(files.items()))
+        code = "\n".join(_shown_code(self.root, path, data) for path, data in sorted(files.items()))
         gist = testoutput.gist(failing, HINT_CHARS).strip() if failing else ""
         if not code or not gist or len(code) > CODE_CHARS:
-            return ""
+            return None
         passed = counts.get("passed", 0)
         ran = passed + counts.get("failed", 0) + counts.get("errors", 0)
-        return (
-            "\n## The best answer so far\n"
-            f"An earlier try wrote this code; it is in the files now, and {passed} of {ran} tests pass with it:\n"
-            f"{code}It still fails this test:\n```\n{gist}\n```\n"
-            "Sent back as it is, it fails the same way. First write one sentence saying what in that code "
-            "gives this result; then the file's path on one line and a code block holding the functions you "
-            "change, corrected, keeping what already works.\n"
+        return code.rstrip(), (
+            f"The tests ran after that change: {passed} of {ran} pass. It still fails this test:\n"
+            f"```\n{gist}\n```\n"
+            "Sent back as it is, it fails the same way. First write one sentence saying which line of your "
+            "code gives this result; then the file's path on one line and a code block holding the functions "
+            "you change, corrected, keeping what already works."
         )
 
     def keep_best(self) -> Score | None:
@@ -243,7 +250,8 @@ def _shown_code(root: Path, path: str, data: bytes | None) -> str:
     found = RigGit(root).read_at("HEAD", path)
     if found is not None and path.endswith(".py"):
         text = _changed_definitions(found, text)
-    return f"{path}\n```\n{text.rstrip()}\n```\n" if text.strip() else ""
+    fence = "```python" if path.endswith(".py") else "```"  # as the model's own replies fence it
+    return f"{path}\n{fence}\n{text.rstrip()}\n```\n" if text.strip() else ""
 
 
 def _changed_definitions(old: str, new: str) -> str:

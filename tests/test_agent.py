@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,7 @@ def run_bead(
     answers: list[Answer],
     limits: Limits | None = None,
     role: str = "polecat",
+    crew: Callable[[str], str] | None = None,
     **fields: object,
 ) -> tuple[object, FakeLLM, Path]:
     """Work one bead in process against a scripted server; the outcome, the server and the worktree."""
@@ -91,6 +93,7 @@ def run_bead(
             ModelClient(spec),
             None,
             threading.Event(),
+            crew=crew,
             limits=limits or Limits(),
         )
         try:
@@ -113,11 +116,14 @@ def first_prompt(llm: FakeLLM, request: int = 0) -> str:
 
 
 def hint(llm: FakeLLM, request: int) -> str:
-    """What a fresh try's first prompt gained: the note of an earlier try, or of the best answer so far."""
+    """What a fresh try was told: the note of an earlier try its first prompt gained, or, for a
+    try that repairs the best answer, what that answer still fails."""
+    messages = llm.requests[request]["messages"]
+    if [m["role"] for m in messages] == ["system", "user", "assistant", "user"]:
+        return messages[3]["content"]
     prompt = first_prompt(llm, request)
-    for heading in ("## An earlier try", "## The best answer so far"):
-        if heading in prompt:
-            return prompt.split(heading, 1)[1]
+    if "## An earlier try" in prompt:
+        return prompt.split("## An earlier try", 1)[1]
     raise AssertionError(f"request {request} is not a fresh try: {prompt[-300:]}")
 
 
@@ -681,7 +687,7 @@ def test_a_new_file_that_was_written_is_not_called_missing_when_its_tests_fail(t
     wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
     outcome, llm, _ = run_bead(tmp_path, rig_path, [wrong, write_combo()], acceptance_tests=("tests/test_combo.py",))
     assert outcome.status == "done", outcome.reason
-    assert [m["role"] for m in llm.requests[1]["messages"]] == ["system", "user"]  # a fresh try, not a repair
+    assert llm.requests[1]["messages"][:2] == llm.requests[0]["messages"][:2]  # a new try from the first prompt
     seen = hint(llm, 1)
     assert "Still missing" not in seen and "test_multiplier" in seen, seen
     assert outcome.result["tries"] == 2
@@ -717,15 +723,20 @@ def test_a_near_miss_is_repaired_from_its_own_code_then_a_fresh_try_starts_from_
         acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
     )
     assert outcome.status == "done", outcome.reason
-    assert len(llm.requests[1]["messages"]) == 2  # not asked in the same conversation: a fresh try
-    repair = first_prompt(llm, 1).split("## The best answer so far", 1)[1]
-    assert "return word.upper()" in repair, repair
-    assert "4 of 5 tests pass" in repair  # the acceptance tests and the 3 that passed before
-    assert "def helper_24" not in repair  # the definitions it changed, not the whole module
-    assert "test_beta" in repair and "NotImplementedError" in repair, repair
+    # a new conversation: the first prompt as it was, the near miss as the model's own reply, the
+    # failure it still has as the answer to it
+    system, first, answer, told = llm.requests[1]["messages"]
+    assert first == llm.requests[0]["messages"][1]
+    assert answer["role"] == "assistant" and told["role"] == "user"
+    assert answer["content"].startswith("beatscore/lexicon.py\n```python\n")
+    assert "return word.upper()" in answer["content"]
+    assert "def helper_24" not in answer["content"]  # the definitions it changed, not the whole module
+    assert "4 of 5 pass" in told["content"]  # the acceptance tests and the 3 that passed before
+    assert "test_beta" in told["content"] and "NotImplementedError" in told["content"], told
+    assert "which line of your code gives this result" in told["content"]
     assert "return word.upper()" in tool_results(llm, 2)[-1]  # the files are the best answer's
-    fresh = first_prompt(llm, 3)  # the repair got nothing more passing: back to the bead's files
-    assert "## The best answer so far" not in fresh and "## An earlier try" in fresh
+    fresh = llm.requests[3]["messages"]  # the repair got nothing more passing: back to the bead's files
+    assert [m["role"] for m in fresh] == ["system", "user"] and "## An earlier try" in fresh[1]["content"]
     shown = tool_results(llm, 4)[-1]
     assert "return word.upper()" not in shown and "raise NotImplementedError" in shown  # as the bead found it
     assert outcome.result["tries"] == 3
@@ -807,6 +818,26 @@ def test_near_the_end_of_the_time_budget_the_next_reply_is_capped_to_what_fits(t
     # ~30 s left: at 20 tokens a second the whole 1024-token reply would not fit, some 400 do
     capped = llm.requests[1]["max_tokens"]
     assert 160 <= capped < 1024, capped
+
+
+def test_after_a_question_to_the_crew_the_next_call_is_judged_to_pay_for_its_whole_prompt(tmp_path, rig_path):
+    # The first call: its prompt read in 4 s, its reply in about 2 s. A Crew question on the
+    # same server takes the prompt cache, so the next call pays those 4 s again: with them
+    # (and the margin) it would end past the 12 s budget; judged as a cached prompt, it fits.
+    ask = dataclasses.replace(
+        tool("ask_crew", question="What does multiplier return?"), delay=4.0, chunk_delay=0.5, usage=(2000, 100)
+    )
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [ask, write_combo()],
+        limits=Limits(max_wall_s=12),
+        crew=lambda question: "A number.",
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert len(llm.requests) == 1, "a second call was started though it would outlast the budget"
+    budget = [json.loads(line) for line in Path(outcome.result["trace"]).read_text().splitlines()]
+    assert any(r["kind"] == "budget" and r["reason"].startswith("another model call") for r in budget)
 
 
 def test_two_unusable_replies_in_a_row_start_a_fresh_try(tmp_path, rig_path):

@@ -1,6 +1,8 @@
 """The next model call judged by the calls so far: a later call pays only the new prompt."""
 
-from gastown.pace import Pace
+import time
+
+from gastown.pace import MIN_REPLY_TOKENS, NEXT_CALL_MARGIN, Budget, Pace
 from gastown.providers import Usage
 
 
@@ -46,3 +48,37 @@ def test_a_reply_capped_to_the_time_left_fits_in_it():
     assert pace.next_call(3000 + 600 + 600) == 80.0  # the longest reply would not fit in 70 s
     assert pace.next_call(3000 + 600 + 600, reply_tokens=500) == 70.0  # capped, it does
     assert pace.reply_room(10.0, 3000 + 600 + 600) == 0  # not even the prefill fits
+
+
+def _paced() -> Pace:
+    pace = Pace()  # 30 prompt tokens a second, 10 reply tokens a second, the longest reply 600
+    pace.saw(Usage(tokens_in=3000, tokens_out=600, seconds=160.0, first_token_s=100.0, decode_tps=10.0), 3000)
+    return pace
+
+
+def test_a_budget_caps_the_reply_to_the_time_left_after_the_next_test_run():
+    pace = _paced()
+    budget = Budget(max_wall_s=300.0, began=time.monotonic() - 200.0)  # about 100 s left
+    prompt = 3000 + 600 + 600  # 600 new tokens: 20 s of prefill
+    uncapped = budget.reply_cap(pace, prompt, 1024)
+    with_tests = budget.reply_cap(pace, prompt, 1024, test_s=30.0)
+    # (100 / margin - 20) * 10 without the test run; 30 s less with it
+    assert abs(uncapped - (100 / NEXT_CALL_MARGIN - 20) * 10) <= 2
+    assert abs(with_tests - (70 / NEXT_CALL_MARGIN - 20) * 10) <= 2
+    assert Budget().reply_cap(pace, prompt, 1024) == 1024  # no time budget: no cap
+    # too little room for a useful reply: the full limit, and the budget check stops the loop
+    nearly_over = Budget(max_wall_s=300.0, began=time.monotonic() - 290.0)
+    assert nearly_over.reply_cap(pace, prompt, 1024) == 1024
+    assert (15 / NEXT_CALL_MARGIN - 20) * 10 < MIN_REPLY_TOKENS
+
+
+def test_a_budget_says_why_no_call_may_start():
+    pace = _paced()
+    assert Budget(max_tokens=5000).spent(5000).startswith("the bead's token budget is spent (5000 of 5000)")
+    assert Budget(max_tokens=5000).spent(4999) == ""
+    assert Budget(max_wall_s=10.0, began=time.monotonic() - 11.0).spent(0) == "the bead's time budget is spent (10s)"
+    budget = Budget(max_wall_s=300.0, began=time.monotonic() - 200.0)
+    next_call = budget.next_call(pace, 3000 + 600 + 600, 600, test_s=30.0)
+    assert next_call == 80.0 * NEXT_CALL_MARGIN + 30.0  # the call with a margin, then the test run
+    assert "would not end within the bead's time budget" in budget.spent(0, next_call)
+    assert budget.spent(0, 50.0) == ""

@@ -1,6 +1,10 @@
 """A bead's tries: what a repair is shown of the best answer, and how runs are ranked."""
 
-from gastown.tries import _changed_definitions, same_code, score_of
+from pathlib import Path
+
+from conftest import git
+
+from gastown.tries import REPAIRS, Tries, _changed_definitions, same_code, score_of
 
 MODULE = '''"""Words."""
 
@@ -41,3 +45,40 @@ def test_code_that_runs_its_tests_ranks_above_code_that_cannot_be_collected():
     one_passes = score_of({"passed": 1, "failed": 5}, 0)
     breaks_one = score_of({"passed": 6}, 1)
     assert collection_error < all_six_fail < breaks_one < one_passes
+
+
+def _answer(tries: Tries, root: Path, code: str, passed: int) -> None:
+    """A try's answer written to words.py and scored: ``passed`` of 4 tests pass."""
+    (root / "words.py").write_text(code)
+    tries.written.add("words.py")
+    tries.scored(
+        score_of({"passed": passed, "failed": 4 - passed}, 0),
+        {"passed": passed, "failed": 4 - passed},
+        "E   AssertionError: assert 'a' == 'A'",
+    )
+    tries.end("the tests fail")
+
+
+def test_the_best_answer_is_repaired_in_a_conversation_once_then_tries_start_from_the_beads_files(tmp_path):
+    root = tmp_path / "rig"
+    root.mkdir()
+    git(root, "init", "--quiet")
+    (root / "words.py").write_text(MODULE)
+    git(root, "add", ".")
+    git(root, "commit", "--quiet", "-m", "the rig")
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
+    tries = Tries(root, head, start=score_of({"failed": 4}, 0))
+    near = MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@")
+    _answer(tries, root, near, passed=2)
+    messages, why, told = tries.begin_again("")
+    assert REPAIRS == 1 and [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[:2] == head  # the first prompt as it was: the server still holds it
+    assert messages[2]["content"] == "words.py\n```python\ndef keep(word):\n    return word.strip()\n```"
+    assert messages[3]["content"] == told and "2 of 4 pass" in told and "assert 'a' == 'A'" in told
+    assert (root / "words.py").read_text() == near  # the files are the near miss's
+    nearer = near.replace("    return word\n", "    return word.upper()\n")
+    _answer(tries, root, nearer, passed=3)  # a better answer: not repaired again, a fresh try
+    messages, why, told = tries.begin_again("E   AssertionError")
+    assert [m["role"] for m in messages] == ["system", "user"] and "## An earlier try" in messages[1]["content"]
+    assert (root / "words.py").read_text() == MODULE  # as the bead found it
+    assert tries.keep_best() is not None and (root / "words.py").read_text() == nearer  # the best kept at the end

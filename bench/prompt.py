@@ -23,12 +23,13 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gastown import briefing, checks, focus, rig, tokens  # noqa: E402
-from gastown.agent import BASE_TOOLS  # noqa: E402
-from gastown.bead import Bead  # noqa: E402
+from gastown.agents import briefing, checks, focus, rig
+from gastown.agents.agent import BASE_TOOLS  # noqa: E402
+from gastown.agents.tools import Sandbox  # noqa: E402
 from gastown.evaluation import load_suite  # noqa: E402
-from gastown.roster import ModelSpec  # noqa: E402
-from gastown.tools import Sandbox  # noqa: E402
+from gastown.town import tokens
+from gastown.town.bead import Bead  # noqa: E402
+from gastown.town.roster import ModelSpec  # noqa: E402
 
 NAMES = BASE_TOOLS
 

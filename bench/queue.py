@@ -25,12 +25,12 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gastown import events, founding, ids  # noqa: E402
-from gastown import town as townmod  # noqa: E402
-from gastown.bead import new_bead  # noqa: E402
 from gastown.errors import NothingReady  # noqa: E402
-from gastown.queue import Queue  # noqa: E402
-from gastown.store import GitStore, Update  # noqa: E402
+from gastown.town import events, founding, ids  # noqa: E402
+from gastown.town import town as townmod  # noqa: E402
+from gastown.town.bead import new_bead  # noqa: E402
+from gastown.town.queue import Queue  # noqa: E402
+from gastown.town.store import GitStore, Update  # noqa: E402
 
 GT = [sys.executable, "-m", "gastown"]
 
@@ -134,7 +134,7 @@ def hook_time(root: Path, n: int) -> float:
     """The pre-receive hook as git runs it, on a one-claim push into a town of n beads."""
     path = make_town(root, f"hook-{n}", n)
     store = GitStore(townmod.locate(path))
-    from gastown.hooks import SERVER_HOOKS, install
+    from gastown.town.hooks import SERVER_HOOKS, install
 
     install(store.town.git_dir, SERVER_HOOKS)
     before = store.tip()
@@ -155,7 +155,7 @@ def remote_round_trip(root: Path, runs: int = 15) -> float:
     """One claim as a commit plus a push to a bare remote with the server hooks."""
     remote = root / "remote.git"
     subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
-    from gastown.hooks import SERVER_HOOKS, install
+    from gastown.town.hooks import SERVER_HOOKS, install
 
     install(remote, SERVER_HOOKS)
     path = make_town(root, "remote-town", runs + 5, remote=str(remote))

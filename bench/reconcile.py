@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gastown import founding  # noqa: E402
-from gastown import roster as rostermod  # noqa: E402
-from gastown.decisions import reconcile  # noqa: E402
-from gastown.reconcile import bring_up_to_date  # noqa: E402
-from gastown.store import GitStore  # noqa: E402
+from gastown.mayor.decisions import reconcile  # noqa: E402
+from gastown.mayor.reconcile import bring_up_to_date  # noqa: E402
+from gastown.town import founding  # noqa: E402
+from gastown.town import roster as rostermod  # noqa: E402
+from gastown.town.store import GitStore  # noqa: E402
 
 
 def synthetic_history(repo: Path, commits: int) -> None:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gastown.commands import run_command  # noqa: E402
-from gastown.jail import Jail  # noqa: E402
+from gastown.agents.commands import run_command  # noqa: E402
+from gastown.agents.jail import Jail  # noqa: E402
 
 
 def timed(runs: int, once: Callable[[], object]) -> list[float]:

@@ -31,9 +31,9 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gastown import times  # noqa: E402
-from gastown import town as townmod  # noqa: E402
-from gastown.hooks import CLIENT_HOOKS, SERVER_HOOKS, install  # noqa: E402
+from gastown.town import times  # noqa: E402
+from gastown.town import town as townmod  # noqa: E402
+from gastown.town.hooks import CLIENT_HOOKS, SERVER_HOOKS, install  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("queue_bench", Path(__file__).resolve().parent / "queue.py")
 assert _spec is not None and _spec.loader is not None
@@ -77,8 +77,8 @@ def page_times(host: str, port: int, path: str, requests: int) -> tuple[float, f
 
 def after_moves(town: Path, host: str, port: int, path: str, moves: int) -> tuple[float, float]:
     """First byte of the first request after each of ``moves`` new commits (the cache is cold)."""
-    from gastown.queue import NewBead, Queue
-    from gastown.store import GitStore
+    from gastown.town.queue import NewBead, Queue
+    from gastown.town.store import GitStore
 
     q = Queue(GitStore(townmod.locate(town)))
     found = []

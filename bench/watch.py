@@ -26,12 +26,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from fake_llm import FakeLLM, tool  # noqa: E402
 from watchers import commit_beads, make_rig, roster_toml, set_config, start_watcher  # noqa: E402
 
-from gastown import founding, times  # noqa: E402
-from gastown import rig as rigmod  # noqa: E402
-from gastown.roster import embedded_spec  # noqa: E402
-from gastown.runner import Runner, embedded_model_path, llama_cpp_available  # noqa: E402
-from gastown.store import GitStore  # noqa: E402
-from gastown.town import locate  # noqa: E402
+from gastown.agents import rig as rigmod  # noqa: E402
+from gastown.machine.runner import Runner, embedded_model_path, llama_cpp_available  # noqa: E402
+from gastown.town import founding, times  # noqa: E402
+from gastown.town.roster import embedded_spec  # noqa: E402
+from gastown.town.store import GitStore  # noqa: E402
+from gastown.town.town import locate  # noqa: E402
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -41,7 +41,7 @@ def git(cwd: Path, *args: str) -> str:
 def setup(root: Path, hooks: bool = False) -> tuple[Path, Path]:
     town, _ = founding.init(root / "town")
     if hooks:
-        from gastown.hooks import SERVER_HOOKS, install
+        from gastown.town.hooks import SERVER_HOOKS, install
 
         install(town.git_dir, SERVER_HOOKS)
     rig_path = make_rig(root)

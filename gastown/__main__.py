@@ -8,7 +8,7 @@ import sys
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "hook":
-        from gastown.hooks import main as hook_main
+        from gastown.town.hooks import main as hook_main
 
         sys.exit(hook_main(sys.argv[2:]))
     from gastown.cli import run

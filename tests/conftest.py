@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from gastown import founding
-from gastown import town as townmod
 from gastown.cli import main as cli_main
-from gastown.queue import NewBead, Queue
-from gastown.store import GitStore
+from gastown.town import founding
+from gastown.town import town as townmod
+from gastown.town.queue import NewBead, Queue
+from gastown.town.store import GitStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def _isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def _no_model_server_outlives_its_test(tmp_path: Path) -> Iterator[None]:
     """A watcher warms up its role's model: stop every server a test's towns started."""
     yield
-    from gastown.runner import Runner
+    from gastown.machine.runner import Runner
 
     for folder in tmp_path.glob("**/gastown/servers"):
         runner = Runner(folder.parent)
@@ -157,7 +157,7 @@ def make_town(tmp_path: Path) -> Callable[..., TownHandle]:
         folder = tmp_path / (name or f"town{next(counter)}")
         town, _ = founding.init(folder, remote, name=folder.name, prefix=prefix)
         if hooks:
-            from gastown.hooks import CLIENT_HOOKS, SERVER_HOOKS, install
+            from gastown.town.hooks import CLIENT_HOOKS, SERVER_HOOKS, install
 
             install(town.git_dir, SERVER_HOOKS + CLIENT_HOOKS)
         return TownHandle(folder, town.git_dir)
@@ -178,7 +178,7 @@ def bare_remote(tmp_path: Path) -> Callable[..., Path]:
         path = tmp_path / name
         git(tmp_path, "init", "--quiet", "--bare", str(path))
         if hooks:
-            from gastown.hooks import SERVER_HOOKS, install
+            from gastown.town.hooks import SERVER_HOOKS, install
 
             install(path, SERVER_HOOKS)
         return path

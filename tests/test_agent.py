@@ -21,14 +21,14 @@ from conftest import git
 from fake_llm import Answer, FakeLLM, script, text, tool
 from watchers import COMBO_CODE, make_rig
 
-from gastown import checks
-from gastown import rig as rigmod
-from gastown.agent import Agent, Limits, Trace
-from gastown.bead import Bead
-from gastown.providers import ModelClient
-from gastown.roster import parse_model
-from gastown.secrets import Secrets
-from gastown.worktree import prepare, remove
+from gastown.agents import checks
+from gastown.agents import rig as rigmod
+from gastown.agents.agent import Agent, Limits, Trace
+from gastown.agents.worktree import prepare, remove
+from gastown.machine.providers import ModelClient
+from gastown.town.bead import Bead
+from gastown.town.roster import parse_model
+from gastown.town.secrets import Secrets
 
 STREAK_TEST = """from beatscore.streaks import longest
 
@@ -358,7 +358,7 @@ def test_tool_call_failures_never_exceed_the_calls_attempted(tmp_path, rig_path)
 
 
 def test_the_baseline_learns_what_passes_before_the_bead(tmp_path, rig_path):
-    from gastown.tools import Sandbox
+    from gastown.agents.tools import Sandbox
 
     sandbox = Sandbox(
         rig_path,

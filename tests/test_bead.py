@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from gastown import times
-from gastown.bead import Bead, Dependency, new_bead, semantic_problems
+from gastown.town import times
+from gastown.town.bead import Bead, Dependency, new_bead, semantic_problems
 
 NOW = 1_800_000_000.0
 

@@ -3,12 +3,12 @@
 import pytest
 from conftest import git
 
-from gastown import config, events, schema
-from gastown.config import CostConfig, MachineConfig
 from gastown.errors import ConfigError, GastownError
 from gastown.evaluation.suite import town_toml
-from gastown.resources import data_dir
-from gastown.store import Update
+from gastown.town import config, events, schema
+from gastown.town.config import CostConfig, MachineConfig
+from gastown.town.resources import data_dir
+from gastown.town.store import Update
 
 BAD_MACHINE = [
     ("vram_mib", '"10GiB"', "a number ≥ 0"),
@@ -135,8 +135,8 @@ def test_a_gt_command_on_a_bad_machine_value_says_which_key_and_exits_2(town, co
 
 
 def test_the_sandbox_is_bubblewrap_unless_the_town_names_the_unconfined_mode():
-    from gastown import config as configmod
     from gastown.errors import ConfigError
+    from gastown.town import config as configmod
 
     assert configmod.parse("").sandbox_mode == "bwrap"
     assert configmod.parse('[sandbox]\nmode = "none"\n').sandbox_mode == "none"

@@ -13,8 +13,8 @@ from conftest import git
 from fake_llm import Answer, FakeLLM, tool
 from watchers import COMBO_CODE, COMBO_TEST, make_rig, set_config, start_watcher
 
-from gastown import rig as rigmod
-from gastown.history import read_log
+from gastown.agents import rig as rigmod
+from gastown.town.history import read_log
 
 pytestmark = pytest.mark.slow
 

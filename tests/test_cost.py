@@ -60,7 +60,7 @@ def run(town, role, model, tokens_in, tokens_out, seconds, energy=None, convoy=N
 
 @pytest.fixture
 def recorded(town):
-    from gastown import convoy
+    from gastown.town import convoy
 
     set_config(town.path, ROSTER)
     features = convoy.create(town.store(), "features")

@@ -2,7 +2,7 @@
 
 from conftest import git
 
-from gastown import crew
+from gastown.agents import crew
 
 
 def rig_files(root):

@@ -1,6 +1,6 @@
 from typing import NamedTuple
 
-from gastown import dag
+from gastown.town import dag
 
 
 class N(NamedTuple):

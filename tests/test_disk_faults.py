@@ -18,9 +18,9 @@ from conftest import REPO_ROOT, TownHandle, wait_for
 from fake_llm import Answer, FakeLLM, script, tool
 from watchers import COMBO_CODE, make_rig, roster_toml, set_config
 
-from gastown import rig as rigmod
-from gastown.history import read_log
-from gastown.town import locate
+from gastown.agents import rig as rigmod
+from gastown.town.history import read_log
+from gastown.town.town import locate
 
 GT = f"PYTHONPATH={REPO_ROOT} {sys.executable} -m gastown"
 

@@ -14,9 +14,9 @@ import pytest
 from conftest import gt_process
 from watchers import make_rig
 
-from gastown import rig as rigmod
-from gastown.roster import embedded_spec
-from gastown.runner import Runner, embedded_model_path, healthy, llama_cpp_available
+from gastown.agents import rig as rigmod
+from gastown.machine.runner import Runner, embedded_model_path, healthy, llama_cpp_available
+from gastown.town.roster import embedded_spec
 
 pytestmark = [
     pytest.mark.llm,

@@ -21,10 +21,11 @@ import pytest
 from conftest import git, gt_inprocess, wait_for
 from fake_llm import Answer, FakeLLM, text, tool
 
-from gastown import checks, evaluation
-from gastown.commands import Run
+from gastown import evaluation
+from gastown.agents import checks
+from gastown.agents.commands import Run
+from gastown.agents.jail import Jail
 from gastown.errors import EXIT_INTERRUPTED
-from gastown.jail import Jail
 
 FAKE = str(Path(__file__).with_name("fake_llm.py"))
 

@@ -1,6 +1,6 @@
 import subprocess
 
-from gastown import events
+from gastown.town import events
 
 
 def test_subject_reads_like_the_design_says():

@@ -1,6 +1,6 @@
 """What a model is shown of a long file: the parts its bead is about whole, an outline of the rest."""
 
-from gastown import focus, merge
+from gastown.agents import focus, merge
 
 
 def long_module(count: int = 30) -> str:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 from conftest import wait_for
 
-from gastown.governor import Budget, Governor
-from gastown.roster import ModelSpec
+from gastown.machine.governor import Budget, Governor
+from gastown.town.roster import ModelSpec
 
 HOLDER = """
 import json, sys, time
 from pathlib import Path
-from gastown.governor import Budget, Governor
-from gastown.roster import ModelSpec
+from gastown.machine.governor import Budget, Governor
+from gastown.town.roster import ModelSpec
 path, log, hold = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
 gov = Governor(Budget(10000, 64000, frozenset(range(4)), "config"), path)
 spec = ModelSpec("m", "m", weights_mib=3000, context=1)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from gastown import hardware
-from gastown.config import MachineConfig
-from gastown.governor import machine_budget
+from gastown.machine import hardware
+from gastown.machine.governor import machine_budget
+from gastown.town.config import MachineConfig
 
 
 def test_reading_without_a_gpu_says_why_and_still_reads_ram_and_cpus():

@@ -7,7 +7,7 @@ import time
 import pytest
 from conftest import git, gt_process, write_bead_file
 
-from gastown import times
+from gastown.town import times
 
 NOW = time.time()
 
@@ -212,7 +212,7 @@ def test_every_problem_of_a_push_is_listed(town, person):
 
 
 def test_client_hooks_catch_problems_before_they_leave(town, person):
-    from gastown.hooks import CLIENT_HOOKS, install
+    from gastown.town.hooks import CLIENT_HOOKS, install
 
     install(person / ".git", CLIENT_HOOKS)
     write_bead_file(person, bead("gt-pc001", priority=42))
@@ -242,7 +242,7 @@ def test_a_bare_remote_gets_server_hooks_from_the_cli(tmp_path, make_town):
 
 def test_installing_over_someone_elses_hook_is_refused(town):
     from gastown.errors import UsageError
-    from gastown.hooks import install
+    from gastown.town.hooks import install
 
     hook = town.git_dir / "hooks" / "pre-commit"
     hook.write_text("#!/bin/sh\necho mine\n")

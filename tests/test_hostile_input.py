@@ -9,7 +9,7 @@ import pytest
 from conftest import git, gt_process, write_bead_file
 from test_hooks import bead, commit_all, refused
 
-from gastown import times
+from gastown.town import times
 
 
 @pytest.fixture

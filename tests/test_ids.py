@@ -1,4 +1,4 @@
-from gastown import ids
+from gastown.town import ids
 
 
 def test_new_ids_are_short_typable_and_sharded():

@@ -36,7 +36,7 @@ def test_read_commands_and_hooks_stay_light(town):
             f"with contextlib.redirect_stdout(io.StringIO()): assert main({['--town', str(town.path), *args]!r}) == 0"
         )
         assert heavy_in(modules_after(code)) == [], args
-    hook = "import io, sys\nfrom gastown import hooks\nsys.stdin = io.StringIO('')\nassert hooks.main(['pre-receive']) == 0"
+    hook = "import io, sys\nfrom gastown.town import hooks\nsys.stdin = io.StringIO('')\nassert hooks.main(['pre-receive']) == 0"
     assert heavy_in(modules_after(hook, cwd=town.git_dir)) == []
 
 

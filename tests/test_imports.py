@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from gastown.imports import add_missing, future_first, missing
+from gastown.agents.imports import add_missing, future_first, missing
 
 
 @pytest.mark.parametrize(

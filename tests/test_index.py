@@ -1,10 +1,10 @@
 import random
 import time
 
-from gastown.index import INVALID, Index, summarize
-from gastown.queue import NewBead
-from gastown.store import GitStore
-from gastown.town import locate
+from gastown.town.index import INVALID, Index, summarize
+from gastown.town.queue import NewBead
+from gastown.town.store import GitStore
+from gastown.town.town import locate
 
 
 def fresh_index(store: GitStore) -> Index:
@@ -23,7 +23,7 @@ def test_the_incremental_index_equals_a_rebuild_after_random_work(town):
         action = rng.random()
         if action < 0.45 or not made:
             deps = tuple(rng.sample(made, k=min(len(made), rng.randint(0, 2))))
-            from gastown.beadtext import parse_dependency
+            from gastown.town.beadtext import parse_dependency
 
             made.append(
                 queue.add(

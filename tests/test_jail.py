@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT
 
-from gastown.commands import run_command
-from gastown.jail import Jail, Policy, SandboxUnavailable
+from gastown.agents.commands import run_command
+from gastown.agents.jail import Jail, Policy, SandboxUnavailable
 
 ENV = {"PATH": os.environ.get("PATH", os.defpath), "GT_TEST_KEY": "sekrit-value-1234", "HOME": "/nonexistent"}
 
@@ -219,8 +219,8 @@ def test_a_killed_caller_takes_its_command_with_it(tmp_path, worktree):
     caller.write_text(
         "import sys\n"
         "from pathlib import Path\n"
-        "from gastown.commands import run_command\n"
-        "from gastown.jail import Jail\n"
+        "from gastown.agents.commands import run_command\n"
+        "from gastown.agents.jail import Jail\n"
         f"run_command({command!r}, Path({str(worktree)!r}), 60, {ENV!r}, Jail())\n"
     )
     proc = subprocess.Popen([sys.executable, str(caller)], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})

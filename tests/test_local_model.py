@@ -18,10 +18,10 @@ import pytest
 from conftest import git, gt_process
 from watchers import make_rig, set_config
 
-from gastown import catalog
-from gastown import rig as rigmod
-from gastown.pull import located
-from gastown.runner import llama_cpp_available
+from gastown.agents import rig as rigmod
+from gastown.machine.pull import located
+from gastown.machine.runner import llama_cpp_available
+from gastown.town import catalog
 
 CACHE = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")  # read before tests move HOME
 MODEL = catalog.DEFAULT

@@ -8,10 +8,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gastown import config as configmod
 from gastown.errors import Unavailable
-from gastown.machine import Machine
-from gastown.town import locate
+from gastown.machine.machine import Machine
+from gastown.town import config as configmod
+from gastown.town.town import locate
 
 FAKE = str(Path(__file__).with_name("fake_llm.py"))
 

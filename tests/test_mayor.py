@@ -10,10 +10,11 @@ from conftest import git
 from fake_llm import Answer, FakeLLM, error, script, tool, validation_error
 from watchers import make_rig, set_config, start_watcher
 
-from gastown import events, planner, schema
-from gastown import rig as rigmod
-from gastown.reconcile import Ledger, bring_up_to_date
-from gastown.store import Update
+from gastown.agents import rig as rigmod
+from gastown.mayor import planner
+from gastown.mayor.reconcile import Ledger, bring_up_to_date
+from gastown.town import events, schema
+from gastown.town.store import Update
 
 GOOD = {
     "title": "Combo",
@@ -205,7 +206,7 @@ def test_reconcile_releases_expired_leases_and_escalates_repeated_failures(town)
     assert town.queue().show(stuck).status == "open"
     flaky_bead = town.queue().show(flaky)
     assert "needs-human" in flaky_bead.labels and "failed 3 times" in flaky_bead.notes
-    from gastown.history import read_log
+    from gastown.town.history import read_log
 
     log = [e for e in read_log(town.store().git, "refs/heads/tasks") if e.event == "decide"]
     assert {dict(e.trailers)["Decision"] for e in log} == {"retry", "release-expired", "needs-human"}
@@ -286,7 +287,7 @@ def test_a_bead_too_big_for_the_local_models_is_split_by_the_mayor(rigged):
             mayor_roster(llm.url)
             + '\n[models.small]\nendpoint = "http://127.0.0.1:9/v1"\n\n[roles.polecat]\nbands = [{ max_tokens = 6000, model = "small", parallel = 2 }]\n',
         )
-        from gastown import convoy
+        from gastown.town import convoy
 
         made = convoy.create(town.store(), "big work", rig="example")
         big = town.add("Everything at once", rig="example", estimated_tokens=50000, convoy=made.id)
@@ -294,7 +295,7 @@ def test_a_bead_too_big_for_the_local_models_is_split_by_the_mayor(rigged):
             "Document it",
             role="librarian",
             rig="example",
-            dependencies=(__import__("gastown.beadtext", fromlist=["x"]).parse_dependency(big),),
+            dependencies=(__import__("gastown.town.beadtext", fromlist=["x"]).parse_dependency(big),),
         )
         q = town.queue()
         q.claim("polecat", "p", lease=60, bead_id=big)
@@ -363,9 +364,7 @@ def test_plan_beads_carry_their_acceptance_tests():
     assert any("climbs out of the rig" in p for p in planner.check_plan(climbing))
     assert any(
         "acceptance_tests" in p
-        for p in planner.check_plan(
-            {**climbing, "beads": [{**GOOD["beads"][1], "acceptance_tests": ["/abs/test.py"]}]}
-        )
+        for p in planner.check_plan({**climbing, "beads": [{**GOOD["beads"][1], "acceptance_tests": ["/abs/test.py"]}]})
     )
 
 
@@ -439,8 +438,8 @@ def test_a_refused_plan_request_is_not_called_unavailable(rigged):
 
 
 def _smol_spec():
-    from gastown.roster import ModelSpec
-    from gastown.runner import embedded_model_path
+    from gastown.machine.runner import embedded_model_path
+    from gastown.town.roster import ModelSpec
 
     launch = (
         "{python}",
@@ -467,7 +466,7 @@ def _smol_spec():
 
 
 def _llama_cpp_python_ready():
-    from gastown.runner import embedded_model_path, llama_cpp_available
+    from gastown.machine.runner import embedded_model_path, llama_cpp_available
 
     return llama_cpp_available() and embedded_model_path() is not None
 
@@ -497,7 +496,7 @@ def _plan_tool(parameters):
 
 @llama_cpp_python
 def test_the_grammar_safe_plan_schema_goes_through_a_real_llama_cpp_python_server(tmp_path):
-    from gastown.runner import Runner, healthy
+    from gastown.machine.runner import Runner, healthy
 
     runner = Runner(tmp_path / "state")
     client = runner.client(_smol_spec())
@@ -524,7 +523,7 @@ def test_the_grammar_safe_plan_schema_goes_through_a_real_llama_cpp_python_serve
 @llama_cpp_python
 def test_the_full_plan_schema_kills_the_server_and_the_failure_shows_its_log(tmp_path):
     from gastown.errors import Unavailable
-    from gastown.runner import Runner
+    from gastown.machine.runner import Runner
 
     runner = Runner(tmp_path / "state")
     client = runner.client(_smol_spec())

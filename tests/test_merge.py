@@ -1,6 +1,6 @@
 """A fragment of a module laid over the module: what is replaced, added and kept."""
 
-from gastown import merge
+from gastown.agents import merge
 
 MODULE = '''"""Names."""
 

@@ -2,8 +2,8 @@
 
 import time
 
-from gastown.pace import MIN_REPLY_TOKENS, NEXT_CALL_MARGIN, Budget, Pace
-from gastown.providers import Usage
+from gastown.agents.pace import MIN_REPLY_TOKENS, NEXT_CALL_MARGIN, Budget, Pace
+from gastown.machine.providers import Usage
 
 
 def test_a_later_call_is_judged_by_its_new_tokens_not_the_whole_prompt():

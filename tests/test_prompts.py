@@ -1,4 +1,4 @@
-from gastown.prompts import Conversation, bead_text, system_text
+from gastown.agents.prompts import Conversation, bead_text, system_text
 
 
 def test_the_head_never_changes_and_old_tool_output_is_stubbed_from_the_middle():

@@ -6,8 +6,8 @@ import pytest
 from fake_llm import Answer, FakeLLM, error, script, text, tool, validation_error
 
 from gastown.errors import ConfigError, Unavailable
-from gastown.providers import FormatRejected, ModelClient, ModelRejected
-from gastown.roster import ModelSpec
+from gastown.machine.providers import FormatRejected, ModelClient, ModelRejected
+from gastown.town.roster import ModelSpec
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 SHAPE = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
@@ -223,7 +223,8 @@ def test_a_plain_reply_that_repeats_itself_is_cut_too_and_one_that_does_not_is_k
 def test_real_code_that_never_repeats_a_long_stretch_is_not_a_loop():
     from pathlib import Path
 
-    from gastown import imports, repeats
+    from gastown.agents import imports
+    from gastown.machine import repeats
 
     for module in (imports, repeats):
         source = Path(module.__file__).read_text()

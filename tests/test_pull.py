@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from conftest import gt_inprocess
 
-from gastown import catalog, roster
-from gastown import pull as pullmod
 from gastown.errors import EXIT_NOT_FOUND, EXIT_USAGE, NotFound, Unavailable, UsageError
-from gastown.runner import command_for, llama_cpp_available
+from gastown.machine import pull as pullmod
+from gastown.machine.runner import command_for, llama_cpp_available
+from gastown.town import catalog, roster
 
 VERSION = "1.0.0"
 

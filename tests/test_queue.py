@@ -2,11 +2,11 @@ import time
 
 import pytest
 
-from gastown import events
-from gastown.beadtext import parse_dependency
 from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
-from gastown.history import read_log
-from gastown.queue import NewBead
+from gastown.town import events
+from gastown.town.beadtext import parse_dependency
+from gastown.town.history import read_log
+from gastown.town.queue import NewBead
 
 
 def trailers_of_tip(town):
@@ -173,7 +173,7 @@ def test_edits_that_would_make_a_cycle_are_refused(town):
 
 
 def test_convoys_collect_their_beads(town):
-    from gastown import convoy
+    from gastown.town import convoy
 
     made = convoy.create(town.store(), "Beat scoring", rig="aerobeat")
     assert made.id.startswith("gt-cv-")

@@ -6,11 +6,11 @@ import pytest
 from conftest import git
 from watchers import COMBO_CODE, make_rig, roster_toml, set_config
 
-from gastown import refinery
-from gastown import rig as rigmod
+from gastown.agents import refinery
+from gastown.agents import rig as rigmod
+from gastown.agents.worktree import branch_for
 from gastown.errors import GastownError
-from gastown.history import read_log
-from gastown.worktree import branch_for
+from gastown.town.history import read_log
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from conftest import git
 
 from gastown.errors import GitFailed
-from gastown.riggit import RigGit
+from gastown.town.riggit import RigGit
 
 
 def commit_file(repo: Path, name: str, text: str, message: str | None = None) -> str:
@@ -231,7 +231,7 @@ def test_worktree_remove_forgets_a_worktree_whose_folder_was_deleted(tmp_path: P
 def test_worktree_remove_in_a_rig_that_is_gone_logs_at_debug_and_does_not_raise(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="gastown.riggit"):
+    with caplog.at_level(logging.DEBUG, logger="gastown.town.riggit"):
         RigGit(tmp_path / "no-such-rig").worktree_remove(tmp_path / "no-such-worktree")
     assert any("cleanup git worktree prune" in record.getMessage() for record in caplog.records)
 

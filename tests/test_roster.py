@@ -1,7 +1,7 @@
 import pytest
 
-from gastown import roster
 from gastown.errors import ConfigError
+from gastown.town import roster
 
 MIB = 1024 * 1024
 

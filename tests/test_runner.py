@@ -14,9 +14,9 @@ import pytest
 from conftest import wait_for
 
 from gastown.errors import Unavailable
-from gastown.governor import Budget, Governor
-from gastown.roster import ModelSpec
-from gastown.runner import Runner, command_for, healthy
+from gastown.machine.governor import Budget, Governor
+from gastown.machine.runner import Runner, command_for, healthy
+from gastown.town.roster import ModelSpec
 
 FAKE = str(Path(__file__).with_name("fake_llm.py"))
 
@@ -196,7 +196,9 @@ def test_a_pid_reused_by_another_process_is_never_signalled(tmp_path):
         os.killpg(record.pid, signal.SIGKILL)
         wait_for(lambda: not record.alive(), 5, "the server is still alive")
         (runner.folder / "fake-local.json").write_text(
-            json.dumps({**json.loads((runner.folder / "fake-local.json").read_text()), "pid": stranger.pid, "started": 1e9})
+            json.dumps(
+                {**json.loads((runner.folder / "fake-local.json").read_text()), "pid": stranger.pid, "started": 1e9}
+            )
         )  # as after a reboot: the saved pid, from long ago, now names someone else's process
         assert runner.stop("fake-local") is False
         assert stranger.poll() is None  # the stranger lives

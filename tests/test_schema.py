@@ -4,8 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gastown import schema
 from gastown.errors import InvalidBead
+from gastown.town import schema
 
 GOOD = {"id": "gt-abcde", "title": "Add beat scoring", "priority": 1, "dependencies": ["gt-fffff"]}
 

@@ -1,13 +1,21 @@
 """Secrets are known by the roster's names and by key-like names, and redacted by value."""
 
-from gastown.secrets import REDACTED, Secrets, looks_secret
+from gastown.town.secrets import REDACTED, Secrets, looks_secret
 
 
 def test_key_like_names_are_secret_and_names_that_only_contain_such_a_word_are_not():
     secret = ("OPENAI_API_KEY", "GEMINI_APIKEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "MYKEY")
     for name in (*secret, "PGPASSWORD", "MYSQL_PWD", "NPM_AUTH", "GITLAB_AUTH"):
         assert looks_secret(name), name
-    for name in ("GIT_AUTHOR_NAME", "SSH_AUTH_SOCK", "KEYBOARD_LAYOUT", "PATH", "HOME", "TOKENIZERS_PARALLELISM", "PWD"):
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "SSH_AUTH_SOCK",
+        "KEYBOARD_LAYOUT",
+        "PATH",
+        "HOME",
+        "TOKENIZERS_PARALLELISM",
+        "PWD",
+    ):
         assert not looks_secret(name), name
 
 

@@ -22,8 +22,8 @@ import pytest
 from conftest import REPO_ROOT, TownHandle, git, gt_process, write_bead_file
 from prometheus_client.parser import text_string_to_metric_families
 
-from gastown import times
 from gastown.serve import graph
+from gastown.town import times
 
 START_TIMEOUT = 30.0
 
@@ -116,7 +116,7 @@ def _busy_town(town: TownHandle) -> dict[str, str]:
     q = town.queue()
     convoy = town.gt("convoy", "create", "Combo multiplier", "--json").json()["id"]
     tests = town.add("tests for combo", role="refinery", convoy=convoy)
-    from gastown.bead import Dependency
+    from gastown.town.bead import Dependency
 
     code = town.add("implement combo", convoy=convoy, dependencies=(Dependency(tests),))
     docs = town.add("document combo", role="librarian", convoy=convoy, dependencies=(Dependency(code),))

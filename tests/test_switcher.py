@@ -2,11 +2,11 @@
 
 import pytest
 
-from gastown import config, roster
-from gastown.governor import Governor, machine_budget
-from gastown.hardware import Reading
-from gastown.resources import data_dir
-from gastown.switcher import choose
+from gastown.machine.governor import Governor, machine_budget
+from gastown.machine.hardware import Reading
+from gastown.machine.switcher import choose
+from gastown.town import config, roster
+from gastown.town.resources import data_dir
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gastown import checks, testoutput
-from gastown.commands import Run
+from gastown.agents import checks, testoutput
+from gastown.agents.commands import Run
 
 MANY_FAILURES = """import pytest
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gastown.toolcalls import ToolSpec, parse
-from gastown.toolspecs import TOOL_SCHEMAS, parser_specs
+from gastown.agents.toolcalls import ToolSpec, parse
+from gastown.agents.toolspecs import TOOL_SCHEMAS, parser_specs
 
 TOOLS = parser_specs(TOOL_SCHEMAS)
 CORPUS = json.loads((Path(__file__).parent / "corpus" / "toolcalls.json").read_text())
@@ -142,7 +142,7 @@ def test_a_repair_never_keeps_arguments_the_tool_does_not_have():
 def test_a_clean_reply_does_not_load_json_repair():
     reply = '<tool_call>{"name": "read_file", "arguments": {"path": "a"}}</tool_call>'
     code = (
-        "import sys\nfrom gastown.toolcalls import parse\nfrom gastown.toolspecs import TOOL_SCHEMAS, parser_specs\n"
+        "import sys\nfrom gastown.agents.toolcalls import parse\nfrom gastown.agents.toolspecs import TOOL_SCHEMAS, parser_specs\n"
         f"parsed = parse(None, {reply!r}, parser_specs(TOOL_SCHEMAS))\n"
         "assert parsed.calls and not parsed.errors\nprint('json_repair' in sys.modules)"
     )

@@ -7,8 +7,8 @@ import time
 import pytest
 from conftest import git
 
-from gastown.commands import count_tests
-from gastown.tools import Sandbox, ToolError
+from gastown.agents.commands import count_tests
+from gastown.agents.tools import Sandbox, ToolError
 
 
 @pytest.fixture

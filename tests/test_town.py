@@ -4,11 +4,11 @@ from pathlib import Path
 import pytest
 from conftest import git, gt_inprocess
 
-from gastown import founding
-from gastown import town as townmod
 from gastown.errors import NotFound, UsageError
-from gastown.queue import NewBead, Queue
-from gastown.store import GitStore
+from gastown.town import founding
+from gastown.town import town as townmod
+from gastown.town.queue import NewBead, Queue
+from gastown.town.store import GitStore
 
 
 def fingerprint(repo: Path) -> tuple:

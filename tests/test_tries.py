@@ -4,7 +4,7 @@ from pathlib import Path
 
 from conftest import git
 
-from gastown.tries import REPAIRS, Tries, _changed_definitions, same_code, score_of
+from gastown.agents.tries import REPAIRS, Tries, _changed_definitions, same_code, score_of
 
 MODULE = '''"""Words."""
 

@@ -16,11 +16,11 @@ from conftest import git, gt_process, wait_for
 from fake_llm import Answer, FakeLLM, error, per_bead, script, text, tool
 from watchers import COMBO_CODE, make_rig, push_bead, roster_toml, set_config, start_watcher
 
-from gastown import rig as rigmod
-from gastown import times
-from gastown.history import read_log
-from gastown.liveness import heartbeat_path
-from gastown.town import locate as town_of
+from gastown.agents import rig as rigmod
+from gastown.agents.liveness import heartbeat_path
+from gastown.town import times
+from gastown.town.history import read_log
+from gastown.town.town import locate as town_of
 
 # A watcher woken by the push claims within a few seconds on two CI cores; one that only
 # polled would sleep out its poll first (30 s on a local town; 8 s and more on a remote).
@@ -346,8 +346,8 @@ def _allow_sleep(town):
 
 def _rig_toml(town, extra):
     """Append TOML to the example rig's definition on tasks."""
-    from gastown import events
-    from gastown.store import Update
+    from gastown.town import events
+    from gastown.town.store import Update
 
     store = town.store()
     path = f"{rigmod.RIGS_DIR}/example.toml"
@@ -606,12 +606,12 @@ def test_a_watcher_in_a_long_model_call_beats_as_busy_with_its_bead(world):
 
 
 def test_a_watcher_in_a_clone_of_a_shared_town_wakes_on_a_push_to_the_remote(tmp_path, bare_remote, clone):
-    from gastown import founding
+    from gastown.town import founding
 
     remote = bare_remote("shared.git")
     founder, _ = founding.init(tmp_path / "founder", str(remote))
     rig_path = make_rig(tmp_path)
-    from gastown.store import GitStore
+    from gastown.town.store import GitStore
 
     rigmod.add(GitStore(founder), "example", str(rig_path), template="example")
     worker_town, what = founding.init(tmp_path / "worker", str(remote))

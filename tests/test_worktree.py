@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import git
 
+from gastown.agents.worktree import Worktree, branch_for, prepare, remove
 from gastown.errors import GitFailed
-from gastown.worktree import Worktree, branch_for, prepare, remove
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from conftest import git
 
-from gastown import events
-from gastown.resources import data_dir
-from gastown.store import GitStore, Update
-from gastown.town import locate
+from gastown.town import events
+from gastown.town.resources import data_dir
+from gastown.town.store import GitStore, Update
+from gastown.town.town import locate
 
 COMBO_TEST = """from beatscore.combo import multiplier
 

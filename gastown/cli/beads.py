@@ -65,8 +65,8 @@ def add(
     as_json: bool,
 ) -> None:
     """Add a bead; prints its id."""
-    from gastown.beadtext import parse_dependency
-    from gastown.queue import NewBead
+    from gastown.town.beadtext import parse_dependency
+    from gastown.town.queue import NewBead
 
     spec = NewBead(
         title=title,
@@ -109,7 +109,7 @@ def show(ctx: click.Context, bead_id: str, as_json: bool) -> None:
         data["path"] = entry.path
         emit_json(data)
         return
-    from gastown.times import duration
+    from gastown.town.times import duration
 
     click.echo(f"{found.id}  {found.title}")
     state = found.status

@@ -42,8 +42,8 @@ def town_path(ctx: click.Context) -> str | None:
 def open_store(ctx: click.Context) -> Any:
     """The town's store; a shared town is fetched first unless ``gt --offline``."""
     from gastown.errors import Unavailable
-    from gastown.store import GitStore
-    from gastown.town import locate
+    from gastown.town.store import GitStore
+    from gastown.town.town import locate
 
     store = GitStore(locate(town_path(ctx)))
     ctx.call_on_close(store.close)  # the next command starts warm
@@ -56,7 +56,7 @@ def open_store(ctx: click.Context) -> Any:
 
 
 def open_queue(ctx: click.Context) -> Any:
-    from gastown.queue import Queue
+    from gastown.town.queue import Queue
 
     return Queue(open_store(ctx))
 
@@ -66,7 +66,7 @@ def emit_json(data: Any) -> None:
 
 
 def age(seconds: float) -> str:
-    from gastown.times import duration
+    from gastown.town.times import duration
 
     return duration(seconds)
 

@@ -29,7 +29,7 @@ def create(
     as_json: bool,
 ) -> None:
     """Create an empty convoy; prints its id (add beads with gt bead add --convoy ID)."""
-    from gastown import convoy as convoymod
+    from gastown.town import convoy as convoymod
 
     made = convoymod.create(open_store(ctx), title, rig, description, agent)
     if as_json:
@@ -45,7 +45,7 @@ def create(
 @click.pass_context
 def show(ctx: click.Context, convoy_id: str, as_json: bool) -> None:
     """A convoy, its derived status and its beads."""
-    from gastown import convoy as convoymod
+    from gastown.town import convoy as convoymod
 
     snap = open_store(ctx).snapshot()
     found = convoymod.load(snap, convoy_id)
@@ -67,7 +67,7 @@ def show(ctx: click.Context, convoy_id: str, as_json: bool) -> None:
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Every convoy with its derived status."""
-    from gastown import convoy as convoymod
+    from gastown.town import convoy as convoymod
 
     snap = open_store(ctx).snapshot()
     rows = []

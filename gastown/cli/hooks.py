@@ -26,10 +26,10 @@ def hooks() -> None:
 @click.pass_context
 def install_cmd(ctx: click.Context, bare: str | None, force: bool) -> None:
     """Install the hooks: server hooks into --bare PATH, else all of them into the town."""
-    from gastown import git
     from gastown.errors import NotFound
-    from gastown.hooks import CLIENT_HOOKS, SERVER_HOOKS, install
-    from gastown.town import locate
+    from gastown.town import git
+    from gastown.town.hooks import CLIENT_HOOKS, SERVER_HOOKS, install
+    from gastown.town.town import locate
 
     if bare is not None:
         found = git.discover(bare)
@@ -47,8 +47,8 @@ def install_cmd(ctx: click.Context, bare: str | None, force: bool) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hook(name: str, args: tuple[str, ...]) -> None:
     """Run one git hook; git calls this through the installed shims."""
-    from gastown import git
-    from gastown.hooks import run_hook
+    from gastown.town import git
+    from gastown.town.hooks import run_hook
 
     git_dir = git.discover(Path.cwd())
     if git_dir is None:

@@ -17,7 +17,7 @@ def mayor() -> None:
 
 def _client(store: Any, role: str, model: str | None) -> Any:
     from gastown.errors import ConfigError
-    from gastown.machine import Machine
+    from gastown.machine.machine import Machine
 
     config = store.snapshot().config()
     roster = config.roster
@@ -43,9 +43,9 @@ def plan_cmd(
     ctx: click.Context, feature: str, rig_name: str, model: str | None, dry_run: bool, agent: str, as_json: bool
 ) -> None:
     """Turn FEATURE into a plan document and a convoy of beads (tests first)."""
-    from gastown import planner
-    from gastown import rig as rigmod
+    from gastown.agents import rig as rigmod
     from gastown.errors import Unavailable
+    from gastown.mayor import planner
 
     store = open_store(ctx)
     rig = rigmod.load(store, rig_name)
@@ -92,9 +92,9 @@ def reconcile_cmd(ctx: click.Context, dry_run: bool, agent: str, as_json: bool) 
 
 
 def _reconcile(store: Any, act: bool, agent: str) -> Any:
-    from gastown import decisions
-    from gastown import rig as rigmod
-    from gastown import splitter as splittermod
+    from gastown.agents import rig as rigmod
+    from gastown.mayor import decisions
+    from gastown.mayor import splitter as splittermod
 
     config = store.snapshot().config()
     roster = config.roster
@@ -143,7 +143,7 @@ def watch_cmd(ctx: click.Context, interval: float, once: bool, idle_exit: float 
     import signal
     import threading
 
-    from gastown import wakeup
+    from gastown.agents import wakeup
 
     store = open_store(ctx)
     stop = threading.Event()
@@ -187,10 +187,10 @@ def refinery() -> None:
 @click.pass_context
 def merge_cmd(ctx: click.Context, beads: tuple[str, ...], convoy: str | None, agent: str, as_json: bool) -> None:
     """Rebase, gate and fast-forward done beads' branches onto their target."""
-    from gastown import convoy as convoymod
-    from gastown import refinery as refinerymod
-    from gastown import rig as rigmod
+    from gastown.agents import refinery as refinerymod
+    from gastown.agents import rig as rigmod
     from gastown.errors import UsageError
+    from gastown.town import convoy as convoymod
 
     store = open_store(ctx)
     snap = store.snapshot()
@@ -245,9 +245,9 @@ def metrics(
     ctx: click.Context, convoy: str | None, role: str | None, model: str | None, since_text: str | None, as_json: bool
 ) -> None:
     """Orchestrator, tool-call and model figures, from the tasks history."""
-    from gastown import metrics as metricsmod
     from gastown.cli.models import since_option
-    from gastown.reconcile import all_records
+    from gastown.mayor import metrics as metricsmod
+    from gastown.mayor.reconcile import all_records
 
     store = open_store(ctx)
     snap = store.snapshot()

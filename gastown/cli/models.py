@@ -37,7 +37,7 @@ def parse_size(text: str) -> float:
 
 def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
     """(roster, [machine]) from the town, or from another town.toml with --config."""
-    from gastown import config as configmod
+    from gastown.town import config as configmod
 
     if config_file:
         path = Path(config_file)
@@ -54,7 +54,7 @@ def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
 def crew_client(store: Any) -> Any:
     """A client for the crew role's model, or None (the Crew then answers with excerpts)."""
     from gastown.errors import GastownError
-    from gastown.machine import Machine
+    from gastown.machine.machine import Machine
 
     config = store.snapshot().config()
     roster = config.roster
@@ -87,13 +87,13 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
     ctx.ensure_object(dict).update(config_file=config_file, vram=vram)
     if ctx.invoked_subcommand is not None:
         return
-    from gastown.governor import governor_for, need
+    from gastown.machine.governor import governor_for, need
 
     roster, config = _load(ctx, config_file)
     governor = governor_for(config.machine, parse_size(vram) if vram else None)
     budget = governor.budget()
-    from gastown import catalog
-    from gastown.runner import known_model
+    from gastown.machine.runner import known_model
+    from gastown.town import catalog
 
     aliases = catalog.aliases()
     rows = []
@@ -157,13 +157,13 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
 
 def _pulled(known: Any) -> bool | None:
     """Whether a catalogue model's file is on this machine (None: not a catalogue model)."""
-    from gastown.pull import located
+    from gastown.machine.pull import located
 
     return None if known is None else located(known) is not None
 
 
 def _default_line(roster: Any) -> str:
-    from gastown import catalog
+    from gastown.town import catalog
 
     if roster.default == catalog.DEFAULT:
         return f"default for roles with no model: {roster.default}"
@@ -192,7 +192,7 @@ def _render_budget(budget: Any) -> None:
 @click.pass_context
 def fit(ctx: click.Context, config_file: str | None, vram: str | None, as_json: bool) -> None:
     """Which local models can run together on this machine's budget."""
-    from gastown.governor import Budget, machine_budget, need
+    from gastown.machine.governor import Budget, machine_budget, need
 
     parent = ctx.parent.obj if ctx.parent and isinstance(ctx.parent.obj, dict) else {}
     config_file = config_file or parent.get("config_file")
@@ -267,8 +267,8 @@ def pull(
     as_json: bool,
 ) -> None:
     """Fetch, verify and keep known models in the user's cache (default: qwen2.5-coder-1.5b)."""
-    from gastown import catalog
-    from gastown import pull as pullmod
+    from gastown.machine import pull as pullmod
+    from gastown.town import catalog
 
     if show_list:
         rows = [_known_row(known) for known in catalog.MODELS.values()]
@@ -319,7 +319,7 @@ def pull(
 
 
 def _known_row(known: Any) -> dict[str, Any]:
-    from gastown.pull import destination, located
+    from gastown.machine.pull import destination, located
 
     path = located(known)
     return {
@@ -414,8 +414,8 @@ def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bo
     import threading
 
     from gastown.errors import GastownError
-    from gastown.governor import governor_for
-    from gastown.runner import Runner
+    from gastown.machine.governor import governor_for
+    from gastown.machine.runner import Runner
 
     store = open_store(ctx)
     config = store.snapshot().config()
@@ -468,7 +468,7 @@ def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bo
 
 
 def _wanted(roster: Any) -> list[str]:
-    from gastown.runner import known_model
+    from gastown.machine.runner import known_model
 
     names: list[str] = []
     for role in roster.roles:
@@ -485,7 +485,7 @@ def _wanted(roster: Any) -> list[str]:
 @click.pass_context
 def down(ctx: click.Context, names: tuple[str, ...]) -> None:
     """Stop local model servers (default: all that gastown started)."""
-    from gastown.runner import Runner
+    from gastown.machine.runner import Runner
 
     store = open_store(ctx)
     runner = Runner(store.town.state_dir)
@@ -497,7 +497,7 @@ def since_option(text: str | None) -> float | None:
     """``--since`` for ``gt cost`` and ``gt metrics``."""
     import time
 
-    from gastown.times import since
+    from gastown.town.times import since
 
     if not text:
         return None
@@ -536,10 +536,10 @@ def cost(
     as_json: bool,
 ) -> None:
     """Tokens, time, dollars and kWh per role and model, against pure cloud."""
-    from gastown import convoy as convoymod
-    from gastown import cost as costmod
     from gastown.errors import ConfigError
-    from gastown.history import read_log
+    from gastown.machine import cost as costmod
+    from gastown.town import convoy as convoymod
+    from gastown.town.history import read_log
 
     store = open_store(ctx)
     snap = store.snapshot()

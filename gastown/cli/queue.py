@@ -9,13 +9,13 @@ from typing import Any
 import click
 
 from gastown.cli.common import Seconds, bead_line, emit_json, json_option, now, open_queue, town_option
-from gastown.config import MAX_LEASE_SECONDS
+from gastown.town.config import MAX_LEASE_SECONDS
 
 
 def _default_agent(role: str | None) -> str:
     import os
 
-    from gastown.town import agent_host
+    from gastown.town.town import agent_host
 
     return os.environ.get("GT_AGENT") or f"{role or 'agent'}@{agent_host()}"
 
@@ -64,7 +64,7 @@ def claim(
         data["recovery"] = got.recovery
         emit_json(data)
         return
-    from gastown.times import duration
+    from gastown.town.times import duration
 
     taken = f" (recovered from {got.previous_agent})" if got.recovery else ""
     left = got.bead.lease_left(now()) or 0

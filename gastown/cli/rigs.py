@@ -39,7 +39,7 @@ def add(
     """Record rig NAME (a local clone or a git URL) on the tasks branch."""
     import shlex
 
-    from gastown import rig as rigmod
+    from gastown.agents import rig as rigmod
 
     data = rigmod.add(
         open_store(ctx),
@@ -62,7 +62,7 @@ def add(
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """The town's rigs."""
-    from gastown import rig as rigmod
+    from gastown.agents import rig as rigmod
 
     names = rigmod.list_rigs(open_store(ctx).snapshot())
     if as_json:
@@ -79,7 +79,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """A rig as the agents see it."""
-    from gastown import rig as rigmod
+    from gastown.agents import rig as rigmod
 
     found = rigmod.load(open_store(ctx), name)
     data = {
@@ -113,8 +113,8 @@ def crew() -> None:
 @click.pass_context
 def ask(ctx: click.Context, rig_name: str, question: str, as_json: bool) -> None:
     """Answer QUESTION from RIG's own files, citing them (or say it is not there)."""
-    from gastown import crew as crewmod
-    from gastown import rig as rigmod
+    from gastown.agents import crew as crewmod
+    from gastown.agents import rig as rigmod
     from gastown.cli.models import crew_client
 
     store = open_store(ctx)

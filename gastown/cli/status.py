@@ -20,10 +20,10 @@ def _counts(counts: dict[str, int]) -> str:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Counts by status and role, and live claims with the lease time left."""
-    from gastown.jail import Jail
-    from gastown.queue import Queue
-    from gastown.runner import Runner
-    from gastown.times import duration
+    from gastown.agents.jail import Jail
+    from gastown.machine.runner import Runner
+    from gastown.town.queue import Queue
+    from gastown.town.times import duration
 
     store = open_store(ctx)
     report = Queue(store).status()
@@ -69,7 +69,7 @@ def log(ctx: click.Context, bead_id: str | None, limit: int | None, reverse: boo
     """The tasks history (one bead's with BEAD_ID), newest first."""
     import time
 
-    from gastown.history import read_log
+    from gastown.town.history import read_log
 
     store = open_store(ctx)
     tip = store.tip()
@@ -91,8 +91,8 @@ def log(ctx: click.Context, bead_id: str | None, limit: int | None, reverse: boo
 @click.pass_context
 def validate(ctx: click.Context, ref: str | None, as_json: bool) -> None:
     """Check every bead and file on REF (default: the tasks branch); exit 2 if any is wrong."""
-    from gastown.admission import check_tree
     from gastown.errors import InvalidBead, NotFound
+    from gastown.town.admission import check_tree
 
     store = open_store(ctx)
     target = store.tip() if ref is None else _resolve(store, ref)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from gastown import founding
 from gastown.cli.common import emit_json, json_option
+from gastown.town import founding
 
 
 @click.command()
@@ -44,7 +44,7 @@ def init(
     server = None
     if hooks:
         from gastown.errors import UsageError
-        from gastown.hooks import CLIENT_HOOKS, SERVER_HOOKS, install
+        from gastown.town.hooks import CLIENT_HOOKS, SERVER_HOOKS, install
 
         try:
             installed = [p.name for p in install(town.git_dir, SERVER_HOOKS + CLIENT_HOOKS)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gastown.cli.common import Seconds, town_option, town_path
-from gastown.config import MAX_LEASE_SECONDS
+from gastown.town.config import MAX_LEASE_SECONDS
 
 
 @click.command()
@@ -48,9 +48,9 @@ def watch(
     """
     import os
 
-    from gastown import liveness
-    from gastown import watcher as watchermod
-    from gastown.town import agent_host, locate
+    from gastown.agents import liveness
+    from gastown.agents import watcher as watchermod
+    from gastown.town.town import agent_host, locate
 
     town = locate(town_path(ctx))
     name = agent or os.environ.get("GT_AGENT") or f"{role}@{agent_host()}:{os.getpid()}"

@@ -23,15 +23,16 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gastown import checks, crew, planner
-from gastown import config as configmod
-from gastown.commands import Run, run_command
+from gastown.agents import checks, crew
+from gastown.agents.commands import Run, run_command
+from gastown.agents.jail import Jail
+from gastown.agents.rig import Rig
 from gastown.evaluation.suite import AUTHOR, Suite, SuiteBead, Workspace, prepare, select
-from gastown.git import clean_env
-from gastown.jail import Jail
-from gastown.rig import Rig
-from gastown.riggit import RigGit
-from gastown.secrets import Secrets
+from gastown.mayor import planner
+from gastown.town import config as configmod
+from gastown.town.git import clean_env
+from gastown.town.riggit import RigGit
+from gastown.town.secrets import Secrets
 
 # Files that decide how tests are collected: a worker's change to them is undone too.
 GUARDED_NAMES = {"conftest.py", "pytest.ini"}

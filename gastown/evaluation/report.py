@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown import config as configmod
-from gastown import cost as costmod
-from gastown import roster as rostermod
 from gastown.evaluation.suite import Options, Suite
+from gastown.machine import cost as costmod
+from gastown.town import config as configmod
+from gastown.town import roster as rostermod
 
 
 @dataclass

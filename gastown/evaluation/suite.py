@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gastown import config as configmod
-from gastown import events, founding, schema
-from gastown import rig as rigmod
-from gastown import roster as rostermod
-from gastown.bead import ISSUE_TYPES
+from gastown.agents import rig as rigmod
+from gastown.agents.rig import Rig
 from gastown.errors import NotFound, UsageError
-from gastown.resources import data_dir
-from gastown.rig import Rig
-from gastown.riggit import RigGit
-from gastown.store import GitStore, Update
-from gastown.town import Town
+from gastown.town import config as configmod
+from gastown.town import events, founding, schema
+from gastown.town import roster as rostermod
+from gastown.town.bead import ISSUE_TYPES
+from gastown.town.resources import data_dir
+from gastown.town.riggit import RigGit
+from gastown.town.store import GitStore, Update
+from gastown.town.town import Town
 
 SUITE_FILE = "suite.toml"
 DEFAULT_SUITE = "starter"

@@ -34,9 +34,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from gastown import config as configmod
-from gastown import roster as rostermod
-from gastown.bead import CLAIMED, CLOSED, DONE, OPEN, Bead
+from gastown.agents.jail import Jail
+from gastown.agents.worktree import branch_for
 from gastown.errors import GastownError
 from gastown.evaluation.judge import judge_answer, judge_plan, verify_tests, verify_written_tests
 from gastown.evaluation.report import BeadRun, ModelRun, Report, priced
@@ -52,11 +51,12 @@ from gastown.evaluation.suite import (
     prepare,
     select,
 )
-from gastown.governor import governor_for
-from gastown.jail import Jail
-from gastown.queue import NewBead, Queue
-from gastown.runner import Runner
-from gastown.worktree import branch_for
+from gastown.machine.governor import governor_for
+from gastown.machine.runner import Runner
+from gastown.town import config as configmod
+from gastown.town import roster as rostermod
+from gastown.town.bead import CLAIMED, CLOSED, DONE, OPEN, Bead
+from gastown.town.queue import NewBead, Queue
 
 log = logging.getLogger(__name__)
 

@@ -31,12 +31,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from gastown import metrics as metricsmod
-from gastown import times
 from gastown.errors import InvalidBead, NotFound
+from gastown.mayor import metrics as metricsmod
 from gastown.serve import exposition, graph
 from gastown.serve.live import TipWatch
 from gastown.serve.reading import STATES, Reader
+from gastown.town import times
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "gt_serve_token"

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from gastown.cost import JOULES_PER_KWH, Report
+from gastown.machine.cost import JOULES_PER_KWH, Report
 from gastown.serve.reading import STATES, Reader
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 
-from gastown import wakeup
+from gastown.agents import wakeup
 from gastown.errors import GastownError
 from gastown.serve.reading import Reader
 

@@ -17,20 +17,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gastown import convoy as convoymod
-from gastown import cost as costmod
-from gastown import dag, liveness
-from gastown import metrics as metricsmod
-from gastown.bead import BLOCKS, CLAIMED, FAILED, OPEN, PARENT_CHILD, Bead
-from gastown.decisions import NEEDS_HUMAN
+from gastown.agents import liveness
 from gastown.errors import GastownError, NotFound
-from gastown.history import Entry, read
-from gastown.index import INVALID
-from gastown.index import Entry as IndexEntry
-from gastown.reconcile import all_records
-from gastown.runner import Runner
+from gastown.machine import cost as costmod
+from gastown.machine.runner import Runner
+from gastown.mayor import metrics as metricsmod
+from gastown.mayor.decisions import NEEDS_HUMAN
+from gastown.mayor.reconcile import all_records
 from gastown.serve.graph import Edge, Node
-from gastown.store import GitStore, Snapshot
+from gastown.town import convoy as convoymod
+from gastown.town import dag
+from gastown.town.bead import BLOCKS, CLAIMED, FAILED, OPEN, PARENT_CHILD, Bead
+from gastown.town.history import Entry, read
+from gastown.town.index import INVALID
+from gastown.town.index import Entry as IndexEntry
+from gastown.town.store import GitStore, Snapshot
 
 STATES = ("ready", "blocked", "claimed", "done", "failed", "needs-human", "invalid")
 RECENT = 25  # events and beads on the town page

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from gastown.errors import UsageError
 from gastown.serve.app import build
 from gastown.serve.reading import Reader
-from gastown.store import GitStore
+from gastown.town.store import GitStore
 
 LOOPBACK = "127.0.0.1"
 GRACE_SECONDS = 2  # open event streams get this long to close on Ctrl-C

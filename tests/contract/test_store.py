@@ -10,11 +10,11 @@ from dataclasses import replace
 import pytest
 from conftest import git
 
-from gastown import events
-from gastown.beadtext import parse_dependency
 from gastown.errors import ConfigError, InvalidBead, Refused
-from gastown.queue import NewBead, Queue
-from gastown.store import GitStore, Snapshot, Update
+from gastown.town import events
+from gastown.town.beadtext import parse_dependency
+from gastown.town.queue import NewBead, Queue
+from gastown.town.store import GitStore, Snapshot, Update
 
 
 @pytest.fixture(params=["local", "push"])

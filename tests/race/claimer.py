@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from gastown.errors import NothingReady
-from gastown.queue import Queue
-from gastown.store import GitStore
-from gastown.town import locate
+from gastown.town.queue import Queue
+from gastown.town.store import GitStore
+from gastown.town.town import locate
 
 
 def main() -> int:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gastown.git import Git
-from gastown.queue import NewBead
+from gastown.town.git import Git
+from gastown.town.queue import NewBead
 
 CLAIMER = Path(__file__).with_name("claimer.py")
 
@@ -68,7 +68,7 @@ def test_kill_9_in_the_middle_of_claims_never_breaks_the_town(town, tmp_path):
 
 
 def test_a_lock_file_left_by_a_dead_writer_is_cleared(town, monkeypatch):
-    import gastown.git as gitmod
+    import gastown.town.git as gitmod
 
     bead_id = town.add("after a crash")
     lock = town.git_dir / "refs" / "heads" / "tasks.lock"

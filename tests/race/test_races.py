@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import wait_for
 
-from gastown import founding
-from gastown import town as townmod
-from gastown.history import read_log
-from gastown.queue import NewBead, Queue
-from gastown.store import GitStore
+from gastown.town import founding
+from gastown.town import town as townmod
+from gastown.town.history import read_log
+from gastown.town.queue import NewBead, Queue
+from gastown.town.store import GitStore
 
 CLAIMER = Path(__file__).with_name("claimer.py")
 N = int(__import__("os").environ.get("RACE_N", "500"))

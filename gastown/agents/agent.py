@@ -1,0 +1,456 @@
+"""Working one bead: the first prompt, the tool loop, the commit and the result.
+
+Before the first turn the bead's acceptance tests are found (see ``checks``) and run,
+with the suite once to learn which tests already pass; the first prompt shows the model
+those tests, the rig files they import and how they fail now (see ``briefing``), so a
+small model can start at turn one. The loop then asks the model, parses its tool calls
+(strictly, then leniently; a lone code block is a write of the file it can only mean) and
+runs them (see ``calls``): every change is checked by the bead's done condition (see
+``donecheck``), which ends the bead when it holds and judges every ``finish``. A
+repeated call or reply is pointed out, then ends the bead (see ``repeats``); a change
+whose tests fail starts the bead over from its first prompt, hotter (see ``tries``).
+Turn, token and wall-time budgets bound the rest, and no model call starts that would
+outlast the time budget (see ``pace``). Then the best files of any try are kept, the
+Refinery's test files are checked untouched (for every role but the Refinery), and the
+work is committed on ``bead/<id>`` with a ``Bead:`` trailer. Every request, reply, tool
+call and timing goes to the bead's trace (JSON lines, secrets redacted).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gastown.agents import briefing, checks, prompts, toolcalls
+from gastown.agents.calls import Calls, State
+from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
+from gastown.agents.jail import INSTALL_HINT, Jail
+from gastown.agents.pace import Budget, Pace
+from gastown.agents.rig import Rig, RolePrompt
+from gastown.agents.tally import Tally, Trace
+from gastown.agents.tools import Sandbox
+from gastown.agents.toolspecs import call_schema, openai_tools, parser_specs
+from gastown.agents.tries import FRESH_TEMPERATURE, Tries, score_of
+from gastown.agents.worktree import Worktree
+from gastown.errors import Unavailable
+from gastown.machine.hardware import EnergyMeter
+from gastown.machine.providers import ModelClient, ModelRejected, Reply
+from gastown.machine.repeats import Repeats, Stuck
+from gastown.town import schema, tokens
+from gastown.town.bead import Bead
+from gastown.town.secrets import Secrets
+
+log = logging.getLogger(__name__)
+
+BASE_TOOLS = (
+    "read_file",
+    "edit_file",
+    "write_file",
+    "list_dir",
+    "directory_tree",
+    "search",
+    "run_tests",
+    "shell_exec",
+    "finish",
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long one bead may go on."""
+
+    max_turns: int = 24
+    max_failed_in_a_row: int = 4
+    max_prose_in_a_row: int = 3
+    max_reply_tokens: int = 1024
+    max_repeats: int = 3  # the same call with the same answer: pointed out at 2, stuck at this
+    max_refused_finishes: int = 5
+    max_tokens: int | None = None  # tokens in + out for the whole bead
+    max_wall_s: float | None = None
+    files_share: float = 0.5  # of the prompt budget, for the tests and files shown up front
+
+
+@dataclass
+class Outcome:
+    """How a bead ended: ``done``, ``failed`` (the work's fault) or ``released`` (not its fault)."""
+
+    status: str
+    reason: str
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class Agent:
+    """One role's model working one bead in one worktree."""
+
+    def __init__(
+        self,
+        role: str,
+        prompt: RolePrompt,
+        rig: Rig,
+        client: ModelClient,
+        fallback: ModelClient | None,
+        stop: threading.Event,
+        crew: Callable[[str], str] | None = None,
+        limits: Limits = Limits(),
+        env: Mapping[str, str] | None = None,
+        meter: Callable[[ModelClient], EnergyMeter | None] | None = None,
+        secrets: Secrets | None = None,
+        jail: Jail | None = None,
+    ) -> None:
+        self.role = role
+        self.prompt = prompt
+        self.rig = rig
+        self.client = client
+        self.fallback = fallback
+        self.stop = stop
+        self.crew = crew
+        self.limits = limits
+        self.env = env
+        self.meter = meter or (lambda _client: None)
+        self.secrets = secrets or Secrets.of(os.environ if env is None else env)
+        self.jail = jail or Jail(policy=rig.sandbox)
+
+    @property
+    def _tests_decide(self) -> bool:
+        return self.prompt.done_when == "tests-pass" and bool(self.rig.test_command)
+
+    def work(self, bead: Bead, worktree: Worktree, trace: Trace) -> Outcome:
+        started = time.monotonic()
+        protect = self.role != "refinery"
+        sandbox = Sandbox(
+            worktree.path,
+            protected=self.rig.is_protected if protect else (lambda _p: False),
+            allowed_commands=self.rig.allowed_commands,
+            shell_timeout=self.rig.shell_timeout,
+            test_command=self.rig.test_command,
+            test_timeout=self.rig.test_timeout,
+            **({"env": self.env} if self.env is not None else {}),
+            secrets=self.secrets,
+            python=_rig_python(self.rig.test_command),
+            jail=self.jail,
+        )
+        problem = self.jail.problem()
+        if problem and (self._tests_decide or self.rig.allowed_commands):
+            return Outcome(
+                "released", f"{problem}; {INSTALL_HINT}", Tally().result(started, trace, self.client.spec.name)
+            )
+        files = worktree.repo.files()
+        texts = briefing.texts_of(bead)
+        acceptance = bead.acceptance_tests or checks.find_tests(texts, files, self.rig.is_test_path)
+        absent = [t for t in acceptance if t.split("::")[0] not in files]
+        if absent and self._tests_decide:  # nothing the worker may write can make them pass
+            reason = f"acceptance test {absent[0]} is not in the rig; add it (or fix the bead's acceptance_tests)"
+            return Outcome("failed", reason, Tally().result(started, trace, self.client.spec.name))
+        check = checks.Checks(sandbox, acceptance if self._tests_decide else (), self.secrets)
+        tally = Tally()
+        now: checks.TestRun | None = None
+        if self._tests_decide:
+            began = time.monotonic()
+            check.baseline()
+            if not bead.acceptance_tests:  # found from the text: a whole file may be more than the bead
+                acceptance = briefing.narrow(sandbox.root, check, acceptance, texts)
+            now = check.run()
+            tally.tests_s += time.monotonic() - began
+            trace.write(
+                "baseline",
+                acceptance=list(acceptance),
+                kept=len(check.kept),
+                scoped=check.scoped,
+                now=now.summary(),
+            )
+        names = BASE_TOOLS + (("ask_crew",) if self.crew else ())
+        state = self._state(bead, sandbox, check, tally, trace, names, acceptance, files, now)
+        summary, ended = self._loop(state, names)
+        if ended is not None:
+            ended.result.update(tally.result(started, trace, self.client.spec.name))
+            return ended
+        return self._finish(state, worktree, summary, started)
+
+    # ---- the first prompt (see briefing) ----------------------------------------
+
+    def _state(
+        self,
+        bead: Bead,
+        sandbox: Sandbox,
+        check: checks.Checks,
+        tally: Tally,
+        trace: Trace,
+        names: tuple[str, ...],
+        acceptance: tuple[str, ...],
+        files: list[str],
+        now: checks.TestRun | None,
+    ) -> State:
+        spec = self.client.spec
+        budget = briefing.prompt_budget(spec, min(self.limits.max_reply_tokens, spec.max_output_tokens))
+        wanted = briefing.wanted_files(bead, acceptance, self.rig) if self.role == "refinery" else ()
+        head = briefing.first_messages(
+            bead=bead,
+            root=sandbox.root,
+            rig=self.rig,
+            role=self.role,
+            role_prompt=self.prompt.text,
+            spec=spec,
+            names=names,
+            acceptance=acceptance,
+            files=files,
+            now=now,
+            wanted=wanted,
+            tests_decide=self._tests_decide,
+            files_chars=tokens.tokens_to_chars(int(budget * self.limits.files_share)),
+        )
+        conv = prompts.Conversation(head, budget)
+        conv.overhead = briefing.tools_overhead(spec, names)
+        tries = Tries(sandbox.root, [dict(m) for m in head], start=None if now is None else score_of(now.counts, 0))
+        done = DoneCheck(
+            sandbox,
+            check,
+            tries,
+            tally,
+            trace,
+            self._tests_decide,
+            acceptance=acceptance,
+            files=tuple(files),
+            wanted=wanted,
+        )
+        done.started(now)
+        return State(bead, sandbox, done, tally, trace, conv, Repeats(self.limits.max_repeats), tries)
+
+    # ---- the loop --------------------------------------------------------------
+
+    def _loop(self, state: State, names: tuple[str, ...]) -> tuple[str, Outcome | None]:
+        client = self.client
+        tally, trace, conv = state.tally, state.trace, state.conv
+        reply_tokens = min(self.limits.max_reply_tokens, client.spec.max_output_tokens)
+        turns = min(self.limits.max_turns, client.spec.max_turns or self.limits.max_turns)
+        specs = parser_specs(names)
+        schema_mode = client.spec.tool_mode == "schema"
+        tools = openai_tools(names)
+        shape = {"type": "json_object", "schema": schema.grammar_safe(call_schema(names))}
+        budget = Budget(self.limits.max_tokens, self.limits.max_wall_s)
+        pace = Pace()  # how long the next call will take, from the calls so far
+        shrinks = 0
+        failed_in_a_row = prose_in_a_row = 0
+        unusable: str | None = None  # the last unusable reply
+        traced = 0  # messages already in the trace: each request records only what is new
+        calls = Calls(state, self.crew)
+        for turn in range(1, turns + 1):
+            if self.stop.is_set():
+                return "", Outcome("released", "the watcher was told to stop")
+            if state.tries.start_over:
+                self._start_over(state, pace)
+                conv = state.conv
+                traced = len(conv.head)  # the trace's "try" record holds what the head gained
+            # the next call, and the test run its change will need (as long as the last one): that
+            # run comes off the time left for the reply
+            test_s = state.done.test_s
+            cap = budget.reply_cap(pace, conv.estimate(), reply_tokens, test_s)
+            spent = budget.spent(
+                tally.tokens_in + tally.tokens_out, budget.next_call(pace, conv.estimate(), cap, test_s)
+            )
+            if spent:
+                trace.write("budget", reason=spent)
+                return "", None  # the done check decides
+            messages = conv.messages()
+            sent = conv.estimate()
+            heat = state.repeats.temperature
+            trace.write(
+                "request",
+                turn=turn,
+                model=client.spec.name,
+                messages=len(messages),
+                stubbed=conv.stubbed,
+                temperature=heat,
+                max_tokens=cap,
+                new=[{"role": m["role"], "content": m.get("content") or ""} for m in messages[traced:]],
+            )
+            traced = len(messages)
+            meter = self.meter(client)
+            if meter is not None:
+                meter.begin()
+            try:
+                if schema_mode:
+                    reply = client.chat(messages, response_format=shape, max_tokens=cap, temperature=heat)
+                else:
+                    reply = client.chat(messages, tools=tools, tool_choice="auto", max_tokens=cap, temperature=heat)
+            except Unavailable as error:
+                if self.fallback is not None and client is not self.fallback:
+                    trace.write("fallback", model=self.fallback.spec.name, reason=error.message)
+                    client = self.fallback
+                    continue
+                trace.write("unavailable", reason=error.message)
+                return "", Outcome("released", error.message)
+            except ModelRejected as error:
+                trace.write("rejected", reason=error.message)
+                if "context" in error.message.lower() and shrinks < 3:
+                    shrinks += 1  # too long for the window: drop more of the middle and ask again
+                    conv.shrink()
+                    continue
+                return "", Outcome("failed", error.message)
+            joules = 0.0
+            if meter is not None:
+                joules = meter.end()
+                tally.meters.add(meter)
+            tally.add(reply, joules)
+            pace.saw(reply.usage, sent)
+            if not reply.usage.estimated:
+                conv.observe(sent, reply.usage.tokens_in)
+            parsed = toolcalls.parse(reply.tool_calls, reply.content, specs)
+            if not parsed.calls and not parsed.errors:
+                self._pathless_block(state, parsed, reply.content)
+            if schema_mode:  # held to the schema by the server: not a call recovered from prose
+                parsed.calls = [replace(c, source="schema") for c in parsed.calls]
+            tally.recovered += parsed.recovered
+            trace.write(
+                "reply",
+                turn=turn,
+                content=reply.content,
+                tool_calls=reply.tool_calls,
+                finish=reply.finish_reason,
+                usage=reply.usage.to_dict(),
+                endpoint=reply.endpoint,
+                recovered=parsed.recovered,
+                errors=parsed.errors,
+            )
+            if conv.stubbed != state.stubbed:  # old output was dropped: reading it again is not a loop
+                state.stubbed = conv.stubbed
+                state.repeats.changed()
+            conv.add(_assistant(reply))
+            try:
+                finished = calls.run(parsed, reply)
+            except Stuck as stuck:  # the loop ends; the done check still judges what was written
+                trace.write("stuck", what=str(stuck))
+                tally.stuck = str(stuck)
+                return "", None
+            if finished is not None:
+                return finished, None
+            if any(call.name == "ask_crew" for call in parsed.calls):
+                # the Crew's model may be this one, on the same server: its prompt took the cache,
+                # and the next call pays for the whole of ours again
+                pace.rewind(0)
+            if tally.refused >= self.limits.max_refused_finishes:
+                return "", None  # the done check gives the reason
+            if parsed.errors:
+                failed_in_a_row += 1
+                if failed_in_a_row >= self.limits.max_failed_in_a_row:
+                    return "", Outcome(
+                        "failed",
+                        f"the model failed to produce a usable tool call {failed_in_a_row} times in a row: "
+                        f"{parsed.errors[-1]}",
+                    )
+                if failed_in_a_row % 2 == 0 and reply.content != unusable and self._tests_decide:
+                    # told twice, it is no clearer the third time (the same reply again is the stuck rule's)
+                    state.tries.end(f"{failed_in_a_row} unusable replies in a row: a new answer, not the same again")
+                unusable = reply.content
+                continue
+            failed_in_a_row = 0
+            if not parsed.calls:
+                prose_in_a_row += 1
+                if prose_in_a_row >= self.limits.max_prose_in_a_row:
+                    break
+                conv.add({"role": "user", "content": "Use the tools to do the work: reply with one tool call."})
+            else:
+                prose_in_a_row = 0
+        return "", None  # out of turns: the done check decides
+
+    def _pathless_block(self, state: State, parsed: toolcalls.Parsed, content: str | None) -> None:
+        """A reply's one code block that names no file, read as a write of the file it can only
+        mean: the one module defining its functions, else the one file the bead must create (for
+        the Refinery: the one test file it was asked for)."""
+        block = toolcalls.lone_code_block(content)
+        if block is None:
+            return
+        done = state.done
+        if self.role == "refinery":  # its files are the tests it was asked for
+            home = done.wanted[0] if len(done.wanted) == 1 else None
+        else:
+            home = state.sandbox.home_of(block)
+            if home is None:
+                missing = briefing.missing_files(state.sandbox.root, done.acceptance, done.files)
+                home = missing[0] if len(missing) == 1 else None
+        if home is not None:
+            parsed.calls.append(toolcalls.ToolCall("write_file", {"path": home, "content": block}, "", "file"))
+
+    def _start_over(self, state: State, pace: Pace) -> None:
+        """A fresh try (see ``tries``): the conversation back to the first prompt plus a
+        note of how the last try failed, sampled hotter."""
+        head, why, hint = state.tries.begin_again(state.done.failing)
+        state.tally.tries = state.tries.number
+        old = state.conv
+        state.conv = prompts.Conversation(head, old.budget_tokens, scale=old.scale, overhead=old.overhead)
+        cached = prompts.Conversation(state.tries.head, old.budget_tokens, overhead=old.overhead)
+        pace.rewind(cached.estimate())  # unscaled, the measure Pace.saw is given
+        state.repeats.start_over(FRESH_TEMPERATURE)
+        trace = state.trace
+        trace.write("try", number=state.tries.number, why=why, hint=hint, temperature=state.repeats.temperature)
+
+    # ---- after the loop --------------------------------------------------------
+
+    def _finish(self, state: State, worktree: Worktree, summary: str, started: float) -> Outcome:
+        state.done.keep_best()
+        bead, tally, trace = state.bead, state.tally, state.trace
+        found, broken, tests = state.done.final(bool(self.rig.test_command))
+        changed = worktree.changed_files()
+        if self.role != "refinery":
+            touched = touched_tests(self.rig, worktree, changed)
+            if touched:
+                result = {
+                    "summary": summary,
+                    "outcome": "refused",
+                    "tests": tests,
+                    **tally.result(started, trace, self.client.spec.name),
+                }
+                return Outcome("failed", f"changed the Refinery's test files: {', '.join(touched)}", result)
+        message = (
+            f"{bead.title}\n\n{summary or 'work on ' + bead.id}\n\n"
+            f"Bead: {bead.id}\nRole: {self.role}\nModel: {', '.join(tally.models)}\n"
+        )
+        commit = worktree.commit(message, f"{self.role}")
+        trace.write("commit", sha=commit, changed=changed)
+        result = {
+            "summary": summary or "no summary given",
+            "branch": worktree.branch,
+            "commits": [commit] if commit else [],
+            **({"tests": tests} if tests else {}),
+            **tally.result(started, trace, self.client.spec.name),
+        }
+        if self.prompt.done_when == "tests-pass":
+            if not self.rig.test_command:
+                ok, why = commit is not None, "no changes were made"
+            else:
+                ok, why = verdict(found, broken, tests)
+        else:
+            ok, why = commit is not None, "no files were written"
+        if not ok and tally.refused:
+            why += f" (finish was refused {tally.refused} times)"
+        if tally.stuck:
+            result["stuck"] = 1
+            if not (ok and self._tests_decide):  # passing tests outweigh a loop at the end
+                ok, why = False, f"stuck: {tally.stuck}" + ("" if ok else f"; {why}")
+        result["outcome"] = "passed" if ok else "failed"
+        return Outcome("done" if ok else "failed", "" if ok else why, result)
+
+
+def _rig_python(command: Sequence[str]) -> tuple[str, ...]:
+    """The interpreter a rig's tests run on, when it is not the one gastown runs on."""
+    if not command or not re.fullmatch(r"python[\d.]*", Path(command[0]).name):
+        return ()
+    found = shutil.which(command[0])
+    if found is None or Path(found).resolve() == Path(sys.executable).resolve():
+        return ()
+    return (found,)
+
+
+def _assistant(reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content or ""}
+    if reply.tool_calls:
+        message["tool_calls"] = reply.tool_calls
+    return message

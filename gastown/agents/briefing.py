@@ -1,0 +1,172 @@
+"""A bead's first prompt: what a small model needs to start at turn one.
+
+The system text is the role's prompt and the rig's documents. The task is the bead, its
+acceptance tests' source and the rig files they import (a long Python file outlined around
+what the bead is about, see focus.py), the modules and names the tests import that do not
+exist yet, how the tests fail now, and how the bead ends. It is written once: the
+conversation after it only grows, so llama.cpp's prompt cache keeps hitting.
+
+A test file found from a bead's text ("implement camelize so its tests pass" finds
+test_inflection.py) is cut to its failing tests that use what the bead names: the file's
+tests of sibling beads' unfinished functions fail too and could never pass in this bead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gastown.agents import checks, focus, prompts
+from gastown.agents.rig import Rig
+from gastown.agents.toolspecs import describe, openai_tools
+from gastown.town import tokens
+from gastown.town.bead import Bead
+from gastown.town.roster import ModelSpec
+
+CONTEXT_SHARE = 0.75  # of the model's window, for the prompt (the reply and a margin take the rest)
+
+
+def prompt_budget(spec: ModelSpec, reply_tokens: int) -> int:
+    """Tokens the prompt may hold, the conversation included."""
+    return max(int(spec.context * CONTEXT_SHARE) - reply_tokens, 512)
+
+
+def texts_of(bead: Bead) -> tuple[str, ...]:
+    return (bead.title, bead.description, bead.acceptance_criteria, bead.design)
+
+
+def wanted_files(bead: Bead, acceptance: tuple[str, ...], rig: Rig) -> tuple[str, ...]:
+    """The test files a Refinery bead must leave written."""
+    return (
+        tuple(t for t in bead.acceptance_tests if "::" not in t)
+        or checks.named_test_files(texts_of(bead), rig.is_test_path)
+        or tuple(t for t in acceptance if "::" not in t)  # guessed from the names it mentions
+    )
+
+
+def narrow(root: Path, check: checks.Checks, acceptance: tuple[str, ...], texts: Sequence[str]) -> tuple[str, ...]:
+    """Each whole test file of ``acceptance`` cut to its failing tests that use a name the bead's
+    text writes as code, when some of its failing tests do not; ``check`` judges by the result."""
+    names = focus.bead_names(texts, checks.CODE_NAME_RE)
+    narrowed: list[str] = []
+    for selector in acceptance:
+        path = root / selector
+        failing = check.failing(selector) if "::" not in selector and path.suffix == ".py" else []
+        about = focus.mentioning(path.read_text(errors="replace"), failing, names) if failing else []
+        if about and len(about) < len(failing):
+            narrowed += [focus.without_params(t) for t in about]
+        else:
+            narrowed.append(selector)
+    found = tuple(dict.fromkeys(narrowed))
+    if found != acceptance:
+        check.narrow(found)
+    return found
+
+
+def shown_files(
+    root: Path, acceptance: Sequence[str], files: Sequence[str], named: Sequence[str]
+) -> list[tuple[str, str]]:
+    """The acceptance tests' source, the rig files they import, then the files the bead names."""
+    shown: list[tuple[str, str]] = []
+    for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
+        path = root / test
+        if path.is_file():
+            shown.append((test, path.read_text(errors="replace")))
+    for _test, source in list(shown):
+        for imported in checks.imported_files(source, files):
+            if imported not in (p for p, _ in shown) and (root / imported).is_file():
+                shown.append((imported, (root / imported).read_text(errors="replace")))
+    for name in named:
+        if name not in (p for p, _ in shown) and (root / name).is_file():
+            shown.append((name, (root / name).read_text(errors="replace")))
+    return shown
+
+
+def missing_files(root: Path, acceptance: Sequence[str], files: Sequence[str]) -> list[str]:
+    """Rig modules the acceptance tests import that do not exist yet."""
+    missing: list[str] = []
+    for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
+        path = root / test
+        if path.is_file() and test.endswith(".py"):
+            missing += [m for m in checks.missing_modules(path.read_text(errors="replace"), files) if m not in missing]
+    return missing
+
+
+def absent_names(root: Path, acceptance: Sequence[str], files: Sequence[str]) -> list[tuple[str, str]]:
+    """``(file, name)``: functions the acceptance tests import from rig modules that lack them."""
+
+    def read(path: str) -> str | None:
+        target = root / path
+        return target.read_text(errors="replace") if target.is_file() else None
+
+    absent: list[tuple[str, str]] = []
+    for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
+        source = read(test) if test.endswith(".py") else None
+        if source is not None:
+            absent += [a for a in checks.missing_names(source, read, files) if a not in absent]
+    return absent
+
+
+def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool) -> str:
+    if wanted:
+        return (
+            f"Write {', '.join(wanted)}. Reply with `{wanted[0]}` on one line and then the whole test file in a "
+            "fenced code block (```python ... ```). The bead ends when every file named here is written."
+        )
+    if not tests_decide:
+        return "When your files are written, call finish with a short summary."
+    if acceptance:
+        return (
+            "The bead is done when the acceptance tests pass and no test that passed before fails. "
+            "Change the code: a file's path on one line, then a code block with the functions you change "
+            "(a new file whole), or edit_file for a one-line change. The tests run after every change and "
+            "you see the result: read the failures and fix them. The bead ends by itself when they pass."
+        )
+    return "When the project's tests pass, call finish with a short summary (it is refused until they do)."
+
+
+def first_messages(
+    *,
+    bead: Bead,
+    root: Path,
+    rig: Rig,
+    role: str,
+    role_prompt: str,
+    spec: ModelSpec,
+    names: tuple[str, ...],
+    acceptance: tuple[str, ...],
+    files: Sequence[str],
+    now: checks.TestRun | None,
+    wanted: tuple[str, ...],
+    tests_decide: bool,
+    files_chars: int,
+) -> list[dict[str, Any]]:
+    """The system message and the task: the head every later request starts with."""
+    system = prompts.system_text(role_prompt, prompts.read_docs(root, rig.docs))
+    if spec.tool_mode == "schema":  # the tools go in the prompt; the grammar keeps replies to one call
+        system += "\n" + describe(names) + "\n"
+    texts = texts_of(bead)
+    shown = focus.focus(
+        shown_files(root, acceptance, files, checks.named_files(texts, files, rig.is_test_path)),
+        acceptance,
+        [] if now is None else focus.outcomes_failing(now.outcomes),
+        focus.bead_names(texts, checks.CODE_NAME_RE),
+    )
+    task = prompts.bead_text(
+        bead.to_dict(),
+        list(rig.test_paths) if role != "refinery" else [],
+        how_it_ends(acceptance, wanted, tests_decide),
+        tests=acceptance,
+        files=prompts.fit_files(shown, files_chars),
+        missing=missing_files(root, acceptance, files),
+        absent=absent_names(root, acceptance, files),
+        now=None if now is None else f"{now.summary()}\n{now.shown}",
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+
+
+def tools_overhead(spec: ModelSpec, names: tuple[str, ...]) -> int:
+    """Tokens the tools' definitions add to every request (none when they are in the prompt)."""
+    return 0 if spec.tool_mode == "schema" else tokens.estimate(json.dumps(openai_tools(names)))

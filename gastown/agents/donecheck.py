@@ -1,0 +1,200 @@
+"""A bead's definition of done, checked: after every change, on ``finish`` and at the end.
+
+For a role whose work is done when its tests pass (``done_when = "tests-pass"`` and a
+rig with a test command) the check is the bead's acceptance tests plus the tests that
+passed before the bead started (see ``checks``); a run that holds — its tests pass,
+nothing that passed before fails — is ``passed``, and ends the loop. A Refinery bead is
+done once the test files it was asked for are written (``wanted``). The check also says
+what the tests import that the files still lack, scores every run for the tries (see
+``tries``), and at the end leaves the best files any try wrote and gives the verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gastown.agents import briefing, checks, testoutput
+from gastown.agents.commands import tail
+from gastown.agents.rig import Rig, pytest_setup_changed
+from gastown.agents.tally import Tally, Trace
+from gastown.agents.tools import Sandbox
+from gastown.agents.tries import Tries, score_of
+from gastown.agents.worktree import Worktree
+
+FAILURE_CHARS = 6000  # of a failing run's output, the first failure a fresh try is told
+
+
+@dataclass
+class DoneCheck:
+    """One bead's done condition and what its test runs have found so far."""
+
+    sandbox: Sandbox
+    check: checks.Checks
+    tries: Tries
+    tally: Tally
+    trace: Trace
+    tests_decide: bool  # done when the tests pass (else: when the wanted files exist, or at the end)
+    acceptance: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # the rig's files as the bead started
+    wanted: tuple[str, ...] = ()  # files the bead must leave written (the Refinery's test files)
+    passed: checks.TestRun | None = None  # the run that held (the loop ends with it)
+    failing: str = ""  # the first failure of the last test run: what a fresh try is told
+    test_s: float = 0.0  # how long the last test run took: the next change's will take as long
+
+    def started(self, now: checks.TestRun | None) -> None:
+        """The run before the first turn: how the tests fail as the bead starts."""
+        if now is not None and not now.passed:
+            self.failing = testoutput.first_failure(now.shown, FAILURE_CHARS)
+
+    def judge_finish(self) -> str | None:
+        """None when the bead may finish; else the refusal the model reads."""
+        unwritten = [w for w in self.wanted if not (self.sandbox.root / w).is_file()]
+        if unwritten:
+            return (
+                f"finish refused: the bead asks for {', '.join(unwritten)}, which does not exist yet. "
+                "Write it first: its path on one line, then the whole file in a fenced code block."
+            )
+        if not self.tests_decide:
+            return None
+        found, broken = self.check_now()
+        if self.passed is found:
+            return None
+        why = (
+            f"tests that passed before the bead started now fail: {', '.join(broken[:10])}"
+            if broken
+            else "the acceptance tests do not pass yet"
+        )
+        return (
+            f"finish refused: {why}.\n{found.summary()}\n{found.shown}\n"
+            "Fix the code: the tests run after every change, and the bead ends when they pass."
+        )
+
+    def check_change(self) -> tuple[bool, str, bool]:
+        """Run the check after a change: whether it holds, what the model reads, and whether
+        that says what is still missing (a file, a name, a test it broke).
+
+        Running it here saves the small model a turn (write, then run_tests, then read) and
+        shows the failure while the change is in front of it."""
+        found, broken = self.check_now()
+        if self.passed is found:
+            return True, f"the acceptance tests pass now ({found.summary()}); the bead is done", False
+        note = _broke(broken) + self.still_missing()
+        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(note)
+
+    def run_tests(self) -> str:
+        """The ``run_tests`` tool: one run of the check, as the model reads it."""
+        found, broken = self.timed_run()
+        return f"{found.summary()}\n{found.shown}{_broke(broken)}"
+
+    def check_now(self) -> tuple[checks.TestRun, list[str]]:
+        """Run the check: the run and the tests it broke. A run that holds becomes ``passed``."""
+        found, broken = self.timed_run()
+        self.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
+        self.passed = found if found.passed and not broken else None
+        self.failing = "" if self.passed else testoutput.first_failure(found.shown, FAILURE_CHARS)
+        self.tries.scored(score_of(found.counts, len(broken)), found.counts, self.failing)
+        return found, broken
+
+    def timed_run(self) -> tuple[checks.TestRun, list[str]]:
+        """One timed run of the bead's tests: the run and the tests that passed before and fail now."""
+        began = time.monotonic()
+        found = self.check.run()
+        self.test_s = time.monotonic() - began
+        self.tally.tests_s += self.test_s
+        return found, self.check.regressions(found)
+
+    def still_missing(self) -> str:
+        """What the acceptance tests import that the files as they are now lack: one line
+        each, saying how to add it ("" when nothing is missing)."""
+        note = ""
+        root = self.sandbox.root
+        files = [*self.files, *sorted(p for p in self.tries.written if (root / p).is_file())]  # as they are now
+        for path in briefing.missing_files(root, self.acceptance, files):
+            note += (
+                f"\nStill missing: {path}, which the tests import. Reply with {path} on one line and a code "
+                "block holding the whole file, with the imports it needs."
+            )
+        for path, name in briefing.absent_names(root, self.acceptance, files):
+            # A small model shown a module often sends it back unchanged: say what it still lacks.
+            note += (
+                f"\nStill missing: {path} defines no `{name}`, which the tests import. Reply with {path} "
+                f"on one line and a code block holding only `{name}`: it is added to the module."
+            )
+        return note
+
+    def keep_best(self) -> None:
+        """A loop that ends without passing leaves the best files it wrote, not the last: a hot
+        retry at the end can break what an earlier change had nearly right."""
+        if self.passed is not None:
+            return
+        was = self.tries.score
+        score = self.tries.keep_best()
+        if score is not None:
+            self.trace.write("restored", score=score, was=was)  # the final run judges them
+
+    def final(self, has_tests: bool) -> tuple[checks.TestRun | None, list[str], dict[str, Any]]:
+        """The run the bead is judged by (the one that held, else a last run of the files as
+        they are left), the tests it broke, and the result's ``tests`` record."""
+        found = self.passed
+        if found is None and has_tests:
+            began = time.monotonic()
+            found = self.check.run()
+            self.tally.tests_s += time.monotonic() - began
+            self.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
+        if found is None:
+            return None, [], {}
+        broken = self.check.regressions(found)
+        tests: dict[str, Any] = {
+            **found.counts,
+            "exit_code": found.run.exit_code,
+            "output_tail": tail(found.shown, 3000),
+        }
+        if self.check.acceptance:
+            tests["acceptance"] = list(self.check.acceptance)
+        return found, broken, tests
+
+
+def verdict(found: checks.TestRun | None, broken: list[str], tests: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether a tests-pass bead is done by its final run, and why not."""
+    if found is None:
+        return False, "the tests did not run"
+    if found.run.timed_out:
+        return False, "the tests timed out"
+    if broken:
+        return False, f"tests that passed before now fail: {', '.join(broken[:5])}"
+    if not found.passed:
+        failing = [t for t, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
+        names = f": {', '.join(failing[:5])}" if failing else ""
+        return False, (
+            f"tests failed (exit {found.run.exit_code}: {tests.get('failed', 0)} failed, "
+            f"{tests.get('errors', 0)} errors){names}"
+        )
+    return True, ""
+
+
+def touched_tests(rig: Rig, worktree: Worktree, changed: Sequence[str]) -> list[str]:
+    """The Refinery's files among ``changed``: tests, files that decide how tests are
+    collected, and a ``pyproject.toml`` whose pytest tables changed."""
+    touched = [p for p in changed if rig.is_protected(p)]
+    for path in changed:
+        if PurePosixPath(path).name == "pyproject.toml":
+            old = worktree.repo.read_at(worktree.base, path)
+            new = _read_bytes(worktree.path / path)
+            if pytest_setup_changed(old, None if new is None else new.decode(errors="replace")):
+                touched.append(f"{path} (its pytest settings)")
+    return touched
+
+
+def _broke(broken: Sequence[str]) -> str:
+    return f"\nThese passed before the bead started and fail now: {', '.join(broken[:10])}" if broken else ""
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except OSError:
+        return None

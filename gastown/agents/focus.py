@@ -1,0 +1,339 @@
+"""What a small model is shown of a long Python file: the parts its bead is about, whole, and
+an outline of the rest.
+
+A fix inside a 400-line module, shown whole beside a 400-line test file, costs a minute of
+prompt on a CPU before the model writes a word, and a 1.5B model loses the function it was
+asked about among the others. ``outline`` keeps the definitions a bead is about as they are
+and writes every other function as its signature, its docstring's first line and ``...``,
+with the lines it spans, so ``read_file`` can fetch one. The elided bodies are plain Python
+(``...``), and a definition sent back with only ``...`` as its body is read by the writer as
+"unchanged" (see merge.py), so a model that copies the outline loses nothing.
+
+``test_names`` and ``mentions`` choose what to keep: the test functions of the acceptance
+tests (by id, or those failing now), the module-level names they use (parametrize tables),
+and the rig's functions they or the bead's text name. Pure: text in, text out.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from gastown.agents.merge import docstring, span
+
+OUTLINE_LINES = 120  # a file longer than this is outlined when the bead is about some of it
+_PARAMS_RE = re.compile(r"\[.*\]$")
+
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _first(node: ast.stmt) -> int:
+    """The 1-based first line of a node, decorators included."""
+    return span(node)[0] + 1
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    """Every plain name and attribute name a piece of code uses."""
+    found: set[str] = set()
+    for part in ast.walk(node):
+        if isinstance(part, ast.Name):
+            found.add(part.id)
+        elif isinstance(part, ast.Attribute):
+            found.add(part.attr)
+    return found
+
+
+def test_function(test_id: str) -> str:
+    """The function of a pytest id: ``t.py::TestX::test_y[a-b]`` -> ``test_y``."""
+    return without_params(test_id.split("::")[-1])
+
+
+def without_params(test_id: str) -> str:
+    """A pytest id without its parameters: ``t.py::test_y[a-b]`` -> ``t.py::test_y``."""
+    return _PARAMS_RE.sub("", test_id)
+
+
+def defined(source: str) -> set[str]:
+    """Top-level functions and classes of a module, and the methods of its classes."""
+    tree = _parse(source)
+    if tree is None:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        if isinstance(node, ast.ClassDef):
+            names |= {m.name for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return names
+
+
+def _functions(tree: ast.Module) -> dict[str, ast.stmt]:
+    """Every function (top-level or a method) by name; a class by its own name."""
+    found: dict[str, ast.stmt] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found[node.name] = node
+        if isinstance(node, ast.ClassDef):
+            for member in node.body:
+                if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    found.setdefault(member.name, member)
+    return found
+
+
+def _called(node: ast.AST) -> set[str]:
+    """The names a piece of code calls or reaches as attributes (``m.f(x)``, ``f(x)``, ``m.f``);
+    a plain variable (a test's parameter named like a function) is not one."""
+    found: set[str] = set()
+    for part in ast.walk(node):
+        if isinstance(part, ast.Attribute):
+            found.add(part.attr)
+        elif isinstance(part, ast.Call) and isinstance(part.func, ast.Name):
+            found.add(part.func.id)
+    return found
+
+
+def uses(source: str, names: Iterable[str]) -> tuple[set[str], set[str]]:
+    """What the named functions of a test file use: every name (its module-level tables among
+    them), and the names it calls (the code under test)."""
+    tree = _parse(source)
+    if tree is None:
+        return set(), set()
+    functions = _functions(tree)
+    used: set[str] = set()
+    called: set[str] = set()
+    for name in names:
+        node = functions.get(name)
+        if node is not None:
+            used |= _names_in(node)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                used |= {a.arg for a in node.args.args}  # the fixtures it asks for
+            called |= _called(node)
+    return used, called
+
+
+def mentioning(source: str, tests: Iterable[str], wanted: set[str]) -> list[str]:
+    """The test ids among ``tests`` whose function uses one of ``wanted`` (by name or attribute)."""
+    tree = _parse(source)
+    if tree is None:
+        return []
+    functions = _functions(tree)
+    chosen: list[str] = []
+    for test in tests:
+        node = functions.get(test_function(test))
+        if node is not None and _names_in(node) & wanted:
+            chosen.append(test)
+    return chosen
+
+
+def outline(source: str, keep: set[str], path: str = "", tables: bool = True) -> str:
+    """``source`` with the definitions in ``keep`` and what they use as they are; every other
+    function as its signature, first docstring line and ``...``, every other long assignment as
+    its name. For a test file (``tables=False``) the other tests and long assignments are left
+    out altogether and counted at the end. The source itself when it does not parse or nothing
+    would be left out."""
+    tree = _parse(source)
+    if tree is None:
+        return source
+    lines = source.splitlines()
+    used = set(keep)
+    for node in tree.body:
+        if getattr(node, "name", None) in keep:
+            used |= _names_in(node)
+    out: list[str] = []
+    at = 0  # lines before this one are written or skipped
+    elided = 0
+    dropped: dict[str, int] = {"tests": 0, "tables": 0}
+
+    def copy_to(end: int) -> None:
+        nonlocal at
+        out.extend(lines[at:end])
+        at = max(at, end)
+
+    def skip(start: int, end: int, kind: str) -> None:
+        nonlocal at, elided
+        copy_to(start)
+        dropped[kind] += 1
+        elided += end - start
+        at = end
+
+    for node in tree.body:
+        start, end = _first(node) - 1, node.end_lineno or node.lineno
+        long_table = bool(_assigned(node)) and end - start > 2 and not _assigned(node) & used
+        if not tables and isinstance(node, ast.ClassDef) and node.name not in keep:
+            members = [m for m in node.body if getattr(m, "name", None) in keep]
+            if not members:
+                skip(start, end, "tests")
+                continue
+            copy_to(start)
+            copy_to(_first(node.body[0]) - 1)  # the class line (and its decorators)
+            for member in node.body:  # its other tests are left out; setup and fixtures stay
+                name = getattr(member, "name", "")
+                if name.startswith("test") and name not in keep:
+                    skip(_first(member) - 1, member.end_lineno or member.lineno, "tests")
+                else:
+                    copy_to(member.end_lineno or member.lineno)
+            copy_to(end)
+        elif not tables and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name in keep:
+                copy_to(end)
+            else:
+                skip(start, end, "tests")
+        elif not tables and long_table:
+            skip(start, end, "tables")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            copy_to(start)
+            if node.name in keep or not _elidable(node):
+                copy_to(end)
+            else:
+                out.extend(_summary(lines, node, ""))
+                elided += end - start
+                at = end
+        elif isinstance(node, ast.ClassDef):
+            copy_to(start)
+            if node.name in keep:
+                copy_to(end)
+                continue
+            copy_to(_first(node.body[0]) - 1 if node.body else end)
+            for member in node.body:
+                m_start, m_end = _first(member) - 1, member.end_lineno or member.lineno
+                if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and _elidable(member):
+                    if member.name not in keep:
+                        copy_to(m_start)
+                        out.extend(_summary(lines, member, " " * member.col_offset))
+                        elided += m_end - m_start
+                        at = m_end
+                        continue
+                copy_to(m_end)
+            copy_to(end)
+        elif long_table:  # plain Python, and sent back as it is it leaves the table alone (merge.py)
+            copy_to(start)
+            out.append(f"{', '.join(sorted(_assigned(node)))} = ...  # lines {start + 1}-{end}")
+            elided += end - start - 1
+            at = end
+        else:
+            copy_to(end)
+    copy_to(len(lines))
+    if not elided:
+        return source
+    out = _squeezed(out)
+    where = f"read_file {path}" if path else "read_file"
+    if not tables:
+        left = ", ".join(f"{n} other {kind if n > 1 else kind[:-1]}" for kind, n in dropped.items() if n)
+        head = f"# Only the tests of this bead ({len(lines) - elided} of {len(lines)} lines); not shown: {left}."
+        return head + "\n" + "\n".join(out).strip("\n") + "\n"
+    head = (
+        f"# An outline ({len(lines) - elided} of {len(lines)} lines shown): a body written `...` is left out "
+        f"here, not in the file; {where} with start_line and end_line to see one. A definition sent back "
+        "with only `...` as its body stays as it is."
+    )
+    return head + "\n" + "\n".join(out) + "\n"
+
+
+def _squeezed(lines: list[str]) -> list[str]:
+    """Runs of more than two blank lines (where parts were left out) cut to two."""
+    out: list[str] = []
+    for line in lines:
+        if not line.strip() and len(out) >= 2 and not out[-1].strip() and not out[-2].strip():
+            continue
+        out.append(line)
+    return out
+
+
+def _summary(lines: Sequence[str], node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> list[str]:
+    """A function as its decorators and signature, its docstring's first line and ``...``."""
+    start, end = _first(node) - 1, node.end_lineno or node.lineno
+    out = list(lines[start : node.body[0].lineno - 1])  # decorators and the signature
+    out[-1] = f"{out[-1]}  # lines {start + 1}-{end}"
+    doc = docstring(node)
+    if doc is not None:
+        text = str(doc.value.value).strip().splitlines()  # type: ignore[attr-defined]
+        first = text[0].strip().replace("\\", "").replace('"', "'") if text else ""
+        if first:
+            out.append(f'{indent}    """{first}"""')
+    out.append(f"{indent}    ...")
+    return out
+
+
+def _assigned(node: ast.stmt) -> set[str]:
+    """The plain names a module-level assignment binds."""
+    if isinstance(node, ast.Assign):
+        return {t.id for t in node.targets if isinstance(t, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    return set()
+
+
+def _elidable(node: ast.stmt) -> bool:
+    """A function long enough to be worth leaving out, whose body starts below its signature."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    return node.body[0].lineno > node.lineno and (node.end_lineno or node.lineno) - node.lineno >= 3
+
+
+def focus(
+    files: Sequence[tuple[str, str]],
+    tests: Sequence[str],
+    failing: Sequence[str],
+    named: Iterable[str],
+) -> list[tuple[str, str]]:
+    """The files shown to a model, each long Python file outlined around what the bead is about.
+
+    ``tests`` are the acceptance tests (paths or ids), ``failing`` the test ids failing before
+    the bead started, ``named`` the names the bead's text writes as code. A test file keeps the
+    acceptance tests it holds (by id; else the failing ones that use a named function; else
+    all failing ones) and the module-level names they use; a code file keeps what those tests
+    use and what the bead names. A file no longer than OUTLINE_LINES, or one where nothing is
+    chosen, is shown whole."""
+    by_file: dict[str, list[str]] = {}
+    for test in tests:
+        by_file.setdefault(test.split("::")[0], []).append(test)
+    wanted = set(named)
+    used: set[str] = set(wanted)
+    chosen_tests: dict[str, set[str]] = {}
+    sources = dict(files)
+    for path, ids in by_file.items():
+        source = sources.get(path)
+        if source is None or not path.endswith(".py"):
+            continue
+        picked = [t for t in ids if "::" in t]
+        if not picked:  # the whole file: its failing tests, those about the bead's names first
+            here = [t for t in failing if t.split("::")[0] == path]
+            picked = mentioning(source, here, wanted) or here
+        functions = {test_function(t) for t in picked}
+        if functions:
+            names, calls = uses(source, functions)
+            chosen_tests[path] = functions | names
+            used |= calls
+    shown: list[tuple[str, str]] = []
+    for path, text in files:
+        if not path.endswith(".py") or text.count("\n") <= OUTLINE_LINES:
+            shown.append((path, text))
+            continue
+        keep = chosen_tests.get(path)
+        if keep is not None:  # a test file: its other tables are left out too
+            shown.append((path, outline(text, keep, path, tables=False)))
+            continue
+        keep = used & defined(text)
+        shown.append((path, outline(text, keep, path) if keep else text))
+    return shown
+
+
+def bead_names(texts: Iterable[str], pattern: re.Pattern[str]) -> set[str]:
+    """The last part of each name a bead's text writes as code (``inflection.camelize`` -> camelize)."""
+    names: set[str] = set()
+    for text in texts:
+        for groups in pattern.findall(text):
+            name = next((g for g in groups if g), "")
+            if name:
+                names.add(name.split(".")[-1])
+    return names
+
+
+def outcomes_failing(outcomes: Mapping[str, str]) -> list[str]:
+    return [test for test, outcome in outcomes.items() if outcome in ("FAILED", "ERROR")]

@@ -1,0 +1,82 @@
+"""Liveness: a watcher's heartbeat, a file that expires, and ``check`` for ``gt watch --check``.
+
+A running watcher rewrites ``<state>/watchers/<agent>.json`` between beads (as often as it
+polls) and every HEARTBEAT_SECONDS while it works a bead (from its main thread, which waits
+on the bead's worker: a model call of many minutes is busy, not dead or idle): its pid,
+role, current bead, the model working it and since when, and the time the beat expires. A watcher is
+alive while its process runs and its last beat has not expired; the file is removed when
+it exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from gastown.machine.runner import pid_alive
+from gastown.town.town import Town
+
+HEARTBEAT_SECONDS = 5.0  # a busy watcher beats this often; the shortest interval an expiry allows for
+
+
+def heartbeat_path(town: Town, agent: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in agent)
+    return town.state_dir / "watchers" / f"{safe}.json"
+
+
+def beat(
+    town: Town,
+    agent: str,
+    role: str,
+    bead: str | None,
+    every: float,
+    model: str | None = None,
+    since: float | None = None,
+) -> None:
+    """Say that ``agent`` is alive (working ``bead`` with ``model`` since ``since``) and will
+    beat again within ``every`` seconds."""
+    path = heartbeat_path(town, agent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    heartbeat = {
+        "pid": os.getpid(),
+        "agent": agent,
+        "role": role,
+        "bead": bead,
+        "model": model,
+        "since": since,
+        "updated": time.time(),
+        "expires": time.time() + max(every, HEARTBEAT_SECONDS) * 2 + 5,
+    }
+    tmp = path.with_suffix(f".{threading.get_ident()}.tmp")  # one writer's partial file per thread
+    tmp.write_text(json.dumps(heartbeat))
+    os.replace(tmp, path)
+
+
+def clear(town: Town, agent: str) -> None:
+    """The watcher ``agent`` has exited: remove its heartbeat."""
+    heartbeat_path(town, agent).unlink(missing_ok=True)
+
+
+def check(town: Town, agent: str) -> tuple[bool, str]:
+    """Is the watcher ``agent`` alive? (``gt watch --check``)"""
+    path = heartbeat_path(town, agent)
+    try:
+        heartbeat = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False, f"no heartbeat for {agent} at {path}"
+    if not pid_alive(int(heartbeat.get("pid", 0))):
+        return False, f"{agent}: its process {heartbeat.get('pid')} is gone"
+    late = time.time() - float(heartbeat.get("expires", 0))
+    if late > 0:
+        return False, f"{agent}: heartbeat {late:.0f}s overdue"
+    working = ", idle"
+    if heartbeat.get("bead"):
+        working = f", working {heartbeat['bead']}"
+        if heartbeat.get("model"):
+            working += f" with {heartbeat['model']}"
+        if heartbeat.get("since"):
+            working += f" for {time.time() - float(heartbeat['since']):.0f}s"
+    return True, f"{agent} alive (pid {heartbeat['pid']}{working})"

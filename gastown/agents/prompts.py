@@ -1,0 +1,188 @@
+"""Prompts with a stable prefix, so llama.cpp's prompt cache keeps hitting.
+
+The head — system text (role prompt, then the rig's README/AGENTS.md), then the bead —
+is written once and never changed; the conversation after it only grows. When the
+window fills, old tool output is replaced by a one-line stub, oldest first, from the
+middle: the head and the latest turns stay as they were, and a stub, once written, is
+never rewritten, so everything before the newest stub stays cacheable too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gastown.town import tokens
+
+DOC_LIMIT = 6000  # characters of each rig document put in the head
+KEEP_RECENT = 4  # the last messages are never stubbed
+
+
+def system_text(role_prompt: str, docs: Sequence[tuple[str, str]]) -> str:
+    """The role's prompt, then each rig document under its path."""
+    parts = [role_prompt.strip()]
+    for path, text in docs:
+        body = text if len(text) <= DOC_LIMIT else text[:DOC_LIMIT] + "\n[... cut ...]"
+        parts.append(f"## {path}\n\n{body.strip()}")
+    return "\n\n".join(parts) + "\n"
+
+
+def read_docs(root: Path, names: Sequence[str]) -> list[tuple[str, str]]:
+    found = []
+    for name in names:
+        path = root / name
+        if path.is_file():
+            found.append((name, path.read_text(errors="replace")))
+    return found
+
+
+def bead_text(
+    bead: Mapping[str, Any],
+    protected: Sequence[str],
+    tests_note: str,
+    tests: Sequence[str] = (),
+    files: Sequence[tuple[str, str]] = (),
+    missing: Sequence[str] = (),
+    now: str | None = None,
+    absent: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The task as the model reads it: the bead, its tests, the files they use, how they fail now."""
+    lines = [f"# Bead {bead['id']}: {bead['title']}"]
+    for key, title in (
+        ("description", "Description"),
+        ("acceptance_criteria", "Acceptance criteria"),
+        ("design", "Design"),
+    ):
+        if bead.get(key):
+            lines += ["", f"## {title}", str(bead[key]).strip()]
+    if tests:
+        lines += ["", "## Acceptance tests", *(f"- {t}" for t in tests)]
+    if protected:
+        lines += ["", "## Files you must not change", ", ".join(protected)]
+    for path, text in files:
+        label = " (a test: read it, never change it)" if protected and path in protected_files(tests) else ""
+        lines += ["", f"## {path}{label}", "```", text.rstrip("\n"), "```"]
+    if missing:
+        lines += ["", "## Files the tests import that do not exist yet (you create them)", *(f"- {m}" for m in missing)]
+    if absent:
+        lines += [
+            "",
+            "## Names the tests import that the code does not define yet (you add them)",
+            *(f"- `{name}` in {path}" for path, name in absent),
+        ]
+    code = [p for p, _ in files if p not in protected_files(tests)]
+    if tests and protected and (missing or code):
+        targets = ", ".join([*missing, *code])
+        lines += [
+            "",
+            "## Your task",
+            f"Make the acceptance tests pass by writing code in: {targets}. Do not edit the tests.",
+        ]
+        existing = [p for p in code if p.endswith(".py")]
+        if existing:
+            where = f"`{existing[0]}`" if len(existing) == 1 else "the file's path"
+            lines.append(
+                f"To change code in {', '.join(existing)}, reply with {where} on one line and then a code "
+                "block holding only the functions you change or add (with any imports they need): each replaces "
+                "the one of the same name, and the rest of the file stays as it is (its docstring too: leave it "
+                "out). Do not send the whole file."
+            )
+        for path in missing:
+            lines.append(
+                f"To create {path}, reply with `{path}` on one line and then a code block holding the whole "
+                "file, with the imports it needs."
+            )
+        for path in dict.fromkeys(p for p, _ in absent):
+            names = ", ".join(f"`{n}`" for p, n in absent if p == path)
+            lines.append(
+                f"To add {names} to {path}, reply with `{path}` on one line and then a code block holding "
+                "only the new code (and the imports it needs): it is added to the module, and the rest of "
+                "the module stays as it is."
+            )
+    if now is not None:
+        lines += ["", "## The acceptance tests now", now.strip()]
+    lines += ["", "## How this ends", tests_note]
+    return "\n".join(lines) + "\n"
+
+
+def protected_files(tests: Sequence[str]) -> set[str]:
+    """The files of a list of test paths or ids."""
+    return {t.split("::")[0] for t in tests}
+
+
+def fit_files(files: Sequence[tuple[str, str]], limit_chars: int) -> list[tuple[str, str]]:
+    """As many whole files as fit in ``limit_chars``, in order; a file too long for what is left is cut."""
+    fitted: list[tuple[str, str]] = []
+    left = limit_chars
+    for path, text in files:
+        if left <= 200:
+            break
+        if len(text) > left:
+            cut = text[:left].rsplit("\n", 1)[0]
+            shown, total = cut.count("\n") + 1, text.count("\n") + 1
+            text = f"{cut}\n[... cut after line {shown} of {total}; read_file with start_line for the rest ...]"
+        fitted.append((path, text))
+        left -= len(text)
+    return fitted
+
+
+@dataclass
+class Conversation:
+    """A head that never changes and a tail that only grows (until stubbed)."""
+
+    head: list[dict[str, Any]]
+    budget_tokens: int
+    tail: list[dict[str, Any]] = field(default_factory=list)
+    stubbed: int = 0
+    scale: float = 1.0  # real tokens per estimated token, learned from the server
+    overhead: int = 0  # tokens the request adds beyond the messages (tool schemas)
+
+    def observe(self, sent_estimate: int, actual_tokens: int) -> None:
+        """Learn how the estimate compares to the server's prompt token count."""
+        if sent_estimate > 0 and actual_tokens > 0:
+            self.scale = max(0.5, min(3.0, actual_tokens / sent_estimate))
+
+    def shrink(self, factor: float = 0.75) -> None:
+        """The server said the prompt is too long: aim lower from now on."""
+        self.budget_tokens = int(self.budget_tokens * factor)
+
+    def add(self, message: Mapping[str, Any]) -> None:
+        self.tail.append(dict(message))
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Head + tail, with old tool output stubbed (for good) if the window is full."""
+        self._fit()
+        return [*self.head, *self.tail]
+
+    def estimate(self) -> int:
+        """Estimated tokens of the messages plus the request's overhead (uncalibrated)."""
+        return sum(tokens.estimate(_text(m)) for m in (*self.head, *self.tail)) + self.overhead
+
+    def tokens(self) -> int:
+        return int(self.estimate() * self.scale)
+
+    def _fit(self) -> None:
+        over = self.tokens() - self.budget_tokens
+        if over <= 0:
+            return
+        for message in self.tail[: max(0, len(self.tail) - KEEP_RECENT)]:
+            if over <= 0:
+                break
+            content = message.get("content")
+            if message.get("role") not in ("tool", "user") or not isinstance(content, str):
+                continue
+            if content.startswith("[output of an earlier step"):
+                continue
+            stub = f"[output of an earlier step dropped to fit the context: {len(content)} characters]"
+            over -= int((tokens.estimate(content) - tokens.estimate(stub)) * self.scale)
+            message["content"] = stub
+            self.stubbed += 1
+
+
+def _text(message: Mapping[str, Any]) -> str:
+    content = message.get("content") or ""
+    calls = message.get("tool_calls") or ()
+    extra = "".join(str(c.get("function", {}).get("arguments", "")) for c in calls)
+    return (content if isinstance(content, str) else str(content)) + extra

@@ -1,0 +1,113 @@
+"""What a model is shown of a test run: the failures, each different one once.
+
+pytest's output for 40 parametrized failures of one function is 40 copies of one traceback
+with different values: thousands of tokens a small model pays ~25 ms each for on a CPU,
+and reads worse for it. ``shown`` keeps the failure sections (with ``-l``'s local values:
+what the test gave the code), shows each different failure — the same frames and the same
+exception — once and names its repeats, shows at most DISTINCT_SHOWN of them whole and
+names the rest, and cuts pytest's progress dots and its list of passing tests.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gastown.agents.commands import Run, tail
+
+SHOWN_OUTPUT = 5000  # characters of failing-test output a model sees per run
+DISTINCT_SHOWN = 3  # different failures shown whole per run; the rest by name
+SUMMARY_SHOWN = 12  # lines of pytest's short summary ("FAILED t.py::x - ...") kept
+_SECTION_RE = re.compile(r"^_{3,} .+ _{3,}$")  # pytest's "____ test_name ____" over each failure
+_BANNER_RE = re.compile(r"^={3,} .* ={3,}$")  # "==== short test summary info ===="
+_PROGRESS_RE = re.compile(r"^[.FEsxX]+\s*(?:\[\s*\d+%\])?$")  # pytest -q's progress dots
+_FRAME_RE = re.compile(r"^\S.*:\d+: in \S+$")  # --tb=short's "path:12: in name" over each frame
+
+
+def shown(output: str, run: Run) -> str:
+    """The output a model needs: failures and errors, each different one once, without the
+    progress dots and the list of passing tests."""
+    lines = [
+        line
+        for line in output.splitlines()
+        if not line.startswith(("PASSED ", "XFAIL ", "SKIPPED ")) and not _PROGRESS_RE.match(line)
+    ]
+    text = "\n".join(_distinct_failures(lines))
+    status = "timed out" if run.timed_out else f"exit {run.exit_code}"
+    return f"{' '.join(run.argv[:6])}{' ...' if len(run.argv) > 6 else ''}: {status}\n{tail(text, SHOWN_OUTPUT)}"
+
+
+def _distinct_failures(lines: list[str]) -> list[str]:
+    """pytest's failure sections, each different traceback once: a repeat (the same failure
+    for another parameter) is named under the first instead of shown again."""
+    starts = [n for n, line in enumerate(lines) if _SECTION_RE.match(line)]
+    if not starts:
+        return lines
+    last = next((n for n in range(starts[-1] + 1, len(lines)) if _BANNER_RE.match(lines[n])), len(lines))
+    bounds = list(zip(starts, [*starts[1:], last], strict=True))
+    groups: dict[str, tuple[list[str], list[str]]] = {}  # traceback -> (its first section, other titles)
+    for start, end in bounds:
+        key = _failure_key(lines[start + 1 : end])
+        if key in groups:
+            groups[key][1].append(lines[start].strip("_ "))
+        else:
+            groups[key] = (lines[start:end], [])
+    out = lines[: starts[0]]
+    for count, (section, others) in enumerate(groups.values()):
+        if count == DISTINCT_SHOWN:
+            rest = [s[0].strip("_ ") for s, _ in list(groups.values())[count:]]
+            out.append(f"(more failures: {_some(rest)})")
+            break
+        out += section
+        if others:
+            out.append(f"(the same failure in: {_some(others)})")
+    summary = [line for line in lines[last:] if not line.startswith(("FAILED ", "ERROR "))]
+    listed = [line for line in lines[last:] if line.startswith(("FAILED ", "ERROR "))]
+    if len(listed) > SUMMARY_SHOWN:
+        more = f"... and {len(listed) - SUMMARY_SHOWN} more failed"
+        listed = [*listed[:SUMMARY_SHOWN], more]
+    return out + summary[:1] + listed + summary[1:]
+
+
+def _failure_key(section: list[str]) -> str:
+    """What makes two failures the same: where they happened (each frame's ``path:N: in f``)
+    and the exception's type — not the values, which differ with each parameter and are
+    shown for the first of them."""
+    where = [line for line in section if _FRAME_RE.match(line)]
+    raised = next((line[4:].split(":")[0].strip() for line in section if line.startswith("E   ")), "")
+    return "\n".join([*where, raised]) if where else "\n".join(section)
+
+
+def _some(names: list[str], count: int = 8) -> str:
+    return ", ".join(names[:count]) + (f" and {len(names) - count} more" if len(names) > count else "")
+
+
+def first_failure(shown: str, limit: int = 1500) -> str:
+    """The first failing test's part of pytest's ``--tb=short`` output (its assertion and
+    values), or the output's end when there is no such part."""
+    lines = shown.splitlines()
+    start = next((n for n, line in enumerate(lines) if _SECTION_RE.match(line)), None)
+    if start is None:
+        return tail(shown, limit)
+    end = next(
+        (n for n in range(start + 1, len(lines)) if _SECTION_RE.match(lines[n]) or _BANNER_RE.match(lines[n])),
+        len(lines),
+    )
+    return "\n".join(lines[start:end]).strip()[:limit]
+
+
+def gist(shown: str, limit: int = 800) -> str:
+    """The first failure cut to what says what went wrong: its title, the frame it broke in
+    (with the code lines pytest shows there), its ``E`` lines and the local values after
+    them — for a collection error, the line of the module that would not import, not the
+    import machinery's frames above it."""
+    section = first_failure(shown, limit=20000).splitlines()
+    errors = [n for n, line in enumerate(section) if line.startswith("E ")]
+    if not section or not errors:
+        return "\n".join(section)[:limit]
+    first = errors[0]
+    where = next((n for n in range(first - 1, 0, -1) if _FRAME_RE.match(section[n])), first)
+    values = [line for line in section[errors[-1] + 1 :] if re.match(r"^\s+\w+\s+= ", line)]
+    if section[where].endswith("in <module>"):  # a module's globals (its loader, its spec), not a test's inputs
+        values = []
+    kept = [section[0], *section[where:first], *(section[n] for n in errors[:12]), *values[:6]]
+    return "\n".join(kept)[:limit]

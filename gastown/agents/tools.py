@@ -1,0 +1,516 @@
+"""The tools an agent may call, each confined to the bead's worktree.
+
+Paths written by a model are resolved inside the worktree only: absolute paths, ``..``
+that climbs out, symlinks that lead out and anything under ``.git`` are refused, as are
+writes to the Refinery's test files for every role but the Refinery. Commands run only
+when the rig allows their argv prefix, in their own process group, with a timeout and an
+environment stripped of secrets; their output is cut and secrets are redacted from it.
+Listings and searches see only what git tracks or would track, never ignored files; files
+are changed by exact edits (``edits``) or written whole — where Python that would not
+compile is refused, a module sent as only some of its definitions is merged into it
+(``merge``), and a placeholder before a real folder (``path/to/pkg/mod.py``) is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gastown.agents import edits, imports, merge
+from gastown.agents.commands import Run, count_tests, run_command, tail
+from gastown.agents.jail import Jail
+from gastown.errors import GitFailed
+from gastown.town import git
+from gastown.town.secrets import Secrets
+
+READ_LIMIT = 20000
+LONG_FILE = 200  # lines: a whole read longer than this says how to read a range
+MODULES_SEARCHED = 2000  # files looked through for the home of a fragment sent under a made-up path
+SEARCH_SIZE_LIMIT = 1_000_000
+# Never shown to a model, even when a project forgot to ignore them (a venv made before
+# Python 3.13 carries no .gitignore of its own).
+NEVER_LISTED = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".mypy_cache", ".tox"}
+
+
+class ToolError(Exception):
+    """A tool refused or failed; the message goes back to the model."""
+
+
+GUTTED_LINES = 20  # a file this long or longer ...
+GUTTED_SHARE = 0.4  # ... is not replaced by a write keeping less than this share of its lines
+
+
+def _check_not_gutted(target: Path, content: str, relative: str) -> None:
+    """Refuse a write that would replace most of an existing file: small models send a stub or a
+    placeholder ("<insert code here>") where they meant to add a function, and lose the module."""
+    try:
+        old = target.read_text(errors="replace").count("\n") if target.is_file() else 0
+    except OSError:
+        return
+    new = content.count("\n")
+    if old >= GUTTED_LINES and new < old * GUTTED_SHARE:
+        raise ToolError(
+            f"write_file would replace {relative} ({old} lines) with {new} lines and lose the rest. "
+            "To add or change code in it, use edit_file (replace an exact snippet, e.g. the last lines "
+            "of the file with those lines plus your new code); to rewrite it, send the whole file."
+        )
+
+
+_COMPILES = "import sys; compile(sys.stdin.read(), sys.argv[1], 'exec', dont_inherit=True)"
+
+
+def _rig_compiles(python: Sequence[str], content: str, relative: str) -> bool:
+    """Whether the rig's own interpreter compiles ``content`` (True when it cannot be asked:
+    only a refusal both interpreters agree on is made)."""
+    try:
+        proc = subprocess.run(
+            [*python, "-c", _COMPILES, relative], input=content.encode(), capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return proc.returncode == 0
+
+
+def _check_compiles(target: Path, content: str, relative: str, python: Sequence[str] = ()) -> None:
+    """Refuse Python that does not compile, unless the file did not compile before either: a
+    broken write (an edit that cut a docstring in two) costs a small model the rest of the bead.
+    ``python`` is the rig's interpreter when it is not gastown's: newer syntax is judged by it."""
+    if target.suffix != ".py":
+        return
+    try:
+        compile(content, relative, "exec", dont_inherit=True)
+        return
+    except (SyntaxError, ValueError) as error:
+        problem = error
+    if python and _rig_compiles(python, content, relative):
+        return
+    try:
+        if target.is_file():
+            compile(target.read_bytes(), relative, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, OSError):
+        return  # already broken: the model may be fixing it a piece at a time
+    where = ""
+    line = getattr(problem, "lineno", None)
+    if isinstance(problem, SyntaxError) and line:
+        lines = edits.split_lines(content)
+        first, last = max(1, line - 2), min(len(lines), line + 2)
+        where = f" at line {line}:\n" + edits.number(lines[first - 1 : last], first)
+    message = getattr(problem, "msg", str(problem))
+    raise ToolError(
+        f"not written: {relative} would not compile ({message}){where}\nThe file is unchanged; send code that compiles."
+    )
+
+
+def _imported(target: Path, text: str) -> tuple[str, str]:
+    """``text`` with the standard-library imports it uses and lacks (``gastown.agents.imports``),
+    and a note saying which were added ("" for none, and for a file that is not Python)."""
+    if target.suffix != ".py":
+        return text, ""
+    text, lines = imports.add_missing(text)
+    return text, f"; added {'; '.join(lines)} at the top (used, never imported)" if lines else ""
+
+
+def _walk(root: Path) -> list[str]:
+    """Every file and symlink under ``root`` (relative paths), for a folder git does not manage."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in NEVER_LISTED]
+        base = Path(folder).relative_to(root)
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        found += [(base / name).as_posix() for name in (*files, *links)]
+    return sorted(found)
+
+
+def _plain(text: str) -> str:
+    """A new file's text with LF line ends and without line numbers copied from read_file."""
+    text = text.replace("\r\n", "\n")
+    plain = edits.unnumber(text)
+    return text if plain is None else plain
+
+
+def _lines_named(first: int, last: int) -> str:
+    return f"line {first}" if last <= first else f"lines {first}-{last}"
+
+
+def _line_number(value: Any, name: str) -> int | None:
+    """A whole-number argument, also when a model sent it as text ("12")."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ToolError(f"{name} must be a whole number, not {value!r}") from None
+
+
+@dataclass
+class Sandbox:
+    """A worktree and the rules for touching it."""
+
+    root: Path
+    protected: Callable[[str], bool] = lambda _path: False
+    allowed_commands: Sequence[Sequence[str]] = ()
+    shell_timeout: float = 60.0
+    test_command: Sequence[str] = ()
+    test_timeout: float = 600.0
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    secrets: Secrets | None = None  # default: the secrets of ``env`` found by their names
+    python: Sequence[str] = ()  # the rig's interpreter, when its tests run on another than gastown's
+    jail: Jail = field(default_factory=Jail)  # how commands run (see jail)
+
+    def __post_init__(self) -> None:
+        self.root = self.root.resolve()
+        self._secrets = self.secrets if self.secrets is not None else Secrets.of(self.env)
+        self._child_env = self._secrets.strip(git.clean_env(base=self.env))
+
+    def resolve(self, path: Any, write: bool = False) -> Path:
+        """``path`` inside the worktree, or ToolError saying why not."""
+        if not isinstance(path, str) or not path.strip():
+            raise ToolError("path must be a non-empty string relative to the project root")
+        raw = path.strip()
+        if raw.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", raw):
+            raise ToolError(f"{raw}: absolute paths are refused; use a path relative to the project root")
+        parts = Path(raw).parts
+        if ".." in parts:
+            raise ToolError(f"{raw}: '..' is refused; stay inside the project")
+        if ".git" in parts:
+            raise ToolError(f"{raw}: the .git folder is off limits")
+        raw = self._recovered(raw, write)
+        target = (self.root / raw).resolve()
+        if not target.is_relative_to(self.root):
+            raise ToolError(f"{raw}: leads outside the project (through a symlink)")
+        relative = target.relative_to(self.root).as_posix()
+        if relative.split("/")[0] == ".git":
+            raise ToolError(f"{raw}: the .git folder is off limits")
+        if write and self.protected(relative):
+            raise ToolError(
+                f"{relative}: this is a test file (the Refinery's); you may not change it. "
+                "Change the code the test imports so the test passes."
+            )
+        return target
+
+    def _recovered(self, raw: str, write: bool) -> str:
+        """A path a small model put a placeholder before ("path/to/textkit/slug.py"): the part
+        naming a real folder of the project, when the first part names nothing here. A new
+        top-level folder ("newpkg/mod.py") is left alone: the rest must lie in a folder."""
+        parts = Path(raw).parts
+        if len(parts) < 3 or os.path.lexists(self.root / parts[0]):
+            return raw
+        for start in range(1, len(parts) - 1):
+            rest = parts[start:]
+            folder = self.root.joinpath(*rest[:-1])
+            if folder.is_dir() and (write or folder.joinpath(rest[-1]).exists()):
+                return "/".join(rest)
+        return raw
+
+    def _home_of(self, path: str, content: str) -> str | None:
+        """The module a Python fragment sent under a made-up path belongs to: a small model
+        copies an example's path ("path/of/the_file.py") over the functions it changed. Only
+        for a path of three parts or more whose first folder is not in the project (a new
+        module or package, "helpers.py" or "newpkg/text.py", is written where it is sent),
+        and only when every function and class the fragment defines is defined by one and the
+        same module of the project."""
+        raw = path.strip() if isinstance(path, str) else ""
+        parts = Path(raw).parts
+        if not raw.endswith(".py") or len(parts) < 3 or os.path.lexists(self.root / parts[0]):
+            return None
+        if os.path.lexists(self.root / self._recovered(raw, True)):
+            return None
+        return self.home_of(content)
+
+    def home_of(self, content: str) -> str | None:
+        """The one module of the project that defines every function and class ``content``
+        defines (None when none does, or more than one)."""
+        wanted = merge.definitions(content)
+        if not wanted:
+            return None
+        homes = []
+        for file in self._files(self.root)[:MODULES_SEARCHED]:
+            if not file.endswith(".py") or self.protected(file):
+                continue
+            text = self._text(file)
+            if all(f"def {name}" in text or f"class {name}" in text for name in wanted):  # cheap, before parsing
+                if wanted <= merge.definitions(text):
+                    homes.append(file)
+        return homes[0] if len(homes) == 1 else None
+
+    def _text(self, relative: str) -> str:
+        """A regular file's text ("" for a link, something too big, or what cannot be read)."""
+        target = self.root / relative
+        try:
+            if target.is_symlink() or not target.is_file() or target.stat().st_size > SEARCH_SIZE_LIMIT:
+                return ""
+            return target.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _writable(self, path: str) -> Path:
+        """``path`` resolved for writing: inside, not protected, not a folder, not a symlink."""
+        target = self.resolve(path, write=True)
+        if target.is_dir():
+            raise ToolError(f"{path}: is a folder")
+        if target.is_symlink():
+            raise ToolError(f"{path}: is a symlink; write the file it points to inside the project")
+        return target
+
+    def _make_parent(self, target: Path, path: str) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent.resolve() != target.parent or not target.parent.resolve().is_relative_to(self.root):
+            raise ToolError(f"{path}: leads outside the project")
+
+    def _files(self, folder: Path) -> list[str]:
+        """The project's files under ``folder`` (paths relative to the root) as git lists them:
+        tracked or untracked but not ignored, so no .venv, build output or caches."""
+        try:
+            listed = git.worktree_files(self.root)
+        except GitFailed as error:
+            raise ToolError(f"cannot list the project's files: {error}") from None
+        if listed is None:  # not a git work tree: walk it
+            listed = _walk(self.root)
+        prefix = "" if folder == self.root else self.relative(folder) + "/"
+        return [
+            p
+            for p in listed
+            if p.startswith(prefix) and NEVER_LISTED.isdisjoint(p.split("/")) and os.path.lexists(self.root / p)
+        ]
+
+    # ---- the tools -------------------------------------------------------------
+
+    def read_file(self, path: str, start_line: int | None = None, end_line: int | None = None) -> str:
+        # Every read is numbered, a whole file too: tracebacks and test failures name lines, so
+        # the model can go from a failure to a range and back without counting, and a range it
+        # asks for looks like the whole file it saw. Copied numbers never reach a file:
+        # edit_file and write_file drop them.
+        target = self.resolve(path)
+        if not target.is_file():
+            raise ToolError(f"{path}: no such file")
+        rel = self.relative(target)
+        lines = edits.split_lines(target.read_text(errors="replace").replace("\r\n", "\n"))
+        total = len(lines)
+        if not total:
+            return f"{rel}: the file is empty"
+        first = max(_line_number(start_line, "start_line") or 1, 1)
+        last = _line_number(end_line, "end_line") or total
+        last = total if last < 1 else min(last, total)
+        if first > total:
+            raise ToolError(f"{rel} has only {total} lines; ask for start_line between 1 and {total}")
+        if last < first:
+            raise ToolError(f"end_line ({end_line}) is before start_line ({start_line})")
+        width = max(4, len(str(total)))
+        shown: list[str] = []
+        size = 0
+        for n in range(first, last + 1):
+            row = edits.number([lines[n - 1]], n, width)
+            if len(row) > READ_LIMIT:
+                row = row[:READ_LIMIT] + " [... the rest of this line is cut ...]"
+            size += len(row) + 1
+            if shown and size > READ_LIMIT:
+                break
+            shown.append(row)
+        end = first + len(shown) - 1
+        header = f"{rel} lines {first}-{end} of {total}"
+        if start_line is None and end_line is None and total > LONG_FILE:
+            header += " (a long file: give start_line and end_line to read only the part you need)"
+        body = "\n".join([header, *shown])
+        if end < last:
+            body += f"\n[... cut at {READ_LIMIT} characters: read on with start_line={end + 1} ...]"
+        return self._secrets.redact(body)
+
+    def write_file(self, path: str, content: str) -> str:
+        home = self._home_of(path, content)
+        target = self._writable(home or path)
+        note = f"; {path} names no folder here, and {home} defines what it holds" if home else ""
+        plain = edits.unnumber(content) if content.count("\n") >= 2 else None
+        if plain is not None:  # a copy of read_file's output: the numbers are not the file's
+            content, note = plain, note + "; the line numbers copied from read_file were dropped"
+        rel = self.relative(target)
+        hoisted = imports.future_first(content) if target.suffix == ".py" else content
+        if hoisted != content:
+            content, note = hoisted, note + "; `from __future__` imports moved to the top"
+        if target.is_file() and target.read_bytes() == content.encode():
+            return f"no change: {rel} already holds exactly this content; change the code to change the result"
+        _check_compiles(target, content, rel, self.python)
+        old = target.read_text(errors="replace") if target.suffix == ".py" and target.is_file() else ""
+        if old and merge.is_fragment(old, content):
+            merged = merge.merge(old, content)
+            if merged.text == old:
+                return f"no change: {rel} already has these definitions exactly; change the code to change the result"
+            _check_compiles(target, merged.text, rel, self.python)
+            text, added = _imported(target, merged.text)
+            target.write_text(text)
+            done = [f"replaced {', '.join(merged.replaced)}"] if merged.replaced else []
+            done += [f"added {', '.join(merged.added)}"] if merged.added else []
+            return (
+                f"merged into {rel}: {'; '.join(done) or 'nothing new'}; kept as they were: "
+                f"{', '.join(merged.kept) or 'nothing else'} ({len(edits.split_lines(text))} lines now{note}; "
+                f"to delete a definition, use edit_file){added}"
+            )
+        _check_not_gutted(target, content, rel)
+        self._make_parent(target, path)
+        text, added = _imported(target, content)
+        target.write_text(text)
+        return f"wrote {rel} ({len(text)} characters{note}){added}"
+
+    def edit_file(self, path: str, old: str, new: str) -> str:
+        """Replace the one place where ``old`` occurs in ``path`` with ``new``."""
+        if not isinstance(old, str) or not isinstance(new, str):
+            raise ToolError("edit_file: old and new must be strings (new may be empty)")
+        target = self._writable(path)
+        rel = self.relative(target)
+        if not target.exists():
+            if old.strip():
+                raise ToolError(f"{rel}: no such file; to create it, call edit_file with an empty old (or write_file)")
+            new = _plain(new)
+            _check_compiles(target, new, rel, self.python)
+            self._make_parent(target, path)
+            new, added = _imported(target, new)
+            target.write_text(new)
+            lines = edits.split_lines(new)
+            return self._edited(f"created {rel} ({len(lines)} lines){added}", lines, 1, len(lines))
+        try:
+            text = target.read_bytes().decode()
+        except UnicodeDecodeError:
+            raise ToolError(f"{rel}: not a UTF-8 text file; edit_file cannot change it") from None
+        crlf = "\r\n" in text and text.count("\r\n") == text.count("\n")
+        if crlf:  # edit in "\n" and write the file's own line ends back
+            text = text.replace("\r\n", "\n")
+        if not old.strip() and not text.strip():
+            new = _plain(new)
+            made = edits.Edit(new, 1, len(edits.split_lines(new)), 1, len(edits.split_lines(text)))
+        else:
+            try:
+                made = edits.apply(text, old, new, rel)
+            except edits.EditError as error:
+                raise ToolError(self._secrets.redact(str(error))) from None
+        _check_compiles(target, made.text, rel, self.python)
+        text, added = _imported(target, made.text)
+        if added:  # the edit's lines move down when the imports went in above them
+            grew = len(edits.split_lines(text)) - len(edits.split_lines(made.text))
+            below = made.first > imports.insertion_line(made.text)
+            made = replace(made, text=text, first=made.first + grew * below, last=made.last + grew * below)
+        target.write_bytes((made.text.replace("\n", "\r\n") if crlf else made.text).encode())
+        lines = edits.split_lines(made.text)
+        was = _lines_named(made.old_first, made.old_last)
+        if made.last < made.first:
+            summary = f"edited {rel}: deleted {was}; the file now has {len(lines)} lines"
+        else:
+            now = _lines_named(made.first, made.last)
+            summary = f"edited {rel}: replaced {was}; the new text is {now} of {len(lines)}"
+        if made.forgiven:
+            summary += " (" + "; ".join(made.forgiven) + ")"
+        summary += added
+        return self._edited(summary, lines, made.first, made.last)
+
+    def _edited(self, summary: str, lines: Sequence[str], first: int, last: int) -> str:
+        """``summary`` and the changed lines with two neighbours each side, numbered."""
+        start, end = max(1, first - 2), min(len(lines), max(last, first - 1) + 2)
+        if end < start:
+            return summary
+        width = max(4, len(str(len(lines))))
+        if end - start < 14:
+            shown = edits.number(lines[start - 1 : end], start, width)
+        else:  # a long new text: its two ends are enough to go on from
+            bottom = end - 5
+            top = edits.number(lines[start - 1 : start + 5], start, width)
+            low = edits.number(lines[bottom - 1 : end], bottom, width)
+            shown = f"{top}\n[... lines {start + 6}-{bottom - 1} ...]\n{low}"
+        return self._secrets.redact(f"{summary}\n{shown}")
+
+    def list_dir(self, path: str = ".") -> str:
+        target = self.resolve(path or ".")
+        if not target.is_dir():
+            raise ToolError(f"{path}: not a folder")
+        skip = 0 if target == self.root else len(self.relative(target)) + 1
+        names: set[str] = set()
+        for file in self._files(target):
+            head, below, _ = file[skip:].partition("/")
+            names.add(head + "/" if below or (target / head).is_dir() else head)
+        return "\n".join(sorted(names)) or "(empty: no files here that git tracks or would track)"
+
+    def directory_tree(self, path: str = ".", depth: int = 3) -> str:
+        target = self.resolve(path or ".")
+        if not target.is_dir():
+            raise ToolError(f"{path}: not a folder")
+        levels = max(_line_number(depth, "depth") or 3, 1)
+        skip = 0 if target == self.root else len(self.relative(target)) + 1
+        tree: dict[str, Any] = {}
+        for file in self._files(target):
+            node = tree
+            for part in file[skip:].split("/"):
+                node = node.setdefault(part, {})
+        lines: list[str] = []
+
+        def count(node: dict[str, Any]) -> int:
+            return sum(count(child) if child else 1 for child in node.values())
+
+        def walk(node: dict[str, Any], level: int) -> None:
+            for name in sorted(node):
+                if len(lines) >= 400:
+                    return
+                child = node[name]
+                if not child:
+                    lines.append("  " * level + name)
+                elif level + 1 < levels:
+                    lines.append("  " * level + name + "/")
+                    walk(child, level + 1)
+                else:
+                    lines.append("  " * level + f"{name}/ ({count(child)} files)")
+
+        walk(tree, 0)
+        if len(lines) >= 400:
+            lines.append("[... more cut: show a sub-folder, or a smaller depth ...]")
+        return "\n".join(lines) or "(empty: no files here that git tracks or would track)"
+
+    def search(self, query: str, path: str = ".", regex: bool = False) -> str:
+        target = self.resolve(path or ".")
+        try:
+            pattern = re.compile(query if regex else re.escape(query))
+        except re.error as error:
+            raise ToolError(f"search: bad regular expression: {error}") from None
+        hits: list[str] = []
+        files = [target] if target.is_file() else [self.root / p for p in self._files(target)]
+        for file in files:
+            if file.is_symlink() or not file.is_file() or file.stat().st_size > SEARCH_SIZE_LIMIT:
+                continue
+            try:
+                text = file.read_text()
+            except (UnicodeDecodeError, OSError):
+                continue
+            for number, line in enumerate(text.splitlines(), 1):
+                if pattern.search(line):
+                    hits.append(f"{self.relative(file)}:{number}: {line.strip()[:200]}")
+                    if len(hits) >= 50:
+                        return self._secrets.redact("\n".join(hits) + "\n[... more matches cut ...]")
+        return self._secrets.redact("\n".join(hits)) or "no matches"
+
+    def run_tests(self, args: Sequence[str] = ()) -> tuple[str, Run, dict[str, int]]:
+        """The rig's test command (with ``args`` appended: test ids, runner options)."""
+        if not self.test_command:
+            raise ToolError("this rig has no test command")
+        run = run_command([*self.test_command, *args], self.root, self.test_timeout, self._child_env, self.jail)
+        counts = count_tests(run.output)
+        status = "timed out" if run.timed_out else f"exit {run.exit_code}"
+        summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no test counts found"
+        text = f"{' '.join(run.argv)}: {status}; {summary}\n{tail(self._secrets.redact(run.output), 6000)}"
+        return text, run, counts
+
+    def shell_exec(self, command: Any) -> str:
+        argv = shlex.split(command) if isinstance(command, str) else list(command or [])
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise ToolError("shell_exec: give a command line as a string")
+        allowed = any(tuple(argv[: len(prefix)]) == tuple(prefix) for prefix in self.allowed_commands)
+        if not allowed:
+            choices = "; ".join(" ".join(p) for p in self.allowed_commands) or "none"
+            raise ToolError(f"shell_exec: {argv[0]!r} is not allowed in this rig (allowed: {choices})")
+        run = run_command(argv, self.root, self.shell_timeout, self._child_env, self.jail)
+        if run.timed_out:
+            return f"timed out after {self.shell_timeout:.0f}s\n{tail(self._secrets.redact(run.output))}"
+        return f"exit {run.exit_code}\n{tail(self._secrets.redact(run.output))}"

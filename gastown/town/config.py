@@ -1,0 +1,298 @@
+"""The town's configuration: one frozen dataclass tree read from ``town.toml``.
+
+``town.toml`` lives on the tasks branch, so every machine of a town reads the same
+settings. Reading is strict about the keys it uses (errors name the key and what was
+wrong); the full JSON Schema check runs where the file is written or pushed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from gastown.errors import ConfigError
+from gastown.town import ids
+
+if TYPE_CHECKING:
+    from gastown.town.roster import Roster
+
+TOWN_FILE = "town.toml"
+SANDBOX_MODES = ("bwrap", "none")  # how a model's commands run (see jail)
+
+TEMPLATE = """\
+# The town's configuration, read by every gastown process from the tasks branch.
+# Secrets never go here: a model names the environment variable holding its key.
+
+[town]
+name = "{name}"
+prefix = "{prefix}"      # bead ids look like {prefix}-3k9x2
+
+[queue]
+lease_seconds = 900     # a claim lives this long unless its worker renews it
+max_attempts = 3        # failures before the Mayor decides (retry, split, needs-human)
+
+[limits]
+bead_bytes = 262144     # largest bead file a push may carry
+file_bytes = 1048576    # largest other file (plans, convoys)
+commit_paths = 5000     # most files one pushed commit may change
+push_commits = 10000    # most new commits one push may carry
+"""
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    lease_seconds: float = 900.0
+    max_attempts: int = 3
+    claim_retries: int = 500
+
+
+@dataclass(frozen=True)
+class Limits:
+    bead_bytes: int = 262144
+    file_bytes: int = 1048576
+    commit_paths: int = 5000
+    push_commits: int = 10000
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """``[machine]``: what the governor and the energy estimate assume of this machine."""
+
+    vram_mib: float = 0.0  # the GPU's memory, used when NVML cannot read one
+    desktop_reserve_mib: float = 0.0  # VRAM left for the person at the desktop
+    gpu_index: int = 0  # which GPU NVML reads
+    ram_mib: float | None = None  # None: the total the machine reports
+    ram_reserve_mib: float = 0.0  # RAM gastown leaves alone
+    cpu_threads: int | None = None  # None: the count the machine reports
+    reserved_cores: tuple[int, ...] = ()  # cores gastown never pins a model to
+    gpu_watts: float | None = None  # a GPU model's draw, for energy nothing measured
+    cpu_watts: float | None = None  # a CPU model's draw, likewise
+
+    def watts_for(self, device: str) -> float | None:
+        """The configured draw of a model on ``device`` (``gpu_watts`` for "gpu", else ``cpu_watts``)."""
+        return self.gpu_watts if device == "gpu" else self.cpu_watts
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys that differ from their defaults: a ``[machine]`` table that reads back the same."""
+        return _set_keys(self)
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """``[cost]``: the price of local energy and the cloud model the work is compared with."""
+
+    price_per_kwh: float = 0.15
+    compare_to: str | None = None  # None: each reader picks (``gt cost``: the dearest cloud model)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys that differ from their defaults: a ``[cost]`` table that reads back the same."""
+        return _set_keys(self)
+
+
+def _set_keys(section: MachineConfig | CostConfig) -> dict[str, Any]:
+    """A section's fields that differ from their defaults, as plain TOML values."""
+    found: dict[str, Any] = {}
+    for spec in fields(section):
+        value = getattr(section, spec.name)
+        if value != spec.default:
+            found[spec.name] = list(value) if isinstance(value, tuple) else value
+    return found
+
+
+@dataclass(frozen=True)
+class TownConfig:
+    """Everything ``town.toml`` says. ``models`` and ``roles`` stay as written; ``roster`` is
+    them parsed, once, on first use (a town with a bad model entry still answers `gt status`)."""
+
+    name: str = "town"
+    prefix: str = "gt"
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    limits: Limits = field(default_factory=Limits)
+    rigs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    roles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    machine: MachineConfig = field(default_factory=MachineConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
+    sandbox_mode: str = "bwrap"  # how model commands run (see jail): bwrap, or none by opt-in
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def roster(self) -> Roster:
+        """The models and role rules, every reference checked (ConfigError names the key)."""
+        from gastown.town.roster import load  # ~10 ms: only commands that use models pay it
+
+        return load(self.models, self.roles)
+
+
+def template(name: str, prefix: str) -> str:
+    return TEMPLATE.format(name=name, prefix=prefix)
+
+
+def parse_toml(text: str, source: str = TOWN_FILE) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML ({error})") from None
+
+
+def _section(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: [{name}] must be a table, got {type(value).__name__}")
+    return value
+
+
+MAX_LEASE_SECONDS = 7 * 24 * 3600  # a claim no worker renews for a week is abandoned, whatever it says
+
+
+def _number(
+    section: Mapping[str, Any], key: str, where: str, default: float, *, whole: bool = False, most: float = 1e12
+) -> Any:
+    """``section[key]``: a positive number no larger than ``most`` (inf and nan are not numbers here)."""
+    value: Any = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        value = None
+    if value is None or not math.isfinite(value) or value <= 0 or value > most:
+        kind = "a positive whole number" if whole else "a positive number"
+        got = value if value is not None else section.get(key)
+        raise ConfigError(f"{where}.{key}: must be {kind} no larger than {most:g}, got {got!r}")
+    return value
+
+
+def _known_keys(section: Mapping[str, Any], known: type[MachineConfig | CostConfig], where: str) -> None:
+    names = [spec.name for spec in fields(known)]
+    for key in section:
+        if key not in names:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(names))})")
+
+
+def _amount(section: Mapping[str, Any], key: str, where: str, *, whole: bool = False, positive: bool = False) -> Any:
+    """``section[key]`` when it is a finite number ≥ 0 (> 0 when ``positive``; an int when ``whole``)."""
+    value: Any = section[key]
+    number = not isinstance(value, bool) and isinstance(value, int if whole else (int, float))
+    if not number or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        noun = "whole number" if whole else "number"
+        kind = f"a positive {noun}" if positive else f"a {noun} ≥ 0"
+        raise ConfigError(f"{where}.{key}: must be {kind}, got {value!r}")
+    return value if whole else float(value)
+
+
+# [machine]'s numbers: key -> (whole, positive). reserved_cores, a list, is read on its own.
+_MACHINE_NUMBERS = {
+    "vram_mib": (False, False),
+    "desktop_reserve_mib": (False, False),
+    "gpu_index": (True, False),
+    "ram_mib": (False, True),
+    "ram_reserve_mib": (False, False),
+    "cpu_threads": (True, True),
+    "gpu_watts": (False, False),
+    "cpu_watts": (False, False),
+}
+
+
+def _machine(section: Mapping[str, Any], where: str) -> MachineConfig:
+    _known_keys(section, MachineConfig, where)
+    given: dict[str, Any] = {
+        key: _amount(section, key, where, whole=whole, positive=positive)
+        for key, (whole, positive) in _MACHINE_NUMBERS.items()
+        if key in section
+    }
+    if "reserved_cores" in section:
+        cores = section["reserved_cores"]
+        listed = isinstance(cores, list) and all(type(c) is int and c >= 0 for c in cores)  # bool is no core
+        if not listed:
+            raise ConfigError(f"{where}.reserved_cores: must be a list of core numbers (each ≥ 0), got {cores!r}")
+        given["reserved_cores"] = tuple(cores)
+    return MachineConfig(**given)
+
+
+def _cost(section: Mapping[str, Any], where: str) -> CostConfig:
+    _known_keys(section, CostConfig, where)
+    given: dict[str, Any] = {}
+    if "price_per_kwh" in section:
+        given["price_per_kwh"] = _amount(section, "price_per_kwh", where)
+    if "compare_to" in section:
+        name = section["compare_to"]
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.compare_to: must be a model's name (a non-empty string), got {name!r}")
+        given["compare_to"] = name
+    return CostConfig(**given)
+
+
+def _sandbox_mode(section: Mapping[str, Any], where: str) -> str:
+    unknown = sorted(set(section) - {"mode"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (the one key is mode)")
+    mode = section.get("mode", "bwrap")
+    if mode not in SANDBOX_MODES:
+        raise ConfigError(f'{where}.mode: {mode!r} is not a mode; use "bwrap" (the default) or "none" (unconfined)')
+    return str(mode)
+
+
+def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
+    """A TownConfig from parsed TOML; ConfigError names the first bad key."""
+    town = _section(data, "town", source)
+    queue = _section(data, "queue", source)
+    limits = _section(data, "limits", source)
+    prefix = town.get("prefix", "gt")
+    if not isinstance(prefix, str) or not ids.is_valid_prefix(prefix):
+        raise ConfigError(
+            f"{source}: town.prefix: {prefix!r} is not a valid id prefix (lowercase letters, "
+            "digits and inner dashes, starting with a letter)"
+        )
+    name = town.get("name", "town")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{source}: town.name: must be a non-empty string")
+    where_q, where_l = f"{source}: queue", f"{source}: limits"
+    return TownConfig(
+        name=name,
+        prefix=prefix,
+        queue=QueueConfig(
+            lease_seconds=float(_number(queue, "lease_seconds", where_q, 900.0, most=MAX_LEASE_SECONDS)),
+            max_attempts=_number(queue, "max_attempts", where_q, 3, whole=True),
+            claim_retries=_number(queue, "claim_retries", where_q, 500, whole=True),
+        ),
+        limits=Limits(
+            bead_bytes=_number(limits, "bead_bytes", where_l, 262144, whole=True),
+            file_bytes=_number(limits, "file_bytes", where_l, 1048576, whole=True),
+            commit_paths=_number(limits, "commit_paths", where_l, 5000, whole=True),
+            push_commits=_number(limits, "push_commits", where_l, 10000, whole=True),
+        ),
+        rigs=_section(data, "rigs", source),
+        models=_section(data, "models", source),
+        roles=_section(data, "roles", source),
+        machine=_machine(_section(data, "machine", source), f"{source}: machine"),
+        cost=_cost(_section(data, "cost", source), f"{source}: cost"),
+        sandbox_mode=_sandbox_mode(_section(data, "sandbox", source), f"{source}: sandbox"),
+        raw=data,
+    )
+
+
+def parse(text: str, source: str = TOWN_FILE) -> TownConfig:
+    return from_dict(parse_toml(text, source), source)
+
+
+def toml_key(key: str) -> str:
+    """A TOML key: bare when it can be, else quoted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def toml_value(value: Any) -> str:
+    """A TOML value for what town.toml and rig files hold (TypeError for anything else)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{toml_key(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")

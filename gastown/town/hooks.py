@@ -1,0 +1,202 @@
+"""The git hooks: what they check, and how they are installed.
+
+The files in ``hooks/`` are tiny shell shims that run ``gt hook NAME``; installing
+writes them into a repository with ``gt`` replaced by this interpreter's absolute path,
+so a hook works under ``git daemon`` or an ssh login whose PATH lacks gastown.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gastown.errors import UsageError
+from gastown.town import admission, events
+from gastown.town.git import ZERO, Git
+from gastown.town.index import Index
+from gastown.town.resources import data_dir
+from gastown.town.store import GitStore, Snapshot
+from gastown.town.town import REMOTE_REF, TASKS_REF, Town
+
+SERVER_HOOKS = ("pre-receive", "post-receive")
+CLIENT_HOOKS = ("pre-commit", "pre-push")
+MARKER = "# gastown hook:"
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    old: str
+    new: str
+    ref: str
+
+
+def parse_updates(lines: Iterable[str]) -> list[RefUpdate]:
+    """``<old> <new> <ref>`` lines as git feeds them to pre-/post-receive."""
+    updates = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            updates.append(RefUpdate(*parts))
+    return updates
+
+
+def pre_receive(git_dir: Path, updates: Sequence[RefUpdate], now: float | None = None) -> list[str]:
+    """Problems with a push; empty means accept. Only the tasks branch is checked."""
+    now = time.time() if now is None else now
+    problems: list[str] = []
+    for update in updates:
+        if update.ref != TASKS_REF:
+            continue
+        if update.new == ZERO:
+            problems.append("deleting the tasks branch is refused: it is the town's whole history")
+            continue
+        problems += _check_range(git_dir, update.old, update.new, now, ancestry=True)
+    return problems
+
+
+def _check_range(git_dir: Path, old: str, new: str, now: float, ancestry: bool) -> list[str]:
+    store = GitStore(Town(git_dir, None))
+    git = store.git
+    base = None if old == ZERO else old
+    if base is not None and ancestry and not git.is_ancestor(base, new):
+        return [
+            "a non-fast-forward push to tasks is refused: the history is append-only "
+            "(fetch, rebase your commits onto the new tip, push again)"
+        ]
+    snap = _state(store, base)
+    commits = git.commits_between(base, new)
+    return admission.check_commits(git, snap.index, commits, snap.config().limits, now).problems
+
+
+def _state(store: GitStore, commit: str | None) -> Snapshot:
+    """The tasks branch at ``commit`` (None: before its first commit, empty)."""
+    return store.snapshot(commit) if commit else Snapshot(store, None, Index())
+
+
+def post_receive(git_dir: Path, updates: Sequence[RefUpdate]) -> list[str]:
+    """A line per tasks update for the pusher: how many commits of each event landed."""
+    lines = []
+    git = Git(git_dir)
+    for update in updates:
+        if update.ref != TASKS_REF or update.new == ZERO:
+            continue
+        counts: dict[str, int] = {}
+        base = None if update.old == ZERO else update.old
+        for commit in git.commits_between(base, update.new):
+            kind = events.first(events.parse_trailers(commit.message), "Event") or events.MANUAL
+            counts[kind] = counts.get(kind, 0) + 1
+        summary = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+        lines.append(f"gastown: tasks is now {update.new[:10]} ({summary})")
+    nudge(git_dir)
+    return lines
+
+
+def nudge(git_dir: Path) -> None:
+    """Touch the nudge file watchers on this machine listen to."""
+    path = git_dir / "gastown" / "nudge"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{time.time()}\n")
+    except OSError:
+        pass  # a read-only server still accepted the push; watchers fall back to polling
+
+
+def pre_commit(git_dir: Path, now: float | None = None) -> list[str]:
+    """Check what is staged on a checked-out tasks branch, as the server would."""
+    now = time.time() if now is None else now
+    store = GitStore(Town(git_dir, None))
+    git = store.git
+    staged = git.run("write-tree").stdout.decode().strip()
+    snap = _state(store, git.resolve("HEAD"))
+    return admission.check_trees(git, snap.index, snap.tree, staged, snap.config().limits, now)
+
+
+def pre_push(git_dir: Path, lines: Iterable[str], now: float | None = None) -> list[str]:
+    """Check commits about to be pushed to a remote's tasks branch."""
+    now = time.time() if now is None else now
+    git = Git(git_dir)
+    problems = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4 or parts[2] != TASKS_REF or parts[1] == ZERO:
+            continue
+        local, remote_sha = parts[1], parts[3]
+        # What the remote already has: its sha when we know it, else our view of it.
+        base = remote_sha if remote_sha != ZERO and git.exists(remote_sha) else git.resolve(REMOTE_REF)
+        problems += _check_range(git_dir, base or ZERO, local, now, ancestry=False)
+    return problems
+
+
+def run_hook(name: str, git_dir: Path, stdin: Iterable[str]) -> tuple[int, list[str]]:
+    """Run hook ``name`` as git would; returns the exit code and the lines to print."""
+    if name == "post-receive":
+        return 0, post_receive(git_dir, parse_updates(stdin))
+    if name == "pre-receive":
+        problems = pre_receive(git_dir, parse_updates(stdin))
+    elif name == "pre-commit":
+        problems = pre_commit(git_dir)
+    elif name == "pre-push":
+        problems = pre_push(git_dir, stdin)
+    else:
+        return 2, [f"gastown: no hook named {name!r} (known: {', '.join(SERVER_HOOKS + CLIENT_HOOKS)})"]
+    if not problems:
+        return 0, []
+    lines = [f"gastown: {name} refused {len(problems)} problem(s) on the tasks branch:"]
+    return 1, lines + [f"  {problem}" for problem in problems]
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m gastown hook NAME``: the entry the installed shims call."""
+    from gastown.errors import GastownError
+    from gastown.town.git import discover
+
+    if not argv:
+        print("usage: gt hook NAME", file=sys.stderr)
+        return 2
+    git_dir = discover(Path.cwd())
+    if git_dir is None:
+        print("gastown: a hook must run inside a git repository", file=sys.stderr)
+        return 2
+    try:
+        code, lines = run_hook(argv[0], git_dir, sys.stdin)
+    except GastownError as error:
+        code, lines = 1, [f"gastown: {argv[0]}: {error.message}"]
+    for line in lines:
+        print(line, file=sys.stderr if code else sys.stdout)
+    return code
+
+
+def hooks_dir(git: Git) -> Path:
+    path = git.run("rev-parse", "--git-path", "hooks").stdout.decode().strip()
+    resolved = Path(path)
+    if not resolved.is_absolute():
+        resolved = (git.workdir or git.git_dir) / resolved
+    return resolved
+
+
+def install(git_dir: Path, names: Sequence[str], force: bool = False) -> list[Path]:
+    """Write the named hooks into the repository; refuse to overwrite someone else's."""
+    git = Git(git_dir)
+    target = hooks_dir(git)
+    target.mkdir(parents=True, exist_ok=True)
+    command = f"{shlex.quote(sys.executable)} -m gastown"
+    written = []
+    planned = []
+    for name in names:
+        path = target / name
+        if path.exists() and MARKER not in path.read_text(errors="replace") and not force:
+            raise UsageError(
+                f"{path} exists and is not a gastown hook",
+                "move it aside (or call it from the gastown hook), or pass --force to replace it",
+            )
+        shim = (data_dir("hooks") / name).read_text()
+        planned.append((path, shim.replace("exec gt hook", f"exec {command} hook")))
+    for path, text in planned:
+        path.write_text(text)
+        path.chmod(0o755)
+        written.append(path)
+    return written

@@ -1,0 +1,430 @@
+"""The bead queue's operations: add, edit, ready, claim, renew, release, complete, fail.
+
+Each write is one ``store.update`` whose decision function re-reads the bead every
+time it runs: after a lost race the decision is made again on the new tip, never
+replayed (re-applying a claim without re-reading double-claims beads).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
+from gastown.town import convoy as convoymod
+from gastown.town import dag, events, ids, schema
+from gastown.town.bead import CLAIMED, OPEN, Bead, Dependency, new_bead
+from gastown.town.beadtext import parse_assignments
+from gastown.town.index import INVALID, Entry
+from gastown.town.store import GitStore, Snapshot, Update
+from gastown.town.times import iso
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A successful claim: the bead as claimed, and whether it was taken from a dead owner."""
+
+    bead: Bead
+    recovery: bool = False
+    previous_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class NewBead:
+    """What ``add`` needs to make a bead."""
+
+    title: str
+    role: str = "polecat"
+    rig: str | None = None
+    description: str = ""
+    acceptance_criteria: str = ""
+    acceptance_tests: tuple[str, ...] = ()
+    design: str = ""
+    priority: int = 2
+    issue_type: str = "task"
+    estimated_tokens: int | None = None
+    convoy: str | None = None
+    labels: tuple[str, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
+    external_ref: str | None = None
+
+
+class Queue:
+    """The queue over one store; every method is one read or one commit."""
+
+    def __init__(self, store: GitStore) -> None:
+        self.store = store
+
+    # ---- reading ---------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot()
+
+    def show(self, bead_id: str) -> Bead:
+        return self.store.snapshot().bead(bead_id)
+
+    def ready(self, role: str | None = None, now: float | None = None, limit: int | None = None) -> list[Entry]:
+        """Ready beads best first (at most ``limit``)."""
+        return self.store.snapshot().index.ready(role, time.time() if now is None else now, limit)
+
+    def waiting_on(self, snap: Snapshot, entry: Entry) -> list[str]:
+        return dag.waiting_on(entry, snap.index.entries.get)
+
+    # ---- adding and editing ----------------------------------------------------
+
+    def add(self, spec: NewBead, agent: str | None = None) -> Bead:
+        return self.add_many([spec], agent)[0]
+
+    def add_many(self, specs: Sequence[NewBead], agent: str | None = None) -> list[Bead]:
+        """Add beads in one commit (deps may name each other in list order)."""
+        made: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            made.clear()
+            now = time.time()
+            prefix = snap.config().prefix
+            fresh: set[str] = set()
+            for spec in specs:
+                bead_id = ids.new_id(prefix, f"{spec.title}\0{now}", lambda c: snap.has(c) or c in fresh)
+                fresh.add(bead_id)
+                bead = new_bead(
+                    bead_id,
+                    spec.title,
+                    now,
+                    role=spec.role,
+                    rig=spec.rig,
+                    description=spec.description,
+                    acceptance_criteria=spec.acceptance_criteria,
+                    acceptance_tests=spec.acceptance_tests,
+                    design=spec.design,
+                    priority=spec.priority,
+                    issue_type=spec.issue_type,
+                    estimated_tokens=spec.estimated_tokens,
+                    convoy=spec.convoy,
+                    labels=spec.labels,
+                    dependencies=spec.dependencies,
+                    external_ref=spec.external_ref,
+                )
+                for dep in bead.dependencies:
+                    if not snap.has(dep.id) and dep.id not in fresh - {bead_id}:
+                        raise InvalidBead(
+                            [f"new bead {spec.title!r}: $.dependencies: {dep.id} does not exist"],
+                            "`gt ready` and `gt status` list existing beads",
+                        )
+                made.append(bead)
+            files = _convoy_additions(snap, made)
+            event = events.Event(
+                events.ADD,
+                tuple(b.id for b in made),
+                agent,
+                made[0].title if len(made) == 1 else f"{len(made)} beads",
+                events.trailer_pairs([("Role", made[0].role), ("Convoy", made[0].convoy)] if len(made) == 1 else []),
+            )
+            return Update(event, made, files)
+
+        self.store.update(decide)
+        return list(made)
+
+    def edit(self, bead_id: str, assignments: Sequence[str], agent: str | None = None) -> Bead:
+        """Change non-protocol fields from ``field=value`` strings."""
+        changes = parse_assignments(assignments)
+        edited: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            bead = snap.bead(bead_id)
+            try:
+                new = bead.edited(time.time(), **changes)
+            except (ValueError, TypeError) as error:
+                raise UsageError(f"bead {bead_id}: {error}") from None
+            _check_references(snap, new)
+            edited[:] = [new]
+            event = events.Event(
+                events.EDIT,
+                (bead_id,),
+                agent,
+                ", ".join(sorted(changes)),
+            )
+            return Update(event, [new])
+
+        self.store.update(decide)
+        return edited[0]
+
+    # ---- the claim protocol ----------------------------------------------------
+
+    def claim(
+        self,
+        role: str,
+        agent: str,
+        lease: float | None = None,
+        bead_id: str | None = None,
+        extra: Sequence[tuple[str, object]] = (),
+    ) -> Claimed:
+        """Claim the best ready bead of ``role`` (or ``bead_id``); NothingReady if none."""
+        outcome: list[Claimed] = []
+
+        def decide(snap: Snapshot) -> Update:
+            now = time.time()
+            seconds = lease if lease is not None else snap.config().queue.lease_seconds
+            bead = self._pick(snap, role, bead_id, now)
+            recovery = bead.status == CLAIMED
+            previous = bead.claim.agent if bead.claim else None
+            new = bead.claimed(agent, role, now, seconds)
+            outcome[:] = [Claimed(new, recovery, previous)]
+            trailers = [
+                ("Role", role),
+                ("Generation", new.generation),
+                ("Lease-Expires", new.claim.expires_at if new.claim else None),
+                ("Rig", new.rig),
+                ("Convoy", new.convoy),
+                ("Recovery", "yes" if recovery else None),
+                ("Previous-Agent", previous if recovery else None),
+                *extra,
+            ]
+            event = events.Event(events.CLAIM, (new.id,), agent, new.title, events.trailer_pairs(trailers))
+            return Update(event, [new])
+
+        self.store.update(decide)
+        return outcome[0]
+
+    def _pick(self, snap: Snapshot, role: str, bead_id: str | None, now: float) -> Bead:
+        if bead_id is not None:
+            entry = snap.index.get(bead_id)
+            if entry is None:
+                raise NotFound(f"no bead {bead_id} on the tasks branch")
+            if not snap.index.is_ready(entry, now):
+                why = dag.waiting_on(entry, snap.index.entries.get)
+                state = f"waiting on {', '.join(why)}" if why else entry.status
+                raise NothingReady(f"bead {bead_id} is not ready ({state})")
+            return snap.bead(bead_id)
+        skip: set[str] = set()
+        while True:
+            entry = snap.index.best_ready(role, now, frozenset(skip))
+            if entry is None:
+                raise NothingReady(f"nothing is ready for role {role}")
+            try:
+                return snap.bead(entry.id)
+            except InvalidBead:
+                skip.add(entry.id)  # a bead pushed past the hooks must not stall the queue
+
+    def renew(self, bead_id: str, agent: str, generation: int | None = None, lease: float | None = None) -> Bead:
+        """Push the lease out; refused unless ``agent`` still holds this generation."""
+
+        def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
+            seconds = lease if lease is not None else snap.config().queue.lease_seconds
+            new = bead.renewed(now, seconds)
+            return new, [("Lease-Expires", new.claim.expires_at if new.claim else None)]
+
+        return self._owned_change(events.RENEW, bead_id, agent, generation, change)
+
+    def release(
+        self,
+        bead_id: str,
+        agent: str | None = None,
+        generation: int | None = None,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> Bead:
+        """Hand a claimed bead back to the queue (no attempt counted). Without ``agent``, a
+        live claim is someone else's: refused unless ``force`` (then recorded as forced)."""
+
+        def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
+            claim, left = bead.claim, bead.lease_left(now)
+            if agent is None and claim is not None and not force and left is not None and left > 0:
+                raise Refused(
+                    f"bead {bead.id} is claimed by {claim.agent} "
+                    f"(generation {bead.generation}, lease {left:.0f}s left)",
+                    f"pass --agent {claim.agent} if you are that agent, or --force to take it from them (recorded)",
+                )
+            return bead.released(now), [("Reason", reason), ("Forced", "yes" if force and agent is None else None)]
+
+        return self._owned_change(events.RELEASE, bead_id, agent, generation, change)
+
+    def complete(
+        self,
+        bead_id: str,
+        agent: str,
+        generation: int | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> Bead:
+        """Mark done with the worker's result."""
+        if result is not None:
+            schema.check("result", dict(result), f"bead {bead_id}: result")
+
+        def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
+            return bead.completed(now, result), [("Status", "done"), *events.result_trailers(result)]
+
+        return self._owned_change(events.COMPLETE, bead_id, agent, generation, change)
+
+    def fail(
+        self,
+        bead_id: str,
+        agent: str,
+        reason: str,
+        generation: int | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> Bead:
+        """Mark failed with a reason; the attempt is counted."""
+        if not reason.strip():
+            raise UsageError(f"bead {bead_id}: --reason is required and must say why it failed")
+        if result is not None:
+            schema.check("result", dict(result), f"bead {bead_id}: result")
+
+        def change(snap: Snapshot, bead: Bead, now: float) -> tuple[Bead, list[tuple[str, object]]]:
+            new = bead.failed(now, reason.strip(), result)
+            trailers: list[tuple[str, object]] = [
+                ("Status", "failed"),
+                ("Reason", reason),
+                ("Attempts", new.attempts),
+            ]
+            return new, trailers + events.result_trailers(result)
+
+        return self._owned_change(events.FAIL, bead_id, agent, generation, change)
+
+    def reject(self, bead_id: str, agent: str | None, reason: str, result: Mapping[str, Any]) -> Bead:
+        """Send a done bead back as failed (its merge failed): the reason attached, the attempt counted."""
+        done: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            bead = snap.bead(bead_id)
+            if bead.status != "done":
+                raise Refused(f"bead {bead_id} is {bead.status}; only a done bead is sent back")
+            merged = {**(bead.result or {}), **result}
+            new = bead.failed(time.time(), reason, merged)
+            done[:] = [new]
+            trailers = events.trailer_pairs([("Reason", reason), ("Attempts", new.attempts), ("Status", "failed")])
+            return Update(events.Event("reject", (bead_id,), agent, bead.title, trailers), [new])
+
+        self.store.update(decide)
+        return done[0]
+
+    def retry(self, bead_id: str, agent: str | None = None, reason: str | None = None) -> Bead:
+        """Reopen a failed (or done) bead for another attempt."""
+        done: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            bead = snap.bead(bead_id)
+            if bead.status in (OPEN, CLAIMED):
+                raise Refused(f"bead {bead_id} is {bead.status}; only failed or done beads reopen")
+            new = bead.reopened(time.time())
+            done[:] = [new]
+            trailers = events.trailer_pairs([("Reason", reason), ("Attempts", new.attempts)])
+            return Update(events.Event(events.RETRY, (bead_id,), agent, bead.title, trailers), [new])
+
+        self.store.update(decide)
+        return done[0]
+
+    def _owned_change(self, kind: str, bead_id: str, agent: str | None, generation: int | None, change: Any) -> Bead:
+        done: list[Bead] = []
+
+        def decide(snap: Snapshot) -> Update:
+            now = time.time()
+            bead = snap.bead(bead_id)
+            _check_owner(bead, agent, generation, kind)
+            new, trailers = change(snap, bead, now)
+            done[:] = [new]
+            pairs = [
+                ("Role", bead.claim.role if bead.claim else None),
+                ("Generation", bead.generation),
+            ]
+            event = events.Event(kind, (bead_id,), agent, bead.title, events.trailer_pairs(pairs + trailers))
+            return Update(event, [new])
+
+        self.store.update(decide)
+        return done[0]
+
+    # ---- status ----------------------------------------------------------------
+
+    def status(self, now: float | None = None) -> dict[str, Any]:
+        """Counts by status and role, live and expired claims, beads that need a person."""
+        now = time.time() if now is None else now
+        snap = self.store.snapshot()
+        index = snap.index
+        counts: dict[str, dict[str, int]] = {}
+        for entry in index:
+            state = entry.status
+            if state == OPEN:
+                state = "ready" if index.is_ready(entry, now) else "blocked"
+            role = counts.setdefault(entry.role, {})
+            role[state] = role.get(state, 0) + 1
+        totals: dict[str, int] = {}
+        for role_counts in counts.values():
+            for state, n in role_counts.items():
+                totals[state] = totals.get(state, 0) + n
+        claims = [
+            {
+                "id": e.id,
+                "agent": e.agent,
+                "role": e.role,
+                "generation": e.generation,
+                "expires_at": iso(e.expires) if e.expires else None,
+                "lease_left_s": round(e.expires - now, 1) if e.expires else None,
+                "expired": bool(e.expires is not None and e.expires <= now),
+                "title": e.title,
+            }
+            for e in index.live_claims()
+        ]
+        return {
+            "town": snap.config().name,
+            "tip": snap.commit,
+            "beads": len(index),
+            "totals": totals,
+            "by_role": counts,
+            "claims": claims,
+            "invalid": [{"id": e.id, "path": e.path, "problem": e.problem} for e in index if e.status == INVALID],
+            "duplicates": {k: sorted(v) for k, v in index.duplicates.items()},
+            "remote": self.store.remote,
+        }
+
+
+# ---- helpers ------------------------------------------------------------------
+
+
+def _check_owner(bead: Bead, agent: str | None, generation: int | None, verb: str) -> None:
+    if bead.status != CLAIMED or bead.claim is None:
+        raise Refused(f"bead {bead.id} is {bead.status}, not claimed; cannot {verb} it")
+    if generation is not None and generation != bead.generation:
+        raise Refused(
+            f"bead {bead.id}: stale generation {generation}: the bead is at generation "
+            f"{bead.generation}, claimed by {bead.claim.agent}; your claim was taken over "
+            "after its lease expired",
+            "drop this work; the new owner finishes the bead",
+        )
+    if agent is not None and bead.claim.agent != agent:
+        raise Refused(
+            f"bead {bead.id} is claimed by {bead.claim.agent} (generation {bead.generation}), not by {agent}",
+            "only the owner may renew, complete or fail a claim",
+        )
+
+
+def _check_references(snap: Snapshot, bead: Bead) -> None:
+    for dep in bead.dependencies:
+        if not snap.has(dep.id):
+            raise InvalidBead([f"bead {bead.id}: $.dependencies: {dep.id} does not exist"])
+
+    def edges(node: str) -> tuple[str, ...]:
+        if node == bead.id:
+            return bead.blockers() + ((bead.parent(),) if bead.parent() else ())  # type: ignore[operator]
+        entry = snap.index.get(node)
+        if entry is None:
+            return ()
+        return entry.blocks + ((entry.parent,) if entry.parent else ())
+
+    cycle = dag.find_cycle([bead.id], edges)
+    if cycle:
+        raise InvalidBead([f"bead {bead.id}: dependency cycle {' -> '.join(cycle)}"])
+
+
+def _convoy_additions(snap: Snapshot, beads: Sequence[Bead]) -> dict[str, bytes | None]:
+    """Convoy files that gain the new beads (a bead may only join an existing convoy)."""
+    files: dict[str, bytes | None] = {}
+    grouped: dict[str, list[str]] = {}
+    for bead in beads:
+        if bead.convoy:
+            grouped.setdefault(bead.convoy, []).append(bead.id)
+    for convoy_id, members in grouped.items():
+        current = convoymod.load(snap, convoy_id)
+        grown = replace(current, beads=current.beads + tuple(members))
+        files[convoymod.path_of(convoy_id)] = grown.to_json()
+    return files

@@ -1,3 +1,4 @@
+import pickle
 import random
 import time
 
@@ -65,6 +66,19 @@ def test_a_saved_index_is_reused_and_a_corrupt_one_is_rebuilt(town):
     reloaded = Index.load(store.index_path)
     assert reloaded is not None and len(reloaded) == 1
     store.index_path.write_bytes(b"not a pickle")
+    assert Index.load(store.index_path) is None
+    assert len(GitStore(locate(town.path)).snapshot().index) == 1
+
+
+def test_an_index_saved_before_the_modules_moved_is_rebuilt_not_a_crash(town):
+    town.add("one")
+    store = town.store()
+    store.snapshot()
+    store.save_index()
+    saved = pickle.dumps(pickle.loads(store.index_path.read_bytes()), protocol=0)
+    assert b"gastown.town.index" in saved
+    # as an older gastown wrote it, when the index module was gastown/index.py
+    store.index_path.write_bytes(saved.replace(b"gastown.town.index", b"gastown.index"))
     assert Index.load(store.index_path) is None
     assert len(GitStore(locate(town.path)).snapshot().index) == 1
 

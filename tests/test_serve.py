@@ -211,6 +211,26 @@ def test_pages_show_the_convoy_dag_the_bead_timeline_and_the_panels(town, serve)
     assert status == 200 and ids["code"] in page and "polecat@test" in page
 
 
+def test_the_agents_page_shows_the_machines_budget_and_who_holds_it(town, serve):
+    from gastown.machine.governor import _process_start, state_path
+
+    # a model run on this machine, as the governor records it (this test's process holds it)
+    state_path().parent.mkdir(parents=True, exist_ok=True)
+    held = {"id": "r1", "model": "qwen2.5-coder-1.5b", "pid": os.getpid(), "ram_mib": 2048.0, "cores": [0, 1]}
+    held |= {"started": time.time() - 65, "process_start": _process_start(os.getpid())}
+    gone = held | {"id": "r2", "model": "gone-model", "pid": 2**22 + 1, "process_start": 1.0}  # its process is gone
+    state_path().write_text(json.dumps({"reservations": [held, gone]}))
+    served = serve(town)
+    status, page, _ = served.get("/agents")
+    assert status == 200 and 'id="machine"' in page
+    ram = page[page.index('data-resource="ram"') :].split("</tr>")[0]
+    assert 'class="held"' in ram and "qwen2.5-coder-1.5b (pid" in ram and "2048 of" in ram, ram
+    assert 'data-resource="vram"' in page
+    rows = page[page.index('id="reservations"') :].split("</table>")[0]
+    assert "qwen2.5-coder-1.5b" in rows and "0,1" in rows and "1m0" in rows and "gone-model" not in rows
+    assert json.loads(state_path().read_text())["reservations"][1]["model"] == "gone-model"  # looked, not written
+
+
 def test_an_unknown_bead_or_convoy_is_a_404_page_and_a_bad_since_a_400(town, serve):
     served = serve(town)
     assert served.get("/beads/gt-zzzzz")[0] == 404
@@ -390,5 +410,9 @@ def test_in_a_real_browser_pushes_and_claims_show_up_without_a_reload(town, serv
             claim_row = page.locator('#timeline tr[data-event="claim"]')
             sync_api.expect(claim_row).to_contain_text("Lease-Expires")
             sync_api.expect(claim_row).to_contain_text("refinery@browser")
+            lease = page.locator("span[data-expires]").first  # the lease counts down without a push
+            before = lease.text_content()
+            sync_api.expect(lease).not_to_have_text(before or "", timeout=3000)
+            sync_api.expect(lease).to_contain_text("left")
         finally:
             browser.close()

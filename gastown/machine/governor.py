@@ -161,6 +161,16 @@ class Governor:
         with self._state() as held:
             return list(held)
 
+    def held(self) -> list[Reservation]:
+        """The live reservations, read without taking the lock or writing (for a page that
+        only looks: the file is replaced whole, so a read sees one state or the next)."""
+        try:
+            raw = json.loads(self.path.read_text())
+            found = [Reservation(**r) for r in raw.get("reservations", [])]
+        except (OSError, ValueError, TypeError):
+            return []
+        return [r for r in found if _alive(r)]
+
     def check(self, spec: ModelSpec, slots: int | None = None, held: list[Reservation] | None = None) -> Verdict:
         """Would ``spec`` fit now? (No reservation is made.)"""
         if held is None:

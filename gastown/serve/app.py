@@ -105,6 +105,7 @@ class Pages:
             watchers=self.reader.watchers(),
             claims=self.reader.claims(now),
             servers=self.reader.servers(),
+            machine=self.reader.machine(),
             now=now,
             page="agents",
         )

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from gastown.agents import liveness
 from gastown.errors import GastownError, NotFound
 from gastown.machine import cost as costmod
+from gastown.machine.governor import Budget, Reservation, governor_for
 from gastown.machine.runner import Runner
 from gastown.mayor import metrics as metricsmod
 from gastown.mayor.decisions import NEEDS_HUMAN
@@ -46,6 +47,37 @@ class ConvoyView:
     edges: list[Edge]
     counts: dict[str, int]
     outside: list[str]  # member ids the branch does not hold
+
+
+@dataclass(frozen=True)
+class MachineView:
+    """The machine's budget (VRAM, RAM) and the model runs holding part of it."""
+
+    budget: Budget
+    reservations: list[Reservation]
+
+    def bar(self, kind: str) -> list[tuple[str, float, str]]:
+        """One resource (``vram`` or ``ram``) as a bar: (label, share of the whole, css class)
+        for the desktop's share (VRAM), each reservation, then what is free."""
+        whole = self.budget.vram_mib + self.budget.desktop_mib if kind == "vram" else self.budget.ram_mib
+        if whole <= 0:
+            return []
+        parts: list[tuple[str, float, str]] = []
+        desktop = self.budget.desktop_mib
+        if kind == "vram" and desktop:
+            parts.append((f"the desktop's share: {desktop:.0f} MiB", desktop, "desktop"))
+        for r in self.reservations:
+            mib = r.vram_mib if kind == "vram" else r.ram_mib
+            if mib > 0:
+                parts.append((f"{r.model} (pid {r.pid}): {mib:.0f} MiB", mib, "held"))
+        free = whole - sum(mib for _, mib, _ in parts)
+        if free > 0:
+            parts.append((f"free: {free:.0f} MiB", free, "free"))
+        return [(label, mib / whole, css) for label, mib, css in parts]
+
+    def used(self, kind: str) -> float:
+        """MiB of ``kind`` the reservations hold."""
+        return sum(r.vram_mib if kind == "vram" else r.ram_mib for r in self.reservations)
 
 
 @dataclass(frozen=True)
@@ -274,6 +306,12 @@ class Reader:
     def claims(self, now: float) -> list[dict[str, Any]]:
         with self._snapshot() as snap:
             return self._claims(snap, now)
+
+    def machine(self) -> MachineView:
+        """What the governor lets gastown use of this machine, and who holds it now."""
+        with self._snapshot() as snap:
+            governor = governor_for(snap.config().machine)
+        return MachineView(governor.budget(), governor.held())
 
     def servers(self) -> list[dict[str, Any]]:
         return [

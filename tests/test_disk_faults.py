@@ -154,3 +154,30 @@ def test_a_watcher_whose_disk_fills_mid_bead_says_so_in_one_line_and_hands_the_b
     assert [entry.event for entry in history] == ["add", "claim", "release", "claim", "complete"], history
     assert dict(history[2].trailers)["Reason"].startswith("no space left on the disk ("), history[2]
     assert done.queue().show(bead_id).status == "done"
+
+
+def test_git_in_a_worktree_on_a_full_disk_is_the_disks_trouble_not_the_works(tmp_path: Path) -> None:
+    # A bead's own git (the worktree's commit, a rebase) on a disk that filled: a StorageError
+    # naming the place, which a watcher waits out and hands back, not a failed bead.
+    small = tmp_path / "small"
+    small.mkdir()
+    repo = small / "rig"
+    probe = (
+        "from gastown.town.git import run_git\n"
+        "from gastown.errors import StorageError\n"
+        "try:\n"
+        f"    run_git(['add', '-A'], {str(repo)!r})\n"
+        "except StorageError as error:\n"
+        "    print('StorageError:', error.message, '|', error.hint)\n"
+    )
+    (tmp_path / "probe.py").write_text(probe)
+    script = f"""
+        git init --quiet {repo} && head -c 200000 /dev/urandom > {repo}/data.bin || exit 90
+        dd if=/dev/zero of={small}/fill bs=64k 2>/dev/null
+        PYTHONPATH={REPO_ROOT} {sys.executable} {tmp_path}/probe.py > {tmp_path}/out 2>&1
+    """
+    run = inside(["--size", str(4 << 20), "--tmpfs", str(small)], script)
+    assert run.returncode == 0, run.stderr
+    out = (tmp_path / "out").read_text()
+    assert out.startswith(f"StorageError: no space left on the disk ({repo})"), out
+    assert "free some space" in out, out

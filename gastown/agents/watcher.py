@@ -210,6 +210,9 @@ class Watcher:
             return outcome
         except Unavailable as error:
             return Outcome("released", error.message)
+        except StorageError as error:  # git in the worktree on a full disk: the machine's trouble
+            log.warning("%s: %s; %s", bead.id, error.message, error.hint)
+            return Outcome("released", error.message)
         except GastownError as error:
             return Outcome("failed", error.message)
         except Exception as error:  # a bug must not lose the bead: hand it back, say why

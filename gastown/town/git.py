@@ -83,8 +83,21 @@ def run_git(
         raise GitFailed("the git program is not installed", "install git (2.30 or newer)") from None
     if check and proc.returncode != 0:
         message = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(errors="replace").strip()
+        for marker, code in _STORAGE_MESSAGES:
+            if marker in message:  # the disk's trouble, not the work's: said so, and waited out
+                raise storage_error(OSError(code, os.strerror(code)), cwd)
         raise GitFailed(f"git {' '.join(args[:2])} failed: {message[-2000:]}")
     return proc
+
+
+# git's words (the C library's strerror) for a disk that refused a write, as an English or C
+# locale prints them (elsewhere the failure stays a plain GitFailed); "Permission denied" is left
+# out: ssh says it of a key, not of a disk
+_STORAGE_MESSAGES = (
+    ("No space left on device", errno.ENOSPC),
+    ("Disk quota exceeded", errno.EDQUOT),
+    ("Read-only file system", errno.EROFS),
+)
 
 
 def discover(start: str | Path) -> Path | None:

@@ -2,7 +2,7 @@
 
 import time
 
-from gastown.agents.pace import MIN_REPLY_TOKENS, NEXT_CALL_MARGIN, Budget, Pace
+from gastown.agents.pace import MIN_REPLY_TOKENS, NEXT_CALL_MARGIN, BeadBudget, Pace
 from gastown.machine.providers import Usage
 
 
@@ -58,26 +58,28 @@ def _paced() -> Pace:
 
 def test_a_budget_caps_the_reply_to_the_time_left_after_the_next_test_run():
     pace = _paced()
-    budget = Budget(max_wall_s=300.0, began=time.monotonic() - 200.0)  # about 100 s left
+    budget = BeadBudget(max_wall_s=300.0, began=time.monotonic() - 200.0)  # about 100 s left
     prompt = 3000 + 600 + 600  # 600 new tokens: 20 s of prefill
     uncapped = budget.reply_cap(pace, prompt, 1024)
     with_tests = budget.reply_cap(pace, prompt, 1024, test_s=30.0)
     # (100 / margin - 20) * 10 without the test run; 30 s less with it
     assert abs(uncapped - (100 / NEXT_CALL_MARGIN - 20) * 10) <= 2
     assert abs(with_tests - (70 / NEXT_CALL_MARGIN - 20) * 10) <= 2
-    assert Budget().reply_cap(pace, prompt, 1024) == 1024  # no time budget: no cap
+    assert BeadBudget().reply_cap(pace, prompt, 1024) == 1024  # no time budget: no cap
     # too little room for a useful reply: the full limit, and the budget check stops the loop
-    nearly_over = Budget(max_wall_s=300.0, began=time.monotonic() - 290.0)
+    nearly_over = BeadBudget(max_wall_s=300.0, began=time.monotonic() - 290.0)
     assert nearly_over.reply_cap(pace, prompt, 1024) == 1024
     assert (15 / NEXT_CALL_MARGIN - 20) * 10 < MIN_REPLY_TOKENS
 
 
 def test_a_budget_says_why_no_call_may_start():
     pace = _paced()
-    assert Budget(max_tokens=5000).spent(5000).startswith("the bead's token budget is spent (5000 of 5000)")
-    assert Budget(max_tokens=5000).spent(4999) == ""
-    assert Budget(max_wall_s=10.0, began=time.monotonic() - 11.0).spent(0) == "the bead's time budget is spent (10s)"
-    budget = Budget(max_wall_s=300.0, began=time.monotonic() - 200.0)
+    assert BeadBudget(max_tokens=5000).spent(5000).startswith("the bead's token budget is spent (5000 of 5000)")
+    assert BeadBudget(max_tokens=5000).spent(4999) == ""
+    assert (
+        BeadBudget(max_wall_s=10.0, began=time.monotonic() - 11.0).spent(0) == "the bead's time budget is spent (10s)"
+    )
+    budget = BeadBudget(max_wall_s=300.0, began=time.monotonic() - 200.0)
     next_call = budget.next_call(pace, 3000 + 600 + 600, 600, test_s=30.0)
     assert next_call == 80.0 * NEXT_CALL_MARGIN + 30.0  # the call with a margin, then the test run
     assert "would not end within the bead's time budget" in budget.spent(0, next_call)

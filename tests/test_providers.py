@@ -223,12 +223,12 @@ def test_a_plain_reply_that_repeats_itself_is_cut_too_and_one_that_does_not_is_k
 def test_real_code_that_never_repeats_a_long_stretch_is_not_a_loop():
     from pathlib import Path
 
-    from gastown.agents import imports
-    from gastown.machine import repeats
+    from gastown.agents import imports, repeats
+    from gastown.machine import loops
 
     for module in (imports, repeats):
         source = Path(module.__file__).read_text()
         assert len(source) > 2000
-        assert all(repeats.cut_loop(source[:end]) is None for end in range(640, len(source), 12))  # as streamed
+        assert all(loops.cut_loop(source[:end]) is None for end in range(640, len(source), 12))  # as streamed
     edit = f"beatscore/scoring.py\n```python\n{LOOP}```\nbecomes\n```python\n{LOOP.replace('70', '72')}```\n"
-    assert repeats.cut_loop(edit) is None  # an edit's old and new text share most of their lines: not a loop
+    assert loops.cut_loop(edit) is None  # an edit's old and new text share most of their lines: not a loop

@@ -1,2 +1,32 @@
-"""The agents: a watcher claiming beads, the loop that works one with a model, its tools
-and what the model is shown."""
+"""The agents: a watcher claiming beads, the loop that works one with a model, its tools, and
+what the model is shown.
+
+``agent``       working one bead: the first prompt, the tool loop, the commit and the result
+``briefing``    a bead's first prompt: what a small model needs at turn one
+``calls``       one reply's tool calls, run and answered
+``checks``      a bead's tests: its acceptance tests, and no regressions
+``commands``    commands a bead runs, jailed, timed and cut at their output limit
+``crew``        the Crew: answers about a rig from its own files
+``donecheck``   a bead's definition of done, checked after every change and at the end
+``edits``       exact search/replace edits
+``focus``       what a model is shown of a long Python file: the parts it is about, and an outline
+``imports``     imports a model forgot or misplaced, put right
+``jail``        the OS sandbox (bubblewrap) for every command that runs a model's code
+``jsonfix``     JSON as small models write it, repaired
+``liveness``    a watcher's heartbeat and `gt watch --check`
+``merge``       a fragment of a Python module laid over the module
+``pace``        how long the next model call will take, and a bead's budget
+``prompts``     the conversation: a stable head, a tail that only grows
+``refinery``    the Refinery's merge queue and review
+``repeats``     a model doing the same thing again: told, then stuck
+``rig``         rigs: the projects agents work in, and how
+``tally``       what one bead's loop used, and its trace
+``testoutput``  what a model is shown of a test run
+``toolcalls``   tool calls parsed strictly, then leniently, never silently dropped
+``tools``       the tools, each confined to the bead's worktree
+``toolspecs``   the tools as the model is told of them
+``tries``       when a failing try starts over, and which files stay at the end
+``wakeup``      a watchdog wake-up when a commit on tasks may have landed
+``watcher``     one long-running process per role that claims and works beads
+``worktree``    a bead's private checkout of its rig
+"""

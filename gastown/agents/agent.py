@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from gastown.agents import briefing, checks, prompts, toolcalls
-from gastown.agents.calls import Calls, State
+from gastown.agents.calls import Calls, Crew, State
 from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
-from gastown.agents.pace import Budget, Pace
+from gastown.agents.pace import BeadBudget, Pace
+from gastown.agents.repeats import Repeats, Stuck
 from gastown.agents.rig import Rig, RolePrompt
 from gastown.agents.tally import Tally, Trace
 from gastown.agents.tools import Sandbox
@@ -44,7 +45,6 @@ from gastown.agents.worktree import Worktree
 from gastown.errors import Unavailable
 from gastown.machine.hardware import EnergyMeter
 from gastown.machine.providers import ModelClient, ModelRejected, Reply
-from gastown.machine.repeats import Repeats, Stuck
 from gastown.town import schema, tokens
 from gastown.town.bead import Bead
 from gastown.town.secrets import Secrets
@@ -99,7 +99,7 @@ class Agent:
         client: ModelClient,
         fallback: ModelClient | None,
         stop: threading.Event,
-        crew: Callable[[str], str] | None = None,
+        crew: Crew | None = None,
         limits: Limits = Limits(),
         env: Mapping[str, str] | None = None,
         meter: Callable[[ModelClient], EnergyMeter | None] | None = None,
@@ -153,12 +153,15 @@ class Agent:
         check = checks.Checks(sandbox, acceptance if self._tests_decide else (), self.secrets)
         tally = Tally()
         now: checks.TestRun | None = None
+        now_s = 0.0  # how long the bead's tests ran as it starts: the first change's run will take as long
         if self._tests_decide:
             began = time.monotonic()
             check.baseline()
             if not bead.acceptance_tests:  # found from the text: a whole file may be more than the bead
                 acceptance = briefing.narrow(sandbox.root, check, acceptance, texts)
+            ran = time.monotonic()
             now = check.run()
+            now_s = time.monotonic() - ran
             tally.tests_s += time.monotonic() - began
             trace.write(
                 "baseline",
@@ -169,6 +172,7 @@ class Agent:
             )
         names = BASE_TOOLS + (("ask_crew",) if self.crew else ())
         state = self._state(bead, sandbox, check, tally, trace, names, acceptance, files, now)
+        state.done.test_s = now_s
         summary, ended = self._loop(state, names)
         if ended is not None:
             ended.result.update(tally.result(started, trace, self.client.spec.name))
@@ -216,7 +220,7 @@ class Agent:
             tries,
             tally,
             trace,
-            self._tests_decide,
+            tests_decide=self._tests_decide,
             acceptance=acceptance,
             files=tuple(files),
             wanted=wanted,
@@ -235,7 +239,7 @@ class Agent:
         schema_mode = client.spec.tool_mode == "schema"
         tools = openai_tools(names)
         shape = {"type": "json_object", "schema": schema.grammar_safe(call_schema(names))}
-        budget = Budget(self.limits.max_tokens, self.limits.max_wall_s)
+        budget = BeadBudget(self.limits.max_tokens, self.limits.max_wall_s)
         pace = Pace()  # how long the next call will take, from the calls so far
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0
@@ -248,7 +252,9 @@ class Agent:
             if state.tries.start_over:
                 self._start_over(state, pace)
                 conv = state.conv
-                traced = len(conv.head)  # the trace's "try" record holds what the head gained
+                traced = len(state.tries.head)  # the trace's "try" record holds what the first prompt gained
+            if calls.crew_asked(client.spec.name):
+                pace.rewind(0)  # the Crew's question ran on this model's server: its prompt took the cache
             # the next call, and the test run its change will need (as long as the last one): that
             # run comes off the time left for the reply
             test_s = state.done.test_s
@@ -332,10 +338,6 @@ class Agent:
                 return "", None
             if finished is not None:
                 return finished, None
-            if any(call.name == "ask_crew" for call in parsed.calls):
-                # the Crew's model may be this one, on the same server: its prompt took the cache,
-                # and the next call pays for the whole of ours again
-                pace.rewind(0)
             if tally.refused >= self.limits.max_refused_finishes:
                 return "", None  # the done check gives the reason
             if parsed.errors:
@@ -380,12 +382,13 @@ class Agent:
             parsed.calls.append(toolcalls.ToolCall("write_file", {"path": home, "content": block}, "", "file"))
 
     def _start_over(self, state: State, pace: Pace) -> None:
-        """A fresh try (see ``tries``): the conversation back to the first prompt plus a
-        note of how the last try failed, sampled hotter."""
+        """A fresh try (see ``tries``): the conversation back to the first prompt, with a
+        note of how the last try failed or the best answer to repair, sampled hotter."""
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv
         state.conv = prompts.Conversation(head, old.budget_tokens, scale=old.scale, overhead=old.overhead)
+        state.stubbed = 0  # the new conversation has dropped nothing yet
         cached = prompts.Conversation(state.tries.head, old.budget_tokens, overhead=old.overhead)
         pace.rewind(cached.estimate())  # unscaled, the measure Pace.saw is given
         state.repeats.start_over(FRESH_TEMPERATURE)
@@ -397,7 +400,7 @@ class Agent:
     def _finish(self, state: State, worktree: Worktree, summary: str, started: float) -> Outcome:
         state.done.keep_best()
         bead, tally, trace = state.bead, state.tally, state.trace
-        found, broken, tests = state.done.final(bool(self.rig.test_command))
+        found, broken, tests = state.done.final()
         changed = worktree.changed_files()
         if self.role != "refinery":
             touched = touched_tests(self.rig, worktree, changed)

@@ -20,14 +20,18 @@ from dataclasses import dataclass
 from gastown.agents import prompts, toolcalls
 from gastown.agents.commands import tail
 from gastown.agents.donecheck import DoneCheck
+from gastown.agents.repeats import Repeats
 from gastown.agents.tally import Tally, Trace
 from gastown.agents.tools import Sandbox, ToolError
 from gastown.agents.tries import Tries, same_code
 from gastown.machine.providers import Reply
-from gastown.machine.repeats import Repeats
 from gastown.town.bead import Bead
 
 WRITES = ("write_file", "edit_file")
+
+# ``ask_crew``: a question to the Crew, answered with the roster name of the model that answered
+# it (None when the answer came from the rig's files alone)
+Crew = Callable[[str], tuple[str, str | None]]
 
 
 @dataclass
@@ -48,9 +52,17 @@ class State:
 class Calls:
     """Runs the calls of a bead's replies: ``run`` once per reply."""
 
-    def __init__(self, state: State, crew: Callable[[str], str] | None = None) -> None:
+    def __init__(self, state: State, crew: Crew | None = None) -> None:
         self.state = state
         self.crew = crew
+        self.crew_models: set[str] = set()  # the models that answered the Crew's questions since asked
+
+    def crew_asked(self, model: str) -> bool:
+        """Whether ``model`` answered a Crew question since the last time this was asked: then
+        its server holds the Crew's prompt, not the bead's, and the next call pays for all of it."""
+        asked = model in self.crew_models
+        self.crew_models.clear()
+        return asked
 
     def run(self, parsed: toolcalls.Parsed, reply: Reply) -> str | None:
         """Run a reply's calls in order; the finish summary when finish was accepted (or the
@@ -109,8 +121,8 @@ class Calls:
             finished = self._tested(pending, answered)  # before this call's answer: the answers keep their order
             if finished is not None:
                 return finished
-            if changed and done.wanted and all(w in state.tries.written for w in done.wanted):
-                report = f"{', '.join(done.wanted)} written; the bead is done"
+            report = done.files_written(state.tries.written) if changed else None
+            if report is not None:
                 self._answer(call, f"{text}\n\n{report}", answered)
                 state.trace.write("finish", summary=report, accepted=True, by="files")
                 return report
@@ -197,7 +209,10 @@ class Calls:
                 return self.state.done.run_tests(), True
             if call.name == "ask_crew":
                 assert self.crew is not None
-                return self.crew(str(args.get("question", ""))), True
+                answer, model = self.crew(str(args.get("question", "")))
+                if model is not None:
+                    self.crew_models.add(model)
+                return answer, True
             method = getattr(sandbox, call.name)
             return str(method(**args)), True
         except ToolError as error:

@@ -33,7 +33,7 @@ class DoneCheck:
     """One bead's done condition and what its test runs have found so far."""
 
     sandbox: Sandbox
-    check: checks.Checks
+    tests: checks.Checks
     tries: Tries
     tally: Tally
     trace: Trace
@@ -49,6 +49,13 @@ class DoneCheck:
         """The run before the first turn: how the tests fail as the bead starts."""
         if now is not None and not now.passed:
             self.failing = testoutput.first_failure(now.shown, FAILURE_CHARS)
+
+    def files_written(self, written: set[str]) -> str | None:
+        """The report that ends a bead whose done condition is its files (the Refinery's test
+        files, ``wanted``), once ``written`` holds them all; None until then."""
+        if self.wanted and all(w in written for w in self.wanted):
+            return f"{', '.join(self.wanted)} written; the bead is done"
+        return None
 
     def judge_finish(self) -> str | None:
         """None when the bead may finish; else the refusal the model reads."""
@@ -102,10 +109,10 @@ class DoneCheck:
     def timed_run(self) -> tuple[checks.TestRun, list[str]]:
         """One timed run of the bead's tests: the run and the tests that passed before and fail now."""
         began = time.monotonic()
-        found = self.check.run()
+        found = self.tests.run()
         self.test_s = time.monotonic() - began
         self.tally.tests_s += self.test_s
-        return found, self.check.regressions(found)
+        return found, self.tests.regressions(found)
 
     def still_missing(self) -> str:
         """What the acceptance tests import that the files as they are now lack: one line
@@ -136,25 +143,26 @@ class DoneCheck:
         if score is not None:
             self.trace.write("restored", score=score, was=was)  # the final run judges them
 
-    def final(self, has_tests: bool) -> tuple[checks.TestRun | None, list[str], dict[str, Any]]:
+    def final(self) -> tuple[checks.TestRun | None, list[str], dict[str, Any]]:
         """The run the bead is judged by (the one that held, else a last run of the files as
-        they are left), the tests it broke, and the result's ``tests`` record."""
+        they are left, when the rig has a test command), the tests it broke, and the result's
+        ``tests`` record."""
         found = self.passed
-        if found is None and has_tests:
+        if found is None and self.sandbox.test_command:
             began = time.monotonic()
-            found = self.check.run()
+            found = self.tests.run()
             self.tally.tests_s += time.monotonic() - began
             self.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         if found is None:
             return None, [], {}
-        broken = self.check.regressions(found)
+        broken = self.tests.regressions(found)
         tests: dict[str, Any] = {
             **found.counts,
             "exit_code": found.run.exit_code,
             "output_tail": tail(found.shown, 3000),
         }
-        if self.check.acceptance:
-            tests["acceptance"] = list(self.check.acceptance)
+        if self.tests.acceptance:
+            tests["acceptance"] = list(self.tests.acceptance)
         return found, broken, tests
 
 

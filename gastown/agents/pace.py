@@ -11,6 +11,9 @@ last call's time is the measure.
 Near the end of the budget a call whose longest-reply estimate would not fit may still
 run with its reply capped to what fits (``reply_room``): most replies are shorter than the
 longest (a repair is a function, not a module), and a minute left is a try.
+
+``BeadBudget`` holds a bead's token and wall-time limits: the reply cap, and why no further
+call may start (one that would not end in time, its test run counted).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class Pace:
 
 
 @dataclass(frozen=True)
-class Budget:
+class BeadBudget:
     """One bead's token and wall-time budget, counted from when its loop began."""
 
     max_tokens: int | None = None  # tokens in + out for the whole bead
@@ -96,9 +99,9 @@ class Budget:
 
     def spent(self, used_tokens: int, next_call: float = 0.0) -> str:
         """Why no further model call may start ("" when one may). A call is not started when
-        it would not end within the time budget (``next_call``, from ``next_call``): the done
-        check and the commit must run before whoever set the budget stops the process, or
-        the work is lost."""
+        it would not end within the time budget (``next_call``: its seconds, as the method of
+        that name says): the done check and the commit must run before whoever set the
+        budget stops the process, or the work is lost."""
         if self.max_tokens is not None and used_tokens >= self.max_tokens:
             return f"the bead's token budget is spent ({used_tokens} of {self.max_tokens})"
         if self.max_wall_s is not None:

@@ -10,8 +10,8 @@ gist of the last failure, sampled hotter. That costs a reply and no prompt: the 
 still holds the first prompt. Whatever the tries do, the best files any of them wrote (by
 their test run's score) are what the bead ends with.
 
-Two kinds of fresh try take turns. When the best answer so far did better than the files as
-the bead found them (some of the failing tests pass now), the next try starts from it: its
+One fresh try a bead may be a repair. When the best answer so far did better than the files
+as the bead found them (some of the failing tests pass now), the next try starts from it: its
 files are put back, and the first prompt is followed by that answer's code, as the model's
 own reply, and the failure it still has, as the answer to it — a near miss (five tests of
 six) is closer to done than a new answer. (Shown both inside the first prompt, a small
@@ -124,8 +124,10 @@ class Tries:
         self.start_over = self.start_over or why
 
     def begin_again(self, failing: str) -> tuple[list[dict[str, Any]], str, str]:
-        """Start the next try: the files put back as the bead found them; the new head (the
-        first prompt plus a note of ``failing``), why, and the note."""
+        """Start the next try: the new head, why, and what the head gained. A repair puts the
+        best answer's files back and its head is the first prompt, that answer as the model's
+        reply and what it still fails; any other try puts the files back as the bead found
+        them, its head the first prompt with a note of ``failing`` at its end."""
         why, self.start_over = self.start_over, ""
         self.number += 1
         self.changes, self.best_of_try, self.score, self.echoes = 0, None, None, 0

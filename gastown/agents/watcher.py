@@ -28,6 +28,7 @@ from typing import Any
 from gastown.agents import crew, liveness, refinery, wakeup
 from gastown.agents import rig as rigmod
 from gastown.agents.agent import Agent, Limits, Outcome
+from gastown.agents.calls import Crew
 from gastown.agents.commands import CHILDREN
 from gastown.agents.jail import Jail
 from gastown.agents.tally import Trace
@@ -240,7 +241,7 @@ class Watcher:
     def _answer(self, rig: rigmod.Rig, bead: Bead) -> Outcome:
         """A question bead: the Crew answers from the rig's files."""
         question = f"{bead.title}\n\n{bead.description}".strip()
-        text = _crew_for(rig, rig.path, self)(question)
+        text, _model = _crew_for(rig, rig.path, self)(question)
         found = not text.startswith(crew.NOT_FOUND)
         return Outcome("done", "", {"summary": text[:8000], "outcome": "answered" if found else "not-found"})
 
@@ -517,10 +518,10 @@ class _AnyEvent(threading.Event):
         return any(e.is_set() for e in self._events)
 
 
-def _crew_for(rig: rigmod.Rig, root: Path, watcher: Watcher) -> Any:
+def _crew_for(rig: rigmod.Rig, root: Path, watcher: Watcher) -> Crew:
     """``ask_crew``: the Crew answers from the rig's files (with the crew model if one is set)."""
 
-    def ask(question: str) -> str:
+    def ask(question: str) -> tuple[str, str | None]:
         client = None
         config = watcher.store.snapshot().config()
         roster = config.roster
@@ -531,8 +532,9 @@ def _crew_for(rig: rigmod.Rig, root: Path, watcher: Watcher) -> Any:
             except GastownError:
                 client = None
         try:
-            return crew.answer(root, question, client).render()
+            found = crew.answer(root, question, client)
         except Unavailable:
-            return crew.answer(root, question, None).render()
+            return crew.answer(root, question, None).render(), None
+        return found.render(), client.spec.name if client is not None and found.usage else None  # a model answered
 
     return ask

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gastown.errors import ConfigError, GastownError, Unavailable
-from gastown.machine import repeats
+from gastown.machine import loops
 from gastown.town import tokens
 from gastown.town.roster import ModelSpec
 
@@ -325,7 +325,7 @@ class ModelClient:
         choice = response.choices[0]
         message = choice.message
         text, finish = message.content, choice.finish_reason
-        cut = repeats.cut_loop(text) if text and "response_format" not in request else None
+        cut = loops.cut_loop(text) if text and "response_format" not in request else None
         if cut is not None:
             text, finish = cut, LOOPING
         calls = [
@@ -381,7 +381,7 @@ class ModelClient:
                     if choice.finish_reason:
                         finish = choice.finish_reason
                 if chunks % LOOP_CHECK_CHUNKS == 0 and content and "response_format" not in request:
-                    cut = repeats.cut_loop("".join(content))
+                    cut = loops.cut_loop("".join(content))
                     if cut is not None:  # closing the stream stops the server's decode
                         content, finish = [cut], LOOPING
                         break

@@ -171,7 +171,11 @@ class Ledger:
         for (blob,) in self.db.execute("SELECT records FROM frames ORDER BY seq"):
             try:
                 found.append(pickle.loads(blob))
-            except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, EOFError, ImportError):
+            except ImportError:  # saved by a gastown whose modules lived elsewhere
+                log.info("the ledger was saved by an older gastown: the history will be read again")
+                self.reset(self.rewritten)
+                return []
+            except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, EOFError):
                 log.warning("the ledger's records are damaged: the history will be read again")
                 self.reset(self.rewritten)  # the next read starts from the first commit
                 return []

@@ -24,46 +24,6 @@ HINTS = {
 }
 
 
-LOOP_WINDOW = 320  # characters a reply's end must repeat verbatim from earlier in it to be a loop
-LOOP_COPIES = 3  # a loop has the same stretch this many times in a row (an edit's old and new text share one)
-MIN_PERIOD = 64  # a repeated stretch shorter than this is a table or a rule of dashes, not a loop
-FENCE = "```"
-
-
-def looping_from(text: str, window: int = LOOP_WINDOW) -> int | None:
-    """Where ``text`` began repeating itself: the start of the first repeated copy (what comes
-    before it holds one whole copy), when the same stretch of at least MIN_PERIOD characters
-    comes LOOP_COPIES times in a row and its last ``window`` characters match; None when it
-    does not. A small model that starts writing the same function again writes it until the
-    token limit: minutes of decode."""
-    size = len(text)
-    if size < 2 * window:
-        return None
-    earlier = text.rfind(text[-window:], 0, size - 1)
-    if earlier < 0:
-        return None
-    period = size - window - earlier
-    if period < MIN_PERIOD:
-        return None
-    start = size - 1
-    while start - period >= 0 and text[start] == text[start - period]:
-        start -= 1
-    start += 1
-    return start if size - start >= (LOOP_COPIES - 1) * period else None
-
-
-def cut_loop(text: str) -> str | None:
-    """``text`` without the part that repeats (a code block it cut open is closed), or None
-    when it does not repeat."""
-    start = looping_from(text)
-    if start is None:
-        return None
-    kept = text[:start].rstrip()
-    if kept.count(FENCE) % 2:
-        kept += "\n" + FENCE
-    return kept + "\n"
-
-
 class Stuck(Exception):
     """The model repeated itself past the limit."""
 

@@ -521,6 +521,24 @@ def test_no_model_call_is_started_that_would_outlast_the_time_budget(tmp_path, r
     assert any(r["kind"] == "budget" and r["reason"].startswith("another model call") for r in budget)
 
 
+def test_a_call_still_running_at_the_end_of_the_time_budget_is_cut_off_and_the_work_committed(tmp_path, rig_path):
+    # The first change leaves tests failing; then the server slows to a crawl (a busy machine)
+    # and the second call would end a minute past the 8 s budget, where whoever set it stops
+    # the process and the work is lost. It is cut off at the budget; the first change is kept.
+    wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 1\n")
+    crawl = dataclasses.replace(write_combo(), delay=60.0)
+    began = time.monotonic()
+    outcome, llm, kept = run_bead(
+        tmp_path, rig_path, [wrong, crawl], limits=Limits(max_wall_s=8), acceptance_tests=("tests/test_combo.py",)
+    )
+    took = time.monotonic() - began
+    assert took < 20, f"the bead ran {took:.0f}s: the slow call was not cut off at the 8 s budget"
+    assert len(llm.requests) == 2 and outcome.status == "failed" and "tests failed" in outcome.reason
+    records = [json.loads(line) for line in Path(outcome.result["trace"]).read_text().splitlines()]
+    assert any(r["kind"] == "budget" and "cut off" in r["reason"] for r in records), records[-4:]
+    assert (kept / "beatscore" / "combo.py").read_text().endswith("return 1\n")  # the work was committed
+
+
 def test_a_module_sent_back_without_the_missing_function_is_told_what_it_still_lacks(tmp_path, rig_path):
     (rig_path / "tests" / "test_bonus.py").write_text(BONUS_TEST)
     git(rig_path, "add", "-A")

@@ -44,7 +44,7 @@ from gastown.agents.tries import FRESH_TEMPERATURE, Tries, score_of
 from gastown.agents.worktree import Worktree
 from gastown.errors import Unavailable
 from gastown.machine.hardware import EnergyMeter
-from gastown.machine.providers import ModelClient, ModelRejected, Reply
+from gastown.machine.providers import ModelClient, ModelRejected, PastDeadline, Reply
 from gastown.town import schema, tokens
 from gastown.town.bead import Bead
 from gastown.town.secrets import Secrets
@@ -284,9 +284,23 @@ class Agent:
                 meter.begin()
             try:
                 if schema_mode:
-                    reply = client.chat(messages, response_format=shape, max_tokens=cap, temperature=heat)
+                    reply = client.chat(
+                        messages, response_format=shape, max_tokens=cap, temperature=heat, until=budget.deadline
+                    )
                 else:
-                    reply = client.chat(messages, tools=tools, tool_choice="auto", max_tokens=cap, temperature=heat)
+                    reply = client.chat(
+                        messages,
+                        tools=tools,
+                        tool_choice="auto",
+                        max_tokens=cap,
+                        temperature=heat,
+                        until=budget.deadline,
+                    )
+            except PastDeadline as error:  # slower than the calls so far: cut off, so the work is still committed
+                if meter is not None:
+                    meter.end()
+                trace.write("budget", reason=f"the call was cut off at the end of the bead's time budget: {error}")
+                return "", None
             except Unavailable as error:
                 if self.fallback is not None and client is not self.fallback:
                     trace.write("fallback", model=self.fallback.spec.name, reason=error.message)

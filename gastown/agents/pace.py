@@ -81,6 +81,11 @@ class BeadBudget:
     max_wall_s: float | None = None
     began: float = field(default_factory=time.monotonic)
 
+    @property
+    def deadline(self) -> float | None:
+        """When the time budget runs out (``time.monotonic()``), or None without one."""
+        return None if self.max_wall_s is None else self.began + self.max_wall_s
+
     def reply_cap(self, pace: Pace, prompt_tokens: int, reply_tokens: int, test_s: float = 0.0) -> int:
         """The next call's reply limit: ``reply_tokens``, or fewer when only that many fit in
         the time left after the test run its change will need (``test_s``) — but never fewer

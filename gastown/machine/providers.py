@@ -62,6 +62,11 @@ the URL of the restarted server; raises ``Unavailable`` with the server log's la
 when it cannot come back, or when ``again`` (it already died once during this request)."""
 
 
+class PastDeadline(Exception):
+    """The caller's time ran out before the reply ended: the call was cut off (not a fault of
+    the model's, and nothing to retry)."""
+
+
 class ModelRejected(GastownError):
     """The endpoint answered but refused the request (a 4xx other than 429, or a validation 500)."""
 
@@ -180,8 +185,11 @@ class ModelClient:
         response_format: Mapping[str, Any] | None = None,
         max_tokens: int | None = None,
         temperature: float | None = 0.2,
+        until: float | None = None,
     ) -> Reply:
-        """One chat completion, retried across endpoints; Unavailable when it cannot be had."""
+        """One chat completion, retried across endpoints; Unavailable when it cannot be had.
+        ``until`` (a ``time.monotonic()`` instant) is when the caller's time runs out: a reply
+        still coming then is cut off (PastDeadline), and no attempt starts after it."""
         import openai
 
         attempts = self.spec.retries + 1
@@ -196,12 +204,14 @@ class ModelClient:
             try:
                 way, shaped = self._shape(endpoint, response_format)
                 request = self._request(messages, tools, tool_choice, shaped, max_tokens, temperature)
-                return replace(self._send(endpoint, request, bool(tools)), attempts=attempt)
+                return replace(self._send(endpoint, request, bool(tools), until), attempts=attempt)
             except openai.RateLimitError as error:
                 last = f"rate limited (429) by {endpoint.url}"
                 wait = _retry_after(error) or _backoff(attempt)
             except (openai.APIConnectionError, openai.APITimeoutError, _StreamTimeout) as error:
                 timed_out = isinstance(error, (openai.APITimeoutError, _StreamTimeout))
+                if timed_out and until is not None and time.monotonic() >= until - 0.05:
+                    raise PastDeadline(f"model {self.spec.name}'s reply did not end in the time left") from None
                 last = f"{type(error).__name__} from {endpoint.url}: {_short(error)}"
                 if not timed_out and self._revived(endpoint, revived):
                     revived, attempt = True, attempt - 1  # the restarted server gets the request at once
@@ -229,6 +239,8 @@ class ModelClient:
             finally:
                 self._done(endpoint, down)
             log.info("model %s attempt %d/%d failed: %s", self.spec.name, attempt, attempts, last)
+            if until is not None and time.monotonic() + wait >= until:
+                raise PastDeadline(f"no time left for another attempt ({last})")
             if attempt < attempts:
                 self.sleep(wait)
         raise Unavailable(
@@ -236,17 +248,27 @@ class ModelClient:
             "check that the model's server runs (gt models, gt up) and its endpoint in town.toml",
         )
 
-    def _send(self, endpoint: _Endpoint, request: dict[str, Any], tools: bool) -> Reply:
+    def _send(self, endpoint: _Endpoint, request: dict[str, Any], tools: bool, until: float | None) -> Reply:
         if tools and endpoint.plain:
-            return self._complete(endpoint.url, request)
+            return self._complete(endpoint.url, request, until)
         try:
-            return self._stream(endpoint.url, request)
+            return self._stream(endpoint.url, request, until)
         except _Empty:
             if not tools:
                 raise
             # Some servers (llama-cpp-python) cannot stream with tools: ask plainly.
             endpoint.plain = True
-            return self._complete(endpoint.url, request)
+            return self._complete(endpoint.url, request, until)
+
+    def _timed(self, url: str, until: float | None) -> Any:
+        """The client for ``url``, waiting no longer than the model's timeout nor past ``until``."""
+        client = self._client(url)
+        if until is None:
+            return client
+        left = until - time.monotonic()
+        if left <= 0:
+            raise PastDeadline(f"model {self.spec.name}: no time left for a call")
+        return client.with_options(timeout=min(self.spec.timeout_s, left))
 
     def _shape(
         self, endpoint: _Endpoint, response_format: Mapping[str, Any] | None
@@ -315,10 +337,10 @@ class ModelClient:
             request["extra_body"] = {"cache_prompt": True}  # llama.cpp: reuse the stable prefix
         return request
 
-    def _complete(self, url: str, request: dict[str, Any]) -> Reply:
+    def _complete(self, url: str, request: dict[str, Any], until: float | None = None) -> Reply:
         """One answer without streaming (only the total time is measured)."""
         started = time.monotonic()
-        response = self._client(url).chat.completions.create(**request)
+        response = self._timed(url, until).chat.completions.create(**request)
         seconds = time.monotonic() - started
         if not response.choices:
             raise _Malformed("the response had no choices")
@@ -340,7 +362,7 @@ class ModelClient:
         usage = _usage(response.usage, timings, request["messages"], text, calls, seconds, None)
         return Reply(text, calls, finish, usage, self.spec.name, url)
 
-    def _stream(self, url: str, request: dict[str, Any]) -> Reply:
+    def _stream(self, url: str, request: dict[str, Any], until: float | None = None) -> Reply:
         request = {**request, "stream": True, "stream_options": {"include_usage": True}}
         messages = request["messages"]
         started = time.monotonic()
@@ -352,11 +374,13 @@ class ModelClient:
         finish = None
         usage = None
         timings = None
-        stream = self._client(url).chat.completions.create(**request)
+        stream = self._timed(url, until).chat.completions.create(**request)
         try:
             for chunk in stream:
                 chunks += 1
                 now = time.monotonic()
+                if until is not None and now > until:  # closing the stream stops the server's decode
+                    raise PastDeadline(f"model {self.spec.name}'s reply did not end in the time left")
                 if now > deadline:
                     raise _StreamTimeout(f"no complete answer within {self.spec.timeout_s:.0f}s")
                 extra = getattr(chunk, "model_extra", None) or {}

@@ -640,3 +640,17 @@ def test_a_watcher_in_a_clone_of_a_shared_town_wakes_on_a_push_to_the_remote(tmp
     shown = json.loads(git(remote, "show", "tasks:beads/gt-rem0t.json"))
     assert shown["status"] == "done" and shown["result"]["tests"]["passed"] == 3
     assert git(remote, "log", "-1", "--format=%s", "tasks").startswith("complete gt-rem0t remote-p1")
+
+
+def test_watchdogs_stop_race_line_is_not_shown_but_its_other_errors_are(caplog):
+    # watchdog's inotify thread logs this when the observer stops while it reads: nothing is lost
+    import logging
+
+    from gastown.agents import wakeup
+
+    wakeup._quiet_stop_race()
+    logger = logging.getLogger("watchdog.observers.inotify")
+    with caplog.at_level(logging.ERROR):
+        logger.error("InotifyEmitter.queue_events() called when the thread is inactive")
+        logger.error("a real inotify failure")
+    assert [r.getMessage() for r in caplog.records] == ["a real inotify failure"]

@@ -11,6 +11,7 @@ backs off while nothing happens.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +57,7 @@ def start(town: Town, wake: threading.Event, follow_remote: bool = True) -> Base
             if path.endswith(MOVES):
                 wake.set()
 
+    _quiet_stop_race()
     observer = Observer()
     for folder in watched:
         folder.mkdir(parents=True, exist_ok=True)
@@ -66,3 +68,17 @@ def start(town: Town, wake: threading.Event, follow_remote: bool = True) -> Base
     observer.daemon = True
     observer.start()
     return observer
+
+
+def _quiet_stop_race() -> None:
+    """Drop the one error line watchdog's inotify thread logs when the observer is stopped
+    while it reads (``queue_events() called when the thread is inactive``): a race inside
+    watchdog that loses nothing, where a person would read it as a fault of the watcher."""
+    logger = logging.getLogger("watchdog.observers.inotify")
+    if not any(isinstance(f, _StopRace) for f in logger.filters):
+        logger.addFilter(_StopRace())
+
+
+class _StopRace(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()

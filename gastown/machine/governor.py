@@ -144,12 +144,7 @@ class Governor:
         with open(self.path.with_suffix(".lock"), "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                try:
-                    raw = json.loads(self.path.read_text())
-                    held = [Reservation(**r) for r in raw.get("reservations", [])]
-                except (OSError, ValueError, TypeError):
-                    held = []
-                live = [r for r in held if _alive(r)]  # a dead holder's share comes back
+                live = self._read()  # a dead holder's share comes back
                 yield live
                 tmp = self.path.with_suffix(".tmp")
                 tmp.write_text(json.dumps({"reservations": [asdict(r) for r in live]}, indent=2))
@@ -164,6 +159,10 @@ class Governor:
     def held(self) -> list[Reservation]:
         """The live reservations, read without taking the lock or writing (for a page that
         only looks: the file is replaced whole, so a read sees one state or the next)."""
+        return self._read()
+
+    def _read(self) -> list[Reservation]:
+        """The reservations in the state file whose holders are alive (none when it is unreadable)."""
         try:
             raw = json.loads(self.path.read_text())
             found = [Reservation(**r) for r in raw.get("reservations", [])]

@@ -282,6 +282,8 @@ def main() -> None:
     (someone kills the server meanwhile); ``--crash MESSAGE``: every chat request prints
     MESSAGE to the log and the server kills itself (SIGKILL), as llama.cpp aborting would;
     ``--start-once FILE``: only the first process sharing FILE starts, later ones fail.
+    ``--write PATH=FILE``: a conversation's first request is answered by writing FILE's text
+    to PATH (``write_file``), the next by ``finish``: a stand-in model that does the work.
     """
     import argparse
     import os
@@ -294,6 +296,7 @@ def main() -> None:
     parser.add_argument("--crash", metavar="MESSAGE")
     parser.add_argument("--start-once", metavar="FILE")
     parser.add_argument("--slots", type=int, default=1, help="ignored: shows the slots it was started with")
+    parser.add_argument("--write", metavar="PATH=FILE")
     args = parser.parse_args()
     if args.start_once:
         try:
@@ -316,6 +319,10 @@ def main() -> None:
             else:
                 print("holding the first request", flush=True)
                 return Answer(hang=120)
+        if args.write and not any(m.get("role") == "tool" for m in _request.get("messages", [])):
+            path, source = args.write.split("=", 1)
+            with open(source) as handle:
+                return tool("write_file", path=path, content=handle.read())
         return tool("finish", summary="fake server")
 
     llm = FakeLLM(respond)

@@ -182,10 +182,16 @@ def test_status_shows_the_model_servers_gastown_runs(town):
     }
     (folder / "qwen.json").write_text(jsonlib.dumps(record))
     status = town.gt("status", "--json").json()
-    assert status["servers"] == [
-        {"model": "qwen", "pid": os.getpid(), "url": record["url"], "alive": True, "log": record["log"]}
-    ]
-    assert "qwen" in town.gt("status").out
+    (server,) = status["servers"]
+    assert {k: server[k] for k in ("model", "pid", "url", "alive", "log")} == {
+        "model": "qwen",
+        "pid": os.getpid(),
+        "url": record["url"],
+        "alive": True,
+        "log": record["log"],
+    }
+    assert server["idle_s"] > 0 and server["vram_mib"] == 0  # no request in flight; no reservation of its own
+    assert "server qwen: running, idle " in town.gt("status").out
 
 
 def test_a_bad_acceptance_test_path_is_refused_with_what_to_write_not_a_regex(town):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -53,3 +56,131 @@ def test_a_model_that_does_not_fit_waits_when_the_role_says_wait(town):
     with pytest.raises(Unavailable, match="no local model fits now; waiting"):
         machine.for_bead("polecat", 1000, 0)
     assert machine.runner.servers() == []  # nothing was started to find out
+
+
+# ---- room for the next model: idle servers stopped, busy ones never --------------------
+
+
+def two_models(town, idle_s: float, when: str = "wait") -> Machine:
+    """A 9000 MiB machine: small (3000 MiB) and mid (7000 MiB) do not fit together."""
+    serve = f'launch = ["{sys.executable}", "{FAKE}", "--port", "{{port}}"]\ndevice = "gpu"\ncontext = 16384\n'
+    return machine_for(
+        town,
+        f"[machine]\nvram_mib = 9000\nidle_s = {idle_s}\n\n"
+        f"[models.small]\n{serve}weights_mib = 3000\n\n"
+        f"[models.mid]\n{serve}weights_mib = 7000\n\n"
+        "[roles.polecat]\n"
+        'bands = [{ max_tokens = 6000, model = "small" }, { max_tokens = 14000, model = "mid" }]\n'
+        f'when_nothing_fits = "{when}"\n',
+    )
+
+
+@pytest.fixture
+def own_governor(tmp_path, monkeypatch):
+    """This test's own governor state, apart from every other test's reservations."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+def stop_all(machine: Machine) -> None:
+    machine.close()
+    for server in machine.runner.servers():
+        machine.runner.stop(server.name)
+
+
+def test_an_idle_server_is_stopped_to_make_room_for_the_next_model(town, own_governor):
+    machine = two_models(town, idle_s=0)
+    try:
+        small, _, _ = machine.for_bead("polecat", 5000, 0)
+        small_pid = machine.runner.get("small").pid
+        assert small.chat([{"role": "user", "content": "hi"}]).tool_calls  # used, then idle
+        client, _, why = machine.for_bead("polecat", 10000, 0)
+        assert client.spec.name == "mid"
+        assert why == "10000 tokens ≤ 14000: mid ×1; stopped idle small to make room"
+        assert machine.runner.get("small") is None and not psutil.pid_exists(small_pid)
+        held = machine.governor.reservations()
+        assert [r.model for r in held] == ["mid"] and sum(r.vram_mib for r in held) <= 9000
+    finally:
+        stop_all(machine)
+
+
+def test_a_server_with_a_request_in_flight_is_never_stopped(town, own_governor):
+    machine = two_models(town, idle_s=0)
+    try:
+        machine.for_bead("polecat", 5000, 0)
+        with machine.runner.using("small"):  # a request in flight, from this or any process
+            assert machine.room_for(machine._config().roster.model("mid"), 1) is None
+            with pytest.raises(Unavailable, match="no local model fits now; waiting"):
+                machine.for_bead("polecat", 10000, 0)
+            assert machine.runner.get("small").alive()
+        assert machine.for_bead("polecat", 10000, 0)[0].spec.name == "mid"  # the request ended
+    finally:
+        stop_all(machine)
+
+
+def test_a_server_started_or_used_within_idle_s_keeps_its_place(town, own_governor):
+    """The hysteresis: a model brought in is not stopped for another before idle_s has passed."""
+    machine = two_models(town, idle_s=60)
+    try:
+        machine.for_bead("polecat", 5000, 0)
+        with pytest.raises(Unavailable, match="waiting"):
+            machine.for_bead("polecat", 10000, 0)
+        assert machine.runner.get("small").alive()
+        assert 55 < machine.next_room_in() <= 60  # when the waiting bead should look again
+    finally:
+        stop_all(machine)
+
+
+def test_kill_9_of_a_process_mid_request_frees_the_server_for_room(town, own_governor, tmp_path):
+    machine = two_models(town, idle_s=0)
+    try:
+        machine.for_bead("polecat", 5000, 0)
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, time\n"
+                "from pathlib import Path\n"
+                "from gastown.machine.runner import Runner\n"
+                "with Runner(Path(sys.argv[1])).using('small'):\n"
+                "    print('holding', flush=True)\n"
+                "    time.sleep(600)\n",
+                str(machine.runner.folder.parent),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout.readline().strip() == "holding"
+        assert machine.room_for(machine._config().roster.model("mid"), 1) is None
+        holder.kill()  # SIGKILL, as the OOM killer would: the kernel drops its lock
+        holder.wait()
+        holder.stdout.close()
+        assert [s.name for s in machine.room_for(machine._config().roster.model("mid"), 1)] == ["small"]
+    finally:
+        stop_all(machine)
+
+
+def test_the_budget_watch_wakes_on_a_release_and_on_a_holders_death(town, own_governor):
+    machine = two_models(town, idle_s=0)
+    changed = threading.Event()
+    sleeper = subprocess.Popen(["sleep", "600"])
+    try:
+        spec = machine._config().roster.model("small")
+        first = machine.governor.admit(spec, pid=sleeper.pid)
+        second = machine.governor.admit(spec)
+        assert first.ok and second.ok
+        machine.watch_budget(changed)
+        assert not changed.wait(0.5)  # nothing moved
+        machine.governor.release(second.reservation.id)
+        began = time.monotonic()
+        assert changed.wait(5), "a release did not wake the watch"
+        assert time.monotonic() - began < 2
+        changed.clear()
+        assert not changed.wait(0.5)  # settled: what follows is the death's doing
+        sleeper.kill()
+        began = time.monotonic()
+        assert changed.wait(5), "a holder's death did not wake the watch"
+        assert time.monotonic() - began < 2  # a pidfd, not the refresh timer
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        stop_all(machine)

@@ -3,7 +3,8 @@
 A running watcher rewrites ``<state>/watchers/<agent>.json`` between beads (as often as it
 polls) and every HEARTBEAT_SECONDS while it works a bead (from its main thread, which waits
 on the bead's worker: a model call of many minutes is busy, not dead or idle): its pid,
-role, current bead, the model working it and since when, and the time the beat expires. A watcher is
+role, current bead, the model working it and since when, the beads it handed back because
+no model fits them now (and why), and the time the beat expires. A watcher is
 alive while its process runs and its last beat has not expired; the file is removed when
 it exits.
 """
@@ -14,9 +15,12 @@ import json
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from gastown.machine.runner import pid_alive
+from gastown.town.times import duration
 from gastown.town.town import Town
 
 HEARTBEAT_SECONDS = 5.0  # a busy watcher beats this often; the shortest interval an expiry allows for
@@ -35,9 +39,10 @@ def beat(
     every: float,
     model: str | None = None,
     since: float | None = None,
+    waiting: Mapping[str, str] | None = None,
 ) -> None:
-    """Say that ``agent`` is alive (working ``bead`` with ``model`` since ``since``) and will
-    beat again within ``every`` seconds."""
+    """Say that ``agent`` is alive (working ``bead`` with ``model`` since ``since``; ``waiting``:
+    the beads it waits to fit, and why) and will beat again within ``every`` seconds."""
     path = heartbeat_path(town, agent)
     path.parent.mkdir(parents=True, exist_ok=True)
     heartbeat = {
@@ -47,6 +52,7 @@ def beat(
         "bead": bead,
         "model": model,
         "since": since,
+        "waiting": dict(waiting or {}),
         "updated": time.time(),
         "expires": time.time() + max(every, HEARTBEAT_SECONDS) * 2 + 5,
     }
@@ -72,11 +78,31 @@ def check(town: Town, agent: str) -> tuple[bool, str]:
     late = time.time() - float(heartbeat.get("expires", 0))
     if late > 0:
         return False, f"{agent}: heartbeat {late:.0f}s overdue"
-    working = ", idle"
+    return True, f"{agent} alive (pid {heartbeat['pid']}): {doing(heartbeat)}"
+
+
+def doing(heartbeat: Mapping[str, Any]) -> str:
+    """What a heartbeat says its watcher does: ``working gt-x (model m, 3m12s)``, ``waiting
+    for room: gt-y (why)`` or ``idle``."""
     if heartbeat.get("bead"):
-        working = f", working {heartbeat['bead']}"
-        if heartbeat.get("model"):
-            working += f" with {heartbeat['model']}"
+        details = [f"model {heartbeat['model']}"] if heartbeat.get("model") else []
         if heartbeat.get("since"):
-            working += f" for {time.time() - float(heartbeat['since']):.0f}s"
-    return True, f"{agent} alive (pid {heartbeat['pid']}{working})"
+            details.append(duration(time.time() - float(heartbeat["since"])))
+        return f"working {heartbeat['bead']}" + (f" ({', '.join(details)})" if details else "")
+    waiting = heartbeat.get("waiting") or {}
+    if waiting:
+        return "waiting for room: " + "; ".join(f"{bead} ({why})" for bead, why in sorted(waiting.items()))
+    return "idle"
+
+
+def beats(town: Town) -> list[dict[str, Any]]:
+    """The heartbeats of this machine's live watchers (for ``gt status``)."""
+    found = []
+    for path in sorted((town.state_dir / "watchers").glob("*.json")):
+        try:
+            heartbeat = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(heartbeat, dict) and pid_alive(int(heartbeat.get("pid", 0))):
+            found.append(heartbeat)
+    return found

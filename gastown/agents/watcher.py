@@ -97,14 +97,14 @@ class Watcher:
     # ---- one iteration ---------------------------------------------------------
 
     def step(self) -> str:
-        """Claim and work one bead: ``worked``, ``released``, ``idle``."""
+        """Claim and work one bead: ``worked``, ``released``, ``waiting`` (no model fits it now), ``idle``."""
         if self.store.remote is not None:
             self._sync_quietly()
         if self._unrecorded is not None:  # a full disk refused it: record it before claiming more
             return self._settle(*self._unrecorded)
         lease = self.options.lease
         if self._waiting and self._still_waits():
-            return "released"  # claiming it again would only hand it back again: one commit said why
+            return "waiting"  # claiming it again would only hand it back again: one commit said why
         try:
             claimed = self.queue.claim(self.options.role, self.options.agent, lease)
         except NothingReady:
@@ -127,7 +127,7 @@ class Watcher:
             self.current_model = None
 
     def _settle(self, bead: Bead, outcome: Outcome) -> str:
-        """Record ``outcome`` (merging done work): ``worked`` or ``released``. While the town
+        """Record ``outcome`` (merging done work): ``worked``, ``released`` or ``waiting``. While the town
         cannot take it (a full disk) the error is raised and the outcome kept for the next step,
         so the bead is handed back or finished once there is room, not left to its lease."""
         try:
@@ -144,14 +144,19 @@ class Watcher:
             self.worked += 1
             return "worked"
         why = self.machine.waits(self.options.role, bead.estimated_tokens, bead.attempts, self.options.model)
-        if why is not None:
-            self._waiting[bead.id] = why
-        return "released"
+        if why is None:
+            return "released"
+        self._waiting[bead.id] = why
+        return "waiting"
 
     def _still_waits(self) -> bool:
         """Whether the best ready bead is one handed back for want of a model, and no model
         fits it yet (a reservation released, a server stopped, town.toml changed: it is tried)."""
-        ahead = self.queue.ready(self.options.role, limit=1)
+        ahead = self.queue.ready(self.options.role)
+        ready = {entry.id for entry in ahead}
+        for bead_id in list(self._waiting):  # taken by another watcher, or gone: no longer waited for
+            if bead_id not in ready:
+                del self._waiting[bead_id]
         if not ahead or ahead[0].id not in self._waiting:
             return False
         entry = ahead[0]
@@ -388,9 +393,9 @@ class Watcher:
                 if state == "idle" and self.options.once:
                     raise NothingReady(f"nothing is ready for role {self.options.role}")
                 done = self.options.once or (self.options.max_beads and self.worked >= self.options.max_beads)
-                if state == "released" and done:
+                if state in ("released", "waiting") and done:
                     break
-                if state not in ("idle", "trouble", "released"):
+                if state not in ("idle", "trouble", "released", "waiting"):
                     idle_since = time.monotonic()
                     poll = POLL_START
                     if done:
@@ -398,10 +403,17 @@ class Watcher:
                     continue
                 if self.options.idle_exit is not None and time.monotonic() - idle_since >= self.options.idle_exit:
                     break
-                if state == "released":
-                    # No model for the bead now (none fits, or its server is down): it is claimable
-                    # by others; claiming it again at once would hand it back again, and the hand-back
-                    # itself wakes this watcher. Back off, woken only by a stop (or the idle limit).
+                if state == "waiting":
+                    # No model fits the bead now: it is claimable by others, and this watcher
+                    # sleeps until the budget changes (a reservation released, a server stopped
+                    # or idle long enough to make room) or the tasks branch moves — re-checking
+                    # is cheap, and it claims again only once a model fits.
+                    self.machine.watch_budget(self.wake)
+                    timeout = min(POLL_MAX, self.machine.next_room_in() or POLL_MAX)
+                elif state == "released":
+                    # Its model's server is down (or the town's disk is full): claiming it again at
+                    # once would hand it back again, and the hand-back itself wakes this watcher.
+                    # Back off, woken only by a stop (or the idle limit).
                     pause = poll
                     if self.options.idle_exit is not None:
                         pause = min(pause, max(0.05, self.options.idle_exit - (time.monotonic() - idle_since)))
@@ -409,7 +421,7 @@ class Watcher:
                     self.wake.clear()
                     poll = min(POLL_MAX, poll * 2)
                     continue
-                if self.options.poll is not None:
+                elif self.options.poll is not None:
                     timeout = self.options.poll
                 elif state == "trouble" or (self.store.remote is not None and observer is None):
                     timeout = poll
@@ -431,6 +443,7 @@ class Watcher:
                 )
             if observer is not None:
                 observer.stop()
+            self.machine.close()
             liveness.clear(self.town, self.options.agent)
             self.store.close()
 
@@ -492,6 +505,7 @@ class Watcher:
                 every,
                 model=self.current_model if claimed is not None else None,
                 since=self.current_since if claimed is not None else None,
+                waiting=self._waiting,
             )
             self._beat_failed = False
         except OSError as error:  # a full disk must not stop the work; --check will say it is overdue

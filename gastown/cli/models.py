@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gastown.cli.common import emit_json, json_option, open_store, town_option
+from gastown.cli.common import emit_json, json_option, open_store, town_option, town_path
 
 
 def parse_size(text: str) -> float:
@@ -92,6 +92,7 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
     roster, config = _load(ctx, config_file)
     governor = governor_for(config.machine, parse_size(vram) if vram else None)
     budget = governor.budget()
+    servers, waiting = ([], []) if config_file else _in_use(ctx, governor)
     from gastown.machine.runner import known_model
     from gastown.town import catalog
 
@@ -136,10 +137,17 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
                 "models": rows,
                 "roles": roles,
                 "default": roster.default,
+                "loaded": [server.to_dict() for server in servers],
+                "waiting": waiting,
             }
         )
         return
     _render_budget(budget)
+    for server in servers:
+        click.echo(f"  loaded {server.model}: {server.describe()} (pid {server.pid})")
+    for beat in waiting:
+        for bead, why in sorted(beat["waiting"].items()):
+            click.echo(f"  waiting {bead} ({beat['role']}, {beat['agent']}): {why}")
     for row in rows:
         where = (
             f"{row['vram_mib']} MiB VRAM"
@@ -153,6 +161,23 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
             f"{where:<16} {fit}{row['why']}{missing}"
         )
     click.echo(_default_line(roster))
+
+
+def _in_use(ctx: click.Context, governor: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The servers the town's runner started (with their reservations) and the watchers that
+    wait for room; nothing when there is no town (``--config`` alone)."""
+    from gastown.agents import liveness
+    from gastown.errors import GastownError
+    from gastown.machine.machine import loaded
+    from gastown.machine.runner import Runner
+    from gastown.town.town import locate
+
+    try:
+        town = locate(town_path(ctx))  # this machine's servers and watchers: nothing to fetch
+    except GastownError:
+        return [], []
+    servers = loaded(Runner(town.state_dir), governor.held())
+    return servers, [beat for beat in liveness.beats(town) if beat.get("waiting")]
 
 
 def _pulled(known: Any) -> bool | None:
@@ -458,7 +483,7 @@ def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bo
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        runner.supervise(specs, stop)
+        runner.supervise(specs, stop, governor=governor)
         for spec in specs:
             runner.stop(spec.name)
     if failed:  # a script (or `make`) must not go on as if the model were up

@@ -20,7 +20,10 @@ def _counts(counts: dict[str, int]) -> str:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Counts by status and role, and live claims with the lease time left."""
+    from gastown.agents import liveness
     from gastown.agents.jail import Jail
+    from gastown.machine.governor import governor_for
+    from gastown.machine.machine import loaded
     from gastown.machine.runner import Runner
     from gastown.town.queue import Queue
     from gastown.town.times import duration
@@ -28,9 +31,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
     store = open_store(ctx)
     report = Queue(store).status()
     report["git_dir"] = str(store.town.git_dir)
-    report["servers"] = [
-        {"model": s.name, "pid": s.pid, "url": s.url, "alive": s.alive(), "log": s.log}
-        for s in Runner(store.town.state_dir).servers()
+    held = governor_for(store.snapshot().config().machine).held()  # read only: no budget, no write
+    servers = loaded(Runner(store.town.state_dir), held)
+    report["servers"] = [s.to_dict() for s in servers]
+    report["watchers"] = [
+        {key: beat.get(key) for key in ("agent", "role", "pid", "bead", "model", "since", "waiting")}
+        | {"doing": liveness.doing(beat)}
+        for beat in liveness.beats(store.town)
     ]
     report["sandbox"] = Jail(store.snapshot().config().sandbox_mode).describe()
     if as_json:
@@ -49,9 +56,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
             left = c["lease_left_s"] or 0
             lease = f"expired {duration(-left)} ago" if c["expired"] else f"{duration(left)} left"
             click.echo(f"  {c['id']:<12} {c['agent'] or '?':<22} gen {c['generation']:<3} {lease:<18} {c['title']}")
-    for server in report["servers"]:
-        state = "running" if server["alive"] else "dead"
-        click.echo(f"server {server['model']}: {state}, pid {server['pid']}, {server['url']}, log {server['log']}")
+    for watcher in report["watchers"]:
+        click.echo(f"watcher {watcher['agent']} ({watcher['role']}, pid {watcher['pid']}): {watcher['doing']}")
+    for server in servers:
+        click.echo(f"server {server.model}: {server.describe()}, pid {server.pid}, {server.url}, log {server.log}")
     for bad in report["invalid"]:
         click.echo(f"invalid, skipped by every claimer: {bad['path']}: {bad['problem']} (fix it with a new commit)")
     for bead_id, paths in report["duplicates"].items():

@@ -1,6 +1,7 @@
 """The machine: the models and the servers that run them, what fits in VRAM and RAM now, and
 what the work costs.
 
+``changes``    an event when the budget may have changed (a waiting bead sleeps on it)
 ``cost``       cloud dollars, local energy, and the same work priced as pure cloud
 ``governor``   what may run on this machine now (VRAM, RAM, cores)
 ``hardware``   the one door to the hardware: NVML and psutil

@@ -145,10 +145,13 @@ class Governor:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 live = self._read()  # a dead holder's share comes back
+                before = [asdict(r) for r in live]
                 yield live
-                tmp = self.path.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"reservations": [asdict(r) for r in live]}, indent=2))
-                os.replace(tmp, self.path)
+                after = [asdict(r) for r in live]
+                if after != before or not self.path.exists():  # a write wakes every watcher waiting for room
+                    tmp = self.path.with_suffix(".tmp")
+                    tmp.write_text(json.dumps({"reservations": after}, indent=2))
+                    os.replace(tmp, self.path)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 

@@ -7,22 +7,32 @@ cloud) or whose server already runs takes nothing more, and one gastown would st
 fit beside what is reserved — VRAM from NVML, else ``[machine]``; RAM; pinned cores. A
 server gastown starts, or restarts after a crash, is admitted by the governor first, and
 its reservation is the server process's, so it is freed however the server ends.
+
+When the chosen model does not fit beside the servers already running, the idle ones
+(no request in flight, none for ``[machine] idle_s``, least recently used first) are
+stopped to make room; a server in use is never stopped. ``idle_s`` is the hysteresis: a
+model brought in keeps its place at least that long, so two roles wanting different
+models take turns at most once per bead plus ``idle_s``, and never stop each other's
+server before it has answered. A bead that must wait sleeps on ``watch_budget``'s event.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 
 from gastown.errors import GastownError, Unavailable
-from gastown.machine.governor import Governor, governor_for
+from gastown.machine.changes import BudgetWatch
+from gastown.machine.governor import Governor, Reservation, governor_for
 from gastown.machine.hardware import EnergyMeter
 from gastown.machine.providers import ModelClient
-from gastown.machine.runner import Runner
+from gastown.machine.runner import Runner, Server
 from gastown.machine.switcher import choose
 from gastown.town.config import TownConfig
 from gastown.town.roster import ModelSpec
+from gastown.town.times import duration
 from gastown.town.town import Town
 
 log = logging.getLogger(__name__)
@@ -37,6 +47,7 @@ class Machine:
         self.env = env
         self._clients: dict[str, ModelClient] = {}
         self._governor: Governor | None = None  # made when a local model is first needed
+        self._watch: BudgetWatch | None = None
         self.meters: dict[str, EnergyMeter] = {}
 
     @property
@@ -46,8 +57,13 @@ class Machine:
         return self._governor
 
     def client(self, spec: ModelSpec) -> ModelClient:
-        """A client of ``spec``, kept for the process; its server started (and admitted) if gastown runs it."""
+        """A client of ``spec``, kept for the process; its server started (and admitted) if
+        gastown runs it, and started again if it was stopped since (to make room, or gt down)."""
         cached = self._clients.get(spec.name)
+        if cached is not None and not spec.endpoints:
+            server = self.runner.get(spec.name)
+            if server is None or not server.alive() or server.url not in cached.spec.endpoints:
+                cached = None
         if cached is None:
             cached = self._clients[spec.name] = self.runner.client(spec, self.env, governor=self.governor)
         return cached
@@ -57,13 +73,82 @@ class Machine:
         return self.client(self._config().roster.model(name))
 
     def fits(self, spec: ModelSpec, parallel: int) -> bool:
-        """Whether ``spec`` may be chosen now (with ``parallel`` slots)."""
+        """Whether ``spec`` may be chosen now (with ``parallel`` slots), stopping idle servers if need be."""
+        return self.room_for(spec, parallel) is not None
+
+    def room_for(self, spec: ModelSpec, parallel: int) -> list[Server] | None:
+        """What must stop for ``spec`` to run now: nothing (``[]``) when it fits or takes no
+        room, the idle servers to stop first, or None when it cannot fit now."""
         if not spec.local or spec.endpoints or self.runner.endpoint(spec) is not None:
-            return True
-        verdict = self.governor.check(spec, parallel)
-        if not verdict.ok:
+            return []
+        held = self.governor.held()  # only looks: admitting is what takes the lock
+        verdict = self.governor.check(spec, parallel, held)
+        if verdict.ok:
+            return []
+        idle = self._idle(spec.name)
+        plan: list[Server] = []
+        for server in idle:  # the longest idle first, until it fits
+            plan.append(server)
+            if self._fits_without(spec, parallel, held, plan):
+                break
+        else:
             log.info("%s does not fit now: %s", spec.name, verdict.reason)
-        return verdict.ok
+            return None
+        for server in sorted(plan, key=lambda s: s.started, reverse=True):  # keep what need not go
+            fewer = [s for s in plan if s is not server]
+            if self._fits_without(spec, parallel, held, fewer):
+                plan = fewer
+        return plan
+
+    def _fits_without(self, spec: ModelSpec, parallel: int, held: list[Reservation], gone: list[Server]) -> bool:
+        pids = {s.pid for s in gone}
+        return self.governor.check(spec, parallel, [r for r in held if r.pid not in pids]).ok
+
+    def _idle(self, keep: str) -> list[Server]:
+        """The servers (other than ``keep``'s) that may be stopped for room, the longest idle first."""
+        idle_s = self._config().machine.idle_s
+        found = []
+        for server in self.runner.servers():
+            if server.name == keep or not server.alive():
+                continue
+            quiet = self.runner.idle_for(server)
+            if quiet is not None and quiet >= idle_s:
+                found.append((quiet, server))
+        return [server for _, server in sorted(found, key=lambda pair: -pair[0])]
+
+    def make_room(self, spec: ModelSpec, parallel: int) -> list[str]:
+        """Stop the idle servers ``spec`` needs gone to run now; their names. Unavailable
+        when it no longer fits (another process took the room, or a server is in use again)."""
+        plan = self.room_for(spec, parallel)
+        if plan is None:
+            raise Unavailable(f"model {spec.name} does not fit now")
+        idle_s = self._config().machine.idle_s
+        for server in plan:
+            if not self.runner.stop_idle(server.name, idle_s):
+                raise Unavailable(f"model {spec.name} does not fit now: {server.name} is in use again")
+            self._clients.pop(server.name, None)
+        return [server.name for server in plan]
+
+    def next_room_in(self) -> float | None:
+        """Seconds until a running server has been idle long enough to be stopped for room
+        (None: none will be without a request ending first, which the budget watch sees)."""
+        idle_s = self._config().machine.idle_s
+        waits = []
+        for server in self.runner.servers():
+            quiet = self.runner.idle_for(server) if server.alive() else None
+            if quiet is not None and quiet < idle_s:
+                waits.append(idle_s - quiet)
+        return min(waits, default=None)
+
+    def watch_budget(self, event: threading.Event) -> None:
+        """Set ``event`` from now on whenever the budget may have changed (until ``close``)."""
+        if self._watch is None:
+            self._watch = BudgetWatch(self.governor, self.runner, event).start()
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
 
     def waits(self, role: str, tokens: int | None, attempts: int, model: str | None = None) -> str | None:
         """Why a ``role`` bead of ``tokens`` must wait now (no model fits, and the role does
@@ -90,6 +175,9 @@ class Machine:
         spec = roster.model(model)
         if slots > spec.parallel:  # the band runs this many at once: its server gets the slots
             spec = replace(spec, parallel=slots)
+        stopped = self.make_room(spec, slots) if spec.local else []
+        if stopped:
+            why += f"; stopped idle {', '.join(stopped)} to make room"
         client = self.client(spec)
         fallback_name = spec.fallback or roster.rule(role).fallback
         fallback = None
@@ -111,3 +199,49 @@ class Machine:
             gpu = machine.gpu_index if spec.device == "gpu" else None
             self.meters[spec.name] = EnergyMeter(gpu, fallback or None)
         return self.meters[spec.name]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A server gastown started, as ``gt status`` and ``gt models`` show it."""
+
+    model: str
+    pid: int
+    url: str
+    log: str
+    alive: bool
+    idle_s: float | None  # None: a request is in flight
+    vram_mib: float  # what its reservation holds
+    ram_mib: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """``running, in use, holds 2400 MiB VRAM`` or ``dead``."""
+        if not self.alive:
+            return "dead"
+        use = "in use" if self.idle_s is None else f"idle {duration(self.idle_s)}"
+        holds = [f"{mib:.0f} MiB {what}" for mib, what in ((self.vram_mib, "VRAM"), (self.ram_mib, "RAM")) if mib]
+        return f"running, {use}" + (f", holds {' + '.join(holds)}" if holds else "")
+
+
+def loaded(runner: Runner, held: list[Reservation]) -> list[Loaded]:
+    """The servers gastown started, whether each is in use, and the share it holds of ``held``."""
+    found = []
+    for server in runner.servers():
+        alive = server.alive()
+        mine = [r for r in held if r.pid == server.pid]
+        found.append(
+            Loaded(
+                server.name,
+                server.pid,
+                server.url,
+                server.log,
+                alive,
+                runner.idle_for(server) if alive else 0.0,
+                sum(r.vram_mib for r in mine),
+                sum(r.ram_mib for r in mine),
+            )
+        )
+    return found

@@ -19,8 +19,10 @@ falls back to a forced tool call.
 
 A local server gastown started may die mid-request (llama.cpp aborts on some grammars):
 the ``revive`` hook its runner gives the client restarts it and the request is sent once
-more; a second death is reported with the last lines of the server's log. API keys come
-from the environment variable the roster names and go nowhere else.
+more; a second death is reported with the last lines of the server's log. Its ``hold``
+hook marks the server in use for the whole call, so no process stops it to make room for
+another model meanwhile. API keys come from the environment variable the roster names and
+go nowhere else.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -126,6 +129,7 @@ class ModelClient:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     sleep: Callable[[float], None] = time.sleep
     revive: Revive | None = None  # set by the runner for a server it started and can restart
+    hold: Callable[[], AbstractContextManager[None]] | None = None  # likewise: "in use" for a call
     _endpoints: list[_Endpoint] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _clients: dict[str, Any] = field(default_factory=dict, init=False)
@@ -190,6 +194,19 @@ class ModelClient:
         """One chat completion, retried across endpoints; Unavailable when it cannot be had.
         ``until`` (a ``time.monotonic()`` instant) is when the caller's time runs out: a reply
         still coming then is cut off (PastDeadline), and no attempt starts after it."""
+        with self.hold() if self.hold is not None else nullcontext():
+            return self._chat(messages, tools, tool_choice, response_format, max_tokens, temperature, until)
+
+    def _chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None,
+        tool_choice: Any,
+        response_format: Mapping[str, Any] | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        until: float | None,
+    ) -> Reply:
         import openai
 
         attempts = self.spec.retries + 1

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -231,6 +232,90 @@ class Runner:
     def _path(self, name: str) -> Path:
         return self.folder / f"{name}.json"
 
+    def _use_path(self, name: str) -> Path:
+        return self.folder / f"{name}.use"
+
+    @contextmanager
+    def _use_file(self, name: str) -> Iterator[int]:
+        """``<name>.use``, opened read-only (a probe writes nothing a watcher would wake on)."""
+        fd = os.open(self._use_path(name), os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def using(self, name: str) -> Iterator[None]:
+        """Hold ``name``'s server in use for a request: Unavailable when it was stopped (to
+        make room for another model, or by ``gt down``) before the request could start.
+
+        Besides the lock, a ``<name>.<pid>-<n>.busy`` file names the process, so a budget
+        watch can follow its exit; one left by a killed process is removed by the next probe."""
+        with self._use_file(name) as fd:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # waits while stop_idle stops it
+            marker = self.folder / f"{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.busy"
+            try:
+                if self.get(name) is None:  # a crashed one keeps its record: the request revives it
+                    raise Unavailable(
+                        f"model server {name} was stopped (to make room for another model, or by gt down)",
+                        "the bead is handed back; the next claim starts the server again when it fits",
+                    )
+                marker.touch()
+                yield
+            finally:
+                with suppress(OSError):
+                    os.utime(self._use_path(name))  # the end of the last request: when it became idle
+                marker.unlink(missing_ok=True)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def users(self) -> set[int]:
+        """The processes with a request in flight to a server gastown runs (dead ones' markers removed)."""
+        found = set()
+        for marker in self.folder.glob("*.busy"):
+            try:
+                pid = int(marker.name.rsplit(".", 2)[1].split("-")[0])
+            except (IndexError, ValueError):
+                continue
+            if pid_alive(pid):
+                found.add(pid)
+            else:
+                marker.unlink(missing_ok=True)
+        return found
+
+    def idle_for(self, server: Server) -> float | None:
+        """Seconds since ``server`` last had a request in flight (or started); None while one is."""
+        with self._use_file(server.name) as fd:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return time.time() - max(server.started, os.fstat(fd).st_mtime)
+
+    def stop_idle(self, name: str, idle_s: float) -> bool:
+        """Stop ``name``'s server if no request is in flight and none has been for ``idle_s``
+        seconds (nor has it started in that time); True if it was stopped. While it stops, a
+        request about to start waits, then finds it gone (``using``)."""
+        with self._locked(name):
+            server = self.get(name)
+            if server is None or not server.alive() or not server.is_ours():
+                return False
+            with self._use_file(name) as fd:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False  # a request is in flight
+                try:
+                    quiet = time.time() - max(server.started, os.fstat(fd).st_mtime)
+                    if quiet < idle_s:
+                        return False
+                    log.info("stopping %s (pid %d): idle for %.0fs and its room is wanted", name, server.pid, quiet)
+                    self._kill(server)
+                    self._path(name).unlink(missing_ok=True)
+                    return True
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
     def get(self, name: str) -> Server | None:
         try:
             data = json.loads(self._path(name).read_text())
@@ -386,7 +471,7 @@ class Runner:
             return self.revive(spec, url, again, governor)
 
         started = replace(spec, endpoints=(self.ensure(spec, governor=governor),))
-        return ModelClient(started, environment, revive=revive)
+        return ModelClient(started, environment, revive=revive, hold=lambda: self.using(spec.name))
 
     def revive(self, spec: ModelSpec, url: str, again: bool = False, governor: Any = None) -> str | None:
         """After a failed connection to ``spec``'s server at ``url``: None while it still runs,
@@ -427,14 +512,17 @@ class Runner:
                 error.hint or "read the log above; `gt up` starts the server again",
             ) from None
 
-    def supervise(self, specs: Sequence[ModelSpec], stop: threading.Event, every: float = 1.0) -> None:
-        """Keep ``specs`` running until ``stop``: a crashed server is restarted with backoff."""
+    def supervise(
+        self, specs: Sequence[ModelSpec], stop: threading.Event, every: float = 1.0, governor: Any = None
+    ) -> None:
+        """Keep ``specs`` running until ``stop``: a crashed server is restarted with backoff
+        (admitted by ``governor`` first, as at its first start)."""
         while not stop.is_set():
             for spec in specs:
                 server = self.get(spec.name)
                 if server is None or not server.alive():
                     try:
-                        self.ensure(spec)
+                        self.ensure(spec, governor=governor)
                     except Unavailable as error:
                         log.warning("%s", error.message)
             stop.wait(every)

@@ -2,8 +2,9 @@
 
 The AeroBeat rules, as data in ``[roles.<role>]``: token bands choose the model (two
 small Polecats under ~6k tokens, one mid-size model up to ~14k), a fallback takes over
-when a model's output was rejected, and when no local model can take the bead (too many
-tokens, or the machine's budget is spent) the role goes to its cloud model or waits.
+when a model's output was rejected. A bead larger than every local model takes goes to
+the role's cloud model; one a local model could take, were the machine's budget not
+spent now, goes to the cloud or waits, as ``when_nothing_fits`` says.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ def choose(roster: Roster, role: str, tokens: int | None, attempts: int = 0, fit
     if attempts and rule.fallback:
         return Choice(rule.fallback, 1, f"attempt {attempts + 1}: the fallback after a rejected result")
     need = tokens or 0
+    sized = False  # some local model takes this many tokens, budget permitting
     for band in rule.bands:
         if need > band.max_tokens:
             continue
         spec = roster.model(band.model)
         if need > spec.context:
             continue
+        sized = sized or spec.local
         if not spec.local or can_run(band.model, band.parallel):
             return Choice(
                 band.model,
@@ -50,8 +53,11 @@ def choose(roster: Roster, role: str, tokens: int | None, attempts: int = 0, fit
             return Choice(band.model, 1, f"{band.model}: only one fits beside what runs now")
     if rule.model and not rule.bands:
         spec = roster.model(rule.model)
+        sized = need <= spec.context and spec.local
         if need <= spec.context and (not spec.local or can_run(rule.model, spec.parallel)):
             return Choice(rule.model, spec.parallel, f"the role's model {rule.model}")
+    if rule.cloud and not sized:
+        return Choice(rule.cloud, 1, f"{need} tokens: more than any local model takes, so cloud ({rule.cloud})")
     if rule.cloud and rule.when_nothing_fits == "cloud":
         return Choice(rule.cloud, 1, f"{need} tokens: no local model fits, so cloud ({rule.cloud})")
     if rule.bands or rule.model:

@@ -73,6 +73,7 @@ class MachineConfig:
     reserved_cores: tuple[int, ...] = ()  # cores gastown never pins a model to
     gpu_watts: float | None = None  # a GPU model's draw, for energy nothing measured
     cpu_watts: float | None = None  # a CPU model's draw, likewise
+    idle_s: float = 30.0  # a server idle this long may be stopped to make room for another model
 
     def watts_for(self, device: str) -> float | None:
         """The configured draw of a model on ``device`` (``gpu_watts`` for "gpu", else ``cpu_watts``)."""
@@ -193,6 +194,7 @@ _MACHINE_NUMBERS = {
     "cpu_threads": (True, True),
     "gpu_watts": (False, False),
     "cpu_watts": (False, False),
+    "idle_s": (False, False),
 }
 
 

@@ -455,7 +455,7 @@ class Watcher:
             roster = config.roster
             name = self.options.model or choose(roster, self.options.role, None).model
             if name:
-                self.machine.named(name)
+                self.machine.named(name, evict=False)
         except GastownError as error:
             log.info("not warmed up: %s", error.message)
 

@@ -68,9 +68,13 @@ class Machine:
             cached = self._clients[spec.name] = self.runner.client(spec, self.env, governor=self.governor)
         return cached
 
-    def named(self, name: str) -> ModelClient:
-        """A client of the roster's model ``name``."""
-        return self.client(self._config().roster.model(name))
+    def named(self, name: str, evict: bool = True) -> ModelClient:
+        """A client of the roster's model ``name``; idle servers are stopped if it needs their
+        room, unless not ``evict`` (a warm-up before any bead must not take another's place)."""
+        spec = self._config().roster.model(name)
+        if evict and spec.local and self.room_for(spec, spec.parallel):
+            self.make_room(spec, spec.parallel)
+        return self.client(spec)
 
     def fits(self, spec: ModelSpec, parallel: int) -> bool:
         """Whether ``spec`` may be chosen now (with ``parallel`` slots), stopping idle servers if need be."""

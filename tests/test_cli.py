@@ -190,7 +190,7 @@ def test_status_shows_the_model_servers_gastown_runs(town):
         "alive": True,
         "log": record["log"],
     }
-    assert server["idle_s"] > 0 and server["vram_mib"] == 0  # no request in flight; no reservation of its own
+    assert not server["in_use"] and server["idle_s"] > 0 and server["vram_mib"] == 0  # no reservation of its own
     assert "server qwen: running, idle " in town.gt("status").out
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import wait_for
 
 from gastown.errors import Unavailable
-from gastown.machine.machine import Machine
+from gastown.machine.machine import Machine, loaded
 from gastown.town import config as configmod
 from gastown.town.town import locate
 
@@ -52,7 +53,7 @@ def test_a_model_that_does_not_fit_waits_when_the_role_says_wait(town):
         '[models.huge]\nlaunch = ["false"]\ndevice = "cpu"\nram_mib = 1e12\n\n'
         '[roles.polecat]\nbands = [{ max_tokens = 6000, model = "huge" }]\nwhen_nothing_fits = "wait"\n',
     )
-    assert not machine.fits(machine._config().roster.model("huge"), 1)
+    assert machine.room_for(machine._config().roster.model("huge"), 1) is None
     with pytest.raises(Unavailable, match="no local model fits now; waiting"):
         machine.for_bead("polecat", 1000, 0)
     assert machine.runner.servers() == []  # nothing was started to find out
@@ -117,15 +118,55 @@ def test_a_server_with_a_request_in_flight_is_never_stopped(town, own_governor):
         stop_all(machine)
 
 
-def test_a_server_started_or_used_within_idle_s_keeps_its_place(town, own_governor):
+def test_a_server_started_or_used_within_idle_s_keeps_its_place_then_makes_room(town, own_governor):
     """The hysteresis: a model brought in is not stopped for another before idle_s has passed."""
-    machine = two_models(town, idle_s=60)
+    machine = two_models(town, idle_s=1.5)
     try:
         machine.for_bead("polecat", 5000, 0)
-        with pytest.raises(Unavailable, match="waiting"):
+        with pytest.raises(
+            Unavailable, match=r"waiting \(mid: VRAM: needs 7000 MiB, 6000 of 9000 MiB free; small idle"
+        ):
             machine.for_bead("polecat", 10000, 0)
         assert machine.runner.get("small").alive()
-        assert 55 < machine.next_room_in() <= 60  # when the waiting bead should look again
+        pause = machine.next_room_in()  # when the waiting bead should look again
+        assert 1.0 < pause <= 1.5
+        time.sleep(pause)
+        assert machine.for_bead("polecat", 10000, 0)[0].spec.name == "mid"
+    finally:
+        stop_all(machine)
+
+
+def test_a_server_held_for_a_bead_is_not_stopped_between_its_calls(town, own_governor):
+    """A bead's tool runs between two calls leave no request in flight: the bead's hold keeps
+    its server from being stopped for room all the same."""
+    machine = two_models(town, idle_s=0)
+    try:
+        small, _, _ = machine.for_bead("polecat", 5000, 0)
+        mid = machine._config().roster.model("mid")
+        with machine.hold(small):
+            small.chat([{"role": "user", "content": "hi"}])  # a call, then "tools" with none in flight
+            assert machine.room_for(mid, 1) is None
+            assert [s.model for s in loaded(machine.runner, [], 0) if s.in_use] == ["small"]
+        assert [s.name for s in machine.room_for(mid, 1)] == ["small"]
+    finally:
+        stop_all(machine)
+
+
+def test_a_slow_loading_server_is_idle_only_from_when_it_answers(town, own_governor):
+    slow = f'launch = ["{sys.executable}", "{FAKE}", "--port", "{{port}}", "--slow-start", "2"]\ndevice = "gpu"\n'
+    machine = machine_for(
+        town,
+        "[machine]\nvram_mib = 9000\nidle_s = 1\n\n"
+        f"[models.small]\n{slow}weights_mib = 3000\ncontext = 16384\n\n"
+        f'[models.mid]\nlaunch = ["false"]\ndevice = "gpu"\nweights_mib = 7000\ncontext = 16384\n\n'
+        "[roles.polecat]\n"
+        'bands = [{ max_tokens = 6000, model = "small" }, { max_tokens = 14000, model = "mid" }]\n'
+        'when_nothing_fits = "wait"\n',
+    )
+    try:
+        machine.for_bead("polecat", 5000, 0)  # two seconds to load, longer than idle_s
+        assert machine.runner.idle_for(machine.runner.get("small")) < 1
+        assert machine.room_for(machine._config().roster.model("mid"), 1) is None
     finally:
         stop_all(machine)
 
@@ -184,3 +225,44 @@ def test_the_budget_watch_wakes_on_a_release_and_on_a_holders_death(town, own_go
         sleeper.kill()
         sleeper.wait()
         stop_all(machine)
+
+
+def test_a_gpu_reading_counts_gastowns_own_servers_once(own_governor, tmp_path):
+    """With NVML, the VRAM a reserved server uses is its reservation, not the desktop's: so
+    stopping it frees what it held."""
+    from gastown.machine.governor import governor_for
+    from gastown.machine.hardware import GPU, Reading
+    from gastown.town.config import MachineConfig
+    from gastown.town.roster import ModelSpec
+
+    server = subprocess.Popen(["sleep", "600"])
+    desktop = ((1, 3000.0),)
+    seen = [GPU(0, "pretend", 10240.0, 3000.0, processes=desktop)]  # before the server loads
+    try:
+        governor = governor_for(
+            MachineConfig(desktop_reserve_mib=1000),
+            read=lambda: Reading(gpus=(seen[0],), ram_total_mib=65536, cpu_threads=4),
+        )
+        assert governor.admit(ModelSpec("small", "small", weights_mib=4000), pid=server.pid).ok
+        seen[0] = GPU(0, "pretend", 10240.0, 7000.0, processes=((server.pid, 4000.0), *desktop))  # loaded
+        budget = governor.budget()
+        assert budget.desktop_mib == 3000  # the desktop's own 3000, not 7000 with the server's
+        assert governor.check(ModelSpec("mid", "mid", weights_mib=3000)).ok  # 10240 - 3000 - 4000 left
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_an_exited_holder_not_yet_reaped_holds_nothing(own_governor, tmp_path):
+    from gastown.machine.governor import Governor, machine_budget
+    from gastown.machine.hardware import Reading
+    from gastown.town.config import MachineConfig
+    from gastown.town.roster import ModelSpec
+
+    governor = Governor(machine_budget(MachineConfig(vram_mib=9000), Reading(ram_total_mib=65536, cpu_threads=4)))
+    child = subprocess.Popen(["sleep", "600"])
+    assert governor.admit(ModelSpec("small", "small", weights_mib=3000), pid=child.pid).ok
+    child.kill()
+    wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, 5, "not a zombie")
+    assert governor.held() == []  # a zombie is gone: its share is back
+    child.wait()

@@ -83,7 +83,10 @@ def check(town: Town, agent: str) -> tuple[bool, str]:
 
 def doing(heartbeat: Mapping[str, Any]) -> str:
     """What a heartbeat says its watcher does: ``working gt-x (model m, 3m12s)``, ``waiting
-    for room: gt-y (why)`` or ``idle``."""
+    for room: gt-y (why)``, ``idle``, or that its heartbeat is overdue (stuck)."""
+    late = time.time() - float(heartbeat.get("expires", 0))
+    if late > 0:
+        return f"heartbeat {duration(late)} overdue: stuck? (gt watch --check says the same)"
     if heartbeat.get("bead"):
         details = [f"model {heartbeat['model']}"] if heartbeat.get("model") else []
         if heartbeat.get("since"):

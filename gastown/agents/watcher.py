@@ -160,10 +160,10 @@ class Watcher:
         if not ahead or ahead[0].id not in self._waiting:
             return False
         entry = ahead[0]
-        return (
-            self.machine.waits(self.options.role, entry.estimated_tokens, entry.attempts, self.options.model)
-            is not None
-        )
+        why = self.machine.waits(self.options.role, entry.estimated_tokens, entry.attempts, self.options.model)
+        if why is not None:
+            self._waiting[entry.id] = why  # the reason as it is now, for gt status
+        return why is not None
 
     def _work(self, bead: Bead) -> Outcome:
         self.machine.meters.clear()  # energy is counted per bead
@@ -209,7 +209,8 @@ class Watcher:
                 secrets=secrets,
                 jail=self._jail(rig),
             )
-            outcome = agent.work(bead, worktree, trace)
+            with self.machine.hold(client):  # its tool runs between calls too: not idle, not for room
+                outcome = agent.work(bead, worktree, trace)
             outcome.result["model_choice"] = why
             if outcome.result.get("commits"):
                 refinery.publish_branch(rig, worktree.branch)  # other machines' merge queues see it
@@ -390,6 +391,8 @@ class Watcher:
                     state = "trouble"
                 else:
                     state = result.pop("state")
+                if state != "waiting":
+                    self.machine.unwatch_budget()  # a use ending elsewhere wakes only a waiting watcher
                 if state == "idle" and self.options.once:
                     raise NothingReady(f"nothing is ready for role {self.options.role}")
                 done = self.options.once or (self.options.max_beads and self.worked >= self.options.max_beads)
@@ -408,8 +411,7 @@ class Watcher:
                     # sleeps until the budget changes (a reservation released, a server stopped
                     # or idle long enough to make room) or the tasks branch moves — re-checking
                     # is cheap, and it claims again only once a model fits.
-                    self.machine.watch_budget(self.wake)
-                    timeout = min(POLL_MAX, self.machine.next_room_in() or POLL_MAX)
+                    timeout = self._budget_watched()
                 elif state == "released":
                     # Its model's server is down (or the town's disk is full): claiming it again at
                     # once would hand it back again, and the hand-back itself wakes this watcher.
@@ -446,6 +448,17 @@ class Watcher:
             self.machine.close()
             liveness.clear(self.town, self.options.agent)
             self.store.close()
+
+    def _budget_watched(self) -> float:
+        """Arm the budget watch on the wake event; how long to sleep at most (until an idle
+        server may be stopped for room). Without a watch (no inotify left, say): a timer."""
+        try:
+            self.machine.watch_budget(self.wake)
+            return min(POLL_MAX, self.machine.next_room_in() or POLL_MAX)
+        except (GastownError, OSError) as error:
+            message = error.message if isinstance(error, GastownError) else str(error)
+            log.warning("cannot watch the machine's budget (%s); looking again every %.0fs", message, POLL_MAX)
+            return POLL_MAX
 
     def _warm(self) -> None:
         """Load the model client (and start a local server) before the first bead arrives,

@@ -92,7 +92,7 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
     roster, config = _load(ctx, config_file)
     governor = governor_for(config.machine, parse_size(vram) if vram else None)
     budget = governor.budget()
-    servers, waiting = ([], []) if config_file else _in_use(ctx, governor)
+    servers, waiting = ([], []) if config_file else _in_use(ctx, governor, config.machine.idle_s)
     from gastown.machine.runner import known_model
     from gastown.town import catalog
 
@@ -163,7 +163,7 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
     click.echo(_default_line(roster))
 
 
-def _in_use(ctx: click.Context, governor: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+def _in_use(ctx: click.Context, governor: Any, idle_s: float) -> tuple[list[Any], list[dict[str, Any]]]:
     """The servers the town's runner started (with their reservations) and the watchers that
     wait for room; nothing when there is no town (``--config`` alone)."""
     from gastown.agents import liveness
@@ -176,7 +176,7 @@ def _in_use(ctx: click.Context, governor: Any) -> tuple[list[Any], list[dict[str
         town = locate(town_path(ctx))  # this machine's servers and watchers: nothing to fetch
     except GastownError:
         return [], []
-    servers = loaded(Runner(town.state_dir), governor.held())
+    servers = loaded(Runner(town.state_dir), governor.held(), idle_s)
     return servers, [beat for beat in liveness.beats(town) if beat.get("waiting")]
 
 

@@ -31,8 +31,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     store = open_store(ctx)
     report = Queue(store).status()
     report["git_dir"] = str(store.town.git_dir)
-    held = governor_for(store.snapshot().config().machine).held()  # read only: no budget, no write
-    servers = loaded(Runner(store.town.state_dir), held)
+    machine = store.snapshot().config().machine
+    held = governor_for(machine).held()  # read only: no budget, no write
+    servers = loaded(Runner(store.town.state_dir), held, machine.idle_s)
     report["servers"] = [s.to_dict() for s in servers]
     report["watchers"] = [
         {key: beat.get(key) for key in ("agent", "role", "pid", "bead", "model", "since", "waiting")}

@@ -28,22 +28,41 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REFRESH_S = 5.0  # how often the set of holders is re-read (and, without pidfds, compared)
-MOVES = (".json", ".busy")  # a reservation or a server's record written; a request started or ended
+REFRESH_S = 5.0  # how often the followed processes are re-read (and, without pidfds, compared)
 
 
 class BudgetWatch:
-    """Sets ``event`` whenever the machine's budget may have changed, until ``stop()``."""
+    """Sets the armed event whenever the machine's budget may have changed, until ``stop()``.
 
-    def __init__(self, governor: Governor, runner: Runner, event: threading.Event) -> None:
+    A request starting takes no room back, so it only adds a process to follow; a request
+    ending, a record or reservation written, and a followed process exiting set the event.
+    """
+
+    def __init__(self, governor: Governor, runner: Runner) -> None:
         self.governor = governor
         self.runner = runner
         self.folders: list[Path] = [governor.path.parent, runner.folder]
-        self.event = event
+        self._armed: threading.Event | None = None
         self._stop = threading.Event()
-        self._poke_r, self._poke_w = os.pipe()  # wakes the holders' thread to re-read them, or to end
+        self._poke_r, self._poke_w = os.pipe()  # wakes the follower to re-read, or to end
+        os.set_blocking(self._poke_w, False)  # a full pipe already says "re-read"
         self._observer: BaseObserver | None = None
         self._thread: threading.Thread | None = None
+
+    def arm(self, event: threading.Event) -> None:
+        self._armed = event
+
+    def disarm(self) -> None:
+        self._armed = None
+
+    def _fire(self) -> None:
+        armed = self._armed
+        if armed is not None:
+            armed.set()
+
+    def _poke(self) -> None:
+        with suppress(OSError):  # full (a re-read is pending anyway), or closed by stop()
+            os.write(self._poke_w, b"r")
 
     def start(self) -> BudgetWatch:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -53,58 +72,84 @@ class BudgetWatch:
 
         class Moved(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type in ("opened", "closed_no_write"):
-                    return
                 path = str(getattr(event, "dest_path", "") or event.src_path)
-                if path.endswith(MOVES):
-                    watch.event.set()
-                    with suppress(OSError):  # stopped meanwhile
-                        os.write(watch._poke_w, b"r")  # new processes to follow
+                if path.endswith(".busy"):
+                    if event.event_type == "deleted":  # a use ended
+                        watch._fire()
+                    if event.event_type in ("created", "deleted"):
+                        watch._poke()  # a process to follow, or one fewer
+                elif path.endswith(".json") and event.event_type not in ("opened", "closed_no_write"):
+                    watch._fire()  # a reservation, or a server's record, written
+                    watch._poke()
 
-        observer = Observer()
-        for folder in self.folders:
-            folder.mkdir(parents=True, exist_ok=True)
-            observer.schedule(Moved(), str(folder), recursive=False)
-        observer.daemon = True
-        observer.start()
+        try:
+            observer = Observer()
+            for folder in self.folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                observer.schedule(Moved(), str(folder), recursive=False)
+            observer.daemon = True
+            observer.start()
+        except BaseException:
+            self._close_pipe()
+            raise
         self._observer = observer
-        self._thread = threading.Thread(target=self._follow_holders, name="budget-watch", daemon=True)
+        self._thread = threading.Thread(target=self._follow, name="budget-watch", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        os.write(self._poke_w, b"x")
+        self._poke()
         if self._observer is not None:
             self._observer.stop()
+            self._observer.join(timeout=5)
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for fd in (self._poke_r, self._poke_w):
-            os.close(fd)
+        self._close_pipe()
 
-    def _follow_holders(self) -> None:
-        """Wait on the exits of the processes holding reservations or requests (or, without
-        pidfds, on their set changing)."""
+    def _close_pipe(self) -> None:
+        for fd in (self._poke_r, self._poke_w):
+            with suppress(OSError):
+                os.close(fd)
+
+    def _follow(self) -> None:
+        """Wait on the exits of the processes holding reservations or using servers (or,
+        without pidfds, on their set changing). A process is followed until it exits once."""
         before: set[int] | None = None
+        exited: set[int] = set()
         while not self._stop.is_set():
-            holders = {r.pid for r in self.governor.held()} | self.runner.users()
-            if before is not None and holders != before and not hasattr(os, "pidfd_open"):
-                self.event.set()
-            before = holders
-            handles = []
-            for pid in holders:
-                try:
-                    handles.append(os.pidfd_open(pid))
-                except ProcessLookupError:
-                    self.event.set()  # gone already: its share comes back
-                except (AttributeError, OSError):
-                    break  # no pidfds here: compare the holders at each refresh instead
             try:
-                ready, _, _ = select.select([self._poke_r, *handles], [], [], REFRESH_S)
+                followed = {r.pid for r in self.governor.held()} | self.runner.users()
+            except OSError as error:
+                log.debug("budget watch: %s", error)
+                followed = set()
+            exited &= followed  # a pid no longer listed may come back as another process
+            pids = followed - exited
+            if before is not None and pids != before and not hasattr(os, "pidfd_open"):
+                self._fire()
+            before = pids
+            handles: dict[int, int] = {}
+            for pid in pids:
+                try:
+                    handles[os.pidfd_open(pid)] = pid
+                except ProcessLookupError:
+                    exited.add(pid)
+                    self._fire()  # gone already: its share comes back
+                except (AttributeError, OSError):
+                    break  # no pidfds here: compare the processes at each refresh instead
+            poller = select.poll()
+            poller.register(self._poke_r, select.POLLIN)
+            for fd in handles:
+                poller.register(fd, select.POLLIN)
+            try:
+                ready = [fd for fd, _ in poller.poll(REFRESH_S * 1000)]
             finally:
                 for fd in handles:
                     os.close(fd)
             if self._poke_r in ready:
-                os.read(self._poke_r, 64)
-            if any(fd != self._poke_r for fd in ready):
-                self.event.set()
+                with suppress(OSError):
+                    os.read(self._poke_r, 4096)
+            gone = [handles[fd] for fd in ready if fd in handles]
+            if gone:
+                exited.update(gone)
+                self._fire()

@@ -69,10 +69,14 @@ def state_path() -> Path:
 
 
 def _process_start(pid: int) -> float:
+    """When ``pid`` started; 0.0 when it is gone (an exited child not yet reaped counts as gone)."""
     try:
         import psutil
 
-        return float(psutil.Process(pid).create_time())
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return 0.0
+        return float(process.create_time())
     except Exception:
         return 0.0
 
@@ -239,6 +243,18 @@ def _verdict(spec: ModelSpec, slots: int | None, budget: Budget, held: list[Rese
     return Verdict(True, f"fits: {where}")
 
 
-def governor_for(machine: MachineConfig, vram_override: float | None = None) -> Governor:
-    """The governor of this machine: ``[machine]`` beside a fresh hardware reading at each decision."""
-    return Governor(lambda: machine_budget(machine, None, vram_override))
+def governor_for(
+    machine: MachineConfig,
+    vram_override: float | None = None,
+    read: Callable[[], hardware.Reading] = hardware.read,
+) -> Governor:
+    """The governor of this machine: ``[machine]`` beside a fresh hardware ``read`` at each
+    decision. The GPU memory of processes holding reservations is theirs, not the desktop's:
+    counted once, so stopping one of them frees what it held."""
+
+    def budget() -> Budget:
+        ours = {r.pid for r in governor.held()}
+        return machine_budget(machine, read(), vram_override, ours)
+
+    governor = Governor(budget)
+    return governor

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 
 from gastown.errors import GastownError, Unavailable
@@ -29,7 +30,7 @@ from gastown.machine.governor import Governor, Reservation, governor_for
 from gastown.machine.hardware import EnergyMeter
 from gastown.machine.providers import ModelClient
 from gastown.machine.runner import Runner, Server
-from gastown.machine.switcher import choose
+from gastown.machine.switcher import Choice, choose
 from gastown.town.config import TownConfig
 from gastown.town.roster import ModelSpec
 from gastown.town.times import duration
@@ -72,13 +73,13 @@ class Machine:
         """A client of the roster's model ``name``; idle servers are stopped if it needs their
         room, unless not ``evict`` (a warm-up before any bead must not take another's place)."""
         spec = self._config().roster.model(name)
-        if evict and spec.local and self.room_for(spec, spec.parallel):
-            self.make_room(spec, spec.parallel)
-        return self.client(spec)
+        return self.start(spec, spec.parallel)[0] if evict else self.client(spec)
 
-    def fits(self, spec: ModelSpec, parallel: int) -> bool:
-        """Whether ``spec`` may be chosen now (with ``parallel`` slots), stopping idle servers if need be."""
-        return self.room_for(spec, parallel) is not None
+    def hold(self, client: ModelClient) -> AbstractContextManager[None]:
+        """Hold ``client``'s server in use for a whole bead — its tool runs between calls too —
+        so no process stops it for room meanwhile (a cloud model or a server someone else
+        runs: nothing to hold)."""
+        return client.hold() if client.hold is not None else nullcontext()
 
     def room_for(self, spec: ModelSpec, parallel: int) -> list[Server] | None:
         """What must stop for ``spec`` to run now: nothing (``[]``) when it fits or takes no
@@ -86,17 +87,14 @@ class Machine:
         if not spec.local or spec.endpoints or self.runner.endpoint(spec) is not None:
             return []
         held = self.governor.held()  # only looks: admitting is what takes the lock
-        verdict = self.governor.check(spec, parallel, held)
-        if verdict.ok:
+        if self.governor.check(spec, parallel, held).ok:
             return []
-        idle = self._idle(spec.name)
         plan: list[Server] = []
-        for server in idle:  # the longest idle first, until it fits
+        for server in self._idle(spec.name):  # the longest idle first, until it fits
             plan.append(server)
             if self._fits_without(spec, parallel, held, plan):
                 break
         else:
-            log.info("%s does not fit now: %s", spec.name, verdict.reason)
             return None
         for server in sorted(plan, key=lambda s: s.started, reverse=True):  # keep what need not go
             fewer = [s for s in plan if s is not server]
@@ -120,22 +118,25 @@ class Machine:
                 found.append((quiet, server))
         return [server for _, server in sorted(found, key=lambda pair: -pair[0])]
 
-    def make_room(self, spec: ModelSpec, parallel: int) -> list[str]:
-        """Stop the idle servers ``spec`` needs gone to run now; their names. Unavailable
-        when it no longer fits (another process took the room, or a server is in use again)."""
-        plan = self.room_for(spec, parallel)
-        if plan is None:
-            raise Unavailable(f"model {spec.name} does not fit now")
-        idle_s = self._config().machine.idle_s
-        for server in plan:
-            if not self.runner.stop_idle(server.name, idle_s):
-                raise Unavailable(f"model {spec.name} does not fit now: {server.name} is in use again")
-            self._clients.pop(server.name, None)
-        return [server.name for server in plan]
+    def start(self, spec: ModelSpec, parallel: int) -> tuple[ModelClient, list[str]]:
+        """A client of ``spec`` whose server runs, and the idle servers stopped first for its
+        room — one process at a time, from the plan to the new server's admission."""
+        if not spec.local or not self.room_for(spec, parallel):
+            return self.client(spec), []
+        with self.runner.swapping():
+            plan = self.room_for(spec, parallel)  # again, now that no other process swaps
+            if plan is None:
+                raise Unavailable(f"model {spec.name} does not fit now: {self._blockers(spec, parallel)}")
+            idle_s = self._config().machine.idle_s
+            for server in plan:
+                if not self.runner.stop_idle(server.name, idle_s):
+                    raise Unavailable(f"model {spec.name} does not fit now: {server.name} is in use again")
+                self._clients.pop(server.name, None)
+            return self.client(spec), [server.name for server in plan]
 
     def next_room_in(self) -> float | None:
         """Seconds until a running server has been idle long enough to be stopped for room
-        (None: none will be without a request ending first, which the budget watch sees)."""
+        (None: none will be without a use ending first, which the budget watch sees)."""
         idle_s = self._config().machine.idle_s
         waits = []
         for server in self.runner.servers():
@@ -145,23 +146,75 @@ class Machine:
         return min(waits, default=None)
 
     def watch_budget(self, event: threading.Event) -> None:
-        """Set ``event`` from now on whenever the budget may have changed (until ``close``)."""
+        """Set ``event`` whenever the budget may have changed, until ``unwatch_budget``."""
         if self._watch is None:
-            self._watch = BudgetWatch(self.governor, self.runner, event).start()
+            self._watch = BudgetWatch(self.governor, self.runner).start()
+        self._watch.arm(event)
+
+    def unwatch_budget(self) -> None:
+        if self._watch is not None:
+            self._watch.disarm()
 
     def close(self) -> None:
         if self._watch is not None:
             self._watch.stop()
             self._watch = None
 
+    def _pick(self, role: str, tokens: int | None, attempts: int) -> Choice:
+        """The switcher's choice: a model that fits as things are, if any takes the bead
+        (no swap: a running larger model takes a small bead), else one idle servers can make
+        room for, else the cloud or a wait."""
+        roster = self._config().roster
+
+        def as_is(name: str, slots: int) -> bool:
+            return self.room_for(roster.model(name), slots) == []
+
+        def after_swap(name: str, slots: int) -> bool:
+            return self.room_for(roster.model(name), slots) is not None
+
+        pick = choose(roster, role, tokens, attempts, fits=as_is)
+        if pick.model is not None and roster.model(pick.model).local:
+            return pick
+        return choose(roster, role, tokens, attempts, fits=after_swap)
+
+    def _blockers(self, spec: ModelSpec, parallel: int) -> str:
+        """Why ``spec`` cannot run now: the governor's verdict, and what holds the room."""
+        verdict = self.governor.check(spec, parallel, self.governor.held())
+        idle_s = self._config().machine.idle_s
+        holders = []
+        for server in self.runner.servers():
+            if server.name == spec.name or not server.alive():
+                continue
+            quiet = self.runner.idle_for(server)
+            if quiet is None:
+                holders.append(f"{server.name} in use")
+            elif quiet < idle_s:
+                holders.append(f"{server.name} idle {quiet:.0f}s of {idle_s:.0f}s")
+        return verdict.reason + (f"; {', '.join(holders)}" if holders else "")
+
     def waits(self, role: str, tokens: int | None, attempts: int, model: str | None = None) -> str | None:
         """Why a ``role`` bead of ``tokens`` must wait now (no model fits, and the role does
         not go to the cloud), or None when a model would take it."""
         if model is not None:
             return None
+        pick = self._pick(role, tokens, attempts)
+        return None if pick.model is not None else self._wait_reason(pick, role, tokens)
+
+    def _wait_reason(self, pick: Choice, role: str, tokens: int | None) -> str:
+        """The switcher's reason to wait, with the model waited for and what holds its room."""
+        wanted = self._wanted(role, tokens)
+        return pick.reason if wanted is None else f"{pick.reason} ({wanted.name}: {self._blockers(wanted, 1)})"
+
+    def _wanted(self, role: str, tokens: int | None) -> ModelSpec | None:
+        """The first local model whose band takes ``tokens`` (the one a wait is for)."""
         roster = self._config().roster
-        pick = choose(roster, role, tokens, attempts, fits=lambda name, slots: self.fits(roster.model(name), slots))
-        return pick.reason if pick.model is None else None
+        rule = roster.rule(role)
+        need = tokens or 0
+        for band in rule.bands:
+            spec = roster.model(band.model)
+            if spec.local and need <= min(band.max_tokens, spec.context):
+                return spec
+        return roster.model(rule.model) if rule.model and roster.model(rule.model).local else None
 
     def for_bead(
         self, role: str, tokens: int | None, attempts: int, model: str | None = None
@@ -172,17 +225,16 @@ class Machine:
         why = f"--model {model}"
         slots = 1
         if model is None:
-            pick = choose(roster, role, tokens, attempts, fits=lambda name, slots: self.fits(roster.model(name), slots))
+            pick = self._pick(role, tokens, attempts)
             if pick.model is None:
-                raise Unavailable(pick.reason)
+                raise Unavailable(self._wait_reason(pick, role, tokens))
             model, why, slots = pick.model, pick.reason, pick.parallel
         spec = roster.model(model)
         if slots > spec.parallel:  # the band runs this many at once: its server gets the slots
             spec = replace(spec, parallel=slots)
-        stopped = self.make_room(spec, slots) if spec.local else []
+        client, stopped = self.start(spec, slots)
         if stopped:
             why += f"; stopped idle {', '.join(stopped)} to make room"
-        client = self.client(spec)
         fallback_name = spec.fallback or roster.rule(role).fallback
         fallback = None
         if fallback_name and fallback_name != model:
@@ -214,7 +266,9 @@ class Loaded:
     url: str
     log: str
     alive: bool
-    idle_s: float | None  # None: a request is in flight
+    in_use: bool  # a request or a bead holds it
+    idle_s: float | None  # how long it has been idle (None: in use, or dead)
+    stoppable_in: float | None  # seconds until it may be stopped for another model's room
     vram_mib: float  # what its reservation holds
     ram_mib: float
 
@@ -222,19 +276,25 @@ class Loaded:
         return asdict(self)
 
     def describe(self) -> str:
-        """``running, in use, holds 2400 MiB VRAM`` or ``dead``."""
+        """``running, in use, holds 4138 MiB VRAM``, ``running, idle 12s (may make room in
+        18s)`` or ``dead``."""
         if not self.alive:
             return "dead"
-        use = "in use" if self.idle_s is None else f"idle {duration(self.idle_s)}"
+        use = "in use"
+        if self.idle_s is not None:
+            use = f"idle {duration(self.idle_s)}"
+            if self.stoppable_in:
+                use += f" (may make room in {duration(self.stoppable_in)})"
         holds = [f"{mib:.0f} MiB {what}" for mib, what in ((self.vram_mib, "VRAM"), (self.ram_mib, "RAM")) if mib]
         return f"running, {use}" + (f", holds {' + '.join(holds)}" if holds else "")
 
 
-def loaded(runner: Runner, held: list[Reservation]) -> list[Loaded]:
+def loaded(runner: Runner, held: list[Reservation], idle_s: float) -> list[Loaded]:
     """The servers gastown started, whether each is in use, and the share it holds of ``held``."""
     found = []
     for server in runner.servers():
         alive = server.alive()
+        quiet = runner.idle_for(server) if alive else None
         mine = [r for r in held if r.pid == server.pid]
         found.append(
             Loaded(
@@ -243,7 +303,9 @@ def loaded(runner: Runner, held: list[Reservation]) -> list[Loaded]:
                 server.url,
                 server.log,
                 alive,
-                runner.idle_for(server) if alive else 0.0,
+                alive and quiet is None,
+                quiet,
+                None if quiet is None else max(0.0, idle_s - quiet),
                 sum(r.vram_mib for r in mine),
                 sum(r.ram_mib for r in mine),
             )

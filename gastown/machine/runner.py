@@ -246,11 +246,12 @@ class Runner:
 
     @contextmanager
     def using(self, name: str) -> Iterator[None]:
-        """Hold ``name``'s server in use for a request: Unavailable when it was stopped (to
-        make room for another model, or by ``gt down``) before the request could start.
+        """Hold ``name``'s server in use (a request, or a whole bead): Unavailable when it was
+        stopped (to make room for another model, or by ``gt down``) before the use could start.
 
-        Besides the lock, a ``<name>.<pid>-<n>.busy`` file names the process, so a budget
-        watch can follow its exit; one left by a killed process is removed by the next probe."""
+        Besides the lock, a ``<name>.<pid>-<n>.busy`` marker names the process: probes read
+        the markers (never the lock, which only ``stop_idle`` tests), and a budget watch
+        follows the process's exit. A killed process's marker is removed by the next probe."""
         with self._use_file(name) as fd:
             fcntl.flock(fd, fcntl.LOCK_SH)  # waits while stop_idle stops it
             marker = self.folder / f"{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.busy"
@@ -264,47 +265,53 @@ class Runner:
                 yield
             finally:
                 with suppress(OSError):
-                    os.utime(self._use_path(name))  # the end of the last request: when it became idle
+                    os.utime(self._use_path(name))  # the end of the last use: when it became idle
                 marker.unlink(missing_ok=True)
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def users(self) -> set[int]:
-        """The processes with a request in flight to a server gastown runs (dead ones' markers removed)."""
-        found = set()
+    def _markers(self) -> Iterator[tuple[str, int]]:
+        """(model, pid) of each use in flight whose process lives; dead processes' markers go."""
         for marker in self.folder.glob("*.busy"):
+            model, _, tag = marker.name.removesuffix(".busy").rpartition(".")
             try:
-                pid = int(marker.name.rsplit(".", 2)[1].split("-")[0])
-            except (IndexError, ValueError):
+                pid = int(tag.split("-")[0])
+            except ValueError:
                 continue
             if pid_alive(pid):
-                found.add(pid)
+                yield model, pid
             else:
-                marker.unlink(missing_ok=True)
-        return found
+                with suppress(OSError):
+                    marker.unlink(missing_ok=True)
+
+    def users(self) -> set[int]:
+        """The processes using a server gastown runs now."""
+        return {pid for _, pid in self._markers()}
 
     def idle_for(self, server: Server) -> float | None:
-        """Seconds since ``server`` last had a request in flight (or started); None while one is."""
-        with self._use_file(server.name) as fd:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return None
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return time.time() - max(server.started, os.fstat(fd).st_mtime)
+        """Seconds since ``server`` was last in use (or became ready); None while it is in use."""
+        if any(model == server.name for model, _ in self._markers()):
+            return None
+        try:
+            last = self._use_path(server.name).stat().st_mtime
+        except OSError:
+            last = server.started
+        return time.time() - max(server.started, last)
 
     def stop_idle(self, name: str, idle_s: float) -> bool:
-        """Stop ``name``'s server if no request is in flight and none has been for ``idle_s``
-        seconds (nor has it started in that time); True if it was stopped. While it stops, a
-        request about to start waits, then finds it gone (``using``)."""
+        """Stop ``name``'s server if nothing uses it and nothing has for ``idle_s`` seconds
+        (nor has it become ready in that time); True if it was stopped or is gone already.
+        While it stops, a use about to start waits, then finds it gone (``using``)."""
         with self._locked(name):
             server = self.get(name)
-            if server is None or not server.alive() or not server.is_ours():
+            if server is None or not server.alive():
+                return True
+            if not server.is_ours():
                 return False
             with self._use_file(name) as fd:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    return False  # a request is in flight
+                    return False  # in use
                 try:
                     quiet = time.time() - max(server.started, os.fstat(fd).st_mtime)
                     if quiet < idle_s:
@@ -315,6 +322,17 @@ class Runner:
                     return True
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def swapping(self) -> Iterator[None]:
+        """One process at a time stops servers for room and starts the one it made room for,
+        so two cannot each stop a different server for the same room, or take each other's."""
+        with open(self.folder / "swap.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def get(self, name: str) -> Server | None:
         try:
@@ -384,6 +402,7 @@ class Runner:
                 raise Unavailable(
                     f"model server {spec.name} {why}; the end of its log ({server.log}):\n{log_tail(Path(server.log))}"
                 )
+            self._use_path(spec.name).touch()  # idle from now: a slow load does not count as idle time
             return server.url
 
     def _start(self, spec: ModelSpec, restarts: int) -> Server:
@@ -516,11 +535,12 @@ class Runner:
         self, specs: Sequence[ModelSpec], stop: threading.Event, every: float = 1.0, governor: Any = None
     ) -> None:
         """Keep ``specs`` running until ``stop``: a crashed server is restarted with backoff
-        (admitted by ``governor`` first, as at its first start)."""
+        (admitted by ``governor`` first, as at its first start); one stopped on purpose — for
+        another model's room, or by ``gt down`` — has no record and stays stopped."""
         while not stop.is_set():
             for spec in specs:
                 server = self.get(spec.name)
-                if server is None or not server.alive():
+                if server is not None and not server.alive():  # crashed (one stopped for room has no record)
                     try:
                         self.ensure(spec, governor=governor)
                     except Unavailable as error:

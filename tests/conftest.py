@@ -172,11 +172,15 @@ def town(make_town: Callable[..., TownHandle]) -> TownHandle:
 
 @pytest.fixture
 def bare_remote(tmp_path: Path) -> Callable[..., Path]:
-    """``bare_remote(name)``: a bare repository with gastown's server hooks installed."""
+    """``bare_remote(name)``: a bare repository with gastown's server hooks installed.
+
+    Its automatic ``git gc`` after a push runs before the push returns, not detached: a
+    ``git fsck`` once the pushes are done must not meet a repack moving objects into a pack."""
 
     def make(name: str = "remote.git", hooks: bool = True) -> Path:
         path = tmp_path / name
         git(tmp_path, "init", "--quiet", "--bare", str(path))
+        git(path, "config", "gc.autoDetach", "false")
         if hooks:
             from gastown.town.hooks import SERVER_HOOKS, install
 

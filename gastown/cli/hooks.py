@@ -42,6 +42,34 @@ def install_cmd(ctx: click.Context, bare: str | None, force: bool) -> None:
         click.echo(f"installed {path}")
 
 
+@hooks.command("ci")
+@click.option(
+    "--install",
+    default="gastown",
+    show_default=True,
+    metavar="SPEC",
+    help="What the workflow pip-installs to get gt (a version, a git URL, a wheel).",
+)
+@click.option("--print", "show", is_flag=True, help="Print the workflow instead of committing it.")
+@click.pass_context
+def ci_cmd(ctx: click.Context, install: str, show: bool) -> None:
+    """Commit a GitHub Actions workflow onto tasks that checks every push to it as the
+    server's hook would: for a town whose host runs no server hooks (GitHub, GitLab.com)."""
+    from gastown.cli.common import open_store
+    from gastown.town import events
+    from gastown.town.hooks import WORKFLOW, workflow
+    from gastown.town.store import Update
+
+    text = workflow(install)
+    if show:
+        click.echo(text.decode(), nl=False)
+        return
+    store = open_store(ctx)
+    event = events.Event(events.CONFIG, (), "gt", "the CI check for a host without server hooks")
+    store.update(lambda _snap: Update(event, files={WORKFLOW: text}))
+    click.echo(f"committed {WORKFLOW} on tasks: the host runs `gt validate --since` on every push to it")
+
+
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name", type=click.Choice(["pre-receive", "post-receive", "pre-commit", "pre-push"]))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)

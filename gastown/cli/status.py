@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from gastown.cli.common import emit_json, json_option, open_store, town_option
@@ -95,11 +97,21 @@ def log(ctx: click.Context, bead_id: str | None, limit: int | None, reverse: boo
 
 @click.command()
 @click.argument("ref", required=False)
+@click.option(
+    "--since",
+    "base",
+    metavar="REF",
+    help="Check each commit after REF as the server's hook would have (a host that runs none); "
+    "all zeros: every commit.",
+)
 @town_option
 @json_option
 @click.pass_context
-def validate(ctx: click.Context, ref: str | None, as_json: bool) -> None:
-    """Check every bead and file on REF (default: the tasks branch); exit 2 if any is wrong."""
+def validate(ctx: click.Context, ref: str | None, base: str | None, as_json: bool) -> None:
+    """Check every bead and file on REF (default: the tasks branch); exit 2 if any is wrong.
+
+    With --since, check instead each commit that landed after it, transitions included:
+    what should not have landed on a host without gastown's pre-receive hook."""
     from gastown.errors import InvalidBead, NotFound
     from gastown.town.admission import check_tree
 
@@ -107,6 +119,9 @@ def validate(ctx: click.Context, ref: str | None, as_json: bool) -> None:
     target = store.tip() if ref is None else _resolve(store, ref)
     if target is None:
         raise NotFound(f"no such ref: {ref or 'tasks'}")
+    if base is not None:
+        _validate_since(store, base, target, ref or "tasks", as_json)
+        return
     snap = store.snapshot(target)
     assert snap.tree is not None
     report = check_tree(store.git, snap.tree, snap.index, snap.config().limits)
@@ -123,6 +138,27 @@ def validate(ctx: click.Context, ref: str | None, as_json: bool) -> None:
         click.echo(f"ok: {len(snap.index)} beads on {ref or 'tasks'} ({target[:10]}) are valid")
     if report:
         raise InvalidBead(report.problems, "fix them with a new commit on tasks (gt bead edit, or git)")
+
+
+def _validate_since(store: Any, base: str, target: str, name: str, as_json: bool) -> None:
+    from gastown.errors import InvalidBead, NotFound
+    from gastown.town.git import ZERO
+    from gastown.town.hooks import since
+
+    start = None if base.strip("0") == "" else _resolve(store, base)
+    if start is None and base.strip("0"):
+        raise NotFound(f"--since {base}: no such commit or ref", "fetch it first, or give the commit id itself")
+    count, problems = since(store, start, target)
+    if as_json:
+        emit_json({"ref": name, "commit": target, "since": start or ZERO, "commits": count, "problems": problems})
+    elif not problems:
+        what = f"{count} commit{'s' if count != 1 else ''}" if count else "no commits"
+        where = f"since {base[:10]}" if start else "since the branch began"
+        click.echo(f"ok: {what} on {name} {where} would have passed the server's hook")
+    if problems:
+        raise InvalidBead(
+            problems, "each names its commit; fix what landed with a new commit on tasks (gt bead edit, or git)"
+        )
 
 
 def _resolve(store: object, ref: str) -> str | None:

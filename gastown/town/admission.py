@@ -35,11 +35,13 @@ _KNOWN_PATHS = [
     re.compile(r"^plans/[A-Za-z0-9._-]+\.md$"),
     re.compile(r"^rigs/[a-z0-9][a-z0-9_-]{0,63}\.toml$"),
     re.compile(r"^rigs/[a-z0-9][a-z0-9_-]{0,63}/roles/[a-z][a-z0-9_-]{0,31}\.md$"),
+    re.compile(r"^\.github/workflows/[A-Za-z0-9_-]{1,64}\.ya?ml$"),  # a host's CI (gt hooks ci)
 ]
 
 KNOWN_PATHS_HELP = (
     "town.toml, README.md, beads/<id>.json (or beads/<a>/<b>/<id>.json), "
-    "convoys/<id>.json, plans/<name>.md, rigs/<name>.toml, rigs/<name>/roles/<role>.md"
+    "convoys/<id>.json, plans/<name>.md, rigs/<name>.toml, rigs/<name>/roles/<role>.md, "
+    ".github/workflows/<name>.yml"
 )
 
 

@@ -23,6 +23,7 @@ from gastown.town.store import GitStore, Snapshot
 from gastown.town.town import REMOTE_REF, TASKS_REF, Town
 
 SERVER_HOOKS = ("pre-receive", "post-receive")
+WORKFLOW = ".github/workflows/gastown-tasks.yml"  # the check for hosts without server hooks
 CLIENT_HOOKS = ("pre-commit", "pre-push")
 MARKER = "# gastown hook:"
 
@@ -70,6 +71,23 @@ def _check_range(git_dir: Path, old: str, new: str, now: float, ancestry: bool) 
     snap = _state(store, base)
     commits = git.commits_between(base, new)
     return admission.check_commits(git, snap.index, commits, snap.config().limits, now).problems
+
+
+def since(store: GitStore, base: str | None, tip: str) -> tuple[int, list[str]]:
+    """What a pre-receive hook would have refused among the commits after ``base`` up to
+    ``tip`` (None: all of them), each judged at its own commit time: (commits, problems).
+    For a town whose host runs no server hooks (``gt validate --since``, the CI workflow)."""
+    git = store.git
+    if base is not None and not git.is_ancestor(base, tip):
+        return 0, [f"{base[:10]} is not an ancestor of tasks: the history was rewritten (a force-push)"]
+    snap = _state(store, base)
+    index = snap.index.copy()  # moved along commit by commit; the store's own stays as it is
+    limits = snap.config().limits
+    commits = git.commits_between(base, tip)
+    problems: list[str] = []
+    for commit in commits:
+        problems += admission.check_commits(git, index, [commit], limits, float(commit.commit_time)).problems
+    return len(commits), problems
 
 
 def _state(store: GitStore, commit: str | None) -> Snapshot:
@@ -168,6 +186,13 @@ def main(argv: Sequence[str]) -> int:
     for line in lines:
         print(line, file=sys.stderr if code else sys.stdout)
     return code
+
+
+def workflow(install: str) -> bytes:
+    """The GitHub Actions workflow that runs ``gt validate --since`` on each push to tasks,
+    installing gastown with ``pip install INSTALL``."""
+    text = (data_dir("hooks") / "github-tasks.yml").read_text()
+    return text.replace("{install}", install).encode()
 
 
 def hooks_dir(git: Git) -> Path:

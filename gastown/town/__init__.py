@@ -16,6 +16,7 @@ them, the queue, the hooks, the town's configuration, and the door to the rigs' 
 ``ids``        bead ids, and where a bead's file lives
 ``index``      the derived index of the beads, cached for the next process
 ``queue``      the queue's operations: add, ready, claim, renew, release, complete, fail
+``quickcheck`` the hook's quick path: pushes that only rewrite existing beads, plain git
 ``resources``  where the files shipped beside the package live
 ``riggit``     the door to a rig's git: worktrees, CAS advances, pushes read back
 ``roster``     the town's models and which role gets which

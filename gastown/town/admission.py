@@ -18,13 +18,13 @@ from gastown.errors import UsageError
 from gastown.town import dag, ids, schema, times
 from gastown.town.bead import CLAIMED, CLOSED, OPEN, Bead, semantic_problems
 from gastown.town.config import MAX_LEASE_SECONDS, Limits
-from gastown.town.index import Index
 from gastown.town.schema import load_bead
 
 if TYPE_CHECKING:
     import pygit2
 
     from gastown.town.git import Git
+    from gastown.town.index import Index
 
 _KNOWN_PATHS = [
     re.compile(r"^town\.toml$"),

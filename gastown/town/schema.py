@@ -10,10 +10,16 @@ the offending value.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown.errors import InvalidBead
@@ -69,10 +75,36 @@ def schema_of(kind: str) -> dict[str, Any]:
 
 @cache
 def _fast(kind: str) -> Callable[[Any], Any]:
+    """``kind``'s fastjsonschema validator. Generating and compiling its code takes ~20 ms,
+    which every short-lived process (a hook, a ``gt`` command) would pay: the compiled code
+    is kept in the user's cache, keyed by the schema, fastjsonschema's version and Python's."""
     import fastjsonschema
 
-    validate: Callable[[Any], Any] = fastjsonschema.compile(schema_of(kind))
+    schema = schema_of(kind)
+    key = hashlib.sha256(
+        json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True).encode()
+    ).hexdigest()[:20]
+    cached = _cache_dir() / f"{kind}-{key}.marshal"
+    try:
+        code = marshal.loads(cached.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        source = fastjsonschema.compile_to_code(schema)
+        code = compile(source, f"<{kind} schema>", "exec")
+        with suppress(OSError):  # no cache (a read-only home): compiled again next time
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(marshal.dumps(code))
+            os.replace(tmp, cached)
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)  # noqa: S102 (our own schema's code, compiled above or by an earlier run)
+    entry = next(name for name in code.co_names if name.startswith("validate"))
+    validate: Callable[[Any], Any] = namespace[entry]
     return validate
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gastown" / "schemas"
 
 
 def is_valid(kind: str, instance: Any) -> bool:

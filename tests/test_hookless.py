@@ -117,3 +117,59 @@ def _finish_script():
     from watchers import COMBO_CODE
 
     return script([tool("write_file", path="beatscore/combo.py", content=COMBO_CODE), tool("finish", summary="ok")])
+
+
+def test_the_workflow_on_tasks_is_only_the_one_gt_hooks_ci_writes(town, clone):
+    bad_spec = gt_process("--town", str(town.path), "hooks", "ci", "--install", 'gastown" ; curl evil')
+    assert bad_spec.code == 2 and "not a pip requirement" in bad_spec.err and "Traceback" not in bad_spec.err
+    assert gt_process("--town", str(town.path), "hooks", "ci", "--install", "gastown==0.3").code == 0
+    person = clone(town.path, "person")
+    path = person / ".github" / "workflows" / "gastown-tasks.yml"
+    assert '"gastown==0.3"' in path.read_text()
+    path.write_text(path.read_text().replace("validate --since", "status; true ||"))
+    git(person, "commit", "--quiet", "--no-verify", "-am", "the check switched off")
+    edited = git(person, "rev-parse", "HEAD").strip()
+    git(town.path, "fetch", "--quiet", str(person), "+tasks:refs/pushed/tasks")
+    before = git(town.path, "rev-parse", "tasks").strip()
+    checked = gt_process("--town", str(town.path), "validate", "--since", before, "refs/pushed/tasks")
+    assert checked.code == 2 and "not the workflow `gt hooks ci` writes" in checked.err, checked.err
+    other = person / ".github" / "workflows" / "other.yml"
+    other.write_text("on: push\njobs: {}\n")
+    git(person, "add", "-A")
+    git(person, "commit", "--quiet", "--no-verify", "-m", "another workflow")
+    git(town.path, "fetch", "--quiet", str(person), "+tasks:refs/pushed/tasks")
+    checked = gt_process("--town", str(town.path), "validate", "--since", edited, "refs/pushed/tasks")
+    assert checked.code == 2 and ".github/workflows/other.yml: not a known tasks-branch path" in checked.err
+
+
+def test_a_commit_dated_in_the_future_is_judged_as_of_now(tmp_path, bare_remote, clone):
+    """A pusher picks a commit's date: one far ahead must not make a live claim look expired."""
+    remote = bare_remote("hostless.git", hooks=False)
+    founder, _ = founding.init(tmp_path / "founder", str(remote))
+    queue_dir = tmp_path / "founder"
+    made = gt_process("--town", str(queue_dir), "bead", "add", "--title", "held").out.strip()
+    assert gt_process("--town", str(queue_dir), "claim", "--role", "polecat", "--agent", "owner").code == 0
+    person = clone(remote, "person")
+    before = git(person, "rev-parse", "HEAD").strip()
+    (path,) = list((person / "beads").rglob(f"{made}.json"))
+    data = json.loads(path.read_text())
+    now = time.time()
+    claim = {
+        **data["claim"],
+        "agent": "thief",
+        "generation": data["generation"] + 1,
+        "claimed_at": times.iso(now),
+        "expires_at": times.iso(now + 600),
+    }
+    stolen = {**data, "generation": data["generation"] + 1, "claim": claim}
+    path.write_text(json.dumps(stolen, indent=2) + "\n")
+    later = "2099-01-01T00:00:00+0000"
+    subprocess.run(
+        ["git", "commit", "--quiet", "--no-verify", "-am", "taken"],
+        cwd=person,
+        check=True,
+        env={**__import__("os").environ, "GIT_COMMITTER_DATE": later, "GIT_AUTHOR_DATE": later},
+    )
+    git(person, "push", "--quiet", "--no-verify", "origin", "tasks")
+    checked = gt_process("--town", str(queue_dir), "validate", "--since", before)
+    assert checked.code == 2 and "claimed by owner" in checked.err, checked.out + checked.err

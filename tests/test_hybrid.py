@@ -10,7 +10,6 @@ reservations, sampled throughout, never exceed the budget.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -35,9 +34,13 @@ BUDGET_MIB = 10240
 # small and doc fit together, mid and doc too; mid and small do not.
 
 
-def roster(cloud_url: str, combo: Path) -> str:
+def roster(cloud_url: str, combo: Path, hold_first: Path | None = None) -> str:
+    """The machine; ``hold_first``: the 3B holds the first request it gets (120 s)."""
+
     def stand_in(name: str, weights: int, kv: float, context: int) -> str:
         launch = [sys.executable, FAKE, "--port", "{port}", "--write", f"beatscore/combo.py={combo}"]
+        if hold_first is not None and name == "small":
+            launch += ["--hold-first", str(hold_first)]
         return (
             f'[models.{name}]\nlaunch = {json.dumps(launch)}\ndevice = "gpu"\n'
             f"weights_mib = {weights}\nkv_mib_per_token = {kv}\ncontext = {context}\n\n"
@@ -199,72 +202,50 @@ def test_four_watchers_share_a_10_gib_gpu_swap_by_size_and_send_the_biggest_to_t
     assert lines["cloud"]["cloud_dollars"] > 0 and lines["small"]["cloud_dollars"] == 0
 
 
-def test_a_waiting_watcher_sleeps_says_why_and_wakes_when_a_kill_9_makes_room(hybrid):
-    """The 10k bead waits while a request holds the 3B: the watcher says why in `gt status`
-    and uses no CPU; once the holder is kill -9'd, the waiting watcher swaps the 7B in within
-    seconds (its nap without the budget watch would be 30 s)."""
+def test_a_waiting_watcher_sleeps_says_why_and_wakes_when_a_kill_9_returns_the_room(hybrid, tmp_path):
+    """p1 is mid-bead on the 3B (its first request held); p2's 10k bead needs the 7B, which
+    does not fit beside it: p2 says why in `gt status` and uses no CPU while it waits. When
+    p1 is kill -9'd, as the OOM killer would, its hold on the 3B goes with it and p2 swaps
+    the 7B in within seconds (its nap without the budget watch would be 30 s)."""
     town, person, combo, env, _ = hybrid
+    held = tmp_path / "held"
     with FakeLLM(script([])) as cloud:
-        set_config(town.path, roster(cloud.url, combo))
-        watcher = start_watcher(town.path, "polecat", "p1", "--idle-exit", "300", env=env, quiet=True)
-        holder = None
+        set_config(town.path, roster(cloud.url, combo, hold_first=held))
+        first = start_watcher(town.path, "polecat", "p1", "--idle-exit", "300", env=env, quiet=True)
+        second = None
         try:
             push_beads(person, bead("gt-sm4ll1", 5000))
-            wait_for(lambda: closed(town, "gt-sm4ll1"), 60, state_of(town, env))
-            holder = hold_server(town.git_dir / "gastown", "small", env)
+            wait_for(held.exists, 60, state_of(town, env))  # p1's first call hangs: it is mid-bead
+            second = start_watcher(town.path, "polecat", "p2", "--idle-exit", "300", env=env, quiet=True)
             push_beads(person, bead("gt-m1d001", 10000))
 
             def says_waiting() -> bool:
                 shown = gt_process("--town", str(town.path), "status", env=env)
                 return "waiting for room: gt-m1d001" in shown.out
 
-            wait_for(says_waiting, 30, "gt status never said the bead waits")
+            wait_for(says_waiting, 30, state_of(town, env))
             shown = gt_process("--town", str(town.path), "status", env=env).out
             assert "server small: running, in use" in shown, shown
-            busy = psutil.Process(watcher.pid)
-            before = sum(busy.cpu_times()[:2])
+            assert "watcher p1 (polecat" in shown and "working gt-sm4ll1 (model small" in shown, shown
+            waiting = psutil.Process(second.pid)
+            before = sum(waiting.cpu_times()[:2])
             time.sleep(3)  # a window to measure: a watcher that spun would burn most of it
-            assert sum(busy.cpu_times()[:2]) - before < 0.3
-            holder.kill()  # as the OOM killer would
-            holder.wait()
-            holder.stdout.close()
+            assert sum(waiting.cpu_times()[:2]) - before < 0.3
+            first.kill()  # SIGKILL: no handler runs, no release is written
+            first.wait()
             wait_for(lambda: len(claims_of(town, "gt-m1d001")) == 2, 10, state_of(town, env))
             wait_for(lambda: closed(town, "gt-m1d001"), 60, state_of(town, env))
         finally:
-            if holder is not None and holder.poll() is None:
-                holder.kill()
-                holder.wait()
-                holder.stdout.close()
-            watcher.send_signal(signal.SIGTERM)
-            watcher.wait(30)
+            for proc in (first, second):
+                if proc is not None and proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(30)
             gt_process("--town", str(town.path), "down", env=env)
     mid = town.queue().show("gt-m1d001")
     assert (mid.status, mid.result["model"]) == ("done", "mid")
+    assert "stopped idle small to make room" in mid.result["model_choice"]
     assert len(claims_of(town, "gt-m1d001")) == 2  # handed back once with the reason, then claimed when room was made
 
 
 def claims_of(town, bead_id: str) -> list[object]:
     return [e for e in read_log(town.store().git, "refs/heads/tasks", bead=bead_id) if e.event == "claim"]
-
-
-def hold_server(state_dir: Path, name: str, env: dict[str, str]):
-    """A process that holds ``name``'s server in use (a request in flight) until killed."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\n"
-            "from pathlib import Path\n"
-            "from gastown.machine.runner import Runner\n"
-            "with Runner(Path(sys.argv[1])).using(sys.argv[2]):\n"
-            "    print('holding', flush=True)\n"
-            "    time.sleep(600)\n",
-            str(state_dir),
-            name,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
-    return proc

@@ -4,12 +4,13 @@ with plain git; everything else is left to the full check, whose words a refusal
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 from conftest import git
 
 from gastown.town import quickcheck
-from gastown.town.hooks import RefUpdate, pre_receive
+from gastown.town.hooks import RefUpdate, pre_receive, since
 from gastown.town.queue import NewBead
 
 
@@ -97,3 +98,80 @@ def test_a_push_that_is_not_a_fast_forward_is_never_clean(town):
     assert quickcheck.clean(town.git_dir, base, ahead, time.time())
     assert not quickcheck.clean(town.git_dir, ahead, base, time.time())  # backwards: nothing to show clean
     assert not quickcheck.clean(town.git_dir, quickcheck.ZERO, ahead, time.time())  # a new branch
+
+
+def test_a_quick_yes_is_never_a_full_no(town, clone):
+    """Random edits of existing beads, one commit each: whenever the quick path says clean,
+    the full check finds nothing either (the other way round is allowed: unsure)."""
+    import random
+
+    queue = town.queue()
+    made = [b.id for b in queue.add_many([NewBead(title=f"bead {i}") for i in range(4)])]
+    queue.claim("polecat", "p1", lease=600, bead_id=made[0])
+    queue.edit(made[2], [f"dependencies={made[3]}:related"], "person")
+    queue.edit(made[3], [f"dependencies={made[2]}"], "person")  # made[2] blocks made[3]
+    person = clone(town.path, "person")
+    rng = random.Random(7)
+
+    def mutations(data: dict) -> list[dict]:
+        claim = data.get("claim") or {"agent": "p9", "claimed_at": data["created_at"], "expires_at": data["created_at"]}
+        return [
+            {**data, "priority": rng.choice([0, 2, 4, 5, 9, -1])},
+            {**data, "title": rng.choice(["renamed", "", "x" * 600])},
+            {**data, "dependencies": [{"id": made[1], "type": "blocks"}]},
+            {**data, "dependencies": [{"id": "gt-gh0st1", "type": "related"}, {"id": "gt-gh0st1", "type": "blocks"}]},
+            {**data, "status": rng.choice(["open", "claimed", "done", "failed"])},
+            {**data, "generation": data.get("generation", 0) + rng.choice([-1, 1])},
+            {**data, "claim": {**claim, "agent": "thief"}},
+            {**data, "attempts": rng.choice([0, 5])},
+            {**data, "id": made[(made.index(data["id"]) + 1) % len(made)]},
+            {**data, "created_at": "2020-01-01T00:00:00Z"},
+            # The same id twice, the new edge first: a cycle (made[3] already waits on made[2]).
+            {**data, "dependencies": [{"id": made[3], "type": "blocks"}, *data.get("dependencies", [])]},
+        ]
+
+    clean_seen = refused_seen = 0
+    for step in range(44):
+        git(person, "reset", "--quiet", "--hard", "origin/tasks")
+        target = made[2] if step < 4 else rng.choice(made)  # the hidden cycle, then anything
+        before = git(person, "rev-parse", "HEAD").strip()
+        tried = mutations(bead_file(person, target))
+        changed = tried[-1] if step < 4 else rng.choice(tried)
+        path = bead_path(person, target)
+        path.write_text(json.dumps(changed, indent=2) + "\n")
+        git(person, "commit", "--quiet", "--no-verify", "--allow-empty", "-am", f"edit {step}")
+        git(town.path, "fetch", "--quiet", str(person), "+HEAD:refs/pushed/tasks")
+        after = git(town.path, "rev-parse", "refs/pushed/tasks").strip()
+        quick = quickcheck.clean(town.git_dir, before, after, time.time())
+        _, full = since(town.store(), before, after)  # the full check alone, as the hook runs it
+        assert not (quick and full), (changed, full)
+        clean_seen += quick
+        refused_seen += bool(full)
+    assert clean_seen and refused_seen  # both kinds were tried
+
+
+def test_a_replacement_object_cannot_hide_what_was_pushed(town, clone, bare_remote):
+    """A pushed refs/replace/* entry must not make the hook read a harmless blob in place of
+    the one on tasks: the hook refuses such refs, and the quick path ignores them."""
+    remote = bare_remote("central.git")
+    git(town.path, "remote", "add", "central", str(remote))
+    town.queue().add_many([NewBead(title="a bead")])
+    git(town.path, "push", "--quiet", "central", "tasks")
+    person = clone(remote, "person")
+    (target,) = [p for p in (person / "beads").rglob("*.json")]
+    good = git(person, "hash-object", "-w", str(target)).strip()
+    data = json.loads(target.read_text())
+    target.write_text(json.dumps({**data, "priority": 9}, indent=2) + "\n")
+    bad = git(person, "hash-object", "-w", str(target)).strip()
+    git(person, "replace", bad, good)
+    refused = subprocess.run(
+        ["git", "push", "origin", f"refs/replace/{bad}"], cwd=person, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "replacement objects are refused" in refused.stderr
+    git(person, "commit", "--quiet", "--no-verify", "-am", "priority 9, hidden")
+    pushed = subprocess.run(["git", "push", "origin", "tasks"], cwd=person, capture_output=True, text=True)
+    assert pushed.returncode != 0 and "$.priority" in pushed.stderr, pushed.stderr
+    # Even with the replacement in the remote itself, the quick path reads what was pushed.
+    git(remote, "fetch", "--quiet", str(person), f"+refs/replace/{bad}:refs/replace/{bad}", "+tasks:refs/pushed")
+    base = git(remote, "rev-parse", "tasks").strip()
+    assert not quickcheck.clean(remote, base, git(remote, "rev-parse", "refs/pushed").strip(), time.time())

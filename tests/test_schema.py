@@ -86,3 +86,34 @@ def test_the_fast_and_the_reporting_validators_agree(kind, value):
 
     full = jsonschema.validators.validator_for(schema.schema_of(kind))(schema.schema_of(kind))
     assert schema.is_valid(kind, value) == full.is_valid(value)
+
+
+def test_the_compiled_validator_cache_is_used_only_when_it_is_ours_and_sound(tmp_path, monkeypatch):
+    """The cache holds code the hook runs: a corrupt file is compiled again, and a file in a
+    folder others may write (someone could have put a validator that accepts anything
+    there) is never loaded."""
+    import marshal
+    import os
+
+    from gastown.town import schema
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    bad = {"id": 3}
+    try:
+        schema._fast.cache_clear()
+        assert not schema.is_valid("bead", bad)  # compiled, and kept
+        (cached,) = (tmp_path / "gastown" / "schemas").glob("bead-*.marshal")
+        cached.write_bytes(marshal.dumps(None))  # corrupt: not code
+        schema._fast.cache_clear()
+        assert not schema.is_valid("bead", bad)
+        accepts_all = compile("def validate_anything(data):\n    return data\n", "<planted>", "exec")
+        cached.write_bytes(marshal.dumps(accepts_all))
+        os.chmod(cached.parent, 0o777)
+        schema._fast.cache_clear()
+        assert not schema.is_valid("bead", bad)  # the planted validator was not run
+        os.chmod(cached.parent, 0o700)
+        cached.write_bytes(marshal.dumps(accepts_all))  # (the refused one was compiled again over it)
+        schema._fast.cache_clear()
+        assert schema.is_valid("bead", bad)  # ...and it would have been, from a private folder
+    finally:
+        schema._fast.cache_clear()

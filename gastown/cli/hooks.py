@@ -45,10 +45,9 @@ def install_cmd(ctx: click.Context, bare: str | None, force: bool) -> None:
 @hooks.command("ci")
 @click.option(
     "--install",
-    default="gastown",
-    show_default=True,
+    required=True,
     metavar="SPEC",
-    help="What the workflow pip-installs to get gt (a version, a git URL, a wheel).",
+    help="What the workflow pip-installs to get gt: the gastown you run, as a version, a git URL or a wheel URL.",
 )
 @click.option("--print", "show", is_flag=True, help="Print the workflow instead of committing it.")
 @click.pass_context
@@ -68,6 +67,7 @@ def ci_cmd(ctx: click.Context, install: str, show: bool) -> None:
     event = events.Event(events.CONFIG, (), "gt", "the CI check for a host without server hooks")
     store.update(lambda _snap: Update(event, files={WORKFLOW: text}))
     click.echo(f"committed {WORKFLOW} on tasks: the host runs `gt validate --since` on every push to it")
+    click.echo("(GitHub takes a push that adds a workflow only from a token with the `workflow` scope)")
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

@@ -145,9 +145,13 @@ def _validate_since(store: Any, base: str, target: str, name: str, as_json: bool
     from gastown.town.git import ZERO
     from gastown.town.hooks import since
 
-    start = None if base.strip("0") == "" else _resolve(store, base)
-    if start is None and base.strip("0"):
-        raise NotFound(f"--since {base}: no such commit or ref", "fetch it first, or give the commit id itself")
+    start = None if base == ZERO else _resolve(store, base)
+    if start is None and base != ZERO:
+        raise NotFound(
+            f"--since {base}: no such commit or ref here",
+            "fetch it first; after a force-push the old tip is gone: give the commit where the histories part, "
+            f"or {ZERO} to check every commit",
+        )
     count, problems = since(store, start, target)
     if as_json:
         emit_json({"ref": name, "commit": target, "since": start or ZERO, "commits": count, "problems": problems})

@@ -35,13 +35,13 @@ _KNOWN_PATHS = [
     re.compile(r"^plans/[A-Za-z0-9._-]+\.md$"),
     re.compile(r"^rigs/[a-z0-9][a-z0-9_-]{0,63}\.toml$"),
     re.compile(r"^rigs/[a-z0-9][a-z0-9_-]{0,63}/roles/[a-z][a-z0-9_-]{0,31}\.md$"),
-    re.compile(r"^\.github/workflows/[A-Za-z0-9_-]{1,64}\.ya?ml$"),  # a host's CI (gt hooks ci)
+    re.compile(r"^\.github/workflows/gastown-tasks\.yml$"),  # the host's check (gt hooks ci), and only it
 ]
 
 KNOWN_PATHS_HELP = (
     "town.toml, README.md, beads/<id>.json (or beads/<a>/<b>/<id>.json), "
     "convoys/<id>.json, plans/<name>.md, rigs/<name>.toml, rigs/<name>/roles/<role>.md, "
-    ".github/workflows/<name>.yml"
+    ".github/workflows/gastown-tasks.yml (as gt hooks ci writes it)"
 )
 
 
@@ -377,6 +377,8 @@ def _file_problems(path: str, data: bytes) -> list[str]:
             return [f"{path}: {p}" for p in found]
         if path.endswith("/.keep"):
             return []
+        if path.startswith(".github/"):
+            return workflow_problems(path, data)
         if path.startswith("convoys/"):
             return [f"{path}: {p}" for p in problems("convoy", parse_json(data, path))]
         if path.startswith("rigs/") and path.endswith(".toml"):
@@ -387,6 +389,29 @@ def _file_problems(path: str, data: bytes) -> list[str]:
         found = getattr(error, "problems", None) or [error.message]
         return [p if p.startswith(path) else f"{path}: {p}" for p in found]
     return []
+
+
+# What ``gt hooks ci --install SPEC`` may write into the workflow: a pip requirement, no
+# quote, space or shell character.
+INSTALL_SPEC = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:/@=<>!~,#%-]{0,299}")
+
+
+def workflow_template() -> str:
+    """The workflow ``gt hooks ci`` writes, with ``{install}`` where the requirement goes."""
+    from gastown.town.resources import data_dir
+
+    return (data_dir("hooks") / "github-tasks.yml").read_text()
+
+
+def workflow_problems(path: str, data: bytes) -> list[str]:
+    """A workflow on tasks must be the one ``gt hooks ci`` writes: the tasks branch is no
+    place for other code a host would run."""
+    head, _, tail = workflow_template().partition("{install}")
+    text = data.decode()
+    middle = text[len(head) : len(text) - len(tail)] if text.startswith(head) and text.endswith(tail) else ""
+    if len(text) >= len(head) + len(tail) and INSTALL_SPEC.fullmatch(middle):
+        return []
+    return [f"{path}: not the workflow `gt hooks ci` writes; write it with gt hooks ci --install SPEC"]
 
 
 def check_tree(git: Git, tree: str, index: Index, limits: Limits) -> Report:

@@ -52,6 +52,11 @@ def pre_receive(git_dir: Path, updates: Sequence[RefUpdate], now: float | None =
     now = time.time() if now is None else now
     problems: list[str] = []
     for update in updates:
+        if update.ref.startswith("refs/replace/"):
+            problems.append(
+                f"{update.ref}: replacement objects are refused: they would change what git shows of the tasks history"
+            )
+            continue
         if update.ref != TASKS_REF:
             continue
         if update.new == ZERO:
@@ -82,20 +87,30 @@ def _check_range(git_dir: Path, old: str, new: str, now: float, ancestry: bool) 
 
 def since(store: GitStore, base: str | None, tip: str) -> tuple[int, list[str]]:
     """What a pre-receive hook would have refused among the commits after ``base`` up to
-    ``tip`` (None: all of them), each judged at its own commit time: (commits, problems).
-    For a town whose host runs no server hooks (``gt validate --since``, the CI workflow)."""
+    ``tip`` (None: all of them): (commits, problems). For a town whose host runs no server
+    hooks (``gt validate --since``, the CI workflow). Each commit is judged at its commit
+    time, but never later than now: a date set in the future cannot make a live claim look
+    expired. A ``base`` the tip does not grow from (a force-push) is said, and the commits
+    after the point where the two histories part are checked."""
     from gastown.town import admission
 
     git = store.git
+    problems: list[str] = []
     if base is not None and not git.is_ancestor(base, tip):
-        return 0, [f"{base[:10]} is not an ancestor of tasks: the history was rewritten (a force-push)"]
+        fork = git.run("merge-base", base, tip, check=False).stdout.decode().strip() or None
+        problems.append(
+            f"{base[:10]} is not an ancestor of tasks: the history was rewritten (a force-push); "
+            f"checking from {fork[:10] if fork else 'the first commit'}, where the two part"
+        )
+        base = fork
     snap = _state(store, base)
     index = snap.index.copy()  # moved along commit by commit; the store's own stays as it is
     limits = snap.config().limits
     commits = git.commits_between(base, tip)
-    problems: list[str] = []
+    now = time.time()
     for commit in commits:
-        problems += admission.check_commits(git, index, [commit], limits, float(commit.commit_time)).problems
+        when = min(float(commit.commit_time), now)
+        problems += admission.check_commits(git, index, [commit], limits, when).problems
     return len(commits), problems
 
 
@@ -207,9 +222,15 @@ def main(argv: Sequence[str]) -> int:
 
 def workflow(install: str) -> bytes:
     """The GitHub Actions workflow that runs ``gt validate --since`` on each push to tasks,
-    installing gastown with ``pip install INSTALL``."""
-    text = (data_dir("hooks") / "github-tasks.yml").read_text()
-    return text.replace("{install}", install).encode()
+    installing gastown with ``pip install INSTALL``; UsageError for a spec it cannot quote."""
+    from gastown.town import admission
+
+    if not admission.INSTALL_SPEC.fullmatch(install):
+        raise UsageError(
+            f"--install {install!r}: not a pip requirement this workflow can carry",
+            "give a name, a version (gastown==0.3), a git URL or a wheel URL, without quotes or spaces",
+        )
+    return admission.workflow_template().replace("{install}", install).encode()
 
 
 def hooks_dir(git: Git) -> Path:

@@ -9,17 +9,17 @@ exactly that — the commits (``git rev-list``), what each changed (``git diff-t
 libgit2 and without the town's index — and says whether the push is clean.
 
 Anything else — a new or removed file, a changed dependency, a merge, town.toml, a bead
-that breaks a rule — is not judged here: ``clean`` answers False and the full check
-(``admission.check_commits`` on the index) runs, so a refusal always carries the full
-check's words.
+that breaks a rule, a blob over ``MAX_BLOB`` — is not judged here: ``clean`` answers False
+and the full check (``admission.check_commits`` on the index) runs, so a refusal always
+carries the full check's words. Replacement objects (``refs/replace``) are ignored, as
+libgit2 ignores them: what is judged is what was pushed.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from gastown.errors import GastownError
@@ -27,20 +27,29 @@ from gastown.town import config as configmod
 from gastown.town.bead import Bead
 
 ZERO = "0" * 40
-BEAD_PATH = re.compile(r"^beads/([0-9a-z]/){0,2}[a-z][a-z0-9-]{0,30}-[0-9a-z]{3,16}(\.[0-9]{1,4}){0,3}\.json$")
-REGULAR = ("100644", "100755")
+MAX_COMMITS = 1000  # a bigger push is rare: the full check takes it
+MAX_BLOB = 4 << 20  # a blob bigger than this is never read here (the full check judges it by size)
 
 
 def _git(git_dir: Path, args: Sequence[str], stdin: bytes = b"") -> bytes | None:
     """Plain git in ``git_dir`` (the hook's own environment: its quarantine included)."""
-    env = {**os.environ, "GIT_DIR": str(git_dir)}
+    env = {**os.environ, "GIT_DIR": str(git_dir), "GIT_NO_REPLACE_OBJECTS": "1"}
     proc = subprocess.run(["git", *args], input=stdin, capture_output=True, env=env, check=False)
     return proc.stdout if proc.returncode == 0 else None
 
 
 def _blobs(git_dir: Path, names: Sequence[str]) -> dict[str, bytes] | None:
-    """The contents of ``names`` (blob ids, or ``commit:path``) by one ``cat-file --batch``."""
-    out = _git(git_dir, ["cat-file", "--batch"], "".join(f"{n}\n" for n in names).encode())
+    """The contents of ``names`` (blob ids, or ``commit:path``) by one ``cat-file --batch``;
+    None when one is missing, not a blob, or too big to read here (sized first)."""
+    request = "".join(f"{n}\n" for n in names).encode()
+    sizes = _git(git_dir, ["cat-file", "--batch-check"], request)
+    if sizes is None:
+        return None
+    for line in sizes.decode(errors="replace").splitlines():
+        kind_size = line.split()
+        if len(kind_size) != 3 or kind_size[1] != "blob" or int(kind_size[2]) > MAX_BLOB:
+            return None
+    out = _git(git_dir, ["cat-file", "--batch"], request)
     if out is None:
         return None
     found: dict[str, bytes] = {}
@@ -106,6 +115,8 @@ def clean(git_dir: Path, old: str, new: str, now: float) -> bool:
             return False
         parent = line[0]
     commits = [line[0] for line in chain]
+    if len(commits) > MAX_COMMITS:
+        return False
     try:
         return _clean(git_dir, old, commits, now)
     except (GastownError, ValueError, KeyError, UnicodeDecodeError):
@@ -113,7 +124,7 @@ def clean(git_dir: Path, old: str, new: str, now: float) -> bool:
 
 
 def _clean(git_dir: Path, old: str, commits: Sequence[str], now: float) -> bool:
-    from gastown.town import admission, schema
+    from gastown.town import admission, ids, schema
 
     changes = _changes(git_dir, commits)
     if changes is None:
@@ -135,12 +146,14 @@ def _clean(git_dir: Path, old: str, commits: Sequence[str], now: float) -> bool:
             return False
         for old_mode, new_mode, old_blob, new in entries:
             new_blob, path = new.split("\t", 1)
-            if not BEAD_PATH.fullmatch(path) or old_mode not in REGULAR or new_mode not in REGULAR:
+            bead_id = ids.id_from_path(path)
+            if bead_id is None or admission.path_problem(path) or admission.mode_problem(path, int(new_mode, 8)):
+                return False
+            if admission.mode_problem(path, int(old_mode, 8)):
                 return False
             data = blobs[new_blob]
             if len(data) > limits.bead_bytes:
                 return False
-            bead_id = path.rsplit("/", 1)[-1].removesuffix(".json")
             before = current.get(path) or schema.load_bead(blobs[old_blob], path, expected_id=bead_id)
             after = schema.load_bead(data, path, expected_id=bead_id)
             if _edges(before) != _edges(after):
@@ -151,5 +164,6 @@ def _clean(git_dir: Path, old: str, commits: Sequence[str], now: float) -> bool:
     return True
 
 
-def _edges(bead: Bead) -> Mapping[str, str]:
-    return {d.id: d.type for d in bead.dependencies}
+def _edges(bead: Bead) -> list[tuple[str, str]]:
+    """Every dependency edge, repeats kept: the same id twice with two types is two edges."""
+    return sorted((d.id, d.type) for d in bead.dependencies)

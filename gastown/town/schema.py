@@ -16,6 +16,8 @@ import marshal
 import os
 import re
 import sys
+import threading
+import types
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from functools import cache
@@ -77,34 +79,58 @@ def schema_of(kind: str) -> dict[str, Any]:
 def _fast(kind: str) -> Callable[[Any], Any]:
     """``kind``'s fastjsonschema validator. Generating and compiling its code takes ~20 ms,
     which every short-lived process (a hook, a ``gt`` command) would pay: the compiled code
-    is kept in the user's cache, keyed by the schema, fastjsonschema's version and Python's."""
+    is kept in the user's cache, keyed by the schema, fastjsonschema's version and Python's,
+    and used only from a file and folder that this user owns and no one else may write."""
     import fastjsonschema
 
     schema = schema_of(kind)
-    key = hashlib.sha256(
-        json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True).encode()
-    ).hexdigest()[:20]
-    cached = _cache_dir() / f"{kind}-{key}.marshal"
-    try:
-        code = marshal.loads(cached.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
-        source = fastjsonschema.compile_to_code(schema)
-        code = compile(source, f"<{kind} schema>", "exec")
-        with suppress(OSError):  # no cache (a read-only home): compiled again next time
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps(code))
-            os.replace(tmp, cached)
+    key = hashlib.sha256(json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True).encode())
+    folder = _cache_dir()
+    cached = folder / f"{kind}-{key.hexdigest()[:20]}.marshal" if folder is not None else None
+    code = _cached_code(cached) if cached is not None else None
+    if code is None:
+        code = compile(fastjsonschema.compile_to_code(schema), f"<{kind} schema>", "exec")
+        if cached is not None:
+            _keep(cached, marshal.dumps(code))
     namespace: dict[str, Any] = {}
-    exec(code, namespace)  # noqa: S102 (our own schema's code, compiled above or by an earlier run)
+    exec(code, namespace)  # noqa: S102 (our own schema's code, compiled here or by an earlier run of ours)
     entry = next(name for name in code.co_names if name.startswith("validate"))
     validate: Callable[[Any], Any] = namespace[entry]
     return validate
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def _cache_dir() -> Path | None:
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except RuntimeError:  # no home (a service user without one): nothing is kept
+        return None
     return Path(base) / "gastown" / "schemas"
+
+
+def _private(path: Path) -> bool:
+    """Owned by this user, and writable by no one else."""
+    info = path.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def _cached_code(path: Path) -> types.CodeType | None:
+    try:
+        if not (_private(path.parent) and _private(path)):
+            return None
+        code = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    return code if isinstance(code, types.CodeType) else None
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write the cache file whole (a read-only or foreign cache is left alone: compiled again next time)."""
+    with suppress(OSError):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
 
 
 def is_valid(kind: str, instance: Any) -> bool:

@@ -429,7 +429,7 @@ git -C "$work/beatscore" diff --stat main bead/gt-c0mb0 -- 2>/dev/null | indent 
 git -C "$work/beatscore" diff main bead/gt-c0mb0 -- beatscore 2>/dev/null | head -40 | indent || true
 if [ "$(gt $T bead show gt-c0mb0 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" = done ]; then
   say "7b. Done: its acceptance tests pass; the merge queue rebases, gates and fast-forwards it onto main"
-  gt $T bead show gt-c0mb0 --json | python3 -c 'import json,sys; t=json.load(sys.stdin)["result"]["tests"]; print(f"    tests: {t.get(\"passed\", 0)} passed, {t.get(\"failed\", 0)} failed ({\", \".join(t.get(\"acceptance\", []))})")'
+  gt $T bead show gt-c0mb0 --json | python3 -c 'import json,sys; t=json.load(sys.stdin)["result"]["tests"]; print("    tests: %s passed, %s failed (%s)" % (t.get("passed", 0), t.get("failed", 0), ", ".join(t.get("acceptance", []))))'
   gt $T refinery merge gt-c0mb0 | indent || true
   git -C "$work/beatscore" log --oneline -3 main | indent
 fi

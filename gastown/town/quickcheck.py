@@ -5,7 +5,7 @@ rewrites a few bead files that already exist and leaves their dependencies alone
 those the rules need only the old and the new file: the schema, the status transition,
 the claim's generation and lease, the size, the path and its mode. ``clean`` reads
 exactly that — the commits (``git rev-list``), what each changed (``git diff-tree
---stdin``) and the blobs (``git cat-file --batch``), three processes in all, without
+--stdin``) and the blobs (``git cat-file``, sized first), four processes in all, without
 libgit2 and without the town's index — and says whether the push is clean.
 
 Anything else — a new or removed file, a changed dependency, a merge, town.toml, a bead

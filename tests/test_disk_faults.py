@@ -181,3 +181,43 @@ def test_git_in_a_worktree_on_a_full_disk_is_the_disks_trouble_not_the_works(tmp
     out = (tmp_path / "out").read_text()
     assert out.startswith(f"StorageError: no space left on the disk ({repo})"), out
     assert "free some space" in out, out
+
+
+def test_a_town_gastown_may_not_write_says_permission_denied_in_one_line(town: TownHandle, tmp_path: Path) -> None:
+    """A permission problem is real even for root: bubblewrap drops every capability, so the
+    owner's own write bit decides, and the town's objects are made read-only for everyone."""
+    tip = town.tip()
+    objects = town.git_dir / "objects"
+    script = f"""
+        chmod -R a-w {objects}
+        {GT} --town {town.path} bead add --title "not allowed here"; echo "add $?" >&2
+        chmod -R u+w {objects}
+    """
+    run = inside(["--cap-drop", "ALL"], script)
+    assert "add 1" in run.stderr, run.stderr
+    one_clean_line(run.stderr.replace("add 1\n", ""), "permission denied (")
+    assert "hint: check who owns it and its mode" in run.stderr
+    assert town.tip() == tip
+    town.fsck()
+
+
+def test_gt_up_on_a_full_disk_says_so_in_one_line(make_town: Callable[..., TownHandle], tmp_path: Path) -> None:
+    """A model server's log cannot be opened on a full disk: `gt up` says where, and exits 6."""
+    small, staged = tmp_path / "small", tmp_path / "staged"
+    town = make_town("small/town")
+    fake = Path(__file__).with_name("fake_llm.py")
+    set_config(
+        town.path, f'[models.fake]\nlaunch = ["{sys.executable}", "{fake}", "--port", "{{port}}"]\ndevice = "cpu"\n'
+    )
+    small.rename(staged)
+    small.mkdir()
+    script = f"""
+        cp -a {staged}/. {small}/ || exit 90
+        dd if=/dev/zero of={small}/fill bs=64k 2>/dev/null
+        {GT} --town {town.path} up fake; echo "up $?" >&2
+        {GT} --town {town.path} down >/dev/null 2>&1
+    """
+    run = inside(["--size", str(8 << 20), "--tmpfs", str(small)], script)
+    assert "up 6" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    assert "fake: not started: no space left on the disk (" in run.stderr, run.stderr

@@ -438,7 +438,7 @@ def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bo
     """Start local model servers (default: the local models the roles use; none configured: the default model)."""
     import threading
 
-    from gastown.errors import GastownError
+    from gastown.errors import GastownError, storage_error
     from gastown.machine.governor import governor_for
     from gastown.machine.runner import Runner
 
@@ -458,7 +458,9 @@ def up(ctx: click.Context, names: tuple[str, ...], foreground: bool, as_json: bo
             continue
         try:
             url = runner.ensure(spec, governor=governor)
-        except GastownError as error:
+        except (GastownError, OSError) as error:
+            if isinstance(error, OSError):  # the state folder on a full or read-only disk, say
+                error = storage_error(error, runner.folder)
             click.echo(f"{name}: not started: {error.message}", err=True)
             failed.append(name)
             continue

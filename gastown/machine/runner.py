@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.errors import ConfigError, Unavailable
+from gastown.errors import ConfigError, Unavailable, storage_error
 from gastown.town import catalog
 from gastown.town.roster import ModelSpec, pulled_path
 
@@ -218,7 +218,10 @@ class Runner:
 
     def __init__(self, state_dir: Path) -> None:
         self.folder = state_dir / "servers"
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a full or read-only disk: say where
+            raise storage_error(error, self.folder) from None
 
     @contextmanager
     def _locked(self, name: str) -> Iterator[None]:

@@ -260,6 +260,19 @@ def test_memory_past_the_limit_is_refused(worktree):
     assert "refused" in run.output, run.output
 
 
+def test_a_command_keeps_no_capability_even_when_the_watcher_runs_as_root(worktree):
+    """Run by root, bubblewrap would leave the command root's capabilities (it could mount,
+    read any file, pass the caps): the jail drops them all."""
+    code = """
+        for line in open("/proc/self/status"):
+            if line.startswith(("CapEff", "CapPrm", "CapBnd")):
+                print(line.split()[0], int(line.split()[1], 16))
+    """
+    run = run_command(python(code), worktree, 60, ENV, Jail())
+    assert run.exit_code == 0, run.output
+    assert run.output.split() == ["CapPrm:", "0", "CapEff:", "0", "CapBnd:", "0"], run.output
+
+
 def test_without_bubblewrap_commands_are_refused_with_what_to_do(worktree):
     jail = Jail(bwrap="/nonexistent/bwrap")
     run = run_command(["true"], worktree, 30, ENV, jail)

@@ -138,6 +138,10 @@ class Jail:
         if found is None:
             raise SandboxUnavailable(f"bubblewrap ({self.bwrap}) is not installed", INSTALL_HINT)
         args = [found, "--die-with-parent", "--new-session", "--unshare-all"]
+        if os.geteuid() == 0:
+            # Run by root, bubblewrap leaves the command root's capabilities: it could raise
+            # its own limits, read any file and change its mounts.
+            args += ["--cap-drop", "ALL"]
         if self.policy.network:
             args.append("--share-net")
         args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]

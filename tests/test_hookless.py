@@ -14,25 +14,11 @@ import time
 
 from conftest import git, gt_process
 from fake_llm import FakeLLM, per_bead
-from watchers import make_rig, roster_toml, set_config, start_watcher
+from watchers import bead, make_rig, roster_toml, set_config, start_watcher
 
 from gastown.agents import rig as rigmod
 from gastown.town import founding, times
 from gastown.town.store import GitStore
-
-
-def bead(bead_id: str, **fields: object) -> dict[str, object]:
-    stamp = times.iso(time.time())
-    return {
-        "id": bead_id,
-        "title": "Implement the combo multiplier",
-        "rig": "example",
-        "role": "polecat",
-        "description": "beatscore.combo.multiplier as the README says",
-        "created_at": stamp,
-        "updated_at": stamp,
-        **fields,
-    }
 
 
 def push_unchecked(person, files: dict[str, str], message: str) -> str:

@@ -15,11 +15,10 @@ import psutil
 import pytest
 from conftest import git, gt_process, wait_for
 from fake_llm import Answer, FakeLLM, error, per_bead, script, text, tool
-from watchers import COMBO_CODE, make_rig, push_bead, roster_toml, set_config, start_watcher
+from watchers import COMBO_CODE, bead, make_rig, push_bead, roster_toml, set_config, start_watcher
 
 from gastown.agents import rig as rigmod
 from gastown.agents.liveness import heartbeat_path
-from gastown.town import times
 from gastown.town.history import read_log
 from gastown.town.town import locate as town_of
 
@@ -54,20 +53,6 @@ def world(town, tmp_path, clone):
     rigmod.add(town.store(), "example", str(rig_path), template="example")
     person = clone(town.path, "person")
     return town, rig_path, person
-
-
-def bead(bead_id: str, **fields: object) -> dict[str, object]:
-    stamp = times.iso(time.time())
-    return {
-        "id": bead_id,
-        "title": "Implement the combo multiplier",
-        "rig": "example",
-        "role": "polecat",
-        "description": "beatscore.combo.multiplier as the README says",
-        "created_at": stamp,
-        "updated_at": stamp,
-        **fields,
-    }
 
 
 def status_of(town, bead_id):

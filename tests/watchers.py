@@ -7,11 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import git
 
-from gastown.town import events
+from gastown.town import events, times
 from gastown.town.resources import data_dir
 from gastown.town.store import GitStore, Update
 from gastown.town.town import locate
@@ -33,6 +34,21 @@ def multiplier(streak: int) -> int:
             return value
     return 1
 '''
+
+
+def bead(bead_id: str, **fields: object) -> dict[str, object]:
+    """A polecat bead of the example rig as a person writes it: the combo multiplier."""
+    stamp = times.iso(time.time())
+    return {
+        "id": bead_id,
+        "title": "Implement the combo multiplier",
+        "rig": "example",
+        "role": "polecat",
+        "description": "beatscore.combo.multiplier as the README says",
+        "created_at": stamp,
+        "updated_at": stamp,
+        **fields,
+    }
 
 
 def make_rig(root: Path, with_combo_test: bool = True) -> Path:

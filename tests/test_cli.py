@@ -28,6 +28,7 @@ def test_the_whole_protocol_through_the_cli(town):
     assert status["claims"][0]["agent"] == "polecat@h1" and 0 < status["claims"][0]["lease_left_s"] <= 60
     text = town.gt("status").out
     assert "claimed 1" in text and "polecat@h1" in text and "left" in text
+    assert "watchers: none running on this machine" in text and "servers: none started by gastown" in text
     assert town.gt("renew", bead_id, "--agent", "polecat@h1", "--lease", "120").code == 0
     result_file = town.path.parent / "result.json"
     result_file.write_text(json.dumps({"summary": "scored", "tests": {"passed": 4, "failed": 0}}))

@@ -109,6 +109,9 @@ def test_the_workflow_on_tasks_is_only_the_one_gt_hooks_ci_writes(town, clone):
     bad_spec = gt_process("--town", str(town.path), "hooks", "ci", "--install", 'gastown" ; curl evil')
     assert bad_spec.code == 2 and "not a pip requirement" in bad_spec.err and "Traceback" not in bad_spec.err
     assert gt_process("--town", str(town.path), "hooks", "ci", "--install", "gastown==0.3").code == 0
+    tip = town.tip()
+    again = gt_process("--town", str(town.path), "hooks", "ci", "--install", "gastown==0.3")
+    assert again.code == 0 and "nothing to commit" in again.out and town.tip() == tip
     person = clone(town.path, "person")
     path = person / ".github" / "workflows" / "gastown-tasks.yml"
     assert '"gastown==0.3"' in path.read_text()

@@ -64,7 +64,10 @@ def ci_cmd(ctx: click.Context, install: str, show: bool) -> None:
         click.echo(text.decode(), nl=False)
         return
     store = open_store(ctx)
-    event = events.Event(events.CONFIG, (), "gt", "the CI check for a host without server hooks")
+    if store.snapshot().read(WORKFLOW) == text:
+        click.echo(f"{WORKFLOW} is on tasks already, installing {install}: nothing to commit")
+        return
+    event = events.Event(events.CONFIG, (), "gt", f"the CI check for a host without server hooks ({install})")
     store.update(lambda _snap: Update(event, files={WORKFLOW: text}))
     click.echo(f"committed {WORKFLOW} on tasks: the host runs `gt validate --since` on every push to it")
     click.echo("(GitHub takes a push that adds a workflow only from a token with the `workflow` scope)")

@@ -61,8 +61,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"  {c['id']:<12} {c['agent'] or '?':<22} gen {c['generation']:<3} {lease:<18} {c['title']}")
     for watcher in report["watchers"]:
         click.echo(f"watcher {watcher['agent']} ({watcher['role']}, pid {watcher['pid']}): {watcher['doing']}")
+    if not report["watchers"]:
+        click.echo("watchers: none running on this machine")
     for server in servers:
         click.echo(f"server {server.model}: {server.describe()}, pid {server.pid}, {server.url}, log {server.log}")
+    if not servers:
+        click.echo("servers: none started by gastown on this machine")
     for bad in report["invalid"]:
         click.echo(f"invalid, skipped by every claimer: {bad['path']}: {bad['problem']} (fix it with a new commit)")
     for bead_id, paths in report["duplicates"].items():

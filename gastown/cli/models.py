@@ -199,14 +199,17 @@ def _default_line(roster: Any) -> str:
 
 
 def _render_budget(budget: Any) -> None:
+    no_gpu = budget.note or "no GPU"
     source = {
         "nvml": "read from the GPU",
-        "config": "from town.toml (" + (budget.note or "no GPU") + ")",
+        "config": f"[machine] vram_mib, as there is {no_gpu}"
+        if budget.vram_mib or budget.desktop_mib
+        else f"{no_gpu}; set [machine] vram_mib to plan for a GPU",
         "override": "from --vram",
     }[budget.source]
     click.echo(
-        f"budget: VRAM {budget.vram_mib:.0f} MiB ({source}, {budget.desktop_mib:.0f} MiB kept for the desktop), "
-        f"RAM {budget.ram_mib:.0f} MiB, {len(budget.cores)} cores"
+        f"budget: VRAM {budget.vram_mib:.0f} MiB, {budget.desktop_mib:.0f} MiB kept for the desktop ({source}); "
+        f"RAM {budget.ram_mib:.0f} MiB; {len(budget.cores)} cores"
     )
 
 

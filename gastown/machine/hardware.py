@@ -61,7 +61,7 @@ def read_gpus() -> tuple[tuple[GPU, ...], str]:
     try:
         nvml.nvmlInit()
     except Exception as error:  # NVMLError_LibraryNotFound, _DriverNotLoaded ...
-        return (), f"no NVIDIA GPU readable ({type(error).__name__})"
+        return (), f"no NVIDIA GPU readable: {type(error).__name__}"
     try:
         gpus = []
         for index in range(nvml.nvmlDeviceGetCount()):

@@ -130,29 +130,32 @@ def ready_in_process(path: Path, runs: int = 7) -> float:
     return statistics.median(times)
 
 
-def hook_time(root: Path, n: int) -> float:
-    """The pre-receive hook as git runs it, on a one-claim push into a town of n beads."""
+def hook_time(root: Path, n: int) -> tuple[float, float]:
+    """The pre-receive hook as git runs it on a town of n beads: for a one-claim push to
+    tasks, and for a claim proposal's push (refs/claims/<id>)."""
     path = make_town(root, f"hook-{n}", n)
     store = GitStore(townmod.locate(path))
     from gastown.town.hooks import SERVER_HOOKS, install
 
     install(store.town.git_dir, SERVER_HOOKS)
     before = store.tip()
-    Queue(store).claim("polecat", "bench", lease=3600)
+    claimed = Queue(store).claim("polecat", "bench", lease=3600)
     after = store.tip()
-    line = f"{before} {after} refs/heads/tasks\n"
     hook = store.town.git_dir / "hooks" / "pre-receive"
-    times = []
-    for _ in range(7):
-        started = time.perf_counter()
-        proc = subprocess.run([str(hook)], input=line, text=True, capture_output=True, cwd=store.town.git_dir)
-        times.append(time.perf_counter() - started)
-        assert proc.returncode == 0, proc.stderr
-    return statistics.median(times)
+    medians = []
+    for line in (f"{before} {after} refs/heads/tasks\n", f"{'0' * 40} {after} refs/claims/{claimed.bead.id}\n"):
+        times = []
+        for _ in range(7):
+            started = time.perf_counter()
+            proc = subprocess.run([str(hook)], input=line, text=True, capture_output=True, cwd=store.town.git_dir)
+            times.append(time.perf_counter() - started)
+            assert proc.returncode == 0, proc.stderr
+        medians.append(statistics.median(times))
+    return medians[0], medians[1]
 
 
 def remote_round_trip(root: Path, runs: int = 15) -> float:
-    """One claim as a commit plus a push to a bare remote with the server hooks."""
+    """One claim through a bare remote with the server hooks: a proposal, a fetch and a fold."""
     remote = root / "remote.git"
     subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
     from gastown.town.hooks import SERVER_HOOKS, install
@@ -199,8 +202,10 @@ def main() -> None:
                     ("gt claim", ["claim", "--role", "polecat", "--agent", "bench"]),
                 ):
                     print(f"{label}, {n:>6} beads, whole process: {ms(whole_command(path, command))}")
-                print(f"pre-receive hook, {n:>6} beads, one-claim push: {ms(hook_time(root, n))}")
-        print(f"remote claim round trip (commit + push, hooks on): {ms(remote_round_trip(root))}")
+                to_tasks, proposal = hook_time(root, n)
+                print(f"pre-receive hook, {n:>6} beads, one-claim push to tasks: {ms(to_tasks)}")
+                print(f"pre-receive hook, {n:>6} beads, one claim proposal push: {ms(proposal)}")
+        print(f"remote claim round trip (proposal + fetch + fold, hooks on): {ms(remote_round_trip(root))}")
 
 
 if __name__ == "__main__":

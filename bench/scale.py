@@ -198,6 +198,7 @@ QUIET = Costs(  # measured for this simulation: 2 cores, a 10k-bead town, file:/
 LOADED = Costs(  # the issue's runs, on a loaded machine: its own figures, the rest scaled by its push (119 / 21 ms)
     commit=0.031, push=0.119, ref_push=0.080, reject=0.022, fetch=0.097, push_share=0.75, fetch_share=0.35, jitter=0.22
 )
+SHIM = 0.002  # the pre-receive shim on a push of claim refs only: sh and cat, no Python
 HOOKS = "366,78,0"  # the full hook in the issue's runs; the quick path (docs/benchmarks.md); a host without hooks
 
 
@@ -205,7 +206,7 @@ HOOKS = "366,78,0"  # the full hook in the issue's runs; the quick path (docs/be
 class Scenario:
     """One simulated run: who claims, how, on which machines."""
 
-    design: str  # "A": claims are commits on `tasks`; "B": a claim ref per bead
+    design: str  # "A": claims are commits on `tasks`; "B": a claim ref per bead; "F": B folded into tasks
     watchers: int
     clones: int
     hook: float  # pre-receive hook, seconds of CPU per push
@@ -251,6 +252,7 @@ class Remote:
         self.tip = 0  # design A: how many times `tasks` moved
         self.claimed: set[int] = set()  # design B: beads with a claim ref
         self.log: list[int] = []  # design B: claim refs in the order they were made
+        self.pending: set[int] = set()  # design F: proposals not yet folded into `tasks`
         self.useful = 0.0  # remote CPU spent on pushes that landed
         self.wasted = 0.0  # ... and on pushes refused after their pack was sent
 
@@ -287,7 +289,7 @@ class Town:
         self.result = Result()
 
     def run(self) -> Result:
-        claimer = self.claimer_a if self.s.design == "A" else self.claimer_b
+        claimer = {"A": self.claimer_a, "B": self.claimer_b, "F": self.claimer_f}[self.s.design]
         for n in range(self.s.watchers):
             self.sim.start(claimer(self.clones[n % self.s.clones]))
         self.sim.run()  # after the burst every watcher finishes the claim in hand, however long it waits
@@ -311,7 +313,7 @@ class Town:
     # ---- git, as the clones run it
 
     def push(
-        self, clone: Clone, work: float, stale: Callable[[], bool], land: Callable[[], None]
+        self, clone: Clone, work: float, stale: Callable[[], bool], land: Callable[[], None], hook: float | None = None
     ) -> Generator[Wait, None, str]:
         """One `git push` of one ref: "ok", "early" (refused on the advertisement) or "late"
         (refused at the ref update, after the pack and the hook: someone moved the ref)."""
@@ -330,7 +332,7 @@ class Town:
         yield Sleep(c.rtt / 2)
         yield Cpu(clone.host, self.cost((work - c.reject) * (1 - c.push_share)))  # pack-objects
         yield Sleep(c.rtt / 2)
-        on_server = self.cost((work - c.reject) * c.push_share) + self.cost(self.s.hook)
+        on_server = self.cost((work - c.reject) * c.push_share) + self.cost(self.s.hook if hook is None else hook)
         yield Cpu(remote.host, on_server)  # unpack, connectivity check, pre-receive hook
         ok = not stale()  # the ref update checks the old value the client sent
         if ok:
@@ -343,12 +345,12 @@ class Town:
         yield Sleep(c.rtt / 2)
         return "ok" if ok else "late"
 
-    def fetch(self, clone: Clone) -> Generator[Wait, None, tuple[int, int]]:
-        """`git fetch` of what a refusal made stale: the tip and claim log as the remote had them."""
+    def fetch(self, clone: Clone) -> Generator[Wait, None, tuple[int, int, frozenset[int]]]:
+        """`git fetch`: the tip, the claim log and the proposals not yet folded, as the remote had them."""
         c, remote = self.c, self.remote
         yield Sleep(c.rtt / 2)
         yield Cpu(remote.host, self.cost(c.fetch * c.fetch_share))  # upload-pack
-        state = (remote.tip, len(remote.log))
+        state = (remote.tip, len(remote.log), frozenset(remote.pending))
         yield Sleep(c.rtt * 1.5)  # the advertisement back, the wants, the pack back
         yield Cpu(clone.host, self.cost(c.fetch * (1 - c.fetch_share)))
         return state
@@ -383,7 +385,7 @@ class Town:
                 if outcome == "ok":
                     break
                 self.result.refused += 1
-                clone.base, _ = yield from self.fetch(clone)
+                clone.base, _, _ = yield from self.fetch(clone)
             clone.lock.release()
             self.landed(clone, asked)
             yield from self.work()
@@ -417,13 +419,63 @@ class Town:
             self.landed(clone, asked)
             yield from self.work()
 
+    def claimer_f(self, clone: Clone) -> Generator[Wait, None, None]:
+        """What gastown does (`Queue.claim` with a remote): a proposal on the bead's claim ref
+        as in B (the hook's shim lets it through without Python), then the fold, under the
+        clone's write lock: fetch; if another clone's fold carried ours, done; else push one
+        commit per pending proposal to `tasks` (through the hook); refused, do it again."""
+        remote = self.remote
+        yield from self.work()
+        while self.sim.now < self.s.duration:
+            asked = self.sim.now
+            while True:
+                bead = self.pick(clone)
+                clone.picked.add(bead)
+                yield Cpu(clone.host, self.cost(self.c.commit))
+
+                def taken(b: int = bead) -> bool:
+                    return b in remote.claimed
+
+                def make(b: int = bead) -> None:
+                    remote.claimed.add(b)
+                    remote.log.append(b)
+                    remote.pending.add(b)
+
+                outcome = yield from self.push(clone, self.c.ref_push, taken, make, hook=SHIM)
+                clone.picked.discard(bead)
+                clone.view.add(bead)
+                if outcome == "ok":
+                    break
+                self.result.refused += 1
+                yield from self.refresh(clone)
+            yield Acquire(clone.lock)
+            while True:
+                tip, _, pending = yield from self.fetch(clone)
+                if bead not in pending:
+                    break  # folded by another clone's fold
+
+                def moved(base: int = tip) -> bool:
+                    return remote.tip != base
+
+                def fold(batch: frozenset[int] = pending) -> None:
+                    remote.tip += 1
+                    remote.pending -= batch
+
+                outcome = yield from self.push(clone, self.c.push, moved, fold)
+                if outcome == "ok":
+                    break
+                self.result.refused += 1
+            clone.lock.release()
+            self.landed(clone, asked)
+            yield from self.work()
+
     def refresh(self, clone: Clone) -> Generator[Wait, None, None]:
         """Fetch the claim refs; a watcher refused while its clone is fetching waits for that fetch."""
         if clone.fetching is not None:
             yield Join(clone.fetching)
             return
         clone.fetching = []
-        _, known = yield from self.fetch(clone)
+        _, known, _ = yield from self.fetch(clone)
         clone.view.update(self.remote.log[clone.seen : known])
         clone.seen = known
         for resume in clone.fetching:
@@ -516,9 +568,18 @@ def predictions(args: argparse.Namespace, costs: Costs) -> None:
     k = f"{args.top_k}" if args.top_k else "4 x watchers"
     for hook in [float(h) / 1000 for h in args.hooks.split(",")]:
         table(f"A: one tasks branch, hook {hook * 1000:.0f} ms, {where}", replace(base, hook=hook), costs, args.runs)
-        for pick, how in (("top-k", f"a random one of the top {k}"), ("best", "the best ready bead")):
-            design_b = replace(base, design="B", hook=hook, pick=pick)
-            table(f"B: claim refs, hook {hook * 1000:.0f} ms, picking {how}, {where}", design_b, costs, args.runs)
+        design_b = replace(base, design="B", hook=hook)
+        table(
+            f"B: claim refs alone, hook {hook * 1000:.0f} ms, picking one of the top {k}, {where}",
+            design_b,
+            costs,
+            args.runs,
+        )
+        design_f = replace(base, design="F", hook=hook, top_k=args.spread)
+        title = (
+            f"F: proposals folded into tasks (what gastown does), hook {hook * 1000:.0f} ms, top {args.spread}, {where}"
+        )
+        table(title, design_f, costs, args.runs)
 
 
 # The issue's real runs: one 2-core machine, a bare remote over file://, 20 s per run.
@@ -591,6 +652,7 @@ def main() -> None:
     parser.add_argument("--server-cores", type=int, default=4, help="the remote's cores (its receive-packs share them)")
     parser.add_argument("--clone-cores", type=int, default=2, help="each clone's machine's cores")
     parser.add_argument("--top-k", type=int, default=0, help="design B: pick one of the top k (0: 4 x watchers)")
+    parser.add_argument("--spread", type=int, default=8, help="design F: pick one of the top k (gastown's SPREAD)")
     parser.add_argument("--load", type=float, default=1.0, help="--check: other busy processes on the machine")
     parser.add_argument("--serial", action="store_true", help="design A: the remote takes one push at a time")
     args = parser.parse_args()

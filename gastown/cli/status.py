@@ -59,6 +59,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
             left = c["lease_left_s"] or 0
             lease = f"expired {duration(-left)} ago" if c["expired"] else f"{duration(left)} left"
             click.echo(f"  {c['id']:<12} {c['agent'] or '?':<22} gen {c['generation']:<3} {lease:<18} {c['title']}")
+    for proposal in report["proposals"]:
+        click.echo(
+            f"claim proposal {proposal['id']} by {proposal['agent'] or '?'}: not on tasks yet "
+            "(folded, or dropped as void, by the next claim on any clone)"
+        )
     for watcher in report["watchers"]:
         click.echo(f"watcher {watcher['agent']} ({watcher['role']}, pid {watcher['pid']}): {watcher['doing']}")
     if not report["watchers"]:

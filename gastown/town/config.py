@@ -50,6 +50,7 @@ class QueueConfig:
     lease_seconds: float = 900.0
     max_attempts: int = 3
     claim_retries: int = 500
+    claim_refs: bool = True  # with a remote: claims go through refs/claims/<id> (gastown.town.claims)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,13 @@ def _cost(section: Mapping[str, Any], where: str) -> CostConfig:
     return CostConfig(**given)
 
 
+def _flag(section: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
+    return value
+
+
 def _sandbox_mode(section: Mapping[str, Any], where: str) -> str:
     unknown = sorted(set(section) - {"mode"})
     if unknown:
@@ -259,6 +267,7 @@ def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
             lease_seconds=float(_number(queue, "lease_seconds", where_q, 900.0, most=MAX_LEASE_SECONDS)),
             max_attempts=_number(queue, "max_attempts", where_q, 3, whole=True),
             claim_retries=_number(queue, "claim_retries", where_q, 500, whole=True),
+            claim_refs=_flag(queue, "claim_refs", where_q, True),
         ),
         limits=Limits(
             bead_bytes=_number(limits, "bead_bytes", where_l, 262144, whole=True),

@@ -186,27 +186,40 @@ class PushResult:
 def read_push(proc: subprocess.CompletedProcess[bytes]) -> PushResult | None:
     """What ``git push --porcelain`` said about its first ref, or None when it said nothing
     about any ref (the remote could not be reached)."""
+    every = read_push_refs(proc)
+    return next(iter(every.values()), None)
+
+
+def read_push_refs(proc: subprocess.CompletedProcess[bytes]) -> dict[str, PushResult]:
+    """What ``git push --porcelain`` said about each remote ref, in its order."""
     err = proc.stderr.decode(errors="replace")
     messages = tuple(
         line[len("remote: ") :].rstrip()
         for line in err.splitlines()
         if line.startswith("remote: ") and line[len("remote: ") :].strip()
     )
+    results: dict[str, PushResult] = {}
     for line in proc.stdout.decode(errors="replace").splitlines():
         parts = line.split("\t")
         if len(parts) < 3 or len(parts[0]) != 1:
             continue
-        flag, summary = parts[0], parts[2]
-        if flag in " +*-":
-            return PushResult(True, "ok", summary, messages)
-        if flag == "=":
-            return PushResult(True, "up-to-date", summary, messages)
-        if "fetch first" in summary or "non-fast-forward" in summary or "stale" in summary:
-            return PushResult(False, "stale", summary, messages)
-        if "failed to update ref" in summary or "cannot lock ref" in summary:
-            return PushResult(False, "stale", summary, messages)
-        return PushResult(False, "refused", summary, messages)
-    return None
+        flag, ref, summary = parts[0], parts[1].rpartition(":")[2], parts[2]
+        results[ref] = _push_result(flag, summary, messages)
+    return results
+
+
+def _push_result(flag: str, summary: str, messages: tuple[str, ...]) -> PushResult:
+    if flag in " +*-":
+        return PushResult(True, "ok", summary, messages)
+    if flag == "=":
+        return PushResult(True, "up-to-date", summary, messages)
+    if "fetch first" in summary or "non-fast-forward" in summary or "stale" in summary:
+        return PushResult(False, "stale", summary, messages)
+    if "failed to update ref" in summary or "cannot lock ref" in summary:
+        return PushResult(False, "stale", summary, messages)
+    if "atomic" in summary:  # "atomic push failed", "atomic transaction failed": a ref of the push lost a race
+        return PushResult(False, "stale", summary, messages)
+    return PushResult(False, "refused", summary, messages)
 
 
 def last_line(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -302,6 +315,13 @@ class Git:
         """Point ``ref`` at ``new`` whatever it held (for remote-tracking mirrors)."""
         self.repo.references.create(ref, new, force=True)
 
+    def delete_ref(self, ref: str) -> None:
+        """Remove ``ref`` if it exists (a remote-tracking mirror of a ref deleted there)."""
+        try:
+            self.repo.references.delete(ref)
+        except KeyError:
+            pass
+
     # ---- objects ---------------------------------------------------------------
 
     def exists(self, oid: str) -> bool:
@@ -309,6 +329,11 @@ class Git:
 
     def blob(self, oid: str) -> bytes:
         return bytes(self.repo[oid].read_raw())
+
+    def author_of(self, oid: str) -> str | None:
+        """The author's name of commit ``oid``, or None when it is not a commit here."""
+        found = self.repo.get(oid)
+        return str(found.author.name) if isinstance(found, self.lib.Commit) else None
 
     def tree_of(self, commit: str) -> str:
         return str(self.repo[commit].peel(self.lib.Tree).id)
@@ -486,12 +511,29 @@ class Git:
 
     # ---- other repositories ------------------------------------------------------
 
-    def push(self, remote: str, refspecs: Sequence[str], timeout: float = 120) -> PushResult:
+    def push(self, remote: str, refspecs: Sequence[str], timeout: float = 120, verify: bool = False) -> PushResult:
         """``git push --porcelain``, read back into a PushResult for the first refspec."""
-        proc = self.run("push", "--porcelain", remote, *refspecs, check=False, timeout=timeout)
-        result = read_push(proc)
-        if result is not None:
-            return result
+        return next(iter(self.push_refs(remote, refspecs, timeout=timeout, verify=verify).values()))
+
+    def push_refs(
+        self,
+        remote: str,
+        refspecs: Sequence[str],
+        leases: Mapping[str, str | None] | None = None,
+        atomic: bool = False,
+        timeout: float = 120,
+        verify: bool = False,
+    ) -> dict[str, PushResult]:
+        """``git push --porcelain`` of ``refspecs``: a PushResult per remote ref. ``leases``
+        maps a remote ref to the value it must still hold (None: must not exist), checked by
+        the remote as it updates; ``atomic``: every ref moves or none does. The client-side
+        ``pre-push`` hook runs only with ``verify``: gastown admits what it writes itself."""
+        options = ["--porcelain"] + ([] if verify else ["--no-verify"]) + (["--atomic"] if atomic else [])
+        options += [f"--force-with-lease={ref}:{old or ''}" for ref, old in (leases or {}).items()]
+        proc = self.run("push", *options, remote, *refspecs, check=False, timeout=timeout)
+        results = read_push_refs(proc)
+        if results:
+            return results
         raise GitFailed(
             f"git push to {remote} failed: {last_line(proc)}",
             "check that the remote is reachable (git ls-remote " + remote + ")",

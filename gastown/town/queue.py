@@ -7,19 +7,22 @@ replayed (re-applying a claim without re-reading double-claims beads).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
+from gastown.errors import Conflict, InvalidBead, NotFound, NothingReady, Refused, UsageError
+from gastown.town import claims, dag, events, ids, schema
 from gastown.town import convoy as convoymod
-from gastown.town import dag, events, ids, schema
 from gastown.town.bead import CLAIMED, OPEN, Bead, Dependency, new_bead
 from gastown.town.beadtext import parse_assignments
 from gastown.town.index import INVALID, Entry
 from gastown.town.store import GitStore, Snapshot, Update
 from gastown.town.times import iso
+
+SPREAD = 8  # a remote claim picks at random among this many of the best ready beads
 
 
 @dataclass(frozen=True)
@@ -161,52 +164,97 @@ class Queue:
         bead_id: str | None = None,
         extra: Sequence[tuple[str, object]] = (),
     ) -> Claimed:
-        """Claim the best ready bead of ``role`` (or ``bead_id``); NothingReady if none."""
+        """Claim the best ready bead of ``role`` (or ``bead_id``); NothingReady if none.
+
+        With a remote (and ``[queue] claim_refs``, the default) the claim is proposed on its
+        own ref and folded into tasks (``gastown.town.claims``): claims on different beads
+        do not wait for each other, and a claimer picks among the best few so that claimers
+        on other machines seldom meet on one bead."""
+        if self.store.remote is not None and self.store.snapshot().config().queue.claim_refs:
+            return self._claim_by_proposal(role, agent, lease, bead_id, extra)
         outcome: list[Claimed] = []
 
         def decide(snap: Snapshot) -> Update:
             now = time.time()
-            seconds = lease if lease is not None else snap.config().queue.lease_seconds
             bead = self._pick(snap, role, bead_id, now)
-            recovery = bead.status == CLAIMED
-            previous = bead.claim.agent if bead.claim else None
-            new = bead.claimed(agent, role, now, seconds)
-            outcome[:] = [Claimed(new, recovery, previous)]
-            trailers = [
-                ("Role", role),
-                ("Generation", new.generation),
-                ("Lease-Expires", new.claim.expires_at if new.claim else None),
-                ("Rig", new.rig),
-                ("Convoy", new.convoy),
-                ("Recovery", "yes" if recovery else None),
-                ("Previous-Agent", previous if recovery else None),
-                *extra,
-            ]
-            event = events.Event(events.CLAIM, (new.id,), agent, new.title, events.trailer_pairs(trailers))
-            return Update(event, [new])
+            change, claimed = _claim_change(snap, bead, role, agent, lease, extra, now)
+            outcome[:] = [claimed]
+            return change
 
         self.store.update(decide)
         return outcome[0]
 
-    def _pick(self, snap: Snapshot, role: str, bead_id: str | None, now: float) -> Bead:
+    def _claim_by_proposal(
+        self,
+        role: str,
+        agent: str,
+        lease: float | None,
+        bead_id: str | None,
+        extra: Sequence[tuple[str, object]],
+    ) -> Claimed:
+        taken: set[str] = set()  # beads this claim saw proposed by others, or lost
+        folded = False  # proposals seen waiting have been folded once (their claimers may be dead)
+        snap = self.store.snapshot()
+        for _ in range(snap.config().queue.claim_retries):
+            now = time.time()
+            waiting = {p.bead_id for p in self.store.proposals()}
+            try:
+                bead = self._pick(snap, role, bead_id, now, frozenset(taken | waiting), SPREAD)
+            except NothingReady:
+                if folded or not waiting - taken:
+                    raise
+                snap, folded = self.store.fold(), True
+                continue
+            change, claimed = _claim_change(snap, bead, role, agent, lease, extra, now)
+            commit, blob = self.store.stage(snap, change)
+            if self.store.propose(bead.id, commit):
+                snap = self.store.fold(claims.Proposal(bead.id, commit))
+                entry = snap.index.get(bead.id)
+                if entry is not None and entry.blob == blob:
+                    return claimed
+            taken.add(bead.id)  # another claimer's proposal, or ours made void: pick again
+            if bead_id is not None:
+                snap = self.store.fold()
+                state = snap.stored(bead_id)
+                owner = f" by {state.claim.agent}" if state is not None and state.claim else ""
+                raise NothingReady(f"bead {bead_id} was claimed{owner} first")
+            snap = self.store.snapshot()
+        raise Conflict(f"no claim landed in {len(taken)} tries: other claimers took every bead tried")
+
+    def _pick(
+        self,
+        snap: Snapshot,
+        role: str,
+        bead_id: str | None,
+        now: float,
+        skip: frozenset[str] = frozenset(),
+        spread: int = 1,
+    ) -> Bead:
+        """The bead to claim: ``bead_id``, or the best ready one of ``role`` — with ``spread``,
+        one of the ``spread`` best of the best priority, at random."""
         if bead_id is not None:
             entry = snap.index.get(bead_id)
             if entry is None:
                 raise NotFound(f"no bead {bead_id} on the tasks branch")
-            if not snap.index.is_ready(entry, now):
+            if not snap.index.is_ready(entry, now) or bead_id in skip:
                 why = dag.waiting_on(entry, snap.index.entries.get)
                 state = f"waiting on {', '.join(why)}" if why else entry.status
+                state = "being claimed by another agent" if bead_id in skip else state
                 raise NothingReady(f"bead {bead_id} is not ready ({state})")
             return snap.bead(bead_id)
-        skip: set[str] = set()
+        passed = set(skip)
         while True:
-            entry = snap.index.best_ready(role, now, frozenset(skip))
+            if spread > 1:
+                best = [e for e in snap.index.ready(role, now, len(passed) + spread) if e.id not in passed]
+                entry = random.choice([e for e in best[:spread] if e.priority == best[0].priority]) if best else None
+            else:
+                entry = snap.index.best_ready(role, now, frozenset(passed))
             if entry is None:
                 raise NothingReady(f"nothing is ready for role {role}")
             try:
                 return snap.bead(entry.id)
             except InvalidBead:
-                skip.add(entry.id)  # a bead pushed past the hooks must not stall the queue
+                passed.add(entry.id)  # a bead pushed past the hooks must not stall the queue
 
     def renew(self, bead_id: str, agent: str, generation: int | None = None, lease: float | None = None) -> Bead:
         """Push the lease out; refused unless ``agent`` still holds this generation."""
@@ -375,10 +423,42 @@ class Queue:
             "invalid": [{"id": e.id, "path": e.path, "problem": e.problem} for e in index if e.status == INVALID],
             "duplicates": {k: sorted(v) for k, v in index.duplicates.items()},
             "remote": self.store.remote,
+            "proposals": [
+                {"id": p.bead_id, "commit": p.commit, "agent": self.store.git.author_of(p.commit)}
+                for p in (self.store.proposals() if self.store.remote is not None else [])
+            ],
         }
 
 
 # ---- helpers ------------------------------------------------------------------
+
+
+def _claim_change(
+    snap: Snapshot,
+    bead: Bead,
+    role: str,
+    agent: str,
+    lease: float | None,
+    extra: Sequence[tuple[str, object]],
+    now: float,
+) -> tuple[Update, Claimed]:
+    """The commit that claims ``bead`` for ``agent``, and what the claimer is told."""
+    seconds = lease if lease is not None else snap.config().queue.lease_seconds
+    recovery = bead.status == CLAIMED
+    previous = bead.claim.agent if bead.claim else None
+    new = bead.claimed(agent, role, now, seconds)
+    trailers = [
+        ("Role", role),
+        ("Generation", new.generation),
+        ("Lease-Expires", new.claim.expires_at if new.claim else None),
+        ("Rig", new.rig),
+        ("Convoy", new.convoy),
+        ("Recovery", "yes" if recovery else None),
+        ("Previous-Agent", previous if recovery else None),
+        *extra,
+    ]
+    event = events.Event(events.CLAIM, (new.id,), agent, new.title, events.trailer_pairs(trailers))
+    return Update(event, [new]), Claimed(new, recovery, previous)
 
 
 def _check_owner(bead: Bead, agent: str | None, generation: int | None, verb: str) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
+import signal
 import socket
 import subprocess
 import sys
@@ -17,9 +21,10 @@ from gastown.town import town as townmod
 from gastown.town.history import read_log
 from gastown.town.queue import NewBead, Queue
 from gastown.town.store import GitStore
+from race import githttp
 
 CLAIMER = Path(__file__).with_name("claimer.py")
-N = int(__import__("os").environ.get("RACE_N", "500"))
+N = int(os.environ.get("RACE_N", "500"))
 
 
 def seed(queue: Queue, n: int) -> set[str]:
@@ -29,7 +34,7 @@ def seed(queue: Queue, n: int) -> set[str]:
     return made
 
 
-def start_claimers(specs, go: Path, work_ms: float = 0):
+def start_claimers(specs, go: Path, work_ms: float = 0, wait: bool = True):
     procs = []
     for town_dir, agent, out in specs:
         procs.append(
@@ -50,6 +55,8 @@ def start_claimers(specs, go: Path, work_ms: float = 0):
                 text=True,
             )
         )
+    if not wait:
+        return procs
     ready = [Path(f"{out}.ready") for _, _, out in specs]
     wait_for(lambda: all(r.exists() for r in ready), 60, lambda: [r.name for r in ready if not r.exists()])
     go.write_text("go\n")  # every process has warmed its index: they start together
@@ -135,37 +142,95 @@ def git_daemon(tmp_path):
     proc.wait(timeout=10)
 
 
+REMOTE_N = int(os.environ.get("RACE_REMOTE_N", "120"))
+KILLS = 3
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # ~130 s on 2 cores: every claim is a push through the server's hook
-@pytest.mark.parametrize("transport", ["file", "git-daemon"])
-def test_three_clones_two_processes_each_push_claims_to_one_remote(transport, tmp_path, bare_remote, git_daemon):
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("transport", ["file", "git-daemon", "http"])
+def test_four_clones_two_processes_each_claim_through_one_remote_and_survive_kill_9(
+    transport, tmp_path, bare_remote, git_daemon
+):
+    """Every bead claimed exactly once over file://, git daemon and smart HTTP, while
+    claimers are killed with SIGKILL at random moments and replaced."""
     remote = bare_remote("central.git")
     founder, _ = founding.init(tmp_path / "founder", str(remote))
-    made = seed(Queue(GitStore(founder)), N)
-    if transport == "file":
-        urls = [str(remote), f"file://{remote}", str(remote)]
-    else:  # every clone talks to the remote only through git daemon on 127.0.0.1
-        urls = [f"{git_daemon}/central.git"] * 3
-    clones = []
-    for i, url in enumerate(urls):
-        _, what = founding.init(tmp_path / f"clone{i}", url)
-        assert "joined" in what
-        clones.append(tmp_path / f"clone{i}")
-    go = tmp_path / "go"
-    specs, outs = [], []
-    for i, clone_dir in enumerate(clones):
-        for j in range(2):
-            out = tmp_path / f"out{i}{j}"
-            outs.append(out)
-            specs.append((clone_dir, f"c{i}p{j}", out))
-    started = time.monotonic()
-    procs = start_claimers(specs, go)
-    finish(procs, timeout=600)
-    elapsed = time.monotonic() - started
-    lines = claimed_lines(outs)
-    check_exactly_once(lines, made, remote, "refs/heads/tasks")
-    per_clone = {out.name: len(out.read_text().splitlines()) for out in outs}
-    print(f"3 clones x 2 over {transport}: {N} remote claims in {elapsed:.1f}s, per claimer {per_clone}")
+    made = seed(Queue(GitStore(founder)), REMOTE_N)
+    with contextlib.ExitStack() as stack:
+        if transport == "file":
+            urls = [str(remote), f"file://{remote}"] * 2
+        elif transport == "git-daemon":
+            urls = [f"{git_daemon}/central.git"] * 4
+        else:
+            urls = [f"{stack.enter_context(githttp.serve(tmp_path))}/central.git"] * 4
+        clones = []
+        for i, url in enumerate(urls):
+            _, what = founding.init(tmp_path / f"clone{i}", url)
+            assert "joined" in what
+            clones.append(tmp_path / f"clone{i}")
+        go = tmp_path / "go"
+        specs = [
+            (clone_dir, f"c{i}p{j}", tmp_path / f"out-c{i}p{j}") for i, clone_dir in enumerate(clones) for j in range(2)
+        ]
+        started = time.monotonic()
+        running = dict(zip([agent for _, agent, _ in specs], start_claimers(specs, go), strict=True))
+        killed = kill_some(running, {agent: clone for clone, agent, _ in specs}, tmp_path, go)
+        finish(list(running.values()), timeout=240)
+        elapsed = time.monotonic() - started
+    Queue(GitStore(founder)).store.fold()  # a killed claimer's last proposal, if nobody folded it
+    outs = sorted(tmp_path.glob("out-*[0-9]"))
+    entries = check_remote_claims(outs, made, remote, killed)
+    per_clone = Counter((e.get("Agent") or "").split("p")[0] for e in entries if e.event == "claim")
+    print(
+        f"4 clones x 2 over {transport}: {REMOTE_N} claims in {elapsed:.1f}s, {len(killed)} killed, per clone {per_clone}"
+    )
+
+
+def kill_some(running, clone_of, tmp_path, go):
+    """SIGKILL ``KILLS`` claimers at random moments, each replaced by a new one in its clone."""
+    rng = random.Random(12)
+    killed = set()
+    for n in range(KILLS):
+        time.sleep(rng.uniform(0.3, 1.2))
+        alive = [agent for agent, proc in running.items() if proc.poll() is None]
+        if not alive:
+            break
+        victim = rng.choice(alive)
+        os.kill(running[victim].pid, signal.SIGKILL)
+        running.pop(victim).communicate()  # reaps it and closes its pipes
+        killed.add(victim)
+        heir = f"{victim.split('p')[0]}p{n + 2}"
+        clone_of[heir] = clone_of[victim]
+        out = tmp_path / f"out-{heir}"
+        running[heir] = start_claimers([(clone_of[heir], heir, out)], go, wait=False)[0]
+    return killed
+
+
+def check_remote_claims(outs, made, remote, killed):
+    """Each bead claimed exactly once on the remote's tasks; every claim a claimer reported
+    is there, under its name; a surviving claimer reported every claim it made; nothing is
+    left proposed; the repository is sound."""
+    fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=remote, capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stderr
+    left = subprocess.run(["git", "for-each-ref", "refs/claims/"], cwd=remote, capture_output=True, text=True)
+    assert left.stdout == "", f"proposals left unfolded: {left.stdout}"
+    entries = read_log(GitStore(townmod.locate(remote)).git, "refs/heads/tasks")
+    claims = [(e.beads[0], e.get("Agent")) for e in entries if e.event == "claim"]
+    counts = Counter(bead for bead, _ in claims)
+    assert set(counts) == made and max(counts.values()) == 1
+    landed = {bead: agent for bead, agent in claims}
+    reported = {}
+    for out in outs:
+        agent = out.name.removeprefix("out-")
+        for line in out.read_text().splitlines():
+            bead = line.split()[0]
+            assert bead not in reported, f"{bead} reported by {reported[bead]} and {agent}"
+            reported[bead] = agent
+    assert {b: a for b, a in landed.items() if b in reported} == reported
+    unreported = {b: a for b, a in landed.items() if b not in reported}
+    assert set(unreported.values()) <= killed, f"claims no claimer reported: {unreported}"
+    return entries
 
 
 @pytest.mark.stress

@@ -1,0 +1,188 @@
+"""Claims through a remote: a proposal on refs/claims/<id>, folded into tasks (gastown.town.claims).
+
+Real clones of a real bare remote with gastown's server hooks; a claimer that dies between
+its proposal and its fold is played by calling the two steps it had done, as it left them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import git, gt_inprocess
+
+from gastown.errors import NothingReady, Refused
+from gastown.town import claims, events, founding
+from gastown.town.queue import NewBead, Queue, _claim_change
+from gastown.town.store import GitStore, Update
+
+
+@pytest.fixture
+def shared(tmp_path, bare_remote):
+    """``shared(n)``: the remote and ``n`` queues, each on its own clone of one town."""
+
+    def make(n: int = 2, beads: int = 3):
+        remote = bare_remote("central.git")
+        queues = []
+        for i in range(n):
+            town, _ = founding.init(tmp_path / f"clone{i}", str(remote))
+            queues.append(Queue(GitStore(town)))
+        made = [b.id for b in queues[0].add_many([NewBead(title=f"bead {i}", priority=i % 5) for i in range(beads)])]
+        for queue in queues:
+            queue.store.sync()
+        return remote, queues, made
+
+    return make
+
+
+def proposals_on(remote) -> list[str]:
+    return git(remote, "for-each-ref", "--format=%(refname)", claims.PROPOSALS).split()
+
+
+def claim_events(remote) -> list[tuple[str, str]]:
+    log = git(
+        remote,
+        "log",
+        "--format=%(trailers:key=Bead,valueonly,separator=)|%(trailers:key=Agent,valueonly,separator=)|%(trailers:key=Event,valueonly,separator=)",
+        "tasks",
+    )
+    rows = [line.split("|") for line in log.splitlines() if line.strip()]
+    return [(bead, agent) for bead, agent, event in rows if event == "claim"]
+
+
+def propose_only(queue: Queue, bead_id: str, agent: str, lease: float = 600) -> str:
+    """What a claimer killed right after its proposal's push leaves behind: the proposal."""
+    snap = queue.store.snapshot()
+    change, _ = _claim_change(snap, snap.bead(bead_id), "polecat", agent, lease, (), time.time())
+    commit, _ = queue.store.stage(snap, change)
+    assert queue.store.propose(bead_id, commit)
+    return commit
+
+
+def test_a_claim_lands_on_tasks_as_its_own_commit_and_leaves_no_proposal(shared):
+    remote, (a, _b), made = shared()
+    got = a.claim("polecat", "worker-a", lease=60)
+    assert got.bead.id in made and got.bead.claim.agent == "worker-a"
+    subject = git(remote, "log", "--format=%s%n%an", "-1", "tasks").split("\n")
+    assert subject[0].startswith(f"claim {got.bead.id} worker-a") and subject[1] == "worker-a"
+    assert proposals_on(remote) == []
+    assert git(remote, "rev-list", "--merges", "--count", "tasks").strip() == "0"  # still a straight line
+    assert a.show(got.bead.id).status == "claimed"
+
+
+def test_a_clone_that_has_not_seen_a_claim_cannot_claim_the_bead_again(shared):
+    remote, (a, b), made = shared()
+    first = a.claim("polecat", "worker-a", lease=60)  # b has not fetched since
+    with pytest.raises(NothingReady, match="claimed by worker-a first"):
+        b.claim("polecat", "worker-b", lease=60, bead_id=first.bead.id)
+    assert claim_events(remote) == [(first.bead.id, "worker-a")]
+    assert proposals_on(remote) == []  # b's void proposal went with its fold
+    other = b.claim("polecat", "worker-b", lease=60)  # and b goes on to another bead
+    assert other.bead.id != first.bead.id
+
+
+def test_the_proposal_of_a_claimer_killed_before_its_fold_lands_with_the_next_claim(shared):
+    remote, (a, b), made = shared()
+    orphan = propose_only(a, made[0], "killed-a")
+    assert proposals_on(remote) == [claims.ref(made[0])]
+    b.store.sync()  # b sees the proposal: the bead is being claimed, b takes another
+    shown = gt_inprocess("status", cwd=b.store.town.git_dir.parent)
+    assert f"claim proposal {made[0]} by killed-a: not on tasks yet" in shown.out
+    got = b.claim("polecat", "worker-b", lease=60)
+    assert got.bead.id != made[0]
+    assert proposals_on(remote) == []
+    assert sorted(claim_events(remote)) == sorted([(made[0], "killed-a"), (got.bead.id, "worker-b")])
+    bead = b.show(made[0])
+    assert bead.status == "claimed" and bead.claim.agent == "killed-a"  # its lease will free it
+    assert git(remote, "cat-file", "-t", orphan).strip() == "commit"
+
+
+def test_proposals_of_dead_claimers_on_every_ready_bead_are_folded_then_nothing_is_ready(shared):
+    remote, (a, b), made = shared(beads=2)
+    for bead_id in made:
+        propose_only(a, bead_id, "killed-a")
+    b.store.sync()
+    with pytest.raises(NothingReady):
+        b.claim("polecat", "worker-b", lease=60)
+    assert proposals_on(remote) == []
+    assert {agent for _, agent in claim_events(remote)} == {"killed-a"}
+
+
+def test_an_expired_claim_is_recovered_through_a_proposal_and_the_old_owner_is_fenced(shared):
+    remote, (a, b), made = shared(beads=1)
+    old = a.claim("polecat", "worker-a", lease=0.5)
+    time.sleep(0.6)  # the lease runs out: worker-a is presumed dead
+    b.store.sync()
+    got = b.claim("polecat", "worker-b", lease=60)
+    assert got.bead.id == old.bead.id and got.recovery and got.previous_agent == "worker-a"
+    assert got.bead.generation == old.bead.generation + 1
+    last = git(
+        remote, "log", "-1", "--format=%(trailers:key=Recovery,valueonly)%(trailers:key=Generation,valueonly)", "tasks"
+    )
+    assert last.split() == ["yes", "2"]
+    with pytest.raises(Refused, match="stale generation"):
+        a.complete(old.bead.id, "worker-a", old.bead.generation)
+
+
+def test_a_renewal_that_lands_first_voids_a_recovery_proposal(shared):
+    remote, (a, b), made = shared(beads=1)
+    old = a.claim("polecat", "worker-a", lease=0.5)
+    time.sleep(0.6)
+    b.store.sync()
+    propose_only(b, old.bead.id, "worker-b")  # b decided on the expired lease ...
+    a.renew(old.bead.id, "worker-a", old.bead.generation, lease=60)  # ... but the owner was alive
+    b.store.fold()
+    bead = b.show(old.bead.id)
+    assert bead.claim.agent == "worker-a" and bead.generation == old.bead.generation
+    assert proposals_on(remote) == [] and claim_events(remote) == [(old.bead.id, "worker-a")]
+
+
+def test_a_proposal_that_is_not_a_claim_is_dropped_and_claims_go_on(shared, tmp_path):
+    remote, (a, b), made = shared(beads=2)
+    # A person pushes junk under refs/claims: a commit that rewrites town.toml, and a blob.
+    snap = a.store.snapshot()
+    junk = Update(events.Event(events.EDIT, (), "mallory", "junk"), files={"town.toml": b'[town]\nname = "x"\n'})
+    commit, _root, _ = a.store._write(snap, junk)
+    blob = a.store.git.write_blob(b"not a commit")
+    git(
+        a.store.git.git_dir,
+        "push",
+        "--quiet",
+        "--no-verify",
+        str(remote),
+        f"{commit}:refs/claims/{made[0]}",
+        f"{blob}:refs/claims/{made[1]}",
+    )
+    b.store.sync()
+    got = b.claim("polecat", "worker-b", lease=60, bead_id=made[0])  # the fold drops the junk first
+    assert got.bead.id == made[0] and got.bead.claim.agent == "worker-b"
+    assert proposals_on(remote) == []
+    assert b.claim("polecat", "worker-b", lease=60).bead.id == made[1]
+    assert 'name = "x"' not in git(remote, "show", "tasks:town.toml")
+
+
+def test_with_claim_refs_off_claims_are_pushed_to_the_branch(shared, tmp_path):
+    remote, (a, b), made = shared()
+    touched = tmp_path / "touched"
+    hook = remote / "hooks" / "reference-transaction"  # the remote writes down every ref it moves
+    hook.write_text(f'#!/bin/sh\n[ "$1" = committed ] && cat >> {touched} || cat > /dev/null\n')
+    hook.chmod(0o755)
+    toml = (a.store.snapshot().read("town.toml") or b"").decode()
+    toml = toml.replace("[queue]\n", "[queue]\nclaim_refs = false\n")
+    edit = events.Event(events.EDIT, (), "person", "claims on the branch")
+    a.store.update(lambda snap: Update(edit, files={"town.toml": toml.encode()}))
+    b.store.sync()
+    got = b.claim("polecat", "worker-b", lease=60)
+    assert claim_events(remote) == [(got.bead.id, "worker-b")]
+    assert "refs/heads/tasks" in touched.read_text() and claims.PROPOSALS not in touched.read_text()
+
+
+def test_a_bead_edited_after_a_proposal_was_made_keeps_the_edit(shared):
+    remote, (a, b), made = shared(beads=1)
+    propose_only(b, made[0], "worker-b")
+    a.edit(made[0], ["description=say it better"], agent="person")  # lands before the fold
+    b.store.fold()
+    bead = b.show(made[0])
+    assert bead.description == "say it better"  # a fold never writes an older copy of the bead
+    assert bead.status == "open" and proposals_on(remote) == []
+    assert b.claim("polecat", "worker-b", lease=60).bead.description == "say it better"

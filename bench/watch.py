@@ -101,6 +101,69 @@ def push_claim_latency(root: Path, beads: int, poll: float | None, hooks: bool) 
     return latencies
 
 
+def remote_push_claim_latency(root: Path, beads: int) -> list[float]:
+    """An idle watcher on one clone of a shared town, a person pushing beads to the remote
+    (a bare repository with the server hooks) from another: from the push starting to the
+    claim being on the remote's tasks, seen by reading the remote every 2 ms."""
+    from gastown.town.hooks import SERVER_HOOKS, install
+
+    remote = root / "central.git"
+    git(root, "init", "--quiet", "--bare", str(remote))
+    install(remote, SERVER_HOOKS)
+    town, _ = founding.init(root / "town", str(remote))
+    rigmod.add(GitStore(town), "example", str(make_rig(root)), template="example")
+    founding.init(root / "watcher", str(remote))
+    git(root, "clone", "--quiet", "--branch", "tasks", str(remote), str(root / "person"))
+    with FakeLLM(lambda _r: tool("finish", summary="nothing to do")) as llm:
+        set_config(root / "town", roster_toml(llm.url))
+        proc = start_watcher(root / "watcher", "polecat", "bench", "--idle-exit", "600", quiet=True)
+        time.sleep(1.5)
+        latencies = []
+        try:
+            for n in range(beads):
+                bead_id = f"gt-r{n:04d}"
+                commit_beads(root / "person", bead(bead_id, f"bench {n}"))
+                pushed = time.time()
+                git(root / "person", "push", "--quiet", "origin", "tasks")
+                latencies.append(_claimed_on(remote, bead_id) - pushed)
+                _worked_on(remote, bead_id)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return latencies
+
+
+def _remote_bead(remote: Path, tip: str, bead_id: str) -> dict | None:
+    proc = subprocess.run(["git", "show", f"{tip}:beads/{bead_id}.json"], cwd=remote, capture_output=True, text=True)
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def _claimed_on(remote: Path, bead_id: str, timeout: float = 60) -> float:
+    """When the remote's tasks first showed ``bead_id`` claimed (or past it)."""
+    from gastown.town.git import read_ref
+
+    deadline, seen = time.time() + timeout, None
+    while time.time() < deadline:
+        tip = read_ref(remote, "refs/heads/tasks")
+        if tip != seen:
+            at, seen = time.time(), tip
+            data = _remote_bead(remote, tip, bead_id) if tip else None
+            if data and data.get("status") != "open":
+                return at
+        time.sleep(0.002)
+    raise RuntimeError(f"{bead_id} was not claimed within {timeout:.0f} s")
+
+
+def _worked_on(remote: Path, bead_id: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        data = _remote_bead(remote, "refs/heads/tasks", bead_id)
+        if data and data.get("status") in ("done", "failed"):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{bead_id} was not worked within {timeout:.0f} s")
+
+
 def overhead_on_the_embedded_model(root: Path, beads: int) -> list[dict[str, float]]:
     town, person = setup(root)
     runner = Runner(town / ".git" / "gastown")
@@ -144,6 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--beads", type=int, default=30)
     parser.add_argument("--embedded", type=int, default=3, help="beads for the overhead run (0 to skip)")
+    parser.add_argument("--remote-only", action="store_true", help="only the run through a remote")
     args = parser.parse_args()
     os.environ.setdefault("GIT_AUTHOR_NAME", "bench")
     os.environ.setdefault("GIT_AUTHOR_EMAIL", "bench@example.invalid")
@@ -155,7 +219,7 @@ def main() -> None:
         ("polling every 1 s", 1.0, False),
         ("watchdog, server hooks on", None, True),
     )
-    for label, poll, hooks in runs:
+    for label, poll, hooks in runs if not args.remote_only else ():
         root = Path(tempfile.mkdtemp(prefix="gastown-bench-"))
         try:
             lat = push_claim_latency(root, args.beads, poll, hooks)
@@ -165,6 +229,15 @@ def main() -> None:
             f"push -> claim, idle watcher, {label}: p50 {statistics.median(lat) * 1000:.0f} ms  "
             f"p99 {pct(lat, 0.99) * 1000:.0f} ms  ({len(lat)} pushes, from `git push` starting)"
         )
+    root = Path(tempfile.mkdtemp(prefix="gastown-bench-"))
+    try:
+        lat = remote_push_claim_latency(root, args.beads)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(
+        f"push -> claim on the remote, idle watcher on another clone, server hooks on: p50 "
+        f"{statistics.median(lat) * 1000:.0f} ms  p99 {pct(lat, 0.99) * 1000:.0f} ms  ({len(lat)} pushes)"
+    )
     if args.embedded and llama_cpp_available() and embedded_model_path():
         root = Path(tempfile.mkdtemp(prefix="gastown-bench-"))
         try:

@@ -33,6 +33,11 @@ PROPOSALS = "refs/claims/"  # on the remote: one ref per bead being claimed
 SEEN = "refs/gastown/claims/"  # in a clone: the remote's proposals as last fetched
 FETCH_SPEC = f"+{PROPOSALS}*:{SEEN}*"
 REGULAR_FILE = 0o100644
+# A claimer whose proposal is not the first pending leaves the fold to the first's owner,
+# looking again after each of these pauses (0.3 s in all: a fold takes ~0.1 s); then, in
+# case that owner died, it folds everything itself.
+FOLD_WAITS = (0.02, 0.04, 0.08, 0.16)
+FOLD_GRACE = sum(FOLD_WAITS)
 
 
 def ref(bead_id: str) -> str:

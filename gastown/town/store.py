@@ -409,22 +409,30 @@ class GitStore:
         """Fetch, then land every claim proposal the remote holds on tasks — or drop it, void,
         when its bead changed since it was made — in one atomic push with the deletion of
         their refs; after a lost race, do it again. With ``mine``, stop as soon as that
-        proposal is settled, by this fold or by anyone's. The tasks branch afterwards."""
+        proposal is settled, by this fold or by anyone's, and leave the folding to the owner
+        of the first proposal pending (it is folding now, and its fold carries ours too) for
+        up to ``claims.FOLD_GRACE`` seconds: one fold lands many claims, and no two run a
+        hook that only one can win. The tasks branch afterwards."""
         assert self.remote is not None
-        with self._turn():
-            for _ in range(retries):
+        waits = iter(claims.FOLD_WAITS)
+        for _ in range(retries):
+            with self._turn():
                 self._sync()
                 found = claims.seen(self.git)
                 snap = self.snapshot()
                 if not found or (mine is not None and mine not in found):
                     return snap  # nothing to fold, or someone else's fold settled ours
-                landings, loaded = self._judge(snap, found)
-                commit, root = self._write_fold(snap, landings)
-                if self._publish_fold(snap.commit, commit, found):
-                    if commit is not None and root is not None and commit != snap.commit:
-                        self._moved(snap, commit, root, loaded)
-                    return self.snapshot()
-            raise Conflict(f"folding claim proposals lost the race {retries} times in a row")
+                wait = next(waits, None) if mine is not None and found[0] != mine else None
+                if wait is None:
+                    landings, loaded = self._judge(snap, found)
+                    commit, root = self._write_fold(snap, landings)
+                    if self._publish_fold(snap.commit, commit, found):
+                        if commit is not None and root is not None and commit != snap.commit:
+                            self._moved(snap, commit, root, loaded)
+                        return self.snapshot()
+            if wait is not None:
+                time.sleep(wait)  # outside the lock: the first proposal's owner may be on this clone
+        raise Conflict(f"folding claim proposals lost the race {retries} times in a row")
 
     def _judge(self, snap: Snapshot, found: Sequence[claims.Proposal]) -> tuple[list[claims.Landing], list[Loaded]]:
         """The proposals that still apply on ``snap``, each admitted as a write is; the rest

@@ -40,7 +40,8 @@ def main() -> int:
                 queue.store.sync()  # a shared town: look once more at the remote
                 try:
                     got = queue.claim(role, agent, lease=lease)
-                except NothingReady:
+                except NothingReady as error:
+                    print(f"{agent}: {error.message}; {len(queue.store.proposals())} proposals seen", file=sys.stderr)
                     return 0
             sink.write(f"{got.bead.id} {got.bead.generation}\n")
             if work_ms:

@@ -198,6 +198,7 @@ QUIET = Costs(  # measured for this simulation: 2 cores, a 10k-bead town, file:/
 LOADED = Costs(  # the issue's runs, on a loaded machine: its own figures, the rest scaled by its push (119 / 21 ms)
     commit=0.031, push=0.119, ref_push=0.080, reject=0.022, fetch=0.097, push_share=0.75, fetch_share=0.35, jitter=0.22
 )
+FOLD_WAITS = (0.02, 0.04, 0.08, 0.16)  # gastown.town.claims.FOLD_WAITS
 SHIM = 0.002  # the pre-receive shim on a push of claim refs only: sh and cat, no Python
 HOOKS = "366,78,0"  # the full hook in the issue's runs; the quick path (docs/benchmarks.md); a host without hooks
 
@@ -253,6 +254,7 @@ class Remote:
         self.claimed: set[int] = set()  # design B: beads with a claim ref
         self.log: list[int] = []  # design B: claim refs in the order they were made
         self.pending: set[int] = set()  # design F: proposals not yet folded into `tasks`
+        self.proposed: dict[int, float] = {}  # design F: when each proposal was made
         self.useful = 0.0  # remote CPU spent on pushes that landed
         self.wasted = 0.0  # ... and on pushes refused after their pack was sent
 
@@ -422,8 +424,10 @@ class Town:
     def claimer_f(self, clone: Clone) -> Generator[Wait, None, None]:
         """What gastown does (`Queue.claim` with a remote): a proposal on the bead's claim ref
         as in B (the hook's shim lets it through without Python), then the fold, under the
-        clone's write lock: fetch; if another clone's fold carried ours, done; else push one
-        commit per pending proposal to `tasks` (through the hook); refused, do it again."""
+        clone's write lock: fetch; if another clone's fold carried ours, done; if ours is not
+        the first pending, leave the fold to its owner a while (`FOLD_WAITS`, lock released);
+        else push one commit per pending proposal to `tasks` (through the hook); refused,
+        do it again."""
         remote = self.remote
         yield from self.work()
         while self.sim.now < self.s.duration:
@@ -440,6 +444,7 @@ class Town:
                     remote.claimed.add(b)
                     remote.log.append(b)
                     remote.pending.add(b)
+                    remote.proposed[b] = self.sim.now
 
                 outcome = yield from self.push(clone, self.c.ref_push, taken, make, hook=SHIM)
                 clone.picked.discard(bead)
@@ -448,11 +453,18 @@ class Town:
                     break
                 self.result.refused += 1
                 yield from self.refresh(clone)
+            waits = iter(FOLD_WAITS)
             yield Acquire(clone.lock)
             while True:
                 tip, _, pending = yield from self.fetch(clone)
                 if bead not in pending:
                     break  # folded by another clone's fold
+                wait = next(waits, None) if min(pending, key=remote.proposed.__getitem__) != bead else None
+                if wait is not None:  # the first pending proposal's owner is folding: let it
+                    clone.lock.release()
+                    yield Sleep(wait)
+                    yield Acquire(clone.lock)
+                    continue
 
                 def moved(base: int = tip) -> bool:
                     return remote.tip != base
@@ -576,9 +588,8 @@ def predictions(args: argparse.Namespace, costs: Costs) -> None:
             args.runs,
         )
         design_f = replace(base, design="F", hook=hook, top_k=args.spread)
-        title = (
-            f"F: proposals folded into tasks (what gastown does), hook {hook * 1000:.0f} ms, top {args.spread}, {where}"
-        )
+        spread = args.spread or "4 x watchers"
+        title = f"F: proposals folded into tasks (what gastown does), hook {hook * 1000:.0f} ms, top {spread}, {where}"
         table(title, design_f, costs, args.runs)
 
 
@@ -652,7 +663,9 @@ def main() -> None:
     parser.add_argument("--server-cores", type=int, default=4, help="the remote's cores (its receive-packs share them)")
     parser.add_argument("--clone-cores", type=int, default=2, help="each clone's machine's cores")
     parser.add_argument("--top-k", type=int, default=0, help="design B: pick one of the top k (0: 4 x watchers)")
-    parser.add_argument("--spread", type=int, default=8, help="design F: pick one of the top k (gastown's SPREAD)")
+    parser.add_argument(
+        "--spread", type=int, default=0, help="design F: pick one of the top k (0: 4 x watchers, as gastown does)"
+    )
     parser.add_argument("--load", type=float, default=1.0, help="--check: other busy processes on the machine")
     parser.add_argument("--serial", action="store_true", help="design A: the remote takes one push at a time")
     args = parser.parse_args()

@@ -22,7 +22,11 @@ from gastown.town.index import INVALID, Entry
 from gastown.town.store import GitStore, Snapshot, Update
 from gastown.town.times import iso
 
-SPREAD = 8  # a remote claim picks at random among this many of the best ready beads
+# A remote claim picks at random among the best ready beads of the best priority: at least
+# SPREAD of them, and four for each agent holding a claim (about how many claimers there
+# are), so that claimers on other clones seldom go for the same bead (docs/scale.md).
+SPREAD = 8
+SPREAD_PER_AGENT = 4
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ class Queue:
             now = time.time()
             waiting = {p.bead_id for p in self.store.proposals()}
             try:
-                bead = self._pick(snap, role, bead_id, now, frozenset(taken | waiting), SPREAD)
+                bead = self._pick(snap, role, bead_id, now, frozenset(taken | waiting), _spread(snap))
             except NothingReady:
                 if folded or not waiting - taken:
                     raise
@@ -431,6 +435,12 @@ class Queue:
 
 
 # ---- helpers ------------------------------------------------------------------
+
+
+def _spread(snap: Snapshot) -> int:
+    """How many of the best ready beads a remote claim picks among."""
+    agents = {entry.agent for entry in snap.index.live_claims()}
+    return max(SPREAD, SPREAD_PER_AGENT * len(agents))
 
 
 def _claim_change(

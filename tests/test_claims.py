@@ -6,15 +6,18 @@ its proposal and its fold is played by calling the two steps it had done, as it 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 from conftest import git, gt_inprocess
 
-from gastown.errors import NothingReady, Refused
+from gastown.errors import GitFailed, NothingReady, Refused, Unavailable
 from gastown.town import claims, events, founding
+from gastown.town.bead import Dependency
 from gastown.town.queue import NewBead, Queue, _claim_change
 from gastown.town.store import GitStore, Update
+from gastown.town.town import PROPOSALS
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ def shared(tmp_path, bare_remote):
 
 
 def proposals_on(remote) -> list[str]:
-    return git(remote, "for-each-ref", "--format=%(refname)", claims.PROPOSALS).split()
+    return git(remote, "for-each-ref", "--format=%(refname)", PROPOSALS).split()
 
 
 def claim_events(remote) -> list[tuple[str, str]]:
@@ -54,8 +57,8 @@ def propose_only(queue: Queue, bead_id: str, agent: str, lease: float = 600) -> 
     """What a claimer killed right after its proposal's push leaves behind: the proposal."""
     snap = queue.store.snapshot()
     change, _ = _claim_change(snap, snap.bead(bead_id), "polecat", agent, lease, (), time.time())
-    commit, _ = queue.store.stage(snap, change)
-    assert queue.store.propose(bead_id, commit)
+    commit, _ = claims.stage(queue.store, snap, change)
+    assert claims.propose(queue.store, bead_id, commit)
     return commit
 
 
@@ -131,7 +134,7 @@ def test_a_renewal_that_lands_first_voids_a_recovery_proposal(shared):
     b.store.sync()
     propose_only(b, old.bead.id, "worker-b")  # b decided on the expired lease ...
     a.renew(old.bead.id, "worker-a", old.bead.generation, lease=60)  # ... but the owner was alive
-    b.store.fold()
+    claims.fold(b.store)
     bead = b.show(old.bead.id)
     assert bead.claim.agent == "worker-a" and bead.generation == old.bead.generation
     assert proposals_on(remote) == [] and claim_events(remote) == [(old.bead.id, "worker-a")]
@@ -142,7 +145,7 @@ def test_a_proposal_that_is_not_a_claim_is_dropped_and_claims_go_on(shared, tmp_
     # A person pushes junk under refs/claims: a commit that rewrites town.toml, and a blob.
     snap = a.store.snapshot()
     junk = Update(events.Event(events.EDIT, (), "mallory", "junk"), files={"town.toml": b'[town]\nname = "x"\n'})
-    commit, _root, _ = a.store._write(snap, junk)
+    commit, _root, _ = a.store.write(snap, junk)
     blob = a.store.git.write_blob(b"not a commit")
     git(
         a.store.git.git_dir,
@@ -174,15 +177,101 @@ def test_with_claim_refs_off_claims_are_pushed_to_the_branch(shared, tmp_path):
     b.store.sync()
     got = b.claim("polecat", "worker-b", lease=60)
     assert claim_events(remote) == [(got.bead.id, "worker-b")]
-    assert "refs/heads/tasks" in touched.read_text() and claims.PROPOSALS not in touched.read_text()
+    assert "refs/heads/tasks" in touched.read_text() and PROPOSALS not in touched.read_text()
 
 
 def test_a_bead_edited_after_a_proposal_was_made_keeps_the_edit(shared):
     remote, (a, b), made = shared(beads=1)
     propose_only(b, made[0], "worker-b")
     a.edit(made[0], ["description=say it better"], agent="person")  # lands before the fold
-    b.store.fold()
+    claims.fold(b.store)
     bead = b.show(made[0])
     assert bead.description == "say it better"  # a fold never writes an older copy of the bead
     assert bead.status == "open" and proposals_on(remote) == []
     assert b.claim("polecat", "worker-b", lease=60).bead.description == "say it better"
+
+
+def test_a_claim_whose_proposal_an_edit_made_void_decides_again_and_takes_the_bead(shared):
+    remote, (a, b), made = shared(beads=1)
+    a.edit(made[0], ["description=edited after b last looked"], agent="person")  # b has not fetched it
+    got = b.claim("polecat", "worker-b", lease=60)  # b's first proposal is void: the bead changed
+    assert got.bead.id == made[0] and got.bead.description == "edited after b last looked"
+    a.edit(made[0], ["notes=again"], agent="person")
+    with pytest.raises(NothingReady, match="not ready"):
+        a.claim("polecat", "worker-a", lease=60, bead_id=made[0])
+    assert a.show(made[0]).claim.agent == "worker-b"
+
+
+def test_proposals_that_are_not_claims_are_dropped_whatever_they_change(shared, tmp_path):
+    remote, (a, b), made = shared(beads=2)
+    # Each "claims" its bead and adds a dependency on the other: together, a cycle.
+    snap = a.store.snapshot()
+    pushes = []
+    for me, other in ((made[0], made[1]), (made[1], made[0])):
+        bead = snap.bead(me).claimed("mallory", "polecat", time.time(), 600)
+        bead = dataclasses.replace(bead, dependencies=(Dependency(other, "blocks"),))
+        commit, _root, _ = a.store.write(snap, Update(events.Event(events.CLAIM, (me,), "mallory"), [bead]))
+        pushes.append(f"{commit}:{claims.ref(me)}")
+    git(a.store.git.git_dir, "push", "--quiet", "--no-verify", str(remote), *pushes)
+    b.store.sync()
+    got = b.claim("polecat", "worker-b", lease=60)
+    assert got.bead.id in made and proposals_on(remote) == []
+    assert {agent for _, agent in claim_events(remote)} == {"worker-b"}
+    assert b.show(got.bead.id).dependencies == ()
+
+
+def test_a_fold_takes_no_more_proposals_than_a_push_may_carry(shared):
+    remote, (a, b), made = shared(beads=4)
+    toml = (a.store.snapshot().read("town.toml") or b"").decode().replace("push_commits = 10000", "push_commits = 2")
+    a.store.update(
+        lambda snap: Update(events.Event(events.EDIT, (), "person", "small pushes"), files={"town.toml": toml.encode()})
+    )
+    for bead_id in made[:3]:
+        propose_only(a, bead_id, "killed-a")
+    git(remote, "config", "core.logAllRefUpdates", "always")  # count the folds that landed
+    b.store.sync()
+    got = b.claim("polecat", "worker-b", lease=60)
+    assert got.bead.id == made[3]
+    claims.fold(b.store)  # what is left
+    assert proposals_on(remote) == []
+    folds = git(remote, "reflog", "show", "--format=%H", "refs/heads/tasks").split()
+    assert len(folds) == 2  # two at a time: none refused for carrying too many, none alone
+    assert sorted(bead for bead, agent in claim_events(remote) if agent == "killed-a") == sorted(made[:3])
+
+
+def test_a_claim_that_cannot_fold_takes_its_proposal_back(shared):
+    remote, (a, b), made = shared()
+    b.store.sync()
+    git(b.store.git.git_dir, "config", "remote.origin.uploadpack", "false")  # fetches fail, pushes work
+    with pytest.raises(Unavailable, match="cannot fetch"):
+        b.claim("polecat", "worker-b", lease=60)
+    assert proposals_on(remote) == []  # nothing left to land later under worker-b's name
+    assert claim_events(remote) == []
+
+
+def test_a_host_without_atomic_pushes_is_named_with_what_to_do(shared):
+    remote, (a, b), made = shared()
+    git(remote, "config", "receive.advertiseAtomic", "false")
+    with pytest.raises(GitFailed, match="does not take atomic pushes") as caught:
+        b.claim("polecat", "worker-b", lease=60)
+    assert "claim_refs = false" in (caught.value.hint or "")
+    assert proposals_on(remote) == [] and claim_events(remote) == []
+
+
+def test_a_fold_the_remote_refuses_drops_only_what_it_refuses(shared):
+    remote, (a, b), made = shared(beads=2)
+    propose_only(a, made[0], "killed-a")
+    hook = remote / "hooks" / "pre-receive"  # this host refuses every fold that lands made[0]
+    shim = hook.read_text()
+    hook.write_text(
+        shim.replace(
+            "updates=$(cat)",
+            f'updates=$(cat)\ncase "$updates" in *{made[0]}*refs/heads/tasks*|*refs/heads/tasks*{made[0]}*) echo "no {made[0]} here" >&2; exit 1;; esac',
+        )
+    )
+    b.store.sync()
+    got = b.claim("polecat", "worker-b", lease=60)
+    assert got.bead.id == made[1]  # the refused proposal did not stop this one ...
+    claims.fold(b.store)
+    assert proposals_on(remote) == []  # ... and the next fold drops it: it is in nobody's way
+    assert b.show(made[0]).status == "open"

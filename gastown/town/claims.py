@@ -9,35 +9,45 @@ in milliseconds and picks another bead.
 
 A proposal counts once it is **folded**: a commit on tasks carrying the same change, message
 and author, pushed atomically with the deletion of the proposal's ref (both land or neither
-does). Whoever folds folds every proposal it has fetched, so under load one push to tasks
-lands many claims. The fold decides again on the tip it builds on: a proposal whose bead
-changed since it was made (someone else's claim landed, the owner renewed, a person edited
-it) is void, and its ref is deleted with the rest. Tasks stays the one source of truth and
-exactly-once holds per generation; a claimer starts work only once its claim is on tasks.
-
-This module judges proposals; ``GitStore`` fetches, folds and pushes them.
+does). A fold carries every proposal its clone has fetched (up to ``MOST_FOLDED``), so under
+load one push to tasks lands many claims; a claimer whose proposal is not the first pending
+leaves the fold to the first's owner for a moment. The fold decides again on the tip it
+builds on: a proposal whose bead changed since it was made (someone else's claim landed, the
+owner renewed, a person edited it) is void, and its ref is deleted with the rest. Tasks stays
+the one source of truth and exactly-once holds per generation; a claimer starts work only
+once its claim is on tasks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gastown.town import ids
+from gastown.errors import ConfigError, Conflict, GastownError, InvalidBead, Refused, UsageError
+from gastown.town import events, ids
+from gastown.town.bead import CLAIMED
+from gastown.town.store import COMMITTER, OWN_LOCK_STALE, GitStore, Loaded, Snapshot, Update
+from gastown.town.town import PROPOSALS, REMOTE_REF, SEEN_PROPOSALS, TASKS_REF
 
 if TYPE_CHECKING:
+    import pygit2
+
     from gastown.town.git import Git
 
-PROPOSALS = "refs/claims/"  # on the remote: one ref per bead being claimed
-SEEN = "refs/gastown/claims/"  # in a clone: the remote's proposals as last fetched
-FETCH_SPEC = f"+{PROPOSALS}*:{SEEN}*"
+log = logging.getLogger(__name__)
+
 REGULAR_FILE = 0o100644
 # A claimer whose proposal is not the first pending leaves the fold to the first's owner,
 # looking again after each of these pauses (0.3 s in all: a fold takes ~0.1 s); then, in
 # case that owner died, it folds everything itself.
 FOLD_WAITS = (0.02, 0.04, 0.08, 0.16)
-FOLD_GRACE = sum(FOLD_WAITS)
+MOST_FOLDED = 100  # proposals one fold lands at most (and never more than [limits] push_commits)
+# What a claim may change in its bead; every other field must be as it was.
+CLAIM_FIELDS = frozenset({"status", "generation", "claim", "assignee", "updated_at"})
 
 
 def ref(bead_id: str) -> str:
@@ -46,7 +56,8 @@ def ref(bead_id: str) -> str:
 
 
 def seen_ref(bead_id: str) -> str:
-    return SEEN + bead_id
+    """This clone's copy of the proposal to claim ``bead_id``."""
+    return SEEN_PROPOSALS + bead_id
 
 
 @dataclass(frozen=True)
@@ -65,17 +76,64 @@ class Landing:
     path: str
     blob: str
     message: str
-    author: Any  # pygit2.Signature: the claimer, at the time it decided
+    author: pygit2.Signature  # the claimer, at the time it decided
+
+
+# ---- proposing -------------------------------------------------------------------
+
+
+def stage(store: GitStore, snap: Snapshot, change: Update) -> tuple[str, str]:
+    """Admit the claim ``change`` on ``snap`` and write its commit without publishing it:
+    (commit, the blob of its one bead)."""
+    if len(change.beads) != 1 or change.files:
+        raise UsageError("a claim proposal changes exactly one bead")
+    store.admit(snap, change)
+    commit, _root, loaded = store.write(snap, change)
+    blob = loaded[0][1]
+    assert blob is not None
+    return commit, blob
+
+
+def propose(store: GitStore, bead_id: str, commit: str) -> bool:
+    """Push ``commit`` as the proposal to claim ``bead_id``; False when there already is one."""
+    assert store.remote is not None
+    name = ref(bead_id)
+    result = store.git.push_refs(store.remote, [f"{commit}:{name}"], leases={name: None}).get(name)
+    if result is not None and result.ok:
+        store.git.set_ref(seen_ref(bead_id), commit)
+        return True
+    if result is not None and result.status == "stale":
+        return False
+    detail = ("\n".join(result.remote_messages) or result.reason) if result else "no answer for the ref"
+    raise Refused(
+        f"the remote refused the claim proposal {name}: {detail}",
+        "the host must take pushes to refs/claims/*; or set [queue] claim_refs = false in town.toml",
+    )
+
+
+def withdraw(store: GitStore, proposal: Proposal) -> bool:
+    """Delete ``proposal`` from the remote if it is still there, as it was; False when it
+    is gone (folded or dropped by someone) or the remote cannot be reached."""
+    assert store.remote is not None
+    name = ref(proposal.bead_id)
+    try:
+        result = store.git.push_refs(store.remote, [f":{name}"], leases={name: proposal.commit}).get(name)
+    except GastownError:
+        return False
+    if result is not None and result.ok:
+        store.git.delete_ref(seen_ref(proposal.bead_id))
+        return True
+    return False
 
 
 def seen(git: Git) -> list[Proposal]:
     """The proposals this clone fetched last, oldest claim first."""
     found = []
     for name in git.repo.references:
-        if name.startswith(SEEN):
+        if name.startswith(SEEN_PROPOSALS):
             target = git.resolve(name)
             if target is not None:
-                found.append(Proposal(name[len(SEEN) :], target))
+                found.append(Proposal(name[len(SEEN_PROPOSALS) :], target))
     return sorted(found, key=lambda p: (_time(git, p.commit), p.bead_id))
 
 
@@ -84,10 +142,96 @@ def _time(git: Git, oid: str) -> int:
     return int(getattr(obj, "commit_time", 0))
 
 
-def judge(git: Git, tip_tree: str | None, path_of: Callable[[str], str], proposal: Proposal) -> Landing | str:
+# ---- folding ---------------------------------------------------------------------
+
+
+def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> Snapshot:
+    """Fetch, then land the claim proposals the remote holds on tasks — or drop them, void,
+    when their beads changed since they were made — in one atomic push with the deletion of
+    their refs; after a lost race, do it again. With ``mine``, stop as soon as that proposal
+    is settled, by this fold or by anyone's, and leave the folding to the owner of the first
+    proposal pending (it is folding now, and its fold carries ours too) for a moment: one
+    fold lands many claims, and no two run a hook that only one can win. A fold the remote
+    refuses is tried again with one proposal; one refused alone is dropped, so no proposal
+    can stop the others. The tasks branch afterwards."""
+    assert store.remote is not None
+    waits = iter(FOLD_WAITS)
+    alone = False  # the remote refused a fold of several: fold one at a time
+    for _ in range(retries):
+        wait = None
+        with store.turn():
+            store.sync_in_turn()
+            found = seen(store.git)
+            snap = store.snapshot()
+            if not found or (mine is not None and mine not in found):
+                return snap  # nothing to fold, or someone else's fold settled ours
+            if mine is not None and found[0] != mine:
+                wait = next(waits, None)
+            if wait is None:
+                limits = snap.config().limits
+                most = 1 if alone else min(MOST_FOLDED, limits.push_commits)
+                taken = batch(found, mine, most)
+                landings, loaded = _judged(store, snap, taken, limits.bead_bytes)
+                commit, root = _chain(store, snap, landings)
+                try:
+                    landed = _publish(store, snap.commit, commit, taken)
+                except Refused:
+                    if len(taken) > 1:
+                        alone = True
+                        continue
+                    withdraw(store, taken[0])  # refused on its own: it can never land
+                    if taken[0] == mine:
+                        raise
+                    continue
+                if landed:
+                    if commit is not None and root is not None and commit != snap.commit:
+                        store.moved(snap, commit, root, loaded)
+                    if not alone or (mine is not None and mine in taken):
+                        return store.snapshot()  # else: one at a time, on to the next
+        if wait is not None:
+            time.sleep(wait)  # outside the lock: the first proposal's owner may be on this clone
+    raise Conflict(f"folding claim proposals lost the race {retries} times in a row")
+
+
+def batch(found: Sequence[Proposal], mine: Proposal | None, most: int) -> list[Proposal]:
+    """The proposals one fold takes: the oldest ``most``, ``mine`` always among them."""
+    taken = list(found[:most])
+    if mine is not None and mine in found and mine not in taken:
+        taken = [*taken[: most - 1], mine]
+    return taken
+
+
+def _judged(
+    store: GitStore, snap: Snapshot, found: Sequence[Proposal], most_bytes: int
+) -> tuple[list[Landing], list[Loaded]]:
+    """The proposals that still apply on ``snap``, each admitted as a write is; the rest
+    are void (logged: their claimers see it when they read tasks)."""
+    landings: list[Landing] = []
+    loaded: list[Loaded] = []
+    for proposal in found:
+        landing = judge(store.git, snap.tree, snap.path_of, proposal, most_bytes)
+        if isinstance(landing, str):
+            log.info("claim proposal for %s is void: %s", proposal.bead_id, landing)
+            continue
+        raw = store.git.blob(landing.blob)
+        try:
+            store.admit(snap, Update(events.Event(events.CLAIM, (proposal.bead_id,)), files={landing.path: raw}))
+        except (InvalidBead, Refused, ConfigError) as error:
+            log.info("claim proposal for %s is void: %s", proposal.bead_id, error.message)
+            continue
+        landings.append(landing)
+        loaded.append((landing.path, landing.blob, raw))
+    return landings, loaded
+
+
+def judge(
+    git: Git, tip_tree: str | None, path_of: Callable[[str], str], proposal: Proposal, most_bytes: int
+) -> Landing | str:
     """Whether ``proposal`` still applies on a tip whose tree is ``tip_tree``: a Landing, or
-    why it is void. Only its shape and its base are judged here; the store's admission then
-    checks the claim itself as it checks every write."""
+    why it is void. A proposal is a claim: one commit on a tasks commit, changing its bead's
+    file and in it only what a claim changes (so claims folded together cannot interact: no
+    dependency moves), on a base the tip still has. The store's admission then checks the
+    claim itself as it checks every write."""
     commit = git.repo.get(proposal.commit)
     if not isinstance(commit, git.lib.Commit) or len(commit.parents) != 1:
         return "not a claim commit with one parent"
@@ -103,4 +247,58 @@ def judge(git: Git, tip_tree: str | None, path_of: Callable[[str], str], proposa
     on_tip = git.entry(tip_tree, path)
     if on_tip is None or git.entry(base_tree, path) != on_tip:
         return f"bead {proposal.bead_id} changed on tasks since the claim was made"
-    return Landing(proposal, path, blob, commit.message, commit.author)
+    if git.blob_size(blob) > most_bytes or git.blob_size(on_tip[0]) > most_bytes:
+        return f"bead {proposal.bead_id}: a file over the limit of {most_bytes} bytes"
+    wrong = _not_a_claim(git.blob(on_tip[0]), git.blob(blob))
+    return wrong or Landing(proposal, path, blob, commit.message, commit.author)
+
+
+def _not_a_claim(before: bytes, after: bytes) -> str | None:
+    """Why the change from ``before`` to ``after`` is not a claim of that bead, or None."""
+    try:
+        old, new = json.loads(before), json.loads(after)
+    except ValueError as error:
+        return f"not JSON ({error})"
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return "not a JSON object"
+    changed = sorted(k for k in set(old) | set(new) if k not in CLAIM_FIELDS and old.get(k) != new.get(k))
+    if changed:
+        return f"changes {', '.join(changed)}, which a claim leaves alone"
+    if new.get("status") != CLAIMED or not isinstance(new.get("claim"), dict):
+        return "does not claim the bead"
+    return None
+
+
+def _chain(store: GitStore, snap: Snapshot, landings: Sequence[Landing]) -> tuple[str | None, str | None]:
+    """One commit per landing on top of ``snap``, each the proposal's own change, message
+    and author: ``git log tasks`` reads as if every claim had been pushed there."""
+    commit, tree = snap.commit, snap.tree
+    committer = store.git.signature(COMMITTER, time.time())
+    for landing in landings:
+        tree = store.git.write_tree(tree, {landing.path: landing.blob})
+        commit = store.git.write_commit(tree, [commit] if commit else [], landing.message, landing.author, committer)
+    return commit, tree
+
+
+def _publish(store: GitStore, old: str | None, new: str | None, taken: Sequence[Proposal]) -> bool:
+    """Move tasks to ``new`` and delete the proposals' refs, all or nothing; False when
+    someone else moved any of them first, Refused when the remote refuses the push."""
+    assert store.remote is not None
+    store.refuse_if_checked_out()
+    specs = [f"{new}:{TASKS_REF}"] if new is not None and new != old else []
+    specs += [f":{ref(p.bead_id)}" for p in taken]
+    leases = {ref(p.bead_id): p.commit for p in taken}
+    results = store.git.push_refs(store.remote, specs, leases, atomic=True)
+    if all(r.ok for r in results.values()):
+        if new is not None and new != old:
+            local = store.git.resolve(TASKS_REF)
+            store.git.cas_ref(TASKS_REF, new, local, f"gastown: fold {len(taken)} claim proposal(s)", OWN_LOCK_STALE)
+            store.git.set_ref(REMOTE_REF, new)
+        for proposal in taken:
+            store.git.delete_ref(seen_ref(proposal.bead_id))
+        return True
+    if any(r.status == "stale" for r in results.values()):
+        return False
+    refused = [r for r in results.values() if not r.ok]
+    detail = "\n".join(refused[0].remote_messages) or refused[0].reason
+    raise Refused(f"the remote refused the fold of claim proposals: {detail}", "fix what it names, then try again")

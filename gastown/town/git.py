@@ -534,6 +534,11 @@ class Git:
         results = read_push_refs(proc)
         if results:
             return results
+        if atomic and b"support --atomic" in proc.stderr:
+            raise GitFailed(
+                f"{remote} does not take atomic pushes, which claims through refs/claims need",
+                "set [queue] claim_refs = false in town.toml: claims are then pushed to tasks",
+            )
         raise GitFailed(
             f"git push to {remote} failed: {last_line(proc)}",
             "check that the remote is reachable (git ls-remote " + remote + ")",

@@ -196,34 +196,56 @@ class Queue:
         bead_id: str | None,
         extra: Sequence[tuple[str, object]],
     ) -> Claimed:
-        taken: set[str] = set()  # beads this claim saw proposed by others, or lost
+        taken: set[str] = set()  # beads this claim saw proposed by others, or lost to them
         folded = False  # proposals seen waiting have been folded once (their claimers may be dead)
         snap = self.store.snapshot()
-        for _ in range(snap.config().queue.claim_retries):
+        tries = snap.config().queue.claim_retries
+        for _ in range(tries):
             now = time.time()
-            waiting = {p.bead_id for p in self.store.proposals()}
+            waiting = {p.bead_id for p in claims.seen(self.store.git)}
             try:
                 bead = self._pick(snap, role, bead_id, now, frozenset(taken | waiting), _spread(snap))
             except NothingReady:
                 if folded or not waiting - taken:
                     raise
-                snap, folded = self.store.fold(), True
+                snap, folded = claims.fold(self.store), True
                 continue
             change, claimed = _claim_change(snap, bead, role, agent, lease, extra, now)
-            commit, blob = self.store.stage(snap, change)
-            if self.store.propose(bead.id, commit):
-                snap = self.store.fold(claims.Proposal(bead.id, commit))
+            commit, blob = claims.stage(self.store, snap, change)
+            if claims.propose(self.store, bead.id, commit):
+                snap = self._settle(claims.Proposal(bead.id, commit), blob)
                 entry = snap.index.get(bead.id)
                 if entry is not None and entry.blob == blob:
                     return claimed
-            taken.add(bead.id)  # another claimer's proposal, or ours made void: pick again
+                if entry is not None and snap.index.is_ready(entry, time.time()):
+                    continue  # void because the bead itself changed (an edit): decide again on it
+            elif bead_id is not None:
+                snap = claims.fold(self.store)  # someone else's proposal: settle it, then say who won
+                if snap.has(bead_id) and snap.index.is_ready(snap.index.entries[bead_id], time.time()):
+                    continue
+            taken.add(bead.id)  # another claimer's: pick again
             if bead_id is not None:
-                snap = self.store.fold()
                 state = snap.stored(bead_id)
                 owner = f" by {state.claim.agent}" if state is not None and state.claim else ""
                 raise NothingReady(f"bead {bead_id} was claimed{owner} first")
             snap = self.store.snapshot()
-        raise Conflict(f"no claim landed in {len(taken)} tries: other claimers took every bead tried")
+        raise Conflict(f"no claim landed in {tries} tries: other claimers took every bead tried")
+
+    def _settle(self, mine: claims.Proposal, blob: str) -> Snapshot:
+        """Fold ``mine`` into tasks. If that fails, take the proposal back, so that no claim
+        lands later under this agent's name without it knowing; when it cannot be taken back
+        because it landed meanwhile, the claim stands and the failure is not raised."""
+        try:
+            return claims.fold(self.store, mine)
+        except BaseException as error:
+            if claims.withdraw(self.store, mine) or not isinstance(error, Exception):
+                raise
+            self.store.sync()
+            snap = self.store.snapshot()
+            entry = snap.index.get(mine.bead_id)
+            if entry is None or entry.blob != blob:
+                raise
+            return snap
 
     def _pick(
         self,
@@ -404,7 +426,7 @@ class Queue:
         for role_counts in counts.values():
             for state, n in role_counts.items():
                 totals[state] = totals.get(state, 0) + n
-        claims = [
+        live = [
             {
                 "id": e.id,
                 "agent": e.agent,
@@ -423,13 +445,13 @@ class Queue:
             "beads": len(index),
             "totals": totals,
             "by_role": counts,
-            "claims": claims,
+            "claims": live,
             "invalid": [{"id": e.id, "path": e.path, "problem": e.problem} for e in index if e.status == INVALID],
             "duplicates": {k: sorted(v) for k, v in index.duplicates.items()},
             "remote": self.store.remote,
             "proposals": [
                 {"id": p.bead_id, "commit": p.commit, "agent": self.store.git.author_of(p.commit)}
-                for p in (self.store.proposals() if self.store.remote is not None else [])
+                for p in (claims.seen(self.store.git) if self.store.remote is not None else [])
             ],
         }
 

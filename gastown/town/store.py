@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown.errors import ConfigError, Conflict, InvalidBead, NotFound, Refused, Unavailable, UsageError
-from gastown.town import claims, events, ids
 from gastown.town import config as configmod
+from gastown.town import events, ids
 from gastown.town.bead import Bead
 from gastown.town.git import read_ref
 from gastown.town.index import INVALID, Index
-from gastown.town.town import REMOTE_REF, TASKS_REF, Town
+from gastown.town.town import CLAIMS_FETCH, REMOTE_REF, TASKS_REF, Town
 
 if TYPE_CHECKING:
     from gastown.town.git import Git
@@ -281,7 +281,7 @@ class GitStore:
     # ---- writing ---------------------------------------------------------------
 
     @contextmanager
-    def _turn(self) -> Iterator[None]:
+    def turn(self) -> Iterator[None]:
         """Writers on this machine take turns; the CAS or push still decides who wins."""
         self.town.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.town.state_dir / "write.lock", "a+b") as handle:
@@ -294,22 +294,22 @@ class GitStore:
     def update(self, decide: Callable[[Snapshot], Update], retries: int = 500) -> str:
         """Commit what ``decide`` returns for the current tip, re-deciding after a lost race;
         the new commit's id."""
-        with self._turn():
+        with self.turn():
             for _ in range(retries):
                 snap = self.snapshot()
                 change = decide(snap)
-                self._admit(snap, change)
-                commit, root, loaded = self._write(snap, change)
+                self.admit(snap, change)
+                commit, root, loaded = self.write(snap, change)
                 if self._publish(snap.commit, commit, change.event):
                     if commit.startswith("00"):  # about one write in 256
                         self.git.maintain()
-                    self._moved(snap, commit, root, loaded)
+                    self.moved(snap, commit, root, loaded)
                     return commit
                 if self.remote is not None:
-                    self._sync()
+                    self.sync_in_turn()
             raise Conflict(f"the tasks branch moved under us {retries} times in a row")
 
-    def _moved(self, snap: Snapshot, commit: str, root: str, loaded: list[Loaded]) -> None:
+    def moved(self, snap: Snapshot, commit: str, root: str, loaded: list[Loaded]) -> None:
         """Bring the shared index from ``snap`` to ``commit``, which this process just published."""
         with self._moving:
             index = self._index
@@ -317,7 +317,7 @@ class GitStore:
                 self._unsaved += index.apply(self._subtree(root, ids.BEADS_DIR), loaded)
                 self._move(index, commit, root)
 
-    def _admit(self, snap: Snapshot, change: Update) -> None:
+    def admit(self, snap: Snapshot, change: Update) -> None:
         """Refuse a change that breaks the schema or the protocol before anything is written:
         a published commit the town cannot read (a broken town.toml) would stop every command."""
         from gastown.town import admission  # costs ~30 ms to import: reading commands never pay it
@@ -332,7 +332,7 @@ class GitStore:
         if found.moves:
             raise Refused("; ".join(found.moves))
 
-    def _write(self, snap: Snapshot, change: Update) -> tuple[str, str, list[Loaded]]:
+    def write(self, snap: Snapshot, change: Update) -> tuple[str, str, list[Loaded]]:
         files: dict[str, str | None] = {}
         loaded: list[Loaded] = []
         for bead in change.beads:
@@ -358,7 +358,7 @@ class GitStore:
 
     def _publish(self, old: str | None, new: str, event: events.Event) -> bool:
         """Make ``new`` the tip if the tip is still ``old``; False when someone else won."""
-        self._refuse_if_checked_out()
+        self.refuse_if_checked_out()
         if self.remote is None:
             return self.git.cas_ref(TASKS_REF, new, old, f"gastown: {event.subject()}", OWN_LOCK_STALE)
         result = self.git.push(self.remote, [f"{new}:refs/heads/tasks"])
@@ -372,124 +372,7 @@ class GitStore:
         detail = "\n".join(result.remote_messages) or result.reason
         raise Refused(f"the remote refused the change: {detail}", "fix what it names, then try again")
 
-    # ---- claim proposals (with a remote; see gastown.town.claims) ------------------
-
-    def stage(self, snap: Snapshot, change: Update) -> tuple[str, str]:
-        """Admit ``change`` on ``snap`` and write its commit without publishing it:
-        (commit, the blob of its one bead)."""
-        if len(change.beads) != 1 or change.files:
-            raise UsageError("a claim proposal changes exactly one bead")
-        self._admit(snap, change)
-        commit, _root, loaded = self._write(snap, change)
-        blob = loaded[0][1]
-        assert blob is not None
-        return commit, blob
-
-    def proposals(self) -> list[claims.Proposal]:
-        """The remote's claim proposals as this clone last fetched them, oldest first."""
-        return claims.seen(self.git)
-
-    def propose(self, bead_id: str, commit: str) -> bool:
-        """Push ``commit`` as the proposal to claim ``bead_id``; False when there already is one."""
-        assert self.remote is not None
-        ref = claims.ref(bead_id)
-        result = self.git.push_refs(self.remote, [f"{commit}:{ref}"], leases={ref: None}).get(ref)
-        if result is not None and result.ok:
-            self.git.set_ref(claims.seen_ref(bead_id), commit)
-            return True
-        if result is not None and result.status == "stale":
-            return False
-        detail = "\n".join(result.remote_messages) or result.reason if result else "no answer for the ref"
-        raise Refused(
-            f"the remote refused the claim proposal {ref}: {detail}",
-            "the host must accept pushes to refs/claims/*; or set [queue] claim_refs = false in town.toml",
-        )
-
-    def fold(self, mine: claims.Proposal | None = None, retries: int = 500) -> Snapshot:
-        """Fetch, then land every claim proposal the remote holds on tasks — or drop it, void,
-        when its bead changed since it was made — in one atomic push with the deletion of
-        their refs; after a lost race, do it again. With ``mine``, stop as soon as that
-        proposal is settled, by this fold or by anyone's, and leave the folding to the owner
-        of the first proposal pending (it is folding now, and its fold carries ours too) for
-        up to ``claims.FOLD_GRACE`` seconds: one fold lands many claims, and no two run a
-        hook that only one can win. The tasks branch afterwards."""
-        assert self.remote is not None
-        waits = iter(claims.FOLD_WAITS)
-        for _ in range(retries):
-            with self._turn():
-                self._sync()
-                found = claims.seen(self.git)
-                snap = self.snapshot()
-                if not found or (mine is not None and mine not in found):
-                    return snap  # nothing to fold, or someone else's fold settled ours
-                wait = next(waits, None) if mine is not None and found[0] != mine else None
-                if wait is None:
-                    landings, loaded = self._judge(snap, found)
-                    commit, root = self._write_fold(snap, landings)
-                    if self._publish_fold(snap.commit, commit, found):
-                        if commit is not None and root is not None and commit != snap.commit:
-                            self._moved(snap, commit, root, loaded)
-                        return self.snapshot()
-            if wait is not None:
-                time.sleep(wait)  # outside the lock: the first proposal's owner may be on this clone
-        raise Conflict(f"folding claim proposals lost the race {retries} times in a row")
-
-    def _judge(self, snap: Snapshot, found: Sequence[claims.Proposal]) -> tuple[list[claims.Landing], list[Loaded]]:
-        """The proposals that still apply on ``snap``, each admitted as a write is; the rest
-        are void (logged: their claimers see it when they read tasks)."""
-        landings: list[claims.Landing] = []
-        loaded: list[Loaded] = []
-        for proposal in found:
-            landing = claims.judge(self.git, snap.tree, snap.path_of, proposal)
-            if isinstance(landing, str):
-                log.info("claim proposal for %s is void: %s", proposal.bead_id, landing)
-                continue
-            raw = self.git.blob(landing.blob)
-            event = events.Event(events.CLAIM, (proposal.bead_id,))
-            try:
-                self._admit(snap, Update(event, files={landing.path: raw}))
-            except (InvalidBead, Refused, ConfigError) as error:
-                log.info("claim proposal for %s is void: %s", proposal.bead_id, error.message)
-                continue
-            landings.append(landing)
-            loaded.append((landing.path, landing.blob, raw))
-        return landings, loaded
-
-    def _write_fold(self, snap: Snapshot, landings: Sequence[claims.Landing]) -> tuple[str | None, str | None]:
-        """One commit per landing on top of ``snap``, each the proposal's own change, message
-        and author: ``git log tasks`` reads as if every claim had been pushed there."""
-        commit, tree = snap.commit, snap.tree
-        committer = self.git.signature(COMMITTER, time.time())
-        for landing in landings:
-            tree = self.git.write_tree(tree, {landing.path: landing.blob})
-            commit = self.git.write_commit(tree, [commit] if commit else [], landing.message, landing.author, committer)
-        return commit, tree
-
-    def _publish_fold(self, old: str | None, new: str | None, found: Sequence[claims.Proposal]) -> bool:
-        """Move tasks to ``new`` and delete the proposals' refs, all or nothing; False when
-        someone else moved any of them first."""
-        assert self.remote is not None
-        self._refuse_if_checked_out()
-        specs = [f"{new}:{TASKS_REF}"] if new is not None and new != old else []
-        specs += [f":{claims.ref(p.bead_id)}" for p in found]
-        leases = {claims.ref(p.bead_id): p.commit for p in found}
-        results = self.git.push_refs(self.remote, specs, leases, atomic=True)
-        if all(r.ok for r in results.values()):
-            if new is not None and new != old:
-                local = self.git.resolve(TASKS_REF)
-                message = f"gastown: fold {len(found)} claim proposal(s)"
-                self.git.cas_ref(TASKS_REF, new, local, message, OWN_LOCK_STALE)
-                self.git.set_ref(REMOTE_REF, new)
-            for proposal in found:
-                self.git.delete_ref(claims.seen_ref(proposal.bead_id))
-            return True
-        if any(r.status == "stale" for r in results.values()):
-            return False
-        refused = [r for r in results.values() if not r.ok]
-        detail = "\n".join(refused[0].remote_messages) or refused[0].reason
-        raise Refused(f"the remote refused the fold of claim proposals: {detail}", "fix what it names, then try again")
-
-    def _refuse_if_checked_out(self) -> None:
+    def refuse_if_checked_out(self) -> None:
         """Never move a branch someone has checked out: their working tree would lie."""
         heads = [self.git.git_dir / "HEAD"]
         worktrees = self.git.git_dir / "worktrees"
@@ -509,13 +392,14 @@ class GitStore:
                 )
 
     def sync(self) -> None:
-        """Fetch the remote's tasks branch and fast-forward ours to it."""
+        """Fetch the remote's tasks branch (and its claim proposals) and fast-forward ours to it."""
         if self.remote is None:
             return
-        with self._turn():  # one fetch at a time per clone: they move the same refs
-            self._sync()
+        with self.turn():  # one fetch at a time per clone: they move the same refs
+            self.sync_in_turn()
 
-    def _sync(self) -> None:
+    def sync_in_turn(self) -> None:
+        """``sync`` for a caller that already holds this clone's turn."""
         assert self.remote is not None
         proc = self.git.run(
             "fetch",
@@ -524,7 +408,7 @@ class GitStore:
             "--prune",  # a proposal folded or dropped elsewhere goes from here too
             self.remote,
             f"+refs/heads/tasks:{REMOTE_REF}",
-            claims.FETCH_SPEC,
+            CLAIMS_FETCH,
             check=False,
             timeout=120,
         )
@@ -545,7 +429,7 @@ class GitStore:
                 f"the local tasks branch has commits that are not on {self.remote}",
                 f"push them (git push {self.remote} tasks) or reset tasks to {self.remote}/tasks",
             )
-        self._refuse_if_checked_out()
+        self.refuse_if_checked_out()
         self.git.cas_ref(TASKS_REF, remote_tip, local, f"gastown: sync from {self.remote}", OWN_LOCK_STALE)
 
     def create(self, files: Mapping[str, bytes], name: str) -> str:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from gastown.errors import NothingReady
+from gastown.town import claims
 from gastown.town.queue import Queue
 from gastown.town.store import GitStore
 from gastown.town.town import locate
@@ -41,7 +42,9 @@ def main() -> int:
                 try:
                     got = queue.claim(role, agent, lease=lease)
                 except NothingReady as error:
-                    print(f"{agent}: {error.message}; {len(queue.store.proposals())} proposals seen", file=sys.stderr)
+                    print(
+                        f"{agent}: {error.message}; {len(claims.seen(queue.store.git))} proposals seen", file=sys.stderr
+                    )
                     return 0
             sink.write(f"{got.bead.id} {got.bead.generation}\n")
             if work_ms:

@@ -14,13 +14,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from conftest import git, wait_for
 
-from gastown.town import founding
+from gastown.town import claims, founding
 from gastown.town import town as townmod
 from gastown.town.history import read_log
 from gastown.town.queue import NewBead, Queue
 from gastown.town.store import GitStore
+from gastown.town.town import PROPOSALS
 from race import githttp
 
 CLAIMER = Path(__file__).with_name("claimer.py")
@@ -178,7 +179,10 @@ def test_four_clones_two_processes_each_claim_through_one_remote_and_survive_kil
         killed = kill_some(running, {agent: clone for clone, agent, _ in specs}, tmp_path, go)
         finish(list(running.values()), timeout=240)
         elapsed = time.monotonic() - started
-    Queue(GitStore(founder)).store.fold()  # a killed claimer's last proposal, if nobody folded it
+    left = git(remote, "for-each-ref", "--format=%(objectname)", PROPOSALS).split()
+    owners = {git(remote, "log", "-1", "--format=%an", oid).strip() for oid in left}
+    assert owners <= killed, f"proposals of live claimers left unfolded: {owners - killed}"
+    claims.fold(GitStore(founder))  # a killed claimer's last proposal: the next claim would fold it
     outs = sorted(tmp_path.glob("out-*[0-9]"))
     entries = check_remote_claims(outs, made, remote, killed)
     per_clone = Counter((e.get("Agent") or "").split("p")[0] for e in entries if e.event == "claim")

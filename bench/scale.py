@@ -596,6 +596,7 @@ def predictions(args: argparse.Namespace, costs: Costs) -> None:
 # The issue's real runs: one 2-core machine, a bare remote over file://, 20 s per run.
 MEASURED_A = {1: (2.0, 0.496, 0.612, 1.0), 2: (1.25, 0.827, 4.99, 13 / 13.5), 4: (0.65, 1.67, 20.6, 1 / 4.25)}
 MEASURED_B = {1: 12.5, 2: 18.4}
+MEASURED_F = {1: (7.40, 1.0), 2: (8.72, 0.97), 4: (10.75, 0.97)}  # bench/claims.py, docs/benchmarks.md
 
 
 def check(args: argparse.Namespace, costs: Costs) -> None:
@@ -636,7 +637,17 @@ def check(args: argparse.Namespace, costs: Costs) -> None:
     for clones, rate in MEASURED_B.items():
         b = replace(one, design="B", hook=0.0, watchers=clones, clones=clones, top_k=1000)
         row("B", clones, "claims/s", rate, [r.rate for r in simulate(b, plain, runs)], "{:.1f}".format)
-    print("(simulated: the mean of the runs, and their range; measured: one real run each, issue 12)")
+    # What gastown does, measured by bench/claims.py on a quiet 2-core machine (hook 66 ms,
+    # the quick path there): the quiet costs, no other load.
+    for clones, (rate, fair) in MEASURED_F.items():
+        f = replace(one, design="F", hook=0.066, load=0.0, watchers=clones, clones=clones)
+        rs = simulate(f, QUIET, runs)
+        row("F", clones, "claims/s", rate, [r.rate for r in rs], "{:.2f}".format)
+        if clones > 1:
+            row("F", clones, "least clone / fair", fair, [r.fairness for r in rs], "{:.2f}".format)
+    print(
+        "(simulated: the mean of the runs, and their range; measured: one real run each, issue 12 and bench/claims.py)"
+    )
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ its proposal and its fold is played by calling the two steps it had done, as it 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import pytest
@@ -275,3 +276,14 @@ def test_a_fold_the_remote_refuses_drops_only_what_it_refuses(shared):
     claims.fold(b.store)
     assert proposals_on(remote) == []  # ... and the next fold drops it: it is in nobody's way
     assert b.show(made[0]).status == "open"
+
+
+def test_a_bead_a_person_wrote_with_fields_left_out_is_claimed_like_any_other(shared):
+    remote, (a, b), made = shared(beads=0)
+    stamp = "2026-12-01T10:00:00.000Z"
+    terse = {"id": "gt-t3rse", "title": "written by hand", "created_at": stamp, "updated_at": stamp}
+    edit = events.Event(events.ADD, ("gt-t3rse",), "person", "a bead by hand")
+    a.store.update(lambda snap: Update(edit, files={"beads/gt-t3rse.json": json.dumps(terse).encode()}))
+    b.store.sync()
+    got = b.claim("polecat", "worker-b", lease=60)  # gastown writes every field back: still a claim
+    assert got.bead.id == "gt-t3rse" and claim_events(remote) == [("gt-t3rse", "worker-b")]

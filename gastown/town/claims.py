@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from gastown.errors import ConfigError, Conflict, GastownError, InvalidBead, Refused, UsageError
 from gastown.town import events, ids
-from gastown.town.bead import CLAIMED
+from gastown.town.bead import CLAIMED, Bead
 from gastown.town.store import COMMITTER, OWN_LOCK_STALE, GitStore, Loaded, Snapshot, Update
 from gastown.town.town import PROPOSALS, REMOTE_REF, SEEN_PROPOSALS, TASKS_REF
 
@@ -254,13 +254,13 @@ def judge(
 
 
 def _not_a_claim(before: bytes, after: bytes) -> str | None:
-    """Why the change from ``before`` to ``after`` is not a claim of that bead, or None."""
+    """Why the change from ``before`` to ``after`` is not a claim of that bead, or None. Both
+    are read as beads, so a file a person wrote with fields left to their defaults compares
+    equal to gastown's rewrite of it."""
     try:
-        old, new = json.loads(before), json.loads(after)
-    except ValueError as error:
-        return f"not JSON ({error})"
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return "not a JSON object"
+        old, new = Bead.from_dict(json.loads(before)).to_dict(), Bead.from_dict(json.loads(after)).to_dict()
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        return f"not a bead ({type(error).__name__}: {error})"
     changed = sorted(k for k in set(old) | set(new) if k not in CLAIM_FIELDS and old.get(k) != new.get(k))
     if changed:
         return f"changes {', '.join(changed)}, which a claim leaves alone"

@@ -197,6 +197,7 @@ class Queue:
         extra: Sequence[tuple[str, object]],
     ) -> Claimed:
         taken: set[str] = set()  # beads this claim saw proposed by others, or lost to them
+        again: set[str] = set()  # beads whose proposal an edit made void: decided again once
         folded = False  # proposals seen waiting have been folded once (their claimers may be dead)
         snap = self.store.snapshot()
         tries = snap.config().queue.claim_retries
@@ -217,12 +218,15 @@ class Queue:
                 entry = snap.index.get(bead.id)
                 if entry is not None and entry.blob == blob:
                     return claimed
-                if entry is not None and snap.index.is_ready(entry, time.time()):
+                if entry is not None and bead.id not in again and snap.index.is_ready(entry, time.time()):
+                    again.add(bead.id)
                     continue  # void because the bead itself changed (an edit): decide again on it
             elif bead_id is not None:
                 snap = claims.fold(self.store)  # someone else's proposal: settle it, then say who won
-                if snap.has(bead_id) and snap.index.is_ready(snap.index.entries[bead_id], time.time()):
-                    continue
+                entry = snap.index.get(bead_id)
+                if entry is not None and bead_id not in again and snap.index.is_ready(entry, time.time()):
+                    again.add(bead_id)
+                    continue  # theirs was void: the bead is still to be had
             taken.add(bead.id)  # another claimer's: pick again
             if bead_id is not None:
                 state = snap.stored(bead_id)

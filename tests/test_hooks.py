@@ -240,6 +240,19 @@ def test_a_bare_remote_gets_server_hooks_from_the_cli(tmp_path, make_town):
     assert proc.returncode != 0 and "$.status: 'sideways' is not one of" in proc.stderr
 
 
+def test_the_hook_names_an_object_it_cannot_find_in_one_line(tmp_path, make_town):
+    bare = tmp_path / "central.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(bare))
+    assert gt_process("hooks", "install", "--bare", str(bare)).code == 0
+    make_town("member", remote=str(bare), hooks=False).add("fine")
+    tip = git(bare, "rev-parse", "tasks").strip()
+    missing = "1234567890" * 4
+    line = f"{missing} {tip} refs/heads/tasks\n"  # a base this repository never had
+    proc = subprocess.run([str(bare / "hooks" / "pre-receive")], input=line, cwd=bare, capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot compare {missing[:10]}" in proc.stderr
+
+
 def test_installing_over_someone_elses_hook_is_refused(town):
     from gastown.errors import UsageError
     from gastown.town.hooks import install

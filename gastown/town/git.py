@@ -499,7 +499,12 @@ class Git:
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         if ancestor == descendant:
             return True
-        return bool(self.repo.descendant_of(descendant, ancestor))
+        try:
+            return bool(self.repo.descendant_of(descendant, ancestor))
+        except (self.lib.GitError, ValueError) as error:
+            raise GitFailed(
+                f"cannot compare {ancestor[:10]} and {descendant[:10]} in {self.git_dir}: {error}"
+            ) from None
 
     def commits_between(self, old: str | None, new: str) -> list[pygit2.Commit]:
         """Commits reachable from ``new`` but not ``old``, oldest first."""

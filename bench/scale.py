@@ -395,31 +395,39 @@ class Town:
     def claimer_b(self, clone: Clone) -> Generator[Wait, None, None]:
         """A claim ref per bead: pick a bead not claimed as far as this clone knows, push
         `refs/claims/<id>` that must not exist; refused, fetch the claim refs and pick again."""
-        remote = self.remote
         yield from self.work()
         while self.sim.now < self.s.duration:
             asked = self.sim.now
-            while True:
-                bead = self.pick(clone)
-                clone.picked.add(bead)
-                yield Cpu(clone.host, self.cost(self.c.commit))
-
-                def taken(b: int = bead) -> bool:
-                    return b in remote.claimed
-
-                def make(b: int = bead) -> None:
-                    remote.claimed.add(b)
-                    remote.log.append(b)
-
-                outcome = yield from self.push(clone, self.c.ref_push, taken, make)
-                clone.picked.discard(bead)
-                clone.view.add(bead)  # won or lost, it is claimed now
-                if outcome == "ok":
-                    break
-                self.result.refused += 1
-                yield from self.refresh(clone)
+            yield from self.claim_ref(clone, folded=False)
             self.landed(clone, asked)
             yield from self.work()
+
+    def claim_ref(self, clone: Clone, folded: bool) -> Generator[Wait, None, int]:
+        """Push a claim ref for a bead this clone picks until one lands; the bead. ``folded``:
+        the ref is F's proposal (no hook but the shim; pending until a fold carries it)."""
+        remote = self.remote
+        while True:
+            bead = self.pick(clone)
+            clone.picked.add(bead)
+            yield Cpu(clone.host, self.cost(self.c.commit))
+
+            def taken(b: int = bead) -> bool:
+                return b in remote.claimed
+
+            def make(b: int = bead) -> None:
+                remote.claimed.add(b)
+                remote.log.append(b)
+                if folded:
+                    remote.pending.add(b)
+                    remote.proposed[b] = self.sim.now
+
+            outcome = yield from self.push(clone, self.c.ref_push, taken, make, hook=SHIM if folded else None)
+            clone.picked.discard(bead)
+            clone.view.add(bead)  # won or lost, it is claimed now
+            if outcome == "ok":
+                return bead
+            self.result.refused += 1
+            yield from self.refresh(clone)
 
     def claimer_f(self, clone: Clone) -> Generator[Wait, None, None]:
         """What gastown does (`Queue.claim` with a remote): a proposal on the bead's claim ref
@@ -432,27 +440,7 @@ class Town:
         yield from self.work()
         while self.sim.now < self.s.duration:
             asked = self.sim.now
-            while True:
-                bead = self.pick(clone)
-                clone.picked.add(bead)
-                yield Cpu(clone.host, self.cost(self.c.commit))
-
-                def taken(b: int = bead) -> bool:
-                    return b in remote.claimed
-
-                def make(b: int = bead) -> None:
-                    remote.claimed.add(b)
-                    remote.log.append(b)
-                    remote.pending.add(b)
-                    remote.proposed[b] = self.sim.now
-
-                outcome = yield from self.push(clone, self.c.ref_push, taken, make, hook=SHIM)
-                clone.picked.discard(bead)
-                clone.view.add(bead)
-                if outcome == "ok":
-                    break
-                self.result.refused += 1
-                yield from self.refresh(clone)
+            bead = yield from self.claim_ref(clone, folded=True)
             waits = iter(FOLD_WAITS)
             yield Acquire(clone.lock)
             while True:

@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import git, gt_inprocess
 
-from gastown.errors import GitFailed, NothingReady, Refused, Unavailable
+from gastown.errors import GitFailed, InvalidBead, NothingReady, Refused, Unavailable
 from gastown.town import claims, events, founding
 from gastown.town.bead import Dependency
 from gastown.town.queue import NewBead, Queue, _claim_change
@@ -273,8 +273,7 @@ def test_a_fold_the_remote_refuses_drops_only_what_it_refuses(shared):
     b.store.sync()
     got = b.claim("polecat", "worker-b", lease=60)
     assert got.bead.id == made[1]  # the refused proposal did not stop this one ...
-    claims.fold(b.store)
-    assert proposals_on(remote) == []  # ... and the next fold drops it: it is in nobody's way
+    assert proposals_on(remote) == []  # ... and, refused alone, it was taken back: in nobody's way
     assert b.show(made[0]).status == "open"
 
 
@@ -287,3 +286,66 @@ def test_a_bead_a_person_wrote_with_fields_left_out_is_claimed_like_any_other(sh
     b.store.sync()
     got = b.claim("polecat", "worker-b", lease=60)  # gastown writes every field back: still a claim
     assert got.bead.id == "gt-t3rse" and claim_events(remote) == [("gt-t3rse", "worker-b")]
+    bare = {"id": "gt-b4r3b", "title": "no dates at all", "priority": 0}
+    edit = events.Event(events.ADD, ("gt-b4r3b",), "person", "a bead with no dates")
+    a.store.update(lambda snap: Update(edit, files={"beads/gt-b4r3b.json": json.dumps(bare).encode()}))
+    b.store.sync()
+    got = b.claim("polecat", "worker-b", lease=60)  # a missing created_at is left missing, not written ""
+    assert got.bead.id == "gt-b4r3b" and "created_at" not in json.loads(
+        git(remote, "show", "tasks:beads/gt-b4r3b.json")
+    )
+
+
+def test_a_proposal_whose_bead_is_no_longer_ready_is_void(shared):
+    remote, (a, b), made = shared(beads=0)
+    blocker = a.add(NewBead(title="blocker"))
+    child = a.add(NewBead(title="child", dependencies=(Dependency(blocker.id, "blocks"),)))
+    got = a.claim("polecat", "worker-a", lease=60, bead_id=blocker.id)
+    a.complete(blocker.id, "worker-a", got.bead.generation)
+    propose_only(a, child.id, "slow-claimer")  # decided while the child was ready ...
+    a.retry(blocker.id, reason="reopened")  # ... which it no longer is
+    claims.fold(b.store)
+    assert b.show(child.id).status == "open" and proposals_on(remote) == []
+    assert [bead for bead, _ in claim_events(remote)] == [blocker.id]
+
+
+def test_a_host_that_refuses_a_proposal_ref_says_so_at_once(shared):
+    remote, (a, b), made = shared(beads=1)
+    hook = remote / "hooks" / "update"  # a host policy: claim refs may be made, never deleted
+    hook.write_text(
+        '#!/bin/sh\ncase "$1" in refs/claims/*) [ "$3" = '
+        + "0" * 40
+        + ' ] && { echo "claims stay" >&2; exit 1; };; esac\nexit 0\n'
+    )
+    hook.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(Refused, match="claims stay"):
+        b.claim("polecat", "worker-b", lease=60)
+    assert time.monotonic() - started < 10  # refused, not retried as a lost race
+    assert claim_events(remote) == []
+
+
+def test_a_bead_whose_claim_the_rules_refuse_is_passed_over_locally_and_through_a_remote(shared, town):
+    big = {"id": "gt-b1gg0", "title": "tight", "priority": 0, "description": "x" * 850}
+    for queue in (town.queue(), shared(beads=0)[1][0]):
+        toml = (queue.store.snapshot().read("town.toml") or b"").decode()
+        toml = toml.replace("bead_bytes = 262144", "bead_bytes = 1024")  # the stored file fits ...
+        edit = events.Event(events.EDIT, (), "person", "small beads")
+        queue.store.update(lambda snap, t=toml, e=edit: Update(e, files={"town.toml": t.encode()}))
+        add = events.Event(events.ADD, ("gt-b1gg0",), "person", "by hand")
+        queue.store.update(lambda snap, a=add: Update(a, files={"beads/gt-b1gg0.json": json.dumps(big).encode()}))
+        other = queue.add(NewBead(title="fine", priority=1))
+        got = queue.claim("polecat", "worker", lease=60)  # ... its claimed rewrite does not
+        assert got.bead.id == other.id
+        with pytest.raises(InvalidBead, match="over the limit"):
+            queue.claim("polecat", "worker", lease=60, bead_id="gt-b1gg0")  # named: said, not skipped
+
+
+def test_a_remote_that_is_gone_is_said_in_one_line_and_exit_6(shared, tmp_path):
+    remote, (a, b), made = shared()
+    remote.rename(tmp_path / "moved.git")
+    result = gt_inprocess("claim", "--role", "polecat", "--agent", "worker-b", cwd=b.store.town.git_dir.parent)
+    assert result.code == 6, result.err
+    lines = [line for line in result.err.splitlines() if line.startswith("gt:")]
+    assert lines and all("fatal: " in line and "\n" not in line for line in lines), result.err
+    assert "Traceback" not in result.err and "and the repository exists" not in result.err

@@ -216,10 +216,11 @@ class Bead:
             "result": None if self.result is None else dict(self.result),
             "close_reason": self.close_reason,
             "external_ref": self.external_ref,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
             "closed_at": self.closed_at,
         }
+        for stamp in ("created_at", "updated_at"):  # a bead a person wrote may have none: left out, not ""
+            if getattr(self, stamp):
+                data[stamp] = getattr(self, stamp)
         if self.acceptance_tests:
             data["acceptance_tests"] = list(self.acceptance_tests)
         if self.metadata:

@@ -128,18 +128,13 @@ def withdraw(store: GitStore, proposal: Proposal) -> bool:
 
 def seen(git: Git) -> list[Proposal]:
     """The proposals this clone fetched last, oldest claim first."""
-    found = []
-    for name in git.repo.references:
-        if name.startswith(SEEN_PROPOSALS):
-            target = git.resolve(name)
-            if target is not None:
-                found.append(Proposal(name[len(SEEN_PROPOSALS) :], target))
+    found = [Proposal(name[len(SEEN_PROPOSALS) :], oid) for name, oid in git.refs_under(SEEN_PROPOSALS).items()]
     return sorted(found, key=lambda p: (_time(git, p.commit), p.bead_id))
 
 
 def _time(git: Git, oid: str) -> int:
-    obj = git.repo.get(oid)
-    return int(getattr(obj, "commit_time", 0))
+    commit = git.commit(oid)
+    return 0 if commit is None else commit.time
 
 
 # ---- folding ---------------------------------------------------------------------
@@ -147,17 +142,19 @@ def _time(git: Git, oid: str) -> int:
 
 def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> Snapshot:
     """Fetch, then land the claim proposals the remote holds on tasks — or drop them, void,
-    when their beads changed since they were made — in one atomic push with the deletion of
-    their refs; after a lost race, do it again. With ``mine``, stop as soon as that proposal
-    is settled, by this fold or by anyone's, and leave the folding to the owner of the first
+    when they no longer apply on the tip — in one atomic push with the deletion of their
+    refs; after a lost race, do it again. With ``mine``, stop as soon as that proposal is
+    settled, by this fold or by anyone's, and leave the folding to the owner of the first
     proposal pending (it is folding now, and its fold carries ours too) for a moment: one
-    fold lands many claims, and no two run a hook that only one can win. A fold the remote
-    refuses is tried again with one proposal; one refused alone is dropped, so no proposal
-    can stop the others. The tasks branch afterwards."""
+    fold lands many claims, and no two run a hook that only one can win. When the remote
+    refuses a fold of several, the oldest is folded alone: refused alone it can never land
+    and is taken back, so no proposal stops the others. The tasks branch afterwards;
+    ``retries`` counts lost races only."""
     assert store.remote is not None
     waits = iter(FOLD_WAITS)
-    alone = False  # the remote refused a fold of several: fold one at a time
-    for _ in range(retries):
+    suspect = False  # the remote refused a fold of several: try the oldest alone next
+    lost = 0
+    while lost < retries:
         wait = None
         with store.turn():
             store.sync_in_turn()
@@ -165,29 +162,30 @@ def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> S
             snap = store.snapshot()
             if not found or (mine is not None and mine not in found):
                 return snap  # nothing to fold, or someone else's fold settled ours
-            if mine is not None and found[0] != mine:
+            if mine is not None and found[0] != mine and not suspect:
                 wait = next(waits, None)
             if wait is None:
                 limits = snap.config().limits
-                most = 1 if alone else min(MOST_FOLDED, limits.push_commits)
-                taken = batch(found, mine, most)
+                taken = found[:1] if suspect else batch(found, mine, min(MOST_FOLDED, limits.push_commits))
                 landings, loaded = _judged(store, snap, taken, limits.bead_bytes)
                 commit, root = _chain(store, snap, landings)
                 try:
                     landed = _publish(store, snap.commit, commit, taken)
                 except Refused:
                     if len(taken) > 1:
-                        alone = True
+                        suspect = True
                         continue
-                    withdraw(store, taken[0])  # refused on its own: it can never land
-                    if taken[0] == mine:
-                        raise
+                    if not withdraw(store, taken[0]) or taken[0] == mine:
+                        raise  # it cannot land, and could not be taken back (or it is ours)
+                    continue  # the next fold may carry the rest
+                suspect = False
+                if not landed:
+                    lost += 1
                     continue
-                if landed:
-                    if commit is not None and root is not None and commit != snap.commit:
-                        store.moved(snap, commit, root, loaded)
-                    if not alone or (mine is not None and mine in taken):
-                        return store.snapshot()  # else: one at a time, on to the next
+                if commit is not None and root is not None and commit != snap.commit:
+                    store.moved(snap, commit, root, loaded)
+                if mine is None or mine in taken:
+                    return store.snapshot()
         if wait is not None:
             time.sleep(wait)  # outside the lock: the first proposal's owner may be on this clone
     raise Conflict(f"folding claim proposals lost the race {retries} times in a row")
@@ -213,6 +211,10 @@ def _judged(
         if isinstance(landing, str):
             log.info("claim proposal for %s is void: %s", proposal.bead_id, landing)
             continue
+        entry = snap.index.get(proposal.bead_id)
+        if entry is None or not snap.index.is_ready(entry, time.time()):
+            log.info("claim proposal for %s is void: the bead is no longer ready", proposal.bead_id)
+            continue  # a blocker reopened, a parent blocked since the claim was decided
         raw = store.git.blob(landing.blob)
         try:
             store.admit(snap, Update(events.Event(events.CLAIM, (proposal.bead_id,)), files={landing.path: raw}))
@@ -232,11 +234,11 @@ def judge(
     file and in it only what a claim changes (so claims folded together cannot interact: no
     dependency moves), on a base the tip still has. The store's admission then checks the
     claim itself as it checks every write."""
-    commit = git.repo.get(proposal.commit)
-    if not isinstance(commit, git.lib.Commit) or len(commit.parents) != 1:
+    commit = git.commit(proposal.commit)
+    if commit is None or len(commit.parents) != 1:
         return "not a claim commit with one parent"
-    base_tree = str(commit.parents[0].tree_id)
-    changes = git.diff_entries(base_tree, str(commit.tree_id))
+    base_tree = commit.parent_trees[0]
+    changes = git.diff_entries(base_tree, commit.tree)
     if len(changes) != 1:
         return f"changes {len(changes)} files; a claim changes its bead's file only"
     path, blob, mode = changes[0]
@@ -297,8 +299,8 @@ def _publish(store: GitStore, old: str | None, new: str | None, taken: Sequence[
         for proposal in taken:
             store.git.delete_ref(seen_ref(proposal.bead_id))
         return True
-    if any(r.status == "stale" for r in results.values()):
-        return False
-    refused = [r for r in results.values() if not r.ok]
+    refused = [r for r in results.values() if r.status == "refused"]
+    if not refused:
+        return False  # a ref moved under us ("stale"), or the remote's transaction lost a race
     detail = "\n".join(refused[0].remote_messages) or refused[0].reason
     raise Refused(f"the remote refused the fold of claim proposals: {detail}", "fix what it names, then try again")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gastown.errors import GastownError, GitFailed, NotFound, storage_error
+from gastown.errors import GastownError, GitFailed, NotFound, Unavailable, storage_error
 
 if TYPE_CHECKING:  # pygit2 costs ~45 ms to import: only commands that touch objects pay
     import pygit2
@@ -174,11 +174,25 @@ def read_ref(git_dir: Path, ref: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class Commit:
+    """What a commit says, read once: its tree, its parents and their trees, its words."""
+
+    id: str
+    tree: str
+    parents: tuple[str, ...]
+    parent_trees: tuple[str, ...]
+    message: str
+    author: pygit2.Signature
+    time: int  # committer time, seconds
+
+
+@dataclass(frozen=True)
 class PushResult:
     """What ``git push --porcelain`` said about one ref."""
 
     ok: bool
-    status: str  # "ok", "up-to-date", "stale" (someone else moved it first) or "refused"
+    status: str  # "ok", "up-to-date", "stale" (someone else moved it first), "refused",
+    # or "collateral" (an atomic push failed for another of its refs)
     reason: str = ""
     remote_messages: tuple[str, ...] = field(default_factory=tuple)
 
@@ -217,14 +231,18 @@ def _push_result(flag: str, summary: str, messages: tuple[str, ...]) -> PushResu
         return PushResult(False, "stale", summary, messages)
     if "failed to update ref" in summary or "cannot lock ref" in summary:
         return PushResult(False, "stale", summary, messages)
-    if "atomic" in summary:  # "atomic push failed", "atomic transaction failed": a ref of the push lost a race
-        return PushResult(False, "stale", summary, messages)
+    if "atomic" in summary:  # this ref was fine; another of the same atomic push failed
+        return PushResult(False, "collateral", summary, messages)
     return PushResult(False, "refused", summary, messages)
 
 
 def last_line(proc: subprocess.CompletedProcess[bytes]) -> str:
-    """The last thing a failed git command said (its error), for a message."""
-    detail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
+    """What a failed git command said of its failure, for a message: its first ``fatal:``
+    line when it has one (the lines after it are advice), else its last line."""
+    detail = [line for line in (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines() if line]
+    fatal = [line for line in detail if line.startswith("fatal:")]
+    if fatal:
+        return fatal[0]
     return detail[-1] if detail else f"exit {proc.returncode}, no output"
 
 
@@ -332,8 +350,27 @@ class Git:
 
     def author_of(self, oid: str) -> str | None:
         """The author's name of commit ``oid``, or None when it is not a commit here."""
+        found = self.commit(oid)
+        return None if found is None else str(found.author.name)
+
+    def commit(self, oid: str) -> Commit | None:
+        """Commit ``oid`` as a value, or None when ``oid`` is not a commit here."""
         found = self.repo.get(oid)
-        return str(found.author.name) if isinstance(found, self.lib.Commit) else None
+        if not isinstance(found, self.lib.Commit):
+            return None
+        parents = tuple(str(p.id) for p in found.parents)
+        trees = tuple(str(p.tree_id) for p in found.parents)
+        return Commit(oid, str(found.tree_id), parents, trees, found.message, found.author, int(found.commit_time))
+
+    def refs_under(self, prefix: str) -> dict[str, str]:
+        """Every ref whose name starts with ``prefix``, by name, with the commit it points at."""
+        found = {}
+        for name in self.repo.references:
+            if name.startswith(prefix):
+                target = self.resolve(name)
+                if target is not None:
+                    found[name] = target
+        return found
 
     def tree_of(self, commit: str) -> str:
         return str(self.repo[commit].peel(self.lib.Tree).id)
@@ -544,7 +581,7 @@ class Git:
                 f"{remote} does not take atomic pushes, which claims through refs/claims need",
                 "set [queue] claim_refs = false in town.toml: claims are then pushed to tasks",
             )
-        raise GitFailed(
+        raise Unavailable(  # it said nothing of any ref: the push never reached the remote
             f"git push to {remote} failed: {last_line(proc)}",
             "check that the remote is reachable (git ls-remote " + remote + ")",
         )

@@ -7,13 +7,14 @@ replayed (re-applying a claim without re-reading double-claims beads).
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gastown.errors import Conflict, InvalidBead, NotFound, NothingReady, Refused, UsageError
+from gastown.errors import Conflict, GastownError, InvalidBead, NotFound, NothingReady, Refused, UsageError
 from gastown.town import claims, dag, events, ids, schema
 from gastown.town import convoy as convoymod
 from gastown.town.bead import CLAIMED, OPEN, Bead, Dependency, new_bead
@@ -21,6 +22,8 @@ from gastown.town.beadtext import parse_assignments
 from gastown.town.index import INVALID, Entry
 from gastown.town.store import GitStore, Snapshot, Update
 from gastown.town.times import iso
+
+log = logging.getLogger(__name__)
 
 # A remote claim picks at random among the best ready beads of the best priority: at least
 # SPREAD of them, and four for each agent holding a claim (about how many claimers there
@@ -177,16 +180,24 @@ class Queue:
         if self.store.remote is not None and self.store.snapshot().config().queue.claim_refs:
             return self._claim_by_proposal(role, agent, lease, bead_id, extra)
         outcome: list[Claimed] = []
+        unclaimable: set[str] = set()  # beads whose claim the rules refuse: passed over, said once
 
         def decide(snap: Snapshot) -> Update:
+            outcome.clear()
             now = time.time()
-            bead = self._pick(snap, role, bead_id, now)
+            bead = self._pick(snap, role, bead_id, now, frozenset(unclaimable))
             change, claimed = _claim_change(snap, bead, role, agent, lease, extra, now)
             outcome[:] = [claimed]
             return change
 
-        self.store.update(decide)
-        return outcome[0]
+        while True:
+            try:
+                self.store.update(decide)
+                return outcome[0]
+            except InvalidBead as error:
+                if bead_id is not None or not outcome:
+                    raise
+                _pass_over(outcome[0].bead.id, error, unclaimable)
 
     def _claim_by_proposal(
         self,
@@ -212,7 +223,13 @@ class Queue:
                 snap, folded = claims.fold(self.store), True
                 continue
             change, claimed = _claim_change(snap, bead, role, agent, lease, extra, now)
-            commit, blob = claims.stage(self.store, snap, change)
+            try:
+                commit, blob = claims.stage(self.store, snap, change)
+            except InvalidBead as error:
+                if bead_id is not None:
+                    raise
+                _pass_over(bead.id, error, taken)
+                continue
             if claims.propose(self.store, bead.id, commit):
                 snap = self._settle(claims.Proposal(bead.id, commit), blob)
                 entry = snap.index.get(bead.id)
@@ -230,21 +247,27 @@ class Queue:
             taken.add(bead.id)  # another claimer's: pick again
             if bead_id is not None:
                 state = snap.stored(bead_id)
-                owner = f" by {state.claim.agent}" if state is not None and state.claim else ""
-                raise NothingReady(f"bead {bead_id} was claimed{owner} first")
+                if state is None or state.claim is None or state.status != CLAIMED:
+                    raise NothingReady(f"bead {bead_id} changed while it was being claimed; try again")
+                raise NothingReady(f"bead {bead_id} was claimed by {state.claim.agent} first")
             snap = self.store.snapshot()
         raise Conflict(f"no claim landed in {tries} tries: other claimers took every bead tried")
 
     def _settle(self, mine: claims.Proposal, blob: str) -> Snapshot:
         """Fold ``mine`` into tasks. If that fails, take the proposal back, so that no claim
         lands later under this agent's name without it knowing; when it cannot be taken back
-        because it landed meanwhile, the claim stands and the failure is not raised."""
+        because it landed meanwhile, the claim stands and the failure is not raised. An
+        interrupt is always raised, and a remote that cannot be reached either way leaves the
+        proposal there: if a fold lands it later, its lease frees the bead."""
         try:
             return claims.fold(self.store, mine)
         except BaseException as error:
             if claims.withdraw(self.store, mine) or not isinstance(error, Exception):
                 raise
-            self.store.sync()
+            try:
+                self.store.sync()
+            except GastownError:
+                raise error from None
             snap = self.store.snapshot()
             entry = snap.index.get(mine.bead_id)
             if entry is None or entry.blob != blob:
@@ -461,6 +484,13 @@ class Queue:
 
 
 # ---- helpers ------------------------------------------------------------------
+
+
+def _pass_over(bead_id: str, error: InvalidBead, unclaimable: set[str]) -> None:
+    """A bead the rules refuse to claim as it is stored (a file someone wrote by hand that
+    only a rewrite shows to be wrong): skipped with the reason, never the claimer's end."""
+    log.warning("bead %s cannot be claimed and is passed over: %s", bead_id, "; ".join(error.problems))
+    unclaimable.add(bead_id)
 
 
 def _spread(snap: Snapshot) -> int:

@@ -26,7 +26,7 @@ from gastown.errors import ConfigError, Conflict, InvalidBead, NotFound, Refused
 from gastown.town import config as configmod
 from gastown.town import events, ids
 from gastown.town.bead import Bead
-from gastown.town.git import read_ref
+from gastown.town.git import last_line, read_ref
 from gastown.town.index import INVALID, Index
 from gastown.town.town import CLAIMS_FETCH, REMOTE_REF, TASKS_REF, Town
 
@@ -333,6 +333,8 @@ class GitStore:
             raise Refused("; ".join(found.moves))
 
     def write(self, snap: Snapshot, change: Update) -> tuple[str, str, list[Loaded]]:
+        """Write ``change``'s blobs, tree and commit on ``snap`` without moving any ref:
+        (commit, tree, the bead files written)."""
         files: dict[str, str | None] = {}
         loaded: list[Loaded] = []
         for bead in change.beads:
@@ -417,7 +419,7 @@ class GitStore:
             if "couldn't find remote ref" in message:
                 return
             raise Unavailable(
-                f"cannot fetch the tasks branch from {self.remote}: {message[-500:]}",
+                f"cannot fetch the tasks branch from {self.remote}: {last_line(proc)[:500]}",
                 f"check the remote (git ls-remote {self.remote})",
             )
         remote_tip = self.git.resolve(REMOTE_REF)

@@ -72,6 +72,14 @@ def test_only_the_owner_of_the_current_generation_may_finish(town):
         q.complete(bead_id, "alice", generation=1)
     with pytest.raises(Refused, match="claimed by bob .generation 2., not by alice"):
         q.renew(bead_id, "alice")
+    with pytest.raises(Refused, match="generation 1 is not its claim's") as wrong:
+        q.complete(bead_id, "bob", generation=1)  # the owner, with a wrong number: not "taken over"
+    assert "--generation 2" in (wrong.value.hint or "")
+    with pytest.raises(Refused, match="not by alice") as other:
+        q.release(bead_id, "alice")
+    assert "only the owner may release" in (other.value.hint or "") and "--force" in (other.value.hint or "")
+    with pytest.raises(NothingReady, match="not ready .claimed by bob."):
+        q.claim("polecat", "carol", lease=60, bead_id=bead_id)
     assert town.tip() == tip  # refusals change nothing
     q.renew(bead_id, "bob", generation=2, lease=300)
     assert q.show(bead_id).lease_left(time.time()) > 250

@@ -292,6 +292,7 @@ class Queue:
             if not snap.index.is_ready(entry, now) or bead_id in skip:
                 why = dag.waiting_on(entry, snap.index.entries.get)
                 state = f"waiting on {', '.join(why)}" if why else entry.status
+                state = f"claimed by {entry.agent}" if entry.status == CLAIMED and entry.agent else state
                 state = "being claimed by another agent" if bead_id in skip else state
                 raise NothingReady(f"bead {bead_id} is not ready ({state})")
             return snap.bead(bead_id)
@@ -530,6 +531,16 @@ def _claim_change(
 def _check_owner(bead: Bead, agent: str | None, generation: int | None, verb: str) -> None:
     if bead.status != CLAIMED or bead.claim is None:
         raise Refused(f"bead {bead.id} is {bead.status}, not claimed; cannot {verb} it")
+    if (
+        generation is not None
+        and generation != bead.generation
+        and (generation > bead.generation or bead.claim.agent == agent)
+    ):
+        raise Refused(
+            f"bead {bead.id}: generation {generation} is not its claim's: the bead is at generation "
+            f"{bead.generation}, claimed by {bead.claim.agent}",
+            f"pass --generation {bead.generation} if that claim is yours",
+        )
     if generation is not None and generation != bead.generation:
         raise Refused(
             f"bead {bead.id}: stale generation {generation}: the bead is at generation "
@@ -538,9 +549,10 @@ def _check_owner(bead: Bead, agent: str | None, generation: int | None, verb: st
             "drop this work; the new owner finishes the bead",
         )
     if agent is not None and bead.claim.agent != agent:
+        also = "; `gt release --force` takes it from them (recorded)" if verb == events.RELEASE else ""
         raise Refused(
             f"bead {bead.id} is claimed by {bead.claim.agent} (generation {bead.generation}), not by {agent}",
-            "only the owner may renew, complete or fail a claim",
+            f"only the owner may {verb} this claim{also}",
         )
 
 

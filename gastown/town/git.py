@@ -18,7 +18,7 @@ import logging
 import os
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -331,14 +331,31 @@ class Git:
 
     def set_ref(self, ref: str, new: str) -> None:
         """Point ``ref`` at ``new`` whatever it held (for remote-tracking mirrors)."""
-        self.repo.references.create(ref, new, force=True)
+        self._mirror(ref, lambda: self.repo.references.create(ref, new, force=True))
 
     def delete_ref(self, ref: str) -> None:
         """Remove ``ref`` if it exists (a remote-tracking mirror of a ref deleted there)."""
-        try:
-            self.repo.references.delete(ref)
-        except KeyError:
-            pass
+
+        def delete() -> None:
+            try:
+                self.repo.references.delete(ref)
+            except KeyError:
+                pass
+
+        self._mirror(ref, delete)
+
+    def _mirror(self, ref: str, change: Callable[[], object]) -> None:
+        """Make a change to a mirror ref, again while another process holds its lock for a
+        moment (a git process that outlived a killed gastown process, say)."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                change()
+                return
+            except self.lib.GitError as error:
+                if time.monotonic() > deadline:
+                    raise self.write_failed(ref, error, "update") from None
+                time.sleep(0.01)
 
     # ---- objects ---------------------------------------------------------------
 

@@ -39,6 +39,7 @@ SAVE_EVERY = 256  # bead changes applied before the saved index is refreshed
 DECODED_KEPT = 4096  # decoded beads kept in memory (by blob id) before the memo starts over
 # Holding the write lock, a ref lock older than this was left by a writer that died.
 OWN_LOCK_STALE = 2.0
+FETCH_TRIES = 5  # a fetch that meets a ref being moved by a dying writer's git is run again
 COMMITTER = "gastown"
 Loaded = tuple[str, str | None, bytes | None]  # a bead file written: path, blob (None: removed), bytes
 TOWN_SOURCE = "town.toml on the tasks branch"
@@ -403,17 +404,23 @@ class GitStore:
     def sync_in_turn(self) -> None:
         """``sync`` for a caller that already holds this clone's turn."""
         assert self.remote is not None
-        proc = self.git.run(
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--prune",  # a proposal folded or dropped elsewhere goes from here too
-            self.remote,
-            f"+refs/heads/tasks:{REMOTE_REF}",
-            CLAIMS_FETCH,
-            check=False,
-            timeout=120,
-        )
+        for attempt in range(FETCH_TRIES):
+            proc = self.git.run(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--prune",  # a proposal folded or dropped elsewhere goes from here too
+                self.remote,
+                f"+refs/heads/tasks:{REMOTE_REF}",
+                CLAIMS_FETCH,
+                check=False,
+                timeout=120,
+            )
+            # A git process of a gastown process killed while it held the turn can outlive it
+            # and move these refs under this fetch ("cannot lock ref"): it ends soon; again.
+            if proc.returncode == 0 or b"cannot lock ref" not in proc.stderr:
+                break
+            time.sleep(0.05 * (attempt + 1))
         if proc.returncode != 0:
             message = proc.stderr.decode(errors="replace").strip()
             if "couldn't find remote ref" in message:

@@ -65,9 +65,18 @@ def start_claimers(specs, go: Path, work_ms: float = 0, wait: bool = True):
 
 
 def finish(procs, timeout):
+    """Wait for every claimer (reaping all of them, pipes closed, even when one failed);
+    then each must have exited 0."""
+    failed = []
     for proc in procs:
-        out, err = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, err
+        try:
+            _out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _out, err = proc.communicate()
+        if proc.returncode != 0:
+            failed.append(err)
+    assert not failed, failed[0]
 
 
 def claimed_lines(outs):

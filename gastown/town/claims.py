@@ -147,8 +147,8 @@ def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> S
     settled, by this fold or by anyone's, and leave the folding to the owner of the first
     proposal pending (it is folding now, and its fold carries ours too) for a moment: one
     fold lands many claims, and no two run a hook that only one can win. When the remote
-    refuses a fold of several, the oldest is folded alone: refused alone it can never land
-    and is taken back, so no proposal stops the others. The tasks branch afterwards;
+    refuses a fold of several, the oldest other than ``mine`` is folded alone: refused alone
+    it can never land and is taken back, so no proposal stops the others. The tasks branch afterwards;
     ``retries`` counts lost races only."""
     assert store.remote is not None
     waits = iter(FOLD_WAITS)
@@ -166,7 +166,10 @@ def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> S
                 wait = next(waits, None)
             if wait is None:
                 limits = snap.config().limits
-                taken = found[:1] if suspect else batch(found, mine, min(MOST_FOLDED, limits.push_commits))
+                if suspect:  # one at a time, others' first: ours lands in the next fold
+                    taken = [next((p for p in found if p != mine), found[0])]
+                else:
+                    taken = batch(found, mine, min(MOST_FOLDED, limits.push_commits))
                 landings, loaded = _judged(store, snap, taken, limits.bead_bytes)
                 commit, root = _chain(store, snap, landings)
                 try:

@@ -148,8 +148,8 @@ def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> S
     proposal pending (it is folding now, and its fold carries ours too) for a moment: one
     fold lands many claims, and no two run a hook that only one can win. When the remote
     refuses a fold of several, the oldest other than ``mine`` is folded alone: refused alone
-    it can never land and is taken back, so no proposal stops the others. The tasks branch afterwards;
-    ``retries`` counts lost races only."""
+    it can never land and is taken back, so no proposal stops the others. The tasks branch
+    afterwards; ``retries`` counts lost races only."""
     assert store.remote is not None
     waits = iter(FOLD_WAITS)
     suspect = False  # the remote refused a fold of several: try the oldest alone next

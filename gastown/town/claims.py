@@ -25,9 +25,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from gastown.errors import ConfigError, Conflict, GastownError, InvalidBead, Refused, UsageError
+from gastown.errors import ConfigError, Conflict, GastownError, InvalidBead, NothingReady, Refused, UsageError
 from gastown.town import events, ids
 from gastown.town.bead import CLAIMED, Bead
 from gastown.town.store import COMMITTER, OWN_LOCK_STALE, GitStore, Loaded, Snapshot, Update
@@ -48,6 +48,12 @@ FOLD_WAITS = (0.02, 0.04, 0.08, 0.16)
 MOST_FOLDED = 100  # proposals one fold lands at most (and never more than [limits] push_commits)
 # What a claim may change in its bead; every other field must be as it was.
 CLAIM_FIELDS = frozenset({"status", "generation", "claim", "assignee", "updated_at"})
+# A claim picks at random among the best ready beads of the best priority: at least SPREAD
+# of them, and four for each agent holding a claim (about how many claimers there are), so
+# that claimers on other clones seldom go for the same bead (docs/scale.md).
+SPREAD = 8
+SPREAD_PER_AGENT = 4
+T = TypeVar("T")
 
 
 def ref(bead_id: str) -> str:
@@ -77,6 +83,100 @@ class Landing:
     blob: str
     message: str
     author: pygit2.Signature  # the claimer, at the time it decided
+
+
+# ---- claiming --------------------------------------------------------------------
+
+
+def claim(
+    store: GitStore,
+    pick: Callable[[Snapshot, float, frozenset[str], int], Bead],
+    change: Callable[[Snapshot, Bead, float], tuple[Update, T]],
+    bead_id: str | None,
+) -> T:
+    """Claim through a proposal: ``pick`` a bead (passing over ``skip``, among the best
+    ``spread``), write its claim with ``change``, propose it and fold; pick again when
+    another claimer's proposal or claim wins. What ``change`` said of the claim that landed."""
+    taken: set[str] = set()  # beads this claim saw proposed by others, or lost to them
+    again: set[str] = set()  # beads whose proposal an edit made void: decided again once
+    folded = False  # proposals seen waiting have been folded once (their claimers may be dead)
+    snap = store.snapshot()
+    tries = snap.config().queue.claim_retries
+    for _ in range(tries):
+        now = time.time()
+        waiting = {p.bead_id for p in seen(store.git)}
+        try:
+            bead = pick(snap, now, frozenset(taken | waiting), spread(snap))
+        except NothingReady:
+            if folded or not waiting - taken:
+                raise
+            snap, folded = fold(store), True
+            continue
+        update, claimed = change(snap, bead, now)
+        try:
+            commit, blob = stage(store, snap, update)
+        except InvalidBead as error:
+            if bead_id is not None:
+                raise
+            pass_over(bead.id, error, taken)
+            continue
+        if propose(store, bead.id, commit):
+            snap = _settle(store, Proposal(bead.id, commit), blob)
+            entry = snap.index.get(bead.id)
+            if entry is not None and entry.blob == blob:
+                return claimed
+            if entry is not None and bead.id not in again and snap.index.is_ready(entry, time.time()):
+                again.add(bead.id)
+                continue  # void because the bead itself changed (an edit): decide again on it
+        elif bead_id is not None:
+            snap = fold(store)  # someone else's proposal: settle it, then say who won
+            entry = snap.index.get(bead_id)
+            if entry is not None and bead_id not in again and snap.index.is_ready(entry, time.time()):
+                again.add(bead_id)
+                continue  # theirs was void: the bead is still to be had
+        taken.add(bead.id)  # another claimer's: pick again
+        if bead_id is not None:
+            state = snap.stored(bead_id)
+            if state is None or state.claim is None or state.status != CLAIMED:
+                raise NothingReady(f"bead {bead_id} changed while it was being claimed; try again")
+            raise NothingReady(f"bead {bead_id} was claimed by {state.claim.agent} first")
+        snap = store.snapshot()
+    raise Conflict(f"no claim landed in {tries} tries: other claimers took every bead tried")
+
+
+def _settle(store: GitStore, mine: Proposal, blob: str) -> Snapshot:
+    """Fold ``mine`` into tasks. If that fails, take the proposal back, so that no claim
+    lands later under this agent's name without it knowing; when it cannot be taken back
+    because it landed meanwhile, the claim stands and the failure is not raised. An
+    interrupt is always raised, and a remote that cannot be reached either way leaves the
+    proposal there: if a fold lands it later, its lease frees the bead."""
+    try:
+        return fold(store, mine)
+    except BaseException as error:
+        if withdraw(store, mine) or not isinstance(error, Exception):
+            raise
+        try:
+            store.sync()
+        except GastownError:
+            raise error from None
+        snap = store.snapshot()
+        entry = snap.index.get(mine.bead_id)
+        if entry is None or entry.blob != blob:
+            raise
+        return snap
+
+
+def pass_over(bead_id: str, error: InvalidBead, unclaimable: set[str]) -> None:
+    """A bead the rules refuse to claim as it is stored (a file someone wrote by hand that
+    only a rewrite shows to be wrong): skipped with the reason, never the claimer's end."""
+    log.warning("bead %s cannot be claimed and is passed over: %s", bead_id, "; ".join(error.problems))
+    unclaimable.add(bead_id)
+
+
+def spread(snap: Snapshot) -> int:
+    """How many of the best ready beads a remote claim picks among."""
+    agents = {entry.agent for entry in snap.index.live_claims()}
+    return max(SPREAD, SPREAD_PER_AGENT * len(agents))
 
 
 # ---- proposing -------------------------------------------------------------------

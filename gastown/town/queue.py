@@ -7,14 +7,13 @@ replayed (re-applying a claim without re-reading double-claims beads).
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gastown.errors import Conflict, GastownError, InvalidBead, NotFound, NothingReady, Refused, UsageError
+from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
 from gastown.town import claims, dag, events, ids, schema
 from gastown.town import convoy as convoymod
 from gastown.town.bead import CLAIMED, OPEN, Bead, Dependency, new_bead
@@ -22,14 +21,6 @@ from gastown.town.beadtext import parse_assignments
 from gastown.town.index import INVALID, Entry
 from gastown.town.store import GitStore, Snapshot, Update
 from gastown.town.times import iso
-
-log = logging.getLogger(__name__)
-
-# A remote claim picks at random among the best ready beads of the best priority: at least
-# SPREAD of them, and four for each agent holding a claim (about how many claimers there
-# are), so that claimers on other clones seldom go for the same bead (docs/scale.md).
-SPREAD = 8
-SPREAD_PER_AGENT = 4
 
 
 @dataclass(frozen=True)
@@ -178,7 +169,12 @@ class Queue:
         do not wait for each other, and a claimer picks among the best few so that claimers
         on other machines seldom meet on one bead."""
         if self.store.remote is not None and self.store.snapshot().config().queue.claim_refs:
-            return self._claim_by_proposal(role, agent, lease, bead_id, extra)
+            return claims.claim(
+                self.store,
+                lambda snap, now, skip, spread: self._pick(snap, role, bead_id, now, skip, spread),
+                lambda snap, bead, now: _claim_change(snap, bead, role, agent, lease, extra, now),
+                bead_id,
+            )
         outcome: list[Claimed] = []
         unclaimable: set[str] = set()  # beads whose claim the rules refuse: passed over, said once
 
@@ -197,82 +193,7 @@ class Queue:
             except InvalidBead as error:
                 if bead_id is not None or not outcome:
                     raise
-                _pass_over(outcome[0].bead.id, error, unclaimable)
-
-    def _claim_by_proposal(
-        self,
-        role: str,
-        agent: str,
-        lease: float | None,
-        bead_id: str | None,
-        extra: Sequence[tuple[str, object]],
-    ) -> Claimed:
-        taken: set[str] = set()  # beads this claim saw proposed by others, or lost to them
-        again: set[str] = set()  # beads whose proposal an edit made void: decided again once
-        folded = False  # proposals seen waiting have been folded once (their claimers may be dead)
-        snap = self.store.snapshot()
-        tries = snap.config().queue.claim_retries
-        for _ in range(tries):
-            now = time.time()
-            waiting = {p.bead_id for p in claims.seen(self.store.git)}
-            try:
-                bead = self._pick(snap, role, bead_id, now, frozenset(taken | waiting), _spread(snap))
-            except NothingReady:
-                if folded or not waiting - taken:
-                    raise
-                snap, folded = claims.fold(self.store), True
-                continue
-            change, claimed = _claim_change(snap, bead, role, agent, lease, extra, now)
-            try:
-                commit, blob = claims.stage(self.store, snap, change)
-            except InvalidBead as error:
-                if bead_id is not None:
-                    raise
-                _pass_over(bead.id, error, taken)
-                continue
-            if claims.propose(self.store, bead.id, commit):
-                snap = self._settle(claims.Proposal(bead.id, commit), blob)
-                entry = snap.index.get(bead.id)
-                if entry is not None and entry.blob == blob:
-                    return claimed
-                if entry is not None and bead.id not in again and snap.index.is_ready(entry, time.time()):
-                    again.add(bead.id)
-                    continue  # void because the bead itself changed (an edit): decide again on it
-            elif bead_id is not None:
-                snap = claims.fold(self.store)  # someone else's proposal: settle it, then say who won
-                entry = snap.index.get(bead_id)
-                if entry is not None and bead_id not in again and snap.index.is_ready(entry, time.time()):
-                    again.add(bead_id)
-                    continue  # theirs was void: the bead is still to be had
-            taken.add(bead.id)  # another claimer's: pick again
-            if bead_id is not None:
-                state = snap.stored(bead_id)
-                if state is None or state.claim is None or state.status != CLAIMED:
-                    raise NothingReady(f"bead {bead_id} changed while it was being claimed; try again")
-                raise NothingReady(f"bead {bead_id} was claimed by {state.claim.agent} first")
-            snap = self.store.snapshot()
-        raise Conflict(f"no claim landed in {tries} tries: other claimers took every bead tried")
-
-    def _settle(self, mine: claims.Proposal, blob: str) -> Snapshot:
-        """Fold ``mine`` into tasks. If that fails, take the proposal back, so that no claim
-        lands later under this agent's name without it knowing; when it cannot be taken back
-        because it landed meanwhile, the claim stands and the failure is not raised. An
-        interrupt is always raised, and a remote that cannot be reached either way leaves the
-        proposal there: if a fold lands it later, its lease frees the bead."""
-        try:
-            return claims.fold(self.store, mine)
-        except BaseException as error:
-            if claims.withdraw(self.store, mine) or not isinstance(error, Exception):
-                raise
-            try:
-                self.store.sync()
-            except GastownError:
-                raise error from None
-            snap = self.store.snapshot()
-            entry = snap.index.get(mine.bead_id)
-            if entry is None or entry.blob != blob:
-                raise
-            return snap
+                claims.pass_over(outcome[0].bead.id, error, unclaimable)
 
     def _pick(
         self,
@@ -485,19 +406,6 @@ class Queue:
 
 
 # ---- helpers ------------------------------------------------------------------
-
-
-def _pass_over(bead_id: str, error: InvalidBead, unclaimable: set[str]) -> None:
-    """A bead the rules refuse to claim as it is stored (a file someone wrote by hand that
-    only a rewrite shows to be wrong): skipped with the reason, never the claimer's end."""
-    log.warning("bead %s cannot be claimed and is passed over: %s", bead_id, "; ".join(error.problems))
-    unclaimable.add(bead_id)
-
-
-def _spread(snap: Snapshot) -> int:
-    """How many of the best ready beads a remote claim picks among."""
-    agents = {entry.agent for entry in snap.index.live_claims()}
-    return max(SPREAD, SPREAD_PER_AGENT * len(agents))
 
 
 def _claim_change(

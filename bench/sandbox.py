@@ -2,10 +2,11 @@
 
     python bench/sandbox.py [--runs 50]
 
-Each of `true` and `python -c pass` runs --runs times three ways: a bare
+Each of `true` and `python -c pass` runs --runs times up to five ways: a bare
 ``subprocess.run``; ``run_command`` with ``mode = "none"`` (an empty environment,
 ``prlimit``'s caps, the bounded reader); and ``run_command`` in bubblewrap (namespaces,
-the read-only system, the hidden home). Prints the median and p90 milliseconds per run
+the read-only system, the hidden home); each of the last two without and with its own
+control group (``+cg``: made, joined, emptied and removed per command) where one can be made. Prints the median and p90 milliseconds per run
 and the overhead over bare. The target is at most 20 ms a command.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gastown.agents import cgroups  # noqa: E402
 from gastown.agents.commands import run_command  # noqa: E402
 from gastown.agents.jail import Jail  # noqa: E402
 
@@ -49,12 +51,16 @@ def main() -> None:
             bare = timed(args.runs, lambda a=argv: subprocess.run(a, cwd=root, env=env, capture_output=True))
             base = statistics.median(bare)
             rows = [("bare", bare)]
-            for mode in ("none", "bwrap"):
-                jail = Jail(mode)
+            for mode, groups in (("none", False), ("none", True), ("bwrap", False), ("bwrap", True)):
+                jail = Jail(mode, groups=groups)
+                how = f"{mode}+cg" if groups else mode
                 if jail.problem():
-                    print(f"{' '.join(argv)[-18:]:<18} {mode:<10} skipped: {jail.problem()}")
+                    print(f"{' '.join(argv)[-18:]:<18} {how:<10} skipped: {jail.problem()}")
                     continue
-                rows.append((mode, timed(args.runs, lambda a=argv, j=jail: run_command(a, root, 30, env, j))))
+                if groups and not cgroups.find().hierarchies:
+                    print(f"{' '.join(argv)[-18:]:<18} {how:<10} skipped: {cgroups.find().why}")
+                    continue
+                rows.append((how, timed(args.runs, lambda a=argv, j=jail: run_command(a, root, 30, env, j))))
             for how, times in rows:
                 median = statistics.median(times)
                 p90 = sorted(times)[int(len(times) * 0.9) - 1]

@@ -141,7 +141,8 @@ def test_releasing_another_agents_live_claim_needs_force_and_is_recorded_as_forc
 def test_status_says_how_model_commands_run(town):
     from watchers import set_config
 
-    assert town.gt("status", "--json").json()["sandbox"] == "bwrap: model commands run in bubblewrap"
+    sandbox = town.gt("status", "--json").json()["sandbox"]
+    assert sandbox.startswith("bwrap: model commands run in bubblewrap; limits: "), sandbox
     set_config(town.path, '[sandbox]\nmode = "none"\n')
     assert "sandbox none: model commands run unconfined" in town.gt("status").out
 

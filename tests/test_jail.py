@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT
 
+from gastown.agents import cgroups
 from gastown.agents.commands import run_command
 from gastown.agents.jail import Jail, Policy, SandboxUnavailable
 
@@ -304,7 +305,122 @@ def test_unconfined_a_process_holding_the_output_does_not_hang_the_caller(worktr
         print("grandchild", child.pid)
     """
     began = time.monotonic()
-    run = run_command(python(code), worktree, 60, ENV, Jail(mode="none"))
+    run = run_command(python(code), worktree, 60, ENV, Jail(mode="none", groups=False))
     assert time.monotonic() - began < 10, "the caller waited for the grandchild"
     assert "kept the output open" in run.output
     os.kill(int(run.output.split("grandchild ", 1)[1].split()[0]), signal.SIGKILL)
+
+
+# ---- control groups: one cap for the whole command, and nothing left running -----------
+
+needs_groups = pytest.mark.skipif(
+    not cgroups.find().hierarchies, reason=f"no control group can be made here: {cgroups.find().why}"
+)
+
+
+def start_many(count: int) -> list[str]:
+    return python(f"""
+        import subprocess
+        started = []
+        try:
+            for _ in range({count}):
+                started.append(subprocess.Popen(["sleep", "30"]))
+        except OSError as error:
+            print("refused:", error.strerror)
+        print("started", len(started))
+        for child in started:
+            child.kill()
+    """)
+
+
+def started(run) -> int:
+    return int(run.output.split("started ", 1)[1].split()[0])
+
+
+@needs_groups
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_the_process_cap_holds_for_the_whole_command_even_as_root(worktree, mode):
+    """prlimit's process cap counts a user's processes and never binds root; the command's
+    control group counts its own, whoever runs it."""
+    run = run_command(start_many(40), worktree, 60, ENV, Jail(mode=mode, policy=Policy(processes=16)))
+    assert started(run) < 16 and "refused: Resource temporarily unavailable" in run.output, run.output
+
+
+@needs_groups
+def test_the_memory_cap_holds_for_the_whole_command(worktree):
+    """Three processes of 150 MB each are within a 256 MB cap one by one (prlimit's), not
+    together: the control group ends one of them."""
+    hold = f"""
+        import pathlib, sys, time
+        block = bytearray(b"x") * (150 * 1024 * 1024)
+        pathlib.Path(sys.argv[1]).write_text("1")
+        deadline = time.monotonic() + 20
+        while len(list(pathlib.Path({str(worktree)!r}).glob("held-*"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        print("held together" if time.monotonic() < deadline else "alone")
+    """
+    code = f"""
+        import subprocess, sys
+        children = [
+            subprocess.Popen([sys.executable, "-c", {textwrap.dedent(hold)!r}, f"held-{{n}}"]) for n in range(3)
+        ]
+        print("exits", [child.wait() for child in children])
+    """
+    run = run_command(python(code), worktree, 60, ENV, Jail(policy=Policy(memory_mb=256)))
+    assert "held together" not in run.output and "-9" in run.output, run.output
+
+
+@needs_groups
+def test_unconfined_what_a_command_leaves_running_is_ended_with_it(worktree):
+    lock = worktree / "grandchild.lock"
+    code = f"""
+        import pathlib, subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", {HOLD!r}, {str(lock)!r}], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not pathlib.Path({str(lock)!r} + ".held").exists():
+            time.sleep(0.01)
+        print("started")
+    """
+    run = run_command(python(code), worktree, 30, ENV, Jail(mode="none"))
+    assert run.exit_code == 0 and "started" in run.output, run.output
+    assert released_within(lock, 5), "the grandchild outlived the command"
+
+
+@needs_groups
+def test_unconfined_a_command_left_by_a_killed_caller_is_ended_by_the_next(tmp_path, worktree):
+    """Without bubblewrap nothing ties the command to its watcher; the group it ran in is
+    swept by the next watcher's first command."""
+    lock = worktree / "command.lock"
+
+    def caller(command: list[str]) -> subprocess.Popen[bytes]:
+        script = tmp_path / f"caller-{len(list(tmp_path.glob('caller-*')))}.py"
+        script.write_text(
+            "from pathlib import Path\n"
+            "from gastown.agents.commands import run_command\n"
+            "from gastown.agents.jail import Jail\n"
+            f"run_command({command!r}, Path({str(worktree)!r}), 60, {ENV!r}, Jail(mode='none'))\n"
+        )
+        return subprocess.Popen([sys.executable, str(script)], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+
+    first = caller([sys.executable, "-c", HOLD, str(lock)])
+    deadline = time.monotonic() + 30
+    while not Path(f"{lock}.held").exists():  # barrier: the command is running
+        assert first.poll() is None and time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    assert not released_within(lock, 0.5), "the command died with its caller: nothing left to sweep"
+    assert caller(["true"]).wait(timeout=60) == 0
+    assert released_within(lock, 5), "the next watcher's command left the old one running"
+    assert not [p for h in cgroups.find().hierarchies for p in h.folder.glob(f"gastown-{first.pid}-*")]
+
+
+def test_gt_status_says_which_limits_hold(worktree):
+    place = cgroups.find()
+    line = Jail().describe()
+    if place.hierarchies:
+        version = place.hierarchies[0].version
+        assert f"limits: a control group per command (cgroup v{version}: pids" in line, line
+    else:
+        assert "limits: prlimit's caps per process only (no control group:" in line
+    assert Jail(groups=False).describe().endswith("limits: prlimit's caps per process only")

@@ -4,6 +4,7 @@ what the model is shown.
 ``agent``       working one bead: the first prompt, the tool loop, the commit and the result
 ``briefing``    a bead's first prompt: what a small model needs at turn one
 ``calls``       one reply's tool calls, run and answered
+``cgroups``     a control group per command: its processes and memory capped, all of it ended
 ``checks``      a bead's tests: its acceptance tests, and no regressions
 ``commands``    commands a bead runs, jailed, timed and cut at their output limit
 ``crew``        the Crew: answers about a rig from its own files

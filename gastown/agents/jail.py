@@ -8,9 +8,12 @@ writable folder beside a private ``/tmp``; the home folder and gastown's state h
 allows it; its own PID namespace and session, so nothing it starts outlives it, nor its
 watcher (``--die-with-parent``), and ``/proc`` shows no other process. In every mode the
 environment starts empty and gets only ``PATH``, the locale and what the rig names;
-``prlimit`` caps CPU time, address space, processes and file size; output past a limit
-stops the command. Without bubblewrap a model's commands are refused, unless the town
-opts in to ``mode = "none"`` — the same environment and limits, no namespaces.
+``prlimit`` caps CPU time, address space, processes and file size; where this process may
+make control groups, the command and everything it starts share one group that caps their
+processes and memory together and is emptied when the command ends (see ``cgroups``);
+output past a limit stops the command. Without bubblewrap a model's commands are refused,
+unless the town opts in to ``mode = "none"`` — the same environment and limits, no
+namespaces.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gastown.agents import cgroups
 from gastown.errors import ConfigError
 
 PASSED = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TERM")
@@ -46,8 +50,8 @@ class Policy:
     """What a rig's commands may have: its ``[sandbox]`` table."""
 
     network: bool = False  # the host's network (else only a loopback of their own)
-    memory_mb: int = 4096  # address space of each process
-    processes: int = 256  # processes and threads beyond what runs when the command starts
+    memory_mb: int = 4096  # address space of each process, and the memory of the whole command
+    processes: int = 256  # processes and threads the command may have
     file_mb: int = 1024  # the largest file a command may write
     output_mb: int = 16  # printed output kept; past it the command is stopped
     env: tuple[str, ...] = ()  # variables passed in besides PASSED
@@ -73,8 +77,11 @@ class Prepared:
     env: dict[str, str]
     scratch: Path | None = None  # a private home and tmp (mode "none"), removed when the command ends
     output_limit: int = 16 * MIB
+    group: cgroups.Group | None = None  # its control group: what is left in it is killed at the end
 
     def cleanup(self) -> None:
+        if self.group is not None:
+            self.group.close()
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
@@ -87,9 +94,10 @@ class Jail:
     policy: Policy = field(default_factory=Policy)
     hidden: tuple[Path, ...] = ()  # folders besides the home folder the commands may not see (the town)
     bwrap: str = "bwrap"
+    groups: bool = True  # a control group per command where this process may make one
 
     def for_rig(self, policy: Policy) -> Jail:
-        return Jail(self.mode, policy, self.hidden, self.bwrap)
+        return Jail(self.mode, policy, self.hidden, self.bwrap, self.groups)
 
     def problem(self) -> str:
         """Why commands cannot run here ("" when they can)."""
@@ -112,9 +120,10 @@ class Jail:
         why = self.problem()
         if why:
             return f"{self.mode}: {why}"
+        limits = cgroups.find().describe() if self.groups else "prlimit's caps per process only"
         if self.mode == "none":
-            return 'none: model commands run unconfined (opted in with [sandbox] mode = "none")'
-        return "bwrap: model commands run in bubblewrap"
+            return f'none: model commands run unconfined (opted in with [sandbox] mode = "none"); limits: {limits}'
+        return f"bwrap: model commands run in bubblewrap; limits: {limits}"
 
     def prepare(self, argv: Sequence[str], root: Path, timeout: float, env: Mapping[str, str]) -> Prepared:
         """``argv`` to run in ``root`` under this jail, given the caller's environment ``env``."""
@@ -131,7 +140,11 @@ class Jail:
         else:
             child["HOME"] = child["TMPDIR"] = "/tmp"
             inner = self._bwrap(argv, root.resolve(), env)
-        return Prepared([*_limits(policy, timeout), *inner], child, scratch, policy.output_mb * MIB)
+        command = [*_limits(policy, timeout), *inner]
+        group = cgroups.make(policy.processes, policy.memory_mb * MIB) if self.groups else None
+        if group is not None:
+            command = group.join(command)
+        return Prepared(command, child, scratch, policy.output_mb * MIB, group)
 
     def _bwrap(self, argv: Sequence[str], root: Path, env: Mapping[str, str]) -> list[str]:
         found = shutil.which(self.bwrap)

@@ -163,24 +163,36 @@ def test_git_in_a_worktree_on_a_full_disk_is_the_disks_trouble_not_the_works(tmp
     small.mkdir()
     repo = small / "rig"
     probe = (
+        "from pathlib import Path\n"
         "from gastown.town.git import run_git\n"
+        "from gastown.town.riggit import RigGit\n"
         "from gastown.errors import StorageError\n"
-        "try:\n"
-        f"    run_git(['add', '-A'], {str(repo)!r})\n"
-        "except StorageError as error:\n"
-        "    print('StorageError:', error.message, '|', error.hint)\n"
+        "for name, step in (\n"
+        f"    ('add', lambda: run_git(['add', '-A'], {str(repo)!r})),\n"  # a command that must succeed
+        f"    ('worktree', lambda: RigGit({str(repo)!r}).worktree_add_new_branch(Path({str(small / 'wt')!r}), 'b', 'HEAD')),\n"
+        "):\n"  # and one whose failure RigGit reads itself
+        "    try:\n"
+        "        step()\n"
+        "        print(name, 'no error')\n"
+        "    except StorageError as error:\n"
+        "        print(name, 'StorageError:', error.message, '|', error.hint)\n"
+        "    except Exception as error:\n"
+        "        print(name, type(error).__name__, error)\n"
     )
     (tmp_path / "probe.py").write_text(probe)
     script = f"""
-        git init --quiet {repo} && head -c 200000 /dev/urandom > {repo}/data.bin || exit 90
+        git init --quiet {repo} && head -c 100000 /dev/urandom > {repo}/first.bin || exit 90
+        git -C {repo} add -A && git -C {repo} -c user.name=t -c user.email=t@t commit -qm first || exit 91
+        head -c 200000 /dev/urandom > {repo}/data.bin || exit 92
         dd if=/dev/zero of={small}/fill bs=64k 2>/dev/null
         PYTHONPATH={REPO_ROOT} {sys.executable} {tmp_path}/probe.py > {tmp_path}/out 2>&1
     """
     run = inside(["--size", str(4 << 20), "--tmpfs", str(small)], script)
     assert run.returncode == 0, run.stderr
-    out = (tmp_path / "out").read_text()
-    assert out.startswith(f"StorageError: no space left on the disk ({repo})"), out
-    assert "free some space" in out, out
+    lines = (tmp_path / "out").read_text().splitlines()
+    for name, line in zip(("add", "worktree"), lines, strict=True):
+        assert line.startswith(f"{name} StorageError: no space left on the disk ({repo})"), lines
+        assert "free some space" in line, lines
 
 
 def test_a_town_gastown_may_not_write_says_permission_denied_in_one_line(town: TownHandle, tmp_path: Path) -> None:

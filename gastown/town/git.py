@@ -82,12 +82,31 @@ def run_git(
     except FileNotFoundError:
         raise GitFailed("the git program is not installed", "install git (2.30 or newer)") from None
     if check and proc.returncode != 0:
+        trouble = disk_trouble(proc, cwd)
+        if trouble is not None:  # the disk's trouble, not the work's: said so, and waited out
+            raise trouble
         message = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(errors="replace").strip()
-        for marker, code in _STORAGE_MESSAGES:
-            if marker in message:  # the disk's trouble, not the work's: said so, and waited out
-                raise storage_error(OSError(code, os.strerror(code)), cwd)
         raise GitFailed(f"git {' '.join(args[:2])} failed: {message[-2000:]}")
     return proc
+
+
+def disk_trouble(proc: subprocess.CompletedProcess[bytes], cwd: str | Path) -> GastownError | None:
+    """The StorageError for a git command that failed because the disk under ``cwd`` refused
+    a write (full, over quota, read-only), or None when it failed for another reason."""
+    said = proc.stderr.decode(errors="replace") + proc.stdout.decode(errors="replace")
+    for marker, code in _STORAGE_MESSAGES:
+        if marker in said:
+            return storage_error(OSError(code, os.strerror(code)), cwd)
+    if any(words in said for words in _WRITE_FAILED):  # git did not say why: ask the disk
+        try:
+            disk = os.statvfs(cwd)
+        except OSError:
+            return None
+        if disk.f_flag & os.ST_RDONLY:
+            return storage_error(OSError(errno.EROFS, os.strerror(errno.EROFS)), cwd)
+        if disk.f_bavail * disk.f_frsize < FULL_BELOW:
+            return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), cwd)
+    return None
 
 
 # git's words (the C library's strerror) for a disk that refused a write, as an English or C
@@ -98,6 +117,10 @@ _STORAGE_MESSAGES = (
     ("Disk quota exceeded", errno.EDQUOT),
     ("Read-only file system", errno.EROFS),
 )
+# git's words for a write that failed when it does not say why (a lock file on a full disk:
+# "cannot update ref …: couldn't write '….lock'"); the disk is asked then
+_WRITE_FAILED = ("couldn't write", "unable to write", "could not write", "failed to write", "short write")
+FULL_BELOW = 1 << 20  # free bytes under which a failed write is the disk's being full
 
 
 def discover(start: str | Path) -> Path | None:

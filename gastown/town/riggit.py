@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from gastown.errors import GitFailed
-from gastown.town.git import ZERO, last_line, read_push, run_git
+from gastown.errors import GastownError, GitFailed
+from gastown.town.git import ZERO, disk_trouble, last_line, read_push, run_git
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,11 @@ class RigGit:
         self, *args: str, check: bool = True, input: bytes | None = None, env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[bytes]:
         return run_git((*NO_HOOKS, *args), self.path, check=check, input=input, env=env, timeout=self.timeout)
+
+    def _refused(self, proc: subprocess.CompletedProcess[bytes], message: str, hint: str = "") -> GastownError:
+        """What to raise for a git command here that failed: the disk's trouble when the disk
+        refused a write (waited out, the bead handed back), else GitFailed(message, hint)."""
+        return disk_trouble(proc, self.path) or GitFailed(message, hint)
 
     def _lines(self, *args: str) -> list[str]:
         """The NUL-separated names ``git ARGS -z`` printed (no quoting of odd file names)."""
@@ -143,7 +148,8 @@ class RigGit:
             return True
         if self.resolve(ref) is not None:  # it was there, or another process made it first: either will do
             return False
-        raise GitFailed(
+        raise self._refused(
+            proc,
             f"cannot create branch {branch} at {start[:10]} in {self.path}: {last_line(proc)}",
             "check that the name is a valid branch name and the repository is writable",
         )
@@ -159,7 +165,8 @@ class RigGit:
                 log.debug("%s was already at %s: %s", branch, new[:10], last_line(proc))
             return
         said = f": {last_line(proc)}" if proc.returncode != 0 else ""
-        raise GitFailed(
+        raise self._refused(
+            proc,
             f"{branch} moved: it is at {(now or 'nothing')[:10]}, not {new[:10]} (it was {old[:10]}){said}",
             f"nothing was lost: {new[:10]} is kept; run the merge again and it starts from {branch}'s new tip",
         )
@@ -168,7 +175,7 @@ class RigGit:
         """Point ``ref`` at ``new`` whatever it held (a mirror such as a remote-tracking ref)."""
         proc = self._run("update-ref", ref, new, check=False)
         if proc.returncode != 0:
-            raise GitFailed(f"cannot point {ref} at {new[:10]} in {self.path}: {last_line(proc)}")
+            raise self._refused(proc, f"cannot point {ref} at {new[:10]} in {self.path}: {last_line(proc)}")
 
     def diff_names(self, old: str, new: str) -> list[str]:
         """The files that differ between two commits (a rename as both of its names)."""
@@ -211,7 +218,8 @@ class RigGit:
     def _worktree_add(self, where: Path, *args: str) -> None:
         proc = self._run("worktree", "add", "--quiet", *args, check=False)
         if proc.returncode != 0:
-            raise GitFailed(
+            raise self._refused(
+                proc,
                 f"cannot make a worktree at {where} from {self.path}: {last_line(proc)}",
                 f"delete {where} if it was left behind, then run git worktree prune in {self.path}",
             )
@@ -256,7 +264,7 @@ class RigGit:
                 f"cannot abort the rebase in {self.path}", f"run git rebase --abort in {self.path}, or delete it"
             )
         if not conflicted:  # it failed before replaying anything: not a conflict
-            raise GitFailed(f"git rebase onto {upstream[:10]} failed in {self.path}: {last_line(proc)}")
+            raise self._refused(proc, f"git rebase onto {upstream[:10]} failed in {self.path}: {last_line(proc)}")
         return conflicted
 
     def rebase_in_progress(self) -> bool:
@@ -293,7 +301,7 @@ class RigGit:
         proc = self._run("diff", "--cached", "--quiet", "HEAD", check=False)
         if proc.returncode in (0, 1) and not proc.stderr.strip():
             return proc.returncode == 1
-        raise GitFailed(f"cannot compare the index with HEAD in {self.path}: {last_line(proc)}")
+        raise self._refused(proc, f"cannot compare the index with HEAD in {self.path}: {last_line(proc)}")
 
     def commit_staged(self, message: str, author: str, committer: str = "gastown") -> str | None:
         """Commit what is staged (no hooks); the new commit, or None when nothing is staged."""

@@ -130,6 +130,29 @@ def test_a_dead_endpoint_hands_the_bead_back_instead_of_failing_it(world):
     assert entry.event == "release" and "unavailable" in dict(entry.trailers)["Reason"]
 
 
+def test_a_watcher_whose_model_is_down_backs_off_instead_of_claiming_again_at_once(world):
+    """An outage hands the bead back for the model's trouble; claiming it again at once would
+    hand it back again — hundreds of claim and release commits a minute (seen before)."""
+    town, _, person = world
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    set_config(town.path, roster_toml(dead, retries=0))
+    town.add("a bead for a dead model", rig="example")
+    code, _, err = finish(start_watcher(town.path, "polecat", "p1", "--idle-exit", "14"), 60)
+    assert code == 0, err
+    bead_id = next(iter(town.store().snapshot().index.entries))
+    history = read_log(town.store().git, "refs/heads/tasks", bead=bead_id)
+    claims = [e for e in history if e.event == "claim"]
+    releases = [e for e in history if e.event == "release"]
+    # pauses of 1, 2, 4, 8 s: at most 4 claims in 14 s however fast a round is (without them,
+    # a round every second or so here: 8 to 14)
+    assert 2 <= len(claims) <= 5 and len(releases) == len(claims), (len(claims), len(releases))
+    assert town.queue().show(bead_id).attempts == 0  # the model's trouble, not the bead's
+
+
 def test_429_500_and_every_text_form_still_get_the_work_done(world):
     town, _, person = world
     write = {"path": "beatscore/combo.py", "content": COMBO_CODE}

@@ -210,6 +210,7 @@ def _words(path: Path) -> set[str]:
 def _end(folder: Path) -> None:
     """Kill the members of ``folder``'s group and remove it (best effort)."""
     deadline = time.monotonic() + EMPTY_WAIT_S
+    pause = 0.001  # a member killed a moment ago is usually gone within a millisecond or two
     while True:
         try:
             folder.rmdir()
@@ -222,7 +223,8 @@ def _end(folder: Path) -> None:
             log.debug("control group %s not empty yet: left for a sweep", folder)
             return
         _kill_members(folder)
-        time.sleep(0.01)
+        time.sleep(pause)
+        pause = min(0.02, pause * 2)
 
 
 def _kill_members(folder: Path) -> None:

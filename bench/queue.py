@@ -1,4 +1,4 @@
-"""Queue benchmarks: claim latency, contention, `gt ready`, whole commands, hooks, remote.
+"""Queue benchmarks: claims, contention, `gt ready`, whole commands, the saved index, hooks, remote.
 
     python bench/queue.py [--sizes 100,10000,100000] [--quick]
 
@@ -29,8 +29,9 @@ from gastown.errors import NothingReady  # noqa: E402
 from gastown.town import events, founding, ids  # noqa: E402
 from gastown.town import town as townmod  # noqa: E402
 from gastown.town.bead import new_bead  # noqa: E402
+from gastown.town.index import Index  # noqa: E402
 from gastown.town.queue import Queue  # noqa: E402
-from gastown.town.store import GitStore, Update  # noqa: E402
+from gastown.town.store import SAVE_EVERY, GitStore, Update  # noqa: E402
 
 GT = [sys.executable, "-m", "gastown"]
 
@@ -130,6 +131,25 @@ def ready_in_process(path: Path, runs: int = 7) -> float:
     return statistics.median(times)
 
 
+def index_times(path: Path, claims: int, runs: int = 7) -> tuple[float, float]:
+    """The saved index: loading it (what every new process does first), and saving it after
+    ``claims`` claims (a watcher saves every SAVE_EVERY changes)."""
+    store = GitStore(townmod.locate(path))
+    store.snapshot()
+    store.save_index()
+    loads = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        Index.load(store.index_path)
+        loads.append(time.perf_counter() - started)
+    queue = Queue(store)
+    for _ in range(claims):
+        queue.claim("polecat", "bench@host", lease=3600)
+    started = time.perf_counter()
+    store.save_index()
+    return statistics.median(loads), time.perf_counter() - started
+
+
 def hook_time(root: Path, n: int) -> tuple[float, float]:
     """The pre-receive hook as git runs it on a town of n beads: for a one-claim push to
     tasks, and for a claim proposal's push (refs/claims/<id>)."""
@@ -202,6 +222,9 @@ def main() -> None:
                     ("gt claim", ["claim", "--role", "polecat", "--agent", "bench"]),
                 ):
                     print(f"{label}, {n:>6} beads, whole process: {ms(whole_command(path, command))}")
+                claims = min(SAVE_EVERY, n)
+                load, save = index_times(path, claims)
+                print(f"saved index, {n:>6} beads: load {ms(load)}, save after {claims} claims {ms(save)}")
                 to_tasks, proposal = hook_time(root, n)
                 print(f"pre-receive hook, {n:>6} beads, one-claim push to tasks: {ms(to_tasks)}")
                 print(f"pre-receive hook, {n:>6} beads, one claim proposal push: {ms(proposal)}")

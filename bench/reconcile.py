@@ -4,7 +4,8 @@
 
 Builds a synthetic tasks history with `git fast-import` (claim, renew, complete and
 fail commits with their trailers, a few manual commits that edit a bead file), then
-times a full reconcile (no saved state) and an incremental one after one new commit.
+times a full reconcile (no saved state), an incremental one after one new commit, and
+reading every record back from the ledger (what metrics and cost do).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gastown.mayor.decisions import reconcile  # noqa: E402
-from gastown.mayor.reconcile import bring_up_to_date  # noqa: E402
+from gastown.mayor.reconcile import all_records, bring_up_to_date  # noqa: E402
 from gastown.town import founding  # noqa: E402
 from gastown.town import roster as rostermod  # noqa: E402
 from gastown.town.store import GitStore  # noqa: E402
@@ -83,7 +84,7 @@ def main() -> None:
         )
         store = GitStore(town)
         roster = rostermod.load({}, {})
-        folder = town.state_dir / "mayor"
+        folder = town.state_dir
         started = time.perf_counter()
         ledger = bring_up_to_date(store.git, store.tip(), folder)
         full = time.perf_counter() - started
@@ -115,6 +116,13 @@ def main() -> None:
         print(
             f"incremental reconcile after one new commit: median {samples[3] * 1000:.1f} ms (min {samples[0] * 1000:.1f}, max {samples[-1] * 1000:.1f})"
         )
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            records = all_records(store.git, store.tip(), folder)
+            samples.append(time.perf_counter() - started)
+        samples.sort()
+        print(f"every record read back ({len(records)}, for metrics and cost): median {samples[2] * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

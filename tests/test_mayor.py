@@ -13,7 +13,7 @@ from watchers import make_rig, set_config, start_watcher
 from gastown.agents import rig as rigmod
 from gastown.mayor import planner
 from gastown.mayor.reconcile import Ledger, bring_up_to_date
-from gastown.town import events, schema
+from gastown.town import cache, events, schema
 from gastown.town.store import Update
 
 GOOD = {
@@ -171,13 +171,13 @@ def test_no_mayor_model_says_what_to_do(rigged):
 def test_reconcile_reads_only_what_is_new_and_rereads_a_rewritten_history(town):
     first = town.add("one")
     store = town.store()
-    folder = store.town.state_dir / "mayor"
+    folder = store.town.state_dir
     ledger = bring_up_to_date(store.git, store.tip(), folder)
     assert ledger.last == store.tip() and ledger.timeline(first).events == 1
     town.add("two")
     store = town.store()
     bring_up_to_date(store.git, store.tip(), folder)
-    saved = Ledger(folder / "ledger.sqlite")
+    saved = Ledger(cache.path_in(folder))
     frames = saved.frames()
     saved.close()
     assert len(frames) == 2 and len(frames[-1]) == 1  # the second read took only the new commit

@@ -251,7 +251,7 @@ def metrics(
 
     store = open_store(ctx)
     snap = store.snapshot()
-    records = all_records(store.git, snap.commit, store.town.state_dir / "mayor")
+    records = all_records(store.git, snap.commit, store.town.state_dir)
     scope = metricsmod.Scope(convoy, role, model, since_option(since_text))
     found = metricsmod.of_index(records, snap.index, scope)
     if as_json:

@@ -81,7 +81,7 @@ def reconcile(
     """
     now = time.time() if now is None else now
     snap = store.snapshot()
-    ledger = bring_up_to_date(store.git, snap.commit, store.town.state_dir / "mayor")
+    ledger = bring_up_to_date(store.git, snap.commit, store.town.state_dir)
     result = Reconciled(snap.commit, len(snap.index), rewritten=ledger.rewritten)
     result.problems = _problems(ledger, snap)
     result.recoveries = ledger.recoveries()

@@ -13,19 +13,19 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown.town import events
+from gastown.errors import GitFailed
+from gastown.town import cache, events
 from gastown.town.git import Git
 from gastown.town.history import RECORD_SEP, Entry, read
 
 log = logging.getLogger(__name__)
 
-FORMAT = 5  # bump when history.Entry or the tables change: an older ledger is read again from the start
+FORMAT = 6  # bump when history.Entry or the tables change: an older ledger is read again from the start
 # The trailers the fold keeps, compactly, for metrics and cost.
 KEPT = (
     "Bead",
@@ -76,36 +76,45 @@ class Timeline:
 
 
 class Ledger:
-    """The timelines folded so far and where the reading stopped, in a small SQLite file.
+    """The timelines folded so far, the records read, and where the reading stopped: tables
+    in the town's cache (``gastown.town.cache``), or in memory without one.
 
     Only the beads a new commit touches are read and written back, so an incremental
     reconcile costs a few rows however long the history is. It is a cache of the history:
-    deleting it only costs a full read. Without a folder it lives in memory.
+    deleting it only costs a full read.
     """
 
     def __init__(self, path: Path | None = None) -> None:
         import sqlite3
 
-        self.path = path
-        self.db = sqlite3.connect(str(path) if path is not None else ":memory:", isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS timeline "
-            "(bead TEXT PRIMARY KEY, data TEXT, problems INTEGER, recoveries INTEGER)"
-        )
-        # The records of each read, one frame per fold, written in the fold's transaction:
-        # what metrics and cost read can never fall behind (or run ahead of) the timelines.
-        self.db.execute("CREATE TABLE IF NOT EXISTS frames (seq INTEGER PRIMARY KEY, records BLOB)")
-        if self._meta("format") != str(FORMAT):
-            self.reset(0)
+        db = cache.connect(path) if path is not None else None
+        self.path = path if db is not None else None
+        self.db = db if db is not None else sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            self._open()
+        except sqlite3.Error as error:  # the cache locked for too long, or damaged
+            if self.path is None:
+                raise
+            self.db.close()
+            cache.trouble(self.path, error)
+            self.path, self.db = None, sqlite3.connect(":memory:", isolation_level=None)
+            self._open()  # no cache: a ledger in memory, read from the first commit
+
+    def _open(self) -> None:
+        with cache.transaction(self.db, write=True):
+            if self._format() != str(FORMAT):
+                self._reset(0)
+
+    def _format(self) -> str | None:
+        found = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger_meta'").fetchone()
+        return None if found is None else self._meta("format")
 
     def _meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self.db.execute("SELECT value FROM ledger_meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def _set(self, key: str, value: object) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+        self.db.execute("INSERT OR REPLACE INTO ledger_meta VALUES (?, ?)", (key, str(value)))
 
     @property
     def last(self) -> str | None:
@@ -113,32 +122,49 @@ class Ledger:
 
     @property
     def rewritten(self) -> int:
-        return int(self._meta("rewritten") or 0)
+        return _int(self._meta("rewritten")) or 0
 
     def reset(self, rewritten: int) -> None:
-        self.db.execute("DELETE FROM timeline")
-        self.db.execute("DELETE FROM frames")
-        self.db.execute("DELETE FROM meta")
+        """Forget everything read: the next read starts from the first commit."""
+        with cache.transaction(self.db, write=True):
+            self._reset(rewritten)
+
+    def _reset(self, rewritten: int) -> None:
+        for table in ("ledger_meta", "ledger_timeline", "ledger_records"):
+            self.db.execute(f"DROP TABLE IF EXISTS {table}")
+        self.db.execute("CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT)")
+        self.db.execute(
+            "CREATE TABLE ledger_timeline (bead TEXT PRIMARY KEY, data TEXT, problems INTEGER, recoveries INTEGER)"
+        )
+        # The records of each read (a frame), written in the fold's transaction: what metrics
+        # and cost read can never fall behind (or run ahead of) the timelines.
+        self.db.execute("CREATE TABLE ledger_records (seq INTEGER PRIMARY KEY, frame INTEGER, data TEXT)")
         self._set("format", FORMAT)
         self._set("rewritten", rewritten)
 
     def timeline(self, bead: str) -> Timeline | None:
-        row = self.db.execute("SELECT data FROM timeline WHERE bead = ?", (bead,)).fetchone()
-        return None if row is None else Timeline(**json.loads(row[0]))
+        row = self.db.execute("SELECT data FROM ledger_timeline WHERE bead = ?", (bead,)).fetchone()
+        return None if row is None else _timeline(row[0])
 
     def timelines(self, only_with_problems: bool = False) -> list[Timeline]:
-        query = "SELECT data FROM timeline" + (" WHERE problems > 0" if only_with_problems else "") + " ORDER BY bead"
-        return [Timeline(**json.loads(row[0])) for row in self.db.execute(query)]
+        where = " WHERE problems > 0" if only_with_problems else ""
+        query = f"SELECT data FROM ledger_timeline{where} ORDER BY bead"
+        found = (_timeline(data) for (data,) in self.db.execute(query))
+        return [line for line in found if line is not None]
 
     def recoveries(self) -> int:
-        row = self.db.execute("SELECT COALESCE(SUM(recoveries), 0) FROM timeline").fetchone()
+        row = self.db.execute("SELECT COALESCE(SUM(recoveries), 0) FROM ledger_timeline").fetchone()
         return int(row[0])
 
     def beads(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM timeline").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM ledger_timeline").fetchone()[0])
 
-    def fold(self, records: Sequence[Entry], manual: dict[str, list[str]] | None = None) -> None:
-        """Add ``records`` (oldest first): read the touched timelines, apply, write them back."""
+    def fold(
+        self, records: Sequence[Entry], manual: dict[str, list[str]] | None = None, restart: int | None = None
+    ) -> None:
+        """Add ``records`` (oldest first): read the touched timelines, apply, write them back
+        with the records themselves, in one transaction; after forgetting everything read
+        before when ``restart`` gives the new count of rewritten histories."""
         touched: dict[str, list[Entry]] = {}
         for record in records:
             beads = list(record.beads)
@@ -146,47 +172,65 @@ class Ledger:
                 beads = manual.get(record.commit, [])
             for bead in beads:
                 touched.setdefault(bead, []).append(record)
-        self.db.execute("BEGIN")
-        try:
+        with cache.transaction(self.db, write=True):
+            if restart is not None:
+                self._reset(restart)
             for bead, mine in touched.items():
                 line = self.timeline(bead) or Timeline(bead)
                 for record in mine:
                     _apply(line, record)
                 self.db.execute(
-                    "INSERT OR REPLACE INTO timeline VALUES (?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO ledger_timeline VALUES (?, ?, ?, ?)",
                     (bead, json.dumps(line.__dict__), len(line.problems), line.recoveries),
                 )
             if records:
+                frame = (_int(self._meta("frames")) or 0) + 1
                 self._set("last", records[-1].commit)
-                frame = pickle.dumps(list(records), protocol=pickle.HIGHEST_PROTOCOL)
-                self.db.execute("INSERT INTO frames (records) VALUES (?)", (frame,))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+                self._set("frames", frame)
+                self.db.executemany(
+                    "INSERT INTO ledger_records (frame, data) VALUES (?, ?)", [(frame, _row(r)) for r in records]
+                )
+
+    def records(self) -> list[Entry]:
+        """Every record read so far, oldest first (none when they are damaged: the ledger
+        is then reset, and the next read starts from the first commit)."""
+        query = "SELECT group_concat(data, ',') FROM (SELECT data FROM ledger_records ORDER BY seq)"
+        (rows,) = self.db.execute(query).fetchone()
+        try:
+            with cache.collector_paused():  # one JSON text parsed at once: 100k rows cost ~0.1 s
+                return [
+                    Entry(commit, time, author, subject, tuple(map(tuple, trailers)), parent)
+                    for commit, time, author, subject, trailers, parent in json.loads(f"[{rows or ''}]")
+                ]
+        except (ValueError, TypeError) as error:  # rows written by hand, or by no gastown
+            log.warning("the ledger's records are damaged (%s): the history will be read again", error)
+            self.reset(self.rewritten)
+            return []
 
     def frames(self) -> list[list[Entry]]:
         """The records of each read, oldest first."""
-        found: list[list[Entry]] = []
-        for (blob,) in self.db.execute("SELECT records FROM frames ORDER BY seq"):
-            try:
-                found.append(pickle.loads(blob))
-            except ImportError:  # saved by a gastown whose modules lived elsewhere
-                log.info("the ledger was saved by an older gastown: the history will be read again")
-                self.reset(self.rewritten)
-                return []
-            except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, EOFError):
-                log.warning("the ledger's records are damaged: the history will be read again")
-                self.reset(self.rewritten)  # the next read starts from the first commit
-                return []
+        records, found, at = self.records(), [], 0
+        for (size,) in self.db.execute("SELECT COUNT(*) FROM ledger_records GROUP BY frame ORDER BY frame"):
+            found.append(records[at : at + size])
+            at += size
         return found
-
-    def records(self) -> list[Entry]:
-        """Every record read so far, oldest first."""
-        return [record for frame in self.frames() for record in frame]
 
     def close(self) -> None:
         self.db.close()
+
+
+def _timeline(data: str) -> Timeline | None:
+    """A timeline as the ledger keeps it; None (and a warning) for a row no gastown wrote."""
+    try:
+        return Timeline(**json.loads(data))
+    except (ValueError, TypeError) as error:
+        log.warning("a timeline in the ledger is damaged (%s): its bead is read as new", error)
+        return None
+
+
+def _row(record: Entry) -> str:
+    """A record as the ledger keeps it: a JSON list of history.Entry's fields, in order."""
+    return json.dumps([record.commit, record.time, record.author, record.subject, record.trailers, record.parent])
 
 
 def read_records(git: Git, tip: str, since: str | None) -> list[Entry]:
@@ -251,39 +295,81 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def bring_up_to_date(git: Git, tip: str | None, folder: Path | None) -> Ledger:
+def bring_up_to_date(git: Git, tip: str | None, state_dir: Path | None) -> Ledger:
     """The ledger for ``tip``: saved state plus only the new commits (all of them after a rewrite).
 
-    With a ``folder`` the state is kept there (``ledger.sqlite``: timelines and records).
+    With the town's ``state_dir`` the state is kept in its cache (``cache.sqlite``:
+    timelines and records), and readers take turns through ``mayor/ledger.lock``.
     """
-    if folder is None:
-        return _update(git, tip, None)
+    if state_dir is None:
+        return _update(git, tip, Ledger())
+    folder = state_dir / "mayor"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "ledger.lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two readers must not append the same records twice
         try:
-            return _update(git, tip, folder)
+            return _saved(git, tip, cache.path_in(state_dir))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _update(git: Git, tip: str | None, folder: Path | None) -> Ledger:
-    ledger = Ledger(folder / "ledger.sqlite" if folder is not None else None)
+def _saved(git: Git, tip: str | None, path: Path) -> Ledger:
+    """The ledger kept in the cache at ``path``; one in memory when the cache fails midway."""
+    import sqlite3
+
+    ledger = Ledger(path)
+    try:
+        return _update(git, tip, ledger)
+    except sqlite3.Error as error:
+        ledger.close()
+        if ledger.path is None:
+            raise  # the ledger in memory failed: not the cache's doing
+        cache.trouble(path, error)
+        return _update(git, tip, Ledger())
+
+
+def _update(git: Git, tip: str | None, ledger: Ledger) -> Ledger:
     if tip is None or ledger.last == tip:
         return ledger
-    if ledger.last is not None and not git.is_ancestor(ledger.last, tip):
+    since, restart = ledger.last, None
+    if since is not None and not _grows_from(git, since, tip):
         log.info("the tasks history was rewritten: reading it all again")
-        ledger.reset(ledger.rewritten + 1)
-    records = read_records(git, tip, ledger.last)
+        since, restart = None, ledger.rewritten + 1
+    records = read_records(git, tip, since)
     manual = manual_paths(git, [r.commit for r in records if r.event == events.MANUAL])
-    ledger.fold(records, manual)
+    ledger.fold(records, manual, restart)
     return ledger
 
 
-def all_records(git: Git, tip: str | None, folder: Path) -> list[Entry]:
-    """Every record up to ``tip`` (bringing the saved state up to date first)."""
-    ledger = bring_up_to_date(git, tip, folder)
+def _grows_from(git: Git, since: str, tip: str) -> bool:
+    """Whether ``tip`` grows from the ledger's last commit (False for one that is not a commit)."""
     try:
-        return ledger.records() if tip else []
+        return git.is_ancestor(since, tip)
+    except GitFailed:
+        return False
+
+
+def all_records(git: Git, tip: str | None, state_dir: Path) -> list[Entry]:
+    """Every record up to ``tip``, from the saved state brought up to date; read without
+    the cache when it fails or its records are damaged."""
+    import sqlite3
+
+    if tip is None:
+        return []
+    ledger = bring_up_to_date(git, tip, state_dir)
+    try:
+        found = ledger.records()
+    except sqlite3.Error as error:
+        if ledger.path is None:
+            raise
+        cache.trouble(ledger.path, error)
+        found = []
+    finally:
+        ledger.close()
+    if found:  # a tip has at least one commit: none found means the cache let us down
+        return found
+    ledger = _update(git, tip, Ledger())
+    try:
+        return ledger.records()
     finally:
         ledger.close()

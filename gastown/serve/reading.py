@@ -330,7 +330,7 @@ class Reader:
             return self._memo(("panels", scope), lambda: self._panels(snap, scope))
 
     def _panels(self, snap: Snapshot, scope: metricsmod.Scope) -> Panels:
-        records = self._memo("records", lambda: all_records(self.store.git, snap.commit, self.town.state_dir / "mayor"))
+        records = self._memo("records", lambda: all_records(self.store.git, snap.commit, self.town.state_dir))
         return Panels(metricsmod.of_index(records, snap.index, scope), self._cost(snap, scope))
 
     def _cost(self, snap: Snapshot, scope: metricsmod.Scope) -> costmod.Report | None:

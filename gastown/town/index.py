@@ -2,8 +2,9 @@
 
 The branch is the only source of truth; this index is a cache of it, keyed by the id of
 the ``beads/`` tree it reflects. Moving it to a newer tree costs one tree diff and one
-JSON parse per changed bead, so a claim stays fast at 100k beads. It is saved under
-``$GIT_DIR/gastown/`` for the next process and may be deleted at any time.
+JSON parse per changed bead, so a claim stays fast at 100k beads. It is saved in the
+town's cache (``cache``: a row per bead file, and what the rows reflect) for the next
+process, which loses only a rebuild when the cache is gone or from another format.
 
 Summaries are parsed leniently: a bead that bypassed validation is listed with status
 ``invalid`` and the reason, never dropped and never fatal.
@@ -12,22 +13,27 @@ Summaries are parsed leniently: a bead that bypassed validation is listed with s
 from __future__ import annotations
 
 import bisect
+import json
 import logging
-import os
-import pickle
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gastown.errors import InvalidBead
-from gastown.town import dag, ids, schema, times
+from gastown.town import cache, dag, ids, schema, times
 from gastown.town.bead import BLOCKS, CLAIMED, OPEN, PARENT_CHILD
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
 INVALID = "invalid"
-FORMAT = 5  # bump when Entry changes shape; older saved indexes are ignored
+# How long a save waits for another writer of the cache (the Mayor folding its ledger):
+# the save is made under the store's lock, and a skipped one only costs the next process
+# a longer catch-up from the tree the cache still holds.
+SAVE_WAIT_S = 0.25
+FORMAT = 6  # bump when Entry or the tables change shape: a cache of another format is rebuilt
 
 
 class Entry(NamedTuple):
@@ -181,6 +187,8 @@ class Index:
         self.duplicates: dict[str, set[str]] = {}
         self._open: dict[str, list[tuple[int, float, str]]] = {}
         self._claimed: list[tuple[float, str]] = []
+        self._saved_tree: str | None = None  # the tree the cache held when this index last read or wrote it
+        self._dirty: dict[str, None] = {}  # paths changed since then, last changed last: what the next save writes
 
     def copy(self) -> Index:
         """An index that moves on its own: the entries are values, the tables are copied."""
@@ -191,6 +199,7 @@ class Index:
         other.duplicates = {k: set(v) for k, v in self.duplicates.items()}
         other._open = {k: list(v) for k, v in self._open.items()}
         other._claimed = list(self._claimed)
+        other._dirty = dict(self._dirty)
         return other
 
     def __len__(self) -> int:
@@ -213,6 +222,8 @@ class Index:
                 self._drop(old.id, path)
             if blob is not None and raw is not None:
                 self._put(summarize(path, blob, raw))
+            self._dirty.pop(path, None)
+            self._dirty[path] = None
             count += 1
         self.tree = tree
         return count
@@ -325,32 +336,135 @@ class Index:
     # ---- persistence -----------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write the index atomically (a cache: losing it only costs a rebuild)."""
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-")
-        except OSError as error:  # a read-only town: reading goes on without the cache
-            log.debug("could not save the index at %s: %s", path, error)
-            return
-        try:
-            with os.fdopen(fd, "wb") as out:
-                pickle.dump((FORMAT, self.__dict__), out, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError as error:
-            log.debug("could not save the index at %s: %s", path, error)
-            Path(tmp).unlink(missing_ok=True)
+        """Write the index into the cache at ``path`` in one transaction: only the files
+        changed since this index last read or wrote it when the cache still holds that
+        tree, everything otherwise. Losing the cache only costs a rebuild, so a cache that
+        cannot be written (a read-only town) is passed by."""
+        if cache.run(path, self._write, write=True, busy_s=SAVE_WAIT_S):
+            self._saved_tree = self.tree
+            self._dirty.clear()
+
+    def _write(self, db: sqlite3.Connection) -> bool:
+        db.execute("CREATE TABLE IF NOT EXISTS index_meta (key TEXT PRIMARY KEY, value TEXT)")
+        saved = _meta(db)
+        if saved.get("format") != FORMAT:
+            db.execute("DROP TABLE IF EXISTS index_beads")
+            saved = {}
+        # One row per bead file: its Entry as a JSON list. Rows are read back in the order
+        # they were written, a changed file's row moving last, as the index's tables do.
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS index_beads (seq INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, entry TEXT)"
+        )
+        if "tree" in saved and saved["tree"] == self.tree:
+            pass  # another process saved this very tree: the rows are already these
+        elif self._saved_tree is not None and saved.get("tree") == self._saved_tree:
+            db.executemany("DELETE FROM index_beads WHERE path = ?", [(_key(p),) for p in self._dirty])
+            _insert(db, [self.by_path[p] for p in self._dirty if p in self.by_path])
+        else:
+            db.execute("DELETE FROM index_beads")
+            _insert(db, list(self.by_path.values()))
+        known = self.config_known and _plain(self.config_raw)  # else the next process reads town.toml again
+        meta = {
+            "format": FORMAT,
+            "tree": self.tree,
+            "commit": self.commit,
+            "root": self.root,
+            "config_blob": self.config_blob,
+            "config_raw": self.config_raw if known else None,
+            "config_known": known,
+        }
+        db.executemany("INSERT OR REPLACE INTO index_meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+        return True
 
     @classmethod
     def load(cls, path: Path) -> Index | None:
-        """The saved index, or None when missing, from another format or unreadable."""
-        try:
-            with path.open("rb") as source:
-                fmt, state = pickle.load(source)
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError):
-            # ImportError: saved by a version whose modules lived elsewhere
-            return None
-        if fmt != FORMAT:
+        """The index saved in the cache at ``path``, or None when there is none, it is from
+        another format, or it cannot be read."""
+        return cache.run(path, cls._read, write=False)
+
+    @classmethod
+    def _read(cls, db: sqlite3.Connection) -> Index | None:
+        saved = _meta(db)
+        if saved.get("format") != FORMAT or "tree" not in saved:
             return None
         index = cls()
-        index.__dict__.update(state)
+        try:
+            index.tree, index.commit, index.root = saved["tree"], saved["commit"], saved["root"]
+            index.config_blob = saved["config_blob"]
+            index.config_known = saved["config_known"] is True
+            index.config_raw = saved["config_raw"] if index.config_known else None
+            with cache.collector_paused():
+                index._fill(_rows(db))
+        except (KeyError, ValueError, TypeError) as error:  # rows written by hand, or by no gastown
+            log.info("the cached index cannot be read (%s): it will be rebuilt", error)
+            return None
+        index._saved_tree = index.tree
         return index
+
+    def _fill(self, rows: list[list[Any]]) -> None:
+        """Make each saved row an Entry and fill the tables at once: one sort per list, not
+        one insertion per entry."""
+        width, at, new = len(Entry._fields), _BLOCKS, tuple.__new__
+        made: list[Entry] = []
+        for fields in rows:
+            if len(fields) != width:
+                raise ValueError(f"a row of {len(fields)} fields, not {width}")
+            fields[at] = tuple(fields[at])
+            made.append(new(Entry, fields))
+        self.by_path = {entry.path: entry for entry in made}
+        self.entries = {entry.id: entry for entry in made}
+        if len(self.entries) < len(made):  # files sharing an id: the first path speaks for it
+            self.entries = {}
+            for entry in made:
+                current = self.entries.setdefault(entry.id, entry)
+                if current is not entry:
+                    self.duplicates.setdefault(entry.id, {current.path}).add(entry.path)
+                    if entry.path < current.path:
+                        self.entries[entry.id] = entry
+        opened, claimed = self._open, self._claimed
+        for entry in self.entries.values():
+            if entry.status == OPEN:
+                opened.setdefault(entry.role, []).append((entry.priority, entry.created, entry.id))
+            elif entry.status == CLAIMED and entry.expires is not None:
+                claimed.append((entry.expires, entry.id))
+        for keys in opened.values():
+            keys.sort()
+        claimed.sort()
+
+
+def _meta(db: sqlite3.Connection) -> dict[str, Any]:
+    return {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM index_meta")}
+
+
+def _insert(db: sqlite3.Connection, entries: list[Entry]) -> None:
+    dumps = json.JSONEncoder(separators=(",", ":")).encode  # ASCII: any text SQLite can hold
+    db.executemany("INSERT INTO index_beads (path, entry) VALUES (?, ?)", [(_key(e.path), dumps(e)) for e in entries])
+
+
+def _rows(db: sqlite3.Connection) -> list[list[Any]]:
+    """Every saved row, in the order saved: one JSON text for all of them, parsed at once
+    (a row at a time costs twice as much at 100k beads)."""
+    (rows,) = db.execute("SELECT group_concat(entry, ',') FROM (SELECT entry FROM index_beads ORDER BY seq)").fetchone()
+    found: list[list[Any]] = json.loads(f"[{rows or ''}]")
+    return found  # a row that is not a list of Entry's fields fails in _fill (TypeError, KeyError, ValueError)
+
+
+_BLOCKS = Entry._fields.index("blocks")
+
+
+def _key(path: str) -> str:
+    """The cache's key for ``path``: the path, or its JSON when SQLite cannot hold it as text
+    (a file name that is not UTF-8)."""
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return json.dumps(path)
+    return path
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` survives a JSON round trip (TOML's dates do not)."""
+    try:
+        return bool(json.loads(json.dumps(value)) == value)
+    except (TypeError, ValueError):
+        return False

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown.errors import ConfigError, Conflict, InvalidBead, NotFound, Refused, Unavailable, UsageError
+from gastown.town import cache, events, ids
 from gastown.town import config as configmod
-from gastown.town import events, ids
 from gastown.town.bead import Bead
 from gastown.town.git import last_line, read_ref
 from gastown.town.index import INVALID, Index
@@ -171,7 +171,8 @@ class GitStore:
 
     @property
     def index_path(self) -> Path:
-        return self.town.state_dir / "index.pickle"
+        """Where the index is saved: the town's one cache."""
+        return cache.path_in(self.town.state_dir)
 
     # ---- reading ---------------------------------------------------------------
 
@@ -248,10 +249,11 @@ class GitStore:
             index.config_known = True
 
     def save_index(self) -> None:
-        if self._index is not None:
-            self._index.save(self.index_path)
-            self._unsaved = 0
-            self._saved_commit = self._index.commit
+        with self._moving:  # the shared index must not move while it is written
+            if self._index is not None:
+                self._index.save(self.index_path)
+                self._unsaved = 0
+                self._saved_commit = self._index.commit
 
     def close(self) -> None:
         """Save the index if it moved since it was loaded or saved (short-lived processes)."""

@@ -1,7 +1,9 @@
+from dataclasses import fields
+
 import pytest
 
 from gastown.errors import ConfigError
-from gastown.town import roster
+from gastown.town import roster, schema
 
 MIB = 1024 * 1024
 
@@ -69,6 +71,119 @@ def test_prices():
 def test_config_errors_name_the_key(models, roles, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         roster.load(models, roles)
+
+
+def definition(name):
+    return schema.schema_of("town")["$defs"][name]
+
+
+def sample(rule):
+    """A valid value for ``rule`` that no dataclass default equals (the last choice, a 7, an "x", false)."""
+    if "$ref" in rule:
+        return sample(definition(rule["$ref"].removeprefix("#/$defs/")))
+    if "enum" in rule:
+        return rule["enum"][-1]
+    if "anyOf" in rule:
+        return sample(rule["anyOf"][-1])
+    kind = rule["type"]
+    if kind == "object":
+        return {key: sample(sub) for key, sub in rule["properties"].items()}
+    if kind == "array":
+        return [sample(rule["items"])]
+    return {"integer": 7, "number": 7.5, "string": "x", "boolean": False}[kind]
+
+
+def test_the_schema_the_parser_and_the_dataclasses_name_the_same_keys():
+    """A key added to town.schema.json and not to ModelSpec or RoleRule (or the other way) goes red."""
+    spec_fields = {f.name for f in fields(roster.ModelSpec)}
+    assert roster.MODEL_KEYS == set(definition("model")["properties"])
+    assert roster.MODEL_KEYS - roster.MODEL_ONLY_KEYS == spec_fields - roster.SPEC_ONLY_FIELDS
+    assert roster.MODEL_ONLY_KEYS <= roster.MODEL_KEYS and not roster.SPEC_ONLY_FIELDS & roster.MODEL_KEYS
+    assert (
+        roster.ROLE_KEYS
+        == set(definition("role")["properties"])
+        == {f.name for f in fields(roster.RoleRule)} - {"role"}
+    )
+    assert set(definition("band")["properties"]) == {f.name for f in fields(roster.Band)}
+    assert definition("cache_type")["enum"] == list(roster.CACHE_TYPE_BYTES)
+
+
+def test_the_parser_reads_every_key_the_schema_defines():
+    """Every key set to a value its default is not: every field comes out changed."""
+    table = sample(definition("model"))
+    assert set(table) == roster.MODEL_KEYS
+    spec = roster.parse_model("m", table)
+    unread = [f.name for f in fields(spec) if f.name != "name" and getattr(spec, f.name) == f.default]
+    assert unread == [] and spec.extra == {"notes": "x"} and not spec.local
+    assert spec.endpoints == ("x",) and spec.cache_type_k == spec.cache_type_v == "iq4_nl"
+    assert isinstance(spec.context, int) and isinstance(spec.weights_mib, float) and spec.cpu_cores == (7,)
+    rule = roster.parse_role("polecat", sample(definition("role")))
+    assert [f.name for f in fields(rule) if f.name != "role" and getattr(rule, f.name) == f.default] == []
+    assert rule.bands == (roster.Band(7, "x", 7),)
+
+
+@pytest.mark.parametrize(
+    "models, roles, message, hint",
+    [
+        ({"m": {"colour": "red"}}, {}, "town.toml: models.m: unknown key 'colour'", "known keys: api_key_env, "),
+        (
+            {"m": {"context": "4k"}},
+            {},
+            "town.toml: models.m.context: must be a whole number ≥ 1 and ≤ 10000000, got '4k'",
+            None,
+        ),
+        ({"m": {"device": "tpu"}}, {}, "town.toml: models.m.device: must be 'gpu', 'cpu' or 'cloud', got 'tpu'", None),
+        (
+            {"m": {"cpu_cores": [0, -1]}},
+            {},
+            "town.toml: models.m.cpu_cores[1]: must be a whole number ≥ 0, got -1",
+            None,
+        ),
+        (
+            {"m": {"endpoint": 7}},
+            {},
+            "town.toml: models.m.endpoint: must be a string or a list of strings, got 7",
+            None,
+        ),
+        (
+            {"m": {"cache_type_v": "q3"}},
+            {},
+            "town.toml: models.m.cache_type_v: unknown KV cache type 'q3'",
+            "one of f32,",
+        ),
+        (
+            {"m": {"timeout_s": float("inf")}},
+            {},
+            "town.toml: models.m.timeout_s: must be a number above 0 and ≤ 86400, got inf",
+            None,
+        ),
+        (
+            {"smollm2-1.7b": {"tool_mode": "json"}},
+            {},
+            "models.smollm2-1.7b.tool_mode: must be 'native' or 'schema'",
+            None,
+        ),
+        ({"m": 3}, {}, "town.toml: models.m must be a table", None),
+        ({}, {"polecat": {"bead_seconds": float("nan")}}, "roles.polecat.bead_seconds: must be a finite number", None),
+        ({}, {"polecat": {"bead_seconds": 0}}, "roles.polecat.bead_seconds: must be a number above 0", None),
+        (
+            {},
+            {"polecat": {"bands": [{"max_tokens": 9, "model": "m", "slots": 2}]}},
+            "bands[0]: unknown key 'slots'",
+            None,
+        ),
+    ],
+)
+def test_a_schema_violation_names_the_key_and_what_it_must_be(models, roles, message, hint):
+    with pytest.raises(ConfigError) as refused:
+        roster.load(models, roles)
+    assert message in refused.value.message
+    assert hint is None or refused.value.hint.startswith(hint)
+
+
+def test_whole_numbers_written_as_floats_are_read_as_ints():
+    spec = roster.parse_model("m", {"context": 2048.0, "weights_mib": 10})
+    assert spec.context == 2048 and isinstance(spec.context, int) and isinstance(spec.weights_mib, float)
 
 
 def test_with_no_models_every_role_uses_the_embedded_model():

@@ -2,6 +2,7 @@
 what the model is shown.
 
 ``agent``       working one bead: the first prompt, the tool loop, the commit and the result
+``askcrew``     ``ask_crew``: a bead's question put to the Crew, with the crew model when there is one
 ``briefing``    a bead's first prompt: what a small model needs at turn one
 ``calls``       one reply's tool calls, run and answered
 ``cgroups``     a control group per command: its processes and memory capped, all of it ended
@@ -28,6 +29,6 @@ what the model is shown.
 ``toolspecs``   the tools as the model is told of them
 ``tries``       when a failing try starts over, and which files stay at the end
 ``wakeup``      a watchdog wake-up when a commit on tasks may have landed
-``watcher``     one long-running process per role that claims and works beads
+``watcher``     one long-running process per role that claims and works beads: the loop
 ``worktree``    a bead's private checkout of its rig
 """

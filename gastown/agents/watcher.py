@@ -4,7 +4,11 @@
 the model, record the outcome as a commit (one the town cannot take yet, on a full disk,
 is kept and recorded first at the next step). ``run()`` repeats it, sleeping between beads
 until a commit on ``tasks`` wakes it (``wakeup``), or until the next poll of a remote
-elsewhere, and beating its heartbeat (``liveness``) as it goes.
+elsewhere — or, while no model fits the bead it would claim, until the machine's budget
+changes — and beating its heartbeat (``liveness``) as it goes.
+
+The models are the ``Machine``'s (``gastown.machine.machine``: the clients kept for the
+process, their servers started and admitted); a bead's ``ask_crew`` is ``askcrew``'s.
 
 Signals only set flags. The first SIGTERM/SIGINT lets the current bead end at its next
 step (it is handed back if unfinished) and the watcher exits 0; a second one kills the
@@ -25,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import crew, liveness, refinery, wakeup
+from gastown.agents import askcrew, crew, liveness, refinery, wakeup
 from gastown.agents import rig as rigmod
 from gastown.agents.agent import Agent, Limits, Outcome
 from gastown.agents.calls import Crew
@@ -194,7 +198,7 @@ class Watcher:
             base = refinery.target_for(self.store.snapshot(), rig, bead)  # a convoy's beads see its tests
             worktree = prepare(rig.path, bead.id, base, self.town.state_dir / "worktrees" / rig.name)
             stop = _AnyEvent(self.stop, self._lost)
-            ask_crew = _crew_for(rig, worktree.path, self)
+            ask_crew = self._crew(worktree.path)
             agent = Agent(
                 self.options.role,
                 prompt,
@@ -247,7 +251,7 @@ class Watcher:
     def _answer(self, rig: rigmod.Rig, bead: Bead) -> Outcome:
         """A question bead: the Crew answers from the rig's files."""
         question = f"{bead.title}\n\n{bead.description}".strip()
-        text, _model = _crew_for(rig, rig.path, self)(question)
+        text, _model = self._crew(rig.path)(question)
         found = not text.startswith(crew.NOT_FOUND)
         return Outcome("done", "", {"summary": text[:8000], "outcome": "answered" if found else "not-found"})
 
@@ -332,6 +336,10 @@ class Watcher:
                 raise GastownError(f"bead {bead.id} names no rig and the town has {len(known)} rigs")
             name = known[0]
         return rigmod.load(self.store, name, snap)
+
+    def _crew(self, root: Path) -> Crew:
+        """``ask_crew`` for the files under ``root`` (the rig, or the bead's worktree)."""
+        return askcrew.asker(root, self.machine, lambda: self.store.snapshot().config())
 
     def _secrets(self) -> Secrets:
         """What this watcher must never show: every key the roster names, and variables named like keys."""
@@ -422,6 +430,8 @@ class Watcher:
                     self.stop.wait(pause)
                     self.wake.clear()
                     poll = min(POLL_MAX, poll * 2)
+                    if self.options.idle_exit is not None and time.monotonic() - idle_since >= self.options.idle_exit:
+                        break  # the pause ran out the idle limit: no claim (and hand-back) past it
                     continue
                 elif self.options.poll is not None:
                     timeout = self.options.poll
@@ -543,25 +553,3 @@ class _AnyEvent(threading.Event):
 
     def is_set(self) -> bool:
         return any(e.is_set() for e in self._events)
-
-
-def _crew_for(rig: rigmod.Rig, root: Path, watcher: Watcher) -> Crew:
-    """``ask_crew``: the Crew answers from the rig's files (with the crew model if one is set)."""
-
-    def ask(question: str) -> tuple[str, str | None]:
-        client = None
-        config = watcher.store.snapshot().config()
-        roster = config.roster
-        name = roster.model_for("crew")
-        if name:
-            try:
-                client = watcher.machine.named(name)
-            except GastownError:
-                client = None
-        try:
-            found = crew.answer(root, question, client)
-        except Unavailable:
-            return crew.answer(root, question, None).render(), None
-        return found.render(), client.spec.name if client is not None and found.usage else None  # a model answered
-
-    return ask

@@ -4,6 +4,7 @@ them, the queue, the hooks, the town's configuration, and the door to the rigs' 
 ``admission``  what may land on the tasks branch: the protocol's rules, shared by every door
 ``bead``       the bead: a frozen task value with an explicit JSON codec
 ``beadtext``   a bead's fields as a person types them (`field=value`, `gt-x:type`)
+``cache``      the town's one cache (SQLite): the index and the ledger, rebuilt when lost
 ``catalog``    the known local models and where their GGUFs come from
 ``config``     town.toml as one frozen dataclass tree
 ``convoy``     convoys: the beads that ship one feature together
@@ -19,7 +20,7 @@ them, the queue, the hooks, the town's configuration, and the door to the rigs' 
 ``quickcheck`` the hook's quick path: pushes that only rewrite existing beads, plain git
 ``resources``  where the files shipped beside the package live
 ``riggit``     the door to a rig's git: worktrees, CAS advances, pushes read back
-``roster``     the town's models and which role gets which
+``roster``     the town's models and which role gets which, their keys held to town.schema.json
 ``schema``     the one door to JSON Schema
 ``secrets``    secrets known by value: what is redacted, what children never get
 ``store``      the bead store: the tasks branch read through the index, written by CAS or push

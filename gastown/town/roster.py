@@ -10,19 +10,24 @@ defines the same name. With no model configured, every role uses Qwen2.5-Coder-1
 ``gt models pull`` has put it in the user's cache (``models_dir``), else the tiny model:
 SmolLM2-135M, still called ``embedded`` (its old name) when it is the default. Both are
 served on this machine by llama-cpp-python (see ``gastown.machine.runner``).
+
+The keys of a ``[models.NAME]`` and a ``[roles.NAME]`` table, their types and bounds, are
+defined once, in ``schemas/town.schema.json``: a table is held to that definition (the
+compiled validator of ``gastown.town.schema``) and read into its dataclass key by key.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gastown.errors import ConfigError
-from gastown.town import catalog
+from gastown.town import catalog, schema
 
 MIB = 1024 * 1024
 
@@ -178,220 +183,133 @@ def _where(model: str, key: str) -> str:
     return f"town.toml: models.{model}.{key}"
 
 
-def _get(
-    table: Mapping[str, Any],
-    key: str,
-    kind: type | tuple[type, ...],
-    where: str,
-    default: Any = None,
-) -> Any:
-    value = table.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) and kind is not bool:
-        raise ConfigError(f"{where}: expected {_name(kind)}, got {value!r}")
-    if not isinstance(value, kind):
-        raise ConfigError(f"{where}: expected {_name(kind)}, got {value!r}")
-    return value
+def _definition(name: str) -> Mapping[str, Any]:
+    """A table's definition in town.schema.json: the one list of its keys and their types."""
+    found: Mapping[str, Any] = schema.schema_of("town")["$defs"][name]
+    return found
 
 
-def _name(kind: type | tuple[type, ...]) -> str:
-    if isinstance(kind, tuple):
-        return " or ".join(k.__name__ for k in kind)
-    return kind.__name__
+MODEL_KEYS = frozenset(_definition("model")["properties"])
+ROLE_KEYS = frozenset(_definition("role")["properties"])
 
+# The keys of [models.NAME] that are not a ModelSpec field of their own name (read into
+# ``local``, ``endpoints``, ``cache_type_k``/``_v`` and ``extra``), and the fields no key
+# names. Every other key is read into its field; a test holds the three lists together.
+MODEL_ONLY_KEYS = frozenset({"kind", "endpoint", "cache_type", "notes"})
+SPEC_ONLY_FIELDS = frozenset({"name", "local", "extra"})
 
-MODEL_KEYS = {
-    "model",
-    "kind",
-    "endpoint",
-    "endpoints",
-    "api_key_env",
-    "context",
-    "parallel",
-    "weights_mib",
-    "kv_mib_per_token",
-    "layers",
-    "kv_heads",
-    "head_dim",
-    "cache_type",
-    "cache_type_k",
-    "cache_type_v",
-    "device",
-    "ram_mib",
-    "cpu_cores",
-    "tokens_per_second",
-    "price_in_per_mtok",
-    "price_out_per_mtok",
-    "power_watts",
-    "launch",
-    "model_path",
-    "port",
-    "gpu_layers",
-    "threads",
-    "timeout_s",
-    "retries",
-    "fallback",
-    "structured_output",
-    "notes",
-    "max_output_tokens",
-    "max_turns",
-    "tool_mode",
+_BOUNDS = (("minimum", "≥"), ("exclusiveMinimum", "above"), ("maximum", "≤"), ("exclusiveMaximum", "below"))
+_NOUNS = {
+    "integer": ("a whole number", "whole numbers"),
+    "number": ("a number", "numbers"),
+    "string": ("a string", "strings"),
+    "boolean": ("true or false", "true or false"),
+    "array": ("a list", "lists"),
+    "object": ("a table", "tables"),
 }
+
+
+def _check(section: str, name: str, table: Any) -> None:
+    """Hold ``[section.name]`` to its definition in town.schema.json; ConfigError names the first bad key."""
+    where = f"town.toml: {section}.{name}"
+    # Checked under a stand-in name: every table of a section has the same definition,
+    # and a name with a dot in it ("smollm2-1.7b") would blur the path of the bad key.
+    found = schema.first_violation("town", {section: {"_": table}})
+    if found is None:
+        _finite(table, where)
+        return
+    steps = found.path[2:]
+    at = where + "".join(f"[{step}]" if step.isdigit() else f".{step}" for step in steps)
+    rule = found.rule
+    if found.keyword == "additionalProperties" and isinstance(found.value, Mapping):
+        known = sorted(rule.get("properties", ()))
+        unknown = sorted(set(found.value) - set(known))
+        raise ConfigError(f"{at}: unknown key {unknown[0]!r}", f"known keys: {', '.join(known)}")
+    if found.keyword == "required":
+        raise ConfigError(f"{at}: needs {' and '.join(rule['required'])}")
+    if found.keyword == "enum" and "title" in rule:
+        raise ConfigError(f"{at}: unknown {rule['title']} {found.value!r}", f"one of {', '.join(rule['enum'])}")
+    if not steps and found.keyword == "type":
+        raise ConfigError(f"{where} must be a table")
+    raise ConfigError(f"{at}: must be {_expected(rule)}, got {_shown(found.value)}")
+
+
+def _finite(table: Mapping[str, Any], where: str) -> None:
+    """No nan or inf: a schema cannot refuse them (JSON has neither), TOML can write both."""
+    for key, value in table.items():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            numbers = item.values() if isinstance(item, Mapping) else [item]
+            if any(isinstance(n, float) and not math.isfinite(n) for n in numbers):
+                raise ConfigError(f"{where}.{key}: must be a finite number, got {_shown(value)}")
+
+
+def _expected(rule: Mapping[str, Any], plural: bool = False) -> str:
+    """What a value must be, in words, from its definition: ``a whole number ≥ 1``."""
+    if "enum" in rule:
+        choices = [repr(choice) for choice in rule["enum"]]
+        return " or ".join(choices) if len(choices) < 3 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+    if "anyOf" in rule:
+        return " or ".join(_expected(branch, plural) for branch in rule["anyOf"])
+    one, many = _NOUNS.get(rule.get("type", ""), ("a value", "values"))
+    words = many if plural else one
+    if "items" in rule:
+        words += f" of {_expected(rule['items'], plural=True)}"
+    bounds = [f"{sign} {_bound(rule[key])}" for key, sign in _BOUNDS if key in rule]
+    return f"{words} {' and '.join(bounds)}" if bounds else words
+
+
+def _bound(value: float) -> str:
+    """A bound as a person writes it: ``10000000`` and ``0.5`` in full, ``1e+12`` past ten billion."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e10 else f"{value:g}"
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:56] + "..." + shown[-1]
+
+
+def _typed(key: str, value: Any, definition: Mapping[str, Any]) -> Any:
+    """A checked value as its field holds it: numbers as floats, whole numbers as ints, lists as tuples."""
+    kind = definition["properties"][key].get("type")
+    if kind == "number":
+        return float(value)
+    if kind == "integer":
+        return int(value)  # the schema's integers include 2.0
+    if kind == "array":
+        return tuple(value)
+    return value
 
 
 def parse_model(name: str, table: Mapping[str, Any]) -> ModelSpec:
     """A ModelSpec from ``[models.NAME]``; ConfigError names the bad key."""
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"town.toml: models.{name} must be a table")
-    unknown = sorted(set(table) - MODEL_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"town.toml: models.{name}: unknown key {unknown[0]!r}",
-            f"known keys: {', '.join(sorted(MODEL_KEYS))}",
-        )
-    number = (int, float)
-    kind = _get(table, "kind", str, _where(name, "kind"), "local")
-    if kind not in ("local", "cloud"):
-        raise ConfigError(f"{_where(name, 'kind')}: must be 'local' or 'cloud', got {kind!r}")
+    _check("models", name, table)
+    definition = _definition("model")
+    local = table.get("kind", "local") == "local"
     endpoints = table.get("endpoints", table.get("endpoint", ()))
-    if isinstance(endpoints, str):
-        endpoints = (endpoints,)
-    if not isinstance(endpoints, Sequence) or not all(isinstance(e, str) for e in endpoints):
-        raise ConfigError(f"{_where(name, 'endpoints')}: a list of base URLs like http://127.0.0.1:8080/v1")
-    cache = _get(table, "cache_type", str, _where(name, "cache_type"), "f16")
-    cache_k = _get(table, "cache_type_k", str, _where(name, "cache_type_k"), cache)
-    cache_v = _get(table, "cache_type_v", str, _where(name, "cache_type_v"), cache)
-    for key, value in (("cache_type_k", cache_k), ("cache_type_v", cache_v)):
-        if value not in CACHE_TYPE_BYTES:
-            raise ConfigError(
-                f"{_where(name, key)}: unknown KV cache type {value!r}",
-                f"one of {', '.join(CACHE_TYPE_BYTES)}",
-            )
-    device = _get(table, "device", str, _where(name, "device"), "gpu" if kind == "local" else "cloud")
-    cores = _get(table, "cpu_cores", list, _where(name, "cpu_cores"), [])
-    if not all(isinstance(c, int) and c >= 0 for c in cores):
-        raise ConfigError(f"{_where(name, 'cpu_cores')}: a list of core numbers")
-    launch = _get(table, "launch", list, _where(name, "launch"), [])
-    if not all(isinstance(part, str) for part in launch):
-        raise ConfigError(f"{_where(name, 'launch')}: a list of strings (a command template)")
-    positive = ("context", "parallel")
-    for key in positive:
-        value = table.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ConfigError(f"{_where(name, key)}: must be a whole number ≥ 1, got {value!r}")
-    return ModelSpec(
-        name=name,
-        model=_get(table, "model", str, _where(name, "model"), name),
-        local=kind == "local",
-        endpoints=tuple(endpoints),
-        api_key_env=_get(table, "api_key_env", str, _where(name, "api_key_env")),
-        context=table.get("context", 4096),
-        parallel=table.get("parallel", 1),
-        weights_mib=float(_get(table, "weights_mib", number, _where(name, "weights_mib"), 0.0)),
-        kv_mib_per_token=_float_or_none(_get(table, "kv_mib_per_token", number, _where(name, "kv_mib_per_token"))),
-        layers=_get(table, "layers", int, _where(name, "layers")),
-        kv_heads=_get(table, "kv_heads", int, _where(name, "kv_heads")),
-        head_dim=_get(table, "head_dim", int, _where(name, "head_dim")),
-        cache_type_k=cache_k,
-        cache_type_v=cache_v,
-        device=device,
-        ram_mib=float(_get(table, "ram_mib", number, _where(name, "ram_mib"), 0.0)),
-        cpu_cores=tuple(cores),
-        tokens_per_second=_float_or_none(_get(table, "tokens_per_second", number, _where(name, "tokens_per_second"))),
-        price_in_per_mtok=float(_get(table, "price_in_per_mtok", number, _where(name, "price_in_per_mtok"), 0.0)),
-        price_out_per_mtok=float(_get(table, "price_out_per_mtok", number, _where(name, "price_out_per_mtok"), 0.0)),
-        power_watts=_float_or_none(_get(table, "power_watts", number, _where(name, "power_watts"))),
-        launch=tuple(launch),
-        model_path=_get(table, "model_path", str, _where(name, "model_path")),
-        port=_get(table, "port", int, _where(name, "port")),
-        gpu_layers=_get(table, "gpu_layers", int, _where(name, "gpu_layers")),
-        threads=_get(table, "threads", int, _where(name, "threads")),
-        timeout_s=float(_get(table, "timeout_s", number, _where(name, "timeout_s"), 300.0)),
-        retries=_get(table, "retries", int, _where(name, "retries"), 3),
-        fallback=_get(table, "fallback", str, _where(name, "fallback")),
-        structured_output=_get(table, "structured_output", bool, _where(name, "structured_output"), True),
-        max_output_tokens=_get(table, "max_output_tokens", int, _where(name, "max_output_tokens"), 1024),
-        max_turns=_get(table, "max_turns", int, _where(name, "max_turns")),
-        tool_mode=_tool_mode(table, name),
-        extra={k: v for k, v in table.items() if k == "notes"},
-    )
-
-
-def _tool_mode(table: Mapping[str, Any], name: str) -> str:
-    mode = _get(table, "tool_mode", str, _where(name, "tool_mode"), "native")
-    if mode not in ("native", "schema"):
-        raise ConfigError(f"{_where(name, 'tool_mode')}: 'native' or 'schema', got {mode!r}")
-    return str(mode)
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-ROLE_KEYS = {
-    "model",
-    "bands",
-    "fallback",
-    "cloud",
-    "when_nothing_fits",
-    "max_attempts",
-    "prompt",
-    "bead_tokens",
-    "bead_seconds",
-    "max_turns",
-}
-
-
-def _positive_int(table: Mapping[str, Any], key: str, where: str) -> int | None:
-    value = _get(table, key, int, f"{where}.{key}")
-    if value is not None and value < 1:
-        raise ConfigError(f"{where}.{key}: must be at least 1, got {value}")
-    return None if value is None else int(value)
-
-
-def _positive_number(table: Mapping[str, Any], key: str, where: str) -> float | None:
-    value = _get(table, key, (int, float), f"{where}.{key}")
-    if value is not None and not (0 < value < 1e9):
-        raise ConfigError(f"{where}.{key}: must be a number of seconds above 0, got {value}")
-    return None if value is None else float(value)
+    cache = table.get("cache_type", "f16")
+    given: dict[str, Any] = {
+        "name": name,
+        "model": name,
+        "local": local,
+        "device": "gpu" if local else "cloud",
+        "cache_type_k": cache,
+        "cache_type_v": cache,
+        "extra": {key: value for key, value in table.items() if key == "notes"},
+    }
+    given |= {key: _typed(key, value, definition) for key, value in table.items() if key not in MODEL_ONLY_KEYS}
+    given["endpoints"] = (endpoints,) if isinstance(endpoints, str) else tuple(endpoints)
+    return ModelSpec(**given)
 
 
 def parse_role(role: str, table: Mapping[str, Any]) -> RoleRule:
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"town.toml: roles.{role} must be a table")
-    where = f"town.toml: roles.{role}"
-    unknown = sorted(set(table) - ROLE_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}", f"known keys: {', '.join(sorted(ROLE_KEYS))}")
-    bands = []
-    for n, band in enumerate(_get(table, "bands", list, f"{where}.bands", [])):
-        if not isinstance(band, Mapping) or "max_tokens" not in band or "model" not in band:
-            raise ConfigError(f"{where}.bands[{n}]: needs max_tokens and model")
-        bands.append(
-            Band(
-                int(band["max_tokens"]),
-                str(band["model"]),
-                int(band.get("parallel", 1)),
-            )
-        )
-    bands.sort(key=lambda b: b.max_tokens)
-    fits = _get(table, "when_nothing_fits", str, f"{where}.when_nothing_fits", "cloud")
-    if fits not in ("cloud", "wait"):
-        raise ConfigError(f"{where}.when_nothing_fits: 'cloud' or 'wait', got {fits!r}")
-    return RoleRule(
-        role=role,
-        model=_get(table, "model", str, f"{where}.model"),
-        bands=tuple(bands),
-        fallback=_get(table, "fallback", str, f"{where}.fallback"),
-        cloud=_get(table, "cloud", str, f"{where}.cloud"),
-        when_nothing_fits=fits,
-        max_attempts=_get(table, "max_attempts", int, f"{where}.max_attempts"),
-        prompt=_get(table, "prompt", str, f"{where}.prompt"),
-        bead_tokens=_positive_int(table, "bead_tokens", where),
-        bead_seconds=_positive_number(table, "bead_seconds", where),
-        max_turns=_positive_int(table, "max_turns", where),
-    )
+    """A RoleRule from ``[roles.NAME]``; ConfigError names the bad key."""
+    _check("roles", role, table)
+    definition = _definition("role")
+    given = {key: _typed(key, value, definition) for key, value in table.items()}
+    bands = [Band(int(b["max_tokens"]), b["model"], int(b.get("parallel", 1))) for b in table.get("bands", ())]
+    given["bands"] = tuple(sorted(bands, key=lambda b: b.max_tokens))
+    return RoleRule(role=role, **given)
 
 
 def models_dir() -> Path:

@@ -162,6 +162,7 @@ def test_git_in_a_worktree_on_a_full_disk_is_the_disks_trouble_not_the_works(tmp
     small = tmp_path / "small"
     small.mkdir()
     repo = small / "rig"
+    elsewhere = tmp_path / "elsewhere"  # a rig on a disk with room, its worktree on the full one
     probe = (
         "from pathlib import Path\n"
         "from gastown.town.git import run_git\n"
@@ -170,7 +171,8 @@ def test_git_in_a_worktree_on_a_full_disk_is_the_disks_trouble_not_the_works(tmp
         "for name, step in (\n"
         f"    ('add', lambda: run_git(['add', '-A'], {str(repo)!r})),\n"  # a command that must succeed
         f"    ('worktree', lambda: RigGit({str(repo)!r}).worktree_add_new_branch(Path({str(small / 'wt')!r}), 'b', 'HEAD')),\n"
-        "):\n"  # and one whose failure RigGit reads itself
+        f"    ('elsewhere', lambda: RigGit({str(elsewhere)!r}).worktree_add_new_branch(Path({str(small / 'wt2')!r}), 'c', 'HEAD')),\n"
+        "):\n"  # and ones whose failure RigGit reads itself: the disk named is the one written
         "    try:\n"
         "        step()\n"
         "        print(name, 'no error')\n"
@@ -180,9 +182,12 @@ def test_git_in_a_worktree_on_a_full_disk_is_the_disks_trouble_not_the_works(tmp
         "        print(name, type(error).__name__, error)\n"
     )
     (tmp_path / "probe.py").write_text(probe)
+    commit = "-c user.name=t -c user.email=t@t commit -qm first"
     script = f"""
-        git init --quiet {repo} && head -c 100000 /dev/urandom > {repo}/first.bin || exit 90
-        git -C {repo} add -A && git -C {repo} -c user.name=t -c user.email=t@t commit -qm first || exit 91
+        for rig in {repo} {elsewhere}; do
+            git init --quiet $rig && head -c 100000 /dev/urandom > $rig/first.bin || exit 90
+            git -C $rig add -A && git -C $rig {commit} || exit 91
+        done
         head -c 200000 /dev/urandom > {repo}/data.bin || exit 92
         dd if=/dev/zero of={small}/fill bs=64k 2>/dev/null
         PYTHONPATH={REPO_ROOT} {sys.executable} {tmp_path}/probe.py > {tmp_path}/out 2>&1
@@ -190,8 +195,8 @@ def test_git_in_a_worktree_on_a_full_disk_is_the_disks_trouble_not_the_works(tmp
     run = inside(["--size", str(4 << 20), "--tmpfs", str(small)], script)
     assert run.returncode == 0, run.stderr
     lines = (tmp_path / "out").read_text().splitlines()
-    for name, line in zip(("add", "worktree"), lines, strict=True):
-        assert line.startswith(f"{name} StorageError: no space left on the disk ({repo})"), lines
+    for (name, disk), line in zip((("add", repo), ("worktree", small), ("elsewhere", small)), lines, strict=True):
+        assert line.startswith(f"{name} StorageError: no space left on the disk ({disk})"), lines
         assert "free some space" in line, lines
 
 

@@ -23,7 +23,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from gastown.agents import cgroups
-from gastown.agents.commands import run_command
+from gastown.agents.commands import CHILDREN, run_command
 from gastown.agents.jail import Jail, Policy, SandboxUnavailable
 
 ENV = {"PATH": os.environ.get("PATH", os.defpath), "GT_TEST_KEY": "sekrit-value-1234", "HOME": "/nonexistent"}
@@ -409,18 +409,82 @@ def test_unconfined_a_command_left_by_a_killed_caller_is_ended_by_the_next(tmp_p
         time.sleep(0.05)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
-    assert not released_within(lock, 0.5), "the command died with its caller: nothing left to sweep"
+    with open(lock, "a") as handle:  # held: the command outlived its caller (nothing ties them)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     assert caller(["true"]).wait(timeout=60) == 0
     assert released_within(lock, 5), "the next watcher's command left the old one running"
-    assert not [p for h in cgroups.find().hierarchies for p in h.folder.glob(f"gastown-{first.pid}-*")]
+    assert not [p for h in cgroups.find().hierarchies for p in h.folder.glob(f"gastown-*-{first.pid}-*")]
+
+
+@needs_groups
+def test_a_watcher_stopping_at_once_ends_what_left_the_commands_process_group(worktree):
+    """The second SIGTERM ends a watcher without waiting for its command: ``kill_all`` kills
+    the process group, and the control group catches what started a session of its own."""
+    lock = worktree / "grandchild.lock"
+    code = f"""
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", {HOLD!r}, {str(lock)!r}], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(60)
+    """
+    runner = threading.Thread(target=run_command, args=(python(code), worktree, 60, ENV, Jail(mode="none")))
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not Path(f"{lock}.held").exists():  # barrier: the grandchild holds its lock
+        assert time.monotonic() < deadline, "the grandchild never started"
+        time.sleep(0.05)
+    CHILDREN.kill_all()
+    assert released_within(lock, 5), "the process in its own session outlived kill_all"
+    runner.join(timeout=30)
+
+
+def fake_tree(root: Path, folders: dict[str, str]) -> None:
+    """Control group folders under ``root``, each with its cgroup.subtree_control words."""
+    for folder, enabled in folders.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / "cgroup.subtree_control").write_text(enabled)
+        (root / folder / "cgroup.procs").write_text("")
+
+
+def mountinfo(*mounts: tuple[str, str, str]) -> str:
+    return "".join(
+        f"{30 + n} 1 0:{40 + n} / {point} rw - {kind} cgroup rw,{opts}\n"
+        for n, (kind, point, opts) in enumerate(mounts)
+    )
+
+
+def test_cgroup_v2_groups_go_where_a_group_already_delegates_pids_and_nowhere_else(tmp_path):
+    unified = tmp_path / "v2"
+    fake_tree(unified, {"": "cpu pids memory", "user.slice": "pids memory", "user.slice/watcher": ""})
+    place = cgroups.locate("0::/user.slice/watcher\n", mountinfo(("cgroup2", str(unified), "")))
+    assert place.hierarchies == (cgroups.Hierarchy(unified / "user.slice", ("pids", "memory"), 2),)  # the parent
+    fake_tree(unified, {"user.slice": "memory"})  # nothing enables pids for this group's children
+    place = cgroups.locate("0::/user.slice/watcher\n", mountinfo(("cgroup2", str(unified), "")))
+    assert not place.hierarchies and "cgroup v2" in place.why and "Delegate=yes" in place.why, place
+    assert not (unified / "user.slice" / "watcher" / "gastown").exists()  # found, never written
+
+
+def test_cgroup_v1_groups_go_under_the_processes_own_group_of_each_controller(tmp_path):
+    pids, memory = tmp_path / "pids", tmp_path / "memory"
+    fake_tree(pids, {"": ""})
+    fake_tree(memory, {"": "", "box": ""})
+    place = cgroups.locate(
+        "8:pids:/\n4:memory:/box\n0::/\n",
+        mountinfo(("cgroup", str(pids), "pids"), ("cgroup", str(memory), "memory")),
+    )
+    assert place.hierarchies == (
+        cgroups.Hierarchy(pids, ("pids",), 1),
+        cgroups.Hierarchy(memory / "box", ("memory",), 1),
+    ), place
 
 
 def test_gt_status_says_which_limits_hold(worktree):
-    place = cgroups.find()
     line = Jail().describe()
-    if place.hierarchies:
-        version = place.hierarchies[0].version
-        assert f"limits: a control group per command (cgroup v{version}: pids" in line, line
+    if cgroups.find().hierarchies:  # the group a command runs in is the one gt status names
+        run = run_command(["cat", "/proc/self/cgroup"], worktree, 30, ENV, Jail(mode="none"))
+        assert "/gastown-" in run.output, run.output
+        assert "limits: a control group per command (cgroup v" in line and "pids" in line, line
     else:
         assert "limits: prlimit's caps per process only (no control group:" in line
     assert Jail(groups=False).describe().endswith("limits: prlimit's caps per process only")

@@ -94,6 +94,12 @@ def test_shell_exec_runs_only_allowed_commands_with_a_timeout_and_no_secrets(san
     assert time.monotonic() - started < 5
 
 
+def test_a_command_line_that_does_not_parse_is_the_models_error_not_an_internal_one(sandbox):
+    # A tiny model's shell_exec with an unbalanced quote handed its bead back as "internal error".
+    with pytest.raises(ToolError, match="does not parse .No closing quotation.: balance its quotes"):
+        sandbox.shell_exec("python -c 'print(1)")
+
+
 def test_secrets_are_redacted_from_what_tools_return(sandbox):
     (sandbox.root / "src" / "leak.txt").write_text("key=sk-very-secret-value\n")
     assert "sk-very-secret-value" not in sandbox.read_file("src/leak.txt")

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gastown.agents.cgroups import Group
 from gastown.agents.jail import Jail, SandboxUnavailable
 
 OUTPUT_LIMIT = 12000
@@ -29,11 +30,21 @@ def tail(text: str, limit: int = OUTPUT_LIMIT) -> str:
 
 
 class Children:
-    """Process groups started by tools, so a stopping watcher can end them all."""
+    """Process groups (and control groups) started by tools, so a stopping watcher can end
+    them all — a process that left the process group included, where its control group holds it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pids: set[int] = set()
+        self._groups: set[Group] = set()
+
+    def add_group(self, group: Group) -> None:
+        with self._lock:
+            self._groups.add(group)
+
+    def discard_group(self, group: Group) -> None:
+        with self._lock:
+            self._groups.discard(group)
 
     def add(self, pid: int) -> None:
         with self._lock:
@@ -45,7 +56,9 @@ class Children:
 
     def kill_all(self) -> None:
         with self._lock:
-            pids = list(self._pids)
+            pids, groups = list(self._pids), list(self._groups)
+        for group in groups:
+            group.kill()
         for pid in pids:
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -90,6 +103,8 @@ def run_command(argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str
         ready.cleanup()
         return Run(tuple(argv), 126, f"{argv[0]}: {error.strerror}")
     CHILDREN.add(proc.pid)
+    if ready.group is not None:
+        CHILDREN.add_group(ready.group)
     deadline = time.monotonic() + timeout
     try:
         out, stopped = _collect(proc, deadline, ready.output_limit)
@@ -109,6 +124,8 @@ def run_command(argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str
         return Run(tuple(argv), -9 if stopped == "timeout" else code, text, timed_out=stopped == "timeout")
     finally:
         CHILDREN.discard(proc.pid)
+        if ready.group is not None:
+            CHILDREN.discard_group(ready.group)
         ready.cleanup()
 
 

@@ -503,7 +503,10 @@ class Sandbox:
         return text, run, counts
 
     def shell_exec(self, command: Any) -> str:
-        argv = shlex.split(command) if isinstance(command, str) else list(command or [])
+        try:
+            argv = shlex.split(command) if isinstance(command, str) else list(command or [])
+        except ValueError as error:  # "No closing quotation": the model's line, not gastown's fault
+            raise ToolError(f"shell_exec: the command line does not parse ({error}): balance its quotes") from None
         if not argv or not all(isinstance(a, str) for a in argv):
             raise ToolError("shell_exec: give a command line as a string")
         allowed = any(tuple(argv[: len(prefix)]) == tuple(prefix) for prefix in self.allowed_commands)

@@ -91,21 +91,29 @@ def run_git(
 
 
 def disk_trouble(proc: subprocess.CompletedProcess[bytes], cwd: str | Path) -> GastownError | None:
-    """The StorageError for a git command that failed because the disk under ``cwd`` refused
-    a write (full, over quota, read-only), or None when it failed for another reason."""
+    """The StorageError for a git command that failed because the disk under ``cwd`` (the
+    folder it was writing) refused a write (full, over quota, read-only), or None when it
+    failed for another reason."""
     said = proc.stderr.decode(errors="replace") + proc.stdout.decode(errors="replace")
     for marker, code in _STORAGE_MESSAGES:
         if marker in said:
             return storage_error(OSError(code, os.strerror(code)), cwd)
     if any(words in said for words in _WRITE_FAILED):  # git did not say why: ask the disk
-        try:
-            disk = os.statvfs(cwd)
-        except OSError:
-            return None
-        if disk.f_flag & os.ST_RDONLY:
-            return storage_error(OSError(errno.EROFS, os.strerror(errno.EROFS)), cwd)
-        if disk.f_bavail * disk.f_frsize < FULL_BELOW:
-            return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), cwd)
+        return disk_refusal(cwd)
+    return None
+
+
+def disk_refusal(path: str | Path) -> GastownError | None:
+    """The StorageError of the disk holding ``path`` when it can take no write now
+    (read-only, or less than LOW_DISK_BYTES free), else None."""
+    try:
+        disk = os.statvfs(path)
+    except OSError:
+        return None
+    if disk.f_flag & os.ST_RDONLY:
+        return storage_error(OSError(errno.EROFS, os.strerror(errno.EROFS)), path)
+    if disk.f_bavail * disk.f_frsize < LOW_DISK_BYTES:
+        return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path)
     return None
 
 
@@ -120,7 +128,6 @@ _STORAGE_MESSAGES = (
 # git's words for a write that failed when it does not say why (a lock file on a full disk:
 # "cannot update ref …: couldn't write '….lock'"); the disk is asked then
 _WRITE_FAILED = ("couldn't write", "unable to write", "could not write", "failed to write", "short write")
-FULL_BELOW = 1 << 20  # free bytes under which a failed write is the disk's being full
 
 
 def discover(start: str | Path) -> Path | None:
@@ -491,13 +498,12 @@ class Git:
             return storage_error(error, self.git_dir)
         objects = self.git_dir / "objects"
         try:
-            disk = os.statvfs(objects)
+            os.statvfs(objects)
         except OSError as cause:
             return storage_error(cause)
-        if disk.f_flag & os.ST_RDONLY:
-            return storage_error(OSError(errno.EROFS, os.strerror(errno.EROFS)), self.git_dir)
-        if disk.f_bavail * disk.f_frsize < LOW_DISK_BYTES:
-            return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), self.git_dir)
+        refusal = disk_refusal(self.git_dir)
+        if refusal is not None:
+            return refusal
         if not os.access(objects, os.W_OK):
             return storage_error(OSError(errno.EACCES, os.strerror(errno.EACCES)), objects)
         return GitFailed(f"cannot {verb} {what} in {self.git_dir}: {error}")

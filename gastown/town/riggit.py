@@ -20,6 +20,13 @@ from gastown.town.git import ZERO, disk_trouble, last_line, read_push, run_git
 log = logging.getLogger(__name__)
 
 
+def _existing(path: Path) -> Path:
+    """``path``, or the nearest folder above it that exists (the disk a new folder goes on)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 def identity(author: str, committer: str | None = None) -> dict[str, str]:
     """The environment that makes git write commits as gastown's ``author`` (and ``committer``)."""
     return {
@@ -54,10 +61,13 @@ class RigGit:
     ) -> subprocess.CompletedProcess[bytes]:
         return run_git((*NO_HOOKS, *args), self.path, check=check, input=input, env=env, timeout=self.timeout)
 
-    def _refused(self, proc: subprocess.CompletedProcess[bytes], message: str, hint: str = "") -> GastownError:
+    def _refused(
+        self, proc: subprocess.CompletedProcess[bytes], message: str, hint: str = "", where: Path | None = None
+    ) -> GastownError:
         """What to raise for a git command here that failed: the disk's trouble when the disk
-        refused a write (waited out, the bead handed back), else GitFailed(message, hint)."""
-        return disk_trouble(proc, self.path) or GitFailed(message, hint)
+        it wrote to (``where``, else here) refused a write (waited out, the bead handed back),
+        else GitFailed(message, hint)."""
+        return disk_trouble(proc, where or self.path) or GitFailed(message, hint)
 
     def _lines(self, *args: str) -> list[str]:
         """The NUL-separated names ``git ARGS -z`` printed (no quoting of odd file names)."""
@@ -222,6 +232,7 @@ class RigGit:
                 proc,
                 f"cannot make a worktree at {where} from {self.path}: {last_line(proc)}",
                 f"delete {where} if it was left behind, then run git worktree prune in {self.path}",
+                where=_existing(where),
             )
 
     def worktree_remove(self, where: Path) -> None:

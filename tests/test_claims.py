@@ -17,8 +17,8 @@ from gastown.errors import GitFailed, InvalidBead, NothingReady, Refused, Unavai
 from gastown.town import claims, events, founding
 from gastown.town.bead import Dependency
 from gastown.town.queue import NewBead, Queue, _claim_change
+from gastown.town.refs import PROPOSALS
 from gastown.town.store import GitStore, Update
-from gastown.town.town import PROPOSALS
 
 
 @pytest.fixture
@@ -264,12 +264,10 @@ def test_a_fold_the_remote_refuses_drops_only_what_it_refuses(shared):
     propose_only(a, made[0], "killed-a")
     hook = remote / "hooks" / "pre-receive"  # this host refuses every fold that lands made[0]
     shim = hook.read_text()
-    hook.write_text(
-        shim.replace(
-            "updates=$(cat)",
-            f'updates=$(cat)\ncase "$updates" in *{made[0]}*refs/heads/tasks*|*refs/heads/tasks*{made[0]}*) echo "no {made[0]} here" >&2; exit 1;; esac',
-        )
-    )
+    refusal = f'case "$updates" in *{made[0]}*refs/heads/tasks*|*refs/heads/tasks*{made[0]}*) echo "no {made[0]} here" >&2; exit 1;; esac\n'
+    patched = shim.replace('case "$updates" in\n', refusal + 'case "$updates" in\n', 1)
+    assert patched != shim
+    hook.write_text(patched)
     b.store.sync()
     got = b.claim("polecat", "worker-b", lease=60)
     assert got.bead.id == made[1]  # the refused proposal did not stop this one ...

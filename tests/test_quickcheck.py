@@ -89,6 +89,20 @@ def test_what_the_quick_path_cannot_judge_goes_to_the_full_check(town, clone):
     assert any("$.priority" in p for p in refused), refused
 
 
+def test_a_blob_too_big_to_read_here_is_left_to_the_full_check(town, clone):
+    """A bead file over ``MAX_BLOB`` is judged by its size in the full check; the quick path
+    stops at its header and never reads it whole."""
+    (bead_id,) = [b.id for b in town.queue().add_many([NewBead(title="big")])]
+    before = town.tip()
+    person = clone(town.path, "person")
+    padding = " " * (quickcheck.MAX_BLOB + 1)
+    huge = landed(town, person, "a huge bead", lambda c: bead_path(c, bead_id).write_text("{" + padding + "}\n"))
+    assert not quickcheck.clean(town.git_dir, before, huge, time.time())
+    assert quickcheck._blobs(town.git_dir, [f"{huge}:{bead_path(person, bead_id).relative_to(person)}"]) is None
+    refused = pre_receive(town.git_dir, [RefUpdate(before, huge, "refs/heads/tasks")])
+    assert any("bytes" in p for p in refused), refused
+
+
 def test_a_push_that_is_not_a_fast_forward_is_never_clean(town):
     queue = town.queue()
     queue.add_many([NewBead(title="a"), NewBead(title="b")])

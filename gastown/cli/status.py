@@ -151,8 +151,8 @@ def validate(ctx: click.Context, ref: str | None, base: str | None, as_json: boo
 
 def _validate_since(store: Any, base: str, target: str, name: str, as_json: bool) -> None:
     from gastown.errors import InvalidBead, NotFound
-    from gastown.town.git import ZERO
     from gastown.town.hooks import since
+    from gastown.town.refs import ZERO
 
     start = None if base == ZERO else _resolve(store, base)
     if start is None and base != ZERO:

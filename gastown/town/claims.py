@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, TypeVar
 from gastown.errors import ConfigError, Conflict, GastownError, InvalidBead, NothingReady, Refused, UsageError
 from gastown.town import events, ids
 from gastown.town.bead import CLAIMED, Bead
+from gastown.town.refs import PROPOSALS, REMOTE_REF, SEEN_PROPOSALS, TASKS_REF
 from gastown.town.store import COMMITTER, OWN_LOCK_STALE, GitStore, Loaded, Snapshot, Update
-from gastown.town.town import PROPOSALS, REMOTE_REF, SEEN_PROPOSALS, TASKS_REF
 
 if TYPE_CHECKING:
     import pygit2

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from gastown.errors import GitFailed, UsageError
 from gastown.town import config, git, ids
+from gastown.town.refs import REMOTE, REMOTE_REF, TASKS_REF
 from gastown.town.store import GitStore
-from gastown.town.town import REMOTE, REMOTE_REF, TASKS_README, TASKS_REF, Town
+from gastown.town.town import TASKS_README, Town
 
 
 def _looks_local(url: str) -> bool:

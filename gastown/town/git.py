@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # pygit2 costs ~45 ms to import: only commands that touch obj
 
 log = logging.getLogger(__name__)
 
-ZERO = "0" * 40
 LOW_DISK_BYTES = 1 << 20  # a write failed with less than this free: the disk is full
 # Variables a hook (or a parent git) sets that would point our git at the wrong place.
 _REPO_ENV = (

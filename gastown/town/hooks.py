@@ -7,7 +7,7 @@ so a hook works under ``git daemon`` or an ssh login whose PATH lacks gastown.
 
 from __future__ import annotations
 
-import shlex
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 
 from gastown.errors import UsageError
 from gastown.town import quickcheck
-from gastown.town.git import ZERO, Git
-from gastown.town.resources import data_dir
-from gastown.town.town import REMOTE_REF, TASKS_REF, Town
+from gastown.town.refs import REMOTE_REF, TASKS_REF, ZERO
 
 if TYPE_CHECKING:  # the full check's parts, imported when a push needs them (a hook starts lean)
+    from gastown.town.git import Git
     from gastown.town.store import GitStore, Snapshot
 
 SERVER_HOOKS = ("pre-receive", "post-receive")
@@ -71,6 +70,7 @@ def pre_receive(git_dir: Path, updates: Sequence[RefUpdate], now: float | None =
 def _check_range(git_dir: Path, old: str, new: str, now: float, ancestry: bool) -> list[str]:
     from gastown.town import admission
     from gastown.town.store import GitStore
+    from gastown.town.town import Town
 
     store = GitStore(Town(git_dir, None))
     git = store.git
@@ -125,6 +125,7 @@ def _state(store: GitStore, commit: str | None) -> Snapshot:
 def post_receive(git_dir: Path, updates: Sequence[RefUpdate]) -> list[str]:
     """A line per tasks update for the pusher: how many commits of each event landed."""
     from gastown.town import events
+    from gastown.town.git import Git
 
     lines = []
     git = Git(git_dir)
@@ -156,6 +157,7 @@ def pre_commit(git_dir: Path, now: float | None = None) -> list[str]:
     """Check what is staged on a checked-out tasks branch, as the server would."""
     from gastown.town import admission
     from gastown.town.store import GitStore
+    from gastown.town.town import Town
 
     now = time.time() if now is None else now
     store = GitStore(Town(git_dir, None))
@@ -167,6 +169,8 @@ def pre_commit(git_dir: Path, now: float | None = None) -> list[str]:
 
 def pre_push(git_dir: Path, lines: Iterable[str], now: float | None = None) -> list[str]:
     """Check commits about to be pushed to a remote's tasks branch."""
+    from gastown.town.git import Git
+
     now = time.time() if now is None else now
     git = Git(git_dir)
     problems = []
@@ -202,12 +206,11 @@ def run_hook(name: str, git_dir: Path, stdin: Iterable[str]) -> tuple[int, list[
 def main(argv: Sequence[str]) -> int:
     """``python -m gastown hook NAME``: the entry the installed shims call."""
     from gastown.errors import GastownError
-    from gastown.town.git import discover
 
     if not argv:
         print("usage: gt hook NAME", file=sys.stderr)
         return 2
-    git_dir = discover(Path.cwd())
+    git_dir = _repository()
     if git_dir is None:
         print("gastown: a hook must run inside a git repository", file=sys.stderr)
         return 2
@@ -218,6 +221,17 @@ def main(argv: Sequence[str]) -> int:
     for line in lines:
         print(line, file=sys.stderr if code else sys.stdout)
     return code
+
+
+def _repository() -> Path | None:
+    """The repository a hook runs for: git names it in ``GIT_DIR`` (a server's hook starts
+    in it), else the one around the working directory."""
+    named = os.environ.get("GIT_DIR")
+    if named:
+        return Path(named).resolve()
+    from gastown.town.git import discover
+
+    return discover(Path.cwd())
 
 
 def workflow(install: str) -> bytes:
@@ -243,6 +257,11 @@ def hooks_dir(git: Git) -> Path:
 
 def install(git_dir: Path, names: Sequence[str], force: bool = False) -> list[Path]:
     """Write the named hooks into the repository; refuse to overwrite someone else's."""
+    import shlex
+
+    from gastown.town.git import Git
+    from gastown.town.resources import data_dir
+
     git = Git(git_dir)
     target = hooks_dir(git)
     target.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ already taken, the way beads grows its ids with the size of the database. Child 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -46,6 +45,8 @@ def _base32(digest: bytes, length: int) -> str:
 
 def new_id(prefix: str, seed: str, taken: Callable[[str], bool]) -> str:
     """A fresh id for a bead described by ``seed``, longer only when shorter ones are taken."""
+    import hashlib  # here, not at the top: the server's hook reads ids and never makes one
+
     for _ in range(16):
         digest = hashlib.sha256(seed.encode() + os.urandom(8)).digest()
         for length in range(MIN_LENGTH, MAX_LENGTH + 1):

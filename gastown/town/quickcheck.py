@@ -4,9 +4,9 @@ Most pushes to a busy town are claims, renewals, releases and results: each comm
 rewrites a few bead files that already exist and leaves their dependencies alone. For
 those the rules need only the old and the new file: the schema, the status transition,
 the claim's generation and lease, the size, the path and its mode. ``clean`` reads
-exactly that — the commits (``git rev-list``), what each changed (``git diff-tree
---stdin``) and the blobs (``git cat-file``, sized first), four processes in all, without
-libgit2 and without the town's index — and says whether the push is clean.
+exactly that — the commits and what each changed (one ``git log --raw``) and the blobs
+(one ``git cat-file --batch``, each header read before its bytes), two processes in all,
+without libgit2 and without the town's index — and says whether the push is clean.
 
 Anything else — a new or removed file, a changed dependency, a merge, town.toml, a bead
 that breaks a rule, a blob over ``MAX_BLOB`` — is not judged here: ``clean`` answers False
@@ -25,77 +25,103 @@ from pathlib import Path
 from gastown.errors import GastownError
 from gastown.town import config as configmod
 from gastown.town.bead import Bead
+from gastown.town.refs import ZERO
 
-ZERO = "0" * 40
 MAX_COMMITS = 1000  # a bigger push is rare: the full check takes it
 MAX_BLOB = 4 << 20  # a blob bigger than this is never read here (the full check judges it by size)
+# What a commit changed in one file: (old mode, new mode, old blob, new blob, path); and a
+# push's commits, oldest first, each with its changes.
+Change = tuple[str, str, str, str, str]
+History = list[tuple[str, list[Change]]]
+MAX_REQUEST = 32 << 10  # the blob names asked for at once: well inside a pipe's buffer
 
 
-def _git(git_dir: Path, args: Sequence[str], stdin: bytes = b"") -> bytes | None:
+def _env(git_dir: Path) -> dict[str, str]:
     """Plain git in ``git_dir`` (the hook's own environment: its quarantine included)."""
-    env = {**os.environ, "GIT_DIR": str(git_dir), "GIT_NO_REPLACE_OBJECTS": "1"}
-    proc = subprocess.run(["git", *args], input=stdin, capture_output=True, env=env, check=False)
-    return proc.stdout if proc.returncode == 0 else None
+    return {**os.environ, "GIT_DIR": str(git_dir), "GIT_NO_REPLACE_OBJECTS": "1"}
 
 
-def _blobs(git_dir: Path, names: Sequence[str]) -> dict[str, bytes] | None:
-    """The contents of ``names`` (blob ids, or ``commit:path``) by one ``cat-file --batch``;
-    None when one is missing, not a blob, or too big to read here (sized first)."""
-    request = "".join(f"{n}\n" for n in names).encode()
-    sizes = _git(git_dir, ["cat-file", "--batch-check"], request)
-    if sizes is None:
-        return None
-    for line in sizes.decode(errors="replace").splitlines():
-        kind_size = line.split()
-        if len(kind_size) != 3 or kind_size[1] != "blob" or int(kind_size[2]) > MAX_BLOB:
-            return None
-    out = _git(git_dir, ["cat-file", "--batch"], request)
-    if out is None:
-        return None
-    found: dict[str, bytes] = {}
-    at = 0
-    for name in names:
-        end = out.index(b"\n", at)
-        header = out[at:end].split()
-        if len(header) != 3 or header[1] != b"blob":
-            return None  # missing, or not a blob
-        size = int(header[2])
-        found[name] = out[end + 1 : end + 1 + size]
-        at = end + 1 + size + 1
-    return found
-
-
-def _changes(git_dir: Path, commits: Sequence[str]) -> dict[str, list[tuple[str, str, str, str]]] | None:
-    """Per commit: (old mode, new mode, old blob, new blob) and the path, from one diff-tree."""
-    out = _git(
-        git_dir, ["diff-tree", "--stdin", "-r", "--no-renames", "-z"], "".join(f"{c}\n" for c in commits).encode()
+def _history(git_dir: Path, old: str, new: str) -> History | None:
+    """The commits from ``old`` to ``new``, oldest first, each with what it changed as
+    (old mode, new mode, old blob, new blob, path), from one ``git log``; None unless the
+    commits form one line grown from ``old`` and each only modifies files."""
+    proc = subprocess.run(
+        ["git", "log", "--reverse", "--format=%H %P", "--raw", "-r", "-z", "--no-renames", "--no-abbrev"]
+        + ["--no-show-signature", "--no-color", f"{old}..{new}", "--"],
+        capture_output=True,
+        env=_env(git_dir),
+        check=False,
     )
-    if out is None:
+    if proc.returncode != 0:
         return None
-    found: dict[str, list[tuple[str, str, str, str]]] = {c: [] for c in commits}
-    current = None
-    fields = out.split(b"\0")
+    commits: History = []
+    fields = proc.stdout.split(b"\0")
+    parent = old
     i = 0
     while i < len(fields):
-        item = fields[i].decode(errors="replace").strip()
+        item = fields[i].decode(errors="replace").strip("\n")
         i += 1
         if not item:
             continue
-        if not item.startswith(":"):
-            current = item.split()[0]  # the commit a diff-tree --stdin block is about
-            if current not in found:
-                return None
+        if not item.startswith(":"):  # a commit: its id and its parents
+            line = item.split()
+            if len(line) != 2 or line[1] != parent:
+                return None  # a merge, a root, or not grown from old
+            parent = line[0]
+            commits.append((line[0], []))
             continue
         parts = item[1:].split()
-        if current is None or len(parts) != 5 or i >= len(fields):
+        if not commits or len(parts) != 5 or i >= len(fields):
             return None
         old_mode, new_mode, old_blob, new_blob, kind = parts
-        path = fields[i].decode(errors="replace")
-        i += 1
         if kind != "M":
             return None  # added, deleted or retyped: the full check's business
-        found[current].append((old_mode, new_mode, old_blob, f"{new_blob}\t{path}"))
-    return found
+        commits[-1][1].append((old_mode, new_mode, old_blob, new_blob, fields[i].decode(errors="replace")))
+        i += 1
+    if not commits or parent != new:
+        return None
+    return commits
+
+
+def _blobs(git_dir: Path, names: Sequence[str]) -> dict[str, bytes] | None:
+    """The contents of ``names`` (blob ids, or ``commit:path``) from one ``cat-file
+    --batch``; None when one is missing, not a blob, or too big to read here (its header is
+    read before its bytes, and the reading stops there)."""
+    request = "".join(f"{n}\n" for n in names).encode()
+    if len(request) > MAX_REQUEST:
+        return None
+    proc = subprocess.Popen(
+        ["git", "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_env(git_dir),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    found: dict[str, bytes] = {}
+    complete = False
+    try:
+        proc.stdin.write(request)  # fits the pipe whole: git can answer while we wait to read
+        proc.stdin.close()
+        for name in names:
+            header = proc.stdout.readline().split()
+            if len(header) != 3 or header[1] != b"blob" or int(header[2]) > MAX_BLOB:
+                break  # missing, not a blob, or too big to read
+            size = int(header[2])
+            data = proc.stdout.read(size + 1)
+            if len(data) != size + 1:
+                break
+            found[name] = data[:size]
+        else:
+            complete = True
+    except (OSError, ValueError):
+        pass
+    finally:
+        if not complete:
+            proc.kill()
+        proc.stdout.close()
+        proc.wait()
+    return found if complete else None
 
 
 def clean(git_dir: Path, old: str, new: str, now: float) -> bool:
@@ -103,49 +129,33 @@ def clean(git_dir: Path, old: str, new: str, now: float) -> bool:
     the protocol allows. False means "not shown clean here": run the full check."""
     if old == ZERO or new == ZERO:
         return False
-    listed = _git(git_dir, ["rev-list", "--reverse", "--parents", f"{old}..{new}"])
-    if listed is None:
-        return False
-    chain = [line.split() for line in listed.decode().splitlines()]
-    if not chain:
-        return False
-    parent = old
-    for line in chain:  # linear, and grown from old: old is an ancestor of new
-        if len(line) != 2 or line[1] != parent:
-            return False
-        parent = line[0]
-    commits = [line[0] for line in chain]
-    if len(commits) > MAX_COMMITS:
-        return False
     try:
-        return _clean(git_dir, old, commits, now)
+        history = _history(git_dir, old, new)
+        if history is None or len(history) > MAX_COMMITS:
+            return False
+        return _clean(git_dir, old, history, now)
     except (GastownError, ValueError, KeyError, UnicodeDecodeError):
         return False
 
 
-def _clean(git_dir: Path, old: str, commits: Sequence[str], now: float) -> bool:
+def _clean(git_dir: Path, old: str, history: History, now: float) -> bool:
     from gastown.town import admission, ids, schema
 
-    changes = _changes(git_dir, commits)
-    if changes is None:
-        return False
     wanted = [f"{old}:town.toml"]
-    for entries in changes.values():
-        for _old_mode, _new_mode, old_blob, new in entries:
-            wanted += [old_blob, new.split("\t")[0]]
+    for _commit, entries in history:
+        for _old_mode, _new_mode, old_blob, new_blob, _path in entries:
+            wanted += [old_blob, new_blob]
     blobs = _blobs(git_dir, wanted)
     if blobs is None:
         return False
     limits = configmod.parse(blobs[f"{old}:town.toml"].decode()).limits
-    if len(commits) > limits.push_commits:
+    if len(history) > limits.push_commits:
         return False
     current: dict[str, Bead] = {}  # beads as the commits so far left them
-    for commit in commits:
-        entries = changes[commit]
+    for _commit, entries in history:
         if len(entries) > limits.commit_paths:
             return False
-        for old_mode, new_mode, old_blob, new in entries:
-            new_blob, path = new.split("\t", 1)
+        for old_mode, new_mode, old_blob, new_blob, path in entries:
             bead_id = ids.id_from_path(path)
             if bead_id is None or admission.path_problem(path) or admission.mode_problem(path, int(new_mode, 8)):
                 return False

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gastown.errors import GastownError, GitFailed
-from gastown.town.git import ZERO, disk_trouble, last_line, read_push, run_git
+from gastown.town.git import disk_trouble, last_line, read_push, run_git
+from gastown.town.refs import ZERO
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ the offending value.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import marshal
 import os
@@ -18,6 +17,7 @@ import re
 import sys
 import threading
 import types
+import zlib
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -80,17 +80,19 @@ def schema_of(kind: str) -> dict[str, Any]:
 def _fast(kind: str) -> Callable[[Any], Any]:
     """``kind``'s fastjsonschema validator. Generating and compiling its code takes ~20 ms,
     which every short-lived process (a hook, a ``gt`` command) would pay: the compiled code
-    is kept in the user's cache, keyed by the schema, fastjsonschema's version and Python's,
-    and used only from a file and folder that this user owns and no one else may write."""
+    is kept in the user's cache, keyed by the schema file's bytes, fastjsonschema's version
+    and Python's, and used only from a file and folder that this user owns and no one else
+    may write. The key is a CRC, not a cryptographic hash: it tells versions of our own file
+    apart, and loading OpenSSL for it would cost a hook more than the check itself."""
     import fastjsonschema
 
-    schema = schema_of(kind)
-    key = hashlib.sha256(json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True).encode())
+    raw = (data_dir("schemas") / f"{kind}.schema.json").read_bytes()
+    key = zlib.crc32(f"{fastjsonschema.VERSION}\0{sys.version}\0".encode() + raw)
     folder = _cache_dir()
-    cached = folder / f"{kind}-{key.hexdigest()[:20]}.marshal" if folder is not None else None
+    cached = folder / f"{kind}-{key:08x}-{len(raw):x}.marshal" if folder is not None else None
     code = _cached_code(cached) if cached is not None else None
     if code is None:
-        code = compile(fastjsonschema.compile_to_code(schema), f"<{kind} schema>", "exec")
+        code = compile(fastjsonschema.compile_to_code(schema_of(kind)), f"<{kind} schema>", "exec")
         if cached is not None:
             _keep(cached, marshal.dumps(code))
     namespace: dict[str, Any] = {}

@@ -28,7 +28,8 @@ from gastown.town import config as configmod
 from gastown.town.bead import Bead
 from gastown.town.git import last_line, read_ref
 from gastown.town.index import INVALID, Index
-from gastown.town.town import CLAIMS_FETCH, REMOTE_REF, TASKS_REF, Town
+from gastown.town.refs import CLAIMS_FETCH, REMOTE_REF, TASKS_REF
+from gastown.town.town import Town
 
 if TYPE_CHECKING:
     from gastown.town.git import Git

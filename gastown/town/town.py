@@ -17,14 +17,8 @@ from pathlib import Path
 
 from gastown.errors import NotFound
 from gastown.town import git
+from gastown.town.refs import REMOTE, REMOTE_REF, TASKS_REF
 
-TASKS_BRANCH = "tasks"
-TASKS_REF = "refs/heads/tasks"
-REMOTE = "origin"
-REMOTE_REF = f"refs/remotes/{REMOTE}/{TASKS_BRANCH}"
-PROPOSALS = "refs/claims/"  # on the remote: one ref per bead being claimed (gastown.town.claims)
-SEEN_PROPOSALS = "refs/gastown/claims/"  # in a clone: the remote's proposals as last fetched
-CLAIMS_FETCH = f"+{PROPOSALS}*:{SEEN_PROPOSALS}*"
 STATE_DIR = "gastown"
 
 TASKS_README = """\

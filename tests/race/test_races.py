@@ -20,8 +20,8 @@ from gastown.town import claims, founding
 from gastown.town import town as townmod
 from gastown.town.history import read_log
 from gastown.town.queue import NewBead, Queue
+from gastown.town.refs import PROPOSALS
 from gastown.town.store import GitStore
-from gastown.town.town import PROPOSALS
 from race import githttp
 
 CLAIMER = Path(__file__).with_name("claimer.py")

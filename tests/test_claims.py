@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 
 import pytest
@@ -347,3 +348,22 @@ def test_a_remote_that_is_gone_is_said_in_one_line_and_exit_6(shared, tmp_path):
     lines = [line for line in result.err.splitlines() if line.startswith("gt:")]
     assert lines and all("fatal: " in line and "\n" not in line for line in lines), result.err
     assert "Traceback" not in result.err and "and the repository exists" not in result.err
+
+
+def test_a_pause_for_another_claimers_fold_ends_when_it_lands_on_a_remote_here(shared):
+    """A claimer leaves the fold to the first proposal's owner; with the remote on this
+    machine it reads the remote's ref files while it waits, and goes on as soon as that
+    proposal is gone, not when the pause runs out."""
+    remote, (a, b), made = shared()
+    here = b.store.town.remote_folder()
+    assert here is not None and here.resolve() == remote.resolve()
+    first = claims.Proposal(made[0], propose_only(a, made[0], "worker-a"))
+    waiter = threading.Thread(target=claims._await_fold, args=(here, [first], 60.0), daemon=True)
+    started = time.monotonic()
+    waiter.start()
+    claims.fold(a.store)  # lands the proposal and deletes its ref
+    waiter.join(timeout=20)
+    assert not waiter.is_alive(), "the pause ran on after the fold landed"
+    assert time.monotonic() - started < 20
+    git(b.store.git.git_dir, "config", "remote.origin.url", "git://127.0.0.1:9/central.git")
+    assert b.store.town.remote_folder() is None  # a remote elsewhere is only ever fetched

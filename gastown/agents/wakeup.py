@@ -29,9 +29,8 @@ def _folders(town: Town, follow_remote: bool = True) -> list[Path] | None:
     """The folders a commit on tasks writes to (None: the remote is elsewhere, poll it)."""
     found = [town.git_dir, town.git_dir / "refs" / "heads", town.state_dir]
     if town.remote is not None and follow_remote:
-        url = town.open_git().config(f"remote.{town.remote}.url") or ""
-        local = Path(url.removeprefix("file://"))
-        if "://" in url and not url.startswith("file://") or not local.is_dir():
+        local = town.remote_folder()
+        if local is None:
             return None
         found += [local, local / "refs" / "heads", local / "gastown"]
     return found

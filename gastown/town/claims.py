@@ -30,10 +30,13 @@ from typing import TYPE_CHECKING, TypeVar
 from gastown.errors import ConfigError, Conflict, GastownError, InvalidBead, NothingReady, Refused, UsageError
 from gastown.town import events, ids
 from gastown.town.bead import CLAIMED, Bead
+from gastown.town.git import read_ref
 from gastown.town.refs import PROPOSALS, REMOTE_REF, SEEN_PROPOSALS, TASKS_REF
 from gastown.town.store import COMMITTER, OWN_LOCK_STALE, GitStore, Loaded, Snapshot, Update
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pygit2
 
     from gastown.town.git import Git
@@ -43,8 +46,11 @@ log = logging.getLogger(__name__)
 REGULAR_FILE = 0o100644
 # A claimer whose proposal is not the first pending leaves the fold to the first's owner,
 # looking again after each of these pauses (0.3 s in all: a fold takes ~0.1 s); then, in
-# case that owner died, it folds everything itself.
+# case that owner died, it folds everything itself. A remote on this machine is read during
+# a pause, every FOLD_POLL_S, and the pause ends as soon as the fold landed: a fetch costs
+# a claim more than anything else it does.
 FOLD_WAITS = (0.02, 0.04, 0.08, 0.16)
+FOLD_POLL_S = 0.004
 MOST_FOLDED = 100  # proposals one fold lands at most (and never more than [limits] push_commits)
 # What a claim may change in its bead; every other field must be as it was.
 CLAIM_FIELDS = frozenset({"status", "generation", "claim", "assignee", "updated_at"})
@@ -251,11 +257,13 @@ def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> S
     it can never land and is taken back, so no proposal stops the others. The tasks branch
     afterwards; ``retries`` counts lost races only."""
     assert store.remote is not None
+    here = store.town.remote_folder() if mine is not None else None
     waits = iter(FOLD_WAITS)
     suspect = False  # the remote refused a fold of several: try the oldest alone next
     lost = 0
     while lost < retries:
         wait = None
+        pending: tuple[Proposal, ...] = ()
         with store.turn():
             store.sync_in_turn()
             found = seen(store.git)
@@ -264,6 +272,7 @@ def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> S
                 return snap  # nothing to fold, or someone else's fold settled ours
             if mine is not None and found[0] != mine and not suspect:
                 wait = next(waits, None)
+                pending = (found[0], mine)  # a fold that lands either ends the pause
             if wait is None:
                 limits = snap.config().limits
                 if suspect:  # one at a time, others' first: ours lands in the next fold
@@ -289,9 +298,24 @@ def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> S
                     store.moved(snap, commit, root, loaded)
                 if mine is None or mine in taken:
                     return store.snapshot()
-        if wait is not None:
-            time.sleep(wait)  # outside the lock: the first proposal's owner may be on this clone
+        if wait is not None:  # outside the lock: the first proposal's owner may be on this clone
+            _await_fold(here, pending, wait)
     raise Conflict(f"folding claim proposals lost the race {retries} times in a row")
+
+
+def _await_fold(remote: Path | None, pending: Sequence[Proposal], most: float) -> None:
+    """Sleep ``most`` seconds, or less: until one of ``pending`` is gone from the remote
+    when it is on this machine (read from its ref files; what is read is only a hint, the
+    fetch after the pause says what landed)."""
+    until = time.monotonic() + most
+    while remote is not None and time.monotonic() < until:
+        try:
+            if any(read_ref(remote, ref(p.bead_id)) != p.commit for p in pending):
+                return
+        except (LookupError, OSError, UnicodeDecodeError):
+            break  # refs this reader does not know (reftable): just wait
+        time.sleep(FOLD_POLL_S)
+    time.sleep(max(0.0, until - time.monotonic()))
 
 
 def batch(found: Sequence[Proposal], mine: Proposal | None, most: int) -> list[Proposal]:

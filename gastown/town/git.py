@@ -140,7 +140,7 @@ def discover(start: str | Path) -> Path | None:
             text = dotgit.read_text().strip()
             if text.startswith("gitdir:"):
                 return (folder / text[len("gitdir:") :].strip()).resolve()
-        if _is_git_dir(folder):
+        if is_git_dir(folder):
             return folder
     return None
 
@@ -162,7 +162,7 @@ def worktree_files(top: str | Path) -> list[str] | None:
     return sorted({os.fsdecode(name) for name in proc.stdout.split(b"\0") if name})
 
 
-def _is_git_dir(folder: Path) -> bool:
+def is_git_dir(folder: Path) -> bool:
     return (
         (folder / "HEAD").is_file()
         and (folder / "objects").is_dir()

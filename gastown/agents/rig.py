@@ -27,7 +27,7 @@ from typing import Any
 from gastown.agents.jail import Policy
 from gastown.errors import ConfigError, NotFound, UsageError
 from gastown.town import config as configmod
-from gastown.town import events, schema
+from gastown.town import events, schema, townfile
 from gastown.town.resources import data_dir
 from gastown.town.riggit import RigGit
 from gastown.town.store import GitStore, Snapshot, Update
@@ -171,13 +171,13 @@ def shipped_definition(name: str) -> tuple[dict[str, Any], Path] | None:
     path = folder / "rig.toml"
     if not path.is_file():
         return None
-    return configmod.parse_toml(path.read_text(), f"rigs/{name}/rig.toml"), folder
+    return townfile.parse_toml(path.read_text(), f"rigs/{name}/rig.toml"), folder
 
 
 def _definition(snap: Snapshot, name: str) -> tuple[dict[str, Any], Path | None]:
     raw = snap.read(f"{RIGS_DIR}/{name}.toml")
     if raw is not None:
-        return configmod.parse_toml(raw.decode(errors="replace"), f"rigs/{name}.toml on tasks"), None
+        return townfile.parse_toml(raw.decode(errors="replace"), f"rigs/{name}.toml on tasks"), None
     shipped = shipped_definition(name)
     if shipped is None:
         known = list_rigs(snap)

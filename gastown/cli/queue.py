@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from gastown.cli.common import Seconds, bead_line, emit_json, json_option, now, open_queue, town_option
-from gastown.town.config import MAX_LEASE_SECONDS
+from gastown.town.townfile import MAX_LEASE_SECONDS
 
 
 def _default_agent(role: str | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gastown.cli.common import Seconds, town_option, town_path
-from gastown.town.config import MAX_LEASE_SECONDS
+from gastown.town.townfile import MAX_LEASE_SECONDS
 
 
 @click.command()

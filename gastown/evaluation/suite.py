@@ -19,7 +19,7 @@ from gastown.agents import rig as rigmod
 from gastown.agents.rig import Rig
 from gastown.errors import NotFound, UsageError
 from gastown.town import config as configmod
-from gastown.town import events, founding, schema
+from gastown.town import events, founding, schema, townfile
 from gastown.town import roster as rostermod
 from gastown.town.bead import ISSUE_TYPES
 from gastown.town.resources import data_dir
@@ -122,7 +122,7 @@ def load_suite(path: str | Path | None = None) -> Suite:
         raise NotFound(f"no suite at {folder}: it has no {SUITE_FILE}", "a suite is suite.toml plus project/")
     if not (folder / "project").is_dir():
         raise NotFound(f"suite {folder} has no project/ folder", "project/ holds the rig's files as the suite starts")
-    data = configmod.parse_toml(source.read_text(), str(source))
+    data = townfile.parse_toml(source.read_text(), str(source))
     head = _table(data, "suite", str(source))
     rig = dict(_table(data, "rig", str(source)))
     where = f"{source}: [rig]"
@@ -388,12 +388,12 @@ def prepare(
     base = rig.commit_staged(f"{suite.name}: the project as the suite starts", AUTHOR) or rig.head()
     town, _ = founding.init(root / "town", name=f"eval-{suite.name}"[:64], prefix="ev")
     store = GitStore(town)
-    current = (store.snapshot().read(configmod.TOWN_FILE) or b"").decode()
+    current = (store.snapshot().read(townfile.TOWN_FILE) or b"").decode()
     text = town_toml(current, config, model, roles, budget)
     parsed = configmod.parse(text, "the eval's town.toml")
     _ = parsed.roster  # a bad roster fails here, before any bead
     event = events.Event(events.CONFIG, (), AGENT, f"roster: every role on {model or 'nothing'}")
-    store.update(lambda _snap: Update(event, files={configmod.TOWN_FILE: text.encode()}))
+    store.update(lambda _snap: Update(event, files={townfile.TOWN_FILE: text.encode()}))
     added = rigmod.add(store, suite.rig_name, str(rig_dir), list(suite.rig["test_command"]), "main", agent=AGENT)
     definition = {**added, **{k: v for k, v in suite.rig.items() if k not in ("name", "test_command")}}
     found = schema.problems("rig", definition)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gastown.errors import UsageError
-from gastown.town import dag, ids, schema, times
+from gastown.town import dag, ids, schema, times, townfile
 from gastown.town.bead import CLAIMED, CLOSED, OPEN, Bead, semantic_problems
-from gastown.town.config import MAX_LEASE_SECONDS, Limits
 from gastown.town.schema import load_bead
+from gastown.town.townfile import MAX_LEASE_SECONDS, Limits
 
 if TYPE_CHECKING:
     import pygit2
@@ -26,17 +26,18 @@ if TYPE_CHECKING:
     from gastown.town.git import Git
     from gastown.town.index import Index
 
-_KNOWN_PATHS = [
-    re.compile(r"^town\.toml$"),
-    re.compile(r"^README\.md$"),
-    re.compile(r"^(beads|convoys|plans|rigs)(/[^/]+)*/\.keep$"),
-    re.compile(r"^beads/([0-9a-z]/){0,2}[a-z][a-z0-9-]{0,30}-[0-9a-z]{3,16}(\.[0-9]{1,4}){0,3}\.json$"),
-    re.compile(r"^convoys/[a-z][a-z0-9-]{0,30}-[0-9a-z]{3,16}\.json$"),
-    re.compile(r"^plans/[A-Za-z0-9._-]+\.md$"),
-    re.compile(r"^rigs/[a-z0-9][a-z0-9_-]{0,63}\.toml$"),
-    re.compile(r"^rigs/[a-z0-9][a-z0-9_-]{0,63}/roles/[a-z][a-z0-9_-]{0,31}\.md$"),
-    re.compile(r"^\.github/workflows/gastown-tasks\.yml$"),  # the host's check (gt hooks ci), and only it
-]
+# Compiled on first use by re's own cache: a hook checking a bead path compiles four of them.
+_KNOWN_PATHS = (
+    r"^town\.toml$",
+    r"^README\.md$",
+    r"^(beads|convoys|plans|rigs)(/[^/]+)*/\.keep$",
+    r"^beads/([0-9a-z]/){0,2}[a-z][a-z0-9-]{0,30}-[0-9a-z]{3,16}(\.[0-9]{1,4}){0,3}\.json$",
+    r"^convoys/[a-z][a-z0-9-]{0,30}-[0-9a-z]{3,16}\.json$",
+    r"^plans/[A-Za-z0-9._-]+\.md$",
+    r"^rigs/[a-z0-9][a-z0-9_-]{0,63}\.toml$",
+    r"^rigs/[a-z0-9][a-z0-9_-]{0,63}/roles/[a-z][a-z0-9_-]{0,31}\.md$",
+    r"^\.github/workflows/gastown-tasks\.yml$",  # the host's check (gt hooks ci), and only it
+)
 
 KNOWN_PATHS_HELP = (
     "town.toml, README.md, beads/<id>.json (or beads/<a>/<b>/<id>.json), "
@@ -52,7 +53,7 @@ FILE_MODES = (0o100644, 0o100755)  # regular files: no symlinks, submodules or f
 def path_problem(path: str) -> str | None:
     """Why ``path`` may not live on the tasks branch, or None (the whole path must match:
     ``town.toml`` followed by a newline is not ``town.toml``)."""
-    if any(pattern.fullmatch(path) for pattern in _KNOWN_PATHS):
+    if any(re.fullmatch(pattern, path) for pattern in _KNOWN_PATHS):
         return None
     shown = path if path.isprintable() else repr(path)  # a newline or a control character made visible
     return f"{shown}: not a known tasks-branch path (allowed: {KNOWN_PATHS_HELP})"
@@ -369,8 +370,8 @@ def _file_problems(path: str, data: bytes) -> list[str]:
     from gastown.town.schema import parse_json, problems
 
     try:
-        if path == configmod.TOWN_FILE:
-            parsed = configmod.parse_toml(data.decode(), path)
+        if path == townfile.TOWN_FILE:
+            parsed = townfile.parse_toml(data.decode(), path)
             # The roster holds [models] and [roles] to the same schema and says what is wrong
             # by key, as every gt command does: it speaks for them, the schema for the rest.
             found = [p for p in problems("town", parsed) if not p.startswith(("$.models", "$.roles"))]
@@ -384,7 +385,7 @@ def _file_problems(path: str, data: bytes) -> list[str]:
         if path.startswith("convoys/"):
             return [f"{path}: {p}" for p in problems("convoy", parse_json(data, path))]
         if path.startswith("rigs/") and path.endswith(".toml"):
-            return [f"{path}: {p}" for p in problems("rig", configmod.parse_toml(data.decode(), path))]
+            return [f"{path}: {p}" for p in problems("rig", townfile.parse_toml(data.decode(), path))]
     except UnicodeDecodeError:
         return [f"{path}: not UTF-8 text"]
     except (ConfigError, UsageError) as error:
@@ -395,7 +396,7 @@ def _file_problems(path: str, data: bytes) -> list[str]:
 
 # What ``gt hooks ci --install SPEC`` may write into the workflow: a pip requirement, no
 # quote, space or shell character.
-INSTALL_SPEC = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:/@=<>!~,#%-]{0,299}")
+INSTALL_SPEC = r"[A-Za-z0-9][A-Za-z0-9._+:/@=<>!~,#%-]{0,299}"  # a pip requirement the workflow can carry
 
 
 def workflow_template() -> str:
@@ -411,7 +412,7 @@ def workflow_problems(path: str, data: bytes) -> list[str]:
     head, _, tail = workflow_template().partition("{install}")
     text = data.decode()
     middle = text[len(head) : len(text) - len(tail)] if text.startswith(head) and text.endswith(tail) else ""
-    if len(text) >= len(head) + len(tail) and INSTALL_SPEC.fullmatch(middle):
+    if len(text) >= len(head) + len(tail) and re.fullmatch(INSTALL_SPEC, middle):
         return []
     return [f"{path}: not the workflow `gt hooks ci` writes; write it with gt hooks ci --install SPEC"]
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from gastown.errors import ConfigError
-from gastown.town import ids
+from gastown.town import ids, townfile
+from gastown.town.townfile import MAX_LEASE_SECONDS, TOWN_FILE, Limits, number, parse_toml, section
 
 if TYPE_CHECKING:
     from gastown.town.roster import Roster
 
-TOWN_FILE = "town.toml"
 SANDBOX_MODES = ("bwrap", "none")  # how a model's commands run (see jail)
 
 TEMPLATE = """\
@@ -51,14 +50,6 @@ class QueueConfig:
     max_attempts: int = 3
     claim_retries: int = 500
     claim_refs: bool = True  # with a remote: claims go through refs/claims/<id> (gastown.town.claims)
-
-
-@dataclass(frozen=True)
-class Limits:
-    bead_bytes: int = 262144
-    file_bytes: int = 1048576
-    commit_paths: int = 5000
-    push_commits: int = 10000
 
 
 @dataclass(frozen=True)
@@ -134,37 +125,6 @@ class TownConfig:
 
 def template(name: str, prefix: str) -> str:
     return TEMPLATE.format(name=name, prefix=prefix)
-
-
-def parse_toml(text: str, source: str = TOWN_FILE) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{source}: not valid TOML ({error})") from None
-
-
-def _section(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
-    value = data.get(name, {})
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{source}: [{name}] must be a table, got {type(value).__name__}")
-    return value
-
-
-MAX_LEASE_SECONDS = 7 * 24 * 3600  # a claim no worker renews for a week is abandoned, whatever it says
-
-
-def _number(
-    section: Mapping[str, Any], key: str, where: str, default: float, *, whole: bool = False, most: float = 1e12
-) -> Any:
-    """``section[key]``: a positive number no larger than ``most`` (inf and nan are not numbers here)."""
-    value: Any = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
-        value = None
-    if value is None or not math.isfinite(value) or value <= 0 or value > most:
-        kind = "a positive whole number" if whole else "a positive number"
-        got = value if value is not None else section.get(key)
-        raise ConfigError(f"{where}.{key}: must be {kind} no larger than {most:g}, got {got!r}")
-    return value
 
 
 def _known_keys(section: Mapping[str, Any], known: type[MachineConfig | CostConfig], where: str) -> None:
@@ -247,9 +207,8 @@ def _sandbox_mode(section: Mapping[str, Any], where: str) -> str:
 
 def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
     """A TownConfig from parsed TOML; ConfigError names the first bad key."""
-    town = _section(data, "town", source)
-    queue = _section(data, "queue", source)
-    limits = _section(data, "limits", source)
+    town = section(data, "town", source)
+    queue = section(data, "queue", source)
     prefix = town.get("prefix", "gt")
     if not isinstance(prefix, str) or not ids.is_valid_prefix(prefix):
         raise ConfigError(
@@ -259,28 +218,23 @@ def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
     name = town.get("name", "town")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{source}: town.name: must be a non-empty string")
-    where_q, where_l = f"{source}: queue", f"{source}: limits"
+    where_q = f"{source}: queue"
     return TownConfig(
         name=name,
         prefix=prefix,
         queue=QueueConfig(
-            lease_seconds=float(_number(queue, "lease_seconds", where_q, 900.0, most=MAX_LEASE_SECONDS)),
-            max_attempts=_number(queue, "max_attempts", where_q, 3, whole=True),
-            claim_retries=_number(queue, "claim_retries", where_q, 500, whole=True),
+            lease_seconds=float(number(queue, "lease_seconds", where_q, 900.0, most=MAX_LEASE_SECONDS)),
+            max_attempts=number(queue, "max_attempts", where_q, 3, whole=True),
+            claim_retries=number(queue, "claim_retries", where_q, 500, whole=True),
             claim_refs=_flag(queue, "claim_refs", where_q, True),
         ),
-        limits=Limits(
-            bead_bytes=_number(limits, "bead_bytes", where_l, 262144, whole=True),
-            file_bytes=_number(limits, "file_bytes", where_l, 1048576, whole=True),
-            commit_paths=_number(limits, "commit_paths", where_l, 5000, whole=True),
-            push_commits=_number(limits, "push_commits", where_l, 10000, whole=True),
-        ),
-        rigs=_section(data, "rigs", source),
-        models=_section(data, "models", source),
-        roles=_section(data, "roles", source),
-        machine=_machine(_section(data, "machine", source), f"{source}: machine"),
-        cost=_cost(_section(data, "cost", source), f"{source}: cost"),
-        sandbox_mode=_sandbox_mode(_section(data, "sandbox", source), f"{source}: sandbox"),
+        limits=townfile.from_dict(data, source),
+        rigs=section(data, "rigs", source),
+        models=section(data, "models", source),
+        roles=section(data, "roles", source),
+        machine=_machine(section(data, "machine", source), f"{source}: machine"),
+        cost=_cost(section(data, "cost", source), f"{source}: cost"),
+        sandbox_mode=_sandbox_mode(section(data, "sandbox", source), f"{source}: sandbox"),
         raw=data,
     )
 

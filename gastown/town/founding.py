@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gastown.errors import GitFailed, UsageError
-from gastown.town import config, git, ids
+from gastown.town import config, git, ids, townfile
 from gastown.town.refs import REMOTE, REMOTE_REF, TASKS_REF
 from gastown.town.store import GitStore
 from gastown.town.town import TASKS_README, Town
@@ -54,7 +54,7 @@ def init(
 
 def _initial_files(name: str, prefix: str) -> dict[str, bytes]:
     return {
-        config.TOWN_FILE: config.template(name, prefix).encode(),
+        townfile.TOWN_FILE: config.template(name, prefix).encode(),
         "README.md": TASKS_README.encode(),
         "beads/.keep": b"",
         "convoys/.keep": b"",

@@ -237,9 +237,11 @@ def _repository() -> Path | None:
 def workflow(install: str) -> bytes:
     """The GitHub Actions workflow that runs ``gt validate --since`` on each push to tasks,
     installing gastown with ``pip install INSTALL``; UsageError for a spec it cannot quote."""
+    import re
+
     from gastown.town import admission
 
-    if not admission.INSTALL_SPEC.fullmatch(install):
+    if not re.fullmatch(admission.INSTALL_SPEC, install):
         raise UsageError(
             f"--install {install!r}: not a pip requirement this workflow can carry",
             "give a name, a version (gastown==0.3), a git URL or a wheel URL, without quotes or spaces",

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gastown.errors import GastownError
-from gastown.town import config as configmod
+from gastown.town import townfile
 from gastown.town.bead import Bead
 from gastown.town.refs import ZERO
 
@@ -148,7 +148,7 @@ def _clean(git_dir: Path, old: str, history: History, now: float) -> bool:
     blobs = _blobs(git_dir, wanted)
     if blobs is None:
         return False
-    limits = configmod.parse(blobs[f"{old}:town.toml"].decode()).limits
+    limits = townfile.parse(blobs[f"{old}:town.toml"].decode())  # [limits] alone: the rest landed checked
     if len(history) > limits.push_commits:
         return False
     current: dict[str, Bead] = {}  # beads as the commits so far left them

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown.errors import ConfigError, Conflict, InvalidBead, NotFound, Refused, Unavailable, UsageError
-from gastown.town import cache, events, ids
+from gastown.town import cache, events, ids, townfile
 from gastown.town import config as configmod
 from gastown.town.bead import Bead
 from gastown.town.git import last_line, read_ref
@@ -239,14 +239,14 @@ class GitStore:
     def _move(self, index: Index, commit: str, root: str) -> None:
         """Record that ``index`` now reflects ``commit``, re-reading town.toml if it changed."""
         index.commit, index.root = commit, root
-        found = self.git.entry(root, configmod.TOWN_FILE)
+        found = self.git.entry(root, townfile.TOWN_FILE)
         blob = None if found is None else found[0]
         if blob != index.config_blob or not index.config_known:
             index.config_blob = blob
             index.config_raw = None
             if blob is not None:
                 text = self.git.blob(blob).decode(errors="replace")
-                index.config_raw = configmod.parse_toml(text, TOWN_SOURCE)
+                index.config_raw = townfile.parse_toml(text, TOWN_SOURCE)
             index.config_known = True
 
     def save_index(self) -> None:
@@ -271,11 +271,11 @@ class GitStore:
         if snap.commit is not None and index.commit == snap.commit and index.config_known:
             key, raw = index.config_blob, index.config_raw
         else:
-            found = None if snap.tree is None else self.git.entry(snap.tree, configmod.TOWN_FILE)
+            found = None if snap.tree is None else self.git.entry(snap.tree, townfile.TOWN_FILE)
             key = None if found is None else found[0]
             raw = None
             if key is not None and key not in self._configs:
-                raw = configmod.parse_toml(self.git.blob(key).decode(errors="replace"), TOWN_SOURCE)
+                raw = townfile.parse_toml(self.git.blob(key).decode(errors="replace"), TOWN_SOURCE)
         cached = self._configs.get(key)
         if cached is None:
             cached = configmod.from_dict(raw or {}, TOWN_SOURCE)
@@ -325,9 +325,9 @@ class GitStore:
         a published commit the town cannot read (a broken town.toml) would stop every command."""
         from gastown.town import admission  # costs ~30 ms to import: reading commands never pay it
 
-        limits = snap.config().limits if snap.commit is not None else configmod.Limits()
+        limits = snap.config().limits if snap.commit is not None else townfile.Limits()
         found = admission.write_problems(snap.index, snap.stored, change.beads, change.files, limits, time.time())
-        config = [p for p in found.shape if p.startswith(configmod.TOWN_FILE)]
+        config = [p for p in found.shape if p.startswith(townfile.TOWN_FILE)]
         if config:  # the town's settings, not a bead: say so, with what to do about settings
             raise ConfigError("; ".join(config), "fix the key named above and write town.toml again")
         if found.shape:

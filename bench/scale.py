@@ -1,6 +1,6 @@
 """Claims past this machine, simulated: today's one `tasks` branch (A) against per-bead claim refs (B).
 
-    python bench/scale.py [--hooks 366,78,0] [--rtt MS] [--server-cores N] [--work S] [--seed N]
+    python bench/scale.py [--hooks 366,78,0] [--rtt MS] [--server-cores N] [--work S] [--seed N] [--one-each]
     python bench/scale.py --check        # the issue's real runs, simulated, beside their figures
 
 A discrete-event simulation fed with measured costs (a push, the pre-receive hook, a fetch, a
@@ -534,6 +534,7 @@ def span(seconds: float) -> str:
 
 
 GRID = [(w, c) for w in (10, 50, 200) for c in (5, 10, 25, 50) if c <= w]
+ONE_EACH = [(n, n) for n in (1, 2, 4, 8)]  # one watcher a clone, each on a machine of its own
 
 
 def table(title: str, base: Scenario, costs: Costs, runs: int, grid: Iterable[tuple[int, int]] = GRID) -> None:
@@ -566,25 +567,29 @@ def predictions(args: argparse.Namespace, costs: Costs) -> None:
     if args.work:
         where += f", {args.work:g} s of work a bead"
     k = f"{args.top_k}" if args.top_k else "4 x watchers"
+    grid = ONE_EACH if args.one_each else GRID
     for hook in [float(h) / 1000 for h in args.hooks.split(",")]:
-        table(f"A: one tasks branch, hook {hook * 1000:.0f} ms, {where}", replace(base, hook=hook), costs, args.runs)
+        table(
+            f"A: one tasks branch, hook {hook * 1000:.0f} ms, {where}", replace(base, hook=hook), costs, args.runs, grid
+        )
         design_b = replace(base, design="B", hook=hook)
         table(
             f"B: claim refs alone, hook {hook * 1000:.0f} ms, picking one of the top {k}, {where}",
             design_b,
             costs,
             args.runs,
+            grid,
         )
         design_f = replace(base, design="F", hook=hook, top_k=args.spread)
         spread = args.spread or "4 x watchers"
         title = f"F: proposals folded into tasks (what gastown does), hook {hook * 1000:.0f} ms, top {spread}, {where}"
-        table(title, design_f, costs, args.runs)
+        table(title, design_f, costs, args.runs, grid)
 
 
 # The issue's real runs: one 2-core machine, a bare remote over file://, 20 s per run.
 MEASURED_A = {1: (2.0, 0.496, 0.612, 1.0), 2: (1.25, 0.827, 4.99, 13 / 13.5), 4: (0.65, 1.67, 20.6, 1 / 4.25)}
 MEASURED_B = {1: 12.5, 2: 18.4}
-MEASURED_F = {1: (7.40, 1.0), 2: (8.72, 0.97), 4: (10.75, 0.97)}  # bench/claims.py, docs/benchmarks.md
+MEASURED_F = {1: (8.47, 1.0), 2: (10.35, 0.99), 4: (12.45, 0.96)}  # bench/claims.py, docs/benchmarks.md
 
 
 def check(args: argparse.Namespace, costs: Costs) -> None:
@@ -625,10 +630,10 @@ def check(args: argparse.Namespace, costs: Costs) -> None:
     for clones, rate in MEASURED_B.items():
         b = replace(one, design="B", hook=0.0, watchers=clones, clones=clones, top_k=1000)
         row("B", clones, "claims/s", rate, [r.rate for r in simulate(b, plain, runs)], "{:.1f}".format)
-    # What gastown does, measured by bench/claims.py on a quiet 2-core machine (hook 66 ms,
+    # What gastown does, measured by bench/claims.py on a quiet 2-core machine (hook 48 ms,
     # the quick path there): the quiet costs, no other load.
     for clones, (rate, fair) in MEASURED_F.items():
-        f = replace(one, design="F", hook=0.066, load=0.0, watchers=clones, clones=clones)
+        f = replace(one, design="F", hook=0.048, load=0.0, watchers=clones, clones=clones)
         rs = simulate(f, QUIET, runs)
         row("F", clones, "claims/s", rate, [r.rate for r in rs], "{:.2f}".format)
         if clones > 1:
@@ -667,6 +672,11 @@ def main() -> None:
     )
     parser.add_argument("--load", type=float, default=1.0, help="--check: other busy processes on the machine")
     parser.add_argument("--serial", action="store_true", help="design A: the remote takes one push at a time")
+    parser.add_argument(
+        "--one-each",
+        action="store_true",
+        help="one watcher a clone, 1 to 8 clones (bench/claims.py's runs, spread out)",
+    )
     args = parser.parse_args()
     costs = LOADED if (args.costs or ("loaded" if args.check else "quiet")) == "loaded" else QUIET
     given = {f: getattr(args, f) for f in ("commit", "push", "ref_push", "reject", "fetch", "rtt")}

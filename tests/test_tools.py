@@ -2,12 +2,14 @@
 
 import dataclasses
 import os
+import sys
 import time
 
 import pytest
 from conftest import git
 
 from gastown.agents.commands import count_tests
+from gastown.agents.jail import Jail, Policy
 from gastown.agents.tools import Sandbox, ToolError
 
 
@@ -448,3 +450,38 @@ def test_a_future_import_a_model_put_below_another_import_is_moved_up_and_the_fi
     said = sandbox.write_file("src/words.py", content)
     assert "`from __future__` imports moved to the top" in said, said
     assert (sandbox.root / "src" / "words.py").read_text().startswith("from __future__ import annotations\nimport re\n")
+
+
+def test_a_src_layouts_tests_import_the_worktrees_package_not_the_installed_one(tmp_path):
+    """An editable install points at the user's checkout: in a bead's worktree the tests
+    must import the package the bead is changing, from the worktree's src/."""
+    stale = tmp_path / "checkout" / "src" / "pkg"  # where the user's editable install points
+    stale.mkdir(parents=True)
+    (stale / "__init__.py").write_text("VALUE = 1\n")
+    root = tmp_path / "worktree"
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "src" / "pkg" / "__init__.py").write_text("VALUE = 2\n")  # what the bead wrote
+    (root / "tests").mkdir()
+    (root / "tests" / "test_pkg.py").write_text("import pkg\n\n\ndef test_value():\n    assert pkg.VALUE == 2\n")
+    box = Sandbox(
+        root,
+        test_command=[sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        test_timeout=60,
+        env={**os.environ, "PYTHONPATH": str(stale.parent)},
+        jail=Jail(policy=Policy(env=("PYTHONPATH",)), mode="none"),
+    )
+    text, run, counts = box.run_tests()
+    assert run.exit_code == 0 and counts["passed"] == 1, text
+    plain = tmp_path / "flat"  # no src/: nothing is added
+    (plain / "tests").mkdir(parents=True)
+    (plain / "tests" / "test_env.py").write_text(
+        "import os\n\n\ndef test_env():\n    assert 'PYTHONPATH' not in os.environ\n"
+    )
+    box = Sandbox(
+        plain,
+        test_command=[sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        test_timeout=60,
+        jail=Jail(mode="none"),
+    )
+    text, run, counts = box.run_tests()
+    assert run.exit_code == 0 and counts["passed"] == 1, text

@@ -7,7 +7,8 @@ writable folder beside a private ``/tmp``; the home folder and gastown's state h
 (the interpreter the command needs is shown again, read-only); no network unless the rig
 allows it; its own PID namespace and session, so nothing it starts outlives it, nor its
 watcher (``--die-with-parent``), and ``/proc`` shows no other process. In every mode the
-environment starts empty and gets only ``PATH``, the locale and what the rig names;
+environment starts empty and gets only ``PATH``, the locale, what the rig names and, for a
+``src/`` layout, that folder of the worktree on ``PYTHONPATH``;
 ``prlimit`` caps CPU time, address space, processes and file size; where this process may
 make control groups, the command and everything it starts share one group that caps their
 processes and memory together and is emptied when the command ends (see ``cgroups``);
@@ -132,6 +133,12 @@ class Jail:
         child = {k: env[k] for k in names if k in env}
         child.setdefault("PATH", os.defpath)
         child["PYTHONDONTWRITEBYTECODE"] = "1"  # no stale caches left in the worktree between tries
+        source = root.resolve() / "src"
+        if source.is_dir():
+            # A src layout's package comes from this worktree: an editable install points at
+            # the user's own checkout, and without one the package would not import at all.
+            # The tests must run the code the bead wrote.
+            child["PYTHONPATH"] = os.pathsep.join(p for p in (str(source), child.get("PYTHONPATH")) if p)
         scratch: Path | None = None
         if self.mode == "none":
             scratch = Path(tempfile.mkdtemp(prefix="gt-cmd-"))

@@ -1,4 +1,4 @@
-from gastown.agents.prompts import Conversation, bead_text, system_text
+from gastown.agents.prompts import DOC_LIMIT, Conversation, bead_text, readable, system_text
 
 
 def test_the_head_never_changes_and_old_tool_output_is_stubbed_from_the_middle():
@@ -29,3 +29,52 @@ def test_bead_text_names_what_must_not_change():
         "Run the tests.",
     )
     assert text.startswith("# Bead gt-abcde: Add scoring") and "tests/**" in text and "Do it." in text
+
+
+def test_a_readmes_badges_images_link_targets_and_html_are_not_put_in_the_prompt():
+    """A project's README is written for its web page: badges, logos and link targets cost a
+    CPU seconds of prompt and tell a model nothing. Code in fences is left as it is."""
+    markdown = """<p align="center">
+  <img src="logo.png" width="200">
+</p>
+
+# tool
+
+[![PyPI](https://img.shields.io/pypi/v/tool)](https://pypi.org/project/tool/)
+![screenshot](docs/shot.png)
+<!-- generated: do not edit -->
+
+
+
+Does one thing well.
+
+```html
+<div class="x">kept: inside a fence</div>
+[kept]: inside a fence
+```
+
+[docs]: https://tool.example/docs
+"""
+    assert readable(markdown) == (
+        '# tool\n\nDoes one thing well.\n\n```html\n<div class="x">kept: inside a fence</div>\n'
+        "[kept]: inside a fence\n```"
+    )
+    rst = """tool
+====
+
+.. image:: https://img.shields.io/pypi/v/tool
+   :target: https://pypi.org/project/tool/
+   :alt: Latest version
+
+.. |logo| image:: logo.png
+   :width: 40
+
+Use it like this::
+
+    tool.run()
+
+.. _docs: https://tool.example/docs
+"""
+    assert readable(rst) == "tool\n====\n\nUse it like this::\n\n    tool.run()"
+    text = system_text("ROLE", [("README.rst", rst + "words " * 2000)])
+    assert "shields.io" not in text and "[... cut ...]" in text and len(text) < DOC_LIMIT + 200

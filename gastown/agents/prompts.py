@@ -10,6 +10,7 @@ never rewritten, so everything before the newest stub stays cacheable too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +18,55 @@ from typing import Any
 
 from gastown.town import tokens
 
-DOC_LIMIT = 6000  # characters of each rig document put in the head
+DOC_LIMIT = 4000  # characters of each rig document put in the head, once cleared of markup noise
+# What a project's README carries for its web page and not for a reader of its text: badges
+# and images (Markdown, and reStructuredText directives with their indented options), link
+# targets, raw HTML and comments. A CPU reads a prompt at a few dozen tokens a second.
+_NOISE = re.compile(
+    r"""(?:
+        \s*\[?!\[[^\]]*\]\([^)]*\)(?:\]\([^)]*\))?\s*$      # [![badge](img)](link) or ![image](src)
+      | \ {0,3}\[[^\]]+\]:\s*\S+.*$                          # [name]: https://...
+      | \.\.\s+(?:\|[^|]+\|\s+)?(?:image|figure|raw)::.*$       # .. image:: / .. |x| image:: / .. raw::
+      | \.\.\s+_[^:]*:\s*\S+.*$                                 # .. _name: https://...
+      | \ {0,3}</?(?:p|div|img|a|br|picture|source|h\d)\b[^>]*>.*$  # HTML around a logo or badges
+      | <!--.*-->\s*$                                           # a comment
+    )""",
+    re.VERBOSE,
+)
 KEEP_RECENT = 4  # the last messages are never stubbed
 
 
 def system_text(role_prompt: str, docs: Sequence[tuple[str, str]]) -> str:
-    """The role's prompt, then each rig document under its path."""
+    """The role's prompt, then each rig document under its path, cleared of markup noise."""
     parts = [role_prompt.strip()]
     for path, text in docs:
-        body = text if len(text) <= DOC_LIMIT else text[:DOC_LIMIT] + "\n[... cut ...]"
+        body = readable(text)
+        body = body if len(body) <= DOC_LIMIT else body[:DOC_LIMIT] + "\n[... cut ...]"
         parts.append(f"## {path}\n\n{body.strip()}")
     return "\n\n".join(parts) + "\n"
+
+
+def readable(text: str) -> str:
+    """``text`` without the lines only a web page needs (``_NOISE``; a reStructuredText
+    directive's indented options go with it; fenced code is left alone) and without runs of
+    blank lines."""
+    kept: list[str] = []
+    fenced = False
+    directive = False  # inside a dropped directive: its indented options go too
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced:
+            if directive and line.startswith((" ", "\t")) and line.strip():
+                continue
+            directive = False
+            if _NOISE.match(line):
+                directive = line.startswith("..")
+                continue
+        if not line.strip() and (not kept or not kept[-1].strip()):
+            continue
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()
 
 
 def read_docs(root: Path, names: Sequence[str]) -> list[tuple[str, str]]:

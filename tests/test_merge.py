@@ -1,5 +1,7 @@
 """A fragment of a module laid over the module: what is replaced, added and kept."""
 
+import pytest
+
 from gastown.agents import merge
 
 MODULE = '''"""Names."""
@@ -95,3 +97,64 @@ def test_a_kept_docstring_loses_no_text_and_one_on_the_def_line_is_not_copied():
     assert "col0 text" in merged.text and "return x + 2" in merged.text
     merged = merge.merge(old, "def b(y):\n    return y * 2\n")
     assert merged.text.endswith("def b(y):\n    return y * 2\n")
+
+
+CACHES = '''"""Caches."""
+
+import collections
+
+
+class Cache:
+    def __init__(self):
+        self.data = {}
+
+    def popitem(self):
+        """Remove and return any pair."""
+        return self.data.popitem()
+
+
+class LRUCache(Cache):
+    """Least recently used first."""
+
+    def __init__(self):
+        super().__init__()
+        self.__order = collections.OrderedDict()
+
+    def popitem(self):
+        """Remove and return the pair least recently used."""
+        raise NotImplementedError
+
+    def touch(self, key):
+        self.__order[key] = None
+'''
+
+
+def test_a_method_sent_without_its_class_goes_into_the_class_whose_method_is_a_stub():
+    fragment = "from caches import Cache\n\n\ndef popitem(self):\n    key = next(iter(self.__order))\n    return key, self.data.pop(key)\n"
+    merged = merge.merge(CACHES, fragment)
+    assert merged.replaced == ("LRUCache.popitem",) and merged.added == ()
+    assert "from caches import Cache" not in merged.text  # the module importing itself: left out
+    namespace: dict = {}
+    exec(compile(merged.text, "caches.py", "exec"), namespace)  # the mangled name resolves in the class
+    cache = namespace["LRUCache"]()
+    cache.data.update(a=1, b=2)
+    cache.touch("b")
+    cache.touch("a")
+    assert cache.popitem() == ("b", 2)
+    assert '        """Remove and return the pair least recently used."""' in merged.text  # its docstring kept
+    assert merged.text.count("def popitem") == 2 and "\ndef popitem" not in merged.text
+
+
+def test_a_method_two_classes_could_own_is_refused_with_their_names():
+    both = CACHES.replace("        return self.data.popitem()", "        raise NotImplementedError")
+    with pytest.raises(merge.Ambiguous, match="Cache, LRUCache each have one"):
+        merge.merge(both, "def popitem(self):\n    return None\n")
+    assert merge.merge(both, "def popitem(item):\n    return item\n").added == ("popitem",)  # no self: a function
+
+
+def test_a_placed_method_keeps_what_its_multiline_strings_say():
+    fragment = 'def popitem(self):\n    text = """one\ntwo"""\n    return text\n'
+    merged = merge.merge(CACHES, fragment)
+    namespace: dict = {}
+    exec(compile(merged.text, "caches.py", "exec"), namespace)
+    assert namespace["LRUCache"]().popitem() == "one\ntwo"

@@ -485,3 +485,14 @@ def test_a_src_layouts_tests_import_the_worktrees_package_not_the_installed_one(
     )
     text, run, counts = box.run_tests()
     assert run.exit_code == 0 and counts["passed"] == 1, text
+
+
+def test_a_method_no_one_class_owns_is_the_models_error_naming_the_classes(tmp_path):
+    (tmp_path / "caches.py").write_text(
+        "class A:\n    def pop(self):\n        raise NotImplementedError\n\n\n"
+        "class B:\n    def pop(self):\n        raise NotImplementedError\n"
+    )
+    box = Sandbox(tmp_path)
+    with pytest.raises(ToolError, match="A, B each have one: send it inside its class"):
+        box.write_file("caches.py", "def pop(self):\n    return 1\n")
+    assert "return 1" not in (tmp_path / "caches.py").read_text()

@@ -6,7 +6,11 @@ refused, the model rarely finds another way. ``merge`` reads the fragment as "th
 definitions, changed or new": each top-level function or class replaces the one of the same
 name in the module (decorators and all) or is added at the end, an import the module lacks
 goes after its imports, and an assignment replaces the one to the same name or is added.
-Everything else in the module stays as it was.
+Everything else in the module stays as it was. A method sent on its own, without its class
+(``def popitem(self):`` at the top level, where the module has no such function), goes into
+the class that has it — the one class, or the one class whose method is still a stub — and
+an import of names the module itself defines (``from cachetools import Cache`` inside
+cachetools) is left out: it would only import the module into itself, half made.
 
 A fragment is a text that compiles and leaves out at least one of the module's top-level
 definitions; ``is_fragment`` says so. A function the module has, sent back with only ``...``
@@ -19,6 +23,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+
+
+class Ambiguous(ValueError):
+    """A method sent without its class, which more than one class could own."""
 
 
 @dataclass(frozen=True)
@@ -144,8 +152,8 @@ def merge(old: str, new: str) -> Merged:
     for node in after.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
-            if not future and ast.unparse(node) not in have_imports:  # __future__ must come first: left out
-                imports.extend(_source(parts, node))
+            if not future and ast.unparse(node) not in have_imports and not _imports_itself(node, existing):
+                imports.extend(_source(parts, node))  # __future__ must come first: left out
             continue
         name = next((k for k, v in _defined(ast.Module(body=[node], type_ignores=[])).items()), None)
         if name is None:
@@ -154,6 +162,14 @@ def merge(old: str, new: str) -> Merged:
             name in existing and _source(parts, node) == _source(lines, existing[name])
         ):
             continue  # sent as it is, or copied from an outline: the module's own stays
+        owner = _owner(before, node) if name not in existing else None
+        if owner is not None:
+            method = next(m for m in owner.body if _member(m) == name)
+            first, end = span(method)
+            replacements[first] = _placed(_with_docstring(parts, node, lines, method), node, method)
+            spans[first] = end
+            replaced.append(f"{owner.name}.{name}")
+            continue
         if name in existing:
             first, end = span(existing[name])
             old_node = existing[name]
@@ -192,6 +208,70 @@ def merge(old: str, new: str) -> Merged:
     touched = set(replaced) | set(added)
     kept = tuple(sorted(_definitions(before) - touched))
     return Merged("\n".join(out) + "\n", tuple(replaced), tuple(added), kept)
+
+
+def _imports_itself(node: ast.Import | ast.ImportFrom, existing: dict[str, ast.stmt]) -> bool:
+    """``from x import A, B`` where the module defines A and B itself."""
+    return isinstance(node, ast.ImportFrom) and all((a.asname or a.name) in existing for a in node.names)
+
+
+_METHOD_DECORATORS = {"staticmethod", "classmethod", "property"}
+
+
+def _owner(module: ast.Module, node: ast.stmt) -> ast.ClassDef | None:
+    """The class a function sent at the top level belongs in: it takes ``self`` or ``cls`` (or
+    is a static or class method, or a property) and one class of the module has a method of
+    its name — or several do, and only one of those is still a stub. None when it is no method
+    or no class has it; Ambiguous when several could own it."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    first = node.args.posonlyargs[:1] or node.args.args[:1]
+    decorated = {getattr(d, "id", getattr(d, "attr", "")) for d in node.decorator_list}
+    if not ({a.arg for a in first} & {"self", "cls"} or decorated & (_METHOD_DECORATORS | {"setter"})):
+        return None
+    classes = [c for c in module.body if isinstance(c, ast.ClassDef) and node.name in map(_member, c.body)]
+    if len(classes) > 1:
+        stubs = [c for c in classes if _stub(next(m for m in c.body if _member(m) == node.name))]
+        if len(stubs) != 1:
+            names = ", ".join(c.name for c in (stubs or classes))
+            raise Ambiguous(
+                f"{node.name}() is a method, and {names} each have one: send it inside its class "
+                f"(the `class ...:` line, then the method indented under it)"
+            )
+        classes = stubs
+    return classes[0] if classes else None
+
+
+def _stub(node: ast.stmt) -> bool:
+    """A function whose body (after its docstring) is only ``...``, ``pass`` or a ``raise
+    NotImplementedError``: a hole to fill."""
+    body = getattr(node, "body", [])
+    if body and docstring(node) is not None:
+        body = body[1:]
+    if len(body) != 1:
+        return not body
+    only = body[0]
+    if isinstance(only, ast.Pass) or (isinstance(only, ast.Expr) and getattr(only.value, "value", None) is Ellipsis):
+        return True
+    raised = only.exc if isinstance(only, ast.Raise) else None
+    target = raised.func if isinstance(raised, ast.Call) else raised
+    return isinstance(target, ast.Name) and target.id == "NotImplementedError"
+
+
+def _placed(source: list[str], node: ast.stmt, old: ast.stmt) -> list[str]:
+    """``source`` (``node``'s lines) indented to where ``old`` stands. When shifting the text
+    would change what the code means — a string over several lines, not a docstring — the code
+    is written out again from its syntax tree at that indent: comments are lost, nothing else."""
+    shift = " " * max(0, old.col_offset - node.col_offset)
+    docs = {id(doc.value) for part in ast.walk(node) if isinstance(part, ast.stmt) and (doc := docstring(part))}
+    verbatim = any(
+        (isinstance(part, ast.JoinedStr) or (isinstance(part, ast.Constant) and isinstance(part.value, str)))
+        and (part.end_lineno or part.lineno) > part.lineno
+        and id(part) not in docs
+        for part in ast.walk(node)
+    )
+    lines = ast.unparse(node).splitlines() if verbatim else source
+    return [shift + line if line.strip() else line for line in lines]
 
 
 def _member(node: ast.stmt) -> str | None:

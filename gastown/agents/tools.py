@@ -340,7 +340,10 @@ class Sandbox:
         _check_compiles(target, content, rel, self.python)
         old = target.read_text(errors="replace") if target.suffix == ".py" and target.is_file() else ""
         if old and merge.is_fragment(old, content):
-            merged = merge.merge(old, content)
+            try:
+                merged = merge.merge(old, content)
+            except merge.Ambiguous as error:
+                raise ToolError(f"{rel}: {error}") from None
             if merged.text == old:
                 return f"no change: {rel} already has these definitions exactly; change the code to change the result"
             _check_compiles(target, merged.text, rel, self.python)

@@ -54,6 +54,32 @@ def test_the_same_traceback_for_other_parameters_is_named_not_shown_again(tmp_pa
     assert "FFFF" not in shown  # no progress dots
 
 
+def test_different_tests_that_reach_one_unfinished_method_are_one_failure(tmp_path):
+    source = """class Cache:
+    def popitem(self):
+        raise NotImplementedError
+
+    def insert(self):
+        self.popitem()
+
+
+def test_insert():
+    Cache().insert()
+
+
+def test_popitem():
+    Cache().popitem()
+
+
+def test_other():
+    assert 1 == 2
+"""
+    shown = checks.read_run(run_pytest(tmp_path, source)).shown
+    assert shown.count("raise NotImplementedError") == 1
+    assert "(the same failure in: test_popitem)" in shown
+    assert "assert 1 == 2" in shown  # a different failure is still shown
+
+
 def test_past_three_different_failures_the_rest_are_listed_by_name_and_the_summary_is_cut(tmp_path):
     found = checks.read_run(run_pytest(tmp_path, MANY_FAILURES))
     shown = found.shown

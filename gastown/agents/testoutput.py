@@ -69,12 +69,13 @@ def _distinct_failures(lines: list[str]) -> list[str]:
 
 
 def _failure_key(section: list[str]) -> str:
-    """What makes two failures the same: where they happened (each frame's ``path:N: in f``)
-    and the exception's type — not the values, which differ with each parameter and are
-    shown for the first of them."""
+    """What makes two failures the same: where they happened (the innermost frame's ``path:N:
+    in f``) and the exception's type — not the values, which differ with each parameter and
+    are shown for the first of them, nor the tests' own frames on the way there: ten tests that
+    all reach one unfinished method fail the same way, and one of them shows it."""
     where = [line for line in section if _FRAME_RE.match(line)]
     raised = next((line[4:].split(":")[0].strip() for line in section if line.startswith("E   ")), "")
-    return "\n".join([*where, raised]) if where else "\n".join(section)
+    return "\n".join([*where[-1:], raised]) if where else "\n".join(section)
 
 
 def _some(names: list[str], count: int = 8) -> str:

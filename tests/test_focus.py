@@ -148,8 +148,8 @@ def test_a_decorated_method_is_outlined_with_its_decorators_once():
     methods = "".join(
         f"\n    @property\n    def p{n}(self):\n        x = {n}\n        y = x\n        return y\n" for n in range(40)
     )
-    source = f"class Big:{methods}"
-    shown = focus.outline(source, {"p3"})
+    source = f"class Big:{methods}\n\nclass Child(Big):\n    pass\n"
+    shown = focus.outline(source, {"Child", "p3"})  # Big is used by what is kept: outlined
     assert shown.count("@property") == 40 and "return y" in shown
     assert "    @property\n    def p0(self):  # lines 2-6\n        ...\n" in shown
 
@@ -160,3 +160,27 @@ def test_a_table_copied_back_from_an_outline_stays_as_it_was():
     assert "TABLE = ...  # lines 1-32" in shown
     copied = shown.split("\n", 1)[1]
     assert merge.merge(source, copied).text == source
+
+
+def test_a_class_nothing_kept_uses_shows_only_the_methods_the_bead_is_about():
+    """A module of many classes (a real library's cache types): the class the tests use and its
+    base are outlined as before; every other class shows its line, its docstring and only its
+    method of the name the bead names — how a sibling does the same thing — and names the rest."""
+    filler = "".join(f"\n    def helper{n}(self):\n        return {n}\n" for n in range(60))
+    source = (
+        "class Base:\n    def pop(self, key):\n        return key\n"
+        f"{filler}\n\n"
+        'class FIFO(Base):\n    """First in, first out."""\n\n    def popitem(self):\n'
+        "        return self.pop(next(iter(self.order)))\n\n    def touch(self, key):\n        return key\n\n\n"
+        "class Unrelated:\n    def work(self):\n        return 101\n\n    def more(self):\n        return 102\n\n\n"
+        "class LRU(Base):\n    def popitem(self):\n        raise NotImplementedError\n"
+    )
+    shown = focus.outline(source, {"LRU"}, named={"popitem"})
+    assert 'class FIFO(Base):\n    """First in, first out."""\n\n    ...  # lines 192-193 not shown: touch' in shown
+    assert "return self.pop(next(iter(self.order)))" in shown
+    assert "class Unrelated:\n    ...  # lines" in shown and "not shown: work, more" in shown
+    assert "return 101" not in shown
+    assert "class LRU(Base):\n    def popitem(self):\n        raise NotImplementedError" in shown  # kept whole
+    assert "def pop(self, key):" in shown  # Base is what LRU uses: outlined, not hidden
+    copied = shown.split("\n", 1)[1]
+    assert merge.merge(source, copied).text == source  # an outline sent back changes nothing

@@ -131,12 +131,14 @@ def mentioning(source: str, tests: Iterable[str], wanted: set[str]) -> list[str]
     return chosen
 
 
-def outline(source: str, keep: set[str], path: str = "", tables: bool = True) -> str:
+def outline(source: str, keep: set[str], path: str = "", tables: bool = True, named: Iterable[str] = ()) -> str:
     """``source`` with the definitions in ``keep`` and what they use as they are; every other
     function as its signature, first docstring line and ``...``, every other long assignment as
-    its name. For a test file (``tables=False``) the other tests and long assignments are left
-    out altogether and counted at the end. The source itself when it does not parse or nothing
-    would be left out."""
+    its name; a class neither kept nor used by what is kept as its line, its docstring and only
+    its methods that are kept or the bead names (``named``: how a sibling class does what the
+    bead asks), the rest named in one line. For a test file (``tables=False``) the other tests and long assignments
+    are left out altogether and counted at the end. The source itself when it does not parse or
+    nothing would be left out."""
     tree = _parse(source)
     if tree is None:
         return source
@@ -194,6 +196,22 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True) ->
                 out.extend(_summary(lines, node, ""))
                 elided += end - start
                 at = end
+        elif isinstance(node, ast.ClassDef) and node.name not in used and node.body:
+            copy_to(start)
+            body = node.body[1:] if docstring(node) is not None else node.body
+            copy_to(_first(body[0]) - 1 if body else end)  # the class line and its docstring
+            siblings = [m for m in body if getattr(m, "name", None) in keep | set(named)]
+            hidden = [m for m in body if m not in siblings]
+            if hidden:
+                names = [n for m in hidden if (n := getattr(m, "name", None) or ", ".join(sorted(_assigned(m))))]
+                indent = " " * hidden[0].col_offset
+                first_hidden, last_hidden = _first(hidden[0]), hidden[-1].end_lineno or hidden[-1].lineno
+                listed = ", ".join(names) or "statements"
+                out.append(f"{indent}...  # lines {first_hidden}-{last_hidden} not shown: {listed}")
+            for member in siblings:
+                out.extend(["", *lines[_first(member) - 1 : member.end_lineno or member.lineno]])
+            elided += sum((m.end_lineno or m.lineno) - _first(m) + 1 for m in hidden)
+            at = end
         elif isinstance(node, ast.ClassDef):
             copy_to(start)
             if node.name in keep:
@@ -320,7 +338,7 @@ def focus(
             shown.append((path, outline(text, keep, path, tables=False)))
             continue
         keep = used & defined(text)
-        shown.append((path, outline(text, keep, path) if keep else text))
+        shown.append((path, outline(text, keep, path, named=wanted) if keep else text))
     return shown
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 import time
 
@@ -264,11 +265,14 @@ def test_a_fold_the_remote_refuses_drops_only_what_it_refuses(shared):
     remote, (a, b), made = shared(beads=2)
     propose_only(a, made[0], "killed-a")
     hook = remote / "hooks" / "pre-receive"  # this host refuses every fold that lands made[0]
-    shim = hook.read_text()
-    refusal = f'case "$updates" in *{made[0]}*refs/heads/tasks*|*refs/heads/tasks*{made[0]}*) echo "no {made[0]} here" >&2; exit 1;; esac\n'
-    patched = shim.replace('case "$updates" in\n', refusal + 'case "$updates" in\n', 1)
-    assert patched != shim
-    hook.write_text(patched)
+    hook.rename(hook.with_name("pre-receive.gastown"))  # chained after the host's own check
+    hook.write_text(
+        "#!/bin/sh\nall=$(cat)\n"
+        f'case "$all" in *{made[0]}*refs/heads/tasks*|*refs/heads/tasks*{made[0]}*) '
+        f'echo "no {made[0]} here" >&2; exit 1;; esac\n'
+        """printf '%s\\n' "$all" | exec "$(dirname "$0")/pre-receive.gastown"\n"""
+    )
+    hook.chmod(0o755)
     b.store.sync()
     got = b.claim("polecat", "worker-b", lease=60)
     assert got.bead.id == made[1]  # the refused proposal did not stop this one ...
@@ -358,6 +362,9 @@ def test_a_pause_for_another_claimers_fold_ends_when_it_lands_on_a_remote_here(s
     here = b.store.town.remote_folder()
     assert here is not None and here.resolve() == remote.resolve()
     first = claims.Proposal(made[0], propose_only(a, made[0], "worker-a"))
+    started = time.monotonic()
+    claims._await_fold(here, [first], 0.5)  # nothing folds it: the pause runs its length
+    assert time.monotonic() - started >= 0.45
     waiter = threading.Thread(target=claims._await_fold, args=(here, [first], 60.0), daemon=True)
     started = time.monotonic()
     waiter.start()
@@ -365,5 +372,15 @@ def test_a_pause_for_another_claimers_fold_ends_when_it_lands_on_a_remote_here(s
     waiter.join(timeout=20)
     assert not waiter.is_alive(), "the pause ran on after the fold landed"
     assert time.monotonic() - started < 20
-    git(b.store.git.git_dir, "config", "remote.origin.url", "git://127.0.0.1:9/central.git")
-    assert b.store.town.remote_folder() is None  # a remote elsewhere is only ever fetched
+
+
+def test_a_remote_elsewhere_is_fetched_and_a_relative_path_is_read_where_git_reads_it(shared):
+    remote, (a, b), made = shared()
+    git_dir = b.store.git.git_dir
+    git(git_dir, "config", "remote.origin.url", "git://127.0.0.1:9/central.git")
+    assert b.store.town.remote_folder() is None  # only ever fetched
+    relative = os.path.relpath(remote, git_dir.parent)
+    git(git_dir, "config", "remote.origin.url", relative)
+    assert git(git_dir.parent, "ls-remote", "origin", "refs/heads/tasks").strip()  # git finds it so
+    found = b.store.town.remote_folder()
+    assert found is not None and found.resolve() == remote.resolve()

@@ -8,6 +8,8 @@ import pytest
 from conftest import git, gt_process, write_bead_file
 
 from gastown.town import times
+from gastown.town.hooks import run_hook
+from gastown.town.queue import NewBead
 
 NOW = time.time()
 
@@ -55,7 +57,7 @@ def test_a_good_push_lands_and_is_found_at_a_flat_path(town, person):
     commit_all(person, "add a bead by hand")
     code, err = push(person)
     assert code == 0, err
-    assert "gastown: tasks is now" in err and "(manual)" in err
+    assert "gastown: tasks is now" in err and "(manual 1)" in err
     assert [e.id for e in town.queue().ready()] == ["gt-h0nd1"]
 
 
@@ -273,3 +275,22 @@ def test_a_roster_mistake_in_town_toml_is_refused(town, person):
     (person / "town.toml").write_text(toml)
     commit_all(person)
     refused(town, person, "models.qwen: unknown key 'kv_cache'")
+
+
+def test_the_shell_post_receive_says_what_landed_as_gt_hook_post_receive_does(town, person):
+    """The shim counts in shell (two processes, no Python) what `gt hook post-receive` counts:
+    each commit once, by its Event trailer, a person's commit as manual, kinds by name."""
+    before = town.tip()
+    town.queue().add_many([NewBead(title="one"), NewBead(title="two")])
+    town.queue().claim("polecat", "p1", lease=600)
+    git(person, "pull", "--quiet", "--no-rebase", "origin", "tasks")
+    write_bead_file(person, bead("gt-h0nd2", priority=1))
+    commit_all(person, "add a bead by hand")
+    code, err = push(person)
+    assert code == 0, err
+    line = f"{before} {town.tip()} refs/heads/tasks\n"
+    hook = town.git_dir / "hooks" / "post-receive"
+    shell = subprocess.run([str(hook)], input=line, text=True, capture_output=True, cwd=town.git_dir, check=True)
+    _, python = run_hook("post-receive", town.git_dir, [line])
+    assert shell.stdout.splitlines() == python
+    assert "(add 1, claim 1, manual 1)" in shell.stdout

@@ -9,7 +9,7 @@ import time
 
 from conftest import git
 
-from gastown.town import quickcheck
+from gastown.town import hooks, quickcheck
 from gastown.town.hooks import RefUpdate, pre_receive, since
 from gastown.town.queue import NewBead
 
@@ -189,3 +189,51 @@ def test_a_replacement_object_cannot_hide_what_was_pushed(town, clone, bare_remo
     git(remote, "fetch", "--quiet", str(person), f"+refs/replace/{bad}:refs/replace/{bad}", "+tasks:refs/pushed")
     base = git(remote, "rev-parse", "tasks").strip()
     assert not quickcheck.clean(remote, base, git(remote, "rev-parse", "refs/pushed").strip(), time.time())
+
+
+def test_a_gitlink_is_never_clean_whatever_the_servers_diff_settings(town, clone):
+    """``git log`` reads diff.* settings: with diff.ignoreSubmodules=all a gitlink added under
+    beads/ would vanish from its output and the push would look like an empty commit."""
+    town.queue().add_many([NewBead(title="one")])
+    before = town.tip()
+    person = clone(town.path, "person")
+
+    git(person, "update-index", "--add", "--cacheinfo", f"160000,{before},beads/sub")
+    git(person, "commit", "--quiet", "--no-verify", "-m", "a gitlink among the beads")
+    git(town.path, "fetch", "--quiet", str(person), "+tasks:refs/pushed/tasks")
+    linked = git(town.path, "rev-parse", "refs/pushed/tasks").strip()
+    git(town.path, "config", "diff.ignoreSubmodules", "all")
+    assert not quickcheck.clean(town.git_dir, before, linked, time.time())
+    refused = pre_receive(town.git_dir, [RefUpdate(before, linked, "refs/heads/tasks")])
+    assert refused, "a gitlink on tasks was let through"
+
+
+def test_blob_names_that_overflow_a_one_page_pipe_are_read_without_a_deadlock(town, monkeypatch):
+    """Past a user's pipe quota the kernel gives new pipes one page: the names must go in
+    while git answers, or a fold of a hundred claims hangs the push."""
+    import functools
+
+    queue = town.queue()
+    made = [b.id for b in queue.add_many([NewBead(title=f"bead {i}") for i in range(150)])]
+    names = [
+        f"{town.tip()}:{path}" for path in git(town.path, "ls-tree", "-r", "--name-only", "tasks", "beads").split()
+    ]
+    assert len(names) > len(made) and sum(len(n) + 1 for n in names) > 2 * 4096
+    monkeypatch.setattr(quickcheck.subprocess, "Popen", functools.partial(subprocess.Popen, pipesize=4096))
+    found = quickcheck._blobs(town.git_dir, names)
+    assert found is not None and len(found) == len(names)
+
+
+def test_a_towntoml_broken_outside_its_limits_stops_neither_check(town, clone):
+    """A town.toml that landed where no hook ran, broken in [machine]: both checks read the
+    [limits] alone, so they agree, and the town's pushes are judged as before."""
+    town.queue().add_many([NewBead(title="one")])
+    person = clone(town.path, "person")
+    toml = person / "town.toml"
+    toml.write_text(toml.read_text() + "\n[machine]\nvram_mib = -5\n")
+    broken = landed(town, person, "a town.toml no hook saw", lambda c: None)
+    git(town.path, "update-ref", "refs/heads/tasks", broken)  # as a host without hooks takes it
+    (bead_id,) = [p.stem for p in (person / "beads").rglob("gt-*.json")]
+    edited = landed(town, person, "a title", lambda c: write_bead(c, {**bead_file(c, bead_id), "title": "renamed"}))
+    assert quickcheck.clean(town.git_dir, broken, edited, time.time())
+    assert hooks._check_range(town.git_dir, broken, edited, time.time(), ancestry=True) == []

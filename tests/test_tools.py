@@ -472,6 +472,12 @@ def test_a_src_layouts_tests_import_the_worktrees_package_not_the_installed_one(
     )
     text, run, counts = box.run_tests()
     assert run.exit_code == 0 and counts["passed"] == 1, text
+    off = Jail(policy=Policy(env=("PYTHONPATH",), src_path=False), mode="none")  # the rig's say
+    text, run, counts = dataclasses.replace(box, jail=off).run_tests()
+    assert counts["failed"] == 1, text
+    (root / "src" / "pkg" / "speedups.pyx").write_text("")  # built in place: imports where it was built
+    text, run, counts = box.run_tests()
+    assert counts["failed"] == 1, text
     plain = tmp_path / "flat"  # no src/: nothing is added
     (plain / "tests").mkdir(parents=True)
     (plain / "tests" / "test_env.py").write_text(

@@ -8,7 +8,7 @@ writable folder beside a private ``/tmp``; the home folder and gastown's state h
 allows it; its own PID namespace and session, so nothing it starts outlives it, nor its
 watcher (``--die-with-parent``), and ``/proc`` shows no other process. In every mode the
 environment starts empty and gets only ``PATH``, the locale, what the rig names and, for a
-``src/`` layout, that folder of the worktree on ``PYTHONPATH``;
+``src/`` layout's Python package, that folder of the worktree on ``PYTHONPATH``;
 ``prlimit`` caps CPU time, address space, processes and file size; where this process may
 make control groups, the command and everything it starts share one group that caps their
 processes and memory together and is emptied when the command ends (see ``cgroups``);
@@ -57,12 +57,14 @@ class Policy:
     output_mb: int = 16  # printed output kept; past it the command is stopped
     env: tuple[str, ...] = ()  # variables passed in besides PASSED
     visible: tuple[str, ...] = ()  # host folders shown read-only though under a hidden one
+    src_path: bool = True  # a src/ layout's package imported from the worktree (see python_source)
 
     @classmethod
     def of(cls, table: Mapping[str, Any] | None) -> Policy:
         """The policy of a rig's ``[sandbox]`` table (already checked by rig.schema.json)."""
         table = table or {}
-        known = {k: table[k] for k in ("network", "memory_mb", "processes", "file_mb", "output_mb") if k in table}
+        names = ("network", "memory_mb", "processes", "file_mb", "output_mb", "src_path")
+        known = {k: table[k] for k in names if k in table}
         return cls(
             **known,
             env=tuple(table.get("env", ())),
@@ -133,8 +135,8 @@ class Jail:
         child = {k: env[k] for k in names if k in env}
         child.setdefault("PATH", os.defpath)
         child["PYTHONDONTWRITEBYTECODE"] = "1"  # no stale caches left in the worktree between tries
-        source = root.resolve() / "src"
-        if source.is_dir():
+        source = python_source(root) if policy.src_path else None
+        if source is not None:
             # A src layout's package comes from this worktree: an editable install points at
             # the user's own checkout, and without one the package would not import at all.
             # The tests must run the code the bead wrote.
@@ -187,6 +189,20 @@ class Jail:
             args += ["--ro-bind", str(root / ".git"), str(root / ".git")]
         args += ["--chdir", str(root), "--", *argv]
         return args
+
+
+EXTENSION_SOURCES = ("*.c", "*.cpp", "*.pyx", "*.rs")  # a package that must be built before it imports
+
+
+def python_source(root: Path) -> Path | None:
+    """``root/src`` when it holds a Python package (``src/<name>/__init__.py``) none of whose
+    top folders holds extension sources: a package built in place (Cython, C, Rust) imports
+    only from where it was built, not from a worktree's sources."""
+    source = root.resolve() / "src"
+    packages = [p.parent for p in source.glob("*/__init__.py")]
+    if not packages or any(next(p.glob(kind), None) for p in packages for kind in EXTENSION_SOURCES):
+        return None
+    return source
 
 
 def _limits(policy: Policy, timeout: float) -> list[str]:

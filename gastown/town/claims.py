@@ -257,7 +257,7 @@ def fold(store: GitStore, mine: Proposal | None = None, retries: int = 500) -> S
     it can never land and is taken back, so no proposal stops the others. The tasks branch
     afterwards; ``retries`` counts lost races only."""
     assert store.remote is not None
-    here = store.town.remote_folder() if mine is not None else None
+    here = store.town.remote_folder(store.git) if mine is not None else None
     waits = iter(FOLD_WAITS)
     suspect = False  # the remote refused a fold of several: try the oldest alone next
     lost = 0

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gastown.errors import UsageError
-from gastown.town import quickcheck
+from gastown.town import quickcheck, townfile
 from gastown.town.refs import REMOTE_REF, TASKS_REF, ZERO
 
 if TYPE_CHECKING:  # the full check's parts, imported when a push needs them (a hook starts lean)
     from gastown.town.git import Git
     from gastown.town.store import GitStore, Snapshot
+    from gastown.town.townfile import Limits
 
 SERVER_HOOKS = ("pre-receive", "post-receive")
 WORKFLOW = ".github/workflows/gastown-tasks.yml"  # the check for hosts without server hooks
@@ -82,7 +83,7 @@ def _check_range(git_dir: Path, old: str, new: str, now: float, ancestry: bool) 
         ]
     snap = _state(store, base)
     commits = git.commits_between(base, new)
-    return admission.check_commits(git, snap.index, commits, snap.config().limits, now).problems
+    return admission.check_commits(git, snap.index, commits, _limits(snap), now).problems
 
 
 def since(store: GitStore, base: str | None, tip: str) -> tuple[int, list[str]]:
@@ -105,7 +106,7 @@ def since(store: GitStore, base: str | None, tip: str) -> tuple[int, list[str]]:
         base = fork
     snap = _state(store, base)
     index = snap.index.copy()  # moved along commit by commit; the store's own stays as it is
-    limits = snap.config().limits
+    limits = _limits(snap)
     commits = git.commits_between(base, tip)
     now = time.time()
     for commit in commits:
@@ -120,6 +121,14 @@ def _state(store: GitStore, commit: str | None) -> Snapshot:
     from gastown.town.store import Snapshot
 
     return store.snapshot(commit) if commit else Snapshot(store, None, Index())
+
+
+def _limits(snap: Snapshot) -> Limits:
+    """The ``[limits]`` in force at ``snap``, read alone as the quick path reads them: a
+    town.toml broken elsewhere (one that landed where no hook ran, or a rule added since) does
+    not stop every push, and a push that mends it can land."""
+    raw = snap.read(townfile.TOWN_FILE)
+    return townfile.parse(raw.decode(errors="replace")) if raw is not None else townfile.Limits()
 
 
 def post_receive(git_dir: Path, updates: Sequence[RefUpdate]) -> list[str]:
@@ -164,7 +173,7 @@ def pre_commit(git_dir: Path, now: float | None = None) -> list[str]:
     git = store.git
     staged = git.run("write-tree").stdout.decode().strip()
     snap = _state(store, git.resolve("HEAD"))
-    return admission.check_trees(git, snap.index, snap.tree, staged, snap.config().limits, now)
+    return admission.check_trees(git, snap.index, snap.tree, staged, _limits(snap), now)
 
 
 def pre_push(git_dir: Path, lines: Iterable[str], now: float | None = None) -> list[str]:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from gastown.errors import GastownError
 from gastown.town import townfile
@@ -33,7 +35,6 @@ MAX_BLOB = 4 << 20  # a blob bigger than this is never read here (the full check
 # push's commits, oldest first, each with its changes.
 Change = tuple[str, str, str, str, str]
 History = list[tuple[str, list[Change]]]
-MAX_REQUEST = 32 << 10  # the blob names asked for at once: well inside a pipe's buffer
 
 
 def _env(git_dir: Path) -> dict[str, str]:
@@ -45,9 +46,12 @@ def _history(git_dir: Path, old: str, new: str) -> History | None:
     """The commits from ``old`` to ``new``, oldest first, each with what it changed as
     (old mode, new mode, old blob, new blob, path), from one ``git log``; None unless the
     commits form one line grown from ``old`` and each only modifies files."""
+    # git log reads diff.* and log.* settings, plumbing does not: each one that could hide a
+    # change or reshape the output is overruled (diff.ignoreSubmodules would hide a gitlink).
     proc = subprocess.run(
         ["git", "log", "--reverse", "--format=%H %P", "--raw", "-r", "-z", "--no-renames", "--no-abbrev"]
-        + ["--no-show-signature", "--no-color", f"{old}..{new}", "--"],
+        + ["--no-show-signature", "--no-color", "--ignore-submodules=none", "--no-relative"]
+        + [f"--max-count={MAX_COMMITS + 1}", f"{old}..{new}", "--"],
         capture_output=True,
         env=_env(git_dir),
         check=False,
@@ -88,8 +92,6 @@ def _blobs(git_dir: Path, names: Sequence[str]) -> dict[str, bytes] | None:
     --batch``; None when one is missing, not a blob, or too big to read here (its header is
     read before its bytes, and the reading stops there)."""
     request = "".join(f"{n}\n" for n in names).encode()
-    if len(request) > MAX_REQUEST:
-        return None
     proc = subprocess.Popen(
         ["git", "cat-file", "--batch"],
         stdin=subprocess.PIPE,
@@ -98,11 +100,11 @@ def _blobs(git_dir: Path, names: Sequence[str]) -> dict[str, bytes] | None:
         env=_env(git_dir),
     )
     assert proc.stdin is not None and proc.stdout is not None
+    writer = threading.Thread(target=_send, args=(proc.stdin, request), daemon=True)
+    writer.start()  # a pipe may hold a page or two: git answers while the names still go in
     found: dict[str, bytes] = {}
     complete = False
     try:
-        proc.stdin.write(request)  # fits the pipe whole: git can answer while we wait to read
-        proc.stdin.close()
         for name in names:
             header = proc.stdout.readline().split()
             if len(header) != 3 or header[1] != b"blob" or int(header[2]) > MAX_BLOB:
@@ -121,7 +123,16 @@ def _blobs(git_dir: Path, names: Sequence[str]) -> dict[str, bytes] | None:
             proc.kill()
         proc.stdout.close()
         proc.wait()
+        writer.join()
     return found if complete else None
+
+
+def _send(pipe: IO[bytes], data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except OSError:
+        pass  # git ended first (a name it could not read): the reader says why
 
 
 def clean(git_dir: Path, old: str, new: str, now: float) -> bool:

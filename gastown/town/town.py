@@ -48,18 +48,20 @@ class Town:
     def open_git(self) -> git.Git:
         return git.Git(self.git_dir)
 
-    def remote_folder(self) -> Path | None:
-        """The remote's git directory when it is on this machine (an absolute path, or a
-        file:// URL): what it holds can be read, and watched, without starting git. None
-        for a remote elsewhere, or none."""
+    def remote_folder(self, repo: git.Git | None = None) -> Path | None:
+        """The remote's git directory when it is on this machine (a path, or a file:// URL;
+        a relative path read from where gastown runs git, as git reads it): what it holds can
+        be read, and watched, without starting git. None for a remote elsewhere, or none.
+        ``repo``: this town's repository, when the caller has it open."""
         if self.remote is None:
             return None
-        url = self.open_git().config(f"remote.{self.remote}.url") or ""
-        if "://" in url and not url.startswith("file://"):
+        repo = repo or self.open_git()
+        url = repo.config(f"remote.{self.remote}.url") or ""
+        if not url or ("://" in url and not url.startswith("file://")):
             return None
         local = Path(url.removeprefix("file://"))
         if not local.is_absolute():
-            return None
+            local = (repo.workdir or repo.git_dir) / local
         return next((folder for folder in (local, local / ".git") if git.is_git_dir(folder)), None)
 
 

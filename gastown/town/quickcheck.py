@@ -31,6 +31,7 @@ from gastown.town.refs import ZERO
 
 MAX_COMMITS = 1000  # a bigger push is rare: the full check takes it
 MAX_BLOB = 4 << 20  # a blob bigger than this is never read here (the full check judges it by size)
+PIPE_PAGE = 4096  # what any pipe takes at once, however small the kernel made it
 # What a commit changed in one file: (old mode, new mode, old blob, new blob, path); and a
 # push's commits, oldest first, each with its changes.
 Change = tuple[str, str, str, str, str]
@@ -101,7 +102,10 @@ def _blobs(git_dir: Path, names: Sequence[str]) -> dict[str, bytes] | None:
     )
     assert proc.stdin is not None and proc.stdout is not None
     writer = threading.Thread(target=_send, args=(proc.stdin, request), daemon=True)
-    writer.start()  # a pipe may hold a page or two: git answers while the names still go in
+    if len(request) <= PIPE_PAGE:
+        writer.run()  # an empty pipe takes a page without blocking: no thread to start
+    else:
+        writer.start()  # a pipe may hold a page or two: git answers while the names still go in
     found: dict[str, bytes] = {}
     complete = False
     try:
@@ -123,7 +127,8 @@ def _blobs(git_dir: Path, names: Sequence[str]) -> dict[str, bytes] | None:
             proc.kill()
         proc.stdout.close()
         proc.wait()
-        writer.join()
+        if writer.ident is not None:
+            writer.join()
     return found if complete else None
 
 

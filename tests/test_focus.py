@@ -184,3 +184,20 @@ def test_a_class_nothing_kept_uses_shows_only_the_methods_the_bead_is_about():
     assert "def pop(self, key):" in shown  # Base is what LRU uses: outlined, not hidden
     copied = shown.split("\n", 1)[1]
     assert merge.merge(source, copied).text == source  # an outline sent back changes nothing
+
+
+def test_with_no_class_kept_the_class_holding_a_kept_method_is_outlined_not_hidden():
+    """Tests that reach a class through a fixture keep only its method's name: that class is
+    the one the bead is about, and a one-line class stays as it is."""
+    filler = "".join(f"\n    def helper{n}(self):\n        return {n}\n" for n in range(60))
+    source = (
+        "class Error(Exception): pass\n\n\n"
+        f"class Cache:\n    def __init__(self):\n        self.link = Link()\n{filler}\n"
+        "    def popitem(self):\n        raise NotImplementedError\n\n\n"
+        "class Link:\n    def unlink(self):\n        return None\n"
+    )
+    shown = focus.outline(source, {"popitem"})
+    assert "class Error(Exception): pass" in shown
+    assert "def __init__(self):" in shown and "raise NotImplementedError" in shown
+    copied = shown.split("\n", 1)[1]
+    assert merge.merge(source, copied).text == source

@@ -158,3 +158,40 @@ def test_a_placed_method_keeps_what_its_multiline_strings_say():
     namespace: dict = {}
     exec(compile(merged.text, "caches.py", "exec"), namespace)
     assert namespace["LRUCache"]().popitem() == "one\ntwo"
+
+
+PROPERTY = '''class Box:
+    def __init__(self):
+        self._size = 0
+
+    @property
+    def size(self):
+        """How much it holds."""
+        return self._size
+
+    @size.setter
+    def size(self, value):
+        raise NotImplementedError
+'''
+
+
+def test_a_setter_sent_alone_replaces_the_setter_not_the_getter():
+    merged = merge.merge(PROPERTY, "@size.setter\ndef size(self, value):\n    self._size = value\n")
+    namespace: dict = {}
+    exec(compile(merged.text, "box.py", "exec"), namespace)
+    box = namespace["Box"]()
+    box.size = 3
+    assert box.size == 3 and merged.text.count("@property") == 1
+
+
+def test_a_loose_method_beside_its_own_class_or_copied_from_an_outline_is_never_lost_quietly():
+    with pytest.raises(merge.Ambiguous, match="this reply sends that class too"):
+        merge.merge(CACHES, "class LRUCache(Cache):\n    pass\n\n\ndef popitem(self):\n    return 42\n")
+    elided = 'def touch(self, key):\n    """Mark it."""\n    ...\n'  # an outline's summary: unchanged
+    assert merge.merge(CACHES, elided).text == CACHES
+
+
+def test_an_attribute_of_the_methods_name_is_no_stub_to_fill():
+    source = "class A:\n    size = None\n\n\nclass B:\n    def size(self):\n        return 1\n"
+    with pytest.raises(merge.Ambiguous, match="A, B each have one"):
+        merge.merge(source, "def size(self):\n    return 2\n")

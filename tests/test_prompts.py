@@ -76,5 +76,7 @@ Use it like this::
 .. _docs: https://tool.example/docs
 """
     assert readable(rst) == "tool\n====\n\nUse it like this::\n\n    tool.run()"
+    prose = "<p>Real prose</p>\n<a href=x>Read the docs</a> for the API.\n[Deprecated]: use X instead"
+    assert readable(prose) == prose  # a line with words beside its tags is the reader's
     text = system_text("ROLE", [("README.rst", rst + "words " * 2000)])
     assert "shields.io" not in text and "[... cut ...]" in text and len(text) < DOC_LIMIT + 200

@@ -237,3 +237,9 @@ def test_a_towntoml_broken_outside_its_limits_stops_neither_check(town, clone):
     edited = landed(town, person, "a title", lambda c: write_bead(c, {**bead_file(c, bead_id), "title": "renamed"}))
     assert quickcheck.clean(town.git_dir, broken, edited, time.time())
     assert hooks._check_range(town.git_dir, broken, edited, time.time(), ancestry=True) == []
+    toml.write_text(toml.read_text().replace("push_commits = 10000", "push_commits = -1"))  # its limits unreadable
+    assert "push_commits = -1" in toml.read_text()
+    bad_limits = landed(town, person, "limits no hook saw", lambda c: None)
+    git(town.path, "update-ref", "refs/heads/tasks", bad_limits)
+    edited = landed(town, person, "a title again", lambda c: write_bead(c, {**bead_file(c, bead_id), "title": "again"}))
+    assert hooks._check_range(town.git_dir, bad_limits, edited, time.time(), ancestry=True) == []  # the defaults

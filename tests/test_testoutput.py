@@ -76,6 +76,24 @@ def test_other():
 """
     shown = checks.read_run(run_pytest(tmp_path, source)).shown
     assert shown.count("raise NotImplementedError") == 1
+    checked = """def check(reason):
+    raise ValueError(reason)
+
+
+def test_expired():
+    check("expired")
+
+
+def test_too_big():
+    check("too big")
+
+
+def test_expired_again():
+    check("expired")
+"""
+    shown_two = checks.read_run(run_pytest(tmp_path, checked)).shown
+    assert "E   ValueError: expired" in shown_two and "E   ValueError: too big" in shown_two  # two messages
+    assert "(the same failure in: test_expired_again)" in shown_two
     assert "(the same failure in: test_popitem)" in shown
     assert "assert 1 == 2" in shown  # a different failure is still shown
 

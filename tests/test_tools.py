@@ -502,3 +502,17 @@ def test_a_method_no_one_class_owns_is_the_models_error_naming_the_classes(tmp_p
     with pytest.raises(ToolError, match="A, B each have one: send it inside its class"):
         box.write_file("caches.py", "def pop(self):\n    return 1\n")
     assert "return 1" not in (tmp_path / "caches.py").read_text()
+
+
+def test_a_src_folder_of_a_module_or_a_namespace_package_counts_and_one_built_in_place_does_not(tmp_path):
+    from gastown.agents.jail import python_source
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "single.py").write_text("")
+    assert python_source(tmp_path) == (tmp_path / "src").resolve()
+    (tmp_path / "src" / "ns" / "pkg" / "_ext").mkdir(parents=True)
+    (tmp_path / "src" / "ns" / "pkg" / "__init__.py").write_text("")
+    assert python_source(tmp_path) is not None
+    (tmp_path / "src" / "ns" / "pkg" / "_ext" / "fast.pyx").write_text("")
+    assert python_source(tmp_path) is None
+    assert python_source(tmp_path / "none") is None

@@ -147,6 +147,12 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
     for node in tree.body:
         if getattr(node, "name", None) in keep:
             used |= _names_in(node)
+        elif isinstance(node, ast.ClassDef):  # a kept method uses names too
+            used |= {n for m in node.body if getattr(m, "name", None) in keep for n in _names_in(m)}
+    about = keep | set(named)
+    # With a class of the module kept, others holding a method of a kept name are its siblings;
+    # with none kept (the tests reach a class through a fixture), such a class is the one.
+    siblings_only = any(isinstance(n, ast.ClassDef) and n.name in keep for n in tree.body)
     out: list[str] = []
     at = 0  # lines before this one are written or skipped
     elided = 0
@@ -196,11 +202,16 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
                 out.extend(_summary(lines, node, ""))
                 elided += end - start
                 at = end
-        elif isinstance(node, ast.ClassDef) and node.name not in used and node.body:
+        elif (
+            isinstance(node, ast.ClassDef)
+            and node.name not in used
+            and node.body[0].lineno > node.lineno  # a class on one line is shown as it is
+            and (siblings_only or not any(getattr(m, "name", None) in keep for m in node.body))
+        ):
             copy_to(start)
             body = node.body[1:] if docstring(node) is not None else node.body
             copy_to(_first(body[0]) - 1 if body else end)  # the class line and its docstring
-            siblings = [m for m in body if getattr(m, "name", None) in keep | set(named)]
+            siblings = [m for m in body if getattr(m, "name", None) in about]
             hidden = [m for m in body if m not in siblings]
             if hidden:
                 names = [n for m in hidden if (n := getattr(m, "name", None) or ", ".join(sorted(_assigned(m))))]

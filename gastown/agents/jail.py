@@ -191,16 +191,18 @@ class Jail:
         return args
 
 
-EXTENSION_SOURCES = ("*.c", "*.cpp", "*.pyx", "*.rs")  # a package that must be built before it imports
+EXTENSION_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".rs")  # a package built before it imports
 
 
 def python_source(root: Path) -> Path | None:
-    """``root/src`` when it holds a Python package (``src/<name>/__init__.py``) none of whose
-    top folders holds extension sources: a package built in place (Cython, C, Rust) imports
-    only from where it was built, not from a worktree's sources."""
+    """``root/src`` when it holds Python (a module, a package, a namespace package: a ``.py``
+    file within four levels) and no extension sources there: a package built in place
+    (Cython, C, Rust) imports only from where it was built, not from a worktree's sources."""
     source = root.resolve() / "src"
-    packages = [p.parent for p in source.glob("*/__init__.py")]
-    if not packages or any(next(p.glob(kind), None) for p in packages for kind in EXTENSION_SOURCES):
+    if not source.is_dir():
+        return None
+    suffixes = {p.suffix for depth in range(1, 5) for p in source.glob("/".join(["*"] * depth))}
+    if ".py" not in suffixes or suffixes & set(EXTENSION_SOURCES):
         return None
     return source
 

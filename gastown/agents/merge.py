@@ -149,6 +149,7 @@ def merge(old: str, new: str) -> Merged:
     replaced: list[str] = []
     added: list[str] = []
     have_imports = {ast.unparse(n) for n in before.body if isinstance(n, (ast.Import, ast.ImportFrom))}
+    sent = {n.name for n in after.body if isinstance(n, ast.ClassDef)}
     for node in after.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
@@ -164,9 +165,15 @@ def merge(old: str, new: str) -> Merged:
             continue  # sent as it is, or copied from an outline: the module's own stays
         owner = _owner(before, node) if name not in existing else None
         if owner is not None:
-            method = next(m for m in owner.body if _member(m) == name)
+            if owner.name in sent:
+                raise Ambiguous(
+                    f"{name}() is a method of {owner.name}, and this reply sends that class too: put {name}() inside it"
+                )
+            method = _counterpart(owner, node)
+            if _unchanged(node, method) or _source(parts, node) == _source(lines, method):
+                continue  # copied from an outline, or sent as it is
             first, end = span(method)
-            replacements[first] = _placed(_with_docstring(parts, node, lines, method), node, method)
+            replacements[first] = _placed(_with_docstring(parts, node, lines, method), method)
             spans[first] = end
             replaced.append(f"{owner.name}.{name}")
             continue
@@ -227,11 +234,11 @@ def _owner(module: ast.Module, node: ast.stmt) -> ast.ClassDef | None:
         return None
     first = node.args.posonlyargs[:1] or node.args.args[:1]
     decorated = {getattr(d, "id", getattr(d, "attr", "")) for d in node.decorator_list}
-    if not ({a.arg for a in first} & {"self", "cls"} or decorated & (_METHOD_DECORATORS | {"setter"})):
+    if not ({a.arg for a in first} & {"self", "cls"} or decorated & (_METHOD_DECORATORS | {"setter", "deleter"})):
         return None
     classes = [c for c in module.body if isinstance(c, ast.ClassDef) and node.name in map(_member, c.body)]
     if len(classes) > 1:
-        stubs = [c for c in classes if _stub(next(m for m in c.body if _member(m) == node.name))]
+        stubs = [c for c in classes if _stub(_counterpart(c, node))]
         if len(stubs) != 1:
             names = ", ".join(c.name for c in (stubs or classes))
             raise Ambiguous(
@@ -242,9 +249,26 @@ def _owner(module: ast.Module, node: ast.stmt) -> ast.ClassDef | None:
     return classes[0] if classes else None
 
 
+def _role(node: ast.stmt) -> str:
+    """What a method is among those of its name: a property's ``setter`` or ``deleter``, or ""."""
+    for decorator in getattr(node, "decorator_list", []):
+        if isinstance(decorator, ast.Attribute) and decorator.attr in ("setter", "deleter"):
+            return decorator.attr
+    return ""
+
+
+def _counterpart(owner: ast.ClassDef, node: ast.stmt) -> ast.stmt:
+    """The member of ``owner`` that ``node`` stands for: of its name, and a setter for a
+    setter (a property's getter and setter share the name)."""
+    named = [m for m in owner.body if _member(m) == getattr(node, "name", None)]
+    return next((m for m in named if _role(m) == _role(node)), named[0])
+
+
 def _stub(node: ast.stmt) -> bool:
     """A function whose body (after its docstring) is only ``...``, ``pass`` or a ``raise
     NotImplementedError``: a hole to fill."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
     body = getattr(node, "body", [])
     if body and docstring(node) is not None:
         body = body[1:]
@@ -258,14 +282,19 @@ def _stub(node: ast.stmt) -> bool:
     return isinstance(target, ast.Name) and target.id == "NotImplementedError"
 
 
-def _placed(source: list[str], node: ast.stmt, old: ast.stmt) -> list[str]:
-    """``source`` (``node``'s lines) indented to where ``old`` stands. When shifting the text
-    would change what the code means — a string over several lines, not a docstring — the code
-    is written out again from its syntax tree at that indent: comments are lost, nothing else."""
-    shift = " " * max(0, old.col_offset - node.col_offset)
+def _placed(source: list[str], old: ast.stmt) -> list[str]:
+    """A method's ``source`` (at the top level) indented to where ``old`` stands in its class.
+    When shifting the text would change what the code means — a string or bytes over several
+    lines, not a docstring — the code is written out again from its syntax tree at that
+    indent: comments are lost, nothing else."""
+    tree = _parse("\n".join(source))
+    node = tree.body[0] if tree is not None and tree.body else None
+    shift = " " * old.col_offset
+    if node is None:
+        return [shift + line if line.strip() else line for line in source]
     docs = {id(doc.value) for part in ast.walk(node) if isinstance(part, ast.stmt) and (doc := docstring(part))}
     verbatim = any(
-        (isinstance(part, ast.JoinedStr) or (isinstance(part, ast.Constant) and isinstance(part.value, str)))
+        (isinstance(part, ast.JoinedStr) or (isinstance(part, ast.Constant) and isinstance(part.value, (str, bytes))))
         and (part.end_lineno or part.lineno) > part.lineno
         and id(part) not in docs
         for part in ast.walk(node)
@@ -295,11 +324,12 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
         name = _member(node)
         if name is None:
             continue  # the fragment's docstring or a bare `pass`: the old class keeps its own
-        if _unchanged(node, members.get(name)):
-            continue
         if name in members:
-            start, stop = span(members[name])
-            swaps.append((start, stop, _with_docstring(parts, node, lines, members[name])))
+            target = _counterpart(old, node)
+            if _unchanged(node, target) or _source(parts, node) == _source(lines, target):
+                continue  # copied from an outline, or sent as it is (a getter beside its setter)
+            start, stop = span(target)
+            swaps.append((start, stop, _with_docstring(parts, node, lines, target)))
         else:
             extra.append(_source(parts, node))
     out: list[str] = []

@@ -25,14 +25,15 @@ DOC_LIMIT = 4000  # characters of each rig document put in the head, once cleare
 _NOISE = re.compile(
     r"""(?:
         \s*\[?!\[[^\]]*\]\([^)]*\)(?:\]\([^)]*\))?\s*$      # [![badge](img)](link) or ![image](src)
-      | \ {0,3}\[[^\]]+\]:\s*\S+.*$                          # [name]: https://...
+      | \ {0,3}\[[^\]]+\]:\s*(?:\w+://|/|\.{1,2}/|\#)\S*\s*$        # [name]: https://... (a link, not prose)
       | \.\.\s+(?:\|[^|]+\|\s+)?(?:image|figure|raw)::.*$       # .. image:: / .. |x| image:: / .. raw::
       | \.\.\s+_[^:]*:\s*\S+.*$                                 # .. _name: https://...
-      | \ {0,3}</?(?:p|div|img|a|br|picture|source|h\d)\b[^>]*>.*$  # HTML around a logo or badges
+      | \ {0,3}(?:</?(?:p|div|img|a|br|picture|source|h\d)\b[^>]*>\s*)+$  # a line of nothing but HTML tags
       | <!--.*-->\s*$                                           # a comment
     )""",
     re.VERBOSE,
 )
+_FENCE = re.compile(r" {0,3}(?:```|~~~)")  # a Markdown fence (indented four or more, it is code)
 KEEP_RECENT = 4  # the last messages are never stubbed
 
 
@@ -54,7 +55,7 @@ def readable(text: str) -> str:
     fenced = False
     directive = False  # inside a dropped directive: its indented options go too
     for line in text.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
+        if _FENCE.match(line):
             fenced = not fenced
         elif not fenced:
             if directive and line.startswith((" ", "\t")) and line.strip():

@@ -21,6 +21,8 @@ _SECTION_RE = re.compile(r"^_{3,} .+ _{3,}$")  # pytest's "____ test_name ____" 
 _BANNER_RE = re.compile(r"^={3,} .* ={3,}$")  # "==== short test summary info ===="
 _PROGRESS_RE = re.compile(r"^[.FEsxX]+\s*(?:\[\s*\d+%\])?$")  # pytest -q's progress dots
 _FRAME_RE = re.compile(r"^\S.*:\d+: in \S+$")  # --tb=short's "path:12: in name" over each frame
+_QUOTED_RE = re.compile(r"'[^']*'|\"[^\"]*\"")  # a value in a failure's message
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 
 
 def shown(output: str, run: Run) -> str:
@@ -70,12 +72,14 @@ def _distinct_failures(lines: list[str]) -> list[str]:
 
 def _failure_key(section: list[str]) -> str:
     """What makes two failures the same: where they happened (the innermost frame's ``path:N:
-    in f``) and the exception's type — not the values, which differ with each parameter and
-    are shown for the first of them, nor the tests' own frames on the way there: ten tests that
-    all reach one unfinished method fail the same way, and one of them shows it."""
+    in f``) and what was raised there, its message with numbers and quoted values blanked —
+    not the values, which differ with each parameter and are shown for the first of them, nor
+    the tests' own frames on the way there: ten tests that all reach one unfinished method
+    fail the same way, and one of them shows it; two messages from one line stay two."""
     where = [line for line in section if _FRAME_RE.match(line)]
-    raised = next((line[4:].split(":")[0].strip() for line in section if line.startswith("E   ")), "")
-    return "\n".join([*where[-1:], raised]) if where else "\n".join(section)
+    raised = next((line[4:].strip() for line in section if line.startswith("E   ")), "")
+    shape = _NUMBER_RE.sub("0", _QUOTED_RE.sub("''", raised))
+    return "\n".join([*where[-1:], shape]) if where else "\n".join(section)
 
 
 def _some(names: list[str], count: int = 8) -> str:

@@ -124,11 +124,17 @@ def _state(store: GitStore, commit: str | None) -> Snapshot:
 
 
 def _limits(snap: Snapshot) -> Limits:
-    """The ``[limits]`` in force at ``snap``, read alone as the quick path reads them: a
-    town.toml broken elsewhere (one that landed where no hook ran, or a rule added since) does
-    not stop every push, and a push that mends it can land."""
+    """The ``[limits]`` in force at ``snap``, read alone as the quick path reads them; the
+    defaults when there are none or they cannot be read. A town.toml broken (one that landed
+    where no hook ran, or a rule added since) does not stop every push, and a push that mends
+    it can land: the new town.toml a push carries is judged whole on its own."""
+    from gastown.errors import ConfigError
+
     raw = snap.read(townfile.TOWN_FILE)
-    return townfile.parse(raw.decode(errors="replace")) if raw is not None else townfile.Limits()
+    try:
+        return townfile.parse(raw.decode(errors="replace")) if raw is not None else townfile.Limits()
+    except ConfigError:
+        return townfile.Limits()
 
 
 def post_receive(git_dir: Path, updates: Sequence[RefUpdate]) -> list[str]:

@@ -162,11 +162,16 @@ def test_a_table_copied_back_from_an_outline_stays_as_it_was():
     assert merge.merge(source, copied).text == source
 
 
+def helpers(count: int) -> str:
+    """Short methods enough to make a class long: what an outline would keep as they are."""
+    return "".join(f"\n    def helper{n}(self):\n        return {n}\n" for n in range(count))
+
+
 def test_a_class_nothing_kept_uses_shows_only_the_methods_the_bead_is_about():
     """A module of many classes (a real library's cache types): the class the tests use and its
     base are outlined as before; every other class shows its line, its docstring and only its
     method of the name the bead names — how a sibling does the same thing — and names the rest."""
-    filler = "".join(f"\n    def helper{n}(self):\n        return {n}\n" for n in range(60))
+    filler = helpers(60)
     source = (
         "class Base:\n    def pop(self, key):\n        return key\n"
         f"{filler}\n\n"
@@ -189,7 +194,7 @@ def test_a_class_nothing_kept_uses_shows_only_the_methods_the_bead_is_about():
 def test_with_no_class_kept_the_class_holding_a_kept_method_is_outlined_not_hidden():
     """Tests that reach a class through a fixture keep only its method's name: that class is
     the one the bead is about, and a one-line class stays as it is."""
-    filler = "".join(f"\n    def helper{n}(self):\n        return {n}\n" for n in range(60))
+    filler = helpers(60)
     source = (
         "class Error(Exception): pass\n\n\n"
         f"class Cache:\n    def __init__(self):\n        self.link = Link()\n{filler}\n"

@@ -396,16 +396,20 @@ fi
 say "6. A polecat watcher claims the bead and works it; the tasks history as it happens"
 gt $T watch --role polecat --agent polecat@demo --max-beads 1 --idle-exit 120 > "$work/watcher.log" 2>&1 &
 watcher=$!
-seen=""
+shown=""  # the tip whose history is already on the screen
+show_new() {  # the commits since, oldest first, as git log has them
+  local range=tasks
+  [ -n "$shown" ] && range="$shown..tasks"
+  git -C "$work/town.git" log --reverse --format='%h %s' "$range" | indent
+  shown=$(git -C "$work/town.git" rev-parse tasks)
+}
 while kill -0 "$watcher" 2>/dev/null; do
-  now_log=$(git -C "$work/town.git" log --format='%h %s' tasks)
-  fresh=$(comm -13 <(printf '%s\n' "$seen" | sort) <(printf '%s\n' "$now_log" | sort) || true)
-  [ -n "$fresh" ] && printf '%s\n' "$fresh" | indent
-  seen=$now_log
+  show_new
   sleep 1
 done
 wait "$watcher" && status=0 || status=$?
 watcher=""
+show_new  # what landed as the watcher finished (its complete)
 echo "    watcher exited with $status"
 
 say "7. What the model did (its result, shown as it is)"

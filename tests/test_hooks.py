@@ -66,6 +66,10 @@ def test_schema_errors_name_the_file_and_field(town, person):
     commit_all(person)
     err = refused(town, person, "beads/gt-bad01.json: $.priority: 9 is greater than the maximum of 4")
     assert "'titel' was unexpected" in err
+    write_bead_file(person, bead("gt-bad01", priority=1))  # mended on top: the bad commit still goes
+    commit_all(person)
+    err = refused(town, person, "$.priority: 9 is greater than the maximum of 4")
+    assert "every commit pushed is checked, not only the last" in err and "git rebase -i origin/tasks" in err
 
 
 def test_unknown_paths_and_oversized_files(town, person):

@@ -215,7 +215,13 @@ def run_hook(name: str, git_dir: Path, stdin: Iterable[str]) -> tuple[int, list[
     if not problems:
         return 0, []
     lines = [f"gastown: {name} refused {len(problems)} problem(s) on the tasks branch:"]
-    return 1, lines + [f"  {problem}" for problem in problems]
+    lines += [f"  {problem}" for problem in problems]
+    if name in ("pre-receive", "pre-push"):
+        lines.append(
+            "hint: every commit pushed is checked, not only the last: mend the commit named above "
+            "(git rebase -i origin/tasks), or fold them into one (git reset --soft origin/tasks; git commit)"
+        )
+    return 1, lines
 
 
 def main(argv: Sequence[str]) -> int:

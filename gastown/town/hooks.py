@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gastown.errors import UsageError
+from gastown.errors import ConfigError, GastownError, UsageError
 from gastown.town import quickcheck, townfile
 from gastown.town.refs import REMOTE_REF, TASKS_REF, ZERO
 
@@ -128,8 +128,6 @@ def _limits(snap: Snapshot) -> Limits:
     defaults when there are none or they cannot be read. A town.toml broken (one that landed
     where no hook ran, or a rule added since) does not stop every push, and a push that mends
     it can land: the new town.toml a push carries is judged whole on its own."""
-    from gastown.errors import ConfigError
-
     raw = snap.read(townfile.TOWN_FILE)
     try:
         return townfile.parse(raw.decode(errors="replace")) if raw is not None else townfile.Limits()
@@ -226,8 +224,6 @@ def run_hook(name: str, git_dir: Path, stdin: Iterable[str]) -> tuple[int, list[
 
 def main(argv: Sequence[str]) -> int:
     """``python -m gastown hook NAME``: the entry the installed shims call."""
-    from gastown.errors import GastownError
-
     if not argv:
         print("usage: gt hook NAME", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ from gastown.agents import checks
 from gastown.agents.commands import Run
 from gastown.agents.jail import Jail
 from gastown.errors import EXIT_INTERRUPTED
+from gastown.evaluation import plain
 
 FAKE = str(Path(__file__).with_name("fake_llm.py"))
 
@@ -80,12 +81,26 @@ SCRIPTS: dict[str, list[Answer]] = {
 }
 
 
+def plain_answer(steps: list[Answer]) -> Answer:
+    """A plain prompt's answer: the script's first file, whole, under its path (and a path
+    outside the rig that must not be written)."""
+    for step in steps:
+        for call in step.tool_calls:
+            arguments = json.loads(call["function"]["arguments"])
+            if call["function"]["name"] == "write_file":
+                blocks = f"{arguments['path']}\n```python\n{arguments['content']}```\n"
+                return text(f"Here it is.\n\n{blocks}\n../outside.py\n```python\nx = 1\n```\n")
+    return text("I cannot do this.")
+
+
 def responder(request: dict[str, Any]) -> Answer:
     """The step of the script the bead names; ``finish`` once it has run out."""
     messages = request.get("messages", [])
     joined = "\n".join(str(m.get("content") or "") for m in messages)
     found = re.search(r"script: (\w+)", joined)
     steps = SCRIPTS.get(found.group(1) if found else "", [])
+    if messages and messages[0].get("content") == plain.SYSTEM:  # the control: one prompt, no tools
+        return plain_answer(steps)
     if found and found.group(1) == "plan" and request.get("tools"):  # asked for a forced tool call instead
         return tool("submit_plan", **PLAN)
     turn = sum(1 for m in messages if m.get("role") == "assistant")
@@ -232,6 +247,67 @@ def test_a_solved_bead_passes_and_a_botched_one_fails_with_its_reason(suite, fak
     assert root.tag.endswith("svg")
     assert len(root.findall("{http://www.w3.org/2000/svg}circle")) == 1
     assert "fake" in chart.read_text()
+
+
+def test_the_plain_control_runs_beside_the_loop_and_is_judged_the_same_way(suite, fake_config, tmp_path):
+    """--runtime loop,plain: a row each; the control asks once (no tools) with the bead's
+    tests and README, writes the answer's files as they come, and is judged on its branch."""
+    config, llm = fake_config
+    result = run_eval(suite, config, "--beads", "double,half,question", "--runtime", "loop,plain", "--keep")
+    assert result.code == 0, result.err[-3000:]
+    data = result.json()
+    loop, control = data["models"]
+    assert (loop["runtime"], loop["beads"], loop["passed"]) == ("loop", 3, 2)
+    assert (control["runtime"], control["beads"], control["passed"]) == ("plain", 2, 1)  # no control for a question
+    assert control["tool_calls"]["total"] == 0 and control["tokens_in"] > 0
+    rows = {(b["runtime"], b["key"]): b for b in data["beads"]}
+    assert rows["plain", "double"]["verdict"] == "passed", rows["plain", "double"]
+    assert rows["plain", "double"]["reported"] == "wrote calc/double.py"  # not ../outside.py
+    assert rows["plain", "half"]["verdict"] == "failed" and "test_half" in rows["plain", "half"]["why"]
+    asked = [r for r in llm.requests if r["messages"][0]["content"] == plain.SYSTEM]
+    assert len(asked) == 2 and not any(r.get("tools") for r in asked)  # one call a bead, no tools
+    double_prompt = next(r["messages"][1]["content"] for r in asked if "script: solve" in r["messages"][1]["content"])
+    assert "def test_double():" in double_prompt and "Needs Python 3.11" in double_prompt
+    town = Path(control["town"])
+    assert not (town / "outside.py").exists() and not (town / "plain" / "outside.py").exists()
+    table = gt_inprocess(
+        "eval",
+        "--suite",
+        str(suite),
+        "--models",
+        "fake",
+        "--config",
+        str(config),
+        "--beads",
+        "double",
+        "--runtime",
+        "plain",
+    )
+    assert table.code == 0, table.err[-2000:]
+    assert "fake (plain)" in table.out and " 1/1 " in table.out
+
+
+def test_a_plain_answer_writes_only_inside_the_checkout(tmp_path):
+    """Paths that climb out, absolute paths, .git and links that lead outside are not written."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    tree.mkdir(), outside.mkdir()
+    (tree / "link").symlink_to(outside)
+    reply = "".join(
+        f"{path}\n```python\nx = 1\n```\n\n"
+        for path in ("../up.py", "/abs.py", ".git/hooks/x.py", "link/in.py", "ok/a.py")
+    )
+    found = plain.answer_files(reply)
+    assert [path for path, _ in found] == ["link/in.py", "ok/a.py"]
+    assert plain.write(tree, found) == ["ok/a.py"]
+    assert (tree / "ok" / "a.py").read_text() == "x = 1\n" and list(outside.iterdir()) == []
+
+
+def test_a_runtime_that_cannot_run_is_a_clear_error(suite, fake_config):
+    config, _llm = fake_config
+    unknown = run_eval(suite, config, "--beads", "double", "--runtime", "loop,oneshot")
+    assert unknown.code == 2 and "unknown runtime 'oneshot'" in unknown.err and "Traceback" not in unknown.err
+    nothing = run_eval(suite, config, "--beads", "question", "--runtime", "plain")
+    assert nothing.code == 2 and "none of the chosen beads" in nothing.err and "Traceback" not in nothing.err
 
 
 def test_the_report_of_a_worker_is_not_trusted(suite, fake_config):

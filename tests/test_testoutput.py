@@ -131,3 +131,19 @@ def test_the_gist_of_a_failed_assertion_keeps_where_the_values_and_what_differs(
     assert lines[0].strip("_ ") == "test_lists_differ"
     assert "test_many.py:5: in test_lists_differ" in gist and "assert [1, 2] == [1, 3]" in gist
     assert all(line.startswith("E ") for line in lines[3:]), gist
+
+
+def test_a_project_whose_pytest_forces_colour_is_read_as_any_other(tmp_path: Path):
+    """``addopts = --color=yes`` puts escape codes around PASSED/FAILED: they are taken out of
+    what the command printed, so the outcomes are read and the model sees none of them."""
+    from gastown.agents.commands import run_command
+    from gastown.agents.jail import Jail
+
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --color=yes\n")
+    (tmp_path / "test_it.py").write_text("def test_ok():\n    pass\n\n\ndef test_bad():\n    assert 1 == 2\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    run = run_command([sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider"], tmp_path, 60, env, Jail())
+    assert "\x1b" not in run.output
+    found = checks.read_run(run)
+    assert found.outcomes == {"test_it.py::test_ok": "PASSED", "test_it.py::test_bad": "FAILED"}
+    assert found.counts["failed"] == 1 and found.counts["passed"] == 1

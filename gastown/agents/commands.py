@@ -1,7 +1,9 @@
 """Commands a bead runs: each under the jail (see ``jail``), in its own process group,
 timed, its group killed on timeout or past the output limit, and every group a stopping
 watcher must end kept in ``CHILDREN``; and the test counts read from what a test runner
-printed.
+printed. What a command printed comes back without terminal escape codes: a project whose
+test settings force colour (pytest's ``--color=yes`` in its addopts) is read as any other,
+and a model is not shown the codes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from gastown.agents.cgroups import Group
 from gastown.agents.jail import Jail, SandboxUnavailable
 
 OUTPUT_LIMIT = 12000
+# A terminal's control sequences: CSI (colours, cursor moves) and OSC (titles, links).
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
 
 
 def tail(text: str, limit: int = OUTPUT_LIMIT) -> str:
@@ -116,7 +120,7 @@ def run_command(argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str
         if stopped:
             _kill_group(proc.pid)
         code = proc.wait()
-        text = out.decode(errors="replace")
+        text = _ESCAPES.sub("", out.decode(errors="replace"))
         if stopped == "output":
             text += f"\n[stopped: the output passed {ready.output_limit // (1024 * 1024)} MiB]"
         elif stopped == "held":

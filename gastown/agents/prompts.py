@@ -153,8 +153,11 @@ def protected_files(tests: Sequence[str]) -> set[str]:
     return {t.split("::")[0] for t in tests}
 
 
-def fit_files(files: Sequence[tuple[str, str]], limit_chars: int) -> list[tuple[str, str]]:
-    """As many whole files as fit in ``limit_chars``, in order; a file too long for what is left is cut."""
+def fit_files(
+    files: Sequence[tuple[str, str]], limit_chars: int, rest: str = "read_file with start_line for the rest"
+) -> list[tuple[str, str]]:
+    """As many whole files as fit in ``limit_chars``, in order; a file too long for what is left
+    is cut, saying where and (``rest``) how to see the rest."""
     fitted: list[tuple[str, str]] = []
     left = limit_chars
     for path, text in files:
@@ -163,7 +166,7 @@ def fit_files(files: Sequence[tuple[str, str]], limit_chars: int) -> list[tuple[
         if len(text) > left:
             cut = text[:left].rsplit("\n", 1)[0]
             shown, total = cut.count("\n") + 1, text.count("\n") + 1
-            text = f"{cut}\n[... cut after line {shown} of {total}; read_file with start_line for the rest ...]"
+            text = f"{cut}\n[... cut after line {shown} of {total}{'; ' + rest if rest else ''} ...]"
         fitted.append((path, text))
         left -= len(text)
     return fitted

@@ -22,6 +22,15 @@ def _names(text: str | None) -> tuple[str, ...]:
     help="The suite's folder, or a shipped suite's name: starter (the default), inflection.",
 )
 @click.option("--role", help="Only the suite's beads of this role.")
+@click.option(
+    "--runtime",
+    "runtimes_text",
+    metavar="loop,plain",
+    default="loop",
+    show_default=True,
+    help="loop: gastown's agents work each bead. plain: the control, each bead asked in one prompt with no "
+    "loop (beads whose work is files). Both: one row each, side by side.",
+)
 @click.option("--beads", "beads_text", metavar="KEY,...", help="Only these beads of the suite.")
 @click.option("--config", "config_file", metavar="TOWN_TOML", help="Models, [machine] and [cost] from this file.")
 @click.option("--timeout", type=Seconds(min=1), help="Seconds of wall time per bead (default: the suite's).")
@@ -34,6 +43,7 @@ def eval_(
     models_text: str | None,
     suite_dir: str | None,
     role: str | None,
+    runtimes_text: str,
     beads_text: str | None,
     config_file: str | None,
     timeout: float | None,
@@ -68,7 +78,16 @@ def eval_(
         raise UsageError("name the models to evaluate: --models a,b", "`gt models` lists the known ones")
     if svg_file and not Path(svg_file).expanduser().resolve().parent.is_dir():
         raise UsageError(f"--svg {svg_file}: its folder does not exist")
-    options = evaluation.Options(_names(models_text), role, _names(beads_text), timeout, keep)
+    runtimes = _names(runtimes_text)
+    unknown = [r for r in runtimes if r not in evaluation.RUNTIMES]
+    if unknown or not runtimes:
+        raise UsageError(
+            f"--runtime {runtimes_text}: {'unknown runtime ' + repr(unknown[0]) if unknown else 'names none'}",
+            "use loop, plain, or loop,plain",
+        )
+    options = evaluation.Options(
+        _names(models_text), role, _names(beads_text), timeout, keep, runtimes=tuple(dict.fromkeys(runtimes))
+    )
     config = evaluation.load_config(config_file)
     with evaluation.stop_on_signals() as stop:
         report = evaluation.evaluate(suite, config, options, lambda line: click.echo(f"eval: {line}", err=True), stop)
@@ -86,7 +105,7 @@ def eval_(
     if report.interrupted:
         click.echo("gt: interrupted: the eval stopped its watcher and model servers", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
-    broken = [run.model for run in report.runs if run.error]
+    broken = list(dict.fromkeys(run.model for run in report.runs if run.error))
     if broken:
         from gastown.errors import Unavailable
 

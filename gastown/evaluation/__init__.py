@@ -1,9 +1,11 @@
 """``gt eval``: how well each model does real work, judged by running the work's own tests.
 
-Four parts, each its own module (imports flow down this list):
+Five parts, each its own module (imports flow down this list):
 
 * ``work``: for each model a throwaway town, its server, one real ``gt watch --once``
   process per bead under a wall-clock budget; stops what it started on SIGTERM/SIGINT;
+* ``plain``: the control, ``--runtime plain``: each bead asked in one plain prompt, with
+  no loop, its answer's files committed as they come and judged the same way;
 * ``judge``: the verdict, by the eval itself and never from the worker's report (the
   acceptance tests on the bead's branch, a Refinery's tests on a stub and a reference,
   a Crew answer's facts and sources, a Mayor plan's schema and order), and
@@ -28,6 +30,7 @@ from gastown.evaluation.judge import (
 )
 from gastown.evaluation.report import BeadRun, ModelRun, Report, render, svg_chart
 from gastown.evaluation.suite import (
+    RUNTIMES,
     Options,
     Suite,
     SuiteBead,
@@ -43,6 +46,7 @@ from gastown.evaluation.suite import (
 from gastown.evaluation.work import evaluate, stop_on_signals, supervise, work_bead
 
 __all__ = [
+    "RUNTIMES",
     "BeadRun",
     "ModelRun",
     "Options",

@@ -44,6 +44,7 @@ class BeadRun:
     cache_basis: int = 0  # prompt tokens of the calls whose server reported cached tokens
     energy_j: float | None = None
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    runtime: str = "loop"  # see ModelRun.runtime
 
     @property
     def passed(self) -> bool:
@@ -105,11 +106,17 @@ class ModelRun:
 
     model: str
     beads: list[BeadRun] = field(default_factory=list)
+    runtime: str = "loop"  # gastown's loop, or "plain": one prompt a bead (the control)
     error: str | None = None  # why the model could not be run at all
     town: str | None = None  # the kept town's folder (--keep)
     dollars: float = 0.0
     kwh: float = 0.0
     estimated_energy: bool = False
+
+    @property
+    def label(self) -> str:
+        """The model, and the runtime when it is not the loop."""
+        return self.model if self.runtime == "loop" else f"{self.model} ({self.runtime})"
 
     def summary(self) -> dict[str, Any]:
         beads = self.beads
@@ -121,6 +128,7 @@ class ModelRun:
         passed = sum(b.passed for b in beads)
         return {
             "model": self.model,
+            "runtime": self.runtime,
             "beads": len(beads),
             "passed": passed,
             "pass_rate": round(passed / len(beads), 4) if beads else None,
@@ -203,19 +211,19 @@ def _cell(value: Any, spec: str = "", none: str = "-") -> str:
 def render(report: Report, verbose: bool = False) -> str:
     """The table (and with ``verbose`` every bead's verdict and why)."""
     header = (
-        f"{'model':<24} {'pass':>6} {'rate':>5} {'median s':>9} {'calls t/f/r':>12} {'stuck':>5} "
+        f"{'model':<26} {'pass':>6} {'rate':>5} {'median s':>9} {'calls t/f/r':>12} {'stuck':>5} "
         f"{'tok in':>8} {'tok out':>8} {'prefill':>8} {'decode':>7} {'cache':>6} {'energy Wh':>10} {'cost $':>9}"
     )
     rows = [f"suite {report.suite.name} ({report.suite.path})", header, "-" * len(header)]
     for run in report.runs:
         s = run.summary()
         if run.error:
-            rows.append(f"{run.model:<24} error: {run.error}")
+            rows.append(f"{run.label:<26} error: {run.error}")
             continue
         calls = s["tool_calls"]
         mark = "*" if s["estimated_energy"] else " "
         rows.append(
-            f"{run.model:<24} {s['passed']:>2}/{s['beads']:<3} {_cell(s['pass_rate'], '.0%'):>5} "
+            f"{run.label:<26} {s['passed']:>2}/{s['beads']:<3} {_cell(s['pass_rate'], '.0%'):>5} "
             f"{_cell(s['median_wall_s'], '.1f'):>9} {calls['total']:>5}/{calls['failed']}/{calls['recovered']:<4} "
             f"{s['stuck']:>5} {s['tokens_in']:>8} {s['tokens_out']:>8} {_cell(s['prefill_tps'], '.0f'):>8} "
             f"{_cell(s['decode_tps'], '.1f'):>7} {_cell(s['cache_reuse'], '.0%'):>6} "
@@ -228,12 +236,12 @@ def render(report: Report, verbose: bool = False) -> str:
         for run in report.runs:
             for bead in run.beads:
                 rows.append(
-                    f"{run.model:<24} {bead.key:<18} {bead.verdict:<6} {bead.wall_s:>7.1f}s "
+                    f"{run.label:<26} {bead.key:<18} {bead.verdict:<6} {bead.wall_s:>7.1f}s "
                     f"in {bead.tokens_in:>7} out {bead.tokens_out:>6}  {bead.why}"
                 )
     for run in report.runs:
         if run.town:
-            rows.append(f"{run.model}: town kept at {run.town}")
+            rows.append(f"{run.label}: town kept at {run.town}")
     if report.interrupted:
         rows.append("interrupted: only the beads judged before the signal are counted")
     return "\n".join(rows)
@@ -252,7 +260,7 @@ def _xml(text: str) -> str:
 def svg_chart(report: Report) -> str:
     """Pass rate against median wall time per bead, one labelled point per model (SVG text)."""
     width, height, left, right, top, bottom = 640, 420, 64, 24, 48, 56
-    plotted = [(r.model, r.summary()) for r in report.runs if r.beads]
+    plotted = [(r.label, r.summary()) for r in report.runs if r.beads]
     slowest = max((s["median_wall_s"] or 0.0 for _, s in plotted), default=0.0)
     step = _nice_step(slowest * 1.1 or 10.0)
     x_max = step * max(1, -(-slowest * 1.1 // step))
@@ -297,7 +305,7 @@ def svg_chart(report: Report) -> str:
             f"<title>{_xml(tip)}</title></circle>"
         )
         parts.append(f'<text x="{cx + 9:.1f}" y="{cy - 8:.1f}">{_xml(model)}</text>')
-    failed = [r.model for r in report.runs if not r.beads]
+    failed = [r.label for r in report.runs if not r.beads]
     if failed:
         parts.append(f'<text x="{left}" y="{top - 8}" fill="#a00">not run: {_xml(", ".join(failed))}</text>')
     parts.append("</svg>")

@@ -32,6 +32,7 @@ DEFAULT_SUITE = "starter"
 AGENT = "eval"
 GRACE_SECONDS = 3.0  # after each signal to a watcher past its budget
 ROLES = ("polecat", "refinery", "crew", "mayor")
+RUNTIMES = ("loop", "plain")  # gastown's loop; one plain prompt a bead (the control)
 RIG_KEYS = {
     "name", "description", "language", "test_command", "test_timeout", "test_paths", "lint_command",
     "coverage_command", "coverage_threshold", "allowed_commands", "shell_timeout", "docs"
@@ -282,6 +283,7 @@ class Options:
     timeout: float | None = None  # per bead; default: the bead's, else the suite's
     keep: bool = False
     grace: float = GRACE_SECONDS
+    runtimes: tuple[str, ...] = ("loop",)  # "loop" (gastown's) and/or "plain" (one prompt a bead)
 
 
 # ---- models and the town's configuration -----------------------------------------------

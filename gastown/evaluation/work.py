@@ -4,7 +4,8 @@ For each model, ``evaluate`` prepares a town whose roster gives every role under
 that model, starts the model's server if it is local (through the runner and the governor,
 as ``gt up`` does; stopped after), and works the beads one at a time: a bead is added to
 the tasks branch and worked by a real ``gt watch --once`` process under a wall-clock
-budget, then judged (``judge``).
+budget, then judged (``judge``). With ``--runtime plain`` the same beads are also (or only)
+asked once each with no loop at all (``plain``): the control the loop has to beat.
 
 One watcher process per bead, not one for the suite: the budget is enforced by ending a
 process (its signal handling hands the bead back; a hung model call cannot hold it), a
@@ -36,7 +37,8 @@ from typing import Any
 
 from gastown.agents.jail import Jail
 from gastown.agents.worktree import branch_for
-from gastown.errors import GastownError
+from gastown.errors import GastownError, UsageError
+from gastown.evaluation import plain
 from gastown.evaluation.judge import judge_answer, judge_plan, verify_tests, verify_written_tests
 from gastown.evaluation.report import BeadRun, ModelRun, Report, priced
 from gastown.evaluation.suite import (
@@ -272,13 +274,18 @@ def evaluate(
     say = progress or (lambda _text: None)
     stop = stop or threading.Event()
     chosen = select(suite, options.role, options.beads)
+    if plain.RUNTIME in options.runtimes and not any(plain.runs_plain(b) for b in chosen):
+        raise UsageError(
+            "--runtime plain: none of the chosen beads has its work in files (a Polecat's or a Refinery's)",
+            "choose such beads (--role polecat), or leave plain out of --runtime",
+        )
     roster = check_models(options.models, config)
     roles = sorted({*ROLES, *(b.role for b in chosen)})
-    runs = []
+    runs: list[ModelRun] = []
     for name in options.models:
         if stop.is_set():
             break
-        runs.append(_run_model(suite, chosen, config, roster, name, roles, options, say, stop))
+        runs += _run_model(suite, chosen, config, roster, name, roles, options, say, stop)
     if stop.is_set():
         say("interrupted: its watcher and servers are stopped")
     return Report(suite, options, runs, interrupted=stop.is_set())
@@ -294,10 +301,12 @@ def _run_model(
     options: Options,
     say: Progress,
     stop: threading.Event,
-) -> ModelRun:
+) -> list[ModelRun]:
+    """The model's runs, one a runtime (``options.runtimes``), in one throwaway town."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
     root = Path(tempfile.mkdtemp(prefix=f"gt-eval-{safe}-"))
-    run = ModelRun(name, town=str(root) if options.keep else None)
+    town = str(root) if options.keep else None
+    runs = [ModelRun(name, runtime=runtime, town=town) for runtime in options.runtimes]
     runner: Runner | None = None
     try:
         shortest = min((options.timeout or b.timeout or suite.bead_timeout for b in chosen), default=None)
@@ -310,28 +319,84 @@ def _run_model(
                 _start_server(runner, spec, config, stop)
             except GastownError as error:
                 if stop.is_set():
-                    return run
-                run.error = f"could not start: {error.message}" + (f" ({error.hint})" if error.hint else "")
-                say(f"{name}: {run.error}")
-                return run
-        for n, bead in enumerate(chosen, 1):
-            if stop.is_set():
-                break
-            budget = options.timeout or bead.timeout or suite.bead_timeout
-            say(f"{name}: bead {n}/{len(chosen)} {bead.key} ({bead.role}, {budget:.0f}s budget)")
-            done = work_bead(ws, bead, name, budget, options.grace, stop)
-            if stop.is_set():
-                break  # the bead was cut short: not judged, not counted
-            run.beads.append(done)
-            say(f"{name}: {bead.key} {done.verdict} in {done.wall_s:.1f}s: {done.why}")
-        run.dollars, run.kwh, run.estimated_energy = priced(run, roster, config)
-        return run
+                    return runs
+                error_text = f"could not start: {error.message}" + (f" ({error.hint})" if error.hint else "")
+                say(f"{name}: {error_text}")
+                for run in runs:
+                    run.error = error_text
+                return runs
+        for run in runs:
+            if run.runtime == plain.RUNTIME:
+                _run_plain(ws, run, chosen, suite, runner, spec, config, options, say, stop)
+            else:
+                _run_loop(ws, run, chosen, suite, options, say, stop)
+            run.dollars, run.kwh, run.estimated_energy = priced(run, roster, config)
+        return runs
     finally:
         if runner is not None:
             for server in runner.servers():  # everything this throwaway town started
                 runner.stop(server.name)
         if not options.keep:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _budget(bead: SuiteBead, suite: Suite, options: Options) -> float:
+    return options.timeout or bead.timeout or suite.bead_timeout
+
+
+def _run_loop(
+    ws: Workspace,
+    run: ModelRun,
+    chosen: Sequence[SuiteBead],
+    suite: Suite,
+    options: Options,
+    say: Progress,
+    stop: threading.Event,
+) -> None:
+    """Each bead worked by a real watcher: gastown's loop."""
+    for n, bead in enumerate(chosen, 1):
+        if stop.is_set():
+            return
+        budget = _budget(bead, suite, options)
+        say(f"{run.model}: bead {n}/{len(chosen)} {bead.key} ({bead.role}, {budget:.0f}s budget)")
+        done = work_bead(ws, bead, run.model, budget, options.grace, stop)
+        if stop.is_set():
+            return  # the bead was cut short: not judged, not counted
+        run.beads.append(done)
+        say(f"{run.model}: {bead.key} {done.verdict} in {done.wall_s:.1f}s: {done.why}")
+
+
+def _run_plain(
+    ws: Workspace,
+    run: ModelRun,
+    chosen: Sequence[SuiteBead],
+    suite: Suite,
+    runner: Runner,
+    spec: rostermod.ModelSpec,
+    config: configmod.TownConfig,
+    options: Options,
+    say: Progress,
+    stop: threading.Event,
+) -> None:
+    """Each bead whose work is files asked once, with no loop: the control (see plain.py)."""
+    beads = [b for b in chosen if plain.runs_plain(b)]
+    try:
+        client = runner.client(spec, governor=governor_for(config.machine))
+    except GastownError as error:
+        run.error = f"could not reach it: {error.message}"
+        say(f"{run.label}: {run.error}")
+        return
+    jail = Jail(ws.store.snapshot().config().sandbox_mode, ws.rig.sandbox, (ws.town.git_dir,))
+    for n, bead in enumerate(beads, 1):
+        if stop.is_set():
+            return
+        budget = _budget(bead, suite, options)
+        say(f"{run.label}: bead {n}/{len(beads)} {bead.key} ({bead.role}, one prompt, {budget:.0f}s budget)")
+        done = plain.plain_bead(ws, bead, run.model, client, budget, jail, stop)
+        if stop.is_set():
+            return
+        run.beads.append(done)
+        say(f"{run.label}: {bead.key} {done.verdict} in {done.wall_s:.1f}s: {done.why}")
 
 
 def _start_server(

@@ -1,0 +1,187 @@
+"""The control of ``gt eval --runtime plain``: one plain prompt a bead, and no loop.
+
+It is what gastown's loop has to beat. The model gets one message: the bead's text, the
+rig's documents, the acceptance tests' source and the rig files they import or the bead
+names -- whole, in that order, as many as its context holds -- and is asked for every file
+it changes, whole. The files of its answer are written as they come (no merge into the
+module, no outline, no tools, no test run, no second try), committed on a branch of the
+rig, and judged exactly as the loop's branch is.
+
+Only beads whose work is files have a control: a Polecat's (judged by its acceptance
+tests) and a Refinery's (judged by the tests it writes). A Crew question or a Mayor plan
+is left out of the plain run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gastown.agents import briefing, checks, prompts, toolcalls
+from gastown.agents.jail import Jail
+from gastown.errors import GastownError
+from gastown.evaluation.judge import checkout, verify_tests, verify_written_tests
+from gastown.evaluation.report import BeadRun
+from gastown.evaluation.suite import AUTHOR, SuiteBead, Workspace
+from gastown.machine.providers import ModelClient, PastDeadline, Reply
+from gastown.town import tokens
+from gastown.town.riggit import RigGit
+
+RUNTIME = "plain"
+JUDGES = ("tests", "tests-written")  # the beads whose work is files
+REPLY_TOKENS = 2048  # at least: a whole module comes back in one reply
+POLL = 0.1  # how often a wait for the reply looks at the stop flag
+
+SYSTEM = "You are an expert programmer. You change a project's files to do the task you are given."
+ASK = (
+    "Reply with every file you create or change, each one whole: its path on a line of its own, "
+    "then the file's complete content in one fenced code block."
+)
+
+
+def runs_plain(bead: SuiteBead) -> bool:
+    """Whether ``bead`` has a control: its work is files."""
+    return bead.judge in JUDGES
+
+
+def branch_of(bead: SuiteBead) -> str:
+    """The rig branch a bead's plain answer is committed on."""
+    return f"eval/plain/{bead.key}"
+
+
+class _Stopped(Exception):
+    """The eval was stopped while the model was answering."""
+
+
+def prompt(
+    bead: SuiteBead, root: Path, docs: Sequence[str], is_test_path: Callable[[str], bool], limit_tokens: int
+) -> str:
+    """The one message: the bead, the rig's documents, then the files, whole while they fit."""
+    files = RigGit(root).files()
+    texts = (bead.title, bead.description, bead.acceptance_criteria)
+    task = "\n\n".join(t.strip() for t in texts if t.strip())
+    tests = bead.acceptance_tests or bead.tests
+    head = [f"# Task\n\n{task}"]
+    if bead.judge == "tests-written" and bead.tests:
+        head.append(f"Write these test files: {', '.join(bead.tests)}.")
+    elif bead.acceptance_tests:
+        head.append(f"These tests must pass: {', '.join(bead.acceptance_tests)}.")
+    for path, text in prompts.read_docs(root, docs):
+        body = prompts.readable(text)
+        head.append(f"# {path}\n\n{body[: prompts.DOC_LIMIT]}")
+    head_text = "\n\n".join(head)
+    shown = briefing.shown_files(
+        root,
+        [t for t in tests if (root / t.split("::")[0]).is_file()],
+        files,
+        checks.named_files(texts, files, is_test_path),
+    )
+    room = tokens.tokens_to_chars(limit_tokens) - len(head_text) - len(ASK)
+    parts = [head_text]
+    for path, text in prompts.fit_files(shown, max(room, 0), rest=""):
+        parts.append(f"# {path}\n\n```\n{text.rstrip()}\n```")
+    parts.append(ASK)
+    return "\n\n".join(parts) + "\n"
+
+
+def answer_files(content: str) -> list[tuple[str, str]]:
+    """``(path, text)`` of each whole file in a reply; a path leaving the rig is dropped."""
+    parsed = toolcalls.parse(None, content, {"write_file": toolcalls.ToolSpec("write_file")})
+    found: dict[str, str] = {}
+    for call in parsed.calls:
+        path, text = call.arguments.get("path"), call.arguments.get("content")
+        if call.name != "write_file" or not isinstance(path, str) or not isinstance(text, str):
+            continue
+        pure = PurePosixPath(path.strip().removeprefix("./"))
+        if pure.is_absolute() or ".." in pure.parts or not pure.parts or pure.parts[0] == ".git":
+            continue
+        found[str(pure)] = text
+    return list(found.items())
+
+
+def _ask(
+    client: ModelClient, messages: list[dict[str, Any]], max_tokens: int, until: float, stop: threading.Event
+) -> Reply:
+    """The call, in a thread so that a stop need not wait for the reply (the server is stopped after)."""
+    result: list[Reply] = []
+    failed: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            result.append(client.chat(messages, max_tokens=max_tokens, temperature=0.2, until=until))
+        except BaseException as error:  # handed to the eval's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=call, name="plain-call", daemon=True)
+    thread.start()
+    while thread.is_alive() and not stop.is_set():
+        thread.join(POLL)
+    if failed:
+        raise failed[0]
+    if not result:
+        raise _Stopped
+    return result[0]
+
+
+def write(tree: Path, files: Sequence[tuple[str, str]]) -> list[str]:
+    """Write each file into ``tree``; one that would land outside it (through a link) is skipped."""
+    inside = tree.resolve()
+    written = []
+    for path, body in files:
+        target = tree / path
+        if not target.resolve().is_relative_to(inside) or target.is_symlink() or target.is_dir():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body)
+        written.append(path)
+    return written
+
+
+def plain_bead(
+    ws: Workspace, bead: SuiteBead, model: str, client: ModelClient, budget: float, jail: Jail, stop: threading.Event
+) -> BeadRun:
+    """One prompt for ``bead`` on the project as it starts, the answer's files committed on
+    ``eval/plain/<key>``, then judged as the loop's work is."""
+    spec = client.spec
+    reply_tokens = min(max(spec.max_output_tokens, REPLY_TOKENS), spec.context // 2)
+    started = time.monotonic()
+    run = BeadRun(model, bead.key, bead.kind, bead.role, "failed", "", 0.0, tries=1, runtime=RUNTIME)
+    branch = branch_of(bead)
+    with checkout(ws.rig.path, ws.base, ws.root / "plain" / bead.key) as tree:
+        text = prompt(bead, tree, ws.rig.docs, ws.rig.is_test_path, briefing.prompt_budget(spec, reply_tokens))
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
+        try:
+            reply = _ask(client, messages, reply_tokens, started + budget, stop)
+        except _Stopped:
+            run.why, run.wall_s = "interrupted: not judged", time.monotonic() - started
+            return run
+        except PastDeadline:
+            run.timed_out, run.wall_s = True, time.monotonic() - started
+            run.why = f"timed out after {budget:.0f}s: the reply had not ended"
+            return run
+        except GastownError as error:
+            run.why, run.wall_s = f"the model call failed: {error.message}", time.monotonic() - started
+            return run
+        written = write(tree, answer_files(reply.content or ""))
+        git = RigGit(tree)
+        git.stage_all()
+        sha = git.commit_staged(f"{bead.key}: the plain answer of {model}", AUTHOR) or ws.base
+        RigGit(ws.rig.path).set_ref(f"refs/heads/{branch}", sha)
+    run.wall_s = time.monotonic() - started
+    usage = reply.usage
+    run.tokens_in, run.tokens_out, run.model_s = usage.tokens_in, usage.tokens_out, usage.seconds
+    run.prefill_tps, run.decode_tps = usage.prefill_tps, usage.decode_tps
+    run.cached_tokens = usage.cached_tokens or 0
+    run.cache_basis = usage.tokens_in if usage.cached_tokens is not None else 0
+    run.reported = f"wrote {', '.join(written)}" if written else "no file in the reply"
+    judged_at = ws.root / "verify" / f"plain-{bead.key}"
+    if bead.judge == "tests":
+        ok, why = verify_tests(ws.rig, ws.base, branch, bead.acceptance_tests, judged_at, jail)
+    else:
+        assert bead.stub is not None and bead.reference is not None
+        ok, why = verify_written_tests(ws.rig, ws.base, branch, bead.stub, bead.reference, bead.tests, judged_at, jail)
+    run.verdict, run.why = ("passed" if ok else "failed"), why
+    return run

@@ -300,6 +300,10 @@ def test_a_plain_answer_writes_only_inside_the_checkout(tmp_path):
     assert [path for path, _ in found] == ["link/in.py", "ok/a.py"]
     assert plain.write(tree, found) == ["ok/a.py"]
     assert (tree / "ok" / "a.py").read_text() == "x = 1\n" and list(outside.iterdir()) == []
+    # asked for one file, a block under no path is that file; asked for several, it is nothing
+    bare = "Here:\n```python\nimport re\n\n\ndef f():\n    pass\n```\nand `f()` calls nothing:\n```\nf()\n```\n"
+    assert plain.answer_files(bare, ["pkg/f.py"]) == [("pkg/f.py", "import re\n\n\ndef f():\n    pass\n")]
+    assert plain.answer_files(bare, ["pkg/f.py", "pkg/g.py"]) == []
 
 
 def test_a_runtime_that_cannot_run_is_a_clear_error(suite, fake_config):

@@ -2,10 +2,10 @@
 
 It is what gastown's loop has to beat. The model gets one message: the bead's text, the
 rig's documents, the acceptance tests' source and the rig files they import or the bead
-names -- whole, in that order, as many as its context holds -- and is asked for every file
-it changes, whole. The files of its answer are written as they come (no merge into the
-module, no outline, no tools, no test run, no second try), committed on a branch of the
-rig, and judged exactly as the loop's branch is.
+names -- whole, in that order, as many as its context holds -- and is asked for the files a
+person would name (``targets``), whole. The files of its answer are written as they come
+(no merge into the module, no outline, no tools, no test run, no second try), committed on
+a branch of the rig, and judged exactly as the loop's branch is.
 
 Only beads whose work is files have a control: a Polecat's (judged by its acceptance
 tests) and a Refinery's (judged by the tests it writes). A Crew question or a Mayor plan
@@ -14,6 +14,7 @@ is left out of the plain run.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,10 +37,8 @@ REPLY_TOKENS = 2048  # at least: a whole module comes back in one reply
 POLL = 0.1  # how often a wait for the reply looks at the stop flag
 
 SYSTEM = "You are an expert programmer. You change a project's files to do the task you are given."
-ASK = (
-    "Reply with every file you create or change, each one whole: its path on a line of its own, "
-    "then the file's complete content in one fenced code block."
-)
+FORM = "its path on a line of its own, then the whole file in one fenced code block (```python ... ```)"
+_FENCED = re.compile(r"```[\w+-]*[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL)
 
 
 def runs_plain(bead: SuiteBead) -> bool:
@@ -56,39 +55,49 @@ class _Stopped(Exception):
     """The eval was stopped while the model was answering."""
 
 
+def targets(bead: SuiteBead, root: Path, files: Sequence[str], is_test_path: Callable[[str], bool]) -> list[str]:
+    """The files a person asking would name: the test files to write (a Refinery's bead), else
+    the rig files the bead's text names and the modules its tests import that do not exist."""
+    if bead.judge == "tests-written":
+        return list(bead.tests)
+    named = checks.named_files((bead.title, bead.description, bead.acceptance_criteria), files, is_test_path)
+    tests = [t for t in bead.acceptance_tests if (root / t.split("::")[0]).is_file()]
+    return list(dict.fromkeys([*named, *briefing.missing_files(root, tests, files)]))
+
+
 def prompt(
     bead: SuiteBead, root: Path, docs: Sequence[str], is_test_path: Callable[[str], bool], limit_tokens: int
-) -> str:
-    """The one message: the bead, the rig's documents, then the files, whole while they fit."""
+) -> tuple[str, list[str]]:
+    """The one message (the bead, the rig's documents, then the files, whole while they fit,
+    then what to answer), and the files it asks for."""
     files = RigGit(root).files()
     texts = (bead.title, bead.description, bead.acceptance_criteria)
-    task = "\n\n".join(t.strip() for t in texts if t.strip())
-    tests = bead.acceptance_tests or bead.tests
-    head = [f"# Task\n\n{task}"]
-    if bead.judge == "tests-written" and bead.tests:
-        head.append(f"Write these test files: {', '.join(bead.tests)}.")
-    elif bead.acceptance_tests:
+    wanted = targets(bead, root, files, is_test_path)
+    head = ["# Task\n\n" + "\n\n".join(t.strip() for t in texts if t.strip())]
+    if bead.acceptance_tests:
         head.append(f"These tests must pass: {', '.join(bead.acceptance_tests)}.")
     for path, text in prompts.read_docs(root, docs):
-        body = prompts.readable(text)
-        head.append(f"# {path}\n\n{body[: prompts.DOC_LIMIT]}")
+        head.append(f"# {path}\n\n{prompts.readable(text)[: prompts.DOC_LIMIT]}")
+    if len(wanted) == 1:
+        ask = f"Write the complete new {wanted[0]}, from its first line to its last, in one ```python block."
+    elif wanted:
+        ask = f"Write the complete new content of each file you change of {', '.join(wanted)}: {FORM}."
+    else:
+        ask = f"Write the complete new content of every file you create or change: {FORM}."
     head_text = "\n\n".join(head)
-    shown = briefing.shown_files(
-        root,
-        [t for t in tests if (root / t.split("::")[0]).is_file()],
-        files,
-        checks.named_files(texts, files, is_test_path),
-    )
-    room = tokens.tokens_to_chars(limit_tokens) - len(head_text) - len(ASK)
+    tests = [t for t in bead.acceptance_tests if (root / t.split("::")[0]).is_file()]
+    shown = briefing.shown_files(root, tests, files, [w for w in wanted if (root / w).is_file()])
+    room = tokens.tokens_to_chars(limit_tokens) - len(head_text) - len(ask)
     parts = [head_text]
     for path, text in prompts.fit_files(shown, max(room, 0), rest=""):
-        parts.append(f"# {path}\n\n```\n{text.rstrip()}\n```")
-    parts.append(ASK)
-    return "\n\n".join(parts) + "\n"
+        parts.append(f"{path}:\n```{'python' if path.endswith('.py') else ''}\n{text.rstrip()}\n```")
+    parts.append(ask)
+    return "\n\n".join(parts) + "\n", wanted
 
 
-def answer_files(content: str) -> list[tuple[str, str]]:
-    """``(path, text)`` of each whole file in a reply; a path leaving the rig is dropped."""
+def answer_files(content: str, wanted: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """``(path, text)`` of each whole file in a reply; a path leaving the rig is dropped. Asked
+    for one file, a reply of code blocks under no path gives that file its longest block."""
     parsed = toolcalls.parse(None, content, {"write_file": toolcalls.ToolSpec("write_file")})
     found: dict[str, str] = {}
     for call in parsed.calls:
@@ -99,6 +108,9 @@ def answer_files(content: str) -> list[tuple[str, str]]:
         if pure.is_absolute() or ".." in pure.parts or not pure.parts or pure.parts[0] == ".git":
             continue
         found[str(pure)] = text
+    blocks = _FENCED.findall(content)
+    if not found and len(wanted) == 1 and blocks:
+        found[wanted[0]] = max(blocks, key=len).rstrip("\n") + "\n"
     return list(found.items())
 
 
@@ -140,6 +152,12 @@ def write(tree: Path, files: Sequence[tuple[str, str]]) -> list[str]:
     return written
 
 
+def _record(path: Path, asked: str, reply: Reply) -> None:
+    """The prompt and the answer, for a person reading a kept town (``--keep``)."""
+    said = reply.content or "(no text)"
+    path.write_text(f"# The prompt\n\n{asked}\n# The answer ({reply.finish_reason})\n\n{said}\n")
+
+
 def plain_bead(
     ws: Workspace, bead: SuiteBead, model: str, client: ModelClient, budget: float, jail: Jail, stop: threading.Event
 ) -> BeadRun:
@@ -151,7 +169,8 @@ def plain_bead(
     run = BeadRun(model, bead.key, bead.kind, bead.role, "failed", "", 0.0, tries=1, runtime=RUNTIME)
     branch = branch_of(bead)
     with checkout(ws.rig.path, ws.base, ws.root / "plain" / bead.key) as tree:
-        text = prompt(bead, tree, ws.rig.docs, ws.rig.is_test_path, briefing.prompt_budget(spec, reply_tokens))
+        budget_tokens = briefing.prompt_budget(spec, reply_tokens)
+        text, wanted = prompt(bead, tree, ws.rig.docs, ws.rig.is_test_path, budget_tokens)
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
         try:
             reply = _ask(client, messages, reply_tokens, started + budget, stop)
@@ -165,7 +184,8 @@ def plain_bead(
         except GastownError as error:
             run.why, run.wall_s = f"the model call failed: {error.message}", time.monotonic() - started
             return run
-        written = write(tree, answer_files(reply.content or ""))
+        _record(ws.logs / f"plain-{bead.key}.md", text, reply)
+        written = write(tree, answer_files(reply.content or "", wanted))
         git = RigGit(tree)
         git.stage_all()
         sha = git.commit_staged(f"{bead.key}: the plain answer of {model}", AUTHOR) or ws.base

@@ -1,4 +1,13 @@
-from gastown.agents.prompts import DOC_LIMIT, Conversation, bead_text, readable, system_text
+from gastown.agents.prompts import (
+    DOC_LIMIT,
+    FOCUS_ABOVE,
+    Conversation,
+    about,
+    bead_text,
+    readable,
+    sections,
+    system_text,
+)
 
 
 def test_the_head_never_changes_and_old_tool_output_is_stubbed_from_the_middle():
@@ -80,3 +89,63 @@ Use it like this::
     assert readable(prose) == prose  # a line with words beside its tags is the reader's
     text = system_text("ROLE", [("README.rst", rst + "words " * 2000)])
     assert "shields.io" not in text and "[... cut ...]" in text and len(text) < DOC_LIMIT + 200
+
+
+LIBRARY_README = (
+    """# numbers
+
+Turns numbers into words people read.
+
+## Install
+
+    pip install numbers
+
+## Usage
+
+### Integers
+
+```python
+# not a heading: a comment in a fence
+numbers.intword(1_000_000)  # '1.0 million'
+```
+
+### File sizes
+
+```python
+numbers.naturalsize(3000)  # '3.0 kB'
+```
+
+Sizes
+-----
+
+Binary sizes use KiB: naturalsize(1024, binary=True).
+
+## Localization
+
+"""
+    + "Many languages.\n" * 200
+)
+
+
+def test_a_long_readme_is_cut_to_its_opening_and_the_sections_about_the_bead():
+    """A library's README documents everything; the bead is about one function. Its opening
+    and the sections naming that function are kept, the other sections listed by title."""
+    assert [title for title, _ in sections(LIBRARY_README)] == [
+        "numbers", "Install", "Usage", "Integers", "File sizes", "Sizes", "Localization"
+    ]  # fmt: skip
+    assert len(LIBRARY_README) > FOCUS_ABOVE
+    cut = about(LIBRARY_README, {"naturalsize"})
+    assert cut.startswith("# numbers\n\nTurns numbers into words people read.")
+    assert "numbers.naturalsize(3000)" in cut and "binary=True" in cut  # both sections naming it
+    assert "intword" not in cut and "Many languages" not in cut and "pip install" not in cut
+    assert cut.endswith("[sections not about this bead, left out: Install; Usage; Integers; Localization]")
+    # in the head: cut for a bead that names something, whole (to the limit) otherwise
+    assert "Many languages" not in system_text("ROLE", [("README.md", LIBRARY_README)], {"naturalsize"})
+    assert "Many languages" in system_text("ROLE", [("README.md", LIBRARY_README)])
+    short = "# numbers\n\n## Install\n\npip install numbers\n"
+    assert system_text("ROLE", [("README.md", short)], {"naturalsize"}) == system_text("ROLE", [("README.md", short)])
+
+
+def test_an_indented_hash_line_in_a_restructuredtext_code_block_is_not_a_heading():
+    rst = "tool\n====\n\nIntro.\n\n.. code-block:: python\n\n   # a comment\n   tool.run()\n\nUse\n---\n\nrun()\n"
+    assert [title for title, _ in sections(rst)] == ["tool", "Use"]

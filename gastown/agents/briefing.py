@@ -144,15 +144,16 @@ def first_messages(
     files_chars: int,
 ) -> list[dict[str, Any]]:
     """The system message and the task: the head every later request starts with."""
-    system = prompts.system_text(role_prompt, prompts.read_docs(root, rig.docs))
+    texts = texts_of(bead)
+    about = focus.bead_names(texts, checks.CODE_NAME_RE)
+    system = prompts.system_text(role_prompt, prompts.read_docs(root, rig.docs), about)
     if spec.tool_mode == "schema":  # the tools go in the prompt; the grammar keeps replies to one call
         system += "\n" + describe(names) + "\n"
-    texts = texts_of(bead)
     shown = focus.focus(
         shown_files(root, acceptance, files, checks.named_files(texts, files, rig.is_test_path)),
         acceptance,
         [] if now is None else focus.outcomes_failing(now.outcomes),
-        focus.bead_names(texts, checks.CODE_NAME_RE),
+        about,
     )
     task = prompts.bead_text(
         bead.to_dict(),

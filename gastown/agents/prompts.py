@@ -11,7 +11,7 @@ never rewritten, so everything before the newest stub stays cacheable too.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,12 @@ from typing import Any
 from gastown.town import tokens
 
 DOC_LIMIT = 4000  # characters of each rig document put in the head, once cleared of markup noise
+# A document longer than this (cleared) is cut to what the bead is about, when some of it is:
+# its opening and the sections that name what the bead names.
+FOCUS_ABOVE = 2000
+# A heading: Markdown's "# Title", or reStructuredText's title over a line of one punctuation mark.
+_MD_HEADING = re.compile(r"#{1,6}\s+\S")  # at the margin: an indented "# …" is code
+_RST_UNDERLINE = re.compile(r"([=\-~^*+#\"'`])\1{2,}\s*$")
 # What a project's README carries for its web page and not for a reader of its text: badges
 # and images (Markdown, and reStructuredText directives with their indented options), link
 # targets, raw HTML and comments. A CPU reads a prompt at a few dozen tokens a second.
@@ -37,11 +43,14 @@ _FENCE = re.compile(r" {0,3}(?:```|~~~)")  # a Markdown fence (indented four or 
 KEEP_RECENT = 4  # the last messages are never stubbed
 
 
-def system_text(role_prompt: str, docs: Sequence[tuple[str, str]]) -> str:
-    """The role's prompt, then each rig document under its path, cleared of markup noise."""
+def system_text(role_prompt: str, docs: Sequence[tuple[str, str]], names: Collection[str] = ()) -> str:
+    """The role's prompt, then each rig document under its path, cleared of markup noise (and,
+    when long, cut to the sections about ``names``: see ``about``)."""
     parts = [role_prompt.strip()]
     for path, text in docs:
         body = readable(text)
+        if names and len(body) > FOCUS_ABOVE:
+            body = about(body, names)
         body = body if len(body) <= DOC_LIMIT else body[:DOC_LIMIT] + "\n[... cut ...]"
         parts.append(f"## {path}\n\n{body.strip()}")
     return "\n\n".join(parts) + "\n"
@@ -68,6 +77,39 @@ def readable(text: str) -> str:
             continue
         kept.append(line.rstrip())
     return "\n".join(kept).strip()
+
+
+def sections(text: str) -> list[tuple[str, str]]:
+    """``(title, text)`` of each section of a Markdown or reStructuredText document, its
+    heading included; the opening before the first heading has the title ""."""
+    lines = text.splitlines()
+    found: list[tuple[str, list[str]]] = [("", [])]
+    fenced = False
+    for n, line in enumerate(lines):
+        if _FENCE.match(line):
+            fenced = not fenced
+        following = lines[n + 1] if n + 1 < len(lines) else ""
+        if not fenced and line.strip() and not _RST_UNDERLINE.match(line):
+            if _MD_HEADING.match(line):
+                found.append((line.strip().lstrip("#").strip(), []))
+            elif _RST_UNDERLINE.match(following) and len(following.strip()) >= len(line.strip()):
+                found.append((line.strip(), []))
+        found[-1][1].append(line)
+    return [(title, "\n".join(body)) for title, body in found if title or "".join(body).strip()]
+
+
+def about(text: str, names: Collection[str]) -> str:
+    """A long document cut to its opening (its first section) and the sections that name one
+    of ``names`` as a whole word; the titles of the sections left out are listed, so the
+    model knows what the project documents without reading it all."""
+    words = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b")
+    parts = sections(text)
+    kept = [n for n, (_title, body) in enumerate(parts) if n == 0 or words.search(body)]
+    left = [title for n, (title, _body) in enumerate(parts) if n not in kept]
+    shown = [parts[n][1].strip("\n") for n in kept]
+    if left:
+        shown.append(f"[sections not about this bead, left out: {'; '.join(left)}]")
+    return "\n\n".join(shown)
 
 
 def read_docs(root: Path, names: Sequence[str]) -> list[tuple[str, str]]:

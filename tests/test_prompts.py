@@ -149,3 +149,32 @@ def test_a_long_readme_is_cut_to_its_opening_and_the_sections_about_the_bead():
 def test_an_indented_hash_line_in_a_restructuredtext_code_block_is_not_a_heading():
     rst = "tool\n====\n\nIntro.\n\n.. code-block:: python\n\n   # a comment\n   tool.run()\n\nUse\n---\n\nrun()\n"
     assert [title for title, _ in sections(rst)] == ["tool", "Use"]
+
+
+GATHERING_INIT = '"""The package."""\n\nfrom lib.number import ordinal\n\n__all__ = ["ordinal"]\n'
+NUMBER = "def ordinal(value):\n    raise NotImplementedError\n"
+
+
+def test_a_package_init_that_only_gathers_names_is_shown_but_not_offered_as_where_to_write(tmp_path):
+    """A test imports the package (its __init__.py) and the bead names lib/number.py: the
+    named module comes first, and the model is not told to write in the __init__.py, which
+    a small model then rewrites instead of the module."""
+    from gastown.agents import briefing, checks
+
+    for path, text in {
+        "lib/__init__.py": GATHERING_INIT,
+        "lib/number.py": NUMBER,
+        "tests/test_number.py": "import lib\n\n\ndef test_ordinal():\n    assert lib.ordinal(1) == '1st'\n",
+    }.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    files = ["lib/__init__.py", "lib/number.py", "tests/test_number.py"]
+    shown = briefing.shown_files(tmp_path, ["tests/test_number.py"], files, ["lib/number.py"])
+    assert [path for path, _ in shown] == ["tests/test_number.py", "lib/number.py", "lib/__init__.py"]
+    assert checks.only_imports(GATHERING_INIT) and not checks.only_imports(NUMBER)
+    bead = {"id": "b-1", "title": "Implement lib.number.ordinal"}
+    text = bead_text(bead, ["tests/**"], "", ["tests/test_number.py"], shown, context=["lib/__init__.py"])
+    assert "writing code in: lib/number.py." in text and "## lib/__init__.py" in text
+    alone = [(p, t) for p, t in shown if p != "lib/number.py"]
+    text = bead_text(bead, ["tests/**"], "", ["tests/test_number.py"], alone, context=["lib/__init__.py"])
+    assert "writing code in: lib/__init__.py." in text  # nothing else to offer

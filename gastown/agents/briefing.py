@@ -68,19 +68,21 @@ def narrow(root: Path, check: checks.Checks, acceptance: tuple[str, ...], texts:
 def shown_files(
     root: Path, acceptance: Sequence[str], files: Sequence[str], named: Sequence[str]
 ) -> list[tuple[str, str]]:
-    """The acceptance tests' source, the rig files they import, then the files the bead names."""
+    """The acceptance tests' source, the files the bead names, then the rig files the tests
+    import (what the bead is about before what the tests happen to reach)."""
     shown: list[tuple[str, str]] = []
     for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
         path = root / test
         if path.is_file():
             shown.append((test, path.read_text(errors="replace")))
-    for _test, source in list(shown):
-        for imported in checks.imported_files(source, files):
-            if imported not in (p for p, _ in shown) and (root / imported).is_file():
-                shown.append((imported, (root / imported).read_text(errors="replace")))
+    tests = list(shown)
     for name in named:
         if name not in (p for p, _ in shown) and (root / name).is_file():
             shown.append((name, (root / name).read_text(errors="replace")))
+    for _test, source in tests:
+        for imported in checks.imported_files(source, files):
+            if imported not in (p for p, _ in shown) and (root / imported).is_file():
+                shown.append((imported, (root / imported).read_text(errors="replace")))
     return shown
 
 
@@ -164,6 +166,8 @@ def first_messages(
         missing=missing_files(root, acceptance, files),
         absent=absent_names(root, acceptance, files),
         now=None if now is None else f"{now.summary()}\n{now.shown}",
+        # a package's __init__.py that only gathers names: a model told to write there rewrites it
+        context=[p for p, text in shown if p.endswith("__init__.py") and checks.only_imports(text)],
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": task}]
 

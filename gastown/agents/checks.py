@@ -168,6 +168,16 @@ def defined_names(source: str) -> set[str] | None:
     return names
 
 
+def only_imports(source: str) -> bool:
+    """Whether a module defines no function or class of its own (a package's ``__init__.py``
+    that gathers names from its modules): code for a bead is seldom written there."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    return not any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in ast.walk(tree))
+
+
 def missing_names(source: str, read: Callable[[str], str | None], files: Sequence[str]) -> list[tuple[str, str]]:
     """``(file, name)`` for each ``from a.b import name`` in a test where the rig's ``a/b.py``
     exists and defines no ``name``: a function (or class) the bead must add to that module."""

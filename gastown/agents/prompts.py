@@ -130,8 +130,10 @@ def bead_text(
     missing: Sequence[str] = (),
     now: str | None = None,
     absent: Sequence[tuple[str, str]] = (),
+    context: Collection[str] = (),
 ) -> str:
-    """The task as the model reads it: the bead, its tests, the files they use, how they fail now."""
+    """The task as the model reads it: the bead, its tests, the files they use, how they fail now.
+    Files in ``context`` are shown but not offered as where to write, unless nothing else is."""
     lines = [f"# Bead {bead['id']}: {bead['title']}"]
     for key, title in (
         ("description", "Description"),
@@ -156,6 +158,7 @@ def bead_text(
             *(f"- `{name}` in {path}" for path, name in absent),
         ]
     code = [p for p, _ in files if p not in protected_files(tests)]
+    code = [p for p in code if p not in context] or code
     if tests and protected and (missing or code):
         targets = ", ".join([*missing, *code])
         lines += [

@@ -156,3 +156,18 @@ def test_a_long_reply_of_code_with_call_like_braces_is_read_in_one_pass():
     parsed = parse(None, code + '{"name": "finish", "arguments": {"summary": "ok"}}', TOOLS)
     assert [c.name for c in parsed.calls] == ["finish"]
     assert time.monotonic() - began < 5
+
+
+def test_a_docstrings_own_fenced_example_does_not_end_the_file_block():
+    """Libraries documented with mkdocs write ```pycon examples inside docstrings, indented
+    with the code: only a fence at the margin (at most three spaces in) closes the block."""
+    reply = (
+        "src/humanize/number.py\n```python\ndef fractional(value):\n"
+        '    """Convert to a fraction.\n\n    Examples:\n        ```pycon\n'
+        "        >>> fractional(0.3)\n        '3/10'\n\n        ```\n"
+        '    """\n    return str(value)\n```\nThat is all.\n'
+    )
+    (call,) = parse(None, reply, TOOLS).calls
+    content = call.arguments["content"]
+    assert content.startswith("def fractional(value):") and content.endswith("    return str(value)\n")
+    compile(content, "number.py", "exec")  # cut at the docstring's fence, it would not compile

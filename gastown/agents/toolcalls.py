@@ -109,12 +109,22 @@ def parse(
 
 # A path as small models write it above a block: `a/b.py`, **a/b.py**, # a/b.py, File: a/b.py, a/b.py:
 _PATH = r"[\w][\w.-]*(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}"
+# A block's closing fence: a line of its own, indented at most three spaces (Markdown's rule),
+# so a docstring's own ```pycon example, indented with its code, does not end the block.
+CLOSE_FENCE = r"\n {0,3}```[ \t]*(?=\n|$)"
 _FILE_BLOCK_RE = re.compile(
     r"(?:^|\n)[ \t]*(?:#+[ \t]*|\*\*|`|(?:file|path)[ \t]*:[ \t]*)*(?P<above>" + _PATH + r")[`*:]*[ \t]*\n"
-    r"(?:[ \t]*\n)?[ \t]*```[ \t]*[\w+-]*[ \t]*\n(?P<body>.*?)\n[ \t]*```"
-    r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*[ :]+(?P<info>" + _PATH + r")[ \t]*\n(?P<body2>.*?)\n[ \t]*```"
-    r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?:#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?(?P<inside>" + _PATH + r")"
-    r"[ \t]*\n(?P<body3>.*?)\n[ \t]*```",
+    r"(?:[ \t]*\n)?[ \t]*```[ \t]*[\w+-]*[ \t]*\n(?P<body>.*?)"
+    + CLOSE_FENCE
+    + r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*[ :]+(?P<info>"
+    + _PATH
+    + r")[ \t]*\n(?P<body2>.*?)"
+    + CLOSE_FENCE
+    + r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?:#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?(?P<inside>"
+    + _PATH
+    + r")"
+    + r"[ \t]*\n(?P<body3>.*?)"
+    + CLOSE_FENCE,
     re.DOTALL | re.IGNORECASE,
 )
 
@@ -154,7 +164,9 @@ def _without_leading_noise(body: str, path: str) -> str:
     return "\n".join(lines)
 
 
-_CODE_BLOCK_RE = re.compile(r"(?:^|\n)[ \t]*```[ \t]*(?:python|py|python3)?[ \t]*\n(?P<body>.*?)\n[ \t]*```", re.DOTALL)
+_CODE_BLOCK_RE = re.compile(
+    r"(?:^|\n)[ \t]*```[ \t]*(?:python|py|python3)?[ \t]*\n(?P<body>.*?)" + CLOSE_FENCE, re.DOTALL
+)
 
 
 def lone_code_block(text: str | None) -> str | None:

@@ -38,7 +38,7 @@ POLL = 0.1  # how often a wait for the reply looks at the stop flag
 
 SYSTEM = "You are an expert programmer. You change a project's files to do the task you are given."
 FORM = "its path on a line of its own, then the whole file in one fenced code block (```python ... ```)"
-_FENCED = re.compile(r"```[\w+-]*[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL)
+_FENCED = re.compile(r"```[\w+-]*[ \t]*\n(.*?)" + toolcalls.CLOSE_FENCE, re.DOTALL)
 
 
 def runs_plain(bead: SuiteBead) -> bool:

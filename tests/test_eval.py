@@ -288,18 +288,20 @@ def test_the_plain_control_runs_beside_the_loop_and_is_judged_the_same_way(suite
 
 
 def test_a_plain_answer_writes_only_inside_the_checkout(tmp_path):
-    """Paths that climb out, absolute paths, .git and links that lead outside are not written."""
+    """Paths that climb out, links that lead outside, a path through a file: not written, and
+    said; the rest is."""
     tree, outside = tmp_path / "tree", tmp_path / "outside"
-    tree.mkdir(), outside.mkdir()
+    tree.mkdir()
+    outside.mkdir()
     (tree / "link").symlink_to(outside)
-    reply = "".join(
-        f"{path}\n```python\nx = 1\n```\n\n"
-        for path in ("../up.py", "/abs.py", ".git/hooks/x.py", "link/in.py", "ok/a.py")
-    )
-    found = plain.answer_files(reply)
-    assert [path for path, _ in found] == ["link/in.py", "ok/a.py"]
-    assert plain.write(tree, found) == ["ok/a.py"]
+    (tree / "calc.py").write_text("x = 0\n")
+    files = [(p, "x = 1\n") for p in ("../up.py", "a/../../b.py", "link/in.py", "calc.py/x.py", "ok/a.py")]
+    assert plain.write(tree, files) == (["ok/a.py"], ["../up.py", "a/../../b.py", "link/in.py", "calc.py/x.py"])
     assert (tree / "ok" / "a.py").read_text() == "x = 1\n" and list(outside.iterdir()) == []
+    assert not (tmp_path / "up.py").exists() and not (tmp_path / "b.py").exists()
+    # what a reply's parsing lets through to the writer: paths under the project only
+    reply = "".join(f"{path}\n```python\nx = 1\n```\n\n" for path in ("/abs.py", ".git/hooks/x.py", "ok/b.py"))
+    assert [path for path, _ in plain.answer_files(reply)] == ["ok/b.py"]
     # asked for one file, a block under no path is that file; asked for several, it is nothing
     bare = "Here:\n```python\nimport re\n\n\ndef f():\n    pass\n```\nand `f()` calls nothing:\n```\nf()\n```\n"
     assert plain.answer_files(bare, ["pkg/f.py"]) == [("pkg/f.py", "import re\n\n\ndef f():\n    pass\n")]

@@ -146,9 +146,14 @@ def test_a_long_readme_is_cut_to_its_opening_and_the_sections_about_the_bead():
     assert system_text("ROLE", [("README.md", short)], {"naturalsize"}) == system_text("ROLE", [("README.md", short)])
 
 
-def test_an_indented_hash_line_in_a_restructuredtext_code_block_is_not_a_heading():
+def test_restructuredtext_titles_are_read_with_or_without_an_over_line_and_code_is_no_title():
     rst = "tool\n====\n\nIntro.\n\n.. code-block:: python\n\n   # a comment\n   tool.run()\n\nUse\n---\n\nrun()\n"
     assert [title for title, _ in sections(rst)] == ["tool", "Use"]
+    over = "=======\nnumbers\n=======\n\nIntro text.\n\nUse\n---\n\nnaturalsize()\n\nOther\n-----\n\nx\n"
+    assert [title for title, _ in sections(over)] == ["numbers", "Use", "Other"]
+    assert about(over, {"naturalsize"}).startswith("=======\nnumbers\n=======\n\nIntro text.")
+    fenced = "Go:\n```\nrun()\n```\n"  # a fence under a short line is no underline
+    assert [title for title, _ in sections(fenced)] == [""]
 
 
 GATHERING_INIT = '"""The package."""\n\nfrom lib.number import ordinal\n\n__all__ = ["ordinal"]\n'
@@ -178,3 +183,15 @@ def test_a_package_init_that_only_gathers_names_is_shown_but_not_offered_as_wher
     alone = [(p, t) for p, t in shown if p != "lib/number.py"]
     text = bead_text(bead, ["tests/**"], "", ["tests/test_number.py"], alone, context=["lib/__init__.py"])
     assert "writing code in: lib/__init__.py." in text  # nothing else to offer
+    text = bead_text(
+        bead, ["tests/**"], "", ["tests/test_number.py"], alone, ["lib/new.py"], context=["lib/__init__.py"]
+    )
+    assert "writing code in: lib/new.py." in text  # a file to create is something else to offer
+
+
+def test_a_file_named_in_a_bead_gives_no_code_name():
+    """`textkit/slug.py` names a file: its suffix is not a function the bead is about."""
+    from gastown.agents import checks, focus
+
+    text = "Create `textkit/slug.py` with `slugify`, like textkit.case.snake_case; see README.md"
+    assert focus.bead_names([text], checks.CODE_NAME_RE) == {"slugify", "snake_case"}

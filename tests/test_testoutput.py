@@ -147,3 +147,7 @@ def test_a_project_whose_pytest_forces_colour_is_read_as_any_other(tmp_path: Pat
     found = checks.read_run(run)
     assert found.outcomes == {"test_it.py::test_ok": "PASSED", "test_it.py::test_bad": "FAILED"}
     assert found.counts["failed"] == 1 and found.counts["passed"] == 1
+    tput = run_command(
+        [sys.executable, "-c", r"print('\x1b(B\x1b[mPASSED\x1b=\x1b]0;title\x07 ok')"], tmp_path, 60, env, Jail()
+    )
+    assert tput.output.strip() == "PASSED ok"  # tput sgr0's charset choice and the rest go too

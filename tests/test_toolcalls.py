@@ -171,3 +171,12 @@ def test_a_docstrings_own_fenced_example_does_not_end_the_file_block():
     content = call.arguments["content"]
     assert content.startswith("def fractional(value):") and content.endswith("    return str(value)\n")
     compile(content, "number.py", "exec")  # cut at the docstring's fence, it would not compile
+
+
+def test_an_indented_block_ends_at_its_own_fence_and_the_next_block_is_read_too():
+    reply = "    calc/a.py\n    ```python\n    x = 1\n    ```\n\ncalc/b.py\n```python\ny = 2\n```\n"
+    calls = parse(None, reply, TOOLS).calls
+    assert [(c.arguments["path"], c.arguments["content"].strip()) for c in calls] == [
+        ("calc/a.py", "x = 1"),
+        ("calc/b.py", "y = 2"),
+    ]

@@ -151,8 +151,9 @@ def first_messages(
     system = prompts.system_text(role_prompt, prompts.read_docs(root, rig.docs), about)
     if spec.tool_mode == "schema":  # the tools go in the prompt; the grammar keeps replies to one call
         system += "\n" + describe(names) + "\n"
+    named = checks.named_files(texts, files, rig.is_test_path)
     shown = focus.focus(
-        shown_files(root, acceptance, files, checks.named_files(texts, files, rig.is_test_path)),
+        shown_files(root, acceptance, files, named),
         acceptance,
         [] if now is None else focus.outcomes_failing(now.outcomes),
         about,
@@ -167,7 +168,7 @@ def first_messages(
         absent=absent_names(root, acceptance, files),
         now=None if now is None else f"{now.summary()}\n{now.shown}",
         # a package's __init__.py that only gathers names: a model told to write there rewrites it
-        context=[p for p, text in shown if p.endswith("__init__.py") and checks.only_imports(text)],
+        context=[p for p, text in shown if p.endswith("__init__.py") and checks.only_imports(text) and p not in named],
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": task}]
 

@@ -23,8 +23,9 @@ from gastown.agents.cgroups import Group
 from gastown.agents.jail import Jail, SandboxUnavailable
 
 OUTPUT_LIMIT = 12000
-# A terminal's control sequences: CSI (colours, cursor moves) and OSC (titles, links).
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+# A terminal's control sequences: CSI (colours, cursor moves), OSC (titles, links), a
+# character set's choice (``tput sgr0`` ends with one) and the other two-character escapes.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()*+][0-9A-Za-z]|\x1b[=>78]")
 
 
 def tail(text: str, limit: int = OUTPUT_LIMIT) -> str:

@@ -353,14 +353,20 @@ def focus(
     return shown
 
 
+# The ends of file names, not of code: `textkit/slug.py` names a file, not a function `py`.
+FILE_SUFFIXES = frozenset({"py", "pyi", "md", "rst", "txt", "toml", "cfg", "ini", "json", "yaml", "yml", "lock"})
+
+
 def bead_names(texts: Iterable[str], pattern: re.Pattern[str]) -> set[str]:
-    """The last part of each name a bead's text writes as code (``inflection.camelize`` -> camelize)."""
+    """The last part of each name a bead's text writes as code (``inflection.camelize`` -> camelize);
+    a file's name (``slug.py``) gives none."""
     names: set[str] = set()
     for text in texts:
         for groups in pattern.findall(text):
             name = next((g for g in groups if g), "")
-            if name:
-                names.add(name.split(".")[-1])
+            last = name.split(".")[-1]
+            if name and not ("." in name and last in FILE_SUFFIXES):
+                names.add(last)
     return names
 
 

@@ -19,12 +19,12 @@ from typing import Any
 from gastown.town import tokens
 
 DOC_LIMIT = 4000  # characters of each rig document put in the head, once cleared of markup noise
-# A document longer than this (cleared) is cut to what the bead is about, when some of it is:
-# its opening and the sections that name what the bead names.
+# A document longer than this (cleared) is cut, for a bead that names code, to its opening and
+# the sections that name what the bead names (only the opening when none does).
 FOCUS_ABOVE = 2000
 # A heading: Markdown's "# Title", or reStructuredText's title over a line of one punctuation mark.
 _MD_HEADING = re.compile(r"#{1,6}\s+\S")  # at the margin: an indented "# …" is code
-_RST_UNDERLINE = re.compile(r"([=\-~^*+#\"'`])\1{2,}\s*$")
+_RST_UNDERLINE = re.compile(r"([=\-~^*+#\"'])\1{2,}\s*$")
 # What a project's README carries for its web page and not for a reader of its text: badges
 # and images (Markdown, and reStructuredText directives with their indented options), link
 # targets, raw HTML and comments. A CPU reads a prompt at a few dozen tokens a second.
@@ -81,16 +81,23 @@ def readable(text: str) -> str:
 
 def sections(text: str) -> list[tuple[str, str]]:
     """``(title, text)`` of each section of a Markdown or reStructuredText document, its
-    heading included; the opening before the first heading has the title ""."""
+    heading included (a reStructuredText title's over-line too); the opening before the first
+    heading has the title ""."""
     lines = text.splitlines()
     found: list[tuple[str, list[str]]] = [("", [])]
     fenced = False
+    over = -1  # the line of a title under an over-line: its section began at the over-line
     for n, line in enumerate(lines):
         if _FENCE.match(line):
             fenced = not fenced
         following = lines[n + 1] if n + 1 < len(lines) else ""
-        if not fenced and line.strip() and not _RST_UNDERLINE.match(line):
-            if _MD_HEADING.match(line):
+        after = lines[n + 2] if n + 2 < len(lines) else ""
+        if not fenced and line.strip() and n != over:
+            if _RST_UNDERLINE.match(line):
+                if following.strip() and after.strip() == line.strip():  # over-line, title, underline
+                    found.append((following.strip(), []))
+                    over = n + 1
+            elif _MD_HEADING.match(line):
                 found.append((line.strip().lstrip("#").strip(), []))
             elif _RST_UNDERLINE.match(following) and len(following.strip()) >= len(line.strip()):
                 found.append((line.strip(), []))
@@ -100,8 +107,8 @@ def sections(text: str) -> list[tuple[str, str]]:
 
 def about(text: str, names: Collection[str]) -> str:
     """A long document cut to its opening (its first section) and the sections that name one
-    of ``names`` as a whole word; the titles of the sections left out are listed, so the
-    model knows what the project documents without reading it all."""
+    of ``names`` as a whole word -- only the opening when none does; the titles of the sections
+    left out are listed, so the model knows what the project documents without reading it all."""
     words = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b")
     parts = sections(text)
     kept = [n for n, (_title, body) in enumerate(parts) if n == 0 or words.search(body)]
@@ -133,7 +140,8 @@ def bead_text(
     context: Collection[str] = (),
 ) -> str:
     """The task as the model reads it: the bead, its tests, the files they use, how they fail now.
-    Files in ``context`` are shown but not offered as where to write, unless nothing else is."""
+    Files in ``context`` are shown but not offered as where to write, unless nothing else is
+    (no other file shown and none to create)."""
     lines = [f"# Bead {bead['id']}: {bead['title']}"]
     for key, title in (
         ("description", "Description"),
@@ -158,7 +166,8 @@ def bead_text(
             *(f"- `{name}` in {path}" for path, name in absent),
         ]
     code = [p for p, _ in files if p not in protected_files(tests)]
-    code = [p for p in code if p not in context] or code
+    offered = [p for p in code if p not in context]
+    code = offered if offered or missing else code
     if tests and protected and (missing or code):
         targets = ", ".join([*missing, *code])
         lines += [

@@ -109,22 +109,27 @@ def parse(
 
 # A path as small models write it above a block: `a/b.py`, **a/b.py**, # a/b.py, File: a/b.py, a/b.py:
 _PATH = r"[\w][\w.-]*(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}"
-# A block's closing fence: a line of its own, indented at most three spaces (Markdown's rule),
-# so a docstring's own ```pycon example, indented with its code, does not end the block.
-CLOSE_FENCE = r"\n {0,3}```[ \t]*(?=\n|$)"
+
+
+def close_fence(indent: str) -> str:
+    """The pattern of a block's closing fence: a line of its own, at most three spaces further
+    in than the opening fence (Markdown's rule; group ``indent`` holds the opening's indent), so
+    a docstring's own ```pycon example, indented with its code, does not end the block."""
+    return r"\n(?P=" + indent + r") {0,3}```[ \t]*(?=\n|$)"
+
+
 _FILE_BLOCK_RE = re.compile(
     r"(?:^|\n)[ \t]*(?:#+[ \t]*|\*\*|`|(?:file|path)[ \t]*:[ \t]*)*(?P<above>" + _PATH + r")[`*:]*[ \t]*\n"
-    r"(?:[ \t]*\n)?[ \t]*```[ \t]*[\w+-]*[ \t]*\n(?P<body>.*?)"
-    + CLOSE_FENCE
-    + r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*[ :]+(?P<info>"
+    r"(?:[ \t]*\n)?(?P<i1>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n(?P<body>.*?)"
+    + close_fence("i1")
+    + r"|(?:^|\n)(?P<i2>[ \t]*)```[ \t]*[\w+-]*[ \t]*[ :]+(?P<info>"
     + _PATH
     + r")[ \t]*\n(?P<body2>.*?)"
-    + CLOSE_FENCE
-    + r"|(?:^|\n)[ \t]*```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?:#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?(?P<inside>"
+    + close_fence("i2")
+    + r"|(?:^|\n)(?P<i3>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?:#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?(?P<inside>"
     + _PATH
-    + r")"
-    + r"[ \t]*\n(?P<body3>.*?)"
-    + CLOSE_FENCE,
+    + r")[ \t]*\n(?P<body3>.*?)"
+    + close_fence("i3"),
     re.DOTALL | re.IGNORECASE,
 )
 
@@ -165,7 +170,8 @@ def _without_leading_noise(body: str, path: str) -> str:
 
 
 _CODE_BLOCK_RE = re.compile(
-    r"(?:^|\n)[ \t]*```[ \t]*(?:python|py|python3)?[ \t]*\n(?P<body>.*?)" + CLOSE_FENCE, re.DOTALL
+    r"(?:^|\n)(?P<indent>[ \t]*)```[ \t]*(?:python|py|python3)?[ \t]*\n(?P<body>.*?)" + close_fence("indent"),
+    re.DOTALL,
 )
 
 

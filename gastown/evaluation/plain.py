@@ -1,11 +1,11 @@
 """The control of ``gt eval --runtime plain``: one plain prompt a bead, and no loop.
 
 It is what gastown's loop has to beat. The model gets one message: the bead's text, the
-rig's documents, the acceptance tests' source and the rig files they import or the bead
-names -- whole, in that order, as many as its context holds -- and is asked for the files a
-person would name (``targets``), whole. The files of its answer are written as they come
-(no merge into the module, no outline, no tools, no test run, no second try), committed on
-a branch of the rig, and judged exactly as the loop's branch is.
+rig's documents, the acceptance tests' source, the files the bead names and the rig files
+the tests import -- whole, in that order, as many as its context holds -- and is asked for
+the files a person would name (``targets``), whole. The files of its answer are written as
+they come (no merge into the module, no outline, no tools, no test run, no second try),
+committed on a branch of the rig, and judged exactly as the loop's branch is.
 
 Only beads whose work is files have a control: a Polecat's (judged by its acceptance
 tests) and a Refinery's (judged by the tests it writes). A Crew question or a Mayor plan
@@ -25,7 +25,7 @@ from gastown.agents import briefing, checks, prompts, toolcalls
 from gastown.agents.jail import Jail
 from gastown.errors import GastownError
 from gastown.evaluation.judge import checkout, verify_tests, verify_written_tests
-from gastown.evaluation.report import BeadRun
+from gastown.evaluation.report import BeadRun, ModelRun
 from gastown.evaluation.suite import AUTHOR, SuiteBead, Workspace
 from gastown.machine.providers import ModelClient, PastDeadline, Reply
 from gastown.town import tokens
@@ -38,7 +38,9 @@ POLL = 0.1  # how often a wait for the reply looks at the stop flag
 
 SYSTEM = "You are an expert programmer. You change a project's files to do the task you are given."
 FORM = "its path on a line of its own, then the whole file in one fenced code block (```python ... ```)"
-_FENCED = re.compile(r"```[\w+-]*[ \t]*\n(.*?)" + toolcalls.CLOSE_FENCE, re.DOTALL)
+_FENCED = re.compile(
+    r"(?:^|\n)(?P<indent>[ \t]*)```[\w+-]*[ \t]*\n(?P<body>.*?)" + toolcalls.close_fence("indent"), re.DOTALL
+)
 
 
 def runs_plain(bead: SuiteBead) -> bool:
@@ -108,7 +110,7 @@ def answer_files(content: str, wanted: Sequence[str] = ()) -> list[tuple[str, st
         if pure.is_absolute() or ".." in pure.parts or not pure.parts or pure.parts[0] == ".git":
             continue
         found[str(pure)] = text
-    blocks = _FENCED.findall(content)
+    blocks = [m.group("body") for m in _FENCED.finditer(content)]
     if not found and len(wanted) == 1 and blocks:
         found[wanted[0]] = max(blocks, key=len).rstrip("\n") + "\n"
     return list(found.items())
@@ -138,54 +140,68 @@ def _ask(
     return result[0]
 
 
-def write(tree: Path, files: Sequence[tuple[str, str]]) -> list[str]:
-    """Write each file into ``tree``; one that would land outside it (through a link) is skipped."""
+def write(tree: Path, files: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """Write each file into ``tree``: (written, skipped). One that would land outside it (``..``,
+    a link), over a folder, or where the file system refuses (a path through a file) is skipped."""
     inside = tree.resolve()
-    written = []
+    written: list[str] = []
+    skipped: list[str] = []
     for path, body in files:
         target = tree / path
-        if not target.resolve().is_relative_to(inside) or target.is_symlink() or target.is_dir():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(body)
-        written.append(path)
-    return written
+        try:
+            if target.resolve().is_relative_to(inside) and not target.is_symlink() and not target.is_dir():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(body)
+                written.append(path)
+                continue
+        except OSError:
+            pass
+        skipped.append(path)
+    return written, skipped
 
 
-def _record(path: Path, asked: str, reply: Reply) -> None:
-    """The prompt and the answer, for a person reading a kept town (``--keep``)."""
-    said = reply.content or "(no text)"
-    path.write_text(f"# The prompt\n\n{asked}\n# The answer ({reply.finish_reason})\n\n{said}\n")
+def _said(written: Sequence[str], skipped: Sequence[str]) -> str:
+    said = f"wrote {', '.join(written)}" if written else "no file written"
+    return said + (f"; not written (outside the project, or refused): {', '.join(skipped)}" if skipped else "")
 
 
 def plain_bead(
     ws: Workspace, bead: SuiteBead, model: str, client: ModelClient, budget: float, jail: Jail, stop: threading.Event
 ) -> BeadRun:
     """One prompt for ``bead`` on the project as it starts, the answer's files committed on
-    ``eval/plain/<key>``, then judged as the loop's work is."""
+    ``eval/plain/<key>``, then judged as the loop's work is. ``logs/plain-<key>.md`` keeps the
+    prompt and the answer (or why there is none) for a person reading a kept town."""
     spec = client.spec
     reply_tokens = min(max(spec.max_output_tokens, REPLY_TOKENS), spec.context // 2)
     started = time.monotonic()
     run = BeadRun(model, bead.key, bead.kind, bead.role, "failed", "", 0.0, tries=1, runtime=RUNTIME)
     branch = branch_of(bead)
+    record = ws.logs / f"plain-{bead.key}.md"
     with checkout(ws.rig.path, ws.base, ws.root / "plain" / bead.key) as tree:
         budget_tokens = briefing.prompt_budget(spec, reply_tokens)
         text, wanted = prompt(bead, tree, ws.rig.docs, ws.rig.is_test_path, budget_tokens)
+        record.write_text(f"# The prompt\n\n{text}\n")
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
         try:
             reply = _ask(client, messages, reply_tokens, started + budget, stop)
         except _Stopped:
-            run.why, run.wall_s = "interrupted: not judged", time.monotonic() - started
-            return run
+            run.why = "interrupted: not judged"
         except PastDeadline:
-            run.timed_out, run.wall_s = True, time.monotonic() - started
+            run.timed_out = True
             run.why = f"timed out after {budget:.0f}s: the reply had not ended"
-            return run
         except GastownError as error:
-            run.why, run.wall_s = f"the model call failed: {error.message}", time.monotonic() - started
+            run.why = f"the model call failed: {error.message}"
+        else:
+            if stop.is_set():
+                run.why = "interrupted: not judged"
+        if run.why:
+            run.wall_s = time.monotonic() - started
+            with record.open("a") as handle:
+                handle.write(f"# No answer\n\n{run.why}\n")
             return run
-        _record(ws.logs / f"plain-{bead.key}.md", text, reply)
-        written = write(tree, answer_files(reply.content or "", wanted))
+        with record.open("a") as handle:
+            handle.write(f"# The answer ({reply.finish_reason})\n\n{reply.content or '(no text)'}\n")
+        written, skipped = write(tree, answer_files(reply.content or "", wanted))
         git = RigGit(tree)
         git.stage_all()
         sha = git.commit_staged(f"{bead.key}: the plain answer of {model}", AUTHOR) or ws.base
@@ -196,7 +212,7 @@ def plain_bead(
     run.prefill_tps, run.decode_tps = usage.prefill_tps, usage.decode_tps
     run.cached_tokens = usage.cached_tokens or 0
     run.cache_basis = usage.tokens_in if usage.cached_tokens is not None else 0
-    run.reported = f"wrote {', '.join(written)}" if written else "no file in the reply"
+    run.reported = _said(written, skipped)
     judged_at = ws.root / "verify" / f"plain-{bead.key}"
     if bead.judge == "tests":
         ok, why = verify_tests(ws.rig, ws.base, branch, bead.acceptance_tests, judged_at, jail)
@@ -205,3 +221,27 @@ def plain_bead(
         ok, why = verify_written_tests(ws.rig, ws.base, branch, bead.stub, bead.reference, bead.tests, judged_at, jail)
     run.verdict, run.why = ("passed" if ok else "failed"), why
     return run
+
+
+def run_plain(
+    ws: Workspace,
+    run: ModelRun,
+    beads: Sequence[SuiteBead],
+    client: ModelClient,
+    budget_of: Callable[[SuiteBead], float],
+    jail: Jail,
+    say: Callable[[str], None],
+    stop: threading.Event,
+) -> None:
+    """Each bead whose work is files asked once, with no loop, into ``run``."""
+    chosen = [b for b in beads if runs_plain(b)]
+    for n, bead in enumerate(chosen, 1):
+        if stop.is_set():
+            return
+        budget = budget_of(bead)
+        say(f"{run.label}: bead {n}/{len(chosen)} {bead.key} ({bead.role}, one prompt, {budget:.0f}s budget)")
+        done = plain_bead(ws, bead, run.model, client, budget, jail, stop)
+        if stop.is_set():
+            return
+        run.beads.append(done)
+        say(f"{run.label}: {bead.key} {done.verdict} in {done.wall_s:.1f}s: {done.why}")

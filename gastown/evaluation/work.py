@@ -325,11 +325,15 @@ def _run_model(
                 for run in runs:
                     run.error = error_text
                 return runs
+
+        def budget_of(bead: SuiteBead) -> float:
+            return options.timeout or bead.timeout or suite.bead_timeout
+
         for run in runs:
             if run.runtime == plain.RUNTIME:
-                _run_plain(ws, run, chosen, suite, runner, spec, config, options, say, stop)
+                _run_plain(ws, run, chosen, runner, spec, config, budget_of, say, stop)
             else:
-                _run_loop(ws, run, chosen, suite, options, say, stop)
+                _run_loop(ws, run, chosen, budget_of, options.grace, say, stop)
             run.dollars, run.kwh, run.estimated_energy = priced(run, roster, config)
         return runs
     finally:
@@ -340,16 +344,12 @@ def _run_model(
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _budget(bead: SuiteBead, suite: Suite, options: Options) -> float:
-    return options.timeout or bead.timeout or suite.bead_timeout
-
-
 def _run_loop(
     ws: Workspace,
     run: ModelRun,
     chosen: Sequence[SuiteBead],
-    suite: Suite,
-    options: Options,
+    budget_of: Callable[[SuiteBead], float],
+    grace: float,
     say: Progress,
     stop: threading.Event,
 ) -> None:
@@ -357,9 +357,9 @@ def _run_loop(
     for n, bead in enumerate(chosen, 1):
         if stop.is_set():
             return
-        budget = _budget(bead, suite, options)
+        budget = budget_of(bead)
         say(f"{run.model}: bead {n}/{len(chosen)} {bead.key} ({bead.role}, {budget:.0f}s budget)")
-        done = work_bead(ws, bead, run.model, budget, options.grace, stop)
+        done = work_bead(ws, bead, run.model, budget, grace, stop)
         if stop.is_set():
             return  # the bead was cut short: not judged, not counted
         run.beads.append(done)
@@ -370,16 +370,14 @@ def _run_plain(
     ws: Workspace,
     run: ModelRun,
     chosen: Sequence[SuiteBead],
-    suite: Suite,
     runner: Runner,
     spec: rostermod.ModelSpec,
     config: configmod.TownConfig,
-    options: Options,
+    budget_of: Callable[[SuiteBead], float],
     say: Progress,
     stop: threading.Event,
 ) -> None:
-    """Each bead whose work is files asked once, with no loop: the control (see plain.py)."""
-    beads = [b for b in chosen if plain.runs_plain(b)]
+    """The control (see plain.py), on the server the loop used."""
     try:
         client = runner.client(spec, governor=governor_for(config.machine))
     except GastownError as error:
@@ -387,16 +385,7 @@ def _run_plain(
         say(f"{run.label}: {run.error}")
         return
     jail = Jail(ws.store.snapshot().config().sandbox_mode, ws.rig.sandbox, (ws.town.git_dir,))
-    for n, bead in enumerate(beads, 1):
-        if stop.is_set():
-            return
-        budget = _budget(bead, suite, options)
-        say(f"{run.label}: bead {n}/{len(beads)} {bead.key} ({bead.role}, one prompt, {budget:.0f}s budget)")
-        done = plain.plain_bead(ws, bead, run.model, client, budget, jail, stop)
-        if stop.is_set():
-            return
-        run.beads.append(done)
-        say(f"{run.label}: {bead.key} {done.verdict} in {done.wall_s:.1f}s: {done.why}")
+    plain.run_plain(ws, run, chosen, client, budget_of, jail, say, stop)
 
 
 def _start_server(

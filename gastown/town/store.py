@@ -40,7 +40,7 @@ SAVE_EVERY = 256  # bead changes applied before the saved index is refreshed
 DECODED_KEPT = 4096  # decoded beads kept in memory (by blob id) before the memo starts over
 # Holding the write lock, a ref lock older than this was left by a writer that died.
 OWN_LOCK_STALE = 2.0
-FETCH_TRIES = 5  # a fetch that meets a ref being moved by a dying writer's git is run again
+FETCH_TRIES = 5  # a fetch that meets a ref being moved under it is run again
 COMMITTER = "gastown"
 Loaded = tuple[str, str | None, bytes | None]  # a bead file written: path, blob (None: removed), bytes
 TOWN_SOURCE = "town.toml on the tasks branch"
@@ -431,8 +431,10 @@ class GitStore:
                 timeout=120,
             )
             # A git process of a gastown process killed while it held the turn can outlive it
-            # and move these refs under this fetch ("cannot lock ref"): it ends soon; again.
-            if proc.returncode == 0 or b"cannot lock ref" not in proc.stderr:
+            # and move these refs under this fetch ("cannot lock ref"); and a proposal ref the
+            # remote listed can be folded away before this fetch asks for it ("not our ref"):
+            # both pass at once; again.
+            if proc.returncode == 0 or not any(m in proc.stderr for m in (b"cannot lock ref", b"not our ref")):
                 break
             time.sleep(0.05 * (attempt + 1))
         if proc.returncode != 0:

@@ -177,6 +177,8 @@ def test_a_package_init_that_only_gathers_names_is_shown_but_not_offered_as_wher
     shown = briefing.shown_files(tmp_path, ["tests/test_number.py"], files, ["lib/number.py"])
     assert [path for path, _ in shown] == ["tests/test_number.py", "lib/number.py", "lib/__init__.py"]
     assert checks.only_imports(GATHERING_INIT) and not checks.only_imports(NUMBER)
+    assert briefing.gathering(shown, ["lib/number.py"]) == ["lib/__init__.py"]
+    assert briefing.gathering(shown, ["lib/__init__.py"]) == []  # one the bead names stays a target
     bead = {"id": "b-1", "title": "Implement lib.number.ordinal"}
     text = bead_text(bead, ["tests/**"], "", ["tests/test_number.py"], shown, context=["lib/__init__.py"])
     assert "writing code in: lib/number.py." in text and "## lib/__init__.py" in text

@@ -86,6 +86,12 @@ def shown_files(
     return shown
 
 
+def gathering(shown: Sequence[tuple[str, str]], named: Sequence[str]) -> list[str]:
+    """Shown package ``__init__.py`` files that only gather names and that the bead does not
+    name: shown, but not offered as where to write (a model told to write there rewrites them)."""
+    return [p for p, text in shown if p.endswith("__init__.py") and checks.only_imports(text) and p not in named]
+
+
 def missing_files(root: Path, acceptance: Sequence[str], files: Sequence[str]) -> list[str]:
     """Rig modules the acceptance tests import that do not exist yet."""
     missing: list[str] = []
@@ -167,8 +173,7 @@ def first_messages(
         missing=missing_files(root, acceptance, files),
         absent=absent_names(root, acceptance, files),
         now=None if now is None else f"{now.summary()}\n{now.shown}",
-        # a package's __init__.py that only gathers names: a model told to write there rewrites it
-        context=[p for p, text in shown if p.endswith("__init__.py") and checks.only_imports(text) and p not in named],
+        context=gathering(shown, named),
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": task}]
 

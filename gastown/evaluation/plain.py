@@ -57,13 +57,11 @@ class _Stopped(Exception):
     """The eval was stopped while the model was answering."""
 
 
-def targets(bead: SuiteBead, root: Path, files: Sequence[str], is_test_path: Callable[[str], bool]) -> list[str]:
+def targets(bead: SuiteBead, root: Path, files: Sequence[str], named: Sequence[str], tests: Sequence[str]) -> list[str]:
     """The files a person asking would name: the test files to write (a Refinery's bead), else
-    the rig files the bead's text names and the modules its tests import that do not exist."""
+    the rig files the bead's text names and the modules its ``tests`` import that do not exist."""
     if bead.judge == "tests-written":
         return list(bead.tests)
-    named = checks.named_files((bead.title, bead.description, bead.acceptance_criteria), files, is_test_path)
-    tests = [t for t in bead.acceptance_tests if (root / t.split("::")[0]).is_file()]
     return list(dict.fromkeys([*named, *briefing.missing_files(root, tests, files)]))
 
 
@@ -74,7 +72,8 @@ def prompt(
     then what to answer), and the files it asks for."""
     files = RigGit(root).files()
     texts = (bead.title, bead.description, bead.acceptance_criteria)
-    wanted = targets(bead, root, files, is_test_path)
+    tests = [t for t in bead.acceptance_tests if (root / t.split("::")[0]).is_file()]
+    wanted = targets(bead, root, files, checks.named_files(texts, files, is_test_path), tests)
     head = ["# Task\n\n" + "\n\n".join(t.strip() for t in texts if t.strip())]
     if bead.acceptance_tests:
         head.append(f"These tests must pass: {', '.join(bead.acceptance_tests)}.")
@@ -87,7 +86,6 @@ def prompt(
     else:
         ask = f"Write the complete new content of every file you create or change: {FORM}."
     head_text = "\n\n".join(head)
-    tests = [t for t in bead.acceptance_tests if (root / t.split("::")[0]).is_file()]
     shown = briefing.shown_files(root, tests, files, [w for w in wanted if (root / w).is_file()])
     room = tokens.tokens_to_chars(limit_tokens) - len(head_text) - len(ask)
     parts = [head_text]

@@ -312,6 +312,8 @@ def test_a_runtime_that_cannot_run_is_a_clear_error(suite, fake_config):
     config, _llm = fake_config
     unknown = run_eval(suite, config, "--beads", "double", "--runtime", "loop,oneshot")
     assert unknown.code == 2 and "unknown runtime 'oneshot'" in unknown.err and "Traceback" not in unknown.err
+    checked = gt_inprocess("eval", "--suite", str(suite), "--check", "--runtime", "PLAIN")
+    assert checked.code == 2 and "unknown runtime 'PLAIN'" in checked.err  # --check reads it as a run does
     nothing = run_eval(suite, config, "--beads", "question", "--runtime", "plain")
     assert nothing.code == 2 and "none of the chosen beads" in nothing.err and "Traceback" not in nothing.err
 

@@ -64,6 +64,13 @@ def eval_(
     from gastown.errors import EXIT_INTERRUPTED, UsageError
 
     suite = evaluation.load_suite(suite_dir)
+    runtimes = _names(runtimes_text)
+    unknown = [r for r in runtimes if r not in evaluation.RUNTIMES]
+    if unknown or not runtimes:
+        raise UsageError(
+            f"--runtime {runtimes_text}: {'unknown runtime ' + repr(unknown[0]) if unknown else 'names none'}",
+            "use loop, plain, or loop,plain",
+        )
     if check:
         rows = evaluation.check_suite(suite, role, _names(beads_text))
         if as_json:
@@ -78,13 +85,6 @@ def eval_(
         raise UsageError("name the models to evaluate: --models a,b", "`gt models` lists the known ones")
     if svg_file and not Path(svg_file).expanduser().resolve().parent.is_dir():
         raise UsageError(f"--svg {svg_file}: its folder does not exist")
-    runtimes = _names(runtimes_text)
-    unknown = [r for r in runtimes if r not in evaluation.RUNTIMES]
-    if unknown or not runtimes:
-        raise UsageError(
-            f"--runtime {runtimes_text}: {'unknown runtime ' + repr(unknown[0]) if unknown else 'names none'}",
-            "use loop, plain, or loop,plain",
-        )
     options = evaluation.Options(
         _names(models_text), role, _names(beads_text), timeout, keep, runtimes=tuple(dict.fromkeys(runtimes))
     )

@@ -287,6 +287,7 @@ def evaluate(
             break
         runs += _run_model(suite, chosen, config, roster, name, roles, options, say, stop)
     if stop.is_set():
+        runs = [r for r in runs if r.beads or r.error]  # a runtime the signal came before is no row
         say("interrupted: its watcher and servers are stopped")
     return Report(suite, options, runs, interrupted=stop.is_set())
 

@@ -66,6 +66,7 @@ def run_bead(
     limits: Limits | None = None,
     role: str = "polecat",
     crew: Callable[[str], str] | None = None,
+    tool_mode: str = "native",
     **fields: object,
 ) -> tuple[object, FakeLLM, Path]:
     """Work one bead in process against a scripted server; the outcome, the server and the worktree."""
@@ -83,7 +84,8 @@ def run_bead(
         **fields,  # type: ignore[arg-type]
     )
     with FakeLLM(script(answers, then=text("I am done."))) as llm:
-        spec = parse_model("fake", {"endpoint": llm.url, "model": "fake", "context": 16384, "retries": 0})
+        given = {"endpoint": llm.url, "model": "fake", "context": 16384, "retries": 0, "tool_mode": tool_mode}
+        spec = parse_model("fake", given)
         worktree = prepare(rig_path, bead.id, "main", tmp_path / "worktrees")
         trace = Trace(tmp_path / "trace.jsonl", Secrets())
         agent = Agent(
@@ -162,6 +164,67 @@ def test_without_scoping_the_siblings_unfinished_tests_would_fail_the_bead(tmp_p
     )
     assert outcome.status == "failed" and "tests/test_streaks.py" in outcome.reason
     assert "No module named 'beatscore.streaks'" in tool_results(llm, 2)[-1]
+
+
+def test_text_mode_describes_the_tools_in_the_prompt_and_sends_no_definitions(tmp_path, rig_path):
+    # the tools listed in the system prompt, one line each, instead of ~1,100 tokens of JSON
+    # definitions: the request carries none, and a call is read from the reply's text
+    read = text('{"name": "read_file", "arguments": {"path": "beatscore/scoring.py"}}')
+    block = text(f"beatscore/combo.py\n```python\n{COMBO_CODE}```")
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [read, block], tool_mode="text", acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert all("tools" not in r and "tool_choice" not in r for r in llm.requests)
+    system = llm.requests[0]["messages"][0]["content"]
+    assert 'A tool call is a JSON object in a reply of its own: {"name": TOOL' in system
+    assert "- edit_file(path, old, new):" in system
+    assert "def grade" in tool_results(llm, 1)[0]  # the read ran
+    assert outcome.result["tool_calls_recovered"] == 0  # text is what was asked for
+    native_outcome, native, _ = run_bead(
+        tmp_path / "native", rig_path, [block], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert native_outcome.status == "done" and native.requests[0]["tools"]
+    assert "- edit_file(path, old, new):" not in native.requests[0]["messages"][0]["content"]
+
+
+def test_a_helper_left_as_a_placeholder_is_named_and_the_try_goes_on(tmp_path, rig_path):
+    stubbed = (
+        "def multiplier(streak: int) -> int:\n    return _step(streak)\n\n\n"
+        "def _step(streak: int) -> int:\n    # the thresholds go here\n    pass\n"
+    )
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("write_file", path="beatscore/combo.py", content=stubbed), write_combo()],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    told = tool_results(llm, 1)[-1]  # the same conversation: no fresh try
+    assert "Still missing: `_step` in beatscore/combo.py has no code yet" in told, told
+    assert [m["role"] for m in llm.requests[1]["messages"]][:3] == ["system", "user", "assistant"]
+
+
+def test_a_placeholder_the_bead_found_is_not_the_models_to_name(tmp_path, rig_path):
+    # the project's own stubs (an abstract hook, another bead's hole) stay unmentioned
+    (rig_path / "beatscore" / "hooks.py").write_text("def on_hit(grade):\n    raise NotImplementedError\n")
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "a hook to fill")
+    hooked = "from beatscore.hooks import on_hit\n\n\ndef multiplier(streak: int) -> int:\n    return 0\n"
+    extended = "def on_hit(grade):\n    raise NotImplementedError\n\n\ndef on_miss(grade):\n    return None\n"
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            tool("write_file", path="beatscore/hooks.py", content=extended),
+            tool("write_file", path="beatscore/combo.py", content=hooked),
+            write_combo(),
+        ],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    told = [said for r in range(len(llm.requests)) for said in tool_results(llm, r)]
+    assert not [said for said in told if "has no code yet" in said]
 
 
 def test_a_bead_without_acceptance_tests_gets_the_test_files_its_text_names(tmp_path, rig_path):
@@ -650,7 +713,7 @@ def test_a_bead_that_names_its_acceptance_tests_is_held_to_all_of_them(tmp_path,
     assert outcome.status == "failed" and "test_beta" in outcome.result["tests"]["output_tail"]
 
 
-def test_a_long_module_is_shown_as_an_outline_around_the_function_the_tests_call(tmp_path, lexicon_rig):
+def test_a_long_module_is_shown_as_the_function_the_tests_call_and_a_list_of_the_rest(tmp_path, lexicon_rig):
     outcome, llm, _ = run_bead(
         tmp_path,
         lexicon_rig,
@@ -661,7 +724,8 @@ def test_a_long_module_is_shown_as_an_outline_around_the_function_the_tests_call
     assert outcome.status == "done", outcome.reason
     prompt = first_prompt(llm)
     assert 'def beta(word):\n    """The word reversed."""\n    raise NotImplementedError' in prompt
-    assert "def helper_7(word):  # lines " in prompt and "return word * 7" not in prompt
+    assert "#   helper_7(word)  (lines " in prompt and "return word * 7" not in prompt
+    assert "def helper_7" not in prompt and "## beatscore/lexicon.py\n```python\n# beatscore/lexicon.py has" in prompt
     assert "only the functions you change or add" in prompt
 
 

@@ -447,6 +447,37 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
+def test_a_signal_while_the_model_server_loads_leaves_no_server(suite, tmp_path):
+    """SIGTERM while the eval's local server is still loading its model: exit 130, the
+    half-started server gone with it."""
+    config = tmp_path / "local.toml"
+    launch = ["{python}", FAKE, "--port", "{port}", "--slow-start", "60"]
+    config.write_text(f'[models.slow]\nlaunch = {json.dumps(launch)}\ndevice = "cpu"\ncontext = 2048\n')
+    err = tmp_path / "err"
+    argv = [sys.executable, "-m", "gastown", "eval", "--suite", str(suite), "--models", "slow"]
+    argv += ["--config", str(config), "--beads", "double", "--timeout", "300"]
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    process = psutil.Process(proc.pid)
+    servers: list[psutil.Process] = []
+
+    def loading() -> bool:
+        servers[:] = [c for c in process.children(recursive=True) if "fake_llm.py" in _command(c)]
+        return bool(servers) and "starting its server" in err.read_text()
+
+    try:
+        wait_for(loading, 120, lambda: err.read_text()[-2000:])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == EXIT_INTERRUPTED, err.read_text()[-3000:]
+        assert [server for server in servers if _alive(server)] == []
+        assert "Traceback" not in err.read_text()
+    finally:
+        for left in [*servers, process]:
+            if _alive(left):
+                left.kill()
+        proc.wait(timeout=10)
+
+
 def test_a_signal_stops_the_eval_and_everything_it_started(suite, tmp_path):
     """SIGTERM while a watcher waits on a hung local model: exit 130, no watcher or server left."""
     held = tmp_path / "held"  # the scripted server writes it when it starts holding a request

@@ -1,6 +1,7 @@
 """What a model is shown of a long file: the parts its bead is about whole, an outline of the rest."""
 
 from gastown.agents import focus, merge
+from gastown.agents.excerpt import excerpt
 
 
 def long_module(count: int = 30) -> str:
@@ -54,15 +55,34 @@ def test_word_5(text, word):
 )
 
 
-def test_a_long_module_shows_the_named_function_whole_and_the_others_as_signatures():
+def test_a_long_module_shows_the_named_function_whole_and_lists_the_others():
+    """Shown a module, even outlined, a small model sends the module back; shown the
+    function under a list of the rest, it sends the function."""
     source = long_module()
     shown = dict(focus.focus([("words.py", source)], (), (), {"word_7"}))["words.py"]
     assert 'def word_7(text):\n    """Word number 7.\n\n    More about it.' in shown
-    assert "return found[7]" in shown
-    assert "return found[8]" not in shown and '    """Word number 8."""\n    ...' in shown
-    assert "def word_8(text):  # lines " in shown and "read_file words.py" in shown
-    assert "import re" in shown and "LIMIT = 3" in shown  # what the module sets up stays
-    assert len(shown) < len(source) * 0.6
+    assert "return found[7]" in shown and "return found[8]" not in shown
+    assert "#   word_8(text)  (lines 80-86): Word number 8." in shown and "read_file words.py" in shown
+    assert "\nimport re\n" in shown and "#   LIMIT = 3  (line 5)" in shown  # what the module sets up
+    assert "def word_8" not in shown and len(shown) < len(source) * 0.6
+    assert merge.merge(source, shown).text == source  # sent back as shown, it changes nothing
+    changed = shown.replace("return found[7]", "return found[-7]")
+    assert merge.merge(source, changed).text == source.replace("return found[7]", "return found[-7]")
+
+
+def test_the_tables_right_above_a_kept_function_are_shown_with_it():
+    source = long_module().replace("\ndef word_7(text):", "UNITS = (\n    'k',\n    'M',\n)\n\n\ndef word_7(text):")
+    shown = excerpt(source, {"word_7"}, "words.py")
+    assert shown is not None and "UNITS = (\n    'k',\n    'M',\n)\n\n\ndef word_7(text):" in shown
+    other = excerpt(source, {"word_9"}, "words.py")  # another function's table: listed
+    assert other is not None and "UNITS = (" not in other and "#   UNITS = ...  (lines 70-73)" in other
+
+
+def test_a_method_or_a_class_the_bead_is_about_is_outlined_in_its_class_not_excerpted():
+    source = long_module() + "\n\nclass Box:\n    def open(self):\n        return 1\n"
+    assert excerpt(source, {"open"}, "words.py") is None
+    assert excerpt(source, {"Box"}, "words.py") is None
+    assert excerpt(source, {"word_3", "open"}, "words.py") is None
 
 
 def test_a_short_file_or_one_the_bead_is_not_about_is_shown_whole():
@@ -206,3 +226,29 @@ def test_with_no_class_kept_the_class_holding_a_kept_method_is_outlined_not_hidd
     assert "def __init__(self):" in shown and "raise NotImplementedError" in shown
     copied = shown.split("\n", 1)[1]
     assert merge.merge(source, copied).text == source
+
+
+def test_an_excerpt_that_would_hold_every_definition_is_not_made():
+    """Sent back whole, it would read as the whole file and lose what it does not show."""
+    source = '"""Conv."""\n' + long_module(3).split('"""Words."""', 1)[1] + '\nif __name__ == "__main__":\n    main()\n'
+    source += "\n" * 130  # long enough to be cut
+    assert excerpt(source, {"word_0", "word_1", "word_2"}, "conv.py") is None
+
+
+def test_an_excerpt_lists_what_it_does_not_show_and_shows_what_the_function_needs():
+    source = (
+        '"""Data."""\n\ntry:\n    import simplejson as json\nexcept ImportError:\n    json = None\n\nFAST = False\n\n\n'
+        "@cache\nasync def fetch(url: str) -> bytes:\n    return b''\n\n\n"
+        "def dump(data):\n    return json.dumps(data)\n\n\n"
+        "def later():\n    return 2\n\n\n"
+        'if __name__ == "__main__":\n    print(dump({}))\n'
+    ) + "\n" * 130
+    shown = excerpt(source, {"later", "dump"}, "data.py")
+    assert shown is not None
+    assert "Shown: dump (lines 16-17), later (lines 20-21)" in shown  # in the file's order, whatever the set's
+    assert "except ImportError:\n    json = None" in shown  # dump uses json: where it comes from is shown
+    assert "#   FAST = False  (line 8)" in shown
+    assert "#   @cache async def fetch(url: str) -> bytes  (lines 11-13)" in shown
+    assert '#   if __name__ == "__main__":  (lines 24-25)' in shown
+    assert '"""Data."""' not in shown
+    assert merge.merge(source, shown).text == source

@@ -195,3 +195,77 @@ def test_an_attribute_of_the_methods_name_is_no_stub_to_fill():
     source = "class A:\n    size = None\n\n\nclass B:\n    def size(self):\n        return 1\n"
     with pytest.raises(merge.Ambiguous, match="A, B each have one"):
         merge.merge(source, "def size(self):\n    return 2\n")
+
+
+def test_placeholders_are_called_functions_and_methods_with_nothing_but_a_stand_in_body():
+    text = """
+def todo():
+    \"\"\"Later.\"\"\"
+    pass
+
+
+def elided():
+    ...
+
+
+def hole(x):
+    raise NotImplementedError("soon")
+
+
+def real(x):
+    return x
+
+
+def unused():
+    pass
+
+
+class Cache:
+    def get(self, key):
+        raise NotImplementedError
+
+    def size(self):
+        return 0
+
+
+def run():
+    todo(), elided(), hole(1), real(2), Cache().get(3)
+"""
+    assert merge.placeholders(text) == {"todo", "elided", "hole", "Cache.get"}
+    assert merge.placeholders("def broken(:\n") == set()
+    meant = """
+import abc
+from typing import Generic, Protocol, TypeVar, overload
+
+T = TypeVar("T")
+
+
+@overload
+def f(x: int) -> int: ...
+
+
+class Base(abc.ABC):
+    def run(self):
+        raise NotImplementedError
+
+
+class Meta(metaclass=abc.ABCMeta):
+    def go(self):
+        raise NotImplementedError
+
+
+class Reader(Protocol[T]):
+    def read(self) -> T: ...
+
+
+class Plugin:
+    @abc.abstractmethod
+    def load(self):
+        pass
+
+
+def use(x):
+    f(1), x.run(), x.go(), x.read(), x.load()
+"""
+    assert merge.placeholders(meant) == set()  # bodies meant to be empty
+    assert merge.functions(meant) >= {"f", "use", "Base.run", "Plugin.load"}

@@ -146,6 +146,17 @@ def test_a_long_readme_is_cut_to_its_opening_and_the_sections_about_the_bead():
     assert system_text("ROLE", [("README.md", short)], {"naturalsize"}) == system_text("ROLE", [("README.md", short)])
 
 
+def test_the_projects_own_name_in_most_sections_selects_none_of_them():
+    # a bead "Implement numbers.naturalsize": `numbers` is in most sections' examples
+    cut = about(LIBRARY_README, {"numbers", "naturalsize"})
+    assert "numbers.naturalsize(3000)" in cut and "binary=True" in cut
+    assert "intword" not in cut and "pip install" not in cut
+    assert cut.endswith("left out: Install; Usage; Integers; Localization]")
+    # a name only some sections have still selects them; a common one alone still does
+    assert "intword" in about(LIBRARY_README, {"intword", "naturalsize"})
+    assert "pip install" in about(LIBRARY_README, {"numbers", "percent"})
+
+
 def test_restructuredtext_titles_are_read_with_or_without_an_over_line_and_code_is_no_title():
     rst = "tool\n====\n\nIntro.\n\n.. code-block:: python\n\n   # a comment\n   tool.run()\n\nUse\n---\n\nrun()\n"
     assert [title for title, _ in sections(rst)] == ["tool", "Use"]

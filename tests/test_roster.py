@@ -160,7 +160,7 @@ def test_the_parser_reads_every_key_the_schema_defines():
         (
             {"smollm2-1.7b": {"tool_mode": "json"}},
             {},
-            "models.smollm2-1.7b.tool_mode: must be 'native' or 'schema'",
+            "models.smollm2-1.7b.tool_mode: must be 'native', 'text' or 'schema'",
             None,
         ),
         ({"m": 3}, {}, "town.toml: models.m must be a table", None),

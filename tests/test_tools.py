@@ -226,8 +226,13 @@ def test_edit_file_refuses_old_that_occurs_twice_naming_the_lines(project):
             "    if streak < 5:\r\n        return 1\r\n",
             "",
         ),
+        (  # its first line typed, the next copied from read_file with its number
+            "    if streak < 10:\n  15|         return 1",
+            "    if streak < 5:\n  15|         return 1",
+            "line numbers copied from read_file were dropped",
+        ),
     ],
-    ids=["dedented", "indented-with-trailing-spaces", "line-numbers", "crlf"],
+    ids=["dedented", "indented-with-trailing-spaces", "line-numbers", "crlf", "some-line-numbers"],
 )
 def test_edit_file_forgives_what_small_models_get_wrong_when_it_is_unambiguous(project, old, new, forgiven):
     out = project.edit_file("src/scoring.py", old, new)
@@ -375,6 +380,22 @@ def test_a_module_written_as_only_its_new_and_changed_functions_keeps_the_rest(s
     assert (sandbox.root / "src" / "text.py").read_text() == whole
 
 
+def test_the_acceptance_tests_sent_back_as_the_module_are_refused_and_the_module_kept(sandbox):
+    # shown the test file first, a small model answered the module's path with the tests
+    module = "def ordinal(value):\n    raise NotImplementedError\n\n\ndef other():\n    return 1\n"
+    (sandbox.root / "src" / "number.py").write_text(module)
+    copied = "import pytest\n\n\ndef test_ordinal():\n    assert ordinal(1) == '1st'\n"
+    with pytest.raises(ToolError, match=r"only tests \(test_ordinal\), copied from the test file"):
+        sandbox.write_file("src/number.py", copied)
+    assert (sandbox.root / "src" / "number.py").read_text() == module
+    with_code = copied + "\n\ndef ordinal(value):\n    return f'{value}st'\n"  # code beside them: its work
+    assert "replaced ordinal" in sandbox.write_file("src/number.py", with_code)
+    # tests added to a test file (the Refinery's work), or a helper named test-something, are written
+    (sandbox.root / "src" / "test_number.py").write_text("def test_one():\n    assert True\n\n\n" + module)
+    assert "added test_ordinal" in sandbox.write_file("src/test_number.py", copied)
+    assert "added testify" in sandbox.write_file("src/number.py", "def testify(x):\n    return x\n")
+
+
 def test_a_placeholder_before_a_real_folder_is_dropped_and_a_new_top_level_folder_is_kept(sandbox):
     assert sandbox.write_file("path/to/src/slug.py", "X = 1\n").startswith("wrote src/slug.py")
     assert (sandbox.root / "src" / "slug.py").is_file() and not (sandbox.root / "path").exists()
@@ -516,3 +537,13 @@ def test_a_src_folder_of_a_module_or_a_namespace_package_counts_and_one_built_in
     (tmp_path / "src" / "ns" / "pkg" / "_ext" / "fast.pyx").write_text("")
     assert python_source(tmp_path) is None
     assert python_source(tmp_path / "none") is None
+
+
+def test_content_sent_inside_a_code_fence_is_written_without_it(sandbox):
+    # a JSON write_file whose content is the file as a reply would show it
+    said = sandbox.write_file("src/fenced.py", "```python\ndef f():\n    return 1\n```\n")
+    assert "the code fence around the content was dropped" in said, said
+    assert (sandbox.root / "src" / "fenced.py").read_text() == "def f():\n    return 1\n"
+    two = "```python\na = 1\n```\ntext\n```python\nb = 2\n```\n"  # not one block: as sent (and refused)
+    with pytest.raises(ToolError, match="would not compile"):
+        sandbox.write_file("src/two.py", two)

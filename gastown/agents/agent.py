@@ -236,7 +236,7 @@ class Agent:
         reply_tokens = min(self.limits.max_reply_tokens, client.spec.max_output_tokens)
         turns = min(self.limits.max_turns, client.spec.max_turns or self.limits.max_turns)
         specs = parser_specs(names)
-        schema_mode = client.spec.tool_mode == "schema"
+        mode = client.spec.tool_mode  # the head was written for it: a fallback model is asked the same way
         tools = openai_tools(names)
         shape = {"type": "json_object", "schema": schema.grammar_safe(call_schema(names))}
         budget = BeadBudget(self.limits.max_tokens, self.limits.max_wall_s)
@@ -283,10 +283,12 @@ class Agent:
             if meter is not None:
                 meter.begin()
             try:
-                if schema_mode:
+                if mode == "schema":
                     reply = client.chat(
                         messages, response_format=shape, max_tokens=cap, temperature=heat, until=budget.deadline
                     )
+                elif mode == "text":  # the tools are in the system prompt
+                    reply = client.chat(messages, max_tokens=cap, temperature=heat, until=budget.deadline)
                 else:
                     reply = client.chat(
                         messages,
@@ -326,9 +328,10 @@ class Agent:
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs)
             if not parsed.calls and not parsed.errors:
                 self._pathless_block(state, parsed, reply.content)
-            if schema_mode:  # held to the schema by the server: not a call recovered from prose
+            if mode == "schema":  # held to the schema by the server: not a call recovered from prose
                 parsed.calls = [replace(c, source="schema") for c in parsed.calls]
-            tally.recovered += parsed.recovered
+            recovered = parsed.recovered if mode == "native" else 0  # in text mode text is what was asked for
+            tally.recovered += recovered
             trace.write(
                 "reply",
                 turn=turn,
@@ -337,7 +340,7 @@ class Agent:
                 finish=reply.finish_reason,
                 usage=reply.usage.to_dict(),
                 endpoint=reply.endpoint,
-                recovered=parsed.recovered,
+                recovered=recovered,
                 errors=parsed.errors,
             )
             if conv.stubbed != state.stubbed:  # old output was dropped: reading it again is not a loop

@@ -155,8 +155,8 @@ def first_messages(
     texts = texts_of(bead)
     about = focus.bead_names(texts, checks.CODE_NAME_RE)
     system = prompts.system_text(role_prompt, prompts.read_docs(root, rig.docs), about)
-    if spec.tool_mode == "schema":  # the tools go in the prompt; the grammar keeps replies to one call
-        system += "\n" + describe(names) + "\n"
+    if spec.tool_mode != "native":  # the tools go in the prompt ("schema": the grammar keeps replies to one call)
+        system += "\n" + describe(names, only_calls=spec.tool_mode == "schema") + "\n"
     named = checks.named_files(texts, files, rig.is_test_path)
     shown = focus.focus(
         shown_files(root, acceptance, files, named),
@@ -164,6 +164,7 @@ def first_messages(
         [] if now is None else focus.outcomes_failing(now.outcomes),
         about,
     )
+    context = gathering(shown, named)
     task = prompts.bead_text(
         bead.to_dict(),
         list(rig.test_paths) if role != "refinery" else [],
@@ -173,11 +174,11 @@ def first_messages(
         missing=missing_files(root, acceptance, files),
         absent=absent_names(root, acceptance, files),
         now=None if now is None else f"{now.summary()}\n{now.shown}",
-        context=gathering(shown, named),
+        context=context,
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": task}]
 
 
 def tools_overhead(spec: ModelSpec, names: tuple[str, ...]) -> int:
     """Tokens the tools' definitions add to every request (none when they are in the prompt)."""
-    return 0 if spec.tool_mode == "schema" else tokens.estimate(json.dumps(openai_tools(names)))
+    return tokens.estimate(json.dumps(openai_tools(names))) if spec.tool_mode == "native" else 0

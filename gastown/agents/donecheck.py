@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gastown.agents import briefing, checks, testoutput
+from gastown.agents import briefing, checks, merge, testoutput
 from gastown.agents.commands import tail
 from gastown.agents.rig import Rig, pytest_setup_changed
 from gastown.agents.tally import Tally, Trace
 from gastown.agents.tools import Sandbox
 from gastown.agents.tries import Tries, score_of
 from gastown.agents.worktree import Worktree
+from gastown.town.riggit import RigGit
 
 FAILURE_CHARS = 6000  # of a failing run's output, the first failure a fresh try is told
 
@@ -44,6 +45,7 @@ class DoneCheck:
     passed: checks.TestRun | None = None  # the run that held (the loop ends with it)
     failing: str = ""  # the first failure of the last test run: what a fresh try is told
     test_s: float = 0.0  # how long the last test run took: the next change's will take as long
+    found_functions: dict[str, set[str]] = field(default_factory=dict)  # by file, as the bead found it
 
     def started(self, now: checks.TestRun | None) -> None:
         """The run before the first turn: how the tests fail as the bead starts."""
@@ -131,7 +133,26 @@ class DoneCheck:
                 f"\nStill missing: {path} defines no `{name}`, which the tests import. Reply with {path} "
                 f"on one line and a code block holding only `{name}`: it is added to the module."
             )
+        for path, name in self.new_placeholders():
+            # "def helper(n): pass  # implement the logic": the model left itself a hole to fill
+            note += (
+                f"\nStill missing: `{name}` in {path} has no code yet (its body is only a placeholder), so "
+                f"what calls it gets nothing. Reply with {path} on one line and a code block holding "
+                f"`{name.split('.')[-1]}` with its code written."
+            )
         return note
+
+    def new_placeholders(self) -> list[tuple[str, str]]:
+        """``(file, name)``: functions new in this bead's writes that the code calls and that
+        are only placeholders (``pass``, ``...``, ``raise NotImplementedError``)."""
+        root = self.sandbox.root
+        found: list[tuple[str, str]] = []
+        for path in sorted(p for p in self.tries.written if p.endswith(".py") and (root / p).is_file()):
+            if path not in self.found_functions:  # as the bead found it: HEAD does not move during a bead
+                self.found_functions[path] = merge.functions(RigGit(root).read_at("HEAD", path) or "")
+            now = merge.placeholders((root / path).read_text(errors="replace"))
+            found += [(path, name) for name in sorted(now - self.found_functions[path])]
+        return found
 
     def keep_best(self) -> None:
         """A loop that ends without passing leaves the best files it wrote, not the last: a hot

@@ -97,6 +97,10 @@ def apply(text: str, old: str, new: str, name: str = "the file") -> Edit:
         old, new = plain, _strip_prefixes(new)
         forgiven.append("the line numbers copied from read_file were dropped")
         places = _places(text, old)
+    elif not places and (partly := _strip_prefixes(old)) != old and _places(text, partly):
+        old, new = partly, _strip_prefixes(new)  # some lines typed, some copied with their numbers
+        forgiven.append("the line numbers copied from read_file were dropped")
+        places = _places(text, old)
     if old == new:
         raise EditError("old and new are the same: nothing would change")
     if len(places) > 1:

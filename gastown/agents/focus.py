@@ -1,5 +1,5 @@
 """What a small model is shown of a long Python file: the parts its bead is about, whole, and
-an outline of the rest.
+a list or an outline of the rest.
 
 A fix inside a 400-line module, shown whole beside a 400-line test file, costs a minute of
 prompt on a CPU before the model writes a word, and a 1.5B model loses the function it was
@@ -8,6 +8,10 @@ and writes every other function as its signature, its docstring's first line and
 with the lines it spans, so ``read_file`` can fetch one. The elided bodies are plain Python
 (``...``), and a definition sent back with only ``...`` as its body is read by the writer as
 "unchanged" (see merge.py), so a model that copies the outline loses nothing.
+
+A module whose bead is about some of its top-level functions is shown as an excerpt
+instead (excerpt.py): shown a module, even outlined, a small model sends the module back. A
+class or a method stays in its outlined class.
 
 ``test_names`` and ``mentions`` choose what to keep: the test functions of the acceptance
 tests (by id, or those failing now), the module-level names they use (parametrize tables),
@@ -20,33 +24,11 @@ import ast
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from gastown.agents.merge import docstring, span
+from gastown.agents.excerpt import assigned, excerpt, first_doc_line, first_line, names_in, parse, read_hint
+from gastown.agents.merge import docstring
 
 OUTLINE_LINES = 120  # a file longer than this is outlined when the bead is about some of it
 _PARAMS_RE = re.compile(r"\[.*\]$")
-
-
-def _parse(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
-
-
-def _first(node: ast.stmt) -> int:
-    """The 1-based first line of a node, decorators included."""
-    return span(node)[0] + 1
-
-
-def _names_in(node: ast.AST) -> set[str]:
-    """Every plain name and attribute name a piece of code uses."""
-    found: set[str] = set()
-    for part in ast.walk(node):
-        if isinstance(part, ast.Name):
-            found.add(part.id)
-        elif isinstance(part, ast.Attribute):
-            found.add(part.attr)
-    return found
 
 
 def test_function(test_id: str) -> str:
@@ -61,7 +43,7 @@ def without_params(test_id: str) -> str:
 
 def defined(source: str) -> set[str]:
     """Top-level functions and classes of a module, and the methods of its classes."""
-    tree = _parse(source)
+    tree = parse(source)
     if tree is None:
         return set()
     names: set[str] = set()
@@ -101,7 +83,7 @@ def _called(node: ast.AST) -> set[str]:
 def uses(source: str, names: Iterable[str]) -> tuple[set[str], set[str]]:
     """What the named functions of a test file use: every name (its module-level tables among
     them), and the names it calls (the code under test)."""
-    tree = _parse(source)
+    tree = parse(source)
     if tree is None:
         return set(), set()
     functions = _functions(tree)
@@ -110,7 +92,7 @@ def uses(source: str, names: Iterable[str]) -> tuple[set[str], set[str]]:
     for name in names:
         node = functions.get(name)
         if node is not None:
-            used |= _names_in(node)
+            used |= names_in(node)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 used |= {a.arg for a in node.args.args}  # the fixtures it asks for
             called |= _called(node)
@@ -119,14 +101,14 @@ def uses(source: str, names: Iterable[str]) -> tuple[set[str], set[str]]:
 
 def mentioning(source: str, tests: Iterable[str], wanted: set[str]) -> list[str]:
     """The test ids among ``tests`` whose function uses one of ``wanted`` (by name or attribute)."""
-    tree = _parse(source)
+    tree = parse(source)
     if tree is None:
         return []
     functions = _functions(tree)
     chosen: list[str] = []
     for test in tests:
         node = functions.get(test_function(test))
-        if node is not None and _names_in(node) & wanted:
+        if node is not None and names_in(node) & wanted:
             chosen.append(test)
     return chosen
 
@@ -139,16 +121,16 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
     bead asks), the rest named in one line. For a test file (``tables=False``) the other tests and long assignments
     are left out altogether and counted at the end. The source itself when it does not parse or
     nothing would be left out."""
-    tree = _parse(source)
+    tree = parse(source)
     if tree is None:
         return source
     lines = source.splitlines()
     used = set(keep)
     for node in tree.body:
         if getattr(node, "name", None) in keep:
-            used |= _names_in(node)
+            used |= names_in(node)
         elif isinstance(node, ast.ClassDef):  # a kept method uses names too
-            used |= {n for m in node.body if getattr(m, "name", None) in keep for n in _names_in(m)}
+            used |= {n for m in node.body if getattr(m, "name", None) in keep for n in names_in(m)}
     about = keep | set(named)
     # With a class of the module kept, others holding a method of a kept name are its siblings;
     # with none kept (the tests reach a class through a fixture), such a class is the one.
@@ -171,19 +153,19 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
         at = end
 
     for node in tree.body:
-        start, end = _first(node) - 1, node.end_lineno or node.lineno
-        long_table = bool(_assigned(node)) and end - start > 2 and not _assigned(node) & used
+        start, end = first_line(node) - 1, node.end_lineno or node.lineno
+        long_table = bool(assigned(node)) and end - start > 2 and not assigned(node) & used
         if not tables and isinstance(node, ast.ClassDef) and node.name not in keep:
             members = [m for m in node.body if getattr(m, "name", None) in keep]
             if not members:
                 skip(start, end, "tests")
                 continue
             copy_to(start)
-            copy_to(_first(node.body[0]) - 1)  # the class line (and its decorators)
+            copy_to(first_line(node.body[0]) - 1)  # the class line (and its decorators)
             for member in node.body:  # its other tests are left out; setup and fixtures stay
                 name = getattr(member, "name", "")
                 if name.startswith("test") and name not in keep:
-                    skip(_first(member) - 1, member.end_lineno or member.lineno, "tests")
+                    skip(first_line(member) - 1, member.end_lineno or member.lineno, "tests")
                 else:
                     copy_to(member.end_lineno or member.lineno)
             copy_to(end)
@@ -210,27 +192,27 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
         ):
             copy_to(start)
             body = node.body[1:] if docstring(node) is not None else node.body
-            copy_to(_first(body[0]) - 1 if body else end)  # the class line and its docstring
+            copy_to(first_line(body[0]) - 1 if body else end)  # the class line and its docstring
             siblings = [m for m in body if getattr(m, "name", None) in about]
             hidden = [m for m in body if m not in siblings]
             if hidden:
-                names = [n for m in hidden if (n := getattr(m, "name", None) or ", ".join(sorted(_assigned(m))))]
+                names = [n for m in hidden if (n := getattr(m, "name", None) or ", ".join(sorted(assigned(m))))]
                 indent = " " * hidden[0].col_offset
-                first_hidden, last_hidden = _first(hidden[0]), hidden[-1].end_lineno or hidden[-1].lineno
+                first_hidden, last_hidden = first_line(hidden[0]), hidden[-1].end_lineno or hidden[-1].lineno
                 listed = ", ".join(names) or "statements"
                 out.append(f"{indent}...  # lines {first_hidden}-{last_hidden} not shown: {listed}")
             for member in siblings:
-                out.extend(["", *lines[_first(member) - 1 : member.end_lineno or member.lineno]])
-            elided += sum((m.end_lineno or m.lineno) - _first(m) + 1 for m in hidden)
+                out.extend(["", *lines[first_line(member) - 1 : member.end_lineno or member.lineno]])
+            elided += sum((m.end_lineno or m.lineno) - first_line(m) + 1 for m in hidden)
             at = end
         elif isinstance(node, ast.ClassDef):
             copy_to(start)
             if node.name in keep:
                 copy_to(end)
                 continue
-            copy_to(_first(node.body[0]) - 1 if node.body else end)
+            copy_to(first_line(node.body[0]) - 1 if node.body else end)
             for member in node.body:
-                m_start, m_end = _first(member) - 1, member.end_lineno or member.lineno
+                m_start, m_end = first_line(member) - 1, member.end_lineno or member.lineno
                 if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and _elidable(member):
                     if member.name not in keep:
                         copy_to(m_start)
@@ -242,7 +224,7 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
             copy_to(end)
         elif long_table:  # plain Python, and sent back as it is it leaves the table alone (merge.py)
             copy_to(start)
-            out.append(f"{', '.join(sorted(_assigned(node)))} = ...  # lines {start + 1}-{end}")
+            out.append(f"{', '.join(sorted(assigned(node)))} = ...  # lines {start + 1}-{end}")
             elided += end - start - 1
             at = end
         else:
@@ -251,7 +233,7 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
     if not elided:
         return source
     out = _squeezed(out)
-    where = f"read_file {path}" if path else "read_file"
+    where = read_hint(path)
     if not tables:
         left = ", ".join(f"{n} other {kind if n > 1 else kind[:-1]}" for kind, n in dropped.items() if n)
         head = f"# Only the tests of this bead ({len(lines) - elided} of {len(lines)} lines); not shown: {left}."
@@ -276,26 +258,14 @@ def _squeezed(lines: list[str]) -> list[str]:
 
 def _summary(lines: Sequence[str], node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> list[str]:
     """A function as its decorators and signature, its docstring's first line and ``...``."""
-    start, end = _first(node) - 1, node.end_lineno or node.lineno
+    start, end = first_line(node) - 1, node.end_lineno or node.lineno
     out = list(lines[start : node.body[0].lineno - 1])  # decorators and the signature
     out[-1] = f"{out[-1]}  # lines {start + 1}-{end}"
-    doc = docstring(node)
-    if doc is not None:
-        text = str(doc.value.value).strip().splitlines()  # type: ignore[attr-defined]
-        first = text[0].strip().replace("\\", "").replace('"', "'") if text else ""
-        if first:
-            out.append(f'{indent}    """{first}"""')
+    first = first_doc_line(node).replace("\\", "").replace('"', "'")
+    if first:
+        out.append(f'{indent}    """{first}"""')
     out.append(f"{indent}    ...")
     return out
-
-
-def _assigned(node: ast.stmt) -> set[str]:
-    """The plain names a module-level assignment binds."""
-    if isinstance(node, ast.Assign):
-        return {t.id for t in node.targets if isinstance(t, ast.Name)}
-    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-        return {node.target.id}
-    return set()
 
 
 def _elidable(node: ast.stmt) -> bool:
@@ -311,7 +281,8 @@ def focus(
     failing: Sequence[str],
     named: Iterable[str],
 ) -> list[tuple[str, str]]:
-    """The files shown to a model, each long Python file outlined around what the bead is about.
+    """The files shown to a model, each long Python file cut to what the bead is about: an
+    excerpt, or an outline.
 
     ``tests`` are the acceptance tests (paths or ids), ``failing`` the test ids failing before
     the bead started, ``named`` the names the bead's text writes as code. A test file keeps the
@@ -349,7 +320,8 @@ def focus(
             shown.append((path, outline(text, keep, path, tables=False)))
             continue
         keep = used & defined(text)
-        shown.append((path, outline(text, keep, path, named=wanted) if keep else text))
+        cut = excerpt(text, keep, path) if keep else None
+        shown.append((path, cut or (outline(text, keep, path, named=wanted) if keep else text)))
     return shown
 
 

@@ -108,15 +108,25 @@ def sections(text: str) -> list[tuple[str, str]]:
 def about(text: str, names: Collection[str]) -> str:
     """A long document cut to its opening (its first section) and the sections that name one
     of ``names`` as a whole word -- only the opening when none does; the titles of the sections
-    left out are listed, so the model knows what the project documents without reading it all."""
-    words = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b")
+    left out are listed, so the model knows what the project documents without reading it all.
+    A name that half the sections have (the project's own) chooses none when a rarer one chooses any."""
     parts = sections(text)
-    kept = [n for n, (_title, body) in enumerate(parts) if n == 0 or words.search(body)]
+    # A name half the sections have (the project's own, in every example's import) tells
+    # none apart: the rarer names choose, when they name any section.
+    rest = [body for _title, body in parts[1:]]
+    rare = [n for n in names if sum(_names(n, body) for body in rest) * 2 < len(rest)]
+    wanted = rare if any(_names(n, body) for n in rare for body in rest) else list(names)
+    kept = [n for n, (_title, body) in enumerate(parts) if n == 0 or any(_names(w, body) for w in wanted)]
     left = [title for n, (title, _body) in enumerate(parts) if n not in kept]
     shown = [parts[n][1].strip("\n") for n in kept]
     if left:
         shown.append(f"[sections not about this bead, left out: {'; '.join(left)}]")
     return "\n\n".join(shown)
+
+
+def _names(name: str, text: str) -> bool:
+    """Whether ``text`` has ``name`` as a whole word."""
+    return re.search(r"\b" + re.escape(name) + r"\b", text) is not None
 
 
 def read_docs(root: Path, names: Sequence[str]) -> list[tuple[str, str]]:
@@ -156,7 +166,7 @@ def bead_text(
         lines += ["", "## Files you must not change", ", ".join(protected)]
     for path, text in files:
         label = " (a test: read it, never change it)" if protected and path in protected_files(tests) else ""
-        lines += ["", f"## {path}{label}", "```", text.rstrip("\n"), "```"]
+        lines += ["", f"## {path}{label}", fence(path), text.rstrip("\n"), "```"]
     if missing:
         lines += ["", "## Files the tests import that do not exist yet (you create them)", *(f"- {m}" for m in missing)]
     if absent:
@@ -181,8 +191,8 @@ def bead_text(
             lines.append(
                 f"To change code in {', '.join(existing)}, reply with {where} on one line and then a code "
                 "block holding only the functions you change or add (with any imports they need): each replaces "
-                "the one of the same name, and the rest of the file stays as it is (its docstring too: leave it "
-                "out). Do not send the whole file."
+                "the one of the same name, and the rest of the file stays as it is. Leave out the functions' "
+                "docstrings: each keeps the one it has. Do not send the whole file."
             )
         for path in missing:
             lines.append(
@@ -200,6 +210,13 @@ def bead_text(
         lines += ["", "## The acceptance tests now", now.strip()]
     lines += ["", "## How this ends", tests_note]
     return "\n".join(lines) + "\n"
+
+
+def fence(path: str) -> str:
+    """The opening fence of a file's code block. A Python file's says so: under a bare fence
+    the 1.5B answered a module's path with `obj['code']` (a block of nothing) in 8 replies of
+    9 to one bead, and under a ```python one with code."""
+    return "```python" if path.endswith(".py") else "```"
 
 
 def protected_files(tests: Sequence[str]) -> set[str]:

@@ -19,7 +19,7 @@ import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gastown.agents import edits, imports, merge
@@ -60,6 +60,25 @@ def _check_not_gutted(target: Path, content: str, relative: str) -> None:
             "To add or change code in it, use edit_file (replace an exact snippet, e.g. the last lines "
             "of the file with those lines plus your new code); to rewrite it, send the whole file."
         )
+
+
+# One fenced block and nothing around it (no fence inside).
+_FENCED = re.compile(r"\s*```[\w+-]*[ \t]*\n((?:(?![ \t]*```).*\n)+)[ \t]*```\s*")
+
+
+def _test_file(relative: str) -> bool:
+    """A path that holds tests by pytest's naming (where tests may be added)."""
+    path = PurePosixPath(relative)
+    return (
+        path.name.startswith("test_")
+        or path.stem.endswith("_test")
+        or path.name == "conftest.py"
+        or ("tests" in path.parts[:-1])
+    )
+
+
+def _a_test(name: str) -> bool:
+    return name.startswith("test_") or name.startswith("Test")
 
 
 _COMPILES = "import sys; compile(sys.stdin.read(), sys.argv[1], 'exec', dont_inherit=True)"
@@ -331,6 +350,9 @@ class Sandbox:
         plain = edits.unnumber(content) if content.count("\n") >= 2 else None
         if plain is not None:  # a copy of read_file's output: the numbers are not the file's
             content, note = plain, note + "; the line numbers copied from read_file were dropped"
+        fenced = _FENCED.fullmatch(content)
+        if fenced is not None:  # the file as a reply shows it: the fence is not the file's
+            content, note = fenced.group(1), note + "; the code fence around the content was dropped"
         rel = self.relative(target)
         hoisted = imports.future_first(content) if target.suffix == ".py" else content
         if hoisted != content:
@@ -346,6 +368,11 @@ class Sandbox:
                 raise ToolError(f"{rel}: {error}") from None
             if merged.text == old:
                 return f"no change: {rel} already has these definitions exactly; change the code to change the result"
+            if merged.added and not merged.replaced and not _test_file(rel) and all(map(_a_test, merged.added)):
+                raise ToolError(  # a small model shown the tests first sends them back
+                    f"not written: the block holds only tests ({', '.join(merged.added)}), copied from the test "
+                    f"file; they stay there. Send the code of {rel} that they test, not the tests."
+                )
             _check_compiles(target, merged.text, rel, self.python)
             text, added = _imported(target, merged.text)
             target.write_text(text)

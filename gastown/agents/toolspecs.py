@@ -144,9 +144,15 @@ def call_schema(names: Iterable[str]) -> dict[str, Any]:
     }
 
 
-def describe(names: Iterable[str]) -> str:
-    """The tools as prose, for a prompt (when they are not passed as ``tools``)."""
-    lines = ['Reply with exactly one tool call as a JSON object: {"name": TOOL, "arguments": {...}}.', "Tools:"]
+def describe(names: Iterable[str], only_calls: bool = True) -> str:
+    """The tools as prose, for a prompt (when they are not passed as ``tools``); with
+    ``only_calls`` every reply is a call, else a call is one way to answer."""
+    lead = (
+        'Reply with exactly one tool call as a JSON object: {"name": TOOL, "arguments": {...}}.'
+        if only_calls
+        else 'A tool call is a JSON object in a reply of its own: {"name": TOOL, "arguments": {...}}.'
+    )
+    lines = [lead, "Tools:"]
     for name in names:
         params = TOOL_SCHEMAS[name]["parameters"].get("properties", {})
         args = ", ".join(params) or "no arguments"

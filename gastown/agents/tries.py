@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import testoutput
+from gastown.agents import prompts, testoutput
 from gastown.agents.merge import span
 from gastown.town.riggit import RigGit
 
@@ -252,8 +252,7 @@ def _shown_code(root: Path, path: str, data: bytes | None) -> str:
     found = RigGit(root).read_at("HEAD", path)
     if found is not None and path.endswith(".py"):
         text = _changed_definitions(found, text)
-    fence = "```python" if path.endswith(".py") else "```"  # as the model's own replies fence it
-    return f"{path}\n{fence}\n{text.rstrip()}\n```\n" if text.strip() else ""
+    return f"{path}\n{prompts.fence(path)}\n{text.rstrip()}\n```\n" if text.strip() else ""
 
 
 def _changed_definitions(old: str, new: str) -> str:

@@ -90,7 +90,7 @@ def prompt(
     room = tokens.tokens_to_chars(limit_tokens) - len(head_text) - len(ask)
     parts = [head_text]
     for path, text in prompts.fit_files(shown, max(room, 0), rest=""):
-        parts.append(f"{path}:\n```{'python' if path.endswith('.py') else ''}\n{text.rstrip()}\n```")
+        parts.append(f"{path}:\n{prompts.fence(path)}\n{text.rstrip()}\n```")
     parts.append(ask)
     return "\n\n".join(parts) + "\n", wanted
 

@@ -101,7 +101,7 @@ QWEN_1_5B = KnownModel(
     tokens_per_second=15.0,  # decode on 2 CPU cores: 13-20 measured
     timeout_s=600.0,  # a 2k-token reply at 15 tok/s after a long prefill
     max_output_tokens=2048,
-    tool_mode="native",  # the GGUF's template: calls come back as <tool_call> text, recovered
+    tool_mode="text",  # it writes calls as text anyway; the definitions' JSON is prompt to read: README
 )
 
 QWEN_0_5B = KnownModel(
@@ -122,7 +122,7 @@ QWEN_0_5B = KnownModel(
     tokens_per_second=35.0,
     timeout_s=300.0,
     max_output_tokens=2048,
-    tool_mode="native",
+    tool_mode="text",
 )
 
 TINY = KnownModel(

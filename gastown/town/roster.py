@@ -85,9 +85,11 @@ class ModelSpec:
     structured_output: bool = True  # accepts response_format json_schema
     max_output_tokens: int = 1024  # per reply: a slow model must not ramble past its timeout
     max_turns: int | None = None  # tool-loop turns for one bead (a tiny model gets fewer)
-    # "native": the OpenAI tools parameter. "schema": each reply is one tool call as JSON,
-    # held to a JSON Schema by the server's grammar (llama.cpp's json_object + schema);
-    # for small models whose native tool calls run on past their length limit.
+    # "native": the OpenAI tools parameter. "text": the tools described in the system prompt
+    # and calls read from the reply's text (a small model shown the tools' JSON definitions
+    # answers with fragments of them). "schema": each reply is one tool call as JSON, held
+    # to a JSON Schema by the server's grammar (llama.cpp's json_object + schema); for small
+    # models whose native tool calls run on past their length limit.
     tool_mode: str = "native"
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,160 @@
+"""A long module shown as the functions a bead is about, under a list of the rest.
+
+Shown a module, even outlined (focus.py), a small model answers with the module: on two CPU
+cores, 400 lines sent back take the bead's whole time. Shown the functions it is to write,
+with the module's imports and the tables they use, under a comment listing everything else
+(each definition's signature, lines and docstring's first line), it answers with the
+functions. Everything shown is as the file has it and the list is comments, so a reply that
+copies the excerpt whole changes nothing but what it rewrote (merge.py). Pure: text in,
+text out; also the small syntax helpers focus.py shares.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from gastown.agents import merge
+
+
+def parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def first_line(node: ast.stmt) -> int:
+    """The 1-based first line of a node, decorators included."""
+    return merge.span(node)[0] + 1
+
+
+def names_in(node: ast.AST) -> set[str]:
+    """Every plain name and attribute name a piece of code uses."""
+    found: set[str] = set()
+    for part in ast.walk(node):
+        if isinstance(part, ast.Name):
+            found.add(part.id)
+        elif isinstance(part, ast.Attribute):
+            found.add(part.attr)
+    return found
+
+
+def assigned(node: ast.stmt) -> set[str]:
+    """The plain names a module-level assignment binds."""
+    if isinstance(node, ast.Assign):
+        return {t.id for t in node.targets if isinstance(t, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    return set()
+
+
+def read_hint(path: str) -> str:
+    return f"read_file {path}" if path else "read_file"
+
+
+def excerpt(source: str, keep: set[str], path: str = "") -> str | None:
+    """``source`` cut to its top-level functions in ``keep``, its imports, and the module-level
+    names those functions use (with the assignments right above each: its tables), under a
+    comment listing the rest. None when a class or a method is among what the bead is about
+    (``focus.outline`` shows those in their class), when nothing is kept, or when nothing
+    would be left out (the excerpt sent back would then be read as the whole file)."""
+    tree = parse(source)
+    if tree is None:
+        return None
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    nodes = {getattr(n, "name", None): n for n in tree.body}
+    kept = [n for n in tree.body if isinstance(n, functions) and n.name in keep]
+    methods = {m.name for n in tree.body if isinstance(n, ast.ClassDef) for m in n.body if hasattr(m, "name")}
+    if not kept or any(isinstance(nodes.get(k), ast.ClassDef) or k in methods for k in keep):
+        return None
+    lines = source.splitlines()
+    used = set(keep).union(*(names_in(n) for n in kept))
+    for at, node in enumerate(tree.body):  # the tables right above a kept function are its own
+        if node in kept:
+            above = at - 1
+            while above >= 0 and assigned(tree.body[above]):
+                used |= assigned(tree.body[above])
+                above -= 1
+    listed: list[str] = []
+    shown: list[ast.stmt] = []
+    for node in tree.body:
+        start, end = first_line(node), node.end_lineno or node.lineno
+        where = f"line {start}" if start == end else f"lines {start}-{end}"
+        if node in kept or assigned(node) & used or _imports_only(node) or _binds(node) & used:
+            shown.append(node)  # the imports too: a model that starts its reply with them copies these
+        elif isinstance(node, functions):
+            listed.append(f"#   {_signature(node)}  ({where}){_gist(node)}")
+        elif isinstance(node, ast.ClassDef):
+            listed.append(f"#   class {node.name}  ({where}){_gist(node)}")
+        elif assigned(node):
+            text = lines[start - 1].strip() if start == end else f"{', '.join(sorted(assigned(node)))} = ..."
+            listed.append(f"#   {text}  ({where})")
+        elif not (node is tree.body[0] and _is_docstring(node)):
+            listed.append(f"#   {lines[start - 1].strip()}  ({where})")  # if __name__ ..., a call
+    names = ", ".join(f"{n.name} (lines {first_line(n)}-{n.end_lineno})" for n in kept)
+    head = [
+        f"# {path or 'This file'} has {len(lines)} lines. Shown: {names} and what it uses, as in the file; "
+        f"the rest is listed here ({read_hint(path)} with start_line and end_line shows any part).",
+        "# Send back only the functions you change: the rest of the file stays as it is.",
+    ]
+    if listed:
+        head += ["# Also in it (use them; do not send them back):", *listed]
+    runs: list[list[ast.stmt]] = [[]]  # what is shown, in runs of statements next to each other
+    for node in tree.body:
+        if node in shown:
+            runs[-1].append(node)
+        elif runs[-1]:
+            runs.append([])
+    body: list[str] = []
+    for run in filter(None, runs):  # each run as the file has it, comments and blank lines too
+        body += ["", "", *lines[first_line(run[0]) - 1 : run[-1].end_lineno or run[-1].lineno]]
+    text = "\n".join(head + body[1:]) + "\n"
+    return text if merge.is_fragment(source, text) else None
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def _imports_only(node: ast.stmt) -> bool:
+    """An import, or an ``if`` (``if TYPE_CHECKING:``) or ``try`` holding only imports."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return True
+    if isinstance(node, (ast.If, ast.Try)):
+        inner = [*node.body, *node.orelse, *node.finalbody] if isinstance(node, ast.Try) else [*node.body, *node.orelse]
+        inner += [s for h in getattr(node, "handlers", []) for s in h.body]
+        return bool(inner) and all(_imports_only(s) or isinstance(s, ast.Pass) for s in inner)
+    return False
+
+
+def _binds(node: ast.stmt) -> set[str]:
+    """The names an ``if`` or ``try`` at the top level binds (``except ImportError: json = None``)."""
+    if not isinstance(node, (ast.If, ast.Try)):
+        return set()
+    found: set[str] = set()
+    for part in ast.walk(node):
+        if isinstance(part, ast.Name) and isinstance(part.ctx, ast.Store):
+            found.add(part.id)
+        elif isinstance(part, ast.alias):
+            found.add((part.asname or part.name).split(".")[0])
+    return found
+
+
+def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    decorators = "".join(f"@{ast.unparse(d)} " for d in node.decorator_list)
+    kind = "async def " if isinstance(node, ast.AsyncFunctionDef) else ""
+    returns = f" -> {ast.unparse(node.returns)}" if node.returns is not None else ""
+    return f"{decorators}{kind}{node.name}({ast.unparse(node.args)}){returns}"
+
+
+def _gist(node: ast.stmt) -> str:
+    """``: `` and the first line of a definition's docstring ("" without one)."""
+    first = first_doc_line(node)
+    return f": {first}" if first else ""
+
+
+def first_doc_line(node: ast.stmt) -> str:
+    """The first line of a definition's docstring ("" without one)."""
+    doc = merge.docstring(node)
+    text = str(doc.value.value).strip().splitlines() if doc is not None else []  # type: ignore[attr-defined]
+    return text[0].strip() if text else ""

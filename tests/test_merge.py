@@ -2,7 +2,7 @@
 
 import pytest
 
-from gastown.agents import merge
+from gastown.agents import merge, stubs
 
 MODULE = '''"""Names."""
 
@@ -231,8 +231,8 @@ class Cache:
 def run():
     todo(), elided(), hole(1), real(2), Cache().get(3)
 """
-    assert merge.placeholders(text) == {"todo", "elided", "hole", "Cache.get"}
-    assert merge.placeholders("def broken(:\n") == set()
+    assert stubs.placeholders(text) == {"todo", "elided", "hole", "Cache.get"}
+    assert stubs.placeholders("def broken(:\n") == set()
     meant = """
 import abc
 from typing import Generic, Protocol, TypeVar, overload
@@ -267,5 +267,5 @@ class Plugin:
 def use(x):
     f(1), x.run(), x.go(), x.read(), x.load()
 """
-    assert merge.placeholders(meant) == set()  # bodies meant to be empty
-    assert merge.functions(meant) >= {"f", "use", "Base.run", "Plugin.load"}
+    assert stubs.placeholders(meant) == set()  # bodies meant to be empty
+    assert stubs.functions(meant) >= {"f", "use", "Base.run", "Plugin.load"}

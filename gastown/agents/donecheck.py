@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gastown.agents import briefing, checks, merge, testoutput
+from gastown.agents import briefing, checks, stubs, testoutput
 from gastown.agents.commands import tail
 from gastown.agents.rig import Rig, pytest_setup_changed
 from gastown.agents.tally import Tally, Trace
@@ -149,8 +149,8 @@ class DoneCheck:
         found: list[tuple[str, str]] = []
         for path in sorted(p for p in self.tries.written if p.endswith(".py") and (root / p).is_file()):
             if path not in self.found_functions:  # as the bead found it: HEAD does not move during a bead
-                self.found_functions[path] = merge.functions(RigGit(root).read_at("HEAD", path) or "")
-            now = merge.placeholders((root / path).read_text(errors="replace"))
+                self.found_functions[path] = stubs.functions(RigGit(root).read_at("HEAD", path) or "")
+            now = stubs.placeholders((root / path).read_text(errors="replace"))
             found += [(path, name) for name in sorted(now - self.found_functions[path])]
         return found
 

@@ -238,7 +238,7 @@ def _owner(module: ast.Module, node: ast.stmt) -> ast.ClassDef | None:
         return None
     classes = [c for c in module.body if isinstance(c, ast.ClassDef) and node.name in map(_member, c.body)]
     if len(classes) > 1:
-        stubs = [c for c in classes if _stub(_counterpart(c, node))]
+        stubs = [c for c in classes if is_stub(_counterpart(c, node))]
         if len(stubs) != 1:
             names = ", ".join(c.name for c in (stubs or classes))
             raise Ambiguous(
@@ -264,7 +264,7 @@ def _counterpart(owner: ast.ClassDef, node: ast.stmt) -> ast.stmt:
     return next((m for m in named if _role(m) == _role(node)), named[0])
 
 
-def _stub(node: ast.stmt) -> bool:
+def is_stub(node: ast.stmt) -> bool:
     """A function whose body (after its docstring) is only ``...``, ``pass`` or a ``raise
     NotImplementedError``: a hole to fill."""
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -280,71 +280,6 @@ def _stub(node: ast.stmt) -> bool:
     raised = only.exc if isinstance(only, ast.Raise) else None
     target = raised.func if isinstance(raised, ast.Call) else raised
     return isinstance(target, ast.Name) and target.id == "NotImplementedError"
-
-
-_MEANT_EMPTY = frozenset(
-    {"abstractmethod", "abstractproperty", "abstractclassmethod", "abstractstaticmethod", "overload", "singledispatch"}
-    | {"ABC", "ABCMeta", "Protocol"}
-)  # decorators and bases of a body nothing is meant to run
-
-
-def placeholders(text: str) -> set[str]:
-    """The functions and methods (``Class.method``) of a module's text that something in it
-    calls and whose body is only a placeholder (see ``_stub``): a helper the model meant to
-    write later. Not those meant to be empty (abstract, ``@overload``, of an ABC or a
-    Protocol); none when the text does not parse."""
-    tree = _parse(text)
-    if tree is None:
-        return set()
-    called = {
-        part.func.attr if isinstance(part.func, ast.Attribute) else getattr(part.func, "id", "")
-        for part in ast.walk(tree)
-        if isinstance(part, ast.Call)
-    }
-    found: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            if _named([*node.bases, *(k.value for k in node.keywords)]) & _MEANT_EMPTY:
-                continue
-            found |= {
-                f"{node.name}.{m.name}"
-                for m in node.body
-                if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and m.name in called
-                and _stub(m)
-                and not _named(m.decorator_list) & _MEANT_EMPTY
-            }
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in called and _stub(node):
-            if not _named(node.decorator_list) & _MEANT_EMPTY:
-                found.add(node.name)
-    return found
-
-
-def functions(text: str) -> set[str]:
-    """The functions and methods (``Class.method``) a module's text defines (none when it does not parse)."""
-    tree = _parse(text)
-    found: set[str] = set()
-    for node in [] if tree is None else tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found.add(node.name)
-        elif isinstance(node, ast.ClassDef):
-            methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
-            found |= {f"{node.name}.{m.name}" for m in methods}
-    return found
-
-
-def _named(nodes: list[ast.expr]) -> set[str]:
-    """The last names of decorators or bases (``abc.abstractmethod`` -> abstractmethod,
-    ``Protocol[T]`` -> Protocol)."""
-    found: set[str] = set()
-    for node in nodes:
-        target = node.func if isinstance(node, ast.Call) else node
-        target = target.value if isinstance(target, ast.Subscript) else target
-        if isinstance(target, ast.Attribute):
-            found.add(target.attr)
-        elif isinstance(target, ast.Name):
-            found.add(target.id)
-    return found
 
 
 def _placed(source: list[str], old: ast.stmt) -> list[str]:

@@ -1,0 +1,76 @@
+"""Placeholders a model left itself: functions whose body is only ``pass``, ``...`` or a
+``raise NotImplementedError`` and that the code calls — a helper it meant to write later
+(``def _get_number_name(n): pass  # implement the logic``), which the done check names.
+Pure: text in, text out.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from gastown.agents.excerpt import parse
+from gastown.agents.merge import is_stub
+
+_MEANT_EMPTY = frozenset(
+    {"abstractmethod", "abstractproperty", "abstractclassmethod", "abstractstaticmethod", "overload", "singledispatch"}
+    | {"ABC", "ABCMeta", "Protocol"}
+)  # decorators and bases of a body nothing is meant to run
+
+
+def placeholders(text: str) -> set[str]:
+    """The functions and methods (``Class.method``) of a module's text that something in it
+    calls and whose body is only a placeholder (``merge.is_stub``): a helper the model meant to
+    write later. Not those meant to be empty (abstract, ``@overload``, of an ABC or a
+    Protocol); none when the text does not parse."""
+    tree = parse(text)
+    if tree is None:
+        return set()
+    called = {
+        part.func.attr if isinstance(part.func, ast.Attribute) else getattr(part.func, "id", "")
+        for part in ast.walk(tree)
+        if isinstance(part, ast.Call)
+    }
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            if _named([*node.bases, *(k.value for k in node.keywords)]) & _MEANT_EMPTY:
+                continue
+            found |= {
+                f"{node.name}.{m.name}"
+                for m in node.body
+                if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and m.name in called
+                and is_stub(m)
+                and not _named(m.decorator_list) & _MEANT_EMPTY
+            }
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in called and is_stub(node):
+            if not _named(node.decorator_list) & _MEANT_EMPTY:
+                found.add(node.name)
+    return found
+
+
+def functions(text: str) -> set[str]:
+    """The functions and methods (``Class.method``) a module's text defines (none when it does not parse)."""
+    tree = parse(text)
+    found: set[str] = set()
+    for node in [] if tree is None else tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            found |= {f"{node.name}.{m.name}" for m in methods}
+    return found
+
+
+def _named(nodes: list[ast.expr]) -> set[str]:
+    """The last names of decorators or bases (``abc.abstractmethod`` -> abstractmethod,
+    ``Protocol[T]`` -> Protocol)."""
+    found: set[str] = set()
+    for node in nodes:
+        target = node.func if isinstance(node, ast.Call) else node
+        target = target.value if isinstance(target, ast.Subscript) else target
+        if isinstance(target, ast.Attribute):
+            found.add(target.attr)
+        elif isinstance(target, ast.Name):
+            found.add(target.id)
+    return found

@@ -93,14 +93,13 @@ def apply(text: str, old: str, new: str, name: str = "the file") -> Edit:
         raise EditError(f"old is empty, but {name} has content: put the exact lines to replace in old")
     forgiven: list[str] = []
     places = _places(text, old)
-    if not places and (plain := unnumber(old)) is not None:
-        old, new = plain, _strip_prefixes(new)
-        forgiven.append("the line numbers copied from read_file were dropped")
-        places = _places(text, old)
-    elif not places and (partly := _strip_prefixes(old)) != old and _places(text, partly):
-        old, new = partly, _strip_prefixes(new)  # some lines typed, some copied with their numbers
-        forgiven.append("the line numbers copied from read_file were dropped")
-        places = _places(text, old)
+    if not places:  # copied from read_file, every line with its number or (typed around) some
+        partly = _strip_prefixes(old)
+        plain = unnumber(old) or (partly if partly != old and _places(text, partly) else None)
+        if plain is not None:
+            old, new = plain, _strip_prefixes(new)
+            forgiven.append("the line numbers copied from read_file were dropped")
+            places = _places(text, old)
     if old == new:
         raise EditError("old and new are the same: nothing would change")
     if len(places) > 1:

@@ -98,7 +98,7 @@ def excerpt(source: str, keep: set[str], path: str = "") -> str | None:
         "# Send back only the functions you change: the rest of the file stays as it is.",
     ]
     if listed:
-        head += ["# Also in it (use them; do not send them back):", *listed]
+        head += ["# Also in it (do not send these back):", *listed]
     runs: list[list[ast.stmt]] = [[]]  # what is shown, in runs of statements next to each other
     for node in tree.body:
         if node in shown:

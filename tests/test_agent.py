@@ -765,6 +765,18 @@ def test_a_reply_that_changes_nothing_starts_the_bead_over_from_the_first_prompt
     assert outcome.result["tries"] == 2
 
 
+def test_a_reply_that_does_nothing_is_asked_for_the_change_in_the_form_the_prompt_gave(tmp_path, rig_path):
+    """Told "reply with one tool call", a 1.5B writing code as blocks turned to JSON calls of
+    whole files, and damaged them."""
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [text("The file is unchanged."), write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert tool_results(llm, 1)[-1] == (
+        "Change the code: the file's path on one line, then a code block with the functions you change."
+    )
+
+
 def test_a_new_file_that_was_written_is_not_called_missing_when_its_tests_fail(tmp_path, rig_path):
     wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
     outcome, llm, _ = run_bead(tmp_path, rig_path, [wrong, write_combo()], acceptance_tests=("tests/test_combo.py",))

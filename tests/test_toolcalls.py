@@ -180,3 +180,19 @@ def test_an_indented_block_ends_at_its_own_fence_and_the_next_block_is_read_too(
         ("calc/a.py", "x = 1"),
         ("calc/b.py", "y = 2"),
     ]
+
+
+def test_a_path_fenced_on_its_own_names_the_next_block_not_the_prose_between():
+    # a 1.5B's reply, as it came: an earlier snippet, the path in a block, a sentence, the code
+    reply = (
+        'The line of your code that gives this result is:\n\n```python\nreturn "\\n".join(lines)\n```\n\n'
+        "The file's path on one line is:\n\n```python\ntextkit/wrap.py\n```\n\n"
+        "And the code block holding the functions you change, corrected, is:\n\n"
+        "```python\ndef truncate(text):\n    return text[:10]\n```\n"
+    )
+    (call,) = parse(None, reply, TOOLS).calls
+    assert call.arguments == {"path": "textkit/wrap.py", "content": "def truncate(text):\n    return text[:10]\n"}
+
+
+def test_a_fenced_path_with_no_block_after_it_writes_nothing():
+    assert parse(None, "```python\ntextkit/wrap.py\n```\n", TOOLS).calls == []

@@ -63,6 +63,24 @@ def test_escapes_are_refused_for_reading_and_writing(sandbox, path, message):
     assert (sandbox.root.parent / "secret.txt").read_text() == "top secret\n"
 
 
+def test_an_absolute_path_into_the_worktree_is_read_as_the_relative_one(sandbox):
+    """Tracebacks print the worktree's absolute paths, and a model copies them."""
+    root = str(sandbox.root)
+    assert sandbox.read_file(f"{root}/src/app.py") == "src/app.py lines 1-1 of 1\n   1| VALUE = 1"
+    assert sandbox.write_file(f"{root}/src/b.py", "B = 2\n").startswith("wrote src/b.py")
+    for way_out, message in [
+        (f"{root}/../secret.txt", "absolute paths are refused"),
+        (f"{root}/escape", "leads outside the project"),
+        (f"{root}/.git/config", "the .git folder is off limits"),
+        (root, "absolute paths are refused"),
+    ]:
+        with pytest.raises(ToolError, match=message):
+            sandbox.read_file(way_out)
+        with pytest.raises(ToolError):
+            sandbox.write_file(way_out, "pwned")
+    assert (sandbox.root.parent / "secret.txt").read_text() == "top secret\n"
+
+
 def test_inside_the_worktree_everything_works(sandbox):
     assert sandbox.read_file("inside_link") == "src/app.py lines 1-1 of 1\n   1| VALUE = 1"
     assert sandbox.write_file("src/new/module.py", "X = 2\n").startswith("wrote src/new/module.py")
@@ -112,6 +130,16 @@ def test_run_tests_counts(sandbox):
     text, run, counts = sandbox.run_tests()
     assert run.exit_code == 0 and counts == {"passed": 3, "failed": 1, "errors": 0, "skipped": 0}
     assert "3 passed, 1 failed" in text
+
+
+def test_what_commands_print_names_the_worktrees_files_by_relative_paths(sandbox):
+    """pytest's ImportError names the test module by its absolute path; shown that, a model
+    sent it back as a tool's path."""
+    where = "import os; print('ImportError while importing ' + os.path.join(os.getcwd(), 'tests/test_app.py'))"
+    assert sandbox.shell_exec(["python", "-c", where]) == "exit 0\nImportError while importing tests/test_app.py\n"
+    tests = dataclasses.replace(sandbox, test_command=["python", "-c", where])
+    text, run, _ = tests.run_tests()
+    assert run.output == "ImportError while importing tests/test_app.py\n" and str(sandbox.root) not in text
 
 
 def test_count_tests_reads_pytest_and_gut():

@@ -75,10 +75,31 @@ def test_the_best_answer_is_repaired_in_a_conversation_once_then_tries_start_fro
     assert messages[:2] == head  # the first prompt as it was: the server still holds it
     assert messages[2]["content"] == "words.py\n```python\ndef keep(word):\n    return word.strip()\n```"
     assert messages[3]["content"] == told and "2 of 4 pass" in told and "assert 'a' == 'A'" in told
+    # the failure is fenced as text: after a bare fence a 1.5B answered with `obj['code']`
+    assert "```text\nE   AssertionError" in told
     assert (root / "words.py").read_text() == near  # the files are the near miss's
     nearer = near.replace("    return word\n", "    return word.upper()\n")
     _answer(tries, root, nearer, passed=3)  # a better answer: not repaired again, a fresh try
     messages, why, told = tries.begin_again("E   AssertionError")
     assert [m["role"] for m in messages] == ["system", "user"] and "## An earlier try" in messages[1]["content"]
+    assert "The failure to fix:\n```text\nE   AssertionError" in told
     assert (root / "words.py").read_text() == MODULE  # as the bead found it
     assert tries.keep_best() is not None and (root / "words.py").read_text() == nearer  # the best kept at the end
+
+
+def test_a_fresh_try_of_a_bug_fix_is_told_the_bugs_failure_not_the_new_bugs_of_the_last_answer(tmp_path):
+    """The last answer broke a case the bead's code got right; the try starts from that code,
+    so "handle that case" would send the model after a bug the code does not have."""
+    root = tmp_path / "rig"
+    root.mkdir()
+    git(root, "init", "--quiet")
+    (root / "words.py").write_text(MODULE)
+    git(root, "add", ".")
+    git(root, "commit", "--quiet", "-m", "the rig")
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: fix shout"}]
+    tries = Tries(root, head, start=score_of({"passed": 3, "failed": 1}, 0))
+    tries.began({"passed": 3, "failed": 1}, "E   AssertionError: assert shout('a') == 'A'")
+    _answer(tries, root, MODULE.replace("return word\n\n\n@", "return None\n\n\n@"), passed=2)  # a new bug
+    messages, _, told = tries.begin_again("E   AssertionError: assert keep('a') == 'a'")
+    assert "shout('a') == 'A'" in told and "keep(" not in told
+    assert messages[-1]["content"].endswith(told) and (root / "words.py").read_text() == MODULE

@@ -375,7 +375,8 @@ class Agent:
                 prose_in_a_row += 1
                 if prose_in_a_row >= self.limits.max_prose_in_a_row:
                     break
-                conv.add({"role": "user", "content": "Use the tools to do the work: reply with one tool call."})
+                done = state.done
+                conv.add({"role": "user", "content": briefing.nudge(done.acceptance, done.wanted, self._tests_decide)})
             else:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides

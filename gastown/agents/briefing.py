@@ -135,6 +135,17 @@ def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: 
     return "When the project's tests pass, call finish with a short summary (it is refused until they do)."
 
 
+def nudge(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool) -> str:
+    """What a reply that did nothing is told: the change in the form the first prompt asked
+    for (told "reply with one tool call", a small model that writes code as blocks turns to
+    JSON calls of whole files, and damages them)."""
+    if wanted:
+        return f"Reply with `{wanted[0]}` on one line and then the whole test file in a fenced code block."
+    if tests_decide and acceptance:
+        return "Change the code: the file's path on one line, then a code block with the functions you change."
+    return "Use the tools to do the work: reply with one tool call."
+
+
 def first_messages(
     *,
     bead: Bead,

@@ -51,6 +51,7 @@ class DoneCheck:
         """The run before the first turn: how the tests fail as the bead starts."""
         if now is not None and not now.passed:
             self.failing = testoutput.first_failure(now.shown, FAILURE_CHARS)
+            self.tries.began(now.counts, self.failing)
 
     def files_written(self, written: set[str]) -> str | None:
         """The report that ends a bead whose done condition is its files (the Refinery's test

@@ -134,13 +134,27 @@ _FILE_BLOCK_RE = re.compile(
 )
 
 
+# The path fenced on its own, a few lines of prose, then the code's block: the path names that block.
+_PATH_FENCE_RE = re.compile(
+    r"(?:^|\n)(?P<i>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?P<path>"
+    + _PATH
+    + r")[ \t]*"
+    + close_fence("i")
+    + r"(?:\n(?:(?!```)[^\n])*){0,6}?\n(?=[ \t]*```)",
+    re.IGNORECASE,
+)
+
+
 def _file_blocks(text: str) -> tuple[list[ToolCall], str]:
     """``path`` then a fenced block (or the path in the fence's info): a ``write_file`` of that file.
 
     Writing a file as code, not as an escaped JSON string, is what small models do best; a
-    block counts only when a path names it, so code quoted in prose stays prose.
+    block counts only when a path names it, so code quoted in prose stays prose. A path in a
+    fence of its own names the next block ("The file's path is:", the path fenced, "And the
+    code is:", the code), not the prose between them.
     """
     calls: list[ToolCall] = []
+    text = _PATH_FENCE_RE.sub(lambda m: "\n" + m.group("path") + "\n", text)
     rest = text
     for match in _FILE_BLOCK_RE.finditer(text):
         path = match.group("above") or match.group("info") or match.group("inside")

@@ -27,6 +27,7 @@ from gastown.agents.commands import Run, count_tests, run_command, tail
 from gastown.agents.jail import Jail
 from gastown.errors import GitFailed
 from gastown.town import git
+from gastown.town.bead import named_like_tests
 from gastown.town.secrets import Secrets
 
 READ_LIMIT = 20000
@@ -67,14 +68,9 @@ _FENCED = re.compile(r"\s*```[\w+-]*[ \t]*\n((?:(?![ \t]*```).*\n)+)[ \t]*```\s*
 
 
 def _test_file(relative: str) -> bool:
-    """A path that holds tests by pytest's naming (where tests may be added)."""
+    """A path that holds tests, or where tests may be added: named like tests, a conftest, or in a tests folder."""
     path = PurePosixPath(relative)
-    return (
-        path.name.startswith("test_")
-        or path.stem.endswith("_test")
-        or path.name == "conftest.py"
-        or ("tests" in path.parts[:-1])
-    )
+    return named_like_tests(relative) or path.name == "conftest.py" or "tests" in path.parts[:-1]
 
 
 def _a_test(name: str) -> bool:
@@ -191,7 +187,7 @@ class Sandbox:
         """``path`` inside the worktree, or ToolError saying why not."""
         if not isinstance(path, str) or not path.strip():
             raise ToolError("path must be a non-empty string relative to the project root")
-        raw = path.strip()
+        raw = self._inside(path.strip())
         if raw.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", raw):
             raise ToolError(f"{raw}: absolute paths are refused; use a path relative to the project root")
         parts = Path(raw).parts
@@ -212,6 +208,15 @@ class Sandbox:
                 "Change the code the test imports so the test passes."
             )
         return target
+
+    def _inside(self, raw: str) -> str:
+        """An absolute path into the worktree as the relative one it names (a model copies
+        them from tracebacks); any other path as it is."""
+        if raw.startswith("/"):
+            path = Path(os.path.normpath(raw))
+            if path.is_relative_to(self.root) and path != self.root:
+                return path.relative_to(self.root).as_posix()
+        return raw
 
     def _recovered(self, raw: str, write: bool) -> str:
         """A path a small model put a placeholder before ("path/to/textkit/slug.py"): the part
@@ -525,12 +530,18 @@ class Sandbox:
         """The rig's test command (with ``args`` appended: test ids, runner options)."""
         if not self.test_command:
             raise ToolError("this rig has no test command")
-        run = run_command([*self.test_command, *args], self.root, self.test_timeout, self._child_env, self.jail)
+        run = self._run([*self.test_command, *args], self.test_timeout)
         counts = count_tests(run.output)
         status = "timed out" if run.timed_out else f"exit {run.exit_code}"
         summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no test counts found"
         text = f"{' '.join(run.argv)}: {status}; {summary}\n{tail(self._secrets.redact(run.output), 6000)}"
         return text, run, counts
+
+    def _run(self, argv: Sequence[str], timeout: float) -> Run:
+        """``argv`` run in the worktree, its output naming the worktree's files by relative
+        paths: the ones a tool takes (a traceback's absolute path, copied into a call, is refused)."""
+        run = run_command(argv, self.root, timeout, self._child_env, self.jail)
+        return replace(run, output=run.output.replace(f"{self.root}/", ""))
 
     def shell_exec(self, command: Any) -> str:
         try:
@@ -543,7 +554,7 @@ class Sandbox:
         if not allowed:
             choices = "; ".join(" ".join(p) for p in self.allowed_commands) or "none"
             raise ToolError(f"shell_exec: {argv[0]!r} is not allowed in this rig (allowed: {choices})")
-        run = run_command(argv, self.root, self.shell_timeout, self._child_env, self.jail)
+        run = self._run(argv, self.shell_timeout)
         if run.timed_out:
             return f"timed out after {self.shell_timeout:.0f}s\n{tail(self._secrets.redact(run.output))}"
         return f"exit {run.exit_code}\n{tail(self._secrets.redact(run.output))}"

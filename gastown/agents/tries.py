@@ -6,7 +6,8 @@ what is still missing (a file or a name the tests import, a test it broke); then
 goes on while its changes get more tests passing (at most ``CHANGES_PER_TRY``). A try that
 ends, or a reply that changes nothing while the tests fail, starts the bead over: the
 files the bead wrote put back as it found them, the first prompt asked again with the
-gist of the last failure, sampled hotter. That costs a reply and no prompt: the server
+gist of the best run's failure (the bead's own until an answer does better: the last
+answer's may be a case the bead's files got right), sampled hotter. That costs a reply and no prompt: the server
 still holds the first prompt. Whatever the tries do, the best files any of them wrote (by
 their test run's score) are what the bead ends with.
 
@@ -86,6 +87,12 @@ class Tries:
             self.best_run = (dict(counts or {}), failing)
         self.score = score
 
+    def began(self, counts: Mapping[str, int], failing: str) -> None:
+        """The run of the files as the bead found them: until an answer does better, its first
+        failure is the one a fresh try is told of."""
+        if self.best is not None and self.best[0] == self.start and not self.best_run[1]:
+            self.best_run = (dict(counts), failing)
+
     def echoed(self) -> bool:
         """A write left its file's code as it was, and the check names what the tests still
         import: whether the try goes on with that note rather than ending — only when
@@ -143,7 +150,9 @@ class Tries:
             # both inside one prompt, a small model echoes them back
             return [*self.head, {"role": "assistant", "content": code}, {"role": "user", "content": hint}], why, hint
         self.put_back({})
-        hint = _fresh_hint(failing, sent_back)
+        # the best run's failure, not the last's: the last answer's may be a case the bead's own
+        # files got right (a bug fix answered with new bugs), and they are what the try starts from
+        hint = _fresh_hint(self.best_run[1] or failing, sent_back)
         last = self.head[-1]
         return [*self.head[:-1], {**last, "content": f"{last.get('content') or ''}{hint}"}], why, hint
 
@@ -164,7 +173,7 @@ class Tries:
         ran = passed + counts.get("failed", 0) + counts.get("errors", 0)
         return code.rstrip(), (
             f"The tests ran after that change: {passed} of {ran} pass. It still fails this test:\n"
-            f"```\n{gist}\n```\n"
+            f"```text\n{gist}\n```\n"
             "Sent back as it is, it fails the same way. First write one sentence saying which line of your "
             "code gives this result; then the file's path on one line and a code block holding the functions "
             "you change, corrected, keeping what already works."
@@ -197,11 +206,11 @@ class Tries:
 
 
 def _fresh_hint(failing: str, sent_back: Sequence[str]) -> str:
-    """The note for a try that starts from the bead's files: the last failure, and what
+    """The note for a try that starts from the bead's files: the failure to fix, and what
     the last answer did wrong when it changed no code."""
     hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
     gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
-    hint += f". Its first failure:\n```\n{gist.strip()}\n```\n" if gist else ".\n"
+    hint += f". The failure to fix:\n```text\n{gist.strip()}\n```\n" if gist else ".\n"
     if sent_back and not _IMPORT_FAILURE_RE.search(gist):  # a missing name is no line at fault
         hint += (
             f"That answer sent {', '.join(sent_back)} back with its code as it was, so the fault is still in it. "

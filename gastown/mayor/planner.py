@@ -23,7 +23,7 @@ from gastown.errors import InvalidBead, Refused, Unavailable, UsageError
 from gastown.machine.providers import ModelClient, ModelRejected
 from gastown.town import convoy as convoymod
 from gastown.town import dag, events, ids, schema
-from gastown.town.bead import Bead, Dependency, new_bead, semantic_problems
+from gastown.town.bead import Bead, Dependency, named_like_tests, new_bead, semantic_problems
 from gastown.town.store import GitStore, Snapshot, Update
 from gastown.town.times import iso
 
@@ -117,10 +117,7 @@ def check_plan(data: Any) -> list[str]:
 
 def _test_file(path: str, is_test: Callable[[str], bool] | None) -> bool:
     """Whether ``path`` holds tests: named like a test (not a conftest or fixture) where the rig keeps them."""
-    file = path.split("::")[0]
-    name = file.rsplit("/", 1)[-1].lower()
-    named = name.startswith("test_") or name.rsplit(".", 1)[0].endswith(("_test", "_spec"))
-    return named and (is_test is None or is_test(file))
+    return named_like_tests(path) and (is_test is None or is_test(path.split("::")[0]))
 
 
 def normalize(data: dict[str, Any], is_test: Callable[[str], bool] | None = None, feature: str = "") -> dict[str, Any]:

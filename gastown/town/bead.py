@@ -277,6 +277,13 @@ def new_bead(bead_id: str, title: str, now: float, **fields: Any) -> Bead:
     return Bead(id=bead_id, title=title, created_at=stamp, updated_at=stamp, **fields)
 
 
+def named_like_tests(path: str) -> bool:
+    """Whether a file's name (a test id's file part) is a test module's: ``test_*``, ``*_test``
+    or ``*_spec`` (pytest's and the common runners' naming; a conftest holds none)."""
+    name = path.split("::")[0].rsplit("/", 1)[-1].lower()
+    return name.startswith("test_") or name.rsplit(".", 1)[0].endswith(("_test", "_spec"))
+
+
 def _test_path_problem(test: str) -> str | None:
     """What is wrong with one acceptance test name, said so a person can fix it; None if fine.
 

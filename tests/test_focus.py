@@ -252,3 +252,20 @@ def test_an_excerpt_lists_what_it_does_not_show_and_shows_what_the_function_need
     assert '#   if __name__ == "__main__":  (lines 24-25)' in shown
     assert '"""Data."""' not in shown
     assert merge.merge(source, shown).text == source
+
+
+def test_a_listed_function_is_summed_up_by_its_docstrings_first_sentence_not_its_first_line():
+    wrapped = (
+        '    """Convert an integer to its ordinal as a string, for example\n'
+        '    1 is 1st, 2 is 2nd. It works on negative numbers too.\n    """'
+    )
+    source = long_module().replace('    """Word number 8.\n\n    More about it.\n    """', wrapped)
+    shown = dict(focus.focus([("words.py", source)], (), (), {"word_7"}))["words.py"]
+    assert (
+        "word_8(text)  (lines 80-85): Convert an integer to its ordinal as a string, for example 1 is 1st, 2 is 2nd.\n"
+        in shown
+    )
+    rambling = "    " + '"""' + "A very long sentence " * 12 + 'with no end.\n    """'
+    shown = dict(focus.focus([("words.py", source.replace(wrapped, rambling))], (), (), {"word_7"}))["words.py"]
+    gist = shown.split("word_8(text)", 1)[1].split("\n", 1)[0]
+    assert gist.endswith(" …") and "with no end" not in gist and len(gist) < 160

@@ -228,5 +228,12 @@ def test_gt_models_says_which_model_roles_get_by_default(town, no_pulled_models)
     assert "default for roles with no model: embedded (the tiny SmolLM2-135M)" in result.out
     assert "qwen2.5-coder-1.5b is not pulled" in result.out
     assert "not pulled: gt models pull qwen2.5-coder-0.5b" in result.out
-    rows = {row["name"] for row in town.gt("models", "--json").json()["models"]}
-    assert {"qwen2.5-coder-1.5b", "tiny"} <= rows and "embedded" not in rows  # an alias, not a second model
+    rows = {row["name"]: row for row in town.gt("models", "--json").json()["models"]}
+    assert {"qwen2.5-coder-1.5b", "tiny"} <= set(rows) and "embedded" not in rows  # an alias, not a second model
+
+
+def test_gt_models_shows_how_each_model_is_given_its_tools(town, no_pulled_models):
+    listed = {line.split()[0]: line for line in town.gt("models").out.splitlines() if " ctx " in line}
+    assert "tools text " in listed["qwen2.5-coder-1.5b"] and "tools schema " in listed["tiny"]
+    rows = {row["name"]: row for row in town.gt("models", "--json").json()["models"]}
+    assert rows["qwen2.5-coder-1.5b"]["tool_mode"] == "text" and rows["tiny"]["tool_mode"] == "schema"

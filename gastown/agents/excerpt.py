@@ -12,6 +12,7 @@ text out; also the small syntax helpers focus.py shares.
 from __future__ import annotations
 
 import ast
+import re
 
 from gastown.agents import merge
 
@@ -153,8 +154,18 @@ def _gist(node: ast.stmt) -> str:
     return f": {first}" if first else ""
 
 
+GIST_CHARS = 120  # of a docstring's first sentence, in an outline or an excerpt's list
+
+
 def first_doc_line(node: ast.stmt) -> str:
-    """The first line of a definition's docstring ("" without one)."""
+    """The first sentence of a definition's docstring ("" without one): its first line alone
+    can stop mid-sentence ("Return the ordinal of a number, as"). Cut at a word past
+    ``GIST_CHARS``."""
     doc = merge.docstring(node)
-    text = str(doc.value.value).strip().splitlines() if doc is not None else []  # type: ignore[attr-defined]
-    return text[0].strip() if text else ""
+    paragraph = str(doc.value.value).strip().split("\n\n")[0] if doc is not None else ""  # type: ignore[attr-defined]
+    text = " ".join(paragraph.split())
+    end = re.search(r"[.!?:](?=\s|$)", text)
+    sentence = text[: end.end()] if end else text
+    if len(sentence) <= GIST_CHARS:
+        return sentence
+    return sentence[:GIST_CHARS].rsplit(" ", 1)[0] + " …"

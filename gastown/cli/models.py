@@ -110,6 +110,7 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
                 "device": spec.device,
                 "context": spec.context,
                 "parallel": spec.parallel,
+                "tool_mode": spec.tool_mode,
                 "vram_mib": round(vram_need),
                 "ram_mib": round(ram_need),
                 "cores": cores,
@@ -158,7 +159,7 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
         missing = f"; not pulled: gt models pull {row['name']}" if row["pulled"] is False else ""
         click.echo(
             f"  {row['name']:<24} {row['kind']:<5} {row['device']:<5} ctx {row['context']:>7} ×{row['parallel']}  "
-            f"{where:<16} {fit}{row['why']}{missing}"
+            f"tools {row['tool_mode']:<6} {where:<16} {fit}{row['why']}{missing}"
         )
     click.echo(_default_line(roster))
 

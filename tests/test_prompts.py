@@ -208,3 +208,50 @@ def test_a_file_named_in_a_bead_gives_no_code_name():
 
     text = "Create `textkit/slug.py` with `slugify`, like textkit.case.snake_case; see README.md"
     assert focus.bead_names([text], checks.CODE_NAME_RE) == {"slugify", "snake_case"}
+
+
+WORDS = '''"""Words."""
+
+
+def shout(word: str) -> str:
+    """The word in capitals.
+
+    >>> shout("hey")
+    'HEY'
+    """
+    raise NotImplementedError
+
+
+def whisper(word):
+    """The word in small letters."""
+    return word.lower()
+
+
+def only_documented(word):
+    """Nothing here yet:
+    the body is its docstring."""
+'''
+
+
+def test_the_code_to_change_is_shown_without_its_long_docstrings_and_they_follow_it_as_text():
+    """The 1.5B copied every docstring it was shown into its reply (41% of what it wrote on a
+    held-out library); the file keeps them when the reply leaves them out."""
+    from gastown.agents import merge
+
+    test = "from words import shout\n\n\ndef test_shout():\n    '''Capitals.\n\n    Always.'''\n    assert shout('a') == 'A'\n"
+    bead = {"id": "b-1", "title": "Implement words.shout"}
+    text = bead_text(
+        bead, ["tests/**"], "", ["tests/test_words.py"], [("tests/test_words.py", test), ("words.py", WORDS)]
+    )
+    code = text.split("## words.py\n```python\n", 1)[1].split("```", 1)[0]
+    assert "The word in capitals" not in code and '"""The word in small letters."""' in code  # one line stays
+    assert "def only_documented(word):\n    ...\n" in code  # a body that was only its docstring
+    assert "'''Capitals." in text  # the test's own, as it is
+    assert (
+        "What its functions do (their docstrings: left out of the code above, each keeps its own):\n```text\n"
+        "shout(word: str):\n    The word in capitals.\n\n    >>> shout(\"hey\")\n    'HEY'\n"
+        "only_documented(word):\n    Nothing here yet:\n    the body is its docstring.\n```"
+    ) in text
+    assert merge.merge(WORDS, code).text == WORDS  # copied back as shown, the file is as it was
+    the_refinerys = bead_text(bead, [], "", ["tests/test_words.py"], [("words.py", WORDS)])
+    assert '"""The word in capitals.' in the_refinerys.split("```", 2)[1]  # a tests writer reads the code whole

@@ -11,6 +11,8 @@ what the model is shown.
 ``crew``        the Crew: answers about a rig from its own files
 ``donecheck``   a bead's definition of done, checked after every change and at the end
 ``edits``       exact search/replace edits
+``excerpt``     a long module shown as the functions a bead is about; docstrings lifted out of code
+``fileblocks``  files written as a path and a fenced code block
 ``focus``       what a model is shown of a long Python file: the parts it is about, and an outline
 ``imports``     imports a model forgot or misplaced, put right
 ``jail``        the OS sandbox (bubblewrap) for every command that runs a model's code
@@ -21,6 +23,7 @@ what the model is shown.
 ``prompts``     the conversation: a stable head, a tail that only grows
 ``refinery``    the Refinery's merge queue and review
 ``repeats``     a model doing the same thing again: told, then stuck
+``stubs``       placeholder functions (``pass``, ``...``, ``raise NotImplementedError``) found
 ``rig``         rigs: the projects agents work in, and how
 ``tally``       what one bead's loop used, and its trace
 ``testoutput``  what a model is shown of a test run

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import briefing, checks, prompts, toolcalls
+from gastown.agents import briefing, checks, fileblocks, prompts, toolcalls
 from gastown.agents.calls import Calls, Crew, State
 from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
@@ -385,7 +385,7 @@ class Agent:
         """A reply's one code block that names no file, read as a write of the file it can only
         mean: the one module defining its functions, else the one file the bead must create (for
         the Refinery: the one test file it was asked for)."""
-        block = toolcalls.lone_code_block(content)
+        block = fileblocks.lone_code_block(content)
         if block is None:
             return
         done = state.done

@@ -5,13 +5,15 @@ cores, 400 lines sent back take the bead's whole time. Shown the functions it is
 with the module's imports and the tables they use, under a comment listing everything else
 (each definition's signature, lines and docstring's first line), it answers with the
 functions. Everything shown is as the file has it and the list is comments, so a reply that
-copies the excerpt whole changes nothing but what it rewrote (merge.py). Pure: text in,
-text out; also the small syntax helpers focus.py shares.
+copies the excerpt whole changes nothing but what it rewrote (merge.py). Also the
+docstrings lifted out of the code a worker changes (``lift_docstrings``, for prompts.py),
+and the small syntax helpers focus.py shares. Pure: text in, text out.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 
 from gastown.agents import merge
@@ -169,3 +171,47 @@ def first_doc_line(node: ast.stmt) -> str:
     if len(sentence) <= GIST_CHARS:
         return sentence
     return sentence[:GIST_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+def lift_docstrings(source: str) -> tuple[str, list[tuple[str, str]]]:
+    """``source`` without its functions' docstrings of more than one line, and those
+    docstrings: each function's signature and text.
+
+    A small model copies every docstring it is shown into its reply (on humanize, 41% of
+    what it wrote: ~25 s a reply on two cores), though asked not to; shown the docstrings
+    as text beside the code, it writes the code. A function sent back without one keeps
+    its own (merge.py), and a body that was only its docstring is shown as ``...`` (an
+    outline's summary: copied back, it changes nothing). Code that does not parse is
+    left as it is.
+    """
+    tree = parse(source)
+    if tree is None:
+        return source, []
+    lines = source.splitlines()
+    cuts: list[tuple[int, int, str | None]] = []  # 0-based first and last line, and what replaces them
+    lifted: list[tuple[str, str]] = []
+    for node, owner in _functions(tree):
+        doc = merge.docstring(node)
+        if doc is None or doc.end_lineno is None or doc.end_lineno == doc.lineno or doc.lineno == node.lineno:
+            continue
+        after = node.body[1].lineno if len(node.body) > 1 else None
+        if after == doc.end_lineno or lines[doc.lineno - 1][: doc.col_offset].strip():
+            continue  # the docstring shares a line with other code
+        stand_in = None if after is not None else " " * doc.col_offset + "..."
+        cuts.append((doc.lineno - 1, doc.end_lineno - 1, stand_in))
+        text = inspect.cleandoc(str(doc.value.value))  # type: ignore[attr-defined]
+        lifted.append((f"{owner}{node.name}({ast.unparse(node.args)})", text))
+    for first, last, stand_in in sorted(cuts, reverse=True):
+        lines[first : last + 1] = [] if stand_in is None else [stand_in]
+    return "\n".join(lines) + ("\n" if source.endswith("\n") else ""), lifted
+
+
+def _functions(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
+    """The module's functions and its classes' methods, in order, each with ``Class.`` or ""."""
+    found: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append((node, ""))
+        elif isinstance(node, ast.ClassDef):
+            found += [(n, f"{node.name}.") for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return found

@@ -11,11 +11,13 @@ never rewritten, so everything before the newest stub stays cacheable too.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gastown.agents.excerpt import lift_docstrings
 from gastown.town import tokens
 
 DOC_LIMIT = 4000  # characters of each rig document put in the head, once cleared of markup noise
@@ -165,8 +167,19 @@ def bead_text(
     if protected:
         lines += ["", "## Files you must not change", ", ".join(protected)]
     for path, text in files:
-        label = " (a test: read it, never change it)" if protected and path in protected_files(tests) else ""
+        test = path in protected_files(tests)
+        label = " (a test: read it, never change it)" if protected and test else ""
+        docs: list[tuple[str, str]] = []
+        if protected and not test and path.endswith(".py"):  # code the worker writes
+            text, docs = lift_docstrings(text)
         lines += ["", f"## {path}{label}", fence(path), text.rstrip("\n"), "```"]
+        if docs:
+            lines += [
+                "What its functions do (their docstrings: left out of the code above, each keeps its own):",
+                "```text",
+                *(f"{signature}:\n{textwrap.indent(doc, '    ')}" for signature, doc in docs),
+                "```",
+            ]
     if missing:
         lines += ["", "## Files the tests import that do not exist yet (you create them)", *(f"- {m}" for m in missing)]
     if absent:

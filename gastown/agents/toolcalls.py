@@ -6,7 +6,9 @@ calls as text, recovered here and counted as recovered:
 * JSON: ``<tool_call>{json}</tool_call>``, bare objects (one, or several one a line), or a
   ```json fence with prose around it; ``arguments`` may be an object or a JSON string;
 * XML: ``<invoke name=…><parameter name=…>…</parameter></invoke>`` with any vendor prefix
-  on the tags, and ``<function=NAME><parameter=NAME>`` (Qwen3-Coder).
+  on the tags, and ``<function=NAME><parameter=NAME>`` (Qwen3-Coder);
+* a file: its path and a fenced block (see ``fileblocks``), read as ``write_file`` when
+  the reply holds no call.
 
 JSON that small models damage (Python triple-quoted strings, trailing commas, raw newlines
 inside strings, single quotes, a missing closing brace; see ``jsonfix``) is repaired, but
@@ -32,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gastown.agents import jsonfix
+from gastown.agents import fileblocks, jsonfix
 from gastown.town import schema
 
 
@@ -96,104 +98,14 @@ def parse(
         return result
     calls, errors, rest = _text_calls(content, tools)
     if not calls and not errors and "write_file" in tools:
-        calls, rest = _file_blocks(content)
+        blocks, rest = fileblocks.file_blocks(content)
+        calls = [ToolCall("write_file", {"path": path, "content": body}, "", "file") for path, body in blocks]
     for call in calls:
         _accept(result, call, tools)
     result.errors += errors
     if calls or errors:
         result.text = rest.strip()
     return result
-
-
-# ---- a whole file as a fenced block under its path ------------------------------------
-
-# A path as small models write it above a block: `a/b.py`, **a/b.py**, # a/b.py, File: a/b.py, a/b.py:
-_PATH = r"[\w][\w.-]*(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}"
-
-
-def close_fence(indent: str) -> str:
-    """The pattern of a block's closing fence: a line of its own, at most three spaces further
-    in than the opening fence (Markdown's rule; group ``indent`` holds the opening's indent), so
-    a docstring's own ```pycon example, indented with its code, does not end the block."""
-    return r"\n(?P=" + indent + r") {0,3}```[ \t]*(?=\n|$)"
-
-
-_FILE_BLOCK_RE = re.compile(
-    r"(?:^|\n)[ \t]*(?:#+[ \t]*|\*\*|`|(?:file|path)[ \t]*:[ \t]*)*(?P<above>" + _PATH + r")[`*:]*[ \t]*\n"
-    r"(?:[ \t]*\n)?(?P<i1>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n(?P<body>.*?)"
-    + close_fence("i1")
-    + r"|(?:^|\n)(?P<i2>[ \t]*)```[ \t]*[\w+-]*[ \t]*[ :]+(?P<info>"
-    + _PATH
-    + r")[ \t]*\n(?P<body2>.*?)"
-    + close_fence("i2")
-    + r"|(?:^|\n)(?P<i3>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?:#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?(?P<inside>"
-    + _PATH
-    + r")[ \t]*\n(?P<body3>.*?)"
-    + close_fence("i3"),
-    re.DOTALL | re.IGNORECASE,
-)
-
-
-# The path fenced on its own, a few lines of prose, then the code's block: the path names that block.
-_PATH_FENCE_RE = re.compile(
-    r"(?:^|\n)(?P<i>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?P<path>"
-    + _PATH
-    + r")[ \t]*"
-    + close_fence("i")
-    + r"(?:\n(?:(?!```)[^\n])*){0,6}?\n(?=[ \t]*```)",
-    re.IGNORECASE,
-)
-
-
-def _file_blocks(text: str) -> tuple[list[ToolCall], str]:
-    """``path`` then a fenced block (or the path in the fence's info): a ``write_file`` of that file.
-
-    Writing a file as code, not as an escaped JSON string, is what small models do best; a
-    block counts only when a path names it, so code quoted in prose stays prose. A path in a
-    fence of its own names the next block ("The file's path is:", the path fenced, "And the
-    code is:", the code), not the prose between them.
-    """
-    calls: list[ToolCall] = []
-    text = _PATH_FENCE_RE.sub(lambda m: "\n" + m.group("path") + "\n", text)
-    rest = text
-    for match in _FILE_BLOCK_RE.finditer(text):
-        path = match.group("above") or match.group("info") or match.group("inside")
-        body = match.group("body") if match.group("above") else match.group("body2") or match.group("body3")
-        if ".." in path.split("/") or body is None:
-            continue
-        body = _without_leading_noise(body, path)
-        calls.append(ToolCall("write_file", {"path": path, "content": body.rstrip("\n") + "\n"}, "", "file"))
-        rest = rest.replace(match.group(0), "")
-    return calls, rest
-
-
-_FENCE_OPEN_RE = re.compile(r"[ \t]*```[ \t]*[\w+-]*[ \t]*")
-
-
-def _without_leading_noise(body: str, path: str) -> str:
-    """``body`` without the lines a small model puts above the code inside the block: the
-    path again, or the opening fence of a second block (the path fenced on its own, then
-    the code in a block of its own). A Markdown file keeps its own fences."""
-    lines = body.split("\n")
-    while len(lines) > 1 and (
-        lines[0].strip().strip("#*`").strip().rstrip(":") == path
-        or (not path.endswith((".md", ".markdown")) and _FENCE_OPEN_RE.fullmatch(lines[0]))
-    ):
-        lines.pop(0)
-    return "\n".join(lines)
-
-
-_CODE_BLOCK_RE = re.compile(
-    r"(?:^|\n)(?P<indent>[ \t]*)```[ \t]*(?:python|py|python3)?[ \t]*\n(?P<body>.*?)" + close_fence("indent"),
-    re.DOTALL,
-)
-
-
-def lone_code_block(text: str | None) -> str | None:
-    """The code of a reply's one Python block that names no file ("Here is the corrected
-    code:" and a block): the caller decides whether a file is meant (see Sandbox.home_of)."""
-    blocks = [m.group("body") for m in _CODE_BLOCK_RE.finditer(text or "")]
-    return blocks[0].rstrip("\n") + "\n" if len(blocks) == 1 and blocks[0].strip() else None
 
 
 # ---- checking a call against its tool ---------------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gastown.agents import briefing, checks, prompts, toolcalls
+from gastown.agents import briefing, checks, fileblocks, prompts, toolcalls
 from gastown.agents.jail import Jail
 from gastown.errors import GastownError
 from gastown.evaluation.judge import checkout, verify_tests, verify_written_tests
@@ -39,7 +39,7 @@ POLL = 0.1  # how often a wait for the reply looks at the stop flag
 SYSTEM = "You are an expert programmer. You change a project's files to do the task you are given."
 FORM = "its path on a line of its own, then the whole file in one fenced code block (```python ... ```)"
 _FENCED = re.compile(
-    r"(?:^|\n)(?P<indent>[ \t]*)```[\w+-]*[ \t]*\n(?P<body>.*?)" + toolcalls.close_fence("indent"), re.DOTALL
+    r"(?:^|\n)(?P<indent>[ \t]*)```[\w+-]*[ \t]*\n(?P<body>.*?)" + fileblocks.close_fence("indent"), re.DOTALL
 )
 
 

@@ -176,9 +176,9 @@ def test_a_docstrings_own_fenced_example_does_not_end_the_file_block():
 def test_an_indented_block_ends_at_its_own_fence_and_the_next_block_is_read_too():
     reply = "    calc/a.py\n    ```python\n    x = 1\n    ```\n\ncalc/b.py\n```python\ny = 2\n```\n"
     calls = parse(None, reply, TOOLS).calls
-    assert [(c.arguments["path"], c.arguments["content"].strip()) for c in calls] == [
-        ("calc/a.py", "x = 1"),
-        ("calc/b.py", "y = 2"),
+    assert [(c.arguments["path"], c.arguments["content"]) for c in calls] == [
+        ("calc/a.py", "x = 1\n"),  # without the indent of its fence: it compiles
+        ("calc/b.py", "y = 2\n"),
     ]
 
 
@@ -196,3 +196,15 @@ def test_a_path_fenced_on_its_own_names_the_next_block_not_the_prose_between():
 
 def test_a_fenced_path_with_no_block_after_it_writes_nothing():
     assert parse(None, "```python\ntextkit/wrap.py\n```\n", TOOLS).calls == []
+
+
+def test_a_bare_path_atop_a_block_of_code_names_it_and_a_listing_of_paths_is_no_file():
+    # a 1.5B's reply, as it came: a numbered list, the block indented in its item
+    reply = (
+        "1. **The line that gives this result is**: the rounding.\n"
+        "2. **The file's path and a code block with that line corrected**:\n"
+        "   ```\n   textkit/stats.py\n   def reading_time(text):\n       return 1\n   ```\n"
+    )
+    (call,) = parse(None, reply, TOOLS).calls
+    assert call.arguments == {"path": "textkit/stats.py", "content": "def reading_time(text):\n    return 1\n"}
+    assert parse(None, "The files:\n```\ntextkit/stats.py\ntextkit/cli.py\n```\n", TOOLS).calls == []

@@ -2,8 +2,9 @@
 to change), the way small models write code best — not as an escaped JSON string.
 
 A block counts only when a path names it: above it (`a/b.py`, **a/b.py**, # a/b.py,
-File: a/b.py), in the fence's info string, as a comment on its first line, or fenced on its
-own a few lines before it. Code quoted in prose stays prose. A block ends at a fence of its
+File: a/b.py), in the fence's info string, on its first line (as a comment, or bare above
+code), or fenced on its own a few lines before it. A block indented in a list item loses
+its fence's indent. Code quoted in prose stays prose. A block ends at a fence of its
 own on a line of its own (Markdown's rule), so a docstring's indented ```pycon example does
 not end it.
 """
@@ -31,7 +32,8 @@ _FILE_BLOCK_RE = re.compile(
     + _PATH
     + r")[ \t]*\n(?P<body2>.*?)"
     + close_fence("i2")
-    + r"|(?:^|\n)(?P<i3>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?:#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?(?P<inside>"
+    + r"|(?:^|\n)(?P<i3>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n[ \t]*"
+    + r"(?:(?P<marked>#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?)?(?P<inside>"
     + _PATH
     + r")[ \t]*\n(?P<body3>.*?)"
     + close_fence("i3"),
@@ -66,10 +68,23 @@ def file_blocks(text: str) -> tuple[list[tuple[str, str]], str]:
         body = match.group("body") if match.group("above") else match.group("body2") or match.group("body3")
         if ".." in path.split("/") or body is None:
             continue
-        body = _without_leading_noise(body, path)
+        indent = match.group("i1") or match.group("i2") or match.group("i3") or ""
+        body = _without_leading_noise(_outdented(body, len(indent)), path)
+        if match.group("inside") and not match.group("marked") and not _CODE_RE.search(body):
+            continue  # a bare path atop a block is a file's only above code (a listing of paths is not)
         found.append((path, body.rstrip("\n") + "\n"))
         rest = rest.replace(match.group(0), "")
     return found, rest
+
+
+_CODE_RE = re.compile(r"^(?:def|class|import|from|async def)\s", re.MULTILINE)
+
+
+def _outdented(body: str, width: int) -> str:
+    """A block's lines without the indent its fence had (a block in a list item is indented)."""
+    if not width:
+        return body
+    return "\n".join(line[min(width, len(line) - len(line.lstrip(" \t"))) :] for line in body.split("\n"))
 
 
 _FENCE_OPEN_RE = re.compile(r"[ \t]*```[ \t]*[\w+-]*[ \t]*")

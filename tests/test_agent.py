@@ -777,6 +777,30 @@ def test_a_reply_that_does_nothing_is_asked_for_the_change_in_the_form_the_promp
     )
 
 
+def test_a_reply_of_only_a_path_is_told_it_holds_no_code_and_sent_again_starts_a_fresh_try(tmp_path, rig_path):
+    """The 1.5B answered a bead with "```python\ntextkit/wrap.py\n```" three times running,
+    and the stuck rule ended the bead 35 s into its 300."""
+    path_only = text("```python\nbeatscore/combo.py\n```")
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [path_only, path_only, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert tool_results(llm, 1)[-1].startswith("That names beatscore/combo.py but holds no code.")
+    assert [m["role"] for m in llm.requests[2]["messages"]] == ["system", "user"]  # the second time: a fresh try
+    assert llm.requests[2]["temperature"] >= 0.7 and outcome.result["tries"] == 2
+    assert outcome.result["loops"] == 1
+
+
+def test_the_same_reply_without_a_call_a_third_time_in_a_fresh_try_ends_the_bead_stuck(tmp_path, rig_path):
+    idle = text("I will look at the code.")
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [idle, idle, idle, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "failed" and outcome.reason.startswith("stuck:"), outcome.reason
+    assert "the same reply without a tool call repeated 3 times" in outcome.reason
+    assert len(llm.requests) == 3 and outcome.result["tries"] == 2
+
+
 def test_a_new_file_that_was_written_is_not_called_missing_when_its_tests_fail(tmp_path, rig_path):
     wrong = tool("write_file", path="beatscore/combo.py", content="def multiplier(streak):\n    return 0\n")
     outcome, llm, _ = run_bead(tmp_path, rig_path, [wrong, write_combo()], acceptance_tests=("tests/test_combo.py",))

@@ -375,8 +375,10 @@ class Agent:
                 prose_in_a_row += 1
                 if prose_in_a_row >= self.limits.max_prose_in_a_row:
                     break
-                done = state.done
-                conv.add({"role": "user", "content": briefing.nudge(done.acceptance, done.wanted, self._tests_decide)})
+                if not state.tries.start_over:  # a try that starts over is asked afresh
+                    done = state.done
+                    nudge = briefing.nudge(done.acceptance, done.wanted, self._tests_decide, reply.content)
+                    conv.add({"role": "user", "content": nudge + calls.reply_note})
             else:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides

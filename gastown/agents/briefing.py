@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import checks, focus, prompts
+from gastown.agents import checks, fileblocks, focus, prompts
 from gastown.agents.rig import Rig
 from gastown.agents.toolspecs import describe, openai_tools
 from gastown.town import tokens
@@ -135,13 +135,20 @@ def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: 
     return "When the project's tests pass, call finish with a short summary (it is refused until they do)."
 
 
-def nudge(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool) -> str:
+def nudge(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool, reply: str | None = None) -> str:
     """What a reply that did nothing is told: the change in the form the first prompt asked
     for (told "reply with one tool call", a small model that writes code as blocks turns to
-    JSON calls of whole files, and damages them)."""
+    JSON calls of whole files, and damages them). A reply that was only a file's path is
+    told it held no code."""
+    path = fileblocks.lone_path(reply)
     if wanted:
         return f"Reply with `{wanted[0]}` on one line and then the whole test file in a fenced code block."
     if tests_decide and acceptance:
+        if path:
+            return (
+                f"That names {path} but holds no code. Reply with `{path}` on one line and then a code block "
+                "with the functions you change or add."
+            )
         return "Change the code: the file's path on one line, then a code block with the functions you change."
     return "Use the tools to do the work: reply with one tool call."
 

@@ -56,6 +56,7 @@ class Calls:
         self.state = state
         self.crew = crew
         self.crew_models: set[str] = set()  # the models that answered the Crew's questions since asked
+        self.reply_note = ""  # the last reply held no call: what it repeated ("" when nothing)
 
     def crew_asked(self, model: str) -> bool:
         """Whether ``model`` answered a Crew question since the last time this was asked: then
@@ -136,15 +137,25 @@ class Calls:
         for raw in reply.tool_calls:  # every structured call needs an answer
             if raw["id"] not in answered:
                 state.conv.add({"role": "tool", "tool_call_id": raw["id"], "content": "error: not run (see below)"})
+        self.reply_note = ""
         if parsed.errors:
             tally.attempt("invalid", ok=False)
             problem = "Your tool call could not be used:\n- " + "\n- ".join(parsed.errors)
             problem += "\nCall one tool, with its arguments as a JSON object."
-            problem += self._repeat(f"unusable {reply.content or ''}", problem, "the same unusable tool call")
+            problem += self._same_reply(f"unusable {reply.content or ''}", "the same unusable tool call")
             state.conv.add({"role": "user", "content": problem})
         elif not parsed.calls:
-            self._repeat(f"prose {reply.content or ''}", "", "the same reply without a tool call")
+            self.reply_note = self._same_reply(f"prose {reply.content or ''}", "the same reply without a tool call")
         return None
+
+    def _same_reply(self, key: str, what: str) -> str:
+        """A note for an unusable reply sent before (counted as a loop); the second time, the
+        try ends too, where tests decide: a fresh try, sampled hotter, is the way out of it."""
+        note = self.state.repeats.replied(key, what)
+        self.state.tally.loops += bool(note)
+        if note and self.state.done.tests_decide:
+            self.state.tries.end("the same unusable reply twice: a new answer, not the same again")
+        return note
 
     def _tested(self, pending: list[tuple[toolcalls.ToolCall, str]], answered: set[str]) -> str | None:
         """Run the bead's check once for the changes in ``pending`` and answer them, the

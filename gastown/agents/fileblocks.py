@@ -113,4 +113,15 @@ def lone_code_block(text: str | None) -> str | None:
     """The code of a reply's one Python block that names no file ("Here is the corrected
     code:" and a block): the caller decides whether a file is meant (see Sandbox.home_of)."""
     blocks = [m.group("body") for m in _CODE_BLOCK_RE.finditer(text or "")]
-    return blocks[0].rstrip("\n") + "\n" if len(blocks) == 1 and blocks[0].strip() else None
+    if len(blocks) != 1 or not blocks[0].strip() or lone_path(blocks[0]):  # a path alone is no code
+        return None
+    return blocks[0].rstrip("\n") + "\n"
+
+
+_LONE_PATH_RE = re.compile(r"\s*(?:```[\w+-]*[ \t]*\n)?[ \t]*[`*]*(?P<path>" + _PATH + r")[`*:]*\s*(?:```)?\s*")
+
+
+def lone_path(text: str | None) -> str | None:
+    """The path a reply holds and nothing else (bare, quoted or fenced on its own), or None."""
+    found = _LONE_PATH_RE.fullmatch(text or "")
+    return found.group("path") if found else None

@@ -3,7 +3,9 @@
 A small model at a low temperature repeats a reply exactly. The second time the same call
 gets the same answer (or the same change is made again), the model is told plainly what
 repeats and what to try instead, and the next request is sampled hotter; past the limit
-the loop ends as stuck. A change to the files resets what counts as "the same answer".
+the loop ends as stuck. A change to the files resets what counts as "the same answer". The same unusable reply (no
+call, or none that can be used) counts over the whole bead: the second time the try starts
+over, hotter; the third ends the bead as stuck.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Repeats:
         self.heat = 0  # repeats since the files last changed: each asks for a less likely reply
         self.floor = TEMPERATURES[0]  # the coolest a request is sampled (raised for a fresh try)
         self._earlier: set[str] = set()  # changes made in tries before this one
+        self._replies: dict[str, int] = {}  # unusable replies, counted over the whole bead
 
     def see(self, key: str) -> int:
         """How many times ``key`` has now been seen since the last change to the files."""
@@ -56,6 +59,22 @@ class Repeats:
         return (
             "\n\nNote: you did exactly this before and got exactly this answer. Repeating it will not help; "
             f"one more time ends the bead as stuck. {HINTS.get(tool, 'Do something different.')}"
+        )
+
+    def replied(self, reply: str, what: str) -> str:
+        """The note for the same unusable reply again ("" the first time); Stuck past the limit.
+        Counted over the bead's tries, not only this one: a try that starts over (see tries) is
+        how a model that repeats a reply gets out of it, and one that sends it yet again there
+        cannot."""
+        self._replies[reply] = seen = self._replies.get(reply, 0) + 1
+        if seen >= self.limit:
+            raise Stuck(f"{what} repeated {seen} times")
+        if seen < 2:
+            return ""
+        self.warm()
+        return (
+            "\n\nNote: you sent exactly this reply before, and it did nothing. Repeating it will not help; "
+            "one more time ends the bead as stuck."
         )
 
     def rewritten(self, key: str, what: str) -> str:

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from gastown.agents.imports import add_missing, future_first, missing
+from gastown.agents.imports import add_missing, future_first, missing, without_self_import
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,16 @@ def test_future_imports_move_above_an_import_a_model_put_before_them():
     )
     compile(fixed, "wrap.py", "exec")
     assert future_first(fixed) == fixed  # already first: as it was
+
+
+def test_a_module_that_imports_itself_loses_that_import_and_nothing_else():
+    """The 1.5B began textkit/slug.py with the test's own import line; the module then could
+    not be imported, and every test of the bead errored."""
+    source = "from textkit.slug import slugify, SlugError\nimport unicodedata\n\n\ndef slugify(t):\n    return t\n"
+    assert without_self_import(source, "textkit/slug.py") == "import unicodedata\n\n\ndef slugify(t):\n    return t\n"
+    assert without_self_import("from textkit.slug import a\n\nB = 1\n", "textkit/slug.py") == "B = 1\n"
+    wrapped = "from humanize.number import (\n    ordinal,\n)\nX = 1\n"
+    assert without_self_import(wrapped, "src/humanize/number.py") == "X = 1\n"  # a src layout's name
+    assert without_self_import("import lib\n", "lib/__init__.py") == ""
+    for kept in ("from textkit.case import words\n", "from . import case\n", "x = 1; import textkit.slug\n"):
+        assert without_self_import(kept, "textkit/slug.py") == kept

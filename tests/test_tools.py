@@ -142,6 +142,12 @@ def test_what_commands_print_names_the_worktrees_files_by_relative_paths(sandbox
     assert run.output == "ImportError while importing tests/test_app.py\n" and str(sandbox.root) not in text
 
 
+def test_a_module_written_with_an_import_of_itself_is_written_without_it(sandbox):
+    said = sandbox.write_file("src/slug.py", "from src.slug import slugify\n\n\ndef slugify(t):\n    return t\n")
+    assert "; its import of itself (slug, src.slug) dropped" in said
+    assert (sandbox.root / "src" / "slug.py").read_text() == "def slugify(t):\n    return t\n"
+
+
 def test_count_tests_reads_pytest_and_gut():
     assert count_tests("==== 2 failed, 5 passed, 1 error in 0.3s ====")["errors"] == 1
     gut = "Totals\nPassing Tests   7\nFailing Tests   2\nPending   1\n"

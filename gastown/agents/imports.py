@@ -102,6 +102,48 @@ def future_first(source: str) -> str:
     return "".join(kept[:after] + moved + kept[after:])
 
 
+def module_names(relative: str) -> set[str]:
+    """The names a file is imported by: ``textkit/slug.py`` is ``textkit.slug``, a package's
+    ``__init__.py`` its package, and under ``src/`` without it."""
+    parts = relative.removesuffix(".py").split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    names = {".".join(parts)} if parts else set()
+    if len(parts) > 1 and parts[0] == "src":
+        names.add(".".join(parts[1:]))
+    return names
+
+
+def without_self_import(source: str, relative: str) -> str:
+    """``source`` without its top-level imports of itself (``from textkit.slug import
+    slugify`` in textkit/slug.py: a small model copies the test's import line into the module,
+    and the module then cannot be imported at all); as it was when there are none, or it
+    does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source
+    itself = module_names(relative)
+    lines = _lines(source)
+    spans = [
+        range(node.lineno - 1, node.end_lineno or node.lineno)
+        for node in tree.body
+        if (
+            (isinstance(node, ast.ImportFrom) and not node.level and node.module in itself)
+            or (isinstance(node, ast.Import) and all(alias.name in itself for alias in node.names))
+        )
+        and _own_lines(node, lines)
+    ]
+    kept = "".join(line for i, line in enumerate(lines) if not any(i in span for span in spans))
+    return kept if kept[:1] == source[:1] else kept.lstrip("\n")  # no blank lines left at the top
+
+
+def _own_lines(node: ast.stmt, lines: list[str]) -> bool:
+    """Whether ``node`` has its lines to itself (not ``x = 1; import m``)."""
+    last = lines[(node.end_lineno or node.lineno) - 1].rstrip("\n")
+    return node.col_offset == 0 and node.end_col_offset == len(last.rstrip())
+
+
 def add_missing(source: str) -> tuple[str, list[str]]:
     """``source`` with the imports it lacks put after its docstring and leading imports
     (``insertion_line``), and those import lines (none: ``source`` as it was)."""

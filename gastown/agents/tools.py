@@ -364,10 +364,8 @@ class Sandbox:
             content, note = hoisted, note + "; `from __future__` imports moved to the top"
         alone = imports.without_self_import(content, rel) if target.suffix == ".py" else content
         if alone != content:
-            content, note = (
-                alone,
-                note + f"; its import of itself ({', '.join(sorted(imports.module_names(rel)))}) dropped",
-            )
+            itself = ", ".join(sorted(imports.module_names(rel)))
+            content, note = alone, note + f"; its import of itself ({itself}) dropped"
         if target.is_file() and target.read_bytes() == content.encode():
             return f"no change: {rel} already holds exactly this content; change the code to change the result"
         _check_compiles(target, content, rel, self.python)

@@ -34,4 +34,5 @@ what the model is shown.
 ``wakeup``      a watchdog wake-up when a commit on tasks may have landed
 ``watcher``     one long-running process per role that claims and works beads: the loop
 ``worktree``    a bead's private checkout of its rig
+``writes``      what a model's write must pass before it lands, and what it is cleaned of
 """

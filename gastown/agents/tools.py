@@ -16,18 +16,16 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from gastown.agents import edits, imports, merge
+from gastown.agents import edits, imports, merge, writes
 from gastown.agents.commands import Run, count_tests, run_command, tail
 from gastown.agents.jail import Jail
 from gastown.errors import GitFailed
 from gastown.town import git
-from gastown.town.bead import named_like_tests
 from gastown.town.secrets import Secrets
 
 READ_LIMIT = 20000
@@ -41,94 +39,6 @@ NEVER_LISTED = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest
 
 class ToolError(Exception):
     """A tool refused or failed; the message goes back to the model."""
-
-
-GUTTED_LINES = 20  # a file this long or longer ...
-GUTTED_SHARE = 0.4  # ... is not replaced by a write keeping less than this share of its lines
-
-
-def _check_not_gutted(target: Path, content: str, relative: str) -> None:
-    """Refuse a write that would replace most of an existing file: small models send a stub or a
-    placeholder ("<insert code here>") where they meant to add a function, and lose the module."""
-    try:
-        old = target.read_text(errors="replace").count("\n") if target.is_file() else 0
-    except OSError:
-        return
-    new = content.count("\n")
-    if old >= GUTTED_LINES and new < old * GUTTED_SHARE:
-        raise ToolError(
-            f"write_file would replace {relative} ({old} lines) with {new} lines and lose the rest. "
-            "To add or change code in it, use edit_file (replace an exact snippet, e.g. the last lines "
-            "of the file with those lines plus your new code); to rewrite it, send the whole file."
-        )
-
-
-# One fenced block and nothing around it (no fence inside).
-_FENCED = re.compile(r"\s*```[\w+-]*[ \t]*\n((?:(?![ \t]*```).*\n)+)[ \t]*```\s*")
-
-
-def _test_file(relative: str) -> bool:
-    """A path that holds tests, or where tests may be added: named like tests, a conftest, or in a tests folder."""
-    path = PurePosixPath(relative)
-    return named_like_tests(relative) or path.name == "conftest.py" or "tests" in path.parts[:-1]
-
-
-def _a_test(name: str) -> bool:
-    return name.startswith("test_") or name.startswith("Test")
-
-
-_COMPILES = "import sys; compile(sys.stdin.read(), sys.argv[1], 'exec', dont_inherit=True)"
-
-
-def _rig_compiles(python: Sequence[str], content: str, relative: str) -> bool:
-    """Whether the rig's own interpreter compiles ``content`` (True when it cannot be asked:
-    only a refusal both interpreters agree on is made)."""
-    try:
-        proc = subprocess.run(
-            [*python, "-c", _COMPILES, relative], input=content.encode(), capture_output=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
-        return True
-    return proc.returncode == 0
-
-
-def _check_compiles(target: Path, content: str, relative: str, python: Sequence[str] = ()) -> None:
-    """Refuse Python that does not compile, unless the file did not compile before either: a
-    broken write (an edit that cut a docstring in two) costs a small model the rest of the bead.
-    ``python`` is the rig's interpreter when it is not gastown's: newer syntax is judged by it."""
-    if target.suffix != ".py":
-        return
-    try:
-        compile(content, relative, "exec", dont_inherit=True)
-        return
-    except (SyntaxError, ValueError) as error:
-        problem = error
-    if python and _rig_compiles(python, content, relative):
-        return
-    try:
-        if target.is_file():
-            compile(target.read_bytes(), relative, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, OSError):
-        return  # already broken: the model may be fixing it a piece at a time
-    where = ""
-    line = getattr(problem, "lineno", None)
-    if isinstance(problem, SyntaxError) and line:
-        lines = edits.split_lines(content)
-        first, last = max(1, line - 2), min(len(lines), line + 2)
-        where = f" at line {line}:\n" + edits.number(lines[first - 1 : last], first)
-    message = getattr(problem, "msg", str(problem))
-    raise ToolError(
-        f"not written: {relative} would not compile ({message}){where}\nThe file is unchanged; send code that compiles."
-    )
-
-
-def _imported(target: Path, text: str) -> tuple[str, str]:
-    """``text`` with the standard-library imports it uses and lacks (``gastown.agents.imports``),
-    and a note saying which were added ("" for none, and for a file that is not Python)."""
-    if target.suffix != ".py":
-        return text, ""
-    text, lines = imports.add_missing(text)
-    return text, f"; added {'; '.join(lines)} at the top (used, never imported)" if lines else ""
 
 
 def _walk(root: Path) -> list[str]:
@@ -352,23 +262,12 @@ class Sandbox:
         home = self._home_of(path, content)
         target = self._writable(home or path)
         note = f"; {path} names no folder here, and {home} defines what it holds" if home else ""
-        plain = edits.unnumber(content) if content.count("\n") >= 2 else None
-        if plain is not None:  # a copy of read_file's output: the numbers are not the file's
-            content, note = plain, note + "; the line numbers copied from read_file were dropped"
-        fenced = _FENCED.fullmatch(content)
-        if fenced is not None:  # the file as a reply shows it: the fence is not the file's
-            content, note = fenced.group(1), note + "; the code fence around the content was dropped"
         rel = self.relative(target)
-        hoisted = imports.future_first(content) if target.suffix == ".py" else content
-        if hoisted != content:
-            content, note = hoisted, note + "; `from __future__` imports moved to the top"
-        alone = imports.without_self_import(content, rel) if target.suffix == ".py" else content
-        if alone != content:
-            itself = ", ".join(sorted(imports.module_names(rel)))
-            content, note = alone, note + f"; its import of itself ({itself}) dropped"
+        content, cleaned = writes.cleaned(content, rel)
+        note += cleaned
         if target.is_file() and target.read_bytes() == content.encode():
             return f"no change: {rel} already holds exactly this content; change the code to change the result"
-        _check_compiles(target, content, rel, self.python)
+        self._check_compiles(target, content, rel)
         old = target.read_text(errors="replace") if target.suffix == ".py" and target.is_file() else ""
         if old and merge.is_fragment(old, content):
             try:
@@ -377,13 +276,11 @@ class Sandbox:
                 raise ToolError(f"{rel}: {error}") from None
             if merged.text == old:
                 return f"no change: {rel} already has these definitions exactly; change the code to change the result"
-            if merged.added and not merged.replaced and not _test_file(rel) and all(map(_a_test, merged.added)):
-                raise ToolError(  # a small model shown the tests first sends them back
-                    f"not written: the block holds only tests ({', '.join(merged.added)}), copied from the test "
-                    f"file; they stay there. Send the code of {rel} that they test, not the tests."
-                )
-            _check_compiles(target, merged.text, rel, self.python)
-            text, added = _imported(target, merged.text)
+            copied = writes.tests_copied(rel, merged.added, merged.replaced)
+            if copied:
+                raise ToolError(copied)
+            self._check_compiles(target, merged.text, rel)
+            text, added = writes.with_imports(rel, merged.text)
             target.write_text(text)
             done = [f"replaced {', '.join(merged.replaced)}"] if merged.replaced else []
             done += [f"added {', '.join(merged.added)}"] if merged.added else []
@@ -392,11 +289,18 @@ class Sandbox:
                 f"{', '.join(merged.kept) or 'nothing else'} ({len(edits.split_lines(text))} lines now{note}; "
                 f"to delete a definition, use edit_file){added}"
             )
-        _check_not_gutted(target, content, rel)
+        gutted = writes.gutting(target, content, rel)
+        if gutted:
+            raise ToolError(gutted)
         self._make_parent(target, path)
-        text, added = _imported(target, content)
+        text, added = writes.with_imports(rel, content)
         target.write_text(text)
         return f"wrote {rel} ({len(text)} characters{note}){added}"
+
+    def _check_compiles(self, target: Path, content: str, relative: str) -> None:
+        problem = writes.compile_problem(target, content, relative, self.python)
+        if problem:
+            raise ToolError(problem)
 
     def edit_file(self, path: str, old: str, new: str) -> str:
         """Replace the one place where ``old`` occurs in ``path`` with ``new``."""
@@ -408,9 +312,9 @@ class Sandbox:
             if old.strip():
                 raise ToolError(f"{rel}: no such file; to create it, call edit_file with an empty old (or write_file)")
             new = _plain(new)
-            _check_compiles(target, new, rel, self.python)
+            self._check_compiles(target, new, rel)
             self._make_parent(target, path)
-            new, added = _imported(target, new)
+            new, added = writes.with_imports(rel, new)
             target.write_text(new)
             lines = edits.split_lines(new)
             return self._edited(f"created {rel} ({len(lines)} lines){added}", lines, 1, len(lines))
@@ -429,8 +333,8 @@ class Sandbox:
                 made = edits.apply(text, old, new, rel)
             except edits.EditError as error:
                 raise ToolError(self._secrets.redact(str(error))) from None
-        _check_compiles(target, made.text, rel, self.python)
-        text, added = _imported(target, made.text)
+        self._check_compiles(target, made.text, rel)
+        text, added = writes.with_imports(rel, made.text)
         if added:  # the edit's lines move down when the imports went in above them
             grew = len(edits.split_lines(text)) - len(edits.split_lines(made.text))
             below = made.first > imports.insertion_line(made.text)

@@ -42,6 +42,24 @@ def test_text_and_structured_tool_calls_stream_with_usage():
         assert llm.requests[1]["stream"] is True and llm.requests[1]["tools"]
 
 
+def test_a_models_sampling_goes_with_every_request_and_none_without_it():
+    with FakeLLM(script([text("a"), text("b")])) as llm:
+        client(llm.url, sampling={"top_p": 0.8, "top_k": 20, "min_p": 0.05}).chat(MESSAGES, temperature=0.7)
+        client(llm.url).chat(MESSAGES)
+    sampled, plain = llm.requests
+    assert (sampled["top_p"], sampled["top_k"], sampled["min_p"], sampled["temperature"]) == (0.8, 20, 0.05, 0.7)
+    assert not {"top_p", "top_k", "min_p"} & set(plain)
+
+
+def test_the_known_qwen_coders_are_sampled_as_their_makers_suggest():
+    from gastown.town import roster
+
+    qwen = roster.load({}, {}).model("qwen2.5-coder-1.5b")
+    assert dict(qwen.sampling) == {"top_p": 0.8, "top_k": 20}
+    mine = roster.parse_model("mine", {"endpoint": "http://127.0.0.1:1/v1", "sampling": {"top_k": 40}})
+    assert dict(mine.sampling) == {"top_k": 40}
+
+
 def test_a_tool_name_repeated_in_every_chunk_is_read_once():
     repeated = tool("submit_plan", title="a plan that takes several chunks to stream")
     repeated.repeat_name = True

@@ -163,6 +163,8 @@ def test_the_parser_reads_every_key_the_schema_defines():
             "models.smollm2-1.7b.tool_mode: must be 'native', 'text' or 'schema'",
             None,
         ),
+        ({"m": {"sampling": {"top_k": "many"}}}, {}, "models.m.sampling.top_k: must be a whole number", None),
+        ({"m": {"sampling": {"temperature": 0.1}}}, {}, "models.m.sampling: unknown key 'temperature'", None),
         ({"m": 3}, {}, "town.toml: models.m must be a table", None),
         ({}, {"polecat": {"bead_seconds": float("nan")}}, "roles.polecat.bead_seconds: must be a finite number", None),
         ({}, {"polecat": {"bead_seconds": 0}}, "roles.polecat.bead_seconds: must be a number above 0", None),

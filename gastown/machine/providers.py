@@ -350,8 +350,12 @@ class ModelClient:
             request["max_tokens"] = max_tokens
         if temperature is not None:
             request["temperature"] = temperature
-        if self.spec.local:
-            request["extra_body"] = {"cache_prompt": True}  # llama.cpp: reuse the stable prefix
+        sampling = dict(self.spec.sampling)
+        if "top_p" in sampling:
+            request["top_p"] = sampling.pop("top_p")
+        extra = {"cache_prompt": True} if self.spec.local else {}  # llama.cpp: reuse the stable prefix
+        if extra or sampling:
+            request["extra_body"] = extra | sampling  # top_k, min_p, repeat_penalty: not OpenAI's
         return request
 
     def _complete(self, url: str, request: dict[str, Any], until: float | None = None) -> Reply:

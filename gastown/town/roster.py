@@ -91,6 +91,9 @@ class ModelSpec:
     # to a JSON Schema by the server's grammar (llama.cpp's json_object + schema); for small
     # models whose native tool calls run on past their length limit.
     tool_mode: str = "native"
+    # top_p, top_k, min_p, repeat_penalty: sent with every request (the temperature is the
+    # loop's). Qwen's coders ask for top_p 0.8, top_k 20; a server's own defaults are wider.
+    sampling: Mapping[str, float] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def kv_bytes_per_token(self) -> float:
@@ -368,6 +371,7 @@ def known_spec(known: catalog.KnownModel, name: str | None = None) -> ModelSpec:
         max_output_tokens=known.max_output_tokens,
         max_turns=known.max_turns,
         tool_mode=known.tool_mode,
+        sampling=dict(known.sampling),
         model_path=str(path) if path else None,
         extra={"catalog": known.name},
     )

@@ -255,3 +255,20 @@ def test_the_code_to_change_is_shown_without_its_long_docstrings_and_they_follow
     assert merge.merge(WORDS, code).text == WORDS  # copied back as shown, the file is as it was
     the_refinerys = bead_text(bead, [], "", ["tests/test_words.py"], [("words.py", WORDS)])
     assert '"""The word in capitals.' in the_refinerys.split("```", 2)[1]  # a tests writer reads the code whole
+
+
+def test_a_gathering_init_is_cut_to_the_imports_of_what_the_bead_is_about():
+    from gastown.agents.excerpt import gathered
+
+    init = (
+        '"""The package."""\n\nfrom __future__ import annotations\n\nimport importlib.metadata\n\n'
+        "from lib.size import naturalsize\nfrom lib.number import (\n    apnumber,\n    ordinal,\n)\n\n"
+        '__version__ = importlib.metadata.version(__name__)\n__all__ = ["apnumber", "naturalsize", "ordinal"]\n'
+    )
+    cut = gathered(init, {"ordinal"}, "lib/__init__.py")
+    assert cut == (
+        "# lib/__init__.py: 14 lines; 6 other statements left out (imports, __all__; read_file for all)\n"
+        "from lib.number import (\n    apnumber,\n    ordinal,\n)\n"
+    )
+    assert gathered(init, {"slugify"}, "lib/__init__.py") == init  # nothing about the bead: whole
+    assert gathered(GATHERING_INIT, {"ordinal"}, "lib/__init__.py").endswith("from lib.number import ordinal\n")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown.agents import checks, fileblocks, focus, prompts
+from gastown.agents.excerpt import gathered
 from gastown.agents.rig import Rig
 from gastown.agents.toolspecs import describe, openai_tools
 from gastown.town import tokens
@@ -183,6 +184,7 @@ def first_messages(
         about,
     )
     context = gathering(shown, named)
+    shown = [(path, gathered(text, about, path) if path in context else text) for path, text in shown]
     task = prompts.bead_text(
         bead.to_dict(),
         list(rig.test_paths) if role != "refinery" else [],

@@ -215,3 +215,22 @@ def _functions(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFuncti
         elif isinstance(node, ast.ClassDef):
             found += [(n, f"{node.name}.") for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     return found
+
+
+def gathered(source: str, about: set[str], path: str) -> str:
+    """A package ``__init__.py`` that only gathers names, cut to the imports of what the bead
+    is about, under a line saying how much is left out: the rest (humanize's: 60 lines, ~300
+    tokens of every prompt) tells a model nothing it needs. As it is when no import names
+    any of ``about``, or it does not parse."""
+    tree = parse(source)
+    if tree is None:
+        return source
+    lines = source.splitlines()
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    kept = [n for n in imports if any((a.asname or a.name).split(".")[0] in about for a in n.names)]
+    if not kept or len(kept) == len(tree.body):
+        return source
+    shown = ["\n".join(lines[n.lineno - 1 : n.end_lineno]) for n in kept]
+    left = len(tree.body) - len(kept)
+    header = f"# {path}: {len(lines)} lines; {left} other statements left out (imports, __all__; read_file for all)"
+    return "\n".join([header, *shown]) + "\n"

@@ -5,7 +5,8 @@ with different values: thousands of tokens a small model pays ~25 ms each for on
 and reads worse for it. ``shown`` keeps the failure sections (with ``-l``'s local values:
 what the test gave the code), shows each different failure — the same frames and the same
 exception — once and names its repeats, shows at most DISTINCT_SHOWN of them whole and
-names the rest, and cuts pytest's progress dots and its list of passing tests.
+names the rest, and cuts pytest's progress dots, its list of passing tests and its short
+summary's list of the failures already shown or named.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from gastown.agents.commands import Run, tail
 
 SHOWN_OUTPUT = 5000  # characters of failing-test output a model sees per run
 DISTINCT_SHOWN = 3  # different failures shown whole per run; the rest by name
-SUMMARY_SHOWN = 12  # lines of pytest's short summary ("FAILED t.py::x - ...") kept
 _SECTION_RE = re.compile(r"^_{3,} .+ _{3,}$")  # pytest's "____ test_name ____" over each failure
 _BANNER_RE = re.compile(r"^={3,} .* ={3,}$")  # "==== short test summary info ===="
 _PROGRESS_RE = re.compile(r"^[.FEsxX]+\s*(?:\[\s*\d+%\])?$")  # pytest -q's progress dots
@@ -62,12 +62,10 @@ def _distinct_failures(lines: list[str]) -> list[str]:
         out += section
         if others:
             out.append(f"(the same failure in: {_some(others)})")
-    summary = [line for line in lines[last:] if not line.startswith(("FAILED ", "ERROR "))]
-    listed = [line for line in lines[last:] if line.startswith(("FAILED ", "ERROR "))]
-    if len(listed) > SUMMARY_SHOWN:
-        more = f"... and {len(listed) - SUMMARY_SHOWN} more failed"
-        listed = [*listed[:SUMMARY_SHOWN], more]
-    return out + summary[:1] + listed + summary[1:]
+    # pytest's short summary lists again, one line each, the failures shown or named above:
+    # only its counts are news
+    listing = ("FAILED ", "ERROR ")
+    return out + [line for line in lines[last:] if not line.startswith(listing) and "short test summary" not in line]
 
 
 def _failure_key(section: list[str]) -> str:

@@ -376,6 +376,21 @@ def test_the_same_unusable_reply_three_times_ends_the_bead_stuck(tmp_path, rig_p
     assert len(llm.requests) == 3
 
 
+def test_different_bad_structured_calls_are_not_the_same_reply(tmp_path, rig_path):
+    """A structured call comes with no text: the calls themselves tell two replies apart."""
+    replies = [
+        tool("read_file"),  # no path
+        tool("read_file", path="README.md"),
+        tool("edit_file", path="beatscore/scoring.py"),  # no old, no new
+        tool("read_file", path="AGENTS.md"),
+        tool("list_dir", path=".", depth=2),  # an argument list_dir does not take
+        write_combo(),
+    ]
+    outcome, llm, _ = run_bead(tmp_path, rig_path, replies, acceptance_tests=("tests/test_combo.py",))
+    assert outcome.status == "done", outcome.reason
+    assert len(llm.requests) == 6 and outcome.result["loops"] == 0
+
+
 def test_a_repeat_after_a_change_to_the_files_is_not_a_loop(tmp_path, rig_path):
     outcome, _, _ = run_bead(
         tmp_path,
@@ -789,6 +804,18 @@ def test_a_reply_of_only_a_path_is_told_it_holds_no_code_and_sent_again_starts_a
     assert [m["role"] for m in llm.requests[2]["messages"]] == ["system", "user"]  # the second time: a fresh try
     assert llm.requests[2]["temperature"] >= 0.7 and outcome.result["tries"] == 2
     assert outcome.result["loops"] == 1
+
+
+def test_a_fresh_try_begun_for_a_repeated_reply_gets_its_own_replies_without_a_call(tmp_path, rig_path):
+    idle = text("I will look at the code.")
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [idle, idle, text("Let me think about it."), write_combo()],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert len(llm.requests) == 4 and outcome.result["tries"] == 2
 
 
 def test_the_same_reply_without_a_call_a_third_time_in_a_fresh_try_ends_the_bead_stuck(tmp_path, rig_path):

@@ -70,6 +70,8 @@ def test_a_module_that_imports_itself_loses_that_import_and_nothing_else():
     assert without_self_import("from textkit.slug import a\n\nB = 1\n", "textkit/slug.py") == "B = 1\n"
     wrapped = "from humanize.number import (\n    ordinal,\n)\nX = 1\n"
     assert without_self_import(wrapped, "src/humanize/number.py") == "X = 1\n"  # a src layout's name
-    assert without_self_import("import lib\n", "lib/__init__.py") == ""
+    assert without_self_import("from textkit.slug import a  # noqa: F401\nB = 1\n", "textkit/slug.py") == "B = 1\n"
     for kept in ("from textkit.case import words\n", "from . import case\n", "x = 1; import textkit.slug\n"):
         assert without_self_import(kept, "textkit/slug.py") == kept
+    package = "from textkit import case, slug\n"  # a package importing its modules
+    assert without_self_import(package, "textkit/__init__.py") == package

@@ -272,3 +272,12 @@ def test_a_gathering_init_is_cut_to_the_imports_of_what_the_bead_is_about():
     )
     assert gathered(init, {"slugify"}, "lib/__init__.py") == init  # nothing about the bead: whole
     assert gathered(GATHERING_INIT, {"ordinal"}, "lib/__init__.py").endswith("from lib.number import ordinal\n")
+
+
+def test_a_form_feed_in_the_code_does_not_shift_the_lifted_docstrings():
+    from gastown.agents.excerpt import lift_docstrings
+
+    source = 'SEP = "\x0c"\n\x0c\ndef f():\n    """Do f.\n\n    More.\n    """\n    return SEP\n'
+    code, docs = lift_docstrings(source)
+    assert code == 'SEP = "\x0c"\n\x0c\ndef f():\n    return SEP\n' and docs == [("f()", "Do f.\n\nMore.")]
+    compile(code, "f.py", "exec")

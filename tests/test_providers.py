@@ -48,6 +48,7 @@ def test_a_models_sampling_goes_with_every_request_and_none_without_it():
         client(llm.url).chat(MESSAGES)
     sampled, plain = llm.requests
     assert (sampled["top_p"], sampled["top_k"], sampled["min_p"], sampled["temperature"]) == (0.8, 20, 0.05, 0.7)
+    assert sampled["cache_prompt"] is True and plain["cache_prompt"] is True  # llama.cpp's, beside them
     assert not {"top_p", "top_k", "min_p"} & set(plain)
 
 

@@ -208,3 +208,17 @@ def test_a_bare_path_atop_a_block_of_code_names_it_and_a_listing_of_paths_is_no_
     (call,) = parse(None, reply, TOOLS).calls
     assert call.arguments == {"path": "textkit/stats.py", "content": "def reading_time(text):\n    return 1\n"}
     assert parse(None, "The files:\n```\ntextkit/stats.py\ntextkit/cli.py\n```\n", TOOLS).calls == []
+
+
+def test_a_blocks_closing_fence_never_opens_one_so_the_code_after_the_next_path_is_written():
+    # the retry hint's form: a sentence about the faulty line quoted in a block, the path, the code
+    reply = "The fault is this line:\n```\nreturn x\n```\ntextkit/slug.py\n```\ndef slugify(t):\n    return t\n```\n"
+    (call,) = parse(None, reply, TOOLS).calls
+    assert call.arguments == {"path": "textkit/slug.py", "content": "def slugify(t):\n    return t\n"}
+
+
+def test_a_fenced_path_does_not_name_a_shell_block_nor_a_dotted_name_a_file():
+    shell = "```python\ntextkit/slug.py\n```\nRun the tests with:\n```bash\npytest\n```\n"
+    assert parse(None, shell, TOOLS).calls == []
+    dotted = "```python\nos.path\nimport os\n```\n"
+    assert parse(None, dotted, TOOLS).calls == []

@@ -132,20 +132,47 @@ def test_run_tests_counts(sandbox):
     assert "3 passed, 1 failed" in text
 
 
-def test_what_commands_print_names_the_worktrees_files_by_relative_paths(sandbox):
+def test_what_commands_print_names_the_worktrees_files_as_dot_relative_paths(sandbox):
     """pytest's ImportError names the test module by its absolute path; shown that, a model
     sent it back as a tool's path."""
     where = "import os; print('ImportError while importing ' + os.path.join(os.getcwd(), 'tests/test_app.py'))"
-    assert sandbox.shell_exec(["python", "-c", where]) == "exit 0\nImportError while importing tests/test_app.py\n"
+    assert sandbox.shell_exec(["python", "-c", where]) == "exit 0\nImportError while importing ./tests/test_app.py\n"
     tests = dataclasses.replace(sandbox, test_command=["python", "-c", where])
     text, run, _ = tests.run_tests()
-    assert run.output == "ImportError while importing tests/test_app.py\n" and str(sandbox.root) not in text
+    assert run.output == "ImportError while importing ./tests/test_app.py\n" and str(sandbox.root) not in text
+    assert sandbox.read_file("./tests/test_app.py").startswith("tests/test_app.py lines 1-")  # as a tool takes it
 
 
 def test_a_module_written_with_an_import_of_itself_is_written_without_it(sandbox):
     said = sandbox.write_file("src/slug.py", "from src.slug import slugify\n\n\ndef slugify(t):\n    return t\n")
     assert "; its import of itself (slug, src.slug) dropped" in said
     assert (sandbox.root / "src" / "slug.py").read_text() == "def slugify(t):\n    return t\n"
+
+
+def test_a_whole_module_written_without_the_docstrings_it_was_shown_without_keeps_them(sandbox):
+    """A Polecat is shown the code it changes with its long docstrings lifted out (prompts.py)."""
+    documented = "".join(
+        f'def f{n}(x):\n    """Do f{n}.\n\n    Longer words about f{n}.\n    """\n    return x + {n}\n\n\n'
+        for n in range(4)
+    )
+    (sandbox.root / "src" / "many.py").write_text(documented)
+    bare = "".join(f"def f{n}(x):\n    return x + {n * 10}\n\n\n" for n in range(4))
+    said = sandbox.write_file("src/many.py", bare)
+    assert "the docstrings it left out kept" in said, said
+    assert (sandbox.root / "src" / "many.py").read_text() == documented.replace(
+        "return x + 1\n", "return x + 10\n"
+    ).replace("return x + 2\n", "return x + 20\n").replace("return x + 3\n", "return x + 30\n")
+
+
+def test_a_gathering_init_as_the_prompt_cut_it_is_not_written_back_over_the_file(sandbox):
+    from gastown.agents.excerpt import gathered
+
+    init = "from src.app import VALUE\nfrom src.other import OTHER\n\n__all__ = ['OTHER', 'VALUE']\n"
+    (sandbox.root / "src" / "__init__.py").write_text(init)
+    cut = gathered(init, {"VALUE"}, "src/__init__.py")
+    with pytest.raises(ToolError, match="as the prompt showed it, its other statements left out"):
+        sandbox.write_file("src/__init__.py", cut)
+    assert (sandbox.root / "src" / "__init__.py").read_text() == init
 
 
 def test_count_tests_reads_pytest_and_gut():

@@ -142,7 +142,9 @@ class Calls:
             tally.attempt("invalid", ok=False)
             problem = "Your tool call could not be used:\n- " + "\n- ".join(parsed.errors)
             problem += "\nCall one tool, with its arguments as a JSON object."
-            problem += self._same_reply(f"unusable {reply.content or ''}", "the same unusable tool call")
+            # a structured call has no content: its name and arguments say what was sent (not its id)
+            shape = json.dumps([(c["function"]["name"], c["function"]["arguments"]) for c in reply.tool_calls])
+            problem += self._same_reply(f"unusable {reply.content or ''}\0{shape}", "the same unusable tool call")
             state.conv.add({"role": "user", "content": problem})
         elif not parsed.calls:
             self.reply_note = self._same_reply(f"prose {reply.content or ''}", "the same reply without a tool call")

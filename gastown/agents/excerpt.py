@@ -187,7 +187,7 @@ def lift_docstrings(source: str) -> tuple[str, list[tuple[str, str]]]:
     tree = parse(source)
     if tree is None:
         return source, []
-    lines = source.splitlines()
+    lines = source.split("\n")  # as ast counts lines (splitlines also splits at \x0c and \x85)
     cuts: list[tuple[int, int, str | None]] = []  # 0-based first and last line, and what replaces them
     lifted: list[tuple[str, str]] = []
     for node, owner in _functions(tree):
@@ -203,7 +203,7 @@ def lift_docstrings(source: str) -> tuple[str, list[tuple[str, str]]]:
         lifted.append((f"{owner}{node.name}({ast.unparse(node.args)})", text))
     for first, last, stand_in in sorted(cuts, reverse=True):
         lines[first : last + 1] = [] if stand_in is None else [stand_in]
-    return "\n".join(lines) + ("\n" if source.endswith("\n") else ""), lifted
+    return "\n".join(lines), lifted
 
 
 def _functions(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
@@ -225,12 +225,23 @@ def gathered(source: str, about: set[str], path: str) -> str:
     tree = parse(source)
     if tree is None:
         return source
-    lines = source.splitlines()
+    lines = source.split("\n")
     imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     kept = [n for n in imports if any((a.asname or a.name).split(".")[0] in about for a in n.names)]
     if not kept or len(kept) == len(tree.body):
         return source
     shown = ["\n".join(lines[n.lineno - 1 : n.end_lineno]) for n in kept]
     left = len(tree.body) - len(kept)
-    header = f"# {path}: {len(lines)} lines; {left} other statements left out (imports, __all__; read_file for all)"
+    count = len(source.splitlines())
+    header = f"# {path}: {count} lines; {left} other statements {LEFT_OUT} (imports, __all__; read_file for all)"
     return "\n".join([header, *shown]) + "\n"
+
+
+LEFT_OUT = "left out"
+_CUT_RE = re.compile(r"\s*# \S+: \d+ lines; \d+ other statements " + LEFT_OUT)
+
+
+def is_cut(content: str) -> bool:
+    """Whether ``content`` is a package ``__init__.py`` as ``gathered`` showed it: sent back
+    whole, it would drop what was left out."""
+    return _CUT_RE.match(content) is not None

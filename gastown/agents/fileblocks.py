@@ -24,32 +24,23 @@ def close_fence(indent: str) -> str:
     return r"\n(?P=" + indent + r") {0,3}```[ \t]*(?=\n|$)"
 
 
-_FILE_BLOCK_RE = re.compile(
-    r"(?:^|\n)[ \t]*(?:#+[ \t]*|\*\*|`|(?:file|path)[ \t]*:[ \t]*)*(?P<above>" + _PATH + r")[`*:]*[ \t]*\n"
-    r"(?:[ \t]*\n)?(?P<i1>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n(?P<body>.*?)"
-    + close_fence("i1")
-    + r"|(?:^|\n)(?P<i2>[ \t]*)```[ \t]*[\w+-]*[ \t]*[ :]+(?P<info>"
-    + _PATH
-    + r")[ \t]*\n(?P<body2>.*?)"
-    + close_fence("i2")
-    + r"|(?:^|\n)(?P<i3>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n[ \t]*"
-    + r"(?:(?P<marked>#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?)?(?P<inside>"
-    + _PATH
-    + r")[ \t]*\n(?P<body3>.*?)"
-    + close_fence("i3"),
-    re.DOTALL | re.IGNORECASE,
+# Where a path is written around a block: above it (`a/b.py`, **a/b.py**, # a/b.py, File: a/b.py,
+# a/b.py:), in its fence's info (```python a/b.py), or on its first line (# a/b.py, or bare).
+_ABOVE_RE = re.compile(
+    r"[ \t]*(?:#+[ \t]*|\*\*|`|(?:file|path)[ \t]*:[ \t]*)*(?P<path>" + _PATH + r")[`*:]*[ \t]*", re.IGNORECASE
 )
-
-
-# The path fenced on its own, a few lines of prose, then the code's block: the path names that block.
-_PATH_FENCE_RE = re.compile(
-    r"(?:^|\n)(?P<i>[ \t]*)```[ \t]*[\w+-]*[ \t]*\n[ \t]*(?P<path>"
-    + _PATH
-    + r")[ \t]*"
-    + close_fence("i")
-    + r"(?:\n(?:(?!```)[^\n])*){0,6}?\n(?=[ \t]*```)",
-    re.IGNORECASE,
+_INFO_RE = re.compile(r"[\w+-]*[ \t]*[ :]+(?P<path>" + _PATH + r")[ \t]*", re.IGNORECASE)
+_INSIDE_RE = re.compile(
+    r"[ \t]*(?:(?P<marked>#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?)?(?P<path>" + _PATH + r")[ \t]*", re.IGNORECASE
 )
+_FENCE_LINE_RE = re.compile(r"(?P<indent>[ \t]*)```[ \t]*(?P<info>[^`\n]*?)[ \t]*")
+# Files a path alone is likely to name (not ``os.path`` or ``1.2.3``): with a folder, or one of these.
+_SUFFIXES = frozenset(
+    {"py", "pyi", "md", "rst", "txt", "toml", "cfg", "ini", "json", "yaml", "yml", "js", "ts", "gd", "rs", "go"}
+    | {"c", "h", "cpp", "java", "rb", "sh", "html", "css", "sql"}
+)
+PROSE_BETWEEN = 6  # lines of prose a path fenced on its own may stand above the block it names
+NOT_FILES = ("bash", "sh", "shell", "console", "text", "json", "pycon")  # a fenced path never names these
 
 
 def file_blocks(text: str) -> tuple[list[tuple[str, str]], str]:
@@ -58,23 +49,80 @@ def file_blocks(text: str) -> tuple[list[tuple[str, str]], str]:
     Writing a file as code, not as an escaped JSON string, is what small models do best; a
     block counts only when a path names it, so code quoted in prose stays prose. A path in a
     fence of its own names the next block ("The file's path is:", the path fenced, "And the
-    code is:", the code), not the prose between them.
+    code is:", the code), not the prose between them. Fences are paired in order (Markdown's
+    rule), so a block's closing fence never opens one.
     """
+    lines = text.split("\n")
     found: list[tuple[str, str]] = []
-    text = _PATH_FENCE_RE.sub(lambda m: "\n" + m.group("path") + "\n", text)
-    rest = text
-    for match in _FILE_BLOCK_RE.finditer(text):
-        path = match.group("above") or match.group("info") or match.group("inside")
-        body = match.group("body") if match.group("above") else match.group("body2") or match.group("body3")
-        if ".." in path.split("/") or body is None:
+    used: list[range] = []  # the lines each write was read from (its path's line included)
+    named = None  # (path, line after its block): a path fenced on its own, for the next block
+    for block in _blocks(lines):
+        body = lines[block.start + 1 : block.end]
+        alone = lone_path("\n".join(body))
+        if alone is not None:  # a block holding only a path is no file: it may name the next
+            named = (alone, block.end + 1)
             continue
-        indent = match.group("i1") or match.group("i2") or match.group("i3") or ""
-        body = _without_leading_noise(_outdented(body, len(indent)), path)
-        if match.group("inside") and not match.group("marked") and not _CODE_RE.search(body):
-            continue  # a bare path atop a block is a file's only above code (a listing of paths is not)
-        found.append((path, body.rstrip("\n") + "\n"))
-        rest = rest.replace(match.group(0), "")
+        path, first = _named(lines, block, body, named)
+        named = None
+        if path is None or ".." in path.split("/"):
+            continue
+        content = _without_leading_noise(_outdented("\n".join(body), len(block.indent)), path)
+        found.append((path, content.rstrip("\n") + "\n"))
+        used.append(range(first, block.end + 1))
+    rest = "\n".join(line for n, line in enumerate(lines) if not any(n in span for span in used))
     return found, rest
+
+
+class _Block:
+    """A fenced block: the lines of its opening and closing fences, its indent and info."""
+
+    def __init__(self, start: int, end: int, indent: str, info: str) -> None:
+        self.start, self.end, self.indent, self.info = start, end, indent, info
+
+
+def _blocks(lines: list[str]) -> list[_Block]:
+    """The reply's closed fenced blocks, each opening paired with its closing fence: a fence
+    of its own at most three spaces further in than the opening (an indented ```pycon in a
+    docstring is the block's text, not a fence)."""
+    blocks: list[_Block] = []
+    opened: re.Match[str] | None = None
+    start = 0
+    for n, line in enumerate(lines):
+        fence = _FENCE_LINE_RE.fullmatch(line)
+        if fence is None:
+            continue
+        if opened is None:
+            opened, start = fence, n
+        elif not fence.group("info") and len(fence.group("indent")) <= len(opened.group("indent")) + 3:
+            blocks.append(_Block(start, n, opened.group("indent"), opened.group("info")))
+            opened = None
+    return blocks
+
+
+def _named(lines: list[str], block: _Block, body: list[str], named: tuple[str, int] | None) -> tuple[str | None, int]:
+    """The path naming ``block`` and the first line of what it was read from (None: no path)."""
+    info = _INFO_RE.fullmatch(block.info)
+    if info is not None:
+        return info.group("path"), block.start
+    above = block.start - 1
+    if above >= 0 and not lines[above].strip() and above - 1 >= 0:
+        above -= 1  # one blank line between a path and its block
+    if above >= 0:
+        path = _ABOVE_RE.fullmatch(lines[above])
+        if path is not None and _plausible(path.group("path")):
+            return path.group("path"), above
+    inside = _INSIDE_RE.fullmatch(body[0]) if body else None
+    if inside is not None and (inside.group("marked") or _plausible(inside.group("path"))):
+        rest = "\n".join(body[1:])
+        if inside.group("marked") or _CODE_RE.search(_outdented(rest, len(block.indent))):
+            return inside.group("path"), block.start  # bare above code, not a listing of paths
+    if named is not None and block.start - named[1] <= PROSE_BETWEEN and block.info.lower() not in NOT_FILES:
+        return named[0], block.start
+    return None, block.start
+
+
+def _plausible(path: str) -> bool:
+    return "/" in path or path.rsplit(".", 1)[-1].lower() in _SUFFIXES
 
 
 _CODE_RE = re.compile(r"^(?:def|class|import|from|async def)\s", re.MULTILINE)

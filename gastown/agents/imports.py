@@ -117,8 +117,10 @@ def module_names(relative: str) -> set[str]:
 def without_self_import(source: str, relative: str) -> str:
     """``source`` without its top-level imports of itself (``from textkit.slug import
     slugify`` in textkit/slug.py: a small model copies the test's import line into the module,
-    and the module then cannot be imported at all); as it was when there are none, or it
-    does not parse."""
+    and the module then cannot be imported at all); as it was when there are none, for a
+    package's ``__init__.py``, or when it does not parse."""
+    if relative.endswith("__init__.py"):
+        return source  # a package's ``from pkg import module`` imports its modules, not itself
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
@@ -140,8 +142,8 @@ def without_self_import(source: str, relative: str) -> str:
 
 def _own_lines(node: ast.stmt, lines: list[str]) -> bool:
     """Whether ``node`` has its lines to itself (not ``x = 1; import m``)."""
-    last = lines[(node.end_lineno or node.lineno) - 1].rstrip("\n")
-    return node.col_offset == 0 and node.end_col_offset == len(last.rstrip())
+    after = lines[(node.end_lineno or node.lineno) - 1].rstrip("\n")[node.end_col_offset :].strip()
+    return node.col_offset == 0 and (not after or after.startswith("#"))  # a comment may follow it
 
 
 def add_missing(source: str) -> tuple[str, list[str]]:

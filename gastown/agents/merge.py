@@ -375,6 +375,41 @@ def _with_docstring(parts: list[str], node: ast.stmt, lines: list[str], old: ast
     return source[:at] + shifted + source[at:]
 
 
+def with_docstrings(old: str, new: str) -> str:
+    """``new``, a whole module (not a fragment), with the docstrings ``old`` gives the
+    functions and methods it sends without one: shown the code with its docstrings lifted out
+    (see excerpt.lift_docstrings), a model rewriting the whole file leaves them out."""
+    before, after = _parse(old), _parse(new)
+    if before is None or after is None:
+        return new
+    lines, parts = old.splitlines(), new.splitlines()
+    had = dict(_functions(before))
+    swaps = []
+    for key, node in _functions(after):
+        if key in had:
+            first, end = span(node)
+            kept = _with_docstring(parts, node, lines, had[key])
+            if kept != parts[first:end]:
+                swaps.append((first, end, kept))
+    if not swaps:
+        return new
+    for first, end, kept in sorted(swaps, key=lambda swap: swap[0], reverse=True):
+        parts[first:end] = kept
+    return "\n".join(parts) + ("\n" if new.endswith("\n") else "")
+
+
+def _functions(tree: ast.Module) -> list[tuple[str, ast.stmt]]:
+    """The module's functions and its classes' methods, by ``name`` or ``Class.name``."""
+    found: list[tuple[str, ast.stmt]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append((node.name, node))
+        elif isinstance(node, ast.ClassDef):
+            kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
+            found += [(f"{node.name}.{m.name}", m) for m in node.body if isinstance(m, kinds)]
+    return found
+
+
 def _dedent(line: str, width: int) -> str:
     """``line`` without up to ``width`` leading spaces (never any of its text)."""
     spaces = len(line) - len(line.lstrip(" "))

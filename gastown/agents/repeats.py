@@ -3,9 +3,9 @@
 A small model at a low temperature repeats a reply exactly. The second time the same call
 gets the same answer (or the same change is made again), the model is told plainly what
 repeats and what to try instead, and the next request is sampled hotter; past the limit
-the loop ends as stuck. A change to the files resets what counts as "the same answer". The same unusable reply (no
-call, or none that can be used) counts over the whole bead: the second time the try starts
-over, hotter; the third ends the bead as stuck.
+the loop ends as stuck. A change to the files resets what counts as "the same answer".
+The same unusable reply (no call, or none that can be used) counts over the whole bead:
+the second time, the try starts over, hotter; the third ends the bead as stuck.
 """
 
 from __future__ import annotations

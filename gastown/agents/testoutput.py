@@ -5,8 +5,8 @@ with different values: thousands of tokens a small model pays ~25 ms each for on
 and reads worse for it. ``shown`` keeps the failure sections (with ``-l``'s local values:
 what the test gave the code), shows each different failure — the same frames and the same
 exception — once and names its repeats, shows at most DISTINCT_SHOWN of them whole and
-names the rest, and cuts pytest's progress dots, its list of passing tests and its short
-summary's list of the failures already shown or named.
+names the rest, and cuts pytest's progress dots, its list of passing tests and the lines of
+its short summary that repeat a failure shown above.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from gastown.agents.commands import Run, tail
 
 SHOWN_OUTPUT = 5000  # characters of failing-test output a model sees per run
 DISTINCT_SHOWN = 3  # different failures shown whole per run; the rest by name
+SUMMARY_SHOWN = 12  # lines of pytest's short summary kept for failures not shown above
 _SECTION_RE = re.compile(r"^_{3,} .+ _{3,}$")  # pytest's "____ test_name ____" over each failure
 _BANNER_RE = re.compile(r"^={3,} .* ={3,}$")  # "==== short test summary info ===="
 _PROGRESS_RE = re.compile(r"^[.FEsxX]+\s*(?:\[\s*\d+%\])?$")  # pytest -q's progress dots
@@ -54,18 +55,30 @@ def _distinct_failures(lines: list[str]) -> list[str]:
         else:
             groups[key] = (lines[start:end], [])
     out = lines[: starts[0]]
+    covered: set[str] = set()  # tests whose failure is shown above (whole, or as the same as one)
     for count, (section, others) in enumerate(groups.values()):
         if count == DISTINCT_SHOWN:
             rest = [s[0].strip("_ ") for s, _ in list(groups.values())[count:]]
             out.append(f"(more failures: {_some(rest)})")
             break
         out += section
+        covered |= {section[0].strip("_ "), *others}
         if others:
             out.append(f"(the same failure in: {_some(others)})")
-    # pytest's short summary lists again, one line each, the failures shown or named above:
-    # only its counts are news
-    listing = ("FAILED ", "ERROR ")
-    return out + [line for line in lines[last:] if not line.startswith(listing) and "short test summary" not in line]
+    # pytest's short summary lists the failures again, one line each: kept only for those not
+    # shown above (its one-line message is all a model sees of them)
+    listed = [line for line in lines[last:] if line.startswith(("FAILED ", "ERROR ")) and _title(line) not in covered]
+    if len(listed) > SUMMARY_SHOWN:
+        listed = [*listed[:SUMMARY_SHOWN], f"... and {len(listed) - SUMMARY_SHOWN} more failed"]
+    summary = [line for line in lines[last:] if not line.startswith(("FAILED ", "ERROR "))]
+    return out + (summary[:1] if listed else []) + listed + summary[1:]
+
+
+def _title(listed: str) -> str:
+    """The section title pytest gives the failure a short-summary line names: ``FAILED
+    tests/t.py::TestA::test_b[1] - msg`` is ``TestA.test_b[1]``."""
+    test = listed.split(" ", 1)[1].split(" - ", 1)[0]
+    return test.split("::", 1)[-1].replace("::", ".")
 
 
 def _failure_key(section: list[str]) -> str:

@@ -1,14 +1,15 @@
 """The tools an agent may call, each confined to the bead's worktree.
 
-Paths written by a model are resolved inside the worktree only: absolute paths, ``..``
-that climbs out, symlinks that lead out and anything under ``.git`` are refused, as are
-writes to the Refinery's test files for every role but the Refinery. Commands run only
-when the rig allows their argv prefix, in their own process group, with a timeout and an
-environment stripped of secrets; their output is cut and secrets are redacted from it.
-Listings and searches see only what git tracks or would track, never ignored files; files
-are changed by exact edits (``edits``) or written whole — where Python that would not
-compile is refused, a module sent as only some of its definitions is merged into it
-(``merge``), and a placeholder before a real folder (``path/to/pkg/mod.py``) is dropped.
+Paths written by a model are resolved inside the worktree only: absolute paths outside it
+(one into it reads as the relative path it names), ``..`` that climbs out, symlinks that
+lead out and anything under ``.git`` are refused, as are writes to the Refinery's test
+files for every role but the Refinery. Commands run only when the rig allows their argv
+prefix, in their own process group, with a timeout and an environment stripped of
+secrets; their output is cut, names the worktree's files as ``./path`` and has secrets
+redacted. Listings and searches see only what git tracks or would track, never ignored
+files; files are changed by exact edits (``edits``) or written whole — checked and cleaned
+first (``writes``), a module sent as only some of its definitions merged into it
+(``merge``), and a placeholder before a real folder (``path/to/pkg/mod.py``) dropped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import edits, imports, merge, writes
+from gastown.agents import edits, excerpt, imports, merge, writes
 from gastown.agents.commands import Run, count_tests, run_command, tail
 from gastown.agents.jail import Jail
 from gastown.errors import GitFailed
@@ -263,6 +264,11 @@ class Sandbox:
         target = self._writable(home or path)
         note = f"; {path} names no folder here, and {home} defines what it holds" if home else ""
         rel = self.relative(target)
+        if target.is_file() and excerpt.is_cut(content):
+            raise ToolError(
+                f"not written: that is {rel} as the prompt showed it, its other statements left out; "
+                "sent back whole it would drop them. To change its imports, edit_file the lines to change."
+            )
         content, cleaned = writes.cleaned(content, rel)
         note += cleaned
         if target.is_file() and target.read_bytes() == content.encode():
@@ -289,6 +295,10 @@ class Sandbox:
                 f"{', '.join(merged.kept) or 'nothing else'} ({len(edits.split_lines(text))} lines now{note}; "
                 f"to delete a definition, use edit_file){added}"
             )
+        if old:  # a whole module: the docstrings it was shown without (see prompts) stay
+            kept = merge.with_docstrings(old, content)
+            if kept != content:
+                content, note = kept, note + "; the docstrings it left out kept"
         gutted = writes.gutting(target, content, rel)
         if gutted:
             raise ToolError(gutted)
@@ -446,10 +456,11 @@ class Sandbox:
         return text, run, counts
 
     def _run(self, argv: Sequence[str], timeout: float) -> Run:
-        """``argv`` run in the worktree, its output naming the worktree's files by relative
-        paths: the ones a tool takes (a traceback's absolute path, copied into a call, is refused)."""
+        """``argv`` run in the worktree, its output naming the worktree's files as ``./path``:
+        relative, as a tool takes them (a traceback's absolute path, copied into a call, was
+        refused), and still unlike a bare ``path`` in an assertion's values."""
         run = run_command(argv, self.root, timeout, self._child_env, self.jail)
-        return replace(run, output=run.output.replace(f"{self.root}/", ""))
+        return replace(run, output=run.output.replace(f"{self.root}/", "./"))
 
     def shell_exec(self, command: Any) -> str:
         try:

@@ -7,9 +7,9 @@ goes on while its changes get more tests passing (at most ``CHANGES_PER_TRY``). 
 ends, or a reply that changes nothing while the tests fail, starts the bead over: the
 files the bead wrote put back as it found them, the first prompt asked again with the
 gist of the best run's failure (the bead's own until an answer does better: the last
-answer's may be a case the bead's files got right), sampled hotter. That costs a reply and no prompt: the server
-still holds the first prompt. Whatever the tries do, the best files any of them wrote (by
-their test run's score) are what the bead ends with.
+answer's may be a case the bead's files got right), sampled hotter. That costs a reply
+and no prompt: the server still holds the first prompt. Whatever the tries do, the best
+files any of them wrote (by their test run's score) are what the bead ends with.
 
 One fresh try a bead may be a repair. When the best answer so far did better than the files
 as the bead found them (some of the failing tests pass now), the next try starts from it: its
@@ -151,8 +151,9 @@ class Tries:
             return [*self.head, {"role": "assistant", "content": code}, {"role": "user", "content": hint}], why, hint
         self.put_back({})
         # the best run's failure, not the last's: the last answer's may be a case the bead's own
-        # files got right (a bug fix answered with new bugs), and they are what the try starts from
-        hint = _fresh_hint(self.best_run[1] or failing, sent_back)
+        # files got right (a bug fix answered with new bugs); but an answer that sent the bead's
+        # code back is told that code's failure, its own
+        hint = _fresh_hint(failing if sent_back else self.best_run[1] or failing, sent_back)
         last = self.head[-1]
         return [*self.head[:-1], {**last, "content": f"{last.get('content') or ''}{hint}"}], why, hint
 

@@ -744,6 +744,32 @@ def test_a_long_module_is_shown_as_the_function_the_tests_call_and_a_list_of_the
     assert "only the functions you change or add" in prompt
 
 
+def test_a_long_modules_excerpt_lists_its_long_docstrings_after_the_code_and_a_short_file_keeps_them(
+    tmp_path, lexicon_rig
+):
+    long_doc = '"""The word reversed.\n\n    Backwards, letter by letter.\n    """'
+    module = (lexicon_rig / "beatscore" / "lexicon.py").read_text().replace('"""The word reversed."""', long_doc)
+    (lexicon_rig / "beatscore" / "lexicon.py").write_text(module)
+    short = '"""Points."""\n\n\ndef bonus(x):\n    """The bonus.\n\n    Twice x.\n    """\n    return 2 * x\n'
+    (lexicon_rig / "beatscore" / "bonus.py").write_text(short)
+    git(lexicon_rig, "add", "-A")
+    git(lexicon_rig, "commit", "--quiet", "-m", "longer docstrings")
+    answer = text("beatscore/lexicon.py\n```python\ndef beta(word):\n    return word[::-1]\n```\n")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [answer],
+        title="Implement beta; see beatscore/bonus.py",
+        acceptance_tests=("tests/test_lexicon.py::test_beta",),
+    )
+    assert outcome.status == "done", outcome.reason
+    prompt = first_prompt(llm)
+    assert "def beta(word):\n    raise NotImplementedError" in prompt
+    assert "```text\nbeta(word):\n    The word reversed.\n\n    Backwards, letter by letter.\n```" in prompt
+    assert '    """The bonus.\n\n    Twice x.\n    """' in prompt  # shown whole: as it is
+    assert long_doc in (kept / "beatscore" / "lexicon.py").read_text()  # the reply left it out; the file keeps it
+
+
 def test_a_change_that_breaks_tests_of_the_acceptance_file_outside_the_beads_ids_is_not_kept(tmp_path, lexicon_rig):
     module = (lexicon_rig / "beatscore" / "lexicon.py").read_text()
     broken = 'def helper_2(word):\n    return ""\n\n\ndef beta(word):\n    return word[::-1]\n'

@@ -233,16 +233,16 @@ def only_documented(word):
 '''
 
 
-def test_the_code_to_change_is_shown_without_its_long_docstrings_and_they_follow_it_as_text():
+def test_code_cut_to_what_the_bead_is_about_loses_its_long_docstrings_and_they_follow_it_as_text():
     """The 1.5B copied every docstring it was shown into its reply (41% of what it wrote on a
-    held-out library); the file keeps them when the reply leaves them out."""
+    held-out library); the file keeps them when the reply leaves them out. Only a long module,
+    cut for the bead (``lifted``), loses them: a short one shown whole stays as it is."""
     from gastown.agents import merge
 
     test = "from words import shout\n\n\ndef test_shout():\n    '''Capitals.\n\n    Always.'''\n    assert shout('a') == 'A'\n"
     bead = {"id": "b-1", "title": "Implement words.shout"}
-    text = bead_text(
-        bead, ["tests/**"], "", ["tests/test_words.py"], [("tests/test_words.py", test), ("words.py", WORDS)]
-    )
+    shown = [("tests/test_words.py", test), ("words.py", WORDS)]
+    text = bead_text(bead, ["tests/**"], "", ["tests/test_words.py"], shown, lifted=["words.py", "tests/test_words.py"])
     code = text.split("## words.py\n```python\n", 1)[1].split("```", 1)[0]
     assert "The word in capitals" not in code and '"""The word in small letters."""' in code  # one line stays
     assert "def only_documented(word):\n    ...\n" in code  # a body that was only its docstring
@@ -253,8 +253,8 @@ def test_the_code_to_change_is_shown_without_its_long_docstrings_and_they_follow
         "only_documented(word):\n    Nothing here yet:\n    the body is its docstring.\n```"
     ) in text
     assert merge.merge(WORDS, code).text == WORDS  # copied back as shown, the file is as it was
-    the_refinerys = bead_text(bead, [], "", ["tests/test_words.py"], [("words.py", WORDS)])
-    assert '"""The word in capitals.' in the_refinerys.split("```", 2)[1]  # a tests writer reads the code whole
+    whole = bead_text(bead, ["tests/**"], "", ["tests/test_words.py"], shown)
+    assert '"""The word in capitals.' in whole.split("## words.py", 1)[1]  # a file shown whole keeps them
 
 
 def test_a_gathering_init_is_cut_to_the_imports_of_what_the_bead_is_about():

@@ -177,13 +177,12 @@ def first_messages(
     if spec.tool_mode != "native":  # the tools go in the prompt ("schema": the grammar keeps replies to one call)
         system += "\n" + describe(names, only_calls=spec.tool_mode == "schema") + "\n"
     named = checks.named_files(texts, files, rig.is_test_path)
-    shown = focus.focus(
-        shown_files(root, acceptance, files, named),
-        acceptance,
-        [] if now is None else focus.outcomes_failing(now.outcomes),
-        about,
-    )
+    whole = shown_files(root, acceptance, files, named)
+    shown = focus.focus(whole, acceptance, [] if now is None else focus.outcomes_failing(now.outcomes), about)
     context = gathering(shown, named)
+    # a long module cut to what the bead is about loses its long docstrings too (a Polecat's
+    # replies copied them: 41% of what the 1.5B wrote on humanize); a short one stays as it is
+    cut = [path for path, text in shown if text != dict(whole).get(path)] if role != "refinery" else []
     shown = [(path, gathered(text, about, path) if path in context else text) for path, text in shown]
     task = prompts.bead_text(
         bead.to_dict(),
@@ -195,6 +194,7 @@ def first_messages(
         absent=absent_names(root, acceptance, files),
         now=None if now is None else f"{now.summary()}\n{now.shown}",
         context=context,
+        lifted=cut,
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": task}]
 

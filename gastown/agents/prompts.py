@@ -150,10 +150,12 @@ def bead_text(
     now: str | None = None,
     absent: Sequence[tuple[str, str]] = (),
     context: Collection[str] = (),
+    lifted: Collection[str] = (),
 ) -> str:
     """The task as the model reads it: the bead, its tests, the files they use, how they fail now.
     Files in ``context`` are shown but not offered as where to write, unless nothing else is
-    (no other file shown and none to create)."""
+    (no other file shown and none to create). Python files in ``lifted`` are shown without
+    their long docstrings, which follow the code as text (see excerpt.lift_docstrings)."""
     lines = [f"# Bead {bead['id']}: {bead['title']}"]
     for key, title in (
         ("description", "Description"),
@@ -170,7 +172,7 @@ def bead_text(
         test = path in protected_files(tests)
         label = " (a test: read it, never change it)" if protected and test else ""
         docs: list[tuple[str, str]] = []
-        if protected and not test and path.endswith(".py"):  # code the worker writes
+        if path in lifted and not test and path.endswith(".py"):
             text, docs = lift_docstrings(text)
         lines += ["", f"## {path}{label}", fence(path), text.rstrip("\n"), "```"]
         if docs:

@@ -182,7 +182,8 @@ def first_messages(
     context = gathering(shown, named)
     # a long module cut to what the bead is about loses its long docstrings too (a Polecat's
     # replies copied them: 41% of what the 1.5B wrote on humanize); a short one stays as it is
-    cut = [path for path, text in shown if text != dict(whole).get(path)] if role != "refinery" else []
+    found = dict(whole)
+    cut = [path for path, text in shown if text != found.get(path)] if role != "refinery" else []
     shown = [(path, gathered(text, about, path) if path in context else text) for path, text in shown]
     task = prompts.bead_text(
         bead.to_dict(),

@@ -59,13 +59,19 @@ def _answer(tries: Tries, root: Path, code: str, passed: int) -> None:
     tries.end("the tests fail")
 
 
-def test_the_best_answer_is_repaired_in_a_conversation_once_then_tries_start_from_the_beads_files(tmp_path):
+def words_rig(tmp_path: Path) -> Path:
+    """A git repository holding words.py (MODULE), committed."""
     root = tmp_path / "rig"
     root.mkdir()
     git(root, "init", "--quiet")
     (root / "words.py").write_text(MODULE)
     git(root, "add", ".")
     git(root, "commit", "--quiet", "-m", "the rig")
+    return root
+
+
+def test_the_best_answer_is_repaired_in_a_conversation_once_then_tries_start_from_the_beads_files(tmp_path):
+    root = words_rig(tmp_path)
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
     tries = Tries(root, head, start=score_of({"failed": 4}, 0))
     near = MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@")
@@ -90,12 +96,7 @@ def test_the_best_answer_is_repaired_in_a_conversation_once_then_tries_start_fro
 def test_a_fresh_try_of_a_bug_fix_is_told_the_bugs_failure_not_the_new_bugs_of_the_last_answer(tmp_path):
     """The last answer broke a case the bead's code got right; the try starts from that code,
     so "handle that case" would send the model after a bug the code does not have."""
-    root = tmp_path / "rig"
-    root.mkdir()
-    git(root, "init", "--quiet")
-    (root / "words.py").write_text(MODULE)
-    git(root, "add", ".")
-    git(root, "commit", "--quiet", "-m", "the rig")
+    root = words_rig(tmp_path)
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: fix shout"}]
     tries = Tries(root, head, start=score_of({"passed": 3, "failed": 1}, 0))
     tries.began({"passed": 3, "failed": 1}, "E   AssertionError: assert shout('a') == 'A'")

@@ -90,7 +90,8 @@ def sample(rule):
         return {key: sample(sub) for key, sub in rule["properties"].items()}
     if kind == "array":
         return [sample(rule["items"])]
-    return {"integer": 7, "number": 7.5, "string": "x", "boolean": False}[kind]
+    value = {"integer": 7, "number": 7.5, "string": "x", "boolean": False}[kind]
+    return min(value, rule["maximum"]) if "maximum" in rule else value  # a top_p is at most 1
 
 
 def test_the_schema_the_parser_and_the_dataclasses_name_the_same_keys():

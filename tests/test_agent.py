@@ -828,6 +828,7 @@ def test_a_reply_of_only_a_path_is_told_it_holds_no_code_and_sent_again_starts_a
     assert outcome.status == "done", outcome.reason
     assert tool_results(llm, 1)[-1].startswith("That names beatscore/combo.py but holds no code.")
     assert [m["role"] for m in llm.requests[2]["messages"]] == ["system", "user"]  # the second time: a fresh try
+    assert "Twice an earlier answer was exactly this" in hint(llm, 2) and "beatscore/combo.py" in hint(llm, 2)
     assert llm.requests[2]["temperature"] >= 0.7 and outcome.result["tries"] == 2
     assert outcome.result["loops"] == 1
 

@@ -27,6 +27,7 @@ from gastown.agents.tries import Tries, same_code
 from gastown.machine.providers import Reply
 from gastown.town.bead import Bead
 
+REPEATED_CHARS = 300  # of a repeated unusable reply, shown to the try that starts over
 WRITES = ("write_file", "edit_file")
 
 # ``ask_crew``: a question to the Crew, answered with the roster name of the model that answered
@@ -144,19 +145,29 @@ class Calls:
             problem += "\nCall one tool, with its arguments as a JSON object."
             # a structured call has no content: its name and arguments say what was sent (not its id)
             shape = json.dumps([(c["function"]["name"], c["function"]["arguments"]) for c in reply.tool_calls])
-            problem += self._same_reply(f"unusable {reply.content or ''}\0{shape}", "the same unusable tool call")
+            problem += self._same_reply(
+                f"unusable {reply.content or ''}\0{shape}", "the same unusable tool call", reply.content or shape
+            )
             state.conv.add({"role": "user", "content": problem})
         elif not parsed.calls:
-            self.reply_note = self._same_reply(f"prose {reply.content or ''}", "the same reply without a tool call")
+            self.reply_note = self._same_reply(
+                f"prose {reply.content or ''}", "the same reply without a tool call", reply.content
+            )
         return None
 
-    def _same_reply(self, key: str, what: str) -> str:
+    def _same_reply(self, key: str, what: str, reply: str | None) -> str:
         """A note for an unusable reply sent before (counted as a loop); the second time, the
-        try ends too, where tests decide: a fresh try, sampled hotter, is the way out of it."""
+        try ends too, where tests decide: a fresh try, sampled hotter and told what repeated,
+        is the way out of it."""
         note = self.state.repeats.replied(key, what)
         self.state.tally.loops += bool(note)
         if note and self.state.done.tests_decide:
-            self.state.tries.end("the same unusable reply twice: a new answer, not the same again")
+            shown = (reply or "").strip()[:REPEATED_CHARS] or "(an empty reply)"
+            told = (
+                f"\nTwice an earlier answer was exactly this, and it did nothing:\n```text\n{shown}\n```\n"
+                "One more time ends the bead as stuck. Send the change itself.\n"
+            )
+            self.state.tries.end("the same unusable reply twice: a new answer, not the same again", told)
         return note
 
     def _tested(self, pending: list[tuple[toolcalls.ToolCall, str]], answered: set[str]) -> str | None:

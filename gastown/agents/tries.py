@@ -69,6 +69,7 @@ class Tries:
     best: tuple[Score, dict[str, bytes | None]] | None = None  # the best run so far and its files
     score: Score | None = None  # the last run's; None once the files were put back
     start_over: str = ""  # why the next turn starts a fresh try ("" to go on with this one)
+    told: str = ""  # what that try's first prompt ends with besides the failure (a repeated reply)
     start: Score | None = None  # the score of the files as the bead found them (None: not run)
     best_run: tuple[Mapping[str, int], str] = ({}, "")  # the best run's counts and first failure
     repairs: int = 0  # tries that started from the best answer so far
@@ -126,9 +127,11 @@ class Tries:
         elif not improved:
             self.end("the last change got no more tests passing than the one before it")
 
-    def end(self, why: str) -> None:
-        """This try is over: the next turn starts a fresh one (the first reason stays)."""
+    def end(self, why: str, told: str = "") -> None:
+        """This try is over: the next turn starts a fresh one (the first reason stays), its
+        first prompt ending with ``told`` when there is something the model must hear."""
         self.start_over = self.start_over or why
+        self.told = self.told or told
 
     def begin_again(self, failing: str) -> tuple[list[dict[str, Any]], str, str]:
         """Start the next try: the new head, why, and what the head gained. A repair puts the
@@ -136,6 +139,7 @@ class Tries:
         reply and what it still fails; any other try puts the files back as the bead found
         them, its head the first prompt with a note of ``failing`` at its end."""
         why, self.start_over = self.start_over, ""
+        told, self.told = self.told, ""
         self.number += 1
         self.changes, self.best_of_try, self.score, self.echoes = 0, None, None, 0
         sent_back, self.sent_back = self.sent_back, ()
@@ -146,6 +150,7 @@ class Tries:
             self.put_back(self.best[1])
             self.score = self.best[0]
             code, hint = repair
+            hint += told
             # the best answer as the model's own reply, the failure as what it is told next: shown
             # both inside one prompt, a small model echoes them back
             return [*self.head, {"role": "assistant", "content": code}, {"role": "user", "content": hint}], why, hint
@@ -153,7 +158,7 @@ class Tries:
         # the best run's failure, not the last's: the last answer's may be a case the bead's own
         # files got right (a bug fix answered with new bugs); but an answer that sent the bead's
         # code back is told that code's failure, its own
-        hint = _fresh_hint(failing if sent_back else self.best_run[1] or failing, sent_back)
+        hint = _fresh_hint(failing if sent_back else self.best_run[1] or failing, sent_back) + told
         last = self.head[-1]
         return [*self.head[:-1], {**last, "content": f"{last.get('content') or ''}{hint}"}], why, hint
 

@@ -765,6 +765,7 @@ def test_a_long_modules_excerpt_lists_its_long_docstrings_after_the_code_and_a_s
     assert outcome.status == "done", outcome.reason
     prompt = first_prompt(llm)
     assert "def beta(word):\n    raise NotImplementedError" in prompt
+    assert "and what it uses, as in the file but for the long docstrings listed after it;" in prompt
     assert "```text\nbeta(word):\n    The word reversed.\n\n    Backwards, letter by letter.\n```" in prompt
     assert '    """The bonus.\n\n    Twice x.\n    """' in prompt  # shown whole: as it is
     assert long_doc in (kept / "beatscore" / "lexicon.py").read_text()  # the reply left it out; the file keeps it

@@ -3,7 +3,7 @@ from dataclasses import fields
 import pytest
 
 from gastown.errors import ConfigError
-from gastown.town import roster, schema
+from gastown.town import catalog, roster, schema
 
 MIB = 1024 * 1024
 
@@ -225,6 +225,22 @@ def test_town_toml_wins_over_a_known_model_of_the_same_name(no_pulled_models):
     assert loaded.candidates("polecat") == ["qwen2.5-coder-1.5b"]  # defined by the town: the default
 
 
+def test_a_known_model_named_without_an_endpoint_or_launch_is_tuned_not_replaced(no_pulled_models):
+    """A town that only wants other sampling for the 1.5B keeps its device, context, tool mode."""
+    loaded = roster.load({"qwen2.5-coder-1.5b": {"sampling": {"top_p": 0.9, "top_k": 40}, "context": 8192}}, {})
+    spec, known = loaded.model("qwen2.5-coder-1.5b"), roster.known_spec(catalog.QWEN_1_5B)
+    assert dict(spec.sampling) == {"top_p": 0.9, "top_k": 40} and spec.context == 8192
+    assert (spec.device, spec.tool_mode, spec.weights_mib, spec.layers) == (
+        known.device,
+        known.tool_mode,
+        known.weights_mib,
+        known.layers,
+    )
+    assert spec.extra["catalog"] == "qwen2.5-coder-1.5b" and "qwen2.5-coder-1.5b" not in loaded.builtin
+    with pytest.raises(ConfigError, match="models.qwen2.5-coder-1.5b.sampling.top_k: must be a whole number"):
+        roster.load({"qwen2.5-coder-1.5b": {"sampling": {"top_k": "many"}}}, {})
+
+
 def test_gt_models_says_which_model_roles_get_by_default(town, no_pulled_models):
     result = town.gt("models")
     assert result.code == 0, result.err
@@ -240,3 +256,4 @@ def test_gt_models_shows_how_each_model_is_given_its_tools(town, no_pulled_model
     assert "tools text " in listed["qwen2.5-coder-1.5b"] and "tools schema " in listed["tiny"]
     rows = {row["name"]: row for row in town.gt("models", "--json").json()["models"]}
     assert rows["qwen2.5-coder-1.5b"]["tool_mode"] == "text" and rows["tiny"]["tool_mode"] == "schema"
+    assert rows["qwen2.5-coder-1.5b"]["sampling"] == {"top_p": 0.8, "top_k": 20} and rows["tiny"]["sampling"] == {}

@@ -40,8 +40,8 @@ def sandbox(tmp_path):
 @pytest.mark.parametrize(
     "path, message",
     [
-        ("/etc/passwd", "absolute paths are refused"),
-        ("~/.ssh/id_rsa", "absolute paths are refused"),
+        ("/etc/passwd", "absolute paths outside the project are refused"),
+        ("~/.ssh/id_rsa", "absolute paths outside the project are refused"),
         ("../secret.txt", "'..' is refused"),
         ("src/../../secret.txt", "'..' is refused"),
         ("escape", "leads outside the project"),
@@ -69,10 +69,10 @@ def test_an_absolute_path_into_the_worktree_is_read_as_the_relative_one(sandbox)
     assert sandbox.read_file(f"{root}/src/app.py") == "src/app.py lines 1-1 of 1\n   1| VALUE = 1"
     assert sandbox.write_file(f"{root}/src/b.py", "B = 2\n").startswith("wrote src/b.py")
     for way_out, message in [
-        (f"{root}/../secret.txt", "absolute paths are refused"),
+        (f"{root}/../secret.txt", "absolute paths outside the project are refused"),
         (f"{root}/escape", "leads outside the project"),
         (f"{root}/.git/config", "the .git folder is off limits"),
-        (root, "absolute paths are refused"),
+        (root, "absolute paths outside the project are refused"),
     ]:
         with pytest.raises(ToolError, match=message):
             sandbox.read_file(way_out)

@@ -258,7 +258,7 @@ def test_sandbox_escapes_are_refused_and_a_changed_test_file_is_refused(world, t
         replies = [m.get("content") for r in llm.requests for m in r["messages"] if m.get("role") == "tool"]
     assert not outside.exists() and not (rig_path.parent / "outside.txt").exists()
     assert any("'..' is refused" in (r or "") for r in replies)
-    assert any("absolute paths are refused" in (r or "") for r in replies)
+    assert any("absolute paths outside the project are refused" in (r or "") for r in replies)
     assert any(".git folder is off limits" in (r or "") for r in replies)
     assert any("this is a test file" in (r or "") for r in replies)
     shown = town.queue().show(bead_id)

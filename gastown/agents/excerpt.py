@@ -18,6 +18,8 @@ import re
 
 from gastown.agents import merge
 
+AS_IN_THE_FILE = "as in the file"  # an excerpt's header says so; lift_docstrings says what was taken out
+
 
 def parse(source: str) -> ast.Module | None:
     try:
@@ -96,7 +98,7 @@ def excerpt(source: str, keep: set[str], path: str = "") -> str | None:
             listed.append(f"#   {lines[start - 1].strip()}  ({where})")  # if __name__ ..., a call
     names = ", ".join(f"{n.name} (lines {first_line(n)}-{n.end_lineno})" for n in kept)
     head = [
-        f"# {path or 'This file'} has {len(lines)} lines. Shown: {names} and what it uses, as in the file; "
+        f"# {path or 'This file'} has {len(lines)} lines. Shown: {names} and what it uses, {AS_IN_THE_FILE}; "
         f"the rest is listed here ({read_hint(path)} with start_line and end_line shows any part).",
         "# Send back only the functions you change: the rest of the file stays as it is.",
     ]
@@ -203,6 +205,8 @@ def lift_docstrings(source: str) -> tuple[str, list[tuple[str, str]]]:
         lifted.append((f"{owner}{node.name}({ast.unparse(node.args)})", text))
     for first, last, stand_in in sorted(cuts, reverse=True):
         lines[first : last + 1] = [] if stand_in is None else [stand_in]
+    if lifted and lines[0].startswith("# ") and AS_IN_THE_FILE in lines[0]:  # an excerpt's header
+        lines[0] = lines[0].replace(AS_IN_THE_FILE, f"{AS_IN_THE_FILE} but for the long docstrings listed after it")
     return "\n".join(lines), lifted
 
 

@@ -100,7 +100,7 @@ class Sandbox:
             raise ToolError("path must be a non-empty string relative to the project root")
         raw = self._inside(path.strip())
         if raw.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", raw):
-            raise ToolError(f"{raw}: absolute paths are refused; use a path relative to the project root")
+            raise ToolError(f"{raw}: absolute paths outside the project are refused; use a path relative to its root")
         parts = Path(raw).parts
         if ".." in parts:
             raise ToolError(f"{raw}: '..' is refused; stay inside the project")

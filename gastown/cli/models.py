@@ -111,6 +111,7 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
                 "context": spec.context,
                 "parallel": spec.parallel,
                 "tool_mode": spec.tool_mode,
+                "sampling": dict(spec.sampling),
                 "vram_mib": round(vram_need),
                 "ram_mib": round(ram_need),
                 "cores": cores,

@@ -22,7 +22,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -390,9 +390,37 @@ def default_model(defined: Mapping[str, ModelSpec]) -> str:
     return EMBEDDED
 
 
+# Keys that make a town.toml entry named like a known model a model of the town's own (served
+# elsewhere, or started another way); without them the entry tunes the known model.
+OWN_MODEL_KEYS = frozenset({"endpoint", "endpoints", "launch", "kind"})
+
+
+def tuned(known: catalog.KnownModel, name: str, table: Mapping[str, Any]) -> ModelSpec:
+    """A known model with the settings town.toml gives it (``sampling``, ``context`` …) and
+    the catalogue's for the rest: a town that only wants other sampling for the 1.5B keeps
+    its device, context, tool mode and file."""
+    _check("models", name, table)
+    definition = _definition("model")
+    spec = known_spec(known, name)
+    changed = {key: _typed(key, value, definition) for key, value in table.items() if key not in MODEL_ONLY_KEYS}
+    if "cache_type" in table:
+        changed |= {"cache_type_k": table["cache_type"], "cache_type_v": table["cache_type"]}
+    if "notes" in table:
+        changed["extra"] = {**spec.extra, "notes": table["notes"]}
+    return replace(spec, **changed)
+
+
+def _model(name: str, table: Mapping[str, Any]) -> ModelSpec:
+    known = catalog.find(name)
+    if known is not None and isinstance(table, Mapping) and not OWN_MODEL_KEYS & set(table):
+        return tuned(known, name, table)
+    return parse_model(name, table)
+
+
 def load(models: Mapping[str, Any], roles: Mapping[str, Any]) -> Roster:
-    """The roster from town.toml's ``[models]`` and ``[roles]``; checks every reference."""
-    parsed = {name: parse_model(name, table) for name, table in models.items()}
+    """The roster from town.toml's ``[models]`` and ``[roles]``; checks every reference. An
+    entry named like a known model with no endpoint, launch or kind tunes that model."""
+    parsed = {name: _model(name, table) for name, table in models.items()}
     defined = dict(parsed)
     for known in catalog.MODELS.values():
         for name in (known.name, *known.aliases):

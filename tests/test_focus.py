@@ -100,6 +100,8 @@ def test_a_test_file_keeps_its_acceptance_tests_and_their_tables_and_the_code_wh
     assert '("1 2 3 4 5 6", "6")' in tests  # the table its parametrize uses
     assert "def test_word_2" not in tests and '("p q r s", "r")' not in tests
     assert tests.startswith("# Only the tests of this bead (") and "not shown: 31 other tests, 1 other table." in tests
+    counted = int(tests.split("(", 1)[1].split(" of ", 1)[0])
+    assert counted == len(tests.splitlines()) - 1  # the lines shown under the header, as many as it says
     assert "return found[5]" in code and "return found[2]" not in code
 
 

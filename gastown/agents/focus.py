@@ -236,8 +236,9 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
     where = read_hint(path)
     if not tables:
         left = ", ".join(f"{n} other {kind if n > 1 else kind[:-1]}" for kind, n in dropped.items() if n)
-        head = f"# Only the tests of this bead ({len(lines) - elided} of {len(lines)} lines); not shown: {left}."
-        return head + "\n" + "\n".join(out).strip("\n") + "\n"
+        shown = "\n".join(out).strip("\n")
+        head = f"# Only the tests of this bead ({shown.count(chr(10)) + 1} of {len(lines)} lines); not shown: {left}."
+        return head + "\n" + shown + "\n"
     head = (
         f"# An outline ({len(lines) - elided} of {len(lines)} lines shown): a body written `...` is left out "
         f"here, not in the file; {where} with start_line and end_line to see one. A definition sent back "

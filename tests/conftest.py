@@ -139,12 +139,19 @@ class TownHandle:
         return self.git("rev-parse", "refs/heads/tasks").strip()
 
     def fsck(self) -> None:
-        proc = subprocess.run(
-            ["git", "fsck", "--strict", "--no-progress"],
-            cwd=self.git_dir,
-            capture_output=True,
-            text=True,
-        )
+        """``git fsck --strict`` passes. A ``git gc --auto`` that a killed process's git left
+        running in the background packs loose objects while fsck reads them ("unable to mmap"
+        a loose object now in a pack): fsck waits for it, and reads again after one."""
+        for _ in range(3):
+            _wait_for_gc(self.git_dir)
+            proc = subprocess.run(
+                ["git", "fsck", "--strict", "--no-progress"],
+                cwd=self.git_dir,
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode == 0 or "unable to mmap" not in proc.stderr:
+                break
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -188,6 +195,11 @@ def bare_remote(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+def _wait_for_gc(git_dir: Path) -> None:
+    """Until no ``git gc`` runs in ``git_dir`` (it holds gc.pid while it does)."""
+    wait_for(lambda: not (git_dir / "gc.pid").exists(), 60, f"a git gc still running in {git_dir}")
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, describe: Callable[[], str] | str) -> Any:

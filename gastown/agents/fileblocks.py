@@ -12,6 +12,7 @@ not end it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # A path as small models write it above a block: `a/b.py`, **a/b.py**, # a/b.py, File: a/b.py, a/b.py:
 _PATH = r"[\w][\w.-]*(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}"
@@ -73,11 +74,14 @@ def file_blocks(text: str) -> tuple[list[tuple[str, str]], str]:
     return found, rest
 
 
+@dataclass(frozen=True)
 class _Block:
     """A fenced block: the lines of its opening and closing fences, its indent and info."""
 
-    def __init__(self, start: int, end: int, indent: str, info: str) -> None:
-        self.start, self.end, self.indent, self.info = start, end, indent, info
+    start: int
+    end: int
+    indent: str
+    info: str
 
 
 def _blocks(lines: list[str]) -> list[_Block]:

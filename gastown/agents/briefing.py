@@ -3,7 +3,8 @@
 The system text is the role's prompt and the rig's documents. The task is the bead, its
 acceptance tests' source and the rig files they import (a long Python file outlined around
 what the bead is about, see focus.py), the modules and names the tests import that do not
-exist yet, how the tests fail now, and how the bead ends. It is written once: the
+exist yet, how the tests fail now, and how the bead ends, then, when the bead adds one
+function, the start of the reply (opening.py). It is written once: the
 conversation after it only grows, so llama.cpp's prompt cache keeps hitting.
 
 A test file found from a bead's text ("implement camelize so its tests pass" finds
@@ -20,6 +21,7 @@ from typing import Any
 
 from gastown.agents import checks, fileblocks, focus, prompts
 from gastown.agents.excerpt import gathered
+from gastown.agents.opening import opening
 from gastown.agents.rig import Rig
 from gastown.agents.toolspecs import describe, openai_tools
 from gastown.town import tokens
@@ -185,17 +187,22 @@ def first_messages(
     found = dict(whole)
     cut = [path for path, text in shown if text != found.get(path)] if role != "refinery" else []
     shown = [(path, gathered(text, about, path) if path in context else text) for path, text in shown]
+    missing = missing_files(root, acceptance, files)
+    absent = absent_names(root, acceptance, files)
+    code = [(path, text) for path, text in whole if not rig.is_test_path(path)]
+    start = opening(texts, code, absent, missing, about) if tests_decide and acceptance and not wanted else None
     task = prompts.bead_text(
         bead.to_dict(),
         list(rig.test_paths) if role != "refinery" else [],
         how_it_ends(acceptance, wanted, tests_decide),
         tests=acceptance,
         files=prompts.fit_files(shown, files_chars),
-        missing=missing_files(root, acceptance, files),
-        absent=absent_names(root, acceptance, files),
+        missing=missing,
+        absent=absent,
         now=None if now is None else f"{now.summary()}\n{now.shown}",
         context=context,
         lifted=cut,
+        opening=start,
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": task}]
 

@@ -42,6 +42,7 @@ _NOISE = re.compile(
     re.VERBOSE,
 )
 _FENCE = re.compile(r" {0,3}(?:```|~~~)")  # a Markdown fence (indented four or more, it is code)
+OPENING = "## Start your reply like this"  # the last section of a first prompt that has one (opening.py)
 KEEP_RECENT = 4  # the last messages are never stubbed
 
 
@@ -151,11 +152,14 @@ def bead_text(
     absent: Sequence[tuple[str, str]] = (),
     context: Collection[str] = (),
     lifted: Collection[str] = (),
+    opening: tuple[str, str] | None = None,
 ) -> str:
     """The task as the model reads it: the bead, its tests, the files they use, how they fail now.
     Files in ``context`` are shown but not offered as where to write, unless nothing else is
     (no other file shown and none to create). Python files in ``lifted`` are shown without
-    their long docstrings, which follow the code as text (see excerpt.lift_docstrings)."""
+    their long docstrings, which follow the code as text (see excerpt.lift_docstrings).
+    ``opening`` (a path and the first lines of its block, see opening.py) ends the text, as
+    the start of the reply."""
     lines = [f"# Bead {bead['id']}: {bead['title']}"]
     for key, title in (
         ("description", "Description"),
@@ -224,6 +228,9 @@ def bead_text(
     if now is not None:
         lines += ["", "## The acceptance tests now", now.strip()]
     lines += ["", "## How this ends", tests_note]
+    if opening is not None:
+        path, start = opening
+        lines += ["", OPENING, path, fence(path), start, "```"]
     return "\n".join(lines) + "\n"
 
 

@@ -7,8 +7,9 @@ goes on while its changes get more tests passing (at most ``CHANGES_PER_TRY``). 
 ends, or a reply that changes nothing while the tests fail, starts the bead over: the
 files the bead wrote put back as it found them, the first prompt asked again with the
 gist of the best run's failure (the bead's own until an answer does better: the last
-answer's may be a case the bead's files got right), sampled hotter. That costs a reply
-and no prompt: the server still holds the first prompt. Whatever the tries do, the best
+answer's may be a case the bead's files got right), sampled hotter. The note goes above
+the start of the reply when the prompt ends with one (opening.py). That costs a reply and
+no prompt: the server still holds the first prompt. Whatever the tries do, the best
 files any of them wrote (by their test run's score) are what the bead ends with.
 
 One fresh try a bead may be a repair. When the best answer so far did better than the files
@@ -159,8 +160,11 @@ class Tries:
         # files got right (a bug fix answered with new bugs); but an answer that sent the bead's
         # code back is told that code's failure, its own
         hint = _fresh_hint(failing if sent_back else self.best_run[1] or failing, sent_back) + told
-        last = self.head[-1]
-        return [*self.head[:-1], {**last, "content": f"{last.get('content') or ''}{hint}"}], why, hint
+        # the note goes before the reply's opening, which stays last (see opening.py)
+        content = self.head[-1].get("content") or ""
+        before, heading, opening = content.rpartition(f"\n{prompts.OPENING}\n")
+        content = f"{before}{hint}{heading}{opening}" if heading else content + hint
+        return [*self.head[:-1], {**self.head[-1], "content": content}], why, hint
 
     def _repair(self) -> tuple[str, str] | None:
         """For a try that starts from the best answer so far: that answer's code, as a reply

@@ -1,0 +1,90 @@
+"""The start of a reply that adds one function: when a bead gets one, and what it holds."""
+
+from gastown.agents.opening import opening, signature_in, stub_headers
+
+WRAP = '''"""Wrapping."""
+
+
+def wrap(text: str, width: int = 70) -> list[str]:
+    """Lines of at most width."""
+    return text.split()
+'''
+
+HOLES = '''"""Numbers."""
+import functools
+
+
+@functools.cache
+def ordinal(
+    value: int,
+    gender: str = "male",
+) -> str:
+    """The ordinal of value.
+
+    Long docstring.
+    """
+    raise NotImplementedError
+
+
+def apnumber(value: int) -> str: ...
+
+
+class Cache:
+    """A cache."""
+
+    def popitem(self) -> tuple[str, int]:
+        """Remove and return the least used item."""
+        pass
+
+    def clear(self) -> None:
+        self.data = {}
+'''
+
+TRUNCATE = 'Add `truncate(text: str, width: int, placeholder: str = " [...]") -> str` to textkit/wrap.py.'
+
+
+def test_a_signature_is_read_from_the_beads_text_when_it_is_a_valid_def_line():
+    assert (
+        signature_in(["Title", TRUNCATE], "truncate")
+        == 'truncate(text: str, width: int, placeholder: str = " [...]") -> str'
+    )
+    assert signature_in(["`truncate(text, width`) and `truncate(text, width)`"], "truncate") == "truncate(text, width)"
+    assert signature_in(["call `truncate()` with\n the text"], "truncate") == "truncate()"
+    assert signature_in(["`truncate(text: str,\n    width: int)`"], "truncate") == "truncate(text: str, width: int)"
+    assert signature_in(["truncate(text, width) without backticks", "`truncated(x)`"], "truncate") is None
+    assert signature_in(["`truncate(text: str) -> 'a`b'`"], "truncate") is None  # not a def line
+
+
+def test_a_stubs_header_is_its_decorators_and_def_lines_without_its_docstring():
+    assert stub_headers(HOLES, {"ordinal"}) == [
+        '@functools.cache\ndef ordinal(\n    value: int,\n    gender: str = "male",\n) -> str:'
+    ]
+    assert stub_headers(HOLES, {"popitem", "clear"}) == [
+        "class Cache:\n    def popitem(self) -> tuple[str, int]:"
+    ]  # a method under its class's first line; clear has a body
+    assert stub_headers(HOLES, {"apnumber"}) == []  # its body is on its def line: no header of its own
+    assert stub_headers(HOLES, {"wrap"}) == [] and stub_headers("def (", {"wrap"}) == []
+
+
+def test_one_function_the_tests_import_that_the_module_lacks_opens_the_reply():
+    files = [("textkit/wrap.py", WRAP)]
+    absent = [("textkit/wrap.py", "truncate")]
+    start = 'def truncate(text: str, width: int, placeholder: str = " [...]") -> str:'
+    assert opening([TRUNCATE], files, absent, [], {"truncate"}) == ("textkit/wrap.py", start)
+    assert opening(["Add truncate to wrap.py"], files, absent, [], {"truncate"}) is None  # no signature
+    assert opening([TRUNCATE], [], absent, [], {"truncate"}) is None  # a module the prompt does not show
+    two = [*absent, ("textkit/wrap.py", "shorten")]
+    assert opening([TRUNCATE + " and `shorten(text: str) -> str`"], files, two, [], set()) is None
+    assert opening([TRUNCATE], files, absent, ["textkit/slug.py"], {"truncate"}) is None  # a new module too
+    cli = ("textkit/cli.py", "def summary(text):\n    return text\n")
+    assert opening([TRUNCATE], [*files, cli], absent, [], {"truncate", "wrap"}) is not None
+    assert opening([TRUNCATE], [*files, cli], absent, [], {"truncate", "summary"}) is None  # and a change in cli.py
+
+
+def test_one_stub_the_bead_names_opens_the_reply_and_a_function_with_a_body_does_not():
+    files = [("num/number.py", HOLES), ("num/wrap.py", WRAP)]
+    header = '@functools.cache\ndef ordinal(\n    value: int,\n    gender: str = "male",\n) -> str:'
+    assert opening(["Implement `ordinal`"], files, [], [], {"ordinal"}) == ("num/number.py", header)
+    assert opening(["Fix `wrap`"], files, [], [], {"wrap"}) is None  # a fix: the model would send it back
+    assert opening(["`ordinal` and `popitem`"], files, [], [], {"ordinal", "popitem"}) is None  # two holes
+    assert opening(["Implement ordinal"], [("README.md", HOLES)], [], [], {"ordinal"}) is None

@@ -67,6 +67,7 @@ def run_bead(
     role: str = "polecat",
     crew: Callable[[str], str] | None = None,
     tool_mode: str = "native",
+    sampling: dict[str, float] | None = None,
     **fields: object,
 ) -> tuple[object, FakeLLM, Path]:
     """Work one bead in process against a scripted server; the outcome, the server and the worktree."""
@@ -85,6 +86,8 @@ def run_bead(
     )
     with FakeLLM(script(answers, then=text("I am done."))) as llm:
         given = {"endpoint": llm.url, "model": "fake", "context": 16384, "retries": 0, "tool_mode": tool_mode}
+        if sampling is not None:
+            given["sampling"] = sampling
         spec = parse_model("fake", given)
         worktree = prepare(rig_path, bead.id, "main", tmp_path / "worktrees")
         trace = Trace(tmp_path / "trace.jsonl", Secrets())
@@ -559,6 +562,69 @@ def test_a_function_the_tests_import_from_an_existing_module_is_named_and_added_
     )
 
 
+def test_a_bead_adding_one_function_ends_its_first_prompt_with_the_start_of_the_reply(tmp_path, rig_path):
+    """Shown a short module whole and asked to add one function, a 1.5B sent the module back as
+    it was; the start of its reply, last in the prompt, makes it write the function."""
+    (rig_path / "tests" / "test_bonus.py").write_text(BONUS_TEST)
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "bonus test")
+    wrong = [f"def bonus(grade_name: str) -> int:\n    return {n}\n" for n in (0, 1)]  # the second repairs the first
+    right = 'def bonus(grade_name: str) -> int:\n    return 50 if grade_name == "perfect" else 0\n'
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [text(f"beatscore/scoring.py\n```python\n{code}```\n") for code in (*wrong, right)],
+        tool_mode="text",
+        title="Add a bonus to beatscore.scoring",
+        description="Add `bonus(grade_name: str) -> int` to beatscore/scoring.py: 50 for a perfect hit, else 0.",
+        acceptance_tests=("tests/test_bonus.py",),
+    )
+    opening = (
+        "\n## Start your reply like this\nbeatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n```\n"
+    )
+    assert first_prompt(llm).endswith(opening)
+    assert outcome.status == "done", outcome.reason
+    # the fresh try is told the failure before the opening, which stays last
+    again = first_prompt(llm, 2)
+    assert again.endswith(opening) and again.index("## An earlier try") < again.index("## Start your reply")
+    assert again.startswith(first_prompt(llm).removesuffix(opening))  # the server still holds the rest
+
+
+def _bonus_rig(rig_path: Path, body: str) -> None:
+    """The bonus test, and ``bonus`` in beatscore/scoring.py with ``body``."""
+    (rig_path / "tests" / "test_bonus.py").write_text(BONUS_TEST)
+    scoring = rig_path / "beatscore" / "scoring.py"
+    scoring.write_text(f'{scoring.read_text()}\n\ndef bonus(grade_name: str) -> int:\n    """The bonus."""\n{body}')
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "bonus")
+
+
+@pytest.mark.parametrize(
+    ("body", "opens"),
+    [("    raise NotImplementedError\n", True), ("    return 0\n", False)],
+    ids=["a-hole-to-fill", "a-bug-to-fix"],
+)
+def test_a_function_to_fill_gets_the_start_of_the_reply_and_one_to_fix_does_not(tmp_path, rig_path, body, opens):
+    """A stub's first lines, last in the prompt, start the reply; shown the first line of a
+    function it must fix, the model sent the function back as it was."""
+    _bonus_rig(rig_path, body)
+    right = 'def bonus(grade_name: str) -> int:\n    return 50 if grade_name == "perfect" else 0\n'
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [text(f"beatscore/scoring.py\n```python\n{right}```\n")],
+        tool_mode="text",
+        title="Give bonus its body",
+        description="Write `bonus` in beatscore/scoring.py: 50 for a perfect hit, else 0.",
+        acceptance_tests=("tests/test_bonus.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    opening = (
+        "\n## Start your reply like this\nbeatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n```\n"
+    )
+    assert first_prompt(llm).endswith(opening) is opens
+
+
 def test_a_fresh_try_is_sampled_hotter_and_hotter_again_when_it_repeats_itself(tmp_path, rig_path):
     steps = tool("write_file", path="beatscore/steps.py", content="STEPS = ((50, 4), (25, 3), (10, 2))\n")
     missing = tool("read_file", path="beatscore/nothing.py")
@@ -570,6 +636,24 @@ def test_a_fresh_try_is_sampled_hotter_and_hotter_again_when_it_repeats_itself(t
     # the first write changed a file and combo.py is still missing: the try goes on (0.2); its repeat
     # changed nothing: a fresh try (0.7); a repeated read (1.0)
     assert sent == [0.2, 0.2, 0.7, 0.7, 1.0], sent
+
+
+def test_a_request_that_must_differ_widens_the_models_nucleus(tmp_path, rig_path):
+    """llama.cpp cuts top_p before it applies the temperature: inside Qwen's 0.8 a fresh try
+    at 0.7 wrote the same reply word for word three times."""
+    steps = tool("write_file", path="beatscore/steps.py", content="STEPS = ((50, 4), (25, 3), (10, 2))\n")
+    missing = tool("read_file", path="beatscore/nothing.py")
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [steps, steps, missing, missing, write_combo()],
+        acceptance_tests=("tests/test_combo.py",),
+        sampling={"top_p": 0.8, "top_k": 20, "min_p": 0.05},
+    )
+    assert outcome.status == "done", outcome.reason
+    sent = [(r["temperature"], r["top_p"], r["top_k"], r["min_p"]) for r in llm.requests]
+    qwen, wide = (0.8, 20, 0.05), (0.95, 40, 0.05)  # min_p is no nucleus: as the model sets it
+    assert sent == [(0.2, *qwen), (0.2, *qwen), (0.7, *wide), (0.7, *wide), (1.0, *wide)], sent
 
 
 def test_a_repeated_call_is_asked_again_hotter(tmp_path, rig_path):

@@ -104,3 +104,15 @@ def test_a_fresh_try_of_a_bug_fix_is_told_the_bugs_failure_not_the_new_bugs_of_t
     messages, _, told = tries.begin_again("E   AssertionError: assert keep('a') == 'a'")
     assert "shout('a') == 'A'" in told and "keep(" not in told
     assert messages[-1]["content"].endswith(told) and (root / "words.py").read_text() == MODULE
+
+
+def test_only_a_request_that_must_differ_widens_the_nucleus_and_only_the_limits_the_model_sets():
+    from gastown.agents.repeats import Repeats
+
+    repeats = Repeats(limit=3)
+    qwen = {"top_p": 0.8, "top_k": 20, "repeat_penalty": 1.1}
+    assert repeats.sampling(qwen) == {}  # the first try may say the likeliest thing
+    repeats.start_over(0.7)
+    assert repeats.sampling(qwen) == {"top_p": 0.95, "top_k": 40}
+    assert repeats.sampling({"top_p": 0.98, "top_k": 0}) == {}  # wider already; top_k 0 sets no limit
+    assert repeats.sampling({}) == {}  # the server's own defaults

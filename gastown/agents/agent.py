@@ -269,6 +269,7 @@ class Agent:
             messages = conv.messages()
             sent = conv.estimate()
             heat = state.repeats.temperature
+            wide = state.repeats.sampling(client.spec.sampling)
             trace.write(
                 "request",
                 turn=turn,
@@ -276,6 +277,7 @@ class Agent:
                 messages=len(messages),
                 stubbed=conv.stubbed,
                 temperature=heat,
+                sampling=wide,
                 max_tokens=cap,
                 new=[{"role": m["role"], "content": m.get("content") or ""} for m in messages[traced:]],
             )
@@ -286,10 +288,17 @@ class Agent:
             try:
                 if mode == "schema":
                     reply = client.chat(
-                        messages, response_format=shape, max_tokens=cap, temperature=heat, until=budget.deadline
+                        messages,
+                        response_format=shape,
+                        max_tokens=cap,
+                        temperature=heat,
+                        until=budget.deadline,
+                        sampling=wide,
                     )
                 elif mode == "text":  # the tools are in the system prompt
-                    reply = client.chat(messages, max_tokens=cap, temperature=heat, until=budget.deadline)
+                    reply = client.chat(
+                        messages, max_tokens=cap, temperature=heat, until=budget.deadline, sampling=wide
+                    )
                 else:
                     reply = client.chat(
                         messages,
@@ -298,6 +307,7 @@ class Agent:
                         max_tokens=cap,
                         temperature=heat,
                         until=budget.deadline,
+                        sampling=wide,
                     )
             except PastDeadline as error:  # slower than the calls so far: cut off, so the work is still committed
                 if meter is not None:

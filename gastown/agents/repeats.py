@@ -5,14 +5,22 @@ gets the same answer (or the same change is made again), the model is told plain
 repeats and what to try instead, and the next request is sampled hotter; past the limit
 the loop ends as stuck. A change to the files resets what counts as "the same answer".
 The same unusable reply (no call, or none that can be used) counts over the whole bead:
-the second time, the try starts over, hotter; the third ends the bead as stuck.
+the second time, the try starts over, hotter; the third ends the bead as stuck. "Hotter"
+widens the model's nucleus too (``sampling``): the temperature alone reshapes only the
+tokens the nucleus kept.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 TEMPERATURES = (0.2, 0.7, 1.0)  # by how often the model has repeated itself since the files changed
+# the nucleus of a request that must differ from what came before: llama.cpp cuts top_k and
+# top_p before it applies the temperature, so inside Qwen's top_p 0.8 a hotter request often
+# has one token to choose from (three fresh tries of humanize's apnumber, at 0.7, wrote the
+# same reply word for word, and the bead ended stuck at 104 s of 300)
+WIDE_SAMPLING = {"top_p": 0.95, "top_k": 40}
 _DURATION_RE = re.compile(r"\b\d+(?:\.\d+)?s\b")  # test run times differ between identical runs
 HINTS = {
     "finish": "Change the code so the failing tests above pass; the bead ends by itself when they do.",
@@ -111,6 +119,18 @@ class Repeats:
     def warm(self) -> None:
         """The model repeated itself (or wrote what was already there)."""
         self.heat += 1
+
+    def sampling(self, model: Mapping[str, float]) -> dict[str, float]:
+        """What the next request changes of the model's own ``sampling``: nothing while it may
+        repeat itself, and a nucleus at least WIDE_SAMPLING's once it must not (a fresh try,
+        or a repeat) — raising only the limits the model sets (top_k 0 sets none)."""
+        if self.temperature <= TEMPERATURES[0]:
+            return {}
+        return {
+            key: max(value, WIDE_SAMPLING[key])
+            for key, value in model.items()
+            if key in WIDE_SAMPLING and value and value < WIDE_SAMPLING[key]
+        }
 
     @property
     def temperature(self) -> float:

@@ -190,12 +190,14 @@ class ModelClient:
         max_tokens: int | None = None,
         temperature: float | None = 0.2,
         until: float | None = None,
+        sampling: Mapping[str, float] | None = None,
     ) -> Reply:
         """One chat completion, retried across endpoints; Unavailable when it cannot be had.
         ``until`` (a ``time.monotonic()`` instant) is when the caller's time runs out: a reply
-        still coming then is cut off (PastDeadline), and no attempt starts after it."""
+        still coming then is cut off (PastDeadline), and no attempt starts after it.
+        ``sampling`` overrides the model's own (``top_p``, ``top_k``, ...) for this request."""
         with self.hold() if self.hold is not None else nullcontext():
-            return self._chat(messages, tools, tool_choice, response_format, max_tokens, temperature, until)
+            return self._chat(messages, tools, tool_choice, response_format, max_tokens, temperature, until, sampling)
 
     def _chat(
         self,
@@ -206,6 +208,7 @@ class ModelClient:
         max_tokens: int | None,
         temperature: float | None,
         until: float | None,
+        sampling: Mapping[str, float] | None,
     ) -> Reply:
         import openai
 
@@ -220,7 +223,7 @@ class ModelClient:
             way: str | None = None
             try:
                 way, shaped = self._shape(endpoint, response_format)
-                request = self._request(messages, tools, tool_choice, shaped, max_tokens, temperature)
+                request = self._request(messages, tools, tool_choice, shaped, max_tokens, temperature, sampling)
                 return replace(self._send(endpoint, request, bool(tools), until), attempts=attempt)
             except openai.RateLimitError as error:
                 last = f"rate limited (429) by {endpoint.url}"
@@ -338,6 +341,7 @@ class ModelClient:
         response_format: Mapping[str, Any] | None,
         max_tokens: int | None,
         temperature: float | None,
+        overrides: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.spec.model, "messages": list(messages)}
         if tools:
@@ -350,7 +354,7 @@ class ModelClient:
             request["max_tokens"] = max_tokens
         if temperature is not None:
             request["temperature"] = temperature
-        sampling = dict(self.spec.sampling)
+        sampling = {**self.spec.sampling, **(overrides or {})}
         if "top_p" in sampling:
             request["top_p"] = sampling.pop("top_p")
         extra = {"cache_prompt": True} if self.spec.local else {}  # llama.cpp: reuse the stable prefix

@@ -22,8 +22,11 @@ prints ``gt: <message>`` and ``hint: <hint>`` and never a traceback for these.
 
 from __future__ import annotations
 
+import datetime
 import errno
+import json
 import os
+import re
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -153,3 +156,24 @@ def storage_error(error: OSError, path: str | os.PathLike[str] | None = None) ->
         )
     reason = error.strerror or str(error)
     return GitFailed(f"{reason}{place}")
+
+
+def as_written(value: object) -> str:
+    """A configuration value spelled as TOML writes it, for an error that quotes it back:
+    ``true``, not Python's ``True``; ``"x"``, not ``'x'``; a date in ISO form."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(as_written(v) for v in value) + "]"
+    if isinstance(value, dict):
+        keys = (k if _BARE_KEY.fullmatch(str(k)) else as_written(str(k)) for k in value)
+        pairs = (f"{k} = {as_written(v)}" for k, v in zip(keys, value.values(), strict=True))
+        return "{ " + ", ".join(pairs) + " }" if value else "{}"
+    return repr(value)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")

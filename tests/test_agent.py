@@ -562,41 +562,42 @@ def test_a_function_the_tests_import_from_an_existing_module_is_named_and_added_
     )
 
 
+BONUS_RIGHT = 'def bonus(grade_name: str) -> int:\n    return 50 if grade_name == "perfect" else 0\n'
+BONUS_START = (
+    "\n## Start your reply like this\nbeatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n```\n"
+)
+
+
+def _bonus_rig(rig_path: Path, body: str | None = None) -> None:
+    """The bonus test, and ``bonus`` in beatscore/scoring.py with ``body`` (None: no bonus yet)."""
+    (rig_path / "tests" / "test_bonus.py").write_text(BONUS_TEST)
+    scoring = rig_path / "beatscore" / "scoring.py"
+    if body is not None:
+        scoring.write_text(f'{scoring.read_text()}\n\ndef bonus(grade_name: str) -> int:\n    """The bonus."""\n{body}')
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "bonus")
+
+
 def test_a_bead_adding_one_function_ends_its_first_prompt_with_the_start_of_the_reply(tmp_path, rig_path):
     """Shown a short module whole and asked to add one function, a 1.5B sent the module back as
     it was; the start of its reply, last in the prompt, makes it write the function."""
-    (rig_path / "tests" / "test_bonus.py").write_text(BONUS_TEST)
-    git(rig_path, "add", "-A")
-    git(rig_path, "commit", "--quiet", "-m", "bonus test")
+    _bonus_rig(rig_path)
     wrong = [f"def bonus(grade_name: str) -> int:\n    return {n}\n" for n in (0, 1)]  # the second repairs the first
-    right = 'def bonus(grade_name: str) -> int:\n    return 50 if grade_name == "perfect" else 0\n'
     outcome, llm, _ = run_bead(
         tmp_path,
         rig_path,
-        [text(f"beatscore/scoring.py\n```python\n{code}```\n") for code in (*wrong, right)],
+        [text(f"beatscore/scoring.py\n```python\n{code}```\n") for code in (*wrong, BONUS_RIGHT)],
         tool_mode="text",
         title="Add a bonus to beatscore.scoring",
         description="Add `bonus(grade_name: str) -> int` to beatscore/scoring.py: 50 for a perfect hit, else 0.",
         acceptance_tests=("tests/test_bonus.py",),
     )
-    opening = (
-        "\n## Start your reply like this\nbeatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n```\n"
-    )
-    assert first_prompt(llm).endswith(opening)
+    assert first_prompt(llm).endswith(BONUS_START)
     assert outcome.status == "done", outcome.reason
     # the fresh try is told the failure before the opening, which stays last
     again = first_prompt(llm, 2)
-    assert again.endswith(opening) and again.index("## An earlier try") < again.index("## Start your reply")
-    assert again.startswith(first_prompt(llm).removesuffix(opening))  # the server still holds the rest
-
-
-def _bonus_rig(rig_path: Path, body: str) -> None:
-    """The bonus test, and ``bonus`` in beatscore/scoring.py with ``body``."""
-    (rig_path / "tests" / "test_bonus.py").write_text(BONUS_TEST)
-    scoring = rig_path / "beatscore" / "scoring.py"
-    scoring.write_text(f'{scoring.read_text()}\n\ndef bonus(grade_name: str) -> int:\n    """The bonus."""\n{body}')
-    git(rig_path, "add", "-A")
-    git(rig_path, "commit", "--quiet", "-m", "bonus")
+    assert again.endswith(BONUS_START) and again.index("## An earlier try") < again.index("## Start your reply")
+    assert again.startswith(first_prompt(llm).removesuffix(BONUS_START))  # the server still holds the rest
 
 
 @pytest.mark.parametrize(
@@ -608,21 +609,17 @@ def test_a_function_to_fill_gets_the_start_of_the_reply_and_one_to_fix_does_not(
     """A stub's first lines, last in the prompt, start the reply; shown the first line of a
     function it must fix, the model sent the function back as it was."""
     _bonus_rig(rig_path, body)
-    right = 'def bonus(grade_name: str) -> int:\n    return 50 if grade_name == "perfect" else 0\n'
     outcome, llm, _ = run_bead(
         tmp_path,
         rig_path,
-        [text(f"beatscore/scoring.py\n```python\n{right}```\n")],
+        [text(f"beatscore/scoring.py\n```python\n{BONUS_RIGHT}```\n")],
         tool_mode="text",
         title="Give bonus its body",
         description="Write `bonus` in beatscore/scoring.py: 50 for a perfect hit, else 0.",
         acceptance_tests=("tests/test_bonus.py",),
     )
     assert outcome.status == "done", outcome.reason
-    opening = (
-        "\n## Start your reply like this\nbeatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n```\n"
-    )
-    assert first_prompt(llm).endswith(opening) is opens
+    assert first_prompt(llm).endswith(BONUS_START) is opens
 
 
 def test_a_fresh_try_is_sampled_hotter_and_hotter_again_when_it_repeats_itself(tmp_path, rig_path):
@@ -1017,6 +1014,24 @@ def test_an_answer_that_sends_the_code_back_as_it_was_is_asked_for_the_line_at_f
     assert "sent beatscore/lexicon.py back with its code as it was" in told, told
     assert "first write one sentence naming the line" in told and "NotImplementedError" in told, told
     assert outcome.result["tries"] == 2
+
+
+def test_code_sent_back_as_the_bead_found_it_is_told_the_beads_failure_not_an_earlier_answers(tmp_path, lexicon_rig):
+    """The code sent back is not tested again: the last test run was another answer's."""
+    module = (lexicon_rig / "beatscore" / "lexicon.py").read_text()
+    wrong = "def alpha(word):\n    return word.lower() + 'zzz'\n"
+    fixed = "def alpha(word):\n    return word.upper()\n"
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text(f"beatscore/lexicon.py\n```python\n{code}```\n") for code in (wrong, module, fixed)],
+        title="Implement alpha",
+        acceptance_tests=("tests/test_lexicon.py::test_alpha",),
+    )
+    assert outcome.status == "done", outcome.reason
+    told = hint(llm, 2)  # the last test run was the wrong answer's ("zzz")
+    assert "sent beatscore/lexicon.py back with its code as it was" in told, told
+    assert "NotImplementedError" in told and "zzz" not in told, told
 
 
 def test_a_try_told_what_is_still_missing_goes_on(tmp_path, rig_path):

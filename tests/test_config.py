@@ -1,9 +1,11 @@
 """``[machine]`` and ``[cost]`` are typed: a bad value or an unknown key is refused by name."""
 
+import datetime
+
 import pytest
 from conftest import git
 
-from gastown.errors import ConfigError, GastownError
+from gastown.errors import ConfigError, GastownError, as_written
 from gastown.evaluation.suite import town_toml
 from gastown.town import config, events, schema
 from gastown.town.config import CostConfig, MachineConfig
@@ -46,7 +48,7 @@ def test_a_bad_value_names_its_section_and_key(section, key, value, said):
 def test_the_message_says_what_was_wrong_and_what_was_there():
     with pytest.raises(ConfigError) as refused:
         config.parse('[machine]\ndesktop_reserve_mib = "lots"\n')
-    assert refused.value.message == "town.toml: machine.desktop_reserve_mib: must be a number ≥ 0, got 'lots'"
+    assert refused.value.message == 'town.toml: machine.desktop_reserve_mib: must be a number ≥ 0, got "lots"'
 
 
 @pytest.mark.parametrize(
@@ -130,7 +132,7 @@ def test_a_gt_command_on_a_bad_machine_value_says_which_key_and_exits_2(town, co
     plant(town, current + '\n[machine]\ndesktop_reserve_mib = "lots"\n')
     result = town.gt_process(*command)
     assert result.code == 2, result.out + result.err
-    assert "town.toml on the tasks branch: machine.desktop_reserve_mib: must be a number ≥ 0, got 'lots'" in result.err
+    assert 'town.toml on the tasks branch: machine.desktop_reserve_mib: must be a number ≥ 0, got "lots"' in result.err
     assert "Traceback" not in result.err
 
 
@@ -140,5 +142,11 @@ def test_the_sandbox_is_bubblewrap_unless_the_town_names_the_unconfined_mode():
 
     assert configmod.parse("").sandbox_mode == "bwrap"
     assert configmod.parse('[sandbox]\nmode = "none"\n').sandbox_mode == "none"
-    with pytest.raises(ConfigError, match=r"sandbox\.mode: 'off' is not a mode"):
+    with pytest.raises(ConfigError, match=r'sandbox\.mode: "off" is not a mode'):
         configmod.parse('[sandbox]\nmode = "off"\n')
+
+
+def test_a_value_is_quoted_back_as_toml_writes_it():
+    assert as_written(True) == "true" and as_written("x") == '"x"' and as_written([1, "a"]) == '[1, "a"]'
+    assert as_written({"qwen2.5": {"top_k": False}}) == '{ "qwen2.5" = { top_k = false } }'  # a dotted key quoted
+    assert as_written(datetime.date(2026, 12, 2)) == "2026-12-02" and as_written(0.5) == "0.5"

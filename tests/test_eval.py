@@ -367,6 +367,11 @@ def test_a_bad_suite_or_an_unknown_model_is_a_clear_error(suite, fake_config, tm
     assert missing.code != 0 and "no suite at" in missing.err and "Traceback" not in missing.err
     unknown = gt_inprocess("eval", "--suite", str(suite), "--models", "nonesuch", "--config", str(config))
     assert unknown.code != 0 and "unknown model 'nonesuch'" in unknown.err and "Traceback" not in unknown.err
+    mistaken = tmp_path / "mine.toml"
+    mistaken.write_text("[models.fake]\nendpoint = 'http://127.0.0.1:1/v1'\nkv_cache = 'f16'\n")
+    wrong = gt_inprocess("eval", "--suite", str(suite), "--models", "fake", "--config", str(mistaken))
+    assert wrong.code == 2 and f"{mistaken}: models.fake: unknown key 'kv_cache'" in wrong.err, wrong.err
+    assert "town.toml" not in wrong.err.split("hint:")[0]  # the file the user named, not the town's
     broken = tmp_path / "broken"
     write(broken, {"suite.toml": "[rig]\nname = 'x'\n", "project/README.md": "x\n"})
     bad = gt_inprocess("eval", "--suite", str(broken), "--models", "fake")

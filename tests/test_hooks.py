@@ -278,7 +278,7 @@ def test_a_roster_mistake_in_town_toml_is_refused(town, person):
     ).read_text() + '\n[models.qwen]\nkv_cache = "f16"\n\n[roles.polecat]\nmodel = "ghost"\n'
     (person / "town.toml").write_text(toml)
     commit_all(person)
-    refused(town, person, "models.qwen: unknown key 'kv_cache'")
+    refused(town, person, "models.qwen: unknown key 'kv_cache' (known keys: api_key_env, ")
 
 
 def test_the_shell_post_receive_says_what_landed_as_gt_hook_post_receive_does(town, person):

@@ -44,15 +44,15 @@ TRUNCATE = 'Add `truncate(text: str, width: int, placeholder: str = " [...]") ->
 
 
 def test_a_signature_is_read_from_the_beads_text_when_it_is_a_valid_def_line():
-    assert (
-        signature_in(["Title", TRUNCATE], "truncate")
-        == 'truncate(text: str, width: int, placeholder: str = " [...]") -> str'
-    )
-    assert signature_in(["`truncate(text, width`) and `truncate(text, width)`"], "truncate") == "truncate(text, width)"
-    assert signature_in(["call `truncate()` with\n the text"], "truncate") == "truncate()"
-    assert signature_in(["`truncate(text: str,\n    width: int)`"], "truncate") == "truncate(text: str, width: int)"
-    assert signature_in(["truncate(text, width) without backticks", "`truncated(x)`"], "truncate") is None
+    signature = 'truncate(text: str, width: int, placeholder: str = " [...]") -> str'
+    assert signature_in(["Title", TRUNCATE], "truncate") == signature
+    assert signature_in(["`def truncate(text: str) -> str:` and more"], "truncate") == "truncate(text: str) -> str"
+    assert signature_in(["`truncate(text,\n    width: int)`"], "truncate") == "truncate(text, width: int)"
+    assert signature_in(["`truncate(text, width`) and `truncate(text: str)`"], "truncate") == "truncate(text: str)"
+    assert signature_in(["truncate(text: str) without backticks", "`truncated(x: str)`"], "truncate") is None
     assert signature_in(["`truncate(text: str) -> 'a`b'`"], "truncate") is None  # not a def line
+    assert signature_in(["`truncate(text, width=10)` gives 'some...'"], "truncate") is None  # a call, not a signature
+    assert signature_in(["`Parser(source: str)`"], "Parser") is None  # a class: its signature is its __init__'s
 
 
 def test_a_stubs_header_is_its_decorators_and_def_lines_without_its_docstring():
@@ -61,8 +61,10 @@ def test_a_stubs_header_is_its_decorators_and_def_lines_without_its_docstring():
     ]
     assert stub_headers(HOLES, {"popitem", "clear"}) == [
         "class Cache:\n    def popitem(self) -> tuple[str, int]:"
-    ]  # a method under its class's first line; clear has a body
-    assert stub_headers(HOLES, {"apnumber"}) == []  # its body is on its def line: no header of its own
+    ]  # a method under its class's header; clear has a body
+    assert stub_headers(HOLES, {"apnumber"}) == ["def apnumber(value: int) -> str:"]  # its body on its def line
+    commented = "class Cache(\n    dict,\n):\n    def popitem(self):\n        # TODO\n        pass\n"
+    assert stub_headers(commented, {"popitem"}) == ["class Cache(\n    dict,\n):\n    def popitem(self):"]
     assert stub_headers(HOLES, {"wrap"}) == [] and stub_headers("def (", {"wrap"}) == []
 
 

@@ -345,6 +345,7 @@ def test_the_runner_serves_a_pulled_model_with_its_own_chat_template():
     command = command_for(roster.load({}, {}).model("qwen2.5-coder-1.5b"), 8080)
     assert command[1:3] == ["-m", "llama_cpp.server"]
     assert command[command.index("--model") + 1] == str(path) and "--chat_format" not in command
+    assert command[command.index("--logits_all") + 1] == "false"  # no logits kept for every prompt token
     tiny = command_for(roster.load({}, {}).model("embedded"), 8080)
     assert tiny[tiny.index("--chat_format") + 1] == "chatml-function-calling"
 

@@ -58,13 +58,13 @@ def test_prices():
     "models, roles, message",
     [
         ({"m": {"colour": "red"}}, {}, "models.m: unknown key 'colour'"),
-        ({"m": {"cache_type": "q3_x"}}, {}, "unknown KV cache type 'q3_x'"),
+        ({"m": {"cache_type": "q3_x"}}, {}, 'unknown KV cache type "q3_x"'),
         ({"m": {"context": 0}}, {}, "models.m.context: must be a whole number"),
-        ({"m": {"kind": "remote"}}, {}, "must be 'local' or 'cloud'"),
+        ({"m": {"kind": "remote"}}, {}, 'must be "local" or "cloud"'),
         ({"m": {"kind": "cloud"}}, {}, "a cloud model needs its endpoint"),
         ({"m": {"fallback": "ghost"}}, {}, "no model named 'ghost'"),
         ({}, {"polecat": {"model": "ghost"}}, "roles.polecat names model 'ghost'"),
-        ({}, {"polecat": {"when_nothing_fits": "panic"}}, "'cloud' or 'wait'"),
+        ({}, {"polecat": {"when_nothing_fits": "panic"}}, '"cloud" or "wait"'),
         ({"m": {}}, {"polecat": {"bands": [{"model": "m"}]}}, "needs max_tokens and model"),
     ],
 )
@@ -130,10 +130,10 @@ def test_the_parser_reads_every_key_the_schema_defines():
         (
             {"m": {"context": "4k"}},
             {},
-            "town.toml: models.m.context: must be a whole number ≥ 1 and ≤ 10000000, got '4k'",
+            'town.toml: models.m.context: must be a whole number ≥ 1 and ≤ 10000000, got "4k"',
             None,
         ),
-        ({"m": {"device": "tpu"}}, {}, "town.toml: models.m.device: must be 'gpu', 'cpu' or 'cloud', got 'tpu'", None),
+        ({"m": {"device": "tpu"}}, {}, 'town.toml: models.m.device: must be "gpu", "cpu" or "cloud", got "tpu"', None),
         (
             {"m": {"cpu_cores": [0, -1]}},
             {},
@@ -149,7 +149,7 @@ def test_the_parser_reads_every_key_the_schema_defines():
         (
             {"m": {"cache_type_v": "q3"}},
             {},
-            "town.toml: models.m.cache_type_v: unknown KV cache type 'q3'",
+            'town.toml: models.m.cache_type_v: unknown KV cache type "q3"',
             "one of f32,",
         ),
         (
@@ -161,10 +161,11 @@ def test_the_parser_reads_every_key_the_schema_defines():
         (
             {"smollm2-1.7b": {"tool_mode": "json"}},
             {},
-            "models.smollm2-1.7b.tool_mode: must be 'native', 'text' or 'schema'",
+            'models.smollm2-1.7b.tool_mode: must be "native", "text" or "schema"',
             None,
         ),
         ({"m": {"sampling": {"top_k": "many"}}}, {}, "models.m.sampling.top_k: must be a whole number", None),
+        ({"m": {"sampling": {"top_k": True}}}, {}, "top_k: must be a whole number ≥ 0 and ≤ 100000, got true", None),
         ({"m": {"sampling": {"temperature": 0.1}}}, {}, "models.m.sampling: unknown key 'temperature'", None),
         ({"m": 3}, {}, "town.toml: models.m must be a table", None),
         ({}, {"polecat": {"bead_seconds": float("nan")}}, "roles.polecat.bead_seconds: must be a finite number", None),

@@ -106,13 +106,16 @@ def test_a_fresh_try_of_a_bug_fix_is_told_the_bugs_failure_not_the_new_bugs_of_t
     assert messages[-1]["content"].endswith(told) and (root / "words.py").read_text() == MODULE
 
 
-def test_only_a_request_that_must_differ_widens_the_nucleus_and_only_the_limits_the_model_sets():
-    from gastown.agents.repeats import Repeats
-
-    repeats = Repeats(limit=3)
-    qwen = {"top_p": 0.8, "top_k": 20, "repeat_penalty": 1.1}
-    assert repeats.sampling(qwen) == {}  # the first try may say the likeliest thing
-    repeats.start_over(0.7)
-    assert repeats.sampling(qwen) == {"top_p": 0.95, "top_k": 40}
-    assert repeats.sampling({"top_p": 0.98, "top_k": 0}) == {}  # wider already; top_k 0 sets no limit
-    assert repeats.sampling({}) == {}  # the server's own defaults
+def test_a_fresh_tries_note_goes_above_the_start_of_the_reply_and_never_into_the_beads_text(tmp_path):
+    root = words_rig(tmp_path)
+    opening = "\n## Start your reply like this\nwords.py\n```python\ndef shout(word):\n```\n"
+    quoted = (
+        "# Bead: shout\nIts text quotes a prompt:\n## Start your reply like this\nwords.py\n\n## How this ends\nx\n"
+    )
+    for task, ends in ((f"# Bead: shout\n{opening}", opening), (quoted, None)):
+        head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": task}]
+        tries = Tries(root, head, start=score_of({"failed": 4}, 0))
+        tries.end("the tests fail")
+        messages, _, told = tries.begin_again("E   AssertionError: assert 'a' == 'A'")
+        prompt = messages[-1]["content"]
+        assert prompt.endswith(ends or told) and told in prompt, prompt

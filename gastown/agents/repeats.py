@@ -127,7 +127,7 @@ class Repeats:
         if self.temperature <= TEMPERATURES[0]:
             return {}
         return {
-            key: max(value, WIDE_SAMPLING[key])
+            key: WIDE_SAMPLING[key]
             for key, value in model.items()
             if key in WIDE_SAMPLING and value and value < WIDE_SAMPLING[key]
         }

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gastown.agents.jail import Policy
-from gastown.errors import ConfigError, NotFound, UsageError
+from gastown.errors import ConfigError, NotFound, UsageError, as_written
 from gastown.town import config as configmod
 from gastown.town import events, schema, townfile
 from gastown.town.resources import data_dir
@@ -152,7 +152,7 @@ def _role_prompt(role: str, text: str, source: str) -> RolePrompt:
     meta, body = parse_front_matter(text)
     done_when = meta.get("done_when", "tests-pass")
     if done_when not in DONE_WHEN:
-        raise ConfigError(f"{source}: done_when must be one of {', '.join(DONE_WHEN)}, got {done_when!r}")
+        raise ConfigError(f"{source}: done_when must be one of {', '.join(DONE_WHEN)}, got {as_written(done_when)}")
     return RolePrompt(role, body.strip() + "\n", done_when, source)
 
 

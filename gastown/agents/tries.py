@@ -75,6 +75,7 @@ class Tries:
     best_run: tuple[Mapping[str, int], str] = ({}, "")  # the best run's counts and first failure
     repairs: int = 0  # tries that started from the best answer so far
     sent_back: tuple[str, ...] = ()  # files the last try's answer sent back with their code as it was
+    found_failing: str = ""  # the first failure of the files as the bead found them
     echoes: int = 0  # writes in this try that left the code as it was while something is missing
 
     def __post_init__(self) -> None:
@@ -92,6 +93,7 @@ class Tries:
     def began(self, counts: Mapping[str, int], failing: str) -> None:
         """The run of the files as the bead found them: until an answer does better, its first
         failure is the one a fresh try is told of."""
+        self.found_failing = failing
         if self.best is not None and self.best[0] == self.start and not self.best_run[1]:
             self.best_run = (dict(counts), failing)
 
@@ -158,12 +160,15 @@ class Tries:
         self.put_back({})
         # the best run's failure, not the last's: the last answer's may be a case the bead's own
         # files got right (a bug fix answered with new bugs); but an answer that sent the bead's
-        # code back is told that code's failure, its own
-        hint = _fresh_hint(failing if sent_back else self.best_run[1] or failing, sent_back) + told
+        # code back is told that code's failure, its own (not the last test run's: a code sent
+        # back is not tested again, and the last run was another answer's)
+        shown = (self.found_failing or failing) if sent_back else (self.best_run[1] or failing)
+        hint = _fresh_hint(shown, sent_back) + told
         # the note goes before the reply's opening, which stays last (see opening.py)
         content = self.head[-1].get("content") or ""
         before, heading, opening = content.rpartition(f"\n{prompts.OPENING}\n")
-        content = f"{before}{hint}{heading}{opening}" if heading else content + hint
+        last = heading and "\n## " not in opening  # the prompt's last section, not a line of the bead's text
+        content = f"{before}{hint}{heading}{opening}" if last else content + hint
         return [*self.head[:-1], {**self.head[-1], "content": content}], why, hint
 
     def _repair(self) -> tuple[str, str] | None:

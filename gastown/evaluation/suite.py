@@ -304,7 +304,7 @@ def check_models(names: Sequence[str], config: configmod.TownConfig) -> rostermo
     """The roster the models come from; UsageError for a name it does not know."""
     if not names:
         raise UsageError("name the models to evaluate: --models a,b")
-    roster = rostermod.load(config.models, {})
+    roster = config.roster_with()
     for name in names:
         if name not in roster.models:
             raise UsageError(

@@ -341,7 +341,7 @@ class ModelClient:
         response_format: Mapping[str, Any] | None,
         max_tokens: int | None,
         temperature: float | None,
-        overrides: Mapping[str, float] | None = None,
+        sampling: Mapping[str, float] | None,
     ) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.spec.model, "messages": list(messages)}
         if tools:
@@ -354,12 +354,12 @@ class ModelClient:
             request["max_tokens"] = max_tokens
         if temperature is not None:
             request["temperature"] = temperature
-        sampling = {**self.spec.sampling, **(overrides or {})}
-        if "top_p" in sampling:
-            request["top_p"] = sampling.pop("top_p")
+        sampled = {**self.spec.sampling, **(sampling or {})}
+        if "top_p" in sampled:
+            request["top_p"] = sampled.pop("top_p")
         extra = {"cache_prompt": True} if self.spec.local else {}  # llama.cpp: reuse the stable prefix
-        if extra or sampling:
-            request["extra_body"] = extra | sampling  # top_k, min_p, repeat_penalty: not OpenAI's
+        if extra or sampled:
+            request["extra_body"] = extra | sampled  # top_k, min_p, repeat_penalty: not OpenAI's
         return request
 
     def _complete(self, url: str, request: dict[str, Any], until: float | None = None) -> Reply:

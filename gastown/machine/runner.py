@@ -186,6 +186,10 @@ def command_for(spec: ModelSpec, port: int) -> list[str]:
             *chat,
             "--n_threads",
             str(spec.threads or len(spec.cpu_cores) or max(1, min(4, os.cpu_count() or 1))),
+            # its default keeps the logits of every prompt token (for logprobs, which gastown
+            # never asks for): a fifth of a CPU's prefill (bench/prefill.py)
+            "--logits_all",
+            "false",
         ]
     if not spec.launch:
         raise ConfigError(

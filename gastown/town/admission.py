@@ -390,6 +390,8 @@ def _file_problems(path: str, data: bytes) -> list[str]:
         return [f"{path}: not UTF-8 text"]
     except (ConfigError, UsageError) as error:
         found = getattr(error, "problems", None) or [error.message]
+        if error.hint and error.hint != type(error).default_hint and len(found) == 1:
+            found = [f"{found[0]} ({error.hint})"]  # what would fix it: the known keys, the choices
         return [p if p.startswith(path) else f"{path}: {p}" for p in found]
     return []
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from gastown.errors import ConfigError
+from gastown.errors import ConfigError, as_written
 from gastown.town import ids, townfile
 from gastown.town.townfile import MAX_LEASE_SECONDS, TOWN_FILE, Limits, number, parse_toml, section
 
@@ -114,13 +114,26 @@ class TownConfig:
     cost: CostConfig = field(default_factory=CostConfig)
     sandbox_mode: str = "bwrap"  # how model commands run (see jail): bwrap, or none by opt-in
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    source: str = field(default=TOWN_FILE, compare=False)  # the file it was read from, as errors name it
 
     @cached_property
     def roster(self) -> Roster:
-        """The models and role rules, every reference checked (ConfigError names the key)."""
+        """The models and role rules, every reference checked (ConfigError names the key,
+        and the file it was read from)."""
+        return self.roster_with(self.roles)
+
+    def roster_with(self, roles: Mapping[str, Mapping[str, Any]] | None = None) -> Roster:
+        """The roster of the models with ``roles`` (none: ``gt eval`` gives every role its own)."""
         from gastown.town.roster import load  # ~10 ms: only commands that use models pay it
 
-        return load(self.models, self.roles)
+        try:
+            return load(self.models, roles or {})
+        except ConfigError as error:
+            if self.source == TOWN_FILE or not error.message.startswith(f"{TOWN_FILE}:"):
+                raise
+            other = error.hint == ConfigError.default_hint and not self.source.startswith(TOWN_FILE)
+            hint = f"fix the key in {self.source}" if other else error.hint  # not the town's own file
+            raise ConfigError(self.source + error.message[len(TOWN_FILE) :], hint) from None
 
 
 def template(name: str, prefix: str) -> str:
@@ -141,7 +154,7 @@ def _amount(section: Mapping[str, Any], key: str, where: str, *, whole: bool = F
     if not number or not math.isfinite(value) or value < 0 or (positive and value == 0):
         noun = "whole number" if whole else "number"
         kind = f"a positive {noun}" if positive else f"a {noun} ≥ 0"
-        raise ConfigError(f"{where}.{key}: must be {kind}, got {value!r}")
+        raise ConfigError(f"{where}.{key}: must be {kind}, got {as_written(value)}")
     return value if whole else float(value)
 
 
@@ -170,7 +183,8 @@ def _machine(section: Mapping[str, Any], where: str) -> MachineConfig:
         cores = section["reserved_cores"]
         listed = isinstance(cores, list) and all(type(c) is int and c >= 0 for c in cores)  # bool is no core
         if not listed:
-            raise ConfigError(f"{where}.reserved_cores: must be a list of core numbers (each ≥ 0), got {cores!r}")
+            got = as_written(cores)
+            raise ConfigError(f"{where}.reserved_cores: must be a list of core numbers (each ≥ 0), got {got}")
         given["reserved_cores"] = tuple(cores)
     return MachineConfig(**given)
 
@@ -183,7 +197,8 @@ def _cost(section: Mapping[str, Any], where: str) -> CostConfig:
     if "compare_to" in section:
         name = section["compare_to"]
         if not isinstance(name, str) or not name:
-            raise ConfigError(f"{where}.compare_to: must be a model's name (a non-empty string), got {name!r}")
+            got = as_written(name)
+            raise ConfigError(f"{where}.compare_to: must be a model's name (a non-empty string), got {got}")
         given["compare_to"] = name
     return CostConfig(**given)
 
@@ -191,7 +206,7 @@ def _cost(section: Mapping[str, Any], where: str) -> CostConfig:
 def _flag(section: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
     value = section.get(key, default)
     if not isinstance(value, bool):
-        raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
+        raise ConfigError(f"{where}.{key}: must be true or false, got {as_written(value)}")
     return value
 
 
@@ -201,7 +216,8 @@ def _sandbox_mode(section: Mapping[str, Any], where: str) -> str:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (the one key is mode)")
     mode = section.get("mode", "bwrap")
     if mode not in SANDBOX_MODES:
-        raise ConfigError(f'{where}.mode: {mode!r} is not a mode; use "bwrap" (the default) or "none" (unconfined)')
+        got = as_written(mode)
+        raise ConfigError(f'{where}.mode: {got} is not a mode; use "bwrap" (the default) or "none" (unconfined)')
     return str(mode)
 
 
@@ -212,7 +228,7 @@ def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
     prefix = town.get("prefix", "gt")
     if not isinstance(prefix, str) or not ids.is_valid_prefix(prefix):
         raise ConfigError(
-            f"{source}: town.prefix: {prefix!r} is not a valid id prefix (lowercase letters, "
+            f"{source}: town.prefix: {as_written(prefix)} is not a valid id prefix (lowercase letters, "
             "digits and inner dashes, starting with a letter)"
         )
     name = town.get("name", "town")
@@ -236,6 +252,7 @@ def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
         cost=_cost(section(data, "cost", source), f"{source}: cost"),
         sandbox_mode=_sandbox_mode(section(data, "sandbox", source), f"{source}: sandbox"),
         raw=data,
+        source=source,
     )
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gastown.errors import ConfigError
+from gastown.errors import ConfigError, as_written
 from gastown.town import catalog, schema
 
 MIB = 1024 * 1024
@@ -233,7 +233,7 @@ def _check(section: str, name: str, table: Any) -> None:
     if found.keyword == "required":
         raise ConfigError(f"{at}: needs {' and '.join(rule['required'])}")
     if found.keyword == "enum" and "title" in rule:
-        raise ConfigError(f"{at}: unknown {rule['title']} {found.value!r}", f"one of {', '.join(rule['enum'])}")
+        raise ConfigError(f"{at}: unknown {rule['title']} {_shown(found.value)}", f"one of {', '.join(rule['enum'])}")
     if not steps and found.keyword == "type":
         raise ConfigError(f"{where} must be a table")
     raise ConfigError(f"{at}: must be {_expected(rule)}, got {_shown(found.value)}")
@@ -252,7 +252,7 @@ def _finite(table: Mapping[str, Any], where: str) -> None:
 def _expected(rule: Mapping[str, Any], plural: bool = False) -> str:
     """What a value must be, in words, from its definition: ``a whole number ≥ 1``."""
     if "enum" in rule:
-        choices = [repr(choice) for choice in rule["enum"]]
+        choices = [as_written(choice) for choice in rule["enum"]]
         return " or ".join(choices) if len(choices) < 3 else f"{', '.join(choices[:-1])} or {choices[-1]}"
     if "anyOf" in rule:
         return " or ".join(_expected(branch, plural) for branch in rule["anyOf"])
@@ -270,7 +270,7 @@ def _bound(value: float) -> str:
 
 
 def _shown(value: Any) -> str:
-    shown = repr(value)
+    shown = as_written(value)
     return shown if len(shown) <= 60 else shown[:56] + "..." + shown[-1]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gastown.errors import ConfigError
+from gastown.errors import ConfigError, as_written
 
 TOWN_FILE = "town.toml"
 MAX_LEASE_SECONDS = 7 * 24 * 3600  # a claim no worker renews for a week is abandoned, whatever it says
@@ -51,7 +51,7 @@ def number(
     if value is None or not math.isfinite(value) or value <= 0 or value > most:
         kind = "a positive whole number" if whole else "a positive number"
         got = value if value is not None else table.get(key)
-        raise ConfigError(f"{where}.{key}: must be {kind} no larger than {most:g}, got {got!r}")
+        raise ConfigError(f"{where}.{key}: must be {kind} no larger than {most:g}, got {as_written(got)}")
     return value
 
 

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -286,29 +287,15 @@ class Agent:
             if meter is not None:
                 meter.begin()
             try:
+                ask = partial(
+                    client.chat, messages, max_tokens=cap, temperature=heat, until=budget.deadline, sampling=wide
+                )
                 if mode == "schema":
-                    reply = client.chat(
-                        messages,
-                        response_format=shape,
-                        max_tokens=cap,
-                        temperature=heat,
-                        until=budget.deadline,
-                        sampling=wide,
-                    )
+                    reply = ask(response_format=shape)
                 elif mode == "text":  # the tools are in the system prompt
-                    reply = client.chat(
-                        messages, max_tokens=cap, temperature=heat, until=budget.deadline, sampling=wide
-                    )
+                    reply = ask()
                 else:
-                    reply = client.chat(
-                        messages,
-                        tools=tools,
-                        tool_choice="auto",
-                        max_tokens=cap,
-                        temperature=heat,
-                        until=budget.deadline,
-                        sampling=wide,
-                    )
+                    reply = ask(tools=tools, tool_choice="auto")
             except PastDeadline as error:  # slower than the calls so far: cut off, so the work is still committed
                 if meter is not None:
                     meter.end()

@@ -54,7 +54,10 @@ def main() -> None:
     path = located(known)
     if path is None or not path.is_file():
         sys.exit(f"bench/prefill.py: {known.name} is not pulled: gt models pull {known.name}")
-    from llama_cpp import Llama
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        sys.exit("bench/prefill.py: needs llama-cpp-python: run it with the project's .venv/bin/python (make install)")
 
     messages = prompt()
     print(f"{'setting':<38} {'prompt':>7} {'prefill s':>10} {'tok/s':>7} {'decode tok/s':>13}")

@@ -598,6 +598,9 @@ def test_a_bead_adding_one_function_ends_its_first_prompt_with_the_start_of_the_
     again = first_prompt(llm, 2)
     assert again.endswith(BONUS_START) and again.index("## An earlier try") < again.index("## Start your reply")
     assert again.startswith(first_prompt(llm).removesuffix(BONUS_START))  # the server still holds the rest
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    fresh = [r for r in runs if r["kind"] == "request"][2]
+    assert fresh["new"][0] == {"role": "user", "content": again}  # the trace holds the prompt the try sent
 
 
 @pytest.mark.parametrize(

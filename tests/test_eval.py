@@ -371,7 +371,13 @@ def test_a_bad_suite_or_an_unknown_model_is_a_clear_error(suite, fake_config, tm
     mistaken.write_text("[models.fake]\nendpoint = 'http://127.0.0.1:1/v1'\nkv_cache = 'f16'\n")
     wrong = gt_inprocess("eval", "--suite", str(suite), "--models", "fake", "--config", str(mistaken))
     assert wrong.code == 2 and f"{mistaken}: models.fake: unknown key 'kv_cache'" in wrong.err, wrong.err
-    assert "town.toml" not in wrong.err.split("hint:")[0]  # the file the user named, not the town's
+    assert "town.toml" not in wrong.err  # the file the user named, and no advice about the town's
+    mistaken.write_text("[machine]\ndesktop_reserve_mib = 'lots'\n")
+    machine = gt_inprocess("eval", "--suite", str(suite), "--models", "fake", "--config", str(mistaken))
+    assert machine.code == 2 and f"hint: fix the key in {mistaken}" in machine.err, machine.err
+    mistaken.write_bytes("[models.fake]\n".encode("utf-16"))  # a Windows editor's UTF-16
+    utf16 = gt_inprocess("eval", "--suite", str(suite), "--models", "fake", "--config", str(mistaken))
+    assert utf16.code == 2 and "not UTF-8 text" in utf16.err and "Traceback" not in utf16.err, utf16.err
     broken = tmp_path / "broken"
     write(broken, {"suite.toml": "[rig]\nname = 'x'\n", "project/README.md": "x\n"})
     bad = gt_inprocess("eval", "--suite", str(broken), "--models", "fake")

@@ -202,6 +202,11 @@ def test_bad_town_toml_and_convoys(town, person):
     commit_all(person)
     refused(town, person, "town.toml")
     git(person, "reset", "--quiet", "--hard", "origin/tasks")
+    # said as every gt command says it: the key, the value as TOML writes it
+    (person / "town.toml").write_text('[queue]\nlease_seconds = "900"\n')
+    commit_all(person)
+    refused(town, person, 'town.toml: queue.lease_seconds: must be a positive number no larger than 604800, got "900"')
+    git(person, "reset", "--quiet", "--hard", "origin/tasks")
     (person / "convoys" / "gt-cv-abcde.json").write_text(json.dumps({"id": "gt-cv-abcde", "title": "c"}))
     commit_all(person)
     refused(town, person, "convoys/gt-cv-abcde.json: $: 'beads' is a required property")

@@ -238,6 +238,8 @@ def test_a_known_model_named_without_an_endpoint_or_launch_is_tuned_not_replaced
         known.layers,
     )
     assert spec.extra["catalog"] == "qwen2.5-coder-1.5b" and "qwen2.5-coder-1.5b" not in loaded.builtin
+    alone = roster.load({"qwen2.5-coder-1.5b": {"sampling": {"top_k": 40}}}, {}).model("qwen2.5-coder-1.5b")
+    assert dict(alone.sampling) == {"top_p": 0.8, "top_k": 40}  # key by key: the model's top_p stays
     with pytest.raises(ConfigError, match="models.qwen2.5-coder-1.5b.sampling.top_k: must be a whole number"):
         roster.load({"qwen2.5-coder-1.5b": {"sampling": {"top_k": "many"}}}, {})
 

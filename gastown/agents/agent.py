@@ -253,7 +253,7 @@ class Agent:
             if state.tries.start_over:
                 self._start_over(state, pace)
                 conv = state.conv
-                traced = len(state.tries.head)  # the trace's "try" record holds what the first prompt gained
+                traced = len(state.tries.head) - 1  # the first prompt, as the fresh try's note changed it
                 prose_in_a_row = 0  # a new conversation (unusable replies still count on: four fail the bead)
             if calls.crew_asked(client.spec.name):
                 pace.rewind(0)  # the Crew's question ran on this model's server: its prompt took the cache

@@ -40,12 +40,7 @@ def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
     from gastown.town import config as configmod
 
     if config_file:
-        path = Path(config_file)
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise click.BadParameter(f"{config_file}: {error.strerror}", param_hint="--config") from None
-        config = configmod.parse(text, str(path))
+        config = configmod.from_file(Path(config_file))
     else:
         config = open_store(ctx).snapshot().config()
     return config.roster, config

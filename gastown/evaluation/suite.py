@@ -293,11 +293,7 @@ def load_config(path: str | Path | None) -> configmod.TownConfig:
     """The models (and [machine], [cost]) of ``--config FILE``; an empty config without one."""
     if path is None:
         return configmod.TownConfig()
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise UsageError(f"--config {path}: {error.strerror or error}") from None
-    return configmod.parse(text, str(path))
+    return configmod.from_file(Path(path))
 
 
 def check_models(names: Sequence[str], config: configmod.TownConfig) -> rostermod.Roster:

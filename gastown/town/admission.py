@@ -372,11 +372,10 @@ def _file_problems(path: str, data: bytes) -> list[str]:
     try:
         if path == townfile.TOWN_FILE:
             parsed = townfile.parse_toml(data.decode(), path)
-            # The roster holds [models] and [roles] to the same schema and says what is wrong
-            # by key, as every gt command does: it speaks for them, the schema for the rest.
+            # The config says what is wrong by key, as every gt command does (the value as TOML
+            # writes it, the known keys): it speaks first; the schema for what it does not check.
+            _ = configmod.from_dict(parsed, path).roster  # every section, model key and reference
             found = [p for p in problems("town", parsed) if not p.startswith(("$.models", "$.roles"))]
-            if not found:
-                _ = configmod.from_dict(parsed, path).roster  # every model key and every reference
             return [f"{path}: {p}" for p in found]
         if path.endswith("/.keep"):
             return []

@@ -11,11 +11,12 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.errors import ConfigError, as_written
+from gastown.errors import ConfigError, UsageError, as_written
 from gastown.town import ids, townfile
 from gastown.town.townfile import MAX_LEASE_SECONDS, TOWN_FILE, Limits, number, parse_toml, section
 
@@ -115,6 +116,7 @@ class TownConfig:
     sandbox_mode: str = "bwrap"  # how model commands run (see jail): bwrap, or none by opt-in
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     source: str = field(default=TOWN_FILE, compare=False)  # the file it was read from, as errors name it
+    local: bool = field(default=False, compare=False)  # a file the user named (--config), not the town's
 
     @cached_property
     def roster(self) -> Roster:
@@ -129,11 +131,12 @@ class TownConfig:
         try:
             return load(self.models, roles or {})
         except ConfigError as error:
-            if self.source == TOWN_FILE or not error.message.startswith(f"{TOWN_FILE}:"):
+            message = error.message
+            if self.source != TOWN_FILE and message.startswith(f"{TOWN_FILE}:"):
+                message = self.source + message[len(TOWN_FILE) :]
+            if message == error.message and not self.local:
                 raise
-            other = error.hint == ConfigError.default_hint and not self.source.startswith(TOWN_FILE)
-            hint = f"fix the key in {self.source}" if other else error.hint  # not the town's own file
-            raise ConfigError(self.source + error.message[len(TOWN_FILE) :], hint) from None
+            raise ConfigError(message, _local_hint(error, self.source) if self.local else error.hint) from None
 
 
 def template(name: str, prefix: str) -> str:
@@ -258,6 +261,26 @@ def from_dict(data: Mapping[str, Any], source: str = TOWN_FILE) -> TownConfig:
 
 def parse(text: str, source: str = TOWN_FILE) -> TownConfig:
     return from_dict(parse_toml(text, source), source)
+
+
+def from_file(path: Path) -> TownConfig:
+    """A town.toml the user names (``--config FILE``): its errors name that file and say to
+    fix it there, not on the tasks branch; a file that cannot be read is a UsageError."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise UsageError(f"--config {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--config {path}: not UTF-8 text", "save it as UTF-8 (TOML files are UTF-8)") from None
+    try:
+        return replace(parse(text.removeprefix("\ufeff"), str(path)), local=True)
+    except ConfigError as error:
+        raise ConfigError(error.message, _local_hint(error, str(path))) from None
+
+
+def _local_hint(error: ConfigError, source: str) -> str:
+    """A config error's hint for a file of the user's own: its own hint, or "fix it there"."""
+    return f"fix the key in {source}" if error.hint == ConfigError.default_hint else error.hint
 
 
 def toml_key(key: str) -> str:

@@ -398,7 +398,7 @@ OWN_MODEL_KEYS = frozenset({"endpoint", "endpoints", "launch", "kind"})
 def tuned(known: catalog.KnownModel, name: str, table: Mapping[str, Any]) -> ModelSpec:
     """A known model with the settings town.toml gives it (``sampling``, ``context`` …) and
     the catalogue's for the rest: a town that only wants other sampling for the 1.5B keeps
-    its device, context, tool mode and file."""
+    its device, context, tool mode, file and the sampling keys it does not set."""
     _check("models", name, table)
     definition = _definition("model")
     spec = known_spec(known, name)
@@ -407,6 +407,8 @@ def tuned(known: catalog.KnownModel, name: str, table: Mapping[str, Any]) -> Mod
         changed |= {"cache_type_k": table["cache_type"], "cache_type_v": table["cache_type"]}
     if "notes" in table:
         changed["extra"] = {**spec.extra, "notes": table["notes"]}
+    if "sampling" in changed:  # key by key: top_k = 40 alone keeps the model's top_p
+        changed["sampling"] = {**spec.sampling, **changed["sampling"]}
     return replace(spec, **changed)
 
 

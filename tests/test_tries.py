@@ -119,3 +119,15 @@ def test_a_fresh_tries_note_goes_above_the_start_of_the_reply_and_never_into_the
         messages, _, told = tries.begin_again("E   AssertionError: assert 'a' == 'A'")
         prompt = messages[-1]["content"]
         assert prompt.endswith(ends or told) and told in prompt, prompt
+
+
+def test_a_repair_that_does_worse_than_the_answer_it_repairs_ends_its_try(tmp_path):
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
+    tries = Tries(root, head, start=score_of({"failed": 4}, 0))
+    _answer(tries, root, MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@"), passed=3)
+    tries.begin_again("")  # the repair of the near miss
+    worse = score_of({"passed": 1, "failed": 3}, 0)
+    tries.scored(worse, {"passed": 1, "failed": 3}, "E   AssertionError")
+    tries.failed_change(guided=True)  # something is named as missing, but the change did worse
+    assert tries.start_over == "the last change got no more tests passing than the one before it"

@@ -151,7 +151,9 @@ class Tries:
             assert self.best is not None
             self.repairs += 1
             self.put_back(self.best[1])
-            self.score = self.best[0]
+            # the repaired answer is the try's mark: a change that does worse ends it (a repair
+            # that rewrote wrap() instead of adding truncate went from 22 passing to 15 and on)
+            self.score = self.best_of_try = self.best[0]
             code, hint = repair
             hint += told
             # the best answer as the model's own reply, the failure as what it is told next: shown

@@ -24,7 +24,7 @@ import ast
 import re
 from collections.abc import Iterable, Sequence
 
-from gastown.agents.merge import docstring, is_stub
+from gastown.agents.merge import definitions, docstring, is_stub
 
 # `name(...)` or `def name(...) -> type:` in backticks, as a bead's text writes a signature
 _SIGNATURE_RE = r"`(?:def\s+)?({name}\([^`]*?\)(?:\s*->\s*[^`:]+)?)\s*:?`"
@@ -58,7 +58,7 @@ def opening(
         holes = [(path, header) for path, text in files if path.endswith(".py") for header in stub_headers(text, names)]
         found = holes[0] if len(holes) == 1 else None
     others = (text for path, text in files if path != (found and found[0]) and path.endswith(".py"))
-    if found is None or any(names & _defined(text) for text in others):
+    if found is None or any(names & definitions(text) for text in others):
         return None  # the bead changes another file too
     return found
 
@@ -103,15 +103,6 @@ def stub_headers(source: str, names: set[str]) -> list[str]:
         elif is_stub(node) and getattr(node, "name", "") in names:
             headers.append(_header(lines, node))
     return headers
-
-
-def _defined(source: str) -> set[str]:
-    """The top-level functions and classes of a module (none when it does not parse)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return set()
-    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
 def _header(lines: list[str], node: ast.stmt) -> str:

@@ -1,6 +1,6 @@
 """How fast a pulled local model reads a bead-sized prompt, with the server's options and with gastown's.
 
-    python bench/prefill.py [--model qwen2.5-coder-1.5b] [--threads 2] [--repeat 1]
+    python bench/prefill.py [--model qwen2.5-coder-1.5b] [--threads 2] [--repeat 1] [--trace FILE]
 
 llama-cpp-python's server keeps the logits of every prompt token unless told otherwise
 (``--logits_all``, default true: for ``logprobs``, which gastown never asks for); for
@@ -8,13 +8,16 @@ Qwen2.5-Coder that is a 151,936-wide output layer run over each of the prompt's 
 gastown starts the known models with ``--logits_all false`` (machine/runner.py). This
 loads the model once per setting and times a cold first prompt (the starter suite's
 README, two of its modules and their test files, as a bead's first prompt holds them: about
-1,300 tokens), then 128 tokens of reply with the prompt cached. Flash attention is shown
-for comparison; gastown does not turn it on.
+1,300 tokens), then 128 tokens of reply with the prompt cached. ``--trace`` takes the
+first prompt of a bead's trace instead (``town/.git/gastown/traces/<bead>/generation-1.jsonl``,
+kept by ``gt eval --keep``): a long module's bug fix is 4,000-5,000 tokens. Flash attention
+is shown for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -42,11 +45,21 @@ def prompt() -> list[dict[str, str]]:
     ]
 
 
+def traced(path: Path) -> list[dict[str, str]]:
+    """The first request's messages in a bead's trace."""
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("kind") == "request":
+            return [{"role": m["role"], "content": m["content"]} for m in record["new"]]
+    sys.exit(f"bench/prefill.py: {path} holds no request")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=catalog.QWEN_1_5B.name)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="cold prompts per setting (a new model load each)")
+    parser.add_argument("--trace", type=Path, help="a bead's trace: its first prompt instead of the built-in one")
     args = parser.parse_args()
     known = catalog.find(args.model)
     if known is None:
@@ -59,7 +72,7 @@ def main() -> None:
     except ImportError:
         sys.exit("bench/prefill.py: needs llama-cpp-python: run it with the project's .venv/bin/python (make install)")
 
-    messages = prompt()
+    messages = traced(args.trace) if args.trace else prompt()
     print(f"{'setting':<38} {'prompt':>7} {'prefill s':>10} {'tok/s':>7} {'decode tok/s':>13}")
     for label, options in SETTINGS:
         for _ in range(args.repeat):

@@ -1,6 +1,6 @@
 """The first prompt's size per bead of the shipped suites: files shown whole against outlined.
 
-    python bench/prompt.py [--suite starter|inflection|DIR]...
+    python bench/prompt.py [--suite starter|inflection|DIR]... [--show KEY]
 
 On a CPU a local model reads its prompt at a few dozen tokens a second before it writes a
 word (2 cores, Qwen2.5-Coder-1.5B: ~30 ms a token), so the first prompt's size is the
@@ -9,7 +9,7 @@ system text, the bead, its tests and the files they import, how they fail now (a
 pytest run in a copy of the suite's project) — once with long files outlined around what
 the bead is about (as gastown does) and once with every file whole, and prints the tokens
 by gastown's estimate (3 characters a token: it runs ~1.3x over what Qwen's tokenizer
-counts, so read the ratio).
+counts, so read the ratio). ``--show KEY`` prints that bead's first prompt as gastown sends it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from gastown.town.roster import ModelSpec  # noqa: E402
 NAMES = BASE_TOOLS
 
 
-def prompt_tokens(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> int:
+def first_prompt(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> list[dict]:
     command = tuple(sys.executable if part == "{python}" else part for part in suite_rig["test_command"])
     the_rig = rig.Rig(
         name=suite_rig["name"],
@@ -68,14 +68,22 @@ def prompt_tokens(project: Path, suite_rig: dict, bead: Bead, outlined: bool) ->
             tests_decide=True,
             files_chars=tokens.tokens_to_chars(int(budget * 0.5)),
         )
+    return head
+
+
+def prompt_tokens(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> int:
+    head = first_prompt(project, suite_rig, bead, outlined)
+    spec = ModelSpec("bench", "bench", context=16384, max_output_tokens=2048)
     return sum(tokens.estimate(m["content"]) for m in head) + briefing.tools_overhead(spec, NAMES)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", action="append", help="a shipped suite's name or a folder (default: both)")
+    parser.add_argument("--show", metavar="KEY", help="print this bead's first prompt instead of the table")
     args = parser.parse_args()
-    print(f"{'suite':<17} {'bead':<18} {'whole':>7} {'outlined':>9} {'saved':>6}")
+    if not args.show:
+        print(f"{'suite':<17} {'bead':<18} {'whole':>7} {'outlined':>9} {'saved':>6}")
     for name in args.suite or ["starter", "inflection"]:
         suite = load_suite(name)
         for item in suite.beads:
@@ -90,6 +98,12 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as scratch:
                 project = Path(scratch) / "project"
                 shutil.copytree(suite.project, project)
+                if args.show:
+                    if item.key == args.show:
+                        for message in first_prompt(project, dict(suite.rig), bead, outlined=True):
+                            print(f"----- {message['role']} ({tokens.estimate(message['content'])} tokens)")
+                            print(message["content"])
+                    continue
                 whole = prompt_tokens(project, dict(suite.rig), bead, outlined=False)
                 outlined = prompt_tokens(project, dict(suite.rig), bead, outlined=True)
             saved = 1 - outlined / whole

@@ -62,8 +62,8 @@ def test_a_long_module_shows_the_named_function_whole_and_lists_the_others():
     shown = dict(focus.focus([("words.py", source)], (), (), {"word_7"}))["words.py"]
     assert 'def word_7(text):\n    """Word number 7.\n\n    More about it.' in shown
     assert "return found[7]" in shown and "return found[8]" not in shown
-    assert "#   word_8(text)  (lines 80-86): Word number 8." in shown and "read_file words.py" in shown
-    assert "\nimport re\n" in shown and "#   LIMIT = 3  (line 5)" in shown  # what the module sets up
+    assert "word_8 (80-86)" in shown and "read_file words.py" in shown  # a long list: names and lines
+    assert "\nimport re\n" in shown and "#   LIMIT = 3 (5), " in shown  # what the module sets up
     assert "def word_8" not in shown and len(shown) < len(source) * 0.6
     assert merge.merge(source, shown).text == source  # sent back as shown, it changes nothing
     changed = shown.replace("return found[7]", "return found[-7]")
@@ -75,7 +75,7 @@ def test_the_tables_right_above_a_kept_function_are_shown_with_it():
     shown = excerpt(source, {"word_7"}, "words.py")
     assert shown is not None and "UNITS = (\n    'k',\n    'M',\n)\n\n\ndef word_7(text):" in shown
     other = excerpt(source, {"word_9"}, "words.py")  # another function's table: listed
-    assert other is not None and "UNITS = (" not in other and "#   UNITS = ...  (lines 70-73)" in other
+    assert other is not None and "UNITS = (" not in other and " UNITS (70-73), " in other
 
 
 def test_a_method_or_a_class_the_bead_is_about_is_outlined_in_its_class_not_excerpted():
@@ -103,6 +103,37 @@ def test_a_test_file_keeps_its_acceptance_tests_and_their_tables_and_the_code_wh
     counted = int(tests.split("(", 1)[1].split(" of ", 1)[0])
     assert counted == len(tests.splitlines()) - 1  # the lines shown under the header, as many as it says
     assert "return found[5]" in code and "return found[2]" not in code
+
+
+def test_a_test_file_shows_only_the_imports_its_shown_tests_use_and_none_of_a_left_out_class():
+    """toolz's test of thread_last came with 14 names imported from toolz.functoolz (it
+    uses one) and five modules it does not use; a class of other tests left its
+    commented-out methods behind it."""
+    source = (
+        (
+            "import os\nimport pytest\nfrom words import (word_2, word_5,\n                   word_7)\n"
+            "from words import word_9 as nine\n\n\nclass TestOther:\n    def test_x(self):\n        assert os.sep\n\n"
+            "    # def test_y(self):\n    #     pass\n\n\n"
+            "def test_word_5():\n    with pytest.raises(IndexError):\n        word_5('')\n    assert nine('')\n"
+        )
+        + "\n".join(f"\n\ndef test_filler_{n}():\n    assert os.sep\n    assert word_2(str({n}))" for n in range(40))
+        + "\n"
+    )
+    shown = dict(focus.focus([("test_words.py", source)], ("test_words.py::test_word_5",), (), set()))
+    tests = shown["test_words.py"]
+    assert "\nimport pytest\nfrom words import word_5\nfrom words import word_9 as nine\n" in tests
+    assert "import os" not in tests and "word_7" not in tests and "TestOther" not in tests
+    assert "# def test_y" not in tests and "not shown: 41 other tests, 1 other import." in tests
+
+
+def test_an_excerpt_does_not_show_an_if_block_for_a_name_only_its_functions_use_inside():
+    """toolz's functoolz.py: `if PYPY:` wraps a function whose local `val` is no module
+    name; shown because thread_last has a parameter `val`, it was 10 lines of noise."""
+    source = long_module().replace(
+        "LIMIT = 3\n", "LIMIT = 3\n\nif LIMIT > 2:\n    def patched(val):\n        found = val\n        return found\n"
+    )
+    shown = excerpt(source, {"word_7"}, "words.py")
+    assert shown is not None and "def patched" not in shown and "if LIMIT > 2:" in shown.split("\n\n", 1)[0]
 
 
 def test_a_whole_test_file_keeps_the_failing_tests_about_what_the_bead_names():
@@ -261,7 +292,7 @@ def test_a_listed_function_is_summed_up_by_its_docstrings_first_sentence_not_its
         '    """Convert an integer to its ordinal as a string, for example\n'
         '    1 is 1st, 2 is 2nd. It works on negative numbers too.\n    """'
     )
-    source = long_module().replace('    """Word number 8.\n\n    More about it.\n    """', wrapped)
+    source = long_module(12).replace('    """Word number 8.\n\n    More about it.\n    """', wrapped) + "\n" * 150
     shown = dict(focus.focus([("words.py", source)], (), (), {"word_7"}))["words.py"]
     assert (
         "word_8(text)  (lines 80-85): Convert an integer to its ordinal as a string, for example 1 is 1st, 2 is 2nd.\n"
@@ -271,3 +302,16 @@ def test_a_listed_function_is_summed_up_by_its_docstrings_first_sentence_not_its
     shown = dict(focus.focus([("words.py", source.replace(wrapped, rambling))], (), (), {"word_7"}))["words.py"]
     gist = shown.split("word_8(text)", 1)[1].split("\n", 1)[0]
     assert gist.endswith(" …") and "with no end" not in gist and len(gist) < 160
+
+
+def test_a_long_list_of_what_an_excerpt_leaves_out_names_each_part_and_its_lines_only():
+    """toolz's itertoolz.py: 41 left-out functions, each with its signature and gist, were
+    2,700 characters of a bug fix's first prompt (~900 tokens, ~15 s of prefill on 2 cores)."""
+    shown = dict(focus.focus([("words.py", long_module())], (), (), {"word_7"}))["words.py"]
+    listed = shown.split("# Also in it (do not send these back):\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert (
+        listed[0] == "#   LIMIT = 3 (5), word_0 (8-14), word_1 (17-23), word_2 (26-32), word_3 (35-41), word_4 (44-50)"
+    )
+    assert len(listed) == 5 and "Word number" not in shown.split("def word_7", 1)[0]
+    assert "word_7 (71" not in "\n".join(listed) and "word_29 (269-275)" in listed[-1]
+    assert merge.merge(long_module(), shown.split("\n", 1)[1]).text == long_module()

@@ -202,6 +202,50 @@ def test_a_package_init_that_only_gathers_names_is_shown_but_not_offered_as_wher
     assert "writing code in: lib/new.py." in text  # a file to create is something else to offer
 
 
+def test_a_helper_the_tests_import_is_shown_for_reference_when_the_bead_names_the_file_to_change(tmp_path):
+    """toolz's tests import `raises` from toolz/utils.py; the bead names toolz/itertoolz.py.
+    Offered both as where to write, the 1.5B rewrote utils.py to two lines (every test
+    errored): the helper is shown, labelled, and not offered."""
+    from gastown.agents import briefing
+
+    for path, text in {
+        "lib/utils.py": "def raises(err, f):\n    return True\n",
+        "lib/seqs.py": "def tail(n, seq):\n    return seq[n:]\n",
+        "tests/test_seqs.py": "from lib.utils import raises\nfrom lib.seqs import tail\n\n\ndef test_tail():\n    assert tail(1, 'ab') == 'b'\n",
+    }.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    files = ["lib/utils.py", "lib/seqs.py", "tests/test_seqs.py"]
+    shown = briefing.shown_files(tmp_path, ["tests/test_seqs.py"], files, ["lib/seqs.py"])
+    assert briefing.for_reference(shown, ["lib/seqs.py"]) == ["tests/test_seqs.py", "lib/utils.py"]
+    bead = {"id": "b-1", "title": "tail() in lib/seqs.py drops the wrong end"}
+    reference = briefing.for_reference(shown, ["lib/seqs.py"])
+    text = bead_text(bead, ["tests/**"], "", ["tests/test_seqs.py"], shown, context=reference)
+    assert "writing code in: lib/seqs.py." in text
+    assert "## lib/utils.py (for reference: leave it as it is)" in text and "## lib/seqs.py\n" in text
+    # a bead that names no file still offers every file its tests import
+    assert briefing.for_reference(shown, []) == []
+    text = bead_text(bead, ["tests/**"], "", ["tests/test_seqs.py"], shown, context=[])
+    assert "writing code in: lib/seqs.py, lib/utils.py." in text and "for reference" not in text
+
+
+def test_a_rig_file_the_beads_own_tests_import_but_never_use_is_left_out():
+    """The bead's test of thread_last, cut from toolz's test file, keeps the file's imports
+    of `toolz` and `toolz.utils.raises` but uses neither: neither file is shown."""
+    from gastown.agents import briefing
+
+    files = ["lib/__init__.py", "lib/utils.py", "lib/funcs.py", "lib/more.py", "tests/test_funcs.py"]
+    test = (
+        "import lib\nfrom lib.utils import raises\nfrom lib.funcs import thread_last\nfrom lib.more import ok\n"
+        "\n\ndef test_thread_last():\n    assert thread_last(2, (pow, 3)) == 9\n    assert ok\n"
+    )
+    reference = ["lib/__init__.py", "lib/utils.py", "lib/more.py", "lib/other.py"]  # other: the whole file's import
+    assert briefing.unused([test], reference, files) == ["lib/__init__.py", "lib/utils.py", "lib/other.py"]
+    uses = test + "\n\ndef test_raises():\n    assert raises(ValueError, lambda: lib.funcs)\n"
+    assert briefing.unused([uses], reference, files) == ["lib/other.py"]
+    assert briefing.unused(["def broken(:\n"], reference, files) == []  # not parsed: nothing left out
+
+
 def test_a_file_named_in_a_bead_gives_no_code_name():
     """`textkit/slug.py` names a file: its suffix is not a function the bead is about."""
     from gastown.agents import checks, focus

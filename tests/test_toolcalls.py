@@ -222,3 +222,22 @@ def test_a_fenced_path_does_not_name_a_shell_block_nor_a_dotted_name_a_file():
     assert parse(None, shell, TOOLS).calls == []
     dotted = "```python\nos.path\nimport os\n```\n"
     assert parse(None, dotted, TOOLS).calls == []
+
+
+def test_a_tool_call_named_by_a_files_path_with_code_for_arguments_is_that_file_block():
+    """The 1.5B wrote a bug fix as a call of no tool: the file's path as its name, the
+    changed function (raw newlines, the JSON's indent) as an argument. It meant the block."""
+    reply = (
+        '```json\n{\n    "name": "toolz/itertoolz.py",\n    "arguments": {\n        "tail(n, seq)": '
+        '"def tail(n, seq):\n            try:\n                return seq[-n:]\n'
+        '            except TypeError:\n                return tuple(seq)[-n:]"\n    }\n}\n```'
+    )
+    parsed = parse(None, reply, TOOLS)
+    assert [c.name for c in parsed.calls] == ["write_file"] and not parsed.errors
+    assert parsed.calls[0].arguments == {
+        "path": "toolz/itertoolz.py",
+        "content": "def tail(n, seq):\n    try:\n        return seq[-n:]\n    except TypeError:\n        return tuple(seq)[-n:]\n",
+    }
+    # data is not a file: a name that is no path, or arguments that are not code
+    assert not parse(None, '{"name": "Ada", "arguments": {"bio": "line one\nline two"}}', TOOLS).calls
+    assert not parse(None, '{"name": "notes.txt", "arguments": {"n": 3}}', TOOLS).calls

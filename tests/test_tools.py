@@ -301,6 +301,38 @@ def test_edit_file_forgives_what_small_models_get_wrong_when_it_is_unambiguous(p
     assert forgiven in out.splitlines()[0]
 
 
+TAIL = (
+    "import collections\n\n\n"
+    "def tail(n, seq):\n"
+    '    """ The last n elements of a sequence\n\n    >>> tail(2, [10, 20, 30, 40, 50])\n    [40, 50]\n    """\n'
+    "    try:\n        return seq[n:]\n    except (TypeError, KeyError):\n"
+    "        return tuple(collections.deque(seq, n))\n"
+)
+
+
+def test_edit_file_of_a_function_copied_as_the_prompt_showed_it_keeps_its_docstring(project):
+    """The bead's prompt shows a function without its long docstring (excerpt.lift_docstrings):
+    an edit whose old is the function as shown, indented as inside a JSON string, lands in
+    the one place it means, and the docstring stays (toolz's tail: the 1.5B's edit was
+    refused twice as not found, the bead lost)."""
+    path = project.root / "src" / "seqs.py"
+    path.write_text(TAIL)
+    shown = "def tail(n, seq):\n    try:\n        return seq[n:]\n    except (TypeError, KeyError):\n"
+    old = "\n" + "".join("        " + line + "\n" for line in shown.splitlines()) + "    "
+    new = old.replace("seq[n:]", "seq[-n:]")
+    out = project.edit_file("src/seqs.py", old, new)
+    assert path.read_text() == TAIL.replace("seq[n:]", "seq[-n:]")
+    assert "old left out the function's docstring" in out
+    path.write_text(TAIL)  # a new that brings a docstring of its own keeps that one
+    own = shown.replace("    try:", '    """Its last n."""\n    try:').replace("seq[n:]", "seq[-n:]")
+    project.edit_file("src/seqs.py", shown, own)
+    assert '"""Its last n."""' in path.read_text() and "The last n elements" not in path.read_text()
+    path.write_text(TAIL)  # old that skips code, not the docstring, is still not found
+    with pytest.raises(ToolError, match="old was not found"):
+        project.edit_file("src/seqs.py", "def tail(n, seq):\n    except (TypeError, KeyError):\n", "x = 1\n")
+    assert path.read_text() == TAIL
+
+
 def test_edit_file_trailing_whitespace_in_the_file_is_forgiven(project):
     (project.root / "src" / "scoring.py").write_text(MODULE.replace("return 2\n", "return 2   \n"))
     out = project.edit_file("src/scoring.py", "        return 1\n    return 2\n", "        return 1\n    return 3\n")

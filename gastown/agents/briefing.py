@@ -14,12 +14,13 @@ tests of sibling beads' unfinished functions fail too and could never pass in th
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import checks, fileblocks, focus, prompts
+from gastown.agents import checks, excerpt, fileblocks, focus, prompts
 from gastown.agents.excerpt import gathered
 from gastown.agents.opening import opening
 from gastown.agents.rig import Rig
@@ -93,6 +94,36 @@ def gathering(shown: Sequence[tuple[str, str]], named: Sequence[str]) -> list[st
     """Shown package ``__init__.py`` files that only gather names and that the bead does not
     name: shown, but not offered as where to write (a model told to write there rewrites them)."""
     return [p for p, text in shown if p.endswith("__init__.py") and checks.only_imports(text) and p not in named]
+
+
+def for_reference(shown: Sequence[tuple[str, str]], named: Sequence[str]) -> list[str]:
+    """Shown files not offered as where to write: when the bead's text names the files to
+    change, the others the tests import (a helper of the test suite: offered toolz/utils.py
+    beside toolz/itertoolz.py, the 1.5B rewrote utils.py to two lines and lost ``raises``);
+    else the package ``__init__.py`` files of ``gathering``."""
+    shown_named = [p for p, _ in shown if p in named]
+    if shown_named:
+        return [p for p, _ in shown if p not in shown_named]
+    return gathering(shown, named)
+
+
+def unused(tests: Sequence[str], reference: Sequence[str], files: Sequence[str]) -> list[str]:
+    """Files of ``reference`` (rig files the whole test files import) that the ``tests``, as
+    shown, do not use outside an import (toolz's test files import ``toolz`` and
+    ``toolz.utils.raises``, which a bead's own test of ``thread_last`` does not use: 1,100
+    characters of its first prompt; test_dicttoolz.py's ``identity``: 12,000)."""
+    used: set[str] = set()
+    for text in tests:
+        tree = excerpt.parse(text)
+        if tree is None:
+            return []  # what it uses is not known: leave every file in
+        imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        names = set().union(*(excerpt.names_in(n) for n in tree.body if n not in imports))
+        for node in imports:
+            bound = {(a.asname or a.name).split(".")[0] for a in node.names}
+            if bound & names or any(a.name == "*" for a in node.names):
+                used.update(checks.imported_files(ast.unparse(node), files))
+    return [p for p in reference if p not in used]
 
 
 def missing_files(root: Path, acceptance: Sequence[str], files: Sequence[str]) -> list[str]:
@@ -181,6 +212,11 @@ def first_messages(
     named = checks.named_files(texts, files, rig.is_test_path)
     whole = shown_files(root, acceptance, files, named)
     shown = focus.focus(whole, acceptance, [] if now is None else focus.outcomes_failing(now.outcomes), about)
+    reference = for_reference(shown, named)
+    if any(path in named for path, _ in shown):  # the files to change are shown: not what the tests do not use
+        tests = [text for path, text in shown if rig.is_test_path(path) and path.endswith(".py")]
+        left_out = unused(tests, [p for p in reference if not rig.is_test_path(p)], files)
+        shown = [(path, text) for path, text in shown if path not in left_out]
     context = gathering(shown, named)
     # a long module cut to what the bead is about loses its long docstrings too (a Polecat's
     # replies copied them: 41% of what the 1.5B wrote on humanize); a short one stays as it is
@@ -200,7 +236,7 @@ def first_messages(
         missing=missing,
         absent=absent,
         now=None if now is None else f"{now.summary()}\n{now.shown}",
-        context=context,
+        context=reference,
         lifted=cut,
         opening=start,
     )

@@ -3,9 +3,10 @@
 ``apply`` replaces the one place where ``old`` occurs. When ``old`` is not found as
 given, it is tried again without what small models commonly add or lose — line-number
 prefixes copied from ``read_file`` (``  12| ``), trailing whitespace, a uniform shift of
-indentation, blank lines at its edges — and the edit is made only if exactly one place
-then matches. Otherwise the error says why and shows where to look: the closest lines
-of the text, or every line where ``old`` occurs.
+indentation, blank lines at its edges, a function's docstring that the model was shown
+without (``hidden``: the bead's prompt lifts long docstrings out of the code) — and the
+edit is made only if exactly one place then matches. Otherwise the error says why and
+shows where to look: the closest lines of the text, or every line where ``old`` occurs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # What read_file puts before each line: the number right-aligned, a bar, a space.
 _PREFIX = re.compile(r"^ *(\d+)\|(?: |$)")
@@ -86,8 +87,9 @@ def _span(start: int, snippet: str) -> int:
     return start + snippet.count("\n") - (1 if snippet.endswith("\n") else 0)
 
 
-def apply(text: str, old: str, new: str, name: str = "the file") -> Edit:
-    """``text`` with its one occurrence of ``old`` replaced by ``new``; EditError otherwise."""
+def apply(text: str, old: str, new: str, name: str = "the file", hidden: Sequence[tuple[int, int]] = ()) -> Edit:
+    """``text`` with its one occurrence of ``old`` replaced by ``new``; EditError otherwise.
+    ``hidden``: 1-based first and last lines of the docstrings ``old`` may leave out."""
     old, new = old.replace("\r\n", "\n"), new.replace("\r\n", "\n")
     if not old.strip():
         raise EditError(f"old is empty, but {name} has content: put the exact lines to replace in old")
@@ -109,7 +111,7 @@ def apply(text: str, old: str, new: str, name: str = "the file") -> Edit:
         first = _line_of(text, at)
         result = text[:at] + new + text[at + len(old) :]
         return Edit(result, first, _span(first, new), first, _span(first, old), tuple(forgiven))
-    return _by_lines(text, old, new, name, forgiven)
+    return _by_lines(text, old, new, name, forgiven, hidden)
 
 
 def _ambiguous(name: str, lines: list[int]) -> EditError:
@@ -172,7 +174,9 @@ def _trim_blank_edges(lines: list[str]) -> tuple[list[str], int, int]:
     return lines[lead : len(lines) - trail], lead, trail
 
 
-def _by_lines(text: str, old: str, new: str, name: str, forgiven: list[str]) -> Edit:
+def _by_lines(
+    text: str, old: str, new: str, name: str, forgiven: list[str], hidden: Sequence[tuple[int, int]] = ()
+) -> Edit:
     """Match ``old`` as whole lines, forgiving whitespace; the edit only if one place matches."""
     lines = split_lines(text)
     wanted, replacement = split_lines(old), split_lines(new)
@@ -207,7 +211,46 @@ def _by_lines(text: str, old: str, new: str, name: str, forgiven: list[str]) -> 
         result = [*lines[:at], *placed, *lines[at + k :]]
         ending = "\n" if text.endswith("\n") and result else ""
         return Edit("\n".join(result) + ending, at + 1, at + len(placed), at + 1, at + k, tuple(notes))
+    pattern, put, _ = attempts[-1]  # without blank edges, when old had them
+    made = _without_docstring(text, lines, pattern, put, hidden)
+    if made is not None:
+        return replace(made, forgiven=(*forgiven, *made.forgiven))
     raise EditError(_not_found(lines, core or wanted, name))
+
+
+def _without_docstring(
+    text: str, lines: Sequence[str], wanted: Sequence[str], put: Sequence[str], hidden: Sequence[tuple[int, int]]
+) -> Edit | None:
+    """The edit when ``wanted`` matches one place of the text seen without its ``hidden``
+    lines, and the only ones it skips are a docstring right below its first line (a
+    function copied as the prompt showed it). The docstring stays, below new's first line,
+    unless new brings one of its own."""
+    skipped = {n - 1 for first, last in hidden for n in range(first, last + 1)}
+    view = [i for i in range(len(lines)) if i not in skipped]
+    k = len(wanted)
+    if not skipped or k < 2:
+        return None
+    matches = []
+    for at in range(len(view) - k + 1):
+        window = view[at : at + k]
+        shift = _shift([lines[i] for i in window], wanted)
+        if shift is not None:
+            matches.append((window, shift))
+    if len(matches) != 1:
+        return None
+    window, shift = matches[0]
+    first, last = window[0], window[-1]
+    inside = [i for i in range(first, last + 1) if i in skipped]
+    if not inside or inside != list(range(first + 1, first + 1 + len(inside))):
+        return None  # a docstring other than the one below old's first line
+    placed = _reindent(put, shift)
+    own = len(placed) > 1 and placed[1].lstrip().startswith(('"""', "'''", 'r"""', "r'''"))
+    if placed and not own:
+        placed = [placed[0], *(lines[i] for i in inside), *placed[1:]]
+    result = [*lines[:first], *placed, *lines[last + 1 :]]
+    ending = "\n" if text.endswith("\n") and result else ""
+    note = "old left out the function's docstring, as the bead's prompt showed it; the docstring was kept"
+    return Edit("\n".join(result) + ending, first + 1, first + len(placed), first + 1, last + 1, (note,))
 
 
 def _not_found(lines: Sequence[str], wanted: Sequence[str], name: str) -> str:

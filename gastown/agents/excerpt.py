@@ -15,10 +15,12 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+from collections.abc import Sequence
 
 from gastown.agents import merge
 
 AS_IN_THE_FILE = "as in the file"  # an excerpt's header says so; lift_docstrings says what was taken out
+LISTED_IN_FULL = 12  # an excerpt lists at most this many left-out parts with their signatures and gists
 
 
 def parse(source: str) -> ast.Module | None:
@@ -81,13 +83,15 @@ def excerpt(source: str, keep: set[str], path: str = "") -> str | None:
                 used |= assigned(tree.body[above])
                 above -= 1
     listed: list[str] = []
+    brief: list[str] = []  # the same, a name and its lines each, for a long list
     shown: list[ast.stmt] = []
     for node in tree.body:
         start, end = first_line(node), node.end_lineno or node.lineno
         where = f"line {start}" if start == end else f"lines {start}-{end}"
         if node in kept or assigned(node) & used or _imports_only(node) or _binds(node) & used:
             shown.append(node)  # the imports too: a model that starts its reply with them copies these
-        elif isinstance(node, functions):
+            continue
+        if isinstance(node, functions):
             listed.append(f"#   {_signature(node)}  ({where}){_gist(node)}")
         elif isinstance(node, ast.ClassDef):
             listed.append(f"#   class {node.name}  ({where}){_gist(node)}")
@@ -96,6 +100,14 @@ def excerpt(source: str, keep: set[str], path: str = "") -> str | None:
             listed.append(f"#   {text}  ({where})")
         elif not (node is tree.body[0] and _is_docstring(node)):
             listed.append(f"#   {lines[start - 1].strip()}  ({where})")  # if __name__ ..., a call
+        else:
+            continue
+        named = getattr(node, "name", None) or ", ".join(sorted(assigned(node))) or lines[start - 1].strip()[:40]
+        if assigned(node) and start == end and len(lines[start - 1].strip()) <= 40:
+            named = lines[start - 1].strip()  # LIMIT = 3
+        brief.append(f"{named} ({start}-{end})" if start != end else f"{named} ({start})")
+    if len(listed) > LISTED_IN_FULL:  # toolz's itertoolz: 41 signatures and gists, 900 tokens of every prompt
+        listed = [f"#   {', '.join(brief[at : at + 6])}" for at in range(0, len(brief), 6)]
     names = ", ".join(f"{n.name} (lines {first_line(n)}-{n.end_lineno})" for n in kept)
     head = [
         f"# {path or 'This file'} has {len(lines)} lines. Shown: {names} and what it uses, {AS_IN_THE_FILE}; "
@@ -137,11 +149,17 @@ def _binds(node: ast.stmt) -> set[str]:
     if not isinstance(node, (ast.If, ast.Try)):
         return set()
     found: set[str] = set()
-    for part in ast.walk(node):
+    todo: list[ast.AST] = [node]
+    while todo:
+        part = todo.pop()
+        if isinstance(part, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(part.name)  # not its locals: toolz's `if PYPY:` wraps a function whose `val` is no module name
+            continue
         if isinstance(part, ast.Name) and isinstance(part.ctx, ast.Store):
             found.add(part.id)
         elif isinstance(part, ast.alias):
             found.add((part.asname or part.name).split(".")[0])
+        todo.extend(ast.iter_child_nodes(part))
     return found
 
 
@@ -192,15 +210,9 @@ def lift_docstrings(source: str) -> tuple[str, list[tuple[str, str]]]:
     lines = source.split("\n")  # as ast counts lines (splitlines also splits at \x0c and \x85)
     cuts: list[tuple[int, int, str | None]] = []  # 0-based first and last line, and what replaces them
     lifted: list[tuple[str, str]] = []
-    for node, owner in _functions(tree):
-        doc = merge.docstring(node)
-        if doc is None or doc.end_lineno is None or doc.end_lineno == doc.lineno or doc.lineno == node.lineno:
-            continue
-        after = node.body[1].lineno if len(node.body) > 1 else None
-        if after == doc.end_lineno or lines[doc.lineno - 1][: doc.col_offset].strip():
-            continue  # the docstring shares a line with other code
-        stand_in = None if after is not None else " " * doc.col_offset + "..."
-        cuts.append((doc.lineno - 1, doc.end_lineno - 1, stand_in))
+    for node, owner, doc in _long_docstrings(tree, lines):
+        stand_in = None if len(node.body) > 1 else " " * doc.col_offset + "..."
+        cuts.append((doc.lineno - 1, (doc.end_lineno or doc.lineno) - 1, stand_in))
         text = inspect.cleandoc(str(doc.value.value))  # type: ignore[attr-defined]
         lifted.append((f"{owner}{node.name}({ast.unparse(node.args)})", text))
     for first, last, stand_in in sorted(cuts, reverse=True):
@@ -208,6 +220,33 @@ def lift_docstrings(source: str) -> tuple[str, list[tuple[str, str]]]:
     if lifted and lines[0].startswith("# ") and AS_IN_THE_FILE in lines[0]:  # an excerpt's header
         lines[0] = lines[0].replace(AS_IN_THE_FILE, f"{AS_IN_THE_FILE} but for the long docstrings listed after it")
     return "\n".join(lines), lifted
+
+
+def lifted_lines(source: str) -> list[tuple[int, int]]:
+    """The docstrings ``lift_docstrings`` takes out of ``source``, as 1-based first and last
+    lines (a model that copies a function as it was shown leaves them out)."""
+    tree = parse(source)
+    if tree is None:
+        return []
+    found = _long_docstrings(tree, source.split("\n"))
+    return [(doc.lineno, doc.end_lineno or doc.lineno) for _node, _owner, doc in found]
+
+
+def _long_docstrings(
+    tree: ast.Module, lines: Sequence[str]
+) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, ast.Expr]]:
+    """Each function with a docstring of more than one line, on lines of its own: the
+    function, ``Class.`` or "", and the docstring's statement."""
+    found = []
+    for node, owner in _functions(tree):
+        doc = merge.docstring(node)
+        if doc is None or doc.end_lineno is None or doc.end_lineno == doc.lineno or doc.lineno == node.lineno:
+            continue
+        after = node.body[1].lineno if len(node.body) > 1 else None
+        if after == doc.end_lineno or lines[doc.lineno - 1][: doc.col_offset].strip():
+            continue  # the docstring shares a line with other code
+        found.append((node, owner, doc))
+    return found
 
 
 def _functions(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:

@@ -12,7 +12,10 @@ not end it.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
+
+from gastown.agents import jsonfix
 
 # A path as small models write it above a block: `a/b.py`, **a/b.py**, # a/b.py, File: a/b.py, a/b.py:
 _PATH = r"[\w][\w.-]*(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}"
@@ -177,3 +180,44 @@ def lone_path(text: str | None) -> str | None:
     """The path a reply holds and nothing else (bare, quoted or fenced on its own), or None."""
     found = _LONE_PATH_RE.fullmatch(text or "")
     return found.group("path") if found else None
+
+
+def named_by_json(text: str) -> list[tuple[str, str]]:
+    """The file a reply meant when it wrote one as a tool call named by the file's path, its
+    arguments the code: ``{"name": "toolz/itertoolz.py", "arguments": {"tail(n, seq)":
+    "def tail(n, seq):\\n    ..."}}`` (the 1.5B, 2 replies of 5 in a bug fix of toolz, told
+    that a call of no tool was not one). Each argument holding code is a part of the block;
+    the lines below a ``def`` line keep their nesting, not the JSON's indent."""
+    start, stop = text.find("{"), text.rfind("}")
+    if start < 0 or stop < start:
+        return []
+    value = jsonfix.repair(text[start : stop + 1])
+    if not isinstance(value, dict):
+        return []
+    path, arguments = value.get("name"), value.get("arguments")
+    if not isinstance(path, str) or not _names_a_file(path.strip()) or not isinstance(arguments, dict):
+        return []
+    parts = [v for v in arguments.values() if isinstance(v, str) and "\n" in v.strip()]
+    if not parts or len(parts) != len(arguments):
+        return []
+    return [(path.strip(), "\n\n\n".join(_unindented(part) for part in parts) + "\n")]
+
+
+def _names_a_file(path: str) -> bool:
+    return re.fullmatch(_PATH, path) is not None and path.rsplit(".", 1)[-1].lower() in _SUFFIXES
+
+
+def _unindented(code: str) -> str:
+    """``code`` whose first line starts at the margin and whose other lines carry the JSON's
+    indent too: those lines moved out so that the deepest-out of them sits one level (four
+    spaces) below a first line that opens a block, or at the margin."""
+    lines = code.strip("\n").split("\n")
+    first, rest = lines[0], lines[1:]
+    indents = [len(line) - len(line.lstrip(" ")) for line in rest if line.strip()]
+    if first.startswith((" ", "\t")) or not indents:
+        return textwrap.dedent("\n".join(lines))
+    goal = 4 if first.rstrip().endswith(":") else 0
+    extra = min(indents) - goal
+    if extra <= 0:
+        return "\n".join(lines)
+    return "\n".join([first, *(line[extra:] if line[:extra].strip() == "" else line for line in rest)])

@@ -99,6 +99,13 @@ def uses(source: str, names: Iterable[str]) -> tuple[set[str], set[str]]:
     return used, called
 
 
+def replace_names(node: ast.Import | ast.ImportFrom, names: list[ast.alias]) -> ast.Import | ast.ImportFrom:
+    """The import with only ``names``."""
+    if isinstance(node, ast.Import):
+        return ast.Import(names=names)
+    return ast.ImportFrom(module=node.module, names=names, level=node.level)
+
+
 def mentioning(source: str, tests: Iterable[str], wanted: set[str]) -> list[str]:
     """The test ids among ``tests`` whose function uses one of ``wanted`` (by name or attribute)."""
     tree = parse(source)
@@ -138,7 +145,7 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
     out: list[str] = []
     at = 0  # lines before this one are written or skipped
     elided = 0
-    dropped: dict[str, int] = {"tests": 0, "tables": 0}
+    dropped: dict[str, int] = {"tests": 0, "tables": 0, "imports": 0}
 
     def copy_to(end: int) -> None:
         nonlocal at
@@ -151,6 +158,8 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
         dropped[kind] += 1
         elided += end - start
         at = end
+        while at < len(lines) and (not lines[at].strip() or lines[at][:1] in " \t" and lines[at].lstrip()[:1] == "#"):
+            at += 1  # its own trailing comments, indented (a class's commented-out methods), go with it
 
     for node in tree.body:
         start, end = first_line(node) - 1, node.end_lineno or node.lineno
@@ -222,6 +231,19 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
                         continue
                 copy_to(m_end)
             copy_to(end)
+        elif not tables and isinstance(node, (ast.Import, ast.ImportFrom)):
+            # a test file's imports: only the names its shown tests use (toolz's test of
+            # thread_last imported 14 names from toolz.functoolz and used one)
+            aliases = [a for a in node.names if a.name == "*" or (a.asname or a.name).split(".")[0] in used]
+            if len(aliases) == len(node.names):
+                copy_to(end)
+            elif not aliases:
+                skip(start, end, "imports")
+            else:
+                copy_to(start)
+                out.append(ast.unparse(replace_names(node, aliases)))
+                elided += end - start - 1
+                at = end
         elif long_table:  # plain Python, and sent back as it is it leaves the table alone (merge.py)
             copy_to(start)
             out.append(f"{', '.join(sorted(assigned(node)))} = ...  # lines {start + 1}-{end}")

@@ -172,9 +172,14 @@ def bead_text(
         lines += ["", "## Acceptance tests", *(f"- {t}" for t in tests)]
     if protected:
         lines += ["", "## Files you must not change", ", ".join(protected)]
+    code = [p for p, _ in files if p not in protected_files(tests)]
+    offered = [p for p in code if p not in context]
+    code = offered if offered or missing else code
     for path, text in files:
         test = path in protected_files(tests)
         label = " (a test: read it, never change it)" if protected and test else ""
+        if not test and path not in code and tests and protected:
+            label = " (for reference: leave it as it is)"
         docs: list[tuple[str, str]] = []
         if path in lifted and not test and path.endswith(".py"):
             text, docs = lift_docstrings(text)
@@ -194,9 +199,6 @@ def bead_text(
             "## Names the tests import that the code does not define yet (you add them)",
             *(f"- `{name}` in {path}" for path, name in absent),
         ]
-    code = [p for p, _ in files if p not in protected_files(tests)]
-    offered = [p for p in code if p not in context]
-    code = offered if offered or missing else code
     if tests and protected and (missing or code):
         targets = ", ".join([*missing, *code])
         lines += [

@@ -99,6 +99,9 @@ def parse(
     calls, errors, rest = _text_calls(content, tools)
     if not calls and not errors and "write_file" in tools:
         blocks, rest = fileblocks.file_blocks(content)
+        if not blocks:
+            blocks = fileblocks.named_by_json(content)
+            rest = "" if blocks else rest
         calls = [ToolCall("write_file", {"path": path, "content": body}, "", "file") for path, body in blocks]
     for call in calls:
         _accept(result, call, tools)

@@ -340,7 +340,8 @@ class Sandbox:
             made = edits.Edit(new, 1, len(edits.split_lines(new)), 1, len(edits.split_lines(text)))
         else:
             try:
-                made = edits.apply(text, old, new, rel)
+                hidden = excerpt.lifted_lines(text) if rel.endswith(".py") else []
+                made = edits.apply(text, old, new, rel, hidden)
             except edits.EditError as error:
                 raise ToolError(self._secrets.redact(str(error))) from None
         self._check_compiles(target, made.text, rel)

@@ -32,6 +32,7 @@ from gastown.town.bead import Bead  # noqa: E402
 from gastown.town.roster import ModelSpec  # noqa: E402
 
 NAMES = BASE_TOOLS
+SPEC = ModelSpec("bench", "bench", context=16384, max_output_tokens=2048)
 
 
 def first_prompt(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> list[dict]:
@@ -50,8 +51,7 @@ def first_prompt(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> 
     check = checks.Checks(sandbox, bead.acceptance_tests)
     check.baseline()
     now = check.run()
-    spec = ModelSpec("bench", "bench", context=16384, max_output_tokens=2048)
-    budget = briefing.prompt_budget(spec, 1024)
+    budget = briefing.prompt_budget(SPEC, 1024)
     with mock.patch.object(focus, "OUTLINE_LINES", focus.OUTLINE_LINES if outlined else 10**9):
         head = briefing.first_messages(
             bead=bead,
@@ -59,7 +59,7 @@ def first_prompt(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> 
             rig=the_rig,
             role="polecat",
             role_prompt=rig.builtin_prompt("polecat").text,
-            spec=spec,
+            spec=SPEC,
             names=NAMES,
             acceptance=bead.acceptance_tests,
             files=files,
@@ -73,8 +73,7 @@ def first_prompt(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> 
 
 def prompt_tokens(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> int:
     head = first_prompt(project, suite_rig, bead, outlined)
-    spec = ModelSpec("bench", "bench", context=16384, max_output_tokens=2048)
-    return sum(tokens.estimate(m["content"]) for m in head) + briefing.tools_overhead(spec, NAMES)
+    return sum(tokens.estimate(m["content"]) for m in head) + briefing.tools_overhead(SPEC, NAMES)
 
 
 def main() -> None:
@@ -84,8 +83,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.show:
         print(f"{'suite':<17} {'bead':<18} {'whole':>7} {'outlined':>9} {'saved':>6}")
-    for name in args.suite or ["starter", "inflection"]:
-        suite = load_suite(name)
+    suites = [load_suite(name) for name in args.suite or ["starter", "inflection"]]
+    if args.show and not any(item.key == args.show for suite in suites for item in suite.beads):
+        sys.exit(f"bench/prompt.py: no bead {args.show!r} in {', '.join(suite.name for suite in suites)}")
+    for suite in suites:
         for item in suite.beads:
             if item.role != "polecat":
                 continue

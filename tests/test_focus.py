@@ -115,14 +115,17 @@ def test_a_test_file_shows_only_the_imports_its_shown_tests_use_and_none_of_a_le
             "from words import word_9 as nine\n\n\nclass TestOther:\n    def test_x(self):\n        assert os.sep\n\n"
             "    # def test_y(self):\n    #     pass\n\n\n"
             "def test_word_5():\n    with pytest.raises(IndexError):\n        word_5('')\n    assert nine('')\n"
+            "\n\nfrom words import word_7 as seven\nCASES = [(seven, 7)]\n\n\n"
+            "@pytest.mark.parametrize('f, n', CASES)\ndef test_word_7(f, n):\n    assert f('') == ''\n"
         )
         + "\n".join(f"\n\ndef test_filler_{n}():\n    assert os.sep\n    assert word_2(str({n}))" for n in range(40))
         + "\n"
     )
-    shown = dict(focus.focus([("test_words.py", source)], ("test_words.py::test_word_5",), (), set()))
-    tests = shown["test_words.py"]
+    picked = ("test_words.py::test_word_5", "test_words.py::test_word_7")
+    tests = dict(focus.focus([("test_words.py", source)], picked, (), set()))["test_words.py"]
     assert "\nimport pytest\nfrom words import word_5\nfrom words import word_9 as nine\n" in tests
-    assert "import os" not in tests and "word_7" not in tests and "TestOther" not in tests
+    assert "import os" not in tests and "word_2" not in tests and "TestOther" not in tests
+    assert "from words import word_7 as seven\nCASES = [(seven, 7)]" in tests  # a kept table's import stays
     assert "# def test_y" not in tests and "not shown: 41 other tests, 1 other import." in tests
 
 

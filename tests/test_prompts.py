@@ -167,6 +167,14 @@ def test_restructuredtext_titles_are_read_with_or_without_an_over_line_and_code_
     assert [title for title, _ in sections(fenced)] == [""]
 
 
+def write_files(root, files: dict[str, str]) -> list[str]:
+    """Write each file under ``root``; their paths, as the rig lists them."""
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return list(files)
+
+
 GATHERING_INIT = '"""The package."""\n\nfrom lib.number import ordinal\n\n__all__ = ["ordinal"]\n'
 NUMBER = "def ordinal(value):\n    raise NotImplementedError\n"
 
@@ -177,14 +185,14 @@ def test_a_package_init_that_only_gathers_names_is_shown_but_not_offered_as_wher
     a small model then rewrites instead of the module."""
     from gastown.agents import briefing, checks
 
-    for path, text in {
-        "lib/__init__.py": GATHERING_INIT,
-        "lib/number.py": NUMBER,
-        "tests/test_number.py": "import lib\n\n\ndef test_ordinal():\n    assert lib.ordinal(1) == '1st'\n",
-    }.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
-    files = ["lib/__init__.py", "lib/number.py", "tests/test_number.py"]
+    files = write_files(
+        tmp_path,
+        {
+            "lib/__init__.py": GATHERING_INIT,
+            "lib/number.py": NUMBER,
+            "tests/test_number.py": "import lib\n\n\ndef test_ordinal():\n    assert lib.ordinal(1) == '1st'\n",
+        },
+    )
     shown = briefing.shown_files(tmp_path, ["tests/test_number.py"], files, ["lib/number.py"])
     assert [path for path, _ in shown] == ["tests/test_number.py", "lib/number.py", "lib/__init__.py"]
     assert checks.only_imports(GATHERING_INIT) and not checks.only_imports(NUMBER)
@@ -208,23 +216,26 @@ def test_a_helper_the_tests_import_is_shown_for_reference_when_the_bead_names_th
     errored): the helper is shown, labelled, and not offered."""
     from gastown.agents import briefing
 
-    for path, text in {
-        "lib/utils.py": "def raises(err, f):\n    return True\n",
-        "lib/seqs.py": "def tail(n, seq):\n    return seq[n:]\n",
-        "tests/test_seqs.py": "from lib.utils import raises\nfrom lib.seqs import tail\n\n\ndef test_tail():\n    assert tail(1, 'ab') == 'b'\n",
-    }.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
-    files = ["lib/utils.py", "lib/seqs.py", "tests/test_seqs.py"]
+    files = write_files(
+        tmp_path,
+        {
+            "lib/utils.py": "def raises(err, f):\n    return True\n",
+            "lib/seqs.py": "def tail(n, seq):\n    return seq[n:]\n",
+            "tests/test_seqs.py": "from lib.utils import raises\nfrom lib.seqs import tail\n\n\n"
+            "def test_tail():\n    assert tail(1, 'ab') == 'b'\n",
+        },
+    )
     shown = briefing.shown_files(tmp_path, ["tests/test_seqs.py"], files, ["lib/seqs.py"])
-    assert briefing.for_reference(shown, ["lib/seqs.py"]) == ["tests/test_seqs.py", "lib/utils.py"]
+    assert briefing.for_reference(shown, ["lib/seqs.py"], {"tail"}) == ["tests/test_seqs.py", "lib/utils.py"]
+    # a helper named in passing (`lib.utils.raises`) stays a reference; the file with `tail` stays a target
+    assert briefing.for_reference(shown, ["lib/utils.py"], {"tail", "raises"}) == ["tests/test_seqs.py"]
     bead = {"id": "b-1", "title": "tail() in lib/seqs.py drops the wrong end"}
-    reference = briefing.for_reference(shown, ["lib/seqs.py"])
+    reference = briefing.for_reference(shown, ["lib/seqs.py"], {"tail"})
     text = bead_text(bead, ["tests/**"], "", ["tests/test_seqs.py"], shown, context=reference)
     assert "writing code in: lib/seqs.py." in text
     assert "## lib/utils.py (for reference: leave it as it is)" in text and "## lib/seqs.py\n" in text
     # a bead that names no file still offers every file its tests import
-    assert briefing.for_reference(shown, []) == []
+    assert briefing.for_reference(shown, [], {"tail"}) == []
     text = bead_text(bead, ["tests/**"], "", ["tests/test_seqs.py"], shown, context=[])
     assert "writing code in: lib/seqs.py, lib/utils.py." in text and "for reference" not in text
 
@@ -240,10 +251,66 @@ def test_a_rig_file_the_beads_own_tests_import_but_never_use_is_left_out():
         "\n\ndef test_thread_last():\n    assert thread_last(2, (pow, 3)) == 9\n    assert ok\n"
     )
     reference = ["lib/__init__.py", "lib/utils.py", "lib/more.py", "lib/other.py"]  # other: the whole file's import
-    assert briefing.unused([test], reference, files) == ["lib/__init__.py", "lib/utils.py", "lib/other.py"]
+    assert briefing.unused_by_tests([test], reference, files) == ["lib/__init__.py", "lib/utils.py", "lib/other.py"]
     uses = test + "\n\ndef test_raises():\n    assert raises(ValueError, lambda: lib.funcs)\n"
-    assert briefing.unused([uses], reference, files) == ["lib/other.py"]
-    assert briefing.unused(["def broken(:\n"], reference, files) == []  # not parsed: nothing left out
+    assert briefing.unused_by_tests([uses], reference, files) == ["lib/other.py"]
+    assert briefing.unused_by_tests(["def broken(:\n"], reference, files) == []  # not parsed: nothing left out
+
+
+def test_a_first_prompt_shows_the_helpers_its_tests_use_for_reference_and_leaves_out_the_rest(tmp_path):
+    """Through first_messages: a fix and a new function alike show the tests, then the file
+    the bead names (the one offered as where to write), then the helper the tests use, for
+    reference; the package __init__.py the tests import and never use is left out."""
+    from gastown.agents import briefing, rig
+    from gastown.town.bead import Bead
+    from gastown.town.roster import ModelSpec
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "lib" / "seqs.py").write_text("def tail(n, seq):\n    return seq[n:]\n")
+    (tmp_path / "lib" / "__init__.py").write_text("VERSION = 1\n")
+    (tmp_path / "lib" / "utils.py").write_text("def raises(err, f):\n    return True\n")
+    (tmp_path / "tests" / "test_seqs.py").write_text(
+        "import lib\nfrom lib.utils import raises\nfrom lib.seqs import tail, head\n\n\n"
+        "def test_tail():\n    assert tail(1, 'ab') == 'b' and raises(TypeError, lambda: tail(1, None))\n\n\n"
+        "def test_head():\n    assert head(1, 'ab') == 'a' and raises(TypeError, lambda: head(1, None))\n"
+    )
+    files = ["lib/__init__.py", "lib/seqs.py", "lib/utils.py", "tests/test_seqs.py"]
+
+    def order(title: str, test: str) -> list[str]:
+        bead = Bead(id="b-1", title=title, acceptance_tests=(test,))
+        head = briefing.first_messages(
+            bead=bead,
+            root=tmp_path,
+            rig=rig.Rig(name="r", path=tmp_path, test_command=("true",), test_paths=("tests/**",)),
+            role="polecat",
+            role_prompt="",
+            spec=ModelSpec("m", "m", context=16384),
+            names=(),
+            acceptance=(test,),
+            files=files,
+            now=None,
+            wanted=(),
+            tests_decide=True,
+            files_chars=20000,
+        )
+        task = head[1]["content"]
+        return [line for line in task.splitlines() if line.startswith(("## lib/", "## tests/", "Make the"))]
+
+    # the package's __init__.py, imported and never used by the bead's test, is left out; the
+    # helper it uses is shown for reference, not offered as where to write
+    assert order("tail() in lib/seqs.py drops the wrong end", "tests/test_seqs.py::test_tail") == [
+        "## tests/test_seqs.py (a test: read it, never change it)",
+        "## lib/seqs.py",
+        "## lib/utils.py (for reference: leave it as it is)",
+        "Make the acceptance tests pass by writing code in: lib/seqs.py. Do not edit the tests.",
+    ]
+    assert order("Add `head(n: int, seq: str) -> str` to lib/seqs.py", "tests/test_seqs.py::test_head") == [
+        "## tests/test_seqs.py (a test: read it, never change it)",
+        "## lib/seqs.py",
+        "## lib/utils.py (for reference: leave it as it is)",
+        "Make the acceptance tests pass by writing code in: lib/seqs.py. Do not edit the tests.",
+    ]
 
 
 def test_a_file_named_in_a_bead_gives_no_code_name():

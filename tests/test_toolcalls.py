@@ -238,6 +238,12 @@ def test_a_tool_call_named_by_a_files_path_with_code_for_arguments_is_that_file_
         "path": "toolz/itertoolz.py",
         "content": "def tail(n, seq):\n    try:\n        return seq[-n:]\n    except TypeError:\n        return tuple(seq)[-n:]\n",
     }
+    well_formed = '{"name": "toolz/itertoolz.py", "arguments": {"tail": "def tail(n, seq):\\n    return seq[-n:]"}}'
+    for form in (well_formed, f"```json\n{well_formed}\n```", f"<tool_call>{well_formed}</tool_call>"):
+        parsed = parse(None, form, TOOLS)
+        assert not parsed.errors and [c.arguments["content"] for c in parsed.calls] == [
+            "def tail(n, seq):\n    return seq[-n:]\n"
+        ], form
     # data is not a file: a name that is no path, or arguments that are not code
     assert not parse(None, '{"name": "Ada", "arguments": {"bio": "line one\nline two"}}', TOOLS).calls
     assert not parse(None, '{"name": "notes.txt", "arguments": {"n": 3}}', TOOLS).calls

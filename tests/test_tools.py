@@ -327,9 +327,15 @@ def test_edit_file_of_a_function_copied_as_the_prompt_showed_it_keeps_its_docstr
     own = shown.replace("    try:", '    """Its last n."""\n    try:').replace("seq[n:]", "seq[-n:]")
     project.edit_file("src/seqs.py", shown, own)
     assert '"""Its last n."""' in path.read_text() and "The last n elements" not in path.read_text()
+    path.write_text(TAIL)  # new with a decorator and a signature over two lines: the docstring goes below it
+    project.edit_file("src/seqs.py", shown, shown.replace("def tail(n, seq):", "@cache\ndef tail(n,\n         seq):"))
+    assert '@cache\ndef tail(n,\n         seq):\n    """ The last n' in path.read_text()
     path.write_text(TAIL)  # old that skips code, not the docstring, is still not found
     with pytest.raises(ToolError, match="old was not found"):
         project.edit_file("src/seqs.py", "def tail(n, seq):\n    except (TypeError, KeyError):\n", "x = 1\n")
+    # old that starts above the function: the docstring it skips is not the one below its first line
+    with pytest.raises(ToolError, match="old was not found"):
+        project.edit_file("src/seqs.py", "import collections\n\n\ndef tail(n, seq):\n    try:\n", "x = 1\n")
     assert path.read_text() == TAIL
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,18 +96,18 @@ def gathering(shown: Sequence[tuple[str, str]], named: Sequence[str]) -> list[st
     return [p for p, text in shown if p.endswith("__init__.py") and checks.only_imports(text) and p not in named]
 
 
-def for_reference(shown: Sequence[tuple[str, str]], named: Sequence[str]) -> list[str]:
+def for_reference(shown: Sequence[tuple[str, str]], named: Sequence[str], about: Collection[str]) -> list[str]:
     """Shown files not offered as where to write: when the bead's text names the files to
-    change, the others the tests import (a helper of the test suite: offered toolz/utils.py
-    beside toolz/itertoolz.py, the 1.5B rewrote utils.py to two lines and lost ``raises``);
-    else the package ``__init__.py`` files of ``gathering``."""
+    change, the others the tests import that define nothing the text names (a helper of the
+    test suite: offered toolz/utils.py beside toolz/itertoolz.py, the 1.5B rewrote utils.py to
+    two lines and lost ``raises``); else the package ``__init__.py`` files of ``gathering``."""
     shown_named = [p for p, _ in shown if p in named]
-    if shown_named:
-        return [p for p, _ in shown if p not in shown_named]
-    return gathering(shown, named)
+    if not shown_named:
+        return gathering(shown, named)
+    return [p for p, text in shown if p not in shown_named and not focus.defined(text) & set(about)]
 
 
-def unused(tests: Sequence[str], reference: Sequence[str], files: Sequence[str]) -> list[str]:
+def unused_by_tests(tests: Sequence[str], reference: Sequence[str], files: Sequence[str]) -> list[str]:
     """Files of ``reference`` (rig files the whole test files import) that the ``tests``, as
     shown, do not use outside an import (toolz's test files import ``toolz`` and
     ``toolz.utils.raises``, which a bead's own test of ``thread_last`` does not use: 1,100
@@ -212,10 +212,10 @@ def first_messages(
     named = checks.named_files(texts, files, rig.is_test_path)
     whole = shown_files(root, acceptance, files, named)
     shown = focus.focus(whole, acceptance, [] if now is None else focus.outcomes_failing(now.outcomes), about)
-    reference = for_reference(shown, named)
+    reference = for_reference(shown, named, about)
     if any(path in named for path, _ in shown):  # the files to change are shown: not what the tests do not use
         tests = [text for path, text in shown if rig.is_test_path(path) and path.endswith(".py")]
-        left_out = unused(tests, [p for p in reference if not rig.is_test_path(p)], files)
+        left_out = unused_by_tests(tests, [p for p in reference if not rig.is_test_path(p)], files)
         shown = [(path, text) for path, text in shown if path not in left_out]
     context = gathering(shown, named)
     # a long module cut to what the bead is about loses its long docstrings too (a Polecat's

@@ -244,13 +244,32 @@ def _without_docstring(
     if not inside or inside != list(range(first + 1, first + 1 + len(inside))):
         return None  # a docstring other than the one below old's first line
     placed = _reindent(put, shift)
-    own = len(placed) > 1 and placed[1].lstrip().startswith(('"""', "'''", 'r"""', "r'''"))
-    if placed and not own:
-        placed = [placed[0], *(lines[i] for i in inside), *placed[1:]]
+    body = _below_signature(placed)
+    if body is None:
+        return None  # new is no function: where the docstring would go is not known
+    own = body < len(placed) and placed[body].lstrip().startswith(('"""', "'''", 'r"""', "r'''"))
+    if not own:
+        placed = [*placed[:body], *(lines[i] for i in inside), *placed[body:]]
     result = [*lines[:first], *placed, *lines[last + 1 :]]
     ending = "\n" if text.endswith("\n") and result else ""
-    note = "old left out the function's docstring, as the bead's prompt showed it; the docstring was kept"
-    return Edit("\n".join(result) + ending, first + 1, first + len(placed), first + 1, last + 1, (note,))
+    notes = ["old left out the function's docstring, as the bead's prompt showed it; the docstring was kept"]
+    if shift[1]:
+        notes.append("new was re-indented to the file's indentation")
+    return Edit("\n".join(result) + ending, first + 1, first + len(placed), first + 1, last + 1, tuple(notes))
+
+
+def _below_signature(lines: Sequence[str]) -> int | None:
+    """The index of the line after the ``def`` line that opens ``lines`` (its decorators
+    and comments above it; a signature over several lines ends at the first line ending
+    in ``:``), or None when no ``def`` comes first."""
+    at = 0
+    while at < len(lines) and (not lines[at].strip() or lines[at].lstrip().startswith(("@", "#"))):
+        at += 1
+    if at == len(lines) or not lines[at].lstrip().startswith(("def ", "async def ")):
+        return None
+    while at < len(lines) and not lines[at].split("#", 1)[0].rstrip().endswith(":"):
+        at += 1
+    return at + 1 if at < len(lines) else None
 
 
 def _not_found(lines: Sequence[str], wanted: Sequence[str], name: str) -> str:

@@ -195,7 +195,7 @@ def named_by_json(text: str) -> list[tuple[str, str]]:
     if not isinstance(value, dict):
         return []
     path, arguments = value.get("name"), value.get("arguments")
-    if not isinstance(path, str) or not _names_a_file(path.strip()) or not isinstance(arguments, dict):
+    if not isinstance(path, str) or not names_a_file(path.strip()) or not isinstance(arguments, dict):
         return []
     parts = [v for v in arguments.values() if isinstance(v, str) and "\n" in v.strip()]
     if not parts or len(parts) != len(arguments):
@@ -203,7 +203,8 @@ def named_by_json(text: str) -> list[tuple[str, str]]:
     return [(path.strip(), "\n\n\n".join(_unindented(part) for part in parts) + "\n")]
 
 
-def _names_a_file(path: str) -> bool:
+def names_a_file(path: str) -> bool:
+    """Whether ``path`` reads as a file's path (``pkg/mod.py``), not a tool's or a thing's name."""
     return re.fullmatch(_PATH, path) is not None and path.rsplit(".", 1)[-1].lower() in _SUFFIXES
 
 

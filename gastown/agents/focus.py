@@ -99,7 +99,7 @@ def uses(source: str, names: Iterable[str]) -> tuple[set[str], set[str]]:
     return used, called
 
 
-def replace_names(node: ast.Import | ast.ImportFrom, names: list[ast.alias]) -> ast.Import | ast.ImportFrom:
+def _replace_names(node: ast.Import | ast.ImportFrom, names: list[ast.alias]) -> ast.Import | ast.ImportFrom:
     """The import with only ``names``."""
     if isinstance(node, ast.Import):
         return ast.Import(names=names)
@@ -134,7 +134,7 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
     lines = source.splitlines()
     used = set(keep)
     for node in tree.body:
-        if getattr(node, "name", None) in keep:
+        if getattr(node, "name", None) in keep or assigned(node) & keep:  # a kept table's names too
             used |= names_in(node)
         elif isinstance(node, ast.ClassDef):  # a kept method uses names too
             used |= {n for m in node.body if getattr(m, "name", None) in keep for n in names_in(m)}
@@ -158,8 +158,14 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
         dropped[kind] += 1
         elided += end - start
         at = end
-        while at < len(lines) and (not lines[at].strip() or lines[at][:1] in " \t" and lines[at].lstrip()[:1] == "#"):
-            at += 1  # its own trailing comments, indented (a class's commented-out methods), go with it
+        ahead = at
+        while ahead < len(lines) and not lines[ahead].strip():
+            ahead += 1
+        while ahead < len(lines) and lines[ahead][:1] in " \t" and lines[ahead].lstrip()[:1] == "#":
+            ahead += 1  # its own trailing comments, indented (a class's commented-out methods), go with it
+            while ahead < len(lines) and not lines[ahead].strip():
+                ahead += 1
+            at = ahead
 
     for node in tree.body:
         start, end = first_line(node) - 1, node.end_lineno or node.lineno
@@ -241,7 +247,7 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
                 skip(start, end, "imports")
             else:
                 copy_to(start)
-                out.append(ast.unparse(replace_names(node, aliases)))
+                out.append(ast.unparse(_replace_names(node, aliases)))
                 elided += end - start - 1
                 at = end
         elif long_table:  # plain Python, and sent back as it is it leaves the table alone (merge.py)

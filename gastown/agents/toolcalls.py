@@ -7,8 +7,8 @@ calls as text, recovered here and counted as recovered:
   ```json fence with prose around it; ``arguments`` may be an object or a JSON string;
 * XML: ``<invoke name=…><parameter name=…>…</parameter></invoke>`` with any vendor prefix
   on the tags, and ``<function=NAME><parameter=NAME>`` (Qwen3-Coder);
-* a file: its path and a fenced block (see ``fileblocks``), read as ``write_file`` when
-  the reply holds no call.
+* a file: its path and a fenced block (see ``fileblocks``), or a "call" named by the file's
+  path with its code as the arguments, read as ``write_file`` when the reply holds no call.
 
 JSON that small models damage (Python triple-quoted strings, trailing commas, raw newlines
 inside strings, single quotes, a missing closing brace; see ``jsonfix``) is repaired, but
@@ -324,8 +324,10 @@ def _json_spans(text: str, tools: Mapping[str, ToolSpec]) -> list[_Found]:
             close = text.find("</tool_call>", match.end())
             zone_limit = len(text) if close == -1 else close
             block_end = zone_end = len(text) if close == -1 else close + len("</tool_call>")
-            found.append(_Found(match.start(), block_end, errors=[_NOT_A_CALL], weak=True))
-            pos = match.end()
+            named = _NAMED_RE.search(text, match.end(), zone_limit)
+            if not (named and "write_file" in tools and fileblocks.names_a_file(named.group(1).strip())):
+                found.append(_Found(match.start(), block_end, errors=[_NOT_A_CALL], weak=True))
+            pos = match.end()  # (named by a file's path: a file block written as a call, see named_by_json)
             continue
         if token.startswith("```"):
             close_line = _FENCE_CLOSE_RE.search(text, match.end())
@@ -436,6 +438,8 @@ def _json_call(data: Any, form: str, repaired: bool, tools: Mapping[str, ToolSpe
     spec = tools.get(_base_name(name))
     if repaired and spec is None:
         return None  # a repair must land on one of our tools, or it was not a call
+    if spec is None and "write_file" in tools and fileblocks.names_a_file(name.strip()):
+        return None  # a file's path: a file block written as a call (fileblocks.named_by_json)
     if key is None:
         # {"name": "Ada", "age": 3} is data; {"name": "run_tests"} is a call with no arguments
         return ToolCall(name, {}, "", form) if spec and len(data) == 1 and not repaired else None

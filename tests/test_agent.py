@@ -74,7 +74,18 @@ def run_bead(
     rig = rigmod.Rig(
         name="example",
         path=rig_path,
-        test_command=(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+        test_command=(
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "-p",
+            "no:anyio",
+        ),
         test_timeout=120,
         test_paths=("tests/**",),
     )
@@ -189,6 +200,27 @@ def test_text_mode_describes_the_tools_in_the_prompt_and_sends_no_definitions(tm
     )
     assert native_outcome.status == "done" and native.requests[0]["tools"]
     assert "- edit_file(path, old, new):" not in native.requests[0]["messages"][0]["content"]
+
+
+def test_a_reply_that_copies_the_beads_test_back_is_stopped_there_and_told_so(tmp_path, rig_path):
+    # the 1.5B's first reply to a toolz bug report: its test file again, 1,191 tokens (110 s)
+    copied = "```python\n# tests/test_combo.py (a test: read it, never change it)\n" + "def test_x():\n    pass\n" * 60
+    block = text(f"beatscore/combo.py\n```python\n{COMBO_CODE}```")
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [Answer(content=copied, chunk_delay=0.01), block],
+        tool_mode="text",
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert llm.left.wait(5)  # the stream was closed: the server stopped decoding the copy
+    replies = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    first = next(r for r in replies if r["kind"] == "reply")
+    assert first["finish"] == "echoed" and first["content"] is None
+    told = llm.requests[1]["messages"][-1]["content"]
+    assert told.startswith("That reply was stopped where it began to copy the bead's text back"), told
+    assert "beatscore/combo.py" in first_prompt(llm) and "(a test: read it, never change it)" in first_prompt(llm)
 
 
 def test_a_helper_left_as_a_placeholder_is_named_and_the_try_goes_on(tmp_path, rig_path):
@@ -443,7 +475,18 @@ def test_the_baseline_learns_what_passes_before_the_bead(tmp_path, rig_path):
 
     sandbox = Sandbox(
         rig_path,
-        test_command=(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+        test_command=(
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "-p",
+            "no:anyio",
+        ),
         test_timeout=120,
     )
     check = checks.Checks(sandbox, ("tests/test_combo.py",))

@@ -117,7 +117,7 @@ bead_timeout = 120
 [rig]
 name = "calc"
 language = "python"
-test_command = ["{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+test_command = ["{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:anyio"]
 test_timeout = 60
 test_paths = ["tests/**"]
 docs = ["README.md"]

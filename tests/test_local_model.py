@@ -75,7 +75,19 @@ def test_the_local_model_works_the_example_bead(town, tmp_path, pulled):
     git(rig_path, "worktree", "add", "--quiet", "--detach", str(checkout), f"bead/{bead_id}")
     git(checkout, "checkout", "main", "--", "tests")  # the Refinery's tests as they were
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_combo.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "-p",
+            "no:anyio",
+            "tests/test_combo.py",
+        ],
         cwd=checkout,
         capture_output=True,
         text=True,

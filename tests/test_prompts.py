@@ -1,3 +1,5 @@
+import os
+
 from gastown.agents.prompts import (
     DOC_LIMIT,
     FOCUS_ABOVE,
@@ -255,6 +257,48 @@ def test_a_rig_file_the_beads_own_tests_import_but_never_use_is_left_out():
     uses = test + "\n\ndef test_raises():\n    assert raises(ValueError, lambda: lib.funcs)\n"
     assert briefing.unused_by_tests([uses], reference, files) == ["lib/other.py"]
     assert briefing.unused_by_tests(["def broken(:\n"], reference, files) == []  # not parsed: nothing left out
+
+
+def test_the_first_prompts_of_two_beads_share_the_role_and_the_tools_before_the_rigs_documents(tmp_path):
+    """A rig document is cut to each bead's names, so it is where two beads' first prompts part:
+    the role's prompt and the tools come before it, and the server's prompt cache keeps them
+    from one bead to the next (toolz: 1,678 characters shared, 3,400 with the tools first)."""
+    from gastown.agents import briefing, rig
+    from gastown.town.bead import Bead
+    from gastown.town.roster import ModelSpec
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "seqs.py").write_text(
+        "def tail(n, seq):\n    return seq[n:]\n\n\ndef head(n, seq):\n    return seq\n"
+    )
+    sections = {"Tails": "tail(n, seq) gives the last n items.", "Heads": "head(n, seq) gives the first n items."}
+    (tmp_path / "README.md").write_text(
+        "# lib\n\nSequences.\n\n"
+        + "".join(f"## {t}\n\n{body}\n{'More words. ' * 100}\n\n" for t, body in sections.items())
+    )
+
+    def system(name: str) -> str:
+        head = briefing.first_messages(
+            bead=Bead(id="b-1", title=f"fix `{name}` in lib/seqs.py"),
+            root=tmp_path,
+            rig=rig.Rig(name="r", path=tmp_path, test_command=("true",), docs=("README.md",)),
+            role="polecat",
+            role_prompt="You are a Polecat.",
+            spec=ModelSpec("m", "m", context=16384, tool_mode="text"),
+            names=("read_file", "finish"),
+            acceptance=(),
+            files=["README.md", "lib/seqs.py"],
+            now=None,
+            wanted=(),
+            tests_decide=True,
+            files_chars=20000,
+        )
+        return str(head[0]["content"])
+
+    tails, heads = system("tail"), system("head")
+    assert "tail(n, seq) gives" in tails and "tail(n, seq) gives" not in heads  # each cut to its bead
+    shared = os.path.commonprefix([tails, heads])
+    assert shared.startswith("You are a Polecat.") and "- finish(summary)" in shared, shared
 
 
 def test_a_first_prompt_shows_the_helpers_its_tests_use_for_reference_and_leaves_out_the_rest(tmp_path):

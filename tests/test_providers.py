@@ -239,6 +239,40 @@ def test_a_plain_reply_that_repeats_itself_is_cut_too_and_one_that_does_not_is_k
     assert whole.finish_reason == "stop" and whole.content == LOOP
 
 
+ECHO_MARKS = ("# Bead gt-abcde:", "(a test: read it, never change it)")
+COPIED_TEST = "```python\n# tests/test_wrap.py (a test: read it, never change it)\n" + "def test_it():\n    pass\n" * 80
+
+
+def test_a_streamed_reply_that_starts_copying_the_prompt_back_is_cut_before_that_line_and_the_stream_closed():
+    fixed = "textkit/wrap.py\n```python\ndef wrap(text):\n    return text\n```\n\n"
+    answers = [text("warm"), Answer(content=COPIED_TEST, chunk_delay=0.005)]
+    answers += [Answer(content=fixed + "# Bead gt-abcde: wrap\n" + "## Description\n" * 100, chunk_delay=0.005)]
+    answers += [text(COPIED_TEST)]
+    with FakeLLM(script(answers)) as llm:
+        c = client(llm.url, timeout_s=30)
+        c.chat(MESSAGES)  # the client's first call imports and connects: not part of what is timed
+        began = time.monotonic()
+        copied = c.chat(MESSAGES, cut_at=ECHO_MARKS)
+        took = time.monotonic() - began
+        assert llm.left.wait(5)  # the server saw the client go: it stops decoding
+        after_a_change = c.chat(MESSAGES, cut_at=ECHO_MARKS)
+        unmarked = c.chat(MESSAGES)  # no marks given: the same reply is kept whole
+    assert copied.finish_reason == "echoed" and copied.content is None  # the block held nothing before it
+    assert took < len(COPIED_TEST) / 12 * 0.005, took  # not the whole reply's time
+    assert after_a_change.finish_reason == "echoed" and after_a_change.content == fixed.rstrip() + "\n"
+    assert unmarked.finish_reason == "stop" and unmarked.content == COPIED_TEST
+
+
+def test_a_plain_reply_that_copies_the_prompt_back_is_cut_there_too():
+    tools = [{"type": "function", "function": {"name": "x"}}]
+    halfway = "I will fix it.\n```python\nimport re\n# tests/test_wrap.py (a test: read it, never change it)\nx = 1\n"
+    with FakeLLM(script([Answer(no_chunks=True), Answer(content=halfway)])) as llm:
+        c = client(llm.url)
+        reply = c.chat(MESSAGES, tools=tools, cut_at=ECHO_MARKS)  # streamed with no chunk: asked again plainly
+    assert reply.finish_reason == "echoed"
+    assert reply.content == "I will fix it.\n```python\nimport re\n```\n"  # the block it cut open is closed
+
+
 def test_real_code_that_never_repeats_a_long_stretch_is_not_a_loop():
     from pathlib import Path
 

@@ -585,7 +585,18 @@ def test_a_src_layouts_tests_import_the_worktrees_package_not_the_installed_one(
     (root / "tests" / "test_pkg.py").write_text("import pkg\n\n\ndef test_value():\n    assert pkg.VALUE == 2\n")
     box = Sandbox(
         root,
-        test_command=[sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        test_command=[
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "-p",
+            "no:anyio",
+        ],
         test_timeout=60,
         env={**os.environ, "PYTHONPATH": str(stale.parent)},
         jail=Jail(policy=Policy(env=("PYTHONPATH",)), mode="none"),
@@ -605,7 +616,18 @@ def test_a_src_layouts_tests_import_the_worktrees_package_not_the_installed_one(
     )
     box = Sandbox(
         plain,
-        test_command=[sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        test_command=[
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "-p",
+            "no:anyio",
+        ],
         test_timeout=60,
         jail=Jail(mode="none"),
     )

@@ -45,7 +45,7 @@ from gastown.agents.tries import FRESH_TEMPERATURE, Tries, score_of
 from gastown.agents.worktree import Worktree
 from gastown.errors import Unavailable
 from gastown.machine.hardware import EnergyMeter
-from gastown.machine.providers import ModelClient, ModelRejected, PastDeadline, Reply
+from gastown.machine.providers import ECHOED, ModelClient, ModelRejected, PastDeadline, Reply
 from gastown.town import schema, tokens
 from gastown.town.bead import Bead
 from gastown.town.secrets import Secrets
@@ -288,7 +288,13 @@ class Agent:
                 meter.begin()
             try:
                 ask = partial(
-                    client.chat, messages, max_tokens=cap, temperature=heat, until=budget.deadline, sampling=wide
+                    client.chat,
+                    messages,
+                    max_tokens=cap,
+                    temperature=heat,
+                    until=budget.deadline,
+                    sampling=wide,
+                    cut_at=prompts.echo_marks(state.bead.id),
                 )
                 if mode == "schema":
                     reply = ask(response_format=shape)
@@ -376,6 +382,8 @@ class Agent:
                 if not state.tries.start_over:  # a try that starts over is asked afresh
                     done = state.done
                     nudge = briefing.nudge(done.acceptance, done.wanted, self._tests_decide, reply.content)
+                    if reply.finish_reason == ECHOED:
+                        nudge = f"{briefing.ECHO_NOTE} {nudge}"
                     conv.add({"role": "user", "content": nudge + calls.reply_note})
             else:
                 prose_in_a_row = 0

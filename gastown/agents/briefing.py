@@ -169,6 +169,9 @@ def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: 
     return "When the project's tests pass, call finish with a short summary (it is refused until they do)."
 
 
+ECHO_NOTE = "That reply was stopped where it began to copy the bead's text back: you have it already."
+
+
 def nudge(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool, reply: str | None = None) -> str:
     """What a reply that did nothing is told: the change in the form the first prompt asked
     for (told "reply with one tool call", a small model that writes code as blocks turns to
@@ -206,9 +209,12 @@ def first_messages(
     """The system message and the task: the head every later request starts with."""
     texts = texts_of(bead)
     about = focus.bead_names(texts, checks.CODE_NAME_RE)
-    system = prompts.system_text(role_prompt, prompts.read_docs(root, rig.docs), about)
+    shared = role_prompt.strip()
     if spec.tool_mode != "native":  # the tools go in the prompt ("schema": the grammar keeps replies to one call)
-        system += "\n" + describe(names, only_calls=spec.tool_mode == "schema") + "\n"
+        shared += "\n\n" + describe(names, only_calls=spec.tool_mode == "schema")
+    # What every bead of the role shares comes first, the rig's documents (cut to this bead)
+    # after it: the server's prompt cache keeps the shared part from one bead to the next.
+    system = prompts.system_text(shared, prompts.read_docs(root, rig.docs), about)
     named = checks.named_files(texts, files, rig.is_test_path)
     whole = shown_files(root, acceptance, files, named)
     shown = focus.focus(whole, acceptance, [] if now is None else focus.outcomes_failing(now.outcomes), about)

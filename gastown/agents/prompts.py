@@ -141,6 +141,19 @@ def read_docs(root: Path, names: Sequence[str]) -> list[tuple[str, str]]:
     return found
 
 
+TEST_LABEL = " (a test: read it, never change it)"  # after a test file's path, where a Polecat is shown it
+TASK_START = "Your task\nMake the acceptance tests pass"
+
+
+def echo_marks(bead_id: str) -> tuple[str, ...]:
+    """Lines of ``bead_text`` that a reply writes only when it copies the prompt back: the
+    bead's title line, a test's heading, the task's. The provider cuts a reply there (see
+    providers.chat's ``cut_at``): 12 of 41 replies of the 1.5B to six toolz bug reports began
+    copying the prompt, 3,300 tokens of decode (5 minutes on two cores), and none of them
+    held a change after the copy."""
+    return (f"# Bead {bead_id}:", TEST_LABEL.strip(), TASK_START)
+
+
 def bead_text(
     bead: Mapping[str, Any],
     protected: Sequence[str],
@@ -177,7 +190,7 @@ def bead_text(
     code = offered if offered or missing else code
     for path, text in files:
         test = path in protected_files(tests)
-        label = " (a test: read it, never change it)" if protected and test else ""
+        label = TEST_LABEL if protected and test else ""
         if not test and path not in code and tests and protected:
             label = " (for reference: leave it as it is)"
         docs: list[tuple[str, str]] = []
@@ -203,8 +216,7 @@ def bead_text(
         targets = ", ".join([*missing, *code])
         lines += [
             "",
-            "## Your task",
-            f"Make the acceptance tests pass by writing code in: {targets}. Do not edit the tests.",
+            f"## {TASK_START} by writing code in: {targets}. Do not edit the tests.",
         ]
         existing = [p for p in code if p.endswith(".py")]
         if existing:

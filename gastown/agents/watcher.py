@@ -534,7 +534,8 @@ class Watcher:
         except OSError as error:  # a full disk must not stop the work; --check will say it is overdue
             if not self._beat_failed:  # once, not every few seconds
                 path = liveness.heartbeat_path(self.town, self.options.agent)
-                log.warning("could not write the heartbeat: %s", storage_error(error, path).message)
+                trouble = storage_error(error, path)
+                log.warning("could not write the heartbeat: %s; %s", trouble.message, trouble.hint)
             self._beat_failed = True
 
     def _sync_quietly(self) -> None:

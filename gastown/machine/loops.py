@@ -1,9 +1,14 @@
-"""A reply that repeats itself, cut: a small model that starts writing the same function
-again writes it until the token limit — minutes of decode on a CPU. The provider stops the
-stream there (see ``providers``) and keeps what came before the first repeated copy.
+"""A reply that repeats itself, or the prompt, cut: a small model that starts writing the
+same function again writes it until the token limit — minutes of decode on a CPU. The
+provider stops the stream there (see ``providers``) and keeps what came before the first
+repeated copy. So too a reply that starts copying the prompt back: the caller names lines
+only such a reply writes (the heading of a test the model may not change, the bead's own
+title line), and the reply ends before the first of them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 LOOP_WINDOW = 320  # characters a reply's end must repeat verbatim from earlier in it to be a loop
 LOOP_COPIES = 3  # a loop has the same stretch this many times in a row (an edit's old and new text share one)
@@ -43,3 +48,19 @@ def cut_loop(text: str) -> str | None:
     if kept.count(FENCE) % 2:
         kept += "\n" + FENCE
     return kept + "\n"
+
+
+def cut_echo(text: str, marks: Sequence[str]) -> str | None:
+    """``text`` up to the line where it first writes one of ``marks``, or None when it writes
+    none. A code block it cut open is closed; one it cut before any code is dropped."""
+    found = [at for at in (text.find(mark) for mark in marks if mark) if at >= 0]
+    if not found:
+        return None
+    kept = text[: text.rfind("\n", 0, min(found)) + 1].rstrip()
+    if kept.count(FENCE) % 2:
+        opening = kept.rfind(FENCE)
+        if "\n" in kept[opening:]:
+            kept += "\n" + FENCE
+        else:
+            kept = kept[:opening].rstrip()
+    return kept + "\n" if kept else ""

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 DOWN_SECONDS = 15.0  # how long an endpoint that refused a connection is skipped
 LOOP_CHECK_CHUNKS = 16  # a streamed reply is checked for a loop every this many chunks
 LOOPING = "looping"  # the finish reason of a reply cut where it began repeating itself
+ECHOED = "echoed"  # the finish reason of a reply cut where it began copying the prompt (``cut_at``)
 MAX_BACKOFF = 8.0
 
 
@@ -191,13 +192,18 @@ class ModelClient:
         temperature: float | None = 0.2,
         until: float | None = None,
         sampling: Mapping[str, float] | None = None,
+        cut_at: Sequence[str] = (),
     ) -> Reply:
         """One chat completion, retried across endpoints; Unavailable when it cannot be had.
         ``until`` (a ``time.monotonic()`` instant) is when the caller's time runs out: a reply
         still coming then is cut off (PastDeadline), and no attempt starts after it.
-        ``sampling`` overrides the model's own (``top_p``, ``top_k``, ...) for this request."""
+        ``sampling`` overrides the model's own (``top_p``, ``top_k``, ...) for this request.
+        ``cut_at``: lines of the prompt that only a reply copying it back writes; a reply
+        that writes one ends before that line (finish reason ECHOED, the stream closed)."""
         with self.hold() if self.hold is not None else nullcontext():
-            return self._chat(messages, tools, tool_choice, response_format, max_tokens, temperature, until, sampling)
+            return self._chat(
+                messages, tools, tool_choice, response_format, max_tokens, temperature, until, sampling, cut_at
+            )
 
     def _chat(
         self,
@@ -209,6 +215,7 @@ class ModelClient:
         temperature: float | None,
         until: float | None,
         sampling: Mapping[str, float] | None,
+        cut_at: Sequence[str],
     ) -> Reply:
         import openai
 
@@ -224,7 +231,7 @@ class ModelClient:
             try:
                 way, shaped = self._shape(endpoint, response_format)
                 request = self._request(messages, tools, tool_choice, shaped, max_tokens, temperature, sampling)
-                return replace(self._send(endpoint, request, bool(tools), until), attempts=attempt)
+                return replace(self._send(endpoint, request, bool(tools), until, cut_at), attempts=attempt)
             except openai.RateLimitError as error:
                 last = f"rate limited (429) by {endpoint.url}"
                 wait = _retry_after(error) or _backoff(attempt)
@@ -268,17 +275,19 @@ class ModelClient:
             "check that the model's server runs (gt models, gt up) and its endpoint in town.toml",
         )
 
-    def _send(self, endpoint: _Endpoint, request: dict[str, Any], tools: bool, until: float | None) -> Reply:
+    def _send(
+        self, endpoint: _Endpoint, request: dict[str, Any], tools: bool, until: float | None, cut_at: Sequence[str]
+    ) -> Reply:
         if tools and endpoint.plain:
-            return self._complete(endpoint.url, request, until)
+            return self._complete(endpoint.url, request, until, cut_at)
         try:
-            return self._stream(endpoint.url, request, until)
+            return self._stream(endpoint.url, request, until, cut_at)
         except _Empty:
             if not tools:
                 raise
             # Some servers (llama-cpp-python) cannot stream with tools: ask plainly.
             endpoint.plain = True
-            return self._complete(endpoint.url, request, until)
+            return self._complete(endpoint.url, request, until, cut_at)
 
     def _timed(self, url: str, until: float | None) -> Any:
         """The client for ``url``, waiting no longer than the model's timeout nor past ``until``."""
@@ -362,7 +371,9 @@ class ModelClient:
             request["extra_body"] = extra | sampled  # top_k, min_p, repeat_penalty: not OpenAI's
         return request
 
-    def _complete(self, url: str, request: dict[str, Any], until: float | None = None) -> Reply:
+    def _complete(
+        self, url: str, request: dict[str, Any], until: float | None = None, cut_at: Sequence[str] = ()
+    ) -> Reply:
         """One answer without streaming (only the total time is measured)."""
         started = time.monotonic()
         response = self._timed(url, until).chat.completions.create(**request)
@@ -375,6 +386,9 @@ class ModelClient:
         cut = loops.cut_loop(text) if text and "response_format" not in request else None
         if cut is not None:
             text, finish = cut, LOOPING
+        echo = loops.cut_echo(text, cut_at) if text and cut_at else None
+        if echo is not None:
+            text, finish = echo or None, ECHOED
         calls = [
             {
                 "id": c.id or f"call_{i}",
@@ -387,7 +401,9 @@ class ModelClient:
         usage = _usage(response.usage, timings, request["messages"], text, calls, seconds, None)
         return Reply(text, calls, finish, usage, self.spec.name, url)
 
-    def _stream(self, url: str, request: dict[str, Any], until: float | None = None) -> Reply:
+    def _stream(
+        self, url: str, request: dict[str, Any], until: float | None = None, cut_at: Sequence[str] = ()
+    ) -> Reply:
         request = {**request, "stream": True, "stream_options": {"include_usage": True}}
         messages = request["messages"]
         started = time.monotonic()
@@ -430,13 +446,21 @@ class ModelClient:
                     if choice.finish_reason:
                         finish = choice.finish_reason
                 if chunks % LOOP_CHECK_CHUNKS == 0 and content and "response_format" not in request:
-                    cut = loops.cut_loop("".join(content))
+                    so_far = "".join(content)
+                    cut = loops.cut_loop(so_far)
                     if cut is not None:  # closing the stream stops the server's decode
                         content, finish = [cut], LOOPING
+                        break
+                    echo = loops.cut_echo(so_far, cut_at) if cut_at else None
+                    if echo is not None:
+                        content, finish = [echo], ECHOED
                         break
         finally:
             stream.close()
         seconds = time.monotonic() - started
+        echo = loops.cut_echo("".join(content), cut_at) if cut_at and finish not in (LOOPING, ECHOED) else None
+        if echo is not None:  # written after the last check: the reply ended before it could be cut
+            content, finish = [echo], ECHOED
         text = "".join(content) or None
         tool_calls = [
             {

@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gastown.agents import briefing, checks, focus, rig
 from gastown.agents.agent import BASE_TOOLS  # noqa: E402
 from gastown.agents.tools import Sandbox  # noqa: E402
+from gastown.errors import EXIT_USAGE, GastownError  # noqa: E402
 from gastown.evaluation import load_suite  # noqa: E402
 from gastown.town import tokens
 from gastown.town.bead import Bead  # noqa: E402
@@ -81,14 +83,22 @@ def main() -> None:
     parser.add_argument("--suite", action="append", help="a shipped suite's name or a folder (default: both)")
     parser.add_argument("--show", metavar="KEY", help="print this bead's first prompt instead of the table")
     args = parser.parse_args()
+    try:
+        suites = [load_suite(name) for name in args.suite or ["starter", "inflection"]]
+    except GastownError as error:
+        fail(error.message, error.hint, error.exit_code)
+    polecats = [item.key for suite in suites for item in suite.beads if item.role == "polecat"]
+    if args.show and args.show not in polecats:
+        roles = [item.role for suite in suites for item in suite.beads if item.key == args.show]
+        where = ", ".join(suite.path.name for suite in suites)
+        what = f"bead {args.show!r} is a {roles[0]}'s" if roles else f"no bead {args.show!r} in {where}"
+        fail(f"{what}: --show prints a Polecat bead's first prompt", f"the Polecat beads: {', '.join(polecats)}")
     if not args.show:
-        print(f"{'suite':<17} {'bead':<18} {'whole':>7} {'outlined':>9} {'saved':>6}")
-    suites = [load_suite(name) for name in args.suite or ["starter", "inflection"]]
-    if args.show and not any(item.key == args.show for suite in suites for item in suite.beads):
-        sys.exit(f"bench/prompt.py: no bead {args.show!r} in {', '.join(suite.name for suite in suites)}")
+        print("tokens of each Polecat bead's first prompt, by gastown's estimate (3 characters a token)")
+        print(f"{'suite':<17} {'bead':<18} {'whole':>7} {'outlined':>9} {'saved':>6}", flush=True)
     for suite in suites:
         for item in suite.beads:
-            if item.role != "polecat":
+            if item.role != "polecat" or args.show not in (None, item.key):
                 continue
             bead = Bead(
                 id="bench-1",
@@ -100,15 +110,22 @@ def main() -> None:
                 project = Path(scratch) / "project"
                 shutil.copytree(suite.project, project)
                 if args.show:
-                    if item.key == args.show:
-                        for message in first_prompt(project, dict(suite.rig), bead, outlined=True):
-                            print(f"----- {message['role']} ({tokens.estimate(message['content'])} tokens)")
-                            print(message["content"])
+                    for message in first_prompt(project, dict(suite.rig), bead, outlined=True):
+                        print(f"----- {message['role']} ({tokens.estimate(message['content'])} tokens)")
+                        print(message["content"])
                     continue
                 whole = prompt_tokens(project, dict(suite.rig), bead, outlined=False)
                 outlined = prompt_tokens(project, dict(suite.rig), bead, outlined=True)
             saved = 1 - outlined / whole
-            print(f"{suite.name:<17} {item.key:<18} {whole:>7} {outlined:>9} {saved:>6.0%}")
+            print(f"{suite.path.name:<17} {item.key:<18} {whole:>7} {outlined:>9} {saved:>6.0%}", flush=True)
+
+
+def fail(message: str, hint: str = "", code: int = EXIT_USAGE) -> NoReturn:
+    """One line of what is wrong and one of what to do, as gt says them; no traceback."""
+    print(f"bench/prompt.py: {message}", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

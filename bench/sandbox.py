@@ -8,17 +8,24 @@ Each of `true` and `python -c pass` runs --runs times up to five ways: a bare
 the read-only system, the hidden home); each of the last two without and with its own
 control group (``+cg``: made, joined, emptied and removed per command) where one can be made. Prints the median and p90 milliseconds per run
 and the overhead over bare. The target is at most 20 ms a command.
+
+Then what a bead's test run costs: the example rig's pytest suite, its ``test_command`` as
+rigs/example/rig.toml writes it, in bubblewrap, against the same command with every pytest
+plugin gastown's interpreter has loaded (a development install's hypothesis and anyio),
+--runs / 5 times each.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,6 +73,26 @@ def main() -> None:
                 p90 = sorted(times)[int(len(times) * 0.9) - 1]
                 name = " ".join(Path(argv[0]).name if n == 0 else a for n, a in enumerate(argv))
                 print(f"{name:<18} {how:<10} {median:>10.1f} {p90:>8.1f} {median - base:>12.1f}")
+        test_runs(max(args.runs // 5, 3), root, env)
+
+
+def test_runs(runs: int, root: Path, env: dict[str, str]) -> None:
+    """The example rig's tests, as its rig.toml runs them and with every plugin loaded."""
+    example = Path(__file__).resolve().parents[1] / "rigs" / "example"
+    shutil.copytree(example / "project", root / "example")
+    written = tomllib.loads((example / "rig.toml").read_text())["test_command"]
+    command = [sys.executable if part == "{python}" else part for part in written]
+    plugins = [part for part in command if part.startswith("no:") and part != "no:cacheprovider"]
+    every = [p for n, p in enumerate(command) if p not in plugins and not (p == "-p" and command[n + 1] in plugins)]
+    jail = Jail("bwrap")
+    if jail.problem():
+        print(f"test runs skipped: {jail.problem()}")
+        return
+    print(f"\n{'the example tests':<30} {'median s':>9} {'p90 s':>7}")
+    for how, argv in (("as rig.toml runs them", command), ("with every plugin loaded", every)):
+        times = timed(runs, lambda a=argv: run_command(a, root / "example", 120, env, jail))
+        p90 = sorted(times)[int(len(times) * 0.9) - 1]
+        print(f"{how:<30} {statistics.median(times) / 1000:>9.2f} {p90 / 1000:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -384,6 +384,49 @@ def test_a_bad_suite_or_an_unknown_model_is_a_clear_error(suite, fake_config, tm
     assert bad.code != 0 and "suite.toml" in bad.err and "Traceback" not in bad.err
 
 
+TEST_COMMAND_LINE = next(line for line in SUITE.splitlines() if line.startswith("test_command ="))
+
+
+@pytest.mark.parametrize(
+    ("mistake", "said"),
+    [
+        (("bead_timeout = 120", "bead_timeot = 120"), "[suite]: unknown key 'bead_timeot'"),
+        (('key = "double"', 'key = "double"\nrole = "polecats"'), "beads[0] (double).role: 'polecats' is no role"),
+        (
+            ('acceptance_tests = ["tests/test_double.py"]', 'acceptance_tests = "tests/test_double.py"'),
+            "beads[0] (double).acceptance_tests: a list of strings, like",
+        ),
+        (('key = "double"\n', ""), "beads[0].key: required"),
+        ((TEST_COMMAND_LINE, 'test_command = "pytest"'), "[rig].test_command: a list of strings, like"),
+        (('test_paths = ["tests/**"]', 'test_paths = "tests"'), "[rig].test_paths: a list of strings, like"),
+        (('name = "calc"', 'name = "calc'), "not valid TOML"),
+    ],
+)
+def test_a_mistake_in_a_suite_is_one_line_naming_the_file_the_field_and_what_it_takes(suite, mistake, said):
+    text = SUITE.replace(*mistake, 1)
+    assert text != SUITE
+    (suite / "suite.toml").write_text(text)
+    checked = gt_inprocess("eval", "--suite", str(suite), "--check")
+    assert checked.code == 2 and said in checked.err and str(suite / "suite.toml") in checked.err, checked.err
+    assert "Traceback" not in checked.err and "town.toml" not in checked.err, checked.err
+    if "polecats" in said:
+        assert "did you mean 'polecat'" in checked.err
+
+
+def test_check_says_an_acceptance_test_that_is_not_there_names_no_test(suite):
+    (suite / "overlays" / "solution" / "calc").mkdir(parents=True)
+    (suite / "overlays" / "solution" / "calc" / "double.py").write_text("def double(x):\n    return 2 * x\n")
+    text = SUITE.replace(
+        'acceptance_tests = ["tests/test_double.py"]', 'acceptance_tests = ["tests/test_double.py::test_nope"]'
+    )
+    (suite / "suite.toml").write_text(
+        text.replace('script: solve"\n', 'script: solve"\njudge = { solution = "overlays/solution" }\n', 1)
+    )
+    checked = gt_inprocess("eval", "--suite", str(suite), "--check", "--beads", "double")
+    assert checked.code != 0 and "its acceptance tests name no test there is" in checked.out + checked.err, checked.out
+    assert "does not pass" not in checked.out + checked.err
+
+
 @pytest.mark.slow
 def test_every_bead_of_the_starter_suite_is_fair():
     """Each bead's judge rejects the project as it starts and accepts the bead's solution."""

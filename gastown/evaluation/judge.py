@@ -76,8 +76,10 @@ def run_tests(rig: Rig, tree: Path, args: Sequence[str], jail: Jail) -> Run:
     return run_command([*rig.test_command, *report, *args], tree, rig.test_timeout, env, jail)
 
 
-def judged(run: Run) -> tuple[bool, str]:
-    """Whether a test run passed, by the rule of a watcher's done check, and a line saying how."""
+def judged(run: Run, pytest: bool = False) -> tuple[bool, str]:
+    """Whether a test run passed, by the rule of a watcher's done check, and a line saying how.
+    With ``pytest``, its exit codes 4 and 5 with no test counted say the tests named were not
+    found (a path or an id that is not there), not that they failed."""
     found = checks.read_run(run)
     said = ", ".join(f"{v} {k}" for k, v in found.counts.items() if v)
     if found.passed:
@@ -89,7 +91,12 @@ def judged(run: Run) -> tuple[bool, str]:
     failures = [line.strip() for line in run.output.splitlines() if line.startswith(("FAILED ", "ERROR "))]
     errors = [line.strip() for line in run.output.splitlines() if line.startswith("E   ")]
     detail = "; ".join([*failures[:2], *errors[:1]]) or _last_line(run.output)
+    if pytest and not said and run.exit_code in (4, 5):
+        return False, f"{NOT_FOUND} (pytest exit {run.exit_code}: {detail[:300]})"
     return False, f"{said or 'no test counts'} (exit {run.exit_code}): {detail[:400]}"
+
+
+NOT_FOUND = "no test was found"
 
 
 def _last_line(text: str) -> str:
@@ -108,7 +115,7 @@ def verify_tests(rig: Rig, base: str, branch: str, tests: Sequence[str], scratch
     with checkout(rig.path, branch, scratch) as tree:
         untouched = RigGit(tree).head() == base
         undone = restore(tree, base, rig, tests)
-        ok, said = judged(run_tests(rig, tree, tests, jail))
+        ok, said = judged(run_tests(rig, tree, tests, jail), checks.is_pytest(rig.test_command))
     notes = []
     if untouched:
         notes.append("the branch has no commits")
@@ -284,6 +291,8 @@ def _fair(ws: Workspace, suite: Suite, bead: SuiteBead) -> tuple[bool, str]:
     (start_ok, start_why), (solved_ok, solved_why) = outcomes
     if start_ok:
         return False, f"it passes before any work: {start_why}"
+    if not solved_ok and NOT_FOUND in solved_why:
+        return False, f"its acceptance tests name no test there is: {solved_why}; check each path and id"
     if not solved_ok:
         return False, f"its solution does not pass: {solved_why}"
     return True, f"fails at the start, passes with its solution ({solved_why})"

@@ -8,6 +8,7 @@ town whose roster gives every role under test to one model, with the project as 
 
 from __future__ import annotations
 
+import difflib
 import re
 import shutil
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,9 @@ BEAD_KEYS = {
     "acceptance_tests", "acceptance_criteria", "timeout", "judge"
 }  # fmt: skip
 JUDGE_KEYS = {"solution", "stub", "reference", "tests", "facts", "sources"}
+SUITE_KEYS = {"name", "description", "bead_timeout"}
+KNOWN_ROLES = (*ROLES, "librarian")  # another name is a role of the user's own (the generic worker prompt)
+TOML_HINT = "fix the line named above; docs/eval.md (Writing a suite) shows a whole suite.toml"
 AUTHOR = "gastown eval"  # who commits the suite's project and the solutions it checks
 
 
@@ -123,18 +127,29 @@ def load_suite(path: str | Path | None = None) -> Suite:
         raise NotFound(f"no suite at {folder}: it has no {SUITE_FILE}", "a suite is suite.toml plus project/")
     if not (folder / "project").is_dir():
         raise NotFound(f"suite {folder} has no project/ folder", "project/ holds the rig's files as the suite starts")
-    data = townfile.parse_toml(source.read_text(), str(source))
+    try:
+        data = townfile.parse_toml(source.read_text(), str(source))
+    except UsageError as error:
+        raise UsageError(error.message, TOML_HINT) from None
     head = _table(data, "suite", str(source))
+    unknown = sorted(set(head) - SUITE_KEYS)
+    if unknown:
+        raise UsageError(
+            f"{source}: [suite]: unknown key {unknown[0]!r}", f"known keys: {', '.join(sorted(SUITE_KEYS))}"
+        )
     rig = dict(_table(data, "rig", str(source)))
     where = f"{source}: [rig]"
     unknown = sorted(set(rig) - RIG_KEYS)
     if unknown:
         raise UsageError(f"{where}: unknown key {unknown[0]!r}", f"known keys: {', '.join(sorted(RIG_KEYS))}")
-    if not isinstance(rig.get("name"), str) or not isinstance(rig.get("test_command"), list):
-        raise UsageError(f"{where}: needs name and test_command (a list of strings)")
+    if not isinstance(rig.get("name"), str) or not rig["name"].strip():
+        raise UsageError(f"{where}.name: required (the rig's name, a string)")
+    _strings(rig.get("test_command"), f"{where}.test_command", required=True)
+    for key in ("test_paths", "docs", "lint_command", "coverage_command"):
+        _strings(rig.get(key), f"{where}.{key}")
     found = schema.problems("rig", {**rig, "path": "."})
     if found:
-        raise UsageError(f"{where}: {found[0]}")
+        raise UsageError(f"{where}: {found[0]}", "docs/eval.md (Writing a suite) says what each key of [rig] takes")
     timeout = head.get("bead_timeout", 600)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise UsageError(f"{source}: suite.bead_timeout: a number of seconds, got {timeout!r}")
@@ -163,11 +178,16 @@ def _table(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]
     return value
 
 
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
+def _strings(value: Any, where: str, required: bool = False) -> tuple[str, ...]:
+    if value is None and not required:
         return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise UsageError(f"{where}: a list of strings")
+    if (
+        not isinstance(value, list)
+        or (required and not value)
+        or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
+        got = "nothing" if value is None else repr(value)
+        raise UsageError(f'{where}: a list of strings, like ["a", "b"]; got {got}')
     return tuple(value)
 
 
@@ -186,15 +206,23 @@ def _bead(item: Any, n: int, folder: Path, source: Path) -> SuiteBead:
     if unknown:
         raise UsageError(f"{where}: unknown key {unknown[0]!r}", f"known keys: {', '.join(sorted(BEAD_KEYS))}")
     key, title = item.get("key"), item.get("title")
+    if key is None:
+        raise UsageError(f"{where}.key: required (a short name for the bead, stable across runs)")
     if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key):
         raise UsageError(f"{where}.key: a short name of letters, digits, '-', '_' or '.', got {key!r}")
-    where = f"{source}: beads.{key}"
+    where = f"{source}: beads[{n}] ({key})"
     if not isinstance(title, str) or not title.strip():
         raise UsageError(f"{where}.title: required")
     role = item.get("role", "polecat")
     issue_type = item.get("issue_type", "question" if role == "crew" else "task")
     if not isinstance(role, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", role):
-        raise UsageError(f"{where}.role: a role name, got {role!r}")
+        raise UsageError(f"{where}.role: a role name, got {role!r}", f"gastown's roles: {', '.join(KNOWN_ROLES)}")
+    close = difflib.get_close_matches(role, KNOWN_ROLES, n=1, cutoff=0.75) if role not in KNOWN_ROLES else []
+    if close:
+        raise UsageError(
+            f"{where}.role: {role!r} is no role of gastown's; did you mean {close[0]!r}?",
+            f"gastown's roles: {', '.join(KNOWN_ROLES)} (another name is a role of your own, given the generic prompt)",
+        )
     if issue_type not in ISSUE_TYPES:
         raise UsageError(f"{where}.issue_type: one of {', '.join(ISSUE_TYPES)}, got {issue_type!r}")
     judge = item.get("judge", {})
@@ -203,7 +231,10 @@ def _bead(item: Any, n: int, folder: Path, source: Path) -> SuiteBead:
     unknown = sorted(set(judge) - JUDGE_KEYS)
     if unknown:
         raise UsageError(f"{where}.judge: unknown key {unknown[0]!r}", f"known keys: {', '.join(sorted(JUDGE_KEYS))}")
-    tests = tuple(_inside(t, f"{where}.acceptance_tests") for t in _strings(item.get("acceptance_tests"), where))
+    tests = tuple(
+        _inside(t, f"{where}.acceptance_tests")
+        for t in _strings(item.get("acceptance_tests"), f"{where}.acceptance_tests")
+    )
     timeout = item.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise UsageError(f"{where}.timeout: a number of seconds, got {timeout!r}")
@@ -305,7 +336,8 @@ def check_models(names: Sequence[str], config: configmod.TownConfig) -> rostermo
         if name not in roster.models:
             raise UsageError(
                 f"unknown model {name!r} (known: {', '.join(sorted(roster.models))})",
-                "use a known model's name (`gt models` lists them) or define it in [models] of --config FILE",
+                "use a known model's name (`gt models pull --list` says what each is) "
+                "or define it in [models] of --config FILE",
             )
     twice = sorted({n for n in names if list(names).count(n) > 1})
     if twice:

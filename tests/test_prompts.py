@@ -221,14 +221,16 @@ def test_a_helper_the_tests_import_is_shown_for_reference_when_the_bead_names_th
     files = write_files(
         tmp_path,
         {
-            "lib/utils.py": "def raises(err, f):\n    return True\n",
-            "lib/seqs.py": "def tail(n, seq):\n    return seq[n:]\n",
+            "lib/utils.py": "def raises(err, f):\n    return True\n\n\nclass Curry:\n    def func(self):\n        pass\n",
+            "lib/seqs.py": "def tail(n, seq, func=None):\n    return seq[n:]\n",
             "tests/test_seqs.py": "from lib.utils import raises\nfrom lib.seqs import tail\n\n\n"
             "def test_tail():\n    assert tail(1, 'ab') == 'b'\n",
         },
     )
     shown = briefing.shown_files(tmp_path, ["tests/test_seqs.py"], files, ["lib/seqs.py"])
     assert briefing.for_reference(shown, ["lib/seqs.py"], {"tail"}) == ["tests/test_seqs.py", "lib/utils.py"]
+    # a method of the helper named like a parameter the text writes as code ("tail's func") is no target
+    assert briefing.for_reference(shown, ["lib/seqs.py"], {"tail", "func"}) == ["tests/test_seqs.py", "lib/utils.py"]
     # a helper named in passing (`lib.utils.raises`) stays a reference; the file with `tail` stays a target
     assert briefing.for_reference(shown, ["lib/utils.py"], {"tail", "raises"}) == ["tests/test_seqs.py"]
     bead = {"id": "b-1", "title": "tail() in lib/seqs.py drops the wrong end"}

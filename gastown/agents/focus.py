@@ -41,8 +41,9 @@ def without_params(test_id: str) -> str:
     return _PARAMS_RE.sub("", test_id)
 
 
-def defined(source: str) -> set[str]:
-    """Top-level functions and classes of a module, and the methods of its classes."""
+def defined(source: str, members: bool = True) -> set[str]:
+    """Top-level functions and classes of a module and, with ``members``, the methods of its
+    classes."""
     tree = parse(source)
     if tree is None:
         return set()
@@ -50,7 +51,7 @@ def defined(source: str) -> set[str]:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
-        if isinstance(node, ast.ClassDef):
+        if isinstance(node, ast.ClassDef) and members:
             names |= {m.name for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
     return names
 

@@ -63,6 +63,10 @@ class GastownError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def line(self) -> str:
+        """The message and what to do, in one line (for a log, where no ``hint:`` line follows)."""
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
 
 class UsageError(GastownError):
     """The user asked for something malformed; nothing was changed."""

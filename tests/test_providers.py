@@ -239,7 +239,7 @@ def test_a_plain_reply_that_repeats_itself_is_cut_too_and_one_that_does_not_is_k
     assert whole.finish_reason == "stop" and whole.content == LOOP
 
 
-ECHO_MARKS = ("# Bead gt-abcde:", "(a test: read it, never change it)")
+ECHO_MARKS = ("Bead gt-abcde: wrap", "(a test: read it, never change it)", "Your task\nMake the acceptance tests pass")
 COPIED_TEST = "```python\n# tests/test_wrap.py (a test: read it, never change it)\n" + "def test_it():\n    pass\n" * 80
 
 
@@ -261,6 +261,21 @@ def test_a_streamed_reply_that_starts_copying_the_prompt_back_is_cut_before_that
     assert took < len(COPIED_TEST) / 12 * 0.005, took  # not the whole reply's time
     assert after_a_change.finish_reason == "echoed" and after_a_change.content == fixed.rstrip() + "\n"
     assert unmarked.finish_reason == "stop" and unmarked.content == COPIED_TEST
+
+
+def test_a_reply_that_only_quotes_a_line_of_the_prompt_or_holds_it_in_a_call_is_not_cut():
+    quoted = "The test (a test: read it, never change it) checks wrap.\n# Your task is this:\nwrap(x)\n"
+    call = tool("write_file", path="notes.md", content="# Bead gt-abcde: wrap\n(a test: read it, never change it)\n")
+    schema = {"type": "json_object", "schema": {"type": "object"}}
+    answers = [text(quoted), call, text('{"answer": "(a test: read it, never change it)"}')]
+    with FakeLLM(script(answers)) as llm:
+        c = client(llm.url)
+        prose = c.chat(MESSAGES, cut_at=ECHO_MARKS)
+        native = c.chat(MESSAGES, tools=[{"type": "function", "function": {"name": "write_file"}}], cut_at=ECHO_MARKS)
+        shaped = c.chat(MESSAGES, response_format=schema, cut_at=ECHO_MARKS)
+    assert prose.finish_reason == "stop" and prose.content == quoted
+    assert native.tool_calls[0]["function"]["arguments"].endswith('never change it)\\n"}')
+    assert shaped.finish_reason == "stop" and shaped.content.endswith('never change it)"}')
 
 
 def test_a_plain_reply_that_copies_the_prompt_back_is_cut_there_too():

@@ -7,6 +7,8 @@ from pathlib import Path
 from gastown.agents import checks, testoutput
 from gastown.agents.commands import Run
 
+NO_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio")  # this environment's: 2 s a run, unused here
+
 MANY_FAILURES = """import pytest
 
 
@@ -39,7 +41,19 @@ def test_passes():
 
 def run_pytest(tmp_path: Path, source: str) -> Run:
     (tmp_path / "test_many.py").write_text(source)
-    argv = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "--tb=short", "-l", "test_many.py")
+    argv = (
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *NO_PLUGINS,
+        "-rfE",
+        "--tb=short",
+        "-l",
+        "test_many.py",
+    )
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     return Run(argv, proc.returncode, proc.stdout + proc.stderr)
 
@@ -145,7 +159,9 @@ def test_a_project_whose_pytest_forces_colour_is_read_as_any_other(tmp_path: Pat
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --color=yes\n")
     (tmp_path / "test_it.py").write_text("def test_ok():\n    pass\n\n\ndef test_bad():\n    assert 1 == 2\n")
     env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    run = run_command([sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider"], tmp_path, 60, env, Jail())
+    run = run_command(
+        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", *NO_PLUGINS], tmp_path, 60, env, Jail()
+    )
     assert "\x1b" not in run.output
     found = checks.read_run(run)
     assert found.outcomes == {"test_it.py::test_ok": "PASSED", "test_it.py::test_bad": "FAILED"}

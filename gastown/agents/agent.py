@@ -247,6 +247,7 @@ class Agent:
         unusable: str | None = None  # the last unusable reply
         traced = 0  # messages already in the trace: each request records only what is new
         calls = Calls(state, self.crew)
+        echoes = prompts.echo_marks(state.bead.to_dict())  # a reply is cut where it copies one
         for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
@@ -294,7 +295,7 @@ class Agent:
                     temperature=heat,
                     until=budget.deadline,
                     sampling=wide,
-                    cut_at=prompts.echo_marks(state.bead.id),
+                    cut_at=echoes,
                 )
                 if mode == "schema":
                     reply = ask(response_format=shape)

@@ -47,8 +47,9 @@ KEEP_RECENT = 4  # the last messages are never stubbed
 
 
 def system_text(role_prompt: str, docs: Sequence[tuple[str, str]], names: Collection[str] = ()) -> str:
-    """The role's prompt, then each rig document under its path, cleared of markup noise (and,
-    when long, cut to the sections about ``names``: see ``about``)."""
+    """The role's prompt (the tools' descriptions with it, when they go in the prompt), then
+    each rig document under its path, cleared of markup noise (and, when long, cut to the
+    sections about ``names``: see ``about``)."""
     parts = [role_prompt.strip()]
     for path, text in docs:
         body = readable(text)
@@ -142,16 +143,18 @@ def read_docs(root: Path, names: Sequence[str]) -> list[tuple[str, str]]:
 
 
 TEST_LABEL = " (a test: read it, never change it)"  # after a test file's path, where a Polecat is shown it
-TASK_START = "Your task\nMake the acceptance tests pass"
+TASK_HEADING = "## Your task"
+TASK_FIRST = "Make the acceptance tests pass"
 
 
-def echo_marks(bead_id: str) -> tuple[str, ...]:
+def echo_marks(bead: Mapping[str, Any]) -> tuple[str, ...]:
     """Lines of ``bead_text`` that a reply writes only when it copies the prompt back: the
-    bead's title line, a test's heading, the task's. The provider cuts a reply there (see
-    providers.chat's ``cut_at``): 12 of 41 replies of the 1.5B to six toolz bug reports began
-    copying the prompt, 3,300 tokens of decode (5 minutes on two cores), and none of them
-    held a change after the copy."""
-    return (f"# Bead {bead_id}:", TEST_LABEL.strip(), TASK_START)
+    bead's title line, a test's heading, the task's heading and first line. The provider
+    cuts a reply there (see providers.chat's ``cut_at`` and loops.cut_echo): 12 of 41 replies
+    of the 1.5B to six toolz bug reports began copying the prompt, 3,300 tokens of decode (5
+    minutes on two cores), and none of them held a change after the copy."""
+    title = f"Bead {bead['id']}: {bead['title']}"
+    return (title, TEST_LABEL.strip(), f"{TASK_HEADING.lstrip('# ')}\n{TASK_FIRST}")
 
 
 def bead_text(
@@ -216,7 +219,8 @@ def bead_text(
         targets = ", ".join([*missing, *code])
         lines += [
             "",
-            f"## {TASK_START} by writing code in: {targets}. Do not edit the tests.",
+            TASK_HEADING,
+            f"{TASK_FIRST} by writing code in: {targets}. Do not edit the tests.",
         ]
         existing = [p for p in code if p.endswith(".py")]
         if existing:

@@ -34,6 +34,7 @@ from gastown.town.store import GitStore, Snapshot, Update
 
 RIGS_DIR = "rigs"
 DEFAULT_DOCS = ("README.md", "AGENTS.md")
+BUILTIN_ROLES = ("mayor", "refinery", "polecat", "librarian", "crew")  # each has its prompt in rigs/roles/
 DONE_WHEN = ("tests-pass", "committed")
 # Files that change how tests are collected and run, in any folder...
 COLLECTION_FILES = ("conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini", "setup.cfg")
@@ -213,7 +214,7 @@ def load(store: GitStore, name: str, snap: Snapshot | None = None) -> Rig:
         raise ConfigError(f"rig {name}: {found[0]}", "fix the rig's TOML (gt rig show shows it)")
     path = _local_path(store, name, data, shipped_folder)
     prompts = {}
-    for role in ("mayor", "refinery", "polecat", "librarian", "crew", *(data.get("roles") or {})):
+    for role in (*BUILTIN_ROLES, *(data.get("roles") or {})):
         prompt = _rig_prompt(snap, name, role, data, shipped_folder)
         if prompt is not None:
             prompts[role] = prompt

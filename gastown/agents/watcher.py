@@ -222,7 +222,7 @@ class Watcher:
         except Unavailable as error:
             return Outcome("released", error.message)
         except StorageError as error:  # git in the worktree on a full disk: the machine's trouble
-            log.warning("%s: %s; %s", bead.id, error.message, error.hint)
+            log.warning("%s: %s", bead.id, error.line())
             return Outcome("released", error.message)
         except GastownError as error:
             return Outcome("failed", error.message)
@@ -231,7 +231,7 @@ class Watcher:
                 # The machine's trouble (a full disk under the trace or the worktree), not the
                 # bead's and not a bug: say so in one line and hand it back, no attempt counted.
                 trouble = storage_error(error, self.town.state_dir)
-                log.warning("%s: %s; %s", bead.id, trouble.message, trouble.hint)
+                log.warning("%s: %s", bead.id, trouble.line())
                 return Outcome("released", trouble.message)
             log.error("working %s failed:\n%s", bead.id, traceback.format_exc())
             return Outcome("released", f"internal error: {type(error).__name__}: {error}")
@@ -395,7 +395,7 @@ class Watcher:
                         raise error
                     # The town or the remote is unreachable for now (or its disk is full): say so,
                     # wait, try again.
-                    log.warning("%s", f"{error.message}; {error.hint}" if error.hint else error.message)
+                    log.warning("%s", error.line())
                     state = "trouble"
                 else:
                     state = result.pop("state")
@@ -534,8 +534,10 @@ class Watcher:
         except OSError as error:  # a full disk must not stop the work; --check will say it is overdue
             if not self._beat_failed:  # once, not every few seconds
                 path = liveness.heartbeat_path(self.town, self.options.agent)
-                trouble = storage_error(error, path)
-                log.warning("could not write the heartbeat: %s; %s", trouble.message, trouble.hint)
+                trouble = storage_error(error, path).line()
+                log.warning(
+                    "could not write the heartbeat: %s; the watcher works on and beats again once it can", trouble
+                )
             self._beat_failed = True
 
     def _sync_quietly(self) -> None:

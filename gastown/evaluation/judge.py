@@ -16,6 +16,7 @@ starts and accept the bead's solution.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -76,10 +77,16 @@ def run_tests(rig: Rig, tree: Path, args: Sequence[str], jail: Jail) -> Run:
     return run_command([*rig.test_command, *report, *args], tree, rig.test_timeout, env, jail)
 
 
+NO_TEST_FOUND = "no test was found"
+# what pytest says of a path or an id on its command line that names nothing (exit 4)
+_NOT_THERE_RE = re.compile(r"^ERROR: (?:not found|file or directory not found): ", re.MULTILINE)
+
+
 def judged(run: Run, pytest: bool = False) -> tuple[bool, str]:
     """Whether a test run passed, by the rule of a watcher's done check, and a line saying how.
-    With ``pytest``, its exit codes 4 and 5 with no test counted say the tests named were not
-    found (a path or an id that is not there), not that they failed."""
+    With ``pytest``, a run that collected nothing (exit 5) or was given a path or an id that
+    names nothing says that, not that the tests failed (exit 4 is also a conftest.py that
+    does not import: a failure)."""
     found = checks.read_run(run)
     said = ", ".join(f"{v} {k}" for k, v in found.counts.items() if v)
     if found.passed:
@@ -91,12 +98,9 @@ def judged(run: Run, pytest: bool = False) -> tuple[bool, str]:
     failures = [line.strip() for line in run.output.splitlines() if line.startswith(("FAILED ", "ERROR "))]
     errors = [line.strip() for line in run.output.splitlines() if line.startswith("E   ")]
     detail = "; ".join([*failures[:2], *errors[:1]]) or _last_line(run.output)
-    if pytest and not said and run.exit_code in (4, 5):
-        return False, f"{NOT_FOUND} (pytest exit {run.exit_code}: {detail[:300]})"
+    if pytest and not said and (run.exit_code == 5 or (run.exit_code == 4 and _NOT_THERE_RE.search(run.output))):
+        return False, f"{NO_TEST_FOUND} (pytest exit {run.exit_code}: {detail[:300]})"
     return False, f"{said or 'no test counts'} (exit {run.exit_code}): {detail[:400]}"
-
-
-NOT_FOUND = "no test was found"
 
 
 def _last_line(text: str) -> str:
@@ -291,7 +295,7 @@ def _fair(ws: Workspace, suite: Suite, bead: SuiteBead) -> tuple[bool, str]:
     (start_ok, start_why), (solved_ok, solved_why) = outcomes
     if start_ok:
         return False, f"it passes before any work: {start_why}"
-    if not solved_ok and NOT_FOUND in solved_why:
+    if not solved_ok and NO_TEST_FOUND in solved_why:
         return False, f"its acceptance tests name no test there is: {solved_why}; check each path and id"
     if not solved_ok:
         return False, f"its solution does not pass: {solved_why}"

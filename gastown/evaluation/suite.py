@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gastown.agents import rig as rigmod
-from gastown.agents.rig import Rig
+from gastown.agents.rig import BUILTIN_ROLES, Rig
 from gastown.errors import NotFound, UsageError
 from gastown.town import config as configmod
 from gastown.town import events, founding, schema, townfile
@@ -44,7 +44,6 @@ BEAD_KEYS = {
 }  # fmt: skip
 JUDGE_KEYS = {"solution", "stub", "reference", "tests", "facts", "sources"}
 SUITE_KEYS = {"name", "description", "bead_timeout"}
-KNOWN_ROLES = (*ROLES, "librarian")  # another name is a role of the user's own (the generic worker prompt)
 TOML_HINT = "fix the line named above; docs/eval.md (Writing a suite) shows a whole suite.toml"
 AUTHOR = "gastown eval"  # who commits the suite's project and the solutions it checks
 
@@ -152,7 +151,7 @@ def load_suite(path: str | Path | None = None) -> Suite:
         raise UsageError(f"{where}: {found[0]}", "docs/eval.md (Writing a suite) says what each key of [rig] takes")
     timeout = head.get("bead_timeout", 600)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise UsageError(f"{source}: suite.bead_timeout: a number of seconds, got {timeout!r}")
+        raise UsageError(f"{source}: [suite].bead_timeout: a number of seconds, got {timeout!r}")
     items = data.get("beads")
     if not isinstance(items, list) or not items:
         raise UsageError(f"{source}: no [[beads]]", "describe each bead in a [[beads]] table")
@@ -216,12 +215,12 @@ def _bead(item: Any, n: int, folder: Path, source: Path) -> SuiteBead:
     role = item.get("role", "polecat")
     issue_type = item.get("issue_type", "question" if role == "crew" else "task")
     if not isinstance(role, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", role):
-        raise UsageError(f"{where}.role: a role name, got {role!r}", f"gastown's roles: {', '.join(KNOWN_ROLES)}")
-    close = difflib.get_close_matches(role, KNOWN_ROLES, n=1, cutoff=0.75) if role not in KNOWN_ROLES else []
-    if close:
+        raise UsageError(f"{where}.role: a role name, got {role!r}", f"gastown's roles: {', '.join(BUILTIN_ROLES)}")
+    close = difflib.get_close_matches(role, BUILTIN_ROLES, n=1, cutoff=0.75) if role not in BUILTIN_ROLES else []
+    if close:  # a role of the user's own (given the generic prompt) may not look like one of gastown's
         raise UsageError(
             f"{where}.role: {role!r} is no role of gastown's; did you mean {close[0]!r}?",
-            f"gastown's roles: {', '.join(KNOWN_ROLES)} (another name is a role of your own, given the generic prompt)",
+            f"gastown's roles: {', '.join(BUILTIN_ROLES)}; a role of your own needs a name unlike them",
         )
     if issue_type not in ISSUE_TYPES:
         raise UsageError(f"{where}.issue_type: one of {', '.join(ISSUE_TYPES)}, got {issue_type!r}")

@@ -51,12 +51,18 @@ def cut_loop(text: str) -> str | None:
 
 
 def cut_echo(text: str, marks: Sequence[str]) -> str | None:
-    """``text`` up to the line where it first writes one of ``marks``, or None when it writes
-    none. A code block it cut open is closed; one it cut before any code is dropped."""
-    found = [at for at in (text.find(mark) for mark in marks if mark) if at >= 0]
-    if not found:
+    """``text`` up to its first line that copies one of ``marks``, or None when none does. A
+    line copies a mark of one line when it ends with it (a heading copied as a comment, or
+    under another path, still ends so); a mark of several lines is copied by as many lines in
+    a row, the first ending with its first line, each next starting with its next past any
+    ``#`` and spaces. A code block it cut open is closed; one it cut before any code is
+    dropped."""
+    lines = text.split("\n")
+    split = [mark.split("\n") for mark in marks if mark]
+    found = next((n for n in range(len(lines)) if any(_copies(lines, n, mark) for mark in split)), None)
+    if found is None:
         return None
-    kept = text[: text.rfind("\n", 0, min(found)) + 1].rstrip()
+    kept = "\n".join(lines[:found]).rstrip()
     if kept.count(FENCE) % 2:
         opening = kept.rfind(FENCE)
         if "\n" in kept[opening:]:
@@ -64,3 +70,9 @@ def cut_echo(text: str, marks: Sequence[str]) -> str | None:
         else:
             kept = kept[:opening].rstrip()
     return kept + "\n" if kept else ""
+
+
+def _copies(lines: Sequence[str], at: int, mark: Sequence[str]) -> bool:
+    if at + len(mark) > len(lines) or not lines[at].rstrip().endswith(mark[0]):
+        return False
+    return all(lines[at + n].lstrip("# ").startswith(part) for n, part in enumerate(mark[1:], 1))

@@ -386,7 +386,7 @@ class ModelClient:
         cut = loops.cut_loop(text) if text and "response_format" not in request else None
         if cut is not None:
             text, finish = cut, LOOPING
-        echo = loops.cut_echo(text, cut_at) if text and cut_at else None
+        echo = loops.cut_echo(text, cut_at) if text and cut_at and "response_format" not in request else None
         if echo is not None:
             text, finish = echo or None, ECHOED
         calls = [
@@ -451,14 +451,15 @@ class ModelClient:
                     if cut is not None:  # closing the stream stops the server's decode
                         content, finish = [cut], LOOPING
                         break
-                    echo = loops.cut_echo(so_far, cut_at) if cut_at else None
-                    if echo is not None:
+                    echo = loops.cut_echo(so_far, cut_at) if cut_at and not calls else None
+                    if echo is not None:  # (a native call begun: it ends whole, the text cut after it)
                         content, finish = [echo], ECHOED
                         break
         finally:
             stream.close()
         seconds = time.monotonic() - started
-        echo = loops.cut_echo("".join(content), cut_at) if cut_at and finish not in (LOOPING, ECHOED) else None
+        checked = cut_at and finish not in (LOOPING, ECHOED) and "response_format" not in request
+        echo = loops.cut_echo("".join(content), cut_at) if checked else None
         if echo is not None:  # written after the last check: the reply ended before it could be cut
             content, finish = [echo], ECHOED
         text = "".join(content) or None

@@ -23,6 +23,9 @@ from gastown.town.queue import NewBead, Queue
 from gastown.town.store import GitStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# pytest as the tests' rigs run it: without this environment's own plugins (hypothesis,
+# anyio), which no rig's tests use and which cost 2 s of every run
+PYTEST = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:anyio")
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import threading
 import time
 import uuid
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import PYTEST, git
 from fake_llm import Answer, FakeLLM, script, text, tool
 from watchers import COMBO_CODE, make_rig
 
@@ -74,18 +73,7 @@ def run_bead(
     rig = rigmod.Rig(
         name="example",
         path=rig_path,
-        test_command=(
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:hypothesispytest",
-            "-p",
-            "no:anyio",
-        ),
+        test_command=PYTEST,
         test_timeout=120,
         test_paths=("tests/**",),
     )
@@ -475,18 +463,7 @@ def test_the_baseline_learns_what_passes_before_the_bead(tmp_path, rig_path):
 
     sandbox = Sandbox(
         rig_path,
-        test_command=(
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:hypothesispytest",
-            "-p",
-            "no:anyio",
-        ),
+        test_command=PYTEST,
         test_timeout=120,
     )
     check = checks.Checks(sandbox, ("tests/test_combo.py",))

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, gt_process
+from conftest import PYTEST, git, gt_process
 from watchers import make_rig, set_config
 
 from gastown.agents import rig as rigmod
@@ -75,19 +74,7 @@ def test_the_local_model_works_the_example_bead(town, tmp_path, pulled):
     git(rig_path, "worktree", "add", "--quiet", "--detach", str(checkout), f"bead/{bead_id}")
     git(checkout, "checkout", "main", "--", "tests")  # the Refinery's tests as they were
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:hypothesispytest",
-            "-p",
-            "no:anyio",
-            "tests/test_combo.py",
-        ],
+        [*PYTEST, "tests/test_combo.py"],
         cwd=checkout,
         capture_output=True,
         text=True,

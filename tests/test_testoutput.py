@@ -4,10 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import PYTEST
+
 from gastown.agents import checks, testoutput
 from gastown.agents.commands import Run
-
-NO_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio")  # this environment's: 2 s a run, unused here
 
 MANY_FAILURES = """import pytest
 
@@ -42,13 +42,7 @@ def test_passes():
 def run_pytest(tmp_path: Path, source: str) -> Run:
     (tmp_path / "test_many.py").write_text(source)
     argv = (
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        *NO_PLUGINS,
+        *PYTEST,
         "-rfE",
         "--tb=short",
         "-l",
@@ -159,9 +153,7 @@ def test_a_project_whose_pytest_forces_colour_is_read_as_any_other(tmp_path: Pat
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --color=yes\n")
     (tmp_path / "test_it.py").write_text("def test_ok():\n    pass\n\n\ndef test_bad():\n    assert 1 == 2\n")
     env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    run = run_command(
-        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", *NO_PLUGINS], tmp_path, 60, env, Jail()
-    )
+    run = run_command([*PYTEST, "-rA"], tmp_path, 60, env, Jail())
     assert "\x1b" not in run.output
     found = checks.read_run(run)
     assert found.outcomes == {"test_it.py::test_ok": "PASSED", "test_it.py::test_bad": "FAILED"}

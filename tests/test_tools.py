@@ -2,11 +2,10 @@
 
 import dataclasses
 import os
-import sys
 import time
 
 import pytest
-from conftest import git
+from conftest import PYTEST, git
 
 from gastown.agents.commands import count_tests
 from gastown.agents.jail import Jail, Policy
@@ -585,18 +584,7 @@ def test_a_src_layouts_tests_import_the_worktrees_package_not_the_installed_one(
     (root / "tests" / "test_pkg.py").write_text("import pkg\n\n\ndef test_value():\n    assert pkg.VALUE == 2\n")
     box = Sandbox(
         root,
-        test_command=[
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:hypothesispytest",
-            "-p",
-            "no:anyio",
-        ],
+        test_command=list(PYTEST),
         test_timeout=60,
         env={**os.environ, "PYTHONPATH": str(stale.parent)},
         jail=Jail(policy=Policy(env=("PYTHONPATH",)), mode="none"),
@@ -616,18 +604,7 @@ def test_a_src_layouts_tests_import_the_worktrees_package_not_the_installed_one(
     )
     box = Sandbox(
         plain,
-        test_command=[
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:hypothesispytest",
-            "-p",
-            "no:anyio",
-        ],
+        test_command=list(PYTEST),
         test_timeout=60,
         jail=Jail(mode="none"),
     )

@@ -90,7 +90,7 @@ def run_command(argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str
     try:
         ready = jail.prepare(argv, cwd, timeout, env)
     except SandboxUnavailable as error:
-        return Run(tuple(argv), 126, f"{error.message}; {error.hint}")
+        return Run(tuple(argv), 126, error.line())
     try:
         proc = subprocess.Popen(
             ready.argv,

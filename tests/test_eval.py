@@ -409,6 +409,7 @@ def test_a_mistake_in_a_suite_is_one_line_naming_the_file_the_field_and_what_it_
     checked = gt_inprocess("eval", "--suite", str(suite), "--check")
     assert checked.code == 2 and said in checked.err and str(suite / "suite.toml") in checked.err, checked.err
     assert "Traceback" not in checked.err and "town.toml" not in checked.err, checked.err
+    assert "\nhint: " in checked.err, checked.err  # and what to do
     if "polecats" in said:
         assert "did you mean 'polecat'" in checked.err
 

@@ -44,7 +44,8 @@ BEAD_KEYS = {
 }  # fmt: skip
 JUDGE_KEYS = {"solution", "stub", "reference", "tests", "facts", "sources"}
 SUITE_KEYS = {"name", "description", "bead_timeout"}
-TOML_HINT = "fix the line named above; docs/eval.md (Writing a suite) shows a whole suite.toml"
+SUITE_HINT = "docs/eval.md (Writing a suite) shows a whole suite.toml"
+TOML_HINT = f"fix the line named above; {SUITE_HINT}"
 AUTHOR = "gastown eval"  # who commits the suite's project and the solutions it checks
 
 
@@ -142,7 +143,7 @@ def load_suite(path: str | Path | None = None) -> Suite:
     if unknown:
         raise UsageError(f"{where}: unknown key {unknown[0]!r}", f"known keys: {', '.join(sorted(RIG_KEYS))}")
     if not isinstance(rig.get("name"), str) or not rig["name"].strip():
-        raise UsageError(f"{where}.name: required (the rig's name, a string)")
+        raise UsageError(f"{where}.name: required (the rig's name, a string)", SUITE_HINT)
     _strings(rig.get("test_command"), f"{where}.test_command", required=True)
     for key in ("test_paths", "docs", "lint_command", "coverage_command"):
         _strings(rig.get(key), f"{where}.{key}")
@@ -186,7 +187,7 @@ def _strings(value: Any, where: str, required: bool = False) -> tuple[str, ...]:
         or not all(isinstance(v, str) and v.strip() for v in value)
     ):
         got = "nothing" if value is None else repr(value)
-        raise UsageError(f'{where}: a list of strings, like ["a", "b"]; got {got}')
+        raise UsageError(f'{where}: a list of strings, like ["a", "b"]; got {got}', SUITE_HINT)
     return tuple(value)
 
 
@@ -206,7 +207,7 @@ def _bead(item: Any, n: int, folder: Path, source: Path) -> SuiteBead:
         raise UsageError(f"{where}: unknown key {unknown[0]!r}", f"known keys: {', '.join(sorted(BEAD_KEYS))}")
     key, title = item.get("key"), item.get("title")
     if key is None:
-        raise UsageError(f"{where}.key: required (a short name for the bead, stable across runs)")
+        raise UsageError(f"{where}.key: required (a short name for the bead, stable across runs)", SUITE_HINT)
     if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key):
         raise UsageError(f"{where}.key: a short name of letters, digits, '-', '_' or '.', got {key!r}")
     where = f"{source}: beads[{n}] ({key})"

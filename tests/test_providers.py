@@ -52,6 +52,27 @@ def test_a_models_sampling_goes_with_every_request_and_none_without_it():
     assert not {"top_p", "top_k", "min_p"} & set(plain)
 
 
+def test_a_seeded_model_sends_one_seed_a_call_counting_up_from_its_own():
+    with FakeLLM(script([text("a"), text("b"), text("c"), text("d")])) as llm:
+        seeded = client(llm.url, sampling={"seed": 41, "top_k": 20})
+        seeded.chat(MESSAGES)
+        seeded.chat(MESSAGES, sampling={"top_k": 40})  # a request's own sampling keeps the seed
+        client(llm.url, sampling={"seed": 2**32 - 1}).chat(MESSAGES)
+        client(llm.url).chat(MESSAGES)
+    first, second, wrapped, unseeded = llm.requests
+    assert (first["seed"], second["seed"], second["top_k"]) == (41, 42, 40)
+    assert wrapped["seed"] == 2**32 - 1 and "seed" not in unseeded
+
+
+def test_town_toml_takes_a_sampling_seed_and_refuses_a_bad_one():
+    from gastown.town import roster
+
+    mine = roster.parse_model("mine", {"endpoint": "http://127.0.0.1:1/v1", "sampling": {"seed": 7}})
+    assert dict(mine.sampling) == {"seed": 7}
+    with pytest.raises(ConfigError, match="seed"):
+        roster.parse_model("mine", {"endpoint": "http://127.0.0.1:1/v1", "sampling": {"seed": -1}})
+
+
 def test_the_known_qwen_coders_are_sampled_as_their_makers_suggest():
     from gastown.town import roster
 

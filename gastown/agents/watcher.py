@@ -73,6 +73,7 @@ class Options:
     idle_exit: float | None = None  # stop after this long with nothing to do
     lease: float | None = None
     poll: float | None = None  # check every this many seconds instead of watching files
+    seed: int | None = None  # sample reproducibly: every model's seed (see ModelClient.chat)
 
 
 class Watcher:
@@ -84,7 +85,7 @@ class Watcher:
         self.env = dict(os.environ if env is None else env)
         self.store = GitStore(town)
         self.queue = Queue(self.store)
-        self.machine = Machine(town, lambda: self.store.snapshot().config(), self.env)
+        self.machine = Machine(town, lambda: self.store.snapshot().config(), self.env, options.seed)
         self.stop = threading.Event()
         self.hard_stop = threading.Event()
         self.wake = threading.Event()

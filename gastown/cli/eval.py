@@ -34,6 +34,19 @@ def _names(text: str | None) -> tuple[str, ...]:
 @click.option("--beads", "beads_text", metavar="KEY,...", help="Only these beads of the suite.")
 @click.option("--config", "config_file", metavar="TOWN_TOML", help="Models, [machine] and [cost] from this file.")
 @click.option("--timeout", type=Seconds(min=1), help="Seconds of wall time per bead (default: the suite's).")
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="Work every bead this many times per model and runtime: one run's pass rate is within a bead or two "
+    "of the next; the report gives each repeat's passes and each bead's.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    help="Sample reproducibly: repeat R's watchers (gt watch --seed) and plain prompts are seeded SEED + R - 1.",
+)
 @click.option("--svg", "svg_file", metavar="FILE", help="Also write the chart: pass rate against time per bead.")
 @click.option("--keep", is_flag=True, help="Keep each model's throwaway town and rig (their paths are printed).")
 @click.option("--check", is_flag=True, help="Check the chosen beads are fair with their solutions; runs no model.")
@@ -47,6 +60,8 @@ def eval_(
     beads_text: str | None,
     config_file: str | None,
     timeout: float | None,
+    repeat: int,
+    seed: int | None,
     svg_file: str | None,
     keep: bool,
     check: bool,
@@ -86,7 +101,14 @@ def eval_(
     if svg_file and not Path(svg_file).expanduser().resolve().parent.is_dir():
         raise UsageError(f"--svg {svg_file}: its folder does not exist")
     options = evaluation.Options(
-        _names(models_text), role, _names(beads_text), timeout, keep, runtimes=tuple(dict.fromkeys(runtimes))
+        _names(models_text),
+        role,
+        _names(beads_text),
+        timeout,
+        keep,
+        runtimes=tuple(dict.fromkeys(runtimes)),
+        repeat=repeat,
+        seed=seed,
     )
     config = evaluation.load_config(config_file)
     with evaluation.stop_on_signals() as stop:

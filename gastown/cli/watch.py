@@ -25,6 +25,11 @@ from gastown.town.townfile import MAX_LEASE_SECONDS
     type=Seconds(min=0.05),
     help="Check for new beads every POLL seconds instead of watching the git directory (network filesystems).",
 )
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),  # roster.SEEDS: the CLI imports it lazily
+    help="Sample reproducibly: the watcher's n-th model request is seeded SEED + n - 1 (over town.toml's seed).",
+)
 @click.option("--check", is_flag=True, help="Only say whether watcher AGENT is alive: exit 0 or 1.")
 @town_option
 @click.pass_context
@@ -38,6 +43,7 @@ def watch(
     idle_exit: float | None,
     lease: float | None,
     poll: float | None,
+    seed: int | None,
     check: bool,
 ) -> None:
     """Claim ready beads of ROLE, work them with the role's model, record the outcome.
@@ -60,7 +66,7 @@ def watch(
         alive, message = liveness.check(town, name)
         click.echo(message)
         raise click.exceptions.Exit(0 if alive else 1)
-    options = watchermod.Options(role, name, model, once, max_beads, idle_exit, lease, poll)
+    options = watchermod.Options(role, name, model, once, max_beads, idle_exit, lease, poll, seed)
     code = watchermod.Watcher(town, options).run()
     if code:
         raise click.exceptions.Exit(code)

@@ -26,7 +26,7 @@ from gastown.agents.jail import Jail
 from gastown.errors import GastownError
 from gastown.evaluation.judge import checkout, verify_tests, verify_written_tests
 from gastown.evaluation.report import BeadRun, ModelRun
-from gastown.evaluation.suite import AUTHOR, SuiteBead, Workspace
+from gastown.evaluation.suite import AUTHOR, SuiteBead, Workspace, repeat_label, tagged
 from gastown.machine.providers import ModelClient, PastDeadline, Reply
 from gastown.town import tokens
 from gastown.town.riggit import RigGit
@@ -48,9 +48,9 @@ def runs_plain(bead: SuiteBead) -> bool:
     return bead.judge in JUDGES
 
 
-def branch_of(bead: SuiteBead) -> str:
+def branch_of(bead: SuiteBead, repeat: int = 1) -> str:
     """The rig branch a bead's plain answer is committed on."""
-    return f"eval/plain/{bead.key}"
+    return f"eval/plain/{tagged(bead.key, repeat)}"
 
 
 class _Stopped(Exception):
@@ -164,18 +164,27 @@ def _said(written: Sequence[str], skipped: Sequence[str]) -> str:
 
 
 def plain_bead(
-    ws: Workspace, bead: SuiteBead, model: str, client: ModelClient, budget: float, jail: Jail, stop: threading.Event
+    ws: Workspace,
+    bead: SuiteBead,
+    model: str,
+    client: ModelClient,
+    budget: float,
+    jail: Jail,
+    stop: threading.Event,
+    repeat: int = 1,
 ) -> BeadRun:
     """One prompt for ``bead`` on the project as it starts, the answer's files committed on
     ``eval/plain/<key>``, then judged as the loop's work is. ``logs/plain-<key>.md`` keeps the
-    prompt and the answer (or why there is none) for a person reading a kept town."""
+    prompt and the answer (or why there is none) for a person reading a kept town. From the
+    second ``repeat`` on, ``<key>.rN`` names both."""
     spec = client.spec
     reply_tokens = min(max(spec.max_output_tokens, REPLY_TOKENS), spec.context // 2)
     started = time.monotonic()
-    run = BeadRun(model, bead.key, bead.kind, bead.role, "failed", "", 0.0, tries=1, runtime=RUNTIME)
-    branch = branch_of(bead)
-    record = ws.logs / f"plain-{bead.key}.md"
-    with checkout(ws.rig.path, ws.base, ws.root / "plain" / bead.key) as tree:
+    run = BeadRun(model, bead.key, bead.kind, bead.role, "failed", "", 0.0, tries=1, runtime=RUNTIME, repeat=repeat)
+    branch = branch_of(bead, repeat)
+    name = tagged(bead.key, repeat)
+    record = ws.logs / f"plain-{name}.md"
+    with checkout(ws.rig.path, ws.base, ws.root / "plain" / name) as tree:
         budget_tokens = briefing.prompt_budget(spec, reply_tokens)
         text, wanted = prompt(bead, tree, ws.rig.docs, ws.rig.is_test_path, budget_tokens)
         record.write_text(f"# The prompt\n\n{text}\n")
@@ -211,7 +220,7 @@ def plain_bead(
     run.cached_tokens = usage.cached_tokens or 0
     run.cache_basis = usage.tokens_in if usage.cached_tokens is not None else 0
     run.reported = _said(written, skipped)
-    judged_at = ws.root / "verify" / f"plain-{bead.key}"
+    judged_at = ws.root / "verify" / f"plain-{name}"
     if bead.judge == "tests":
         ok, why = verify_tests(ws.rig, ws.base, branch, bead.acceptance_tests, judged_at, jail)
     else:
@@ -230,16 +239,19 @@ def run_plain(
     jail: Jail,
     say: Callable[[str], None],
     stop: threading.Event,
+    repeat: int = 1,
+    repeats: int = 1,
 ) -> None:
-    """Each bead whose work is files asked once, with no loop, into ``run``."""
+    """Each bead whose work is files asked once, with no loop, into ``run`` (repeat ``repeat`` of ``repeats``)."""
     chosen = [b for b in beads if runs_plain(b)]
+    where = repeat_label(repeat, repeats)
     for n, bead in enumerate(chosen, 1):
         if stop.is_set():
             return
         budget = budget_of(bead)
-        say(f"{run.label}: bead {n}/{len(chosen)} {bead.key} ({bead.role}, one prompt, {budget:.0f}s budget)")
-        done = plain_bead(ws, bead, run.model, client, budget, jail, stop)
+        say(f"{run.label}: {where}bead {n}/{len(chosen)} {bead.key} ({bead.role}, one prompt, {budget:.0f}s budget)")
+        done = plain_bead(ws, bead, run.model, client, budget, jail, stop, repeat)
         if stop.is_set():
             return
         run.beads.append(done)
-        say(f"{run.label}: {bead.key} {done.verdict} in {done.wall_s:.1f}s: {done.why}")
+        say(f"{run.label}: {where}{bead.key} {done.verdict} in {done.wall_s:.1f}s: {done.why}")

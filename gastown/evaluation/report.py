@@ -45,6 +45,7 @@ class BeadRun:
     energy_j: float | None = None
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
     runtime: str = "loop"  # see ModelRun.runtime
+    repeat: int = 1  # which of --repeat's passes over the suite (1-based)
 
     @property
     def passed(self) -> bool:
@@ -126,12 +127,20 @@ class ModelRun:
         decode = [b.decode_tps for b in beads if b.decode_tps]
         measured = [b.energy_j for b in beads if b.energy_j is not None]
         passed = sum(b.passed for b in beads)
+        repeats = max((b.repeat for b in beads), default=0)
+        by_bead: dict[str, int] = {}
+        for bead in beads:
+            by_bead[bead.key] = by_bead.get(bead.key, 0) + bead.passed
         return {
             "model": self.model,
             "runtime": self.runtime,
             "beads": len(beads),
             "passed": passed,
             "pass_rate": round(passed / len(beads), 4) if beads else None,
+            "repeats": repeats,
+            # how many beads each repeat passed, and how many repeats each bead passed
+            "passed_per_repeat": [sum(b.passed for b in beads if b.repeat == r) for r in range(1, repeats + 1)],
+            "passed_by_bead": by_bead,
             "median_wall_s": round(statistics.median(walls), 3) if walls else None,
             "tool_calls": {
                 "total": sum(b.tool_calls for b in beads),
@@ -168,6 +177,8 @@ class Report:
             "suite": {"name": self.suite.name, "path": str(self.suite.path), "rig": self.suite.rig_name},
             "role": self.options.role,
             "timeout_s": self.options.timeout,
+            "repeat": self.options.repeat,
+            "seed": self.options.seed,
             "models": [run.summary() for run in self.runs],
             "beads": [bead.to_dict() for run in self.runs for bead in run.beads],
             "interrupted": self.interrupted,
@@ -231,12 +242,21 @@ def render(report: Report, verbose: bool = False) -> str:
         )
     if any(run.estimated_energy for run in report.runs):
         rows.append("* energy estimated from configured watts × model time (no meter)")
+    repeated = [run for run in report.runs if run.summary()["repeats"] > 1]
+    if repeated:
+        rows.append("")
+    for run in repeated:
+        s = run.summary()
+        each = ", ".join(str(n) for n in s["passed_per_repeat"])
+        tally = ", ".join(f"{key} {n}/{s['repeats']}" for key, n in s["passed_by_bead"].items())
+        rows.append(f"{run.label}: passed {each} of {len(s['passed_by_bead'])} in its {s['repeats']} repeats; {tally}")
     if verbose:
         rows.append("")
         for run in report.runs:
             for bead in run.beads:
+                name = f"{bead.key} r{bead.repeat}" if bead.repeat > 1 or repeated else bead.key
                 rows.append(
-                    f"{run.label:<26} {bead.key:<18} {bead.verdict:<6} {bead.wall_s:>7.1f}s "
+                    f"{run.label:<26} {name:<18} {bead.verdict:<6} {bead.wall_s:>7.1f}s "
                     f"in {bead.tokens_in:>7} out {bead.tokens_out:>6}  {bead.why}"
                 )
     for run in report.runs:

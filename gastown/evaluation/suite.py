@@ -315,6 +315,22 @@ class Options:
     keep: bool = False
     grace: float = GRACE_SECONDS
     runtimes: tuple[str, ...] = ("loop",)  # "loop" (gastown's) and/or "plain" (one prompt a bead)
+    repeat: int = 1  # each bead worked this many times per model and runtime
+    seed: int | None = None  # sample reproducibly: repeat r's first request is seeded seed + r - 1
+
+    def seed_of(self, repeat: int) -> int | None:
+        """The sampling seed of ``repeat`` (1-based), or None to sample as the server likes."""
+        return None if self.seed is None else (self.seed + repeat - 1) % rostermod.SEEDS
+
+
+def tagged(key: str, repeat: int) -> str:
+    """A bead's name in a run's files and branches: its key, and ``.rN`` from its second repeat on."""
+    return key if repeat == 1 else f"{key}.r{repeat}"
+
+
+def repeat_label(repeat: int, repeats: int) -> str:
+    """``"repeat 2/3, "`` in a progress line, nothing when each bead is worked once."""
+    return f"repeat {repeat}/{repeats}, " if repeats > 1 else ""
 
 
 # ---- models and the town's configuration -----------------------------------------------

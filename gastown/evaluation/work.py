@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,9 @@ from gastown.evaluation.suite import (
     Workspace,
     check_models,
     prepare,
+    repeat_label,
     select,
+    tagged,
 )
 from gastown.machine.governor import governor_for
 from gastown.machine.runner import Runner
@@ -158,10 +161,14 @@ def work_bead(
     budget: float,
     grace: float = GRACE_SECONDS,
     stop: threading.Event | None = None,
+    repeat: int = 1,
+    seed: int | None = None,
 ) -> BeadRun:
-    """Add ``bead`` to the town, let a real watcher work it within ``budget``, judge the branch."""
+    """Add ``bead`` to the town, let a real watcher work it within ``budget``, judge the branch.
+    ``repeat`` names its files (a bead worked again is a new bead of the town); ``seed``
+    goes to the watcher (``gt watch --seed``)."""
     if bead.judge == "plan":
-        return _plan_bead(ws, bead, model, budget, grace, stop)
+        return _plan_bead(ws, bead, model, budget, grace, stop, repeat)
     queue = Queue(ws.store)
     added = queue.add(
         NewBead(
@@ -177,12 +184,13 @@ def work_bead(
         agent=AGENT,
     )
     agent = f"{AGENT}-{bead.role}"
-    log_path = ws.logs / f"{bead.key}.log"
+    log_path = ws.logs / f"{tagged(bead.key, repeat)}.log"
     argv = [sys.executable, "-m", "gastown", "--town", str(ws.town_dir), "watch", "--role", bead.role]
     argv += ["--agent", agent, "--model", model, "--once"]
+    argv += ["--seed", str(seed)] if seed is not None else []
     code, timed_out, wall = supervise(argv, budget, log_path, grace=grace, stop=stop)
     final = queue.show(added.id)
-    run = BeadRun(model, bead.key, bead.kind, bead.role, "failed", "", wall, added.id, final.status)
+    run = BeadRun(model, bead.key, bead.kind, bead.role, "failed", "", wall, added.id, final.status, repeat=repeat)
     run.close_reason, run.timed_out = final.close_reason, timed_out
     run.take(final.result or {})
     if stop is not None and stop.is_set():
@@ -192,7 +200,7 @@ def work_bead(
         return run
     if final.status not in CLOSED:
         _close(queue, final, f"eval: the watcher ended without closing it (exit {code})")
-    scratch = ws.root / "verify" / bead.key
+    scratch = ws.root / "verify" / tagged(bead.key, repeat)
     jail = Jail(ws.store.snapshot().config().sandbox_mode, ws.rig.sandbox, (ws.town.git_dir,))  # as the town's watchers
     if bead.judge == "tests":
         ok, why = verify_tests(ws.rig, ws.base, branch_for(added.id), bead.acceptance_tests, scratch, jail)
@@ -226,16 +234,16 @@ def _close(queue: Queue, bead: Bead, reason: str) -> None:
 
 
 def _plan_bead(
-    ws: Workspace, bead: SuiteBead, model: str, budget: float, grace: float, stop: threading.Event | None
+    ws: Workspace, bead: SuiteBead, model: str, budget: float, grace: float, stop: threading.Event | None, repeat: int
 ) -> BeadRun:
     """A Mayor bead: ``gt mayor plan --dry-run --json`` in its own process, then the plan judged."""
     feature = f"{bead.title}\n\n{bead.description}".strip()
-    out = ws.logs / f"{bead.key}.json"
-    log_path = ws.logs / f"{bead.key}.log"
+    out = ws.logs / f"{tagged(bead.key, repeat)}.json"
+    log_path = ws.logs / f"{tagged(bead.key, repeat)}.log"
     argv = [sys.executable, "-m", "gastown", "--town", str(ws.town_dir), "mayor", "plan", feature]
     argv += ["--rig", ws.rig.name, "--model", model, "--dry-run", "--json"]
     code, timed_out, wall = supervise(argv, budget, log_path, out, grace, stop)
-    run = BeadRun(model, bead.key, bead.kind, bead.role, "failed", "", wall, timed_out=timed_out)
+    run = BeadRun(model, bead.key, bead.kind, bead.role, "failed", "", wall, timed_out=timed_out, repeat=repeat)
     output: Any = None
     try:
         output = json.loads(out.read_text())
@@ -332,9 +340,9 @@ def _run_model(
 
         for run in runs:
             if run.runtime == plain.RUNTIME:
-                _run_plain(ws, run, chosen, runner, spec, config, budget_of, say, stop)
+                _run_plain(ws, run, chosen, runner, spec, config, budget_of, options, say, stop)
             else:
-                _run_loop(ws, run, chosen, budget_of, options.grace, say, stop)
+                _run_loop(ws, run, chosen, budget_of, options, say, stop)
             run.dollars, run.kwh, run.estimated_energy = priced(run, roster, config)
         return runs
     finally:
@@ -350,21 +358,23 @@ def _run_loop(
     run: ModelRun,
     chosen: Sequence[SuiteBead],
     budget_of: Callable[[SuiteBead], float],
-    grace: float,
+    options: Options,
     say: Progress,
     stop: threading.Event,
 ) -> None:
-    """Each bead worked by a real watcher: gastown's loop."""
-    for n, bead in enumerate(chosen, 1):
-        if stop.is_set():
-            return
-        budget = budget_of(bead)
-        say(f"{run.model}: bead {n}/{len(chosen)} {bead.key} ({bead.role}, {budget:.0f}s budget)")
-        done = work_bead(ws, bead, run.model, budget, grace, stop)
-        if stop.is_set():
-            return  # the bead was cut short: not judged, not counted
-        run.beads.append(done)
-        say(f"{run.model}: {bead.key} {done.verdict} in {done.wall_s:.1f}s: {done.why}")
+    """Each bead worked by a real watcher: gastown's loop, ``options.repeat`` times over."""
+    for repeat in range(1, options.repeat + 1):
+        for n, bead in enumerate(chosen, 1):
+            if stop.is_set():
+                return
+            budget = budget_of(bead)
+            where = repeat_label(repeat, options.repeat)
+            say(f"{run.model}: {where}bead {n}/{len(chosen)} {bead.key} ({bead.role}, {budget:.0f}s budget)")
+            done = work_bead(ws, bead, run.model, budget, options.grace, stop, repeat, options.seed_of(repeat))
+            if stop.is_set():
+                return  # the bead was cut short: not judged, not counted
+            run.beads.append(done)
+            say(f"{run.model}: {where}{bead.key} {done.verdict} in {done.wall_s:.1f}s: {done.why}")
 
 
 def _run_plain(
@@ -375,18 +385,24 @@ def _run_plain(
     spec: rostermod.ModelSpec,
     config: configmod.TownConfig,
     budget_of: Callable[[SuiteBead], float],
+    options: Options,
     say: Progress,
     stop: threading.Event,
 ) -> None:
-    """The control (see plain.py), on the server the loop used."""
-    try:
-        client = runner.client(spec, governor=governor_for(config.machine))
-    except GastownError as error:
-        run.error = f"could not reach it: {error.message}"
-        say(f"{run.label}: {run.error}")
-        return
+    """The control (see plain.py), on the server the loop used, ``options.repeat`` times over."""
     jail = Jail(ws.store.snapshot().config().sandbox_mode, ws.rig.sandbox, (ws.town.git_dir,))
-    plain.run_plain(ws, run, chosen, client, budget_of, jail, say, stop)
+    for repeat in range(1, options.repeat + 1):
+        seed = options.seed_of(repeat)
+        seeded = spec if seed is None else replace(spec, sampling={**spec.sampling, "seed": seed})
+        try:
+            client = runner.client(seeded, governor=governor_for(config.machine))
+        except GastownError as error:
+            run.error = f"could not reach it: {error.message}"
+            say(f"{run.label}: {run.error}")
+            return
+        plain.run_plain(ws, run, chosen, client, budget_of, jail, say, stop, repeat, options.repeat)
+        if stop.is_set():
+            return
 
 
 def _start_server(

@@ -42,10 +42,17 @@ log = logging.getLogger(__name__)
 class Machine:
     """Models for one process: chosen by the switcher, admitted by the governor, kept."""
 
-    def __init__(self, town: Town, config: Callable[[], TownConfig], env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        town: Town,
+        config: Callable[[], TownConfig],
+        env: Mapping[str, str] | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.runner = Runner(town.state_dir)
         self._config = config  # read at each decision: town.toml may change while a watcher runs
         self.env = env
+        self.seed = seed  # every model's sampling seed in this process (gt watch --seed), over town.toml's
         self._clients: dict[str, ModelClient] = {}
         self._governor: Governor | None = None  # made when a local model is first needed
         self._watch: BudgetWatch | None = None
@@ -60,6 +67,8 @@ class Machine:
     def client(self, spec: ModelSpec) -> ModelClient:
         """A client of ``spec``, kept for the process; its server started (and admitted) if
         gastown runs it, and started again if it was stopped since (to make room, or gt down)."""
+        if self.seed is not None:
+            spec = replace(spec, sampling={**spec.sampling, "seed": self.seed})
         cached = self._clients.get(spec.name)
         if cached is not None and not spec.endpoints:
             server = self.runner.get(spec.name)

@@ -41,7 +41,7 @@ from typing import Any
 from gastown.errors import ConfigError, GastownError, Unavailable
 from gastown.machine import loops
 from gastown.town import tokens
-from gastown.town.roster import ModelSpec
+from gastown.town.roster import SEEDS, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ class ModelClient:
     _endpoints: list[_Endpoint] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _clients: dict[str, Any] = field(default_factory=dict, init=False)
+    _asked: int = field(default=0, init=False)  # chat() calls so far: the n-th is seeded ``seed + n - 1``
 
     def __post_init__(self) -> None:
         if not self.spec.endpoints:
@@ -199,10 +200,20 @@ class ModelClient:
         still coming then is cut off (PastDeadline), and no attempt starts after it.
         ``sampling`` overrides the model's own (``top_p``, ``top_k``, ...) for this request.
         ``cut_at``: lines of the prompt that only a reply copying it back writes; a reply
-        that writes one ends before that line (finish reason ECHOED, the stream closed)."""
+        that writes one ends before that line (finish reason ECHOED, the stream closed).
+
+        A model whose ``sampling`` has a ``seed`` is sampled reproducibly: this client's
+        n-th call sends ``seed + n - 1`` (its retries the same), so a process that asks the
+        same questions in the same order gets the same answers from a server that honours
+        seeds (llama.cpp's do), and no two of its calls share one."""
+        with self._lock:
+            self._asked += 1
+            number = self._asked
+        base = self.spec.sampling.get("seed")
+        seed = None if base is None else (int(base) + number - 1) % SEEDS
         with self.hold() if self.hold is not None else nullcontext():
             return self._chat(
-                messages, tools, tool_choice, response_format, max_tokens, temperature, until, sampling, cut_at
+                messages, tools, tool_choice, response_format, max_tokens, temperature, until, sampling, cut_at, seed
             )
 
     def _chat(
@@ -216,6 +227,7 @@ class ModelClient:
         until: float | None,
         sampling: Mapping[str, float] | None,
         cut_at: Sequence[str],
+        seed: int | None,
     ) -> Reply:
         import openai
 
@@ -230,7 +242,7 @@ class ModelClient:
             way: str | None = None
             try:
                 way, shaped = self._shape(endpoint, response_format)
-                request = self._request(messages, tools, tool_choice, shaped, max_tokens, temperature, sampling)
+                request = self._request(messages, tools, tool_choice, shaped, max_tokens, temperature, sampling, seed)
                 return replace(self._send(endpoint, request, bool(tools), until, cut_at), attempts=attempt)
             except openai.RateLimitError as error:
                 last = f"rate limited (429) by {endpoint.url}"
@@ -351,6 +363,7 @@ class ModelClient:
         max_tokens: int | None,
         temperature: float | None,
         sampling: Mapping[str, float] | None,
+        seed: int | None = None,
     ) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.spec.model, "messages": list(messages)}
         if tools:
@@ -364,6 +377,9 @@ class ModelClient:
         if temperature is not None:
             request["temperature"] = temperature
         sampled = {**self.spec.sampling, **(sampling or {})}
+        sampled.pop("seed", None)  # the call's own, from chat()
+        if seed is not None:
+            request["seed"] = seed
         if "top_p" in sampled:
             request["top_p"] = sampled.pop("top_p")
         extra = {"cache_prompt": True} if self.spec.local else {}  # llama.cpp: reuse the stable prefix

@@ -30,6 +30,7 @@ from gastown.errors import ConfigError, as_written
 from gastown.town import catalog, schema
 
 MIB = 1024 * 1024
+SEEDS = 2**32  # a sampling seed is a 32-bit number (llama.cpp's)
 
 # Bytes per element of llama.cpp's KV cache types (-ctk/-ctv); quantized types count
 # their block scales (q8_0: 34 bytes per 32 values, q4_0: 18, q4_1: 20, q5_0: 22 ...).
@@ -93,6 +94,7 @@ class ModelSpec:
     tool_mode: str = "native"
     # top_p, top_k, min_p, repeat_penalty: sent with every request (the temperature is the
     # loop's). Qwen's coders ask for top_p 0.8, top_k 20; a server's own defaults are wider.
+    # seed: reproducible sampling, a process's n-th request seeded seed + n - 1.
     sampling: Mapping[str, float] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -11,7 +11,10 @@ README, two of its modules and their test files, as a bead's first prompt holds 
 1,300 tokens), then 128 tokens of reply with the prompt cached. ``--trace`` takes the
 first prompt of a bead's trace instead (``town/.git/gastown/traces/<bead>/generation-1.jsonl``,
 kept by ``gt eval --keep``): a long module's bug fix is 4,000-5,000 tokens. Flash attention
-is shown for comparison.
+is shown for comparison, and so is llama-cpp-python's speculative decoding by prompt lookup
+(``--draft_model prompt-lookup-decoding``): the tokens that followed the reply's last few
+in the prompt are checked as a batch, which pays where a reply copies the prompt (a small
+model sends a module back with one line changed). It keeps every logit, as the default does.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ SETTINGS = (
     ("the server's default (logits_all true)", {"logits_all": True}),
     ("gastown's (logits_all false)", {"logits_all": False}),
     ("logits_all false, flash_attn true", {"logits_all": False, "flash_attn": True}),
+    ("prompt lookup, 10 tokens drafted", {"draft_tokens": 10}),
+    ("prompt lookup, 4 tokens drafted", {"draft_tokens": 4}),
 )
 
 
@@ -52,6 +57,17 @@ def traced(path: Path) -> list[dict[str, str]]:
         if record.get("kind") == "request":
             return [{"role": m["role"], "content": m["content"]} for m in record["new"]]
     sys.exit(f"bench/prefill.py: {path} holds no request")
+
+
+def made(options: dict[str, object]) -> dict[str, object]:
+    """A setting's arguments for ``Llama``: a number of drafted tokens becomes its draft model."""
+    arguments = dict(options)
+    drafted = arguments.pop("draft_tokens", None)
+    if isinstance(drafted, int):
+        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+        arguments["draft_model"] = LlamaPromptLookupDecoding(num_pred_tokens=drafted)
+    return arguments
 
 
 def main() -> None:
@@ -76,7 +92,7 @@ def main() -> None:
     print(f"{'setting':<38} {'prompt':>7} {'prefill s':>10} {'tok/s':>7} {'decode tok/s':>13}")
     for label, options in SETTINGS:
         for _ in range(args.repeat):
-            llm = Llama(str(path), n_ctx=known.context, n_threads=args.threads, verbose=False, **options)
+            llm = Llama(str(path), n_ctx=known.context, n_threads=args.threads, verbose=False, **made(options))
             started = time.monotonic()
             first = llm.create_chat_completion(messages, max_tokens=1, temperature=0)
             prefill = time.monotonic() - started

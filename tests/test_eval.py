@@ -464,8 +464,9 @@ def test_check_says_an_acceptance_test_that_is_not_there_names_no_test(suite):
         text.replace('script: solve"\n', 'script: solve"\njudge = { solution = "overlays/solution" }\n', 1)
     )
     checked = gt_inprocess("eval", "--suite", str(suite), "--check", "--beads", "double")
-    assert checked.code != 0 and "its acceptance tests name no test there is" in checked.out + checked.err, checked.out
-    assert "does not pass" not in checked.out + checked.err
+    said = checked.out + checked.err
+    assert checked.code != 0 and "its acceptance tests name no test there is" in said, checked.out
+    assert "tests/test_double.py::test_nope" in said and "does not pass" not in said
 
 
 @pytest.mark.slow

@@ -135,6 +135,16 @@ def test_the_gist_of_a_collection_error_is_the_line_that_would_not_import(tmp_pa
     assert "importlib" not in gist  # not the import machinery's frames
 
 
+def test_a_test_module_that_does_not_import_is_shown_without_the_import_machinery(tmp_path):
+    (tmp_path / "stats.py").write_text("def word_count(text):\n    return len(text.split())\n")
+    run = run_pytest(tmp_path, "from stats import reading_time\n\n\ndef test_x():\n    assert reading_time('a')\n")
+    assert "importlib/__init__.py" in run.output and "valid Python names" in run.output  # pytest's own words
+    shown = checks.read_run(run).shown
+    assert "importlib" not in shown and "^^^^" not in shown and "valid Python names" not in shown, shown
+    assert "test_many.py:1: in <module>" in shown and "from stats import reading_time" in shown
+    assert "E   ImportError: cannot import name 'reading_time' from 'stats'" in shown
+
+
 def test_the_gist_of_a_failed_assertion_keeps_where_the_values_and_what_differs(tmp_path):
     found = checks.read_run(run_pytest(tmp_path, MANY_FAILURES))
     gist = testoutput.gist(testoutput.first_failure(found.shown, 6000))

@@ -22,6 +22,10 @@ _SECTION_RE = re.compile(r"^_{3,} .+ _{3,}$")  # pytest's "____ test_name ____" 
 _BANNER_RE = re.compile(r"^={3,} .* ={3,}$")  # "==== short test summary info ===="
 _PROGRESS_RE = re.compile(r"^[.FEsxX]+\s*(?:\[\s*\d+%\])?$")  # pytest -q's progress dots
 _FRAME_RE = re.compile(r"^\S.*:\d+: in \S+$")  # --tb=short's "path:12: in name" over each frame
+# a frame inside Python's own library (importlib's, over every test module that does not
+# import), of whichever interpreter ran the tests: never what the bead changes
+_STDLIB_FRAME_RE = re.compile(r"^/\S*/lib/python3\.\d+/(?!site-packages/|dist-packages/)\S+\.py:\d+: in \S+$")
+_PYTEST_HINT = "Hint: make sure your test modules/packages have valid Python names."
 _QUOTED_RE = re.compile(r"'[^']*'|\"[^\"]*\"")  # a value in a failure's message
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 
@@ -31,12 +35,30 @@ def shown(output: str, run: Run) -> str:
     progress dots and the list of passing tests."""
     lines = [
         line
-        for line in output.splitlines()
-        if not line.startswith(("PASSED ", "XFAIL ", "SKIPPED ")) and not _PROGRESS_RE.match(line)
+        for line in _without_stdlib_frames(output.splitlines())
+        if not line.startswith(("PASSED ", "XFAIL ", "SKIPPED "))
+        and not _PROGRESS_RE.match(line)
+        and line != _PYTEST_HINT
     ]
     text = "\n".join(_distinct_failures(lines))
     status = "timed out" if run.timed_out else f"exit {run.exit_code}"
     return f"{' '.join(run.argv[:6])}{' ...' if len(run.argv) > 6 else ''}: {status}\n{tail(text, SHOWN_OUTPUT)}"
+
+
+def _without_stdlib_frames(lines: list[str]) -> list[str]:
+    """``lines`` less each ``--tb=short`` frame inside Python's own library: its ``path:N: in
+    name`` line and the code lines under it, up to the next frame or the ``E`` lines."""
+    kept: list[str] = []
+    skipping = False
+    for line in lines:
+        if _STDLIB_FRAME_RE.match(line):
+            skipping = True
+            continue
+        if skipping and (line[:1].isspace() or not line.strip()):
+            continue  # the frame's code lines (and pytest's ^^^^ under them)
+        skipping = False
+        kept.append(line)
+    return kept
 
 
 def _distinct_failures(lines: list[str]) -> list[str]:

@@ -98,7 +98,10 @@ def judged(run: Run, pytest: bool = False) -> tuple[bool, str]:
     failures = [line.strip() for line in run.output.splitlines() if line.startswith(("FAILED ", "ERROR "))]
     errors = [line.strip() for line in run.output.splitlines() if line.startswith("E   ")]
     detail = "; ".join([*failures[:2], *errors[:1]]) or _last_line(run.output)
-    if pytest and not said and (run.exit_code == 5 or (run.exit_code == 4 and _NOT_THERE_RE.search(run.output))):
+    missing = _NOT_THERE_RE.search(run.output) if run.exit_code == 4 else None
+    if pytest and not said and (run.exit_code == 5 or missing):
+        if missing:  # pytest's line names the path or id
+            detail = run.output[missing.start() :].splitlines()[0].strip()
         return False, f"{NO_TEST_FOUND} (pytest exit {run.exit_code}: {detail[:300]})"
     return False, f"{said or 'no test counts'} (exit {run.exit_code}): {detail[:400]}"
 

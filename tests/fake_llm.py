@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible chat server on 127.0.0.1, for tests.
 
 It speaks ``POST /v1/chat/completions`` (streamed as server-sent events, or plain JSON),
-``GET /v1/models`` and ``GET /health``, and answers from a script: structured tool calls,
+``POST /v1/completions`` (a text completion of a ``prompt``, streamed), ``GET /v1/models``
+and ``GET /health``, and answers from a script: structured tool calls,
 tool calls written as text, plain text, HTTP errors, delays, trickling streams, broken
 JSON, or silence. Every request is kept for the test to inspect.
 
@@ -159,8 +160,10 @@ class FakeLLM:
                         answer.headers,
                     )
                     return
-                if body.get("stream"):
-                    self._stream(body, answer)
+                if self.path.rstrip("/").endswith("/v1/completions"):
+                    self._stream(body, answer, _text_chunks(body, answer))
+                elif body.get("stream"):
+                    self._stream(body, answer, _chunks(body, answer))
                 else:
                     self._json(200, _completion(body, answer))
 
@@ -174,7 +177,7 @@ class FakeLLM:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            def _stream(self, body: dict[str, Any], answer: Answer) -> None:
+            def _stream(self, body: dict[str, Any], answer: Answer, chunks: list[Any]) -> None:
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("cache-control", "no-cache")
@@ -182,7 +185,7 @@ class FakeLLM:
                 self.end_headers()
                 self.close_connection = True
                 try:
-                    for chunk in [] if answer.no_chunks else _chunks(body, answer):
+                    for chunk in [] if answer.no_chunks else chunks:
                         if answer.chunk_delay:
                             time.sleep(answer.chunk_delay)
                         data = chunk if isinstance(chunk, str) else json.dumps(chunk)
@@ -272,6 +275,22 @@ def _chunks(body: dict[str, Any], answer: Answer) -> list[Any]:
     chunks.append(chunk({}, answer.finish_reason or ("tool_calls" if answer.tool_calls else "stop")))
     if body.get("stream_options", {}).get("include_usage"):
         chunks.append(dict(base, choices=[], usage=_usage(body, answer)))
+    return chunks
+
+
+def _text_chunks(body: dict[str, Any], answer: Answer) -> list[Any]:
+    """A text completion's stream: the answer's content as ``text``, 12 characters a chunk."""
+    base = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()), "model": body.get("model")}
+    content = answer.content or ""
+    chunks: list[Any] = [
+        dict(base, choices=[{"index": 0, "text": content[at : at + 12], "finish_reason": None}])
+        for at in range(0, len(content), 12)
+    ]
+    chunks.append(dict(base, choices=[{"index": 0, "text": "", "finish_reason": answer.finish_reason or "stop"}]))
+    if body.get("stream_options", {}).get("include_usage"):
+        prompt, completion = answer.usage or (len(body.get("prompt", "")) // 4, len(content) // 4 + 1)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        chunks.append(dict(base, choices=[], usage=usage))
     return chunks
 
 

@@ -77,35 +77,65 @@ def test_a_watcher_works_a_bead_with_the_embedded_model(town, tmp_path, embedded
     assert trace[0]["kind"] == "claim" and any(t["kind"] == "reply" for t in trace)
 
 
-def test_a_seeded_model_answers_the_same_again_and_otherwise_at_another_seed(town):
+@pytest.fixture
+def own_template(town):
+    """The tiny model served with its GGUF's own chat template (ChatML), as the known Qwen
+    coders are: the ``chatml-function-calling`` handler gastown gives it elsewhere drops a
+    request's seed. Yields its spec, endpoint filled in."""
+    from dataclasses import replace
+
+    from gastown.town.roster import ModelSpec
+
+    launch = ("{python}", "-m", "llama_cpp.server", "--model", "{model_path}", "--host", "{host}", "--port", "{port}")
+    launch += ("--n_ctx", "{context}", "--n_threads", "{threads}", "--logits_all", "false")
+    spec = ModelSpec("smol-own", "smol", launch=launch, model_path=str(embedded_model_path()), context=2048)
+    runner = Runner(town.git_dir / "gastown")
+    try:
+        yield replace(spec, endpoints=(runner.ensure(spec, wait=180),))
+    finally:
+        runner.stop("smol-own")
+
+
+def test_a_seeded_model_answers_the_same_again_and_otherwise_at_another_seed(own_template):
     """llama-cpp-python honours the seed gastown sends: a client seeded 5 asks twice (seeds
     5 and 6); a second client seeded 5 gets the first answer again and a third at 6 the second.
 
-    The tiny model is served here with its GGUF's own chat template, as the known Qwen coders
-    are: the ``chatml-function-calling`` handler gastown gives it elsewhere drops the seed.
     A warm-up call first: logits for a prompt read whole differ in their last bits from those
     of the same prompt found in the server's cache, and at this temperature that can change
     the answer; after it, every call finds the prompt cached."""
     from dataclasses import replace
 
     from gastown.machine.providers import ModelClient
-    from gastown.town.roster import ModelSpec
 
-    launch = ("{python}", "-m", "llama_cpp.server", "--model", "{model_path}", "--host", "{host}", "--port", "{port}")
-    launch += ("--n_ctx", "{context}", "--n_threads", "{threads}", "--logits_all", "false")
-    spec = ModelSpec("smol-seeded", "smol", launch=launch, model_path=str(embedded_model_path()), context=2048)
-    runner = Runner(town.git_dir / "gastown")
-    spec = replace(spec, endpoints=(runner.ensure(spec, wait=180),))
     messages = [{"role": "user", "content": "Name a colour and a fruit."}]
 
     def asked(seed: int, times: int) -> list[str | None]:
-        client = ModelClient(replace(spec, sampling={"seed": seed}))
+        client = ModelClient(replace(own_template, sampling={"seed": seed}))
         return [client.chat(messages, max_tokens=24, temperature=1.0).content for _ in range(times)]
 
-    try:
-        asked(1, 1)
-        first, second = asked(5, 2)
-        assert first != second  # hot, and seeded 5 then 6
-        assert asked(5, 1) == [first] and asked(6, 1) == [second]
-    finally:
-        runner.stop("smol-seeded")
+    asked(1, 1)
+    first, second = asked(5, 2)
+    assert first != second  # hot, and seeded 5 then 6
+    assert asked(5, 1) == [first] and asked(6, 1) == [second]
+
+
+def test_a_real_server_goes_on_from_the_start_gastown_gives_a_reply(own_template):
+    """llama-cpp-python's text completions take gastown's begun reply (its stream, stops,
+    seed and sampling): greedy, the chat's reply and a completion begun with that reply's
+    first word are one reply. (That the prompt is the template's own, token for token, is
+    tests/test_local_model.py's, against the Qwen GGUF's template.)"""
+    from dataclasses import replace
+
+    from gastown.machine.providers import ModelClient
+
+    client = ModelClient(replace(own_template, template="chatml"))
+    messages = [
+        {"role": "system", "content": "You answer in one short sentence."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+    chatted = client.chat(messages, max_tokens=16, temperature=0.0).content or ""
+    first_word = chatted.split(" ", 1)[0]
+    assert first_word and first_word != chatted, chatted
+    begun = client.chat(messages, max_tokens=16, temperature=0.0, start=first_word)
+    assert begun.content is not None and begun.content.startswith(first_word)
+    assert begun.content.rstrip() == chatted.rstrip(), (begun.content, chatted)

@@ -80,3 +80,29 @@ def test_the_local_model_works_the_example_bead(town, tmp_path, pulled):
         text=True,
     )
     assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_gastowns_chatml_is_the_default_models_own_template(monkeypatch):
+    """A reply gastown begins (templates.py) is asked as a text completion: its prompt must be
+    what the GGUF's own chat template makes of the same conversation, or the model reads
+    another prompt than the chat's (and the server's cache of that one goes unused)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", CACHE)
+    known = catalog.MODELS[MODEL]
+    if not llama_cpp_available() or located(known) is None:
+        pytest.skip(f"llama-cpp-python and a pulled {MODEL} are needed (gt models pull {MODEL})")
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from gastown.machine import templates
+
+    gguf = Llama(str(located(known)), vocab_only=True, verbose=False)
+    own = Jinja2ChatFormatter(gguf.metadata["tokenizer.chat_template"], eos_token="", bos_token="")
+    conversation = [
+        {"role": "system", "content": "You are a Polecat.\n\nTools:\n- read_file(path)"},
+        {"role": "user", "content": "# Bead gt-1: Add truncate\n\n## Your task\nWrite it."},
+        {"role": "assistant", "content": "textkit/wrap.py\n```python\ndef truncate(text):\n    return text\n```"},
+        {"role": "user", "content": "The tests ran after that change: 1 of 5 pass."},
+    ]
+    for messages in (conversation[:2], conversation):
+        assert known.template == templates.CHATML
+        assert templates.render(known.template, messages) == own(messages=messages).prompt

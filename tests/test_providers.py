@@ -73,6 +73,52 @@ def test_town_toml_takes_a_sampling_seed_and_refuses_a_bad_one():
         roster.parse_model("mine", {"endpoint": "http://127.0.0.1:1/v1", "sampling": {"seed": -1}})
 
 
+START = "a.py\n```python\ndef double(x):\n"
+CONVERSATION = [{"role": "system", "content": "You write code."}, {"role": "user", "content": "Add double."}]
+
+
+def test_a_started_reply_goes_as_a_text_completion_that_begins_with_it():
+    """A model with a template gastown renders: the conversation as ChatML, the assistant's
+    turn opened and begun with the start; the reply is the start and what the model wrote."""
+    with FakeLLM(script([text("    return 2 * x\n```")])) as llm:
+        reply = client(llm.url, template="chatml", sampling={"seed": 3}).chat(CONVERSATION, start=START)
+    (asked,) = llm.requests
+    assert "messages" not in asked and asked["stream"] is True and asked["seed"] == 3
+    assert asked["prompt"] == (
+        "<|im_start|>system\nYou write code.<|im_end|>\n<|im_start|>user\nAdd double.<|im_end|>\n"
+        "<|im_start|>assistant\n" + START
+    )
+    assert asked["stop"] == ["<|im_end|>", "<|endoftext|>"]
+    assert reply.content == START + "    return 2 * x\n```" and reply.finish_reason == "stop"
+    assert reply.usage.tokens_out > 0 and reply.usage.first_token_s is not None
+
+
+def test_a_start_is_not_sent_where_it_cannot_be_rendered_or_held():
+    """No template, tools, a schema-held reply, or no system message to render: by chat, as always."""
+    tools = [{"type": "function", "function": {"name": "finish"}}]
+    with FakeLLM(script([text("x")] * 4)) as llm:
+        client(llm.url).chat(CONVERSATION, start=START)
+        client(llm.url, template="chatml").chat(CONVERSATION, tools=tools, start=START)
+        client(llm.url, template="chatml").chat(CONVERSATION, response_format={"type": "json_object"}, start=START)
+        client(llm.url, template="chatml").chat(CONVERSATION[1:], start=START)
+    assert all("messages" in asked and "prompt" not in asked for asked in llm.requests)
+
+
+def test_a_server_without_text_completions_is_asked_by_chat_from_then_on():
+    asked_paths = []
+
+    def respond(request):
+        asked_paths.append("prompt" if "prompt" in request else "chat")
+        return error(404) if "prompt" in request else text("    return 2 * x")
+
+    with FakeLLM(respond) as llm:
+        model = client(llm.url, template="chatml")
+        first = model.chat(CONVERSATION, start=START)
+        model.chat(CONVERSATION, start=START)
+    assert first.content == "    return 2 * x" and first.attempts == 1  # the refusal is no failed attempt
+    assert asked_paths == ["prompt", "chat", "chat"]
+
+
 def test_the_known_qwen_coders_are_sampled_as_their_makers_suggest():
     from gastown.town import roster
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from conftest import git
 
+from gastown.agents import prompts
 from gastown.agents.tries import REPAIRS, Tries, _changed_definitions, same_code, score_of
 
 MODULE = '''"""Words."""
@@ -119,6 +120,12 @@ def test_a_fresh_tries_note_goes_above_the_start_of_the_reply_and_never_into_the
         messages, _, told = tries.begin_again("E   AssertionError: assert 'a' == 'A'")
         prompt = messages[-1]["content"]
         assert prompt.endswith(ends or told) and told in prompt, prompt
+        # the reply is begun with the start where the server lets gastown: first try and fresh ones
+        begun = "words.py\n```python\ndef shout(word):\n" if ends else ""
+        assert prompts.reply_start(head) == prompts.reply_start(messages) == begun
+    repair = [*head, {"role": "assistant", "content": "words.py\n```python\n...\n```"}]
+    repair.append({"role": "user", "content": "The tests ran after that change: 3 of 4 pass."})
+    assert prompts.reply_start(repair) == ""  # a conversation that goes on is not begun
 
 
 def test_a_repair_that_does_worse_than_the_answer_it_repairs_ends_its_try(tmp_path):

@@ -272,6 +272,7 @@ class Agent:
             sent = conv.estimate()
             heat = state.repeats.temperature
             wide = state.repeats.sampling(client.spec.sampling)
+            start = prompts.reply_start(messages)  # begun for the model where its server lets us
             trace.write(
                 "request",
                 turn=turn,
@@ -282,6 +283,7 @@ class Agent:
                 sampling=wide,
                 max_tokens=cap,
                 new=[{"role": m["role"], "content": m.get("content") or ""} for m in messages[traced:]],
+                **({"start": start} if start and client.spec.template else {}),
             )
             traced = len(messages)
             meter = self.meter(client)
@@ -296,6 +298,7 @@ class Agent:
                     until=budget.deadline,
                     sampling=wide,
                     cut_at=echoes,
+                    start=start,
                 )
                 if mode == "schema":
                     reply = ask(response_format=shape)

@@ -16,6 +16,12 @@ against 3 of 5 passing without. So a fix gets no opening. Nor does a bead with m
 one such function, a new module to write, or a function of another module to change:
 shown the start of one of its two changes, the model made only that one (`reading-time`,
 4 of 4).
+
+Shown as the prompt's last section, the start holds at 0.2 and loses its hold at 0.7, in
+fresh tries: the 1.5B sent the module back as it was in 4 of 8 of `truncate`'s. So the
+agent also begins the reply with it (prompts.reply_start, ModelClient.chat's ``start``)
+where the model's chat template is one gastown renders: the model then writes on from the
+``def`` line and cannot send anything else.
 """
 
 from __future__ import annotations

@@ -252,6 +252,19 @@ def bead_text(
     return "\n".join(lines) + "\n"
 
 
+def reply_start(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The start of the reply the last message asks for (its last section, OPENING): the
+    path, the fence and the first lines, to begin the model's reply with where its server
+    lets gastown (ModelClient.chat's ``start``); "" when the last message asks for none."""
+    if not messages or messages[-1].get("role") != "user":
+        return ""
+    _before, heading, section = str(messages[-1].get("content") or "").rpartition(f"\n{OPENING}\n")
+    lines = section.rstrip("\n").splitlines()
+    if not heading or "\n## " in section or len(lines) < 3 or lines[-1] != "```":
+        return ""
+    return "\n".join(lines[:-1]) + "\n"
+
+
 def fence(path: str) -> str:
     """The opening fence of a file's code block. A Python file's says so: under a bare fence
     the 1.5B answered a module's path with `obj['code']` (a block of nothing) in 8 replies of

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gastown.errors import ConfigError, GastownError, Unavailable
-from gastown.machine import loops
+from gastown.machine import loops, templates
 from gastown.town import tokens
 from gastown.town.roster import SEEDS, ModelSpec
 
@@ -120,6 +120,7 @@ class _Endpoint:
     down_until: float = 0.0
     plain: bool = False  # cannot stream with tools (llama-cpp-python): asked without streaming
     refused: dict[str, str] = field(default_factory=dict)  # response_format way -> the server's refusal
+    chat_only: bool = False  # refused a text completion (a started reply): asked by chat from then on
 
 
 @dataclass
@@ -194,6 +195,7 @@ class ModelClient:
         until: float | None = None,
         sampling: Mapping[str, float] | None = None,
         cut_at: Sequence[str] = (),
+        start: str = "",
     ) -> Reply:
         """One chat completion, retried across endpoints; Unavailable when it cannot be had.
         ``until`` (a ``time.monotonic()`` instant) is when the caller's time runs out: a reply
@@ -205,7 +207,13 @@ class ModelClient:
         A model whose ``sampling`` has a ``seed`` is sampled reproducibly: this client's
         n-th call sends ``seed + n - 1`` (its retries the same), so a process that asks the
         same questions in the same order gets the same answers from a server that honours
-        seeds (llama.cpp's do), and no two of its calls share one."""
+        seeds (llama.cpp's do), and no two of its calls share one.
+
+        ``start``: the first text of the reply, for a model whose chat ``template`` gastown
+        knows (templates.py): the conversation goes as a text completion that begins the
+        assistant's turn with it, and the reply holds it, followed by what the model wrote
+        after it. Other models, tool calls and schema-held replies are asked by chat and
+        ``start`` is not sent (the prompt can still show it)."""
         with self._lock:
             self._asked += 1
             number = self._asked
@@ -213,7 +221,17 @@ class ModelClient:
         seed = None if base is None else (int(base) + number - 1) % SEEDS
         with self.hold() if self.hold is not None else nullcontext():
             return self._chat(
-                messages, tools, tool_choice, response_format, max_tokens, temperature, until, sampling, cut_at, seed
+                messages,
+                tools,
+                tool_choice,
+                response_format,
+                max_tokens,
+                temperature,
+                until,
+                sampling,
+                cut_at,
+                seed,
+                start,
             )
 
     def _chat(
@@ -228,6 +246,7 @@ class ModelClient:
         sampling: Mapping[str, float] | None,
         cut_at: Sequence[str],
         seed: int | None,
+        start: str,
     ) -> Reply:
         import openai
 
@@ -240,10 +259,14 @@ class ModelClient:
             endpoint = self._pick()
             down = False
             way: str | None = None
+            started = False
             try:
                 way, shaped = self._shape(endpoint, response_format)
                 request = self._request(messages, tools, tool_choice, shaped, max_tokens, temperature, sampling, seed)
-                return replace(self._send(endpoint, request, bool(tools), until, cut_at), attempts=attempt)
+                if start and not tools and shaped is None and not endpoint.chat_only:
+                    started, request = self._started(request, start)
+                sent = self._send(endpoint, request, bool(tools), until, cut_at, start if started else "")
+                return replace(sent, attempts=attempt)
             except openai.RateLimitError as error:
                 last = f"rate limited (429) by {endpoint.url}"
                 wait = _retry_after(error) or _backoff(attempt)
@@ -261,6 +284,18 @@ class ModelClient:
                 if not _refused(error):
                     last = f"server error {error.status_code} from {endpoint.url}: {_short(error)}"
                     wait = _backoff(attempt)
+                elif started:  # no text completions there (a cloud API): the same question by chat
+                    with self._lock:
+                        endpoint.chat_only = True
+                    log.info(
+                        "model %s at %s refused a text completion (%s): %s; asking by chat",
+                        self.spec.name,
+                        endpoint.url,
+                        error.status_code,
+                        _short(error),
+                    )
+                    attempt -= 1
+                    continue
                 elif way is not None and _format_refusal(error):
                     self._refuse(endpoint, way, error)
                     attempt -= 1  # asked the wrong way, not a failure: ask the next way at once
@@ -288,12 +323,18 @@ class ModelClient:
         )
 
     def _send(
-        self, endpoint: _Endpoint, request: dict[str, Any], tools: bool, until: float | None, cut_at: Sequence[str]
+        self,
+        endpoint: _Endpoint,
+        request: dict[str, Any],
+        tools: bool,
+        until: float | None,
+        cut_at: Sequence[str],
+        start: str = "",
     ) -> Reply:
         if tools and endpoint.plain:
             return self._complete(endpoint.url, request, until, cut_at)
         try:
-            return self._stream(endpoint.url, request, until, cut_at)
+            return self._stream(endpoint.url, request, until, cut_at, start)
         except _Empty:
             if not tools:
                 raise
@@ -387,6 +428,18 @@ class ModelClient:
             request["extra_body"] = extra | sampled  # top_k, min_p, repeat_penalty: not OpenAI's
         return request
 
+    def _started(self, request: dict[str, Any], start: str) -> tuple[bool, dict[str, Any]]:
+        """The chat ``request`` as a text completion whose reply begins with ``start``
+        (templates.py), and True; the request as it is, and False, when the model has no
+        template gastown renders or the messages are not ones it renders exactly."""
+        messages = request["messages"]
+        template = self.spec.template
+        if template is None or not templates.renders(template, messages):
+            return False, request
+        prompt = templates.render(template, messages) + start
+        made = {k: v for k, v in request.items() if k != "messages"}
+        return True, {**made, "prompt": prompt, "stop": list(templates.STOPS[template])}
+
     def _complete(
         self, url: str, request: dict[str, Any], until: float | None = None, cut_at: Sequence[str] = ()
     ) -> Reply:
@@ -418,20 +471,29 @@ class ModelClient:
         return Reply(text, calls, finish, usage, self.spec.name, url)
 
     def _stream(
-        self, url: str, request: dict[str, Any], until: float | None = None, cut_at: Sequence[str] = ()
+        self,
+        url: str,
+        request: dict[str, Any],
+        until: float | None = None,
+        cut_at: Sequence[str] = (),
+        start: str = "",
     ) -> Reply:
+        """One streamed answer: a chat completion, or a text completion (``prompt``) whose
+        text follows ``start``, which begins the reply."""
         request = {**request, "stream": True, "stream_options": {"include_usage": True}}
-        messages = request["messages"]
+        text_only = "prompt" in request
+        messages = [{"content": request["prompt"]}] if text_only else request["messages"]
         started = time.monotonic()
         deadline = started + self.spec.timeout_s
         first: float | None = None
         chunks = 0
-        content: list[str] = []
+        content: list[str] = [start] if start else []
         calls: dict[int, dict[str, Any]] = {}
         finish = None
         usage = None
         timings = None
-        stream = self._timed(url, until).chat.completions.create(**request)
+        client = self._timed(url, until)
+        stream = (client.completions if text_only else client.chat.completions).create(**request)
         try:
             for chunk in stream:
                 chunks += 1
@@ -446,6 +508,13 @@ class ModelClient:
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices or ():
+                    if text_only:
+                        if choice.text and first is None:
+                            first = now - started
+                        if choice.text:
+                            content.append(choice.text)
+                        finish = choice.finish_reason or finish
+                        continue
                     delta = choice.delta
                     if delta is not None and (delta.content or delta.tool_calls) and first is None:
                         first = now - started

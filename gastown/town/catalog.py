@@ -71,6 +71,7 @@ class KnownModel:
     sampling: Mapping[str, float] = field(default_factory=dict)  # its makers' (generation_config.json)
     structured_output: bool = False  # llama-cpp-python's server refuses response_format json_schema
     chat_format: str | None = None  # None: the chat template inside the GGUF
+    template: str | None = None  # the one gastown renders to start a reply (ModelSpec.template)
 
     @property
     def pulled_by_pip(self) -> bool:
@@ -107,6 +108,7 @@ QWEN_1_5B = KnownModel(
     max_output_tokens=2048,
     tool_mode="text",  # it writes calls as text anyway; the definitions' JSON is prompt to read: README
     sampling=QWEN_SAMPLING,
+    template="chatml",
 )
 
 QWEN_0_5B = KnownModel(
@@ -129,6 +131,7 @@ QWEN_0_5B = KnownModel(
     max_output_tokens=2048,
     tool_mode="text",
     sampling=QWEN_SAMPLING,
+    template="chatml",
 )
 
 TINY = KnownModel(

@@ -96,6 +96,9 @@ class ModelSpec:
     # loop's). Qwen's coders ask for top_p 0.8, top_k 20; a server's own defaults are wider.
     # seed: reproducible sampling, a process's n-th request seeded seed + n - 1.
     sampling: Mapping[str, float] = field(default_factory=dict)
+    # the chat template gastown may render itself to start a reply (gastown.machine.templates):
+    # "chatml" for Qwen's; None asks by chat only
+    template: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def kv_bytes_per_token(self) -> float:
@@ -374,6 +377,7 @@ def known_spec(known: catalog.KnownModel, name: str | None = None) -> ModelSpec:
         max_turns=known.max_turns,
         tool_mode=known.tool_mode,
         sampling=dict(known.sampling),
+        template=known.template,
         model_path=str(path) if path else None,
         extra={"catalog": known.name},
     )

@@ -210,6 +210,20 @@ def test_a_pid_reused_by_another_process_is_never_signalled(tmp_path):
     assert runner.stop("fake-local") is True and not ours.alive()  # the real server still stops
 
 
+def test_a_server_is_still_stopped_after_the_clock_was_set_forward(tmp_path):
+    """Its record's start time an hour off (an NTP step since the start): the process whose
+    command line is the record's, word for word, is still the server gastown started."""
+    runner = Runner(tmp_path)
+    runner.ensure(spec(), wait=30)
+    path = runner.folder / "fake-local.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "started": record["started"] - 3600}))
+    server = runner.get("fake-local")
+    assert server is not None and server.is_ours()
+    assert runner.stop("fake-local") is True
+    wait_for(lambda: not server.alive(), 5, "the server still runs after gt down")
+
+
 def test_gt_up_exits_non_zero_when_a_model_does_not_start(town):
     from watchers import set_config
 

@@ -67,14 +67,19 @@ class Server:
 
     def is_ours(self) -> bool:
         """Whether ``pid`` is still the process this record started: after a reboot or a wrap
-        of the pid counter it may be anyone's, and must never be signalled."""
+        of the pid counter it may be anyone's, and must never be signalled. Its start time
+        says so, or else its command line, word for word (the port included): a start time
+        is read against the wall clock, and a clock set forward or back since the start (an
+        NTP step) moves it, where the server is still the one gastown started."""
         try:
             import psutil
 
-            created = float(psutil.Process(self.pid).create_time())
+            process = psutil.Process(self.pid)
+            if abs(float(process.create_time()) - self.started) <= SPAWN_SLACK:
+                return True
+            return bool(self.command) and list(process.cmdline()) == list(self.command)
         except Exception:  # gone, or not ours to read
             return False
-        return abs(created - self.started) <= SPAWN_SLACK
 
 
 def pid_alive(pid: int) -> bool:

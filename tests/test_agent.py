@@ -67,6 +67,7 @@ def run_bead(
     crew: Callable[[str], str] | None = None,
     tool_mode: str = "native",
     sampling: dict[str, float] | None = None,
+    template: str | None = None,
     **fields: object,
 ) -> tuple[object, FakeLLM, Path]:
     """Work one bead in process against a scripted server; the outcome, the server and the worktree."""
@@ -87,6 +88,8 @@ def run_bead(
         given = {"endpoint": llm.url, "model": "fake", "context": 16384, "retries": 0, "tool_mode": tool_mode}
         if sampling is not None:
             given["sampling"] = sampling
+        if template is not None:
+            given["template"] = template
         spec = parse_model("fake", given)
         worktree = prepare(rig_path, bead.id, "main", tmp_path / "worktrees")
         trace = Trace(tmp_path / "trace.jsonl", Secrets())
@@ -1257,3 +1260,31 @@ def test_a_loop_that_ends_without_passing_leaves_its_best_files_not_its_last(tmp
     module = (kept / "beatscore" / "lexicon.py").read_text()
     assert "return word.upper()" in module and "return word * 2" in module  # the best run's files
     assert outcome.result["tests"]["passed"] >= 2  # alpha and the helper, as in the best run
+
+
+def test_a_model_whose_template_gastown_renders_has_its_reply_begun_with_the_start(tmp_path, rig_path):
+    """At 0.7 a 1.5B shown the start of its reply sent the module back anyway; a known template
+    lets gastown begin the reply with the start itself: the model writes on from the def line."""
+    _bonus_rig(rig_path)
+    rest = '    return 50 if grade_name == "perfect" else 0\n```\n'
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text(rest)],
+        tool_mode="text",
+        template="chatml",
+        title="Add a bonus to beatscore.scoring",
+        description="Add `bonus(grade_name: str) -> int` to beatscore/scoring.py: 50 for a perfect hit, else 0.",
+        acceptance_tests=("tests/test_bonus.py",),
+    )
+    asked = llm.requests[0]
+    start = "beatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n"
+    assert "messages" not in asked and asked["prompt"].endswith("<|im_start|>assistant\n" + start)
+    assert BONUS_START.strip() in asked["prompt"]  # the prompt still shows it, as the chat's would
+    assert outcome.status == "done", outcome.reason
+    assert (
+        (kept / "beatscore" / "scoring.py").read_text().rstrip().endswith('return 50 if grade_name == "perfect" else 0')
+    )
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    reply = next(r for r in runs if r["kind"] == "reply")
+    assert reply["begun"] == start and reply["content"] == start + rest

@@ -137,5 +137,6 @@ def test_a_real_server_goes_on_from_the_start_gastown_gives_a_reply(own_template
     first_word = chatted.split(" ", 1)[0]
     assert first_word and first_word != chatted, chatted
     begun = client.chat(messages, max_tokens=16, temperature=0.0, start=first_word)
+    assert begun.begun  # a text completion, not the chat it falls back to where there is none
     assert begun.content is not None and begun.content.startswith(first_word)
     assert begun.content.rstrip() == chatted.rstrip(), (begun.content, chatted)

@@ -289,7 +289,7 @@ def test_the_plain_control_runs_beside_the_loop_and_is_judged_the_same_way(suite
 
 def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each_bead(suite, fake_config):
     """--repeat 2 --seed 7: each bead twice, loop and control, each repeat counted apart;
-    repeat 2's watchers and plain prompts sample from seed 8, repeat 1's from 7."""
+    repeat 2's watchers and plain prompts sample from seed 1007, repeat 1's from 7."""
     config, llm = fake_config
     args = ("--beads", "double,half", "--runtime", "loop,plain", "--repeat", "2", "--seed", "7", "--keep")
     result = run_eval(suite, config, *args)
@@ -298,7 +298,8 @@ def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each
     assert (data["repeat"], data["seed"]) == (2, 7)
     for model in data["models"]:
         assert (model["beads"], model["passed"], model["repeats"]) == (4, 2, 2), model
-        assert model["passed_per_repeat"] == [1, 1] and model["passed_by_bead"] == {"double": 2, "half": 0}
+        assert model["passed_per_repeat"] == [1, 1]
+        assert model["by_bead"] == {"double": {"passed": 2, "runs": 2}, "half": {"passed": 0, "runs": 2}}
     assert sorted((b["runtime"], b["key"], b["repeat"]) for b in data["beads"]) == [
         (runtime, key, repeat) for runtime in ("loop", "plain") for key in ("double", "half") for repeat in (1, 2)
     ]
@@ -310,8 +311,8 @@ def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each
         firsts = [r for r in llm.requests if not any(m["role"] == "assistant" for m in r["messages"])]
         return [r["seed"] for r in firsts if (r["messages"][0]["content"] == plain.SYSTEM) == is_plain]
 
-    assert first_seeds(is_plain=False) == [7, 7, 8, 8]  # a watcher a bead: its first request is its seed
-    assert first_seeds(is_plain=True) == [7, 8, 8, 9]  # one client a repeat: one seed a request
+    assert first_seeds(is_plain=False) == [7, 7, 1007, 1007]  # a watcher a bead: its first request is its seed
+    assert first_seeds(is_plain=True) == [7, 8, 1007, 1008]  # one client a repeat: one seed a request
     rig = Path(data["models"][1]["town"]) / "calc"
     plain_branches = git(rig, "for-each-ref", "--format=%(refname:short)", "refs/heads/eval/plain").split()
     assert sorted(plain_branches) == [
@@ -324,7 +325,7 @@ def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each
     assert table.code == 0, table.err[-2000:]
     assert "fake: passed 1, 1 of 2 in its 2 repeats; double 2/2, half 0/2" in table.out
     assert "fake (plain): passed 1, 1 of 2 in its 2 repeats" in table.out
-    assert "double r2" in table.out and "repeat 2/2, bead 1/2 double" in table.err
+    assert "double.r2 " in table.out and "repeat 2/2, bead 1/2 double" in table.err
 
 
 def test_a_plain_answer_writes_only_inside_the_checkout(tmp_path):

@@ -89,7 +89,7 @@ def test_a_started_reply_goes_as_a_text_completion_that_begins_with_it():
         "<|im_start|>assistant\n" + START
     )
     assert asked["stop"] == ["<|im_end|>", "<|endoftext|>"]
-    assert reply.content == START + "    return 2 * x\n```" and reply.finish_reason == "stop"
+    assert reply.content == START + "    return 2 * x\n```" and reply.finish_reason == "stop" and reply.begun
     assert reply.usage.tokens_out > 0 and reply.usage.first_token_s is not None
 
 
@@ -116,7 +116,20 @@ def test_a_server_without_text_completions_is_asked_by_chat_from_then_on():
         first = model.chat(CONVERSATION, start=START)
         model.chat(CONVERSATION, start=START)
     assert first.content == "    return 2 * x" and first.attempts == 1  # the refusal is no failed attempt
-    assert asked_paths == ["prompt", "chat", "chat"]
+    assert not first.begun and asked_paths == ["prompt", "chat", "chat"]
+
+
+def test_a_text_completion_refused_for_its_length_is_not_taken_for_a_server_without_them():
+    asked_paths = []
+
+    def respond(request):
+        asked_paths.append("prompt" if "prompt" in request else "chat")
+        return error(400, body={"error": {"message": "the prompt exceeds the context window"}})
+
+    with FakeLLM(respond) as llm:
+        with pytest.raises(ModelRejected, match="400"):
+            client(llm.url, template="chatml").chat(CONVERSATION, start=START)
+    assert asked_paths == ["prompt"]  # refused as any request too long is, and not asked by chat
 
 
 def test_the_known_qwen_coders_are_sampled_as_their_makers_suggest():

@@ -283,7 +283,6 @@ class Agent:
                 sampling=wide,
                 max_tokens=cap,
                 new=[{"role": m["role"], "content": m.get("content") or ""} for m in messages[traced:]],
-                **({"start": start} if start and client.spec.template else {}),
             )
             traced = len(messages)
             meter = self.meter(client)
@@ -350,6 +349,7 @@ class Agent:
                 endpoint=reply.endpoint,
                 recovered=recovered,
                 errors=parsed.errors,
+                **({"begun": start} if reply.begun else {}),  # the reply's first lines were gastown's
             )
             if conv.stubbed != state.stubbed:  # old output was dropped: reading it again is not a loop
                 state.stubbed = conv.stubbed

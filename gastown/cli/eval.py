@@ -45,7 +45,8 @@ def _names(text: str | None) -> tuple[str, ...]:
 @click.option(
     "--seed",
     type=click.IntRange(0, 2**32 - 1),
-    help="Sample reproducibly: repeat R's watchers (gt watch --seed) and plain prompts are seeded SEED + R - 1.",
+    help="Sample reproducibly: repeat R's watchers (gt watch --seed) and plain prompts are seeded from "
+    "SEED + 1000 × (R - 1).",
 )
 @click.option("--svg", "svg_file", metavar="FILE", help="Also write the chart: pass rate against time per bead.")
 @click.option("--keep", is_flag=True, help="Keep each model's throwaway town and rig (their paths are printed).")
@@ -87,6 +88,8 @@ def eval_(
             "use loop, plain, or loop,plain",
         )
     if check:
+        if repeat != 1 or seed is not None:
+            raise UsageError("--check runs no model: --repeat and --seed do not apply", "leave them out of --check")
         rows = evaluation.check_suite(suite, role, _names(beads_text))
         if as_json:
             emit_json([{"bead": key, "fair": ok, "why": why} for key, ok, why in rows])

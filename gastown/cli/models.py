@@ -153,10 +153,10 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
         )
         fit = "" if row["fits"] else "does not fit: "
         missing = f"; not pulled: gt models pull {row['name']}" if row["pulled"] is False else ""
-        sampled = ",".join(f"{key}={value:g}" for key, value in row["sampling"].items()) or "-"
+        sampled = ",".join(f"{key}={value}" for key, value in row["sampling"].items()) or "-"
         click.echo(
             f"  {row['name']:<24} {row['kind']:<5} {row['device']:<5} ctx {row['context']:>7} ×{row['parallel']}  "
-            f"tools {row['tool_mode']:<6} sampling {sampled:<16} {where:<16} {fit}{row['why']}{missing}"
+            f"tools {row['tool_mode']:<6} sampling {sampled:<20} {where:<16} {fit}{row['why']}{missing}"
         )
     click.echo(_default_line(roster))
 

@@ -28,7 +28,7 @@ from gastown.town.townfile import MAX_LEASE_SECONDS
 @click.option(
     "--seed",
     type=click.IntRange(0, 2**32 - 1),  # roster.SEEDS: the CLI imports it lazily
-    help="Sample reproducibly: the watcher's n-th model request is seeded SEED + n - 1 (over town.toml's seed).",
+    help="Sample reproducibly: a bead's n-th model request is seeded SEED + n - 1 (over town.toml's seed).",
 )
 @click.option("--check", is_flag=True, help="Only say whether watcher AGENT is alive: exit 0 or 1.")
 @town_option

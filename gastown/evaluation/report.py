@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown.evaluation.suite import Options, Suite
+from gastown.evaluation.suite import Options, Suite, tagged
 from gastown.machine import cost as costmod
 from gastown.town import config as configmod
 from gastown.town import roster as rostermod
@@ -128,9 +128,11 @@ class ModelRun:
         measured = [b.energy_j for b in beads if b.energy_j is not None]
         passed = sum(b.passed for b in beads)
         repeats = max((b.repeat for b in beads), default=0)
-        by_bead: dict[str, int] = {}
+        by_bead: dict[str, dict[str, int]] = {}  # a bead's runs can be fewer: an eval stopped mid-repeat
         for bead in beads:
-            by_bead[bead.key] = by_bead.get(bead.key, 0) + bead.passed
+            tally = by_bead.setdefault(bead.key, {"passed": 0, "runs": 0})
+            tally["passed"] += bead.passed
+            tally["runs"] += 1
         return {
             "model": self.model,
             "runtime": self.runtime,
@@ -138,9 +140,9 @@ class ModelRun:
             "passed": passed,
             "pass_rate": round(passed / len(beads), 4) if beads else None,
             "repeats": repeats,
-            # how many beads each repeat passed, and how many repeats each bead passed
+            # how many beads each repeat passed, and how many of its runs each bead passed
             "passed_per_repeat": [sum(b.passed for b in beads if b.repeat == r) for r in range(1, repeats + 1)],
-            "passed_by_bead": by_bead,
+            "by_bead": by_bead,
             "median_wall_s": round(statistics.median(walls), 3) if walls else None,
             "tool_calls": {
                 "total": sum(b.tool_calls for b in beads),
@@ -248,13 +250,13 @@ def render(report: Report, verbose: bool = False) -> str:
     for run in repeated:
         s = run.summary()
         each = ", ".join(str(n) for n in s["passed_per_repeat"])
-        tally = ", ".join(f"{key} {n}/{s['repeats']}" for key, n in s["passed_by_bead"].items())
-        rows.append(f"{run.label}: passed {each} of {len(s['passed_by_bead'])} in its {s['repeats']} repeats; {tally}")
+        tally = ", ".join(f"{key} {t['passed']}/{t['runs']}" for key, t in s["by_bead"].items())
+        rows.append(f"{run.label}: passed {each} of {len(s['by_bead'])} in its {s['repeats']} repeats; {tally}")
     if verbose:
         rows.append("")
         for run in report.runs:
             for bead in run.beads:
-                name = f"{bead.key} r{bead.repeat}" if bead.repeat > 1 or repeated else bead.key
+                name = tagged(bead.key, bead.repeat)  # as its files and branches name it
                 rows.append(
                     f"{run.label:<26} {name:<18} {bead.verdict:<6} {bead.wall_s:>7.1f}s "
                     f"in {bead.tokens_in:>7} out {bead.tokens_out:>6}  {bead.why}"

@@ -316,11 +316,17 @@ class Options:
     grace: float = GRACE_SECONDS
     runtimes: tuple[str, ...] = ("loop",)  # "loop" (gastown's) and/or "plain" (one prompt a bead)
     repeat: int = 1  # each bead worked this many times per model and runtime
-    seed: int | None = None  # sample reproducibly: repeat r's first request is seeded seed + r - 1
+    seed: int | None = None  # sample reproducibly: repeat r is seeded from seed + SEED_SPREAD * (r - 1)
 
-    def seed_of(self, repeat: int) -> int | None:
-        """The sampling seed of ``repeat`` (1-based), or None to sample as the server likes."""
-        return None if self.seed is None else (self.seed + repeat - 1) % rostermod.SEEDS
+    def seed_of(self, repeat: int, model_seed: float | None = None) -> int | None:
+        """The sampling seed of ``repeat`` (1-based): from ``--seed``, else from the model's
+        own (``model_seed``, town.toml's: each repeat must still sample its own way), else None
+        to sample as the server likes."""
+        base = self.seed if self.seed is not None else model_seed
+        return None if base is None else (int(base) + SEED_SPREAD * (repeat - 1)) % rostermod.SEEDS
+
+
+SEED_SPREAD = 1000  # between repeats' seeds: a bead's requests (one seed each) never reach it
 
 
 def tagged(key: str, repeat: int) -> str:

@@ -342,7 +342,7 @@ def _run_model(
             if run.runtime == plain.RUNTIME:
                 _run_plain(ws, run, chosen, runner, spec, config, budget_of, options, say, stop)
             else:
-                _run_loop(ws, run, chosen, budget_of, options, say, stop)
+                _run_loop(ws, run, chosen, budget_of, options, say, stop, spec.sampling.get("seed"))
             run.dollars, run.kwh, run.estimated_energy = priced(run, roster, config)
         return runs
     finally:
@@ -361,6 +361,7 @@ def _run_loop(
     options: Options,
     say: Progress,
     stop: threading.Event,
+    model_seed: float | None = None,
 ) -> None:
     """Each bead worked by a real watcher: gastown's loop, ``options.repeat`` times over."""
     for repeat in range(1, options.repeat + 1):
@@ -370,7 +371,8 @@ def _run_loop(
             budget = budget_of(bead)
             where = repeat_label(repeat, options.repeat)
             say(f"{run.model}: {where}bead {n}/{len(chosen)} {bead.key} ({bead.role}, {budget:.0f}s budget)")
-            done = work_bead(ws, bead, run.model, budget, options.grace, stop, repeat, options.seed_of(repeat))
+            seed = options.seed_of(repeat, model_seed)
+            done = work_bead(ws, bead, run.model, budget, options.grace, stop, repeat, seed)
             if stop.is_set():
                 return  # the bead was cut short: not judged, not counted
             run.beads.append(done)
@@ -392,7 +394,7 @@ def _run_plain(
     """The control (see plain.py), on the server the loop used, ``options.repeat`` times over."""
     jail = Jail(ws.store.snapshot().config().sandbox_mode, ws.rig.sandbox, (ws.town.git_dir,))
     for repeat in range(1, options.repeat + 1):
-        seed = options.seed_of(repeat)
+        seed = options.seed_of(repeat, spec.sampling.get("seed"))
         seeded = spec if seed is None else replace(spec, sampling={**spec.sampling, "seed": seed})
         try:
             client = runner.client(seeded, governor=governor_for(config.machine))

@@ -52,6 +52,8 @@ ECHOED = "echoed"  # the finish reason of a reply cut where it began copying the
 MAX_BACKOFF = 8.0
 
 
+# what a server without text completions answers one (a cloud API's chat-only endpoint)
+NO_COMPLETIONS = (404, 405, 501)
 JSON_SCHEMA = "json_schema"
 JSON_OBJECT = "json_object"
 # How a 500 says the request itself was malformed (FastAPI/pydantic behind llama-cpp-python's server).
@@ -111,6 +113,7 @@ class Reply:
     model: str
     endpoint: str
     attempts: int = 1
+    begun: bool = False  # its content starts with the ``start`` the call gave (a text completion)
 
 
 @dataclass
@@ -205,9 +208,10 @@ class ModelClient:
         that writes one ends before that line (finish reason ECHOED, the stream closed).
 
         A model whose ``sampling`` has a ``seed`` is sampled reproducibly: this client's
-        n-th call sends ``seed + n - 1`` (its retries the same), so a process that asks the
-        same questions in the same order gets the same answers from a server that honours
-        seeds (llama.cpp's do), and no two of its calls share one.
+        n-th call sends ``seed + n - 1`` (its retries the same), so the same questions in the
+        same order get the same answers from a server that honours seeds (llama.cpp's do),
+        and no two calls of a client share one. A watcher asks a bead's questions through
+        one client (a new one when the model's server was restarted or swapped out).
 
         ``start``: the first text of the reply, for a model whose chat ``template`` gastown
         knows (templates.py): the conversation goes as a text completion that begins the
@@ -281,14 +285,11 @@ class ModelClient:
                 down = not timed_out
                 wait = _backoff(attempt)
             except openai.APIStatusError as error:
-                if not _refused(error):
-                    last = f"server error {error.status_code} from {endpoint.url}: {_short(error)}"
-                    wait = _backoff(attempt)
-                elif started:  # no text completions there (a cloud API): the same question by chat
+                if started and error.status_code in NO_COMPLETIONS:  # (a cloud API): the same question by chat
                     with self._lock:
                         endpoint.chat_only = True
                     log.info(
-                        "model %s at %s refused a text completion (%s): %s; asking by chat",
+                        "model %s at %s has no text completions (%s): %s; asking by chat",
                         self.spec.name,
                         endpoint.url,
                         error.status_code,
@@ -296,6 +297,9 @@ class ModelClient:
                     )
                     attempt -= 1
                     continue
+                if not _refused(error):
+                    last = f"server error {error.status_code} from {endpoint.url}: {_short(error)}"
+                    wait = _backoff(attempt)
                 elif way is not None and _format_refusal(error):
                     self._refuse(endpoint, way, error)
                     attempt -= 1  # asked the wrong way, not a failure: ask the next way at once
@@ -479,7 +483,7 @@ class ModelClient:
         start: str = "",
     ) -> Reply:
         """One streamed answer: a chat completion, or a text completion (``prompt``) whose
-        text follows ``start``, which begins the reply."""
+        text follows ``start``, which begins the reply (``begun``)."""
         request = {**request, "stream": True, "stream_options": {"include_usage": True}}
         text_only = "prompt" in request
         messages = [{"content": request["prompt"]}] if text_only else request["messages"]
@@ -488,6 +492,7 @@ class ModelClient:
         first: float | None = None
         chunks = 0
         content: list[str] = [start] if start else []
+        wrote = False  # any text from the model (the start is not the model's)
         calls: dict[int, dict[str, Any]] = {}
         finish = None
         usage = None
@@ -513,6 +518,7 @@ class ModelClient:
                             first = now - started
                         if choice.text:
                             content.append(choice.text)
+                            wrote = True
                         finish = choice.finish_reason or finish
                         continue
                     delta = choice.delta
@@ -520,6 +526,7 @@ class ModelClient:
                         first = now - started
                     if delta is not None and delta.content:
                         content.append(delta.content)
+                        wrote = True
                     for part in (delta.tool_calls if delta is not None else None) or ():
                         slot = calls.setdefault(part.index or 0, {"id": "", "name": "", "arguments": ""})
                         slot["id"] = part.id or slot["id"]
@@ -558,15 +565,17 @@ class ModelClient:
         ]
         if chunks == 0:
             raise _Empty("the stream ended before its first chunk")
-        if finish is None and not content and not calls:
+        if finish is None and not wrote and not calls:
             raise _Malformed("the stream ended without an answer")
+        written = text[len(start) :] if text and start else text  # what the model wrote, for an estimate
         return Reply(
             text,
             tool_calls,
             finish,
-            _usage(usage, timings, messages, text, tool_calls, seconds, first),
+            _usage(usage, timings, messages, written, tool_calls, seconds, first),
             self.spec.name,
             url,
+            begun=bool(start),
         )
 
 

@@ -44,14 +44,23 @@ def fail(line: str, hint: str) -> NoReturn:
 
 def traced(path: Path, at: float | None) -> list[dict[str, Any]]:
     """The system message and the last user message of the chosen request of ``path``."""
+    hint = "give a bead's generation-1.jsonl, kept by gt eval --keep"
     try:
         records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except (OSError, ValueError) as error:
-        fail(f"{path}: not a readable trace ({error})", "give a bead's generation-1.jsonl, kept by gt eval --keep")
-    requests = [r for r in records if r.get("kind") == "request"]
+        fail(f"{path}: not a readable trace ({error})", hint)
+    requests = [r for r in records if isinstance(r, dict) and r.get("kind") == "request"]
     if not requests:
         fail(f"{path}: holds no request", "give the trace of a bead that asked its model something")
-    system = next(m["content"] for m in requests[0]["new"] if m["role"] == "system")
+    try:
+        system = next(m["content"] for m in requests[0]["new"] if m["role"] == "system")
+        return _chosen(path, requests, system, at)
+    except (KeyError, TypeError, StopIteration, ValueError):
+        fail(f"{path}: its requests are not a bead's (no system message, or no messages and times)", hint)
+
+
+def _chosen(path: Path, requests: list[dict[str, Any]], system: str, at: float | None) -> list[dict[str, Any]]:
+    """The system message and the last user message of the request at ``at`` (else the last begun one)."""
 
     def asked(request: dict[str, Any]) -> list[dict[str, Any]]:
         users = [m for m in request["new"] if m["role"] == "user"]
@@ -69,12 +78,16 @@ def traced(path: Path, at: float | None) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trace", type=Path, required=True, help="a bead's trace (generation-1.jsonl)")
     parser.add_argument("--at", type=float, help="the request at this many seconds (default: the last begun one)")
-    parser.add_argument("--times", type=int, default=4, help="replies each way (seeds 1..N)")
-    parser.add_argument("--model", default=catalog.QWEN_1_5B.name)
-    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--times", type=int, default=4, help="replies each way, seeds 1..N (default: 4)")
+    parser.add_argument(
+        "--model",
+        default=catalog.QWEN_1_5B.name,
+        help=f"a known, pulled model; its server is started here (default: {catalog.QWEN_1_5B.name})",
+    )
+    parser.add_argument("--temperature", type=float, default=0.7, help="a fresh try's (default: 0.7)")
     args = parser.parse_args()
     messages = traced(args.trace, args.at)
     start = prompts.reply_start(messages)
@@ -82,7 +95,10 @@ def main() -> None:
     if not found:
         fail("the chosen request's last section opens no function", "choose a request that ends with a def line")
     name, path = found.group(1), start.splitlines()[0]
-    spec = roster.load({}, {}).model(args.model)
+    try:
+        spec = roster.load({}, {}).model(args.model)
+    except GastownError:
+        fail(f"no known model {args.model!r}", "gt models pull --list names them")
     if spec.template is None:
         fail(f"{args.model} has no chat template gastown renders", "use a known Qwen coder")
     state = Path(tempfile.mkdtemp(prefix="gt-bench-start-"))

@@ -254,10 +254,12 @@ def test_gt_models_says_which_model_roles_get_by_default(town, no_pulled_models)
     assert {"qwen2.5-coder-1.5b", "tiny"} <= set(rows) and "embedded" not in rows  # an alias, not a second model
 
 
-def test_gt_models_shows_how_each_model_is_given_its_tools_and_sampled(town, no_pulled_models):
+def test_gt_models_shows_how_each_model_is_given_its_tools_template_and_sampling(town, no_pulled_models):
     listed = {line.split()[0]: line for line in town.gt("models").out.splitlines() if " ctx " in line}
     assert "tools text " in listed["qwen2.5-coder-1.5b"] and "tools schema " in listed["tiny"]
     assert "sampling top_p=0.8,top_k=20 " in listed["qwen2.5-coder-1.5b"] and "sampling - " in listed["tiny"]
+    assert "template chatml " in listed["qwen2.5-coder-1.5b"] and "template - " in listed["tiny"]
     rows = {row["name"]: row for row in town.gt("models", "--json").json()["models"]}
     assert rows["qwen2.5-coder-1.5b"]["tool_mode"] == "text" and rows["tiny"]["tool_mode"] == "schema"
     assert rows["qwen2.5-coder-1.5b"]["sampling"] == {"top_p": 0.8, "top_k": 20} and rows["tiny"]["sampling"] == {}
+    assert rows["qwen2.5-coder-1.5b"]["template"] == "chatml" and rows["tiny"]["template"] is None

@@ -37,6 +37,7 @@ def _names(text: str | None) -> tuple[str, ...]:
 @click.option(
     "--repeat",
     type=click.IntRange(1, 100),
+    metavar="N",
     default=1,
     show_default=True,
     help="Work every bead this many times per model and runtime: one run's pass rate is within a bead or two "
@@ -45,8 +46,9 @@ def _names(text: str | None) -> tuple[str, ...]:
 @click.option(
     "--seed",
     type=click.IntRange(0, 2**32 - 1),
+    metavar="SEED",
     help="Sample reproducibly: repeat R's watchers (gt watch --seed) and plain prompts are seeded from "
-    "SEED + 1000 × (R - 1).",
+    "SEED + 1000 × (R - 1), modulo 2**32 (default: the model's own seed in --config's town.toml, if any).",
 )
 @click.option("--svg", "svg_file", metavar="FILE", help="Also write the chart: pass rate against time per bead.")
 @click.option("--keep", is_flag=True, help="Keep each model's throwaway town and rig (their paths are printed).")

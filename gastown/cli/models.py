@@ -107,6 +107,7 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
                 "parallel": spec.parallel,
                 "tool_mode": spec.tool_mode,
                 "sampling": dict(spec.sampling),
+                "template": spec.template,
                 "vram_mib": round(vram_need),
                 "ram_mib": round(ram_need),
                 "cores": cores,
@@ -145,6 +146,8 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
     for beat in waiting:
         for bead, why in sorted(beat["waiting"].items()):
             click.echo(f"  waiting {bead} ({beat['role']}, {beat['agent']}): {why}")
+    samplings = {row["name"]: ",".join(f"{k}={v}" for k, v in row["sampling"].items()) or "-" for row in rows}
+    wide = max((len(text) for text in samplings.values()), default=1)
     for row in rows:
         where = (
             f"{row['vram_mib']} MiB VRAM"
@@ -153,10 +156,10 @@ def models(ctx: click.Context, config_file: str | None, vram: str | None, as_jso
         )
         fit = "" if row["fits"] else "does not fit: "
         missing = f"; not pulled: gt models pull {row['name']}" if row["pulled"] is False else ""
-        sampled = ",".join(f"{key}={value}" for key, value in row["sampling"].items()) or "-"
         click.echo(
             f"  {row['name']:<24} {row['kind']:<5} {row['device']:<5} ctx {row['context']:>7} ×{row['parallel']}  "
-            f"tools {row['tool_mode']:<6} sampling {sampled:<20} {where:<16} {fit}{row['why']}{missing}"
+            f"tools {row['tool_mode']:<6} template {row['template'] or '-':<6} "
+            f"sampling {samplings[row['name']]:<{wide}} {where:<16} {fit}{row['why']}{missing}"
         )
     click.echo(_default_line(roster))
 

@@ -28,7 +28,9 @@ from gastown.town.townfile import MAX_LEASE_SECONDS
 @click.option(
     "--seed",
     type=click.IntRange(0, 2**32 - 1),  # roster.SEEDS: the CLI imports it lazily
-    help="Sample reproducibly: a bead's n-th model request is seeded SEED + n - 1 (over town.toml's seed).",
+    metavar="SEED",
+    help="Sample reproducibly: the watcher's n-th request to a model is seeded SEED + n - 1 (over town.toml's "
+    "seed; the count starts again when the model's server is restarted or swapped).",
 )
 @click.option("--check", is_flag=True, help="Only say whether watcher AGENT is alive: exit 0 or 1.")
 @town_option

@@ -94,7 +94,7 @@ class ModelSpec:
     tool_mode: str = "native"
     # top_p, top_k, min_p, repeat_penalty: sent with every request (the temperature is the
     # loop's). Qwen's coders ask for top_p 0.8, top_k 20; a server's own defaults are wider.
-    # seed: reproducible sampling, a model client's n-th request seeded seed + n - 1.
+    # seed: reproducible sampling, a process's n-th request to the model seeded seed + n - 1.
     sampling: Mapping[str, float] = field(default_factory=dict)
     # the chat template gastown may render itself to start a reply (gastown.machine.templates):
     # "chatml" for Qwen's; None asks by chat only

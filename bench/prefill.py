@@ -67,6 +67,7 @@ def made(options: dict[str, object]) -> dict[str, object]:
         from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
         arguments["draft_model"] = LlamaPromptLookupDecoding(num_pred_tokens=drafted)
+        arguments["logits_all"] = True  # a draft is checked against every position's logits
     return arguments
 
 

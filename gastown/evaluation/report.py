@@ -244,11 +244,10 @@ def render(report: Report, verbose: bool = False) -> str:
         )
     if any(run.estimated_energy for run in report.runs):
         rows.append("* energy estimated from configured watts × model time (no meter)")
-    repeated = [run for run in report.runs if run.summary()["repeats"] > 1]
+    repeated = [(run, s) for run in report.runs if (s := run.summary())["repeats"] > 1]
     if repeated:
         rows.append("")
-    for run in repeated:
-        s = run.summary()
+    for run, s in repeated:
         each = ", ".join(str(n) for n in s["passed_per_repeat"])
         tally = ", ".join(f"{key} {t['passed']}/{t['runs']}" for key, t in s["by_bead"].items())
         rows.append(f"{run.label}: passed {each} of {len(s['by_bead'])} in its {s['repeats']} repeats; {tally}")

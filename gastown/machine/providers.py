@@ -268,7 +268,8 @@ class ModelClient:
                 way, shaped = self._shape(endpoint, response_format)
                 request = self._request(messages, tools, tool_choice, shaped, max_tokens, temperature, sampling, seed)
                 if start and not tools and shaped is None and not endpoint.chat_only:
-                    started, request = self._started(request, start)
+                    begun = templates.begun(request, self.spec.template, start)
+                    started, request = begun is not None, begun or request
                 sent = self._send(endpoint, request, bool(tools), until, cut_at, start if started else "")
                 return replace(sent, attempts=attempt)
             except openai.RateLimitError as error:
@@ -431,18 +432,6 @@ class ModelClient:
         if extra or sampled:
             request["extra_body"] = extra | sampled  # top_k, min_p, repeat_penalty: not OpenAI's
         return request
-
-    def _started(self, request: dict[str, Any], start: str) -> tuple[bool, dict[str, Any]]:
-        """The chat ``request`` as a text completion whose reply begins with ``start``
-        (templates.py), and True; the request as it is, and False, when the model has no
-        template gastown renders or the messages are not ones it renders exactly."""
-        messages = request["messages"]
-        template = self.spec.template
-        if template is None or not templates.renders(template, messages):
-            return False, request
-        prompt = templates.render(template, messages) + start
-        made = {k: v for k, v in request.items() if k != "messages"}
-        return True, {**made, "prompt": prompt, "stop": list(templates.STOPS[template])}
 
     def _complete(
         self, url: str, request: dict[str, Any], until: float | None = None, cut_at: Sequence[str] = ()

@@ -44,3 +44,14 @@ def renders(template: str | None, messages: Sequence[Mapping[str, Any]]) -> bool
         and not m.get("tool_calls")
         for m in messages
     )
+
+
+def begun(request: Mapping[str, Any], template: str | None, start: str) -> dict[str, Any] | None:
+    """The chat ``request`` as a text completion whose reply begins with ``start``: its
+    messages rendered as ``template``, then ``start``; None when the template is not one
+    rendered here or the messages are not ones it renders exactly."""
+    messages = request["messages"]
+    if template is None or not renders(template, messages):
+        return None
+    kept = {key: value for key, value in request.items() if key != "messages"}
+    return {**kept, "prompt": render(template, messages) + start, "stop": list(STOPS[template])}

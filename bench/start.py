@@ -89,16 +89,18 @@ def main() -> None:
     )
     parser.add_argument("--temperature", type=float, default=0.7, help="a fresh try's (default: 0.7)")
     args = parser.parse_args()
+    if args.times < 1:
+        fail(f"--times {args.times}: at least one reply each way", "--times 4 is the default")
+    try:
+        spec = roster.load({}, {}).model(args.model)
+    except GastownError:
+        fail(f"no known model {args.model!r}", "gt models pull --list names them")
     messages = traced(args.trace, args.at)
     start = prompts.reply_start(messages)
     found = re.search(r"def (\w+)", start)
     if not found:
         fail("the chosen request's last section opens no function", "choose a request that ends with a def line")
     name, path = found.group(1), start.splitlines()[0]
-    try:
-        spec = roster.load({}, {}).model(args.model)
-    except GastownError:
-        fail(f"no known model {args.model!r}", "gt models pull --list names them")
     if spec.template is None:
         fail(f"{args.model} has no chat template gastown renders", "use a known Qwen coder")
     state = Path(tempfile.mkdtemp(prefix="gt-bench-start-"))

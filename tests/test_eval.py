@@ -328,6 +328,12 @@ def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each
     assert "double.r2 " in table.out and "repeat 2/2, bead 1/2 double" in table.err
 
 
+def test_check_runs_no_model_so_it_refuses_repeats_and_seeds(suite):
+    for given, said in ((("--repeat", "1"), "--repeat does not apply"), (("--seed", "3"), "--seed does not apply")):
+        refused = gt_inprocess("eval", "--suite", str(suite), "--check", *given)
+        assert refused.code == 2 and said in refused.err and "hint:" in refused.err, refused.err
+
+
 def test_a_plain_answer_writes_only_inside_the_checkout(tmp_path):
     """Paths that climb out, links that lead outside, a path through a file: not written, and
     said; the rest is."""

@@ -38,17 +38,16 @@ def _names(text: str | None) -> tuple[str, ...]:
     "--repeat",
     type=click.IntRange(1, 100),
     metavar="N",
-    default=1,
-    show_default=True,
-    help="Work every bead this many times per model and runtime: one run's pass rate is within a bead or two "
-    "of the next; the report gives each repeat's passes and each bead's.",
+    help="Work every bead this many times per model and runtime (default 1): one run's pass rate is within a "
+    "bead or two of the next; the report gives each repeat's passes and each bead's.",
 )
 @click.option(
     "--seed",
     type=click.IntRange(0, 2**32 - 1),
     metavar="SEED",
     help="Sample reproducibly: repeat R's watchers (gt watch --seed) and plain prompts are seeded from "
-    "SEED + 1000 × (R - 1), modulo 2**32 (default: the model's own seed in --config's town.toml, if any).",
+    "SEED + 1000 × (R - 1), a plain prompt one more for each bead, modulo 2**32 (default: the model's own seed "
+    "in --config's town.toml, if any). Not with --check.",
 )
 @click.option("--svg", "svg_file", metavar="FILE", help="Also write the chart: pass rate against time per bead.")
 @click.option("--keep", is_flag=True, help="Keep each model's throwaway town and rig (their paths are printed).")
@@ -63,7 +62,7 @@ def eval_(
     beads_text: str | None,
     config_file: str | None,
     timeout: float | None,
-    repeat: int,
+    repeat: int | None,
     seed: int | None,
     svg_file: str | None,
     keep: bool,
@@ -90,8 +89,9 @@ def eval_(
             "use loop, plain, or loop,plain",
         )
     if check:
-        if repeat != 1 or seed is not None:
-            raise UsageError("--check runs no model: --repeat and --seed do not apply", "leave them out of --check")
+        given = [name for name, value in (("--repeat", repeat), ("--seed", seed)) if value is not None]
+        if given:
+            raise UsageError(f"--check runs no model: {' and '.join(given)} does not apply", "leave it out of --check")
         rows = evaluation.check_suite(suite, role, _names(beads_text))
         if as_json:
             emit_json([{"bead": key, "fair": ok, "why": why} for key, ok, why in rows])
@@ -112,7 +112,7 @@ def eval_(
         timeout,
         keep,
         runtimes=tuple(dict.fromkeys(runtimes)),
-        repeat=repeat,
+        repeat=repeat or 1,
         seed=seed,
     )
     config = evaluation.load_config(config_file)

@@ -626,6 +626,22 @@ def test_a_bead_adding_one_function_ends_its_first_prompt_with_the_start_of_the_
     assert fresh["new"][0] == {"role": "user", "content": again}  # the trace holds the prompt the try sent
 
 
+def test_code_sent_as_a_call_named_by_its_modules_dotted_name_is_written_to_that_module(tmp_path, rig_path):
+    _bonus_rig(rig_path)
+    named = json.dumps({"name": "beatscore.scoring", "arguments": {"new_code": BONUS_RIGHT}})
+    outcome, _, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text(named)],
+        tool_mode="text",
+        title="Add bonus",
+        description="Add `bonus` to beatscore/scoring.py: 50 for a perfect hit, else 0.",
+        acceptance_tests=("tests/test_bonus.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert BONUS_RIGHT in (kept / "beatscore" / "scoring.py").read_text()
+
+
 @pytest.mark.parametrize(
     ("body", "opens"),
     [("    raise NotImplementedError\n", True), ("    return 0\n", False)],
@@ -659,6 +675,21 @@ def test_a_fresh_try_is_sampled_hotter_and_hotter_again_when_it_repeats_itself(t
     # the first write changed a file and combo.py is still missing: the try goes on (0.2); its repeat
     # changed nothing: a fresh try (0.7); a repeated read (1.0)
     assert sent == [0.2, 0.2, 0.7, 0.7, 1.0], sent
+
+
+def test_a_change_an_earlier_try_sent_too_makes_the_next_try_the_hottest(tmp_path, rig_path):
+    """A fresh try's 0.7 drew one wrong answer a third time and the bead ended stuck with
+    time left: once an answer comes again, later tries are sampled at 1.0."""
+    grow = tool("edit_file", path="beatscore/scoring.py", old="WINDOWS = (", new="AGAIN = 1\nWINDOWS = (")
+    other = tool("edit_file", path="beatscore/scoring.py", old="WINDOWS = (", new="OTHER = 2\nWINDOWS = (")
+    outcome, llm, _ = run_bead(
+        tmp_path, rig_path, [grow, other, grow, other, write_combo()], acceptance_tests=("tests/test_combo.py",)
+    )
+    assert outcome.status == "done", outcome.reason
+    assert outcome.result["tries"] == 3
+    # each try: a change the check says is not enough yet, then one that passes no more tests;
+    # try 2 sent try 1's changes again: try 3 starts at 1.0, not at a fresh try's 0.7
+    assert [r["temperature"] for r in llm.requests] == [0.2, 0.2, 0.7, 0.7, 1.0]
 
 
 def test_a_request_that_must_differ_widens_the_models_nucleus(tmp_path, rig_path):
@@ -1240,6 +1271,37 @@ def test_a_code_block_without_a_path_for_a_new_module_goes_to_the_one_file_to_cr
     )
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "combo.py").read_text() == COMBO_CODE
+
+
+def test_a_code_block_without_a_path_of_a_function_the_tests_import_goes_to_the_module_they_import(tmp_path, rig_path):
+    """The 1.5B sent `reading_time` twice as a block naming no file: no module defines it yet,
+    and no file is missing; the tests import it from one module."""
+    _bonus_rig(rig_path)
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text(f"```python\n{BONUS_RIGHT}```\n")],
+        title="Add bonus",
+        acceptance_tests=("tests/test_bonus.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert len(llm.requests) == 1
+    assert BONUS_RIGHT in (kept / "beatscore" / "scoring.py").read_text()
+
+
+def test_two_replies_in_a_row_without_code_start_a_fresh_try(tmp_path, rig_path):
+    """Nudged once, the 1.5B drifted further (a block, a path alone, the block again) and the
+    bead ended with 140 s of 300 left: the first prompt asked again got code from it."""
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [text("I will write the combo module."), text("beatscore/combo.py"), write_combo()],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert outcome.result["tries"] == 2
+    assert len(llm.requests[1]["messages"]) == 4  # nudged once in the same conversation
+    assert len(llm.requests[2]["messages"]) == 2 and "## An earlier try" in first_prompt(llm, 2)
 
 
 def test_a_loop_that_ends_without_passing_leaves_its_best_files_not_its_last(tmp_path, lexicon_rig):

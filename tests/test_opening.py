@@ -55,13 +55,18 @@ def test_a_signature_is_read_from_the_beads_text_when_it_is_a_valid_def_line():
     assert signature_in(["`Parser(source: str)`"], "Parser") is None  # a class: its signature is its __init__'s
 
 
-def test_a_stubs_header_is_its_decorators_and_def_lines_without_its_docstring():
+def test_a_stubs_header_is_its_decorators_def_lines_and_docstring():
     assert stub_headers(HOLES, {"ordinal"}) == [
-        '@functools.cache\ndef ordinal(\n    value: int,\n    gender: str = "male",\n) -> str:'
+        '@functools.cache\ndef ordinal(\n    value: int,\n    gender: str = "male",\n) -> str:\n'
+        '    """The ordinal of value.\n\n    Long docstring.\n    """'
     ]
     assert stub_headers(HOLES, {"popitem", "clear"}) == [
-        "class Cache:\n    def popitem(self) -> tuple[str, int]:"
+        'class Cache:\n    def popitem(self) -> tuple[str, int]:\n        """Remove and return the least used item."""'
     ]  # a method under its class's header; clear has a body
+    only = 'def only(x: int) -> int:\n    """Only a docstring."""\n'
+    assert stub_headers(only, {"only"}) == ['def only(x: int) -> int:\n    """Only a docstring."""']
+    inline = 'def inline(x: int) -> int:\n    """Doc."""; raise NotImplementedError\n'
+    assert stub_headers(inline, {"inline"}) == ["def inline(x: int) -> int:"]  # its body on the docstring's line
     assert stub_headers(HOLES, {"apnumber"}) == ["def apnumber(value: int) -> str:"]  # its body on its def line
     commented = "class Cache(\n    dict,\n):\n    def popitem(self):\n        # TODO\n        pass\n"
     assert stub_headers(commented, {"popitem"}) == ["class Cache(\n    dict,\n):\n    def popitem(self):"]
@@ -86,7 +91,61 @@ def test_one_function_the_tests_import_that_the_module_lacks_opens_the_reply():
 def test_one_stub_the_bead_names_opens_the_reply_and_a_function_with_a_body_does_not():
     files = [("num/number.py", HOLES), ("num/wrap.py", WRAP)]
     header = '@functools.cache\ndef ordinal(\n    value: int,\n    gender: str = "male",\n) -> str:'
+    header += '\n    """The ordinal of value.\n\n    Long docstring.\n    """'
     assert opening(["Implement `ordinal`"], files, [], [], {"ordinal"}) == ("num/number.py", header)
     assert opening(["Fix `wrap`"], files, [], [], {"wrap"}) is None  # a fix: the model would send it back
     assert opening(["`ordinal` and `popitem`"], files, [], [], {"ordinal", "popitem"}) is None  # two holes
     assert opening(["Implement ordinal"], [("README.md", HOLES)], [], [], {"ordinal"}) is None
+
+
+TRUNCATE_TESTS = """import pytest
+from textkit.wrap import truncate
+
+
+def test_fits():
+    assert truncate("hello   world", 20) == "hello world"
+
+
+def test_cut():
+    assert "The quick [...]" == truncate("The quick brown fox jumps", 15)
+    assert truncate("x" * 200, 3) == "x" * 200  # too long to show
+    assert truncate(text, 3) != "a"
+    assert truncate("a b", n) == expected  # no literal value
+    assert truncate("hello   world", 20) == "hello world"  # shown once
+
+
+def test_placeholder():
+    with pytest.raises(ValueError, match="placeholder"):
+        truncate("some text", 3)
+"""
+
+
+def test_a_new_functions_start_ends_with_a_docstring_of_what_the_bead_says_and_the_tests_assert():
+    """A code model writes a body best below a docstring with examples: `truncate`'s fresh
+    tries, shown only the def line below `wrap`, wrapped text into lines every time."""
+    description = (
+        "Add `truncate(text: str, width: int) -> str` to textkit/wrap.py, next to wrap(). "
+        "Text that fits is returned whole, whitespace collapsed; otherwise whole words and "
+        "the placeholder. textwrap.shorten behaves like this. Keep wrap() as it is. "
+        "The tests are in tests/test_truncate.py."
+    )
+    files = [("textkit/wrap.py", WRAP)]
+    absent = [("textkit/wrap.py", "truncate")]
+    _, start = opening(["Add truncate", description], files, absent, [], {"truncate"}, [TRUNCATE_TESTS])
+    assert start == (
+        "def truncate(text: str, width: int) -> str:\n"
+        '    """Text that fits is returned whole, whitespace collapsed; otherwise whole words and\n'
+        "    the placeholder. textwrap.shorten behaves like this.\n"
+        "\n"
+        "    >>> truncate('hello   world', 20)\n"
+        "    'hello world'\n"
+        "    >>> truncate('The quick brown fox jumps', 15)\n"
+        "    'The quick [...]'\n"
+        '    """'
+    )
+    compile(start + "\n    return text\n", "wrap.py", "exec")  # a def a body can follow
+    # nothing to say: the def line alone
+    assert opening(["Add truncate", TRUNCATE], files, absent, [], {"truncate"}) == (
+        "textkit/wrap.py",
+        'def truncate(text: str, width: int, placeholder: str = " [...]") -> str:',
+    )

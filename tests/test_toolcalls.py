@@ -247,3 +247,28 @@ def test_a_tool_call_named_by_a_files_path_with_code_for_arguments_is_that_file_
     # data is not a file: a name that is no path, or arguments that are not code
     assert not parse(None, '{"name": "Ada", "arguments": {"bio": "line one\nline two"}}', TOOLS).calls
     assert not parse(None, '{"name": "notes.txt", "arguments": {"n": 3}}', TOOLS).calls
+
+
+def test_a_tool_call_named_by_a_modules_dotted_name_is_a_block_of_the_file_it_names():
+    """The 1.5B, three replies running in a bead adding reading_time to textkit/stats.py: a
+    "call" named by the module, its code a Python triple-quoted string holding a docstring."""
+    reply = (
+        '```json\n{\n    "name": "textkit.stats",\n    "arguments": {\n        "new_code": """\n'
+        "import math\n\ndef reading_time(text: str, words_per_minute: int = 200) -> int:\n"
+        '    """The minutes needed to read text, rounded up."""\n'
+        "    return math.ceil(len(text.split()) / words_per_minute)\n"
+        '"""\n    }\n}\n```'
+    )
+    modules = {"textkit.stats": "textkit/stats.py"}
+    parsed = parse(None, reply, TOOLS, modules.get)
+    assert not parsed.errors and [c.name for c in parsed.calls] == ["write_file"]
+    assert parsed.calls[0].arguments["path"] == "textkit/stats.py"
+    assert parsed.calls[0].arguments["content"] == (
+        "import math\n\ndef reading_time(text: str, words_per_minute: int = 200) -> int:\n"
+        '    """The minutes needed to read text, rounded up."""\n'
+        "    return math.ceil(len(text.split()) / words_per_minute)\n"
+    )
+    # a module the project does not have is no file, and an unknown tool stays one
+    assert parse(None, reply, TOOLS).calls == [] and parse(None, reply, TOOLS, {}.get).calls == []
+    unknown = '{"name": "textkit.shout", "arguments": {"text": "hi"}}'
+    assert "unknown tool 'textkit.shout'" in parse(None, unknown, TOOLS, modules.get).errors[0]

@@ -416,6 +416,19 @@ def test_listings_show_what_git_tracks_or_would_track_and_nothing_ignored(projec
     assert project.directory_tree(".", depth=1).splitlines()[1] == "src/ (2 files)"
 
 
+def test_a_modules_dotted_name_is_the_one_file_git_lists_for_it(project):
+    (project.root / "src" / "game").mkdir()
+    (project.root / "src" / "game" / "__init__.py").write_text("")
+    assert project.module_file("src.scoring") == "src/scoring.py"
+    assert project.module_file("scoring") == "src/scoring.py"  # in a folder above it: a src layout
+    assert project.module_file("game") == "src/game/__init__.py"
+    assert project.module_file("src.bonus") == "src/bonus.py"  # new, untracked, not ignored
+    assert project.module_file("build.scoring") is None  # ignored build output
+    assert project.module_file("src.combo") is None
+    (project.root / "scoring.py").write_text("")
+    assert project.module_file("scoring") is None  # two files it could mean
+
+
 def test_a_folder_outside_git_is_walked_without_caches_or_venvs(tmp_path):
     root = tmp_path / "plain"
     (root / ".venv").mkdir(parents=True)

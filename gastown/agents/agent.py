@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import briefing, checks, fileblocks, prompts, toolcalls
+from gastown.agents import briefing, checks, fileblocks, merge, prompts, toolcalls
 from gastown.agents.calls import Calls, Crew, State
 from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
@@ -63,6 +63,7 @@ BASE_TOOLS = (
     "shell_exec",
     "finish",
 )
+PROSE_PER_TRY = 2  # replies in a row with no call and no code after which, where tests decide, a try starts over
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Limits:
 
     max_turns: int = 24
     max_failed_in_a_row: int = 4
-    max_prose_in_a_row: int = 3
+    max_prose_in_a_row: int = 3  # where the tests decide, the try starts over at PROSE_PER_TRY instead
     max_reply_tokens: int = 1024
     max_repeats: int = 3  # the same call with the same answer: pointed out at 2, stuck at this
     max_refused_finishes: int = 5
@@ -332,7 +333,7 @@ class Agent:
             pace.saw(reply.usage, sent)
             if not reply.usage.estimated:
                 conv.observe(sent, reply.usage.tokens_in)
-            parsed = toolcalls.parse(reply.tool_calls, reply.content, specs)
+            parsed = toolcalls.parse(reply.tool_calls, reply.content, specs, state.sandbox.module_file)
             if not parsed.calls and not parsed.errors:
                 self._pathless_block(state, parsed, reply.content)
             if mode == "schema":  # held to the schema by the server: not a call recovered from prose
@@ -383,6 +384,11 @@ class Agent:
                 prose_in_a_row += 1
                 if prose_in_a_row >= self.limits.max_prose_in_a_row:
                     break
+                if prose_in_a_row == PROSE_PER_TRY and self._tests_decide:
+                    # nudged once, a small model that answered without code drifts further from
+                    # it (the 1.5B: a block, a path alone, the block again; the bead ended with
+                    # 140 s left); the first prompt asked again is what got code from it
+                    state.tries.end(f"{prose_in_a_row} replies in a row without a call or code: a new answer")
                 if not state.tries.start_over:  # a try that starts over is asked afresh
                     done = state.done
                     nudge = briefing.nudge(done.acceptance, done.wanted, self._tests_decide, reply.content)
@@ -395,8 +401,9 @@ class Agent:
 
     def _pathless_block(self, state: State, parsed: toolcalls.Parsed, content: str | None) -> None:
         """A reply's one code block that names no file, read as a write of the file it can only
-        mean: the one module defining its functions, else the one file the bead must create (for
-        the Refinery: the one test file it was asked for)."""
+        mean: the one module defining its functions, else the one module the tests import the
+        new ones from, else the one file the bead must create (for the Refinery: the one test
+        file it was asked for)."""
         block = fileblocks.lone_code_block(content)
         if block is None:
             return
@@ -405,6 +412,11 @@ class Agent:
             home = done.wanted[0] if len(done.wanted) == 1 else None
         else:
             home = state.sandbox.home_of(block)
+            if home is None:  # (the 1.5B sent reading_time twice so, and the bead ended with 140 s left)
+                defined = merge.definitions(block)
+                absent = briefing.absent_names(state.sandbox.root, done.acceptance, done.files)
+                homes = {path for path, name in absent if name in defined}
+                home = homes.pop() if len(homes) == 1 else None
             if home is None:
                 missing = briefing.missing_files(state.sandbox.root, done.acceptance, done.files)
                 home = missing[0] if len(missing) == 1 else None

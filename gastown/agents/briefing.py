@@ -235,7 +235,8 @@ def first_messages(
     missing = missing_files(root, acceptance, files)
     absent = absent_names(root, acceptance, files)
     code = [(path, text) for path, text in whole if not rig.is_test_path(path)]
-    start = opening(texts, code, absent, missing, about) if tests_decide and acceptance and not wanted else None
+    tested = [text for path, text in whole if path in {test.split("::")[0] for test in acceptance}]
+    start = opening(texts, code, absent, missing, about, tested) if tests_decide and acceptance and not wanted else None
     task = prompts.bead_text(
         bead.to_dict(),
         list(rig.test_paths) if role != "refinery" else [],

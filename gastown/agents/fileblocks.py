@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gastown.agents import jsonfix
 
 # A path as small models write it above a block: `a/b.py`, **a/b.py**, # a/b.py, File: a/b.py, a/b.py:
 _PATH = r"[\w][\w.-]*(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}"
+_MODULE = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"  # a module's dotted name: textkit.stats
 
 
 def close_fence(indent: str) -> str:
@@ -182,30 +184,43 @@ def lone_path(text: str | None) -> str | None:
     return found.group("path") if found else None
 
 
-def named_by_json(text: str) -> list[tuple[str, str]]:
+def named_by_json(text: str, module_file: Callable[[str], str | None] | None = None) -> list[tuple[str, str]]:
     """The file a reply meant when it wrote one as a tool call named by the file's path, its
     arguments the code: ``{"name": "toolz/itertoolz.py", "arguments": {"tail(n, seq)":
     "def tail(n, seq):\\n    ..."}}`` (the 1.5B, 2 replies of 5 in a bug fix of toolz, told
     that a call of no tool was not one). Each argument holding code is a part of the block;
-    the lines below a ``def`` line keep their nesting, not the JSON's indent."""
+    the lines below a ``def`` line keep their nesting, not the JSON's indent. A call named by
+    a module's dotted name (``"textkit.stats"``: the 1.5B, three replies running in a bead
+    adding to textkit/stats.py) means the file ``module_file`` finds for it."""
     start, stop = text.find("{"), text.rfind("}")
     if start < 0 or stop < start:
         return []
     value = jsonfix.repair(text[start : stop + 1])
     if not isinstance(value, dict):
         return []
-    path, arguments = value.get("name"), value.get("arguments")
-    if not isinstance(path, str) or not names_a_file(path.strip()) or not isinstance(arguments, dict):
+    name, arguments = value.get("name"), value.get("arguments")
+    if not isinstance(name, str) or not isinstance(arguments, dict):
+        return []
+    name = name.strip()
+    path = name if names_a_file(name) else None
+    if path is None and module_file is not None and names_a_module(name):
+        path = module_file(name)
+    if path is None:
         return []
     parts = [v for v in arguments.values() if isinstance(v, str) and "\n" in v.strip()]
     if not parts or len(parts) != len(arguments):
         return []
-    return [(path.strip(), "\n\n\n".join(_unindented(part) for part in parts) + "\n")]
+    return [(path, "\n\n\n".join(_unindented(part) for part in parts) + "\n")]
 
 
 def names_a_file(path: str) -> bool:
     """Whether ``path`` reads as a file's path (``pkg/mod.py``), not a tool's or a thing's name."""
     return re.fullmatch(_PATH, path) is not None and path.rsplit(".", 1)[-1].lower() in _SUFFIXES
+
+
+def names_a_module(name: str) -> bool:
+    """Whether ``name`` reads as a module's dotted name (``textkit.stats``)."""
+    return re.fullmatch(_MODULE, name) is not None
 
 
 def _unindented(code: str) -> str:

@@ -22,18 +22,33 @@ fresh tries: the 1.5B sent the module back as it was in 4 of 8 of `truncate`'s. 
 agent also begins the reply with it (prompts.reply_start, ModelClient.chat's ``start``)
 where the model's chat template is one gastown renders: the model then writes on from the
 ``def`` line and cannot send anything else.
+
+The start ends with the function's docstring, so the model writes the body below a
+statement of what it does — the shape of the problems code models learn from (a signature,
+a docstring with examples, the body to write). A stub keeps its own; a new function gets
+one made of what the bead's text says of it and the calls its tests assert, as doctest
+examples. Every function of `truncate`'s fresh tries wrapped text into lines, like `wrap`
+shown above it, where the tests asked for one line cut short (run U, 0 of 3).
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from collections.abc import Iterable, Sequence
 
 from gastown.agents.merge import definitions, docstring, is_stub
 
 # `name(...)` or `def name(...) -> type:` in backticks, as a bead's text writes a signature
 _SIGNATURE_RE = r"`(?:def\s+)?({name}\([^`]*?\)(?:\s*->\s*[^`:]+)?)\s*:?`"
+_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(])")
+# a sentence naming a file (the tests', the module's): where the work is, not what it does
+_NAMES_A_FILE_RE = re.compile(r"\b[\w./-]+\.(?:py|pyi|md|rst|txt|toml|cfg|ini|json|ya?ml)\b|\btests?/")
+DOC_CHARS = 700  # of the bead's text in a new function's docstring
+EXAMPLES = 4  # calls the tests assert, shown in it as doctest examples
+EXAMPLE_CHARS = 80  # the longest call or value an example shows
+DOC_WIDTH = 88  # where the docstring's lines wrap
 
 
 def opening(
@@ -42,6 +57,7 @@ def opening(
     absent: Sequence[tuple[str, str]],
     missing: Sequence[str],
     names: Iterable[str],
+    tests: Sequence[str] = (),
 ) -> tuple[str, str] | None:
     """``(path, first lines)`` of the reply when the bead adds exactly one function: one of
     ``absent`` (``(path, name)`` the tests import and the module lacks) whose signature the
@@ -49,8 +65,9 @@ def opening(
     ``(path, text)``) whose name is in ``names`` (the names the bead's text writes as code);
     None otherwise, and None when ``names`` holds a function of another of ``files``. A
     function of the same module may be named ("next to wrap() and fill()"): what the bead
-    says of its neighbours is mostly "keep them"."""
-    names = set(names)
+    says of its neighbours is mostly "keep them". A new function's first lines end with a
+    docstring (``described``) made of ``texts`` and ``tests`` (the acceptance tests' sources)."""
+    names, texts = set(names), list(texts)
     if missing:
         return None
     shown = dict(files)
@@ -59,7 +76,8 @@ def opening(
             return None
         path, name = absent[0]
         signature = signature_in(texts, name)
-        found = (path, f"def {signature}:") if signature else None
+        neighbours = definitions(shown[path]) - {name}
+        found = (path, f"def {signature}:{described(texts, name, neighbours, tests)}") if signature else None
     else:
         holes = [(path, header) for path, text in files if path.endswith(".py") for header in stub_headers(text, names)]
         found = holes[0] if len(holes) == 1 else None
@@ -93,9 +111,71 @@ def signature_in(texts: Iterable[str], name: str) -> str | None:
     return None
 
 
+def described(texts: Sequence[str], name: str, neighbours: set[str], tests: Sequence[str]) -> str:
+    """The docstring of a new function ``name``, indented below its ``def`` line ("" when
+    there is nothing to say): the sentences of the bead's text after its title that say what
+    the function does — not the one giving its signature, nor those naming a file or one of
+    the module's other functions (``neighbours``: "keep wrap() as it is") — and up to
+    EXAMPLES calls of it that ``tests`` assert equal to a literal, as doctest examples."""
+    signature = re.compile(_SIGNATURE_RE.format(name=re.escape(name)))
+    others = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(neighbours))) + r")\b") if neighbours else None
+    said: list[str] = []
+    for text in texts[1:]:
+        for sentence in _SENTENCE_RE.split(" ".join((text or "").split())):
+            if (
+                not sentence
+                or signature.search(sentence)
+                or _NAMES_A_FILE_RE.search(sentence)
+                or (others is not None and others.search(sentence))
+                or '"""' in sentence
+                or "\\" in sentence
+            ):
+                continue
+            if len(" ".join([*said, sentence])) > DOC_CHARS:
+                break
+            said.append(sentence)
+    lines = textwrap.wrap(" ".join(said), DOC_WIDTH - 4 - 3) if said else []
+    shown = examples(tests, name)
+    if shown and lines:
+        lines.append("")
+    lines += [line for call, value in shown for line in (f">>> {call}", value)]
+    if not lines:
+        return ""
+    body = "\n".join(f"    {line}" if line else "" for line in lines)
+    return f'\n    """{body.lstrip()}\n    """'
+
+
+def examples(tests: Sequence[str], name: str) -> list[tuple[str, str]]:
+    """Up to EXAMPLES calls of ``name`` the tests assert equal to a literal (``assert
+    name(...) == value``, either way round), each ``(call, repr of the value)``, short ones."""
+    found: dict[str, str] = {}
+    for source in tests:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare)):
+                continue
+            compare = node.test
+            if len(compare.ops) != 1 or not isinstance(compare.ops[0], ast.Eq):
+                continue
+            for call, other in ((compare.left, compare.comparators[0]), (compare.comparators[0], compare.left)):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == name):
+                    continue
+                try:
+                    value = repr(ast.literal_eval(other))
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    continue
+                shown = ast.unparse(call)
+                if max(len(shown), len(value)) <= EXAMPLE_CHARS and "\n" not in shown + value:
+                    found.setdefault(shown, value)
+    return list(found.items())[:EXAMPLES]
+
+
 def stub_headers(source: str, names: set[str]) -> list[str]:
     """The header of each stub in ``source`` named in ``names``: its decorators and ``def``
-    lines as the file writes them; a method's under its class's header."""
+    lines as the file writes them, and its docstring; a method's under its class's header."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
@@ -112,10 +192,13 @@ def stub_headers(source: str, names: set[str]) -> list[str]:
 
 
 def _header(lines: list[str], node: ast.stmt) -> str:
-    """A function's decorators and ``def`` lines, up to its docstring or body."""
+    """A function's decorators, ``def`` lines and docstring: all of it up to its body."""
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-    return _upto(lines, first, docstring(node) or node.body[0])
+    doc, rest = docstring(node), node.body[1:]
+    if doc is None or doc.end_lineno is None or (rest and rest[0].lineno <= doc.end_lineno):
+        return _upto(lines, first, node.body[0])  # no docstring, or the body on its last line
+    return "\n".join(lines[first - 1 : doc.end_lineno]).rstrip()
 
 
 def _upto(lines: list[str], first: int, body: ast.stmt) -> str:

@@ -7,7 +7,9 @@ the loop ends as stuck. A change to the files resets what counts as "the same an
 The same unusable reply (no call, or none that can be used) counts over the whole bead:
 the second time, the try starts over, hotter; the third ends the bead as stuck. "Hotter"
 widens the model's nucleus too (``sampling``): the temperature alone reshapes only the
-tokens the nucleus kept.
+tokens the nucleus kept. A change that an earlier try sent too (the files put back since)
+makes every later try start at the hottest temperature: the usual fresh try's had already
+drawn it twice.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Repeats:
         self.heat = 0  # repeats since the files last changed: each asks for a less likely reply
         self.floor = TEMPERATURES[0]  # the coolest a request is sampled (raised for a fresh try)
         self._earlier: set[str] = set()  # changes made in tries before this one
+        self._drawn_again = False  # a change of an earlier try was sent again: later tries start hottest
         self._replies: dict[str, int] = {}  # unusable replies, counted over the whole bead
 
     def see(self, key: str) -> int:
@@ -94,6 +97,9 @@ class Repeats:
         if made < 2:
             return ""
         if key in self._earlier:  # sent in a try that started over: the files were put back since
+            # (truncate's one 181-token answer, drawn at 0.2 and twice at 0.7 among ten other
+            # answers, ended the bead as stuck at 171 s of 300)
+            self._drawn_again = True
             return (
                 "\n\nNote: an earlier try sent exactly this, and it failed the same way; one more identical "
                 "answer ends the bead as stuck. Write the code differently."
@@ -111,9 +117,10 @@ class Repeats:
     def start_over(self, temperature: float) -> None:
         """The conversation starts again from the first prompt with the files put back: what
         was seen is forgotten, except the changes sent (the same one sent in every try is
-        still a loop), and every request is sampled at least this hot."""
+        still a loop), and every request is sampled at least this hot (the hottest once a
+        change of an earlier try came again)."""
         self.changed()
-        self.floor = temperature
+        self.floor = TEMPERATURES[-1] if self._drawn_again else temperature
         self._earlier.update(self._writes)
 
     def warm(self) -> None:

@@ -8,7 +8,8 @@ calls as text, recovered here and counted as recovered:
 * XML: ``<invoke name=…><parameter name=…>…</parameter></invoke>`` with any vendor prefix
   on the tags, and ``<function=NAME><parameter=NAME>`` (Qwen3-Coder);
 * a file: its path and a fenced block (see ``fileblocks``), or a "call" named by the file's
-  path with its code as the arguments, read as ``write_file`` when the reply holds no call.
+  path (or its module's dotted name) with its code as the arguments, read as ``write_file``
+  when the reply holds no call.
 
 JSON that small models damage (Python triple-quoted strings, trailing commas, raw newlines
 inside strings, single quotes, a missing closing brace; see ``jsonfix``) is repaired, but
@@ -30,7 +31,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,8 +81,11 @@ def parse(
     structured: Sequence[Mapping[str, Any]] | None,
     content: str | None,
     tools: Mapping[str, ToolSpec],
+    module_file: Callable[[str], str | None] | None = None,
 ) -> Parsed:
-    """Every tool call in a reply, strict (``structured``) first, then recovered from text."""
+    """Every tool call in a reply, strict (``structured``) first, then recovered from text.
+    ``module_file`` finds the file a module's dotted name means (a "call" named by a module,
+    see fileblocks.named_by_json)."""
     result = Parsed(text=content or "")
     for n, raw in enumerate(structured or ()):
         function = raw.get("function") or {}
@@ -97,18 +101,25 @@ def parse(
     if result.calls or result.errors or not content:
         return result
     calls, errors, rest = _text_calls(content, tools)
-    if not calls and not errors and "write_file" in tools:
+    if "write_file" in tools and not calls and not errors:
         blocks, rest = fileblocks.file_blocks(content)
-        if not blocks:
-            blocks = fileblocks.named_by_json(content)
-            rest = "" if blocks else rest
-        calls = [ToolCall("write_file", {"path": path, "content": body}, "", "file") for path, body in blocks]
+        calls = [_file_call(path, body) for path, body in blocks]
+    if "write_file" in tools and all(_base_name(c.name) not in tools for c in calls):
+        # nothing usable: a "call" named by a file's path, or by a module's dotted name (read
+        # as an unknown tool's until here), whose arguments are the code
+        named = fileblocks.named_by_json(content, module_file)
+        if named:
+            calls, errors, rest = [_file_call(path, body) for path, body in named], [], ""
     for call in calls:
         _accept(result, call, tools)
     result.errors += errors
     if calls or errors:
         result.text = rest.strip()
     return result
+
+
+def _file_call(path: str, body: str) -> ToolCall:
+    return ToolCall("write_file", {"path": path, "content": body}, "", "file")
 
 
 # ---- checking a call against its tool ---------------------------------------------

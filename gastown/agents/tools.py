@@ -174,6 +174,19 @@ class Sandbox:
                     homes.append(file)
         return homes[0] if len(homes) == 1 else None
 
+    def module_file(self, dotted: str) -> str | None:
+        """The one Python file of the project that the module's dotted name (``textkit.stats``)
+        names, at the root or in a folder above it (``src/``); None when none does, or more."""
+        tail = dotted.replace(".", "/")
+        ends = (f"{tail}.py", f"{tail}/__init__.py")
+        below = tuple(f"/{end}" for end in ends)
+        try:
+            files = self._files(self.root)
+        except ToolError:
+            return None
+        found = [file for file in files if file in ends or file.endswith(below)]
+        return found[0] if len(found) == 1 else None
+
     def _text(self, relative: str) -> str:
         """A regular file's text ("" for a link, something too big, or what cannot be read)."""
         target = self.root / relative

@@ -661,7 +661,43 @@ def test_a_function_to_fill_gets_the_start_of_the_reply_and_one_to_fix_does_not(
         acceptance_tests=("tests/test_bonus.py",),
     )
     assert outcome.status == "done", outcome.reason
-    assert first_prompt(llm).endswith(BONUS_START) is opens
+    with_docstring = BONUS_START.replace(":\n```", ':\n    """The bonus."""\n```')  # the stub's own, kept
+    assert first_prompt(llm).endswith(with_docstring) is opens
+
+
+def test_a_new_functions_begun_reply_ends_with_a_docstring_of_the_beads_words_and_the_tests_examples(
+    tmp_path, rig_path
+):
+    """A code model writes a body best below a docstring with examples; every try of the
+    1.5B's `truncate`, begun at its def line below `wrap`, wrapped text into lines."""
+    _bonus_rig(rig_path)
+    (rig_path / "tests" / "test_bonus.py").write_text(
+        "from beatscore.scoring import bonus\n\n\ndef test_bonus():\n"
+        '    assert bonus("perfect") == 50\n    assert bonus("good") == 0\n'
+    )
+    git(rig_path, "commit", "--quiet", "-am", "examples")
+    start = (
+        "beatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n"
+        '    """A perfect hit earns 50 points, any other grade none.\n\n'
+        "    >>> bonus('perfect')\n    50\n    >>> bonus('good')\n    0\n"
+        '    """\n'
+    )
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text('    return 50 if grade_name == "perfect" else 0\n```\n')],
+        tool_mode="text",
+        template="chatml",
+        title="Add a bonus to beatscore.scoring",
+        description=(
+            "Add `bonus(grade_name: str) -> int` to beatscore/scoring.py. "
+            "A perfect hit earns 50 points, any other grade none. The tests are in tests/test_bonus.py."
+        ),
+        acceptance_tests=("tests/test_bonus.py",),
+    )
+    assert llm.requests[0]["prompt"].endswith("<|im_start|>assistant\n" + start)
+    assert outcome.status == "done", outcome.reason
+    assert start.split("\n", 2)[2] in (kept / "beatscore" / "scoring.py").read_text()  # the docstring stays
 
 
 def test_a_fresh_try_is_sampled_hotter_and_hotter_again_when_it_repeats_itself(tmp_path, rig_path):
@@ -1302,6 +1338,13 @@ def test_two_replies_in_a_row_without_code_start_a_fresh_try(tmp_path, rig_path)
     assert outcome.result["tries"] == 2
     assert len(llm.requests[1]["messages"]) == 4  # nudged once in the same conversation
     assert len(llm.requests[2]["messages"]) == 2 and "## An earlier try" in first_prompt(llm, 2)
+
+
+def test_four_replies_in_a_row_without_code_end_the_bead_across_its_tries(tmp_path, rig_path):
+    prose = [text(f"I would write the combo module, plan {n}.") for n in range(6)]
+    outcome, llm, _ = run_bead(tmp_path, rig_path, prose, acceptance_tests=("tests/test_combo.py",))
+    assert outcome.status == "failed"
+    assert len(llm.requests) == 4 and outcome.result["tries"] == 2
 
 
 def test_a_loop_that_ends_without_passing_leaves_its_best_files_not_its_last(tmp_path, lexicon_rig):

@@ -1,6 +1,6 @@
 """The start of a reply that adds one function: when a bead gets one, and what it holds."""
 
-from gastown.agents.opening import opening, signature_in, stub_headers
+from gastown.agents.opening import described, examples, opening, signature_in, stub_headers
 
 WRAP = '''"""Wrapping."""
 
@@ -67,6 +67,8 @@ def test_a_stubs_header_is_its_decorators_def_lines_and_docstring():
     assert stub_headers(only, {"only"}) == ['def only(x: int) -> int:\n    """Only a docstring."""']
     inline = 'def inline(x: int) -> int:\n    """Doc."""; raise NotImplementedError\n'
     assert stub_headers(inline, {"inline"}) == ["def inline(x: int) -> int:"]  # its body on the docstring's line
+    one_line = 'def one(\n    x: int,\n) -> int: """Doc."""\n'
+    assert stub_headers(one_line, {"one"}) == ["def one(\n    x: int,\n) -> int:"]  # a body below it must parse
     assert stub_headers(HOLES, {"apnumber"}) == ["def apnumber(value: int) -> str:"]  # its body on its def line
     commented = "class Cache(\n    dict,\n):\n    def popitem(self):\n        # TODO\n        pass\n"
     assert stub_headers(commented, {"popitem"}) == ["class Cache(\n    dict,\n):\n    def popitem(self):"]
@@ -149,3 +151,40 @@ def test_a_new_functions_start_ends_with_a_docstring_of_what_the_bead_says_and_t
         "textkit/wrap.py",
         'def truncate(text: str, width: int, placeholder: str = " [...]") -> str:',
     )
+
+
+def test_a_docstring_keeps_what_the_function_does_and_drops_where_the_work_is():
+    text = (
+        "Add `truncate(text: str) -> str` to textkit/wrap.py. It cuts text short. Keep wrap() and "
+        '`fill` as they are. It counts the words of text. A quote """ or a \\ cannot be shown. '
+        "The tests are in `tests/test_truncate.py`. Unlike the README.md says, it is fast."
+    )
+    doc = described(["Title: cut text short.", text], "truncate", {"wrap", "fill", "words", "text"}, [])
+    # neighbours named as words (text, words) are not calls of them: those sentences stay
+    assert doc == '\n    """It cuts text short. It counts the words of text."""'
+    long = " ".join(f"Sentence {n} says a little more about it." for n in range(40))
+    kept = described(["t", long, "A short last one."], "truncate", set(), [])
+    assert 600 < len(kept) < 760 and "A short last one." not in kept  # the limit ends every text
+    assert described(["Only a title"], "truncate", set(), []) == ""
+
+
+def test_examples_are_calls_with_literal_arguments_and_values_a_docstring_can_hold_in_the_tests_order():
+    tests = """
+def test_later(s):
+    assert f(s) == 1
+    assert f("a\\\\nb") == 2
+    assert f("x") == '\"\"\"'
+    assert f("y") == "```"
+    assert f("z" * 3) == 3
+    assert 5 == f(5)
+    assert f(6) != 6
+
+
+def test_first():
+    assert f(1, k=2) == [1]
+    assert f(2) == 3
+    assert f(3) == 4
+    assert f(4) == 5
+"""
+    assert examples([tests], "f") == [("f(5)", "5"), ("f(1, k=2)", "[1]"), ("f(2)", "3"), ("f(3)", "4")]
+    assert examples(["def (", tests], "g") == []

@@ -420,11 +420,18 @@ def test_a_modules_dotted_name_is_the_one_file_git_lists_for_it(project):
     (project.root / "src" / "game").mkdir()
     (project.root / "src" / "game" / "__init__.py").write_text("")
     assert project.module_file("src.scoring") == "src/scoring.py"
-    assert project.module_file("scoring") == "src/scoring.py"  # in a folder above it: a src layout
+    assert project.module_file("scoring") == "src/scoring.py"  # from one folder of the root: a src layout
     assert project.module_file("game") == "src/game/__init__.py"
     assert project.module_file("src.bonus") == "src/bonus.py"  # new, untracked, not ignored
     assert project.module_file("build.scoring") is None  # ignored build output
     assert project.module_file("src.combo") is None
+    assert project.module_file("tests.test_scoring") is None  # a file no write may change
+    (project.root / "src" / "vendor" / "src").mkdir(parents=True)
+    (project.root / "src" / "vendor" / "src" / "bonus.py").write_text("")
+    assert project.module_file("src.bonus") == "src/bonus.py"  # not a copy deeper down
+    (project.root / "lib").mkdir()
+    (project.root / "lib" / "game.py").write_text("")
+    assert project.module_file("game") is None  # src/game/ and lib/game.py
     (project.root / "scoring.py").write_text("")
     assert project.module_file("scoring") is None  # two files it could mean
 

@@ -31,8 +31,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import briefing, checks, fileblocks, merge, prompts, toolcalls
-from gastown.agents.calls import Calls, Crew, State
+from gastown.agents import briefing, checks, prompts, toolcalls
+from gastown.agents.calls import Calls, Crew, State, pathless_write
 from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
 from gastown.agents.pace import BeadBudget, Pace
@@ -63,7 +63,6 @@ BASE_TOOLS = (
     "shell_exec",
     "finish",
 )
-PROSE_PER_TRY = 2  # replies in a row with no call and no code after which, where tests decide, a try starts over
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,8 @@ class Limits:
 
     max_turns: int = 24
     max_failed_in_a_row: int = 4
-    max_prose_in_a_row: int = 3  # where the tests decide, the try starts over at PROSE_PER_TRY instead
+    max_prose_in_a_row: int = 4  # replies with no call and no code; counted on across tries
+    prose_per_try: int = 2  # of those, after which a try starts over (where the tests decide)
     max_reply_tokens: int = 1024
     max_repeats: int = 3  # the same call with the same answer: pointed out at 2, stuck at this
     max_refused_finishes: int = 5
@@ -256,7 +256,6 @@ class Agent:
                 self._start_over(state, pace)
                 conv = state.conv
                 traced = len(state.tries.head) - 1  # the first prompt, as the fresh try's note changed it
-                prose_in_a_row = 0  # a new conversation (unusable replies still count on: four fail the bead)
             if calls.crew_asked(client.spec.name):
                 pace.rewind(0)  # the Crew's question ran on this model's server: its prompt took the cache
             # the next call, and the test run its change will need (as long as the last one): that
@@ -335,7 +334,7 @@ class Agent:
                 conv.observe(sent, reply.usage.tokens_in)
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs, state.sandbox.module_file)
             if not parsed.calls and not parsed.errors:
-                self._pathless_block(state, parsed, reply.content)
+                parsed.calls += pathless_write(state, self.role == "refinery", reply.content)
             if mode == "schema":  # held to the schema by the server: not a call recovered from prose
                 parsed.calls = [replace(c, source="schema") for c in parsed.calls]
             recovered = parsed.recovered if mode == "native" else 0  # in text mode text is what was asked for
@@ -384,7 +383,7 @@ class Agent:
                 prose_in_a_row += 1
                 if prose_in_a_row >= self.limits.max_prose_in_a_row:
                     break
-                if prose_in_a_row == PROSE_PER_TRY and self._tests_decide:
+                if prose_in_a_row % self.limits.prose_per_try == 0 and self._tests_decide:
                     # nudged once, a small model that answered without code drifts further from
                     # it (the 1.5B: a block, a path alone, the block again; the bead ended with
                     # 140 s left); the first prompt asked again is what got code from it
@@ -398,30 +397,6 @@ class Agent:
             else:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides
-
-    def _pathless_block(self, state: State, parsed: toolcalls.Parsed, content: str | None) -> None:
-        """A reply's one code block that names no file, read as a write of the file it can only
-        mean: the one module defining its functions, else the one module the tests import the
-        new ones from, else the one file the bead must create (for the Refinery: the one test
-        file it was asked for)."""
-        block = fileblocks.lone_code_block(content)
-        if block is None:
-            return
-        done = state.done
-        if self.role == "refinery":  # its files are the tests it was asked for
-            home = done.wanted[0] if len(done.wanted) == 1 else None
-        else:
-            home = state.sandbox.home_of(block)
-            if home is None:  # (the 1.5B sent reading_time twice so, and the bead ended with 140 s left)
-                defined = merge.definitions(block)
-                absent = briefing.absent_names(state.sandbox.root, done.acceptance, done.files)
-                homes = {path for path, name in absent if name in defined}
-                home = homes.pop() if len(homes) == 1 else None
-            if home is None:
-                missing = briefing.missing_files(state.sandbox.root, done.acceptance, done.files)
-                home = missing[0] if len(missing) == 1 else None
-        if home is not None:
-            parsed.calls.append(toolcalls.ToolCall("write_file", {"path": home, "content": block}, "", "file"))
 
     def _start_over(self, state: State, pace: Pace) -> None:
         """A fresh try (see ``tries``): the conversation back to the first prompt, with a

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gastown.agents import prompts, toolcalls
+from gastown.agents import briefing, fileblocks, merge, prompts, toolcalls
 from gastown.agents.commands import tail
 from gastown.agents.donecheck import DoneCheck
 from gastown.agents.repeats import Repeats
@@ -252,6 +252,30 @@ class Calls:
             answered.add(call.id)
         else:
             self.state.conv.add({"role": "user", "content": f"[result of {call.name}]\n{text}"})
+
+
+def pathless_write(state: State, refinery: bool, content: str | None) -> list[toolcalls.ToolCall]:
+    """A reply's one code block that names no file, as a write of the file it can only mean:
+    the one module defining its functions, else the one module the tests import its new ones
+    from, else the one file the bead must create (for the Refinery: the one test file it was
+    asked for); none when it can mean none, or more than one."""
+    block = fileblocks.lone_code_block(content)
+    if block is None:
+        return []
+    done = state.done
+    if refinery:  # its files are the tests it was asked for
+        home = done.wanted[0] if len(done.wanted) == 1 else None
+    else:
+        home = state.sandbox.home_of(block)
+        if home is None:  # (the 1.5B sent reading_time so twice, and the bead ended with 140 s left)
+            defined = merge.definitions(block)
+            absent = briefing.absent_names(state.sandbox.root, done.acceptance, done.files)
+            homes = {path for path, name in absent if name in defined}
+            home = homes.pop() if len(homes) == 1 else None
+        if home is None:
+            missing = briefing.missing_files(state.sandbox.root, done.acceptance, done.files)
+            home = missing[0] if len(missing) == 1 else None
+    return [] if home is None else [toolcalls.file_call(home, block)]
 
 
 def _describe(call: toolcalls.ToolCall) -> str:

@@ -201,14 +201,14 @@ def named_by_json(text: str, module_file: Callable[[str], str | None] | None = N
     name, arguments = value.get("name"), value.get("arguments")
     if not isinstance(name, str) or not isinstance(arguments, dict):
         return []
+    parts = [v for v in arguments.values() if isinstance(v, str) and "\n" in v.strip()]
+    if not parts or len(parts) != len(arguments):
+        return []
     name = name.strip()
     path = name if names_a_file(name) else None
     if path is None and module_file is not None and names_a_module(name):
-        path = module_file(name)
+        path = module_file(name)  # (looked up only for code: it lists the project's files)
     if path is None:
-        return []
-    parts = [v for v in arguments.values() if isinstance(v, str) and "\n" in v.strip()]
-    if not parts or len(parts) != len(arguments):
         return []
     return [(path, "\n\n\n".join(_unindented(part) for part in parts) + "\n")]
 

@@ -38,13 +38,12 @@ import re
 import textwrap
 from collections.abc import Iterable, Sequence
 
+from gastown.agents.fileblocks import names_a_file
 from gastown.agents.merge import definitions, docstring, is_stub
 
 # `name(...)` or `def name(...) -> type:` in backticks, as a bead's text writes a signature
 _SIGNATURE_RE = r"`(?:def\s+)?({name}\([^`]*?\)(?:\s*->\s*[^`:]+)?)\s*:?`"
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(])")
-# a sentence naming a file (the tests', the module's): where the work is, not what it does
-_NAMES_A_FILE_RE = re.compile(r"\b[\w./-]+\.(?:py|pyi|md|rst|txt|toml|cfg|ini|json|ya?ml)\b|\btests?/")
 DOC_CHARS = 700  # of the bead's text in a new function's docstring
 EXAMPLES = 4  # calls the tests assert, shown in it as doctest examples
 EXAMPLE_CHARS = 80  # the longest call or value an example shows
@@ -114,26 +113,20 @@ def signature_in(texts: Iterable[str], name: str) -> str | None:
 def described(texts: Sequence[str], name: str, neighbours: set[str], tests: Sequence[str]) -> str:
     """The docstring of a new function ``name``, indented below its ``def`` line ("" when
     there is nothing to say): the sentences of the bead's text after its title that say what
-    the function does — not the one giving its signature, nor those naming a file or one of
-    the module's other functions (``neighbours``: "keep wrap() as it is") — and up to
+    the function does — not the one giving its signature, nor those naming a file or calling
+    one of the module's other functions (``neighbours``: "keep wrap() as it is") — and up to
     EXAMPLES calls of it that ``tests`` assert equal to a literal, as doctest examples."""
     signature = re.compile(_SIGNATURE_RE.format(name=re.escape(name)))
-    others = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(neighbours))) + r")\b") if neighbours else None
     said: list[str] = []
-    for text in texts[1:]:
-        for sentence in _SENTENCE_RE.split(" ".join((text or "").split())):
-            if (
-                not sentence
-                or signature.search(sentence)
-                or _NAMES_A_FILE_RE.search(sentence)
-                or (others is not None and others.search(sentence))
-                or '"""' in sentence
-                or "\\" in sentence
-            ):
-                continue
-            if len(" ".join([*said, sentence])) > DOC_CHARS:
-                break
-            said.append(sentence)
+    sentences = (s for text in texts[1:] for s in _SENTENCE_RE.split(" ".join((text or "").split())))
+    for sentence in sentences:
+        if not sentence or signature.search(sentence) or _names_a_file(sentence) or not _quotable(sentence):
+            continue
+        if any(re.search(rf"(?<![\w.]){re.escape(other)}\(|`{re.escape(other)}`", sentence) for other in neighbours):
+            continue  # "Keep wrap() as it is": the work around the function, not the function
+        if len(" ".join([*said, sentence])) > DOC_CHARS:
+            break
+        said.append(sentence)
     lines = textwrap.wrap(" ".join(said), DOC_WIDTH - 4 - 3) if said else []
     shown = examples(tests, name)
     if shown and lines:
@@ -141,36 +134,55 @@ def described(texts: Sequence[str], name: str, neighbours: set[str], tests: Sequ
     lines += [line for call, value in shown for line in (f">>> {call}", value)]
     if not lines:
         return ""
+    if len(lines) == 1:
+        return f'\n    """{lines[0]}"""'
     body = "\n".join(f"    {line}" if line else "" for line in lines)
     return f'\n    """{body.lstrip()}\n    """'
 
 
 def examples(tests: Sequence[str], name: str) -> list[tuple[str, str]]:
-    """Up to EXAMPLES calls of ``name`` the tests assert equal to a literal (``assert
-    name(...) == value``, either way round), each ``(call, repr of the value)``, short ones."""
+    """Up to EXAMPLES calls of ``name`` with literal arguments that ``tests`` assert equal to a
+    literal (``assert name(...) == value``, either way round), in the tests' order, each
+    ``(call, repr of the value)``: short ones that a docstring can hold as they are."""
     found: dict[str, str] = {}
     for source in tests:
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError):
             continue
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare)):
-                continue
+        asserts = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Assert)), key=lambda n: n.lineno)
+        for node in asserts:
             compare = node.test
-            if len(compare.ops) != 1 or not isinstance(compare.ops[0], ast.Eq):
+            if not isinstance(compare, ast.Compare) or len(compare.ops) != 1 or not isinstance(compare.ops[0], ast.Eq):
                 continue
             for call, other in ((compare.left, compare.comparators[0]), (compare.comparators[0], compare.left)):
                 if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == name):
                     continue
-                try:
-                    value = repr(ast.literal_eval(other))
-                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                    continue
-                shown = ast.unparse(call)
-                if max(len(shown), len(value)) <= EXAMPLE_CHARS and "\n" not in shown + value:
+                if not all(_literal(a) for a in [*call.args, *(k.value for k in call.keywords)]) or not _literal(other):
+                    continue  # a name the example would not define (a fixture, a variable)
+                shown, value = ast.unparse(call), repr(ast.literal_eval(other))
+                if max(len(shown), len(value)) <= EXAMPLE_CHARS and _quotable(shown + value) and "\n" not in shown:
                     found.setdefault(shown, value)
     return list(found.items())[:EXAMPLES]
+
+
+def _literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _quotable(text: str) -> bool:
+    """Whether ``text`` reads the same inside a docstring, and inside the prompt's code block:
+    no quotes that would close it, no backslash it would read as an escape, no fence."""
+    return '"""' not in text and "\\" not in text and "```" not in text
+
+
+def _names_a_file(sentence: str) -> bool:
+    """Whether a sentence names a file (the tests', the module's): where the work is, not what it does."""
+    return "tests/" in sentence or any(names_a_file(word.strip("`*'\"()[],.;:")) for word in sentence.split())
 
 
 def stub_headers(source: str, names: set[str]) -> list[str]:
@@ -196,8 +208,13 @@ def _header(lines: list[str], node: ast.stmt) -> str:
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     doc, rest = docstring(node), node.body[1:]
-    if doc is None or doc.end_lineno is None or (rest and rest[0].lineno <= doc.end_lineno):
-        return _upto(lines, first, node.body[0])  # no docstring, or the body on its last line
+    if (
+        doc is None
+        or doc.end_lineno is None
+        or lines[doc.lineno - 1][: doc.col_offset].strip()  # on the def line: ``def f(x): """Doc."""``
+        or (rest and rest[0].lineno <= doc.end_lineno)  # the body on its last line
+    ):
+        return _upto(lines, first, node.body[0])
     return "\n".join(lines[first - 1 : doc.end_lineno]).rstrip()
 
 

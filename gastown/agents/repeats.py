@@ -97,8 +97,8 @@ class Repeats:
         if made < 2:
             return ""
         if key in self._earlier:  # sent in a try that started over: the files were put back since
-            # (truncate's one 181-token answer, drawn at 0.2 and twice at 0.7 among ten other
-            # answers, ended the bead as stuck at 171 s of 300)
+            # (one wrong 181-token truncate came in three of eleven tries, once at 0.2 and
+            # twice at 0.7, and the bead ended stuck at 171 s of 300)
             self._drawn_again = True
             return (
                 "\n\nNote: an earlier try sent exactly this, and it failed the same way; one more identical "

@@ -103,13 +103,13 @@ def parse(
     calls, errors, rest = _text_calls(content, tools)
     if "write_file" in tools and not calls and not errors:
         blocks, rest = fileblocks.file_blocks(content)
-        calls = [_file_call(path, body) for path, body in blocks]
+        calls = [file_call(path, body) for path, body in blocks]
     if "write_file" in tools and all(_base_name(c.name) not in tools for c in calls):
         # nothing usable: a "call" named by a file's path, or by a module's dotted name (read
         # as an unknown tool's until here), whose arguments are the code
         named = fileblocks.named_by_json(content, module_file)
         if named:
-            calls, errors, rest = [_file_call(path, body) for path, body in named], [], ""
+            calls, errors, rest = [file_call(path, body) for path, body in named], [], ""
     for call in calls:
         _accept(result, call, tools)
     result.errors += errors
@@ -118,7 +118,8 @@ def parse(
     return result
 
 
-def _file_call(path: str, body: str) -> ToolCall:
+def file_call(path: str, body: str) -> ToolCall:
+    """A file written as code (its path and a block), as the ``write_file`` it means."""
     return ToolCall("write_file", {"path": path, "content": body}, "", "file")
 
 

@@ -176,15 +176,19 @@ class Sandbox:
 
     def module_file(self, dotted: str) -> str | None:
         """The one Python file of the project that the module's dotted name (``textkit.stats``)
-        names, at the root or in a folder above it (``src/``); None when none does, or more."""
+        names, from the root or from one folder of it (a src layout's ``src/``), and that a
+        write may change; None when none does, or more than one."""
         tail = dotted.replace(".", "/")
         ends = (f"{tail}.py", f"{tail}/__init__.py")
-        below = tuple(f"/{end}" for end in ends)
         try:
             files = self._files(self.root)
         except ToolError:
             return None
-        found = [file for file in files if file in ends or file.endswith(below)]
+        found = [
+            file
+            for file in files
+            if (file in ends or file.split("/", 1)[-1] in ends and "/" in file) and not self.protected(file)
+        ]
         return found[0] if len(found) == 1 else None
 
     def _text(self, relative: str) -> str:

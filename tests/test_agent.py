@@ -1347,6 +1347,39 @@ def test_four_replies_in_a_row_without_code_end_the_bead_across_its_tries(tmp_pa
     assert len(llm.requests) == 4 and outcome.result["tries"] == 2
 
 
+def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_touched_says_so(tmp_path, rig_path):
+    """A change across two files: the 1.5B added reading_time to stats.py, nine tests of ten
+    passed, and in nine runs it never touched cli.py's summary(), which the tenth calls."""
+    (rig_path / "beatscore" / "words.py").write_text("def shout(word: str) -> str:\n    return word\n")
+    (rig_path / "tests" / "test_loud.py").write_text(
+        "from beatscore.scoring import loudness\nfrom beatscore.words import shout\n\n\n"
+        'def test_loudness():\n    assert loudness("hey") == 3\n\n\n'
+        'def test_a_shout_is_loud():\n    assert shout("hey") == "HEY!"\n'
+    )
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "loud")
+    loudness = "def loudness(word: str) -> int:\n    return len(word)\n"
+    shout = 'def shout(word: str) -> str:\n    return word.upper() + "!"\n'
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            text(f"beatscore/scoring.py\n```python\n{loudness}```\n"),
+            text(f"beatscore/words.py\n```python\n{shout}```\n"),
+        ],
+        title="Loudness",
+        description=(
+            "Add `loudness(word: str) -> int` to beatscore/scoring.py: the word's length. "
+            "Make shout() in beatscore/words.py give the word in capitals and an exclamation mark."
+        ),
+        acceptance_tests=("tests/test_loud.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    told = tool_results(llm, 1)[-1]
+    assert "Still to change: `shout` in beatscore/words.py" in told and "test_a_shout_is_loud calls it" in told
+    assert outcome.result["tries"] == 1  # told what is left, the try went on: no new answer from scratch
+
+
 def test_a_loop_that_ends_without_passing_leaves_its_best_files_not_its_last(tmp_path, lexicon_rig):
     nearly = "def alpha(word):\n    return word.upper()\n"  # test_alpha passes; test_beta still fails
     worse = 'def alpha(word):\n    return word\n\n\ndef helper_2(word):\n    return ""\n'  # breaks two

@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import briefing, checks, prompts, toolcalls
+from gastown.agents import briefing, checks, focus, prompts, toolcalls
 from gastown.agents.calls import Calls, Crew, State, pathless_write
 from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
@@ -226,6 +226,7 @@ class Agent:
             acceptance=acceptance,
             files=tuple(files),
             wanted=wanted,
+            named=frozenset(focus.bead_names(briefing.texts_of(bead), checks.CODE_NAME_RE)),
         )
         done.started(now)
         return State(bead, sandbox, done, tally, trace, conv, Repeats(self.limits.max_repeats), tries)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +166,35 @@ def defined_names(source: str) -> set[str] | None:
         elif isinstance(node, (ast.If, ast.Try)):
             return None  # names defined conditionally: too clever to judge, say nothing
     return names
+
+
+def called_unchanged(
+    source: str, failing: Collection[str], named: Collection[str], files: Sequence[str], changed: Collection[str]
+) -> list[tuple[str, str, str]]:
+    """``(test, file, name)``: a failing test of this test file (``failing``, its test
+    names) calls ``name``, which the test imports from the rig's ``file``, which the bead's
+    text names as code (``named``), and which no change of the bead touched (``changed``):
+    the other half of a change across two files ("add reading_time to stats.py and make
+    summary() in cli.py show it": the 1.5B wrote the first, nine tests of ten passed, and
+    it never touched cli.py in nine runs)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    tracked = set(files)
+    imported: dict[str, str] = {}  # a name the test uses -> the rig file it comes from
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            base = node.module.replace(".", "/")
+            path = next((p for p in (f"{base}.py", f"src/{base}.py") if p in tracked), None)
+            if path is not None and path not in changed:
+                imported |= {alias.asname or alias.name: path for alias in node.names if alias.name in named}
+    found: list[tuple[str, str, str]] = []
+    tests = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in failing]
+    for test in tests:
+        calls = {n.func.id for n in ast.walk(test) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        found += [(test.name, imported[name], name) for name in sorted(calls & imported.keys())]
+    return found
 
 
 def only_imports(source: str) -> bool:

@@ -46,6 +46,7 @@ class DoneCheck:
     failing: str = ""  # the first failure of the last test run: what a fresh try is told
     test_s: float = 0.0  # how long the last test run took: the next change's will take as long
     found_functions: dict[str, set[str]] = field(default_factory=dict)  # by file, as the bead found it
+    named: frozenset[str] = frozenset()  # the names the bead's text writes as code
 
     def started(self, now: checks.TestRun | None) -> None:
         """The run before the first turn: how the tests fail as the bead starts."""
@@ -92,7 +93,8 @@ class DoneCheck:
         found, broken = self.check_now()
         if self.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done", False
-        note = _broke(broken) + self.still_missing()
+        failing = [test for test, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
+        note = _broke(broken) + self.still_missing(failing)
         return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(note)
 
     def run_tests(self) -> str:
@@ -117,18 +119,27 @@ class DoneCheck:
         self.tally.tests_s += self.test_s
         return found, self.tests.regressions(found)
 
-    def still_missing(self) -> str:
-        """What the acceptance tests import that the files as they are now lack: one line
-        each, saying how to add it ("" when nothing is missing)."""
+    def still_missing(self, failing: Sequence[str] = ()) -> str:
+        """What the acceptance tests import that the files as they are now lack, and what the
+        ``failing`` tests (their ids) call that the bead's text asks to change and no change
+        has touched: one line each, saying what to write ("" when nothing is missing)."""
         note = ""
         root = self.sandbox.root
         files = [*self.files, *sorted(p for p in self.tries.written if (root / p).is_file())]  # as they are now
+        absent = briefing.absent_names(root, self.acceptance, files)
+        for test, path, name in self.unchanged_calls(failing, files):
+            if (path, name) not in absent:
+                note += (
+                    f"\nStill to change: `{name}` in {path}. The bead asks for a change to it, the failing test "
+                    f"{test} calls it, and no change so far touched {path}. Reply with {path} on one line and a "
+                    f"code block holding `{name}`, changed."
+                )
         for path in briefing.missing_files(root, self.acceptance, files):
             note += (
                 f"\nStill missing: {path}, which the tests import. Reply with {path} on one line and a code "
                 "block holding the whole file, with the imports it needs."
             )
-        for path, name in briefing.absent_names(root, self.acceptance, files):
+        for path, name in absent:
             # A small model shown a module often sends it back unchanged: say what it still lacks.
             note += (
                 f"\nStill missing: {path} defines no `{name}`, which the tests import. Reply with {path} "
@@ -142,6 +153,24 @@ class DoneCheck:
                 f"`{name.split('.')[-1]}` with its code written."
             )
         return note
+
+    def unchanged_calls(self, failing: Sequence[str], files: Sequence[str]) -> list[tuple[str, str, str]]:
+        """``(test, file, name)`` for the ``failing`` tests (their ids): see checks.called_unchanged.
+        A file counts as changed while it differs from the bead's start."""
+        if not self.named or not failing:
+            return []
+        root = self.sandbox.root
+        repo = RigGit(root)
+        changed = {p for p in self.tries.written if _text(root / p) != repo.read_at("HEAD", p)}
+        found: dict[tuple[str, str], str] = {}
+        for test_file in dict.fromkeys(t.split("::")[0] for t in self.acceptance):
+            source = _text(root / test_file) if test_file.endswith(".py") else None
+            names = {t.split("::")[-1].split("[")[0] for t in failing if t.split("::")[0] == test_file}
+            if source is None or not names:
+                continue
+            for test, path, name in checks.called_unchanged(source, names, self.named, files, changed):
+                found.setdefault((path, name), test)
+        return [(test, path, name) for (path, name), test in found.items()]
 
     def new_placeholders(self) -> list[tuple[str, str]]:
         """``(file, name)``: functions new in this bead's writes that the code calls and that
@@ -228,3 +257,7 @@ def _read_bytes(path: Path) -> bytes | None:
         return path.read_bytes() if path.is_file() else None
     except OSError:
         return None
+
+
+def _text(path: Path) -> str | None:
+    return path.read_text(errors="replace") if path.is_file() else None

@@ -185,8 +185,7 @@ def called_unchanged(
     imported: dict[str, str] = {}  # a name the test uses -> the rig file it comes from
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            base = node.module.replace(".", "/")
-            path = next((p for p in (f"{base}.py", f"src/{base}.py") if p in tracked), None)
+            path = _module_path(node.module, tracked)
             if path is not None and path not in changed:
                 imported |= {alias.asname or alias.name: path for alias in node.names if alias.name in named}
     found: list[tuple[str, str, str]] = []
@@ -219,8 +218,7 @@ def missing_names(source: str, read: Callable[[str], str | None], files: Sequenc
     for node in ast.walk(tree):
         if not (isinstance(node, ast.ImportFrom) and node.module and not node.level):
             continue
-        base = node.module.replace(".", "/")
-        path = next((p for p in (f"{base}.py", f"src/{base}.py") if p in tracked), None)
+        path = _module_path(node.module, tracked)
         text = read(path) if path else None
         names = defined_names(text) if text is not None else None
         if path is None or names is None or "__getattr__" in names:
@@ -333,3 +331,9 @@ def read_run(run: Run, secrets: Secrets = secretsmod.NONE) -> TestRun:
     output = secrets.redact(run.output)
     outcomes = {test: outcome for outcome, test in _OUTCOME_RE.findall(output)}
     return TestRun(run, count_tests(output), outcomes, shown(output, run))
+
+
+def _module_path(module: str, tracked: Collection[str]) -> str | None:
+    """The rig's file of a module a test imports from (``a.b`` -> ``a/b.py`` or ``src/a/b.py``)."""
+    base = module.replace(".", "/")
+    return next((p for p in (f"{base}.py", f"src/{base}.py") if p in tracked), None)

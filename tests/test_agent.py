@@ -20,7 +20,7 @@ from conftest import PYTEST, git
 from fake_llm import Answer, FakeLLM, script, text, tool
 from watchers import COMBO_CODE, make_rig
 
-from gastown.agents import checks
+from gastown.agents import checks, tools
 from gastown.agents import rig as rigmod
 from gastown.agents.agent import Agent, Limits, Trace
 from gastown.agents.worktree import prepare, remove
@@ -700,6 +700,31 @@ def test_a_new_functions_begun_reply_ends_with_a_docstring_of_the_beads_words_an
     assert start.split("\n", 2)[2] in (kept / "beatscore" / "scoring.py").read_text()  # the docstring stays
 
 
+def test_a_new_module_of_one_function_is_begun_at_it_and_gets_the_imports_its_body_uses(tmp_path, rig_path):
+    """Asked for the whole new module, the 1.5B's first reply to `slugify` was the test file."""
+    start = (
+        "beatscore/combo.py\n```python\ndef multiplier(streak: int) -> int:\n"
+        '    """Turns a streak of hits into a score multiplier."""\n'
+    )
+    body = "    return 1 + bisect.bisect((10, 25, 50), streak)\n```\n"  # no import: the writer adds it
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text(body)],
+        tool_mode="text",
+        template="chatml",
+        title="Add beatscore.combo",
+        description=(
+            "Create beatscore/combo.py with `multiplier(streak: int) -> int` that turns a streak of "
+            "hits into a score multiplier. The tests are in tests/test_combo.py."
+        ),
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert llm.requests[0]["prompt"].endswith("<|im_start|>assistant\n" + start)
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "combo.py").read_text().startswith("import bisect\n")
+
+
 def test_a_fresh_try_is_sampled_hotter_and_hotter_again_when_it_repeats_itself(tmp_path, rig_path):
     steps = tool("write_file", path="beatscore/steps.py", content="STEPS = ((50, 4), (25, 3), (10, 2))\n")
     missing = tool("read_file", path="beatscore/nothing.py")
@@ -1154,6 +1179,27 @@ def test_the_best_files_of_an_earlier_try_stay_when_the_budget_ends_after_a_star
     )
     assert outcome.status == "failed" and outcome.result["tries"] == 2
     assert "return word.upper()" in (kept / "beatscore" / "lexicon.py").read_text()  # put back, then restored
+
+
+def test_a_change_whose_tests_hang_is_cut_at_the_deadline_and_the_best_files_are_kept(tmp_path, lexicon_rig):
+    """A 1.5B's slugify hung its tests at 185 s of a 255 s budget; the run went on past the
+    eval's 300 s, and the answer passing 26 of 27 tests was lost with the bead."""
+    nearly = "def alpha(word):\n    return word.upper()\n"
+    hangs = "def alpha(word):\n    while True:\n        pass\n"
+    began = time.monotonic()
+    outcome, _, kept = run_bead(
+        tmp_path,
+        lexicon_rig,
+        [text(f"beatscore/lexicon.py\n```python\n{code}```\n") for code in (nearly, hangs)],
+        limits=Limits(max_wall_s=12),
+        title="Implement alpha and beta",
+        acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
+    )
+    took = time.monotonic() - began
+    assert outcome.status == "failed" and took < 12 + tools.LAST_RUN_SECONDS + 15, took  # not the rig's 600 s
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert any(r["kind"] == "tests" and r["timed_out"] for r in runs)  # the hanging run, cut
+    assert "return word.upper()" in (kept / "beatscore" / "lexicon.py").read_text()  # the best answer, kept
 
 
 def test_a_reply_that_holds_the_same_block_three_times_is_one_write_not_a_stuck_loop(tmp_path, rig_path):

@@ -92,6 +92,26 @@ def test_a_short_file_or_one_the_bead_is_not_about_is_shown_whole():
     assert focus.focus([("words.py", source)], (), (), {"nothing_here"}) == [("words.py", source)]
 
 
+def test_a_module_getting_a_new_function_is_cut_however_short_to_what_the_tests_call_and_a_list():
+    """Shown `wrap` whole above the place for `truncate`, every try of the 1.5B wrapped text
+    into lines; shown the others outlined with `...` bodies, it wrote bodies for them. Listed
+    in a comment, there is no body to copy and none to fill, and the signatures remain."""
+    module = long_module(5)
+    tests = "from words import word_2, word_9\n\ndef test_9():\n    assert word_9() == word_2()\n"
+    files = [("words.py", module), ("tests/test_words.py", tests)]
+    shown = dict(focus.focus(files, ["tests/test_words.py"], [], {"word_1", "word_9"}, adding={"words.py"}))
+    cut = shown["words.py"]
+    assert cut.startswith("# words.py has") and "#   word_1(text)  (lines" in cut  # named: still only listed
+    kept = module[module.index("def word_2(") :].split("\n\n\n")[0]
+    assert kept in cut and cut.count("def ") == 1  # what the tests call, whole; nothing else
+    assert shown["tests/test_words.py"] == tests
+    alone = [("words.py", module), ("tests/test_words.py", "from words import word_9\n")]
+    only = dict(focus.focus(alone, ["tests/test_words.py"], [], set(), adding={"words.py"}))["words.py"]
+    assert "Shown: its imports" in only and "def " not in only and "import re" in only
+    assert merge.merge(module, only + "\n\ndef word_9(text):\n    return text\n").text.startswith(module.rstrip())
+    assert dict(focus.focus(files, ["tests/test_words.py"], [], {"word_1"}))["words.py"] == module  # not adding
+
+
 def test_a_test_file_keeps_its_acceptance_tests_and_their_tables_and_the_code_what_they_call():
     files = [("test_words.py", TESTS), ("words.py", long_module())]
     shown = dict(focus.focus(files, ("test_words.py::test_word_5",), (), set()))

@@ -90,6 +90,35 @@ def test_one_function_the_tests_import_that_the_module_lacks_opens_the_reply():
     assert opening([TRUNCATE], [*files, cli], absent, [], {"truncate", "summary"}) is None  # and a change in cli.py
 
 
+SLUG = "Create the module textkit/slug.py with `slugify(text: str) -> str` that turns text into a slug."
+
+
+def test_a_new_module_of_one_function_the_tests_import_opens_the_reply_at_that_function():
+    """Asked for a whole new module, the 1.5B's first reply to `slugify` was its test file."""
+    created = [("textkit/slug.py", "slugify")]
+    start = 'def slugify(text: str) -> str:\n    """Turns text into a slug."""'
+    assert opening(["Add slugify", SLUG], [], created, ["textkit/slug.py"], {"slugify"}) == ("textkit/slug.py", start)
+    two = [*created, ("textkit/slug.py", "unslug")]
+    assert opening([SLUG + " And `unslug(slug: str) -> str`."], [], two, ["textkit/slug.py"], set()) is None
+    other = ["textkit/slug.py", "textkit/url.py"]  # a second new module: which to begin is not one function
+    assert opening([SLUG], [], created, other, {"slugify"}) is None
+    assert opening([SLUG], [], [], ["textkit/slug.py"], {"slugify"}) is None  # the tests import nothing named
+    cli = ("textkit/cli.py", "def summary(text):\n    return text\n")
+    assert opening([SLUG], [cli], created, ["textkit/slug.py"], {"slugify", "summary"}) is None  # cli.py too
+
+
+def test_a_signature_sentence_gives_the_docstring_what_follows_the_signature():
+    said = [
+        ("Add `f(x: int) -> int` that doubles x.", "Doubles x."),
+        ("In m.py add `f(x: int) -> int`: the double of x.", "The double of x."),
+        ("A function `f(x: int) -> int` returns x twice.", "Returns x twice."),
+        ("Add `f(x: int) -> int` to textkit/m.py, next to g().", ""),
+        ("Add `f(x: int) -> int`.", ""),
+    ]
+    for text, doc in said:
+        assert described(["title", text], "f", {"g"}, []) == (f'\n    """{doc}"""' if doc else ""), text
+
+
 def test_one_stub_the_bead_names_opens_the_reply_and_a_function_with_a_body_does_not():
     files = [("num/number.py", HOLES), ("num/wrap.py", WRAP)]
     header = '@functools.cache\ndef ordinal(\n    value: int,\n    gender: str = "male",\n) -> str:'

@@ -94,6 +94,25 @@ def test_the_best_answer_is_repaired_in_a_conversation_once_then_tries_start_fro
     assert tries.keep_best() is not None and (root / "words.py").read_text() == nearer  # the best kept at the end
 
 
+def test_a_repair_is_told_what_the_check_named_as_still_to_change_not_asked_for_the_line_at_fault(tmp_path):
+    """Asked which line of its code was at fault, the 1.5B sent reading_time back again: the
+    fault was summary() in another file, which no change had touched."""
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
+    tries = Tries(root, head, start=score_of({"failed": 4}, 0))
+    (root / "words.py").write_text(MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@"))
+    tries.written.add("words.py")
+    still = "\nStill to change: `shout` in words.py. Reply with words.py and `shout`, changed."
+    tries.scored(score_of({"passed": 3, "failed": 1}, 0), {"passed": 3, "failed": 1}, "E   assert 1 == 2", still)
+    tries.scored(score_of({"passed": 1, "failed": 3}, 0), {"passed": 1, "failed": 3}, "E   assert 0", "")  # worse
+    tries.end("the tests fail")
+    _, _, told = tries.begin_again("")
+    assert told.endswith(still.strip()) and "3 of 4 pass" in told and "which line" not in told
+    plain = Tries(root, head, start=score_of({"failed": 4}, 0))
+    _answer(plain, root, MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@"), passed=2)
+    assert "which line of your code" in plain.begin_again("")[2]  # nothing named: the line at fault
+
+
 def test_a_fresh_try_of_a_bug_fix_is_told_the_bugs_failure_not_the_new_bugs_of_the_last_answer(tmp_path):
     """The last answer broke a case the bead's code got right; the try starts from that code,
     so "handle that case" would send the model after a bug the code does not have."""

@@ -135,7 +135,7 @@ class Agent:
             shell_timeout=self.rig.shell_timeout,
             test_command=self.rig.test_command,
             test_timeout=self.rig.test_timeout,
-            **({"env": self.env} if self.env is not None else {}),
+            env=dict(os.environ) if self.env is None else self.env,
             secrets=self.secrets,
             python=_rig_python(self.rig.test_command),
             jail=self.jail,
@@ -243,6 +243,7 @@ class Agent:
         tools = openai_tools(names)
         shape = {"type": "json_object", "schema": schema.grammar_safe(call_schema(names))}
         budget = BeadBudget(self.limits.max_tokens, self.limits.max_wall_s)
+        state.sandbox.until = budget.deadline
         pace = Pace()  # how long the next call will take, from the calls so far
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0

@@ -154,6 +154,17 @@ def absent_names(root: Path, acceptance: Sequence[str], files: Sequence[str]) ->
     return absent
 
 
+def created_names(root: Path, acceptance: Sequence[str], missing: Sequence[str]) -> list[tuple[str, str]]:
+    """``(file, name)``: what the acceptance tests import from the modules in ``missing``."""
+    created: list[tuple[str, str]] = []
+    for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
+        path = root / test
+        if path.is_file() and test.endswith(".py"):
+            found = checks.imported_from(path.read_text(errors="replace"), missing)
+            created += [c for c in found if c not in created]
+    return created
+
+
 def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool) -> str:
     if wanted:
         return (
@@ -220,7 +231,9 @@ def first_messages(
     system = prompts.system_text(shared, prompts.read_docs(root, rig.docs), about)
     named = checks.named_files(texts, files, rig.is_test_path)
     whole = shown_files(root, acceptance, files, named)
-    shown = focus.focus(whole, acceptance, [] if now is None else focus.outcomes_failing(now.outcomes), about)
+    absent = absent_names(root, acceptance, files)
+    failing = [] if now is None else focus.outcomes_failing(now.outcomes)
+    shown = focus.focus(whole, acceptance, failing, about, adding={path for path, _ in absent})
     reference = for_reference(shown, named, about)
     if any(path in named for path, _ in shown):  # the files to change are shown: not what the tests do not use
         tests = [text for path, text in shown if rig.is_test_path(path) and path.endswith(".py")]
@@ -233,10 +246,10 @@ def first_messages(
     cut = [path for path, text in shown if text != found.get(path)] if role != "refinery" else []
     shown = [(path, gathered(text, about, path) if path in context else text) for path, text in shown]
     missing = missing_files(root, acceptance, files)
-    absent = absent_names(root, acceptance, files)
     code = [(path, text) for path, text in whole if not rig.is_test_path(path)]
     tested = [text for path, text in whole if path in {test.split("::")[0] for test in acceptance}]
-    start = opening(texts, code, absent, missing, about, tested) if tests_decide and acceptance and not wanted else None
+    new = absent + created_names(root, acceptance, missing)
+    start = opening(texts, code, new, missing, about, tested) if tests_decide and acceptance and not wanted else None
     task = prompts.bead_text(
         bead.to_dict(),
         list(rig.test_paths) if role != "refinery" else [],

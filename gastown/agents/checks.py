@@ -145,6 +145,21 @@ def missing_modules(source: str, files: Sequence[str]) -> list[str]:
     return missing
 
 
+def imported_from(source: str, paths: Collection[str]) -> list[tuple[str, str]]:
+    """``(file, name)`` for each ``from a.b import name`` in a test where ``a/b.py`` (or
+    ``src/a/b.py``) is one of ``paths``."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    found: list[tuple[str, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            path = _module_path(node.module, paths)
+            found += [(path, a.name) for a in node.names if path and a.name != "*" and (path, a.name) not in found]
+    return found
+
+
 def defined_names(source: str) -> set[str] | None:
     """Names a module defines at its top level (functions, classes, assignments, imports); None
     when it does not parse."""

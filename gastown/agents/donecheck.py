@@ -44,6 +44,7 @@ class DoneCheck:
     wanted: tuple[str, ...] = ()  # files the bead must leave written (the Refinery's test files)
     passed: checks.TestRun | None = None  # the run that held (the loop ends with it)
     failing: str = ""  # the first failure of the last test run: what a fresh try is told
+    missing: str = ""  # what the last test run showed is still to write (``still_missing``)
     test_s: float = 0.0  # how long the last test run took: the next change's will take as long
     found_functions: dict[str, set[str]] = field(default_factory=dict)  # by file, as the bead found it
     named: frozenset[str] = frozenset()  # the names the bead's text writes as code
@@ -93,8 +94,7 @@ class DoneCheck:
         found, broken = self.check_now()
         if self.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done", False
-        failing = [test for test, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
-        note = _broke(broken) + self.still_missing(failing)
+        note = _broke(broken) + self.missing
         return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(note)
 
     def run_tests(self) -> str:
@@ -108,7 +108,9 @@ class DoneCheck:
         self.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         self.passed = found if found.passed and not broken else None
         self.failing = "" if self.passed else testoutput.first_failure(found.shown, FAILURE_CHARS)
-        self.tries.scored(score_of(found.counts, len(broken)), found.counts, self.failing)
+        failing = [test for test, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
+        self.missing = "" if self.passed else self.still_missing(failing)
+        self.tries.scored(score_of(found.counts, len(broken)), found.counts, self.failing, self.missing)
         return found, broken
 
     def timed_run(self) -> tuple[checks.TestRun, list[str]]:

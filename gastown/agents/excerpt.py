@@ -59,12 +59,14 @@ def read_hint(path: str) -> str:
     return f"read_file {path}" if path else "read_file"
 
 
-def excerpt(source: str, keep: set[str], path: str = "") -> str | None:
+def excerpt(source: str, keep: set[str], path: str = "", adding: bool = False) -> str | None:
     """``source`` cut to its top-level functions in ``keep``, its imports, and the module-level
     names those functions use (with the assignments right above each: its tables), under a
     comment listing the rest. None when a class or a method is among what the bead is about
-    (``focus.outline`` shows those in their class), when nothing is kept, or when nothing
-    would be left out (the excerpt sent back would then be read as the whole file)."""
+    (``focus.outline`` shows those in their class), when nothing is kept (unless the bead is
+    ``adding`` a function to the module: then its imports and the list are what it needs),
+    or when nothing would be left out (the excerpt sent back would then be read as the whole
+    file)."""
     tree = parse(source)
     if tree is None:
         return None
@@ -72,7 +74,7 @@ def excerpt(source: str, keep: set[str], path: str = "") -> str | None:
     nodes = {getattr(n, "name", None): n for n in tree.body}
     kept = [n for n in tree.body if isinstance(n, functions) and n.name in keep]
     methods = {m.name for n in tree.body if isinstance(n, ast.ClassDef) for m in n.body if hasattr(m, "name")}
-    if not kept or any(isinstance(nodes.get(k), ast.ClassDef) or k in methods for k in keep):
+    if not (kept or adding) or any(isinstance(nodes.get(k), ast.ClassDef) or k in methods for k in keep):
         return None
     lines = source.splitlines()
     used = set(keep).union(*(names_in(n) for n in kept))
@@ -109,10 +111,11 @@ def excerpt(source: str, keep: set[str], path: str = "") -> str | None:
     if len(listed) > LISTED_IN_FULL:  # toolz's itertoolz: 41 signatures and gists, 900 tokens of every prompt
         listed = [f"#   {', '.join(brief[at : at + 6])}" for at in range(0, len(brief), 6)]
     names = ", ".join(f"{n.name} (lines {first_line(n)}-{n.end_lineno})" for n in kept)
+    names = f"{names} and what it uses" if names else "its imports"
     head = [
-        f"# {path or 'This file'} has {len(lines)} lines. Shown: {names} and what it uses, {AS_IN_THE_FILE}; "
+        f"# {path or 'This file'} has {len(lines)} lines. Shown: {names}, {AS_IN_THE_FILE}; "
         f"the rest is listed here ({read_hint(path)} with start_line and end_line shows any part).",
-        "# Send back only the functions you change: the rest of the file stays as it is.",
+        "# Send back only the functions you add or change: the rest of the file stays as it is.",
     ]
     if listed:
         head += ["# Also in it (do not send these back):", *listed]
@@ -126,7 +129,9 @@ def excerpt(source: str, keep: set[str], path: str = "") -> str | None:
     for run in filter(None, runs):  # each run as the file has it, comments and blank lines too
         body += ["", "", *lines[first_line(run[0]) - 1 : run[-1].end_lineno or run[-1].lineno]]
     text = "\n".join(head + body[1:]) + "\n"
-    return text if merge.is_fragment(source, text) else None
+    # copied back, an excerpt must read as a part of the file (merge.py), not all of it; one
+    # of only imports defines nothing, and a reply adds its new function to it
+    return text if (adding and not kept) or merge.is_fragment(source, text) else None
 
 
 def _is_docstring(node: ast.stmt) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from gastown.agents.excerpt import assigned, excerpt, first_doc_line, first_line, names_in, parse, read_hint
 from gastown.agents.merge import docstring
@@ -310,6 +310,7 @@ def focus(
     tests: Sequence[str],
     failing: Sequence[str],
     named: Iterable[str],
+    adding: Collection[str] = (),
 ) -> list[tuple[str, str]]:
     """The files shown to a model, each long Python file cut to what the bead is about: an
     excerpt, or an outline.
@@ -319,18 +320,25 @@ def focus(
     acceptance tests it holds (by id; else the failing ones that use a named function; else
     all failing ones) and the module-level names they use; a code file keeps what those tests
     use and what the bead names. A file no longer than OUTLINE_LINES, or one where nothing is
-    chosen, is shown whole."""
+    chosen, is shown whole. A module in ``adding`` (the tests import a function it lacks) is
+    an excerpt whatever its length, keeping only what the tests call: asked to add a function
+    beside others shown whole, a small model writes the one above it again (every try of the
+    starter suite's `truncate`, in three runs, wrapped text into lines like `wrap`); shown
+    them outlined, it wrote bodies for their ``...`` (`reading-time`'s `sentence_count`)."""
     by_file: dict[str, list[str]] = {}
     for test in tests:
         by_file.setdefault(test.split("::")[0], []).append(test)
     wanted = set(named)
-    used: set[str] = set(wanted)
+    called: set[str] = set()  # what the chosen tests call
+    every_call: set[str] = set()  # what any acceptance test calls (the chosen ones may be none yet)
     chosen_tests: dict[str, set[str]] = {}
     sources = dict(files)
     for path, ids in by_file.items():
         source = sources.get(path)
         if source is None or not path.endswith(".py"):
             continue
+        tree = parse(source)
+        every_call |= _called(tree) if tree is not None else set()
         picked = [t for t in ids if "::" in t]
         if not picked:  # the whole file: its failing tests, those about the bead's names first
             here = [t for t in failing if t.split("::")[0] == path]
@@ -339,10 +347,16 @@ def focus(
         if functions:
             names, calls = uses(source, functions)
             chosen_tests[path] = functions | names
-            used |= calls
+            called |= calls
+    used = wanted | called
     shown: list[tuple[str, str]] = []
     for path, text in files:
-        if not path.endswith(".py") or text.count("\n") <= OUTLINE_LINES:
+        short = text.count("\n") <= OUTLINE_LINES
+        tested = every_call & defined(text)
+        if path in adding and path.endswith(".py") and (short or not tested):
+            shown.append((path, excerpt(text, tested, path, adding=True) or outline(text, tested, path)))
+            continue
+        if not path.endswith(".py") or short:
             shown.append((path, text))
             continue
         keep = chosen_tests.get(path)

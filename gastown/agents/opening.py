@@ -13,9 +13,11 @@ Only for a function that has no body to copy: one the tests import that the modu
 ``def`` line of a function it must fix, the model copied the body below it: on the starter
 suite's `camel-case`, 3 of 5 replies sent the function back as it was and none passed,
 against 3 of 5 passing without. So a fix gets no opening. Nor does a bead with more than
-one such function, a new module to write, or a function of another module to change:
-shown the start of one of its two changes, the model made only that one (`reading-time`,
-4 of 4).
+one such function, or a function of another module to change: shown the start of one of
+its two changes, the model made only that one (`reading-time`, 4 of 4). A new module of
+one function is begun at that function (the writer adds the standard-library imports its
+body uses, see imports.py): asked for the whole new module, the 1.5B's first reply to
+`slugify` was its test file, sent back as the module.
 
 Shown as the prompt's last section, the start holds at 0.2 and loses its hold at 0.7, in
 fresh tries: the 1.5B sent the module back as it was in 4 of 8 of `truncate`'s. So the
@@ -48,6 +50,8 @@ DOC_CHARS = 700  # of the bead's text in a new function's docstring
 EXAMPLES = 4  # calls the tests assert, shown in it as doctest examples
 EXAMPLE_CHARS = 80  # the longest call or value an example shows
 DOC_WIDTH = 88  # where the docstring's lines wrap
+# verbs a sentence goes on with after a signature to say what the function does
+_DOES = frozenset({"returns", "gives", "turns", "computes", "counts", "splits", "joins", "makes"})
 
 
 def opening(
@@ -59,24 +63,25 @@ def opening(
     tests: Sequence[str] = (),
 ) -> tuple[str, str] | None:
     """``(path, first lines)`` of the reply when the bead adds exactly one function: one of
-    ``absent`` (``(path, name)`` the tests import and the module lacks) whose signature the
-    bead's ``texts`` give in backticks, or else one stub among ``files`` (whole rig files,
-    ``(path, text)``) whose name is in ``names`` (the names the bead's text writes as code);
-    None otherwise, and None when ``names`` holds a function of another of ``files``. A
-    function of the same module may be named ("next to wrap() and fill()"): what the bead
-    says of its neighbours is mostly "keep them". A new function's first lines end with a
-    docstring (``described``) made of ``texts`` and ``tests`` (the acceptance tests' sources)."""
+    ``absent`` (``(path, name)`` the tests import and the module lacks, or the one module of
+    ``missing``, not written yet) whose signature the bead's ``texts`` give in backticks, or
+    else one stub among ``files`` (whole rig files, ``(path, text)``) whose name is in
+    ``names`` (the names the bead's text writes as code); None otherwise, and None when
+    ``names`` holds a function of another of ``files``. A function of the same module may be
+    named ("next to wrap() and fill()"): what the bead says of its neighbours is mostly "keep
+    them". A new function's first lines end with a docstring (``described``) made of
+    ``texts`` and ``tests`` (the acceptance tests' sources)."""
     names, texts = set(names), list(texts)
-    if missing:
-        return None
     shown = dict(files)
     if absent:
-        if len(absent) != 1 or absent[0][0] not in shown:
-            return None
         path, name = absent[0]
+        if len(absent) != 1 or any(m != path for m in missing) or path not in shown.keys() | set(missing):
+            return None
         signature = signature_in(texts, name)
-        neighbours = definitions(shown[path]) - {name}
+        neighbours = definitions(shown.get(path, "")) - {name}
         found = (path, f"def {signature}:{described(texts, name, neighbours, tests)}") if signature else None
+    elif missing:
+        return None  # a new module, and nothing says which of its functions to begin
     else:
         holes = [(path, header) for path, text in files if path.endswith(".py") for header in stub_headers(text, names)]
         found = holes[0] if len(holes) == 1 else None
@@ -113,14 +118,18 @@ def signature_in(texts: Iterable[str], name: str) -> str | None:
 def described(texts: Sequence[str], name: str, neighbours: set[str], tests: Sequence[str]) -> str:
     """The docstring of a new function ``name``, indented below its ``def`` line ("" when
     there is nothing to say): the sentences of the bead's text after its title that say what
-    the function does — not the one giving its signature, nor those naming a file or calling
-    one of the module's other functions (``neighbours``: "keep wrap() as it is") — and up to
-    EXAMPLES calls of it that ``tests`` assert equal to a literal, as doctest examples."""
+    the function does — of the one giving its signature only what follows it ("that ..."),
+    and none naming a file or calling one of the module's other functions (``neighbours``:
+    "keep wrap() as it is") — and up to EXAMPLES calls of it that ``tests`` assert equal to
+    a literal, as doctest examples."""
     signature = re.compile(_SIGNATURE_RE.format(name=re.escape(name)))
     said: list[str] = []
     sentences = (s for text in texts[1:] for s in _SENTENCE_RE.split(" ".join((text or "").split())))
     for sentence in sentences:
-        if not sentence or signature.search(sentence) or _names_a_file(sentence) or not _quotable(sentence):
+        given = signature.search(sentence)
+        if given is not None:  # "... a function `f(x) -> str` that turns x into ...": what follows is what it does
+            sentence = _what_follows(sentence[given.end() :])
+        if not sentence or _names_a_file(sentence) or not _quotable(sentence):
             continue
         if any(re.search(rf"(?<![\w.]){re.escape(other)}\(|`{re.escape(other)}`", sentence) for other in neighbours):
             continue  # "Keep wrap() as it is": the work around the function, not the function
@@ -138,6 +147,23 @@ def described(texts: Sequence[str], name: str, neighbours: set[str], tests: Sequ
         return f'\n    """{lines[0]}"""'
     body = "\n".join(f"    {line}" if line else "" for line in lines)
     return f'\n    """{body.lstrip()}\n    """'
+
+
+def _what_follows(rest: str) -> str:
+    """What a sentence says after a function's signature, as a sentence of its own ("that
+    turns x into y." or ": the x of y." -> "Turns x into y.", "The x of y."); "" when it does
+    not go on to say what it does ("to textkit/wrap.py, next to wrap().")."""
+    rest = rest.strip()
+    first, _, more = rest.partition(" ")
+    if rest.startswith(":"):  # "add `f(x) -> int`: the minutes needed to ..."
+        said = rest[1:].strip()
+    elif first in ("that", "which"):
+        said = more.strip()
+    elif first in _DOES:
+        said = rest
+    else:
+        return ""
+    return said[:1].upper() + said[1:]
 
 
 def examples(tests: Sequence[str], name: str) -> list[tuple[str, str]]:

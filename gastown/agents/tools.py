@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ READ_LIMIT = 20000
 LONG_FILE = 200  # lines: a whole read longer than this says how to read a range
 MODULES_SEARCHED = 2000  # files looked through for the home of a fragment sent under a made-up path
 SEARCH_SIZE_LIMIT = 1_000_000
+LAST_RUN_SECONDS = 10.0  # a test run past the bead's deadline (the last one, judging what is kept) still gets this
 # Never shown to a model, even when a project forgot to ignore them (a venv made before
 # Python 3.13 carries no .gitignore of its own).
 NEVER_LISTED = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".mypy_cache", ".tox"}
@@ -88,6 +90,7 @@ class Sandbox:
     secrets: Secrets | None = None  # default: the secrets of ``env`` found by their names
     python: Sequence[str] = ()  # the rig's interpreter, when its tests run on another than gastown's
     jail: Jail = field(default_factory=Jail)  # how commands run (see jail)
+    until: float | None = None  # the bead's deadline (time.monotonic()): no test run outlasts it
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -466,7 +469,12 @@ class Sandbox:
         """The rig's test command (with ``args`` appended: test ids, runner options)."""
         if not self.test_command:
             raise ToolError("this rig has no test command")
-        run = self._run([*self.test_command, *args], self.test_timeout)
+        timeout = self.test_timeout
+        if self.until is not None:
+            # a change whose tests hang (a model's `while` that never ends) must not take the
+            # time the bead needs to keep its best files and commit them
+            timeout = max(LAST_RUN_SECONDS, min(timeout, self.until - time.monotonic()))
+        run = self._run([*self.test_command, *args], timeout)
         counts = count_tests(run.output)
         status = "timed out" if run.timed_out else f"exit {run.exit_code}"
         summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no test counts found"

@@ -17,8 +17,11 @@ as the bead found them (some of the failing tests pass now), the next try starts
 files are put back, and the first prompt is followed by that answer's code, as the model's
 own reply, and the failure it still has, as the answer to it — a near miss (five tests of
 six) is closer to done than a new answer. (Shown both inside the first prompt, a small
-model echoed them back word for word.) Only once a bead (``REPAIRS``): asked to repair its
-own code, a small model mostly sends it back unchanged, and a new answer costs no more.
+model echoed them back word for word.) When the check named what that answer still lacks
+(a function the bead asks to change that no change touched: see DoneCheck.still_missing),
+the repair is told that, not asked for the line at fault. Only once a bead (``REPAIRS``):
+asked to repair its own code, a small model mostly sends it back unchanged, and a new
+answer costs no more.
 Otherwise the try starts from the bead's files. An answer that sent the code back as it was
 (a bug fix that fixed nothing: the same code, its docstring dropped) is told so, and asked
 to name the line at fault before the code: the same prompt again would get the same reply,
@@ -73,6 +76,7 @@ class Tries:
     told: str = ""  # what that try's first prompt ends with besides the failure (a repeated reply)
     start: Score | None = None  # the score of the files as the bead found them (None: not run)
     best_run: tuple[Mapping[str, int], str] = ({}, "")  # the best run's counts and first failure
+    best_missing: str = ""  # what the check said the best run's files still lack (DoneCheck.still_missing)
     repairs: int = 0  # tries that started from the best answer so far
     sent_back: tuple[str, ...] = ()  # files the last try's answer sent back with their code as it was
     found_failing: str = ""  # the first failure of the files as the bead found them
@@ -82,12 +86,15 @@ class Tries:
         if self.start is not None and self.best is None:
             self.best = (self.start, {})  # no try may end the bead worse off than it began
 
-    def scored(self, score: Score, counts: Mapping[str, int] | None = None, failing: str = "") -> None:
+    def scored(
+        self, score: Score, counts: Mapping[str, int] | None = None, failing: str = "", missing: str = ""
+    ) -> None:
         """A test run of the files as they stand; the best so far keeps its files, its
-        counts and its first failure (``failing``)."""
+        counts, its first failure (``failing``) and what it still lacks (``missing``)."""
         if self.best is None or score > self.best[0]:
             self.best = (score, {path: _read_bytes(self.root / path) for path in self.written})
             self.best_run = (dict(counts or {}), failing)
+            self.best_missing = missing
         self.score = score
 
     def began(self, counts: Mapping[str, int], failing: str) -> None:
@@ -188,12 +195,16 @@ class Tries:
             return None
         passed = counts.get("passed", 0)
         ran = passed + counts.get("failed", 0) + counts.get("errors", 0)
-        return code.rstrip(), (
-            f"The tests ran after that change: {passed} of {ran} pass. It still fails this test:\n"
-            f"```text\n{gist}\n```\n"
+        # what is still to write, where the check named it: the fault is no line of this code (asked
+        # for one, the 1.5B sent reading_time back again where the bead's summary() was never changed)
+        ask = self.best_missing.strip() or (
             "Sent back as it is, it fails the same way. First write one sentence saying which line of your "
             "code gives this result; then the file's path on one line and a code block holding the functions "
             "you change, corrected, keeping what already works."
+        )
+        return code.rstrip(), (
+            f"The tests ran after that change: {passed} of {ran} pass. It still fails this test:\n"
+            f"```text\n{gist}\n```\n{ask}"
         )
 
     def keep_best(self) -> Score | None:

@@ -665,6 +665,15 @@ def test_a_function_to_fill_gets_the_start_of_the_reply_and_one_to_fix_does_not(
     assert first_prompt(llm).endswith(with_docstring) is opens
 
 
+def run_begun(tmp_path: Path, rig_path: Path, body: str, start: str, **fields: object) -> tuple[object, Path]:
+    """A bead whose reply the agent begins with ``start`` (a chatml template's completion) and
+    the model goes on with ``body``: asserts the begun prompt and that the bead is done."""
+    outcome, llm, kept = run_bead(tmp_path, rig_path, [text(body)], tool_mode="text", template="chatml", **fields)
+    assert llm.requests[0]["prompt"].endswith("<|im_start|>assistant\n" + start)
+    assert outcome.status == "done", outcome.reason
+    return outcome, kept
+
+
 def test_a_new_functions_begun_reply_ends_with_a_docstring_of_the_beads_words_and_the_tests_examples(
     tmp_path, rig_path
 ):
@@ -682,12 +691,11 @@ def test_a_new_functions_begun_reply_ends_with_a_docstring_of_the_beads_words_an
         "    >>> bonus('perfect')\n    50\n    >>> bonus('good')\n    0\n"
         '    """\n'
     )
-    outcome, llm, kept = run_bead(
+    outcome, kept = run_begun(
         tmp_path,
         rig_path,
-        [text('    return 50 if grade_name == "perfect" else 0\n```\n')],
-        tool_mode="text",
-        template="chatml",
+        '    return 50 if grade_name == "perfect" else 0\n```\n',
+        start,
         title="Add a bonus to beatscore.scoring",
         description=(
             "Add `bonus(grade_name: str) -> int` to beatscore/scoring.py. "
@@ -695,8 +703,6 @@ def test_a_new_functions_begun_reply_ends_with_a_docstring_of_the_beads_words_an
         ),
         acceptance_tests=("tests/test_bonus.py",),
     )
-    assert llm.requests[0]["prompt"].endswith("<|im_start|>assistant\n" + start)
-    assert outcome.status == "done", outcome.reason
     assert start.split("\n", 2)[2] in (kept / "beatscore" / "scoring.py").read_text()  # the docstring stays
 
 
@@ -707,12 +713,11 @@ def test_a_new_module_of_one_function_is_begun_at_it_and_gets_the_imports_its_bo
         '    """Turns a streak of hits into a score multiplier."""\n'
     )
     body = "    return 1 + bisect.bisect((10, 25, 50), streak)\n```\n"  # no import: the writer adds it
-    outcome, llm, kept = run_bead(
+    outcome, kept = run_begun(
         tmp_path,
         rig_path,
-        [text(body)],
-        tool_mode="text",
-        template="chatml",
+        body,
+        start,
         title="Add beatscore.combo",
         description=(
             "Create beatscore/combo.py with `multiplier(streak: int) -> int` that turns a streak of "
@@ -720,8 +725,6 @@ def test_a_new_module_of_one_function_is_begun_at_it_and_gets_the_imports_its_bo
         ),
         acceptance_tests=("tests/test_combo.py",),
     )
-    assert llm.requests[0]["prompt"].endswith("<|im_start|>assistant\n" + start)
-    assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "combo.py").read_text().startswith("import bisect\n")
 
 
@@ -1181,6 +1184,7 @@ def test_the_best_files_of_an_earlier_try_stay_when_the_budget_ends_after_a_star
     assert "return word.upper()" in (kept / "beatscore" / "lexicon.py").read_text()  # put back, then restored
 
 
+@pytest.mark.slow
 def test_a_change_whose_tests_hang_is_cut_at_the_deadline_and_the_best_files_are_kept(tmp_path, lexicon_rig):
     """A 1.5B's slugify hung its tests at 185 s of a 255 s budget; the run went on past the
     eval's 300 s, and the answer passing 26 of 27 tests was lost with the bead."""
@@ -1196,7 +1200,7 @@ def test_a_change_whose_tests_hang_is_cut_at_the_deadline_and_the_best_files_are
         acceptance_tests=("tests/test_lexicon.py::test_alpha", "tests/test_lexicon.py::test_beta"),
     )
     took = time.monotonic() - began
-    assert outcome.status == "failed" and took < 12 + tools.LAST_RUN_SECONDS + 15, took  # not the rig's 600 s
+    assert outcome.status == "failed" and took < 12 + tools.LATE_RUN_SECONDS + 15, took  # not the rig's 600 s
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     assert any(r["kind"] == "tests" and r["timed_out"] for r in runs)  # the hanging run, cut
     assert "return word.upper()" in (kept / "beatscore" / "lexicon.py").read_text()  # the best answer, kept
@@ -1393,9 +1397,13 @@ def test_four_replies_in_a_row_without_code_end_the_bead_across_its_tries(tmp_pa
     assert len(llm.requests) == 4 and outcome.result["tries"] == 2
 
 
-def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_touched_says_so(tmp_path, rig_path):
+@pytest.mark.parametrize("sent_back", [False, True], ids=["left-alone", "sent-back-with-a-docstring"])
+def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_touched_says_so(
+    tmp_path, rig_path, sent_back
+):
     """A change across two files: the 1.5B added reading_time to stats.py, nine tests of ten
-    passed, and in nine runs it never touched cli.py's summary(), which the tenth calls."""
+    passed, and in nine runs it never touched cli.py's summary(), which the tenth calls; once
+    it sent cli.py back beside it with only a docstring changed: no change to its code."""
     (rig_path / "beatscore" / "words.py").write_text("def shout(word: str) -> str:\n    return word\n")
     (rig_path / "tests" / "test_loud.py").write_text(
         "from beatscore.scoring import loudness\nfrom beatscore.words import shout\n\n\n"
@@ -1406,11 +1414,12 @@ def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_to
     git(rig_path, "commit", "--quiet", "-m", "loud")
     loudness = "def loudness(word: str) -> int:\n    return len(word)\n"
     shout = 'def shout(word: str) -> str:\n    return word.upper() + "!"\n'
+    same = 'beatscore/words.py\n```python\ndef shout(word: str) -> str:\n    """Shout."""\n    return word\n```\n'
     outcome, llm, _ = run_bead(
         tmp_path,
         rig_path,
         [
-            text(f"beatscore/scoring.py\n```python\n{loudness}```\n"),
+            text(f"beatscore/scoring.py\n```python\n{loudness}```\n" + (same if sent_back else "")),
             text(f"beatscore/words.py\n```python\n{shout}```\n"),
         ],
         title="Loudness",
@@ -1421,9 +1430,13 @@ def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_to
         acceptance_tests=("tests/test_loud.py",),
     )
     assert outcome.status == "done", outcome.reason
-    told = tool_results(llm, 1)[-1]
+    if sent_back:  # a write that changed no code ends the try: the repair of the best answer is told
+        told = hint(llm, 1)
+        assert outcome.result["tries"] == 2 and "which line of your code" not in told
+    else:
+        told = tool_results(llm, 1)[-1]
+        assert outcome.result["tries"] == 1  # told what is left, the try went on: no new answer from scratch
     assert "Still to change: `shout` in beatscore/words.py" in told and "test_a_shout_is_loud calls it" in told
-    assert outcome.result["tries"] == 1  # told what is left, the try went on: no new answer from scratch
 
 
 def test_a_loop_that_ends_without_passing_leaves_its_best_files_not_its_last(tmp_path, lexicon_rig):

@@ -110,6 +110,25 @@ def test_a_module_getting_a_new_function_is_cut_however_short_to_what_the_tests_
     assert "Shown: its imports" in only and "def " not in only and "import re" in only
     assert merge.merge(module, only + "\n\ndef word_9(text):\n    return text\n").text.startswith(module.rstrip())
     assert dict(focus.focus(files, ["tests/test_words.py"], [], {"word_1"}))["words.py"] == module  # not adding
+    long = long_module()  # past OUTLINE_LINES: the same rule, not the named functions kept too
+    later = ("tests/test_words.py", tests.replace("word_9", "word_99"))
+    cut = dict(focus.focus([("words.py", long), later], ["tests/test_words.py"], [], {"word_1"}, {"words.py"}))
+    assert cut["words.py"].count("def ") == 1 and "def word_2(" in cut["words.py"]
+
+
+def test_a_short_module_getting_a_new_function_beside_a_class_the_tests_use_stays_whole():
+    """No excerpt holds a class (see excerpt); outlined, its `...` bodies would be filled in."""
+    module = "class Box:\n    def split(self):\n        return []\n\n\ndef wrap(text):\n    return [text]\n"
+    tests = "from boxes import Box, pack\n\ndef test_pack():\n    assert pack(Box()) == 'a b'.split()\n"
+    files = [("boxes.py", module), ("tests/test_boxes.py", tests)]
+    assert dict(focus.focus(files, ["tests/test_boxes.py"], [], set(), adding={"boxes.py"}))["boxes.py"] == module
+    calls_a_method = tests.replace("Box, ", "").replace("Box()", "None")  # `.split()` is no call of Box.split
+    shown = dict(
+        focus.focus(
+            [files[0], ("tests/test_boxes.py", calls_a_method)], ["tests/test_boxes.py"], [], set(), {"boxes.py"}
+        )
+    )
+    assert "#   class Box" in shown["boxes.py"] and "def " not in shown["boxes.py"]
 
 
 def test_a_test_file_keeps_its_acceptance_tests_and_their_tables_and_the_code_what_they_call():

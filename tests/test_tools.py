@@ -8,6 +8,7 @@ import pytest
 from conftest import PYTEST, git
 
 from gastown.agents.commands import count_tests
+from gastown.agents.excerpt import excerpt
 from gastown.agents.jail import Jail, Policy
 from gastown.agents.tools import Sandbox, ToolError
 
@@ -129,6 +130,28 @@ def test_run_tests_counts(sandbox):
     text, run, counts = sandbox.run_tests()
     assert run.exit_code == 0 and counts == {"passed": 3, "failed": 1, "errors": 0, "skipped": 0}
     assert "3 passed, 1 failed" in text
+
+
+def test_an_excerpt_of_only_imports_sent_back_alone_is_refused_and_with_a_new_function_is_merged(sandbox):
+    module = '"""Words."""\nimport re\n\n\ndef keep(word):\n    return re.sub("x", "", word)\n'
+    (sandbox.root / "src" / "words.py").write_text(module)
+    shown = excerpt(module, set(), "src/words.py", adding=True)
+    assert shown is not None and "Shown: its imports" in shown
+    with pytest.raises(ToolError, match="as the prompt showed it"):
+        sandbox.write_file("src/words.py", shown)
+    assert (sandbox.root / "src" / "words.py").read_text() == module
+    sandbox.write_file("src/words.py", shown + "\n\ndef shout(word):\n    return word.upper()\n")
+    written = (sandbox.root / "src" / "words.py").read_text()
+    assert "def keep(word):" in written and "def shout(word):" in written
+
+
+def test_a_test_run_stops_at_the_rigs_timeout_or_the_deadline_whichever_is_first(sandbox):
+    hangs = dataclasses.replace(sandbox, test_command=["python", "-c", "import time; time.sleep(60)"], test_timeout=1.0)
+    began = time.monotonic()
+    _, run, _ = hangs.run_tests(until=began - 100)  # past its deadline: the rig's 1 s still bounds it
+    assert run.timed_out and time.monotonic() - began < 5
+    _, run, _ = hangs.run_tests(until=began + 1000)
+    assert run.timed_out and time.monotonic() - began < 10  # a far deadline: the rig's timeout
 
 
 def test_what_commands_print_names_the_worktrees_files_as_dot_relative_paths(sandbox):

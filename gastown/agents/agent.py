@@ -243,7 +243,7 @@ class Agent:
         tools = openai_tools(names)
         shape = {"type": "json_object", "schema": schema.grammar_safe(call_schema(names))}
         budget = BeadBudget(self.limits.max_tokens, self.limits.max_wall_s)
-        state.sandbox.until = budget.deadline
+        state.done.until = budget.deadline  # the last run (``final``), of the files kept, has the rig's timeout
         pace = Pace()  # how long the next call will take, from the calls so far
         shrinks = 0
         failed_in_a_row = prose_in_a_row = 0

@@ -129,13 +129,21 @@ def unused_by_tests(tests: Sequence[str], reference: Sequence[str], files: Seque
     return [p for p in reference if p not in used]
 
 
+def test_sources(root: Path, acceptance: Sequence[str]) -> list[tuple[str, str]]:
+    """``(path, source)`` of each acceptance test file that exists, once each (a path or an id's file)."""
+    found: list[tuple[str, str]] = []
+    for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
+        path = root / test
+        if test.endswith(".py") and path.is_file():
+            found.append((test, path.read_text(errors="replace")))
+    return found
+
+
 def missing_files(root: Path, acceptance: Sequence[str], files: Sequence[str]) -> list[str]:
     """Rig modules the acceptance tests import that do not exist yet."""
     missing: list[str] = []
-    for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
-        path = root / test
-        if path.is_file() and test.endswith(".py"):
-            missing += [m for m in checks.missing_modules(path.read_text(errors="replace"), files) if m not in missing]
+    for _, source in test_sources(root, acceptance):
+        missing += [m for m in checks.missing_modules(source, files) if m not in missing]
     return missing
 
 
@@ -147,21 +155,16 @@ def absent_names(root: Path, acceptance: Sequence[str], files: Sequence[str]) ->
         return target.read_text(errors="replace") if target.is_file() else None
 
     absent: list[tuple[str, str]] = []
-    for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
-        source = read(test) if test.endswith(".py") else None
-        if source is not None:
-            absent += [a for a in checks.missing_names(source, read, files) if a not in absent]
+    for _, source in test_sources(root, acceptance):
+        absent += [a for a in checks.missing_names(source, read, files) if a not in absent]
     return absent
 
 
 def created_names(root: Path, acceptance: Sequence[str], missing: Sequence[str]) -> list[tuple[str, str]]:
     """``(file, name)``: what the acceptance tests import from the modules in ``missing``."""
     created: list[tuple[str, str]] = []
-    for test in dict.fromkeys(t.split("::")[0] for t in acceptance):
-        path = root / test
-        if path.is_file() and test.endswith(".py"):
-            found = checks.imported_from(path.read_text(errors="replace"), missing)
-            created += [c for c in found if c not in created]
+    for _, source in test_sources(root, acceptance):
+        created += [c for c in checks.imported_from(source, missing) if c not in created]
     return created
 
 
@@ -233,15 +236,19 @@ def first_messages(
     whole = shown_files(root, acceptance, files, named)
     absent = absent_names(root, acceptance, files)
     failing = [] if now is None else focus.outcomes_failing(now.outcomes)
-    shown = focus.focus(whole, acceptance, failing, about, adding={path for path, _ in absent})
-    reference = for_reference(shown, named, about)
+    adding = {path for path, _ in absent}
+    shown = focus.focus(whole, acceptance, failing, about, adding=adding)
+    # a module the tests import a new function from is where to write, though its excerpt
+    # may define nothing the text names
+    reference = [path for path in for_reference(shown, named, about) if path not in adding]
     if any(path in named for path, _ in shown):  # the files to change are shown: not what the tests do not use
         tests = [text for path, text in shown if rig.is_test_path(path) and path.endswith(".py")]
         left_out = unused_by_tests(tests, [p for p in reference if not rig.is_test_path(p)], files)
         shown = [(path, text) for path, text in shown if path not in left_out]
     context = gathering(shown, named)
-    # a long module cut to what the bead is about loses its long docstrings too (a Polecat's
-    # replies copied them: 41% of what the 1.5B wrote on humanize); a short one stays as it is
+    # a module cut to what the bead is about (a long one, or one getting a new function) loses
+    # its long docstrings too (a Polecat's replies copied them: 41% of what the 1.5B wrote on
+    # humanize); one shown whole keeps them
     found = dict(whole)
     cut = [path for path, text in shown if text != found.get(path)] if role != "refinery" else []
     shown = [(path, gathered(text, about, path) if path in context else text) for path, text in shown]

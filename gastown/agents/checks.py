@@ -306,19 +306,20 @@ class Checks:
             if outcome in ("PASSED", "XFAIL") and not any(selects(a, test) for a in self.acceptance)
         )
 
-    def run(self) -> TestRun:
-        """The acceptance tests plus the kept ones (or the rig's whole command when unscoped)."""
+    def run(self, until: float | None = None) -> TestRun:
+        """The acceptance tests plus the kept ones (or the rig's whole command when unscoped),
+        stopped at ``until`` (``time.monotonic()``) if they run that long."""
         if not self.scoped:
-            return self._run([])
-        return self._run([*self.acceptance, *self.kept])
+            return self._run([], until=until)
+        return self._run([*self.acceptance, *self.kept], until=until)
 
-    def _run(self, args: list[str], report: str = "-rfE") -> TestRun:
+    def _run(self, args: list[str], report: str = "-rfE", until: float | None = None) -> TestRun:
         # -rA lists every test's outcome (the baseline needs them); -rfE only the failures,
         # without the captured output of passing tests that -rA also prints
         # -l: each failing frame's local values (the test's inputs), which a model needs to
         # see what the code was given, not only what it returned
         extra = [report, "--tb=short", "-l", *args] if is_pytest(self.sandbox.test_command) else []
-        return read_run(self.sandbox.run_tests(extra)[1], self.secrets)
+        return read_run(self.sandbox.run_tests(extra, until)[1], self.secrets)
 
     def regressions(self, found: TestRun) -> list[str]:
         """Kept tests that do not pass any more (a test file that no longer imports breaks them all)."""

@@ -22,7 +22,7 @@ from gastown.agents.commands import tail
 from gastown.agents.rig import Rig, pytest_setup_changed
 from gastown.agents.tally import Tally, Trace
 from gastown.agents.tools import Sandbox
-from gastown.agents.tries import Tries, score_of
+from gastown.agents.tries import Tries, code_as_found, score_of
 from gastown.agents.worktree import Worktree
 from gastown.town.riggit import RigGit
 
@@ -45,6 +45,7 @@ class DoneCheck:
     passed: checks.TestRun | None = None  # the run that held (the loop ends with it)
     failing: str = ""  # the first failure of the last test run: what a fresh try is told
     missing: str = ""  # what the last test run showed is still to write (``still_missing``)
+    until: float | None = None  # the loop's deadline (``time.monotonic()``): no run of the loop outlasts it
     test_s: float = 0.0  # how long the last test run took: the next change's will take as long
     found_functions: dict[str, set[str]] = field(default_factory=dict)  # by file, as the bead found it
     named: frozenset[str] = frozenset()  # the names the bead's text writes as code
@@ -116,7 +117,7 @@ class DoneCheck:
     def timed_run(self) -> tuple[checks.TestRun, list[str]]:
         """One timed run of the bead's tests: the run and the tests that passed before and fail now."""
         began = time.monotonic()
-        found = self.tests.run()
+        found = self.tests.run(self.until)
         self.test_s = time.monotonic() - began
         self.tally.tests_s += self.test_s
         return found, self.tests.regressions(found)
@@ -158,12 +159,13 @@ class DoneCheck:
 
     def unchanged_calls(self, failing: Sequence[str], files: Sequence[str]) -> list[tuple[str, str, str]]:
         """``(test, file, name)`` for the ``failing`` tests (their ids): see checks.called_unchanged.
-        A file counts as changed while it differs from the bead's start."""
+        A file counts as changed while its code differs from the bead's start: one sent back
+        with only its docstrings or layout changed was not (the 1.5B sent cli.py back so,
+        beside its `reading_time`, and `summary` in it was never named)."""
         if not self.named or not failing:
             return []
         root = self.sandbox.root
-        repo = RigGit(root)
-        changed = {p for p in self.tries.written if _text(root / p) != repo.read_at("HEAD", p)}
+        changed = {p for p in self.tries.written if not code_as_found(root, p)}
         found: dict[tuple[str, str], str] = {}
         for test_file in dict.fromkeys(t.split("::")[0] for t in self.acceptance):
             source = _text(root / test_file) if test_file.endswith(".py") else None

@@ -111,7 +111,8 @@ def excerpt(source: str, keep: set[str], path: str = "", adding: bool = False) -
     if len(listed) > LISTED_IN_FULL:  # toolz's itertoolz: 41 signatures and gists, 900 tokens of every prompt
         listed = [f"#   {', '.join(brief[at : at + 6])}" for at in range(0, len(brief), 6)]
     names = ", ".join(f"{n.name} (lines {first_line(n)}-{n.end_lineno})" for n in kept)
-    names = f"{names} and what it uses" if names else "its imports"
+    imports = any(_imports_only(n) for n in shown)
+    names = f"{names} and what it uses" if names else ("its imports" if imports else "nothing but this list")
     head = [
         f"# {path or 'This file'} has {len(lines)} lines. Shown: {names}, {AS_IN_THE_FILE}; "
         f"the rest is listed here ({read_hint(path)} with start_line and end_line shows any part).",
@@ -287,9 +288,18 @@ def gathered(source: str, about: set[str], path: str) -> str:
 
 LEFT_OUT = "left out"
 _CUT_RE = re.compile(r"\s*# \S+: \d+ lines; \d+ other statements " + LEFT_OUT)
+_EXCERPT_RE = re.compile(r"\s*# .+? has \d+ lines\. Shown: ")  # an excerpt's first line (``excerpt``)
 
 
 def is_cut(content: str) -> bool:
-    """Whether ``content`` is a package ``__init__.py`` as ``gathered`` showed it: sent back
-    whole, it would drop what was left out."""
-    return _CUT_RE.match(content) is not None
+    """Whether ``content`` is a package ``__init__.py`` as ``gathered`` showed it, or an
+    excerpt that shows no definition (only a module's imports and the list of the rest) sent
+    back with none added: written whole, either would drop what was left out."""
+    if _CUT_RE.match(content) is not None:
+        return True
+    if _EXCERPT_RE.match(content) is None:
+        return False
+    tree = parse(content)
+    return tree is not None and not any(
+        isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body
+    )

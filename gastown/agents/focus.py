@@ -81,6 +81,11 @@ def _called(node: ast.AST) -> set[str]:
     return found
 
 
+def _calls(node: ast.AST) -> set[str]:
+    """The names a piece of code calls by name (``f(x)``, not ``m.f(x)`` nor ``s.split()``)."""
+    return {p.func.id for p in ast.walk(node) if isinstance(p, ast.Call) and isinstance(p.func, ast.Name)}
+
+
 def uses(source: str, names: Iterable[str]) -> tuple[set[str], set[str]]:
     """What the named functions of a test file use: every name (its module-level tables among
     them), and the names it calls (the code under test)."""
@@ -321,10 +326,11 @@ def focus(
     all failing ones) and the module-level names they use; a code file keeps what those tests
     use and what the bead names. A file no longer than OUTLINE_LINES, or one where nothing is
     chosen, is shown whole. A module in ``adding`` (the tests import a function it lacks) is
-    an excerpt whatever its length, keeping only what the tests call: asked to add a function
-    beside others shown whole, a small model writes the one above it again (every try of the
-    starter suite's `truncate`, in three runs, wrapped text into lines like `wrap`); shown
-    them outlined, it wrote bodies for their ``...`` (`reading-time`'s `sentence_count`)."""
+    an excerpt whatever its length, keeping only the functions the tests call by name (the
+    tests import them: ``from m import f``): asked to add a function beside others shown
+    whole, a small model writes the one above it again (every try of the starter suite's
+    `truncate`, in three runs, wrapped text into lines like `wrap`); shown them outlined, it
+    wrote bodies for their ``...`` (`reading-time`'s `sentence_count`)."""
     by_file: dict[str, list[str]] = {}
     for test in tests:
         by_file.setdefault(test.split("::")[0], []).append(test)
@@ -338,7 +344,7 @@ def focus(
         if source is None or not path.endswith(".py"):
             continue
         tree = parse(source)
-        every_call |= _called(tree) if tree is not None else set()
+        every_call |= _calls(tree) if tree is not None else set()
         picked = [t for t in ids if "::" in t]
         if not picked:  # the whole file: its failing tests, those about the bead's names first
             here = [t for t in failing if t.split("::")[0] == path]
@@ -352,9 +358,12 @@ def focus(
     shown: list[tuple[str, str]] = []
     for path, text in files:
         short = text.count("\n") <= OUTLINE_LINES
-        tested = every_call & defined(text)
-        if path in adding and path.endswith(".py") and (short or not tested):
-            shown.append((path, excerpt(text, tested, path, adding=True) or outline(text, tested, path)))
+        if path in adding and path.endswith(".py"):
+            tested = every_call & defined(text, members=False)
+            # a class among them: no excerpt (see excerpt); outlined, a short one's `...` bodies
+            # would be filled in, so it stays whole
+            cut = excerpt(text, tested, path, adding=True)
+            shown.append((path, cut or (text if short else outline(text, tested, path))))
             continue
         if not path.endswith(".py") or short:
             shown.append((path, text))

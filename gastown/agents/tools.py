@@ -34,7 +34,7 @@ READ_LIMIT = 20000
 LONG_FILE = 200  # lines: a whole read longer than this says how to read a range
 MODULES_SEARCHED = 2000  # files looked through for the home of a fragment sent under a made-up path
 SEARCH_SIZE_LIMIT = 1_000_000
-LAST_RUN_SECONDS = 10.0  # a test run past the bead's deadline (the last one, judging what is kept) still gets this
+LATE_RUN_SECONDS = 10.0  # a test run that starts at or past its deadline still gets this long
 # Never shown to a model, even when a project forgot to ignore them (a venv made before
 # Python 3.13 carries no .gitignore of its own).
 NEVER_LISTED = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".mypy_cache", ".tox"}
@@ -90,7 +90,6 @@ class Sandbox:
     secrets: Secrets | None = None  # default: the secrets of ``env`` found by their names
     python: Sequence[str] = ()  # the rig's interpreter, when its tests run on another than gastown's
     jail: Jail = field(default_factory=Jail)  # how commands run (see jail)
-    until: float | None = None  # the bead's deadline (time.monotonic()): no test run outlasts it
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -465,15 +464,16 @@ class Sandbox:
                         return self._secrets.redact("\n".join(hits) + "\n[... more matches cut ...]")
         return self._secrets.redact("\n".join(hits)) or "no matches"
 
-    def run_tests(self, args: Sequence[str] = ()) -> tuple[str, Run, dict[str, int]]:
-        """The rig's test command (with ``args`` appended: test ids, runner options)."""
+    def run_tests(self, args: Sequence[str] = (), until: float | None = None) -> tuple[str, Run, dict[str, int]]:
+        """The rig's test command (with ``args`` appended: test ids, runner options), stopped
+        at the rig's ``test_timeout`` or at ``until`` (``time.monotonic()``), whichever is first."""
         if not self.test_command:
             raise ToolError("this rig has no test command")
         timeout = self.test_timeout
-        if self.until is not None:
+        if until is not None:
             # a change whose tests hang (a model's `while` that never ends) must not take the
             # time the bead needs to keep its best files and commit them
-            timeout = max(LAST_RUN_SECONDS, min(timeout, self.until - time.monotonic()))
+            timeout = min(timeout, max(LATE_RUN_SECONDS, until - time.monotonic()))
         run = self._run([*self.test_command, *args], timeout)
         counts = count_tests(run.output)
         status = "timed out" if run.timed_out else f"exit {run.exit_code}"

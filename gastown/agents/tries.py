@@ -18,11 +18,11 @@ files are put back, and the first prompt is followed by that answer's code, as t
 own reply, and the failure it still has, as the answer to it — a near miss (five tests of
 six) is closer to done than a new answer. (Shown both inside the first prompt, a small
 model echoed them back word for word.) When the check named what that answer still lacks
-(a function the bead asks to change that no change touched: see DoneCheck.still_missing),
-the repair is told that, not asked for the line at fault. Only once a bead (``REPAIRS``):
-asked to repair its own code, a small model mostly sends it back unchanged, and a new
-answer costs no more.
-Otherwise the try starts from the bead's files. An answer that sent the code back as it was
+(a file or a name the tests import, a placeholder left to fill, a function the bead asks to
+change that no change touched: see DoneCheck.still_missing), the repair is told that, not
+asked for the line at fault. Only once a bead (``REPAIRS``): asked to repair its own code,
+a small model mostly sends it back unchanged, and a new answer costs no more. Otherwise
+the try starts from the bead's files. An answer that sent the code back as it was
 (a bug fix that fixed nothing: the same code, its docstring dropped) is told so, and asked
 to name the line at fault before the code: the same prompt again would get the same reply,
 even sampled hot.
@@ -114,8 +114,7 @@ class Tries:
     def unchanged(self, paths: Sequence[str]) -> None:
         """A reply's writes left ``paths`` as they were, while the tests fail: the try is
         over, and the next is told which of them still hold the code the bead found."""
-        repo = RigGit(self.root)
-        found = [p for p in paths if same_code(p, _encoded(repo.read_at("HEAD", p)), _read_bytes(self.root / p))]
+        found = [p for p in paths if code_as_found(self.root, p)]
         self.sent_back = tuple(found)
         self.end("a write that changed nothing while the tests fail")
 
@@ -250,6 +249,12 @@ def _fresh_hint(failing: str, sent_back: Sequence[str]) -> str:
 
 
 _IMPORT_FAILURE_RE = re.compile(r"\b(?:ImportError|ModuleNotFoundError)\b|ERROR collecting")
+
+
+def code_as_found(root: Path, path: str) -> bool:
+    """Whether ``path`` in the worktree at ``root`` holds the code the bead found there (its
+    HEAD's), docstrings, comments and layout aside (``same_code``)."""
+    return same_code(path, _encoded(RigGit(root).read_at("HEAD", path)), _read_bytes(root / path))
 
 
 def same_code(path: str, old: bytes | None, new: bytes | None) -> bool:

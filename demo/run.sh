@@ -438,7 +438,7 @@ if [ "$(gt $T bead show gt-c0mb0 --json | python3 -c 'import json,sys; print(jso
   git -C "$work/beatscore" log --oneline -3 main | indent
 fi
 
-say "8. The Mayor reconciles the history: a failed bead gets a decision (a commit, like everything)"
+say "8. The Mayor reconciles the history: a failed bead would get a decision (a commit, like everything)"
 gt $T mayor reconcile
 
 say "9. gt status, gt metrics and the event log (subjects and trailers)"

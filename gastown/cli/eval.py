@@ -102,7 +102,7 @@ def eval_(
             raise click.exceptions.Exit(1)
         return
     if not _names(models_text):
-        raise UsageError("name the models to evaluate: --models a,b", "`gt models` lists the known ones")
+        raise UsageError("name the models to evaluate: --models a,b", "`gt models pull --list` lists the known ones")
     if svg_file and not Path(svg_file).expanduser().resolve().parent.is_dir():
         raise UsageError(f"--svg {svg_file}: its folder does not exist")
     options = evaluation.Options(

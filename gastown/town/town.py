@@ -87,7 +87,7 @@ def locate(path: str | Path | None = None) -> Town:
         where = git_dir.parent if git_dir.name == ".git" else git_dir
         raise NotFound(
             f"{where} is a git repository but not a town (no tasks branch)",
-            f"run `gt init {where}`",
+            f"cd into a town (or pass --town DIR / set GT_TOWN), or run `gt init {where}` to make this one a town",
         )
     return Town(git_dir, remote)
 

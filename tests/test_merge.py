@@ -233,6 +233,9 @@ def run():
 """
     assert stubs.placeholders(text) == {"todo", "elided", "hole", "Cache.get"}
     assert stubs.placeholders("def broken(:\n") == set()
+    # what the tests import counts as called: the bead's own function answered with its docstring
+    asked = 'def truncate(text, width):\n    """Cut text to width."""\n    # Your code here\n'
+    assert stubs.placeholders(asked) == set() and stubs.placeholders(asked, {"truncate"}) == {"truncate"}
     meant = """
 import abc
 from typing import Generic, Protocol, TypeVar, overload

@@ -1,11 +1,11 @@
-"""A bead's tries: what a repair is shown of the best answer, and how runs are ranked."""
+"""A bead's tries: what a fresh try is told of the best answer, and how runs are ranked."""
 
 from pathlib import Path
 
 from conftest import git
 
 from gastown.agents import prompts
-from gastown.agents.tries import REPAIRS, Tries, _changed_definitions, same_code, score_of
+from gastown.agents.tries import Tries, same_code, score_of
 
 MODULE = '''"""Words."""
 
@@ -20,17 +20,6 @@ def keep(word):
 def shout(word):
     return word
 '''
-
-
-def test_a_repair_is_shown_the_definitions_the_answer_changed_with_their_decorators():
-    answer = MODULE.replace("    return word\n", "    return word.upper()\n").replace(
-        "def keep(word):\n    return word.upper()", "def keep(word):\n    return word"
-    )
-    answer += "\n\ndef whisper(word):\n    return word.lower()\n"
-    shown = _changed_definitions(MODULE, answer)
-    assert shown.startswith("@functools.cache\ndef shout(word):\n    return word.upper()"), shown
-    assert "def whisper(word)" in shown and "def keep" not in shown  # new and changed, not the rest
-    assert _changed_definitions(MODULE, MODULE.replace("import functools", "import functools, re")) == ""
 
 
 def test_the_same_code_is_the_same_tree_whatever_its_docstrings_and_comments():
@@ -71,46 +60,44 @@ def words_rig(tmp_path: Path) -> Path:
     return root
 
 
-def test_the_best_answer_is_repaired_in_a_conversation_once_then_tries_start_from_the_beads_files(tmp_path):
+def test_every_fresh_try_starts_from_the_beads_files_told_the_best_answers_failure(tmp_path):
     root = words_rig(tmp_path)
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
     tries = Tries(root, head, start=score_of({"failed": 4}, 0))
     near = MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@")
-    _answer(tries, root, near, passed=2)
+    _answer(tries, root, near, passed=3)  # a near miss: no repair of it, a fresh try
     messages, why, told = tries.begin_again("")
-    assert REPAIRS == 1 and [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[:2] == head  # the first prompt as it was: the server still holds it
-    assert messages[2]["content"] == "words.py\n```python\ndef keep(word):\n    return word.strip()\n```"
-    assert messages[3]["content"] == told and "2 of 4 pass" in told and "assert 'a' == 'A'" in told
-    # the failure is fenced as text: after a bare fence a 1.5B answered with `obj['code']`
-    assert "```text\nE   AssertionError" in told
-    assert (root / "words.py").read_text() == near  # the files are the near miss's
-    nearer = near.replace("    return word\n", "    return word.upper()\n")
-    _answer(tries, root, nearer, passed=3)  # a better answer: not repaired again, a fresh try
-    messages, why, told = tries.begin_again("E   AssertionError")
-    assert [m["role"] for m in messages] == ["system", "user"] and "## An earlier try" in messages[1]["content"]
-    assert "The failure to fix:\n```text\nE   AssertionError" in told
+    assert [m["role"] for m in messages] == ["system", "user"] and messages[0] == head[0]
+    assert messages[1]["content"] == head[1]["content"] + told  # the first prompt, the note at its end
+    assert "The failure to fix:\n```text\nE   AssertionError: assert 'a' == 'A'" in told
     assert (root / "words.py").read_text() == MODULE  # as the bead found it
-    assert tries.keep_best() is not None and (root / "words.py").read_text() == nearer  # the best kept at the end
+    worse = MODULE.replace("    return word\n\n\n@", "    return None\n\n\n@")
+    (root / "words.py").write_text(worse)
+    tries.scored(score_of({"passed": 1, "failed": 3}, 0), {"passed": 1, "failed": 3}, "E   assert None")
+    tries.end("the tests fail")
+    _, _, told = tries.begin_again("E   assert None")
+    assert "assert 'a' == 'A'" in told and "assert None" not in told  # the best answer's failure, not the last's
+    assert tries.keep_best() is not None and (root / "words.py").read_text() == near  # the best kept at the end
 
 
-def test_a_repair_is_told_what_the_check_named_as_still_to_change_not_asked_for_the_line_at_fault(tmp_path):
-    """Asked which line of its code was at fault, the 1.5B sent reading_time back again: the
-    fault was summary() in another file, which no change had touched."""
+def test_a_fresh_try_is_told_what_the_best_answer_left_undone_without_its_reply_with(tmp_path):
+    """The check named `summary` as still to change beside the 1.5B's reading_time; a fresh
+    try starts from the bead's files, where "reply with only summary" would be wrong."""
     root = words_rig(tmp_path)
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
     tries = Tries(root, head, start=score_of({"failed": 4}, 0))
     (root / "words.py").write_text(MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@"))
     tries.written.add("words.py")
-    still = "\nStill to change: `shout` in words.py. Reply with words.py and `shout`, changed."
+    still = (
+        "\nStill to change: `shout` in words.py. The bead asks for a change to it, the failing test test_shout "
+        "calls it, and no change so far touched words.py. Reply with words.py and `shout`, changed."
+    )
     tries.scored(score_of({"passed": 3, "failed": 1}, 0), {"passed": 3, "failed": 1}, "E   assert 1 == 2", still)
     tries.scored(score_of({"passed": 1, "failed": 3}, 0), {"passed": 1, "failed": 3}, "E   assert 0", "")  # worse
     tries.end("the tests fail")
     _, _, told = tries.begin_again("")
-    assert told.endswith(still.strip()) and "3 of 4 pass" in told and "which line" not in told
-    plain = Tries(root, head, start=score_of({"failed": 4}, 0))
-    _answer(plain, root, MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@"), passed=2)
-    assert "which line of your code" in plain.begin_again("")[2]  # nothing named: the line at fault
+    assert "What the best answer so far left undone:\n- Still to change: `shout` in words.py.\n" in told, told
+    assert "Reply with" not in told and "assert 1 == 2" in told
 
 
 def test_a_fresh_try_of_a_bug_fix_is_told_the_bugs_failure_not_the_new_bugs_of_the_last_answer(tmp_path):
@@ -147,13 +134,13 @@ def test_a_fresh_tries_note_goes_above_the_start_of_the_reply_and_never_into_the
     assert prompts.reply_start(repair) == ""  # a conversation that goes on is not begun
 
 
-def test_a_repair_that_does_worse_than_the_answer_it_repairs_ends_its_try(tmp_path):
+def test_a_guided_change_that_does_no_better_than_the_one_before_ends_its_try(tmp_path):
     root = words_rig(tmp_path)
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
     tries = Tries(root, head, start=score_of({"failed": 4}, 0))
-    _answer(tries, root, MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@"), passed=3)
-    tries.begin_again("")  # the repair of the near miss
-    worse = score_of({"passed": 1, "failed": 3}, 0)
-    tries.scored(worse, {"passed": 1, "failed": 3}, "E   AssertionError")
-    tries.failed_change(guided=True)  # something is named as missing, but the change did worse
-    assert tries.start_over == "the last change got no more tests passing than the one before it"
+    for passed in (3, 1):
+        tries.scored(score_of({"passed": passed, "failed": 4 - passed}, 0), {"passed": passed}, "E   AssertionError")
+        tries.failed_change(guided=True)  # something is named as missing: the try goes on while it improves
+        assert tries.start_over == (
+            "" if passed == 3 else "the last change got no more tests passing than the one before it"
+        )

@@ -402,7 +402,7 @@ class Agent:
 
     def _start_over(self, state: State, pace: Pace) -> None:
         """A fresh try (see ``tries``): the conversation back to the first prompt, with a
-        note of how the last try failed or the best answer to repair, sampled hotter."""
+        note of how the best try failed and what it left undone, sampled hotter."""
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv

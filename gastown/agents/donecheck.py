@@ -177,14 +177,23 @@ class DoneCheck:
         return [(test, path, name) for (path, name), test in found.items()]
 
     def new_placeholders(self) -> list[tuple[str, str]]:
-        """``(file, name)``: functions new in this bead's writes that the code calls and that
-        are only placeholders (``pass``, ``...``, ``raise NotImplementedError``)."""
+        """``(file, name)``: functions new in this bead's writes that the code calls or the
+        acceptance tests import and that are only placeholders (``pass``, ``...``, ``raise
+        NotImplementedError``, a docstring alone: the 1.5B once answered a new ``truncate``
+        with its docstring and ``# Your code here``)."""
         root = self.sandbox.root
         found: list[tuple[str, str]] = []
-        for path in sorted(p for p in self.tries.written if p.endswith(".py") and (root / p).is_file()):
+        written = sorted(p for p in self.tries.written if p.endswith(".py") and (root / p).is_file())
+        imported = [
+            pair
+            for _, source in briefing.test_sources(root, self.acceptance)
+            for pair in checks.imported_from(source, written)
+        ]
+        for path in written:
             if path not in self.found_functions:  # as the bead found it: HEAD does not move during a bead
                 self.found_functions[path] = stubs.functions(RigGit(root).read_at("HEAD", path) or "")
-            now = stubs.placeholders((root / path).read_text(errors="replace"))
+            tested = {name for file, name in imported if file == path}
+            now = stubs.placeholders((root / path).read_text(errors="replace"), tested)
             found += [(path, name) for name in sorted(now - self.found_functions[path])]
         return found
 

@@ -10,7 +10,7 @@ last call's time is the measure.
 
 Near the end of the budget a call whose longest-reply estimate would not fit may still
 run with its reply capped to what fits (``reply_room``): most replies are shorter than the
-longest (a repair is a function, not a module), and a minute left is a try.
+longest (a fix is a function, not a module), and a minute left is a try.
 
 ``BeadBudget`` holds a bead's token and wall-time limits: the reply cap, and why no further
 call may start (one that would not end in time, its test run counted).

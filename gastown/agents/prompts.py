@@ -1,8 +1,8 @@
 """Prompts with a stable prefix, so llama.cpp's prompt cache keeps hitting.
 
 The head — system text (role prompt, then the rig's README/AGENTS.md), then the bead —
-is written once and never changed (a try that repairs an earlier answer starts from a
-head that adds that answer and what it still fails); the conversation after it only grows. When the
+is written once and never changed (a fresh try adds a note of an earlier try's failure
+before the start of the reply: see tries); the conversation after it only grows. When the
 window fills, old tool output is replaced by a one-line stub, oldest first, from the
 middle: the head and the latest turns stay as they were, and a stub, once written, is
 never rewritten, so everything before the newest stub stays cacheable too.

@@ -1,12 +1,15 @@
 """Placeholders a model left itself: functions whose body is only ``pass``, ``...`` or a
-``raise NotImplementedError`` and that the code calls — a helper it meant to write later
-(``def _get_number_name(n): pass  # implement the logic``), which the done check names.
+``raise NotImplementedError`` (or nothing but a docstring and a comment) and that the code
+calls or the tests import — a helper it meant to write later (``def _get_number_name(n):
+pass  # implement the logic``), or the function the bead asks for left empty — which the
+done check names.
 Pure: text in, text out.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection
 
 from gastown.agents.excerpt import parse
 from gastown.agents.merge import is_stub
@@ -17,11 +20,13 @@ _MEANT_EMPTY = frozenset(
 )  # decorators and bases of a body nothing is meant to run
 
 
-def placeholders(text: str) -> set[str]:
+def placeholders(text: str, imported: Collection[str] = ()) -> set[str]:
     """The functions and methods (``Class.method``) of a module's text that something in it
-    calls and whose body is only a placeholder (``merge.is_stub``): a helper the model meant to
-    write later. Not those meant to be empty (abstract, ``@overload``, of an ABC or a
-    Protocol); none when the text does not parse."""
+    calls, or that the tests import (``imported``), and whose body is only a placeholder
+    (``merge.is_stub``): a helper the model meant to write later, or the function the bead
+    asks for answered with its docstring and ``# Your code here``. Not those meant to be
+    empty (abstract, ``@overload``, of an ABC or a Protocol); none when the text does not
+    parse."""
     tree = parse(text)
     if tree is None:
         return set()
@@ -29,7 +34,7 @@ def placeholders(text: str) -> set[str]:
         part.func.attr if isinstance(part.func, ast.Attribute) else getattr(part.func, "id", "")
         for part in ast.walk(tree)
         if isinstance(part, ast.Call)
-    }
+    } | set(imported)
     found: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.ClassDef):

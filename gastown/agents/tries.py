@@ -12,19 +12,17 @@ the start of the reply when the prompt ends with one (opening.py). That costs a 
 no prompt: the server still holds the first prompt. Whatever the tries do, the best
 files any of them wrote (by their test run's score) are what the bead ends with.
 
-One fresh try a bead may be a repair. When the best answer so far did better than the files
-as the bead found them (some of the failing tests pass now), the next try starts from it: its
-files are put back, and the first prompt is followed by that answer's code, as the model's
-own reply, and the failure it still has, as the answer to it — a near miss (five tests of
-six) is closer to done than a new answer. (Shown both inside the first prompt, a small
-model echoed them back word for word.) When the check named what that answer still lacks
-(a file or a name the tests import, a placeholder left to fill, a function the bead asks to
-change that no change touched: see DoneCheck.still_missing), the repair is told that, not
-asked for the line at fault. Only once a bead (``REPAIRS``): asked to repair its own code,
-a small model mostly sends it back unchanged, and a new answer costs no more. Otherwise
-the try starts from the bead's files. An answer that sent the code back as it was
-(a bug fix that fixed nothing: the same code, its docstring dropped) is told so, and asked
-to name the line at fault before the code: the same prompt again would get the same reply,
+A fresh try is never a repair of an earlier answer in a conversation. Shown its best answer
+as its own reply and told what that answer still fails, the 1.5B changed nothing that
+mattered in 52 such repairs over ten eval runs (docs/eval.md, stop 34): it sent the
+code back, or the same code with another failure, even a near miss of 26 tests in 27 with
+one raise missing. A new answer to the first prompt costs less (the server holds that
+prompt) and is often different. What the check named as still missing or still to change
+in the best answer (a file or a name the tests import, a placeholder left to fill, a
+function the bead asks to change that no change touched: see DoneCheck.still_missing) is
+told to the fresh try beside its failure. An answer that sent the code back as it was (a
+bug fix that fixed nothing: the same code, its docstring dropped) is told so, and asked to
+name the line at fault before the code: the same prompt again would get the same reply,
 even sampled hot.
 """
 
@@ -38,14 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from gastown.agents import prompts, testoutput
-from gastown.agents.merge import span
 from gastown.town.riggit import RigGit
 
 CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
 FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot (Qwen's suggestion for its coders)
-REPAIRS = 1  # tries per bead that start from the best answer (a 1.5B's repairs helped once in 22)
 HINT_CHARS = 800  # of the last failure, shown to a try that starts over
-CODE_CHARS = 3000  # of the best answer's code, shown to a try that repairs it
 
 Score = tuple[bool, int, bool, int]  # (anything passed, -tests broken, any test ran, passing - failing)
 
@@ -77,7 +72,6 @@ class Tries:
     start: Score | None = None  # the score of the files as the bead found them (None: not run)
     best_run: tuple[Mapping[str, int], str] = ({}, "")  # the best run's counts and first failure
     best_missing: str = ""  # what the check said the best run's files still lack (DoneCheck.still_missing)
-    repairs: int = 0  # tries that started from the best answer so far
     sent_back: tuple[str, ...] = ()  # files the last try's answer sent back with their code as it was
     found_failing: str = ""  # the first failure of the files as the bead found them
     echoes: int = 0  # writes in this try that left the code as it was while something is missing
@@ -143,68 +137,26 @@ class Tries:
         self.told = self.told or told
 
     def begin_again(self, failing: str) -> tuple[list[dict[str, Any]], str, str]:
-        """Start the next try: the new head, why, and what the head gained. A repair puts the
-        best answer's files back and its head is the first prompt, that answer as the model's
-        reply and what it still fails; any other try puts the files back as the bead found
-        them, its head the first prompt with a note of ``failing`` at its end."""
+        """Start the next try: put the files back as the bead found them; the new head (the
+        first prompt with a note of the failure to fix at its end), why, and that note."""
         why, self.start_over = self.start_over, ""
         told, self.told = self.told, ""
         self.number += 1
         self.changes, self.best_of_try, self.score, self.echoes = 0, None, None, 0
         sent_back, self.sent_back = self.sent_back, ()
-        repair = self._repair()
-        if repair is not None:
-            assert self.best is not None
-            self.repairs += 1
-            self.put_back(self.best[1])
-            # the repaired answer is the try's mark: a change that does worse ends it (a repair
-            # that rewrote wrap() instead of adding truncate went from 22 passing to 15 and on)
-            self.score = self.best_of_try = self.best[0]
-            code, hint = repair
-            hint += told
-            # the best answer as the model's own reply, the failure as what it is told next: shown
-            # both inside one prompt, a small model echoes them back
-            return [*self.head, {"role": "assistant", "content": code}, {"role": "user", "content": hint}], why, hint
         self.put_back({})
         # the best run's failure, not the last's: the last answer's may be a case the bead's own
         # files got right (a bug fix answered with new bugs); but an answer that sent the bead's
         # code back is told that code's failure, its own (not the last test run's: a code sent
         # back is not tested again, and the last run was another answer's)
         shown = (self.found_failing or failing) if sent_back else (self.best_run[1] or failing)
-        hint = _fresh_hint(shown, sent_back) + told
+        hint = _fresh_hint(shown, sent_back, self.best_missing) + told
         # the note goes before the reply's opening, which stays last (see opening.py)
         content = self.head[-1].get("content") or ""
         before, heading, opening = content.rpartition(f"\n{prompts.OPENING}\n")
         last = heading and "\n## " not in opening  # the prompt's last section, not a line of the bead's text
         content = f"{before}{hint}{heading}{opening}" if last else content + hint
         return [*self.head[:-1], {**self.head[-1], "content": content}], why, hint
-
-    def _repair(self) -> tuple[str, str] | None:
-        """For a try that starts from the best answer so far: that answer's code, as a reply
-        (each file's path and block), and what the model is told of it; None when the next
-        try should start from the bead's files: no answer did better than those, the best
-        had its repair already (REPAIRS), or its code cannot be shown."""
-        if self.best is None or self.start is None or self.best[0] <= self.start or self.repairs >= REPAIRS:
-            return None
-        score, files = self.best
-        counts, failing = self.best_run
-        code = "\n".join(_shown_code(self.root, path, data) for path, data in sorted(files.items()))
-        gist = testoutput.gist(failing, HINT_CHARS).strip() if failing else ""
-        if not code or not gist or len(code) > CODE_CHARS:
-            return None
-        passed = counts.get("passed", 0)
-        ran = passed + counts.get("failed", 0) + counts.get("errors", 0)
-        # what is still to write, where the check named it: the fault is no line of this code (asked
-        # for one, the 1.5B sent reading_time back again where the bead's summary() was never changed)
-        ask = self.best_missing.strip() or (
-            "Sent back as it is, it fails the same way. First write one sentence saying which line of your "
-            "code gives this result; then the file's path on one line and a code block holding the functions "
-            "you change, corrected, keeping what already works."
-        )
-        return code.rstrip(), (
-            f"The tests ran after that change: {passed} of {ran} pass. It still fails this test:\n"
-            f"```text\n{gist}\n```\n{ask}"
-        )
 
     def keep_best(self) -> Score | None:
         """At the end, without a passing run: the best files back when the last run was worse
@@ -232,12 +184,17 @@ class Tries:
                 target.write_bytes(files[path] or b"")
 
 
-def _fresh_hint(failing: str, sent_back: Sequence[str]) -> str:
-    """The note for a try that starts from the bead's files: the failure to fix, and what
-    the last answer did wrong when it changed no code."""
+def _fresh_hint(failing: str, sent_back: Sequence[str], missing: str = "") -> str:
+    """The note for a try that starts from the bead's files: the failure to fix, what the
+    check named as still missing in the best answer so far (the first sentence of each of
+    its lines: what they go on to ask for, "reply with only `summary`", was for a change on
+    top of that answer), and what the last answer did wrong when it changed no code."""
     hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
     gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
     hint += f". The failure to fix:\n```text\n{gist.strip()}\n```\n" if gist else ".\n"
+    named = [line.split(". ", 1)[0].rstrip(".") + "." for line in missing.strip().splitlines() if line.strip()]
+    if named:
+        hint += "What the best answer so far left undone:\n" + "".join(f"- {line}\n" for line in named)
     if sent_back and not _IMPORT_FAILURE_RE.search(gist):  # a missing name is no line at fault
         hint += (
             f"That answer sent {', '.join(sent_back)} back with its code as it was, so the fault is still in it. "
@@ -283,38 +240,6 @@ def _tree_of(data: bytes) -> str | None:
         ):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree)
-
-
-def _shown_code(root: Path, path: str, data: bytes | None) -> str:
-    """What an answer wrote to ``path``, as a path line and a block: a new file whole; in a
-    Python module the bead found, the top-level definitions it added or changed."""
-    if data is None:
-        return ""
-    text = data.decode(errors="replace")
-    found = RigGit(root).read_at("HEAD", path)
-    if found is not None and path.endswith(".py"):
-        text = _changed_definitions(found, text)
-    return f"{path}\n{prompts.fence(path)}\n{text.rstrip()}\n```\n" if text.strip() else ""
-
-
-def _changed_definitions(old: str, new: str) -> str:
-    """The top-level functions and classes of ``new`` that ``old`` lacks or has otherwise,
-    each with its decorators (the whole of ``new`` when either does not parse; "" when only
-    module-level lines changed — then no repair try is offered)."""
-    try:
-        before, after = ast.parse(old), ast.parse(new)
-    except (SyntaxError, ValueError):
-        return new
-    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    was = {node.name: ast.dump(node) for node in before.body if isinstance(node, kinds)}
-    lines = new.splitlines()
-    parts = [
-        "\n".join(lines[first:last])  # decorators included: a definition sent back without them loses them
-        for node in after.body
-        if isinstance(node, kinds) and was.get(node.name) != ast.dump(node)
-        for first, last in [span(node)]
-    ]
-    return "\n\n\n".join(part for part in parts if part)
 
 
 def _encoded(text: str | None) -> bytes | None:

@@ -36,6 +36,7 @@ def test_text_and_structured_tool_calls_stream_with_usage():
         assert first.content == "hi there" and first.tool_calls == [] and first.finish_reason == "stop"
         assert first.usage.tokens_in > 0 and first.usage.tokens_out > 0 and not first.usage.estimated
         assert first.usage.first_token_s is not None and first.usage.prefill_tps
+        assert not first.usage.prefill_timed  # no timings from this server: tokens over the time to the first
         second = c.chat(MESSAGES, tools=[{"type": "function", "function": {"name": "read_file"}}])
         assert second.tool_calls[0]["function"]["name"] == "read_file"
         assert second.tool_calls[0]["function"]["arguments"] == '{"path": "a.py"}'

@@ -1,4 +1,4 @@
-"""The first lines of a reply that adds one function: shown last in the first prompt.
+"""The first lines of a reply that adds one function, or fixes a long module: shown last in the first prompt.
 
 Asked to add one function to a short module it was shown whole, the 1.5B model sends the
 module back as it was, or only its path: 6 of the 10 replies of the starter suite's
@@ -12,7 +12,11 @@ Only for a function that has no body to copy: one the tests import that the modu
 (its signature written in the bead's text), or a stub (see merge.is_stub). Shown the
 ``def`` line of a function it must fix, the model copied the body below it: on the starter
 suite's `camel-case`, 3 of 5 replies sent the function back as it was and none passed,
-against 3 of 5 passing without. So a fix gets no opening. Nor does a bead with more than
+against 3 of 5 passing without. So a fix is not begun at its function; a fix in a long
+module, shown cut to an excerpt, is begun at the excerpt's first lines, the module's imports
+(``module_start``): each reply to a toolz bug wrote them out again, a third of its tokens
+(four seconds and more at 16 tokens a second), and some began with something else — the path alone
+in a fence, a copy of the task's heading. Nor does a bead with more than
 one such function, or a function of another module to change: shown the start of one of
 its two changes, the model made only that one (`reading-time`, 4 of 4). A new module of
 one function is begun at that function (the writer adds the standard-library imports its
@@ -38,7 +42,7 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from gastown.agents.fileblocks import names_a_file
 from gastown.agents.merge import definitions, docstring, is_stub
@@ -89,6 +93,36 @@ def opening(
     if found is None or any(names & definitions(text) for text in others):
         return None  # the bead changes another file too
     return found
+
+
+def module_start(
+    shown: Sequence[tuple[str, str]], cut: Collection[str], named: Collection[str]
+) -> tuple[str, str] | None:
+    """``(path, first lines)`` of the reply to a bead that changes one long module: the one
+    Python file of ``shown`` (``(path, text as the prompt shows it)``) that the bead's text
+    names (``named``) and that is shown cut (``cut``), begun at the lines before its first
+    definition when they import something (the excerpt's comments above them left out);
+    None otherwise."""
+    files = [(path, text) for path, text in shown if path in cut and path in named and path.endswith(".py")]
+    if len(files) != 1:
+        return None
+    path, text = files[0]
+    head: list[str] = []
+    for line in text.splitlines():
+        if _DEFINITION_RE.match(line):
+            break
+        head.append(line)
+    while head and not head[-1].strip():
+        head.pop()
+    while head and (not head[0].strip() or head[0].startswith("#")):
+        head.pop(0)  # the excerpt's own note of what it shows and leaves out: the model's reply is code
+    if not any(_IMPORT_RE.match(line) for line in head):
+        return None
+    return path, "\n".join(head)
+
+
+_DEFINITION_RE = re.compile(r"(?:async\s+def|def|class)\s|@")
+_IMPORT_RE = re.compile(r"(?:import|from)\s")
 
 
 def signature_in(texts: Iterable[str], name: str) -> str | None:

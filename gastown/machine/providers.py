@@ -97,6 +97,9 @@ class Usage:
     prefill_tps: float | None = None
     decode_tps: float | None = None
     estimated: bool = False  # the server sent no usage; tokens were counted from text
+    # prefill_tps is the server's own figure (its timings); else it is the prompt's tokens over
+    # the time to the first token, where a prompt the server had cached counts as prefilled
+    prefill_timed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -603,13 +606,14 @@ def _usage(
         prefill = _positive(timings.get("prompt_per_second"))
         decode = _positive(timings.get("predicted_per_second"))
         cached = timings.get("cache_n", cached)
+    timed = prefill is not None
     if prefill is None and first:
         prefill = tokens_in / first if first > 0 else None
     if decode is None and first is not None and seconds > first and tokens_out:
         decode = tokens_out / (seconds - first)
     elif decode is None and first is None and seconds > 0 and tokens_out:
         decode = tokens_out / seconds  # not streamed: prefill is inside this figure
-    return Usage(tokens_in, tokens_out, round(seconds, 4), first, cached, prefill, decode, estimated)
+    return Usage(tokens_in, tokens_out, round(seconds, 4), first, cached, prefill, decode, estimated, timed)
 
 
 def _schema_of(response_format: Mapping[str, Any] | None) -> Any:

@@ -744,8 +744,7 @@ def test_a_fix_in_a_long_module_is_begun_at_its_imports_and_the_function_written
         acceptance_tests=("tests/test_words.py",),
     )
     begun = llm.requests[0]["prompt"].rsplit("<|im_start|>assistant\n", 1)[1]
-    assert begun.startswith("beatscore/words.py\n```python\n") and begun.endswith("\nimport re\nimport string\n"), begun
-    assert "# Also in it" not in begun  # the excerpt's note is not the model's to write
+    assert begun == "beatscore/words.py\n```python\nimport re\nimport string\n"  # no docstring, no excerpt's note
     assert outcome.status == "done", outcome.reason
     fixed = (kept / "beatscore" / "words.py").read_text()
     assert "return word.upper()" in fixed and "def helper_29" in fixed and fixed.count("import re\n") == 1

@@ -236,6 +236,8 @@ def run():
     # what the tests import counts as called: the bead's own function answered with its docstring
     asked = 'def truncate(text, width):\n    """Cut text to width."""\n    # Your code here\n'
     assert stubs.placeholders(asked) == set() and stubs.placeholders(asked, {"truncate"}) == {"truncate"}
+    method = "class Base:\n    def truncate(self):\n        pass\n"  # the tests' truncate is another: a function
+    assert stubs.placeholders(method, {"truncate"}) == set()
     meant = """
 import abc
 from typing import Generic, Protocol, TypeVar, overload

@@ -1,4 +1,4 @@
-"""The start of a reply that adds one function: when a bead gets one, and what it holds."""
+"""The start of a reply that adds one function or fixes a long module: when a bead gets one, and what it holds."""
 
 from gastown.agents.opening import described, examples, module_start, opening, signature_in, stub_headers
 
@@ -236,3 +236,18 @@ def test_a_fix_in_a_long_module_is_begun_at_the_imports_its_excerpt_shows():
     assert module_start(bare, cut={"toolz/functoolz.py"}, named={"toolz/functoolz.py"}) is None  # no imports
     two = [*shown, ("toolz/itertoolz.py", excerpt)]
     assert module_start(two, cut={"toolz/functoolz.py", "toolz/itertoolz.py"}, named={p for p, _ in two}) is None
+    # two files to change, one shown whole: begun at one, the model changes only that one
+    assert module_start(two, cut={"toolz/functoolz.py"}, named={p for p, _ in two}) is None
+
+
+def test_a_long_modules_start_is_its_imports_not_its_docstring_nor_its_tables():
+    """An outline keeps the module's docstring, which may hold a line that reads as code."""
+    outline = (
+        '"""Words.\n\nclass of its own, from the old days: import nothing.\n"""\n'
+        "from __future__ import annotations\n\nimport re\n\nTABLE = {'a': 1}\n\ntry:\n    import regex\n"
+        "except ImportError:\n    regex = None\n\n\nclass Words:\n    def shout(self, word): ...\n"
+    )
+    start = module_start([("w.py", outline)], cut={"w.py"}, named={"w.py"})
+    assert start == ("w.py", "from __future__ import annotations\n\nimport re")  # the try binds more than imports
+    quiet = '"""Words.\n\nfrom the old days: import nothing.\n"""\n\n\ndef shout(word):\n    return word\n'
+    assert module_start([("w.py", quiet)], cut={"w.py"}, named={"w.py"}) is None  # no imports: no start

@@ -6,7 +6,7 @@ import pytest
 from fake_llm import Answer, FakeLLM, error, script, text, tool, validation_error
 
 from gastown.errors import ConfigError, Unavailable
-from gastown.machine.providers import FormatRejected, ModelClient, ModelRejected
+from gastown.machine.providers import FormatRejected, ModelClient, ModelRejected, _usage
 from gastown.town.roster import ModelSpec
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -41,6 +41,15 @@ def test_text_and_structured_tool_calls_stream_with_usage():
         assert second.tool_calls[0]["function"]["name"] == "read_file"
         assert second.tool_calls[0]["function"]["arguments"] == '{"path": "a.py"}'
         assert llm.requests[1]["stream"] is True and llm.requests[1]["tools"]
+
+
+def test_a_servers_own_timings_are_its_prefill_figure_and_marked_so():
+    """llama-server times what it prefilled; without timings the figure is tokens over the
+    time to the first token, a cached prompt counted as prefilled."""
+    timed = _usage(None, {"prompt_per_second": 70.5, "predicted_per_second": 15.0}, MESSAGES, "hi", [], 3.0, 2.0)
+    assert timed.prefill_tps == 70.5 and timed.decode_tps == 15.0 and timed.prefill_timed
+    guessed = _usage(None, None, MESSAGES, "hi", [], 3.0, 2.0)
+    assert guessed.prefill_tps == guessed.tokens_in / 2.0 and not guessed.prefill_timed
 
 
 def test_a_models_sampling_goes_with_every_request_and_none_without_it():

@@ -41,11 +41,7 @@ def _answer(tries: Tries, root: Path, code: str, passed: int) -> None:
     """A try's answer written to words.py and scored: ``passed`` of 4 tests pass."""
     (root / "words.py").write_text(code)
     tries.written.add("words.py")
-    tries.scored(
-        score_of({"passed": passed, "failed": 4 - passed}, 0),
-        {"passed": passed, "failed": 4 - passed},
-        "E   AssertionError: assert 'a' == 'A'",
-    )
+    tries.scored(score_of({"passed": passed, "failed": 4 - passed}, 0), "E   AssertionError: assert 'a' == 'A'")
     tries.end("the tests fail")
 
 
@@ -73,7 +69,7 @@ def test_every_fresh_try_starts_from_the_beads_files_told_the_best_answers_failu
     assert (root / "words.py").read_text() == MODULE  # as the bead found it
     worse = MODULE.replace("    return word\n\n\n@", "    return None\n\n\n@")
     (root / "words.py").write_text(worse)
-    tries.scored(score_of({"passed": 1, "failed": 3}, 0), {"passed": 1, "failed": 3}, "E   assert None")
+    tries.scored(score_of({"passed": 1, "failed": 3}, 0), "E   assert None")
     tries.end("the tests fail")
     _, _, told = tries.begin_again("E   assert None")
     assert "assert 'a' == 'A'" in told and "assert None" not in told  # the best answer's failure, not the last's
@@ -92,12 +88,17 @@ def test_a_fresh_try_is_told_what_the_best_answer_left_undone_without_its_reply_
         "\nStill to change: `shout` in words.py. The bead asks for a change to it, the failing test test_shout "
         "calls it, and no change so far touched words.py. Reply with words.py and `shout`, changed."
     )
-    tries.scored(score_of({"passed": 3, "failed": 1}, 0), {"passed": 3, "failed": 1}, "E   assert 1 == 2", still)
-    tries.scored(score_of({"passed": 1, "failed": 3}, 0), {"passed": 1, "failed": 3}, "E   assert 0", "")  # worse
+    tries.scored(score_of({"passed": 3, "failed": 1}, 0), "E   assert 1 == 2", still)
+    tries.scored(score_of({"passed": 1, "failed": 3}, 0), "E   assert 0", "")  # worse
     tries.end("the tests fail")
     _, _, told = tries.begin_again("")
     assert "What the best answer so far left undone:\n- Still to change: `shout` in words.py.\n" in told, told
     assert "Reply with" not in told and "assert 1 == 2" in told
+    (root / "words.py").write_text(MODULE.replace('"""Words."""', '"""Words, sent back."""'))
+    tries.unchanged(["words.py"])  # the next answer sent words.py back as it was
+    _, _, told = tries.begin_again("")
+    # what was left undone is no line at fault: asked for one, the 1.5B sent its reading_time back again
+    assert "left undone" in told and "naming the line" not in told, told
 
 
 def test_a_fresh_try_of_a_bug_fix_is_told_the_bugs_failure_not_the_new_bugs_of_the_last_answer(tmp_path):
@@ -106,7 +107,7 @@ def test_a_fresh_try_of_a_bug_fix_is_told_the_bugs_failure_not_the_new_bugs_of_t
     root = words_rig(tmp_path)
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: fix shout"}]
     tries = Tries(root, head, start=score_of({"passed": 3, "failed": 1}, 0))
-    tries.began({"passed": 3, "failed": 1}, "E   AssertionError: assert shout('a') == 'A'")
+    tries.began("E   AssertionError: assert shout('a') == 'A'")
     _answer(tries, root, MODULE.replace("return word\n\n\n@", "return None\n\n\n@"), passed=2)  # a new bug
     messages, _, told = tries.begin_again("E   AssertionError: assert keep('a') == 'a'")
     assert "shout('a') == 'A'" in told and "keep(" not in told
@@ -129,9 +130,9 @@ def test_a_fresh_tries_note_goes_above_the_start_of_the_reply_and_never_into_the
         # the reply is begun with the start where the server lets gastown: first try and fresh ones
         begun = "words.py\n```python\ndef shout(word):\n" if ends else ""
         assert prompts.reply_start(head) == prompts.reply_start(messages) == begun
-    repair = [*head, {"role": "assistant", "content": "words.py\n```python\n...\n```"}]
-    repair.append({"role": "user", "content": "The tests ran after that change: 3 of 4 pass."})
-    assert prompts.reply_start(repair) == ""  # a conversation that goes on is not begun
+    going_on = [*head, {"role": "assistant", "content": "words.py\n```python\n...\n```"}]
+    going_on.append({"role": "user", "content": "The tests, run after this change: 3 passed, 1 failed"})
+    assert prompts.reply_start(going_on) == ""  # a conversation that goes on is not begun
 
 
 def test_a_guided_change_that_does_no_better_than_the_one_before_ends_its_try(tmp_path):
@@ -139,7 +140,7 @@ def test_a_guided_change_that_does_no_better_than_the_one_before_ends_its_try(tm
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
     tries = Tries(root, head, start=score_of({"failed": 4}, 0))
     for passed in (3, 1):
-        tries.scored(score_of({"passed": passed, "failed": 4 - passed}, 0), {"passed": passed}, "E   AssertionError")
+        tries.scored(score_of({"passed": passed, "failed": 4 - passed}, 0), "E   AssertionError")
         tries.failed_change(guided=True)  # something is named as missing: the try goes on while it improves
         assert tries.start_over == (
             "" if passed == 3 else "the last change got no more tests passing than the one before it"

@@ -22,11 +22,11 @@ _MEANT_EMPTY = frozenset(
 
 def placeholders(text: str, imported: Collection[str] = ()) -> set[str]:
     """The functions and methods (``Class.method``) of a module's text that something in it
-    calls, or that the tests import (``imported``), and whose body is only a placeholder
-    (``merge.is_stub``): a helper the model meant to write later, or the function the bead
-    asks for answered with its docstring and ``# Your code here``. Not those meant to be
-    empty (abstract, ``@overload``, of an ABC or a Protocol); none when the text does not
-    parse."""
+    calls, or top-level functions the tests import (``imported``), whose body is only a
+    placeholder (``merge.is_stub``): a helper the model meant to write later, or the
+    function the bead asks for answered with its docstring and ``# Your code here``. Not
+    those meant to be empty (abstract, ``@overload``, of an ABC or a Protocol); none when
+    the text does not parse."""
     tree = parse(text)
     if tree is None:
         return set()
@@ -34,7 +34,7 @@ def placeholders(text: str, imported: Collection[str] = ()) -> set[str]:
         part.func.attr if isinstance(part.func, ast.Attribute) else getattr(part.func, "id", "")
         for part in ast.walk(tree)
         if isinstance(part, ast.Call)
-    } | set(imported)
+    }
     found: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
@@ -48,8 +48,8 @@ def placeholders(text: str, imported: Collection[str] = ()) -> set[str]:
                 and is_stub(m)
                 and not _named(m.decorator_list) & _MEANT_EMPTY
             }
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in called and is_stub(node):
-            if not _named(node.decorator_list) & _MEANT_EMPTY:
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in called | set(imported):
+            if is_stub(node) and not _named(node.decorator_list) & _MEANT_EMPTY:
                 found.add(node.name)
     return found
 

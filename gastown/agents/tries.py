@@ -40,7 +40,7 @@ from gastown.town.riggit import RigGit
 
 CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
 FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot (Qwen's suggestion for its coders)
-HINT_CHARS = 800  # of the last failure, shown to a try that starts over
+HINT_CHARS = 800  # of the best run's failure, shown to a try that starts over
 
 Score = tuple[bool, int, bool, int]  # (anything passed, -tests broken, any test ran, passing - failing)
 
@@ -70,7 +70,7 @@ class Tries:
     start_over: str = ""  # why the next turn starts a fresh try ("" to go on with this one)
     told: str = ""  # what that try's first prompt ends with besides the failure (a repeated reply)
     start: Score | None = None  # the score of the files as the bead found them (None: not run)
-    best_run: tuple[Mapping[str, int], str] = ({}, "")  # the best run's counts and first failure
+    best_failing: str = ""  # the best run's first failure
     best_missing: str = ""  # what the check said the best run's files still lack (DoneCheck.still_missing)
     sent_back: tuple[str, ...] = ()  # files the last try's answer sent back with their code as it was
     found_failing: str = ""  # the first failure of the files as the bead found them
@@ -80,23 +80,20 @@ class Tries:
         if self.start is not None and self.best is None:
             self.best = (self.start, {})  # no try may end the bead worse off than it began
 
-    def scored(
-        self, score: Score, counts: Mapping[str, int] | None = None, failing: str = "", missing: str = ""
-    ) -> None:
-        """A test run of the files as they stand; the best so far keeps its files, its
-        counts, its first failure (``failing``) and what it still lacks (``missing``)."""
+    def scored(self, score: Score, failing: str = "", missing: str = "") -> None:
+        """A test run of the files as they stand; the best so far keeps its files, its first
+        failure (``failing``) and what it still lacks (``missing``)."""
         if self.best is None or score > self.best[0]:
             self.best = (score, {path: _read_bytes(self.root / path) for path in self.written})
-            self.best_run = (dict(counts or {}), failing)
-            self.best_missing = missing
+            self.best_failing, self.best_missing = failing, missing
         self.score = score
 
-    def began(self, counts: Mapping[str, int], failing: str) -> None:
+    def began(self, failing: str) -> None:
         """The run of the files as the bead found them: until an answer does better, its first
         failure is the one a fresh try is told of."""
         self.found_failing = failing
-        if self.best is not None and self.best[0] == self.start and not self.best_run[1]:
-            self.best_run = (dict(counts), failing)
+        if self.best is not None and self.best[0] == self.start and not self.best_failing:
+            self.best_failing = failing
 
     def echoed(self) -> bool:
         """A write left its file's code as it was, and the check names what the tests still
@@ -149,7 +146,7 @@ class Tries:
         # files got right (a bug fix answered with new bugs); but an answer that sent the bead's
         # code back is told that code's failure, its own (not the last test run's: a code sent
         # back is not tested again, and the last run was another answer's)
-        shown = (self.found_failing or failing) if sent_back else (self.best_run[1] or failing)
+        shown = (self.found_failing or failing) if sent_back else (self.best_failing or failing)
         hint = _fresh_hint(shown, sent_back, self.best_missing) + told
         # the note goes before the reply's opening, which stays last (see opening.py)
         content = self.head[-1].get("content") or ""
@@ -188,14 +185,17 @@ def _fresh_hint(failing: str, sent_back: Sequence[str], missing: str = "") -> st
     """The note for a try that starts from the bead's files: the failure to fix, what the
     check named as still missing in the best answer so far (the first sentence of each of
     its lines: what they go on to ask for, "reply with only `summary`", was for a change on
-    top of that answer), and what the last answer did wrong when it changed no code."""
+    top of that answer), and, when it named nothing, what the last answer did wrong when it
+    changed no code."""
     hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
     gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
     hint += f". The failure to fix:\n```text\n{gist.strip()}\n```\n" if gist else ".\n"
     named = [line.split(". ", 1)[0].rstrip(".") + "." for line in missing.strip().splitlines() if line.strip()]
     if named:
         hint += "What the best answer so far left undone:\n" + "".join(f"- {line}\n" for line in named)
-    if sent_back and not _IMPORT_FAILURE_RE.search(gist):  # a missing name is no line at fault
+    # a missing name, or what the check named as left undone, is no line at fault (asked for one,
+    # the 1.5B sent reading_time back again where summary() in another file was never changed)
+    if sent_back and not named and not _IMPORT_FAILURE_RE.search(gist):
         hint += (
             f"That answer sent {', '.join(sent_back)} back with its code as it was, so the fault is still in it. "
             "This time, first write one sentence naming the line that gives this result and why; then "

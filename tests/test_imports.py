@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from gastown.agents.imports import add_missing, future_first, missing, without_self_import
+from gastown.agents.imports import add_missing, future_first, missing, neighbours, without_self_import
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,25 @@ def test_a_module_that_imports_itself_loses_that_import_and_nothing_else():
         assert without_self_import(kept, "textkit/slug.py") == kept
     package = "from textkit import case, slug\n"  # a package importing its modules
     assert without_self_import(package, "textkit/__init__.py") == package
+
+
+def test_a_function_of_a_module_beside_it_gets_its_import_when_only_that_module_defines_it(tmp_path):
+    """The 1.5B's summary() in textkit/cli.py called the reading_time it had just written in
+    textkit/stats.py and never imported it: the bead ended on that NameError."""
+    package = tmp_path / "textkit"
+    package.mkdir()
+    (package / "__init__.py").write_text("def version():\n    return 1\n")
+    (package / "stats.py").write_text("def reading_time(text):\n    return 1\n\n\ndef words(text):\n    return 2\n")
+    (package / "case.py").write_text("def words(text):\n    return 3\n\n\nclass Title:\n    pass\n")
+    (package / "test_cli.py").write_text("def helper():\n    return 4\n")  # a test beside it: not the rig's code
+    (tmp_path / "elsewhere.py").write_text("def summary_line(text):\n    return 5\n")  # another package
+    known = neighbours(tmp_path, "textkit/cli.py")
+    assert known == {"reading_time": "textkit.stats", "Title": "textkit.case"}  # words: two modules define it
+    cli = (
+        '"""The command line."""\n\nimport sys\n\n\ndef summary(text):\n'
+        "    return [reading_time(text), words(text), Title(), helper(), summary_line(text), len(text)]\n"
+    )
+    fixed, lines = add_missing(cli, known)
+    assert lines == ["from textkit.case import Title", "from textkit.stats import reading_time"]
+    assert fixed.startswith('"""The command line."""\n\nimport sys\nfrom textkit.case import Title\n')
+    assert missing("def reading_time(t):\n    return 0\nreading_time(1)\n", known) == []  # its own

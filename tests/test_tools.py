@@ -595,6 +595,15 @@ def test_code_the_rigs_own_python_compiles_is_not_refused_for_gastowns(sandbox, 
         dataclasses.replace(sandbox, python=(str(refusing),)).write_file("src/broken.py", "def f(:\n")
 
 
+def test_a_python_write_gets_the_import_of_a_function_the_module_beside_it_defines(sandbox):
+    """A change across two files: the 1.5B wrote reading_time in one module and called it,
+    never imported, in the other."""
+    sandbox.write_file("src/reading.py", "def reading_time(text):\n    return len(text.split()) // 200\n")
+    said = sandbox.write_file("src/report.py", "def summary(text):\n    return f'{reading_time(text)} min'\n")
+    assert "added from reading import reading_time at the top (used, never imported)" in said, said  # a src layout
+    assert (sandbox.root / "src" / "report.py").read_text().startswith("from reading import reading_time\n")
+
+
 def test_a_python_write_gets_the_standard_library_imports_it_uses_and_says_so(sandbox):
     said = sandbox.write_file("src/reading.py", "def minutes(words):\n    return math.ceil(words / 200)\n")
     assert "added import math at the top (used, never imported)" in said

@@ -7,14 +7,20 @@ costs it a whole try. Like an editor's quick fix, a write gets the one import th
 only be meant: a common standard-library module used as ``module.name`` (``math.ceil``;
 not ``datetime``, whose ``datetime.now()`` means the class), or a
 well-known name of ``typing``, ``collections``, ``dataclasses``, ``functools`` or
-``itertools`` used bare, when nothing in the file binds that name. Anything else (a name
-the file binds anywhere, a file with ``import *``, a file that does not parse) is left
-alone.
+``itertools`` used bare, when nothing in the file binds that name; or a function or class
+of the rig's own that exactly one other module of the same package defines
+(``neighbours``): the 1.5B's ``summary()`` in textkit/cli.py called the ``reading_time``
+it had just written in textkit/stats.py, never imported it, and the bead ended on that
+``NameError``. Anything else (a name the file binds anywhere, a file with ``import *``, a
+file that does not parse) is left alone.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
+from collections.abc import Mapping
+from pathlib import Path
 
 # Names used bare that can only mean these (the module a name comes from, by name).
 _FROM = {
@@ -25,6 +31,7 @@ _FROM = {
     **{name: "functools" for name in ("lru_cache", "partial", "reduce", "wraps")},
     **{name: "itertools" for name in ("chain", "groupby", "islice", "zip_longest")},
 }
+_BUILTINS = frozenset(dir(builtins))
 # Modules a name used as ``module.attr`` can only mean. Not every standard-library name:
 # ``datetime.now()`` means the class (``from datetime import datetime``), and an unbound
 # ``code`` or ``token`` is more likely a typo than ``import code`` (``this`` prints a poem).
@@ -38,8 +45,9 @@ _MODULES = frozenset(
 )
 
 
-def missing(source: str) -> list[str]:
-    """The import lines ``source`` needs and lacks (``import math``, ``from typing import List``),
+def missing(source: str, neighbours: Mapping[str, str] | None = None) -> list[str]:
+    """The import lines ``source`` needs and lacks (``import math``, ``from typing import List``,
+    ``from textkit.stats import reading_time`` for a name ``neighbours`` maps to its module),
     in a stable order; empty when it parses badly or needs none."""
     try:
         tree = ast.parse(source)
@@ -72,9 +80,10 @@ def missing(source: str) -> list[str]:
             used_as_module.add(node.value.id)
     lines = [f"import {name}" for name in sorted(used_as_module - bound) if name in _MODULES]
     wanted: dict[str, list[str]] = {}
-    for name in sorted(used_bare - bound - used_as_module):
-        if name in _FROM:
-            wanted.setdefault(_FROM[name], []).append(name)
+    for name in sorted(used_bare - bound - used_as_module - _BUILTINS):
+        module = _FROM.get(name) or (neighbours or {}).get(name)
+        if module:
+            wanted.setdefault(module, []).append(name)
     lines += [f"from {module} import {', '.join(names)}" for module, names in sorted(wanted.items())]
     return lines
 
@@ -146,10 +155,38 @@ def _own_lines(node: ast.stmt, lines: list[str]) -> bool:
     return node.col_offset == 0 and (not after or after.startswith("#"))  # a comment may follow it
 
 
-def add_missing(source: str) -> tuple[str, list[str]]:
+def neighbours(root: Path, relative: str) -> dict[str, str]:
+    """The top-level functions and classes the other modules of ``relative``'s package (the
+    Python files beside it in the worktree at ``root``, links and tests left out) define,
+    each mapped to its module's name — only the names exactly one of them defines."""
+    folder = (root / relative).parent
+    found: dict[str, set[str]] = {}
+    try:
+        siblings = sorted(folder.glob("*.py"))
+    except OSError:
+        return {}
+    for path in siblings:
+        if path.name in (Path(relative).name, "__init__.py") or path.name.startswith(("test_", "conftest")):
+            continue
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            tree = ast.parse(path.read_text(errors="replace"))
+        except (SyntaxError, ValueError, OSError):
+            continue
+        names = module_names(path.relative_to(root).as_posix())  # under src/: without it, unless src is a package
+        module = max(names, key=len) if (root / "src" / "__init__.py").is_file() else min(names, key=len)
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                found.setdefault(node.name, set()).add(module)
+    return {name: modules.pop() for name, modules in found.items() if len(modules) == 1}
+
+
+def add_missing(source: str, known: Mapping[str, str] | None = None) -> tuple[str, list[str]]:
     """``source`` with the imports it lacks put after its docstring and leading imports
-    (``insertion_line``), and those import lines (none: ``source`` as it was)."""
-    lines = missing(source)
+    (``insertion_line``), and those import lines (none: ``source`` as it was); ``known``
+    maps the rig's own names to their modules (``neighbours``)."""
+    lines = missing(source, known)
     if not lines:
         return source, []
     after = insertion_line(source)

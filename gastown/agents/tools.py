@@ -305,7 +305,7 @@ class Sandbox:
             if copied:
                 raise ToolError(copied)
             self._check_compiles(target, merged.text, rel)
-            text, added = writes.with_imports(rel, merged.text)
+            text, added = writes.with_imports(rel, merged.text, self.root)
             target.write_text(text)
             done = [f"replaced {', '.join(merged.replaced)}"] if merged.replaced else []
             done += [f"added {', '.join(merged.added)}"] if merged.added else []
@@ -322,7 +322,7 @@ class Sandbox:
         if gutted:
             raise ToolError(gutted)
         self._make_parent(target, path)
-        text, added = writes.with_imports(rel, content)
+        text, added = writes.with_imports(rel, content, self.root)
         target.write_text(text)
         return f"wrote {rel} ({len(text)} characters{note}){added}"
 
@@ -343,7 +343,7 @@ class Sandbox:
             new = _plain(new)
             self._check_compiles(target, new, rel)
             self._make_parent(target, path)
-            new, added = writes.with_imports(rel, new)
+            new, added = writes.with_imports(rel, new, self.root)
             target.write_text(new)
             lines = edits.split_lines(new)
             return self._edited(f"created {rel} ({len(lines)} lines){added}", lines, 1, len(lines))
@@ -364,7 +364,7 @@ class Sandbox:
             except edits.EditError as error:
                 raise ToolError(self._secrets.redact(str(error))) from None
         self._check_compiles(target, made.text, rel)
-        text, added = writes.with_imports(rel, made.text)
+        text, added = writes.with_imports(rel, made.text, self.root)
         if added:  # the edit's lines move down when the imports went in above them
             grew = len(edits.split_lines(text)) - len(edits.split_lines(made.text))
             below = made.first > imports.insertion_line(made.text)

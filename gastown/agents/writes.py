@@ -47,12 +47,15 @@ def cleaned(content: str, relative: str) -> tuple[str, str]:
     return content, note
 
 
-def with_imports(relative: str, text: str) -> tuple[str, str]:
-    """``text`` with the standard-library imports it uses and lacks (``gastown.agents.imports``),
-    and a note saying which were added ("" for none, and for a file that is not Python)."""
+def with_imports(relative: str, text: str, root: Path | None = None) -> tuple[str, str]:
+    """``text`` with the imports it uses and lacks (``gastown.agents.imports``): the standard
+    library's, and with ``root`` (the worktree) the functions and classes of the modules
+    beside it; and a note saying which were added ("" for none, and for a file that is not
+    Python)."""
     if not relative.endswith(".py"):
         return text, ""
-    text, lines = imports.add_missing(text)
+    known = imports.neighbours(root, relative) if root is not None else None
+    text, lines = imports.add_missing(text, known)
     return text, f"; added {'; '.join(lines)} at the top (used, never imported)" if lines else ""
 
 

@@ -82,6 +82,7 @@ def test_a_fresh_try_is_told_what_the_best_answer_left_undone_without_its_reply_
     root = words_rig(tmp_path)
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
     tries = Tries(root, head, start=score_of({"failed": 4}, 0))
+    tries.began("E   ImportError: cannot import name 'loud' from 'words'")
     (root / "words.py").write_text(MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@"))
     tries.written.add("words.py")
     still = (
@@ -99,6 +100,8 @@ def test_a_fresh_try_is_told_what_the_best_answer_left_undone_without_its_reply_
     _, _, told = tries.begin_again("")
     # what was left undone is no line at fault: asked for one, the 1.5B sent its reading_time back again
     assert "left undone" in told and "naming the line" not in told, told
+    # and the failure beside it is the best answer's, not the bead's ImportError it had fixed
+    assert "assert 1 == 2" in told and "ImportError" not in told, told
 
 
 def test_a_fresh_try_of_a_bug_fix_is_told_the_bugs_failure_not_the_new_bugs_of_the_last_answer(tmp_path):

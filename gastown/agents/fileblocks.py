@@ -30,6 +30,7 @@ def close_fence(indent: str) -> str:
     return r"\n(?P=" + indent + r") {0,3}```[ \t]*(?=\n|$)"
 
 
+_ASIDE = r"(?:\([^()\n]*\)[ \t]*)?:?[ \t]*"  # "# a/b.py (change summary):" -- what follows a path in a comment
 # Where a path is written around a block: above it (`a/b.py`, **a/b.py**, # a/b.py, File: a/b.py,
 # a/b.py:), in its fence's info (```python a/b.py), or on its first line (# a/b.py, or bare).
 _ABOVE_RE = re.compile(
@@ -37,7 +38,8 @@ _ABOVE_RE = re.compile(
 )
 _INFO_RE = re.compile(r"[\w+-]*[ \t]*[ :]+(?P<path>" + _PATH + r")[ \t]*", re.IGNORECASE)
 _INSIDE_RE = re.compile(
-    r"[ \t]*(?:(?P<marked>#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?)?(?P<path>" + _PATH + r")[ \t]*", re.IGNORECASE
+    r"[ \t]*(?:(?P<marked>#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?)?(?P<path>" + _PATH + r")[ \t]*" + _ASIDE,
+    re.IGNORECASE,
 )
 _FENCE_LINE_RE = re.compile(r"(?P<indent>[ \t]*)```[ \t]*(?P<info>[^`\n]*?)[ \t]*")
 # Files a path alone is likely to name (not ``os.path`` or ``1.2.3``): with a folder, or one of these.
@@ -153,11 +155,17 @@ def _without_leading_noise(body: str, path: str) -> str:
     the code in a block of its own). A Markdown file keeps its own fences."""
     lines = body.split("\n")
     while len(lines) > 1 and (
-        lines[0].strip().strip("#*`").strip().rstrip(":") == path
-        or (not path.endswith((".md", ".markdown")) and _FENCE_OPEN_RE.fullmatch(lines[0]))
+        _says_path(lines[0], path) or (not path.endswith((".md", ".markdown")) and _FENCE_OPEN_RE.fullmatch(lines[0]))
     ):
         lines.pop(0)
     return "\n".join(lines)
+
+
+def _says_path(line: str, path: str) -> bool:
+    """Whether a line is only ``path`` as a small model writes it inside a block: bare, as a
+    comment, in backticks or bold, with a colon, or with a note ("# a/b.py (change summary)")."""
+    inside = _INSIDE_RE.fullmatch(line.strip().strip("*`"))
+    return inside is not None and inside.group("path") == path
 
 
 _CODE_BLOCK_RE = re.compile(

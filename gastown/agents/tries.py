@@ -145,8 +145,11 @@ class Tries:
         # the best run's failure, not the last's: the last answer's may be a case the bead's own
         # files got right (a bug fix answered with new bugs); but an answer that sent the bead's
         # code back is told that code's failure, its own (not the last test run's: a code sent
-        # back is not tested again, and the last run was another answer's)
-        shown = (self.found_failing or failing) if sent_back else (self.best_failing or failing)
+        # back is not tested again, and the last run was another answer's) — unless the check
+        # named what the best answer left undone: its failure goes with that (the 1.5B, told
+        # the bead's ImportError beside "still to change: summary", wrote summary into stats.py)
+        own = sent_back and not self.best_missing
+        shown = (self.found_failing or failing) if own else (self.best_failing or failing)
         hint = _fresh_hint(shown, sent_back, self.best_missing) + told
         # the note goes before the reply's opening, which stays last (see opening.py)
         content = self.head[-1].get("content") or ""

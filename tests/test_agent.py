@@ -1431,13 +1431,21 @@ def test_four_replies_in_a_row_without_code_end_the_bead_across_its_tries(tmp_pa
     assert len(llm.requests) == 4 and outcome.result["tries"] == 2
 
 
-@pytest.mark.parametrize("sent_back", [False, True], ids=["left-alone", "sent-back-with-a-docstring"])
-def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_touched_says_so(
-    tmp_path, rig_path, sent_back
-):
-    """A change across two files: the 1.5B added reading_time to stats.py, nine tests of ten
-    passed, and in nine runs it never touched cli.py's summary(), which the tenth calls; once
-    it sent cli.py back beside it with only a docstring changed: no change to its code."""
+LOUDNESS = "def loudness(word: str) -> int:\n    return len(word)\n"
+SHOUT = 'def shout(word: str) -> str:\n    return word.upper() + "!"\n'
+LOUD_BEAD: dict[str, object] = {
+    "title": "Loudness",
+    "description": (
+        "Add `loudness(word: str) -> int` to beatscore/scoring.py: the word's length. "
+        "Make shout() in beatscore/words.py give the word in capitals and an exclamation mark."
+    ),
+    "acceptance_tests": ("tests/test_loud.py",),
+}
+
+
+def _loud_rig(rig_path: Path) -> str:
+    """A change across two files: `loudness` to add to scoring.py, `shout` to fix in words.py;
+    the reply that sends words.py back with only a docstring added."""
     (rig_path / "beatscore" / "words.py").write_text("def shout(word: str) -> str:\n    return word\n")
     (rig_path / "tests" / "test_loud.py").write_text(
         "from beatscore.scoring import loudness\nfrom beatscore.words import shout\n\n\n"
@@ -1446,26 +1454,50 @@ def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_to
     )
     git(rig_path, "add", "-A")
     git(rig_path, "commit", "--quiet", "-m", "loud")
-    loudness = "def loudness(word: str) -> int:\n    return len(word)\n"
-    shout = 'def shout(word: str) -> str:\n    return word.upper() + "!"\n'
-    same = 'beatscore/words.py\n```python\ndef shout(word: str) -> str:\n    """Shout."""\n    return word\n```\n'
+    return 'beatscore/words.py\n```python\ndef shout(word: str) -> str:\n    """Shout."""\n    return word\n```\n'
+
+
+def test_the_other_file_sent_back_after_a_change_that_made_progress_keeps_the_try_and_its_change(tmp_path, rig_path):
+    """Told "still to change: summary" after writing reading_time, the 1.5B sent cli.py back as
+    it was; ending the try there put reading_time back too, and no fresh try wrote both."""
+    same = _loud_rig(rig_path)
     outcome, llm, _ = run_bead(
         tmp_path,
         rig_path,
         [
-            text(f"beatscore/scoring.py\n```python\n{loudness}```\n" + (same if sent_back else "")),
+            text(f"beatscore/scoring.py\n```python\n{LOUDNESS}```\n"),
+            text(same),
+            text(f"beatscore/words.py\n```python\n{SHOUT}```\n"),
+        ],
+        **LOUD_BEAD,
+    )
+    assert outcome.status == "done", outcome.reason
+    told = tool_results(llm, 2)[-1]
+    assert "The tests still fail as before" in told and "Still to change: `shout` in beatscore/words.py" in told
+    assert outcome.result["tries"] == 1  # loudness stayed: the third reply only had to fix shout
+    assert llm.requests[2]["temperature"] > llm.requests[1]["temperature"]  # sampled hotter after the echo
+
+
+@pytest.mark.parametrize("sent_back", [False, True], ids=["left-alone", "sent-back-with-a-docstring"])
+def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_touched_says_so(
+    tmp_path, rig_path, sent_back
+):
+    """A change across two files: the 1.5B added reading_time to stats.py, nine tests of ten
+    passed, and in nine runs it never touched cli.py's summary(), which the tenth calls; once
+    it sent cli.py back beside it with only a docstring changed: no change to its code."""
+    same = _loud_rig(rig_path)
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            text(f"beatscore/scoring.py\n```python\n{LOUDNESS}```\n" + (same if sent_back else "")),
             # a fresh try starts from the bead's files: it writes both; the same try writes what is left
             text(
-                (f"beatscore/scoring.py\n```python\n{loudness}```\n" if sent_back else "")
-                + f"beatscore/words.py\n```python\n{shout}```\n"
+                (f"beatscore/scoring.py\n```python\n{LOUDNESS}```\n" if sent_back else "")
+                + f"beatscore/words.py\n```python\n{SHOUT}```\n"
             ),
         ],
-        title="Loudness",
-        description=(
-            "Add `loudness(word: str) -> int` to beatscore/scoring.py: the word's length. "
-            "Make shout() in beatscore/words.py give the word in capitals and an exclamation mark."
-        ),
-        acceptance_tests=("tests/test_loud.py",),
+        **LOUD_BEAD,
     )
     assert outcome.status == "done", outcome.reason
     if sent_back:  # a write that changed no code ends the try: the fresh try is told what was left undone

@@ -138,6 +138,26 @@ def test_a_fresh_tries_note_goes_above_the_start_of_the_reply_and_never_into_the
     assert prompts.reply_start(going_on) == ""  # a conversation that goes on is not begun
 
 
+def test_a_fresh_try_asked_for_the_line_at_fault_is_not_begun_with_code(tmp_path):
+    """Begun at toolz's imports, the 1.5B sent `unique` back as it was three tries running;
+    unbegun, told to name the line first, it named it and fixed it."""
+    root = words_rig(tmp_path)
+    opening = "\n## Start your reply like this\nwords.py\n```python\nimport functools\n```\n"
+    head = [
+        {"role": "system", "content": "You are a Polecat."},
+        {"role": "user", "content": f"# Bead: fix shout\n{opening}"},
+    ]
+    tries = Tries(root, head, start=score_of({"passed": 3, "failed": 1}, 0))
+    tries.began("E   AssertionError: assert shout('a') == 'A'")
+    (root / "words.py").write_text(MODULE.replace('"""Words."""', '"""Words, sent back."""'))
+    tries.written.add("words.py")
+    tries.unchanged(["words.py"])
+    messages, _, told = tries.begin_again("")
+    assert "naming the line that gives this result" in told
+    assert messages[-1]["content"].endswith(told) and "## Start your reply" not in messages[-1]["content"]
+    assert prompts.reply_start(messages) == ""  # the model may write its sentence first
+
+
 def test_a_guided_change_that_does_no_better_than_the_one_before_ends_its_try(tmp_path):
     root = words_rig(tmp_path)
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]

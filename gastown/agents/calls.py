@@ -106,8 +106,10 @@ class Calls:
             tally.attempt(call.name, ok)
             if ok and call.name in WRITES and not changed:
                 state.repeats.warm()
-                missing = done.still_missing() if done.failing and done.tests_decide else ""
-                if missing and state.tries.echoed():  # a module sent back without what the tests import
+                # what the last run named (a function still to change needs its failing tests), or
+                # what the tests import that the files lack now
+                missing = (done.missing or done.still_missing()) if done.failing and done.tests_decide else ""
+                if missing and state.tries.echoed():  # a file sent back without what is still missing
                     text += f"\nThe tests still fail as before.{missing}"
                 else:
                     unchanged.append(_relative(state.sandbox, call))

@@ -96,11 +96,16 @@ class Tries:
             self.best_failing = failing
 
     def echoed(self) -> bool:
-        """A write left its file's code as it was, and the check names what the tests still
-        import: whether the try goes on with that note rather than ending — only when
-        nothing in this try was tested yet (the note is news), and only once."""
+        """A write left its file's code as it was, and the check names what is still missing
+        or still to change: whether the try goes on with that note (sampled hotter: see
+        repeats) rather than ending — once a try. The note may be news (nothing tested yet);
+        or the try's first change made progress and the model sent the other file back: a
+        fresh try would start without that change (the 1.5B wrote `reading_time`, was told
+        "still to change: `summary` in textkit/cli.py", sent cli.py back as it was, and in
+        three repeats of three the fresh tries lost the `reading_time` and never both
+        again)."""
         self.echoes += 1
-        return self.echoes == 1 and self.changes == 0
+        return self.echoes == 1
 
     def unchanged(self, paths: Sequence[str]) -> None:
         """A reply's writes left ``paths`` as they were, while the tests fail: the try is
@@ -151,11 +156,19 @@ class Tries:
         own = sent_back and not self.best_missing
         shown = (self.found_failing or failing) if own else (self.best_failing or failing)
         hint = _fresh_hint(shown, sent_back, self.best_missing) + told
-        # the note goes before the reply's opening, which stays last (see opening.py)
+        # the note goes before the reply's opening, which stays last (see opening.py) — unless it
+        # asks for a sentence before the code: a reply begun with the code cannot hold one (begun
+        # at toolz's imports, the 1.5B sent `unique` back as it was in three tries running, where
+        # unbegun it named the line and fixed it)
         content = self.head[-1].get("content") or ""
         before, heading, opening = content.rpartition(f"\n{prompts.OPENING}\n")
         last = heading and "\n## " not in opening  # the prompt's last section, not a line of the bead's text
-        content = f"{before}{hint}{heading}{opening}" if last else content + hint
+        if last and LINE_AT_FAULT in hint:
+            content = f"{before}{hint}"
+        elif last:
+            content = f"{before}{hint}{heading}{opening}"
+        else:
+            content += hint
         return [*self.head[:-1], {**self.head[-1], "content": content}], why, hint
 
     def keep_best(self) -> Score | None:
@@ -201,13 +214,13 @@ def _fresh_hint(failing: str, sent_back: Sequence[str], missing: str = "") -> st
     if sent_back and not named and not _IMPORT_FAILURE_RE.search(gist):
         hint += (
             f"That answer sent {', '.join(sent_back)} back with its code as it was, so the fault is still in it. "
-            "This time, first write one sentence naming the line that gives this result and why; then "
-            "the file's path and a code block with that line corrected.\n"
+            f"This time, {LINE_AT_FAULT} and why; then the file's path and a code block with that line corrected.\n"
         )
         return hint
     return hint + "The files above are as the bead found them. Write the code again, so that it handles that case.\n"
 
 
+LINE_AT_FAULT = "first write one sentence naming the line that gives this result"
 _IMPORT_FAILURE_RE = re.compile(r"\b(?:ImportError|ModuleNotFoundError)\b|ERROR collecting")
 
 

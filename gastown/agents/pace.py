@@ -4,9 +4,12 @@ A call's time is its prefill (the prompt tokens the server has not cached, at th
 prompt speed) plus its decode (the reply's tokens, at its generation speed). The first
 call of a bead pays its whole prompt; a later call pays only what was added since (a tool's
 answer) — so "as long as the last call" overstates a later call by the whole prompt and
-stops a bead with minutes left. The speeds are the slowest seen (a busy machine slows
-them), the reply as long as the longest so far. Without timings from the server, the
-last call's time is the measure.
+stops a bead with minutes left. The prompt speed is over all the calls so far (the new
+tokens over their times to the first token): a fresh try adds a few hundred tokens whose
+first token waits on more than their prefill, and taken alone, as the slowest, it made a
+toolz bead's next call look like two minutes and stopped the bead with 95 s left. The
+reply speed is the slowest seen (a busy machine slows it), the reply as long as the
+longest so far. Without timings from the server, the last call's time is the measure.
 
 Near the end of the budget a call whose longest-reply estimate would not fit may still
 run with its reply capped to what fits (``reply_room``): most replies are shorter than the
@@ -31,11 +34,12 @@ NEXT_CALL_MARGIN = 1.25  # the next model call is assumed this much slower than 
 class Pace:
     """The speeds and sizes of one bead's calls so far."""
 
-    prefill_tps: float | None = None  # prompt tokens a second: the slowest seen
+    prefill_tps: float | None = None  # prompt tokens a second: the new tokens over their times so far
     decode_tps: float | None = None  # reply tokens a second: the slowest seen
     longest_reply: int = 0
     last_seconds: float = 0.0
     _sent: int = 0  # the prompt tokens of the last call plus its reply: what the server holds now
+    _prefilled: tuple[int, float] = (0, 0.0)  # new prompt tokens so far, and their seconds to the first token
 
     def saw(self, usage: Usage, prompt_tokens: int) -> None:
         """One finished call, whose prompt was ``prompt_tokens`` long by the same measure
@@ -44,8 +48,9 @@ class Pace:
         self.longest_reply = max(self.longest_reply, usage.tokens_out)
         fresh = prompt_tokens - self._sent if self._sent else prompt_tokens  # what was not cached
         if usage.first_token_s and usage.first_token_s > 0.5 and fresh > 50:
-            rate = fresh / usage.first_token_s
-            self.prefill_tps = rate if self.prefill_tps is None else min(self.prefill_tps, rate)
+            tokens, seconds = self._prefilled
+            self._prefilled = (tokens + fresh, seconds + usage.first_token_s)
+            self.prefill_tps = self._prefilled[0] / self._prefilled[1]
         if usage.decode_tps:
             self.decode_tps = usage.decode_tps if self.decode_tps is None else min(self.decode_tps, usage.decode_tps)
         self._sent = prompt_tokens + usage.tokens_out

@@ -3,7 +3,7 @@
 import time
 
 from gastown.agents.pace import MIN_REPLY_TOKENS, NEXT_CALL_MARGIN, BeadBudget, Pace
-from gastown.machine.providers import Usage
+from gastown.machine.providers import MIN_DECODE_SAMPLE, Usage
 
 
 def test_a_later_call_is_judged_by_its_new_tokens_not_the_whole_prompt():
@@ -95,3 +95,13 @@ def test_a_budget_says_why_no_call_may_start():
     assert next_call == 80.0 * NEXT_CALL_MARGIN + 30.0  # the call with a margin, then the test run
     assert "would not end within the bead's time budget" in budget.spent(0, next_call)
     assert budget.spent(0, 50.0) == ""
+
+
+def test_a_reply_of_a_few_tokens_does_not_set_the_decode_speed():
+    """A reply cut where it began to repeat itself kept 1 token of 12 s of decode: taken as
+    the speed, the next call looked like an hour and the bead stopped at 155 s of 255."""
+    pace = Pace()
+    pace.saw(Usage(tokens_in=3640, tokens_out=120, seconds=80.7, first_token_s=72.0, decode_tps=13.7), 3640)
+    pace.saw(Usage(tokens_in=3898, tokens_out=1, seconds=20.5, first_token_s=8.0, decode_tps=0.08), 3898)
+    assert pace.decode_tps == 13.7 and MIN_DECODE_SAMPLE > 1
+    assert pace.next_call(3898 + 300) < 60

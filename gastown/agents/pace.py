@@ -51,8 +51,8 @@ class Pace:
             tokens, seconds = self._prefilled
             self._prefilled = (tokens + fresh, seconds + usage.first_token_s)
             self.prefill_tps = self._prefilled[0] / self._prefilled[1]
-        if usage.decode_tps:
-            self.decode_tps = usage.decode_tps if self.decode_tps is None else min(self.decode_tps, usage.decode_tps)
+        if usage.decode_rate:
+            self.decode_tps = usage.decode_rate if self.decode_tps is None else min(self.decode_tps, usage.decode_rate)
         self._sent = prompt_tokens + usage.tokens_out
 
     def rewind(self, cached_tokens: int) -> None:

@@ -78,8 +78,8 @@ class Tally:
             self.prefill.append(usage.prefill_tps)
         elif usage.prefill_tps:
             self.prefill_guessed.append(usage.prefill_tps)
-        if usage.decode_tps:
-            self.decode.append(usage.decode_tps)
+        if usage.decode_rate:
+            self.decode.append(usage.decode_rate)
         if reply.model not in self.models:
             self.models.append(reply.model)
 

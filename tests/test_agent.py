@@ -1491,25 +1491,16 @@ def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_to
         rig_path,
         [
             text(f"beatscore/scoring.py\n```python\n{LOUDNESS}```\n" + (same if sent_back else "")),
-            # a fresh try starts from the bead's files: it writes both; the same try writes what is left
-            text(
-                (f"beatscore/scoring.py\n```python\n{LOUDNESS}```\n" if sent_back else "")
-                + f"beatscore/words.py\n```python\n{SHOUT}```\n"
-            ),
+            text(f"beatscore/words.py\n```python\n{SHOUT}```\n"),
         ],
         **LOUD_BEAD,
     )
     assert outcome.status == "done", outcome.reason
-    if sent_back:  # a write that changed no code ends the try: the fresh try is told what was left undone
-        told = hint(llm, 1)
-        assert outcome.result["tries"] == 2 and "which line of your code" not in told
-        assert "What the best answer so far left undone:\n- Still to change: `shout` in beatscore/words.py." in told, (
-            told
-        )
-    else:
-        told = tool_results(llm, 1)[-1]
-        assert outcome.result["tries"] == 1  # told what is left, the try went on: no new answer from scratch
-        assert "Still to change: `shout` in beatscore/words.py" in told and "test_a_shout_is_loud calls it" in told
+    told = tool_results(llm, 1)[-1]  # the same conversation: loudness stays, what is left is named
+    assert outcome.result["tries"] == 1
+    assert "Still to change: `shout` in beatscore/words.py" in told and "test_a_shout_is_loud calls it" in told, told
+    if sent_back:  # words.py, sent back in the same reply, is told the note of the run of loudness
+        assert "The tests still fail as before" in told and "defines no `loudness`" not in told, told
 
 
 def test_a_loop_that_ends_without_passing_leaves_its_best_files_not_its_last(tmp_path, lexicon_rig):

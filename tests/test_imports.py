@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from gastown.agents.imports import add_missing, future_first, missing, neighbours, without_self_import
+from gastown.agents.imports import add_missing, future_first, missing, neighbours, unbound, without_self_import
 
 
 @pytest.mark.parametrize(
@@ -80,20 +80,37 @@ def test_a_module_that_imports_itself_loses_that_import_and_nothing_else():
 def test_a_function_of_a_module_beside_it_gets_its_import_when_only_that_module_defines_it(tmp_path):
     """The 1.5B's summary() in textkit/cli.py called the reading_time it had just written in
     textkit/stats.py and never imported it: the bead ended on that NameError."""
-    package = tmp_path / "textkit"
-    package.mkdir()
+    package = tmp_path / "lib" / "textkit"  # a package below the root: imported relatively
+    package.mkdir(parents=True)
     (package / "__init__.py").write_text("def version():\n    return 1\n")
     (package / "stats.py").write_text("def reading_time(text):\n    return 1\n\n\ndef words(text):\n    return 2\n")
     (package / "case.py").write_text("def words(text):\n    return 3\n\n\nclass Title:\n    pass\n")
     (package / "test_cli.py").write_text("def helper():\n    return 4\n")  # a test beside it: not the rig's code
-    (tmp_path / "elsewhere.py").write_text("def summary_line(text):\n    return 5\n")  # another package
-    known = neighbours(tmp_path, "textkit/cli.py")
-    assert known == {"reading_time": "textkit.stats", "Title": "textkit.case"}  # words: two modules define it
+    (package / "shout_test.py").write_text("def loud():\n    return 4\n")
+    (package / "report.py").write_text("from .cli import summary\n\n\ndef overview(text):\n    return 6\n")  # a cycle
+    (package / "more.py").write_text("def _private(text):\n    return 7\n")
+    (package / "alias.py").symlink_to(package / "more.py")
+    (tmp_path / "elsewhere.py").write_text("def summary_line(text):\n    return 5\n")  # another folder
     cli = (
         '"""The command line."""\n\nimport sys\n\n\ndef summary(text):\n'
-        "    return [reading_time(text), words(text), Title(), helper(), summary_line(text), len(text)]\n"
+        "    return [reading_time(text), words(text), Title(), helper(), loud(), overview(text), _private(text),"
+        " summary_line(text), len(text), open]\n"
     )
+    wanted = unbound(cli)
+    assert "len" not in wanted and "open" not in wanted and "reading_time" in wanted  # builtins are bound
+    known = neighbours(tmp_path, "lib/textkit/cli.py", wanted)
+    # words: two modules define it; overview: report.py imports cli (circular); _private: private
+    assert known == {"reading_time": ".stats", "Title": ".case"}
     fixed, lines = add_missing(cli, known)
-    assert lines == ["from textkit.case import Title", "from textkit.stats import reading_time"]
-    assert fixed.startswith('"""The command line."""\n\nimport sys\nfrom textkit.case import Title\n')
+    assert lines == ["from .case import Title", "from .stats import reading_time"]
+    assert fixed.startswith('"""The command line."""\n\nimport sys\nfrom .case import Title\n')
     assert missing("def reading_time(t):\n    return 0\nreading_time(1)\n", known) == []  # its own
+    assert neighbours(tmp_path, "lib/textkit/cli.py", set()) == {}  # nothing wanted: nothing read
+    (tmp_path / "lib" / "tools").mkdir()
+    (tmp_path / "lib" / "tools" / "stats.py").write_text("def reading_time(text):\n    return 1\n")
+    assert neighbours(tmp_path, "lib/tools/cli.py", wanted) == {}  # no package, not the root: a guess
+
+
+def test_the_projects_own_name_wins_over_a_standard_librarys():
+    assert missing("def f(xs):\n    return chain(xs)\n", {"chain": ".links"}) == ["from .links import chain"]
+    assert missing("def f(xs):\n    return chain(xs)\n") == ["from itertools import chain"]

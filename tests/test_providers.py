@@ -7,6 +7,7 @@ from fake_llm import Answer, FakeLLM, error, script, text, tool, validation_erro
 
 from gastown.errors import ConfigError, Unavailable
 from gastown.machine.providers import FormatRejected, ModelClient, ModelRejected, _usage
+from gastown.town import tokens
 from gastown.town.roster import ModelSpec
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -316,6 +317,8 @@ def test_a_streamed_reply_that_repeats_itself_is_cut_where_the_repeat_began_and_
     assert reply.finish_reason == "looping"
     assert reply.content == "textkit/wrap.py\n```python\nimport re\n\n\n" + LOOP.rstrip() + "\n```\n"
     assert took < len(looping) / 12 * 0.005 / 2, took  # not the whole reply's time
+    # its tokens are what it decoded before the cut, not the part kept: its decode speed holds
+    assert reply.usage.tokens_out > tokens.chars_to_tokens(len(reply.content)) * 1.5, reply.usage
 
 
 def test_a_plain_reply_that_repeats_itself_is_cut_too_and_one_that_does_not_is_kept_whole():

@@ -20,3 +20,10 @@ def test_without_server_timings_a_beads_prefill_is_its_slowest_call_not_a_mean_o
     timed.add(_call(11000.0, timed=False))
     assert timed.prefill_tps() == 70.0
     assert Tally().prefill_tps() is None
+
+
+def test_a_reply_of_a_few_tokens_sets_no_decode_figure():
+    tally = Tally()
+    tally.add(Reply("x", [], "stop", Usage(3000, 120, 10.0, 1.0, None, 50.0, 14.0), "qwen", "http://127.0.0.1:1"))
+    tally.add(Reply("x", [], "looping", Usage(3000, 1, 13.0, 1.0, None, 50.0, 0.08), "qwen", "http://127.0.0.1:1"))
+    assert tally.decode == [14.0]

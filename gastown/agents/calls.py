@@ -75,6 +75,7 @@ class Calls:
         after_finish = False
         pending: list[tuple[toolcalls.ToolCall, str]] = []  # changed files, answered after the test run
         unchanged: list[str] = []  # files a write in this reply left as they were (their code, at least)
+        changed_any = False  # a call of this reply changed a file
         sent: set[str] = set()  # the calls of this reply so far: a reply that says one thing thrice is one call
         for call in parsed.calls:
             if after_finish:  # never run before the finish they follow was judged
@@ -106,7 +107,11 @@ class Calls:
             tally.attempt(call.name, ok)
             if ok and call.name in WRITES and not changed:
                 state.repeats.warm()
-                # what the last run named (a function still to change needs its failing tests), or
+                # this reply's changes so far are tested first: what is still missing is theirs
+                finished = self._tested(pending, answered)
+                if finished is not None:
+                    return finished
+                # what that run named (a function still to change needs its failing tests), or
                 # what the tests import that the files lack now
                 missing = (done.missing or done.still_missing()) if done.failing and done.tests_decide else ""
                 if missing and state.tries.echoed():  # a file sent back without what is still missing
@@ -119,6 +124,7 @@ class Calls:
                 state.tries.end("the same write was refused twice: a new answer, not the same one again")
             if changed:  # the same change again (an edit inserting the same lines twice)
                 text += self._rewrite(key, _describe(call))
+            changed_any = changed_any or changed
             if changed and done.tests_decide:
                 pending.append((call, text))
                 continue
@@ -131,7 +137,6 @@ class Calls:
                 state.trace.write("finish", summary=report, accepted=True, by="files")
                 return report
             self._answer(call, text, answered)
-        changed_any = bool(pending)
         finished = self._tested(pending, answered)
         if finished is not None:
             return finished

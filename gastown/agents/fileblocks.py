@@ -30,7 +30,7 @@ def close_fence(indent: str) -> str:
     return r"\n(?P=" + indent + r") {0,3}```[ \t]*(?=\n|$)"
 
 
-_ASIDE = r"(?:\([^()\n]*\)[ \t]*)?:?[ \t]*"  # "# a/b.py (change summary):" -- what follows a path in a comment
+_ASIDE = r"(?:[ \t]+\([^()\n]*\))?[ \t]*:?[ \t]*"  # "# a/b.py (change summary):" -- what may follow a path
 # Where a path is written around a block: above it (`a/b.py`, **a/b.py**, # a/b.py, File: a/b.py,
 # a/b.py:), in its fence's info (```python a/b.py), or on its first line (# a/b.py, or bare).
 _ABOVE_RE = re.compile(
@@ -38,7 +38,7 @@ _ABOVE_RE = re.compile(
 )
 _INFO_RE = re.compile(r"[\w+-]*[ \t]*[ :]+(?P<path>" + _PATH + r")[ \t]*", re.IGNORECASE)
 _INSIDE_RE = re.compile(
-    r"[ \t]*(?:(?P<marked>#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?)?(?P<path>" + _PATH + r")[ \t]*" + _ASIDE,
+    r"[ \t]*(?:(?P<marked>#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?)?(?P<path>" + _PATH + r")" + _ASIDE,
     re.IGNORECASE,
 )
 _FENCE_LINE_RE = re.compile(r"(?P<indent>[ \t]*)```[ \t]*(?P<info>[^`\n]*?)[ \t]*")
@@ -123,7 +123,8 @@ def _named(lines: list[str], block: _Block, body: list[str], named: tuple[str, i
         if path is not None and _plausible(path.group("path")):
             return path.group("path"), above
     inside = _INSIDE_RE.fullmatch(body[0]) if body else None
-    if inside is not None and (inside.group("marked") or _plausible(inside.group("path"))):
+    # a comment's path must look like a file's too: "# self.total (the sum so far)" names none
+    if inside is not None and _plausible(inside.group("path")):
         rest = "\n".join(body[1:])
         if inside.group("marked") or _CODE_RE.search(_outdented(rest, len(block.indent))):
             return inside.group("path"), block.start  # bare above code, not a listing of paths
@@ -164,7 +165,7 @@ def _without_leading_noise(body: str, path: str) -> str:
 def _says_path(line: str, path: str) -> bool:
     """Whether a line is only ``path`` as a small model writes it inside a block: bare, as a
     comment, in backticks or bold, with a colon, or with a note ("# a/b.py (change summary)")."""
-    inside = _INSIDE_RE.fullmatch(line.strip().strip("*`"))
+    inside = _INSIDE_RE.fullmatch(line.strip().strip("*`").lstrip("#"))
     return inside is not None and inside.group("path") == path
 
 

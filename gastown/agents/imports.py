@@ -1,5 +1,6 @@
-"""Imports a model forgot or misplaced: standard-library names a Python file uses and
-never binds, and ``from __future__`` imports that are not first.
+"""Imports a model forgot or misplaced: standard-library names, and the project's own
+from the modules beside it, that a Python file uses and never binds, and ``from
+__future__`` imports that are not first.
 
 A small model writes ``math.ceil(...)`` or ``Counter(words)`` and leaves out the import
 more often than it gets the logic wrong; the tests then fail with a ``NameError`` that
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 # Names used bare that can only mean these (the module a name comes from, by name).
@@ -45,20 +47,45 @@ _MODULES = frozenset(
 )
 
 
-def missing(source: str, neighbours: Mapping[str, str] | None = None) -> list[str]:
+def missing(source: str, known: Mapping[str, str] | None = None) -> list[str]:
     """The import lines ``source`` needs and lacks (``import math``, ``from typing import List``,
-    ``from textkit.stats import reading_time`` for a name ``neighbours`` maps to its module),
-    in a stable order; empty when it parses badly or needs none."""
+    ``from .stats import reading_time`` for a name ``known`` maps to its module, see
+    ``neighbours``), in a stable order; empty when it parses badly or needs none."""
+    found = _unbound(source)
+    if found is None:
+        return []
+    used_as_module, used_bare = found
+    lines = [f"import {name}" for name in sorted(used_as_module) if name in _MODULES]
+    wanted: dict[str, list[str]] = {}
+    for name in sorted(used_bare):
+        module = (known or {}).get(name) or _FROM.get(name)  # the project's own name first
+        if module:
+            wanted.setdefault(module, []).append(name)
+    lines += [f"from {module} import {', '.join(names)}" for module, names in sorted(wanted.items())]
+    return lines
+
+
+def unbound(source: str) -> set[str]:
+    """The names ``source`` uses bare and never binds, builtins aside: what an import could
+    be missing for (none when it parses badly or has ``import *``)."""
+    found = _unbound(source)
+    return set() if found is None else found[1]
+
+
+def _unbound(source: str) -> tuple[set[str], set[str]] | None:
+    """Names ``source`` never binds: those used as ``name.attr`` (a module, perhaps), and
+    those used bare (not builtins, not also used as ``name.attr``); None when it does not
+    parse or star-imports (anything could come from there)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return []
+        return None
     bound: set[str] = set()
     used_as_module: set[str] = set()
     used_bare: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
-            return []  # anything could come from there
+            return None
         if isinstance(node, ast.Import | ast.ImportFrom):
             bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -78,14 +105,7 @@ def missing(source: str, neighbours: Mapping[str, str] | None = None) -> list[st
                 used_bare.add(node.id)
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             used_as_module.add(node.value.id)
-    lines = [f"import {name}" for name in sorted(used_as_module - bound) if name in _MODULES]
-    wanted: dict[str, list[str]] = {}
-    for name in sorted(used_bare - bound - used_as_module - _BUILTINS):
-        module = _FROM.get(name) or (neighbours or {}).get(name)
-        if module:
-            wanted.setdefault(module, []).append(name)
-    lines += [f"from {module} import {', '.join(names)}" for module, names in sorted(wanted.items())]
-    return lines
+    return used_as_module - bound, used_bare - bound - used_as_module - _BUILTINS
 
 
 def future_first(source: str) -> str:
@@ -155,31 +175,69 @@ def _own_lines(node: ast.stmt, lines: list[str]) -> bool:
     return node.col_offset == 0 and (not after or after.startswith("#"))  # a comment may follow it
 
 
-def neighbours(root: Path, relative: str) -> dict[str, str]:
-    """The top-level functions and classes the other modules of ``relative``'s package (the
-    Python files beside it in the worktree at ``root``, links and tests left out) define,
-    each mapped to its module's name — only the names exactly one of them defines."""
+def neighbours(root: Path, relative: str, wanted: Collection[str]) -> dict[str, str]:
+    """Which module beside ``relative`` (in the worktree at ``root``) defines each of the
+    ``wanted`` names at its top level, as a function or class, as an import would name it:
+    ``.stats`` in a package (a folder with ``__init__.py``), ``stats`` at the root or under
+    ``src/``; none elsewhere (the import's name would be a guess). Only a name exactly one
+    module defines, never a private one (``_helper`` of another module is another helper),
+    and never from a module that imports ``relative``'s (the import would be circular).
+    Tests, links and ``__init__.py`` are left out."""
     folder = (root / relative).parent
+    names = {name for name in wanted if not name.startswith("_")}
+    package = (folder / "__init__.py").is_file()
+    if not names or not (package or folder in (root, root / "src")):
+        return {}
+    own = Path(relative).stem
     found: dict[str, set[str]] = {}
     try:
         siblings = sorted(folder.glob("*.py"))
     except OSError:
         return {}
+    pattern = re.compile(r"^(?:async\s+)?(?:def|class)\s+(" + "|".join(map(re.escape, sorted(names))) + r")\b", re.M)
     for path in siblings:
-        if path.name in (Path(relative).name, "__init__.py") or path.name.startswith(("test_", "conftest")):
+        if path.stem == own or path.name == "__init__.py" or _named_like_a_test(path.name):
             continue
         if path.is_symlink() or not path.is_file():
             continue
         try:
-            tree = ast.parse(path.read_text(errors="replace"))
-        except (SyntaxError, ValueError, OSError):
+            text = path.read_text(errors="replace")
+        except OSError:
             continue
-        names = module_names(path.relative_to(root).as_posix())  # under src/: without it, unless src is a package
-        module = max(names, key=len) if (root / "src" / "__init__.py").is_file() else min(names, key=len)
+        if not pattern.search(text):
+            continue  # defines none of them: not worth parsing
+        tree = _parse(text)
+        if tree is None or _imports(tree, own, package):
+            continue
+        module = f".{path.stem}" if package else path.stem
         for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name in names:
                 found.setdefault(node.name, set()).add(module)
     return {name: modules.pop() for name, modules in found.items() if len(modules) == 1}
+
+
+def _named_like_a_test(name: str) -> bool:
+    return name.startswith(("test_", "conftest")) or name.endswith("_test.py")
+
+
+def _imports(tree: ast.Module, module: str, package: bool) -> bool:
+    """Whether a module's ``tree`` imports its sibling ``module`` (by a relative import in a
+    package, or by its name, last part or whole)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            named = node.module or ""
+            if named.split(".")[-1] == module or (node.level and any(a.name == module for a in node.names)):
+                return True
+        elif isinstance(node, ast.Import) and any(a.name.split(".")[-1] == module for a in node.names):
+            return True
+    return False
+
+
+def _parse(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
 
 
 def add_missing(source: str, known: Mapping[str, str] | None = None) -> tuple[str, list[str]]:

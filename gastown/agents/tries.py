@@ -4,11 +4,13 @@ A small model shown its own wrong code keeps it: asked to fix it from the test o
 sends it back unchanged. So a change whose tests fail ends the try, unless the check names
 what is still missing (a file or a name the tests import, a test it broke); then the try
 goes on while its changes get more tests passing (at most ``CHANGES_PER_TRY``). A try that
-ends, or a reply that changes nothing while the tests fail, starts the bead over: the
+ends, or a reply that changes nothing while the tests fail (but once a try, when the check
+names what is still missing or still to change: ``echoed``), starts the bead over: the
 files the bead wrote put back as it found them, the first prompt asked again with the
 gist of the best run's failure (the bead's own until an answer does better: the last
 answer's may be a case the bead's files got right), sampled hotter. The note goes above
-the start of the reply when the prompt ends with one (opening.py). That costs a reply and
+the start of the reply when the prompt ends with one (opening.py), unless it asks for a
+sentence before the code: then the reply is not begun. That costs a reply and
 no prompt: the server still holds the first prompt. Whatever the tries do, the best
 files any of them wrote (by their test run's score) are what the bead ends with.
 
@@ -153,9 +155,10 @@ class Tries:
         # back is not tested again, and the last run was another answer's) — unless the check
         # named what the best answer left undone: its failure goes with that (the 1.5B, told
         # the bead's ImportError beside "still to change: summary", wrote summary into stats.py)
-        own = sent_back and not self.best_missing
+        own = bool(sent_back) and not self.best_missing
         shown = (self.found_failing or failing) if own else (self.best_failing or failing)
-        hint = _fresh_hint(shown, sent_back, self.best_missing) + told
+        hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing)
+        hint += told
         # the note goes before the reply's opening, which stays last (see opening.py) — unless it
         # asks for a sentence before the code: a reply begun with the code cannot hold one (begun
         # at toolz's imports, the 1.5B sent `unique` back as it was in three tries running, where
@@ -163,7 +166,7 @@ class Tries:
         content = self.head[-1].get("content") or ""
         before, heading, opening = content.rpartition(f"\n{prompts.OPENING}\n")
         last = heading and "\n## " not in opening  # the prompt's last section, not a line of the bead's text
-        if last and LINE_AT_FAULT in hint:
+        if last and asks_first:
             content = f"{before}{hint}"
         elif last:
             content = f"{before}{hint}{heading}{opening}"
@@ -197,12 +200,12 @@ class Tries:
                 target.write_bytes(files[path] or b"")
 
 
-def _fresh_hint(failing: str, sent_back: Sequence[str], missing: str = "") -> str:
+def _fresh_hint(failing: str, sent_back: Sequence[str], missing: str = "") -> tuple[str, bool]:
     """The note for a try that starts from the bead's files: the failure to fix, what the
     check named as still missing in the best answer so far (the first sentence of each of
     its lines: what they go on to ask for, "reply with only `summary`", was for a change on
     top of that answer), and, when it named nothing, what the last answer did wrong when it
-    changed no code."""
+    changed no code; and whether it asks for a sentence before the code."""
     hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
     gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
     hint += f". The failure to fix:\n```text\n{gist.strip()}\n```\n" if gist else ".\n"
@@ -214,13 +217,16 @@ def _fresh_hint(failing: str, sent_back: Sequence[str], missing: str = "") -> st
     if sent_back and not named and not _IMPORT_FAILURE_RE.search(gist):
         hint += (
             f"That answer sent {', '.join(sent_back)} back with its code as it was, so the fault is still in it. "
-            f"This time, {LINE_AT_FAULT} and why; then the file's path and a code block with that line corrected.\n"
+            "This time, first write one sentence naming the line that gives this result and why; then the "
+            "file's path and a code block with that line corrected.\n"
         )
-        return hint
-    return hint + "The files above are as the bead found them. Write the code again, so that it handles that case.\n"
+        return hint, True
+    return (
+        hint + "The files above are as the bead found them. Write the code again, so that it handles that case.\n",
+        False,
+    )
 
 
-LINE_AT_FAULT = "first write one sentence naming the line that gives this result"
 _IMPORT_FAILURE_RE = re.compile(r"\b(?:ImportError|ModuleNotFoundError)\b|ERROR collecting")
 
 

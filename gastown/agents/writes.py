@@ -5,7 +5,8 @@ Refused, each with a message that says what to send instead: Python that does no
 with a few lines, and a block of only tests sent as a module. Cleaned, each said in the
 answer: read_file's line numbers copied with the code, a code fence around the whole
 content, ``from __future__`` imports that are not first, a module's import of itself, and
-the standard-library imports the code uses and never made (``imports``).
+the imports the code uses and never made: the standard library's, and the functions and
+classes of the modules beside it (``imports``).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def with_imports(relative: str, text: str, root: Path | None = None) -> tuple[st
     Python)."""
     if not relative.endswith(".py"):
         return text, ""
-    known = imports.neighbours(root, relative) if root is not None else None
+    known = imports.neighbours(root, relative, imports.unbound(text)) if root is not None else None
     text, lines = imports.add_missing(text, known)
     return text, f"; added {'; '.join(lines)} at the top (used, never imported)" if lines else ""
 

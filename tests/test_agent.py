@@ -717,39 +717,6 @@ def test_a_new_functions_begun_reply_ends_with_a_docstring_of_the_beads_words_an
     assert start.split("\n", 2)[2] in (kept / "beatscore" / "scoring.py").read_text()  # the docstring stays
 
 
-def test_a_fix_in_a_long_module_is_begun_at_its_imports_and_the_function_written_below_them(tmp_path, rig_path):
-    """Every reply to a toolz bug wrote the module's imports out again before its function:
-    a hundred tokens of each, and some replies began with something else."""
-    filler = "".join(
-        f"\n\ndef helper_{n}(word):\n    word = word.strip()\n    return re.sub(' ', '', word) * {n}\n"
-        for n in range(30)
-    )
-    module = '"""Words."""\nimport re\nimport string\n' + filler
-    module += '\n\ndef shout(word):\n    """The word in capitals."""\n    return word.lower()\n'
-    (rig_path / "beatscore" / "words.py").write_text(module)
-    (rig_path / "tests" / "test_words.py").write_text(
-        'from beatscore.words import shout\n\n\ndef test_shout():\n    assert shout("ab") == "AB"\n'
-    )
-    git(rig_path, "add", "-A")
-    git(rig_path, "commit", "--quiet", "-m", "a bug in shout")
-    body = "\n\ndef shout(word):\n    return word.upper()\n```\n"
-    outcome, llm, kept = run_bead(
-        tmp_path,
-        rig_path,
-        [text(body)],
-        tool_mode="text",
-        template="chatml",
-        title="shout() gives lower case",
-        description="Fix shout in beatscore/words.py: shout('ab') gives 'ab' but must give 'AB'.",
-        acceptance_tests=("tests/test_words.py",),
-    )
-    begun = llm.requests[0]["prompt"].rsplit("<|im_start|>assistant\n", 1)[1]
-    assert begun == "beatscore/words.py\n```python\nimport re\nimport string\n"  # no docstring, no excerpt's note
-    assert outcome.status == "done", outcome.reason
-    fixed = (kept / "beatscore" / "words.py").read_text()
-    assert "return word.upper()" in fixed and "def helper_29" in fixed and fixed.count("import re\n") == 1
-
-
 def test_a_new_module_of_one_function_is_begun_at_it_and_gets_the_imports_its_body_uses(tmp_path, rig_path):
     """Asked for the whole new module, the 1.5B's first reply to `slugify` was the test file."""
     start = (

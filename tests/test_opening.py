@@ -1,6 +1,6 @@
-"""The start of a reply that adds one function or fixes a long module: when a bead gets one, and what it holds."""
+"""The start of a reply that adds one function: when a bead gets one, and what it holds."""
 
-from gastown.agents.opening import described, examples, module_start, opening, signature_in, stub_headers
+from gastown.agents.opening import described, examples, opening, signature_in, stub_headers
 
 WRAP = '''"""Wrapping."""
 
@@ -217,37 +217,3 @@ def test_first():
 """
     assert examples([tests], "f") == [("f(5)", "5"), ("f(1, k=2)", "[1]"), ("f(2)", "3"), ("f(3)", "4")]
     assert examples(["def (", tests], "g") == []
-
-
-def test_a_fix_in_a_long_module_is_begun_at_the_imports_its_excerpt_shows():
-    """Every reply to a toolz bug wrote the module's imports out again before its function."""
-    excerpt = (
-        "from functools import reduce\nimport sys\n\nif sys.version_info >= (3, 14):\n    import annotationlib\n\n\n"
-        "def thread_last(val, *forms):\n    return reduce(lambda v, f: f(v), forms, val)\n"
-    )
-    shown = [("toolz/functoolz.py", excerpt), ("toolz/tests/test_functoolz.py", "import toolz\n")]
-    start = module_start(shown, cut={"toolz/functoolz.py"}, named={"toolz/functoolz.py"})
-    assert start == ("toolz/functoolz.py", excerpt.split("\n\n\ndef")[0])
-    noted = [("toolz/functoolz.py", "# toolz/functoolz.py has 1141 lines. Shown: thread_last\n\n" + excerpt)]
-    assert module_start(noted, cut={"toolz/functoolz.py"}, named={"toolz/functoolz.py"}) == start
-    assert module_start(shown, cut=set(), named={"toolz/functoolz.py"}) is None  # shown whole: no
-    assert module_start(shown, cut={"toolz/functoolz.py"}, named=set()) is None  # not the bead's file
-    bare = [("toolz/functoolz.py", "def thread_last(val):\n    return val\n")]
-    assert module_start(bare, cut={"toolz/functoolz.py"}, named={"toolz/functoolz.py"}) is None  # no imports
-    two = [*shown, ("toolz/itertoolz.py", excerpt)]
-    assert module_start(two, cut={"toolz/functoolz.py", "toolz/itertoolz.py"}, named={p for p, _ in two}) is None
-    # two files to change, one shown whole: begun at one, the model changes only that one
-    assert module_start(two, cut={"toolz/functoolz.py"}, named={p for p, _ in two}) is None
-
-
-def test_a_long_modules_start_is_its_imports_not_its_docstring_nor_its_tables():
-    """An outline keeps the module's docstring, which may hold a line that reads as code."""
-    outline = (
-        '"""Words.\n\nclass of its own, from the old days: import nothing.\n"""\n'
-        "from __future__ import annotations\n\nimport re\n\nTABLE = {'a': 1}\n\ntry:\n    import regex\n"
-        "except ImportError:\n    regex = None\n\n\nclass Words:\n    def shout(self, word): ...\n"
-    )
-    start = module_start([("w.py", outline)], cut={"w.py"}, named={"w.py"})
-    assert start == ("w.py", "from __future__ import annotations\n\nimport re")  # the try binds more than imports
-    quiet = '"""Words.\n\nfrom the old days: import nothing.\n"""\n\n\ndef shout(word):\n    return word\n'
-    assert module_start([("w.py", quiet)], cut={"w.py"}, named={"w.py"}) is None  # no imports: no start

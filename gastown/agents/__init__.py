@@ -19,7 +19,7 @@ what the model is shown.
 ``jsonfix``     JSON as small models write it, repaired
 ``liveness``    a watcher's heartbeat and `gt watch --check`
 ``merge``       a fragment of a Python module laid over the module
-``opening``     the start of a reply that adds one function or fixes a long module, shown last in the first prompt
+``opening``     the start of a reply that adds one function, shown last in the first prompt
 ``pace``        how long the next model call will take, and a bead's budget
 ``prompts``     the conversation: a stable head, a tail that only grows
 ``refinery``    the Refinery's merge queue and review

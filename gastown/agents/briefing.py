@@ -22,7 +22,7 @@ from typing import Any
 
 from gastown.agents import checks, excerpt, fileblocks, focus, prompts
 from gastown.agents.excerpt import gathered
-from gastown.agents.opening import module_start, opening
+from gastown.agents.opening import opening
 from gastown.agents.rig import Rig
 from gastown.agents.toolspecs import describe, openai_tools
 from gastown.town import tokens
@@ -257,9 +257,6 @@ def first_messages(
     tested = [text for path, text in whole if path in {test.split("::")[0] for test in acceptance}]
     new = absent + created_names(root, acceptance, missing)
     start = opening(texts, code, new, missing, about, tested) if tests_decide and acceptance and not wanted else None
-    if start is None and tests_decide and acceptance and not wanted and not new and not missing:
-        # a fix in a long module: begun at its imports, as the prompt shows them
-        start = module_start([(p, excerpt.lift_docstrings(t)[0] if p in cut else t) for p, t in shown], cut, named)
     task = prompts.bead_text(
         bead.to_dict(),
         list(rig.test_paths) if role != "refinery" else [],

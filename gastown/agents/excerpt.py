@@ -90,7 +90,7 @@ def excerpt(source: str, keep: set[str], path: str = "", adding: bool = False) -
     for node in tree.body:
         start, end = first_line(node), node.end_lineno or node.lineno
         where = f"line {start}" if start == end else f"lines {start}-{end}"
-        if node in kept or assigned(node) & used or imports_only(node) or _binds(node) & used:
+        if node in kept or assigned(node) & used or _imports_only(node) or _binds(node) & used:
             shown.append(node)  # the imports too: a model that starts its reply with them copies these
             continue
         if isinstance(node, functions):
@@ -111,7 +111,7 @@ def excerpt(source: str, keep: set[str], path: str = "", adding: bool = False) -
     if len(listed) > LISTED_IN_FULL:  # toolz's itertoolz: 41 signatures and gists, 900 tokens of every prompt
         listed = [f"#   {', '.join(brief[at : at + 6])}" for at in range(0, len(brief), 6)]
     names = ", ".join(f"{n.name} (lines {first_line(n)}-{n.end_lineno})" for n in kept)
-    imports = any(imports_only(n) for n in shown)
+    imports = any(_imports_only(n) for n in shown)
     names = f"{names} and what it uses" if names else ("its imports" if imports else "nothing but this list")
     head = [
         f"# {path or 'This file'} has {len(lines)} lines. Shown: {names}, {AS_IN_THE_FILE}; "
@@ -139,14 +139,14 @@ def _is_docstring(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
-def imports_only(node: ast.stmt) -> bool:
+def _imports_only(node: ast.stmt) -> bool:
     """An import, or an ``if`` (``if TYPE_CHECKING:``) or ``try`` holding only imports."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return True
     if isinstance(node, (ast.If, ast.Try)):
         inner = [*node.body, *node.orelse, *node.finalbody] if isinstance(node, ast.Try) else [*node.body, *node.orelse]
         inner += [s for h in getattr(node, "handlers", []) for s in h.body]
-        return bool(inner) and all(imports_only(s) or isinstance(s, ast.Pass) for s in inner)
+        return bool(inner) and all(_imports_only(s) or isinstance(s, ast.Pass) for s in inner)
     return False
 
 

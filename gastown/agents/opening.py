@@ -1,4 +1,4 @@
-"""The first lines of a reply that adds one function or fixes a long module, shown last in the first prompt.
+"""The first lines of a reply that adds one function: shown last in the first prompt.
 
 Asked to add one function to a short module it was shown whole, the 1.5B model sends the
 module back as it was, or only its path: 6 of the 10 replies of the starter suite's
@@ -12,13 +12,13 @@ Only for a function that has no body to copy: one the tests import that the modu
 (its signature written in the bead's text), or a stub (see merge.is_stub). Shown the
 ``def`` line of a function it must fix, the model copied the body below it: on the starter
 suite's `camel-case`, 3 of 5 replies sent the function back as it was and none passed,
-against 3 of 5 passing without. So a fix is not begun at its function. Nor is a bead
-with more than one such function, or a function of another module to change: shown the
-start of one of its two changes, the model made only that one (`reading-time`, 4 of 4).
-A fix in one long module, shown cut to an excerpt, is begun at the module's imports
-(``module_start``): each reply to a toolz bug wrote them out again, a third of its
-tokens (four seconds and more at 16 tokens a second), and some began with something
-else — the path alone in a fence, a copy of the task's heading. A new module of
+against 3 of 5 passing without. So a fix is not begun at its function; nor at its long
+module's imports, which every reply to a toolz bug wrote out again: begun there, the 1.5B
+went on writing imports (``from toolz import``, a module's import of itself) before the
+function, and toolz passed 1 of 6 and 0 of 6 against 3 unbegun (docs/eval.md, stop 34).
+Nor is a bead begun with more than one such function, or a function of another module to
+change: shown the start of one of its two changes, the model made only that one
+(`reading-time`, 4 of 4). A new module of
 one function is begun at that function (the writer adds the standard-library imports its
 body uses, see imports.py): asked for the whole new module, the 1.5B's first reply to
 `slugify` was its test file, sent back as the module.
@@ -27,7 +27,7 @@ Shown as the prompt's last section, the start holds at 0.2 and loses its hold at
 fresh tries: the 1.5B sent the module back as it was in 4 of 8 of `truncate`'s. So the
 agent also begins the reply with it (prompts.reply_start, ModelClient.chat's ``start``)
 where the model's chat template is one gastown renders: the model then writes on from the
-``def`` line (or the imports) and cannot send anything else.
+``def`` line and cannot send anything else.
 
 The start ends with the function's docstring, so the model writes the body below a
 statement of what it does — the shape of the problems code models learn from (a signature,
@@ -42,9 +42,8 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
-from gastown.agents.excerpt import imports_only, parse
 from gastown.agents.fileblocks import names_a_file
 from gastown.agents.merge import definitions, docstring, is_stub
 
@@ -94,37 +93,6 @@ def opening(
     if found is None or any(names & definitions(text) for text in others):
         return None  # the bead changes another file too
     return found
-
-
-def module_start(
-    shown: Sequence[tuple[str, str]], cut: Collection[str], named: Collection[str]
-) -> tuple[str, str] | None:
-    """``(path, first lines)`` of the reply to a bead that changes one long module: when the
-    one Python file of ``shown`` (``(path, text as the prompt shows it)``) that the bead's
-    text names (``named``: no tests among them) is shown cut (``cut``), its imports
-    as they stand before its first definition — each an import, or an ``if`` or ``try``
-    holding only imports (the module's docstring, tables and the excerpt's comments left
-    out); None when there are none, or the text does not parse."""
-    files = [(path, text) for path, text in shown if path in named and path.endswith(".py")]
-    if len(files) != 1 or files[0][0] not in cut:
-        return None  # shown whole; or two files to change (begun at one, the model changes only that one)
-    path, text = files[0]
-    tree = parse(text)
-    if tree is None:
-        return None
-    lines = text.splitlines()
-    head: list[str] = []
-    last = 0  # the line the last import kept ends on
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            break
-        if imports_only(node) and node.end_lineno is not None:
-            between = lines[last : node.lineno - 1]
-            if head and not any(line.strip() for line in between):
-                head += between  # the blank lines between two groups of imports
-            head += lines[node.lineno - 1 : node.end_lineno]
-            last = node.end_lineno
-    return (path, "\n".join(head)) if head else None
 
 
 def signature_in(texts: Iterable[str], name: str) -> str | None:

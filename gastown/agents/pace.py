@@ -9,7 +9,8 @@ tokens over their times to the first token): a fresh try adds a few hundred toke
 first token waits on more than their prefill, and taken alone, as the slowest, it made a
 toolz bead's next call look like two minutes and stopped the bead with 95 s left. The
 reply speed is the slowest seen (a busy machine slows it) over replies of 16 tokens and
-more (``Usage.decode_rate``), the reply as long as the longest so far. Without timings from the server, the last call's time is the measure.
+more (``Usage.decode_rate``), the reply as long as the longest so far. Without timings
+from the server, the last call's time is the measure.
 
 Near the end of the budget a call whose longest-reply estimate would not fit may still
 run with its reply capped to what fits (``reply_room``): most replies are shorter than the

@@ -531,12 +531,13 @@ def test_a_change_sent_again_in_a_fresh_try_is_pointed_out_as_an_earlier_tries(t
     grow = tool("edit_file", path="beatscore/scoring.py", old="WINDOWS = (", new="AGAIN = 1\nWINDOWS = (")
     grown = (rig_path / "beatscore" / "scoring.py").read_text().replace("WINDOWS = (", "AGAIN = 1\nWINDOWS = (", 1)
     same = tool("write_file", path="beatscore/scoring.py", content=grown)  # what the edit made: no change
+    # the first write of no change is told what is still missing (once a try); the second ends the try
     outcome, llm, _ = run_bead(
-        tmp_path, rig_path, [grow, same, grow, write_combo()], acceptance_tests=("tests/test_combo.py",)
+        tmp_path, rig_path, [grow, same, same, grow, write_combo()], acceptance_tests=("tests/test_combo.py",)
     )
     assert outcome.status == "done", outcome.reason
     assert outcome.result["tries"] == 2
-    assert "an earlier try sent exactly this, and it failed the same way" in tool_results(llm, 3)[0]
+    assert "an earlier try sent exactly this, and it failed the same way" in tool_results(llm, 4)[0]
 
 
 def test_the_refinery_may_not_finish_before_the_test_file_it_was_asked_for_exists(tmp_path, rig_path):
@@ -1005,18 +1006,20 @@ def test_a_change_that_breaks_tests_of_the_acceptance_file_outside_the_beads_ids
 def test_a_reply_that_changes_nothing_starts_the_bead_over_from_the_first_prompt(tmp_path, rig_path):
     steps = tool("write_file", path="beatscore/steps.py", content="STEPS = ((50, 4), (25, 3), (10, 2))\n")
     look = tool("read_file", path="beatscore/steps.py")
+    # the first write of no change is told combo.py is still missing (once a try); the second starts over
     outcome, llm, _ = run_bead(
-        tmp_path, rig_path, [steps, steps, look, write_combo()], acceptance_tests=("tests/test_combo.py",)
+        tmp_path, rig_path, [steps, steps, steps, look, write_combo()], acceptance_tests=("tests/test_combo.py",)
     )
     assert outcome.status == "done", outcome.reason
     assert len(llm.requests[1]["messages"]) == 4  # told combo.py is still missing: the try went on
-    fresh = llm.requests[2]
+    assert len(llm.requests[2]["messages"]) == 6 and "The tests still fail as before" in tool_results(llm, 2)[-1]
+    fresh = llm.requests[3]
     assert [m["role"] for m in fresh["messages"]] == ["system", "user"]  # not the same code again
     assert fresh["temperature"] == 0.7
-    hint = first_prompt(llm, 2).split("## An earlier try", 1)[1]
+    hint = first_prompt(llm, 3).split("## An earlier try", 1)[1]
     assert "beatscore.combo" in hint and "as the bead found them" in hint, hint
-    assert first_prompt(llm, 2).startswith(first_prompt(llm))  # the server's cached prompt, plus the hint
-    assert "no such file" in tool_results(llm, 3)[-1]  # the file the first try made was put back (removed)
+    assert first_prompt(llm, 3).startswith(first_prompt(llm))  # the server's cached prompt, plus the hint
+    assert "no such file" in tool_results(llm, 4)[-1]  # the file the first try made was put back (removed)
     assert outcome.result["tries"] == 2
 
 

@@ -308,7 +308,12 @@ def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each
 
     def first_seeds(is_plain: bool) -> list[int]:
         """The seed of each bead's first request, in the order asked."""
-        firsts = [r for r in llm.requests if not any(m["role"] == "assistant" for m in r["messages"])]
+        firsts = [
+            r
+            for r in llm.requests
+            if not any(m["role"] == "assistant" for m in r["messages"])
+            and "## An earlier try" not in (r["messages"][-1]["content"] or "")  # not a fresh try of the bead
+        ]
         return [r["seed"] for r in firsts if (r["messages"][0]["content"] == plain.SYSTEM) == is_plain]
 
     assert first_seeds(is_plain=False) == [7, 7, 1007, 1007]  # a watcher a bead: its first request is its seed

@@ -15,13 +15,13 @@ suite's `camel-case`, 3 of 5 replies sent the function back as it was and none p
 against 3 of 5 passing without. So a fix is not begun at its function; nor at its long
 module's imports, which every reply to a toolz bug wrote out again: begun there, the 1.5B
 went on writing imports (``from toolz import``, a module's import of itself) before the
-function, and toolz passed 1 of 6 and 0 of 6 against 3 unbegun (docs/eval.md, stop 34).
-Nor is a bead begun with more than one such function, or a function of another module to
-change: shown the start of one of its two changes, the model made only that one
-(`reading-time`, 4 of 4). A new module of
-one function is begun at that function (the writer adds the standard-library imports its
-body uses, see imports.py): asked for the whole new module, the 1.5B's first reply to
-`slugify` was its test file, sent back as the module.
+function, and toolz passed 1 of 6 (a second run, 0 of its first 2) against 3 unbegun
+(docs/eval.md, stop 34). Nor is a bead begun with more than one such function, or a
+function of another module to change: shown the start of one of its two changes, the
+model made only that one (`reading-time`, 4 of 4). A new module of one function is begun
+at that function (the writer adds the standard-library imports its body uses, see
+imports.py): asked for the whole new module, the 1.5B's first reply to `slugify` was its
+test file, sent back as the module.
 
 Shown as the prompt's last section, the start holds at 0.2 and loses its hold at 0.7, in
 fresh tries: the 1.5B sent the module back as it was in 4 of 8 of `truncate`'s. So the

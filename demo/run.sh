@@ -28,7 +28,11 @@ trap cleanup EXIT
 export GIT_AUTHOR_NAME="${GIT_AUTHOR_NAME:-Demo Person}" GIT_AUTHOR_EMAIL="${GIT_AUTHOR_EMAIL:-demo@example.invalid}"
 export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
 here=$(cd "$(dirname "$0")/.." && pwd)
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then  # bold headings on a terminal; plain ones in a log
+  say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n== %s\n' "$*"; }
+fi
 indent() { sed 's/^/    /'; }
 
 say "1. A shared town: a bare remote with gastown's server hooks, and the mayor's clone"

@@ -160,6 +160,55 @@ def test_a_placed_method_keeps_what_its_multiline_strings_say():
     assert namespace["LRUCache"]().popitem() == "one\ntwo"
 
 
+THREADS = """from functools import reduce
+
+
+def thread_first(val, *forms):
+    def evalform_front(val, form):
+        if callable(form):
+            return form(val)
+        func, args = form[0], form[1:]
+        return func(val, *args)
+
+    return reduce(evalform_front, forms, val)
+
+
+def thread_last(val, *forms):
+    def evalform_back(val, form):
+        if callable(form):
+            return form(val)
+        func, args = form[0], form[1:]
+        args = (val,) + args
+        return func(*args)
+
+    return reduce(evalform_back, forms, val)
+"""
+FIXED_INNER = "def evalform_back(val, form):\n    if callable(form):\n        return form(val)\n    func, args = form[0], form[1:]\n    return func(*args, val)\n"
+
+
+def test_a_function_nested_in_one_of_the_modules_sent_alone_replaces_that_one():
+    assert merge.is_fragment(THREADS, FIXED_INNER)
+    merged = merge.merge(THREADS, FIXED_INNER)
+    assert merged.replaced == ("thread_last.evalform_back",) and merged.added == ()
+    assert merged.kept == ("thread_first",)
+    namespace: dict = {}
+    exec(compile(merged.text, "threads.py", "exec"), namespace)
+    assert namespace["thread_last"]([1, 2], (map, str), list) == ["1", "2"]
+    assert namespace["thread_first"](5, (divmod, 3)) == (1, 2)  # the other nested function as it was
+    assert merge.homes(THREADS) == {"thread_first", "thread_last", "evalform_front", "evalform_back"}
+
+
+def test_a_nested_name_two_functions_share_or_sent_with_its_function_is_no_inner_replacement():
+    twice = THREADS.replace("evalform_front", "evalform_back")
+    assert merge.merge(twice, FIXED_INNER).added == ("evalform_back",)  # whose? neither: added, as before
+    assert "evalform_back" not in merge.homes(twice)
+    with_outer = FIXED_INNER + "\n\ndef thread_last(val, *forms):\n    return val\n"
+    merged = merge.merge(THREADS, with_outer)
+    assert merged.replaced == ("thread_last",) and merged.added == ("evalform_back",)
+    unchanged = "def evalform_back(val, form):\n    if callable(form):\n        return form(val)\n    func, args = form[0], form[1:]\n    args = (val,) + args\n    return func(*args)\n"
+    assert merge.merge(THREADS, unchanged).text == THREADS  # sent back as it was: no change
+
+
 PROPERTY = '''class Box:
     def __init__(self):
         self._size = 0

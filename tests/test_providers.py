@@ -381,6 +381,29 @@ def test_a_plain_reply_that_copies_the_prompt_back_is_cut_there_too():
     assert reply.content == "I will fix it.\n```python\nimport re\n```\n"  # the block it cut open is closed
 
 
+NUMBERED = (
+    "1. **Line 116 of `toolz/functoolz.py`:**\n   ```python\n   return func(*args)\n   ```\n\n"
+    "2. **File path:**\n   `toolz/functoolz.py`\n\n"
+)
+ITEM = (
+    "{n}. **Change the code: a file's path on one line, then a code block with the functions you change:**\n"
+    "{pad}- File path: `toolz/functoolz.py`\n{pad}- Code block:\n{pad}  ```python\n"
+    "{pad}  def evalform_back(val, form):\n{pad}      if callable(form):\n{pad}          return form(val)\n"
+    "{pad}  ```\n\n{m}. **The tests run after every change:**\n{pad}The tests should now pass without errors.\n\n"
+)
+
+
+def test_a_numbered_list_that_repeats_its_items_under_new_numbers_is_a_loop_cut_at_its_first_repeat():
+    from gastown.machine import loops
+
+    items = [ITEM.format(n=n, m=n + 1, pad=" " * (3 if n + 1 < 10 else 4)) for n in range(3, 18, 2)]
+    reply = NUMBERED + "".join(items)
+    cut = loops.cut_loop(reply)
+    assert cut is not None
+    assert cut == (NUMBERED + items[0]).rstrip() + "\n"  # one whole item kept, from the first repeat on cut
+    assert loops.cut_loop(NUMBERED + "".join(items[:2])) is None  # two items are no loop yet
+
+
 def test_real_code_that_never_repeats_a_long_stretch_is_not_a_loop():
     from pathlib import Path
 

@@ -521,6 +521,23 @@ def test_a_module_written_as_only_its_new_and_changed_functions_keeps_the_rest(s
     assert (sandbox.root / "src" / "text.py").read_text() == whole
 
 
+def test_a_nested_function_sent_alone_is_merged_into_the_function_that_holds_it(sandbox):
+    # asked for the line at fault in thread_last, the 1.5B sent only the function nested in it
+    module = (
+        "from functools import reduce\n\n\ndef thread_last(val, *forms):\n"
+        "    def evalform_back(val, form):\n        func, args = form[0], form[1:]\n"
+        "        return func(val, *args)\n\n    return reduce(evalform_back, forms, val)\n"
+    )
+    (sandbox.root / "src" / "threads.py").write_text(module)
+    fixed = "def evalform_back(val, form):\n    func, args = form[0], form[1:]\n    return func(*args, val)\n"
+    said = sandbox.write_file("src/threads.py", fixed)
+    assert said.startswith(
+        "merged into src/threads.py: replaced thread_last.evalform_back; kept as they were: nothing else"
+    ), said
+    assert (sandbox.root / "src" / "threads.py").read_text() == module.replace("func(val, *args)", "func(*args, val)")
+    assert sandbox.home_of(fixed) == "src/threads.py"  # a block that names no file: where it can only go
+
+
 def test_the_acceptance_tests_sent_back_as_the_module_are_refused_and_the_module_kept(sandbox):
     # shown the test file first, a small model answered the module's path with the tests
     module = "def ordinal(value):\n    raise NotImplementedError\n\n\ndef other():\n    return 1\n"

@@ -2,8 +2,9 @@
 to change), the way small models write code best — not as an escaped JSON string.
 
 A block counts only when a path names it: above it (`a/b.py`, **a/b.py**, # a/b.py,
-File: a/b.py), in the fence's info string, on its first line (as a comment, or bare above
-code), or fenced on its own a few lines before it. A block indented in a list item loses
+File: a/b.py, a list item's "- File path: `a/b.py`"; a short heading such as "Code block:"
+may stand between them), in the fence's info string, on its first line (as a comment, or
+bare above code), or fenced on its own a few lines before it. A block indented in a list item loses
 its fence's indent. Code quoted in prose stays prose. A block ends at a fence of its
 own on a line of its own (Markdown's rule), so a docstring's indented ```pycon example does
 not end it.
@@ -33,9 +34,16 @@ def close_fence(indent: str) -> str:
 _ASIDE = r"(?:[ \t]+\([^()\n]*\))?[ \t]*:?[ \t]*"  # "# a/b.py (change summary):" -- what may follow a path
 # Where a path is written around a block: above it (`a/b.py`, **a/b.py**, # a/b.py, File: a/b.py,
 # a/b.py:), in its fence's info (```python a/b.py), or on its first line (# a/b.py, or bare).
+_LIST_ITEM = r"[ \t]*(?:(?:[-*+]|\d{1,2}[.)])[ \t]+)?"  # "- ", "2. ": a list item's marker
 _ABOVE_RE = re.compile(
-    r"[ \t]*(?:#+[ \t]*|\*\*|`|(?:file|path)[ \t]*:[ \t]*)*(?P<path>" + _PATH + r")[`*:]*[ \t]*", re.IGNORECASE
+    _LIST_ITEM
+    + r"(?:#+[ \t]*|\*\*|`|(?:file(?:[ \t]+(?:path|name))?|path)[ \t]*:[ \t]*(?:\*\*[ \t]*)?)*(?P<path>"
+    + _PATH
+    + r")[`*:]*[ \t]*",
+    re.IGNORECASE,
 )
+# A short heading between a path and its block ("Code block:", "3. **Corrected code block:**")
+_LABEL_RE = re.compile(_LIST_ITEM + r"(?:\*\*)?[A-Za-z][\w ]{0,40}:(?:\*\*)?[ \t]*")
 _INFO_RE = re.compile(r"[\w+-]*[ \t]*[ :]+(?P<path>" + _PATH + r")[ \t]*", re.IGNORECASE)
 _INSIDE_RE = re.compile(
     r"[ \t]*(?:(?P<marked>#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?)?(?P<path>" + _PATH + r")" + _ASIDE,
@@ -66,7 +74,7 @@ def file_blocks(text: str) -> tuple[list[tuple[str, str]], str]:
     named = None  # (path, line after its block): a path fenced on its own, for the next block
     for block in _blocks(lines):
         body = lines[block.start + 1 : block.end]
-        alone = lone_path("\n".join(body))
+        alone = lone_path("\n".join(body)) or _noted_path(body)
         if alone is not None:  # a block holding only a path is no file: it may name the next
             named = (alone, block.end + 1)
             continue
@@ -115,9 +123,9 @@ def _named(lines: list[str], block: _Block, body: list[str], named: tuple[str, i
     info = _INFO_RE.fullmatch(block.info)
     if info is not None:
         return info.group("path"), block.start
-    above = block.start - 1
-    if above >= 0 and not lines[above].strip() and above - 1 >= 0:
-        above -= 1  # one blank line between a path and its block
+    above = _nonblank_above(lines, block.start)
+    if above >= 0 and _LABEL_RE.fullmatch(lines[above]) and block.info.lower() not in NOT_FILES:
+        above = _nonblank_above(lines, above)  # the path, a heading ("Code block:"), then the block
     if above >= 0:
         path = _ABOVE_RE.fullmatch(lines[above])
         if path is not None and _plausible(path.group("path")):
@@ -131,6 +139,28 @@ def _named(lines: list[str], block: _Block, body: list[str], named: tuple[str, i
     if named is not None and block.start - named[1] <= PROSE_BETWEEN and block.info.lower() not in NOT_FILES:
         return named[0], block.start
     return None, block.start
+
+
+# A path with a note and no code, alone in a block: "toolz/functoolz.py (10 lines): replace evalform_back"
+_NOTED_PATH_RE = re.compile(
+    r"[ \t]*(?:#[ \t]*)?[`*]*(?P<path>" + _PATH + r")[`*]*(?:[ \t]+\([^()\n]*\))?[ \t]*:[ \t]+\S[^\n]*"
+)
+
+
+def _noted_path(body: list[str]) -> str | None:
+    """The path of a block holding only that path and a note of what to change (it names the
+    next block, as a path fenced on its own does), or None."""
+    lines = [line for line in body if line.strip()]
+    found = _NOTED_PATH_RE.fullmatch(lines[0]) if len(lines) == 1 else None
+    return found.group("path") if found is not None and _plausible(found.group("path")) else None
+
+
+def _nonblank_above(lines: list[str], at: int) -> int:
+    """The line above line ``at``, past one blank line (-1 when there is none)."""
+    above = at - 1
+    if above >= 1 and not lines[above].strip():
+        above -= 1
+    return above
 
 
 def _plausible(path: str) -> bool:

@@ -10,7 +10,9 @@ Everything else in the module stays as it was. A method sent on its own, without
 (``def popitem(self):`` at the top level, where the module has no such function), goes into
 the class that has it — the one class, or the one class whose method is still a stub — and
 an import of names the module itself defines (``from cachetools import Cache`` inside
-cachetools) is left out: it would only import the module into itself, half made.
+cachetools) is left out: it would only import the module into itself, half made. A
+function nested inside one of the module's (``evalform_back`` in ``thread_last``), sent on
+its own, replaces that one when the module nests no other function of its name.
 
 A fragment is a text that compiles and leaves out at least one of the module's top-level
 definitions; ``is_fragment`` says so. A function the module has, sent back with only ``...``
@@ -60,6 +62,30 @@ def definitions(text: str) -> set[str]:
     """The top-level functions and classes of a module's text (none when it does not parse)."""
     tree = _parse(text)
     return set() if tree is None else _definitions(tree)
+
+
+def homes(text: str) -> set[str]:
+    """What a fragment may send of a module's text: its top-level functions and classes, and
+    the functions nested in its functions whose name is nested only once (see ``_enclosing``)."""
+    tree = _parse(text)
+    if tree is None:
+        return set()
+    nested = [inner.name for _, inner in _nested(tree)]
+    return _definitions(tree) | {name for name in nested if nested.count(name) == 1}
+
+
+_Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def _nested(module: ast.Module) -> list[tuple[_Function, _Function]]:
+    """Each function nested (at any depth) in a top-level function, with that function."""
+    return [
+        (outer, inner)
+        for outer in module.body
+        if isinstance(outer, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for inner in ast.walk(outer)
+        if inner is not outer and isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
 
 
 def elided(node: ast.stmt) -> bool:
@@ -150,6 +176,7 @@ def merge(old: str, new: str) -> Merged:
     added: list[str] = []
     have_imports = {ast.unparse(n) for n in before.body if isinstance(n, (ast.Import, ast.ImportFrom))}
     sent = {n.name for n in after.body if isinstance(n, ast.ClassDef)}
+    sent_functions = {n.name for n in after.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for node in after.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
@@ -164,6 +191,16 @@ def merge(old: str, new: str) -> Merged:
         ):
             continue  # sent as it is, or copied from an outline: the module's own stays
         owner = _owner(before, node) if name not in existing else None
+        inner = _enclosing(before, node, sent_functions) if name not in existing and owner is None else None
+        if inner is not None:  # a function nested in one of the module's, sent on its own
+            outer, nested = inner
+            if _unchanged(node, nested) or _source(parts, node) == _source(lines, nested):
+                continue
+            first, end = span(nested)
+            replacements[first] = _placed(_source(parts, node), nested)
+            spans[first] = end
+            replaced.append(f"{outer.name}.{name}")
+            continue
         if owner is not None:
             if owner.name in sent:
                 raise Ambiguous(
@@ -212,7 +249,7 @@ def merge(old: str, new: str) -> Merged:
         while out and not out[-1].strip():
             out.pop()
         out.extend(["", "", *block])
-    touched = set(replaced) | set(added)
+    touched = {name.split(".", 1)[0] for name in replaced} | set(added)
     kept = tuple(sorted(_definitions(before) - touched))
     return Merged("\n".join(out) + "\n", tuple(replaced), tuple(added), kept)
 
@@ -220,6 +257,20 @@ def merge(old: str, new: str) -> Merged:
 def _imports_itself(node: ast.Import | ast.ImportFrom, existing: dict[str, ast.stmt]) -> bool:
     """``from x import A, B`` where the module defines A and B itself."""
     return isinstance(node, ast.ImportFrom) and all((a.asname or a.name) in existing for a in node.names)
+
+
+def _enclosing(module: ast.Module, node: ast.stmt, sent: set[str]) -> tuple[_Function, _Function] | None:
+    """The module's top-level function and the function nested in it that ``node`` stands for,
+    when exactly one function of that name is nested anywhere in the module's top-level
+    functions (``evalform_back`` inside toolz's ``thread_last``: the 1.5B, asked for the line
+    at fault, sent that inner function alone); None otherwise, or when the fragment sends
+    the enclosing function too."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    found = [(outer, inner) for outer, inner in _nested(module) if inner.name == node.name]
+    if len(found) != 1 or found[0][0].name in sent:
+        return None
+    return found[0]
 
 
 _METHOD_DECORATORS = {"staticmethod", "classmethod", "property"}

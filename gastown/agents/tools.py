@@ -162,7 +162,8 @@ class Sandbox:
 
     def home_of(self, content: str) -> str | None:
         """The one module of the project that defines every function and class ``content``
-        defines (None when none does, or more than one)."""
+        defines, at its top level or nested once in a function (None when none does, or
+        more than one)."""
         wanted = merge.definitions(content)
         if not wanted:
             return None
@@ -172,7 +173,7 @@ class Sandbox:
                 continue
             text = self._text(file)
             if all(f"def {name}" in text or f"class {name}" in text for name in wanted):  # cheap, before parsing
-                if wanted <= merge.definitions(text):
+                if wanted <= merge.homes(text):
                     homes.append(file)
         return homes[0] if len(homes) == 1 else None
 

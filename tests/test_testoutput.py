@@ -172,3 +172,14 @@ def test_a_project_whose_pytest_forces_colour_is_read_as_any_other(tmp_path: Pat
         [sys.executable, "-c", r"print('\x1b(B\x1b[mPASSED\x1b=\x1b]0;title\x07 ok')"], tmp_path, 60, env, Jail()
     )
     assert tput.output.strip() == "PASSED ok"  # tput sgr0's charset choice and the rest go too
+
+
+def test_the_other_failing_tests_are_a_line_each_with_what_was_raised(tmp_path):
+    shown = checks.read_run(run_pytest(tmp_path, MANY_FAILURES)).shown
+    others = testoutput.other_failures(shown)
+    # the first failure is told whole elsewhere; then the two shown whole, then the summary's
+    assert others[:2] == ["test_other_lists_differ: assert [5] == [6]", "test_missing[a]: NotImplementedError"]
+    assert others[2] == "test_wrong_values[0]: assert (0 * 2) == (0 + 100)" and len(others) == 4
+    assert testoutput.other_failures(shown, count=1, width=20) == ["test_other_lists_..."]
+    one = checks.read_run(run_pytest(tmp_path, "def test_one():\n    assert 1 == 2\n")).shown
+    assert testoutput.other_failures(one) == []  # one failure: nothing more to tell

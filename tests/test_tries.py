@@ -76,6 +76,26 @@ def test_every_fresh_try_starts_from_the_beads_files_told_the_best_answers_failu
     assert tries.keep_best() is not None and (root / "words.py").read_text() == near  # the best kept at the end
 
 
+def test_a_fresh_try_is_told_each_other_test_the_best_answer_failed_not_the_first_alone(tmp_path):
+    """The 1.5B's slug answers each failed two to six tests; told only the first, the next
+    answer fixed that one and missed another."""
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: shout"}]
+    tries = Tries(root, head, start=score_of({"failed": 4}, 0))
+    tries.began("E   ImportError: no shout", ["test_loud: ImportError"])
+    (root / "words.py").write_text(MODULE.replace("    return word\n\n\n@", "    return word.strip()\n\n\n@"))
+    tries.written.add("words.py")
+    others = ["test_empty: Failed: DID NOT RAISE <class 'ValueError'>", "test_accents: assert 'cr-me' == 'creme'"]
+    tries.scored(score_of({"passed": 2, "failed": 2}, 0), "E   assert 'a_b' == 'a-b'", "", others)
+    tries.scored(score_of({"passed": 1, "failed": 3}, 0), "E   assert 0", "", ["test_worse: assert 0"])
+    tries.end("the tests fail")
+    _, _, told = tries.begin_again("")
+    assert "assert 'a_b' == 'a-b'\n```\nIt failed these tests too:\n- test_empty: Failed: DID NOT RAISE" in told, told
+    assert (
+        "- test_accents: assert 'cr-me' == 'creme'\n" in told and "test_worse" not in told and "test_loud" not in told
+    )
+
+
 def test_a_fresh_try_is_told_what_the_best_answer_left_undone_without_its_reply_with(tmp_path):
     """The check named `summary` as still to change beside the 1.5B's reading_time; a fresh
     try starts from the bead's files, where "reply with only summary" would be wrong."""

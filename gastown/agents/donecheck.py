@@ -54,7 +54,7 @@ class DoneCheck:
         """The run before the first turn: how the tests fail as the bead starts."""
         if now is not None and not now.passed:
             self.failing = testoutput.first_failure(now.shown, FAILURE_CHARS)
-            self.tries.began(self.failing)
+            self.tries.began(self.failing, testoutput.other_failures(now.shown))
 
     def files_written(self, written: set[str]) -> str | None:
         """The report that ends a bead whose done condition is its files (the Refinery's test
@@ -111,7 +111,8 @@ class DoneCheck:
         self.failing = "" if self.passed else testoutput.first_failure(found.shown, FAILURE_CHARS)
         failing = [test for test, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
         self.missing = "" if self.passed else self.still_missing(failing)
-        self.tries.scored(score_of(found.counts, len(broken)), self.failing, self.missing)
+        others = () if self.passed else testoutput.other_failures(found.shown)
+        self.tries.scored(score_of(found.counts, len(broken)), self.failing, self.missing, others)
         return found, broken
 
     def timed_run(self) -> tuple[checks.TestRun, list[str]]:

@@ -149,3 +149,23 @@ def gist(shown: str, limit: int = 800) -> str:
         values = []
     kept = [section[0], *section[where:first], *(section[n] for n in errors[:12]), *values[:6]]
     return "\n".join(kept)[:limit]
+
+
+def other_failures(shown: str, count: int = 4, width: int = 160) -> list[str]:
+    """Each failing test of ``shown`` after the first, as one line: its name and what was
+    raised (``test_empty_separator: Failed: DID NOT RAISE <class 'ValueError'>``), at most
+    ``count`` of them. A fresh try told only the first failure of the best answer fixed that
+    one and missed another: the 1.5B's answers to a slug function each failed two to six of
+    its tests, a different two each time."""
+    lines = shown.splitlines()
+    found: dict[str, str] = {}
+    starts = [n for n, line in enumerate(lines) if _SECTION_RE.match(line)]
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        raised = next((line[4:].strip() for line in lines[start + 1 : end] if line.startswith("E   ")), "")
+        found.setdefault(lines[start].strip("_ "), raised)
+    for line in lines:
+        if line.startswith(("FAILED ", "ERROR ")):
+            message = line.split(" - ", 1)[1].strip() if " - " in line else ""
+            found.setdefault(_title(line), message)
+    named = [f"{title}: {message}" if message else title for title, message in list(found.items())[1:]]
+    return [line if len(line) <= width else line[: width - 3] + "..." for line in named[:count]]

@@ -7,8 +7,9 @@ goes on while its changes get more tests passing (at most ``CHANGES_PER_TRY``). 
 ends, or a reply that changes nothing while the tests fail (but once a try, when the check
 names what is still missing or still to change: ``echoed``), starts the bead over: the
 files the bead wrote put back as it found them, the first prompt asked again with the
-gist of the best run's failure (the bead's own until an answer does better: the last
-answer's may be a case the bead's files got right), sampled hotter. The note goes above
+gist of the best run's failure and a line for each other test it failed (the bead's own
+until an answer does better: the last answer's may be a case the bead's files got right),
+sampled hotter. The note goes above
 the start of the reply when the prompt ends with one (opening.py), unless it asks for a
 sentence before the code: then the reply is not begun. That costs a reply and
 no prompt: the server still holds the first prompt. Whatever the tries do, the best
@@ -73,29 +74,32 @@ class Tries:
     told: str = ""  # what that try's first prompt ends with besides the failure (a repeated reply)
     start: Score | None = None  # the score of the files as the bead found them (None: not run)
     best_failing: str = ""  # the best run's first failure
+    best_others: tuple[str, ...] = ()  # the best run's other failing tests, a line each
     best_missing: str = ""  # what the check said the best run's files still lack (DoneCheck.still_missing)
     sent_back: tuple[str, ...] = ()  # files the last try's answer sent back with their code as it was
     found_failing: str = ""  # the first failure of the files as the bead found them
+    found_others: tuple[str, ...] = ()  # their other failing tests, a line each
     echoes: int = 0  # writes in this try that left the code as it was while something is missing
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
             self.best = (self.start, {})  # no try may end the bead worse off than it began
 
-    def scored(self, score: Score, failing: str = "", missing: str = "") -> None:
+    def scored(self, score: Score, failing: str = "", missing: str = "", others: Sequence[str] = ()) -> None:
         """A test run of the files as they stand; the best so far keeps its files, its first
-        failure (``failing``) and what it still lacks (``missing``)."""
+        failure (``failing``), its other failing tests (``others``, a line each) and what it
+        still lacks (``missing``)."""
         if self.best is None or score > self.best[0]:
             self.best = (score, {path: _read_bytes(self.root / path) for path in self.written})
-            self.best_failing, self.best_missing = failing, missing
+            self.best_failing, self.best_missing, self.best_others = failing, missing, tuple(others)
         self.score = score
 
-    def began(self, failing: str) -> None:
-        """The run of the files as the bead found them: until an answer does better, its first
-        failure is the one a fresh try is told of."""
-        self.found_failing = failing
+    def began(self, failing: str, others: Sequence[str] = ()) -> None:
+        """The run of the files as the bead found them: until an answer does better, its
+        failures are the ones a fresh try is told of."""
+        self.found_failing, self.found_others = failing, tuple(others)
         if self.best is not None and self.best[0] == self.start and not self.best_failing:
-            self.best_failing = failing
+            self.best_failing, self.best_others = failing, tuple(others)
 
     def echoed(self) -> bool:
         """A write left its file's code as it was, and the check names what is still missing
@@ -157,7 +161,8 @@ class Tries:
         # the bead's ImportError beside "still to change: summary", wrote summary into stats.py)
         own = bool(sent_back) and not self.best_missing
         shown = (self.found_failing or failing) if own else (self.best_failing or failing)
-        hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing)
+        others = self.found_others if own else self.best_others if self.best_failing else ()
+        hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others)
         hint += told
         # the note goes before the reply's opening, which stays last (see opening.py) — unless it
         # asks for a sentence before the code: a reply begun with the code cannot hold one (begun
@@ -200,15 +205,20 @@ class Tries:
                 target.write_bytes(files[path] or b"")
 
 
-def _fresh_hint(failing: str, sent_back: Sequence[str], missing: str = "") -> tuple[str, bool]:
-    """The note for a try that starts from the bead's files: the failure to fix, what the
-    check named as still missing in the best answer so far (the first sentence of each of
-    its lines: what they go on to ask for, "reply with only `summary`", was for a change on
-    top of that answer), and, when it named nothing, what the last answer did wrong when it
-    changed no code; and whether it asks for a sentence before the code."""
+def _fresh_hint(
+    failing: str, sent_back: Sequence[str], missing: str = "", others: Sequence[str] = ()
+) -> tuple[str, bool]:
+    """The note for a try that starts from the bead's files: the failure to fix and the
+    other tests that failed beside it, what the check named as still missing in the best
+    answer so far (the first sentence of each of its lines: what they go on to ask for,
+    "reply with only `summary`", was for a change on top of that answer), and, when it
+    named nothing, what the last answer did wrong when it changed no code; and whether it
+    asks for a sentence before the code."""
     hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
     gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
     hint += f". The failure to fix:\n```text\n{gist.strip()}\n```\n" if gist else ".\n"
+    if others:
+        hint += "It failed these tests too:\n" + "".join(f"- {line}\n" for line in others)
     named = [line.split(". ", 1)[0].rstrip(".") + "." for line in missing.strip().splitlines() if line.strip()]
     if named:
         hint += "What the best answer so far left undone:\n" + "".join(f"- {line}\n" for line in named)

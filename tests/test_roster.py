@@ -1,6 +1,7 @@
 from dataclasses import fields
 
 import pytest
+from conftest import gt_inprocess
 
 from gastown.errors import ConfigError
 from gastown.town import catalog, roster, schema
@@ -263,3 +264,14 @@ def test_gt_models_shows_how_each_model_is_given_its_tools_template_and_sampling
     assert rows["qwen2.5-coder-1.5b"]["tool_mode"] == "text" and rows["tiny"]["tool_mode"] == "schema"
     assert rows["qwen2.5-coder-1.5b"]["sampling"] == {"top_p": 0.8, "top_k": 20} and rows["tiny"]["sampling"] == {}
     assert rows["qwen2.5-coder-1.5b"]["template"] == "chatml" and rows["tiny"]["template"] is None
+
+
+def test_gt_models_outside_any_town_lists_the_known_models_and_says_so(tmp_path, no_pulled_models):
+    result = gt_inprocess("models", cwd=tmp_path)  # a folder in no git repository: no town
+    assert result.code == 0, result.err
+    assert result.err.startswith("gt: no town here: these are gastown's known models"), result.err
+    listed = {line.split()[0] for line in result.out.splitlines() if " ctx " in line}
+    assert {"qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "tiny"} <= listed
+    assert "not pulled: gt models pull qwen2.5-coder-1.5b" in result.out
+    named = gt_inprocess("--town", str(tmp_path / "nowhere"), "models", cwd=tmp_path)
+    assert named.code != 0 and "no such directory" in named.err  # a town asked for by name is never replaced

@@ -36,13 +36,27 @@ def parse_size(text: str) -> float:
 
 
 def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
-    """(roster, [machine]) from the town, or from another town.toml with --config."""
+    """(roster, [machine]) from the town, or from another town.toml with --config; outside
+    any town (and none named), gastown's own: the known models, as a new town has them."""
+    from gastown.errors import GastownError
     from gastown.town import config as configmod
+    from gastown.town.town import locate
 
     if config_file:
         config = configmod.from_file(Path(config_file))
-    else:
-        config = open_store(ctx).snapshot().config()
+        return config.roster, config
+    if town_path(ctx) is None:
+        try:
+            locate(None)
+        except GastownError:
+            click.echo(
+                "gt: no town here: these are gastown's known models and a new town's defaults "
+                "(`gt init` makes a town; --config FILE reads a town.toml)",
+                err=True,
+            )
+            config = configmod.from_dict({})
+            return config.roster, config
+    config = open_store(ctx).snapshot().config()
     return config.roster, config
 
 

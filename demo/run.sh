@@ -446,8 +446,8 @@ say "8. The Mayor reconciles the history: a failed bead would get a decision (a 
 gt $T mayor reconcile
 
 say "9. gt status, gt metrics and the event log (subjects and trailers)"
-echo "    gt-d0cs1 (the Librarian's docstrings) waits on gt-c0mb0; no Librarian watches in this"
-echo '    demo, so it stays ready (`gt watch --role librarian --once` in the town would take it)'
+echo "    gt-d0cs1 (the Librarian's docstrings, after gt-c0mb0) is left open: no Librarian watches"
+echo '    in this demo (`gt watch --role librarian --once` in the town would take it)'
 gt $T status
 gt $T metrics | sed -n '1,12p'
 git -C "$work/town.git" log --format='%h %s%n%(trailers:key=Event,key=Agent,key=Model,key=Tests-Passed,key=Tests-Failed,key=Tokens-Out,separator=%x2c )' tasks | indent

@@ -295,7 +295,7 @@ def test_the_first_prompts_of_two_beads_share_the_role_and_the_tools_before_the_
             tests_decide=True,
             files_chars=20000,
         )
-        return str(head[0]["content"])
+        return str(head.messages[0]["content"])
 
     tails, heads = system("tail"), system("head")
     assert "tail(n, seq) gives" in tails and "tail(n, seq) gives" not in heads  # each cut to its bead
@@ -340,7 +340,7 @@ def test_a_first_prompt_shows_the_helpers_its_tests_use_for_reference_and_leaves
             tests_decide=True,
             files_chars=20000,
         )
-        task = head[1]["content"]
+        task = head.messages[1]["content"]
         return [line for line in task.splitlines() if line.startswith(("## lib/", "## tests/", "Make the"))]
 
     # the package's __init__.py, imported and never used by the bead's test, is left out; the
@@ -357,6 +357,54 @@ def test_a_first_prompt_shows_the_helpers_its_tests_use_for_reference_and_leaves
         "## lib/utils.py (for reference: leave it as it is)",
         "Make the acceptance tests pass by writing code in: lib/seqs.py. Do not edit the tests.",
     ]
+
+
+def test_a_bug_fix_is_asked_for_the_line_at_fault_first_and_new_code_or_a_stub_is_not(tmp_path):
+    """Asked for the code alone, the 1.5B sent the function back as it was in the first reply
+    to all seven bug fixes of a run; asked for the line first, it fixed two in one reply."""
+    import subprocess
+    import sys
+
+    from gastown.agents import briefing, checks, rig
+    from gastown.agents.commands import Run
+    from gastown.town.bead import Bead
+    from gastown.town.roster import ModelSpec
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "lib" / "__init__.py").write_text("")
+    (tmp_path / "tests" / "test_seqs.py").write_text(
+        "from lib.seqs import tail\n\n\ndef test_tail():\n    assert tail(1, 'abc') == 'c'\n"
+    )
+
+    def ask(module: str, title: str) -> str:
+        (tmp_path / "lib" / "seqs.py").write_text(module)
+        argv = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "tests/test_seqs.py")
+        ran = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        head = briefing.first_messages(
+            bead=Bead(id="b-1", title=title, acceptance_tests=("tests/test_seqs.py",)),
+            root=tmp_path,
+            rig=rig.Rig(name="r", path=tmp_path, test_command=("true",), test_paths=("tests/**",)),
+            role="polecat",
+            role_prompt="",
+            spec=ModelSpec("m", "m", context=16384),
+            names=(),
+            acceptance=("tests/test_seqs.py",),
+            files=["lib/__init__.py", "lib/seqs.py", "tests/test_seqs.py"],
+            now=checks.read_run(Run(argv, ran.returncode, ran.stdout + ran.stderr)),
+            wanted=(),
+            tests_decide=True,
+            files_chars=20000,
+        )
+        assert not head.fix_ask or head.fix_ask[1:] in head.messages[1]["content"]  # its first letter capitalised
+        return head.fix_ask
+
+    fix = ask("def tail(n, seq):\n    return seq[n:]\n", "`tail` in lib/seqs.py drops the wrong end")
+    assert fix.startswith("first write one sentence naming the line that gives this result and why; then ")
+    assert "`lib/seqs.py` on one line and a code block with that function" in fix
+    assert ask("def head(n, seq):\n    return seq[:n]\n", "Add `tail` to lib/seqs.py") == ""  # ImportError: new code
+    stub = 'def tail(n, seq):\n    """The last n."""\n    raise NotImplementedError\n'
+    assert ask(stub, "Implement `tail` in lib/seqs.py") == ""  # a stub to fill: no line at fault
 
 
 def test_a_file_named_in_a_bead_gives_no_code_name():

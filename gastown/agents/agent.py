@@ -198,7 +198,7 @@ class Agent:
         spec = self.client.spec
         budget = briefing.prompt_budget(spec, min(self.limits.max_reply_tokens, spec.max_output_tokens))
         wanted = briefing.wanted_files(bead, acceptance, self.rig) if self.role == "refinery" else ()
-        head = briefing.first_messages(
+        first = briefing.first_messages(
             bead=bead,
             root=sandbox.root,
             rig=self.rig,
@@ -213,9 +213,10 @@ class Agent:
             tests_decide=self._tests_decide,
             files_chars=tokens.tokens_to_chars(int(budget * self.limits.files_share)),
         )
-        conv = prompts.Conversation(head, budget)
+        conv = prompts.Conversation(first.messages, budget)
         conv.overhead = briefing.tools_overhead(spec, names)
-        tries = Tries(sandbox.root, [dict(m) for m in head], start=None if now is None else score_of(now.counts, 0))
+        start = None if now is None else score_of(now.counts, 0)
+        tries = Tries(sandbox.root, [dict(m) for m in first.messages], start=start, fix_ask=first.fix_ask)
         done = DoneCheck(
             sandbox,
             check,

@@ -17,12 +17,13 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gastown.agents import checks, excerpt, fileblocks, focus, prompts
 from gastown.agents.excerpt import gathered
-from gastown.agents.opening import opening
+from gastown.agents.opening import opening, stub_headers
 from gastown.agents.rig import Rig
 from gastown.agents.toolspecs import describe, openai_tools
 from gastown.town import tokens
@@ -168,7 +169,9 @@ def created_names(root: Path, acceptance: Sequence[str], missing: Sequence[str])
     return created
 
 
-def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool) -> str:
+def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool, fix_ask: str = "") -> str:
+    """What ends the bead and the form of the reply that gets there; for a bug fix
+    (``fix_ask``: prompts.line_at_fault), the line at fault named first."""
     if wanted:
         return (
             f"Write {', '.join(wanted)}. Reply with `{wanted[0]}` on one line and then the whole test file in a "
@@ -176,6 +179,12 @@ def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: 
         )
     if not tests_decide:
         return "When your files are written, call finish with a short summary."
+    if acceptance and fix_ask:
+        return (
+            "The bead is done when the acceptance tests pass and no test that passed before fails. The code "
+            f'above gives the failure shown under "The acceptance tests now": {fix_ask[0].upper()}{fix_ask[1:]} '
+            "The tests run after every change and you see the result. The bead ends by itself when they pass."
+        )
     if acceptance:
         return (
             "The bead is done when the acceptance tests pass and no test that passed before fails. "
@@ -207,6 +216,14 @@ def nudge(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool, 
     return "Use the tools to do the work: reply with one tool call."
 
 
+@dataclass(frozen=True)
+class Head:
+    """A bead's first prompt, and for a bug fix the ask every try repeats."""
+
+    messages: list[dict[str, Any]]
+    fix_ask: str = ""  # prompts.line_at_fault for a bug fix ("" for other work)
+
+
 def first_messages(
     *,
     bead: Bead,
@@ -222,7 +239,7 @@ def first_messages(
     wanted: tuple[str, ...],
     tests_decide: bool,
     files_chars: int,
-) -> list[dict[str, Any]]:
+) -> Head:
     """The system message and the task: the head every later request starts with."""
     texts = texts_of(bead)
     about = focus.bead_names(texts, checks.CODE_NAME_RE)
@@ -257,10 +274,22 @@ def first_messages(
     tested = [text for path, text in whole if path in {test.split("::")[0] for test in acceptance}]
     new = absent + created_names(root, acceptance, missing)
     start = opening(texts, code, new, missing, about, tested) if tests_decide and acceptance and not wanted else None
+    fix_ask = ""
+    if (
+        start is None
+        and tests_decide
+        and acceptance
+        and not wanted
+        and not missing
+        and not new
+        and fixing(now, code, about)
+    ):
+        targets = [path for path in named if path.endswith(".py") and not rig.is_test_path(path)]
+        fix_ask = prompts.line_at_fault(targets[0] if len(targets) == 1 else "")
     task = prompts.bead_text(
         bead.to_dict(),
         list(rig.test_paths) if role != "refinery" else [],
-        how_it_ends(acceptance, wanted, tests_decide),
+        how_it_ends(acceptance, wanted, tests_decide, fix_ask),
         tests=acceptance,
         files=prompts.fit_files(shown, files_chars),
         missing=missing,
@@ -270,7 +299,16 @@ def first_messages(
         lifted=cut,
         opening=start,
     )
-    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+    return Head([{"role": "system", "content": system}, {"role": "user", "content": task}], fix_ask)
+
+
+def fixing(now: checks.TestRun | None, code: Sequence[tuple[str, str]], about: Collection[str]) -> bool:
+    """Whether a bead is a bug fix: its tests ran as it started and failed on what the code
+    does (none errored: nothing to import or create), and no function the bead names is a
+    stub to fill."""
+    if now is None or not now.counts.get("failed", 0) or now.counts.get("errors", 0):
+        return False
+    return not any(stub_headers(text, set(about)) for path, text in code if path.endswith(".py"))
 
 
 def tools_overhead(spec: ModelSpec, names: tuple[str, ...]) -> int:

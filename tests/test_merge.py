@@ -198,13 +198,18 @@ def test_a_function_nested_in_one_of_the_modules_sent_alone_replaces_that_one():
     assert merge.homes(THREADS) == {"thread_first", "thread_last", "evalform_front", "evalform_back"}
 
 
-def test_a_nested_name_two_functions_share_or_sent_with_its_function_is_no_inner_replacement():
+def test_a_nested_name_shared_sent_with_its_function_or_with_other_parameters_is_no_inner_replacement():
     twice = THREADS.replace("evalform_front", "evalform_back")
     assert merge.merge(twice, FIXED_INNER).added == ("evalform_back",)  # whose? neither: added, as before
     assert "evalform_back" not in merge.homes(twice)
     with_outer = FIXED_INNER + "\n\ndef thread_last(val, *forms):\n    return val\n"
     merged = merge.merge(THREADS, with_outer)
     assert merged.replaced == ("thread_last",) and merged.added == ("evalform_back",)
+    helper = "def evalform_back(text, sep=';'):\n    return text.split(sep)\n"  # other parameters: a new function
+    assert merge.merge(THREADS, helper).added == ("evalform_back",)
+    deeper = "def outer(x):\n    def middle(y):\n        def inner(z):\n            return z\n\n        return inner(y)\n\n    return middle(x)\n"
+    assert merge.homes(deeper) == {"outer", "middle"}  # a function inside a nested one is no fragment's to send
+    assert merge.merge(deeper, "def inner(z):\n    return -z\n").added == ("inner",)
     unchanged = "def evalform_back(val, form):\n    if callable(form):\n        return form(val)\n    func, args = form[0], form[1:]\n    args = (val,) + args\n    return func(*args)\n"
     assert merge.merge(THREADS, unchanged).text == THREADS  # sent back as it was: no change
 

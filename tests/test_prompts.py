@@ -401,10 +401,13 @@ def test_a_bug_fix_is_asked_for_the_line_at_fault_first_and_new_code_or_a_stub_i
 
     fix = ask("def tail(n, seq):\n    return seq[n:]\n", "`tail` in lib/seqs.py drops the wrong end")
     assert fix.startswith("first write one sentence naming the line that gives this result and why; then ")
-    assert "`lib/seqs.py` on one line and a code block with that function" in fix
+    assert "`lib/seqs.py` on one line and a code block with the function that holds it" in fix
     assert ask("def head(n, seq):\n    return seq[:n]\n", "Add `tail` to lib/seqs.py") == ""  # ImportError: new code
     stub = 'def tail(n, seq):\n    """The last n."""\n    raise NotImplementedError\n'
-    assert ask(stub, "Implement `tail` in lib/seqs.py") == ""  # a stub to fill: no line at fault
+    stubs = stub + "\n\n" + stub.replace("tail", "head")  # two: no reply begun at either
+    assert ask(stubs, "Implement `tail` and `head` in lib/seqs.py") == ""  # stubs to fill: no line at fault
+    method = "class Seq:\n    pass\n\n\ndef tail(n, seq):\n    return Seq().last(n)\n"
+    assert ask(method, "Add `last` to Seq in lib/seqs.py") == ""  # 'Seq' object has no attribute 'last': new code
 
 
 def test_a_file_named_in_a_bead_gives_no_code_name():

@@ -266,7 +266,7 @@ def test_gt_models_shows_how_each_model_is_given_its_tools_template_and_sampling
     assert rows["qwen2.5-coder-1.5b"]["template"] == "chatml" and rows["tiny"]["template"] is None
 
 
-def test_gt_models_outside_any_town_lists_the_known_models_and_says_so(tmp_path, no_pulled_models):
+def test_gt_models_outside_any_town_lists_the_known_models_and_says_so(tmp_path, no_pulled_models, monkeypatch):
     result = gt_inprocess("models", cwd=tmp_path)  # a folder in no git repository: no town
     assert result.code == 0, result.err
     assert result.err.startswith("gt: no town here: these are gastown's known models"), result.err
@@ -275,3 +275,6 @@ def test_gt_models_outside_any_town_lists_the_known_models_and_says_so(tmp_path,
     assert "not pulled: gt models pull qwen2.5-coder-1.5b" in result.out
     named = gt_inprocess("--town", str(tmp_path / "nowhere"), "models", cwd=tmp_path)
     assert named.code != 0 and "no such directory" in named.err  # a town asked for by name is never replaced
+    monkeypatch.setenv("GT_TOWN", str(tmp_path / "mistyped"))
+    by_env = gt_inprocess("models", cwd=tmp_path)
+    assert by_env.code != 0 and "no such directory" in by_env.err and "no town here" not in by_env.err

@@ -183,3 +183,12 @@ def test_the_other_failing_tests_are_a_line_each_with_what_was_raised(tmp_path):
     assert testoutput.other_failures(shown, count=1, width=20) == ["test_other_lists_..."]
     one = checks.read_run(run_pytest(tmp_path, "def test_one():\n    assert 1 == 2\n")).shown
     assert testoutput.other_failures(one) == []  # one failure: nothing more to tell
+
+
+def test_the_other_failing_tests_leave_out_only_the_one_told_whole(tmp_path):
+    shown = checks.read_run(run_pytest(tmp_path, MANY_FAILURES)).shown
+    assert "test_lists_differ" in testoutput.failures(shown)
+    assert not any(line.startswith("test_lists_differ:") for line in testoutput.other_failures(shown))
+    summary_only = "FAILED t.py::test_a - assert 1 == 2\nFAILED t.py::test_b - KeyError: 'x'\n2 failed in 0.1s\n"
+    # no section shown whole: first_failure tells the output's end, so every summary line is named
+    assert testoutput.other_failures(summary_only) == ["test_a: assert 1 == 2", "test_b: KeyError: 'x'"]

@@ -213,7 +213,7 @@ class Agent:
             tests_decide=self._tests_decide,
             files_chars=tokens.tokens_to_chars(int(budget * self.limits.files_share)),
         )
-        conv = prompts.Conversation(first.messages, budget)
+        conv = prompts.Conversation([dict(m) for m in first.messages], budget)
         conv.overhead = briefing.tools_overhead(spec, names)
         start = None if now is None else score_of(now.counts, 0)
         tries = Tries(sandbox.root, [dict(m) for m in first.messages], start=start, fix_ask=first.fix_ask)

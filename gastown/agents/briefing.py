@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import checks, excerpt, fileblocks, focus, prompts
+from gastown.agents import checks, excerpt, fileblocks, focus, prompts, testoutput
 from gastown.agents.excerpt import gathered
 from gastown.agents.opening import opening, stub_headers
 from gastown.agents.rig import Rig
@@ -182,7 +182,7 @@ def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: 
     if acceptance and fix_ask:
         return (
             "The bead is done when the acceptance tests pass and no test that passed before fails. The code "
-            f'above gives the failure shown under "The acceptance tests now": {fix_ask[0].upper()}{fix_ask[1:]} '
+            f'above gives the failure shown under "The acceptance tests now". {fix_ask[0].upper()}{fix_ask[1:]} '
             "The tests run after every change and you see the result. The bead ends by itself when they pass."
         )
     if acceptance:
@@ -220,7 +220,7 @@ def nudge(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool, 
 class Head:
     """A bead's first prompt, and for a bug fix the ask every try repeats."""
 
-    messages: list[dict[str, Any]]
+    messages: tuple[dict[str, Any], ...]
     fix_ask: str = ""  # prompts.line_at_fault for a bug fix ("" for other work)
 
 
@@ -284,7 +284,7 @@ def first_messages(
         and not new
         and fixing(now, code, about)
     ):
-        targets = [path for path in named if path.endswith(".py") and not rig.is_test_path(path)]
+        targets = [p for p, _ in shown if p.endswith(".py") and not rig.is_test_path(p) and p not in reference]
         fix_ask = prompts.line_at_fault(targets[0] if len(targets) == 1 else "")
     task = prompts.bead_text(
         bead.to_dict(),
@@ -299,16 +299,24 @@ def first_messages(
         lifted=cut,
         opening=start,
     )
-    return Head([{"role": "system", "content": system}, {"role": "user", "content": task}], fix_ask)
+    return Head(({"role": "system", "content": system}, {"role": "user", "content": task}), fix_ask)
 
 
 def fixing(now: checks.TestRun | None, code: Sequence[tuple[str, str]], about: Collection[str]) -> bool:
     """Whether a bead is a bug fix: its tests ran as it started and failed on what the code
-    does (none errored: nothing to import or create), and no function the bead names is a
-    stub to fill."""
+    does — none errored (nothing to import or create), none reached a stub or a name the
+    bead writes that the code lacks (``NotImplementedError``; ``'Stack' object has no
+    attribute 'peek'`` for a bead about `peek`) — and no function the bead names is a stub."""
     if now is None or not now.counts.get("failed", 0) or now.counts.get("errors", 0):
         return False
+    for raised in testoutput.failures(now.shown).values():
+        kind = raised.split(":", 1)[0].strip()
+        if kind == "NotImplementedError" or (kind in _LACKING and any(f"'{name}'" in raised for name in about)):
+            return False
     return not any(stub_headers(text, set(about)) for path, text in code if path.endswith(".py"))
+
+
+_LACKING = ("AttributeError", "NameError")  # raised for a name the code does not have yet
 
 
 def tools_overhead(spec: ModelSpec, names: tuple[str, ...]) -> int:

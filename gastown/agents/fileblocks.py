@@ -42,8 +42,11 @@ _ABOVE_RE = re.compile(
     + r")[`*:]*[ \t]*",
     re.IGNORECASE,
 )
-# A short heading between a path and its block ("Code block:", "3. **Corrected code block:**")
-_LABEL_RE = re.compile(_LIST_ITEM + r"(?:\*\*)?[A-Za-z][\w ]{0,40}:(?:\*\*)?[ \t]*")
+# A short heading between a path and its block that names code to write ("Code block:", "3.
+# **Corrected code block:**"), not code to read: "The old code:", "Output:", "Example usage:"
+_LABEL_RE = re.compile(_LIST_ITEM + r"(?:\*\*)?(?P<words>[A-Za-z][\w ]{0,40}):(?:\*\*)?[ \t]*")
+_WRITES = frozenset({"code", "block", "fix", "fixed", "corrected", "new", "updated", "changed", "change", "solution"})
+_READS = frozenset({"old", "original", "current", "before", "output", "error", "example", "usage", "test", "wrong"})
 _INFO_RE = re.compile(r"[\w+-]*[ \t]*[ :]+(?P<path>" + _PATH + r")[ \t]*", re.IGNORECASE)
 _INSIDE_RE = re.compile(
     r"[ \t]*(?:(?P<marked>#|//|--)[ \t]*(?:file[ \t]*:[ \t]*)?)?(?P<path>" + _PATH + r")" + _ASIDE,
@@ -124,7 +127,7 @@ def _named(lines: list[str], block: _Block, body: list[str], named: tuple[str, i
     if info is not None:
         return info.group("path"), block.start
     above = _nonblank_above(lines, block.start)
-    if above >= 0 and _LABEL_RE.fullmatch(lines[above]) and block.info.lower() not in NOT_FILES:
+    if above >= 0 and _writes(lines[above]) and block.info.lower() not in NOT_FILES:
         above = _nonblank_above(lines, above)  # the path, a heading ("Code block:"), then the block
     if above >= 0:
         path = _ABOVE_RE.fullmatch(lines[above])
@@ -153,6 +156,13 @@ def _noted_path(body: list[str]) -> str | None:
     lines = [line for line in body if line.strip()]
     found = _NOTED_PATH_RE.fullmatch(lines[0]) if len(lines) == 1 else None
     return found.group("path") if found is not None and _plausible(found.group("path")) else None
+
+
+def _writes(line: str) -> bool:
+    """Whether a line is a short heading naming code to write ("Corrected code block:")."""
+    label = _LABEL_RE.fullmatch(line)
+    words = set(label.group("words").lower().split()) if label else set()
+    return bool(words & _WRITES) and not words & _READS
 
 
 def _nonblank_above(lines: list[str], at: int) -> int:

@@ -66,26 +66,30 @@ def definitions(text: str) -> set[str]:
 
 def homes(text: str) -> set[str]:
     """What a fragment may send of a module's text: its top-level functions and classes, and
-    the functions nested in its functions whose name is nested only once (see ``_enclosing``)."""
+    the functions nested once in its functions (see ``_enclosing``)."""
     tree = _parse(text)
-    if tree is None:
-        return set()
-    nested = [inner.name for _, inner in _nested(tree)]
-    return _definitions(tree) | {name for name in nested if nested.count(name) == 1}
+    return set() if tree is None else _definitions(tree) | set(_nested_once(tree))
 
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
-def _nested(module: ast.Module) -> list[tuple[_Function, _Function]]:
-    """Each function nested (at any depth) in a top-level function, with that function."""
-    return [
-        (outer, inner)
-        for outer in module.body
-        if isinstance(outer, (ast.FunctionDef, ast.AsyncFunctionDef))
-        for inner in ast.walk(outer)
-        if inner is not outer and isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef))
-    ]
+def _nested_once(module: ast.Module) -> dict[str, tuple[_Function, _Function]]:
+    """Each function defined in the body of a top-level function (not inside a class or a
+    function there), by name, with the function holding it; a name nested in more than one
+    place is left out: which one a fragment means cannot be told."""
+    found: dict[str, list[tuple[_Function, _Function]]] = {}
+    for outer in module.body:
+        if not isinstance(outer, _Function):
+            continue
+        waiting: list[ast.AST] = list(outer.body)
+        while waiting:
+            node = waiting.pop()
+            if isinstance(node, _Function):
+                found.setdefault(node.name, []).append((outer, node))
+            elif not isinstance(node, (ast.ClassDef, ast.Lambda)):
+                waiting.extend(ast.iter_child_nodes(node))
+    return {name: places[0] for name, places in found.items() if len(places) == 1}
 
 
 def elided(node: ast.stmt) -> bool:
@@ -197,7 +201,7 @@ def merge(old: str, new: str) -> Merged:
             if _unchanged(node, nested) or _source(parts, node) == _source(lines, nested):
                 continue
             first, end = span(nested)
-            replacements[first] = _placed(_source(parts, node), nested)
+            replacements[first] = _placed(_with_docstring(parts, node, lines, nested), nested)
             spans[first] = end
             replaced.append(f"{outer.name}.{name}")
             continue
@@ -260,17 +264,23 @@ def _imports_itself(node: ast.Import | ast.ImportFrom, existing: dict[str, ast.s
 
 
 def _enclosing(module: ast.Module, node: ast.stmt, sent: set[str]) -> tuple[_Function, _Function] | None:
-    """The module's top-level function and the function nested in it that ``node`` stands for,
-    when exactly one function of that name is nested anywhere in the module's top-level
-    functions (``evalform_back`` inside toolz's ``thread_last``: the 1.5B, asked for the line
-    at fault, sent that inner function alone); None otherwise, or when the fragment sends
-    the enclosing function too."""
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    """The module's top-level function and the function nested in it that ``node`` stands
+    for (``evalform_back`` inside toolz's ``thread_last``: the 1.5B, asked for the line at
+    fault, sent that inner function alone): nested once in the module (``_nested_once``),
+    with the same parameters — a new function that shares a name with a nested helper is
+    new — and not sent with the function that holds it; None otherwise."""
+    if not isinstance(node, _Function):
         return None
-    found = [(outer, inner) for outer, inner in _nested(module) if inner.name == node.name]
-    if len(found) != 1 or found[0][0].name in sent:
+    found = _nested_once(module).get(node.name)
+    if found is None or found[0].name in sent or _parameters(found[1]) != _parameters(node):
         return None
-    return found[0]
+    return found
+
+
+def _parameters(function: _Function) -> list[str]:
+    arguments = function.args
+    named = [*arguments.posonlyargs, *arguments.args, arguments.vararg, *arguments.kwonlyargs, arguments.kwarg]
+    return [a.arg if a is not None else "" for a in named]
 
 
 _METHOD_DECORATORS = {"staticmethod", "classmethod", "property"}
@@ -334,7 +344,8 @@ def is_stub(node: ast.stmt) -> bool:
 
 
 def _placed(source: list[str], old: ast.stmt) -> list[str]:
-    """A method's ``source`` (at the top level) indented to where ``old`` stands in its class.
+    """A method's (or a nested function's) ``source``, sent at the top level, indented to
+    where ``old`` stands in its class (or in the function that holds it).
     When shifting the text would change what the code means — a string or bytes over several
     lines, not a docstring — the code is written out again from its syntax tree at that
     indent: comments are lost, nothing else."""

@@ -156,7 +156,7 @@ def line_at_fault(path: str = "") -> str:
     where = f"`{path}` on one line" if path else "the file's path on one line"
     return (
         "first write one sentence naming the line that gives this result and why; then "
-        f"{where} and a code block with that function, the line corrected."
+        f"{where} and a code block with the function that holds it, that line corrected."
     )
 
 

@@ -151,21 +151,28 @@ def gist(shown: str, limit: int = 800) -> str:
     return "\n".join(kept)[:limit]
 
 
-def other_failures(shown: str, count: int = 4, width: int = 160) -> list[str]:
-    """Each failing test of ``shown`` after the first, as one line: its name and what was
-    raised (``test_empty_separator: Failed: DID NOT RAISE <class 'ValueError'>``), at most
-    ``count`` of them. A fresh try told only the first failure of the best answer fixed that
-    one and missed another: the 1.5B's answers to a slug function each failed two to six of
-    its tests, a different two each time."""
+def failures(shown: str) -> dict[str, str]:
+    """Each failing test of ``shown`` by name, with the first line of what was raised
+    (``Failed: DID NOT RAISE <class 'ValueError'>``; "" when the output says nothing): the
+    sections pytest shows whole, then the lines of its short summary."""
     lines = shown.splitlines()
     found: dict[str, str] = {}
     starts = [n for n, line in enumerate(lines) if _SECTION_RE.match(line)]
-    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+    for start, end in zip(starts, [*starts[1:], len(lines)][: len(starts)], strict=True):
         raised = next((line[4:].strip() for line in lines[start + 1 : end] if line.startswith("E   ")), "")
         found.setdefault(lines[start].strip("_ "), raised)
     for line in lines:
         if line.startswith(("FAILED ", "ERROR ")):
-            message = line.split(" - ", 1)[1].strip() if " - " in line else ""
-            found.setdefault(_title(line), message)
-    named = [f"{title}: {message}" if message else title for title, message in list(found.items())[1:]]
+            found.setdefault(_title(line), line.split(" - ", 1)[1].strip() if " - " in line else "")
+    return found
+
+
+def other_failures(shown: str, count: int = 4, width: int = 160) -> list[str]:
+    """Each failing test of ``shown`` but the one ``first_failure`` tells, as one line: its
+    name and what was raised (``test_empty_separator: Failed: DID NOT RAISE <class
+    'ValueError'>``), at most ``count`` of them. A fresh try told only the first failure of
+    the best answer fixed that one and missed another: the 1.5B's answers to a slug function
+    each failed two to six of its tests, a different two each time."""
+    first = next((line.strip("_ ") for line in shown.splitlines() if _SECTION_RE.match(line)), None)
+    named = [f"{title}: {raised}" if raised else title for title, raised in failures(shown).items() if title != first]
     return [line if len(line) <= width else line[: width - 3] + "..." for line in named[:count]]

@@ -38,7 +38,7 @@ def parse_size(text: str) -> float:
 def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
     """(roster, [machine]) from the town, or from another town.toml with --config; outside
     any town (and none named), gastown's own: the known models, as a new town has them."""
-    from gastown.errors import GastownError
+    from gastown.errors import NotFound
     from gastown.town import config as configmod
     from gastown.town.town import locate
 
@@ -48,7 +48,7 @@ def _load(ctx: click.Context, config_file: str | None) -> tuple[Any, Any]:
     if town_path(ctx) is None:
         try:
             locate(None)
-        except GastownError:
+        except NotFound:
             click.echo(
                 "gt: no town here: these are gastown's known models and a new town's defaults "
                 "(`gt init` makes a town; --config FILE reads a town.toml)",

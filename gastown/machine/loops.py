@@ -25,6 +25,8 @@ def looping_from(text: str, window: int = LOOP_WINDOW) -> int | None:
     token limit: minutes of decode. A numbered list that repeats its items is a loop too:
     the stretches are compared without each line's indent and list number (the 1.5B wrote
     "6. **Change the code:** …", then "9.", "12.", "15." the same, for 1,300 tokens)."""
+    if len(text) < 2 * window:
+        return None
     plain, where = _unnumbered(text)
     size = len(plain)
     if size < 2 * window:
@@ -41,8 +43,6 @@ def looping_from(text: str, window: int = LOOP_WINDOW) -> int | None:
     start += 1
     if size - start < (LOOP_COPIES - 1) * period:
         return None
-    if start == size:
-        return len(text)
     # a copy that begins a line begins at its indent and number, not after them
     return where[start - 1] + 1 if start and where[start] > where[start - 1] + 1 else where[start]
 

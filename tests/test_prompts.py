@@ -397,6 +397,7 @@ def test_a_bug_fix_is_asked_for_the_line_at_fault_first_and_new_code_or_a_stub_i
             files_chars=20000,
         )
         assert not head.fix_ask or head.fix_ask[1:] in head.messages[1]["content"]  # its first letter capitalised
+        assert (head.fix_start is not None) == bool(head.fix_ask)
         return head.fix_ask
 
     fix = ask("def tail(n, seq):\n    return seq[n:]\n", "`tail` in lib/seqs.py drops the wrong end")

@@ -230,7 +230,8 @@ class Agent:
             named=frozenset(focus.bead_names(briefing.texts_of(bead), checks.CODE_NAME_RE)),
         )
         done.started(now)
-        return State(bead, sandbox, done, tally, trace, conv, Repeats(self.limits.max_repeats), tries)
+        repeats = Repeats(self.limits.max_repeats)
+        return State(bead, sandbox, done, tally, trace, conv, repeats, tries, fix_start=first.fix_start)
 
     # ---- the loop --------------------------------------------------------------
 
@@ -396,7 +397,12 @@ class Agent:
                     nudge = briefing.nudge(done.acceptance, done.wanted, self._tests_decide, reply.content)
                     if reply.finish_reason == ECHOED:
                         nudge = f"{briefing.ECHO_NOTE} {nudge}"
-                    conv.add({"role": "user", "content": nudge + calls.reply_note})
+                    if state.fix_start is not None and reply.finish_reason != ECHOED:  # the line named, now its code
+                        conv.add(
+                            {"role": "user", "content": briefing.code_after_sentence(state.fix_start, calls.reply_note)}
+                        )
+                    else:
+                        conv.add({"role": "user", "content": nudge + calls.reply_note})
             else:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides

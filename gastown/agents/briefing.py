@@ -23,7 +23,7 @@ from typing import Any
 
 from gastown.agents import checks, excerpt, fileblocks, focus, prompts, testoutput
 from gastown.agents.excerpt import gathered
-from gastown.agents.opening import opening, stub_headers
+from gastown.agents.opening import def_lines, opening, stub_headers
 from gastown.agents.rig import Rig
 from gastown.agents.toolspecs import describe, openai_tools
 from gastown.town import tokens
@@ -222,6 +222,21 @@ class Head:
 
     messages: tuple[dict[str, Any], ...]
     fix_ask: str = ""  # prompts.line_at_fault for a bug fix ("" for other work)
+    # a bug fix's file and the ``def`` lines of the function the bead names: where its code
+    # begins after a reply that only named the line at fault (see ``code_after_sentence``)
+    fix_start: tuple[str, str] | None = None
+
+
+def code_after_sentence(start: tuple[str, str], note: str = "") -> str:
+    """What a bug fix's reply that named the line at fault and sent no code is told: send the
+    function, begun at its ``def`` lines (``start``: the file and those lines), ``note``
+    before that start. Nudged without a start, the 1.5B answered two such replies of five
+    with nothing at all."""
+    path, header = start
+    return (
+        f"Now the code: `{path}` on one line, then a code block with the function that holds that line, "
+        f"corrected.{note}\n\n{prompts.OPENING}\n{path}\n{prompts.fence(path)}\n{header}\n```"
+    )
 
 
 def first_messages(
@@ -274,7 +289,7 @@ def first_messages(
     tested = [text for path, text in whole if path in {test.split("::")[0] for test in acceptance}]
     new = absent + created_names(root, acceptance, missing)
     start = opening(texts, code, new, missing, about, tested) if tests_decide and acceptance and not wanted else None
-    fix_ask = ""
+    fix_ask, fix_start = "", None
     if (
         start is None
         and tests_decide
@@ -286,6 +301,8 @@ def first_messages(
     ):
         targets = [p for p, _ in shown if p.endswith(".py") and not rig.is_test_path(p) and p not in reference]
         fix_ask = prompts.line_at_fault(targets[0] if len(targets) == 1 else "")
+        header = def_lines(found.get(targets[0], ""), about) if len(targets) == 1 else None
+        fix_start = (targets[0], header) if header else None
     task = prompts.bead_text(
         bead.to_dict(),
         list(rig.test_paths) if role != "refinery" else [],
@@ -299,7 +316,7 @@ def first_messages(
         lifted=cut,
         opening=start,
     )
-    return Head(({"role": "system", "content": system}, {"role": "user", "content": task}), fix_ask)
+    return Head(({"role": "system", "content": system}, {"role": "user", "content": task}), fix_ask, fix_start)
 
 
 def fixing(now: checks.TestRun | None, code: Sequence[tuple[str, str]], about: Collection[str]) -> bool:

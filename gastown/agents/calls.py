@@ -48,6 +48,7 @@ class State:
     repeats: Repeats
     tries: Tries
     stubbed: int = 0  # conversation messages stubbed so far
+    fix_start: tuple[str, str] | None = None  # a bug fix's file and function's def lines (briefing.Head)
 
 
 class Calls:

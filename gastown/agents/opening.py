@@ -42,7 +42,7 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from gastown.agents.fileblocks import names_a_file
 from gastown.agents.merge import definitions, docstring, is_stub
@@ -231,6 +231,21 @@ def stub_headers(source: str, names: set[str]) -> list[str]:
         elif is_stub(node) and getattr(node, "name", "") in names:
             headers.append(_header(lines, node))
     return headers
+
+
+def def_lines(source: str, names: Collection[str]) -> str | None:
+    """The decorators and ``def`` lines of the one top-level function of ``source`` named in
+    ``names`` (not its docstring): where the code of a bug fix begins once the model has
+    named the line at fault. None when no function, or more than one, is named."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    found = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in names]
+    if len(found) != 1:
+        return None
+    node = found[0]
+    return _upto(source.splitlines(), min([node.lineno, *(d.lineno for d in node.decorator_list)]), node.body[0])
 
 
 def _header(lines: list[str], node: ast.stmt) -> str:

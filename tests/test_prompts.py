@@ -303,13 +303,34 @@ def test_the_first_prompts_of_two_beads_share_the_role_and_the_tools_before_the_
     assert shared.startswith("You are a Polecat.") and "- finish(summary)" in shared, shared
 
 
+def _polecat_head(root, bead, files, now=None):
+    """A Polecat's first prompt for ``bead`` (its acceptance tests as given) in a rig at ``root``
+    whose tests are tests/**."""
+    from gastown.agents import briefing, rig
+    from gastown.town.roster import ModelSpec
+
+    return briefing.first_messages(
+        bead=bead,
+        root=root,
+        rig=rig.Rig(name="r", path=root, test_command=("true",), test_paths=("tests/**",)),
+        role="polecat",
+        role_prompt="",
+        spec=ModelSpec("m", "m", context=16384),
+        names=(),
+        acceptance=tuple(bead.acceptance_tests),
+        files=files,
+        now=now,
+        wanted=(),
+        tests_decide=True,
+        files_chars=20000,
+    )
+
+
 def test_a_first_prompt_shows_the_helpers_its_tests_use_for_reference_and_leaves_out_the_rest(tmp_path):
     """Through first_messages: a fix and a new function alike show the tests, then the file
     the bead names (the one offered as where to write), then the helper the tests use, for
     reference; the package __init__.py the tests import and never use is left out."""
-    from gastown.agents import briefing, rig
     from gastown.town.bead import Bead
-    from gastown.town.roster import ModelSpec
 
     (tmp_path / "lib").mkdir()
     (tmp_path / "tests").mkdir()
@@ -325,22 +346,7 @@ def test_a_first_prompt_shows_the_helpers_its_tests_use_for_reference_and_leaves
 
     def order(title: str, test: str) -> list[str]:
         bead = Bead(id="b-1", title=title, acceptance_tests=(test,))
-        head = briefing.first_messages(
-            bead=bead,
-            root=tmp_path,
-            rig=rig.Rig(name="r", path=tmp_path, test_command=("true",), test_paths=("tests/**",)),
-            role="polecat",
-            role_prompt="",
-            spec=ModelSpec("m", "m", context=16384),
-            names=(),
-            acceptance=(test,),
-            files=files,
-            now=None,
-            wanted=(),
-            tests_decide=True,
-            files_chars=20000,
-        )
-        task = head.messages[1]["content"]
+        task = _polecat_head(tmp_path, bead, files).messages[1]["content"]
         return [line for line in task.splitlines() if line.startswith(("## lib/", "## tests/", "Make the"))]
 
     # the package's __init__.py, imported and never used by the bead's test, is left out; the
@@ -365,10 +371,9 @@ def test_a_bug_fix_is_asked_for_the_line_at_fault_first_and_new_code_or_a_stub_i
     import subprocess
     import sys
 
-    from gastown.agents import briefing, checks, rig
+    from gastown.agents import checks
     from gastown.agents.commands import Run
     from gastown.town.bead import Bead
-    from gastown.town.roster import ModelSpec
 
     (tmp_path / "lib").mkdir()
     (tmp_path / "tests").mkdir()
@@ -381,20 +386,11 @@ def test_a_bug_fix_is_asked_for_the_line_at_fault_first_and_new_code_or_a_stub_i
         (tmp_path / "lib" / "seqs.py").write_text(module)
         argv = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "tests/test_seqs.py")
         ran = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        head = briefing.first_messages(
-            bead=Bead(id="b-1", title=title, acceptance_tests=("tests/test_seqs.py",)),
-            root=tmp_path,
-            rig=rig.Rig(name="r", path=tmp_path, test_command=("true",), test_paths=("tests/**",)),
-            role="polecat",
-            role_prompt="",
-            spec=ModelSpec("m", "m", context=16384),
-            names=(),
-            acceptance=("tests/test_seqs.py",),
-            files=["lib/__init__.py", "lib/seqs.py", "tests/test_seqs.py"],
-            now=checks.read_run(Run(argv, ran.returncode, ran.stdout + ran.stderr)),
-            wanted=(),
-            tests_decide=True,
-            files_chars=20000,
+        head = _polecat_head(
+            tmp_path,
+            Bead(id="b-1", title=title, acceptance_tests=("tests/test_seqs.py",)),
+            ["lib/__init__.py", "lib/seqs.py", "tests/test_seqs.py"],
+            checks.read_run(Run(argv, ran.returncode, ran.stdout + ran.stderr)),
         )
         assert not head.fix_ask or head.fix_ask[1:] in head.messages[1]["content"]  # its first letter capitalised
         assert (head.fix_start is not None) == bool(head.fix_ask)

@@ -1519,12 +1519,12 @@ def test_a_model_whose_template_gastown_renders_has_its_reply_begun_with_the_sta
 CLAMP = 'def clamp(x, low, high):\n    """x kept between low and high."""\n    return max(low, min(x, low))\n'
 
 
-def test_a_bug_fix_is_asked_for_the_line_at_fault_and_after_the_sentence_its_code_is_begun_at_the_function(
+def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_its_code_begun_at_the_function(
     tmp_path, rig_path
 ):
-    """The 1.5B sent every toolz function back as it was when asked for the code alone; asked
-    for the line first, it named it and often sent no code, and nudged plainly answered two
-    such replies of five with nothing: the reply after the sentence begins at the def line."""
+    """Asked for the line at fault, the 1.5B named it and often sent no code, and nudged
+    plainly answered two such replies of five with nothing: the reply after the sentence
+    begins at the def line of the function the bead names."""
     (rig_path / "beatscore" / "clamp.py").write_text(CLAMP)
     (rig_path / "tests" / "test_clamp.py").write_text(
         "from beatscore.clamp import clamp\n\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
@@ -1543,9 +1543,7 @@ def test_a_bug_fix_is_asked_for_the_line_at_fault_and_after_the_sentence_its_cod
         description="`clamp(5, 0, 3)` gives 0 but must give 3.",
         acceptance_tests=("tests/test_clamp.py",),
     )
-    assert "prompt" not in llm.requests[0]  # a fix's first reply is not begun: it starts with a sentence
-    asked = first_prompt(llm)
-    assert "First write one sentence naming the line that gives this result and why; then `beatscore/clamp.py`" in asked
+    assert "prompt" not in llm.requests[0]  # a fix's first reply is not begun
     start = "beatscore/clamp.py\n```python\ndef clamp(x, low, high):\n"
     assert llm.requests[1]["prompt"].endswith("<|im_start|>assistant\n" + start)
     assert "Now the code: `beatscore/clamp.py` on one line" in llm.requests[1]["prompt"]

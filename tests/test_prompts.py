@@ -365,9 +365,12 @@ def test_a_first_prompt_shows_the_helpers_its_tests_use_for_reference_and_leaves
     ]
 
 
-def test_a_bug_fix_is_asked_for_the_line_at_fault_first_and_new_code_or_a_stub_is_not(tmp_path):
-    """Asked for the code alone, the 1.5B sent the function back as it was in the first reply
-    to all seven bug fixes of a run; asked for the line first, it fixed two in one reply."""
+def test_a_bug_fix_knows_where_its_code_begins_and_new_code_or_a_stub_is_no_fix(tmp_path):
+    """A bug fix (its tests ran and failed on what the code does) keeps its file and the def
+    lines of the function the bead names: the start of the code after a reply that only
+    named the line at fault (test_agent.py). Its first prompt asks for the code as any
+    other's does: asked for the line first in every try, the 1.5B passed 2 of 9 toolz bugs
+    against 4 of 6 (docs/eval.md, stop 35)."""
     import subprocess
     import sys
 
@@ -382,7 +385,7 @@ def test_a_bug_fix_is_asked_for_the_line_at_fault_first_and_new_code_or_a_stub_i
         "from lib.seqs import tail\n\n\ndef test_tail():\n    assert tail(1, 'abc') == 'c'\n"
     )
 
-    def ask(module: str, title: str) -> str:
+    def start(module: str, title: str) -> tuple[str, str] | None:
         (tmp_path / "lib" / "seqs.py").write_text(module)
         argv = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "tests/test_seqs.py")
         ran = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -392,19 +395,17 @@ def test_a_bug_fix_is_asked_for_the_line_at_fault_first_and_new_code_or_a_stub_i
             ["lib/__init__.py", "lib/seqs.py", "tests/test_seqs.py"],
             checks.read_run(Run(argv, ran.returncode, ran.stdout + ran.stderr)),
         )
-        assert not head.fix_ask or head.fix_ask[1:] in head.messages[1]["content"]  # its first letter capitalised
-        assert (head.fix_start is not None) == bool(head.fix_ask)
-        return head.fix_ask
+        assert "naming the line" not in head.messages[1]["content"]
+        return head.fix_start
 
-    fix = ask("def tail(n, seq):\n    return seq[n:]\n", "`tail` in lib/seqs.py drops the wrong end")
-    assert fix.startswith("first write one sentence naming the line that gives this result and why; then ")
-    assert "`lib/seqs.py` on one line and a code block with the function that holds it" in fix
-    assert ask("def head(n, seq):\n    return seq[:n]\n", "Add `tail` to lib/seqs.py") == ""  # ImportError: new code
+    buggy = 'def tail(n,\n         seq):\n    """The last n."""\n    return seq[n:]\n'
+    assert start(buggy, "`tail` in lib/seqs.py drops the wrong end") == ("lib/seqs.py", "def tail(n,\n         seq):")
+    assert start("def head(n, seq):\n    return seq[:n]\n", "Add `tail` to lib/seqs.py") is None  # ImportError
     stub = 'def tail(n, seq):\n    """The last n."""\n    raise NotImplementedError\n'
     stubs = stub + "\n\n" + stub.replace("tail", "head")  # two: no reply begun at either
-    assert ask(stubs, "Implement `tail` and `head` in lib/seqs.py") == ""  # stubs to fill: no line at fault
+    assert start(stubs, "Implement `tail` and `head` in lib/seqs.py") is None  # stubs to fill: no fix
     method = "class Seq:\n    pass\n\n\ndef tail(n, seq):\n    return Seq().last(n)\n"
-    assert ask(method, "Add `last` to Seq in lib/seqs.py") == ""  # 'Seq' object has no attribute 'last': new code
+    assert start(method, "Add `last` to Seq in lib/seqs.py") is None  # 'Seq' object has no attribute 'last'
 
 
 def test_a_file_named_in_a_bead_gives_no_code_name():

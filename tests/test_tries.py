@@ -96,25 +96,6 @@ def test_a_fresh_try_is_told_each_other_test_the_best_answer_failed_not_the_firs
     )
 
 
-def test_every_fresh_try_of_a_bug_fix_asks_for_the_line_at_fault_first_unless_something_is_missing(tmp_path):
-    root = words_rig(tmp_path)
-    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: fix shout"}]
-    ask = prompts.line_at_fault("words.py")
-    tries = Tries(root, head, start=score_of({"passed": 2, "failed": 2}, 0), fix_ask=ask)
-    tries.began("E   AssertionError: assert shout('a') == 'A'")
-    _answer(tries, root, MODULE.replace("return word\n\n\n@", "return None\n\n\n@"), passed=1)  # changed, no better
-    _, _, told = tries.begin_again("")
-    assert told.endswith(f"The files above are as the bead found them: {ask}\n"), told
-    tries.scored(score_of({"passed": 3, "failed": 1}, 0), "E   ImportError: cannot import name 'loud'")  # the best
-    tries.end("the tests fail")
-    _, _, told = tries.begin_again("")
-    assert "ImportError" in told and "naming the line" not in told  # an import to mend is no line at fault
-    plain = Tries(root, head, start=score_of({"failed": 4}, 0))  # new code, no fix: no line asked for
-    plain.began("E   AssertionError: assert shout('a') == 'A'")
-    plain.end("the tests fail")
-    assert "naming the line" not in plain.begin_again("")[2]
-
-
 def test_a_fresh_try_is_told_what_the_best_answer_left_undone_without_its_reply_with(tmp_path):
     """The check named `summary` as still to change beside the 1.5B's reading_time; a fresh
     try starts from the bead's files, where "reply with only summary" would be wrong."""

@@ -216,7 +216,7 @@ class Agent:
         conv = prompts.Conversation([dict(m) for m in first.messages], budget)
         conv.overhead = briefing.tools_overhead(spec, names)
         start = None if now is None else score_of(now.counts, 0)
-        tries = Tries(sandbox.root, [dict(m) for m in first.messages], start=start, fix_ask=first.fix_ask)
+        tries = Tries(sandbox.root, [dict(m) for m in first.messages], start=start)
         done = DoneCheck(
             sandbox,
             check,

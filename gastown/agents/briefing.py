@@ -169,9 +169,7 @@ def created_names(root: Path, acceptance: Sequence[str], missing: Sequence[str])
     return created
 
 
-def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool, fix_ask: str = "") -> str:
-    """What ends the bead and the form of the reply that gets there; for a bug fix
-    (``fix_ask``: prompts.line_at_fault), the line at fault named first."""
+def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool) -> str:
     if wanted:
         return (
             f"Write {', '.join(wanted)}. Reply with `{wanted[0]}` on one line and then the whole test file in a "
@@ -179,12 +177,6 @@ def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: 
         )
     if not tests_decide:
         return "When your files are written, call finish with a short summary."
-    if acceptance and fix_ask:
-        return (
-            "The bead is done when the acceptance tests pass and no test that passed before fails. The code "
-            f'above gives the failure shown under "The acceptance tests now". {fix_ask[0].upper()}{fix_ask[1:]} '
-            "The tests run after every change and you see the result. The bead ends by itself when they pass."
-        )
     if acceptance:
         return (
             "The bead is done when the acceptance tests pass and no test that passed before fails. "
@@ -218,10 +210,9 @@ def nudge(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool, 
 
 @dataclass(frozen=True)
 class Head:
-    """A bead's first prompt, and for a bug fix the ask every try repeats."""
+    """A bead's first prompt, and for a bug fix where its code begins once the line at fault is named."""
 
     messages: tuple[dict[str, Any], ...]
-    fix_ask: str = ""  # prompts.line_at_fault for a bug fix ("" for other work)
     # a bug fix's file and the ``def`` lines of the function the bead names: where its code
     # begins after a reply that only named the line at fault (see ``code_after_sentence``)
     fix_start: tuple[str, str] | None = None
@@ -289,7 +280,7 @@ def first_messages(
     tested = [text for path, text in whole if path in {test.split("::")[0] for test in acceptance}]
     new = absent + created_names(root, acceptance, missing)
     start = opening(texts, code, new, missing, about, tested) if tests_decide and acceptance and not wanted else None
-    fix_ask, fix_start = "", None
+    fix_start = None
     if (
         start is None
         and tests_decide
@@ -300,13 +291,12 @@ def first_messages(
         and fixing(now, code, about)
     ):
         targets = [p for p, _ in shown if p.endswith(".py") and not rig.is_test_path(p) and p not in reference]
-        fix_ask = prompts.line_at_fault(targets[0] if len(targets) == 1 else "")
         header = def_lines(found.get(targets[0], ""), about) if len(targets) == 1 else None
         fix_start = (targets[0], header) if header else None
     task = prompts.bead_text(
         bead.to_dict(),
         list(rig.test_paths) if role != "refinery" else [],
-        how_it_ends(acceptance, wanted, tests_decide, fix_ask),
+        how_it_ends(acceptance, wanted, tests_decide),
         tests=acceptance,
         files=prompts.fit_files(shown, files_chars),
         missing=missing,
@@ -316,7 +306,7 @@ def first_messages(
         lifted=cut,
         opening=start,
     )
-    return Head(({"role": "system", "content": system}, {"role": "user", "content": task}), fix_ask, fix_start)
+    return Head(({"role": "system", "content": system}, {"role": "user", "content": task}), fix_start)
 
 
 def fixing(now: checks.TestRun | None, code: Sequence[tuple[str, str]], about: Collection[str]) -> bool:

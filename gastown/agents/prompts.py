@@ -147,19 +147,6 @@ TASK_HEADING = "## Your task"
 TASK_FIRST = "Make the acceptance tests pass"
 
 
-def line_at_fault(path: str = "") -> str:
-    """A bug fix's ask: a sentence naming the line at fault, then the code (``path``: the one
-    file the bead names, "" for none or several). Asked for the code alone, the 1.5B sent
-    the function back as it was in the first reply to all seven bug fixes of a toolz run and
-    the starter suite; asked for the line first, it fixed `tail` and `unique` in one reply
-    each."""
-    where = f"`{path}` on one line" if path else "the file's path on one line"
-    return (
-        "first write one sentence naming the line that gives this result and why; then "
-        f"{where} and a code block with the function that holds it, that line corrected."
-    )
-
-
 def echo_marks(bead: Mapping[str, Any]) -> tuple[str, ...]:
     """Lines of ``bead_text`` that a reply writes only when it copies the prompt back: the
     bead's title line, a test's heading, the task's heading and first line. The provider

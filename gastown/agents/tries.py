@@ -80,7 +80,6 @@ class Tries:
     found_failing: str = ""  # the first failure of the files as the bead found them
     found_others: tuple[str, ...] = ()  # their other failing tests, a line each
     echoes: int = 0  # writes in this try that left the code as it was while something is missing
-    fix_ask: str = ""  # a bug fix's ask for the line at fault (prompts.line_at_fault): every fresh try repeats it
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -163,7 +162,7 @@ class Tries:
         own = bool(sent_back) and not self.best_missing
         shown = (self.found_failing or failing) if own else (self.best_failing or failing)
         others = self.found_others if own else self.best_others if self.best_failing else ()
-        hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others, self.fix_ask)
+        hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others)
         hint += told
         # the note goes before the reply's opening, which stays last (see opening.py) — unless it
         # asks for a sentence before the code: a reply begun with the code cannot hold one (begun
@@ -207,15 +206,14 @@ class Tries:
 
 
 def _fresh_hint(
-    failing: str, sent_back: Sequence[str], missing: str = "", others: Sequence[str] = (), fix_ask: str = ""
+    failing: str, sent_back: Sequence[str], missing: str = "", others: Sequence[str] = ()
 ) -> tuple[str, bool]:
     """The note for a try that starts from the bead's files: the failure to fix and the
     other tests that failed beside it, what the check named as still missing in the best
     answer so far (the first sentence of each of its lines: what they go on to ask for,
     "reply with only `summary`", was for a change on top of that answer), and, when it
-    named nothing, the line at fault asked for first — for a bug fix (``fix_ask``), and
-    after an answer that changed no code (saying so); and whether it asks for a sentence
-    before the code."""
+    named nothing, what the last answer did wrong when it changed no code; and whether it
+    asks for a sentence before the code."""
     hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
     gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
     hint += f". The failure to fix:\n```text\n{gist.strip()}\n```\n" if gist else ".\n"
@@ -226,14 +224,13 @@ def _fresh_hint(
         hint += "What the best answer so far left undone:\n" + "".join(f"- {line}\n" for line in named)
     # a missing name, or what the check named as left undone, is no line at fault (asked for one,
     # the 1.5B sent reading_time back again where summary() in another file was never changed)
-    if (sent_back or fix_ask) and not named and not _IMPORT_FAILURE_RE.search(gist):
-        ask = fix_ask or prompts.line_at_fault()
-        if sent_back:
-            hint += (
-                f"That answer sent {', '.join(sent_back)} back with its code as it was, so the fault is still in it. "
-            )
-            return hint + f"This time, {ask}\n", True
-        return hint + f"The files above are as the bead found them: {ask}\n", True
+    if sent_back and not named and not _IMPORT_FAILURE_RE.search(gist):
+        hint += (
+            f"That answer sent {', '.join(sent_back)} back with its code as it was, so the fault is still in it. "
+            "This time, first write one sentence naming the line that gives this result and why; then the "
+            "file's path and a code block with that line corrected.\n"
+        )
+        return hint, True
     return (
         hint + "The files above are as the bead found them. Write the code again, so that it handles that case.\n",
         False,

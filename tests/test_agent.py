@@ -1523,8 +1523,8 @@ def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_it
     tmp_path, rig_path
 ):
     """Asked for the line at fault, the 1.5B named it and often sent no code, and nudged
-    plainly answered two such replies of five with nothing: the reply after the sentence
-    begins at the def line of the function the bead names."""
+    plainly answered 8 of 21 such replies with no code again: the reply after the sentence
+    begins at the def lines of the function the bead names."""
     (rig_path / "beatscore" / "clamp.py").write_text(CLAMP)
     (rig_path / "tests" / "test_clamp.py").write_text(
         "from beatscore.clamp import clamp\n\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"

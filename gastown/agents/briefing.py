@@ -221,8 +221,8 @@ class Head:
 def code_after_sentence(start: tuple[str, str], note: str = "") -> str:
     """What a bug fix's reply that named the line at fault and sent no code is told: send the
     function, begun at its ``def`` lines (``start``: the file and those lines), ``note``
-    before that start. Nudged without a start, the 1.5B answered two such replies of five
-    with nothing at all."""
+    before that start. Nudged without a start, the 1.5B answered 8 of 21 such replies over
+    three toolz runs with no code again."""
     path, header = start
     return (
         f"Now the code: `{path}` on one line, then a code block with the function that holds that line, "

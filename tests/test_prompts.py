@@ -487,3 +487,16 @@ def test_a_form_feed_in_the_code_does_not_shift_the_lifted_docstrings():
     code, docs = lift_docstrings(source)
     assert code == 'SEP = "\x0c"\n\x0c\ndef f():\n    return SEP\n' and docs == [("f()", "Do f.\n\nMore.")]
     compile(code, "f.py", "exec")
+
+
+def test_a_bug_fixs_nudge_begins_the_next_reply_at_its_function_after_any_note():
+    from gastown.agents import briefing, prompts
+
+    start = ("lib/seqs.py", "def tail(n, seq):")
+    told = briefing.nudge(["tests/test_seqs.py"], [], True, "lib/seqs.py", start, "\n\nNote: the same reply again.")
+    assert told.startswith("That names lib/seqs.py but holds no code. Now the code: `lib/seqs.py` on one line")
+    assert told.index("Note: the same reply again.") < told.index(prompts.OPENING)  # the start stays last
+    messages = [{"role": "user", "content": told}]
+    assert prompts.reply_start(messages) == "lib/seqs.py\n```python\ndef tail(n, seq):\n"
+    plain = briefing.nudge(["tests/test_seqs.py"], [], True, "The line is `return seq[n:]`.")
+    assert prompts.OPENING not in plain and plain.startswith("Change the code:")

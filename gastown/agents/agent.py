@@ -393,16 +393,12 @@ class Agent:
                     # 140 s left); the first prompt asked again is what got code from it
                     state.tries.end(f"{prose_in_a_row} replies in a row without a call or code: a new answer")
                 if not state.tries.start_over:  # a try that starts over is asked afresh
-                    done = state.done
-                    nudge = briefing.nudge(done.acceptance, done.wanted, self._tests_decide, reply.content)
-                    if reply.finish_reason == ECHOED:
-                        nudge = f"{briefing.ECHO_NOTE} {nudge}"
-                    if state.fix_start is not None and reply.finish_reason != ECHOED:  # the line named, now its code
-                        conv.add(
-                            {"role": "user", "content": briefing.code_after_sentence(state.fix_start, calls.reply_note)}
-                        )
-                    else:
-                        conv.add({"role": "user", "content": nudge + calls.reply_note})
+                    done, echoed = state.done, reply.finish_reason == ECHOED
+                    begin = None if echoed else state.fix_start  # a bug fix's code, begun at its function
+                    nudge = briefing.nudge(
+                        done.acceptance, done.wanted, self._tests_decide, reply.content, begin, calls.reply_note
+                    )
+                    conv.add({"role": "user", "content": f"{briefing.ECHO_NOTE} {nudge}" if echoed else nudge})
             else:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides

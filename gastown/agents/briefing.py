@@ -190,44 +190,48 @@ def how_it_ends(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: 
 ECHO_NOTE = "That reply was stopped where it began to copy the bead's text back: you have it already."
 
 
-def nudge(acceptance: Sequence[str], wanted: Sequence[str], tests_decide: bool, reply: str | None = None) -> str:
-    """What a reply that did nothing is told: the change in the form the first prompt asked
-    for (told "reply with one tool call", a small model that writes code as blocks turns to
-    JSON calls of whole files, and damages them). A reply that was only a file's path is
-    told it held no code."""
+def nudge(
+    acceptance: Sequence[str],
+    wanted: Sequence[str],
+    tests_decide: bool,
+    reply: str | None = None,
+    start: tuple[str, str] | None = None,
+    note: str = "",
+) -> str:
+    """What a reply that did nothing is told, ``note`` after it: the change in the form the
+    first prompt asked for (told "reply with one tool call", a small model that writes code
+    as blocks turns to JSON calls of whole files, and damages them). A reply that was only a
+    file's path is told it held no code. In a bug fix, ``start`` (its file and the ``def``
+    lines of the function the bead names: Head.fix_start) begins the next reply: nudged
+    without it, the 1.5B answered 8 of 21 replies that named the line at fault and sent no
+    code with no code again, over three toolz runs; with it, 13 of 13 held code."""
     path = fileblocks.lone_path(reply)
+    named = f"That names {path} but holds no code. " if path else ""
     if wanted:
-        return f"Reply with `{wanted[0]}` on one line and then the whole test file in a fenced code block."
-    if tests_decide and acceptance:
-        if path:
-            return (
-                f"That names {path} but holds no code. Reply with `{path}` on one line and then a code block "
-                "with the functions you change or add."
-            )
-        return "Change the code: the file's path on one line, then a code block with the functions you change."
-    return "Use the tools to do the work: reply with one tool call."
+        told = f"Reply with `{wanted[0]}` on one line and then the whole test file in a fenced code block."
+    elif tests_decide and acceptance and start is not None:
+        where, header = start
+        return (
+            f"{named}Now the code: `{where}` on one line, then a code block with the function, corrected.{note}"
+            f"\n\n{prompts.OPENING}\n{where}\n{prompts.fence(where)}\n{header}\n```"
+        )
+    elif tests_decide and acceptance and path:
+        told = f"{named}Reply with `{path}` on one line and then a code block with the functions you change or add."
+    elif tests_decide and acceptance:
+        told = "Change the code: the file's path on one line, then a code block with the functions you change."
+    else:
+        told = "Use the tools to do the work: reply with one tool call."
+    return told + note
 
 
 @dataclass(frozen=True)
 class Head:
-    """A bead's first prompt, and for a bug fix where its code begins once the line at fault is named."""
+    """A bead's first prompt, and for a bug fix where a reply after one with no code begins."""
 
     messages: tuple[dict[str, Any], ...]
-    # a bug fix's file and the ``def`` lines of the function the bead names: where its code
-    # begins after a reply that only named the line at fault (see ``code_after_sentence``)
+    # a bug fix's file and the def lines of the function the bead names, as the bead found
+    # them (see ``nudge``): the fault may lie in a helper, and a try may have changed them
     fix_start: tuple[str, str] | None = None
-
-
-def code_after_sentence(start: tuple[str, str], note: str = "") -> str:
-    """What a bug fix's reply that named the line at fault and sent no code is told: send the
-    function, begun at its ``def`` lines (``start``: the file and those lines), ``note``
-    before that start. Nudged without a start, the 1.5B answered 8 of 21 such replies over
-    three toolz runs with no code again."""
-    path, header = start
-    return (
-        f"Now the code: `{path}` on one line, then a code block with the function that holds that line, "
-        f"corrected.{note}\n\n{prompts.OPENING}\n{path}\n{prompts.fence(path)}\n{header}\n```"
-    )
 
 
 def first_messages(

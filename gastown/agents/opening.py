@@ -235,8 +235,10 @@ def stub_headers(source: str, names: set[str]) -> list[str]:
 
 def def_lines(source: str, names: Collection[str]) -> str | None:
     """The decorators and ``def`` lines of the one top-level function of ``source`` named in
-    ``names`` (not its docstring): where the code of a bug fix begins once the model has
-    named the line at fault. None when no function, or more than one, is named."""
+    ``names``: where a bug fix's reply is begun after one with no code (briefing.nudge).
+    Not its docstring: a function sent without one keeps the one it had (merge.py), and a
+    reply begun inside it would copy it out. None when no function, or more than one, is
+    named."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):

@@ -478,8 +478,11 @@ def _first_json_object(text: str) -> Any:
 
 # ---- XML invoke / parameter, with vendor prefixes -----------------------------------
 
+# A tag's name, then nothing, ``=NAME`` or attributes: never a Python repr written in prose
+# (``<function thread_last.<locals>.evalform_back at 0x7f…>``, the 1.5B naming a line at fault)
 _TAG_RE = re.compile(
-    r"<(/?)((?:[^\s<>/=\"']*?[^\w\s<>/=\"'])?)(invoke|parameter|function_calls|tool_calls|function)(?![\w-])([^>]*)>",
+    r"<(/?)((?:[^\s<>/=\"']*?[^\w\s<>/=\"'])?)(invoke|parameter|function_calls|tool_calls|function)(?![\w-])"
+    r"((?:=[^>]*|\s+[\w:-]+\s*=[^>]*|\s*/?))>",
     re.IGNORECASE,
 )
 _NAMELESS = "an <invoke> without a name attribute"

@@ -158,7 +158,7 @@ def failures(shown: str) -> dict[str, str]:
     lines = shown.splitlines()
     found: dict[str, str] = {}
     starts = [n for n, line in enumerate(lines) if _SECTION_RE.match(line)]
-    for start, end in zip(starts, [*starts[1:], len(lines)][: len(starts)], strict=True):
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=False):  # no sections: no pairs
         raised = next((line[4:].strip() for line in lines[start + 1 : end] if line.startswith("E   ")), "")
         found.setdefault(lines[start].strip("_ "), raised)
     for line in lines:

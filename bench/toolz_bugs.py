@@ -1,0 +1,193 @@
+"""Build the held-out toolz suite of `gt eval`: six one-line bugs in a real library.
+
+    python bench/toolz_bugs.py DIR [--sdist toolz-1.2.0.tar.gz]
+
+toolz 1.2.0 (BSD) from its PyPI source distribution (`pip download --no-deps
+--no-binary :all: toolz==1.2.0`, run here when --sdist is not given), its own pytest suite
+and six bugs put in at once. Each bead is the bug report a user would write: what a call
+gives, what it should give, the function and the file, its tests. The library's own tests
+of that function judge it; the untouched library is every bead's solution.
+
+The suite is built outside the repository on purpose: it is work gastown was never tuned
+on. docs/eval.md has its runs. Check it is fair before a run:
+
+    gt eval --suite DIR --check
+    gt eval --suite DIR --models qwen2.5-coder-1.5b --role polecat --timeout 300 --keep -v --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+VERSION = "1.2.0"
+PACKAGING = {"PKG-INFO", "setup.cfg", "toolz.egg-info"}
+
+# (file, the original text, the text with the bug): each original occurs exactly once.
+BUGS = {
+    "unique-key": ("toolz/itertoolz.py", "                seen_add(val)\n", "                seen_add(item)\n"),
+    "tail": ("toolz/itertoolz.py", "        return seq[-n:]\n", "        return seq[n:]\n"),
+    "thread-last": ("toolz/functoolz.py", "            args = args + (val,)\n", "            args = (val,) + args\n"),
+    "get-in-default": (
+        "toolz/dicttoolz.py",
+        "    except (KeyError, IndexError, TypeError):\n",
+        "    except (KeyError, IndexError):\n",
+    ),
+    "dissoc-many": ("toolz/dicttoolz.py", "        remaining.difference_update(keys)\n", ""),
+    "update-in-default": ("toolz/dicttoolz.py", "        inner[k] = func(default)\n", "        inner[k] = default\n"),
+}
+
+HEADER = f"""\
+# Held-out bug fixes in a real library: toolz {VERSION} (BSD), built by bench/toolz_bugs.py.
+# Six one-line bugs, all in at once; each bead is a user's bug report, judged by the
+# library's own tests of that function. overlays/solution is the untouched library.
+
+[suite]
+name = "toolz-bugs"
+description = "toolz, a real functional-utilities library, with six one-line bugs: each bead fixes one, judged by the library's own tests"
+bead_timeout = 600
+
+[rig]
+name = "toolz"
+language = "python"
+description = "toolz: functional utilities for iterators, functions and dictionaries"
+test_command = ["{{python}}", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:anyio"]
+test_timeout = 120
+test_paths = ["toolz/tests/**", "toolz/*/tests/**"]
+docs = ["README.rst"]
+allowed_commands = [["python", "-m", "pytest"], ["{{python}}", "-m", "pytest"], ["ls"], ["cat"]]
+shell_timeout = 60
+"""
+
+# key: (title, report, acceptance tests)
+BEADS = {
+    "unique-key": (
+        "unique(seq, key=...) drops items whose keys differ",
+        """`toolz.itertoolz.unique` with a `key` function gives the wrong items:
+`tuple(unique(['cat', 'mouse', 'dog', 'hen'], key=len))` gives
+`('cat', 'mouse', 'dog', 'hen')` but should give `('cat', 'mouse')`: an item whose key was
+already seen must be skipped. Without `key` it works. The function is in
+toolz/itertoolz.py; its test is `test_unique` in toolz/tests/test_itertoolz.py.""",
+        ["toolz/tests/test_itertoolz.py::test_unique"],
+    ),
+    "tail": (
+        "tail(n, seq) returns the wrong end of the sequence",
+        """`toolz.itertoolz.tail` should return the last `n` elements:
+`tail(2, [10, 20, 30, 40, 50])` gives `[30, 40, 50]` but should give `[40, 50]`.
+The function is in toolz/itertoolz.py; its test is `test_tail` in
+toolz/tests/test_itertoolz.py.""",
+        ["toolz/tests/test_itertoolz.py::test_tail"],
+    ),
+    "thread-last": (
+        "thread_last passes the value as the first argument",
+        """`toolz.functoolz.thread_last` should pass the value as the *last* argument of each
+form: `thread_last(1, (pow, 2))` gives `1` (it computes `pow(1, 2)`) but should give `2`
+(`pow(2, 1)`), and `list(thread_last([1, 2, 3], (map, inc)))` fails. The function is in
+toolz/functoolz.py; its test is `test_thread_last` in toolz/tests/test_functoolz.py.""",
+        ["toolz/tests/test_functoolz.py::test_thread_last"],
+    ),
+    "get-in-default": (
+        "get_in raises TypeError instead of returning the default",
+        """`toolz.dicttoolz.get_in` should return `default` when the path cannot be followed:
+`get_in(['a', 'b', 'c'], {'a': {'b': 7}}, default=-1)` raises
+`TypeError: 'int' object is not subscriptable` but should give `-1`. With
+`no_default=True` it should still raise. The function is in toolz/dicttoolz.py; its tests
+are `test_get_in_returns_default_for_a_missing_path` and
+`test_get_in_raises_when_no_default_is_set` in toolz/tests/test_dicttoolz.py.""",
+        [
+            "toolz/tests/test_dicttoolz.py::test_get_in_returns_default_for_a_missing_path",
+            "toolz/tests/test_dicttoolz.py::test_get_in_raises_when_no_default_is_set",
+        ],
+    ),
+    "dissoc-many": (
+        "dissoc with many keys removes nothing",
+        """`toolz.dicttoolz.dissoc` keeps keys it was asked to remove when it is given many of
+them: `dissoc({'a': 1, 'b': 2}, 'a', 'b')` gives `{'a': 1, 'b': 2}` but should give `{}`,
+while `dissoc({str(i): i for i in range(10)}, '1')` works. The function is in
+toolz/dicttoolz.py; its tests are `test_dissoc_agrees_on_both_sides_of_its_size_heuristic`
+and `TestDict.test_dissoc` in toolz/tests/test_dicttoolz.py.""",
+        [
+            "toolz/tests/test_dicttoolz.py::test_dissoc_agrees_on_both_sides_of_its_size_heuristic",
+            "toolz/tests/test_dicttoolz.py::TestDict::test_dissoc",
+        ],
+    ),
+    "update-in-default": (
+        "update_in stores the default without applying func",
+        """`toolz.dicttoolz.update_in` on a missing key should store `func(default)`:
+`update_in({}, ['z'], str, None)` gives `{'z': None}` but should give `{'z': 'None'}`, and
+`update_in({}, ['z'], inc, 0)` gives `{'z': 0}` instead of `{'z': 1}`. The function is in
+toolz/dicttoolz.py; its test is `TestDict.test_update_in` in toolz/tests/test_dicttoolz.py.""",
+        ["toolz/tests/test_dicttoolz.py::TestDict::test_update_in"],
+    ),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dir", type=Path, help="where to build the suite (must not exist)")
+    parser.add_argument("--sdist", type=Path, help=f"toolz-{VERSION}.tar.gz (downloaded with pip when not given)")
+    args = parser.parse_args()
+    if args.dir.exists():
+        print(f"{args.dir} exists; give a new folder", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        sdist = args.sdist or _download(Path(tmp))
+        with tarfile.open(sdist) as archive:
+            archive.extractall(tmp, filter="data")
+        source = Path(tmp) / f"toolz-{VERSION}"
+        shutil.rmtree(source / "toolz" / "sandbox" / "tests")
+        solution = args.dir / "overlays" / "solution"
+        shutil.copytree(source / "toolz", solution / "toolz")
+        project = args.dir / "project"
+        project.mkdir(parents=True)  # the library as its repository holds it, less packaging output
+        for item in source.iterdir():
+            if item.name in PACKAGING:
+                continue
+            copy = shutil.copytree if item.is_dir() else shutil.copy2
+            copy(item, project / item.name)
+    for key, (path, good, bad) in BUGS.items():
+        target = project / path
+        text = target.read_text()
+        if text.count(good) != 1:
+            print(f"{key}: {path} does not hold its line exactly once; is this toolz {VERSION}?", file=sys.stderr)
+            return 1
+        target.write_text(text.replace(good, bad))
+    (args.dir / "suite.toml").write_text(HEADER + "".join(_bead(key) for key in BEADS))
+    print(f"built {args.dir}: {len(BEADS)} beads")
+    return 0
+
+
+def _download(into: Path) -> Path:
+    spec = f"toolz=={VERSION}"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", spec, "-d", str(into)],
+        check=True,
+    )
+    return into / f"toolz-{VERSION}.tar.gz"
+
+
+def _bead(key: str) -> str:
+    title, report, tests = BEADS[key]
+    listed = ", ".join(f'"{t}"' for t in tests)
+    return f'''
+[[beads]]
+key = "{key}"
+kind = "bug-fix"
+role = "polecat"
+issue_type = "bug"
+title = "{title}"
+description = """
+{report}
+"""
+acceptance_tests = [{listed}]
+judge = {{ solution = "overlays/solution" }}
+'''
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gastown.agents import prompts, toolcalls
+from gastown.agents import callargs, prompts, toolcalls
 from gastown.agents.rig import Rig
 from gastown.errors import InvalidBead, Refused, Unavailable, UsageError
 from gastown.machine.providers import ModelClient, ModelRejected
@@ -223,7 +223,7 @@ def _json_of(text: str | None) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        return toolcalls._first_json_object(text)
+        return callargs.first_json_object(text)
 
 
 def plan(

@@ -67,7 +67,7 @@ shell_timeout = 60
 # key: (title, report, acceptance tests)
 BEADS = {
     "unique-key": (
-        "unique(seq, key=...) drops items whose keys differ",
+        "unique(seq, key=...) keeps items whose key was already seen",
         """`toolz.itertoolz.unique` with a `key` function gives the wrong items:
 `tuple(unique(['cat', 'mouse', 'dog', 'hen'], key=len))` gives
 `('cat', 'mouse', 'dog', 'hen')` but should give `('cat', 'mouse')`: an item whose key was
@@ -76,7 +76,7 @@ toolz/itertoolz.py; its test is `test_unique` in toolz/tests/test_itertoolz.py."
         ["toolz/tests/test_itertoolz.py::test_unique"],
     ),
     "tail": (
-        "tail(n, seq) returns the wrong end of the sequence",
+        "tail(n, seq) drops the first n items instead of keeping the last n",
         """`toolz.itertoolz.tail` should return the last `n` elements:
 `tail(2, [10, 20, 30, 40, 50])` gives `[30, 40, 50]` but should give `[40, 50]`.
 The function is in toolz/itertoolz.py; its test is `test_tail` in
@@ -165,7 +165,19 @@ def main() -> int:
 def _download(into: Path) -> Path:
     spec = f"toolz=={VERSION}"
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", spec, "-d", str(into)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            spec,
+            "-d",
+            str(into),
+        ],
         check=True,
     )
     return into / f"toolz-{VERSION}.tar.gz"

@@ -1549,3 +1549,33 @@ def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_it
     assert "Now the code: `beatscore/clamp.py` on one line" in llm.requests[1]["prompt"]
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
+
+
+def test_a_bug_fixs_third_try_is_shown_its_function_without_the_faulty_body_and_writes_it_anew(tmp_path, rig_path):
+    """The 1.5B kept toolz's faulty lines in 41 of 52 answers; from the third try on, the
+    prompt shows the function's docstring and not its body, and asks for the function whole."""
+    (rig_path / "beatscore" / "clamp.py").write_text(CLAMP)
+    (rig_path / "tests" / "test_clamp.py").write_text(
+        "from beatscore.clamp import clamp\n\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
+    )
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "clamp, with its bug")
+    as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
+    anew = text("beatscore/clamp.py\n```python\ndef clamp(x, low, high):\n    return max(low, min(x, high))\n```\n")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [as_it_was, as_it_was, anew],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
+        acceptance_tests=("tests/test_clamp.py",),
+    )
+    prompts = [request["messages"][-1]["content"] for request in llm.requests]
+    assert len(prompts) == 3
+    faulty = "    return max(low, min(x, low))"
+    assert faulty in prompts[0] and faulty in prompts[1] and "naming the line" in prompts[1]
+    assert faulty not in prompts[2] and "    ...  # its body, left out here: write it whole" in prompts[2]
+    assert "Write `clamp` whole again" in prompts[2]
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")

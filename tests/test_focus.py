@@ -1,7 +1,7 @@
 """What a model is shown of a long file: the parts its bead is about whole, an outline of the rest."""
 
 from gastown.agents import focus, merge
-from gastown.agents.excerpt import excerpt
+from gastown.agents.excerpt import excerpt, without_body
 
 
 def long_module(count: int = 30) -> str:
@@ -357,3 +357,24 @@ def test_a_long_list_of_what_an_excerpt_leaves_out_names_each_part_and_its_lines
     assert len(listed) == 5 and "Word number" not in shown.split("def word_7", 1)[0]
     assert "word_7 (71" not in "\n".join(listed) and "word_29 (269-275)" in listed[-1]
     assert merge.merge(long_module(), shown.split("\n", 1)[1]).text == long_module()
+
+
+def test_a_functions_body_is_left_out_below_its_docstring_and_only_of_the_one_named():
+    source = (
+        "import re\n\n\n"
+        'def tail(n, seq):\n    """The last n.\n\n    >>> tail(1, "ab")\n    \'b\'\n    """\n'
+        "    # the slice\n    return seq[n:]\n\n\n"
+        "def head(n, seq): return seq[:n]\n\n\n"
+        "def last(seq):\n    return seq[-1]\n"
+    )
+    hidden = without_body(source, {"tail"})
+    assert hidden == source.replace(
+        "    # the slice\n    return seq[n:]\n", "    ...  # its body, left out here: write it whole\n"
+    )
+    assert without_body(source, {"last"}) == source.replace(
+        "    return seq[-1]", "    ...  # its body, left out here: write it whole"
+    )
+    assert without_body(source, {"head"}) is None  # its body is on its def line
+    assert without_body(source, {"tail", "last"}) is None  # two named: which one is the bug's is not known
+    assert without_body(source, {"shout"}) is None and without_body("def (", {"tail"}) is None
+    assert without_body('def tail(n, seq):\n    """Only this."""\n', {"tail"}) is None  # nothing to leave out

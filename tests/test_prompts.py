@@ -368,13 +368,14 @@ def test_a_first_prompt_shows_the_helpers_its_tests_use_for_reference_and_leaves
 def test_a_bug_fix_knows_where_its_code_begins_and_new_code_or_a_stub_is_no_fix(tmp_path):
     """A bug fix (its tests ran and failed on what the code does) keeps its file and the def
     lines of the function the bead names: the start of the code after a reply that only
-    named the line at fault (test_agent.py). Its first prompt asks for the code as any
+    named the line at fault (test_agent.py), and the same prompt with that function's body
+    left out, for its later tries (tries.py). Its first prompt asks for the code as any
     other's does: asked for the line first in every try, the 1.5B passed 2 of 9 toolz bugs
     against 4 of 6 (docs/eval.md, stop 35)."""
     import subprocess
     import sys
 
-    from gastown.agents import checks
+    from gastown.agents import briefing, checks
     from gastown.agents.commands import Run
     from gastown.town.bead import Bead
 
@@ -385,7 +386,7 @@ def test_a_bug_fix_knows_where_its_code_begins_and_new_code_or_a_stub_is_no_fix(
         "from lib.seqs import tail\n\n\ndef test_tail():\n    assert tail(1, 'abc') == 'c'\n"
     )
 
-    def start(module: str, title: str) -> tuple[str, str] | None:
+    def head_of(module: str, title: str) -> briefing.Head:
         (tmp_path / "lib" / "seqs.py").write_text(module)
         argv = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "tests/test_seqs.py")
         ran = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -396,10 +397,20 @@ def test_a_bug_fix_knows_where_its_code_begins_and_new_code_or_a_stub_is_no_fix(
             checks.read_run(Run(argv, ran.returncode, ran.stdout + ran.stderr)),
         )
         assert "naming the line" not in head.messages[1]["content"]
-        return head.fix_start
+        assert (head.blind is None) == (head.fix_start is None)
+        return head
+
+    def start(module: str, title: str) -> tuple[str, str] | None:
+        return head_of(module, title).fix_start
 
     buggy = 'def tail(n,\n         seq):\n    """The last n."""\n    return seq[n:]\n'
-    assert start(buggy, "`tail` in lib/seqs.py drops the wrong end") == ("lib/seqs.py", "def tail(n,\n         seq):")
+    head = head_of(buggy, "`tail` in lib/seqs.py drops the wrong end")
+    assert head.fix_start == ("lib/seqs.py", "def tail(n,\n         seq):")
+    assert head.blind is not None and head.blind.function == "tail" and head.blind.messages[0] == head.messages[0]
+    task, blind = head.messages[1]["content"], head.blind.messages[1]["content"]
+    assert "return seq[n:]" in task and "return seq[n:]" not in blind
+    assert '    """The last n."""\n    ...  # its body, left out here: write it whole\n' in blind
+    assert blind.replace("...  # its body, left out here: write it whole", "return seq[n:]") == task  # else the same
     assert start("def head(n, seq):\n    return seq[:n]\n", "Add `tail` to lib/seqs.py") is None  # ImportError
     stub = 'def tail(n, seq):\n    """The last n."""\n    raise NotImplementedError\n'
     stubs = stub + "\n\n" + stub.replace("tail", "head")  # two: no reply begun at either

@@ -188,3 +188,32 @@ def test_a_guided_change_that_does_no_better_than_the_one_before_ends_its_try(tm
         assert tries.start_over == (
             "" if passed == 3 else "the last change got no more tests passing than the one before it"
         )
+
+
+def test_a_bug_fixs_later_tries_start_from_its_function_with_the_body_left_out(tmp_path):
+    """The 1.5B kept toolz's faulty line in its answers, try after try; from the third try
+    on it is shown what `shout` must do and not how it did it, for good."""
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: fix shout\nbody"}]
+    blind = [head[0], {"role": "user", "content": "# Bead: fix shout\n...  # left out"}]
+    tries = Tries(root, head, start=score_of({"passed": 3, "failed": 1}, 0), blind=(blind, "shout"))
+    tries.began("E   AssertionError: assert shout('a') == 'A'")
+    told = []
+    for _ in range(3):
+        (root / "words.py").write_text(MODULE.replace('"""Words."""', '"""Words, sent back."""'))
+        tries.written.add("words.py")
+        tries.unchanged(["words.py"])
+        messages, _, note = tries.begin_again("")
+        told.append((messages[-1]["content"], note))
+    (second, asked), (third, hidden), (fourth, again) = told
+    assert second.startswith(head[1]["content"]) and "naming the line" in asked  # the second try: the usual ask
+    assert third == blind[1]["content"] + hidden and fourth == blind[1]["content"] + again
+    for note in (hidden, again):  # no line to name in a body it cannot see; the failure still told
+        assert "so that body is left out above. Write `shout` whole again" in note and "naming the line" not in note
+        assert "assert shout('a') == 'A'" in note
+    assert tries.head[1] == blind[1]  # what the server is asked to hold from now on
+    plain = Tries(root, head, start=score_of({"passed": 3, "failed": 1}, 0))
+    for _ in range(3):
+        plain.end("the tests fail")
+        messages, _, note = plain.begin_again("E   assert 0")
+        assert messages[-1]["content"].startswith(head[1]["content"]) and "left out" not in note

@@ -216,7 +216,8 @@ class Agent:
         conv = prompts.Conversation([dict(m) for m in first.messages], budget)
         conv.overhead = briefing.tools_overhead(spec, names)
         start = None if now is None else score_of(now.counts, 0)
-        tries = Tries(sandbox.root, [dict(m) for m in first.messages], start=start)
+        blind = None if first.blind is None else ([dict(m) for m in first.blind.messages], first.blind.function)
+        tries = Tries(sandbox.root, [dict(m) for m in first.messages], start=start, blind=blind)
         done = DoneCheck(
             sandbox,
             check,
@@ -406,12 +407,15 @@ class Agent:
     def _start_over(self, state: State, pace: Pace) -> None:
         """A fresh try (see ``tries``): the conversation back to the first prompt, with a
         note of how the best try failed and what it left undone, sampled hotter."""
+        held = state.tries.head  # what the server holds of the last try's prompt
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv
         state.conv = prompts.Conversation(head, old.budget_tokens, scale=old.scale, overhead=old.overhead)
         state.stubbed = 0  # the new conversation has dropped nothing yet
-        cached = prompts.Conversation(state.tries.head, old.budget_tokens, overhead=old.overhead)
+        common = os.path.commonprefix([held[-1].get("content") or "", head[-1].get("content") or ""])
+        shared = [*held[:-1], {**held[-1], "content": common}]  # a new head (tries.BLIND_FROM) shares less
+        cached = prompts.Conversation(shared, old.budget_tokens, overhead=old.overhead)
         pace.rewind(cached.estimate())  # unscaled, the measure Pace.saw is given
         state.repeats.start_over(FRESH_TEMPERATURE)
         trace = state.trace

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,13 +226,24 @@ def nudge(
 
 
 @dataclass(frozen=True)
+class Blind:
+    """A bug fix's first prompt with the body of the function the bead names left out
+    (excerpt.without_body): what later tries start from (tries.py)."""
+
+    messages: tuple[dict[str, Any], ...]
+    function: str  # its name
+
+
+@dataclass(frozen=True)
 class Head:
-    """A bead's first prompt, and for a bug fix where a reply after one with no code begins."""
+    """A bead's first prompt; for a bug fix, where a reply after one with no code begins,
+    and the prompt its later tries start from."""
 
     messages: tuple[dict[str, Any], ...]
     # a bug fix's file and the def lines of the function the bead names, as the bead found
     # them (see ``nudge``): the fault may lie in a helper, and a try may have changed them
     fix_start: tuple[str, str] | None = None
+    blind: Blind | None = None
 
 
 def first_messages(
@@ -297,20 +309,33 @@ def first_messages(
         targets = [p for p, _ in shown if p.endswith(".py") and not rig.is_test_path(p) and p not in reference]
         header = def_lines(found.get(targets[0], ""), about) if len(targets) == 1 else None
         fix_start = (targets[0], header) if header else None
-    task = prompts.bead_text(
-        bead.to_dict(),
-        list(rig.test_paths) if role != "refinery" else [],
-        how_it_ends(acceptance, wanted, tests_decide),
-        tests=acceptance,
-        files=prompts.fit_files(shown, files_chars),
-        missing=missing,
-        absent=absent,
-        now=None if now is None else f"{now.summary()}\n{now.shown}",
-        context=reference,
-        lifted=cut,
-        opening=start,
-    )
-    return Head(({"role": "system", "content": system}, {"role": "user", "content": task}), fix_start)
+
+    system_message = {"role": "system", "content": system}
+
+    def task(files: Sequence[tuple[str, str]]) -> str:
+        return prompts.bead_text(
+            bead.to_dict(),
+            list(rig.test_paths) if role != "refinery" else [],
+            how_it_ends(acceptance, wanted, tests_decide),
+            tests=acceptance,
+            files=prompts.fit_files(files, files_chars),
+            missing=missing,
+            absent=absent,
+            now=None if now is None else f"{now.summary()}\n{now.shown}",
+            context=reference,
+            lifted=cut,
+            opening=start,
+        )
+
+    blind = None
+    if fix_start is not None:  # the same task with the function's body left out, for later tries
+        where, header = fix_start
+        function = _DEF_NAME_RE.search(header)
+        hidden = excerpt.without_body(dict(shown).get(where, ""), about)
+        if function and hidden:
+            blinded = [(path, hidden if path == where else text) for path, text in shown]
+            blind = Blind((system_message, {"role": "user", "content": task(blinded)}), function.group(1))
+    return Head((system_message, {"role": "user", "content": task(shown)}), fix_start, blind)
 
 
 def fixing(now: checks.TestRun | None, code: Sequence[tuple[str, str]], about: Collection[str]) -> bool:
@@ -327,6 +352,7 @@ def fixing(now: checks.TestRun | None, code: Sequence[tuple[str, str]], about: C
     return not any(stub_headers(text, set(about)) for path, text in code if path.endswith(".py"))
 
 
+_DEF_NAME_RE = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", re.MULTILINE)
 _LACKING = ("AttributeError", "NameError")  # raised for a name the code does not have yet
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from gastown.agents import merge
 
@@ -197,6 +197,35 @@ def first_doc_line(node: ast.stmt) -> str:
     if len(sentence) <= GIST_CHARS:
         return sentence
     return sentence[:GIST_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+BODY_LEFT_OUT = "its body, left out here: write it whole"
+
+
+def without_body(source: str, names: Collection[str]) -> str | None:
+    """``source`` with the body of its one top-level function named in ``names`` left out:
+    its ``def`` lines and docstring kept, the rest one ``...`` line saying so. A small model
+    shown a bug fix's function keeps its faulty line (41 of the 1.5B's 52 answers to six
+    toolz bugs did, in one run, docs/eval.md); shown what the function must do and not how
+    it did it, it has to write the function anew (tries.py). None
+    when no function, or more than one, is named, when its body shares the ``def`` line or
+    is its docstring alone, or when ``source`` does not parse."""
+    tree = parse(source)
+    if tree is None:
+        return None
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    found = [n for n in tree.body if isinstance(n, functions) and n.name in names]
+    if len(found) != 1:
+        return None
+    node = found[0]
+    doc = merge.docstring(node)
+    body = node.body[1:] if doc is not None else node.body
+    if not body or body[0].lineno == node.lineno or node.end_lineno is None:
+        return None
+    lines = source.split("\n")  # as ast counts lines
+    first = doc.end_lineno if doc is not None and doc.end_lineno is not None else body[0].lineno - 1
+    lines[first : node.end_lineno] = [f"{' ' * body[0].col_offset}...  # {BODY_LEFT_OUT}"]
+    return "\n".join(lines)
 
 
 def lift_docstrings(source: str) -> tuple[str, list[tuple[str, str]]]:

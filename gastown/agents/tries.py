@@ -27,6 +27,13 @@ told to the fresh try beside its failure. An answer that sent the code back as i
 bug fix that fixed nothing: the same code, its docstring dropped) is told so, and asked to
 name the line at fault before the code: the same prompt again would get the same reply,
 even sampled hot.
+
+A bug fix's tries from the third on (``BLIND_FROM``) start from its first prompt with the
+body of the function the bead names left out (briefing.Blind, excerpt.without_body): the
+1.5B kept the faulty line in 41 of 52 answers to six toolz bugs, each answer a copy of the
+body it was shown with a change beside the fault, or none. Shown the function's docstring
+and the bug report, and not its body, it has to write the body anew. The switch is for
+good: the server holds one prompt, and going back and forth would read both again each time.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from typing import Any
 from gastown.agents import prompts, testoutput
 from gastown.town.riggit import RigGit
 
+BLIND_FROM = 3  # a bug fix's tries from this one on start with its function's body left out
 CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
 FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot (Qwen's suggestion for its coders)
 HINT_CHARS = 800  # of the best run's failure, shown to a try that starts over
@@ -80,6 +88,10 @@ class Tries:
     found_failing: str = ""  # the first failure of the files as the bead found them
     found_others: tuple[str, ...] = ()  # their other failing tests, a line each
     echoes: int = 0  # writes in this try that left the code as it was while something is missing
+    # a bug fix's first prompt with its function's body left out, and that function's name:
+    # the head of its tries from BLIND_FROM on
+    blind: tuple[list[dict[str, Any]], str] | None = None
+    hidden: str = ""  # that function's name, once the tries start from the blind head
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -162,7 +174,10 @@ class Tries:
         own = bool(sent_back) and not self.best_missing
         shown = (self.found_failing or failing) if own else (self.best_failing or failing)
         others = self.found_others if own else self.best_others if self.best_failing else ()
-        hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others)
+        if self.blind is not None and self.number >= BLIND_FROM:
+            # for good: the server holds one prompt, and going back and forth would read each again
+            (self.head, self.hidden), self.blind = self.blind, None
+        hint, asks_first = _fresh_hint(shown, () if self.hidden else sent_back, self.best_missing, others, self.hidden)
         hint += told
         # the note goes before the reply's opening, which stays last (see opening.py) — unless it
         # asks for a sentence before the code: a reply begun with the code cannot hold one (begun
@@ -206,14 +221,15 @@ class Tries:
 
 
 def _fresh_hint(
-    failing: str, sent_back: Sequence[str], missing: str = "", others: Sequence[str] = ()
+    failing: str, sent_back: Sequence[str], missing: str = "", others: Sequence[str] = (), hidden: str = ""
 ) -> tuple[str, bool]:
     """The note for a try that starts from the bead's files: the failure to fix and the
     other tests that failed beside it, what the check named as still missing in the best
     answer so far (the first sentence of each of its lines: what they go on to ask for,
     "reply with only `summary`", was for a change on top of that answer), and, when it
-    named nothing, what the last answer did wrong when it changed no code; and whether it
-    asks for a sentence before the code."""
+    named nothing, what the last answer did wrong when it changed no code, or that the
+    function ``hidden`` is shown without its body; and whether it asks for a sentence
+    before the code."""
     hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
     gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
     hint += f". The failure to fix:\n```text\n{gist.strip()}\n```\n" if gist else ".\n"
@@ -222,6 +238,13 @@ def _fresh_hint(
     named = [line.split(". ", 1)[0].rstrip(".") + "." for line in missing.strip().splitlines() if line.strip()]
     if named:
         hint += "What the best answer so far left undone:\n" + "".join(f"- {line}\n" for line in named)
+    if hidden:
+        return (
+            hint + f"Answers built on the body of `{hidden}` did not fix it, so that body is left out above. "
+            f"Write `{hidden}` whole again, from its def line: a new body that does what its docstring and "
+            "the bead's description say, and handles that case.\n",
+            False,
+        )
     # a missing name, or what the check named as left undone, is no line at fault (asked for one,
     # the 1.5B sent reading_time back again where summary() in another file was never changed)
     if sent_back and not named and not _IMPORT_FAILURE_RE.search(gist):

@@ -360,21 +360,39 @@ def test_a_long_list_of_what_an_excerpt_leaves_out_names_each_part_and_its_lines
 
 
 def test_a_functions_body_is_left_out_below_its_docstring_and_only_of_the_one_named():
+    stand_in = "...  # its body, left out here: write it whole"
     source = (
         "import re\n\n\n"
         'def tail(n, seq):\n    """The last n.\n\n    >>> tail(1, "ab")\n    \'b\'\n    """\n'
         "    # the slice\n    return seq[n:]\n\n\n"
         "def head(n, seq): return seq[:n]\n\n\n"
-        "def last(seq):\n    return seq[-1]\n"
+        "def last(seq):\n    return seq[-1]\n\n\n"
+        "class Seq:\n    def first(self):\n        return 1\n"
     )
-    hidden = without_body(source, {"tail"})
-    assert hidden == source.replace(
-        "    # the slice\n    return seq[n:]\n", "    ...  # its body, left out here: write it whole\n"
+    assert without_body(source, {"tail"}) == (
+        source.replace("    # the slice\n    return seq[n:]\n", f"    {stand_in}\n"),
+        "tail",
     )
-    assert without_body(source, {"last"}) == source.replace(
-        "    return seq[-1]", "    ...  # its body, left out here: write it whole"
-    )
+    assert without_body(source, {"last"}) == (source.replace("    return seq[-1]", f"    {stand_in}"), "last")
     assert without_body(source, {"head"}) is None  # its body is on its def line
     assert without_body(source, {"tail", "last"}) is None  # two named: which one is the bug's is not known
+    assert without_body(source, {"first"}) is None  # a method: only a module's own functions
     assert without_body(source, {"shout"}) is None and without_body("def (", {"tail"}) is None
     assert without_body('def tail(n, seq):\n    """Only this."""\n', {"tail"}) is None  # nothing to leave out
+
+
+def test_a_body_left_out_keeps_the_functions_decorators_signature_and_indentation():
+    """A decorated inner function, a signature over two lines, a comment above the body,
+    tabs: what is left is code that parses, indented as the file is."""
+    stand_in = "...  # its body, left out here: write it whole"
+    wrapper = (
+        "@functools.cache\nasync def wrap(f,\n         g):\n    # the inner one\n"
+        "    @functools.wraps(f)\n    def inner(*args):\n        return g(f(*args))\n    return inner\n"
+    )
+    hidden, name = without_body(wrapper, {"wrap"})
+    assert name == "wrap" and hidden == f"@functools.cache\nasync def wrap(f,\n         g):\n    {stand_in}\n"
+    tabbed = "def shout(word):\n\treturn word.upper()\n"
+    hidden, _ = without_body(tabbed, {"shout"})
+    assert hidden == f"def shout(word):\n\t{stand_in}\n"
+    for text in (wrapper, tabbed):
+        compile(without_body(text, {"wrap", "shout"})[0], "m.py", "exec")

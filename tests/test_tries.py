@@ -211,7 +211,7 @@ def test_a_bug_fixs_later_tries_start_from_its_function_with_the_body_left_out(t
     for note in (hidden, again):  # no line to name in a body it cannot see; the failure still told
         assert "so that body is left out above. Write `shout` whole again" in note and "naming the line" not in note
         assert "assert shout('a') == 'A'" in note
-    assert tries.head[1] == blind[1]  # what the server is asked to hold from now on
+    assert tries.head[1] == blind[1] and tries.body_left_out == "shout"  # what the server holds from now on
     plain = Tries(root, head, start=score_of({"passed": 3, "failed": 1}, 0))
     for _ in range(3):
         plain.end("the tests fail")

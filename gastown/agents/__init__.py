@@ -4,6 +4,7 @@ what the model is shown.
 ``agent``       working one bead: the first prompt, the tool loop, the commit and the result
 ``askcrew``     ``ask_crew``: a bead's question put to the Crew, with the crew model when there is one
 ``briefing``    a bead's first prompt: what a small model needs at turn one
+``callargs``    a tool call's arguments: decoded, coerced to the tool's schema, checked
 ``calls``       one reply's tool calls, run and answered
 ``cgroups``     a control group per command: its processes and memory capped, all of it ended
 ``checks``      a bead's tests: its acceptance tests, and no regressions
@@ -28,6 +29,7 @@ what the model is shown.
 ``rig``         rigs: the projects agents work in, and how
 ``tally``       what one bead's loop used, and its trace
 ``testoutput``  what a model is shown of a test run
+``textcalls``   tool calls a model wrote as text: JSON and XML
 ``toolcalls``   tool calls parsed strictly, then leniently, never silently dropped
 ``tools``       the tools, each confined to the bead's worktree
 ``toolspecs``   the tools as the model is told of them

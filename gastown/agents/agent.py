@@ -405,9 +405,10 @@ class Agent:
         return "", None  # out of turns: the done check decides
 
     def _start_over(self, state: State, pace: Pace) -> None:
-        """A fresh try (see ``tries``): the conversation back to the first prompt, with a
-        note of how the best try failed and what it left undone, sampled hotter."""
-        held = state.tries.head  # what the server holds of the last try's prompt
+        """A fresh try (see ``tries``): the conversation back to the first prompt (or a bug
+        fix's blind one), with a note of how the best try failed and what it left undone,
+        sampled hotter."""
+        held = state.tries.head  # the head the last try started from: the server holds at least that
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv

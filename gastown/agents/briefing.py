@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,7 +261,8 @@ def first_messages(
     tests_decide: bool,
     files_chars: int,
 ) -> Head:
-    """The system message and the task: the head every later request starts with."""
+    """The system message and the task: the head every later request starts with (a bug
+    fix's later tries start from its ``blind`` one, see tries.py)."""
     texts = texts_of(bead)
     about = focus.bead_names(texts, checks.CODE_NAME_RE)
     shared = role_prompt.strip()
@@ -329,12 +329,11 @@ def first_messages(
 
     blind = None
     if fix_start is not None:  # the same task with the function's body left out, for later tries
-        where, header = fix_start
-        function = _DEF_NAME_RE.search(header)
+        where = fix_start[0]
         hidden = excerpt.without_body(dict(shown).get(where, ""), about)
-        if function and hidden:
-            blinded = [(path, hidden if path == where else text) for path, text in shown]
-            blind = Blind((system_message, {"role": "user", "content": task(blinded)}), function.group(1))
+        blind_task = "" if hidden is None else task([(p, hidden[0] if p == where else t) for p, t in shown])
+        if hidden is not None and excerpt.BODY_LEFT_OUT in blind_task:  # not cut off by the files' budget
+            blind = Blind((system_message, {"role": "user", "content": blind_task}), hidden[1])
     return Head((system_message, {"role": "user", "content": task(shown)}), fix_start, blind)
 
 
@@ -352,7 +351,6 @@ def fixing(now: checks.TestRun | None, code: Sequence[tuple[str, str]], about: C
     return not any(stub_headers(text, set(about)) for path, text in code if path.endswith(".py"))
 
 
-_DEF_NAME_RE = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", re.MULTILINE)
 _LACKING = ("AttributeError", "NameError")  # raised for a name the code does not have yet
 
 

@@ -202,14 +202,16 @@ def first_doc_line(node: ast.stmt) -> str:
 BODY_LEFT_OUT = "its body, left out here: write it whole"
 
 
-def without_body(source: str, names: Collection[str]) -> str | None:
-    """``source`` with the body of its one top-level function named in ``names`` left out:
-    its ``def`` lines and docstring kept, the rest one ``...`` line saying so. A small model
-    shown a bug fix's function keeps its faulty line (41 of the 1.5B's 52 answers to six
-    toolz bugs did, in one run, docs/eval.md); shown what the function must do and not how
-    it did it, it has to write the function anew (tries.py). None
-    when no function, or more than one, is named, when its body shares the ``def`` line or
-    is its docstring alone, or when ``source`` does not parse."""
+def without_body(source: str, names: Collection[str]) -> tuple[str, str] | None:
+    """``source`` with the body of its one top-level function named in ``names`` left out,
+    and that function's name: its decorators, ``def`` lines and docstring kept, the rest
+    (comments in the body too) one ``...`` line saying so; an excerpt's header says so too.
+    A small model shown a bug fix's function keeps its faulty line (41 of the 1.5B's 52
+    answers to six toolz bugs did, in run T9, docs/eval.md); shown its docstring and not its
+    code (a test's traceback may still quote a line of it), it has to write the function
+    anew (tries.py). None when no function, or more than one, is named, when its
+    body shares the ``def`` line or is its docstring alone, or when ``source`` does not
+    parse."""
     tree = parse(source)
     if tree is None:
         return None
@@ -223,9 +225,18 @@ def without_body(source: str, names: Collection[str]) -> str | None:
     if not body or body[0].lineno == node.lineno or node.end_lineno is None:
         return None
     lines = source.split("\n")  # as ast counts lines
-    first = doc.end_lineno if doc is not None and doc.end_lineno is not None else body[0].lineno - 1
-    lines[first : node.end_lineno] = [f"{' ' * body[0].col_offset}...  # {BODY_LEFT_OUT}"]
-    return "\n".join(lines)
+    if doc is not None and doc.end_lineno is not None:
+        first = doc.end_lineno  # 0-based: the line after the docstring
+    else:  # the line after the def's last line (its signature may span several)
+        first = max(first_line(body[0]) - 1, node.lineno)
+        while first > node.lineno and lines[first - 1].strip().startswith("#"):
+            first -= 1  # a comment between the def line and the body is the body's
+    line = lines[body[0].lineno - 1]
+    indent = line[: len(line) - len(line.lstrip())]
+    lines[first : node.end_lineno] = [f"{indent}...  # {BODY_LEFT_OUT}"]
+    if lines[0].startswith("# ") and AS_IN_THE_FILE in lines[0]:  # an excerpt's header
+        lines[0] = lines[0].replace(AS_IN_THE_FILE, f"{AS_IN_THE_FILE} (less the body of {node.name})", 1)
+    return "\n".join(lines), node.name
 
 
 def lift_docstrings(source: str) -> tuple[str, list[tuple[str, str]]]:

@@ -1,8 +1,20 @@
-"""Tool calls a model wrote as text: JSON (``<tool_call>`` blocks, fences, bare objects) and XML.
+"""Tool calls a model wrote as text, in every form small models use:
 
-``text_calls`` finds every span of a reply that holds a call, in any form; the outermost
-span wins where spans nest, so a document inside an argument stays that argument's text.
-``toolcalls`` says what each form looks like and when damaged JSON is repaired.
+* JSON: ``<tool_call>{json}</tool_call>``, bare objects (one, or several one a line), or a
+  ```json fence with prose around it; ``arguments`` may be an object or a JSON string;
+* XML: ``<invoke name=…><parameter name=…>…</parameter></invoke>`` with any vendor prefix
+  on the tags, and ``<function=NAME><parameter=NAME>`` (Qwen3-Coder).
+
+JSON that small models damage (Python triple-quoted strings, trailing commas, raw newlines
+inside strings, single quotes, a missing closing brace; see ``jsonfix``) is repaired, but
+only where an object opening its line starts with a call's keys, and kept only when it then
+names a known tool and holds an arguments object with that tool's argument names: repair
+never makes a call out of prose or code. Such a call is marked ``repaired``.
+
+Every form reports the span of text it read, and the outermost span wins (``text_calls``),
+so a document inside an argument stays the content of its call: tags inside a JSON call's
+strings are never read as XML, an ``<invoke>`` inside a parameter is that parameter's text,
+and a nameless ``<invoke>`` fragment is an error only when the reply holds no call at all.
 """
 
 from __future__ import annotations

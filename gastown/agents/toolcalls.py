@@ -1,30 +1,13 @@
 """Tool calls, parsed strictly first and leniently second, and never silently dropped.
 
 A model's reply may carry structured ``tool_calls`` (strict), or it may have written its
-calls as text, recovered here and counted as recovered:
-
-* JSON: ``<tool_call>{json}</tool_call>``, bare objects (one, or several one a line), or a
-  ```json fence with prose around it; ``arguments`` may be an object or a JSON string;
-* XML: ``<invoke name=…><parameter name=…>…</parameter></invoke>`` with any vendor prefix
-  on the tags, and ``<function=NAME><parameter=NAME>`` (Qwen3-Coder);
-* a file: its path and a fenced block (see ``fileblocks``), or a "call" named by the file's
-  path (or its module's dotted name) with its code as the arguments, read as ``write_file``
-  when the reply holds no call.
-
-JSON that small models damage (Python triple-quoted strings, trailing commas, raw newlines
-inside strings, single quotes, a missing closing brace; see ``jsonfix``) is repaired, but
-only where an object opening its line starts with a call's keys, and kept only when it then
-names a known tool and holds an arguments object with that tool's argument names: repair
-never makes a call out of prose or code. Such a call is marked ``repaired``.
-
-Every form reports the span of text it read, and the outermost span wins, so a document
-inside an argument stays the content of its call: tags inside a JSON call's strings are
-never read as XML, an ``<invoke>`` inside a parameter is that parameter's text, and a
-nameless ``<invoke>`` fragment is an error only when the reply holds no call at all.
+calls as text, recovered in ``textcalls`` (its forms, and when damaged JSON is repaired)
+and counted as recovered; failing those, a file written as its path and a fenced block
+(``fileblocks``), or a "call" named by the file's path (or its module's dotted name) with
+its code as the arguments, is read as ``write_file`` when the reply holds no call.
 
 Arguments then get a few explicit coercions and are checked against the tool's JSON Schema
-(``callargs``). What cannot be used becomes an error the agent sends back. The text forms
-are read in ``textcalls``; this module puts the strict and the recovered calls together.
+(``callargs``). What cannot be used becomes an error the agent sends back.
 """
 
 from __future__ import annotations

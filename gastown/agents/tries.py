@@ -32,7 +32,8 @@ A bug fix's tries from the third on (``BLIND_FROM``) start from its first prompt
 body of the function the bead names left out (briefing.Blind, excerpt.without_body): the
 1.5B kept the faulty line in 41 of 52 answers to six toolz bugs, each answer a copy of the
 body it was shown with a change beside the fault, or none. Shown the function's docstring
-and the bug report, and not its body, it has to write the body anew. The switch is for
+and the bug report, and not its code (a traceback in the test output may still quote a line
+of it), it has to write the body anew. The switch is for
 good: the server holds one prompt, and going back and forth would read both again each time.
 """
 
@@ -68,7 +69,8 @@ def score_of(counts: Mapping[str, int], broken: int) -> Score:
 
 @dataclass
 class Tries:
-    """One bead's tries over its worktree at ``root``, which starts from ``head`` (the first prompt)."""
+    """One bead's tries over its worktree at ``root``, which start from ``head`` (the first
+    prompt; a bug fix's from its ``blind`` one after BLIND_FROM)."""
 
     root: Path
     head: list[dict[str, Any]]
@@ -91,7 +93,7 @@ class Tries:
     # a bug fix's first prompt with its function's body left out, and that function's name:
     # the head of its tries from BLIND_FROM on
     blind: tuple[list[dict[str, Any]], str] | None = None
-    hidden: str = ""  # that function's name, once the tries start from the blind head
+    body_left_out: str = ""  # that function's name, once the tries start from the blind head
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -158,7 +160,8 @@ class Tries:
 
     def begin_again(self, failing: str) -> tuple[list[dict[str, Any]], str, str]:
         """Start the next try: put the files back as the bead found them; the new head (the
-        first prompt with a note of the failure to fix at its end), why, and that note."""
+        first prompt, or a bug fix's blind one, with a note of the failure to fix at its end),
+        why, and that note."""
         why, self.start_over = self.start_over, ""
         told, self.told = self.told, ""
         self.number += 1
@@ -176,8 +179,9 @@ class Tries:
         others = self.found_others if own else self.best_others if self.best_failing else ()
         if self.blind is not None and self.number >= BLIND_FROM:
             # for good: the server holds one prompt, and going back and forth would read each again
-            (self.head, self.hidden), self.blind = self.blind, None
-        hint, asks_first = _fresh_hint(shown, () if self.hidden else sent_back, self.best_missing, others, self.hidden)
+            self.head, self.body_left_out = self.blind
+            self.blind = None
+        hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others, self.body_left_out)
         hint += told
         # the note goes before the reply's opening, which stays last (see opening.py) — unless it
         # asks for a sentence before the code: a reply begun with the code cannot hold one (begun
@@ -221,14 +225,14 @@ class Tries:
 
 
 def _fresh_hint(
-    failing: str, sent_back: Sequence[str], missing: str = "", others: Sequence[str] = (), hidden: str = ""
+    failing: str, sent_back: Sequence[str], missing: str = "", others: Sequence[str] = (), left_out: str = ""
 ) -> tuple[str, bool]:
     """The note for a try that starts from the bead's files: the failure to fix and the
     other tests that failed beside it, what the check named as still missing in the best
     answer so far (the first sentence of each of its lines: what they go on to ask for,
     "reply with only `summary`", was for a change on top of that answer), and, when it
     named nothing, what the last answer did wrong when it changed no code, or that the
-    function ``hidden`` is shown without its body; and whether it asks for a sentence
+    function ``left_out`` is shown without its body; and whether it asks for a sentence
     before the code."""
     hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
     gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
@@ -238,10 +242,10 @@ def _fresh_hint(
     named = [line.split(". ", 1)[0].rstrip(".") + "." for line in missing.strip().splitlines() if line.strip()]
     if named:
         hint += "What the best answer so far left undone:\n" + "".join(f"- {line}\n" for line in named)
-    if hidden:
+    if left_out:
         return (
-            hint + f"Answers built on the body of `{hidden}` did not fix it, so that body is left out above. "
-            f"Write `{hidden}` whole again, from its def line: a new body that does what its docstring and "
+            hint + f"Answers built on the body of `{left_out}` did not fix it, so that body is left out above. "
+            f"Write `{left_out}` whole again, from its def line: a new body that does what its docstring and "
             "the bead's description say, and handles that case.\n",
             False,
         )

@@ -83,6 +83,27 @@ def test_a_module_of_one_class_sent_with_one_method_is_a_fragment():
     assert "def add" in merge.merge(old, new).text
 
 
+def test_every_function_sent_without_the_constant_they_use_is_a_fragment_that_keeps_it():
+    """The 1.5B sent textkit/wrap.py's two functions without ``DEFAULT_WIDTH = 70``; written
+    whole, the module no longer imported and the try's next two changes were spent on it."""
+    old = (
+        '"""Wrapping."""\n\nimport re\n\nDEFAULT_WIDTH = 70\n\n\n'
+        "def wrap(text, width=DEFAULT_WIDTH):\n    return re.split(' ', text)\n\n\n"
+        "def fill(text, width=DEFAULT_WIDTH):\n    return '\\n'.join(wrap(text, width))\n"
+    )
+    new = (
+        "def wrap(text, width=DEFAULT_WIDTH):\n    return re.split(' +', text)\n\n\n"
+        "def fill(text, width=DEFAULT_WIDTH):\n    return '\\n'.join(wrap(text, width))\n"
+    )
+    assert merge.is_fragment(old, new)
+    assert merge.merge(old, new).text == old.replace("re.split(' ', text)", "re.split(' +', text)")
+    # a whole module that binds what it uses, or no longer uses the constant, is a whole module
+    local = new.replace("width=DEFAULT_WIDTH", "width=70").replace("re.split", "split")
+    assert not merge.is_fragment(old, "import re\n\n" + new.replace("DEFAULT_WIDTH", "WIDTH") + "\nWIDTH = 7\n")
+    assert not merge.is_fragment(old, "def split(a, b):\n    return [b]\n\n\n" + local)
+    assert not merge.is_fragment(old, new.replace("width=DEFAULT_WIDTH", "width=70, re=None"))  # its own re
+
+
 def test_a_function_sent_without_its_docstring_keeps_the_one_it_had():
     old = 'def a(x):\n    """Add one.\n\n    More.\n    """\n    return x + 1\n\n\nclass C:\n    def m(self):\n        """Em."""\n        return 1\n\n    def n(self):\n        return 2\n'
     merged = merge.merge(old, "def a(x):\n    return x + 2\n\n\nclass C:\n    def m(self):\n        return 5\n")

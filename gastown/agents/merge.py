@@ -15,7 +15,8 @@ function nested inside one of the module's (``evalform_back`` in ``thread_last``
 its own, replaces that one when the module nests no other function of its name.
 
 A fragment is a text that compiles and leaves out at least one of the module's top-level
-definitions; ``is_fragment`` says so. A function the module has, sent back with only ``...``
+definitions, or uses a name only the module's top level assigns or imports (its functions
+sent without the constant they use); ``is_fragment`` says so. A function the module has, sent back with only ``...``
 as its body (after its docstring), is left out too: that is how an outline (focus.py) shows a
 body it does not show, and a model that copies the outline means "unchanged". Pure: text in,
 text out.
@@ -143,7 +144,7 @@ def is_fragment(old: str, new: str) -> bool:
         for n in after.body
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and _unchanged(n, existing.get(n.name))
     }
-    if wanted - given:
+    if wanted - given or _leans_on(before, after):
         return True
     old_classes = {n.name: n for n in before.body if isinstance(n, ast.ClassDef)}
     for node in after.body:  # a class sent with only some of its methods
@@ -154,6 +155,33 @@ def is_fragment(old: str, new: str) -> bool:
             if had - sent:
                 return True
     return False
+
+
+def _leans_on(module: ast.Module, new: ast.Module) -> bool:
+    """Whether ``new`` uses a name only the module's top level gives it: one it assigns or
+    imports there, that ``new`` binds nowhere. The 1.5B sent textkit/wrap.py's two functions
+    without ``DEFAULT_WIDTH = 70`` above them; written whole, the module no longer imported."""
+    top: set[str] = set()
+    for node in module.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            top |= {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            top |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    used: set[str] = set()
+    bound: set[str] = set()
+    for part in ast.walk(new):
+        if isinstance(part, ast.Name):
+            (used if isinstance(part.ctx, ast.Load) else bound).add(part.id)
+        elif isinstance(part, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(part.name)
+        elif isinstance(part, ast.arg):
+            bound.add(part.arg)
+        elif isinstance(part, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in part.names}
+        elif isinstance(part, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and part.name:
+            bound.add(part.name)
+    return bool((used - bound) & top)
 
 
 def span(node: ast.stmt) -> tuple[int, int]:

@@ -1519,18 +1519,23 @@ def test_a_model_whose_template_gastown_renders_has_its_reply_begun_with_the_sta
 CLAMP = 'def clamp(x, low, high):\n    """x kept between low and high."""\n    return max(low, min(x, low))\n'
 
 
-def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_its_code_begun_at_the_function(
-    tmp_path, rig_path
-):
-    """Asked for the line at fault, the 1.5B named it and often sent no code, and nudged
-    plainly answered 8 of 21 such replies with no code again: the reply after the sentence
-    begins at the def lines of the function the bead names."""
+def clamp_with_its_bug(rig_path: Path) -> None:
+    """beatscore/clamp.py (CLAMP: it compares with ``low`` where it means ``high``) and its test, committed."""
     (rig_path / "beatscore" / "clamp.py").write_text(CLAMP)
     (rig_path / "tests" / "test_clamp.py").write_text(
         "from beatscore.clamp import clamp\n\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
     )
     git(rig_path, "add", "-A")
     git(rig_path, "commit", "--quiet", "-m", "clamp, with its bug")
+
+
+def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_its_code_begun_at_the_function(
+    tmp_path, rig_path
+):
+    """Asked for the line at fault, the 1.5B named it and often sent no code, and nudged
+    plainly answered 8 of 21 such replies with no code again: the reply after the sentence
+    begins at the def lines of the function the bead names."""
+    clamp_with_its_bug(rig_path)
     sentence = "The line `return max(low, min(x, low))` compares x with low where it means high."
     body = "    return max(low, min(x, high))\n```\n"
     outcome, llm, kept = run_bead(
@@ -1554,12 +1559,7 @@ def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_it
 def test_a_bug_fixs_third_try_is_shown_its_function_without_the_faulty_body_and_writes_it_anew(tmp_path, rig_path):
     """The 1.5B kept toolz's faulty lines in 41 of 52 answers; from the third try on, the
     prompt shows the function's docstring and not its body, and asks for the function whole."""
-    (rig_path / "beatscore" / "clamp.py").write_text(CLAMP)
-    (rig_path / "tests" / "test_clamp.py").write_text(
-        "from beatscore.clamp import clamp\n\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
-    )
-    git(rig_path, "add", "-A")
-    git(rig_path, "commit", "--quiet", "-m", "clamp, with its bug")
+    clamp_with_its_bug(rig_path)
     as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
     anew = text("beatscore/clamp.py\n```python\ndef clamp(x, low, high):\n    return max(low, min(x, high))\n```\n")
     outcome, llm, kept = run_bead(

@@ -33,8 +33,8 @@ body of the function the bead names left out (briefing.Blind, excerpt.without_bo
 1.5B kept the faulty line in 41 of 52 answers to six toolz bugs, each answer a copy of the
 body it was shown with a change beside the fault, or none. Shown the function's docstring
 and the bug report, and not its code (a traceback in the test output may still quote a line
-of it), it has to write the body anew. The switch is for
-good: the server holds one prompt, and going back and forth would read both again each time.
+of it), it has to write the body anew. The switch is for good: the server holds one prompt,
+and going back and forth would read both again each time.
 """
 
 from __future__ import annotations

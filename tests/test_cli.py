@@ -37,6 +37,7 @@ def test_the_whole_protocol_through_the_cli(town):
     assert town.gt("ready").out.split()[0] == second
     shown = town.gt("bead", "show", bead_id, "--json").json()
     assert shown["status"] == "done" and shown["result"]["tests"]["passed"] == 4
+    assert "  estimate  4000 tokens\n" in town.gt("bead", "show", bead_id).out  # an estimate, not tokens used
     log = town.gt("log", bead_id).out.splitlines()
     assert [line.split()[3] for line in log] == ["complete", "renew", "claim", "add"]
     as_json = town.gt("log", bead_id, "--json").json()

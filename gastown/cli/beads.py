@@ -119,11 +119,8 @@ def show(ctx: click.Context, bead_id: str, as_json: bool) -> None:
         f"  status    {state}  (P{found.priority}, {found.issue_type}, role {found.role}, "
         f"generation {found.generation}, attempts {found.attempts})"
     )
-    for label, value in (
-        ("rig", found.rig),
-        ("convoy", found.convoy),
-        ("tokens", found.estimated_tokens),
-    ):
+    estimate = None if found.estimated_tokens is None else f"{found.estimated_tokens} tokens"
+    for label, value in (("rig", found.rig), ("convoy", found.convoy), ("estimate", estimate)):
         if value is not None:
             click.echo(f"  {label:<9} {value}")
     if found.claim is not None:

@@ -285,15 +285,15 @@ class Loaded:
         return asdict(self)
 
     def describe(self) -> str:
-        """``running, in use, holds 4138 MiB VRAM``, ``running, idle 12s (may make room in
-        18s)`` or ``dead``."""
+        """``running, in use, holds 4138 MiB VRAM``, ``running, idle 12s (may be stopped for
+        another model in 18s)`` or ``dead``."""
         if not self.alive:
             return "dead"
         use = "in use"
         if self.idle_s is not None:
             use = f"idle {duration(self.idle_s)}"
             if self.stoppable_in:
-                use += f" (may make room in {duration(self.stoppable_in)})"
+                use += f" (may be stopped for another model in {duration(self.stoppable_in)})"
         holds = [f"{mib:.0f} MiB {what}" for mib, what in ((self.vram_mib, "VRAM"), (self.ram_mib, "RAM")) if mib]
         return f"running, {use}" + (f", holds {' + '.join(holds)}" if holds else "")
 

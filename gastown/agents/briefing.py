@@ -331,9 +331,10 @@ def first_messages(
     if fix_start is not None:  # the same task with the function's body left out, for later tries
         where = fix_start[0]
         hidden = excerpt.without_body(dict(shown).get(where, ""), about)
-        blind_task = "" if hidden is None else task([(p, hidden[0] if p == where else t) for p, t in shown])
-        if hidden is not None and excerpt.BODY_LEFT_OUT in blind_task:  # not cut off by the files' budget
-            blind = Blind((system_message, {"role": "user", "content": blind_task}), hidden[1])
+        if hidden is not None:
+            blind_task = task([(path, hidden[0] if path == where else text) for path, text in shown])
+            if excerpt.BODY_LEFT_OUT in blind_task:  # not cut off by the files' budget
+                blind = Blind((system_message, {"role": "user", "content": blind_task}), hidden[1])
     return Head((system_message, {"role": "user", "content": task(shown)}), fix_start, blind)
 
 

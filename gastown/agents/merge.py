@@ -16,10 +16,10 @@ its own, replaces that one when the module nests no other function of its name.
 
 A fragment is a text that compiles and leaves out at least one of the module's top-level
 definitions, or uses a name only the module's top level assigns or imports (its functions
-sent without the constant they use); ``is_fragment`` says so. A function the module has, sent back with only ``...``
-as its body (after its docstring), is left out too: that is how an outline (focus.py) shows a
-body it does not show, and a model that copies the outline means "unchanged". Pure: text in,
-text out.
+sent without the constant they use); ``is_fragment`` says so. A function the module has,
+sent back with only ``...`` as its body (after its docstring), is left out too: that is how
+an outline (focus.py) shows a body it does not show, and a model that copies the outline
+means "unchanged". Pure: text in, text out.
 """
 
 from __future__ import annotations

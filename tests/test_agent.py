@@ -949,7 +949,7 @@ def test_a_long_module_is_shown_as_the_function_the_tests_call_and_a_list_of_the
     prompt = first_prompt(llm)
     assert 'def beta(word):\n    """The word reversed."""\n    raise NotImplementedError' in prompt
     assert ", helper_7 (" in prompt and "return word * 7" not in prompt  # 25 helpers: listed by name and lines
-    assert "def helper_7" not in prompt and "## beatscore/lexicon.py\n```python\n# beatscore/lexicon.py has" in prompt
+    assert "def helper_7" not in prompt and "## beatscore/lexicon.py\nbeatscore/lexicon.py has" in prompt
     assert "only the functions you change or add" in prompt
 
 

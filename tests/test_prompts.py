@@ -365,6 +365,26 @@ def test_a_first_prompt_shows_the_helpers_its_tests_use_for_reference_and_leaves
     ]
 
 
+def test_an_excerpts_header_is_prose_above_its_code_block_and_a_copy_of_the_block_merges_as_a_part():
+    """Inside the code block, the excerpt's header (what it shows, what to send back, the
+    rest of the module) was copied into 6 of 32 replies to six toolz bugs, 3,000 tokens of
+    decode (run T11, docs/eval.md); above the block, as text, there is nothing to copy."""
+    from gastown.agents import merge
+    from gastown.agents.excerpt import excerpt
+
+    shown = excerpt(WORDS, {"whisper"}, "words.py")
+    assert shown is not None and shown.startswith("# words.py has ")
+    bead = {"id": "b-1", "title": "Fix words.whisper"}
+    text = bead_text(bead, ["tests/**"], "", ["tests/test_words.py"], [("words.py", shown)])
+    above, code = text.split("## words.py\n", 1)[1].split("```python\n", 1)
+    code = code.split("```", 1)[0]
+    assert above.startswith("words.py has 20 lines. Shown: whisper (lines 13-15)")
+    assert "Send back only the functions you add or change" in above
+    assert "Also in it (do not send these back):\n- shout(word: str) -> str  (lines 4-10)" in above
+    assert "#" not in code and code.startswith("def whisper(word):")
+    assert merge.is_fragment(WORDS, code) and merge.merge(WORDS, code).text == WORDS
+
+
 def test_a_bug_fix_knows_where_its_code_begins_and_new_code_or_a_stub_is_no_fix(tmp_path):
     """A bug fix (its tests ran and failed on what the code does) keeps its file and the def
     lines of the function the bead names: the start of the code after a reply that only

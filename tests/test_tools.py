@@ -8,7 +8,7 @@ import pytest
 from conftest import PYTEST, git
 
 from gastown.agents.commands import count_tests
-from gastown.agents.excerpt import excerpt
+from gastown.agents.excerpt import excerpt, split_header
 from gastown.agents.jail import Jail, Policy
 from gastown.agents.tools import Sandbox, ToolError
 
@@ -139,7 +139,14 @@ def test_an_excerpt_of_only_imports_sent_back_alone_is_refused_and_with_a_new_fu
     assert shown is not None and "Shown: its imports" in shown
     with pytest.raises(ToolError, match="as the prompt showed it"):
         sandbox.write_file("src/words.py", shown)
+    block = split_header(shown)[1]  # the prompt shows the header above the code block: a copy is the block
+    assert block == "import re\n"
+    with pytest.raises(ToolError, match="as the prompt showed it"):
+        sandbox.write_file("src/words.py", block)
     assert (sandbox.root / "src" / "words.py").read_text() == module
+    sandbox.write_file("src/other.py", "import os\n\n\nCONSTANT = 1\n")
+    sandbox.write_file("src/other.py", "import re\n")  # a module that defines no function may be imports alone
+    assert (sandbox.root / "src" / "other.py").read_text() == "import re\n"
     sandbox.write_file("src/words.py", shown + "\n\ndef shout(word):\n    return word.upper()\n")
     written = (sandbox.root / "src" / "words.py").read_text()
     assert "def keep(word):" in written and "def shout(word):" in written

@@ -217,3 +217,34 @@ def test_a_bug_fixs_later_tries_start_from_its_function_with_the_body_left_out(t
         plain.end("the tests fail")
         messages, _, note = plain.begin_again("E   assert 0")
         assert messages[-1]["content"].startswith(head[1]["content"]) and "left out" not in note
+
+
+def test_a_blind_try_that_does_worse_than_the_beads_own_code_sends_the_tries_back_to_the_first_prompt(tmp_path):
+    """Rewritten from its docstring, the starter suite's `wrap` lost what it did besides its
+    bug: 13 blind answers of 13 passed 14 or 15 of 22 tests where its own code passed 21.
+    A blind try whose best run scores below the code as the bead found it ends the blind
+    tries for good; one that does as well or better keeps them."""
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: fix shout\nbody"}]
+    blind = [head[0], {"role": "user", "content": "# Bead: fix shout\n...  # left out"}]
+    found = {"passed": 21, "failed": 1}
+    for blind_run, back in (({"passed": 15, "failed": 7}, True), ({"passed": 21, "failed": 1}, False)):
+        tries = Tries(root, list(head), start=score_of(found, 0), blind=(blind, "shout"))
+        tries.began("E   AssertionError: assert shout('a') == 'A'")
+        for _ in range(2):
+            tries.scored(score_of(found, 0), "E   AssertionError")
+            tries.end("the tests fail")
+            tries.begin_again("")
+        assert tries.number == 3 and tries.body_left_out == "shout"  # the third try is blind
+        for run in ({"passed": 10, "failed": 12}, blind_run):  # its best run is the last
+            tries.scored(score_of(run, 0), "E   AssertionError")
+        tries.end("the tests fail")
+        messages, _, note = tries.begin_again("")
+        if back:
+            assert messages[-1]["content"].startswith(head[1]["content"]) and tries.head == head
+            assert tries.body_left_out == "" and "left out above" not in note
+            tries.end("the tests fail")
+            messages, _, _ = tries.begin_again("")  # for good: the fifth try too
+            assert tries.head == head
+        else:
+            assert messages[-1]["content"].startswith(blind[1]["content"]) and tries.body_left_out == "shout"

@@ -420,7 +420,14 @@ class Agent:
         pace.rewind(cached.estimate())  # unscaled, the measure Pace.saw is given
         state.repeats.start_over(FRESH_TEMPERATURE)
         trace = state.trace
-        trace.write("try", number=state.tries.number, why=why, hint=hint, temperature=state.repeats.temperature)
+        trace.write(
+            "try",
+            number=state.tries.number,
+            why=why,
+            hint=hint,
+            temperature=state.repeats.temperature,
+            body_left_out=state.tries.body_left_out,
+        )
 
     # ---- after the loop --------------------------------------------------------
 

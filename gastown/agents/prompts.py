@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown.agents.excerpt import lift_docstrings
+from gastown.agents.excerpt import lift_docstrings, split_header
 from gastown.town import tokens
 
 DOC_LIMIT = 4000  # characters of each rig document put in the head, once cleared of markup noise
@@ -199,7 +199,8 @@ def bead_text(
         docs: list[tuple[str, str]] = []
         if path in lifted and not test and path.endswith(".py"):
             text, docs = lift_docstrings(text)
-        lines += ["", f"## {path}{label}", fence(path), text.rstrip("\n"), "```"]
+        header, text = split_header(text)  # an excerpt's, as prose: inside the block, replies copied it
+        lines += ["", f"## {path}{label}", *header, fence(path), text.rstrip("\n"), "```"]
         if docs:
             lines += [
                 "What its functions do (their docstrings: left out of the code above, each keeps its own):",

@@ -284,7 +284,9 @@ class Sandbox:
         target = self._writable(home or path)
         note = f"; {path} names no folder here, and {home} defines what it holds" if home else ""
         rel = self.relative(target)
-        if target.is_file() and excerpt.is_cut(content):
+        if target.is_file() and excerpt.is_cut(
+            content, target.read_text(errors="replace") if rel.endswith(".py") else ""
+        ):
             raise ToolError(
                 f"not written: that is {rel} as the prompt showed it, its other statements left out; "
                 "sent back whole it would drop them. To change its imports, edit_file the lines to change."

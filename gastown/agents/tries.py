@@ -33,8 +33,12 @@ body of the function the bead names left out (briefing.Blind, excerpt.without_bo
 1.5B kept the faulty line in 41 of 52 answers to six toolz bugs, each answer a copy of the
 body it was shown with a change beside the fault, or none. Shown the function's docstring
 and the bug report, and not its code (a traceback in the test output may still quote a line
-of it), it has to write the body anew. The switch is for good: the server holds one prompt,
-and going back and forth would read both again each time.
+of it), it has to write the body anew. The switch holds while the blind answers do no
+worse than the code the bead found: rewritten from its docstring, a function that does more
+than its bug loses some of it (the starter suite's `wrap`: all 13 blind answers of run W1
+passed 14 or 15 of its 22 tests, where the bead's own code passed 21). A blind try whose best
+run scores below the bead's own code sends the tries back to the first prompt, for good: the
+server holds one prompt, and going back and forth would read both again each time.
 """
 
 from __future__ import annotations
@@ -93,7 +97,9 @@ class Tries:
     # a bug fix's first prompt with its function's body left out, and that function's name:
     # the head of its tries from BLIND_FROM on
     blind: tuple[list[dict[str, Any]], str] | None = None
-    body_left_out: str = ""  # that function's name, once the tries start from the blind head
+    body_left_out: str = ""  # that function's name, while the tries start from the blind head
+    sighted: list[dict[str, Any]] = field(default_factory=list)  # the first prompt, while they do
+    best_of_run: Score | None = None  # the best run of this try (best_of_try counts guided changes only)
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -107,6 +113,7 @@ class Tries:
             self.best = (score, {path: _read_bytes(self.root / path) for path in self.written})
             self.best_failing, self.best_missing, self.best_others = failing, missing, tuple(others)
         self.score = score
+        self.best_of_run = score if self.best_of_run is None else max(score, self.best_of_run)
 
     def began(self, failing: str, others: Sequence[str] = ()) -> None:
         """The run of the files as the bead found them: until an answer does better, its
@@ -165,7 +172,8 @@ class Tries:
         why, self.start_over = self.start_over, ""
         told, self.told = self.told, ""
         self.number += 1
-        self.changes, self.best_of_try, self.score, self.echoes = 0, None, None, 0
+        worse = self.start is not None and self.best_of_run is not None and self.best_of_run < self.start
+        self.changes, self.best_of_try, self.best_of_run, self.score, self.echoes = 0, None, None, None, 0
         sent_back, self.sent_back = self.sent_back, ()
         self.put_back({})
         # the best run's failure, not the last's: the last answer's may be a case the bead's own
@@ -177,8 +185,12 @@ class Tries:
         own = bool(sent_back) and not self.best_missing
         shown = (self.found_failing or failing) if own else (self.best_failing or failing)
         others = self.found_others if own else self.best_others if self.best_failing else ()
-        if self.blind is not None and self.number >= BLIND_FROM:
-            # for good: the server holds one prompt, and going back and forth would read each again
+        if self.body_left_out and worse:  # rewritten blind, it lost what the body did besides its bug
+            self.head, self.body_left_out, self.sighted = self.sighted, "", []
+        elif self.blind is not None and self.number >= BLIND_FROM:
+            # for good, or until a blind try does worse than the bead's code: the server holds one
+            # prompt, and going back and forth would read each again
+            self.sighted = self.head
             self.head, self.body_left_out = self.blind
             self.blind = None
         hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others, self.body_left_out)

@@ -450,6 +450,6 @@ echo "    gt-d0cs1 (the Librarian's docstrings, after gt-c0mb0) is left open: no
 echo '    in this demo (`gt watch --role librarian --once` in the town would take it)'
 gt $T status
 gt $T metrics | sed -n '1,12p'
-git -C "$work/town.git" log --format='%h %s%n%(trailers:key=Event,key=Agent,key=Model,key=Tests-Passed,key=Tests-Failed,key=Tokens-Out,separator=%x2c )' tasks | indent
+git -C "$work/town.git" log --format='%h %s%+(trailers:key=Event,key=Agent,key=Model,key=Tests-Passed,key=Tests-Failed,key=Tokens-Out,separator=%x2c )' tasks | indent
 
 say "done: the town lived in $work (removed on exit)"

@@ -37,12 +37,16 @@ def test_the_whole_protocol_through_the_cli(town):
     assert town.gt("ready").out.split()[0] == second
     shown = town.gt("bead", "show", bead_id, "--json").json()
     assert shown["status"] == "done" and shown["result"]["tests"]["passed"] == 4
-    assert "  estimate  4000 tokens\n" in town.gt("bead", "show", bead_id).out  # an estimate, not tokens used
+    text = town.gt("bead", "show", bead_id).out
+    assert "  estimate  4000 tokens\n" in text and "attempt" not in text  # an estimate; no attempt failed
     log = town.gt("log", bead_id).out.splitlines()
     assert [line.split()[3] for line in log] == ["complete", "renew", "claim", "add"]
     as_json = town.gt("log", bead_id, "--json").json()
     assert as_json[0]["trailers"]["Tests-Passed"] == "4" and as_json[-1]["event"] == "add"
     assert town.gt("validate").out.startswith("ok: 2 beads")
+    assert town.gt("claim", "--role", "polecat", "--agent", "polecat@h1").code == 0
+    assert town.gt("fail", second, "--agent", "polecat@h1", "--reason", "no tests").code == 0
+    assert "generation 1, 1 failed attempt)" in town.gt("bead", "show", second).out
 
 
 def test_claim_with_nothing_ready_exits_3_with_one_line(town):

@@ -10,7 +10,8 @@ from conftest import PYTEST, git
 from gastown.agents.commands import count_tests
 from gastown.agents.excerpt import excerpt, split_header
 from gastown.agents.jail import Jail, Policy
-from gastown.agents.tools import Sandbox, ToolError
+from gastown.agents.paths import ToolError
+from gastown.agents.tools import Sandbox
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ what the model is shown.
 ``commands``    commands a bead runs, jailed, timed and cut at their output limit
 ``crew``        the Crew: answers about a rig from its own files
 ``donecheck``   a bead's definition of done, checked after every change and at the end
+``docstrings``  a function sent back without its docstring keeps its old one
 ``edits``       exact search/replace edits
 ``excerpt``     a long module shown as the functions a bead is about; docstrings lifted out of code
 ``fileblocks``  files written as a path and a fenced code block
@@ -22,6 +23,7 @@ what the model is shown.
 ``merge``       a fragment of a Python module laid over the module
 ``opening``     the start of a reply that adds one function, shown last in the first prompt
 ``pace``        how long the next model call will take, and a bead's budget
+``paths``       where a model-written path lands: inside the bead's worktree, or refused
 ``prompts``     the conversation: a stable head, a tail that only grows
 ``refinery``    the Refinery's merge queue and review
 ``repeats``     a model doing the same thing again: told, then stuck

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from gastown.agents import briefing, fileblocks, merge, prompts, toolcalls
 from gastown.agents.commands import tail
 from gastown.agents.donecheck import DoneCheck
+from gastown.agents.paths import ToolError
 from gastown.agents.repeats import Repeats
 from gastown.agents.tally import Tally, Trace
-from gastown.agents.tools import Sandbox, ToolError
+from gastown.agents.tools import Sandbox
 from gastown.agents.tries import Tries, same_code
 from gastown.machine.providers import Reply
 from gastown.town.bead import Bead

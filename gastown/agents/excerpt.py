@@ -17,7 +17,7 @@ import inspect
 import re
 from collections.abc import Collection, Sequence
 
-from gastown.agents import merge
+from gastown.agents import docstrings, merge
 
 AS_IN_THE_FILE = "as in the file"  # an excerpt's header says so; lift_docstrings says what was taken out
 LISTED_IN_FULL = 12  # an excerpt lists at most this many left-out parts with their signatures and gists
@@ -32,7 +32,7 @@ def parse(source: str) -> ast.Module | None:
 
 def first_line(node: ast.stmt) -> int:
     """The 1-based first line of a node, decorators included."""
-    return merge.span(node)[0] + 1
+    return docstrings.span(node)[0] + 1
 
 
 def names_in(node: ast.AST) -> set[str]:
@@ -189,7 +189,7 @@ def first_doc_line(node: ast.stmt) -> str:
     """The first sentence of a definition's docstring ("" without one): its first line alone
     can stop mid-sentence ("Return the ordinal of a number, as"). Cut at a word past
     ``GIST_CHARS``."""
-    doc = merge.docstring(node)
+    doc = docstrings.docstring(node)
     paragraph = str(doc.value.value).strip().split("\n\n")[0] if doc is not None else ""  # type: ignore[attr-defined]
     text = " ".join(paragraph.split())
     end = re.search(r"[.!?:](?=\s|$)", text)
@@ -220,7 +220,7 @@ def without_body(source: str, names: Collection[str]) -> tuple[str, str] | None:
     if len(found) != 1:
         return None
     node = found[0]
-    doc = merge.docstring(node)
+    doc = docstrings.docstring(node)
     body = node.body[1:] if doc is not None else node.body
     if not body or body[0].lineno == node.lineno or node.end_lineno is None:
         return None
@@ -285,7 +285,7 @@ def _long_docstrings(
     function, ``Class.`` or "", and the docstring's statement."""
     found = []
     for node, owner in _functions(tree):
-        doc = merge.docstring(node)
+        doc = docstrings.docstring(node)
         if doc is None or doc.end_lineno is None or doc.end_lineno == doc.lineno or doc.lineno == node.lineno:
             continue
         after = node.body[1].lineno if len(node.body) > 1 else None

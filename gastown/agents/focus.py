@@ -24,8 +24,8 @@ import ast
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from gastown.agents.docstrings import docstring
 from gastown.agents.excerpt import assigned, excerpt, first_doc_line, first_line, names_in, parse, read_hint
-from gastown.agents.merge import docstring
 
 OUTLINE_LINES = 120  # a file longer than this is outlined when the bead is about some of it
 _PARAMS_RE = re.compile(r"\[.*\]$")

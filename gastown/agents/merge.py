@@ -27,6 +27,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from gastown.agents.docstrings import docstring, kept_docstring, source_of, span
+
 
 class Ambiguous(ValueError):
     """A method sent without its class, which more than one class could own."""
@@ -184,17 +186,6 @@ def _leans_on(module: ast.Module, new: ast.Module) -> bool:
     return bool((used - bound) & top)
 
 
-def span(node: ast.stmt) -> tuple[int, int]:
-    """The 0-based first line (decorators included) and the end line (exclusive) of a node."""
-    first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-    return first - 1, node.end_lineno or node.lineno
-
-
-def _source(lines: list[str], node: ast.stmt) -> list[str]:
-    first, end = span(node)
-    return lines[first:end]
-
-
 def merge(old: str, new: str) -> Merged:
     """``old`` with every definition of the fragment ``new`` replaced or added (see the module doc)."""
     before, after = ast.parse(old), ast.parse(new)
@@ -213,23 +204,23 @@ def merge(old: str, new: str) -> Merged:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
             if not future and ast.unparse(node) not in have_imports and not _imports_itself(node, existing):
-                imports.extend(_source(parts, node))  # __future__ must come first: left out
+                imports.extend(source_of(parts, node))  # __future__ must come first: left out
             continue
         name = next((k for k, v in _defined(ast.Module(body=[node], type_ignores=[])).items()), None)
         if name is None:
             continue  # a bare expression or a docstring of the fragment: not the module's
         if _unchanged(node, existing.get(name)) or (
-            name in existing and _source(parts, node) == _source(lines, existing[name])
+            name in existing and source_of(parts, node) == source_of(lines, existing[name])
         ):
             continue  # sent as it is, or copied from an outline: the module's own stays
         owner = _owner(before, node) if name not in existing else None
         inner = _enclosing(before, node, sent_functions) if name not in existing and owner is None else None
         if inner is not None:  # a function nested in one of the module's, sent on its own
             outer, nested = inner
-            if _unchanged(node, nested) or _source(parts, node) == _source(lines, nested):
+            if _unchanged(node, nested) or source_of(parts, node) == source_of(lines, nested):
                 continue
             first, end = span(nested)
-            replacements[first] = _placed(_with_docstring(parts, node, lines, nested), nested)
+            replacements[first] = _placed(kept_docstring(parts, node, lines, nested), nested)
             spans[first] = end
             replaced.append(f"{outer.name}.{name}")
             continue
@@ -239,10 +230,10 @@ def merge(old: str, new: str) -> Merged:
                     f"{name}() is a method of {owner.name}, and this reply sends that class too: put {name}() inside it"
                 )
             method = _counterpart(owner, node)
-            if _unchanged(node, method) or _source(parts, node) == _source(lines, method):
+            if _unchanged(node, method) or source_of(parts, node) == source_of(lines, method):
                 continue  # copied from an outline, or sent as it is
             first, end = span(method)
-            replacements[first] = _placed(_with_docstring(parts, node, lines, method), method)
+            replacements[first] = _placed(kept_docstring(parts, node, lines, method), method)
             spans[first] = end
             replaced.append(f"{owner.name}.{name}")
             continue
@@ -252,11 +243,11 @@ def merge(old: str, new: str) -> Merged:
             if isinstance(node, ast.ClassDef) and isinstance(old_node, ast.ClassDef):
                 replacements[first] = _merge_class(lines, old_node, parts, node)  # a class is merged member by member
             else:
-                replacements[first] = _with_docstring(parts, node, lines, old_node)
+                replacements[first] = kept_docstring(parts, node, lines, old_node)
             spans[first] = end
             replaced.append(name)
         else:
-            appended.append(_source(parts, node))
+            appended.append(source_of(parts, node))
             added.append(name)
     out: list[str] = []
     skip_to = -1
@@ -416,12 +407,12 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
             continue  # the fragment's docstring or a bare `pass`: the old class keeps its own
         if name in members:
             target = _counterpart(old, node)
-            if _unchanged(node, target) or _source(parts, node) == _source(lines, target):
+            if _unchanged(node, target) or source_of(parts, node) == source_of(lines, target):
                 continue  # copied from an outline, or sent as it is (a getter beside its setter)
             start, stop = span(target)
-            swaps.append((start, stop, _with_docstring(parts, node, lines, target)))
+            swaps.append((start, stop, kept_docstring(parts, node, lines, target)))
         else:
-            extra.append(_source(parts, node))
+            extra.append(source_of(parts, node))
     out: list[str] = []
     at = first
     for start, stop, text in sorted(swaps, key=lambda swap: swap[0]):
@@ -431,79 +422,6 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
     for block in extra:
         out += ["", *block]
     return out
-
-
-def docstring(node: ast.stmt) -> ast.Expr | None:
-    body = getattr(node, "body", None)
-    first = body[0] if body else None
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-        return first
-    return None
-
-
-def _with_docstring(parts: list[str], node: ast.stmt, lines: list[str], old: ast.stmt) -> list[str]:
-    """A function's new source; when it comes without a docstring and the old one had one,
-    the old docstring goes back in: a model asked for the changed function need not copy it."""
-    source = _source(parts, node)
-    kept = docstring(old)
-    if (
-        not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        or not isinstance(old, (ast.FunctionDef, ast.AsyncFunctionDef))
-        or kept is None
-        or docstring(node) is not None
-        or node.body[0].lineno == node.lineno  # the body on the def line: nowhere to put it
-        or kept.lineno == old.lineno  # the old docstring shares the def's line
-        or (len(old.body) > 1 and old.body[1].lineno == kept.end_lineno)  # or its last line
-    ):
-        return source
-    first, _ = span(node)
-    at = node.body[0].lineno - 1 - first  # the body's first line within ``source``
-    indent = len(parts[node.body[0].lineno - 1]) - len(parts[node.body[0].lineno - 1].lstrip())
-    doc = lines[kept.lineno - 1 : kept.end_lineno or kept.lineno]
-    old_indent = len(doc[0]) - len(doc[0].lstrip())
-    shifted = [" " * indent + _dedent(line, old_indent) if line.strip() else line for line in doc]
-    return source[:at] + shifted + source[at:]
-
-
-def with_docstrings(old: str, new: str) -> str:
-    """``new``, a whole module (not a fragment), with the docstrings ``old`` gives the
-    functions and methods it sends without one: shown the code with its docstrings lifted out
-    (see excerpt.lift_docstrings), a model rewriting the whole file leaves them out."""
-    before, after = _parse(old), _parse(new)
-    if before is None or after is None:
-        return new
-    lines, parts = old.splitlines(), new.splitlines()
-    had = dict(_functions(before))
-    swaps = []
-    for key, node in _functions(after):
-        if key in had:
-            first, end = span(node)
-            kept = _with_docstring(parts, node, lines, had[key])
-            if kept != parts[first:end]:
-                swaps.append((first, end, kept))
-    if not swaps:
-        return new
-    for first, end, kept in sorted(swaps, key=lambda swap: swap[0], reverse=True):
-        parts[first:end] = kept
-    return "\n".join(parts) + ("\n" if new.endswith("\n") else "")
-
-
-def _functions(tree: ast.Module) -> list[tuple[str, ast.stmt]]:
-    """The module's functions and its classes' methods, by ``name`` or ``Class.name``."""
-    found: list[tuple[str, ast.stmt]] = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found.append((node.name, node))
-        elif isinstance(node, ast.ClassDef):
-            kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
-            found += [(f"{node.name}.{m.name}", m) for m in node.body if isinstance(m, kinds)]
-    return found
-
-
-def _dedent(line: str, width: int) -> str:
-    """``line`` without up to ``width`` leading spaces (never any of its text)."""
-    spaces = len(line) - len(line.lstrip(" "))
-    return line[min(spaces, width) :]
 
 
 def _docstring_end(tree: ast.Module) -> int:

@@ -44,8 +44,9 @@ import re
 import textwrap
 from collections.abc import Collection, Iterable, Sequence
 
+from gastown.agents.docstrings import docstring
 from gastown.agents.fileblocks import names_a_file
-from gastown.agents.merge import definitions, docstring, is_stub
+from gastown.agents.merge import definitions, is_stub
 
 # `name(...)` or `def name(...) -> type:` in backticks, as a bead's text writes a signature
 _SIGNATURE_RE = r"`(?:def\s+)?({name}\([^`]*?\)(?:\s*->\s*[^`:]+)?)\s*:?`"

@@ -1,15 +1,13 @@
 """The tools an agent may call, each confined to the bead's worktree.
 
-Paths written by a model are resolved inside the worktree only: absolute paths outside it
-(one into it reads as the relative path it names), ``..`` that climbs out, symlinks that
-lead out and anything under ``.git`` are refused, as are writes to the Refinery's test
-files for every role but the Refinery. Commands run only when the rig allows their argv
-prefix, in their own process group, with a timeout and an environment stripped of
+Every path a model writes is resolved inside the worktree (``paths``: ``..``, symlinks,
+``.git`` and the Refinery's test files refused). Commands run only when the rig allows their
+argv prefix, in their own process group, with a timeout and an environment stripped of
 secrets; their output is cut, names the worktree's files as ``./path`` and has secrets
 redacted. Listings and searches see only what git tracks or would track, never ignored
 files; files are changed by exact edits (``edits``) or written whole — checked and cleaned
 first (``writes``), a module sent as only some of its definitions merged into it
-(``merge``), and a placeholder before a real folder (``path/to/pkg/mod.py``) dropped.
+(``merge``), a function sent without its docstring keeping it (``docstrings``).
 """
 
 from __future__ import annotations
@@ -18,41 +16,21 @@ import os
 import re
 import shlex
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import edits, excerpt, imports, merge, writes
+from gastown.agents import docstrings, edits, excerpt, imports, merge, writes
 from gastown.agents.commands import Run, count_tests, run_command, tail
 from gastown.agents.jail import Jail
-from gastown.errors import GitFailed
+from gastown.agents.paths import SEARCH_SIZE_LIMIT, Paths, ToolError
 from gastown.town import git
 from gastown.town.secrets import Secrets
 
 READ_LIMIT = 20000
 LONG_FILE = 200  # lines: a whole read longer than this says how to read a range
-MODULES_SEARCHED = 2000  # files looked through for the home of a fragment sent under a made-up path
-SEARCH_SIZE_LIMIT = 1_000_000
 LATE_RUN_SECONDS = 10.0  # a test run that starts at or past its deadline still gets this long
-# Never shown to a model, even when a project forgot to ignore them (a venv made before
-# Python 3.13 carries no .gitignore of its own).
-NEVER_LISTED = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".mypy_cache", ".tox"}
-
-
-class ToolError(Exception):
-    """A tool refused or failed; the message goes back to the model."""
-
-
-def _walk(root: Path) -> list[str]:
-    """Every file and symlink under ``root`` (relative paths), for a folder git does not manage."""
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in NEVER_LISTED]
-        base = Path(folder).relative_to(root)
-        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
-        found += [(base / name).as_posix() for name in (*files, *links)]
-    return sorted(found)
 
 
 def _plain(text: str) -> str:
@@ -77,11 +55,9 @@ def _line_number(value: Any, name: str) -> int | None:
 
 
 @dataclass
-class Sandbox:
+class Sandbox(Paths):
     """A worktree and the rules for touching it."""
 
-    root: Path
-    protected: Callable[[str], bool] = lambda _path: False
     allowed_commands: Sequence[Sequence[str]] = ()
     shell_timeout: float = 60.0
     test_command: Sequence[str] = ()
@@ -92,150 +68,9 @@ class Sandbox:
     jail: Jail = field(default_factory=Jail)  # how commands run (see jail)
 
     def __post_init__(self) -> None:
-        self.root = self.root.resolve()
+        super().__post_init__()
         self._secrets = self.secrets if self.secrets is not None else Secrets.of(self.env)
         self._child_env = self._secrets.strip(git.clean_env(base=self.env))
-
-    def resolve(self, path: Any, write: bool = False) -> Path:
-        """``path`` inside the worktree, or ToolError saying why not."""
-        if not isinstance(path, str) or not path.strip():
-            raise ToolError("path must be a non-empty string relative to the project root")
-        raw = self._inside(path.strip())
-        if raw.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", raw):
-            raise ToolError(f"{raw}: absolute paths outside the project are refused; use a path relative to its root")
-        parts = Path(raw).parts
-        if ".." in parts:
-            raise ToolError(f"{raw}: '..' is refused; stay inside the project")
-        if ".git" in parts:
-            raise ToolError(f"{raw}: the .git folder is off limits")
-        raw = self._recovered(raw, write)
-        target = (self.root / raw).resolve()
-        if not target.is_relative_to(self.root):
-            raise ToolError(f"{raw}: leads outside the project (through a symlink)")
-        relative = target.relative_to(self.root).as_posix()
-        if relative.split("/")[0] == ".git":
-            raise ToolError(f"{raw}: the .git folder is off limits")
-        if write and self.protected(relative):
-            raise ToolError(
-                f"{relative}: this is a test file (the Refinery's); you may not change it. "
-                "Change the code the test imports so the test passes."
-            )
-        return target
-
-    def _inside(self, raw: str) -> str:
-        """An absolute path into the worktree as the relative one it names (a model copies
-        them from tracebacks); any other path as it is."""
-        if raw.startswith("/"):
-            path = Path(os.path.normpath(raw))
-            if path.is_relative_to(self.root) and path != self.root:
-                return path.relative_to(self.root).as_posix()
-        return raw
-
-    def _recovered(self, raw: str, write: bool) -> str:
-        """A path a small model put a placeholder before ("path/to/textkit/slug.py"): the part
-        naming a real folder of the project, when the first part names nothing here. A new
-        top-level folder ("newpkg/mod.py") is left alone: the rest must lie in a folder."""
-        parts = Path(raw).parts
-        if len(parts) < 3 or os.path.lexists(self.root / parts[0]):
-            return raw
-        for start in range(1, len(parts) - 1):
-            rest = parts[start:]
-            folder = self.root.joinpath(*rest[:-1])
-            if folder.is_dir() and (write or folder.joinpath(rest[-1]).exists()):
-                return "/".join(rest)
-        return raw
-
-    def _home_of(self, path: str, content: str) -> str | None:
-        """The module a Python fragment sent under a made-up path belongs to: a small model
-        copies an example's path ("path/of/the_file.py") over the functions it changed. Only
-        for a path of three parts or more whose first folder is not in the project (a new
-        module or package, "helpers.py" or "newpkg/text.py", is written where it is sent),
-        and only when every function and class the fragment defines is defined by one and the
-        same module of the project."""
-        raw = path.strip() if isinstance(path, str) else ""
-        parts = Path(raw).parts
-        if not raw.endswith(".py") or len(parts) < 3 or os.path.lexists(self.root / parts[0]):
-            return None
-        if os.path.lexists(self.root / self._recovered(raw, True)):
-            return None
-        return self.home_of(content)
-
-    def home_of(self, content: str) -> str | None:
-        """The one module of the project that defines every function and class ``content``
-        defines, at its top level or nested once in a function (None when none does, or
-        more than one)."""
-        wanted = merge.definitions(content)
-        if not wanted:
-            return None
-        homes = []
-        for file in self._files(self.root)[:MODULES_SEARCHED]:
-            if not file.endswith(".py") or self.protected(file):
-                continue
-            text = self._text(file)
-            if all(f"def {name}" in text or f"class {name}" in text for name in wanted):  # cheap, before parsing
-                if wanted <= merge.homes(text):
-                    homes.append(file)
-        return homes[0] if len(homes) == 1 else None
-
-    def module_file(self, dotted: str) -> str | None:
-        """The one Python file of the project that the module's dotted name (``textkit.stats``)
-        names, from the root or from one folder of it (a src layout's ``src/``), and that a
-        write may change; None when none does, or more than one."""
-        tail = dotted.replace(".", "/")
-        ends = (f"{tail}.py", f"{tail}/__init__.py")
-        try:
-            files = self._files(self.root)
-        except ToolError:
-            return None
-        found = [
-            file
-            for file in files
-            if (file in ends or file.split("/", 1)[-1] in ends and "/" in file) and not self.protected(file)
-        ]
-        return found[0] if len(found) == 1 else None
-
-    def _text(self, relative: str) -> str:
-        """A regular file's text ("" for a link, something too big, or what cannot be read)."""
-        target = self.root / relative
-        try:
-            if target.is_symlink() or not target.is_file() or target.stat().st_size > SEARCH_SIZE_LIMIT:
-                return ""
-            return target.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def relative(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
-
-    def _writable(self, path: str) -> Path:
-        """``path`` resolved for writing: inside, not protected, not a folder, not a symlink."""
-        target = self.resolve(path, write=True)
-        if target.is_dir():
-            raise ToolError(f"{path}: is a folder")
-        if target.is_symlink():
-            raise ToolError(f"{path}: is a symlink; write the file it points to inside the project")
-        return target
-
-    def _make_parent(self, target: Path, path: str) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.parent.resolve() != target.parent or not target.parent.resolve().is_relative_to(self.root):
-            raise ToolError(f"{path}: leads outside the project")
-
-    def _files(self, folder: Path) -> list[str]:
-        """The project's files under ``folder`` (paths relative to the root) as git lists them:
-        tracked or untracked but not ignored, so no .venv, build output or caches."""
-        try:
-            listed = git.worktree_files(self.root)
-        except GitFailed as error:
-            raise ToolError(f"cannot list the project's files: {error}") from None
-        if listed is None:  # not a git work tree: walk it
-            listed = _walk(self.root)
-        prefix = "" if folder == self.root else self.relative(folder) + "/"
-        return [
-            p
-            for p in listed
-            if p.startswith(prefix) and NEVER_LISTED.isdisjoint(p.split("/")) and os.path.lexists(self.root / p)
-        ]
 
     # ---- the tools -------------------------------------------------------------
 
@@ -280,8 +115,8 @@ class Sandbox:
         return self._secrets.redact(body)
 
     def write_file(self, path: str, content: str) -> str:
-        home = self._home_of(path, content)
-        target = self._writable(home or path)
+        home = self.made_up_home(path, content)
+        target = self.writable(home or path)
         note = f"; {path} names no folder here, and {home} defines what it holds" if home else ""
         rel = self.relative(target)
         if target.is_file() and excerpt.is_cut(
@@ -318,13 +153,13 @@ class Sandbox:
                 f"to delete a definition, use edit_file){added}"
             )
         if old:  # a whole module: the docstrings it was shown without (see prompts) stay
-            kept = merge.with_docstrings(old, content)
+            kept = docstrings.with_docstrings(old, content)
             if kept != content:
                 content, note = kept, note + "; the docstrings it left out kept"
         gutted = writes.gutting(target, content, rel)
         if gutted:
             raise ToolError(gutted)
-        self._make_parent(target, path)
+        self.make_parent(target, path)
         text, added = writes.with_imports(rel, content, self.root)
         target.write_text(text)
         return f"wrote {rel} ({len(text)} characters{note}){added}"
@@ -338,14 +173,14 @@ class Sandbox:
         """Replace the one place where ``old`` occurs in ``path`` with ``new``."""
         if not isinstance(old, str) or not isinstance(new, str):
             raise ToolError("edit_file: old and new must be strings (new may be empty)")
-        target = self._writable(path)
+        target = self.writable(path)
         rel = self.relative(target)
         if not target.exists():
             if old.strip():
                 raise ToolError(f"{rel}: no such file; to create it, call edit_file with an empty old (or write_file)")
             new = _plain(new)
             self._check_compiles(target, new, rel)
-            self._make_parent(target, path)
+            self.make_parent(target, path)
             new, added = writes.with_imports(rel, new, self.root)
             target.write_text(new)
             lines = edits.split_lines(new)
@@ -406,7 +241,7 @@ class Sandbox:
             raise ToolError(f"{path}: not a folder")
         skip = 0 if target == self.root else len(self.relative(target)) + 1
         names: set[str] = set()
-        for file in self._files(target):
+        for file in self.files(target):
             head, below, _ = file[skip:].partition("/")
             names.add(head + "/" if below or (target / head).is_dir() else head)
         return "\n".join(sorted(names)) or "(empty: no files here that git tracks or would track)"
@@ -418,7 +253,7 @@ class Sandbox:
         levels = max(_line_number(depth, "depth") or 3, 1)
         skip = 0 if target == self.root else len(self.relative(target)) + 1
         tree: dict[str, Any] = {}
-        for file in self._files(target):
+        for file in self.files(target):
             node = tree
             for part in file[skip:].split("/"):
                 node = node.setdefault(part, {})
@@ -452,7 +287,7 @@ class Sandbox:
         except re.error as error:
             raise ToolError(f"search: bad regular expression: {error}") from None
         hits: list[str] = []
-        files = [target] if target.is_file() else [self.root / p for p in self._files(target)]
+        files = [target] if target.is_file() else [self.root / p for p in self.files(target)]
         for file in files:
             if file.is_symlink() or not file.is_file() or file.stat().st_size > SEARCH_SIZE_LIMIT:
                 continue

@@ -115,9 +115,10 @@ def show(ctx: click.Context, bead_id: str, as_json: bool) -> None:
     state = found.status
     if found.status == "open":
         state = "ready" if not waiting else "blocked"
+    failures = f", {found.attempts} failed attempt{'s' if found.attempts > 1 else ''}" if found.attempts else ""
     click.echo(
         f"  status    {state}  (P{found.priority}, {found.issue_type}, role {found.role}, "
-        f"generation {found.generation}, attempts {found.attempts})"
+        f"generation {found.generation}{failures})"
     )
     estimate = None if found.estimated_tokens is None else f"{found.estimated_tokens} tokens"
     for label, value in (("rig", found.rig), ("convoy", found.convoy), ("estimate", estimate)):

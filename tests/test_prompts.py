@@ -383,6 +383,10 @@ def test_an_excerpts_header_is_prose_above_its_code_block_and_a_copy_of_the_bloc
     assert "Also in it (do not send these back):\n- shout(word: str) -> str  (lines 4-10)" in above
     assert "#" not in code and code.startswith("def whisper(word):")
     assert merge.is_fragment(WORDS, code) and merge.merge(WORDS, code).text == WORDS
+    listed = excerpt(WORDS, set(), "words.py", adding=True)  # no imports: nothing to show but the list
+    assert listed is not None and "Shown: nothing but this list" in listed
+    text = bead_text(bead, ["tests/**"], "", ["tests/test_words.py"], [("words.py", listed)])
+    assert "```python" not in text.split("## words.py\n", 1)[1]  # no empty code block to copy
 
 
 def test_a_bug_fix_knows_where_its_code_begins_and_new_code_or_a_stub_is_no_fix(tmp_path):

@@ -249,6 +249,29 @@ def test_a_tool_call_named_by_a_files_path_with_code_for_arguments_is_that_file_
     assert not parse(None, '{"name": "notes.txt", "arguments": {"n": 3}}', TOOLS).calls
 
 
+def test_a_tool_call_named_by_a_files_path_with_an_edits_old_and_new_is_that_edit():
+    """The 1.5B, a two-file bead: `{"name": "textkit/cli.py", "arguments": {"old", "new"}}`,
+    and told to send a code block instead, the same call again. It meant edit_file."""
+    reply = (
+        '```json\n{\n    "name": "textkit/cli.py",\n    "arguments": {\n'
+        '        "old": "f\\"average word length: {average_word_length(text):.1f}\\"",\n'
+        '        "new": "f\\"reading time: {reading_time(text)} min\\""\n    }\n}\n```'
+    )
+    parsed = parse(None, reply, TOOLS)
+    assert not parsed.errors and [c.name for c in parsed.calls] == ["edit_file"]
+    assert parsed.calls[0].arguments == {
+        "path": "textkit/cli.py",
+        "old": 'f"average word length: {average_word_length(text):.1f}"',
+        "new": 'f"reading time: {reading_time(text)} min"',
+    }
+    multiline = '{"name": "lib/a.py", "arguments": {"old": "x = 1\\ny = 2", "new": "x = 1\\ny = 3"}}'
+    parsed = parse(None, multiline, TOOLS)  # lines of code: still the edit, not both texts as a file
+    assert [(c.name, c.arguments["new"]) for c in parsed.calls] == [("edit_file", "x = 1\ny = 3")]
+    # only an edit's two arguments: one more, or not text, is not an edit
+    assert not parse(None, '{"name": "lib/a.py", "arguments": {"old": "a", "new": "b", "n": "c"}}', TOOLS).calls
+    assert not parse(None, '{"name": "lib/a.py", "arguments": {"old": "a", "new": 2}}', TOOLS).calls
+
+
 def test_a_tool_call_named_by_a_modules_dotted_name_is_a_block_of_the_file_it_names():
     """The 1.5B, three replies running in a bead adding reading_time to textkit/stats.py: a
     "call" named by the module, its code a Python triple-quoted string holding a docstring."""

@@ -200,7 +200,9 @@ def bead_text(
         if path in lifted and not test and path.endswith(".py"):
             text, docs = lift_docstrings(text)
         header, text = split_header(text)  # an excerpt's, as prose: inside the block, replies copied it
-        lines += ["", f"## {path}{label}", *header, fence(path), text.rstrip("\n"), "```"]
+        lines += ["", f"## {path}{label}", *header]
+        if text.strip() or not header:  # an excerpt of a module with nothing to show but its list
+            lines += [fence(path), text.rstrip("\n"), "```"]
         if docs:
             lines += [
                 "What its functions do (their docstrings: left out of the code above, each keeps its own):",

@@ -99,7 +99,7 @@ class Tries:
     blind: tuple[list[dict[str, Any]], str] | None = None
     body_left_out: str = ""  # that function's name, while the tries start from the blind head
     sighted: list[dict[str, Any]] = field(default_factory=list)  # the first prompt, while they do
-    best_of_run: Score | None = None  # the best run of this try (best_of_try counts guided changes only)
+    best_this_try: Score | None = None  # the best run of this try (best_of_try counts guided changes only)
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -113,7 +113,7 @@ class Tries:
             self.best = (score, {path: _read_bytes(self.root / path) for path in self.written})
             self.best_failing, self.best_missing, self.best_others = failing, missing, tuple(others)
         self.score = score
-        self.best_of_run = score if self.best_of_run is None else max(score, self.best_of_run)
+        self.best_this_try = score if self.best_this_try is None else max(score, self.best_this_try)
 
     def began(self, failing: str, others: Sequence[str] = ()) -> None:
         """The run of the files as the bead found them: until an answer does better, its
@@ -172,8 +172,8 @@ class Tries:
         why, self.start_over = self.start_over, ""
         told, self.told = self.told, ""
         self.number += 1
-        worse = self.start is not None and self.best_of_run is not None and self.best_of_run < self.start
-        self.changes, self.best_of_try, self.best_of_run, self.score, self.echoes = 0, None, None, None, 0
+        worse = self.start is not None and self.best_this_try is not None and self.best_this_try < self.start
+        self.changes, self.best_of_try, self.best_this_try, self.score, self.echoes = 0, None, None, None, 0
         sent_back, self.sent_back = self.sent_back, ()
         self.put_back({})
         # the best run's failure, not the last's: the last answer's may be a case the bead's own

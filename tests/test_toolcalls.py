@@ -265,8 +265,10 @@ def test_a_tool_call_named_by_a_files_path_with_an_edits_old_and_new_is_that_edi
         "new": 'f"reading time: {reading_time(text)} min"',
     }
     multiline = '{"name": "lib/a.py", "arguments": {"old": "x = 1\\ny = 2", "new": "x = 1\\ny = 3"}}'
-    parsed = parse(None, multiline, TOOLS)  # lines of code: still the edit, not both texts as a file
-    assert [(c.name, c.arguments["new"]) for c in parsed.calls] == [("edit_file", "x = 1\ny = 3")]
+    raw = multiline.replace("\\n", "\n")  # raw newlines in the strings, as the 1.5B writes code: repaired
+    for form in (multiline, raw, f"```json\n{raw}\n```"):  # lines of code: the edit, not both texts as a file
+        parsed = parse(None, form, TOOLS)
+        assert [(c.name, c.arguments["new"]) for c in parsed.calls] == [("edit_file", "x = 1\ny = 3")], form
     # only an edit's two arguments: one more, or not text, is not an edit
     assert not parse(None, '{"name": "lib/a.py", "arguments": {"old": "a", "new": "b", "n": "c"}}', TOOLS).calls
     assert not parse(None, '{"name": "lib/a.py", "arguments": {"old": "a", "new": 2}}', TOOLS).calls

@@ -148,6 +148,9 @@ def test_an_excerpt_of_only_imports_sent_back_alone_is_refused_and_with_a_new_fu
     sandbox.write_file("src/other.py", "import os\n\n\nCONSTANT = 1\n")
     sandbox.write_file("src/other.py", "import re\n")  # a module that defines no function may be imports alone
     assert (sandbox.root / "src" / "other.py").read_text() == "import re\n"
+    sandbox.write_file("src/gather.py", "import re\n\n\ndef keep(word):\n    return word\n")
+    sandbox.write_file("src/gather.py", "from src.words import keep\n")  # a re-export: imports it lacked
+    assert (sandbox.root / "src" / "gather.py").read_text() == "from src.words import keep\n"
     sandbox.write_file("src/words.py", shown + "\n\ndef shout(word):\n    return word.upper()\n")
     written = (sandbox.root / "src" / "words.py").read_text()
     assert "def keep(word):" in written and "def shout(word):" in written

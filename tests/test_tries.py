@@ -228,15 +228,20 @@ def test_a_blind_try_that_does_worse_than_the_beads_own_code_sends_the_tries_bac
     head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: fix shout\nbody"}]
     blind = [head[0], {"role": "user", "content": "# Bead: fix shout\n...  # left out"}]
     found = {"passed": 21, "failed": 1}
-    for blind_run, back in (({"passed": 15, "failed": 7}, True), ({"passed": 21, "failed": 1}, False)):
+    cases = (
+        ({"passed": 15, "failed": 7}, True),
+        ({"passed": 21, "failed": 1}, False),
+        ({"passed": 0, "failed": 0, "errors": 1}, False),  # an answer that did not import: no evidence
+    )
+    for blind_run, back in cases:
         tries = Tries(root, list(head), start=score_of(found, 0), blind=(blind, "shout"))
         tries.began("E   AssertionError: assert shout('a') == 'A'")
-        for _ in range(2):
-            tries.scored(score_of(found, 0), "E   AssertionError")
+        for _ in range(2):  # sighted tries that do worse change nothing: the third is blind
+            tries.scored(score_of({"passed": 10, "failed": 12}, 0), "E   AssertionError")
             tries.end("the tests fail")
             tries.begin_again("")
         assert tries.number == 3 and tries.body_left_out == "shout"  # the third try is blind
-        for run in ({"passed": 10, "failed": 12}, blind_run):  # its best run is the last
+        for run in ({"passed": 0, "failed": 0, "errors": 1}, blind_run):  # its best run is the last
             tries.scored(score_of(run, 0), "E   AssertionError")
         tries.end("the tests fail")
         messages, _, note = tries.begin_again("")

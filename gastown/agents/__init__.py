@@ -10,8 +10,8 @@ what the model is shown.
 ``checks``      a bead's tests: its acceptance tests, and no regressions
 ``commands``    commands a bead runs, jailed, timed and cut at their output limit
 ``crew``        the Crew: answers about a rig from its own files
-``donecheck``   a bead's definition of done, checked after every change and at the end
 ``docstrings``  a function sent back without its docstring keeps its old one
+``donecheck``   a bead's definition of done, checked after every change and at the end
 ``edits``       exact search/replace edits
 ``excerpt``     a long module shown as the functions a bead is about; docstrings lifted out of code
 ``fileblocks``  files written as a path and a fenced code block

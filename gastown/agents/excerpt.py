@@ -2,10 +2,11 @@
 
 Shown a module, even outlined (focus.py), a small model answers with the module: on two CPU
 cores, 400 lines sent back take the bead's whole time. Shown the functions it is to write,
-with the module's imports and the tables they use, under a comment listing everything else
+with the module's imports and the tables they use, under a note listing everything else
 (each definition's signature, lines and docstring's first line), it answers with the
-functions. Everything shown is as the file has it and the list is comments, so a reply that
-copies the excerpt whole changes nothing but what it rewrote (merge.py). Also the
+functions. Everything shown is as the file has it, so a reply that copies the excerpt whole
+changes nothing but what it rewrote (merge.py); the note is comments at the excerpt's top,
+shown as text above its code block (``split_header``, prompts.bead_text). Also the
 docstrings lifted out of the code a worker changes (``lift_docstrings``, for prompts.py),
 and the small syntax helpers focus.py shares. Pure: text in, text out.
 """
@@ -246,7 +247,7 @@ def lift_docstrings(source: str) -> tuple[str, list[tuple[str, str]]]:
     A small model copies every docstring it is shown into its reply (on humanize, 41% of
     what it wrote: ~25 s a reply on two cores), though asked not to; shown the docstrings
     as text beside the code, it writes the code. A function sent back without one keeps
-    its own (merge.py), and a body that was only its docstring is shown as ``...`` (an
+    its own (docstrings.py), and a body that was only its docstring is shown as ``...`` (an
     outline's summary: copied back, it changes nothing). Code that does not parse is
     left as it is.
     """
@@ -345,11 +346,18 @@ def is_cut(content: str, old: str = "") -> bool:
     if _EXCERPT_RE.match(content) is not None:
         return True
     before = parse(old) if old else None
-    imports = [n for n in tree.body if not _is_docstring(n)]
-    return before is not None and _defines(before) and bool(imports) and all(map(_imports_only, imports))
+    if before is None or not _defines(before):
+        return False
+    statements = [n for n in tree.body if not _is_docstring(n)]
+    had = {ast.unparse(n) for n in before.body if isinstance(n, (ast.Import, ast.ImportFrom))}
+    # the module's own imports and nothing else: a copy of the block (a re-export is not)
+    return bool(statements) and all(
+        isinstance(n, (ast.Import, ast.ImportFrom)) and ast.unparse(n) in had for n in statements
+    )
 
 
 def _defines(tree: ast.Module) -> bool:
+    """Whether a module defines a function or a class at its top level."""
     return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body)
 
 

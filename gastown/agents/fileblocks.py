@@ -251,8 +251,8 @@ def named_by_json(text: str, module_file: Callable[[str], str | None] | None = N
     if not isinstance(name, str) or not isinstance(arguments, dict):
         return []
     parts = [v for v in arguments.values() if isinstance(v, str) and "\n" in v.strip()]
-    if not parts or len(parts) != len(arguments):
-        return []
+    if not parts or len(parts) != len(arguments) or set(arguments) == {"old", "new"}:
+        return []  # (an edit's old and new text is an edit_file: textcalls)
     name = name.strip()
     path = name if names_a_file(name) else None
     if path is None and module_file is not None and names_a_module(name):

@@ -237,7 +237,7 @@ def stub_headers(source: str, names: set[str]) -> list[str]:
 def def_lines(source: str, names: Collection[str]) -> str | None:
     """The decorators and ``def`` lines of the one top-level function of ``source`` named in
     ``names``: where a bug fix's reply is begun after one with no code (briefing.nudge).
-    Not its docstring: a function sent without one keeps the one it had (merge.py), and a
+    Not its docstring: a function sent without one keeps the one it had (docstrings.py), and a
     reply begun inside it would copy it out. None when no function, or more than one, is
     named."""
     try:

@@ -242,11 +242,11 @@ def _json_call(data: Any, form: str, repaired: bool, tools: Mapping[str, ToolSpe
         return None
     key = next((k for k in _ARG_KEYS if k in data), None)
     spec = tools.get(callargs.base_name(name))
+    if spec is None and "write_file" in tools and fileblocks.names_a_file(name.strip()):
+        # an edit named by its file; else None: a file block written as a call (fileblocks.named_by_json)
+        return _edit_named_by_path(name.strip(), data.get(key) if key else None, form, repaired, tools)
     if repaired and spec is None:
         return None  # a repair must land on one of our tools, or it was not a call
-    if spec is None and "write_file" in tools and fileblocks.names_a_file(name.strip()):
-        edit = _edit_named_by_path(name.strip(), data.get(key) if key else None, form, tools)
-        return edit  # else None: a file block written as a call (fileblocks.named_by_json)
     if key is None:
         # {"name": "Ada", "age": 3} is data; {"name": "run_tests"} is a call with no arguments
         return ToolCall(name, {}, "", form) if spec and len(data) == 1 and not repaired else None
@@ -259,17 +259,20 @@ def _json_call(data: Any, form: str, repaired: bool, tools: Mapping[str, ToolSpe
     return ToolCall(name, arguments, "", form, repaired or fixed)
 
 
-def _edit_named_by_path(path: str, raw: Any, form: str, tools: Mapping[str, ToolSpec]) -> ToolCall | None:
+def _edit_named_by_path(
+    path: str, raw: Any, form: str, repaired: bool, tools: Mapping[str, ToolSpec]
+) -> ToolCall | None:
     """An ``edit_file`` written as a call named by the file's path, its arguments the
     edit's ``old`` and ``new`` (``{"name": "textkit/cli.py", "arguments": {"old": …, "new":
     …}}``: the 1.5B, 4 of 399 replies over five eval runs; told to send a code block
-    instead, it sent the same call again); None for anything else."""
+    instead, it sent the same call again), raw newlines in its code or not; None for
+    anything else."""
     arguments, fixed = callargs.arguments(raw)
     if "edit_file" not in tools or arguments is None or set(arguments) != {"old", "new"}:
         return None
     if not all(isinstance(value, str) for value in arguments.values()):
         return None
-    return ToolCall("edit_file", {"path": path, **arguments}, "", form, fixed)
+    return ToolCall("edit_file", {"path": path, **arguments}, "", form, repaired or fixed)
 
 
 # A tag's name, then nothing, ``=NAME`` or attributes: never a Python repr written in prose

@@ -74,7 +74,8 @@ def score_of(counts: Mapping[str, int], broken: int) -> Score:
 @dataclass
 class Tries:
     """One bead's tries over its worktree at ``root``, which start from ``head`` (the first
-    prompt; a bug fix's from its ``blind`` one after BLIND_FROM)."""
+    prompt; a bug fix's from its ``blind`` one from BLIND_FROM on, until a blind try does
+    worse than the bead's code)."""
 
     root: Path
     head: list[dict[str, Any]]
@@ -95,7 +96,7 @@ class Tries:
     found_others: tuple[str, ...] = ()  # their other failing tests, a line each
     echoes: int = 0  # writes in this try that left the code as it was while something is missing
     # a bug fix's first prompt with its function's body left out, and that function's name:
-    # the head of its tries from BLIND_FROM on
+    # the head of its tries from BLIND_FROM on (until one does worse: then ``sighted`` again)
     blind: tuple[list[dict[str, Any]], str] | None = None
     body_left_out: str = ""  # that function's name, while the tries start from the blind head
     sighted: list[dict[str, Any]] = field(default_factory=list)  # the first prompt, while they do
@@ -172,7 +173,10 @@ class Tries:
         why, self.start_over = self.start_over, ""
         told, self.told = self.told, ""
         self.number += 1
-        worse = self.start is not None and self.best_this_try is not None and self.best_this_try < self.start
+        # a blind answer that ran and did worse than the bead's code (one that passed nothing,
+        # a typo or an import, says nothing of what rewriting the function costs)
+        ran = self.best_this_try
+        worse = self.start is not None and ran is not None and ran[0] and ran < self.start
         self.changes, self.best_of_try, self.best_this_try, self.score, self.echoes = 0, None, None, None, 0
         sent_back, self.sent_back = self.sent_back, ()
         self.put_back({})
@@ -185,7 +189,7 @@ class Tries:
         own = bool(sent_back) and not self.best_missing
         shown = (self.found_failing or failing) if own else (self.best_failing or failing)
         others = self.found_others if own else self.best_others if self.best_failing else ()
-        if self.body_left_out and worse:  # rewritten blind, it lost what the body did besides its bug
+        if self.body_left_out and self.sighted and worse:  # rewritten blind, it lost what the body did
             self.head, self.body_left_out, self.sighted = self.sighted, "", []
         elif self.blind is not None and self.number >= BLIND_FROM:
             # for good, or until a blind try does worse than the bead's code: the server holds one

@@ -138,6 +138,12 @@ def main() -> int:
     if args.dir.exists():
         print(f"{args.dir} exists; give a new folder", file=sys.stderr)
         return 2
+    if args.sdist is not None and not args.sdist.is_file():
+        print(
+            f"{args.sdist}: no such file; give toolz-{VERSION}.tar.gz, or leave out --sdist to download it",
+            file=sys.stderr,
+        )
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         sdist = args.sdist or _download(Path(tmp))
         with tarfile.open(sdist) as archive:

@@ -452,4 +452,4 @@ gt $T status
 gt $T metrics | sed -n '1,12p'
 git -C "$work/town.git" log --format='%h %s%+(trailers:key=Event,key=Agent,key=Model,key=Tests-Passed,key=Tests-Failed,key=Tokens-Out,separator=%x2c )' tasks | indent
 
-say "done: the town lived in $work (removed on exit)"
+say "done: the town lived in $work$(kept_note)"

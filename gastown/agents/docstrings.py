@@ -23,7 +23,8 @@ def source_of(lines: list[str], node: ast.stmt) -> list[str]:
     return lines[first:end]
 
 
-def docstring(node: ast.stmt) -> ast.Expr | None:
+def docstring(node: ast.AST) -> ast.Expr | None:
+    """The docstring statement of a module, class or function; None without one."""
     body = getattr(node, "body", None)
     first = body[0] if body else None
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
@@ -59,7 +60,7 @@ def with_docstrings(old: str, new: str) -> str:
     """``new``, a whole module (not a fragment), with the docstrings ``old`` gives the
     functions and methods it sends without one: shown the code with its docstrings lifted out
     (see excerpt.lift_docstrings), a model rewriting the whole file leaves them out."""
-    before, after = _parse(old), _parse(new)
+    before, after = parse(old), parse(new)
     if before is None or after is None:
         return new
     lines, parts = old.splitlines(), new.splitlines()
@@ -96,7 +97,8 @@ def _dedent(line: str, width: int) -> str:
     return line[min(spaces, width) :]
 
 
-def _parse(text: str) -> ast.Module | None:
+def parse(text: str) -> ast.Module | None:
+    """``text``'s syntax tree; None when it does not parse."""
     try:
         return ast.parse(text)
     except (SyntaxError, ValueError):

@@ -19,16 +19,10 @@ import re
 from collections.abc import Collection, Sequence
 
 from gastown.agents import docstrings, merge
+from gastown.agents.docstrings import parse as parse  # the syntax helpers focus.py shares
 
 AS_IN_THE_FILE = "as in the file"  # an excerpt's header says so; lift_docstrings says what was taken out
 LISTED_IN_FULL = 12  # an excerpt lists at most this many left-out parts with their signatures and gists
-
-
-def parse(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
 
 
 def first_line(node: ast.stmt) -> int:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from gastown.agents.docstrings import docstring, kept_docstring, source_of, span
+from gastown.agents.docstrings import docstring, kept_docstring, parse, source_of, span
 
 
 class Ambiguous(ValueError):
@@ -63,14 +63,14 @@ def _definitions(tree: ast.Module) -> set[str]:
 
 def definitions(text: str) -> set[str]:
     """The top-level functions and classes of a module's text (none when it does not parse)."""
-    tree = _parse(text)
+    tree = parse(text)
     return set() if tree is None else _definitions(tree)
 
 
 def homes(text: str) -> set[str]:
     """What a fragment may send of a module's text: its top-level functions and classes, and
     the functions nested once in its functions (see ``_enclosing``)."""
-    tree = _parse(text)
+    tree = parse(text)
     return set() if tree is None else _definitions(tree) | set(_nested_once(tree))
 
 
@@ -125,16 +125,9 @@ def _unchanged(node: ast.stmt, old: ast.stmt | None) -> bool:
     return (elided(node) and not elided(old)) or (_ellipsis_value(node) and not _ellipsis_value(old))
 
 
-def _parse(text: str) -> ast.Module | None:
-    try:
-        return ast.parse(text)
-    except (SyntaxError, ValueError):
-        return None
-
-
 def is_fragment(old: str, new: str) -> bool:
     """True when ``new`` compiles, defines something, and leaves out a definition ``old`` has."""
-    before, after = _parse(old), _parse(new)
+    before, after = parse(old), parse(new)
     if before is None or after is None:
         return False
     wanted, given = _definitions(before), _definitions(after)
@@ -368,7 +361,7 @@ def _placed(source: list[str], old: ast.stmt) -> list[str]:
     When shifting the text would change what the code means — a string or bytes over several
     lines, not a docstring — the code is written out again from its syntax tree at that
     indent: comments are lost, nothing else."""
-    tree = _parse("\n".join(source))
+    tree = parse("\n".join(source))
     node = tree.body[0] if tree is not None and tree.body else None
     shift = " " * old.col_offset
     if node is None:
@@ -425,7 +418,5 @@ def _merge_class(lines: list[str], old: ast.ClassDef, parts: list[str], new: ast
 
 
 def _docstring_end(tree: ast.Module) -> int:
-    first = tree.body[0] if tree.body else None
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-        return first.end_lineno or first.lineno
-    return 0
+    doc = docstring(tree)
+    return 0 if doc is None else doc.end_lineno or doc.lineno

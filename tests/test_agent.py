@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 import time
 import uuid
@@ -1579,3 +1580,51 @@ def test_a_bug_fixs_third_try_is_shown_its_function_without_the_faulty_body_and_
     assert "Write `clamp` whole again" in prompts[2]
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
+
+
+GRADE_TEST = """from beatscore.grades import grade
+
+
+def test_a_high_accuracy_is_an_s():
+    assert grade(0.97) == "S"
+
+
+def test_a_middling_accuracy_is_a_b():
+    assert grade(0.8) == "B"
+
+
+def test_a_negative_accuracy_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError):
+        grade(-0.1)
+"""
+
+GRADE_NEAR = 'def grade(accuracy: float) -> str:\n    return "S" if accuracy >= 0.95 else "B"\n'
+
+
+def test_a_fresh_try_after_a_near_miss_starts_from_its_code_in_the_first_prompt(tmp_path, rig_path):
+    """An answer that failed one test of three ends its try (nothing names what is missing);
+    the fresh try's first prompt shows that answer's code and the test it failed."""
+    (rig_path / "tests" / "test_grades.py").write_text(GRADE_TEST)
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "grade tests")
+    right = GRADE_NEAR.replace("    return", '    if accuracy < 0:\n        raise ValueError("accuracy")\n    return')
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            text(f"beatscore/grades.py\n```python\n{GRADE_NEAR}```\n"),
+            text(f"beatscore/grades.py\n```python\n{right}```"),
+        ],
+        acceptance_tests=("tests/test_grades.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert [m["role"] for m in llm.requests[1]["messages"]] == ["system", "user"]  # a fresh try, not a repair
+    told = hint(llm, 1)
+    # its tests: the bead's three, and those of the rig that passed before it (none may break)
+    tally = re.search(r"passed (\d+) of its (\d+) tests\. It was:\n", told)
+    assert tally and int(tally[1]) == int(tally[2]) - 1, told
+    assert f"It was:\nbeatscore/grades.py\n```python\n{GRADE_NEAR}```\n" in told, told
+    assert "The test it failed:" in told and "test_a_negative_accuracy_is_refused" in told
+    assert (kept / "beatscore" / "grades.py").read_text() == right

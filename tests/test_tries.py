@@ -253,3 +253,66 @@ def test_a_blind_try_that_does_worse_than_the_beads_own_code_sends_the_tries_bac
             assert tries.head == head
         else:
             assert messages[-1]["content"].startswith(blind[1]["content"]) and tries.body_left_out == "shout"
+
+
+def _near_miss(tries: Tries, root: Path, code: str, tally: tuple[int, int], broken: int = 0) -> None:
+    """An answer written to words.py and scored: ``tally`` is its tests passed and failed."""
+    (root / "words.py").write_text(code)
+    tries.written.add("words.py")
+    counts = {"passed": tally[0], "failed": tally[1]}
+    failure = "_____ test_empty _____\nE   Failed: DID NOT RAISE <class 'ValueError'>"
+    tries.scored(score_of(counts, broken), failure, "", (), tally)
+    tries.end("the tests fail")
+
+
+def test_a_fresh_try_after_a_near_miss_is_shown_the_definitions_it_changed_and_the_one_test_it_failed(tmp_path):
+    """Asked the first prompt again with only the failure, the 1.5B wrote `slugify` anew and
+    lost what its 5-of-6 answer got right (0 of 12 answers passed); shown that answer's code,
+    6 of 12 passed."""
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: loud words"}]
+    tries = Tries(root, head, start=score_of({"failed": 6}, 0))
+    near = MODULE.replace("def keep(word):\n    return word\n", 'def keep(word):\n    return word.upper() or "-"\n')
+    _near_miss(tries, root, "import re\n" + near, (5, 1))
+    messages, _, told = tries.begin_again("")
+    assert "An earlier answer to this bead passed 5 of its 6 tests. It was:\nwords.py\n```python\n" in told, told
+    shown = told.split("```python\n", 1)[1].split("```", 1)[0]
+    assert shown == 'import re\n\n\ndef keep(word):\n    return word.upper() or "-"\n'  # not shout, kept as it was
+    assert "The test it failed:\n```text\n" in told and "DID NOT RAISE" in told
+    assert told.endswith("keep what that answer got right, and handle that case too.\n")
+    assert messages[-1]["content"] == head[1]["content"] + told  # in the first prompt, not a reply of its own
+    assert (root / "words.py").read_text() == MODULE  # the fresh try starts from the files as the bead found them
+
+
+def test_a_new_file_of_a_near_miss_is_shown_whole_without_its_long_docstrings(tmp_path):
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: slugs"}]
+    tries = Tries(root, head, start=score_of({"errors": 1}, 0))
+    slug = 'import re\n\n\ndef slugify(text):\n    """Slugs.\n\n    A long docstring.\n    """\n    return re.sub("x", "-", text)\n'
+    (root / "slug.py").write_text(slug)
+    tries.written.add("slug.py")
+    tries.scored(score_of({"passed": 5, "failed": 1}, 0), "E   Failed: DID NOT RAISE", "", (), (5, 1))
+    tries.end("the tests fail")
+    _, _, told = tries.begin_again("")
+    assert 'slug.py\n```python\nimport re\n\n\ndef slugify(text):\n    return re.sub("x", "-", text)\n```\n' in told
+    assert not (root / "slug.py").exists()
+
+
+def test_only_a_near_miss_is_shown_not_an_answer_that_failed_two_tests_broke_one_or_did_no_better(tmp_path):
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: loud words"}]
+    changed = MODULE.replace("def keep(word):\n    return word\n", "def keep(word):\n    return word.upper()\n")
+    cases = (
+        (score_of({"failed": 6}, 0), (4, 2), 0),  # two tests failed: the fresh try writes anew
+        (score_of({"failed": 6}, 0), (5, 1), 1),  # it broke a test that passed before the bead
+        (score_of({"passed": 5, "failed": 1}, 0), (5, 1), 0),  # no better than the bead's own code
+    )
+    for start, tally, broken in cases:
+        tries = Tries(root, list(head), start=start)
+        tries.began("E   Failed: DID NOT RAISE")
+        _near_miss(tries, root, changed, tally, broken)
+        _, _, told = tries.begin_again("")
+        assert "It was:" not in told and "The failure to fix" in told, (tally, broken, told)
+    tries = Tries(root, list(head), start=score_of({"failed": 6}, 0))
+    _near_miss(tries, root, MODULE.replace('"""Words."""', '"""Other words."""'), (5, 1))  # no code changed
+    assert tries.near_miss() == ""

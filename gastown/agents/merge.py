@@ -44,7 +44,7 @@ class Merged:
     kept: tuple[str, ...]  # the module's top-level definitions the fragment did not touch
 
 
-def _defined(tree: ast.Module) -> dict[str, ast.stmt]:
+def defined(tree: ast.Module) -> dict[str, ast.stmt]:
     """Top-level functions, classes and single-name assignments, by name."""
     names: dict[str, ast.stmt] = {}
     for node in tree.body:
@@ -133,7 +133,7 @@ def is_fragment(old: str, new: str) -> bool:
     wanted, given = _definitions(before), _definitions(after)
     if not given:
         return False
-    existing = _defined(before)
+    existing = defined(before)
     given -= {
         n.name
         for n in after.body
@@ -183,7 +183,7 @@ def merge(old: str, new: str) -> Merged:
     """``old`` with every definition of the fragment ``new`` replaced or added (see the module doc)."""
     before, after = ast.parse(old), ast.parse(new)
     lines, parts = old.splitlines(), new.splitlines()
-    existing = _defined(before)
+    existing = defined(before)
     replacements: dict[int, list[str]] = {}  # first line of an old node -> its new lines
     spans: dict[int, int] = {}
     imports: list[str] = []
@@ -199,7 +199,7 @@ def merge(old: str, new: str) -> Merged:
             if not future and ast.unparse(node) not in have_imports and not _imports_itself(node, existing):
                 imports.extend(source_of(parts, node))  # __future__ must come first: left out
             continue
-        name = next((k for k, v in _defined(ast.Module(body=[node], type_ignores=[])).items()), None)
+        name = next((k for k, v in defined(ast.Module(body=[node], type_ignores=[])).items()), None)
         if name is None:
             continue  # a bare expression or a docstring of the fragment: not the module's
         if _unchanged(node, existing.get(name)) or (

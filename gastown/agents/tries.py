@@ -17,16 +17,18 @@ files any of them wrote (by their test run's score) are what the bead ends with.
 
 A fresh try is never a repair of an earlier answer in a conversation. Shown its best answer
 as its own reply and told what that answer still fails, the 1.5B changed nothing that
-mattered in 52 such repairs over ten eval runs (docs/eval.md, stop 34): it sent the
-code back, or the same code with another failure, even a near miss of 26 tests in 27 with
-one raise missing. A new answer to the first prompt costs less (the server holds that
-prompt) and is often different. What the check named as still missing or still to change
-in the best answer (a file or a name the tests import, a placeholder left to fill, a
-function the bead asks to change that no change touched: see DoneCheck.still_missing) is
-told to the fresh try beside its failure. An answer that sent the code back as it was (a
-bug fix that fixed nothing: the same code, its docstring dropped) is told so, and asked to
-name the line at fault before the code: the same prompt again would get the same reply,
-even sampled hot.
+mattered in 52 such repairs over ten eval runs (docs/eval.md, stop 34): it sent the code
+back, or the same code with another failure, even a near miss of 26 tests in 27 with one
+raise missing. A new answer to the first prompt costs less (the server holds that prompt)
+and is often different. But a new answer loses what a near miss got right: when the best
+answer so far failed one test only, the fresh try's note shows its code, in the first prompt
+and not as the model's own reply, with the test it failed (``near_miss``). What the check
+named as still missing or still to change in the best answer (a file or a name the tests
+import, a placeholder left to fill, a function the bead asks to change that no change
+touched: see DoneCheck.still_missing) is told to the fresh try beside its failure. An answer
+that sent the code back as it was (a bug fix that fixed nothing: the same code, its
+docstring dropped) is told so, and asked to name the line at fault before the code: the same
+prompt again would get the same reply, even sampled hot.
 
 A bug fix's tries from the third on (``BLIND_FROM``) start from its first prompt with the
 body of the function the bead names left out (briefing.Blind, excerpt.without_body): the
@@ -50,13 +52,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import prompts, testoutput
+from gastown.agents import excerpt, prompts, testoutput
 from gastown.town.riggit import RigGit
 
 BLIND_FROM = 3  # a bug fix's tries from this one on start with its function's body left out
 CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
 FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot (Qwen's suggestion for its coders)
 HINT_CHARS = 800  # of the best run's failure, shown to a try that starts over
+NEAR_MISS_CHARS = 4000  # at most this much of a near miss's code is shown to a try that starts over
 
 Score = tuple[bool, int, bool, int]  # (anything passed, -tests broken, any test ran, passing - failing)
 
@@ -101,18 +104,27 @@ class Tries:
     body_left_out: str = ""  # that function's name, while the tries start from the blind head
     sighted: list[dict[str, Any]] = field(default_factory=list)  # the first prompt, while they do
     best_this_try: Score | None = None  # the best run of this try (best_of_try counts guided changes only)
+    best_tally: tuple[int, int] = (0, 0)  # the best run's tests passed and failed
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
             self.best = (self.start, {})  # no try may end the bead worse off than it began
 
-    def scored(self, score: Score, failing: str = "", missing: str = "", others: Sequence[str] = ()) -> None:
+    def scored(
+        self,
+        score: Score,
+        failing: str = "",
+        missing: str = "",
+        others: Sequence[str] = (),
+        tally: tuple[int, int] = (0, 0),
+    ) -> None:
         """A test run of the files as they stand; the best so far keeps its files, its first
-        failure (``failing``), its other failing tests (``others``, a line each) and what it
-        still lacks (``missing``)."""
+        failure (``failing``), its other failing tests (``others``, a line each), what it
+        still lacks (``missing``) and its ``tally`` (tests passed, tests failed)."""
         if self.best is None or score > self.best[0]:
             self.best = (score, {path: _read_bytes(self.root / path) for path in self.written})
             self.best_failing, self.best_missing, self.best_others = failing, missing, tuple(others)
+            self.best_tally = tally
         self.score = score
         self.best_this_try = score if self.best_this_try is None else max(score, self.best_this_try)
 
@@ -179,6 +191,7 @@ class Tries:
         worse = self.start is not None and ran is not None and ran[0] and ran < self.start
         self.changes, self.best_of_try, self.best_this_try, self.score, self.echoes = 0, None, None, None, 0
         sent_back, self.sent_back = self.sent_back, ()
+        near = self.near_miss()
         self.put_back({})
         # the best run's failure, not the last's: the last answer's may be a case the bead's own
         # files got right (a bug fix answered with new bugs); but an answer that sent the bead's
@@ -197,7 +210,10 @@ class Tries:
             self.sighted = self.head
             self.head, self.body_left_out = self.blind
             self.blind = None
-        hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others, self.body_left_out)
+        if near:
+            hint, asks_first = _near_miss_hint(near, self.best_tally, self.best_failing, self.best_missing), False
+        else:
+            hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others, self.body_left_out)
         hint += told
         # the note goes before the reply's opening, which stays last (see opening.py) — unless it
         # asks for a sentence before the code: a reply begun with the code cannot hold one (begun
@@ -213,6 +229,29 @@ class Tries:
         else:
             content += hint
         return [*self.head[:-1], {**self.head[-1], "content": content}], why, hint
+
+    def near_miss(self) -> str:
+        """The best answer so far as the fresh try is to see it, when it is a near miss: it
+        failed one test, broke none, and did better than the files as the bead found them.
+        Each file it changed, its path on a line and its code in a block (of a module the
+        bead found, only the definitions it changed); "" for any other best, or one longer
+        than ``NEAR_MISS_CHARS``."""
+        if self.best is None or self.best_tally[1] != 1 or not self.best_failing:
+            return ""
+        score, files = self.best
+        if not score[0] or score[1] < 0 or (self.start is not None and score <= self.start):
+            return ""
+        repo = RigGit(self.root)
+        shown = ""
+        for path, data in sorted(files.items()):
+            old = repo.read_at("HEAD", path)
+            if data is None or same_code(path, _encoded(old), data):
+                continue
+            text = data.decode(errors="replace")
+            code = excerpt.changed(old, text) if path.endswith(".py") else text
+            if code:
+                shown += f"{path}\n{prompts.fence(path)}\n{code.strip()}\n```\n"
+        return shown if len(shown) <= NEAR_MISS_CHARS else ""
 
     def keep_best(self) -> Score | None:
         """At the end, without a passing run: the best files back when the last run was worse
@@ -255,7 +294,7 @@ def _fresh_hint(
     hint += f". The failure to fix:\n```text\n{gist.strip()}\n```\n" if gist else ".\n"
     if others:
         hint += "It failed these tests too:\n" + "".join(f"- {line}\n" for line in others)
-    named = [line.split(". ", 1)[0].rstrip(".") + "." for line in missing.strip().splitlines() if line.strip()]
+    named = _first_sentences(missing)
     if named:
         hint += "What the best answer so far left undone:\n" + "".join(f"- {line}\n" for line in named)
     if left_out:
@@ -278,6 +317,29 @@ def _fresh_hint(
         hint + "The files above are as the bead found them. Write the code again, so that it handles that case.\n",
         False,
     )
+
+
+def _near_miss_hint(code: str, tally: tuple[int, int], failing: str, missing: str) -> str:
+    """The note for a try that starts over after a near miss (``Tries.near_miss``): the
+    answer's ``code``, the one test it failed and what the check named as still undone.
+    Asked the first prompt again with only the failure, the 1.5B wrote new code that lost
+    what the near miss got right (S1's `slugify`: 0 of 12 answers passed, most 1 or 2 of 6
+    tests); shown the near miss's code, 6 of 12 passed and 5 more kept 5 of 6."""
+    passed, failed = tally
+    hint = f"\n## An earlier try\nAn earlier answer to this bead passed {passed} of its {passed + failed} tests. "
+    hint += f"It was:\n{code}"
+    gist = testoutput.gist(failing, HINT_CHARS).strip()
+    hint += f"The test it failed:\n```text\n{gist}\n```\n"
+    named = _first_sentences(missing)
+    if named:
+        hint += "What it left undone:\n" + "".join(f"- {line}\n" for line in named)
+    return hint + "Write the code again: keep what that answer got right, and handle that case too.\n"
+
+
+def _first_sentences(missing: str) -> list[str]:
+    """The first sentence of each of the check's lines of what is still missing (what they
+    go on to ask for, "reply with only `summary`", was for a change on top of that answer)."""
+    return [line.split(". ", 1)[0].rstrip(".") + "." for line in missing.strip().splitlines() if line.strip()]
 
 
 _IMPORT_FAILURE_RE = re.compile(r"\b(?:ImportError|ModuleNotFoundError)\b|ERROR collecting")

@@ -427,8 +427,13 @@ for line in open(sys.argv[1]):
     event = json.loads(line)
     if event["kind"] == "tool":
         print(f"{event['name']}({', '.join(f'{k}=...' for k in event['arguments'])}) -> {'ok' if event['ok'] else event['result'][:90]}")
-    elif event["kind"] in ("tests", "finish", "unavailable"):
-        print(event["kind"], {k: v for k, v in event.items() if k not in ("t", "kind")})
+    elif event["kind"] == "tests":
+        counts = ", ".join(f"{n} {k}" for k, n in event["counts"].items() if n)
+        print(f"tests ran: {counts or 'none'}{' (timed out)' if event['timed_out'] else ''}")
+    elif event["kind"] == "finish":
+        print(f"finish {'accepted' if event['accepted'] else 'refused'}: {event['summary']}")
+    elif event["kind"] == "unavailable":
+        print(f"model unavailable: {event['reason']}")
 PY
 fi
 echo "    code on the rig's bead branch:"

@@ -55,6 +55,34 @@ def test_claim_with_nothing_ready_exits_3_with_one_line(town):
     assert len(result.err.strip().splitlines()) == 1
 
 
+def test_a_claim_for_a_role_no_bead_has_names_the_roles_beads_have(town):
+    town.add("for a polecat")
+    typo = town.gt_process("claim", "--role", "polecats", "--agent", "a")
+    assert_clean_error(typo, errors.EXIT_NOTHING_READY, "no bead has that role; roles of beads here: polecat")
+    town.queue().claim("polecat", "a", lease=60)
+    busy = town.gt_process("claim", "--role", "polecat", "--agent", "b")  # a known role with nothing ready
+    assert_clean_error(busy, errors.EXIT_NOTHING_READY, "nothing is ready for role polecat")
+    assert "no bead has" not in busy.err
+
+
+def test_retry_reopens_a_failed_bead_and_a_done_one_only_when_asked(town):
+    failed, done = town.add("failed once"), town.add("merged")
+    queue = town.queue()
+    queue.claim("polecat", "p", lease=60, bead_id=failed)
+    queue.fail(failed, "p", "tests failed")
+    queue.claim("polecat", "p", lease=60, bead_id=done)
+    queue.complete(done, "p")
+    assert town.gt("retry", failed).out.strip() == f"{failed} open again"
+    shown = town.gt("bead", "show", failed).out
+    assert "  last try  tests failed\n" in shown and "closed" not in shown  # how it ended, not that it is closed
+    tip = town.tip()
+    refused = town.gt_process("retry", done)
+    assert_clean_error(refused, errors.EXIT_REFUSED, f"bead {done} is done", "--done")
+    assert town.tip() == tip and town.gt("bead", "show", done, "--json").json()["status"] == "done"
+    assert town.gt("retry", done, "--done").out.strip() == f"{done} open again"
+    assert town.gt("bead", "show", done, "--json").json()["status"] == "open"
+
+
 def test_user_mistakes_get_clear_errors_and_change_nothing(town, tmp_path):
     bead_id = town.add("exists")
     tip = town.tip()
@@ -217,3 +245,16 @@ def test_a_bad_acceptance_test_path_is_refused_with_what_to_write_not_a_regex(to
         "names no test after '::'",
     )
     assert town.tip() == tip  # nothing was added
+
+
+def test_init_makes_the_town_the_town_option_names_and_not_the_one_gt_town_names(tmp_path):
+    named, here, elsewhere = tmp_path / "named", tmp_path / "here", tmp_path / "elsewhere"
+    for repo in (named, here, elsewhere):
+        git(tmp_path, "init", "--quiet", str(repo))
+    made = gt_process("--town", str(named), "init", "--no-hooks", cwd=tmp_path)
+    assert made.code == 0, made.err
+    assert git(named, "branch", "--list", "tasks").strip() == "tasks"
+    env_only = gt_process("init", "--no-hooks", cwd=here, env={"GT_TOWN": str(elsewhere)})
+    assert env_only.code == 0, env_only.err
+    assert git(here, "branch", "--list", "tasks").strip() == "tasks"  # $GT_TOWN names the town to use, not to make
+    assert git(elsewhere, "branch", "--list", "tasks").strip() == ""

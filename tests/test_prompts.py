@@ -389,6 +389,17 @@ def test_an_excerpts_header_is_prose_above_its_code_block_and_a_copy_of_the_bloc
     assert "```python" not in text.split("## words.py\n", 1)[1]  # no empty code block to copy
 
 
+def test_an_outlines_header_is_prose_above_its_code_block():
+    from gastown.agents.focus import outline
+
+    shown = outline(WORDS, {"whisper"}, "words.py")
+    assert shown.startswith("# An outline (")
+    text = bead_text({"id": "b-1", "title": "Fix words.whisper"}, ["tests/**"], "", [], [("words.py", shown)])
+    above, code = text.split("## words.py\n", 1)[1].split("```python\n", 1)
+    assert above.startswith("An outline (") and "A definition sent back with only `...`" in above
+    assert code.startswith('"""Words."""') and "# An outline" not in code
+
+
 def test_a_bug_fix_knows_where_its_code_begins_and_new_code_or_a_stub_is_no_fix(tmp_path):
     """A bug fix (its tests ran and failed on what the code does) keeps its file and the def
     lines of the function the bead names: the start of the code after a reply that only

@@ -326,6 +326,9 @@ def gathered(source: str, about: set[str], path: str) -> str:
 LEFT_OUT = "left out"
 _CUT_RE = re.compile(r"\s*# \S+: \d+ lines; \d+ other statements " + LEFT_OUT)
 _EXCERPT_RE = re.compile(r"\s*# .+? has \d+ lines\. Shown: ")  # an excerpt's first line (``excerpt``)
+OUTLINE = "An outline ("  # how an outline's one-line header begins (focus.outline), after "# "
+TESTS_ONLY = "Only the tests of this bead ("  # and an outline of a test file's
+_ONE_LINE_HEADER_RE = re.compile(rf"# (?:{re.escape(OUTLINE)}|{re.escape(TESTS_ONLY)})")
 
 
 def is_cut(content: str, old: str = "") -> bool:
@@ -359,10 +362,14 @@ def _defines(tree: ast.Module) -> bool:
 
 def split_header(text: str) -> tuple[list[str], str]:
     """An excerpt's header (its first comment lines: what it shows, what to send back, the
-    rest of the module listed) as lines of prose, and the code below it; no lines and
-    ``text`` for anything else. Shown inside the code block, the header was copied into
-    6 of the 1.5B's 32 replies to six toolz bugs (3,000 of its 7,400 tokens out, run T11),
-    some cut off by the reply's length before the function."""
+    rest of the module listed), or an outline's (focus.outline: one line), as lines of
+    prose, and the code below it; no lines and ``text`` for anything else. Shown inside the
+    code block, the excerpt's header was copied into 6 of the 1.5B's 32 replies to six toolz
+    bugs (3,000 of its 7,400 tokens out, run T11), some cut off by the reply's length before
+    the function."""
+    if _ONE_LINE_HEADER_RE.match(text) is not None:
+        head, _, code = text.partition("\n")
+        return [head.removeprefix("# ")], code
     if _EXCERPT_RE.match(text) is None:
         return [], text
     head, _, code = text.partition("\n\n")

@@ -25,7 +25,17 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from gastown.agents.docstrings import docstring
-from gastown.agents.excerpt import assigned, excerpt, first_doc_line, first_line, names_in, parse, read_hint
+from gastown.agents.excerpt import (
+    OUTLINE,
+    TESTS_ONLY,
+    assigned,
+    excerpt,
+    first_doc_line,
+    first_line,
+    names_in,
+    parse,
+    read_hint,
+)
 
 OUTLINE_LINES = 120  # a file longer than this is outlined when the bead is about some of it
 _PARAMS_RE = re.compile(r"\[.*\]$")
@@ -271,10 +281,10 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
     if not tables:
         left = ", ".join(f"{n} other {kind if n > 1 else kind[:-1]}" for kind, n in dropped.items() if n)
         shown = "\n".join(out).strip("\n")
-        head = f"# Only the tests of this bead ({shown.count(chr(10)) + 1} of {len(lines)} lines); not shown: {left}."
+        head = f"# {TESTS_ONLY}{shown.count(chr(10)) + 1} of {len(lines)} lines); not shown: {left}."
         return head + "\n" + shown + "\n"
     head = (
-        f"# An outline ({len(lines) - elided} of {len(lines)} lines shown): a body written `...` is left out "
+        f"# {OUTLINE}{len(lines) - elided} of {len(lines)} lines shown): a body written `...` is left out "
         f"here, not in the file; {where} with start_line and end_line to see one. A definition sent back "
         "with only `...` as its body stays as it is."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gastown.cli.common import bead_line, emit_json, json_option, now, open_queue, town_option
+from gastown.town.bead import DONE, FAILED
 
 
 @click.group()
@@ -136,8 +137,9 @@ def show(ctx: click.Context, bead_id: str, as_json: bool) -> None:
         click.echo(f"  labels    {', '.join(found.labels)}")
     for test in found.acceptance_tests:
         click.echo(f"  test      {test}")
-    if found.close_reason:
-        click.echo(f"  closed    {found.close_reason}")
+    if found.close_reason:  # a reopened bead keeps how its last attempt ended
+        label = "closed" if found.status in (DONE, FAILED) else "last try"
+        click.echo(f"  {label:<9} {found.close_reason}")
     click.echo(f"  file      {entry.path}")
     for title, text in (
         ("description", found.description),

@@ -192,12 +192,15 @@ def fail(
 @click.argument("bead_id")
 @click.option("--reason", help="Why it is retried.")
 @click.option("--agent")
+@click.option("--done", "reopen_done", is_flag=True, help="Reopen a done bead too (its merged work stays).")
 @town_option
 @json_option
 @click.pass_context
-def retry(ctx: click.Context, bead_id: str, reason: str | None, agent: str | None, as_json: bool) -> None:
-    """Reopen a failed (or done) bead."""
-    done = open_queue(ctx).retry(bead_id, agent, reason)
+def retry(
+    ctx: click.Context, bead_id: str, reason: str | None, agent: str | None, reopen_done: bool, as_json: bool
+) -> None:
+    """Reopen a failed bead for another attempt (a done one with --done)."""
+    done = open_queue(ctx).retry(bead_id, agent, reason, reopen_done)
     _report(done, as_json, "open again")
 
 

@@ -27,7 +27,9 @@ from gastown.town import founding
     help="Install gastown's git hooks in the repository.",
 )
 @json_option
+@click.pass_context
 def init(
+    ctx: click.Context,
     directory: str | None,
     remote_url: str | None,
     name: str | None,
@@ -37,8 +39,11 @@ def init(
 ) -> None:
     """Make (or adopt) DIRECTORY as a town: a `tasks` branch with town.toml, beads/, convoys/.
 
-    Never touches the working tree, the checked-out branch or the index.
+    DIRECTORY defaults to `gt --town DIR`'s, else the current directory (never $GT_TOWN's:
+    that names the town other commands use). Never touches the working tree, the
+    checked-out branch or the index.
     """
+    directory = directory or _town_option(ctx)
     town, what = founding.init(directory, remote_url, name, prefix)
     installed: list[str] = []
     server = None
@@ -75,3 +80,12 @@ def init(
         click.echo(f"server hooks installed in {server}")
     elif town.remote and remote_url:
         click.echo(f"on the server, check pushes with: gt hooks install --bare <path of {remote_url}>")
+
+
+def _town_option(ctx: click.Context) -> str | None:
+    """``gt --town DIR``'s DIR when given on the command line (not from $GT_TOWN)."""
+    parent = ctx.parent
+    if parent is None or parent.get_parameter_source("town") != click.core.ParameterSource.COMMANDLINE:
+        return None
+    town = parent.params.get("town")
+    return str(town) if town else None

@@ -16,7 +16,7 @@ from typing import Any
 from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
 from gastown.town import claims, dag, events, ids, schema
 from gastown.town import convoy as convoymod
-from gastown.town.bead import CLAIMED, OPEN, Bead, Dependency, new_bead
+from gastown.town.bead import CLAIMED, DONE, OPEN, Bead, Dependency, new_bead
 from gastown.town.beadtext import parse_assignments
 from gastown.town.index import INVALID, Entry
 from gastown.town.store import GitStore, Snapshot, Update
@@ -225,7 +225,7 @@ class Queue:
             else:
                 entry = snap.index.best_ready(role, now, frozenset(passed))
             if entry is None:
-                raise NothingReady(f"nothing is ready for role {role}")
+                raise NothingReady(f"nothing is ready for role {role}{_no_such_role(snap, role)}")
             try:
                 return snap.bead(entry.id)
             except InvalidBead:
@@ -322,14 +322,22 @@ class Queue:
         self.store.update(decide)
         return done[0]
 
-    def retry(self, bead_id: str, agent: str | None = None, reason: str | None = None) -> Bead:
-        """Reopen a failed (or done) bead for another attempt."""
+    def retry(
+        self, bead_id: str, agent: str | None = None, reason: str | None = None, reopen_done: bool = False
+    ) -> Bead:
+        """Reopen a failed bead for another attempt; a done one only with ``reopen_done``:
+        its work was merged, and another attempt starts over on top of it."""
         done: list[Bead] = []
 
         def decide(snap: Snapshot) -> Update:
             bead = snap.bead(bead_id)
             if bead.status in (OPEN, CLAIMED):
                 raise Refused(f"bead {bead_id} is {bead.status}; only failed or done beads reopen")
+            if bead.status == DONE and not reopen_done:
+                raise Refused(
+                    f"bead {bead_id} is done; its work stays where it was merged. "
+                    "To work on it again anyway, pass --done (gt retry ID --done)"
+                )
             new = bead.reopened(time.time())
             done[:] = [new]
             trailers = events.trailer_pairs([("Reason", reason), ("Attempts", new.attempts)])
@@ -494,3 +502,11 @@ def _convoy_additions(snap: Snapshot, beads: Sequence[Bead]) -> dict[str, bytes 
         grown = replace(current, beads=current.beads + tuple(members))
         files[convoymod.path_of(convoy_id)] = grown.to_json()
     return files
+
+
+def _no_such_role(snap: Snapshot, role: str) -> str:
+    """A note for a claim of a role no bead has (a typo, most often): the roles beads have."""
+    roles = sorted({entry.role for entry in snap.index})
+    if role in roles:
+        return ""
+    return f" (no bead has that role; roles of beads here: {', '.join(roles)})" if roles else " (there are no beads)"

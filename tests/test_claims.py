@@ -306,7 +306,7 @@ def test_a_proposal_whose_bead_is_no_longer_ready_is_void(shared):
     got = a.claim("polecat", "worker-a", lease=60, bead_id=blocker.id)
     a.complete(blocker.id, "worker-a", got.bead.generation)
     propose_only(a, child.id, "slow-claimer")  # decided while the child was ready ...
-    a.retry(blocker.id, reason="reopened")  # ... which it no longer is
+    a.retry(blocker.id, reason="reopened", reopen_done=True)  # ... which it no longer is
     claims.fold(b.store)
     assert b.show(child.id).status == "open" and proposals_on(remote) == []
     assert [bead for bead, _ in claim_events(remote)] == [blocker.id]

@@ -176,7 +176,7 @@ def test_illegal_transitions(town, person):
     )
     path.write_text(json.dumps(data))
     commit_all(person)
-    refused(town, person, "is done; reopen it (gt retry) before claiming")
+    refused(town, person, f"is done; reopen it (gt retry {data['id']} --done) before claiming")
 
 
 def test_history_must_stay_linear_and_append_only(town, person):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from gastown.errors import UsageError
 from gastown.town import dag, ids, schema, times, townfile
-from gastown.town.bead import CLAIMED, CLOSED, OPEN, Bead, semantic_problems
+from gastown.town.bead import CLAIMED, CLOSED, DONE, OPEN, Bead, semantic_problems
 from gastown.town.schema import load_bead
 from gastown.town.townfile import MAX_LEASE_SECONDS, Limits
 
@@ -129,7 +129,8 @@ def _new_claim_problems(old: Bead, new: Bead, now: float) -> list[str]:
     if new.generation != old.generation + 1:
         return [f"{name}: a claim raises $.generation by one ({old.generation} -> {old.generation + 1})"]
     if old.status in CLOSED:
-        return [f"{name}: is {old.status}; reopen it (gt retry) before claiming"]
+        done = " --done" if old.status == DONE else ""
+        return [f"{name}: is {old.status}; reopen it (gt retry {new.id}{done}) before claiming"]
     if old.status == CLAIMED and old.claim is not None:
         left = old.claim.expires() - now
         if left > 0:

@@ -72,6 +72,7 @@ def test_retry_reopens_a_failed_bead_and_a_done_one_only_when_asked(town):
     queue.fail(failed, "p", "tests failed")
     queue.claim("polecat", "p", lease=60, bead_id=done)
     queue.complete(done, "p")
+    assert "  failed    tests failed\n" in town.gt("bead", "show", failed).out
     assert town.gt("retry", failed).out.strip() == f"{failed} open again"
     shown = town.gt("bead", "show", failed).out
     assert "  last try  tests failed\n" in shown and "closed" not in shown  # how it ended, not that it is closed

@@ -138,7 +138,7 @@ def show(ctx: click.Context, bead_id: str, as_json: bool) -> None:
     for test in found.acceptance_tests:
         click.echo(f"  test      {test}")
     if found.close_reason:  # a reopened bead keeps how its last attempt ended
-        label = "closed" if found.status in (DONE, FAILED) else "last try"
+        label = {DONE: "closed", FAILED: "failed"}.get(found.status, "last try")
         click.echo(f"  {label:<9} {found.close_reason}")
     click.echo(f"  file      {entry.path}")
     for title, text in (

@@ -335,8 +335,8 @@ class Queue:
                 raise Refused(f"bead {bead_id} is {bead.status}; only failed or done beads reopen")
             if bead.status == DONE and not reopen_done:
                 raise Refused(
-                    f"bead {bead_id} is done; its work stays where it was merged. "
-                    "To work on it again anyway, pass --done (gt retry ID --done)"
+                    f"bead {bead_id} is done; gt retry reopens failed beads. To work on it again anyway "
+                    "(what it did stays: its branch, and main if it was merged), pass --done (gt retry ID --done)"
                 )
             new = bead.reopened(time.time())
             done[:] = [new]

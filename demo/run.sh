@@ -420,7 +420,7 @@ say "7. What the model did (its result, shown as it is)"
 gt $T bead show gt-c0mb0
 trace=$(gt $T bead show gt-c0mb0 --json | python3 -c 'import json,sys; print((json.load(sys.stdin).get("result") or {}).get("trace",""))')
 if [ -n "$trace" ] && [ -f "$trace" ]; then
-  echo "    trace: $trace ($(wc -l < "$trace") events); its tool calls:"
+  echo "    trace: $trace ($(wc -l < "$trace") events); its tool calls, test runs and finish:"
   python3 - "$trace" <<'PY' | indent
 import json, sys
 for line in open(sys.argv[1]):
@@ -431,7 +431,7 @@ for line in open(sys.argv[1]):
         counts = ", ".join(f"{n} {k}" for k, n in event["counts"].items() if n)
         print(f"tests ran: {counts or 'none'}{' (timed out)' if event['timed_out'] else ''}")
     elif event["kind"] == "finish":
-        print(f"finish {'accepted' if event['accepted'] else 'refused'}: {event['summary']}")
+        print(f"finish {'accepted' if event['accepted'] else 'refused'}: {event['summary'] or '(no summary)'}")
     elif event["kind"] == "unavailable":
         print(f"model unavailable: {event['reason']}")
 PY

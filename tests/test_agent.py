@@ -1041,7 +1041,7 @@ def test_a_reply_of_only_a_path_is_told_it_holds_no_code_and_sent_again_starts_a
     assert outcome.status == "done", outcome.reason
     assert tool_results(llm, 1)[-1].startswith("That names beatscore/combo.py but holds no code.")
     assert [m["role"] for m in llm.requests[2]["messages"]] == ["system", "user"]  # the second time: a fresh try
-    assert "Twice an earlier answer was exactly this" in hint(llm, 2) and "beatscore/combo.py" in hint(llm, 2)
+    assert "Twice a reply was exactly this" in hint(llm, 2) and "beatscore/combo.py" in hint(llm, 2)
     assert llm.requests[2]["temperature"] >= 0.7 and outcome.result["tries"] == 2
     assert outcome.result["loops"] == 1
 
@@ -1623,7 +1623,7 @@ def test_a_fresh_try_after_a_near_miss_starts_from_its_code_in_the_first_prompt(
     assert [m["role"] for m in llm.requests[1]["messages"]] == ["system", "user"]  # a fresh try, not a repair
     told = hint(llm, 1)
     # its tests: the bead's three, and those of the rig that passed before it (none may break)
-    tally = re.search(r"passed (\d+) of its (\d+) tests\. It was:\n", told)
+    tally = re.search(r"passed (\d+) of the (\d+) tests run\. It was:\n", told)
     assert tally and int(tally[1]) == int(tally[2]) - 1, told
     assert f"It was:\nbeatscore/grades.py\n```python\n{GRADE_NEAR}```\n" in told, told
     assert "The test it failed:" in told and "test_a_negative_accuracy_is_refused" in told

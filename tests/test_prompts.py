@@ -390,6 +390,7 @@ def test_an_excerpts_header_is_prose_above_its_code_block_and_a_copy_of_the_bloc
 
 
 def test_an_outlines_header_is_prose_above_its_code_block():
+    from gastown.agents.excerpt import split_header
     from gastown.agents.focus import outline
 
     shown = outline(WORDS, {"whisper"}, "words.py")
@@ -398,6 +399,11 @@ def test_an_outlines_header_is_prose_above_its_code_block():
     above, code = text.split("## words.py\n", 1)[1].split("```python\n", 1)
     assert above.startswith("An outline (") and "A definition sent back with only `...`" in above
     assert code.startswith('"""Words."""') and "# An outline" not in code
+    tests_only = "# Only the tests of this bead (3 of 9 lines); not shown: 2 other tests.\ndef test_a():\n    pass\n"
+    assert split_header(tests_only) == (
+        ["Only the tests of this bead (3 of 9 lines); not shown: 2 other tests."],
+        "def test_a():\n    pass\n",
+    )
 
 
 def test_a_bug_fix_knows_where_its_code_begins_and_new_code_or_a_stub_is_no_fix(tmp_path):

@@ -261,7 +261,7 @@ def _near_miss(tries: Tries, root: Path, code: str, tally: tuple[int, int], brok
     tries.written.add("words.py")
     counts = {"passed": tally[0], "failed": tally[1]}
     failure = "_____ test_empty _____\nE   Failed: DID NOT RAISE <class 'ValueError'>"
-    tries.scored(score_of(counts, broken), failure, "", (), tally)
+    tries.scored(score_of(counts, broken), failure, "", (), counts)
     tries.end("the tests fail")
 
 
@@ -275,7 +275,7 @@ def test_a_fresh_try_after_a_near_miss_is_shown_the_definitions_it_changed_and_t
     near = MODULE.replace("def keep(word):\n    return word\n", 'def keep(word):\n    return word.upper() or "-"\n')
     _near_miss(tries, root, "import re\n" + near, (5, 1))
     messages, _, told = tries.begin_again("")
-    assert "An earlier answer to this bead passed 5 of its 6 tests. It was:\nwords.py\n```python\n" in told, told
+    assert "An earlier answer to this bead passed 5 of the 6 tests run. It was:\nwords.py\n```python\n" in told, told
     shown = told.split("```python\n", 1)[1].split("```", 1)[0]
     assert shown == 'import re\n\n\ndef keep(word):\n    return word.upper() or "-"\n'  # not shout, kept as it was
     assert "The test it failed:\n```text\n" in told and "DID NOT RAISE" in told
@@ -291,7 +291,9 @@ def test_a_new_file_of_a_near_miss_is_shown_whole_without_its_long_docstrings(tm
     slug = 'import re\n\n\ndef slugify(text):\n    """Slugs.\n\n    A long docstring.\n    """\n    return re.sub("x", "-", text)\n'
     (root / "slug.py").write_text(slug)
     tries.written.add("slug.py")
-    tries.scored(score_of({"passed": 5, "failed": 1}, 0), "E   Failed: DID NOT RAISE", "", (), (5, 1))
+    tries.scored(
+        score_of({"passed": 5, "failed": 1}, 0), "E   Failed: DID NOT RAISE", "", (), {"passed": 5, "failed": 1}
+    )
     tries.end("the tests fail")
     _, _, told = tries.begin_again("")
     assert 'slug.py\n```python\nimport re\n\n\ndef slugify(text):\n    return re.sub("x", "-", text)\n```\n' in told
@@ -316,3 +318,54 @@ def test_only_a_near_miss_is_shown_not_an_answer_that_failed_two_tests_broke_one
     tries = Tries(root, list(head), start=score_of({"failed": 6}, 0))
     _near_miss(tries, root, MODULE.replace('"""Words."""', '"""Other words."""'), (5, 1))  # no code changed
     assert tries.near_miss() == ""
+
+
+def test_a_near_miss_sent_back_as_it_was_is_not_shown_again_and_one_that_errored_is_none(tmp_path):
+    """Shown again after a try that copied it back, the same note would get the same copy
+    (and a third identical change ends the bead as stuck)."""
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: loud words"}]
+    tries = Tries(root, head, start=score_of({"failed": 6}, 0))
+    near = MODULE.replace("def keep(word):\n    return word\n", "def keep(word):\n    return word.upper()\n")
+    _near_miss(tries, root, near, (5, 1))
+    _, _, told = tries.begin_again("")
+    assert "It was:" in told
+    _near_miss(tries, root, near, (5, 1))  # the near miss's try sends it back: no better, the best stays
+    _, _, told = tries.begin_again("")
+    assert "It was:" not in told and "The failure to fix" in told, told
+    errored = Tries(root, list(head), start=score_of({"failed": 6}, 0))
+    (root / "words.py").write_text(near)
+    errored.written.add("words.py")
+    counts = {"passed": 5, "failed": 0, "errors": 1}  # a test module that did not import: its tests never ran
+    errored.scored(score_of(counts, 0), "E   ImportError: no loud", "", (), counts)
+    assert errored.near_miss() == ""
+
+
+def test_a_near_miss_puts_off_a_bug_fixs_blind_tries(tmp_path):
+    """Its note shows the body the blind prompt leaves out: the two would contradict."""
+    root = words_rig(tmp_path)
+    head = [{"role": "system", "content": "You are a Polecat."}, {"role": "user", "content": "# Bead: fix shout\nbody"}]
+    blind = [head[0], {"role": "user", "content": "# Bead: fix shout\n...  # left out"}]
+    tries = Tries(root, list(head), start=score_of({"passed": 4, "failed": 2}, 0), blind=(blind, "shout"))
+    tries.began("E   AssertionError")
+    tries.scored(score_of({"passed": 3, "failed": 3}, 0), "E   AssertionError")
+    tries.end("the tests fail")
+    tries.begin_again("")
+    near = MODULE.replace("def shout(word):\n    return word\n", "def shout(word):\n    return word.upper()\n")
+    _near_miss(tries, root, near, (5, 1))
+    messages, _, told = tries.begin_again("")
+    assert tries.number == 3 and tries.body_left_out == "" and tries.head == head  # not blind yet
+    assert "It was:" in told and "left out above" not in told
+    assert messages[-1]["content"].startswith(head[1]["content"])
+
+
+def test_what_an_answer_changed_of_a_module_is_each_statement_it_added_or_changed():
+    from gastown.agents.changes import changed
+
+    old = 'import re\n\nA, B = 1, 2\n\n\ndef f(x):\n    """Doc."""\n    return x\n'
+    assert changed(old, old.replace('"""Doc."""', '"""Other doc."""')) is None  # docstrings aside
+    assert changed(old, "import os\n" + old) == "import os\n"  # an import alone is a change
+    assert changed(old, old.replace("A, B = 1, 2", "A, B = 1, 3")) == "A, B = 1, 3\n"
+    assert changed(old, old.replace("return x", "return -x")) == 'def f(x):\n    """Doc."""\n    return -x\n'
+    assert changed(None, "LIMIT = 3\n") == "LIMIT = 3\n"  # a new file without a function is shown too
+    assert changed(old, "def broken(:\n") is None

@@ -202,7 +202,7 @@ def test_the_same_unusable_reply_ends_the_bead_stuck_at_the_third(world):
         finish(start_watcher(town.path, "polecat", "p1", "--once"), 60)
         assert len(llm.requests) == 3
         told = llm.requests[-1]["messages"][-1]["content"]  # the third: a fresh try, told what repeated
-        assert "Twice an earlier answer was exactly this" in told and "never closed" in told
+        assert "Twice a reply was exactly this" in told and "never closed" in told
     shown = town.queue().show(bead_id)
     assert shown.status == "failed" and shown.close_reason.startswith("stuck: the same unusable tool call")
 

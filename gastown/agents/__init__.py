@@ -8,6 +8,7 @@ what the model is shown.
 ``calls``       one reply's tool calls, run and answered
 ``cgroups``     a control group per command: its processes and memory capped, all of it ended
 ``checks``      a bead's tests: its acceptance tests, and no regressions
+``changes``     what an answer changed of a module, as code (a near miss shown to a fresh try)
 ``commands``    commands a bead runs, jailed, timed and cut at their output limit
 ``crew``        the Crew: answers about a rig from its own files
 ``docstrings``  a function sent back without its docstring keeps its old one

@@ -173,7 +173,7 @@ class Calls:
         if note and self.state.done.tests_decide:
             shown = (reply or "").strip()[:REPEATED_CHARS] or "(an empty reply)"
             told = (
-                f"\nTwice an earlier answer was exactly this, and it did nothing:\n```text\n{shown}\n```\n"
+                f"\nTwice a reply was exactly this, and it did nothing:\n```text\n{shown}\n```\n"
                 "One more time ends the bead as stuck. Send the change itself.\n"
             )
             self.state.tries.end("the same unusable reply twice: a new answer, not the same again", told)

@@ -112,8 +112,7 @@ class DoneCheck:
         failing = [test for test, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
         self.missing = "" if self.passed else self.still_missing(failing)
         others = () if self.passed else testoutput.other_failures(found.shown)
-        tally = (found.counts.get("passed", 0), found.counts.get("failed", 0) + found.counts.get("errors", 0))
-        self.tries.scored(score_of(found.counts, len(broken)), self.failing, self.missing, others, tally)
+        self.tries.scored(score_of(found.counts, len(broken)), self.failing, self.missing, others, found.counts)
         return found, broken
 
     def timed_run(self) -> tuple[checks.TestRun, list[str]]:

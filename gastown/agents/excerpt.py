@@ -8,14 +8,12 @@ functions. Everything shown is as the file has it, so a reply that copies the ex
 changes nothing but what it rewrote (merge.py); the note is comments at the excerpt's top,
 shown as text above its code block (``split_header``, prompts.bead_text). Also the
 docstrings lifted out of the code a worker changes (``lift_docstrings``, for prompts.py),
-the small syntax helpers focus.py shares, and what an answer changed of a module
-(``changed``, for a fresh try shown a near miss: tries.py). Pure: text in, text out.
+and the small syntax helpers focus.py shares. Pure: text in, text out.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import inspect
 import re
 from collections.abc import Collection, Sequence
@@ -378,41 +376,3 @@ def split_header(text: str) -> tuple[list[str], str]:
         line = line.removeprefix("#")
         prose.append(f"- {line.strip()}" if line.startswith("   ") else line.strip())
     return prose, code
-
-
-def changed(old: str | None, new: str) -> str | None:
-    """What ``new`` changed of the module ``old``, as code: all of ``new`` when there was no
-    ``old`` (or it does not parse), else the imports ``old`` lacks and the top-level
-    definitions ``new`` adds or whose code differs from ``old``'s (docstrings aside), in
-    ``new``'s order; long docstrings lifted either way (``lift_docstrings``). None when
-    ``new`` does not parse or changes no definition."""
-    tree = parse(new)
-    if tree is None:
-        return None
-    before = parse(old) if old is not None else None
-    if before is None:
-        return lift_docstrings(new)[0] if _defines(tree) else None
-    had_imports = {ast.unparse(n) for n in before.body if isinstance(n, (ast.Import, ast.ImportFrom))}
-    had = merge.defined(before)
-    lines = new.split("\n")
-    imports: list[str] = []
-    parts: list[str] = []
-    for name, node in merge.defined(tree).items():
-        if name not in had or _code(had[name]) != _code(node):
-            parts.append("\n".join(docstrings.source_of(lines, node)))
-    if not parts:
-        return None
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and ast.unparse(node) not in had_imports:
-            imports.append("\n".join(docstrings.source_of(lines, node)))
-    shown = "\n".join(imports) + "\n\n\n" if imports else ""
-    return lift_docstrings(shown + "\n\n\n".join(parts) + "\n")[0]
-
-
-def _code(node: ast.stmt) -> str:
-    """A statement's code, its docstrings aside."""
-    node = copy.deepcopy(node)
-    for inner in ast.walk(node):
-        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and docstrings.docstring(inner):
-            inner.body = inner.body[1:] or [ast.Pass()]
-    return ast.dump(node)

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import excerpt, prompts, testoutput
+from gastown.agents import changes, prompts, testoutput
 from gastown.town.riggit import RigGit
 
 BLIND_FROM = 3  # a bug fix's tries from this one on start with its function's body left out
@@ -104,7 +104,9 @@ class Tries:
     body_left_out: str = ""  # that function's name, while the tries start from the blind head
     sighted: list[dict[str, Any]] = field(default_factory=list)  # the first prompt, while they do
     best_this_try: Score | None = None  # the best run of this try (best_of_try counts guided changes only)
-    best_tally: tuple[int, int] = (0, 0)  # the best run's tests passed and failed
+    best_counts: dict[str, int] = field(default_factory=dict)  # the best run's tests passed, failed, errors
+    best_try: int = 0  # the try that wrote the best files
+    spent_near: str = ""  # a near miss a try was shown and sent back as it was: not shown again
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -116,15 +118,15 @@ class Tries:
         failing: str = "",
         missing: str = "",
         others: Sequence[str] = (),
-        tally: tuple[int, int] = (0, 0),
+        counts: Mapping[str, int] | None = None,
     ) -> None:
         """A test run of the files as they stand; the best so far keeps its files, its first
         failure (``failing``), its other failing tests (``others``, a line each), what it
-        still lacks (``missing``) and its ``tally`` (tests passed, tests failed)."""
+        still lacks (``missing``) and its ``counts`` (tests passed, failed, errors)."""
         if self.best is None or score > self.best[0]:
             self.best = (score, {path: _read_bytes(self.root / path) for path in self.written})
             self.best_failing, self.best_missing, self.best_others = failing, missing, tuple(others)
-            self.best_tally = tally
+            self.best_counts, self.best_try = dict(counts or {}), self.number
         self.score = score
         self.best_this_try = score if self.best_this_try is None else max(score, self.best_this_try)
 
@@ -192,6 +194,9 @@ class Tries:
         self.changes, self.best_of_try, self.best_this_try, self.score, self.echoes = 0, None, None, None, 0
         sent_back, self.sent_back = self.sent_back, ()
         near = self.near_miss()
+        if near and self.best_try < self.number - 1 and self._holds_best():  # a later try sent it back: it would again
+            self.spent_near = near
+        near = "" if near == self.spent_near else near
         self.put_back({})
         # the best run's failure, not the last's: the last answer's may be a case the bead's own
         # files got right (a bug fix answered with new bugs); but an answer that sent the bead's
@@ -204,14 +209,14 @@ class Tries:
         others = self.found_others if own else self.best_others if self.best_failing else ()
         if self.body_left_out and self.sighted and worse:  # rewritten blind, it lost what the body did
             self.head, self.body_left_out, self.sighted = self.sighted, "", []
-        elif self.blind is not None and self.number >= BLIND_FROM:
+        elif self.blind is not None and self.number >= BLIND_FROM and not near:  # a near miss's body first
             # for good, or until a blind try does worse than the bead's code: the server holds one
             # prompt, and going back and forth would read each again
             self.sighted = self.head
             self.head, self.body_left_out = self.blind
             self.blind = None
         if near:
-            hint, asks_first = _near_miss_hint(near, self.best_tally, self.best_failing, self.best_missing), False
+            hint, asks_first = _near_miss_hint(near, self.best_counts, self.best_failing, self.best_missing), False
         else:
             hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others, self.body_left_out)
         hint += told
@@ -231,27 +236,41 @@ class Tries:
         return [*self.head[:-1], {**self.head[-1], "content": content}], why, hint
 
     def near_miss(self) -> str:
-        """The best answer so far as the fresh try is to see it, when it is a near miss: it
-        failed one test, broke none, and did better than the files as the bead found them.
-        Each file it changed, its path on a line and its code in a block (of a module the
-        bead found, only the definitions it changed); "" for any other best, or one longer
-        than ``NEAR_MISS_CHARS``."""
-        if self.best is None or self.best_tally[1] != 1 or not self.best_failing:
+        """The best answer so far as the fresh try is to see it, when it is a near miss: one
+        test failed and none errored, none broke, and it did better than the files as the
+        bead found them (the best always does: see ``scored``). Each Python file it changed,
+        its path on a line and its code in a block (of a module the bead found, only what it
+        added or changed: changes.changed), and the files it deleted; "" for any other best,
+        or when that does not fit in ``NEAR_MISS_CHARS``. Other files are left out: the
+        code is what the next answer is to keep."""
+        counts = self.best_counts
+        if self.best is None or counts.get("failed") != 1 or counts.get("errors") or not self.best_failing:
             return ""
         score, files = self.best
-        if not score[0] or score[1] < 0 or (self.start is not None and score <= self.start):
+        if not score[0] or score[1] < 0:
             return ""
         repo = RigGit(self.root)
         shown = ""
         for path, data in sorted(files.items()):
             old = repo.read_at("HEAD", path)
-            if data is None or same_code(path, _encoded(old), data):
+            if not path.endswith(".py") or same_code(path, _encoded(old), data):
                 continue
-            text = data.decode(errors="replace")
-            code = excerpt.changed(old, text) if path.endswith(".py") else text
+            if data is None:
+                shown += f"It deleted {path}.\n"
+                continue
+            try:
+                code = changes.changed(old, data.decode())
+            except UnicodeDecodeError:
+                continue
             if code:
                 shown += f"{path}\n{prompts.fence(path)}\n{code.strip()}\n```\n"
         return shown if len(shown) <= NEAR_MISS_CHARS else ""
+
+    def _holds_best(self) -> bool:
+        """Whether the files as they stand hold the best answer's code (a try that sent it back)."""
+        if self.best is None or not self.best[1]:
+            return False
+        return all(same_code(path, data, _read_bytes(self.root / path)) for path, data in self.best[1].items())
 
     def keep_best(self) -> Score | None:
         """At the end, without a passing run: the best files back when the last run was worse
@@ -319,14 +338,15 @@ def _fresh_hint(
     )
 
 
-def _near_miss_hint(code: str, tally: tuple[int, int], failing: str, missing: str) -> str:
+def _near_miss_hint(code: str, counts: Mapping[str, int], failing: str, missing: str) -> str:
     """The note for a try that starts over after a near miss (``Tries.near_miss``): the
-    answer's ``code``, the one test it failed and what the check named as still undone.
+    answer's ``code``, the one test it failed (of the tests run: the bead's, and the rig's
+    that passed before it) and what the check named as still undone.
     Asked the first prompt again with only the failure, the 1.5B wrote new code that lost
     what the near miss got right (S1's `slugify`: 0 of 12 answers passed, most 1 or 2 of 6
     tests); shown the near miss's code, 6 of 12 passed and 5 more kept 5 of 6."""
-    passed, failed = tally
-    hint = f"\n## An earlier try\nAn earlier answer to this bead passed {passed} of its {passed + failed} tests. "
+    passed = counts.get("passed", 0)
+    hint = f"\n## An earlier try\nAn earlier answer to this bead passed {passed} of the {passed + 1} tests run. "
     hint += f"It was:\n{code}"
     gist = testoutput.gist(failing, HINT_CHARS).strip()
     hint += f"The test it failed:\n```text\n{gist}\n```\n"
@@ -363,20 +383,9 @@ def same_code(path: str, old: bytes | None, new: bytes | None) -> bool:
 
 def _tree_of(data: bytes) -> str | None:
     try:
-        tree = ast.parse(data)
+        return changes.code_of(ast.parse(data))
     except (SyntaxError, ValueError):
         return None
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (
-            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
 
 
 def _encoded(text: str | None) -> bytes | None:

@@ -192,7 +192,7 @@ def fail(
 @click.argument("bead_id")
 @click.option("--reason", help="Why it is retried.")
 @click.option("--agent", help="Who reopens it (recorded in the event's trailers).")
-@click.option("--done", "reopen_done", is_flag=True, help="Reopen a done bead too (its merged work stays).")
+@click.option("--done", "reopen_done", is_flag=True, help="Reopen a done bead too (what it did stays).")
 @town_option
 @json_option
 @click.pass_context

@@ -326,7 +326,8 @@ class Queue:
         self, bead_id: str, agent: str | None = None, reason: str | None = None, reopen_done: bool = False
     ) -> Bead:
         """Reopen a failed bead for another attempt; a done one only with ``reopen_done``:
-        its work was merged, and another attempt starts over on top of it."""
+        what it did stays (its branch, and main if it was merged), and another attempt
+        starts on top of it."""
         done: list[Bead] = []
 
         def decide(snap: Snapshot) -> Update:
@@ -336,7 +337,8 @@ class Queue:
             if bead.status == DONE and not reopen_done:
                 raise Refused(
                     f"bead {bead_id} is done; gt retry reopens failed beads. To work on it again anyway "
-                    "(what it did stays: its branch, and main if it was merged), pass --done (gt retry ID --done)"
+                    "(what it did stays: its branch, and main if it was merged), pass --done "
+                    f"(gt retry {bead_id} --done)"
                 )
             new = bead.reopened(time.time())
             done[:] = [new]

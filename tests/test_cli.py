@@ -93,6 +93,7 @@ def test_user_mistakes_get_clear_errors_and_change_nothing(town, tmp_path):
         "gt-nope1 does not exist",
     )
     assert_clean_error(town.gt_process("bead", "add", "--title", "x", "--dep", "not an id"), 2, "is not a bead id")
+    assert_clean_error(town.gt_process("bead", "add", "--title", " "), 2, "new bead: $.title: is empty", "--title")
     assert_clean_error(
         town.gt_process("bead", "edit", bead_id, "--set", "status=done"),
         2,

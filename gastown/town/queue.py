@@ -88,6 +88,8 @@ class Queue:
             prefix = snap.config().prefix
             fresh: set[str] = set()
             for spec in specs:
+                if not spec.title.strip():  # before an id is made: the error would name one never added
+                    raise InvalidBead(["new bead: $.title: is empty"], "give it a title: gt bead add --title '…'")
                 bead_id = ids.new_id(prefix, f"{spec.title}\0{now}", lambda c: snap.has(c) or c in fresh)
                 fresh.add(bead_id)
                 bead = new_bead(

@@ -31,8 +31,9 @@ def changed(old: str | None, new: str) -> str | None:
     names = {id(node): name for name, node in merge.defined(tree).items()}
     lines = new.split("\n")
     parts: list[str] = []
+    module_doc = docstrings.docstring(tree)
     for node in tree.body:
-        if node is docstrings.docstring(tree):
+        if node is module_doc:
             continue
         name = names.get(id(node))
         fresh = had.get(name) != code_of(node) if name is not None else code_of(node) not in had_code

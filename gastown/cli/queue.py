@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from gastown.cli.common import Seconds, bead_line, emit_json, json_option, now, open_queue, town_option
+from gastown.errors import NothingReady
 from gastown.town.townfile import MAX_LEASE_SECONDS
 
 
@@ -58,7 +59,15 @@ def claim(
     as_json: bool,
 ) -> None:
     """Claim the best ready bead for ROLE; exit 3 when nothing is ready."""
-    got = open_queue(ctx).claim(role, agent or _default_agent(role), lease, bead_id)
+    queue = open_queue(ctx)
+    try:
+        got = queue.claim(role, agent or _default_agent(role), lease, bead_id)
+    except NothingReady as error:
+        roles = queue.roles()  # only here, where it is read: a watcher's idle polls skip it
+        if bead_id is None and role not in roles:  # a typo, most often
+            known = f"roles of beads here: {', '.join(roles)}" if roles else "there are no beads"
+            raise NothingReady(f"{error.message} (no bead has that role; {known})", error.hint) from None
+        raise
     if as_json:
         data = got.bead.to_dict()
         data["recovery"] = got.recovery

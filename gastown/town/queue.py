@@ -227,11 +227,15 @@ class Queue:
             else:
                 entry = snap.index.best_ready(role, now, frozenset(passed))
             if entry is None:
-                raise NothingReady(f"nothing is ready for role {role}{_no_such_role(snap, role)}")
+                raise NothingReady(f"nothing is ready for role {role}")
             try:
                 return snap.bead(entry.id)
             except InvalidBead:
                 passed.add(entry.id)  # a bead pushed past the hooks must not stall the queue
+
+    def roles(self) -> list[str]:
+        """The roles the town's beads have, sorted."""
+        return sorted({entry.role for entry in self.store.snapshot().index})
 
     def renew(self, bead_id: str, agent: str, generation: int | None = None, lease: float | None = None) -> Bead:
         """Push the lease out; refused unless ``agent`` still holds this generation."""
@@ -506,11 +510,3 @@ def _convoy_additions(snap: Snapshot, beads: Sequence[Bead]) -> dict[str, bytes 
         grown = replace(current, beads=current.beads + tuple(members))
         files[convoymod.path_of(convoy_id)] = grown.to_json()
     return files
-
-
-def _no_such_role(snap: Snapshot, role: str) -> str:
-    """A note for a claim of a role no bead has (a typo, most often): the roles beads have."""
-    roles = sorted({entry.role for entry in snap.index})
-    if role in roles:
-        return ""
-    return f" (no bead has that role; roles of beads here: {', '.join(roles)})" if roles else " (there are no beads)"

@@ -211,31 +211,40 @@ def test_a_reply_that_copies_the_beads_test_back_is_stopped_there_and_told_so(tm
     assert "beatscore/combo.py" in first_prompt(llm) and "(a test: read it, never change it)" in first_prompt(llm)
 
 
-@pytest.mark.parametrize(
-    "content, name",
-    [
-        (
-            "def multiplier(streak: int) -> int:\n    return _step(streak)\n\n\n"
-            "def _step(streak: int) -> int:\n    # the thresholds go here\n    pass\n",
-            "_step",
-        ),
-        # the 1.5B answered a new function with its docstring and "# Your code here": nothing in the
-        # module calls it, the tests do
-        ('def multiplier(streak: int) -> int:\n    """The combo multiplier."""\n    # Your code here\n', "multiplier"),
-    ],
-    ids=["a-helper-the-module-calls", "the-function-the-tests-import"],
-)
-def test_a_function_left_as_a_placeholder_is_named_and_the_try_goes_on(tmp_path, rig_path, content, name):
+def test_a_helper_left_as_a_placeholder_is_named_and_the_try_goes_on(tmp_path, rig_path):
+    helper = (
+        "def multiplier(streak: int) -> int:\n    return _step(streak)\n\n\n"
+        "def _step(streak: int) -> int:\n    # the thresholds go here\n    pass\n"
+    )
     outcome, llm, _ = run_bead(
         tmp_path,
         rig_path,
-        [tool("write_file", path="beatscore/combo.py", content=content), write_combo()],
+        [tool("write_file", path="beatscore/combo.py", content=helper), write_combo()],
         acceptance_tests=("tests/test_combo.py",),
     )
     assert outcome.status == "done", outcome.reason
     told = tool_results(llm, 1)[-1]  # the same conversation: no fresh try
-    assert f"Still missing: `{name}` in beatscore/combo.py has no code yet" in told, told
+    assert "Still missing: `_step` in beatscore/combo.py has no code yet" in told, told
     assert [m["role"] for m in llm.requests[1]["messages"]][:3] == ["system", "user", "assistant"]
+
+
+def test_the_function_the_tests_import_left_as_a_placeholder_starts_a_fresh_try_told_so(tmp_path, rig_path):
+    # the 1.5B answers a new function with its docstring and "# Your code here"; told so in the same
+    # conversation it sent the placeholder back in 22 of 24 replies
+    blank = 'def multiplier(streak: int) -> int:\n    """The combo multiplier."""\n    # Your code here\n'
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("write_file", path="beatscore/combo.py", content=blank), write_combo()],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert [m["role"] for m in llm.requests[1]["messages"]] == ["system", "user"]  # a fresh try
+    assert "Still missing: `multiplier` in beatscore/combo.py has no code yet" in hint(llm, 1)
+    tries = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [t["why"] for t in tries if t["kind"] == "try"] == [
+        "the function the tests import was left a placeholder: a new answer"
+    ]
 
 
 def test_a_placeholder_the_bead_found_is_not_the_models_to_name(tmp_path, rig_path):

@@ -195,6 +195,12 @@ class Calls:
         if done:  # the bead's definition of done holds: another turn could only undo it
             state.trace.write("finish", summary=report, accepted=True, by="tests")
             return f"{_describe(last)}; {report}"
+        if state.done.blank:
+            # the function the tests import answered with a placeholder is no step to build on:
+            # told so in the same conversation, the 1.5B sent truncate's `# Your code here` back in
+            # 22 of 24 replies (two more replies each time, 40-160 s of a 300 s bead); begun
+            # afresh, it wrote code in 70 of 85 (docs/eval.md, stop 39)
+            state.tries.end("the function the tests import was left a placeholder: a new answer")
         state.tries.failed_change(guided)
         return None
 

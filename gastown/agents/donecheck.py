@@ -45,6 +45,7 @@ class DoneCheck:
     passed: checks.TestRun | None = None  # the run that held (the loop ends with it)
     failing: str = ""  # the first failure of the last test run: what a fresh try is told
     missing: str = ""  # what the last test run showed is still to write (``still_missing``)
+    blank: bool = False  # what ``missing`` names is only functions the tests import left as placeholders
     until: float | None = None  # the loop's deadline (``time.monotonic()``): no run of the loop outlasts it
     test_s: float = 0.0  # how long the last test run took: the next change's will take as long
     found_functions: dict[str, set[str]] = field(default_factory=dict)  # by file, as the bead found it
@@ -111,6 +112,7 @@ class DoneCheck:
         self.failing = "" if self.passed else testoutput.first_failure(found.shown, FAILURE_CHARS)
         failing = [test for test, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
         self.missing = "" if self.passed else self.still_missing(failing)
+        self.blank = bool(self.missing) and self.missing == self._blanks()
         others = () if self.passed else testoutput.other_failures(found.shown)
         self.tries.scored(score_of(found.counts, len(broken)), self.failing, self.missing, others, found.counts)
         return found, broken
@@ -149,13 +151,20 @@ class DoneCheck:
                 f"\nStill missing: {path} defines no `{name}`, which the tests import. Reply with {path} "
                 f"on one line and a code block holding only `{name}`: it is added to the module."
             )
-        for path, name in self.new_placeholders():
+        return note + self._blanks(tested_only=False)
+
+    def _blanks(self, tested_only: bool = True) -> str:
+        """A line for each function new in this bead's writes that is only a placeholder
+        (``new_placeholders``); with ``tested_only``, of those the acceptance tests import."""
+        note = ""
+        for path, name, tested in self.new_placeholders():
             # "def helper(n): pass  # implement the logic": the model left itself a hole to fill
-            note += (
-                f"\nStill missing: `{name}` in {path} has no code yet (its body is only a placeholder), so "
-                f"what calls it gets nothing. Reply with {path} on one line and a code block holding "
-                f"`{name.split('.')[-1]}` with its code written."
-            )
+            if tested or not tested_only:
+                note += (
+                    f"\nStill missing: `{name}` in {path} has no code yet (its body is only a placeholder), so "
+                    f"what calls it gets nothing. Reply with {path} on one line and a code block holding "
+                    f"`{name.split('.')[-1]}` with its code written."
+                )
         return note
 
     def unchanged_calls(self, failing: Sequence[str], files: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -177,13 +186,13 @@ class DoneCheck:
                 found.setdefault((path, name), test)
         return [(test, path, name) for (path, name), test in found.items()]
 
-    def new_placeholders(self) -> list[tuple[str, str]]:
-        """``(file, name)``: functions new in this bead's writes that the code calls or the
-        acceptance tests import and that are only placeholders (``pass``, ``...``, ``raise
-        NotImplementedError``, a docstring alone: the 1.5B once answered a new ``truncate``
-        with its docstring and ``# Your code here``)."""
+    def new_placeholders(self) -> list[tuple[str, str, bool]]:
+        """``(file, name, tested)``: functions new in this bead's writes that the code calls or
+        the acceptance tests import (``tested``) and that are only placeholders (``pass``,
+        ``...``, ``raise NotImplementedError``, a docstring alone: the 1.5B answers a new
+        ``truncate`` with its docstring and ``# Your code here``)."""
         root = self.sandbox.root
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, str, bool]] = []
         written = sorted(p for p in self.tries.written if p.endswith(".py") and (root / p).is_file())
         imported = [
             pair
@@ -195,7 +204,7 @@ class DoneCheck:
                 self.found_functions[path] = stubs.functions(RigGit(root).read_at("HEAD", path) or "")
             tested = {name for file, name in imported if file == path}
             now = stubs.placeholders((root / path).read_text(errors="replace"), tested)
-            found += [(path, name) for name in sorted(now - self.found_functions[path])]
+            found += [(path, name, name in tested) for name in sorted(now - self.found_functions[path])]
         return found
 
     def keep_best(self) -> None:

@@ -2,8 +2,18 @@ import json
 
 import pytest
 
-from gastown.town import times
-from gastown.town.bead import Bead, Dependency, new_bead, semantic_problems
+from gastown.town import schema, times
+from gastown.town.admission import bead_problems
+from gastown.town.bead import (
+    NAME_PATTERN,
+    ROLE_PATTERN,
+    Bead,
+    Dependency,
+    name_problem,
+    new_bead,
+    role_problem,
+    semantic_problems,
+)
 
 NOW = 1_800_000_000.0
 
@@ -114,3 +124,22 @@ def test_acceptance_test_paths_outside_the_rig_or_oddly_written_say_what_to_writ
 def test_acceptance_tests_written_plainly_pass():
     plain = ("tests/test_x.py", "tests/test_x.py::test_y", "tests/test_x.py::TestX::test_y", "test_top.py")
     assert semantic_problems(new_bead("gt-abcde", "t", NOW, acceptance_tests=plain)) == []
+
+
+def test_role_and_name_rules_are_the_schemas_said_in_words():
+    bead_schema = schema.schema_of("bead")
+    assert f"^{ROLE_PATTERN.pattern}$" == bead_schema["properties"]["role"]["pattern"]
+    assert f"^{NAME_PATTERN.pattern}$" == bead_schema["$defs"]["name"]["pattern"]
+    assert role_problem("polecat") is None and role_problem("code-review_2") is None
+    assert role_problem("Bad Role!") == (
+        "'Bad Role!' is not a role name: a role is a lowercase letter, then up to 31 lowercase letters, "
+        "digits, '_' or '-' (like polecat)"
+    )
+    assert role_problem(" ").startswith("is empty; a role is a lowercase letter")
+    assert name_problem("polecat@host-1:42") is None and name_problem("").startswith("is empty; a name is")
+    assert name_problem("a b").startswith("'a b' is not a name: a name is a letter or digit")
+
+
+def test_a_bad_role_is_said_once_in_words_not_as_the_schemas_regex():
+    found = bead_problems(new_bead("gt-abcde", "t", NOW, role="Bad Role!"))
+    assert found == [f"bead gt-abcde: $.role: {role_problem('Bad Role!')}"]

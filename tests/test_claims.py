@@ -87,6 +87,15 @@ def test_a_clone_that_has_not_seen_a_claim_cannot_claim_the_bead_again(shared):
     assert other.bead.id != first.bead.id
 
 
+def test_a_named_bead_of_another_role_is_refused_before_anything_is_proposed(shared):
+    remote, (a, b), made = shared(beads=1)
+    review = a.add(NewBead(title="review it", role="refinery")).id
+    b.store.sync()
+    with pytest.raises(NothingReady, match=f"bead {review} is for role refinery, not polecat"):
+        b.claim("polecat", "worker-b", lease=60, bead_id=review)
+    assert proposals_on(remote) == [] and claim_events(remote) == []
+
+
 def test_the_proposal_of_a_claimer_killed_before_its_fold_lands_with_the_next_claim(shared):
     remote, (a, b), made = shared()
     orphan = propose_only(a, made[0], "killed-a")

@@ -3,6 +3,7 @@
 import json
 
 from conftest import git, gt_process
+from watchers import roster_toml, set_config
 
 from gastown import errors
 
@@ -71,17 +72,91 @@ def test_retry_reopens_a_failed_bead_and_a_done_one_only_when_asked(town):
     queue.claim("polecat", "p", lease=60, bead_id=failed)
     queue.fail(failed, "p", "tests failed")
     queue.claim("polecat", "p", lease=60, bead_id=done)
-    queue.complete(done, "p")
-    assert "  failed    tests failed\n" in town.gt("bead", "show", failed).out
+    queue.fail(done, "p", "one test failed")  # then done: its summary is not a failed attempt's reason
+    queue.retry(done)
+    queue.claim("polecat", "p", lease=60, bead_id=done)
+    queue.complete(done, "p", result={"summary": "all 4 pass"})
+    assert "  failed    attempt 1 by p: tests failed\n" in town.gt("bead", "show", failed).out
     assert town.gt("retry", failed).out.strip() == f"{failed} open again"
     shown = town.gt("bead", "show", failed).out
-    assert "  last try  tests failed\n" in shown and "closed" not in shown  # how it ended, not that it is closed
+    # how it ended, not that it is closed; which attempt (who made it is not kept once reopened)
+    assert "  last try  attempt 1: tests failed\n" in shown and "closed" not in shown
     tip = town.tip()
     refused = town.gt_process("retry", done)
     assert_clean_error(refused, errors.EXIT_REFUSED, f"bead {done} is done", "--done")
     assert town.tip() == tip and town.gt("bead", "show", done, "--json").json()["status"] == "done"
     assert town.gt("retry", done, "--done").out.strip() == f"{done} open again"
     assert town.gt("bead", "show", done, "--json").json()["status"] == "open"
+    reopened = town.gt("bead", "show", done).out
+    assert "1 failed attempt)" in reopened and "  last try  all 4 pass\n" in reopened, reopened
+
+
+def test_a_bad_role_is_said_in_words_not_as_the_schemas_regex(town):
+    bead_id = town.add("exists")
+    tip = town.tip()
+    rule = "a role is a lowercase letter, then up to 31 lowercase letters, digits, '_' or '-' (like polecat)"
+    for argv in (
+        ("claim", "--role", "Bad Role!", "--agent", "a"),
+        ("claim", "--role", "Bad Role!", "--agent", "a", "--bead", bead_id),
+        ("watch", "--role", "Bad Role!", "--once"),
+    ):
+        result = town.gt_process(*argv)
+        assert_clean_error(result, errors.EXIT_USAGE, f"gt: --role 'Bad Role!' is not a role name: {rule}", "hint:")
+        assert "^[a-z]" not in result.err
+    added = town.gt_process("bead", "add", "--title", "x", "--role", "Bad Role!")
+    assert_clean_error(added, errors.EXIT_USAGE, f"gt: new bead 'x': $.role: 'Bad Role!' is not a role name: {rule}")
+    assert "^[a-z]" not in added.err and "gt-" not in added.err  # no id: none was made
+    edited = town.gt_process("bead", "edit", bead_id, "--set", "role=Bad Role!")
+    assert_clean_error(edited, errors.EXIT_USAGE, f"$.role: 'Bad Role!' is not a role name: {rule}")
+    assert "^[a-z]" not in edited.err and edited.err.count("$.role") == 1
+    assert town.tip() == tip
+
+
+def test_claim_refuses_an_empty_agent_and_says_who_holds_the_claim(town):
+    bead_id = town.add("for a polecat")
+    tip = town.tip()
+    for empty in ("", "  "):
+        refused = town.gt_process("claim", "--role", "polecat", "--agent", empty)
+        assert_clean_error(refused, errors.EXIT_USAGE, "gt: --agent is empty", "hint:")
+    spaced = town.gt_process("claim", "--role", "polecat", "--agent", "a b")
+    assert_clean_error(spaced, errors.EXIT_USAGE, "gt: --agent 'a b' is not a name: a name is a letter or digit")
+    assert town.tip() == tip
+    claimed = town.gt_process("claim", "--role", "polecat", "--agent", "polecat@h1", "--lease", "60")
+    assert claimed.code == 0, claimed.err
+    assert claimed.out.startswith(f"{bead_id}  claimed by polecat@h1, generation 1, lease "), claimed.out
+
+
+def test_an_empty_bead_id_is_named_as_such(town):
+    town.add("exists")
+    shown = town.gt_process("bead", "show", "")
+    assert_clean_error(shown, errors.EXIT_USAGE, "gt: BEAD_ID is empty: no bead id given", "gt bead list")
+    assert "  " not in shown.err.splitlines()[0]  # no empty id between two words
+    claimed = town.gt_process("claim", "--role", "polecat", "--agent", "a", "--bead", " ")
+    assert_clean_error(claimed, errors.EXIT_USAGE, "gt: --bead is empty: no bead id given")
+    assert_clean_error(town.gt_process("complete", "", "--agent", "a"), errors.EXIT_USAGE, "BEAD_ID is empty")
+
+
+def test_claiming_a_named_bead_of_another_role_is_refused_naming_its_role(town):
+    review = town.add("review the scoring", role="refinery")
+    tip = town.tip()
+    refused = town.gt_process("claim", "--role", "polecat", "--agent", "a", "--bead", review)
+    assert_clean_error(
+        refused, errors.EXIT_NOTHING_READY, f"gt: bead {review} is for role refinery, not polecat", "--role refinery"
+    )
+    assert town.tip() == tip
+
+
+def test_a_watcher_for_a_role_no_bead_has_says_so_once_and_watches(town):
+    town.add("for a polecat")
+    town.add("for a refinery", role="refinery")
+    set_config(town.path, roster_toml("http://127.0.0.1:9/v1", role="polecats"))  # nothing to start or warm
+    typo = town.gt_process("watch", "--role", "polecats", "--agent", "w1", "--once")
+    assert typo.code == errors.EXIT_NOTHING_READY, typo.err
+    warned = [line for line in typo.err.splitlines() if "no bead has role" in line]
+    assert warned == [
+        "gt: warning: no bead has role polecats yet; roles of beads here: polecat, refinery "
+        "(watching for one all the same)"
+    ], typo.err
 
 
 def test_user_mistakes_get_clear_errors_and_change_nothing(town, tmp_path):

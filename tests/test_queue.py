@@ -154,8 +154,12 @@ def test_bad_input_changes_nothing(town):
     tip = town.tip()
     with pytest.raises(InvalidBead, match="gt-nope1 does not exist"):
         q.add(NewBead(title="x", dependencies=(parse_dependency("gt-nope1"),)))
-    with pytest.raises(InvalidBead, match="role"):
+    with pytest.raises(InvalidBead, match="role") as bad_role:
         q.add(NewBead(title="x", role="Not A Role"))
+    assert bad_role.value.problems == [  # in words, and naming no id: none was made
+        "new bead 'x': $.role: 'Not A Role' is not a role name: a role is a lowercase letter, then up to 31 "
+        "lowercase letters, digits, '_' or '-' (like polecat)"
+    ]
     with pytest.raises(UsageError, match="belongs to the claim protocol"):
         q.edit(existing, ["generation=4"])
     with pytest.raises(UsageError, match="no such field"):
@@ -167,6 +171,16 @@ def test_bad_input_changes_nothing(town):
     with pytest.raises(NotFound):
         q.edit("gt-nope1", ["priority=1"])
     assert town.tip() == tip
+
+
+def test_a_named_bead_of_another_role_is_not_claimed(town):
+    review = town.add("review the scoring", role="refinery")
+    tip = town.tip()
+    with pytest.raises(NothingReady, match=f"bead {review} is for role refinery, not polecat") as refused:
+        town.queue().claim("polecat", "p", lease=60, bead_id=review)
+    assert "--role refinery" in refused.value.hint
+    assert town.tip() == tip and town.queue().show(review).status == "open"
+    assert town.queue().claim("refinery", "r", lease=60, bead_id=review).bead.claim.role == "refinery"
 
 
 def test_edits_that_would_make_a_cycle_are_refused(town):

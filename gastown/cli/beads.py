@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gastown.cli.common import bead_line, emit_json, json_option, now, open_queue, town_option
-from gastown.town.bead import DONE, FAILED
+from gastown.cli.common import bead_line, emit_json, given_id, json_option, now, open_queue, town_option
+from gastown.town.bead import DONE, FAILED, Bead
 
 
 @click.group()
@@ -91,7 +91,7 @@ def add(
 
 
 @bead.command("show")
-@click.argument("bead_id")
+@click.argument("bead_id", callback=given_id)
 @town_option
 @json_option
 @click.pass_context
@@ -139,7 +139,7 @@ def show(ctx: click.Context, bead_id: str, as_json: bool) -> None:
         click.echo(f"  test      {test}")
     if found.close_reason:  # a reopened bead keeps how its last attempt ended
         label = {DONE: "closed", FAILED: "failed"}.get(found.status, "last try")
-        click.echo(f"  {label:<9} {found.close_reason}")
+        click.echo(f"  {label:<9} {_how_it_ended(found)}{found.close_reason}")
     click.echo(f"  file      {entry.path}")
     for title, text in (
         ("description", found.description),
@@ -148,6 +148,24 @@ def show(ctx: click.Context, bead_id: str, as_json: bool) -> None:
     ):
         if text:
             click.echo(f"\n{title}:\n{text}")
+
+
+def _how_it_ended(found: Bead) -> str:
+    """Which failed attempt the close reason is from, and who made it, as far as the bead
+    keeps them: ``attempts`` counts failures; the assignee stays on a failed bead and is
+    dropped when it is reopened (the attempt's commit in `gt log ID` names it)."""
+    if found.status == DONE or not found.attempts:
+        return ""
+    if found.status == FAILED:
+        return f"attempt {found.attempts}{f' by {found.assignee}' if found.assignee else ''}: "
+    return "" if _ended_done(found) else f"attempt {found.attempts}: "
+
+
+def _ended_done(found: Bead) -> bool:
+    """A bead reopened after it was done (gt retry --done): its close reason is the summary
+    (or "done"), not a failure's, whatever ``attempts`` counted before."""
+    summary = (found.result or {}).get("summary")
+    return found.close_reason == "done" or (isinstance(summary, str) and found.close_reason == summary)
 
 
 @bead.command("list")
@@ -188,7 +206,7 @@ def list_(
 
 
 @bead.command("edit")
-@click.argument("bead_id")
+@click.argument("bead_id", callback=given_id)
 @click.option(
     "--set",
     "assignments",

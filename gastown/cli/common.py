@@ -95,3 +95,42 @@ class Seconds(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
         return number
+
+
+def _named(param: click.Parameter) -> str:
+    """How an error names the option or argument: ``--agent``, or ``BEAD_ID``."""
+    return param.opts[0] if isinstance(param, click.Option) else (param.human_readable_name or "").upper()
+
+
+def given_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A bead id that is not blank (``gt bead show "$id"`` with ``$id`` unset), else a UsageError."""
+    from gastown.errors import UsageError
+
+    if value is not None and not value.strip():
+        raise UsageError(f"{_named(param)} is empty: no bead id given", "pass a bead's id; `gt bead list` lists them")
+    return value
+
+
+def role_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A role a bead could have, else a UsageError saying what one is (not the schema's regex)."""
+    from gastown.errors import UsageError
+    from gastown.town.bead import role_problem
+
+    problem = None if value is None else role_problem(value)
+    if problem:
+        raise UsageError(f"{_named(param)} {problem}", "`gt status` lists the roles of the town's beads")
+    return value
+
+
+def agent_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An agent's name that a claim can record, else a UsageError: an empty one is refused,
+    not replaced by the default (``--agent "$AGENT"`` with ``$AGENT`` unset is a mistake)."""
+    from gastown.errors import UsageError
+    from gastown.town.bead import name_problem
+
+    problem = None if value is None else name_problem(value)
+    if problem:
+        raise UsageError(
+            f"{_named(param)} {problem}", f"name who works it, or leave {_named(param)} out for the default"
+        )
+    return value

@@ -8,7 +8,18 @@ from typing import Any
 
 import click
 
-from gastown.cli.common import Seconds, bead_line, emit_json, json_option, now, open_queue, town_option
+from gastown.cli.common import (
+    Seconds,
+    agent_name,
+    bead_line,
+    emit_json,
+    given_id,
+    json_option,
+    now,
+    open_queue,
+    role_name,
+    town_option,
+)
 from gastown.errors import NothingReady
 from gastown.town.townfile import MAX_LEASE_SECONDS
 
@@ -39,14 +50,14 @@ def ready(ctx: click.Context, role: str | None, limit: int | None, as_json: bool
 
 
 @click.command()
-@click.option("--role", required=True, help="The role claiming.")
-@click.option("--agent", help="Who claims (default: $GT_AGENT or ROLE@HOST).")
+@click.option("--role", required=True, callback=role_name, help="The role claiming.")
+@click.option("--agent", callback=agent_name, help="Who claims (default: $GT_AGENT or ROLE@HOST).")
 @click.option(
     "--lease",
     type=Seconds(min=0.1, max=MAX_LEASE_SECONDS),
     help="Lease in seconds (default: town.toml queue.lease_seconds).",
 )
-@click.option("--bead", "bead_id", help="Claim this bead rather than the best ready one.")
+@click.option("--bead", "bead_id", callback=given_id, help="Claim this bead rather than the best ready one.")
 @town_option
 @json_option
 @click.pass_context
@@ -61,7 +72,7 @@ def claim(
     """Claim the best ready bead for ROLE; exit 3 when nothing is ready."""
     queue = open_queue(ctx)
     try:
-        got = queue.claim(role, agent or _default_agent(role), lease, bead_id)
+        got = queue.claim(role, _default_agent(role) if agent is None else agent, lease, bead_id)
     except NothingReady as error:
         roles = queue.roles()  # only here, where it is read: a watcher's idle polls skip it
         if bead_id is None and role not in roles:  # a typo, most often
@@ -77,7 +88,11 @@ def claim(
 
     taken = f" (recovered from {got.previous_agent})" if got.recovery else ""
     left = got.bead.lease_left(now()) or 0
-    click.echo(f"{got.bead.id}  generation {got.bead.generation}, lease {duration(left)}{taken}  {got.bead.title}")
+    holder = got.bead.claim.agent if got.bead.claim else "?"
+    click.echo(
+        f"{got.bead.id}  claimed by {holder}, generation {got.bead.generation}, lease {duration(left)}{taken}  "
+        f"{got.bead.title}"
+    )
 
 
 def _owner_options(func: Any) -> Any:
@@ -86,7 +101,7 @@ def _owner_options(func: Any) -> Any:
 
 
 @click.command()
-@click.argument("bead_id")
+@click.argument("bead_id", callback=given_id)
 @click.option("--agent", required=True)
 @click.option("--lease", type=Seconds(min=0.1, max=MAX_LEASE_SECONDS), help="New lease in seconds from now.")
 @_owner_options
@@ -107,7 +122,7 @@ def renew(
 
 
 @click.command()
-@click.argument("bead_id")
+@click.argument("bead_id", callback=given_id)
 @click.option("--agent", help="Refuse unless AGENT holds the claim.")
 @click.option("--reason", help="Why it is handed back.")
 @click.option("--force", is_flag=True, help="Hand back another agent's live claim (recorded as forced).")
@@ -149,7 +164,7 @@ def _read_result(source: str | None) -> dict[str, Any] | None:
 
 
 @click.command()
-@click.argument("bead_id")
+@click.argument("bead_id", callback=given_id)
 @click.option("--agent", required=True)
 @click.option("--result", "result_file", metavar="FILE", help="The result as JSON (- for stdin).")
 @click.option("--summary", help="A one-line summary (added to the result).")
@@ -175,7 +190,7 @@ def complete(
 
 
 @click.command()
-@click.argument("bead_id")
+@click.argument("bead_id", callback=given_id)
 @click.option("--agent", required=True)
 @click.option("--reason", required=True, help="Why it failed.")
 @click.option("--result", "result_file", metavar="FILE", help="The result as JSON (- for stdin).")
@@ -198,7 +213,7 @@ def fail(
 
 
 @click.command()
-@click.argument("bead_id")
+@click.argument("bead_id", callback=given_id)
 @click.option("--reason", help="Why it is retried.")
 @click.option("--agent", help="Who reopens it (recorded in the event's trailers).")
 @click.option("--done", "reopen_done", is_flag=True, help="Reopen a done bead too (what it did stays).")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from gastown.cli.common import Seconds, town_option, town_path
+from gastown.cli.common import Seconds, agent_name, role_name, town_option, town_path
 from gastown.town.townfile import MAX_LEASE_SECONDS
+
+if TYPE_CHECKING:
+    from gastown.town.town import Town
 
 
 @click.command()
-@click.option("--role", required=True, help="The role this watcher works.")
+@click.option("--role", required=True, callback=role_name, help="The role this watcher works.")
 @click.option("--model", help="Use this model of the roster (default: the switcher's choice).")
-@click.option("--agent", help="The agent's name (default: $GT_AGENT or ROLE@HOST:PID).")
+@click.option("--agent", callback=agent_name, help="The agent's name (default: $GT_AGENT or ROLE@HOST:PID).")
 @click.option("--once", is_flag=True, help="Work one bead and exit (exit 3 if none is ready).")
 @click.option("--max-beads", type=click.IntRange(1, None), help="Exit after this many beads.")
 @click.option(
@@ -68,7 +73,28 @@ def watch(
         alive, message = liveness.check(town, name)
         click.echo(message)
         raise click.exceptions.Exit(0 if alive else 1)
+    _say_if_no_bead_has(town, role)
     options = watchermod.Options(role, name, model, once, max_beads, idle_exit, lease, poll, seed)
     code = watchermod.Watcher(town, options).run()
     if code:
         raise click.exceptions.Exit(code)
+
+
+def _say_if_no_bead_has(town: Town, role: str) -> None:
+    """One line on stderr when no bead of the town has ROLE (a typo, most often), naming the
+    roles beads have; the watcher goes on, as a bead of that role may be added later. Said
+    on the last fetched state, and not at all in a town with no beads yet (nothing to name)."""
+    from gastown.town.queue import Queue
+    from gastown.town.store import GitStore
+
+    store = GitStore(town)
+    try:
+        roles = Queue(store).roles()
+    finally:
+        store.close()
+    if roles and role not in roles:
+        click.echo(
+            f"gt: warning: no bead has role {role} yet; roles of beads here: {', '.join(roles)} "
+            "(watching for one all the same)",
+            err=True,
+        )

@@ -9,6 +9,7 @@ a copy made by one of the transition methods below.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,6 +29,15 @@ BLOCKS, PARENT_CHILD, RELATED, DISCOVERED_FROM = (
 DEPENDENCY_TYPES = (BLOCKS, PARENT_CHILD, RELATED, DISCOVERED_FROM)
 DEFAULT_ROLE = "polecat"
 DEFAULT_PRIORITY = 2
+
+# bead.schema.json's patterns for $.role and for a name ($defs/name: an agent), said in words
+# for a person: the schema's own message is the regex (a test holds the two to the same text).
+ROLE_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+ROLE_RULE = "a role is a lowercase letter, then up to 31 lowercase letters, digits, '_' or '-' (like polecat)"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,127}")
+NAME_RULE = (
+    "a name is a letter or digit, then up to 127 letters, digits or '_' '.' '@' ':' '+' '-' (like polecat@host1)"
+)
 
 # Fields only the queue's transitions may change; `gt bead edit` refuses them.
 PROTOCOL_FIELDS = frozenset({"id", "status", "generation", "claim", "attempts", "result", "created_at", "closed_at"})
@@ -310,6 +320,20 @@ def _test_path_problem(test: str) -> str | None:
     return None
 
 
+def role_problem(role: str) -> str | None:
+    """What is wrong with a role's name, in words; None if it is one."""
+    if ROLE_PATTERN.fullmatch(role):
+        return None
+    return f"is empty; {ROLE_RULE}" if not role.strip() else f"{role!r} is not a role name: {ROLE_RULE}"
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with an agent's name, in words; None if it is one."""
+    if NAME_PATTERN.fullmatch(name):
+        return None
+    return f"is empty; {NAME_RULE}" if not name.strip() else f"{name!r} is not a name: {NAME_RULE}"
+
+
 def semantic_problems(bead: Bead) -> list[str]:
     """Rules a JSON Schema cannot say well: claim/status agreement, self-edges, times."""
     problems = []
@@ -319,6 +343,9 @@ def semantic_problems(bead: Bead) -> list[str]:
         problems.append(f"$.claim: must be null when status is {bead.status!r}")
     if bead.claim is not None and bead.claim.generation != bead.generation:
         problems.append(f"$.claim.generation: {bead.claim.generation} differs from $.generation {bead.generation}")
+    role = role_problem(bead.role)
+    if role:
+        problems.append(f"$.role: {role}")
     seen = set()
     for n, dep in enumerate(bead.dependencies):
         if dep.id == bead.id:

@@ -16,7 +16,7 @@ from typing import Any
 from gastown.errors import InvalidBead, NotFound, NothingReady, Refused, UsageError
 from gastown.town import claims, dag, events, ids, schema
 from gastown.town import convoy as convoymod
-from gastown.town.bead import CLAIMED, DONE, OPEN, Bead, Dependency, new_bead
+from gastown.town.bead import CLAIMED, DONE, OPEN, Bead, Dependency, new_bead, role_problem
 from gastown.town.beadtext import parse_assignments
 from gastown.town.index import INVALID, Entry
 from gastown.town.store import GitStore, Snapshot, Update
@@ -90,6 +90,11 @@ class Queue:
             for spec in specs:
                 if not spec.title.strip():  # before an id is made: the error would name one never added
                     raise InvalidBead(["new bead: $.title: is empty"], "give it a title: gt bead add --title '…'")
+                role = role_problem(spec.role)
+                if role:  # before an id is made, as the title: the schema's own message would be its regex
+                    raise InvalidBead(
+                        [f"new bead {spec.title!r}: $.role: {role}"], "`gt status` lists the roles of the town's beads"
+                    )
                 bead_id = ids.new_id(prefix, f"{spec.title}\0{now}", lambda c: snap.has(c) or c in fresh)
                 fresh.add(bead_id)
                 bead = new_bead(
@@ -212,6 +217,11 @@ class Queue:
             entry = snap.index.get(bead_id)
             if entry is None:
                 raise NotFound(f"no bead {bead_id} on the tasks branch")
+            if entry.status != INVALID and entry.role != role:  # first: whether it is ready is no matter to this role
+                raise NothingReady(
+                    f"bead {bead_id} is for role {entry.role}, not {role}",
+                    f"claim it as that role (--role {entry.role}), or `gt ready --role {role}` lists this role's beads",
+                )
             if not snap.index.is_ready(entry, now) or bead_id in skip:
                 why = dag.waiting_on(entry, snap.index.entries.get)
                 state = f"waiting on {', '.join(why)}" if why else entry.status

@@ -2,8 +2,9 @@
 
 A small model shown its own wrong code keeps it: asked to fix it from the test output, it
 sends it back unchanged. So a change whose tests fail ends the try, unless the check names
-what is still missing (a file or a name the tests import, a test it broke); then the try
-goes on while its changes get more tests passing (at most ``CHANGES_PER_TRY``). A try that
+what is still missing (a file or a name the tests import, a test it broke; not the function
+the tests import left a placeholder: told so, the 1.5B sends the placeholder back); then the
+try goes on while its changes get more tests passing (at most ``CHANGES_PER_TRY``). A try that
 ends, or a reply that changes nothing while the tests fail (but once a try, when the check
 names what is still missing or still to change: ``echoed``), starts the bead over: the
 files the bead wrote put back as it found them, the first prompt asked again with the

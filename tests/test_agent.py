@@ -691,11 +691,10 @@ def run_begun(tmp_path: Path, rig_path: Path, body: str, start: str, **fields: o
     return outcome, kept
 
 
-def test_a_new_functions_begun_reply_ends_with_a_docstring_of_the_beads_words_and_the_tests_examples(
-    tmp_path, rig_path
-):
-    """A code model writes a body best below a docstring with examples; every try of the
-    1.5B's `truncate`, begun at its def line below `wrap`, wrapped text into lines."""
+def test_a_new_functions_begun_reply_ends_with_a_docstring_of_the_beads_words_not_the_tests_calls(tmp_path, rig_path):
+    """A code model writes a body best below a statement of what it does; every try of the
+    1.5B's `truncate`, begun at its def line below `wrap`, wrapped text into lines. Its tests'
+    calls as doctest examples made half its samples a placeholder body."""
     _bonus_rig(rig_path)
     (rig_path / "tests" / "test_bonus.py").write_text(
         "from beatscore.scoring import bonus\n\n\ndef test_bonus():\n"
@@ -704,9 +703,7 @@ def test_a_new_functions_begun_reply_ends_with_a_docstring_of_the_beads_words_an
     git(rig_path, "commit", "--quiet", "-am", "examples")
     start = (
         "beatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n"
-        '    """A perfect hit earns 50 points, any other grade none.\n\n'
-        "    >>> bonus('perfect')\n    50\n    >>> bonus('good')\n    0\n"
-        '    """\n'
+        '    """A perfect hit earns 50 points, any other grade none."""\n'
     )
     outcome, kept = run_begun(
         tmp_path,

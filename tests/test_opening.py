@@ -1,6 +1,6 @@
 """The start of a reply that adds one function: when a bead gets one, and what it holds."""
 
-from gastown.agents.opening import described, examples, opening, signature_in, stub_headers
+from gastown.agents.opening import described, opening, signature_in, stub_headers
 
 WRAP = '''"""Wrapping."""
 
@@ -116,7 +116,7 @@ def test_a_signature_sentence_gives_the_docstring_what_follows_the_signature():
         ("Add `f(x: int) -> int`.", ""),
     ]
     for text, doc in said:
-        assert described(["title", text], "f", {"g"}, []) == (f'\n    """{doc}"""' if doc else ""), text
+        assert described(["title", text], "f", {"g"}) == (f'\n    """{doc}"""' if doc else ""), text
 
 
 def test_one_stub_the_bead_names_opens_the_reply_and_a_function_with_a_body_does_not():
@@ -129,31 +129,10 @@ def test_one_stub_the_bead_names_opens_the_reply_and_a_function_with_a_body_does
     assert opening(["Implement ordinal"], [("README.md", HOLES)], [], [], {"ordinal"}) is None
 
 
-TRUNCATE_TESTS = """import pytest
-from textkit.wrap import truncate
-
-
-def test_fits():
-    assert truncate("hello   world", 20) == "hello world"
-
-
-def test_cut():
-    assert "The quick [...]" == truncate("The quick brown fox jumps", 15)
-    assert truncate("x" * 200, 3) == "x" * 200  # too long to show
-    assert truncate(text, 3) != "a"
-    assert truncate("a b", n) == expected  # no literal value
-    assert truncate("hello   world", 20) == "hello world"  # shown once
-
-
-def test_placeholder():
-    with pytest.raises(ValueError, match="placeholder"):
-        truncate("some text", 3)
-"""
-
-
-def test_a_new_functions_start_ends_with_a_docstring_of_what_the_bead_says_and_the_tests_assert():
-    """A code model writes a body best below a docstring with examples: `truncate`'s fresh
-    tries, shown only the def line below `wrap`, wrapped text into lines every time."""
+def test_a_new_functions_start_ends_with_a_docstring_of_what_the_bead_says_and_no_examples():
+    """A code model writes a body best below a statement of what it does: `truncate`'s fresh
+    tries, shown only the def line below `wrap`, wrapped text into lines every time. Its tests'
+    calls as doctest examples made half the samples a placeholder body."""
     description = (
         "Add `truncate(text: str, width: int) -> str` to textkit/wrap.py, next to wrap(). "
         "Text that fits is returned whole, whitespace collapsed; otherwise whole words and "
@@ -162,16 +141,11 @@ def test_a_new_functions_start_ends_with_a_docstring_of_what_the_bead_says_and_t
     )
     files = [("textkit/wrap.py", WRAP)]
     absent = [("textkit/wrap.py", "truncate")]
-    _, start = opening(["Add truncate", description], files, absent, [], {"truncate"}, [TRUNCATE_TESTS])
+    _, start = opening(["Add truncate", description], files, absent, [], {"truncate"})
     assert start == (
         "def truncate(text: str, width: int) -> str:\n"
         '    """Text that fits is returned whole, whitespace collapsed; otherwise whole words and\n'
         "    the placeholder. textwrap.shorten behaves like this.\n"
-        "\n"
-        "    >>> truncate('hello   world', 20)\n"
-        "    'hello world'\n"
-        "    >>> truncate('The quick brown fox jumps', 15)\n"
-        "    'The quick [...]'\n"
         '    """'
     )
     compile(start + "\n    return text\n", "wrap.py", "exec")  # a def a body can follow
@@ -188,32 +162,10 @@ def test_a_docstring_keeps_what_the_function_does_and_drops_where_the_work_is():
         '`fill` as they are. It counts the words of text. A quote """ or a \\ cannot be shown. '
         "The tests are in `tests/test_truncate.py`. Unlike the README.md says, it is fast."
     )
-    doc = described(["Title: cut text short.", text], "truncate", {"wrap", "fill", "words", "text"}, [])
+    doc = described(["Title: cut text short.", text], "truncate", {"wrap", "fill", "words", "text"})
     # neighbours named as words (text, words) are not calls of them: those sentences stay
     assert doc == '\n    """It cuts text short. It counts the words of text."""'
     long = " ".join(f"Sentence {n} says a little more about it." for n in range(40))
-    kept = described(["t", long, "A short last one."], "truncate", set(), [])
+    kept = described(["t", long, "A short last one."], "truncate", set())
     assert 600 < len(kept) < 760 and "A short last one." not in kept  # the limit ends every text
-    assert described(["Only a title"], "truncate", set(), []) == ""
-
-
-def test_examples_are_calls_with_literal_arguments_and_values_a_docstring_can_hold_in_the_tests_order():
-    tests = """
-def test_later(s):
-    assert f(s) == 1
-    assert f("a\\\\nb") == 2
-    assert f("x") == '\"\"\"'
-    assert f("y") == "```"
-    assert f("z" * 3) == 3
-    assert 5 == f(5)
-    assert f(6) != 6
-
-
-def test_first():
-    assert f(1, k=2) == [1]
-    assert f(2) == 3
-    assert f(3) == 4
-    assert f(4) == 5
-"""
-    assert examples([tests], "f") == [("f(5)", "5"), ("f(1, k=2)", "[1]"), ("f(2)", "3"), ("f(3)", "4")]
-    assert examples(["def (", tests], "g") == []
+    assert described(["Only a title"], "truncate", set()) == ""

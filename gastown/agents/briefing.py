@@ -293,9 +293,8 @@ def first_messages(
     shown = [(path, gathered(text, about, path) if path in context else text) for path, text in shown]
     missing = missing_files(root, acceptance, files)
     code = [(path, text) for path, text in whole if not rig.is_test_path(path)]
-    tested = [text for path, text in whole if path in {test.split("::")[0] for test in acceptance}]
     new = absent + created_names(root, acceptance, missing)
-    start = opening(texts, code, new, missing, about, tested) if tests_decide and acceptance and not wanted else None
+    start = opening(texts, code, new, missing, about) if tests_decide and acceptance and not wanted else None
     fix_start = None
     if (
         start is None

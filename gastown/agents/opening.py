@@ -30,11 +30,14 @@ where the model's chat template is one gastown renders: the model then writes on
 ``def`` line and cannot send anything else.
 
 The start ends with the function's docstring, so the model writes the body below a
-statement of what it does — the shape of the problems code models learn from (a signature,
-a docstring with examples, the body to write). A stub keeps its own; a new function gets
-one made of what the bead's text says of it and the calls its tests assert, as doctest
-examples. Every function of `truncate`'s fresh tries wrapped text into lines, like `wrap`
-shown above it, where the tests asked for one line cut short (run U, 0 of 3).
+statement of what it does. A stub keeps its own; a new function gets one made of what the
+bead's text says of it. Every function of `truncate`'s fresh tries wrapped text into lines,
+like `wrap` shown above it, where the tests asked for one line cut short (run U, 0 of 3).
+The docstring holds no doctest examples of the calls the tests assert: with them, 8 of 16
+samples of `truncate`'s first prompt were a placeholder body and the 16 passed 6 of its 80
+tests; with the bead's words alone, none was, and they passed 24 of 80 (one all 5).
+`slugify` was even: 26 of its 96 tests passed with examples, 28 without (docs/eval.md,
+stop 39).
 """
 
 from __future__ import annotations
@@ -52,8 +55,6 @@ from gastown.agents.merge import definitions, is_stub
 _SIGNATURE_RE = r"`(?:def\s+)?({name}\([^`]*?\)(?:\s*->\s*[^`:]+)?)\s*:?`"
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(])")
 DOC_CHARS = 700  # of the bead's text in a new function's docstring
-EXAMPLES = 4  # calls the tests assert, shown in it as doctest examples
-EXAMPLE_CHARS = 80  # the longest call or value an example shows
 DOC_WIDTH = 88  # where the docstring's lines wrap
 # verbs a sentence goes on with after a signature to say what the function does
 _DOES = frozenset({"returns", "gives", "turns", "computes", "counts", "splits", "joins", "makes"})
@@ -65,7 +66,6 @@ def opening(
     absent: Sequence[tuple[str, str]],
     missing: Sequence[str],
     names: Iterable[str],
-    tests: Sequence[str] = (),
 ) -> tuple[str, str] | None:
     """``(path, first lines)`` of the reply when the bead adds exactly one function: one of
     ``absent`` (``(path, name)`` the tests import and the module lacks, or the one module of
@@ -75,7 +75,7 @@ def opening(
     ``names`` holds a function of another of ``files``. A function of the same module may be
     named ("next to wrap() and fill()"): what the bead says of its neighbours is mostly "keep
     them". A new function's first lines end with a docstring (``described``) made of
-    ``texts`` and ``tests`` (the acceptance tests' sources)."""
+    ``texts``."""
     names, texts = set(names), list(texts)
     shown = dict(files)
     if absent:
@@ -84,7 +84,7 @@ def opening(
             return None
         signature = signature_in(texts, name)
         neighbours = definitions(shown.get(path, "")) - {name}
-        found = (path, f"def {signature}:{described(texts, name, neighbours, tests)}") if signature else None
+        found = (path, f"def {signature}:{described(texts, name, neighbours)}") if signature else None
     elif missing:
         return None  # a new module, and nothing says which of its functions to begin
     else:
@@ -120,13 +120,12 @@ def signature_in(texts: Iterable[str], name: str) -> str | None:
     return None
 
 
-def described(texts: Sequence[str], name: str, neighbours: set[str], tests: Sequence[str]) -> str:
+def described(texts: Sequence[str], name: str, neighbours: set[str]) -> str:
     """The docstring of a new function ``name``, indented below its ``def`` line ("" when
     there is nothing to say): the sentences of the bead's text after its title that say what
     the function does — of the one giving its signature only what follows it ("that ..."),
     and none naming a file or calling one of the module's other functions (``neighbours``:
-    "keep wrap() as it is") — and up to EXAMPLES calls of it that ``tests`` assert equal to
-    a literal, as doctest examples."""
+    "keep wrap() as it is")."""
     signature = re.compile(_SIGNATURE_RE.format(name=re.escape(name)))
     said: list[str] = []
     sentences = (s for text in texts[1:] for s in _SENTENCE_RE.split(" ".join((text or "").split())))
@@ -142,15 +141,11 @@ def described(texts: Sequence[str], name: str, neighbours: set[str], tests: Sequ
             break
         said.append(sentence)
     lines = textwrap.wrap(" ".join(said), DOC_WIDTH - 4 - 3) if said else []
-    shown = examples(tests, name)
-    if shown and lines:
-        lines.append("")
-    lines += [line for call, value in shown for line in (f">>> {call}", value)]
     if not lines:
         return ""
     if len(lines) == 1:
         return f'\n    """{lines[0]}"""'
-    body = "\n".join(f"    {line}" if line else "" for line in lines)
+    body = "\n".join(f"    {line}" for line in lines)
     return f'\n    """{body.lstrip()}\n    """'
 
 
@@ -169,40 +164,6 @@ def _what_follows(rest: str) -> str:
     else:
         return ""
     return said[:1].upper() + said[1:]
-
-
-def examples(tests: Sequence[str], name: str) -> list[tuple[str, str]]:
-    """Up to EXAMPLES calls of ``name`` with literal arguments that ``tests`` assert equal to a
-    literal (``assert name(...) == value``, either way round), in the tests' order, each
-    ``(call, repr of the value)``: short ones that a docstring can hold as they are."""
-    found: dict[str, str] = {}
-    for source in tests:
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            continue
-        asserts = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Assert)), key=lambda n: n.lineno)
-        for node in asserts:
-            compare = node.test
-            if not isinstance(compare, ast.Compare) or len(compare.ops) != 1 or not isinstance(compare.ops[0], ast.Eq):
-                continue
-            for call, other in ((compare.left, compare.comparators[0]), (compare.comparators[0], compare.left)):
-                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == name):
-                    continue
-                if not all(_literal(a) for a in [*call.args, *(k.value for k in call.keywords)]) or not _literal(other):
-                    continue  # a name the example would not define (a fixture, a variable)
-                shown, value = ast.unparse(call), repr(ast.literal_eval(other))
-                if max(len(shown), len(value)) <= EXAMPLE_CHARS and _quotable(shown + value) and "\n" not in shown:
-                    found.setdefault(shown, value)
-    return list(found.items())[:EXAMPLES]
-
-
-def _literal(node: ast.expr) -> bool:
-    try:
-        ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
 
 
 def _quotable(text: str) -> bool:

@@ -99,6 +99,9 @@ def test_a_bad_role_is_said_in_words_not_as_the_schemas_regex(town):
         ("claim", "--role", "Bad Role!", "--agent", "a"),
         ("claim", "--role", "Bad Role!", "--agent", "a", "--bead", bead_id),
         ("watch", "--role", "Bad Role!", "--once"),
+        ("ready", "--role", "Bad Role!"),
+        ("bead", "list", "--role", "Bad Role!"),
+        ("metrics", "--role", "Bad Role!"),
     ):
         result = town.gt_process(*argv)
         assert_clean_error(result, errors.EXIT_USAGE, f"gt: --role 'Bad Role!' is not a role name: {rule}", "hint:")
@@ -124,6 +127,21 @@ def test_claim_refuses_an_empty_agent_and_says_who_holds_the_claim(town):
     claimed = town.gt_process("claim", "--role", "polecat", "--agent", "polecat@h1", "--lease", "60")
     assert claimed.code == 0, claimed.err
     assert claimed.out.startswith(f"{bead_id}  claimed by polecat@h1, generation 1, lease "), claimed.out
+
+
+def test_a_bad_gt_agent_is_said_in_words_and_claims_nothing(town):
+    town.add("for a polecat")
+    tip = town.tip()
+    for argv in (("claim", "--role", "polecat"), ("watch", "--role", "polecat", "--once")):
+        refused = town.gt_process(*argv, env={"GT_AGENT": "a b"})
+        assert_clean_error(refused, errors.EXIT_USAGE, "gt: $GT_AGENT 'a b' is not a name: a name is", "hint:")
+        assert "^[A-Za-z0-9]" not in refused.err
+    assert town.tip() == tip
+    claimed = town.gt_process("claim", "--role", "polecat", "--agent", "p@h2", env={"GT_AGENT": "a b"})
+    assert claimed.code == 0 and "claimed by p@h2" in claimed.out, claimed.err  # --agent says who: $GT_AGENT unread
+    assert town.gt_process("release", "--agent", "p@h2", claimed.out.split()[0]).code == 0
+    defaulted = town.gt_process("claim", "--role", "polecat", env={"GT_AGENT": ""})  # empty: unset
+    assert defaulted.code == 0 and "claimed by polecat@" in defaulted.out, defaulted.err
 
 
 def test_an_empty_bead_id_is_named_as_such(town):

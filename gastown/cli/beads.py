@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gastown.cli.common import bead_line, emit_json, given_id, json_option, now, open_queue, town_option
+from gastown.cli.common import bead_line, emit_json, given_id, json_option, now, open_queue, role_name, town_option
 from gastown.town.bead import DONE, FAILED, Bead
 
 
@@ -175,7 +175,7 @@ def _ended_done(found: Bead) -> bool:
     multiple=True,
     help="Only these statuses (open, claimed, done, failed, invalid).",
 )
-@click.option("--role")
+@click.option("--role", callback=role_name, help="Only beads of this role.")
 @click.option("--convoy")
 @town_option
 @json_option

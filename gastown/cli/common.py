@@ -122,6 +122,21 @@ def role_name(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def agent_from_env() -> str | None:
+    """``$GT_AGENT`` when it is set (an empty one is unset), else None; a UsageError saying
+    what is wrong when it is not a name a claim can record."""
+    import os
+
+    from gastown.errors import UsageError
+    from gastown.town.bead import name_problem
+
+    value = os.environ.get("GT_AGENT") or None
+    problem = None if value is None else name_problem(value)
+    if problem:
+        raise UsageError(f"$GT_AGENT {problem}", "set GT_AGENT to a name, or unset it for the default")
+    return value
+
+
 def agent_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """An agent's name that a claim can record, else a UsageError: an empty one is refused,
     not replaced by the default (``--agent "$AGENT"`` with ``$AGENT`` unset is a mistake)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gastown.cli.common import Seconds, emit_json, json_option, open_store, town_option
+from gastown.cli.common import Seconds, emit_json, json_option, open_store, role_name, town_option
 
 
 @click.group()
@@ -235,7 +235,7 @@ def merge_cmd(ctx: click.Context, beads: tuple[str, ...], convoy: str | None, ag
 
 @click.command()
 @click.option("--convoy")
-@click.option("--role")
+@click.option("--role", callback=role_name)
 @click.option("--model")
 @click.option("--since", "since_text", metavar="WHEN", help="Only since WHEN (2026-11-01, or 7d).")
 @town_option

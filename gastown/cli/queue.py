@@ -10,6 +10,7 @@ import click
 
 from gastown.cli.common import (
     Seconds,
+    agent_from_env,
     agent_name,
     bead_line,
     emit_json,
@@ -25,15 +26,13 @@ from gastown.town.townfile import MAX_LEASE_SECONDS
 
 
 def _default_agent(role: str | None) -> str:
-    import os
-
     from gastown.town.town import agent_host
 
-    return os.environ.get("GT_AGENT") or f"{role or 'agent'}@{agent_host()}"
+    return agent_from_env() or f"{role or 'agent'}@{agent_host()}"
 
 
 @click.command()
-@click.option("--role", help="Only beads of this role.")
+@click.option("--role", callback=role_name, help="Only beads of this role.")
 @click.option("--limit", type=click.IntRange(1, None), help="At most this many.")
 @town_option
 @json_option

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gastown.cli.common import Seconds, agent_name, role_name, town_option, town_path
+from gastown.cli.common import Seconds, agent_from_env, agent_name, role_name, town_option, town_path
 from gastown.town.townfile import MAX_LEASE_SECONDS
 
 if TYPE_CHECKING:
@@ -66,9 +66,10 @@ def watch(
     from gastown.town.town import agent_host, locate
 
     town = locate(town_path(ctx))
-    name = agent or os.environ.get("GT_AGENT") or f"{role}@{agent_host()}:{os.getpid()}"
+    from_env = agent_from_env() if agent is None else None  # --agent says who: $GT_AGENT is not read
+    name = agent or from_env or f"{role}@{agent_host()}:{os.getpid()}"
     if check:
-        if agent is None and not os.environ.get("GT_AGENT"):
+        if agent is None and from_env is None:
             raise click.UsageError("--check needs --agent NAME (the watcher to check)")
         alive, message = liveness.check(town, name)
         click.echo(message)

@@ -51,16 +51,19 @@ HEADER = f"""\
 name = "toolz-bugs"
 description = "toolz, a real functional-utilities library, with six one-line bugs: each bead fixes one, judged by the library's own tests"
 bead_timeout = 600
+"""
 
+# the rig of both toolz suites (this one and bench/toolz_new.py's)
+RIG = """
 [rig]
 name = "toolz"
 language = "python"
 description = "toolz: functional utilities for iterators, functions and dictionaries"
-test_command = ["{{python}}", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:anyio"]
+test_command = ["{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:anyio"]
 test_timeout = 120
 test_paths = ["toolz/tests/**", "toolz/*/tests/**"]
 docs = ["README.rst"]
-allowed_commands = [["python", "-m", "pytest"], ["{{python}}", "-m", "pytest"], ["ls"], ["cat"]]
+allowed_commands = [["python", "-m", "pytest"], ["{python}", "-m", "pytest"], ["ls"], ["cat"]]
 shell_timeout = 60
 """
 
@@ -135,34 +138,12 @@ def main() -> int:
     parser.add_argument("dir", type=Path, help="where to build the suite (must not exist)")
     parser.add_argument("--sdist", type=Path, help=f"toolz-{VERSION}.tar.gz (downloaded with pip when not given)")
     args = parser.parse_args()
-    if args.dir.exists():
-        print(f"{args.dir} exists; give a new folder", file=sys.stderr)
-        return 2
-    if args.sdist is not None and not args.sdist.is_file():
-        print(
-            f"{args.sdist}: no such file; give toolz-{VERSION}.tar.gz, or leave out --sdist to download it",
-            file=sys.stderr,
-        )
+    refused = refusal(args.dir, args.sdist)
+    if refused:
+        print(refused, file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        sdist = args.sdist or _download(Path(tmp))
-        with tarfile.open(sdist) as archive:
-            if hasattr(tarfile, "data_filter"):  # Python 3.11.4 on: no member lands outside tmp
-                archive.extractall(tmp, filter="data")
-            else:
-                archive.extractall(tmp)  # a pinned release from the package index
-        source = Path(tmp) / f"toolz-{VERSION}"
-        # its test_parallel starts a multiprocessing pool in every run of the suite, and no bead is about it
-        shutil.rmtree(source / "toolz" / "sandbox" / "tests")
-        built = Path(tmp) / "suite"
-        shutil.copytree(source / "toolz", built / "overlays" / "solution" / "toolz")
-        project = built / "project"
-        project.mkdir(parents=True)  # the library as its repository holds it, less packaging output
-        for item in source.iterdir():
-            if item.name in PACKAGING:
-                continue
-            copy = shutil.copytree if item.is_dir() else shutil.copy2
-            copy(item, project / item.name)
+        built, project = unpack(args.sdist, Path(tmp))
         for key, (path, good, bad) in BUGS.items():
             target = project / path
             text = target.read_text()
@@ -170,10 +151,43 @@ def main() -> int:
                 print(f"{key}: {path} does not hold its line exactly once; is this toolz {VERSION}?", file=sys.stderr)
                 return 1
             target.write_text(text.replace(good, bad))
-        (built / "suite.toml").write_text(HEADER + "".join(_bead(key) for key in BEADS))
+        (built / "suite.toml").write_text(HEADER + RIG + "".join(_bead(key) for key in BEADS))
         shutil.move(built, args.dir)  # whole or not at all
     print(f"built {args.dir}: {len(BEADS)} beads")
     return 0
+
+
+def refusal(folder: Path, sdist: Path | None) -> str | None:
+    """What is wrong with the command line's folder and source distribution, if anything."""
+    if folder.exists():
+        return f"{folder} exists; give a new folder"
+    if sdist is not None and not sdist.is_file():
+        return f"{sdist}: no such file; give toolz-{VERSION}.tar.gz, or leave out --sdist to download it"
+    return None
+
+
+def unpack(sdist: Path | None, tmp: Path) -> tuple[Path, Path]:
+    """toolz from ``sdist`` (downloaded when None) unpacked in ``tmp`` as a suite's folder
+    begins: ``(suite folder, its project)``, the untouched package also in
+    ``overlays/solution``."""
+    with tarfile.open(sdist or _download(tmp)) as archive:
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 on: no member lands outside tmp
+            archive.extractall(tmp, filter="data")
+        else:
+            archive.extractall(tmp)  # a pinned release from the package index
+    source = tmp / f"toolz-{VERSION}"
+    # its test_parallel starts a multiprocessing pool in every run of the suite, and no bead is about it
+    shutil.rmtree(source / "toolz" / "sandbox" / "tests")
+    built = tmp / "suite"
+    shutil.copytree(source / "toolz", built / "overlays" / "solution" / "toolz")
+    project = built / "project"
+    project.mkdir(parents=True)  # the library as its repository holds it, less packaging output
+    for item in source.iterdir():
+        if item.name in PACKAGING:
+            continue
+        copy = shutil.copytree if item.is_dir() else shutil.copy2
+        copy(item, project / item.name)
+    return built, project
 
 
 def _download(into: Path) -> Path:

@@ -573,6 +573,21 @@ def test_a_perfect_hit_earns_a_bonus():
 """
 
 
+def test_a_module_with_top_level_branches_still_names_what_no_branch_defines():
+    """toolz's functoolz.py has `if sys.version_info >= (3, 14): import annotationlib` and
+    `if PYPY:` at its top level; a new function of it went unnamed and its reply unbegun."""
+    module = (
+        "import sys\n\nif sys.version_info >= (3, 14):\n    import annotationlib\n\n"
+        "try:\n    import fast\nexcept ImportError:\n    fast = None\n\n"
+        "if sys.platform == 'pypy':\n    def curry(f):\n        return f\nelse:\n    curry = None\n"
+    )
+    test = "from pkg.funcs import annotationlib, complement, curry, fast\n"
+    found = checks.missing_names(test, lambda p: module if p == "pkg/funcs.py" else None, ["pkg/funcs.py"])
+    assert found == [("pkg/funcs.py", "complement")]  # what any branch defines is there
+    starred = module + "if fast:\n    from fast import *\n"
+    assert checks.missing_names(test, lambda p: starred, ["pkg/funcs.py"]) == []  # names from elsewhere: none said
+
+
 def test_a_function_the_tests_import_from_an_existing_module_is_named_and_added_as_a_fragment(tmp_path, rig_path):
     (rig_path / "tests" / "test_bonus.py").write_text(BONUS_TEST)
     git(rig_path, "add", "-A")
@@ -1471,6 +1486,8 @@ def test_a_failing_test_calling_a_function_the_bead_names_in_a_file_no_change_to
     told = tool_results(llm, 1)[-1]  # the same conversation: loudness stays, what is left is named
     assert outcome.result["tries"] == 1
     assert "Still to change: `shout` in beatscore/words.py" in told and "test_a_shout_is_loud calls it" in told, told
+    asked = "Make shout() in beatscore/words.py give the word in capitals and an exclamation mark."
+    assert f"as the bead asks: {asked} The failing test" in told, told  # what to change in it, quoted
     if sent_back:  # words.py, sent back in the same reply, is told the note of the run of loudness
         assert "The tests still fail as before" in told and "defines no `loudness`" not in told, told
 

@@ -1,6 +1,7 @@
 """The start of a reply that adds one function: when a bead gets one, and what it holds."""
 
-from gastown.agents.opening import described, opening, signature_in, stub_headers
+from gastown.agents.checks import CODE_NAME_RE
+from gastown.agents.opening import asked_of, described, opening, signature_in, stub_headers
 
 WRAP = '''"""Wrapping."""
 
@@ -169,3 +170,23 @@ def test_a_docstring_keeps_what_the_function_does_and_drops_where_the_work_is():
     kept = described(["t", long, "A short last one."], "truncate", set())
     assert 600 < len(kept) < 760 and "A short last one." not in kept  # the limit ends every text
     assert described(["Only a title"], "truncate", set()) == ""
+
+
+def test_what_the_bead_asks_of_a_function_is_its_first_sentence_naming_it_as_code():
+    text = (
+        "Two changes. In textkit/stats.py add `reading_time(text: str) -> int`: the minutes, "
+        'rounded up. In textkit/cli.py make summary() add a line "reading time: N min" (N from '
+        "reading_time) after the average word length line. Keep summary() short."
+    )
+    texts = ["summary shows the reading time", text]
+    assert asked_of(texts, "summary", CODE_NAME_RE) == (
+        'In textkit/cli.py make summary() add a line "reading time: N min" (N from reading_time) '
+        "after the average word length line."
+    )
+    assert asked_of(texts, "reading_time", CODE_NAME_RE).startswith("In textkit/stats.py add `reading_time(")
+    assert asked_of(["a title naming `wrap`", "Fix `textkit.wrap.wrap` for exact widths."], "wrap", CODE_NAME_RE) == (
+        "Fix `textkit.wrap.wrap` for exact widths."
+    )
+    assert asked_of(texts, "main", CODE_NAME_RE) == ""  # not named: nothing to quote
+    assert asked_of(["summary()", ""], "summary", CODE_NAME_RE) == ""  # the title is not a sentence of the bead's
+    assert asked_of(["t", f"Make summary() {'longer ' * 80}."], "summary", CODE_NAME_RE) == ""  # too long to quote

@@ -229,6 +229,7 @@ class Agent:
             files=tuple(files),
             wanted=wanted,
             named=frozenset(focus.bead_names(briefing.texts_of(bead), checks.CODE_NAME_RE)),
+            texts=briefing.texts_of(bead),
         )
         done.started(now)
         repeats = Repeats(self.limits.max_repeats)

@@ -162,13 +162,23 @@ def imported_from(source: str, paths: Collection[str]) -> list[tuple[str, str]]:
 
 def defined_names(source: str) -> set[str] | None:
     """Names a module defines at its top level (functions, classes, assignments, imports); None
-    when it does not parse."""
+    when it does not parse, or imports ``*`` (its names come from elsewhere: say nothing).
+
+    A name defined in any branch of a top-level ``if``, ``try`` or ``with`` counts
+    (``try: import x`` / ``except ImportError: x = None``, toolz's ``if PYPY:``): a name is
+    missing only when no branch defines it. Saying nothing about every such module left a
+    new function of toolz's functoolz.py unnamed, and its reply unbegun."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
+    return _defined_in(tree.body)
+
+
+def _defined_in(body: Sequence[ast.stmt]) -> set[str] | None:
     names: set[str] = set()
-    for node in tree.body:
+    for node in body:
+        branches: list[Sequence[ast.stmt]] = []
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -176,10 +186,19 @@ def defined_names(source: str) -> set[str] | None:
             names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             if any(a.name == "*" for a in node.names):
-                return None  # names come from elsewhere: say nothing
+                return None
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, (ast.If, ast.Try)):
-            return None  # names defined conditionally: too clever to judge, say nothing
+        elif isinstance(node, ast.If):
+            branches = [node.body, node.orelse]
+        elif isinstance(node, (ast.Try, ast.TryStar)):
+            branches = [node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody]
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            branches = [node.body]
+        for branch in branches:
+            inner = _defined_in(branch)
+            if inner is None:
+                return None
+            names |= inner
     return names
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gastown.agents import briefing, checks, stubs, testoutput
+from gastown.agents import briefing, checks, opening, stubs, testoutput
 from gastown.agents.commands import tail
 from gastown.agents.rig import Rig, pytest_setup_changed
 from gastown.agents.tally import Tally, Trace
@@ -50,6 +50,7 @@ class DoneCheck:
     test_s: float = 0.0  # how long the last test run took: the next change's will take as long
     found_functions: dict[str, set[str]] = field(default_factory=dict)  # by file, as the bead found it
     named: frozenset[str] = frozenset()  # the names the bead's text writes as code
+    texts: tuple[str, ...] = ()  # the bead's title, description, criteria and design (briefing.texts_of)
 
     def started(self, now: checks.TestRun | None) -> None:
         """The run before the first turn: how the tests fail as the bead starts."""
@@ -135,10 +136,15 @@ class DoneCheck:
         absent = briefing.absent_names(root, self.acceptance, files)
         for test, path, name in self.unchanged_calls(failing, files):
             if (path, name) not in absent:
+                asked = opening.asked_of(self.texts, name, checks.CODE_NAME_RE)
                 note += (
-                    f"\nStill to change: `{name}` in {path}. The bead asks for a change to it, the failing test "
+                    f"\nStill to change: `{name}` in {path}, as the bead asks: {asked} The failing test "
+                    if asked
+                    else f"\nStill to change: `{name}` in {path}. The bead asks for a change to it, the failing test "
+                )
+                note += (
                     f"{test} calls it, and no change so far touched {path}. Reply with {path} on one line and a "
-                    f"code block holding `{name}`, changed."
+                    f"code block holding `{name}`, changed{' as the bead asks' if asked else ''}."
                 )
         for path in briefing.missing_files(root, self.acceptance, files):
             note += (

@@ -49,6 +49,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 from gastown.agents.docstrings import docstring
 from gastown.agents.fileblocks import names_a_file
+from gastown.agents.focus import bead_names
 from gastown.agents.merge import definitions, is_stub
 
 # `name(...)` or `def name(...) -> type:` in backticks, as a bead's text writes a signature
@@ -56,6 +57,7 @@ _SIGNATURE_RE = r"`(?:def\s+)?({name}\([^`]*?\)(?:\s*->\s*[^`:]+)?)\s*:?`"
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(])")
 DOC_CHARS = 700  # of the bead's text in a new function's docstring
 DOC_WIDTH = 88  # where the docstring's lines wrap
+ASKED_CHARS = 400  # of the bead's sentence about a function still to change
 # verbs a sentence goes on with after a signature to say what the function does
 _DOES = frozenset({"returns", "gives", "turns", "computes", "counts", "splits", "joins", "makes"})
 
@@ -147,6 +149,19 @@ def described(texts: Sequence[str], name: str, neighbours: set[str]) -> str:
         return f'\n    """{lines[0]}"""'
     body = "\n".join(f"    {line}" for line in lines)
     return f'\n    """{body.lstrip()}\n    """'
+
+
+def asked_of(texts: Sequence[str], name: str, code: re.Pattern[str]) -> str:
+    """The first sentence of the bead's text after its title that writes ``name`` as code
+    (``code`` finds it: `` `name` ``, ``name(``, ``module.name``): what the bead asks of that function, to quote
+    where a change to it is still missing; "" when no sentence does, or it is too long to
+    quote. Told only "a code block holding `summary`, changed", the 1.5B sent summary back
+    as it was."""
+    for text in texts[1:]:
+        for sentence in _SENTENCE_RE.split(" ".join((text or "").split())):
+            if len(sentence) <= ASKED_CHARS and name in bead_names([sentence], code):
+                return sentence
+    return ""
 
 
 def _what_follows(rest: str) -> str:

@@ -134,13 +134,8 @@ toolz/dicttoolz.py; its test is `TestDict.test_update_in` in toolz/tests/test_di
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dir", type=Path, help="where to build the suite (must not exist)")
-    parser.add_argument("--sdist", type=Path, help=f"toolz-{VERSION}.tar.gz (downloaded with pip when not given)")
-    args = parser.parse_args()
-    refused = refusal(args.dir, args.sdist)
-    if refused:
-        print(refused, file=sys.stderr)
+    args = arguments(__doc__)
+    if args is None:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         built, project = unpack(args.sdist, Path(tmp))
@@ -155,6 +150,20 @@ def main() -> int:
         shutil.move(built, args.dir)  # whole or not at all
     print(f"built {args.dir}: {len(BEADS)} beads")
     return 0
+
+
+def arguments(doc: str | None) -> argparse.Namespace | None:
+    """The command line (``dir``, ``--sdist``) of a script whose docstring is ``doc``; None,
+    once what is wrong with it is printed, when it cannot be used."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("dir", type=Path, help="where to build the suite (must not exist)")
+    parser.add_argument("--sdist", type=Path, help=f"toolz-{VERSION}.tar.gz (downloaded with pip when not given)")
+    args = parser.parse_args()
+    refused = refusal(args.dir, args.sdist)
+    if refused:
+        print(refused, file=sys.stderr)
+        return None
+    return args
 
 
 def refusal(folder: Path, sdist: Path | None) -> str | None:

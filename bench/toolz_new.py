@@ -18,7 +18,6 @@ Like the bug suite, it is built outside the repository: work gastown was never t
 
 from __future__ import annotations
 
-import argparse
 import ast
 import re
 import shutil
@@ -27,7 +26,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from toolz_bugs import RIG, VERSION, refusal, unpack
+from toolz_bugs import RIG, VERSION, arguments, unpack
 
 HEADER = f"""\
 # Held-out new functions in a real library: toolz {VERSION} (BSD), built by bench/toolz_new.py.
@@ -112,13 +111,8 @@ CURRIED = "toolz/curried/__init__.py"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dir", type=Path, help="where to build the suite (must not exist)")
-    parser.add_argument("--sdist", type=Path, help=f"toolz-{VERSION}.tar.gz (downloaded with pip when not given)")
-    args = parser.parse_args()
-    refused = refusal(args.dir, args.sdist)
-    if refused:
-        print(refused, file=sys.stderr)
+    args = arguments(__doc__)
+    if args is None:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         built, project = unpack(args.sdist, Path(tmp))

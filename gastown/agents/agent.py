@@ -218,6 +218,7 @@ class Agent:
         start = None if now is None else score_of(now.counts, 0)
         blind = None if first.blind is None else ([dict(m) for m in first.blind.messages], first.blind.function)
         tries = Tries(sandbox.root, [dict(m) for m in first.messages], start=start, blind=blind)
+        texts = briefing.texts_of(bead)
         done = DoneCheck(
             sandbox,
             check,
@@ -228,8 +229,8 @@ class Agent:
             acceptance=acceptance,
             files=tuple(files),
             wanted=wanted,
-            named=frozenset(focus.bead_names(briefing.texts_of(bead), checks.CODE_NAME_RE)),
-            texts=briefing.texts_of(bead),
+            named=frozenset(focus.bead_names(texts, checks.CODE_NAME_RE)),
+            texts=texts,
         )
         done.started(now)
         repeats = Repeats(self.limits.max_repeats)

@@ -137,14 +137,11 @@ class DoneCheck:
         for test, path, name in self.unchanged_calls(failing, files):
             if (path, name) not in absent:
                 asked = opening.asked_of(self.texts, name, checks.CODE_NAME_RE)
+                said = f", as the bead asks: {asked} The" if asked else ". The bead asks for a change to it, the"
                 note += (
-                    f"\nStill to change: `{name}` in {path}, as the bead asks: {asked} The failing test "
-                    if asked
-                    else f"\nStill to change: `{name}` in {path}. The bead asks for a change to it, the failing test "
-                )
-                note += (
-                    f"{test} calls it, and no change so far touched {path}. Reply with {path} on one line and a "
-                    f"code block holding `{name}`, changed{' as the bead asks' if asked else ''}."
+                    f"\nStill to change: `{name}` in {path}{said} failing test {test} calls it, and no change so "
+                    f"far touched {path}. Reply with {path} on one line and a code block holding `{name}`, "
+                    f"changed{' as the bead asks' if asked else ''}."
                 )
         for path in briefing.missing_files(root, self.acceptance, files):
             note += (

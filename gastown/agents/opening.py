@@ -153,9 +153,9 @@ def described(texts: Sequence[str], name: str, neighbours: set[str]) -> str:
 
 def asked_of(texts: Sequence[str], name: str, code: re.Pattern[str]) -> str:
     """The first sentence of the bead's text after its title that writes ``name`` as code
-    (``code`` finds it: `` `name` ``, ``name(``, ``module.name``): what the bead asks of that function, to quote
-    where a change to it is still missing; "" when no sentence does, or it is too long to
-    quote. Told only "a code block holding `summary`, changed", the 1.5B sent summary back
+    (as ``code`` finds it: `` `name` ``, ``name(``, ``module.name``): what the bead asks of
+    that function, to quote where a change to it is still missing; "" when no sentence
+    does, or it is too long to quote. Told only "a code block holding `summary`, changed", the 1.5B sent summary back
     as it was."""
     for text in texts[1:]:
         for sentence in _SENTENCE_RE.split(" ".join((text or "").split())):

@@ -21,7 +21,7 @@ from conftest import PYTEST, git
 from fake_llm import Answer, FakeLLM, script, text, tool
 from watchers import COMBO_CODE, make_rig
 
-from gastown.agents import checks, tools
+from gastown.agents import checks, donecheck, tools
 from gastown.agents import rig as rigmod
 from gastown.agents.agent import Agent, Limits, Trace
 from gastown.agents.worktree import prepare, remove
@@ -152,6 +152,27 @@ def test_the_bead_runs_only_its_own_tests_not_its_siblings(tmp_path, rig_path):
     assert "test_streaks" not in seen and "streaks" not in seen, seen
     assert outcome.result["tests"]["failed"] == 0 and outcome.result["tests"]["errors"] == 0
     assert outcome.result["tests"]["acceptance"] == ["tests/test_combo.py"]
+
+
+def test_a_change_whose_tests_never_end_is_cut_at_its_beads_pace_not_the_rigs_timeout(tmp_path, rig_path, monkeypatch):
+    """A 1.5B's `while` that never ends took the rig's whole test_timeout (120 s of 255) in
+    both of S8's `slugify` beads; cut at a multiple of the bead's first run, the time is kept."""
+    monkeypatch.setattr(donecheck, "RUNAWAY_FACTOR", 3.0)
+    monkeypatch.setattr(donecheck, "RUNAWAY_FLOOR_S", 6.0)
+    forever = "def multiplier(streak):\n    while streak >= 0:\n        pass\n"
+    began = time.monotonic()
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("write_file", path="beatscore/combo.py", content=forever), write_combo()],
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    took = time.monotonic() - began
+    assert outcome.status == "done", outcome.reason
+    assert took < 60, f"the endless run was not cut short: the bead took {took:.0f}s (the rig allows 120)"
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [r["timed_out"] for r in runs if r["kind"] == "tests"][:1] == [True]
+    assert "the code may loop forever" in tool_results(llm, 1)[-1]  # the model is told why
 
 
 def test_without_scoping_the_siblings_unfinished_tests_would_fail_the_bead(tmp_path, rig_path):
@@ -618,9 +639,10 @@ def test_a_function_the_tests_import_from_an_existing_module_is_named_and_added_
 
 
 BONUS_RIGHT = 'def bonus(grade_name: str) -> int:\n    return 50 if grade_name == "perfect" else 0\n'
-BONUS_START = (
-    "\n## Start your reply like this\nbeatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n```\n"
-)
+BONUS_DEF = "beatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n"
+# the bead's "Add `bonus(...)` to beatscore/scoring.py: 50 for a perfect hit, else 0." as the docstring
+BONUS_BEGUN = BONUS_DEF + '    """50 for a perfect hit, else 0."""\n'
+BONUS_START = f"\n## Start your reply like this\n{BONUS_BEGUN}```\n"
 
 
 def _bonus_rig(rig_path: Path, body: str | None = None) -> None:
@@ -693,7 +715,7 @@ def test_a_function_to_fill_gets_the_start_of_the_reply_and_one_to_fix_does_not(
         acceptance_tests=("tests/test_bonus.py",),
     )
     assert outcome.status == "done", outcome.reason
-    with_docstring = BONUS_START.replace(":\n```", ':\n    """The bonus."""\n```')  # the stub's own, kept
+    with_docstring = f'\n## Start your reply like this\n{BONUS_DEF}    """The bonus."""\n```\n'  # the stub's own, kept
     assert first_prompt(llm).endswith(with_docstring) is opens
 
 
@@ -1528,7 +1550,7 @@ def test_a_model_whose_template_gastown_renders_has_its_reply_begun_with_the_sta
         acceptance_tests=("tests/test_bonus.py",),
     )
     asked = llm.requests[0]
-    start = "beatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n"
+    start = BONUS_BEGUN
     assert "messages" not in asked and asked["prompt"].endswith("<|im_start|>assistant\n" + start)
     assert BONUS_START.strip() in asked["prompt"]  # the prompt still shows it, as the chat's would
     assert outcome.status == "done", outcome.reason

@@ -114,10 +114,30 @@ def test_a_signature_sentence_gives_the_docstring_what_follows_the_signature():
         ("In m.py add `f(x: int) -> int`: the double of x.", "The double of x."),
         ("A function `f(x: int) -> int` returns x twice.", "Returns x twice."),
         ("Add `f(x: int) -> int` to textkit/m.py, next to g().", ""),
+        ("Add `f(x: int) -> int` to textkit/m.py: the double of x.", "The double of x."),
+        ("Add `f(x: int) -> int` in `m.py`: the double of x.", "The double of x."),
         ("Add `f(x: int) -> int`.", ""),
     ]
     for text, doc in said:
         assert described(["title", text], "f", {"g"}) == (f'\n    """{doc}"""' if doc else ""), text
+
+
+def test_an_example_call_and_a_neighbour_that_serves_a_parameter_stay_in_the_docstring():
+    """toolz's `topk` bead ("Add `topk(k: int, seq, key=None) -> tuple` to toolz/itertoolz.py:
+    the k largest ... `topk(2, [1, 100, 10, 1000])` is `(1000, 100)`. key is ... an index that
+    `getter(key)` turns into one.") was begun with its last sentence alone: the first went
+    with "to PATH", the example was read as a signature, and `getter` as the work around it."""
+    text = (
+        "Add `topk(k: int, seq, key=None) -> tuple` to toolz/itertoolz.py: the k largest items. "
+        "`topk(2, [1, 100])` is `(100, 1)`. key may be an index that `getter(key)` turns into a "
+        "function. Keep `getter` as it is."
+    )
+    doc = described(["Add topk", text], "topk", {"getter"})
+    assert doc == (
+        '\n    """The k largest items. `topk(2, [1, 100])` is `(100, 1)`. key may be an index that\n'
+        '    `getter(key)` turns into a function.\n    """'
+    )
+    assert signature_in(["Add topk", text], "topk") == "topk(k: int, seq, key=None) -> tuple"
 
 
 def test_one_stub_the_bead_names_opens_the_reply_and_a_function_with_a_body_does_not():

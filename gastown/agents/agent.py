@@ -156,6 +156,7 @@ class Agent:
         tally = Tally()
         now: checks.TestRun | None = None
         now_s = 0.0  # how long the bead's tests ran as it starts: the first change's run will take as long
+        first_s: float | None = None  # the slowest of those runs: a change's run that takes far longer is cut
         if self._tests_decide:
             began = time.monotonic()
             check.baseline()
@@ -164,6 +165,7 @@ class Agent:
             ran = time.monotonic()
             now = check.run()
             now_s = time.monotonic() - ran
+            first_s = max(ran - began, now_s)
             tally.tests_s += time.monotonic() - began
             trace.write(
                 "baseline",
@@ -175,6 +177,7 @@ class Agent:
         names = BASE_TOOLS + (("ask_crew",) if self.crew else ())
         state = self._state(bead, sandbox, check, tally, trace, names, acceptance, files, now)
         state.done.test_s = now_s
+        state.done.first_s = first_s
         summary, ended = self._loop(state, names)
         if ended is not None:
             ended.result.update(tally.result(started, trace, self.client.spec.name))

@@ -27,6 +27,18 @@ from gastown.agents.worktree import Worktree
 from gastown.town.riggit import RigGit
 
 FAILURE_CHARS = 6000  # of a failing run's output, the first failure a fresh try is told
+# A change's test run is stopped after RUNAWAY_FACTOR times as long as the bead's tests ran as
+# it started, and never before RUNAWAY_FLOOR_S: an answer whose loop never ends (a `while`
+# whose condition never changes) took the rig's whole test_timeout, 120 s of the starter
+# suite's 255, in both of S8's `slugify` beads. The last run, of the files kept, has the
+# rig's own timeout.
+RUNAWAY_FACTOR = 10.0
+RUNAWAY_FLOOR_S = 30.0
+
+
+def runaway_after(first_s: float) -> float:
+    """How long a change's test run may take, when the bead's tests first ran in ``first_s``."""
+    return max(RUNAWAY_FLOOR_S, RUNAWAY_FACTOR * first_s)
 
 
 @dataclass
@@ -51,6 +63,7 @@ class DoneCheck:
     found_functions: dict[str, set[str]] = field(default_factory=dict)  # by file, as the bead found it
     named: frozenset[str] = frozenset()  # the names the bead's text writes as code
     texts: tuple[str, ...] = ()  # the bead's title, description, criteria and design (briefing.texts_of)
+    first_s: float | None = None  # how long the bead's tests ran as it started (None: not run)
 
     def started(self, now: checks.TestRun | None) -> None:
         """The run before the first turn: how the tests fail as the bead starts."""
@@ -97,20 +110,21 @@ class DoneCheck:
         found, broken = self.check_now()
         if self.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done", False
-        note = _broke(broken) + self.missing
+        note = _broke(broken) + self._runaway(found) + self.missing
         return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(note)
 
     def run_tests(self) -> str:
         """The ``run_tests`` tool: one run of the check, as the model reads it."""
         found, broken = self.timed_run()
-        return f"{found.summary()}\n{found.shown}{_broke(broken)}"
+        return f"{found.summary()}\n{found.shown}{_broke(broken)}{self._runaway(found)}"
 
     def check_now(self) -> tuple[checks.TestRun, list[str]]:
         """Run the check: the run and the tests it broke. A run that holds becomes ``passed``."""
         found, broken = self.timed_run()
         self.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         self.passed = found if found.passed and not broken else None
-        self.failing = "" if self.passed else testoutput.first_failure(found.shown, FAILURE_CHARS)
+        runaway = self._runaway(found)  # a fresh try is told it too
+        self.failing = "" if self.passed else testoutput.first_failure(found.shown, FAILURE_CHARS) + runaway
         failing = [test for test, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
         self.missing = "" if self.passed else self.still_missing(failing)
         self.blank = bool(self.missing) and self.missing == self._blanks()
@@ -121,10 +135,24 @@ class DoneCheck:
     def timed_run(self) -> tuple[checks.TestRun, list[str]]:
         """One timed run of the bead's tests: the run and the tests that passed before and fail now."""
         began = time.monotonic()
-        found = self.tests.run(self.until)
+        until = self.until
+        if self.first_s is not None:
+            cut = began + runaway_after(self.first_s)
+            until = cut if until is None else min(until, cut)
+        found = self.tests.run(until)
         self.test_s = time.monotonic() - began
         self.tally.tests_s += self.test_s
         return found, self.tests.regressions(found)
+
+    def _runaway(self, found: checks.TestRun) -> str:
+        """What a run stopped for taking far longer than the bead's first one says ("" else)."""
+        if not found.run.timed_out or self.first_s is None:
+            return ""
+        return (
+            f"\nThe tests did not end within {self.test_s:.0f}s, where they ran in {self.first_s:.1f}s as the "
+            "bead started: the code may loop forever (a `while` whose condition never changes). "
+            "Change it so that every loop ends."
+        )
 
     def still_missing(self, failing: Sequence[str] = ()) -> str:
         """What the acceptance tests import that the files as they are now lack, and what the

@@ -108,36 +108,48 @@ def signature_in(texts: Iterable[str], name: str) -> str | None:
     pattern = re.compile(_SIGNATURE_RE.format(name=re.escape(name)))
     for text in texts:
         for found in pattern.findall(text or ""):
-            signature = " ".join(found.split())
-            try:
-                tree = ast.parse(f"def {signature}:\n    pass\n")
-            except SyntaxError:
-                continue
-            function = tree.body[0]
-            assert isinstance(function, ast.FunctionDef)
-            arguments = function.args
-            every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
-            if function.returns is not None or any(a.annotation is not None for a in every):
-                return signature
+            if _parsed(found) is not None:
+                return " ".join(found.split())
     return None
+
+
+def _parsed(found: str) -> ast.FunctionDef | None:
+    """``found`` (``name(...) -> type``) as a ``def`` line, when it is one with an annotation:
+    ``topk(2, [1, 100])`` in "`topk(2, [1, 100])` is `(100, 1)`" is an example call."""
+    try:
+        tree = ast.parse(f"def {' '.join(found.split())}:\n    pass\n")
+    except SyntaxError:
+        return None
+    function = tree.body[0]
+    assert isinstance(function, ast.FunctionDef)
+    arguments = function.args
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    if function.returns is None and all(a.annotation is None for a in every):
+        return None
+    return function
 
 
 def described(texts: Sequence[str], name: str, neighbours: set[str]) -> str:
     """The docstring of a new function ``name``, indented below its ``def`` line ("" when
     there is nothing to say): the sentences of the bead's text after its title that say what
-    the function does — of the one giving its signature only what follows it ("that ..."),
-    and none naming a file or calling one of the module's other functions (``neighbours``:
-    "keep wrap() as it is")."""
+    the function does — of the one giving its signature only what follows it ("that ...",
+    "to m.py: ..."), an example call kept whole — and none naming a file, or calling one of
+    the module's other functions (``neighbours``: "keep wrap() as it is") unless it names
+    one of the function's parameters too ("key is an index `getter(key)` turns into one")."""
     signature = re.compile(_SIGNATURE_RE.format(name=re.escape(name)))
+    given = signature_in(texts, name)
+    function = _parsed(given) if given else None
+    parameters = set() if function is None else {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
     said: list[str] = []
     sentences = (s for text in texts[1:] for s in _SENTENCE_RE.split(" ".join((text or "").split())))
     for sentence in sentences:
-        given = signature.search(sentence)
-        if given is not None:  # "... a function `f(x) -> str` that turns x into ...": what follows is what it does
-            sentence = _what_follows(sentence[given.end() :])
+        written = next((m for m in signature.finditer(sentence) if _parsed(m.group(1)) is not None), None)
+        if written is not None:  # "... a function `f(x) -> str` that turns x into ...": what follows is what it does
+            sentence = _what_follows(sentence[written.end() :])
         if not sentence or _names_a_file(sentence) or not _quotable(sentence):
             continue
-        if any(re.search(rf"(?<![\w.]){re.escape(other)}\(|`{re.escape(other)}`", sentence) for other in neighbours):
+        calls = any(re.search(rf"(?<![\w.]){re.escape(o)}\(|`{re.escape(o)}`", sentence) for o in neighbours)
+        if calls and not any(re.search(rf"(?<![\w.]){re.escape(p)}(?![\w(])", sentence) for p in parameters):
             continue  # "Keep wrap() as it is": the work around the function, not the function
         if len(" ".join([*said, sentence])) > DOC_CHARS:
             break
@@ -166,12 +178,16 @@ def asked_of(texts: Sequence[str], name: str, code: re.Pattern[str]) -> str:
 
 def _what_follows(rest: str) -> str:
     """What a sentence says after a function's signature, as a sentence of its own ("that
-    turns x into y." or ": the x of y." -> "Turns x into y.", "The x of y."); "" when it does
-    not go on to say what it does ("to textkit/wrap.py, next to wrap().")."""
+    turns x into y.", ": the x of y." or " to m.py: the x of y." -> "Turns x into y.", "The x
+    of y."); "" when it does not go on to say what it does ("to textkit/wrap.py, next to
+    wrap().")."""
     rest = rest.strip()
     first, _, more = rest.partition(" ")
+    placed = re.match(r"(?:to|in)\s+`?[\w./-]+`?:\s+(.+)", rest)  # "add `f(x)` to m.py: the x of y."
     if rest.startswith(":"):  # "add `f(x) -> int`: the minutes needed to ..."
         said = rest[1:].strip()
+    elif placed is not None:
+        said = placed.group(1)
     elif first in ("that", "which"):
         said = more.strip()
     elif first in _DOES:

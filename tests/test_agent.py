@@ -154,9 +154,12 @@ def test_the_bead_runs_only_its_own_tests_not_its_siblings(tmp_path, rig_path):
     assert outcome.result["tests"]["acceptance"] == ["tests/test_combo.py"]
 
 
-def test_a_change_whose_tests_never_end_is_cut_at_its_beads_pace_not_the_rigs_timeout(tmp_path, rig_path, monkeypatch):
-    """A 1.5B's `while` that never ends took the rig's whole test_timeout (120 s of 255) in
-    both of S8's `slugify` beads; cut at a multiple of the bead's first run, the time is kept."""
+def test_a_change_whose_tests_never_end_is_cut_at_its_beads_pace_and_the_model_told_why(
+    tmp_path, rig_path, monkeypatch
+):
+    """A 1.5B's `while` that never ends took the rig's whole test_timeout (120 s of the bead's
+    255 s) in S8's second `slugify` bead; cut at a multiple of the bead's first run, the time
+    is kept."""
     monkeypatch.setattr(donecheck, "RUNAWAY_FACTOR", 3.0)
     monkeypatch.setattr(donecheck, "RUNAWAY_FLOOR_S", 6.0)
     forever = "def multiplier(streak):\n    while streak >= 0:\n        pass\n"

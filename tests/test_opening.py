@@ -126,11 +126,12 @@ def test_an_example_call_and_a_neighbour_that_serves_a_parameter_stay_in_the_doc
     """toolz's `topk` bead ("Add `topk(k: int, seq, key=None) -> tuple` to toolz/itertoolz.py:
     the k largest ... `topk(2, [1, 100, 10, 1000])` is `(1000, 100)`. key is ... an index that
     `getter(key)` turns into one.") was begun with its last sentence alone: the first went
-    with "to PATH", the example was read as a signature, and `getter` as the work around it."""
+    with "to PATH", the example was read as a signature, and `getter` as the work around it.
+    A neighbour named but not given a parameter is still the work around it."""
     text = (
         "Add `topk(k: int, seq, key=None) -> tuple` to toolz/itertoolz.py: the k largest items. "
         "`topk(2, [1, 100])` is `(100, 1)`. key may be an index that `getter(key)` turns into a "
-        "function. Keep `getter` as it is."
+        "function. Keep `getter` as it is. Keep getter() as it is for any key."
     )
     doc = described(["Add topk", text], "topk", {"getter"})
     assert doc == (

@@ -29,8 +29,8 @@ from gastown.town.riggit import RigGit
 FAILURE_CHARS = 6000  # of a failing run's output, the first failure a fresh try is told
 # A change's test run is stopped after RUNAWAY_FACTOR times as long as the bead's tests ran as
 # it started, and never before RUNAWAY_FLOOR_S: an answer whose loop never ends (a `while`
-# whose condition never changes) took the rig's whole test_timeout, 120 s of the starter
-# suite's 255, in both of S8's `slugify` beads. The last run, of the files kept, has the
+# whose condition never changes) took the rig's whole test_timeout, 120 s of the bead's
+# 255 s budget, in S8's second `slugify` bead. The last run, of the files kept, has the
 # rig's own timeout.
 RUNAWAY_FACTOR = 10.0
 RUNAWAY_FLOOR_S = 30.0
@@ -123,7 +123,7 @@ class DoneCheck:
         found, broken = self.timed_run()
         self.trace.write("tests", exit_code=found.run.exit_code, counts=found.counts, timed_out=found.run.timed_out)
         self.passed = found if found.passed and not broken else None
-        runaway = self._runaway(found)  # a fresh try is told it too
+        runaway = self._runaway(found)  # the failure a fresh try is told, when this run is the try's best
         self.failing = "" if self.passed else testoutput.first_failure(found.shown, FAILURE_CHARS) + runaway
         failing = [test for test, outcome in found.outcomes.items() if outcome in ("FAILED", "ERROR")]
         self.missing = "" if self.passed else self.still_missing(failing)
@@ -149,8 +149,8 @@ class DoneCheck:
         if not found.run.timed_out or self.first_s is None:
             return ""
         return (
-            f"\nThe tests did not end within {self.test_s:.0f}s, where they ran in {self.first_s:.1f}s as the "
-            "bead started: the code may loop forever (a `while` whose condition never changes). "
+            f"\nThe tests were stopped after {self.test_s:.0f}s (they took {self.first_s:.1f}s as the bead "
+            "started): the code may loop forever (a `while` whose condition never changes). "
             "Change it so that every loop ends."
         )
 

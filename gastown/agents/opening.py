@@ -113,6 +113,23 @@ def signature_in(texts: Iterable[str], name: str) -> str | None:
     return None
 
 
+def _parameters(function: ast.FunctionDef) -> set[str]:
+    arguments = function.args
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+    return {argument.arg for argument in every if argument is not None}
+
+
+def _call_of(other: str, sentence: str) -> list[str] | None:
+    """The words ``other`` is called with in ``sentence`` (`` `other` `` alone: none); None
+    when the sentence neither calls nor names it as code."""
+    called = re.findall(rf"(?<![\w.]){re.escape(other)}\(([^)]*)\)", sentence)
+    if called:
+        return [word for arguments in called for word in re.findall(r"\w+", arguments)]
+    if re.search(rf"(?<![\w.]){re.escape(other)}\(|`{re.escape(other)}`", sentence):
+        return []
+    return None
+
+
 def _parsed(found: str) -> ast.FunctionDef | None:
     """``found`` (``name(...) -> type``) as a ``def`` line, when it is one with an annotation:
     ``topk(2, [1, 100])`` in "`topk(2, [1, 100])` is `(100, 1)`" is an example call."""
@@ -134,12 +151,13 @@ def described(texts: Sequence[str], name: str, neighbours: set[str]) -> str:
     there is nothing to say): the sentences of the bead's text after its title that say what
     the function does — of the one giving its signature only what follows it ("that ...",
     "to m.py: ..."), an example call kept whole — and none naming a file, or calling one of
-    the module's other functions (``neighbours``: "keep wrap() as it is") unless it names
-    one of the function's parameters too ("key is an index `getter(key)` turns into one")."""
+    the module's other functions (``neighbours``: "keep wrap() as it is") unless the call
+    is given one of the function's parameters ("key is an index `getter(key)` turns into
+    one")."""
     signature = re.compile(_SIGNATURE_RE.format(name=re.escape(name)))
     given = signature_in(texts, name)
     function = _parsed(given) if given else None
-    parameters = set() if function is None else {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
+    parameters = set() if function is None else _parameters(function)
     said: list[str] = []
     sentences = (s for text in texts[1:] for s in _SENTENCE_RE.split(" ".join((text or "").split())))
     for sentence in sentences:
@@ -148,8 +166,8 @@ def described(texts: Sequence[str], name: str, neighbours: set[str]) -> str:
             sentence = _what_follows(sentence[written.end() :])
         if not sentence or _names_a_file(sentence) or not _quotable(sentence):
             continue
-        calls = any(re.search(rf"(?<![\w.]){re.escape(o)}\(|`{re.escape(o)}`", sentence) for o in neighbours)
-        if calls and not any(re.search(rf"(?<![\w.]){re.escape(p)}(?![\w(])", sentence) for p in parameters):
+        calls = [_call_of(other, sentence) for other in neighbours]
+        if any(call is not None for call in calls) and not any(parameters & set(call or ()) for call in calls):
             continue  # "Keep wrap() as it is": the work around the function, not the function
         if len(" ".join([*said, sentence])) > DOC_CHARS:
             break

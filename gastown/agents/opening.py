@@ -113,10 +113,10 @@ def signature_in(texts: Iterable[str], name: str) -> str | None:
     return None
 
 
-def _parameters(function: ast.FunctionDef) -> set[str]:
+def _arguments(function: ast.FunctionDef) -> list[ast.arg]:
     arguments = function.args
     every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
-    return {argument.arg for argument in every if argument is not None}
+    return [argument for argument in every if argument is not None]
 
 
 def _call_of(other: str, sentence: str) -> list[str] | None:
@@ -139,9 +139,7 @@ def _parsed(found: str) -> ast.FunctionDef | None:
         return None
     function = tree.body[0]
     assert isinstance(function, ast.FunctionDef)
-    arguments = function.args
-    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
-    if function.returns is None and all(a.annotation is None for a in every):
+    if function.returns is None and all(a.annotation is None for a in _arguments(function)):
         return None
     return function
 
@@ -157,7 +155,7 @@ def described(texts: Sequence[str], name: str, neighbours: set[str]) -> str:
     signature = re.compile(_SIGNATURE_RE.format(name=re.escape(name)))
     given = signature_in(texts, name)
     function = _parsed(given) if given else None
-    parameters = set() if function is None else _parameters(function)
+    parameters = set() if function is None else {argument.arg for argument in _arguments(function)}
     said: list[str] = []
     sentences = (s for text in texts[1:] for s in _SENTENCE_RE.split(" ".join((text or "").split())))
     for sentence in sentences:
@@ -185,8 +183,8 @@ def asked_of(texts: Sequence[str], name: str, code: re.Pattern[str]) -> str:
     """The first sentence of the bead's text after its title that writes ``name`` as code
     (as ``code`` finds it: `` `name` ``, ``name(``, ``module.name``): what the bead asks of
     that function, to quote where a change to it is still missing; "" when no sentence
-    does, or it is too long to quote. Told only "a code block holding `summary`, changed", the 1.5B sent summary back
-    as it was."""
+    does, or it is too long to quote. Told only "a code block holding `summary`, changed",
+    the 1.5B sent summary back as it was."""
     for text in texts[1:]:
         for sentence in _SENTENCE_RE.split(" ".join((text or "").split())):
             if len(sentence) <= ASKED_CHARS and name in bead_names([sentence], code):

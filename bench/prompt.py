@@ -70,7 +70,7 @@ def first_prompt(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> 
             tests_decide=True,
             files_chars=tokens.tokens_to_chars(int(budget * 0.5)),
         )
-    return head
+    return list(head.messages)
 
 
 def prompt_tokens(project: Path, suite_rig: dict, bead: Bead, outlined: bool) -> int:

@@ -396,3 +396,52 @@ def test_a_body_left_out_keeps_the_functions_decorators_signature_and_indentatio
     assert hidden == f"def shout(word):\n\t{stand_in}\n"
     for text in (wrapper, tabbed):
         compile(without_body(text, {"wrap", "shout"})[0], "m.py", "exec")
+
+
+def test_a_kept_class_with_a_kept_method_shows_that_method_and_outlines_its_others():
+    """A fix in one method of a long class the bead names: sent the class whole, the 1.5B sent
+    all of it back (cachetools' `Cache` for `pop`: 1,504 tokens, 95 s of decode)."""
+    source = (
+        'class Cache:\n    class _Link:\n        """A link of the order."""\n\n'
+        "        def unlink(self):\n            self.next = None\n            return self\n\n"
+        "    def __init__(self):\n        self.data = {}\n        self.size = 0\n        self.limit = 9\n"
+        f"{helpers(60)}\n"
+        "    def pop(self, key):\n        value = self.data[key]\n        return value\n\n"
+        "    def clear(self):\n        self.data.clear()\n        self.size = 0\n        return None\n"
+    )
+    shown = focus.outline(source, {"Cache", "pop"})
+    assert "    def pop(self, key):\n        value = self.data[key]\n        return value" in shown
+    assert "def clear(self):  # lines" in shown and "self.data.clear()" not in shown  # outlined
+    assert "def __init__(self):  # lines" in shown
+    assert '    class _Link:  # lines 2-7\n        """A link of the order."""\n        ...\n' in shown  # nested
+    assert merge.merge(source, shown.split("\n", 1)[1]).text == source  # sent back, it changes nothing
+    whole = focus.outline(source + "\n\ndef other(x):\n" + "    x += 1\n" * 5 + "    return x\n", {"Cache"})
+    assert "self.data.clear()" in whole  # the class alone is kept: it stays whole
+
+
+def test_an_inherited_tests_class_keeps_its_line_and_setup_and_the_mixin_only_the_test():
+    """The class an acceptance test's id names (``owners``) may inherit the test: its line and
+    what it sets up are what the test runs with; its own tests are not the bead's. In the
+    mixin, the test and the setup stay, helpers of other tests go."""
+    tests = (
+        "import unittest\nfrom . import Mixin\n\n\nclass LRUTest(unittest.TestCase, Mixin):\n    Cache = dict\n\n"
+        "    def setUp(self):\n        self.made = True\n\n"
+        + "".join(f"    def test_own_{n}(self):\n        self.assertTrue({n} >= 0)\n\n" for n in range(50))
+    )
+    shown = focus.outline(tests, {"test_pop"}, "tests/test_lru.py", tables=False, owners={"LRUTest"})
+    assert "class LRUTest(unittest.TestCase, Mixin):\n    Cache = dict" in shown
+    assert "def setUp(self):" in shown and "test_own_" not in shown
+    mixin = (
+        "class Mixin:\n    def setUp(self):\n        self.ready = 1\n\n"
+        "    def test_pop(self):\n        self.assertEqual(1, self.check({1: 1}))\n\n"
+        "    def check(self, d):\n        return d.pop(1)\n\n"
+        "    def _test_sizes(self, cache):\n"
+        + "        self.assertTrue(cache)\n" * 40
+        + "\n"
+        + "".join(f"    def test_other_{n}(self):\n        self._test_sizes({n})\n\n" for n in range(40))
+    )
+    cut = dict(focus.focus([("tests/__init__.py", mixin)], ["tests/__init__.py::Mixin::test_pop"], [], set()))
+    shown = cut["tests/__init__.py"]
+    assert "def test_pop(self):" in shown and "def setUp(self):" in shown
+    assert "def check(self, d):" in shown  # what the test calls stays
+    assert "_test_sizes" not in shown and "test_other" not in shown

@@ -166,6 +166,21 @@ def test_a_method_sent_without_its_class_goes_into_the_class_whose_method_is_a_s
     assert merged.text.count("def popitem") == 2 and "\ndef popitem" not in merged.text
 
 
+def test_a_stub_a_subclass_overrides_is_a_hook_not_the_hole_a_method_sent_alone_fills():
+    """cachetools' `_TimedCache.expire` raises NotImplementedError and `TTLCache.expire` is the
+    real one: a fix of `expire` sent without its class must not land in the base."""
+    hook = CACHES.replace(
+        '        """Remove and return any pair."""\n        return self.data.popitem()',
+        "        raise NotImplementedError",
+    )
+    hook = hook.replace(
+        '        """Remove and return the pair least recently used."""\n        raise NotImplementedError',
+        "        return self.data.popitem()",
+    )
+    with pytest.raises(merge.Ambiguous, match="Cache, LRUCache each have one"):
+        merge.merge(hook, "def popitem(self):\n    return None\n")
+
+
 def test_a_method_two_classes_could_own_is_refused_with_their_names():
     both = CACHES.replace("        return self.data.popitem()", "        raise NotImplementedError")
     with pytest.raises(merge.Ambiguous, match="Cache, LRUCache each have one"):

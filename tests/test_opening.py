@@ -74,6 +74,8 @@ def test_a_stubs_header_is_its_decorators_def_lines_and_docstring():
     commented = "class Cache(\n    dict,\n):\n    def popitem(self):\n        # TODO\n        pass\n"
     assert stub_headers(commented, {"popitem"}) == ["class Cache(\n    dict,\n):\n    def popitem(self):"]
     assert stub_headers(HOLES, {"wrap"}) == [] and stub_headers("def (", {"wrap"}) == []
+    hook = "class Timed:\n    def expire(self):\n        raise NotImplementedError\n\n\nclass TTL(Timed):\n    def expire(self):\n        return []\n"
+    assert stub_headers(hook, {"expire"}) == []  # a hook its subclass fills, not a hole (cachetools' _TimedCache)
 
 
 def test_one_function_the_tests_import_that_the_module_lacks_opens_the_reply():

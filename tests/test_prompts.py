@@ -552,3 +552,38 @@ def test_a_bug_fixs_nudge_begins_the_next_reply_at_its_function_after_any_note()
     assert prompts.reply_start(messages) == "lib/seqs.py\n```python\ndef tail(n, seq):\n"
     plain = briefing.nudge(["tests/test_seqs.py"], [], True, "The line is `return seq[n:]`.")
     assert prompts.OPENING not in plain and plain.startswith("Change the code:")
+
+
+def test_a_test_its_class_inherits_is_shown_from_the_mixin_that_holds_it_as_a_test(tmp_path):
+    """unittest suites write a test once in a mixin (cachetools' tests/__init__.py) and run it
+    for each class: the test's own file holds only the class line, so the mixin's test is
+    shown too, as a test, never offered as where to write."""
+    from gastown.town.bead import Bead
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "lib" / "cache.py").write_text(
+        "class Cache(dict):\n    def drop(self, key):\n        return self[key]\n"
+    )
+    (tmp_path / "tests" / "__init__.py").write_text(
+        "class CacheTestMixin:\n    def test_drop(self):\n        c = self.Cache(a=1)\n"
+        "        c.drop('a')\n        self.assertNotIn('a', c)\n"
+    )
+    (tmp_path / "tests" / "test_cache.py").write_text(
+        "import unittest\n\nfrom lib.cache import Cache\n\nfrom . import CacheTestMixin\n\n\n"
+        "class CacheTest(unittest.TestCase, CacheTestMixin):\n    Cache = Cache\n"
+    )
+    files = ["lib/__init__.py", "lib/cache.py", "tests/__init__.py", "tests/test_cache.py"]
+    (tmp_path / "lib" / "__init__.py").write_text("")
+    bead = Bead(
+        id="b-1", title="Cache.drop keeps the key", acceptance_tests=("tests/test_cache.py::CacheTest::test_drop",)
+    )
+    task = _polecat_head(tmp_path, bead, files).messages[1]["content"]
+    headings = [line for line in task.splitlines() if line.startswith(("## lib/", "## tests/", "Make the"))]
+    assert headings == [
+        "## tests/test_cache.py (a test: read it, never change it)",
+        "## tests/__init__.py (a test: read it, never change it)",
+        "## lib/cache.py",
+        "Make the acceptance tests pass by writing code in: lib/cache.py. Do not edit the tests.",
+    ]
+    assert "self.assertNotIn('a', c)" in task

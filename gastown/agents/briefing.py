@@ -18,10 +18,11 @@ import ast
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import checks, excerpt, fileblocks, focus, prompts, testoutput
+from gastown.agents import checks, excerpt, fileblocks, focus, prompts, testbases, testoutput
 from gastown.agents.excerpt import gathered
 from gastown.agents.opening import def_lines, opening, stub_headers
 from gastown.agents.rig import Rig
@@ -151,14 +152,16 @@ def missing_files(root: Path, acceptance: Sequence[str], files: Sequence[str]) -
 def absent_names(root: Path, acceptance: Sequence[str], files: Sequence[str]) -> list[tuple[str, str]]:
     """``(file, name)``: functions the acceptance tests import from rig modules that lack them."""
 
-    def read(path: str) -> str | None:
-        target = root / path
-        return target.read_text(errors="replace") if target.is_file() else None
-
     absent: list[tuple[str, str]] = []
     for _, source in test_sources(root, acceptance):
-        absent += [a for a in checks.missing_names(source, read, files) if a not in absent]
+        absent += [a for a in checks.missing_names(source, partial(_read, root), files) if a not in absent]
     return absent
+
+
+def _read(root: Path, path: str) -> str | None:
+    """A rig file's text, None when it is not a file."""
+    target = root / path
+    return target.read_text(errors="replace") if target.is_file() else None
 
 
 def created_names(root: Path, acceptance: Sequence[str], missing: Sequence[str]) -> list[tuple[str, str]]:
@@ -272,11 +275,12 @@ def first_messages(
     # after it: the server's prompt cache keeps the shared part from one bead to the next.
     system = prompts.system_text(shared, prompts.read_docs(root, rig.docs), about)
     named = checks.named_files(texts, files, rig.is_test_path)
-    whole = shown_files(root, acceptance, files, named)
+    inherited = testbases.written_in(acceptance, partial(_read, root), files)  # tests a base class holds
+    whole = shown_files(root, [*acceptance, *inherited], files, named)
     absent = absent_names(root, acceptance, files)
     failing = [] if now is None else focus.outcomes_failing(now.outcomes)
     adding = {path for path, _ in absent}
-    shown = focus.focus(whole, acceptance, failing, about, adding=adding)
+    shown = focus.focus(whole, [*acceptance, *inherited], failing, about, adding=adding)
     # a module the tests import a new function from is where to write, though its excerpt
     # may define nothing the text names
     reference = [path for path in for_reference(shown, named, about) if path not in adding]
@@ -317,6 +321,7 @@ def first_messages(
             list(rig.test_paths) if role != "refinery" else [],
             how_it_ends(acceptance, wanted, tests_decide),
             tests=acceptance,
+            inherited=inherited,
             files=prompts.fit_files(files, files_chars),
             missing=missing,
             absent=absent,

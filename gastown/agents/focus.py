@@ -37,6 +37,11 @@ from gastown.agents.excerpt import (
     read_hint,
 )
 
+# a test class's methods that run around its tests (unittest's and pytest's names)
+SETUP_METHODS = frozenset(
+    {"setUp", "tearDown", "setUpClass", "tearDownClass", "setup_method", "teardown_method", "setup_class"}
+    | {"teardown_class", "__init__"}
+)
 OUTLINE_LINES = 120  # a file longer than this is outlined when the bead is about some of it
 _PARAMS_RE = re.compile(r"\[.*\]$")
 
@@ -136,21 +141,36 @@ def mentioning(source: str, tests: Iterable[str], wanted: set[str]) -> list[str]
     return chosen
 
 
-def outline(source: str, keep: set[str], path: str = "", tables: bool = True, named: Iterable[str] = ()) -> str:
+def outline(
+    source: str,
+    keep: set[str],
+    path: str = "",
+    tables: bool = True,
+    named: Iterable[str] = (),
+    owners: Collection[str] = (),
+) -> str:
     """``source`` with the definitions in ``keep`` and what they use as they are; every other
     function as its signature, first docstring line and ``...``, every other long assignment as
     its name; a class neither kept nor used by what is kept as its line, its docstring and only
     its methods that are kept or the bead names (``named``: how a sibling class does what the
-    bead asks), the rest named in one line. For a test file (``tables=False``) the other tests and long assignments
-    are left out altogether and counted at the end. The source itself when it does not parse or
-    nothing would be left out."""
+    bead asks), the rest named in one line; a kept class with methods kept too as those
+    methods, the others outlined (sent back whole, cachetools' 170-line ``Cache`` for a fix
+    in ``pop`` took the 1.5B 95 s of decode). For a test file (``tables=False``) the other
+    tests and long assignments are left out altogether and counted at the end, and a class
+    in ``owners`` (one an acceptance test's id names, whose test it may inherit: see
+    testbases) keeps its line and what is not a test. The source itself when it does not
+    parse or nothing would be left out."""
     tree = parse(source)
     if tree is None:
         return source
     lines = source.splitlines()
     used = set(keep)
     for node in tree.body:
-        if getattr(node, "name", None) in keep or assigned(node) & keep:  # a kept table's names too
+        members = _kept_members(node, keep)
+        if members and getattr(node, "name", None) in keep:  # a kept class shown as its kept methods
+            bases = node.bases if isinstance(node, ast.ClassDef) else []
+            used |= set().union(*(names_in(m) for m in [*members, *bases]))
+        elif getattr(node, "name", None) in keep or assigned(node) & keep:  # a kept table's names too
             used |= names_in(node)
         elif isinstance(node, ast.ClassDef):  # a kept method uses names too
             used |= {n for m in node.body if getattr(m, "name", None) in keep for n in names_in(m)}
@@ -186,16 +206,16 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
     for node in tree.body:
         start, end = first_line(node) - 1, node.end_lineno or node.lineno
         long_table = bool(assigned(node)) and end - start > 2 and not assigned(node) & used
-        if not tables and isinstance(node, ast.ClassDef) and node.name not in keep:
+        if not tables and isinstance(node, ast.ClassDef) and (node.name not in keep or node.name in owners):
             members = [m for m in node.body if getattr(m, "name", None) in keep]
-            if not members:
+            if not members and node.name not in owners:
                 skip(start, end, "tests")
                 continue
             copy_to(start)
             copy_to(first_line(node.body[0]) - 1)  # the class line (and its decorators)
-            for member in node.body:  # its other tests are left out; setup and fixtures stay
+            for member in node.body:  # its other tests and helpers are left out; setup and fixtures stay
                 name = getattr(member, "name", "")
-                if name.startswith("test") and name not in keep:
+                if name not in keep and _left_out_of_tests(member):
                     skip(first_line(member) - 1, member.end_lineno or member.lineno, "tests")
                 else:
                     copy_to(member.end_lineno or member.lineno)
@@ -238,19 +258,23 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
             at = end
         elif isinstance(node, ast.ClassDef):
             copy_to(start)
-            if node.name in keep:
+            if node.name in keep and not _kept_members(node, keep):
                 copy_to(end)
                 continue
             copy_to(first_line(node.body[0]) - 1 if node.body else end)
             for member in node.body:
                 m_start, m_end = first_line(member) - 1, member.end_lineno or member.lineno
-                if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and _elidable(member):
-                    if member.name not in keep:
-                        copy_to(m_start)
-                        out.extend(_summary(lines, member, " " * member.col_offset))
-                        elided += m_end - m_start
-                        at = m_end
-                        continue
+                # a class nested in it (cachetools' `_Timer`, `_Link`) is outlined as a whole
+                if (
+                    isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    and _elidable(member)
+                    and member.name not in (used if isinstance(member, ast.ClassDef) else keep)
+                ):
+                    copy_to(m_start)
+                    out.extend(_summary(lines, member, " " * member.col_offset))
+                    elided += m_end - m_start
+                    at = m_end
+                    continue
                 copy_to(m_end)
             copy_to(end)
         elif not tables and isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -291,6 +315,22 @@ def outline(source: str, keep: set[str], path: str = "", tables: bool = True, na
     return head + "\n" + "\n".join(out) + "\n"
 
 
+def _kept_members(node: ast.stmt, keep: Collection[str]) -> list[ast.stmt]:
+    """The members of a class that are in ``keep`` (none for anything else)."""
+    if not isinstance(node, ast.ClassDef):
+        return []
+    return [m for m in node.body if getattr(m, "name", None) in keep]
+
+
+def _left_out_of_tests(member: ast.stmt) -> bool:
+    """A member of a test class that the tests shown do not use (checked by the caller) and
+    that is no setup or fixture: a test, or a helper of other tests (cachetools'
+    ``_test_getsizeof``: 40 lines beside a bead's ``test_pop``)."""
+    if not isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    return member.name.startswith("test") or not (member.name in SETUP_METHODS or member.decorator_list)
+
+
 def _squeezed(lines: list[str]) -> list[str]:
     """Runs of more than two blank lines (where parts were left out) cut to two."""
     out: list[str] = []
@@ -301,8 +341,10 @@ def _squeezed(lines: list[str]) -> list[str]:
     return out
 
 
-def _summary(lines: Sequence[str], node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> list[str]:
-    """A function as its decorators and signature, its docstring's first line and ``...``."""
+def _summary(
+    lines: Sequence[str], node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, indent: str
+) -> list[str]:
+    """A function (or a class) as its decorators and signature, its docstring's first line and ``...``."""
     start, end = first_line(node) - 1, node.end_lineno or node.lineno
     out = list(lines[start : node.body[0].lineno - 1])  # decorators and the signature
     out[-1] = f"{out[-1]}  # lines {start + 1}-{end}"
@@ -314,8 +356,8 @@ def _summary(lines: Sequence[str], node: ast.FunctionDef | ast.AsyncFunctionDef,
 
 
 def _elidable(node: ast.stmt) -> bool:
-    """A function long enough to be worth leaving out, whose body starts below its signature."""
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    """A function (or class) long enough to be worth leaving out, whose body starts below its signature."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return False
     return node.body[0].lineno > node.lineno and (node.end_lineno or node.lineno) - node.lineno >= 3
 
@@ -348,6 +390,7 @@ def focus(
     called: set[str] = set()  # what the chosen tests call
     every_call: set[str] = set()  # what any acceptance test calls (the chosen ones may be none yet)
     chosen_tests: dict[str, set[str]] = {}
+    owners: dict[str, set[str]] = {}  # the classes the chosen tests' ids name, by file
     sources = dict(files)
     for path, ids in by_file.items():
         source = sources.get(path)
@@ -363,6 +406,7 @@ def focus(
         if functions:
             names, calls = uses(source, functions)
             chosen_tests[path] = functions | names
+            owners[path] = {t.split("::")[-2] for t in picked if t.count("::") >= 2}
             called |= calls
     used = wanted | called
     shown: list[tuple[str, str]] = []
@@ -380,7 +424,7 @@ def focus(
             continue
         keep = chosen_tests.get(path)
         if keep is not None:  # a test file: its other tables are left out too
-            shown.append((path, outline(text, keep, path, tables=False)))
+            shown.append((path, outline(text, keep, path, tables=False, owners=owners.get(path, set()))))
             continue
         keep = used & defined(text)
         cut = excerpt(text, keep, path) if keep else None

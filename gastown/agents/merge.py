@@ -96,8 +96,9 @@ def _nested_once(module: ast.Module) -> dict[str, tuple[_Function, _Function]]:
 
 
 def elided(node: ast.stmt) -> bool:
-    """A function whose body, after its docstring, is only ``...``: an outline's summary of one."""
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    """A function or class whose body, after its docstring, is only ``...``: an outline's
+    summary of one (a class's: of a class nested in the one the bead is about)."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return False
     body = node.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
@@ -311,7 +312,7 @@ def _owner(module: ast.Module, node: ast.stmt) -> ast.ClassDef | None:
         return None
     classes = [c for c in module.body if isinstance(c, ast.ClassDef) and node.name in map(_member, c.body)]
     if len(classes) > 1:
-        stubs = [c for c in classes if is_stub(_counterpart(c, node))]
+        stubs = [c for c in classes if is_stub(_counterpart(c, node)) and not overridden(module, c, node.name)]
         if len(stubs) != 1:
             names = ", ".join(c.name for c in (stubs or classes))
             raise Ambiguous(
@@ -335,6 +336,20 @@ def _counterpart(owner: ast.ClassDef, node: ast.stmt) -> ast.stmt:
     setter (a property's getter and setter share the name)."""
     named = [m for m in owner.body if _member(m) == getattr(node, "name", None)]
     return next((m for m in named if _role(m) == _role(node)), named[0])
+
+
+def overridden(module: ast.Module, owner: ast.ClassDef, name: str) -> bool:
+    """A class of ``module`` derived from ``owner`` defines method ``name`` with a body: the
+    stub of that name in ``owner`` is a hook its subclasses fill (cachetools'
+    ``_TimedCache.expire``, a ``raise NotImplementedError`` that ``TTLCache`` overrides), not
+    a hole left to fill."""
+    for node in module.body:
+        if not isinstance(node, ast.ClassDef) or node is owner:
+            continue
+        if any(isinstance(base, ast.Name) and base.id == owner.name for base in node.bases):
+            if any(getattr(member, "name", None) == name and not is_stub(member) for member in node.body):
+                return True
+    return False
 
 
 def is_stub(node: ast.stmt) -> bool:

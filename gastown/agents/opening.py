@@ -50,7 +50,7 @@ from collections.abc import Collection, Iterable, Sequence
 from gastown.agents.docstrings import docstring
 from gastown.agents.fileblocks import names_a_file
 from gastown.agents.focus import bead_names
-from gastown.agents.merge import definitions, is_stub
+from gastown.agents.merge import definitions, is_stub, overridden
 
 # `name(...)` or `def name(...) -> type:` in backticks, as a bead's text writes a signature
 _SIGNATURE_RE = r"`(?:def\s+)?({name}\([^`]*?\)(?:\s*->\s*[^`:]+)?)\s*:?`"
@@ -235,7 +235,11 @@ def stub_headers(source: str, names: set[str]) -> list[str]:
     headers: list[str] = []
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            inside = [_header(lines, m) for m in node.body if is_stub(m) and getattr(m, "name", "") in names]
+            inside = [
+                _header(lines, m)
+                for m in node.body
+                if is_stub(m) and getattr(m, "name", "") in names and not overridden(tree, node, getattr(m, "name", ""))
+            ]
             headers += [f"{_upto(lines, node.lineno, node.body[0])}\n{h}" for h in inside if h]
         elif is_stub(node) and getattr(node, "name", "") in names:
             headers.append(_header(lines, node))

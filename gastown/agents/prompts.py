@@ -169,8 +169,11 @@ def bead_text(
     context: Collection[str] = (),
     lifted: Collection[str] = (),
     opening: tuple[str, str] | None = None,
+    inherited: Sequence[str] = (),
 ) -> str:
     """The task as the model reads it: the bead, its tests, the files they use, how they fail now.
+    ``inherited`` are where tests the acceptance tests' classes inherit are written (see
+    testbases): their files are shown as tests too.
     Files in ``context`` are shown but not offered as where to write, unless nothing else is
     (no other file shown and none to create). Python files in ``lifted`` are shown without
     their long docstrings, which follow the code as text (see excerpt.lift_docstrings).
@@ -188,11 +191,12 @@ def bead_text(
         lines += ["", "## Acceptance tests", *(f"- {t}" for t in tests)]
     if protected:
         lines += ["", "## Files you must not change", ", ".join(protected)]
-    code = [p for p, _ in files if p not in protected_files(tests)]
+    test_files = protected_files([*tests, *inherited])
+    code = [p for p, _ in files if p not in test_files]
     offered = [p for p in code if p not in context]
     code = offered if offered or missing else code
     for path, text in files:
-        test = path in protected_files(tests)
+        test = path in test_files
         label = TEST_LABEL if protected and test else ""
         if not test and path not in code and tests and protected:
             label = " (for reference: leave it as it is)"

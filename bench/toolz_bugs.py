@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 VERSION = "1.2.0"
+SDIST = f"toolz-{VERSION}.tar.gz"
 PACKAGING = {"PKG-INFO", "setup.cfg", "toolz.egg-info"}
 
 # (file, the original text, the text with the bug): each original occurs exactly once.
@@ -152,26 +153,27 @@ def main() -> int:
     return 0
 
 
-def arguments(doc: str | None) -> argparse.Namespace | None:
-    """The command line (``dir``, ``--sdist``) of a script whose docstring is ``doc``; None,
-    once what is wrong with it is printed, when it cannot be used."""
+def arguments(doc: str | None, sdist_name: str = SDIST) -> argparse.Namespace | None:
+    """The command line (``dir``, ``--sdist``) of a script whose docstring is ``doc`` and whose
+    library comes as ``sdist_name``; None, once what is wrong with it is printed, when it
+    cannot be used."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("dir", type=Path, help="where to build the suite (must not exist)")
-    parser.add_argument("--sdist", type=Path, help=f"toolz-{VERSION}.tar.gz (downloaded with pip when not given)")
+    parser.add_argument("--sdist", type=Path, help=f"{sdist_name} (downloaded with pip when not given)")
     args = parser.parse_args()
-    refused = refusal(args.dir, args.sdist)
+    refused = refusal(args.dir, args.sdist, sdist_name)
     if refused:
         print(refused, file=sys.stderr)
         return None
     return args
 
 
-def refusal(folder: Path, sdist: Path | None) -> str | None:
+def refusal(folder: Path, sdist: Path | None, sdist_name: str = SDIST) -> str | None:
     """What is wrong with the command line's folder and source distribution, if anything."""
     if folder.exists():
         return f"{folder} exists; give a new folder"
     if sdist is not None and not sdist.is_file():
-        return f"{sdist}: no such file; give toolz-{VERSION}.tar.gz, or leave out --sdist to download it"
+        return f"{sdist}: no such file; give {sdist_name}, or leave out --sdist to download it"
     return None
 
 
@@ -179,11 +181,7 @@ def unpack(sdist: Path | None, tmp: Path) -> tuple[Path, Path]:
     """toolz from ``sdist`` (downloaded when None) unpacked in ``tmp`` as a suite's folder
     begins: ``(suite folder, its project)``, the untouched package also in
     ``overlays/solution``."""
-    with tarfile.open(sdist or _download(tmp)) as archive:
-        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 on: no member lands outside tmp
-            archive.extractall(tmp, filter="data")
-        else:
-            archive.extractall(tmp)  # a pinned release from the package index
+    extract(sdist or download(f"toolz=={VERSION}", tmp, SDIST), tmp)
     source = tmp / f"toolz-{VERSION}"
     # its test_parallel starts a multiprocessing pool in every run of the suite, and no bead is about it
     shutil.rmtree(source / "toolz" / "sandbox" / "tests")
@@ -199,8 +197,17 @@ def unpack(sdist: Path | None, tmp: Path) -> tuple[Path, Path]:
     return built, project
 
 
-def _download(into: Path) -> Path:
-    spec = f"toolz=={VERSION}"
+def extract(sdist: Path, into: Path) -> None:
+    """A source distribution unpacked into ``into``."""
+    with tarfile.open(sdist) as archive:
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 on: no member lands outside ``into``
+            archive.extractall(into, filter="data")
+        else:
+            archive.extractall(into)  # a pinned release from the package index
+
+
+def download(spec: str, into: Path, name: str) -> Path:
+    """The source distribution ``spec`` (``toolz==1.2.0``) fetched with pip into ``into``, as ``name``."""
     subprocess.run(
         [
             sys.executable,
@@ -217,11 +224,16 @@ def _download(into: Path) -> Path:
         ],
         check=True,
     )
-    return into / f"toolz-{VERSION}.tar.gz"
+    return into / name
 
 
 def _bead(key: str) -> str:
-    title, report, tests = BEADS[key]
+    return bead_toml(key, *BEADS[key])
+
+
+def bead_toml(key: str, title: str, report: str, tests: list[str]) -> str:
+    """A bug-fix bead of a suite.toml: the report a user would write, judged by ``tests``
+    against overlays/solution."""
     listed = ", ".join(f'"{t}"' for t in tests)
     return f'''
 [[beads]]

@@ -24,6 +24,7 @@ import ast
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from gastown.agents.classexcerpt import class_excerpt
 from gastown.agents.docstrings import docstring
 from gastown.agents.excerpt import (
     OUTLINE,
@@ -153,8 +154,8 @@ def outline(
     function as its signature, first docstring line and ``...``, every other long assignment as
     its name; a class neither kept nor used by what is kept as its line, its docstring and only
     its methods that are kept or the bead names (``named``: how a sibling class does what the
-    bead asks), the rest named in one line; a kept class with methods kept too as those
-    methods, the others outlined (sent back whole, cachetools' 170-line ``Cache`` for a fix
+    bead asks), the rest named in one line; a kept class with methods kept and named too as
+    those methods, the others outlined (sent back whole, cachetools' 170-line ``Cache`` for a fix
     in ``pop`` took the 1.5B 95 s of decode). For a test file (``tables=False``) the other
     tests and long assignments are left out altogether and counted at the end, and a class
     in ``owners`` (one an acceptance test's id names, whose test it may inherit: see
@@ -165,9 +166,10 @@ def outline(
         return source
     lines = source.splitlines()
     used = set(keep)
+    chosen = keep & set(named)  # a kept class's methods the bead names: the class is shown as those
     for node in tree.body:
-        members = _kept_members(node, keep)
-        if members and getattr(node, "name", None) in keep:  # a kept class shown as its kept methods
+        members = _kept_members(node, chosen)
+        if members and getattr(node, "name", None) in keep:  # a kept class shown as its named methods
             bases = node.bases if isinstance(node, ast.ClassDef) else []
             used |= set().union(*(names_in(m) for m in [*members, *bases]))
         elif getattr(node, "name", None) in keep or assigned(node) & keep:  # a kept table's names too
@@ -213,9 +215,12 @@ def outline(
                 continue
             copy_to(start)
             copy_to(first_line(node.body[0]) - 1)  # the class line (and its decorators)
-            for member in node.body:  # its other tests and helpers are left out; setup and fixtures stay
+            holds_tests = any(getattr(m, "name", "").startswith("test") for m in node.body)
+            for (
+                member
+            ) in node.body:  # its other tests (and a test class's helpers) are left out; setup and fixtures stay
                 name = getattr(member, "name", "")
-                if name not in keep and _left_out_of_tests(member):
+                if name not in keep and (_left_out_of_tests(member) if holds_tests else name.startswith("test")):
                     skip(first_line(member) - 1, member.end_lineno or member.lineno, "tests")
                 else:
                     copy_to(member.end_lineno or member.lineno)
@@ -258,7 +263,7 @@ def outline(
             at = end
         elif isinstance(node, ast.ClassDef):
             copy_to(start)
-            if node.name in keep and not _kept_members(node, keep):
+            if node.name in keep and not _kept_members(node, chosen):
                 copy_to(end)
                 continue
             copy_to(first_line(node.body[0]) - 1 if node.body else end)
@@ -325,7 +330,8 @@ def _kept_members(node: ast.stmt, keep: Collection[str]) -> list[ast.stmt]:
 def _left_out_of_tests(member: ast.stmt) -> bool:
     """A member of a test class that the tests shown do not use (checked by the caller) and
     that is no setup or fixture: a test, or a helper of other tests (cachetools'
-    ``_test_getsizeof``: 40 lines beside a bead's ``test_pop``)."""
+    ``_test_getsizeof``: 40 lines beside a bead's ``test_pop``). A class of the test file
+    that holds no tests (toolz's ``CustomMapping``) keeps its methods: it is what a test runs."""
     if not isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
     return member.name.startswith("test") or not (member.name in SETUP_METHODS or member.decorator_list)
@@ -427,7 +433,7 @@ def focus(
             shown.append((path, outline(text, keep, path, tables=False, owners=owners.get(path, set()))))
             continue
         keep = used & defined(text)
-        cut = excerpt(text, keep, path) if keep else None
+        cut = (excerpt(text, keep, path) or class_excerpt(text, keep, wanted, path)) if keep else None
         shown.append((path, cut or (outline(text, keep, path, named=wanted) if keep else text)))
     return shown
 

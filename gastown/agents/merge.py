@@ -334,7 +334,7 @@ def _role(node: ast.stmt) -> str:
 def _counterpart(owner: ast.ClassDef, node: ast.stmt) -> ast.stmt:
     """The member of ``owner`` that ``node`` stands for: of its name, and a setter for a
     setter (a property's getter and setter share the name)."""
-    named = [m for m in owner.body if _member(m) == getattr(node, "name", None)]
+    named = [m for m in owner.body if _member(m) == _member(node)]  # an attribute by its name too
     return next((m for m in named if _role(m) == _role(node)), named[0])
 
 

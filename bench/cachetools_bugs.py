@@ -51,7 +51,11 @@ BUGS = {
         "        key = args\n    return key + tuple(map(type, args))\n\n\ndef typedmethodkey",
         "        key = args\n    return key\n\n\ndef typedmethodkey",
     ),
-    "rr-delitem": (MODULE, "            self.__index[last] = index\n", ""),
+    "lfu-touch": (
+        MODULE,
+        "            if len(link.keys) == 1:\n                link.count += 1\n                return\n",
+        "            if len(link.keys) == 1:\n                return\n",
+    ),
 }
 
 # key: (title, report, acceptance tests)
@@ -90,14 +94,13 @@ argument, as it does for keyword arguments. The function is in src/cachetools/ke
 its test is `test_typedkey` in tests/test_keys.py.""",
         ["tests/test_keys.py::CacheKeysTest::test_typedkey"],
     ),
-    "rr-delitem": (
-        "RRCache breaks after deleting an item that is not the last",
-        """Deleting from a `cachetools.RRCache` an item other than the last one inserted leaves
-its index wrong: later deletes or evictions raise `KeyError` or `IndexError`, or remove
-the wrong key. In `RRCache.__delitem__` the last key is moved into the deleted key's slot
-of the key list, but its index is not updated. RRCache is in src/cachetools/__init__.py;
-its tests are in tests/test_rr.py.""",
-        ["tests/test_rr.py::RRCacheTest::test_rr_getsizeof", "tests/test_rr.py::RRCacheTest::test_rr_copy"],
+    "lfu-touch": (
+        "LFUCache evicts an item that was used more often than the one it keeps",
+        """`cachetools.LFUCache` should evict the least frequently used item, and reading an
+item counts as a use. After `c = LFUCache(maxsize=2); c[1] = 1; c[1]; c[2] = 2; c[3] = 3`,
+key 1 is gone and key 2 is kept, but key 1 was used twice and key 2 once, so key 2 should
+go. LFUCache is in src/cachetools/__init__.py; its test is `test_lfu` in tests/test_lfu.py.""",
+        ["tests/test_lfu.py::LFUCacheTest::test_lfu"],
     ),
 }
 

@@ -26,7 +26,7 @@ from toolz_bugs import arguments, bead_toml, download, extract
 
 VERSION = "8.0.2"
 SDIST = f"cachetools-{VERSION}.tar.gz"
-PACKAGING = {"PKG-INFO", "setup.cfg"}
+PACKAGING = ("PKG-INFO", "setup.cfg", "*.egg-info")  # packaging output, at any depth
 MODULE = "src/cachetools/__init__.py"
 
 # (file, the original text, the text with the bug): each original occurs exactly once.
@@ -135,13 +135,14 @@ def main() -> int:
         scratch = Path(tmp)
         extract(args.sdist or download(f"cachetools=={VERSION}", scratch, SDIST), scratch)
         source = scratch / f"cachetools-{VERSION}"
+        if not source.is_dir():
+            print(f"{args.sdist} holds no cachetools-{VERSION}/; give {SDIST}", file=sys.stderr)
+            return 1
         built = scratch / "suite"
-        shutil.copytree(source / "src", built / "overlays" / "solution" / "src")
+        packaging = shutil.ignore_patterns(*PACKAGING)  # the library as its repository holds it
+        shutil.copytree(source / "src", built / "overlays" / "solution" / "src", ignore=packaging)
+        shutil.copytree(source, built / "project", ignore=packaging)
         project = built / "project"
-        project.mkdir(parents=True)  # the library as its repository holds it, less packaging output
-        for item in source.iterdir():
-            if item.name not in PACKAGING:
-                (shutil.copytree if item.is_dir() else shutil.copy2)(item, project / item.name)
         for key, (path, good, bad) in BUGS.items():
             target = project / path
             text = target.read_text()

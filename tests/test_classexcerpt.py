@@ -45,7 +45,7 @@ def test_a_named_method_is_shown_in_its_class_with_what_it_uses_and_the_rest_lis
     assert merged.text == MODULE.replace("            return self.data[key]", "            return self.data.pop(key)")
 
 
-def test_a_class_named_alone_is_shown_whole_and_a_hole_or_a_guess_keeps_the_outline():
+def test_a_class_named_alone_is_shown_whole_and_a_hole_a_guess_or_a_long_class_is_not_cut_here():
     whole = class_excerpt(MODULE, {"LRU", "popitem"}, {"LRU"}, "caches.py")
     assert whole is not None and "Shown: class LRU," in whole
     assert "self.order.move_to_end(key, last=False)" in whole and "def pop(" not in whole
@@ -63,5 +63,33 @@ def test_a_long_module_the_bead_names_a_method_of_is_cut_to_it_not_outlined():
     tests = "from caches import Cache\n\n\ndef test_pop():\n    assert Cache().pop(1, 2) == 2\n"
     files = [("caches.py", MODULE + "\n" * 60), ("tests/test_caches.py", tests)]
     shown = dict(focus.focus(files, ["tests/test_caches.py::test_pop"], [], {"Cache", "pop"}))["caches.py"]
-    assert "Shown: Cache.pop in its class" in shown and "helper" not in shown.split("```")[0].split("Shown")[0]
-    assert "def helper" not in shown
+    assert "Shown: Cache.pop in its class" in shown and "Timed (40-" in shown  # listed in the note
+    assert "def helper" not in shown and "def clear" not in shown
+
+
+def test_what_the_method_uses_comes_with_it_and_a_decorator_stays_on_its_own_method():
+    """A module constant and a nested class the method uses are shown; the decorator of a
+    member left out is not taken for the class line's (a reply copying it back would have
+    made `pop` a property); other classes the bead names come whole, and its functions."""
+    source = (
+        "LIMIT = 3\n\n\nclass Box:\n    @property\n    def size(self):\n        return 1\n\n"
+        "    class _Link:\n        count = 0\n\n    def pop(self, key):\n"
+        "        link = Box._Link()\n        return min(key, LIMIT) + link.count\n\n\n"
+        "class Other:\n    def run(self):\n        return 2\n\n\ndef helper(x):\n    return x\n" + filler("Timed", 40)
+    )
+    cut = class_excerpt(source, {"Box", "pop", "Other", "helper"}, {"pop"})
+    assert cut is not None
+    code = "\n".join(line for line in cut.splitlines() if not line.startswith("# "))
+    assert code.startswith(
+        "\nLIMIT = 3\n\n\nclass Box:\n    class _Link:\n        count = 0\n\n    def pop(self, key):"
+    )
+    assert "@property" not in code and "Box, the rest of it: size (5-7)" in cut
+    assert "class Other:\n    def run(self):" in code and "def helper(x):" in code
+    assert merge.merge(source, code).text == source
+    hook = source.replace(
+        "        link = Box._Link()\n        return min(key, LIMIT) + link.count", "        raise NotImplementedError"
+    )
+    hook += "\n\nclass Sub(Box):\n    def pop(self, key):\n        return key\n"
+    assert class_excerpt(hook, {"Box", "pop"}, {"pop"}) is not None  # a hook Sub fills: not a hole
+    long = source.replace("class Other:\n", "class Other:\n" + "    x = 1\n" * 130)
+    assert class_excerpt(long, {"Box", "pop", "Other"}, {"pop"}) is None  # Other whole would be 130 lines

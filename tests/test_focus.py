@@ -429,13 +429,15 @@ def test_an_inherited_tests_class_keeps_its_line_and_setup_and_the_mixin_only_th
         "    def setUp(self):\n        self.made = True\n\n"
         + "".join(f"    def test_own_{n}(self):\n        self.assertTrue({n} >= 0)\n\n" for n in range(50))
     )
-    shown = focus.outline(tests, {"test_pop"}, "tests/test_lru.py", tables=False, owners={"LRUTest"})
+    ids = ["tests/test_lru.py::LRUTest::test_pop"]  # the id names the class: focus makes it an owner
+    shown = dict(focus.focus([("tests/test_lru.py", tests)], ids, [], set()))["tests/test_lru.py"]
     assert "class LRUTest(unittest.TestCase, Mixin):\n    Cache = dict" in shown
     assert "def setUp(self):" in shown and "test_own_" not in shown
     mixin = (
         "class Mixin:\n    def setUp(self):\n        self.ready = 1\n\n"
         "    def test_pop(self):\n        self.assertEqual(1, self.check({1: 1}))\n\n"
-        "    def check(self, d):\n        return d.pop(1)\n\n"
+        "    def check(self, d):\n        return self._expect(d.pop(1))\n\n"
+        "    def _expect(self, value):\n        return value\n\n"
         "    def _test_sizes(self, cache):\n"
         + "        self.assertTrue(cache)\n" * 40
         + "\n"
@@ -444,5 +446,22 @@ def test_an_inherited_tests_class_keeps_its_line_and_setup_and_the_mixin_only_th
     cut = dict(focus.focus([("tests/__init__.py", mixin)], ["tests/__init__.py::Mixin::test_pop"], [], set()))
     shown = cut["tests/__init__.py"]
     assert "def test_pop(self):" in shown and "def setUp(self):" in shown
-    assert "def check(self, d):" in shown  # what the test calls stays
+    assert (
+        "def check(self, d):" in shown and "def _expect(self, value):" in shown
+    )  # what the test calls, and what that calls
     assert "_test_sizes" not in shown and "test_other" not in shown
+
+
+def test_an_outlined_function_whose_body_starts_with_a_decorated_def_still_parses():
+    """Its summary ended at the inner def's line, after the decorator above it: a dangling
+    `@functools.wraps(f)` that no parser takes (and a nested class's, a dangling `@property`)."""
+    import ast
+
+    source = (
+        "import functools\n\n\ndef deco(f):\n    @functools.wraps(f)\n    def inner(*a):\n        return f(*a)\n\n"
+        "    return inner\n\n\nclass Box:\n    class _Link:\n        @property\n        def count(self):\n"
+        "            return 0\n\n    def pop(self):\n        return 1\n" + long_module()
+    )
+    shown = focus.outline(source, {"word_3", "Box", "pop"}, named={"pop"})
+    ast.parse(shown.split("\n", 1)[1])
+    assert "def deco(f):  # lines 4-9" in shown and "class _Link:  # lines 13-16" in shown

@@ -369,6 +369,8 @@ def use(x):
 def test_a_class_attribute_sent_back_in_its_class_leaves_the_class_docstring_alone():
     """An attribute was matched by a name it does not have (None), as the docstring is: the
     class came back with its attribute twice and no docstring."""
-    source = 'class Cache:\n    """A cache."""\n\n    marker = object()\n\n    def pop(self, key):\n        return key\n'
+    source = (
+        'class Cache:\n    """A cache."""\n\n    marker = object()\n\n    def pop(self, key):\n        return key\n'
+    )
     sent = "class Cache:\n    marker = object()\n\n    def pop(self, key):\n        return None\n"
     assert merge.merge(source, sent).text == source.replace("        return key", "        return None")

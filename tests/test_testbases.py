@@ -59,3 +59,37 @@ def test_a_test_its_own_class_defines_or_a_base_outside_the_rig_gives_nothing():
         "tests/test_gone.py::Gone::test_a",  # no such file
     ]
     assert written_in(ids, reader(files), files) == []
+
+
+def test_a_class_named_like_its_imported_base_and_imports_beside_or_aliased_are_followed():
+    files = {
+        "tests/base.py": "class TestCase:\n    def test_shared(self):\n        pass\n",
+        "tests/helpers.py": "class Mixin:\n    def test_helped(self):\n        pass\n",
+        "tests/test_z.py": (
+            "import tests.helpers as th\nfrom .base import TestCase\nfrom helpers import Mixin\n\n\n"
+            "class TestCase(TestCase):\n    pass\n\n\n"  # shadows its base: the imported one is meant
+            "class ZTest(TestCase, Mixin):\n    pass\n\n\nclass WTest(th.Mixin):\n    pass\n"
+        ),
+    }
+    ids = [
+        "tests/test_z.py::ZTest::test_shared",
+        "tests/test_z.py::ZTest::test_helped",
+        "tests/test_z.py::WTest::test_helped",
+    ]
+    assert written_in(ids, reader(files), files) == [
+        "tests/base.py::TestCase::test_shared",
+        "tests/helpers.py::Mixin::test_helped",
+    ]
+
+
+def test_classes_that_name_each_other_are_each_read_once():
+    reads: list[str] = []
+    source = "class A(B):\n    pass\n\n\nclass B(A):\n    pass\n\n\nclass T(A, B):\n    pass\n"
+    files = {"tests/test_c.py": source}
+
+    def counting(path: str) -> str | None:
+        reads.append(path)
+        return files.get(path)
+
+    assert written_in(["tests/test_c.py::T::test_x"], counting, files) == []
+    assert reads == ["tests/test_c.py"]  # parsed once, each class looked in once

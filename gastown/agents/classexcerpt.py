@@ -24,17 +24,19 @@ from gastown.agents import merge
 from gastown.agents.excerpt import AS_IN_THE_FILE, assigned, first_line, names_in, parse, read_hint
 
 BRIEF_PER_LINE = 6  # names listed on one line of the note
+WHOLE_LINES = 120  # a class longer than this is not shown whole (focus.OUTLINE_LINES)
 
 
 def class_excerpt(source: str, keep: set[str], named: Collection[str], path: str = "") -> str | None:
     """``source`` cut to the classes the bead is about (those in ``keep`` with a method the
     bead's text ``named``, each as those methods; or, when no class is kept, the one class
     holding such methods), the other classes in ``keep``, whole, and the top-level functions
-    in ``keep``, with the module's imports, under a note listing the rest. The methods the
-    tests call are not enough: cachetools' test of ``LRUCache`` calls ``popitem``, and the
-    bug is in ``__getitem__``. None when no method is named, when a named method is a stub,
-    when more than one class could be meant, or when the cut would not read as a part of
-    the file (merge.is_fragment)."""
+    in ``keep``, with the module's imports and the module-level names the shown code uses,
+    under a note listing the rest. The methods the tests call are not enough: cachetools'
+    test of ``LRUCache`` calls ``popitem``, and the bug is in ``__getitem__``. None when no
+    method is named, when a named method is a stub (a hook a subclass overrides is none),
+    when more than one class could be meant, when a class to show whole is longer than
+    WHOLE_LINES, or when the cut would not read as a part of the file (merge.is_fragment)."""
     tree = parse(source)
     if tree is None:
         return None
@@ -49,16 +51,27 @@ def class_excerpt(source: str, keep: set[str], named: Collection[str], path: str
     entire = not cut and len(whole) == 1
     if entire:  # the one class the bead is about, none of its methods named: all of them
         cut, members[whole[0].name], whole = whole, [m for m in whole[0].body if _is_function(m)], []
-    if not cut or any(merge.is_stub(m) for c in cut for m in members[c.name]):
+    if not cut or any(
+        merge.is_stub(m) and not merge.overridden(tree, c, _name(m)) for c in cut for m in members[c.name]
+    ):
         return None
+    if any(_length(c) > WHOLE_LINES for c in whole) or (entire and _length(cut[0]) > WHOLE_LINES):
+        return None  # whole, a long class would be sent back whole: the outline cuts it
     functions = [n for n in tree.body if _is_function(n) and _name(n) in keep]
+    # the module's names the shown methods use (a table, a constant), each with its assignment
+    uses = set().union(*(names_in(m) for c in cut for m in members[c.name]), *(names_in(f) for f in functions))
     lines = source.splitlines()
     body: list[str] = []
     listed: list[str] = []
     after = -1  # the last line of the statement shown last, when nothing was left out since
     for node in tree.body:
         start, end = first_line(node), node.end_lineno or node.lineno
-        if isinstance(node, (ast.Import, ast.ImportFrom)) or node in whole or node in functions:
+        if (
+            isinstance(node, (ast.Import, ast.ImportFrom))
+            or node in whole
+            or node in functions
+            or assigned(node) & uses
+        ):
             # next to the one before it: as the file has them, blank lines and comments too
             body += lines[after:end] if after >= 0 else ["", "", *lines[start - 1 : end]]
             after = end
@@ -88,21 +101,32 @@ def class_excerpt(source: str, keep: set[str], named: Collection[str], path: str
 
 
 def _class_cut(lines: list[str], node: ast.ClassDef, kept: list[ast.stmt]) -> tuple[list[str], list[str]]:
-    """A class as its decorators and line, its docstring, the class attributes its ``kept``
-    methods use, and those methods; and the rest of its members, a name and its lines each."""
+    """A class as its decorators and line, its docstring, the class attributes and nested
+    classes its ``kept`` methods use, and those methods; and the rest of its members, a name
+    and its lines each."""
     used = set().union(*(names_in(m) for m in kept))
-    out = lines[first_line(node) - 1 : node.body[0].lineno - 1]  # decorators and the class line
+    out = lines[first_line(node) - 1 : first_line(node.body[0]) - 1]  # decorators and the class line
+    header = len(out)
     rest: list[str] = []
     for member in node.body:
         start, end = first_line(member), member.end_lineno or member.lineno
         is_doc = member is node.body[0] and isinstance(member, ast.Expr)
-        if is_doc or member in kept or assigned(member) & used:
-            if out and not is_doc and out[-1].strip():
+        if (
+            is_doc
+            or member in kept
+            or assigned(member) & used
+            or (isinstance(member, ast.ClassDef) and member.name in used)
+        ):
+            if len(out) > header and out[-1].strip():  # a blank line between members, as the file has
                 out.append("")
             out += lines[start - 1 : end]
-        elif named := _name(member) or ", ".join(sorted(assigned(member))):
-            rest.append(f"{named} ({start}-{end})" if start != end else f"{named} ({start})")
+        elif _name(member) or assigned(member):
+            rest.append(_brief(member, lines, start, end))
     return out, rest
+
+
+def _length(node: ast.stmt) -> int:
+    return (node.end_lineno or node.lineno) - first_line(node) + 1
 
 
 def _brief(node: ast.stmt, lines: list[str], start: int, end: int) -> str:

@@ -41,7 +41,7 @@ from gastown.agents.excerpt import (
 # a test class's methods that run around its tests (unittest's and pytest's names)
 SETUP_METHODS = frozenset(
     {"setUp", "tearDown", "setUpClass", "tearDownClass", "setup_method", "teardown_method", "setup_class"}
-    | {"teardown_class", "__init__"}
+    | {"teardown_class", "__init__", "asyncSetUp", "asyncTearDown"}
 )
 OUTLINE_LINES = 120  # a file longer than this is outlined when the bead is about some of it
 _PARAMS_RE = re.compile(r"\[.*\]$")
@@ -215,12 +215,12 @@ def outline(
                 continue
             copy_to(start)
             copy_to(first_line(node.body[0]) - 1)  # the class line (and its decorators)
+            # its other tests (and a test class's helpers of other tests) are left out; setup and fixtures stay
             holds_tests = any(getattr(m, "name", "").startswith("test") for m in node.body)
-            for (
-                member
-            ) in node.body:  # its other tests (and a test class's helpers) are left out; setup and fixtures stay
+            needed = _needed_members(node, keep) if holds_tests else set()
+            for member in node.body:
                 name = getattr(member, "name", "")
-                if name not in keep and (_left_out_of_tests(member) if holds_tests else name.startswith("test")):
+                if name not in needed and (_left_out_of_tests(member) if holds_tests else name.startswith("test")):
                     skip(first_line(member) - 1, member.end_lineno or member.lineno, "tests")
                 else:
                     copy_to(member.end_lineno or member.lineno)
@@ -327,6 +327,20 @@ def _kept_members(node: ast.stmt, keep: Collection[str]) -> list[ast.stmt]:
     return [m for m in node.body if getattr(m, "name", None) in keep]
 
 
+def _needed_members(node: ast.ClassDef, keep: Collection[str]) -> set[str]:
+    """The members of a test class its shown tests need: those in ``keep``, its setup and
+    fixtures, and what any of them uses in turn (a helper's own helper)."""
+    members = {m.name: m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    needed = {n for n, m in members.items() if n in keep or not _left_out_of_tests(m)}
+    todo = list(needed)
+    while todo:
+        for name in names_in(members[todo.pop()]):
+            if name in members and name not in needed:
+                needed.add(name)
+                todo.append(name)
+    return needed
+
+
 def _left_out_of_tests(member: ast.stmt) -> bool:
     """A member of a test class that the tests shown do not use (checked by the caller) and
     that is no setup or fixture: a test, or a helper of other tests (cachetools'
@@ -352,7 +366,7 @@ def _summary(
 ) -> list[str]:
     """A function (or a class) as its decorators and signature, its docstring's first line and ``...``."""
     start, end = first_line(node) - 1, node.end_lineno or node.lineno
-    out = list(lines[start : node.body[0].lineno - 1])  # decorators and the signature
+    out = list(lines[start : first_line(node.body[0]) - 1])  # decorators and the signature
     out[-1] = f"{out[-1]}  # lines {start + 1}-{end}"
     first = first_doc_line(node).replace("\\", "").replace('"', "'")
     if first:
@@ -412,7 +426,7 @@ def focus(
         if functions:
             names, calls = uses(source, functions)
             chosen_tests[path] = functions | names
-            owners[path] = {t.split("::")[-2] for t in picked if t.count("::") >= 2}
+            owners[path] = {without_params(t).split("::")[-2] for t in picked if without_params(t).count("::") >= 2}
             called |= calls
     used = wanted | called
     shown: list[tuple[str, str]] = []

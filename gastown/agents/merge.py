@@ -302,8 +302,9 @@ _METHOD_DECORATORS = {"staticmethod", "classmethod", "property"}
 def _owner(module: ast.Module, node: ast.stmt) -> ast.ClassDef | None:
     """The class a function sent at the top level belongs in: it takes ``self`` or ``cls`` (or
     is a static or class method, or a property) and one class of the module has a method of
-    its name — or several do, and only one of those is still a stub. None when it is no method
-    or no class has it; Ambiguous when several could own it."""
+    its name — or several do, and only one of those is still a stub (not counting a hook a
+    subclass overrides: see ``overridden``). None when it is no method or no class has it;
+    Ambiguous when several could own it."""
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
     first = node.args.posonlyargs[:1] or node.args.args[:1]

@@ -137,7 +137,7 @@ def main() -> int:
         source = scratch / f"cachetools-{VERSION}"
         if not source.is_dir():
             print(f"{args.sdist} holds no cachetools-{VERSION}/; give {SDIST}", file=sys.stderr)
-            return 1
+            return 2
         built = scratch / "suite"
         packaging = shutil.ignore_patterns(*PACKAGING)  # the library as its repository holds it
         shutil.copytree(source / "src", built / "overlays" / "solution" / "src", ignore=packaging)

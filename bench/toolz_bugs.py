@@ -173,7 +173,10 @@ def refusal(folder: Path, sdist: Path | None, sdist_name: str = SDIST) -> str | 
     if folder.exists():
         return f"{folder} exists; give a new folder"
     if sdist is not None and not sdist.is_file():
-        return f"{sdist}: no such file; give {sdist_name}, or leave out --sdist to download it"
+        what = "a folder, not a file" if sdist.is_dir() else "no such file"
+        return f"{sdist}: {what}; give {sdist_name}, or leave out --sdist to download it"
+    if sdist is not None and not tarfile.is_tarfile(sdist):
+        return f"{sdist}: not a source distribution (a .tar.gz); give {sdist_name}"
     return None
 
 

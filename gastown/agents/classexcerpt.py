@@ -21,7 +21,7 @@ import ast
 from collections.abc import Collection
 
 from gastown.agents import merge
-from gastown.agents.excerpt import AS_IN_THE_FILE, assigned, first_line, names_in, parse, read_hint
+from gastown.agents.excerpt import AS_IN_THE_FILE, assigned, briefly, first_line, names_in, parse, read_hint
 
 BRIEF_PER_LINE = 6  # names listed on one line of the note
 WHOLE_LINES = 120  # a class longer than this is not shown whole (focus.OUTLINE_LINES)
@@ -84,7 +84,7 @@ def class_excerpt(source: str, keep: set[str], named: Collection[str], path: str
             if rest:
                 listed.append(f"{node.name}, the rest of it: {', '.join(rest)}")
         elif not (node is tree.body[0] and isinstance(node, ast.Expr)):  # not the module's docstring
-            listed.append(_brief(node, lines, start, end))
+            listed.append(briefly(node, lines))
     about = ", ".join(f"{c.name}.{_name(m)}" for c in cut for m in members[c.name])
     about = f"class {cut[0].name}" if entire else f"{about} in {'its class' if len(cut) == 1 else 'their classes'}"
     head = [
@@ -121,18 +121,12 @@ def _class_cut(lines: list[str], node: ast.ClassDef, kept: list[ast.stmt]) -> tu
                 out.append("")
             out += lines[start - 1 : end]
         elif _name(member) or assigned(member):
-            rest.append(_brief(member, lines, start, end))
+            rest.append(briefly(member, lines))
     return out, rest
 
 
 def _length(node: ast.stmt) -> int:
     return (node.end_lineno or node.lineno) - first_line(node) + 1
-
-
-def _brief(node: ast.stmt, lines: list[str], start: int, end: int) -> str:
-    """A top-level statement left out, as its name and lines."""
-    named = _name(node) or ", ".join(sorted(assigned(node))) or lines[start - 1].strip()[:40]
-    return f"{named} ({start}-{end})" if start != end else f"{named} ({start})"
 
 
 def _name(node: ast.stmt) -> str:

@@ -99,10 +99,7 @@ def excerpt(source: str, keep: set[str], path: str = "", adding: bool = False) -
             listed.append(f"#   {lines[start - 1].strip()}  ({where})")  # if __name__ ..., a call
         else:
             continue
-        named = getattr(node, "name", None) or ", ".join(sorted(assigned(node))) or lines[start - 1].strip()[:40]
-        if assigned(node) and start == end and len(lines[start - 1].strip()) <= 40:
-            named = lines[start - 1].strip()  # LIMIT = 3
-        brief.append(f"{named} ({start}-{end})" if start != end else f"{named} ({start})")
+        brief.append(briefly(node, lines, short_assignments=True))
     if len(listed) > LISTED_IN_FULL:  # toolz's itertoolz: 41 signatures and gists, 900 tokens of every prompt
         listed = [f"#   {', '.join(brief[at : at + 6])}" for at in range(0, len(brief), 6)]
     names = ", ".join(f"{n.name} (lines {first_line(n)}-{n.end_lineno})" for n in kept)
@@ -128,6 +125,17 @@ def excerpt(source: str, keep: set[str], path: str = "", adding: bool = False) -
     # copied back, an excerpt must read as a part of the file (merge.py), not all of it; one
     # of only imports defines nothing, and a reply adds its new function to it
     return text if (adding and not kept) or merge.is_fragment(source, text) else None
+
+
+def briefly(node: ast.stmt, lines: list[str], short_assignments: bool = False) -> str:
+    """A statement left out of an excerpt, as its name and the lines it spans (``pop
+    (141-148)``); with ``short_assignments``, a one-line assignment short enough as the line
+    itself (``LIMIT = 3 (5)``)."""
+    start, end = first_line(node), node.end_lineno or node.lineno
+    named = getattr(node, "name", None) or ", ".join(sorted(assigned(node))) or lines[start - 1].strip()[:40]
+    if short_assignments and assigned(node) and start == end and len(lines[start - 1].strip()) <= 40:
+        named = lines[start - 1].strip()
+    return f"{named} ({start}-{end})" if start != end else f"{named} ({start})"
 
 
 def _is_docstring(node: ast.stmt) -> bool:

@@ -1605,27 +1605,63 @@ def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_it
     assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
 
 
-def test_a_bug_fixs_third_try_is_shown_its_function_without_the_faulty_body_and_writes_it_anew(tmp_path, rig_path):
-    """The 1.5B kept toolz's faulty lines in 41 of 52 answers; from the third try on, the
-    prompt shows the function's docstring and not its body, and asks for the function whole."""
+def test_a_bug_fixs_second_try_asks_about_the_line_its_failing_test_runs_and_takes_it_corrected(tmp_path, rig_path):
+    """Told which line is at fault, the 1.5B corrected it in 2 of 3 samples where, shown the
+    function, it sent it back: after the first try, the line the failing test runs is
+    asked about alone, the reply not begun, and the line it sends replaces it."""
     clamp_with_its_bug(rig_path)
     as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [as_it_was, text("```python\nreturn max(low, min(x, high))\n```")],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
+        acceptance_tests=("tests/test_clamp.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
+    asked = llm.requests[1]["messages"]
+    assert [m["role"] for m in asked] == ["system", "user"]  # the first prompt, the server holds it
+    assert asked[1]["content"].startswith(llm.requests[0]["messages"][1]["content"].rstrip("\n"))
+    assert asked[1]["content"].endswith(
+        "The failing tests run this line of `clamp` in beatscore/clamp.py (line 3), "
+        "and it is where the fault most likely is:\n```python\nreturn max(low, min(x, low))\n```\n"
+        "Reply with only a code block holding that line corrected: what should stand in its place "
+        "(more than one line if something is missing there).\n"
+    )
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    found = next(r for r in runs if r["kind"] == "suspects")
+    assert found["path"] == "beatscore/clamp.py" and found["lines"] == [{"line": 3, "owner": "clamp", "score": 1.0}]
+    assert next(r for r in runs if r["kind"] == "tool")["name"] == "write_file"
+    assert [r["source"] for r in runs if r["kind"] == "tool"] == ["file", "line"]
+
+
+def test_a_bug_fixs_third_try_is_shown_its_function_without_the_faulty_body_and_writes_it_anew(tmp_path, rig_path):
+    """The 1.5B kept toolz's faulty lines in 41 of 52 answers; after the suspect lines, from
+    the third try on, the prompt shows the function's docstring and not its body, and asks
+    for the function whole."""
+    clamp_with_its_bug(rig_path)
+    as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
+    line_as_it_was = text("```python\nreturn max(low, min(x, low))\n```")
     anew = text("beatscore/clamp.py\n```python\ndef clamp(x, low, high):\n    return max(low, min(x, high))\n```\n")
     outcome, llm, kept = run_bead(
         tmp_path,
         rig_path,
-        [as_it_was, as_it_was, anew],
+        [as_it_was, line_as_it_was, as_it_was, anew],
         tool_mode="text",
         title="clamp() in beatscore/clamp.py ignores high",
         description="`clamp(5, 0, 3)` gives 0 but must give 3.",
         acceptance_tests=("tests/test_clamp.py",),
     )
     prompts = [request["messages"][-1]["content"] for request in llm.requests]
-    assert len(prompts) == 3
+    assert len(prompts) == 4
     faulty = "    return max(low, min(x, low))"
-    assert faulty in prompts[0] and faulty in prompts[1] and "naming the line" in prompts[1]
-    assert faulty not in prompts[2] and "    ...  # its body, left out here: write it whole" in prompts[2]
-    assert "Write `clamp` whole again" in prompts[2]
+    assert faulty in prompts[0] and "## One line to fix" in prompts[1]  # its one suspect line, sent back as it was
+    assert faulty in prompts[2] and "naming the line" in prompts[2]
+    assert faulty not in prompts[3] and "    ...  # its body, left out here: write it whole" in prompts[3]
+    assert "Write `clamp` whole again" in prompts[3]
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
 

@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import briefing, checks, focus, prompts, toolcalls
+from gastown.agents import briefing, checks, focus, prompts, suspects, toolcalls
 from gastown.agents.calls import Calls, Crew, State, pathless_write
 from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
@@ -238,7 +238,9 @@ class Agent:
         )
         done.started(now)
         repeats = Repeats(self.limits.max_repeats)
-        return State(bead, sandbox, done, tally, trace, conv, repeats, tries, fix_start=first.fix_start)
+        return State(
+            bead, sandbox, done, tally, trace, conv, repeats, tries, fix_start=first.fix_start, fix_file=first.fix_file
+        )
 
     # ---- the loop --------------------------------------------------------------
 
@@ -344,6 +346,12 @@ class Agent:
             if not reply.usage.estimated:
                 conv.observe(sent, reply.usage.tokens_in)
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs, state.sandbox.module_file)
+            line = state.tries.line
+            edit = (
+                None if line is None else suspects.as_edit(line, reply.content, _text(state.sandbox.root / line.path))
+            )
+            if edit is not None:  # the one line this try asked about, corrected (or not)
+                parsed = toolcalls.Parsed(calls=[edit])
             if not parsed.calls and not parsed.errors:
                 parsed.calls += pathless_write(state, self.role == "refinery", reply.content)
             if mode == "schema":  # held to the schema by the server: not a call recovered from prose
@@ -366,6 +374,10 @@ class Agent:
                 state.stubbed = conv.stubbed
                 state.repeats.changed()
             conv.add(_assistant(reply))
+            if edit is not None and edit.arguments["old"] == edit.arguments["new"]:
+                trace.write("tool", name=edit.name, arguments=edit.arguments, ok=False, result="the line as it was")
+                state.tries.end("the line came back as it was")
+                continue
             try:
                 finished = calls.run(parsed, reply)
             except Stuck as stuck:  # the loop ends; the done check still judges what was written
@@ -415,6 +427,8 @@ class Agent:
         fix's blind one), with a note of how the best try failed and what it left undone,
         sampled hotter."""
         held = state.tries.head  # the head the last try started from: the server holds at least that
+        if state.fix_file and state.tries.sweep is None:  # after a bug fix's first try: its suspect lines
+            state.tries.sweep = self._suspects(state, state.fix_file)
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv
@@ -434,6 +448,36 @@ class Agent:
             temperature=state.repeats.temperature,
             body_left_out=state.tries.body_left_out,
         )
+
+    def _suspects(self, state: State, path: str) -> list[suspects.Suspect]:
+        """The lines of ``path`` the bead's failing tests run, most suspect first (suspects.py),
+        from one run of its test files under a line tracer; traced with how long it took."""
+        began = time.monotonic()
+        sandbox, done = state.sandbox, state.done
+
+        def run(argv: list[str], until: float | None) -> tuple[int, str]:
+            ran = sandbox.run_for_tests(argv, until)
+            return ran.exit_code, ran.output
+
+        found = suspects.spectra(run, sandbox.test_command, path, done.acceptance, done.until)
+        texts = briefing.texts_of(state.bead)
+        names = focus.bead_names(texts, checks.CODE_NAME_RE)
+        text = _text(sandbox.root / path)
+        acceptance = done.acceptance
+
+        def failing(test: str) -> bool:
+            return any(checks.selects(selector, test) for selector in acceptance)
+
+        lines = [] if found is None else suspects.ranked(text, path, found, failing, names)
+        state.tally.tests_s += time.monotonic() - began
+        state.trace.write(
+            "suspects",
+            path=path,
+            tests=None if found is None else len(found),
+            lines=suspects.describe(lines),
+            seconds=round(time.monotonic() - began, 2),
+        )
+        return lines
 
     # ---- after the loop --------------------------------------------------------
 
@@ -490,6 +534,13 @@ def _rig_python(command: Sequence[str]) -> tuple[str, ...]:
     if found is None or Path(found).resolve() == Path(sys.executable).resolve():
         return ()
     return (found,)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _assistant(reply: Reply) -> dict[str, Any]:

@@ -246,6 +246,7 @@ class Head:
     # them (see ``nudge``): the fault may lie in a helper, and a try may have changed them
     fix_start: tuple[str, str] | None = None
     blind: Blind | None = None
+    fix_file: str | None = None  # a bug fix's one module to change: where its suspect lines are (suspects.py)
 
 
 def first_messages(
@@ -299,7 +300,7 @@ def first_messages(
     code = [(path, text) for path, text in whole if not rig.is_test_path(path)]
     new = absent + created_names(root, acceptance, missing)
     start = opening(texts, code, new, missing, about) if tests_decide and acceptance and not wanted else None
-    fix_start = None
+    fix_start = fix_file = None
     if (
         start is None
         and tests_decide
@@ -310,8 +311,9 @@ def first_messages(
         and fixing(now, code, about)
     ):
         targets = [p for p, _ in shown if p.endswith(".py") and not rig.is_test_path(p) and p not in reference]
-        header = def_lines(found.get(targets[0], ""), about) if len(targets) == 1 else None
-        fix_start = (targets[0], header) if header else None
+        fix_file = targets[0] if len(targets) == 1 else None
+        header = def_lines(found.get(fix_file, ""), about) if fix_file else None
+        fix_start = (fix_file, header) if fix_file and header else None
 
     system_message = {"role": "system", "content": system}
 
@@ -339,7 +341,7 @@ def first_messages(
             blind_task = task([(path, hidden[0] if path == where else text) for path, text in shown])
             if excerpt.BODY_LEFT_OUT in blind_task:  # not cut off by the files' budget
                 blind = Blind((system_message, {"role": "user", "content": blind_task}), hidden[1])
-    return Head((system_message, {"role": "user", "content": task(shown)}), fix_start, blind)
+    return Head((system_message, {"role": "user", "content": task(shown)}), fix_start, blind, fix_file)
 
 
 def fixing(now: checks.TestRun | None, code: Sequence[tuple[str, str]], about: Collection[str]) -> bool:

@@ -50,6 +50,7 @@ class State:
     tries: Tries
     stubbed: int = 0  # conversation messages stubbed so far
     fix_start: tuple[str, str] | None = None  # a bug fix's file and function's def lines (briefing.Head)
+    fix_file: str | None = None  # a bug fix's one module to change (briefing.Head)
 
 
 class Calls:

@@ -319,6 +319,12 @@ class Sandbox(Paths):
         text = f"{' '.join(run.argv)}: {status}; {summary}\n{tail(self._secrets.redact(run.output), 6000)}"
         return text, run, counts
 
+    def run_for_tests(self, argv: Sequence[str], until: float | None = None) -> Run:
+        """A program of gastown's own that runs the rig's tests (not the model's: no allow-list),
+        as ``run_tests`` runs them: the same environment, jail and timeout."""
+        timeout = self.test_timeout if until is None else min(self.test_timeout, max(1.0, until - time.monotonic()))
+        return self._run(argv, timeout)
+
     def _run(self, argv: Sequence[str], timeout: float) -> Run:
         """``argv`` run in the worktree, its output naming the worktree's files as ``./path``:
         relative, as a tool takes them (a traceback's absolute path, copied into a call, was

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import changes, prompts, testoutput
+from gastown.agents import changes, prompts, suspects, testoutput
 from gastown.town.riggit import RigGit
 
 BLIND_FROM = 3  # a bug fix's tries from this one on start with its function's body left out
@@ -108,6 +108,10 @@ class Tries:
     best_counts: dict[str, int] = field(default_factory=dict)  # the best run's tests passed, failed, errors
     best_try: int = 0  # the try that wrote the best files
     spent_near: str = ""  # a near miss a try was shown and sent back as it was: not shown again
+    # a bug fix's suspect lines still to ask about, one a try, after its first (None: not looked for yet)
+    sweep: list[suspects.Suspect] | None = None
+    line: suspects.Suspect | None = None  # the line this try asks about
+    line_tries: int = 0  # tries that asked about one line (not counted towards BLIND_FROM)
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -193,6 +197,9 @@ class Tries:
         ran = self.best_this_try
         worse = self.start is not None and ran is not None and ran[0] and ran < self.start
         self.changes, self.best_of_try, self.best_this_try, self.score, self.echoes = 0, None, None, None, 0
+        self.line = None
+        if self.sweep:  # one suspect line, asked about on the first prompt the server holds; what an
+            return self._ask_line(why)  # answer sent back is told to the try after the last of them
         sent_back, self.sent_back = self.sent_back, ()
         near = self.near_miss()
         if near and self.best_try < self.number - 1 and self._holds_best():  # a later try sent it back: it would again
@@ -210,7 +217,7 @@ class Tries:
         others = self.found_others if own else self.best_others if self.best_failing else ()
         if self.body_left_out and self.sighted and worse:  # rewritten blind, it lost what the body did
             self.head, self.body_left_out, self.sighted = self.sighted, "", []
-        elif self.blind is not None and self.number >= BLIND_FROM and not near:  # a near miss's body first
+        elif self.blind is not None and self.number - self.line_tries >= BLIND_FROM and not near:  # a near miss's first
             # for good, or until a blind try does worse than the bead's code: the server holds one
             # prompt, and going back and forth would read each again
             self.sighted = self.head
@@ -235,6 +242,23 @@ class Tries:
         else:
             content += hint
         return [*self.head[:-1], {**self.head[-1], "content": content}], why, hint
+
+    def _ask_line(self, why: str) -> tuple[list[dict[str, Any]], str, str]:
+        """A try that asks about the next suspect line alone (suspects.py): the first prompt,
+        its reply not begun, the line's note at its end; the files as the bead found them."""
+        assert self.sweep
+        self.line = self.sweep.pop(0)
+        self.line_tries += 1
+        self.put_back({})
+        try:
+            text = (self.root / self.line.path).read_text()
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        note = suspects.ask(self.line, text)
+        content = self.head[-1].get("content") or ""
+        before, heading, opening = content.rpartition(f"\n{prompts.OPENING}\n")
+        content = before if heading and "\n## " not in opening else content
+        return [*self.head[:-1], {**self.head[-1], "content": content + note}], why, note
 
     def near_miss(self) -> str:
         """The best answer so far as the fresh try is to see it, when it is a near miss: one

@@ -1,0 +1,271 @@
+"""Where a bug fix's fault may lie: the lines its failing tests run, ranked, each asked about alone.
+
+Shown a function with a bug, the 1.5B sends it back as it was (7 of cachetools' 18 writes
+in run C4, 41 of toolz's 52 in T9), and asked which line is at fault it names the class
+line, or a line of the test. Told which line it is, it corrects it: over kept first
+prompts, with the faulty line named and "reply with that line corrected", it wrote the fix
+in 2 of 3 samples for `thread_last` (`args = args + (val,)`, a bug no eval run had fixed),
+`LRUCache.__getitem__`, `TTLCache.expire` and `tail`, in a reply of a line or two. So
+gastown finds the lines and the model writes the fix, one line at a time.
+
+Finding the lines is spectrum-based fault localisation: the bead's test files run once
+under a line tracer limited to the module to fix; a line that the failing acceptance
+tests run and few passing tests run is the likelier fault (the Ochiai measure). The
+lines are statements of the definitions the bead names (a method's lines when the bead
+names its class), headers of `if`, `while`, `for`, `with` and `except` on their own
+(their bodies are statements of their own); never a `def` line, a docstring or the
+module's top level. Each line asked about is a short request on the first prompt the
+server holds (its note at the end) and a reply of a line or two; the answer replaces the
+line, and the tests run as after any change.
+
+Only a rig whose test command is ``PYTHON -m pytest ...`` is traced (the tracer is a
+pytest plugin given to ``pytest.main`` in that interpreter); any other gives no lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+import textwrap
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from gastown.agents import prompts
+from gastown.agents.textcalls import ToolCall
+
+MAX_SUSPECTS = 12  # lines asked about, most suspect first, before the tries go on as before
+MARK = "@@gastown-spectra@@"  # the tracer's output line
+MAX_REPLY_LINES = 8  # a longer answer is code sent the usual way, not a line's correction
+
+# Run in the rig's interpreter: ``-c TRACER TARGET SELECTORS-JSON PYTEST-OPTIONS...``. Each
+# test's lines of TARGET (resolved from the worktree), and its outcome, as one JSON line.
+TRACER = r"""
+import json, os, sys, threading
+import pytest
+target = os.path.realpath(sys.argv[1])
+selected, options = json.loads(sys.argv[2]), sys.argv[3:]
+lines = set()
+def local(frame, event, arg):
+    if event == "line":
+        lines.add(frame.f_lineno)
+    return local
+def tracer(frame, event, arg):
+    if os.path.realpath(frame.f_code.co_filename) == target:
+        lines.add(frame.f_lineno)
+        return local
+    return None
+spectra = {}
+class Spectra:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        lines.clear()
+        sys.settrace(tracer)
+        threading.settrace(tracer)
+        try:
+            yield
+        finally:
+            sys.settrace(None)
+            threading.settrace(None)
+            spectra[item.nodeid] = [sorted(lines), "failed"]
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" and item.nodeid in spectra:
+            spectra[item.nodeid][1] = report.outcome
+pytest.main([*options, *selected], plugins=[Spectra()])
+sys.__stdout__.write("\n@@gastown-spectra@@ " + json.dumps(spectra) + "\n")
+"""
+
+Spectra = dict[str, tuple[frozenset[int], str]]  # test id: (the target's lines it ran, "passed"/"failed"/...)
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A statement (or a compound statement's header) that may hold the fault."""
+
+    path: str
+    first: int  # its lines in the file, 1-based, inclusive
+    last: int
+    owner: str  # the definition it is in: "thread_last.evalform_back", "LRUCache.__getitem__"
+    header: bool  # the header of an if/while/for/with/except: its body is not part of it
+    score: float  # the Ochiai measure: 1 for a line only the failing tests run
+
+    def lines(self, text: str) -> list[str]:
+        return text.splitlines()[self.first - 1 : self.last]
+
+
+def traced_command(test_command: Sequence[str]) -> tuple[list[str], list[str]] | None:
+    """The interpreter and pytest's options of a ``PYTHON -m pytest OPTIONS`` test command."""
+    parts = list(test_command)
+    for n in range(1, len(parts) - 1):
+        if parts[n] == "-m" and parts[n + 1] == "pytest":
+            return parts[:n], parts[n + 2 :]
+    return None
+
+
+def spectra(
+    run: Callable[[list[str], float | None], tuple[int, str]],
+    test_command: Sequence[str],
+    target: str,
+    selectors: Sequence[str],
+    until: float | None = None,
+) -> Spectra | None:
+    """Each test's lines of ``target`` and its outcome, over the test files ``selectors``
+    name, ``run`` running an argv (in the worktree, as the rig's tests run) and giving its
+    exit code and output; None when the command is not ``-m pytest`` or the run said nothing."""
+    traced = traced_command(test_command)
+    if traced is None:
+        return None
+    python, options = traced
+    files = sorted({selector.split("::")[0] for selector in selectors})
+    _code, output = run([*python, "-c", TRACER, target, json.dumps(files), *options], until)
+    for line in reversed(output.splitlines()):
+        if line.startswith(MARK):
+            try:
+                found = json.loads(line[len(MARK) :])
+            except ValueError:
+                return None
+            return {test: (frozenset(lines), outcome) for test, (lines, outcome) in found.items()}
+    return None
+
+
+def ranked(
+    source: str,
+    path: str,
+    found: Spectra,
+    failing: Callable[[str], bool],
+    names: Collection[str] = (),
+    limit: int = MAX_SUSPECTS,
+) -> list[Suspect]:
+    """The statements of ``source`` that the tests ``failing`` selects ran and failed, most
+    suspect first: by the Ochiai measure over ``found``, then those of a definition the bead
+    ``names`` (any part of a dotted name), then in the file's order. Tests that failed but
+    are not the bead's (a sibling bug's) count for nothing either way."""
+    try:
+        units = _units(ast.parse(source))
+    except (SyntaxError, ValueError):
+        return []
+    failed = [lines for test, (lines, outcome) in found.items() if outcome == "failed" and failing(test)]
+    passed = [lines for _test, (lines, outcome) in found.items() if outcome == "passed"]
+    if not failed:
+        return []
+    hit: dict[tuple[int, int], list[int]] = {}  # a unit: [failing tests, passing tests] that ran it
+    for group, index in ((failed, 0), (passed, 1)):
+        for lines in group:
+            for unit in {units[line][:2] for line in lines if line in units}:
+                hit.setdefault(unit, [0, 0])[index] += 1
+    wanted = {part for name in names for part in name.split(".")}
+    owners = {first_last: units[first_last[0]][2] for first_last in hit}
+    named = {unit for unit, owner in owners.items() if wanted & set(owner.split("."))}
+    scored = []
+    for unit, (ran_failing, ran_passing) in hit.items():
+        if not ran_failing or (named and unit not in named):
+            continue
+        score = ran_failing / math.sqrt(len(failed) * (ran_failing + ran_passing))
+        first, last = unit
+        scored.append(Suspect(path, first, last, owners[unit], units[first][3], round(score, 3)))
+    scored.sort(key=lambda s: (-s.score, s.first))
+    return scored[:limit]
+
+
+def _units(tree: ast.Module) -> dict[int, tuple[int, int, str, bool]]:
+    """Each line of a statement inside a definition: (its first line, its last line, the
+    definition's dotted name, whether it is a compound statement's header)."""
+    found: dict[int, tuple[int, int, str, bool]] = {}
+
+    def add(first: int, last: int, owner: str, header: bool) -> None:
+        for line in range(first, last + 1):
+            found.setdefault(line, (first, last, owner, header))
+
+    def walk(body: Sequence[ast.stmt], owner: str) -> None:
+        for n, node in enumerate(body):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                walk(node.body, f"{owner}.{node.name}" if owner else node.name)
+                continue
+            if not owner:  # the module's top level runs on import, for every test alike
+                continue
+            if n == 0 and _is_docstring(node) or isinstance(node, ast.Pass):
+                continue
+            if isinstance(node, (ast.If, ast.While)):
+                add(node.lineno, node.test.end_lineno or node.lineno, owner, True)
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                add(node.lineno, node.iter.end_lineno or node.lineno, owner, True)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                items = node.items[-1]
+                end = (items.optional_vars or items.context_expr).end_lineno
+                add(node.lineno, end or node.lineno, owner, True)
+            elif isinstance(node, ast.Try):
+                for handler in node.handlers:
+                    end = handler.type.end_lineno if handler.type is not None else handler.lineno
+                    add(handler.lineno, end or handler.lineno, owner, True)
+                    walk(handler.body, owner)
+            elif not _compound(node):
+                add(node.lineno, node.end_lineno or node.lineno, owner, False)
+            for field in ("body", "orelse", "finalbody"):
+                inner = getattr(node, field, None)
+                if isinstance(inner, list) and _compound(node):
+                    walk(inner, owner)
+
+    walk(tree.body, "")
+    return found
+
+
+def _compound(node: ast.stmt) -> bool:
+    return isinstance(node, (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Try))
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def ask(suspect: Suspect, text: str) -> str:
+    """The note that asks for one suspect line, corrected: the last thing in the prompt."""
+    shown = textwrap.dedent("\n".join(suspect.lines(text)))
+    where = f"line {suspect.first}" if suspect.first == suspect.last else f"lines {suspect.first}-{suspect.last}"
+    only = " (that line alone: its body stays as it is)" if suspect.header else ""
+    return (
+        f"\n## One line to fix\nThe failing tests run this line of `{suspect.owner}` in {suspect.path} ({where}), "
+        "and it is where the fault most likely is:\n"
+        f"{prompts.fence(suspect.path)}\n{shown}\n```\n"
+        f"Reply with only a code block holding that line corrected{only}: what should stand in its place "
+        "(more than one line if something is missing there).\n"
+    )
+
+
+_BLOCK_RE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
+    """A reply to ``ask`` as the edit it means: its code block in place of the suspect's
+    lines, indented as they are (a header keeps its body); None when the reply is something
+    else — no block, a definition, more than a few lines — and is read the usual way."""
+    match = _BLOCK_RE.search(reply or "")
+    if match is None:
+        return None
+    block = textwrap.dedent(match.group(1)).strip("\n").splitlines()
+    if not block or len(block) > MAX_REPLY_LINES or re.match(r"\s*(async\s+def|def|class|@)\b", block[0]):
+        return None
+    if suspect.header:  # the header alone: a body the reply wrote under it is not asked for
+        ends = [n for n, line in enumerate(block) if line.rstrip().endswith(":")]
+        if not ends:
+            return None
+        block = block[: ends[0] + 1]
+    lines = text.splitlines()
+    old_lines = suspect.lines(text)
+    indent = re.match(r"\s*", old_lines[0]).group(0) if old_lines else ""
+    new_lines = [indent + line if line.strip() else "" for line in block]
+    first, last = suspect.first - 1, suspect.last  # a window of the file that occurs once
+    while text.count("\n".join(lines[first:last]) + "\n") > 1 and (first > 0 or last < len(lines)):
+        first, last = max(0, first - 1), min(len(lines), last + 1)
+    before, after = lines[first : suspect.first - 1], lines[suspect.last : last]
+    old = "\n".join(lines[first:last]) + "\n"
+    new = "\n".join([*before, *new_lines, *after]) + "\n"
+    return ToolCall("edit_file", {"path": suspect.path, "old": old, "new": new}, "", "line")
+
+
+def describe(found: Sequence[Suspect]) -> list[dict[str, object]]:
+    """The suspects as the trace records them."""
+    return [{"line": s.first, "owner": s.owner, "score": s.score} for s in found]

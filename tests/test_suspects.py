@@ -1,0 +1,168 @@
+"""A bug fix's suspect lines: found by running the tests under a line tracer, asked about one at a time."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from conftest import PYTEST, git
+
+from gastown.agents import suspects
+from gastown.agents.tools import Sandbox
+
+SHAPES = '''"""Shapes."""
+
+
+def clamp(x, low, high):
+    """x kept between low and high."""
+    if low > high:
+        raise ValueError("low above high")
+    return max(low, min(x, low))
+
+
+def area(width, height):
+    if width < 0 or height < 0:
+        raise ValueError("negative")
+    return width * height
+'''
+
+SHAPES_TESTS = """import pytest
+
+from shapes import area, clamp
+
+
+def test_clamp_keeps_below_high():
+    assert clamp(5, 0, 3) == 3
+
+
+def test_clamp_refuses_low_above_high():
+    with pytest.raises(ValueError):
+        clamp(1, 4, 2)
+
+
+def test_area():
+    assert area(2, 3) == 6
+"""
+
+
+def shapes(tmp_path: Path) -> Sandbox:
+    root = tmp_path / "shapes"
+    (root / "tests").mkdir(parents=True)
+    (root / "shapes.py").write_text(SHAPES)
+    (root / "tests" / "test_shapes.py").write_text(SHAPES_TESTS)
+    (root / "conftest.py").write_text("")  # the project's root on sys.path
+    git(root, "init", "--quiet")
+    git(root, "add", "-A")
+    git(root, "commit", "--quiet", "-m", "shapes")
+    return Sandbox(root, test_command=PYTEST, test_timeout=60)
+
+
+def traced(box: Sandbox, acceptance: list[str]) -> suspects.Spectra | None:
+    def run(argv: list[str], until: float | None) -> tuple[int, str]:
+        ran = box.run_for_tests(argv, until)
+        return ran.exit_code, ran.output
+
+    return suspects.spectra(run, box.test_command, "shapes.py", acceptance)
+
+
+def failing_of(acceptance: list[str]):
+    return lambda test: any(test.startswith(a) for a in acceptance)
+
+
+def test_the_line_only_the_failing_test_runs_is_the_likeliest_and_lines_it_never_runs_are_not_suspects(tmp_path):
+    box = shapes(tmp_path)
+    acceptance = ["tests/test_shapes.py::test_clamp_keeps_below_high"]
+    found = traced(box, acceptance)
+    assert found is not None and found[acceptance[0]][1] == "failed"
+    assert found["tests/test_shapes.py::test_area"][1] == "passed"
+    lines = suspects.ranked(SHAPES, "shapes.py", found, failing_of(acceptance))
+    text = SHAPES.splitlines()
+    assert [text[s.first - 1].strip() for s in lines] == ["return max(low, min(x, low))", "if low > high:"]
+    first, second = lines
+    assert (first.score, first.owner, first.header) == (1.0, "clamp", False)
+    assert second.header and second.score < 1  # the passing test that refuses low > high runs it too
+    # never a def line, a docstring, a line the failing test did not run (the raise), or area's
+
+
+def test_a_sibling_beads_failing_test_neither_accuses_nor_clears_a_line(tmp_path):
+    box = shapes(tmp_path)
+    (box.root / "shapes.py").write_text(SHAPES.replace("return width * height", "return width + height"))
+    acceptance = ["tests/test_shapes.py::test_clamp_keeps_below_high"]
+    found = traced(box, acceptance)
+    assert found is not None and found["tests/test_shapes.py::test_area"][1] == "failed"
+    lines = suspects.ranked(SHAPES, "shapes.py", found, failing_of(acceptance))
+    assert {s.owner for s in lines} == {"clamp"}
+
+
+def test_the_definitions_the_bead_names_hold_its_suspects_when_the_failing_tests_run_them(tmp_path):
+    box = shapes(tmp_path)
+    (box.root / "tests" / "test_shapes.py").write_text(
+        SHAPES_TESTS + "\n\ndef test_both():\n    assert clamp(area(1, 1), 0, 3) == 1 and clamp(9, 0, 2) == 2\n"
+    )
+    acceptance = ["tests/test_shapes.py::test_both"]
+    found = traced(box, acceptance)
+    assert found is not None
+    everything = suspects.ranked(SHAPES, "shapes.py", found, failing_of(acceptance))
+    assert {s.owner for s in everything} == {"clamp", "area"}
+    named = suspects.ranked(SHAPES, "shapes.py", found, failing_of(acceptance), names={"shapes.clamp"})
+    assert {s.owner for s in named} == {"clamp"}
+
+
+def test_only_a_python_dash_m_pytest_command_is_traced():
+    assert suspects.traced_command(PYTEST) == ([sys.executable], list(PYTEST[3:]))
+    assert suspects.traced_command(["pytest", "-q"]) is None
+    assert suspects.traced_command(["make", "test"]) is None
+    never = suspects.spectra(lambda argv, until: (0, ""), ["make", "test"], "shapes.py", ["tests/test_shapes.py"])
+    assert never is None
+
+
+def suspect_at(text: str, line: str, header: bool = False) -> suspects.Suspect:
+    number = text.splitlines().index(line) + 1
+    return suspects.Suspect("shapes.py", number, number, "clamp", header, 1.0)
+
+
+def test_a_corrected_line_takes_the_lines_indent_and_may_add_a_line():
+    faulty = "    return max(low, min(x, low))"
+    suspect = suspect_at(SHAPES, faulty)
+    edit = suspects.as_edit(suspect, "```python\nreturn max(low, min(x, high))\n```", SHAPES)
+    assert edit is not None and edit.name == "edit_file" and edit.source == "line"
+    assert SHAPES.replace(edit.arguments["old"], edit.arguments["new"]) == SHAPES.replace("min(x, low)", "min(x, high)")
+    two = suspects.as_edit(suspect, "Fixed:\n```\nx = min(x, high)\nreturn max(low, x)\n```", SHAPES)
+    assert two is not None
+    fixed = SHAPES.replace(two.arguments["old"], two.arguments["new"])
+    assert "    x = min(x, high)\n    return max(low, x)\n" in fixed
+
+
+def test_a_corrected_header_keeps_its_body_and_a_repeated_line_is_edited_where_it_stands():
+    header = suspect_at(SHAPES, "    if low > high:", header=True)
+    edit = suspects.as_edit(header, '```python\nif low >= high:\n    raise ValueError("x")\n```', SHAPES)
+    assert edit is not None
+    fixed = SHAPES.replace(edit.arguments["old"], edit.arguments["new"])
+    assert fixed == SHAPES.replace("if low > high:", "if low >= high:")
+    twice = "def f(x):\n    if x:\n        return 1\n    return 1\n"
+    second = suspects.Suspect("m.py", 4, 4, "f", False, 1.0)
+    edit = suspects.as_edit(second, "```python\nreturn 2\n```", twice)
+    assert edit is not None and twice.count(edit.arguments["old"]) == 1
+    assert twice.replace(edit.arguments["old"], edit.arguments["new"]) == "def f(x):\n    if x:\n        return 1\n    return 2\n"
+
+
+def test_a_reply_that_is_no_lines_correction_is_read_the_usual_way():
+    suspect = suspect_at(SHAPES, "    return max(low, min(x, low))")
+    assert suspects.as_edit(suspect, "The fault is in the min call.", SHAPES) is None
+    whole = "shapes.py\n```python\ndef clamp(x, low, high):\n    return max(low, min(x, high))\n```"
+    assert suspects.as_edit(suspect, whole, SHAPES) is None
+    long = "```python\n" + "x = 1\n" * (suspects.MAX_REPLY_LINES + 1) + "```"
+    assert suspects.as_edit(suspect, long, SHAPES) is None
+    header = suspect_at(SHAPES, "    if low > high:", header=True)
+    assert suspects.as_edit(header, "```python\nreturn low\n```", SHAPES) is None  # no header in it
+    same = suspects.as_edit(suspect, "```python\nreturn max(low, min(x, low))\n```", SHAPES)
+    assert same is not None and same.arguments["old"] == same.arguments["new"]
+
+
+def test_the_ask_shows_the_line_where_it_stands_and_asks_for_it_alone():
+    header = suspect_at(SHAPES, "    if low > high:", header=True)
+    note = suspects.ask(header, SHAPES)
+    assert note.startswith("\n## One line to fix\n")
+    assert "`clamp` in shapes.py (line 6)" in note
+    assert "```python\nif low > high:\n```" in note
+    assert "that line alone: its body stays as it is" in note

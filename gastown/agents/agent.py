@@ -8,7 +8,9 @@ small model can start at turn one. The loop then asks the model, parses its tool
 runs them (see ``calls``): every change is checked by the bead's done condition (see
 ``donecheck``), which ends the bead when it holds and judges every ``finish``. A
 repeated call or reply is pointed out, then ends the bead (see ``repeats``); a change
-whose tests fail starts the bead over from its first prompt, hotter (see ``tries``).
+whose tests fail starts the bead over from its first prompt, hotter (see ``tries``); a bug
+fix's tries after its first ask about one suspect line each, found by a traced run of its
+tests (see ``suspects``), and take the reply as that line corrected.
 Turn, token and wall-time budgets bound the rest, and no model call starts that would
 outlast the time budget (see ``pace``). Then the best files of any try are kept, the
 Refinery's test files are checked untouched (for every role but the Refinery), and the
@@ -388,6 +390,9 @@ class Agent:
                 return finished, None
             if tally.refused >= self.limits.max_refused_finishes:
                 return "", None  # the done check gives the reason
+            if parsed.errors and state.tries.line is not None:  # no line back: on to the next
+                state.tries.end("the reply held no corrected line")
+                continue
             if parsed.errors:
                 failed_in_a_row += 1
                 if failed_in_a_row >= self.limits.max_failed_in_a_row:
@@ -402,7 +407,9 @@ class Agent:
                 unusable = reply.content
                 continue
             failed_in_a_row = 0
-            if not parsed.calls:
+            if not parsed.calls and state.tries.line is not None:  # no line back: on to the next
+                state.tries.end("the reply held no corrected line")
+            elif not parsed.calls:
                 prose_in_a_row += 1
                 if prose_in_a_row >= self.limits.max_prose_in_a_row:
                     break

@@ -31,8 +31,14 @@ that sent the code back as it was (a bug fix that fixed nothing: the same code, 
 docstring dropped) is told so, and asked to name the line at fault before the code: the same
 prompt again would get the same reply, even sampled hot.
 
-A bug fix's tries from the third on (``BLIND_FROM``) start from its first prompt with the
-body of the function the bead names left out (briefing.Blind, excerpt.without_body): the
+A bug fix's tries after its first ask about one suspect line each (``sweep``, suspects.py):
+the first prompt with that line at its end, its reply the line corrected. Shown the
+function, the 1.5B sends it back; told which line is at fault, it corrects it. What an
+answer sent back is told to the try after the last of them.
+
+A bug fix's tries from the third on (``BLIND_FROM``, the suspect lines' not counted) start
+from its first prompt with the body of the function the bead names left out
+(briefing.Blind, excerpt.without_body): the
 1.5B kept the faulty line in 41 of 52 answers to six toolz bugs, each answer a copy of the
 body it was shown with a change beside the fault, or none. Shown the function's docstring
 and the bug report, and not its code (a traceback in the test output may still quote a line
@@ -165,8 +171,12 @@ class Tries:
         """A change's tests failed: note why the try ends, if it does. Without ``guided``
         (a note of what is still missing: a file, a name, a test it broke) the try ends at
         once: asked to repair from the test output alone, a small model sends its code back
-        unchanged, where a new answer is as cheap and often different."""
+        unchanged, where a new answer is as cheap and often different. A try that asked
+        about one line ends at its first change: the next asks about the next line."""
         self.changes += 1
+        if self.line is not None:
+            self.end("the corrected line did not make the tests pass")
+            return
         if not guided:
             self.end("the tests fail and nothing names what is missing: a new answer, not a repair")
             return

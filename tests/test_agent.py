@@ -1638,6 +1638,49 @@ def test_a_bug_fixs_second_try_asks_about_the_line_its_failing_test_runs_and_tak
     assert [r["source"] for r in runs if r["kind"] == "tool"] == ["file", "line"]
 
 
+def test_a_suspect_lines_try_ends_at_its_first_change_or_a_reply_without_a_line(tmp_path, rig_path):
+    """A line asked about is one reply: a correction whose tests fail, or a reply with no
+    line, ends the try and the next asks about the next line, never a conversation."""
+    checked = CLAMP.replace(
+        '    """x kept between low and high."""\n', "    if low > high:\n        raise ValueError(low)\n"
+    )
+    (rig_path / "beatscore" / "clamp.py").write_text(checked)
+    (rig_path / "tests" / "test_clamp.py").write_text(
+        "import pytest\n\nfrom beatscore.clamp import clamp\n\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n\n\n"
+        "def test_refused():\n    with pytest.raises(ValueError):\n        clamp(1, 4, 2)\n"
+    )
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "clamp, with its bug")
+    as_it_was = text(f"beatscore/clamp.py\n```python\n{checked}```\n")
+    fixed = checked.replace("min(x, low)", "min(x, high)")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            as_it_was,
+            text("```python\nreturn max(low, x)\n```"),
+            text("The header is right."),
+            text(f"beatscore/clamp.py\n```python\n{fixed}```\n"),
+        ],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
+        acceptance_tests=("tests/test_clamp.py::test_clamp",),
+    )
+    assert outcome.status == "done", outcome.reason
+    asked = [request["messages"] for request in llm.requests]
+    assert len(asked) == 4 and all(len(messages) == 2 for messages in asked)  # each a first prompt, no repair
+    assert asked[1][1]["content"].endswith(
+        "(line 4), and it is where the fault most likely is:\n```python\nreturn max(low, min(x, low))\n```\n"
+        "Reply with only a code block holding that line corrected: what should stand in its place "
+        "(more than one line if something is missing there).\n"
+    )
+    assert "(line 2), and it is where" in asked[2][1]["content"]  # then the header test_refused runs too
+    assert "that line alone: its body stays as it is" in asked[2][1]["content"]
+    assert "## One line to fix" not in asked[3][1]["content"]  # two suspects, then the tries as before
+    assert (kept / "beatscore" / "clamp.py").read_text() == fixed
+
+
 def test_a_bug_fixs_third_try_is_shown_its_function_without_the_faulty_body_and_writes_it_anew(tmp_path, rig_path):
     """The 1.5B kept toolz's faulty lines in 41 of 52 answers; after the suspect lines, from
     the third try on, the prompt shows the function's docstring and not its body, and asks

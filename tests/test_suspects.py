@@ -166,3 +166,33 @@ def test_the_ask_shows_the_line_where_it_stands_and_asks_for_it_alone():
     assert "`clamp` in shapes.py (line 6)" in note
     assert "```python\nif low > high:\n```" in note
     assert "that line alone: its body stays as it is" in note
+
+
+CACHE = '''class Cache:
+    def __contains__(self, key):
+        return key in self.data
+
+    def pop(self, key):
+        if key in self:
+            value = self.data[key]
+        return value
+
+    class Link:
+        def unlink(self):
+            self.prev = None
+'''
+
+
+def test_the_most_closely_named_definition_holds_the_suspects_and_one_nested_in_it_counts():
+    ran = frozenset(range(1, 13))
+    found: suspects.Spectra = {"t::test_pop": (ran, "failed"), "t::test_other": (frozenset({3}), "passed")}
+    failing = failing_of(["t::test_pop"])
+
+    def owners(names: set[str]) -> list[str]:
+        return sorted({s.owner for s in suspects.ranked(CACHE, "cache.py", found, failing, names)})
+
+    assert owners({"Cache", "cachetools.Cache.pop", "c.pop"}) == ["Cache.pop"]  # not all of Cache
+    assert owners({"Cache"}) == ["Cache.Link.unlink", "Cache.__contains__", "Cache.pop"]
+    assert owners({"nothing.here"}) == ["Cache.Link.unlink", "Cache.__contains__", "Cache.pop"]
+    first = suspects.ranked(CACHE, "cache.py", found, failing, {"Cache"})[0]
+    assert (first.owner, first.first, first.score) == ("Cache.pop", 6, 1.0)  # line 3 ran in a passing test too

@@ -276,7 +276,8 @@ class Agent:
             # the next call, and the test run its change will need (as long as the last one): that
             # run comes off the time left for the reply
             test_s = state.done.test_s
-            cap = budget.reply_cap(pace, conv.estimate(), reply_tokens, test_s)
+            asked = suspects.LINE_REPLY_TOKENS if state.tries.line is not None else reply_tokens  # a line or two
+            cap = budget.reply_cap(pace, conv.estimate(), min(asked, reply_tokens), test_s)
             spent = budget.spent(
                 tally.tokens_in + tally.tokens_out, budget.next_call(pace, conv.estimate(), cap, test_s)
             )
@@ -388,11 +389,11 @@ class Agent:
                 return "", None
             if finished is not None:
                 return finished, None
+            if state.tries.line is not None:  # one reply a line, whatever it held: on to the next line
+                state.tries.end("the reply held no corrected line")  # (or the first reason it ended for)
+                continue
             if tally.refused >= self.limits.max_refused_finishes:
                 return "", None  # the done check gives the reason
-            if parsed.errors and state.tries.line is not None:  # no line back: on to the next
-                state.tries.end("the reply held no corrected line")
-                continue
             if parsed.errors:
                 failed_in_a_row += 1
                 if failed_in_a_row >= self.limits.max_failed_in_a_row:
@@ -407,9 +408,7 @@ class Agent:
                 unusable = reply.content
                 continue
             failed_in_a_row = 0
-            if not parsed.calls and state.tries.line is not None:  # no line back: on to the next
-                state.tries.end("the reply held no corrected line")
-            elif not parsed.calls:
+            if not parsed.calls:
                 prose_in_a_row += 1
                 if prose_in_a_row >= self.limits.max_prose_in_a_row:
                     break

@@ -38,6 +38,9 @@ from gastown.agents.textcalls import ToolCall
 MAX_SUSPECTS = 12  # lines asked about, most suspect first, before the tries go on as before
 MARK = "@@gastown-spectra@@"  # the tracer's output line
 MAX_REPLY_LINES = 8  # a longer answer is code sent the usual way, not a line's correction
+# a line's reply is cut here: its corrections took 10 to 90 tokens, and a class sent back
+# instead took 554 (35 s) in run C5, while the time estimate of the next call grew with it
+LINE_REPLY_TOKENS = 160
 
 # Run in the rig's interpreter: ``-c TRACER TARGET SELECTORS-JSON PYTEST-OPTIONS...``. Each
 # test's lines of TARGET (resolved from the worktree), and its outcome, as one JSON line.
@@ -141,9 +144,10 @@ def ranked(
     limit: int = MAX_SUSPECTS,
 ) -> list[Suspect]:
     """The statements of ``source`` that the tests ``failing`` selects ran and failed, most
-    suspect first: by the Ochiai measure over ``found``, then those of a definition the bead
-    ``names`` (any part of a dotted name), then in the file's order. Tests that failed but
-    are not the bead's (a sibling bug's) count for nothing either way."""
+    suspect first: by the Ochiai measure over ``found``, then in the file's order. When the
+    bead ``names`` definitions they are in, only those of the most closely named (the
+    method of ``Cache.pop``, not the rest of ``Cache``). Tests that failed but are not the
+    bead's (a sibling bug's) count for nothing either way."""
     try:
         units = _units(ast.parse(source))
     except (SyntaxError, ValueError):
@@ -157,9 +161,10 @@ def ranked(
         for lines in group:
             for unit in {units[line][:2] for line in lines if line in units}:
                 hit.setdefault(unit, [0, 0])[index] += 1
-    wanted = {part for name in names for part in name.split(".")}
     owners = {first_last: units[first_last[0]][2] for first_last in hit}
-    named = {unit for unit, owner in owners.items() if wanted & set(owner.split("."))}
+    depth = {unit: _named_depth(owner, names) for unit, owner in owners.items()}
+    deepest = max(depth.values(), default=0)
+    named = {unit for unit, d in depth.items() if d and d == deepest}  # `Cache.pop` over all of `Cache`
     scored = []
     for unit, (ran_failing, ran_passing) in hit.items():
         if not ran_failing or (named and unit not in named):
@@ -169,6 +174,21 @@ def ranked(
         scored.append(Suspect(path, first, last, owners[unit], units[first][3], round(score, 3)))
     scored.sort(key=lambda s: (-s.score, s.first))
     return scored[:limit]
+
+
+def _named_depth(owner: str, names: Collection[str]) -> int:
+    """How closely a name the bead uses names the definition ``owner`` or one it is in: the
+    parts of the longest (``cachetools.Cache.pop`` names ``Cache.pop`` with 2, ``Cache``
+    names ``Cache.pop`` with 1); 0 for none."""
+    best = 0
+    for name in names:
+        parts = name.split(".")
+        for start in range(len(parts)):
+            suffix = ".".join(parts[start:])
+            if owner == suffix or owner.startswith(suffix + "."):
+                best = max(best, len(parts) - start)
+                break
+    return best
 
 
 def _units(tree: ast.Module) -> dict[int, tuple[int, int, str, bool]]:

@@ -143,7 +143,10 @@ def test_a_corrected_header_keeps_its_body_and_a_repeated_line_is_edited_where_i
     second = suspects.Suspect("m.py", 4, 4, "f", False, 1.0)
     edit = suspects.as_edit(second, "```python\nreturn 2\n```", twice)
     assert edit is not None and twice.count(edit.arguments["old"]) == 1
-    assert twice.replace(edit.arguments["old"], edit.arguments["new"]) == "def f(x):\n    if x:\n        return 1\n    return 2\n"
+    assert (
+        twice.replace(edit.arguments["old"], edit.arguments["new"])
+        == "def f(x):\n    if x:\n        return 1\n    return 2\n"
+    )
 
 
 def test_a_reply_that_is_no_lines_correction_is_read_the_usual_way():
@@ -168,7 +171,7 @@ def test_the_ask_shows_the_line_where_it_stands_and_asks_for_it_alone():
     assert "that line alone: its body stays as it is" in note
 
 
-CACHE = '''class Cache:
+CACHE = """class Cache:
     def __contains__(self, key):
         return key in self.data
 
@@ -180,7 +183,7 @@ CACHE = '''class Cache:
     class Link:
         def unlink(self):
             self.prev = None
-'''
+"""
 
 
 def test_the_most_closely_named_definition_holds_the_suspects_and_one_nested_in_it_counts():
@@ -192,6 +195,8 @@ def test_the_most_closely_named_definition_holds_the_suspects_and_one_nested_in_
         return sorted({s.owner for s in suspects.ranked(CACHE, "cache.py", found, failing, names)})
 
     assert owners({"Cache", "cachetools.Cache.pop", "c.pop"}) == ["Cache.pop"]  # not all of Cache
+    assert owners({"Cache", "pop", "len"}) == ["Cache.pop"]  # its parts named apart
+    assert owners({"Cache.Link"}) == ["Cache.Link.unlink"]
     assert owners({"Cache"}) == ["Cache.Link.unlink", "Cache.__contains__", "Cache.pop"]
     assert owners({"nothing.here"}) == ["Cache.Link.unlink", "Cache.__contains__", "Cache.pop"]
     first = suspects.ranked(CACHE, "cache.py", found, failing, {"Cache"})[0]

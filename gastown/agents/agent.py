@@ -433,8 +433,9 @@ class Agent:
         fix's blind one), with a note of how the best try failed and what it left undone,
         sampled hotter."""
         held = state.tries.head  # the head the last try started from: the server holds at least that
-        if state.fix_file and state.tries.sweep is None:  # after a bug fix's first try: its suspect lines
-            state.tries.sweep = self._suspects(state, state.fix_file)
+        if state.fix_file and state.tries.sweep is None:  # after a bug fix's first try: its suspect lines,
+            state.tries.put_back({})  # in the files as the bead found them (the lines are asked about there)
+            state.tries.sweep = self._suspects(state, state.fix_file) * suspects.PASSES
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv
@@ -465,21 +466,21 @@ class Agent:
             ran = sandbox.run_for_tests(argv, until)
             return ran.exit_code, ran.output
 
-        found = suspects.spectra(run, sandbox.test_command, path, done.acceptance, done.until)
+        spectra = suspects.spectra(run, sandbox.test_command, path, done.acceptance, done.until)
         texts = briefing.texts_of(state.bead)
-        names = focus.bead_names(texts, checks.CODE_NAME_RE)
+        names = {next(g for g in found if g) for text in texts for found in checks.CODE_NAME_RE.findall(text)}
         text = _text(sandbox.root / path)
         acceptance = done.acceptance
 
         def failing(test: str) -> bool:
             return any(checks.selects(selector, test) for selector in acceptance)
 
-        lines = [] if found is None else suspects.ranked(text, path, found, failing, names)
+        lines = [] if spectra is None else suspects.ranked(text, path, spectra, failing, names)
         state.tally.tests_s += time.monotonic() - began
         state.trace.write(
             "suspects",
             path=path,
-            tests=None if found is None else len(found),
+            tests=None if spectra is None else len(spectra),
             lines=suspects.describe(lines),
             seconds=round(time.monotonic() - began, 2),
         )

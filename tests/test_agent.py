@@ -1627,8 +1627,8 @@ def test_a_bug_fixs_second_try_asks_about_the_line_its_failing_test_runs_and_tak
     assert [m["role"] for m in asked] == ["system", "user"]  # the first prompt, the server holds it
     assert asked[1]["content"].startswith(llm.requests[0]["messages"][1]["content"].rstrip("\n"))
     assert asked[1]["content"].endswith(
-        "The failing tests run this line of `clamp` in beatscore/clamp.py (line 3), "
-        "and it is where the fault most likely is:\n```python\nreturn max(low, min(x, low))\n```\n"
+        "## The line at fault\nThis line of `clamp` is the one at fault; it gives the failure above:\n"
+        "```python\nreturn max(low, min(x, low))\n```\n"
         "Reply with only a code block holding that line corrected: what should stand in its place "
         "(more than one line if something is missing there).\n"
     )
@@ -1671,13 +1671,37 @@ def test_a_suspect_lines_try_ends_at_its_first_change_or_a_reply_without_a_line(
     asked = [request["messages"] for request in llm.requests]
     assert len(asked) == 4 and all(len(messages) == 2 for messages in asked)  # each a first prompt, no repair
     assert asked[1][1]["content"].endswith(
-        "(line 4), and it is where the fault most likely is:\n```python\nreturn max(low, min(x, low))\n```\n"
+        "is the one at fault; it gives the failure above:\n```python\nreturn max(low, min(x, low))\n```\n"
         "Reply with only a code block holding that line corrected: what should stand in its place "
         "(more than one line if something is missing there).\n"
     )
-    assert "(line 2), and it is where" in asked[2][1]["content"]  # then the header test_refused runs too
+    assert "above:\n```python\nif low > high:\n```\n" in asked[2][1]["content"]  # then the header test_refused runs too
     assert "that line alone: its body stays as it is" in asked[2][1]["content"]
-    assert "(line 4), and it is where" in asked[3][1]["content"]  # the second pass over them
+    assert "above:\n```python\nreturn max(low, min(x, low))\n```\n" in asked[3][1]["content"]  # the second pass
+    assert (kept / "beatscore" / "clamp.py").read_text() == fixed
+
+
+def test_the_same_words_for_every_suspect_line_are_no_stuck_loop_and_the_tries_go_on(tmp_path, rig_path):
+    """A line asked about gets one reply; the same sentence for each of them (told of a
+    line, the 1.5B often says it is right) is not a reply repeated in one try: the bead
+    goes on to the tries after the sweep, and is not ended as stuck."""
+    clamp_with_its_bug(rig_path)
+    as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
+    right = text("The line is right.")
+    fixed = CLAMP.replace("min(x, low)", "min(x, high)")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [as_it_was, right, right, as_it_was, right, text(f"beatscore/clamp.py\n```python\n{fixed}```\n")],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
+        acceptance_tests=("tests/test_clamp.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert "stuck" not in outcome.result
+    asked = [request["messages"][-1]["content"] for request in llm.requests]
+    assert ["## The line at fault" in prompt for prompt in asked] == [False, True, True, False, False, False]
     assert (kept / "beatscore" / "clamp.py").read_text() == fixed
 
 
@@ -1701,7 +1725,7 @@ def test_a_bug_fixs_third_try_is_shown_its_function_without_the_faulty_body_and_
     prompts = [request["messages"][-1]["content"] for request in llm.requests]
     assert len(prompts) == 5
     faulty = "    return max(low, min(x, low))"
-    assert faulty in prompts[0] and "## One line to fix" in prompts[1]  # its one suspect line, sent back as it was
+    assert faulty in prompts[0] and "## The line at fault" in prompts[1]  # its one suspect line, sent back as it was
     assert prompts[2] == prompts[1]  # and asked about again
     assert faulty in prompts[3] and "naming the line" in prompts[3]
     assert faulty not in prompts[4] and "    ...  # its body, left out here: write it whole" in prompts[4]

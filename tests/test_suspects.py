@@ -162,13 +162,13 @@ def test_a_reply_that_is_no_lines_correction_is_read_the_usual_way():
     assert same is not None and same.arguments["old"] == same.arguments["new"]
 
 
-def test_the_ask_shows_the_line_where_it_stands_and_asks_for_it_alone():
+def test_the_ask_shows_the_line_and_asks_for_it_alone_naming_no_file():
     header = suspect_at(SHAPES, "    if low > high:", header=True)
     note = suspects.ask(header, SHAPES)
-    assert note.startswith("\n## One line to fix\n")
-    assert "`clamp` in shapes.py (line 6)" in note
+    assert note.startswith("\n## The line at fault\nThis line of `clamp` is the one at fault")
     assert "```python\nif low > high:\n```" in note
     assert "that line alone: its body stays as it is" in note
+    assert "shapes.py" not in note  # told a path, the 1.5B sends the whole file under it
 
 
 CACHE = """class Cache:
@@ -201,3 +201,50 @@ def test_the_most_closely_named_definition_holds_the_suspects_and_one_nested_in_
     assert owners({"nothing.here"}) == ["Cache.Link.unlink", "Cache.__contains__", "Cache.pop"]
     first = suspects.ranked(CACHE, "cache.py", found, failing, {"Cache"})[0]
     assert (first.owner, first.first, first.score) == ("Cache.pop", 6, 1.0)  # line 3 ran in a passing test too
+
+
+def test_a_last_line_without_its_newline_is_edited_where_it_stands_and_a_form_feed_moves_no_line():
+    text = "def f(x):\n    if x:\n        return 2\n    return 2"
+    last = suspects.Suspect("m.py", 4, 4, "f", False, 1.0)
+    edit = suspects.as_edit(last, "```python\nreturn 3\n```", text)
+    assert edit is not None and text.count(edit.arguments["old"]) == 1
+    assert text.replace(edit.arguments["old"], edit.arguments["new"]) == text[: -len("2")] + "3"
+    fed = "def g():\n    y = 1\x0c\n    return y\n"
+    assert suspects.Suspect("m.py", 3, 3, "g", False, 1.0).lines(fed) == ["    return y"]
+
+
+def test_a_header_is_the_lines_up_to_its_body_and_one_written_with_its_body_is_a_statement():
+    source = (
+        "def f(a, b):\n"
+        "    if (\n"
+        "        a\n"
+        "        and b\n"
+        "    ):\n"
+        "        return 1\n"
+        "    elif a: return 2\n"
+        "    try:\n"
+        "        pass\n"
+        "    except (KeyError,\n"
+        "            IndexError):\n"
+        "        return 3\n"
+    )
+    ran = frozenset(range(1, 13))
+    found: suspects.Spectra = {"t::test": (ran, "failed")}
+    lines = suspects.ranked(source, "m.py", found, failing_of(["t::test"]))
+    expected = [(2, 5, True), (6, 6, False), (7, 7, False), (10, 11, True), (12, 12, False)]
+    assert [(s.first, s.last, s.header) for s in lines] == expected
+    fixed = suspects.as_edit(lines[0], "```python\nif a or b:\n    return 1\n```", source)
+    assert fixed is not None
+    assert source.replace(fixed.arguments["old"], fixed.arguments["new"]).startswith(
+        "def f(a, b):\n    if a or b:\n        return 1\n    elif a: return 2\n"
+    )
+
+
+def test_an_elif_stays_one_and_of_two_blocks_the_one_that_changes_the_line_is_taken():
+    source = "def f(x):\n    if x > 2:\n        return 1\n    elif x > 1:\n        return 2\n"
+    elif_line = suspects.Suspect("m.py", 4, 4, "f", True, 1.0)
+    edit = suspects.as_edit(elif_line, "```python\nif x >= 1:\n```", source)
+    assert edit is not None and "    elif x >= 1:\n" in source.replace(edit.arguments["old"], edit.arguments["new"])
+    both = "Before:\n```python\nelif x > 1:\n```\nAfter:\n```python\nelif x > 0:\n```"
+    edit = suspects.as_edit(elif_line, both, source)
+    assert edit is not None and "    elif x > 0:\n" in source.replace(edit.arguments["old"], edit.arguments["new"])

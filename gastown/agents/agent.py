@@ -21,6 +21,7 @@ call and timing goes to the bead's trace (JSON lines, secrets redacted).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -35,7 +36,7 @@ from typing import Any
 
 from gastown.agents import briefing, checks, focus, prompts, suspects, toolcalls
 from gastown.agents.calls import Calls, Crew, State, pathless_write
-from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
+from gastown.agents.donecheck import DoneCheck, runaway_after, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
 from gastown.agents.pace import BeadBudget, Pace
 from gastown.agents.repeats import Repeats, Stuck
@@ -268,7 +269,7 @@ class Agent:
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
             if state.tries.start_over:
-                self._start_over(state, pace)
+                self._start_over(state, pace, turns - turn + 1)
                 conv = state.conv
                 traced = len(state.tries.head) - 1  # the first prompt, as the fresh try's note changed it
             if calls.crew_asked(client.spec.name):
@@ -378,8 +379,18 @@ class Agent:
                 state.repeats.changed()
             conv.add(_assistant(reply))
             if edit is not None and edit.arguments["old"] == edit.arguments["new"]:
-                trace.write("tool", name=edit.name, arguments=edit.arguments, ok=False, result="the line as it was")
+                trace.write(
+                    "tool",
+                    name=edit.name,
+                    arguments=edit.arguments,
+                    ok=False,
+                    result="the line as it was",
+                    source="line",
+                )
                 state.tries.end("the line came back as it was")
+                continue
+            if line is not None and not parsed.calls:  # nothing to run: not counted as an unusable reply either
+                state.tries.end("the reply held no corrected line")
                 continue
             try:
                 finished = calls.run(parsed, reply)
@@ -428,14 +439,20 @@ class Agent:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides
 
-    def _start_over(self, state: State, pace: Pace) -> None:
+    def _start_over(self, state: State, pace: Pace, turns_left: int) -> None:
         """A fresh try (see ``tries``): the conversation back to the first prompt (or a bug
         fix's blind one), with a note of how the best try failed and what it left undone,
         sampled hotter."""
         held = state.tries.head  # the head the last try started from: the server holds at least that
-        if state.fix_file and state.tries.sweep is None:  # after a bug fix's first try: its suspect lines,
-            state.tries.put_back({})  # in the files as the bead found them (the lines are asked about there)
-            state.tries.sweep = self._suspects(state, state.fix_file) * suspects.PASSES
+        tries = state.tries
+        if tries.sweep is None and state.fix_file and self.client.spec.tool_mode != "schema":
+            # after a bug fix's first try, its suspect lines (a reply held to a call's grammar holds
+            # no line), in the files as the bead found them, the lines asked about there; a near
+            # miss is shown first, and half the turns left are kept for the tries after them
+            tries.sweep = []
+            if not tries.near_miss():
+                tries.put_back({})
+                tries.sweep = (self._suspects(state, state.fix_file) * suspects.PASSES)[: turns_left // 2]
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv
@@ -466,7 +483,10 @@ class Agent:
             ran = sandbox.run_for_tests(argv, until)
             return ran.exit_code, ran.output
 
-        spectra = suspects.spectra(run, sandbox.test_command, path, done.acceptance, done.until)
+        until = done.until  # a bug that loops forever gets no longer than a change's run
+        if done.first_s is not None:
+            until = min(until or math.inf, time.monotonic() + runaway_after(done.first_s))
+        spectra = suspects.spectra(run, sandbox.test_command, path, done.acceptance, until)
         texts = briefing.texts_of(state.bead)
         names = {next(g for g in found if g) for text in texts for found in checks.CODE_NAME_RE.findall(text)}
         text = _text(sandbox.root / path)

@@ -121,11 +121,12 @@ class Calls:
                     text += f"\nThe tests still fail as before.{missing}"
                 else:
                     unchanged.append(_relative(state.sandbox, call))
-            note = self._repeat(key, text, _describe(call), call.name)
+            # a line asked about in both passes of the sweep may get the same reply: no loop
+            note = self._repeat(key, text, _describe(call), call.name) if call.source != "line" else ""
             text += note
             if note and not ok and call.name in WRITES and done.tests_decide:
                 state.tries.end("the same write was refused twice: a new answer, not the same one again")
-            if changed:  # the same change again (an edit inserting the same lines twice)
+            if changed and call.source != "line":  # the same change again (an edit inserting the same lines twice)
                 text += self._rewrite(key, _describe(call))
             changed_any = changed_any or changed
             if changed and done.tests_decide:

@@ -76,7 +76,8 @@ class Scripted:
         from fake_llm import bead_of
 
         key = f"{model}/{bead_of(request)}"
-        fresh_try = "## An earlier try" in request["messages"][1]["content"]  # the same attempt started over
+        started_over = ("## An earlier try", "## The line at fault")  # a fresh try, a suspect line's
+        fresh_try = any(mark in request["messages"][1]["content"] for mark in started_over)  # the same attempt
         if turn == 0 and not fresh_try:  # a new attempt: per model, and per bead for the one that is worked
             n = self.attempt[model] = self.attempt.get(model, -1) + 1
             self.attempt[key] = n

@@ -313,6 +313,7 @@ def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each
             for r in llm.requests
             if not any(m["role"] == "assistant" for m in r["messages"])
             and "## An earlier try" not in (r["messages"][-1]["content"] or "")  # not a fresh try of the bead
+            and "## The line at fault" not in (r["messages"][-1]["content"] or "")  # nor a suspect line's
         ]
         return [r["seed"] for r in firsts if (r["messages"][0]["content"] == plain.SYSTEM) == is_plain]
 

@@ -393,3 +393,36 @@ def test_a_remote_elsewhere_is_fetched_and_a_relative_path_is_read_where_git_rea
     assert git(git_dir.parent, "ls-remote", "origin", "refs/heads/tasks").strip()  # git finds it so
     found = b.store.town.remote_folder()
     assert found is not None and found.resolve() == remote.resolve()
+
+
+def test_a_ref_lock_a_killed_writer_left_is_cleared_and_one_held_for_a_moment_is_waited_for(tmp_path):
+    """A claimer killed while libgit2 held a claim ref's lock leaves `<ref>.lock` behind, and
+    the next writer of that ref got "failed to create locked file: File exists" and died
+    (the kill -9 race test saw it): a lock older than STALE_LOCK_SECONDS is a dead writer's
+    and is removed; a younger one is waited for."""
+    from gastown.town.git import STALE_LOCK_SECONDS, Git
+
+    repo = tmp_path / "clone"
+    git(tmp_path, "init", "--quiet", str(repo))
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "one")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    lock = repo / ".git" / "refs" / "gastown" / "claims" / "gt-abcde.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")
+    dead = time.time() - STALE_LOCK_SECONDS - 5
+    os.utime(lock, (dead, dead))
+    Git(repo).set_ref("refs/gastown/claims/gt-abcde", head)
+    assert not lock.exists() and git(repo, "rev-parse", "refs/gastown/claims/gt-abcde").strip() == head
+    lock.write_text("")  # a live writer's, let go of while the mirror waits
+    released = threading.Event()
+
+    def let_go() -> None:
+        released.wait(5)
+        lock.unlink()
+
+    holder = threading.Thread(target=let_go)
+    holder.start()
+    threading.Timer(0.2, released.set).start()
+    Git(repo).delete_ref("refs/gastown/claims/gt-abcde")
+    holder.join()
+    assert git(repo, "for-each-ref", "refs/gastown/claims").strip() == ""

@@ -375,14 +375,18 @@ class Git:
 
     def _mirror(self, ref: str, change: Callable[[], object]) -> None:
         """Make a change to a mirror ref, again while another process holds its lock for a
-        moment (a git process that outlived a killed gastown process, say)."""
-        deadline = time.monotonic() + 5.0
+        moment (a git process that outlived a killed gastown process, say); a lock older
+        than ``STALE_LOCK_SECONDS`` was left by a writer that died and is removed (libgit2
+        says so as an OSError naming the lock file, "failed to create locked file …")."""
+        deadline = time.monotonic() + STALE_LOCK_SECONDS + 5.0
         while True:
             try:
                 change()
                 return
-            except self.lib.GitError as error:
-                if time.monotonic() > deadline:
+            except (self.lib.GitError, OSError) as error:
+                if isinstance(error, OSError) and ".lock" not in str(error):
+                    raise  # not a lock another writer holds
+                if not self._clear_stale_lock(ref, error, STALE_LOCK_SECONDS) and time.monotonic() > deadline:
                     raise self.write_failed(ref, error, "update") from None
                 time.sleep(0.01)
 

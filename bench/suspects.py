@@ -104,7 +104,9 @@ def measure(project: Path, command: tuple[str, ...], item: SuiteBead) -> str | N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", action="append", help="a shipped suite's name or a folder (default: starter)")
+    parser.add_argument(
+        "--suite", action="append", help="a shipped suite's name or a folder, repeatable (default: starter)"
+    )
     parser.add_argument("--beads", default="", help="only these beads, by key (comma-separated)")
     args = parser.parse_args()
     try:
@@ -112,6 +114,10 @@ def main() -> None:
     except GastownError as error:
         fail(error.message, error.hint, error.exit_code)
     keys = {key.strip() for key in args.beads.split(",") if key.strip()}
+    known = {item.key for suite in suites for item in suite.beads}
+    if keys - known:
+        where = ", ".join(suite.path.name for suite in suites)
+        fail(f"no bead {sorted(keys - known)[0]!r} in {where}", f"the beads there: {', '.join(sorted(known))}")
     print(f"{'bead':<20} {'plain s':>7} {'traced s':>8} {'suspects':>9} {'rank':>5}  the fault's line")
     for suite in suites:
         for item in suite.beads:

@@ -122,7 +122,7 @@ def main() -> None:
 
 def fail(message: str, hint: str = "", code: int = EXIT_USAGE) -> NoReturn:
     """One line of what is wrong and one of what to do, as gt says them; no traceback."""
-    print(f"bench/prompt.py: {message}", file=sys.stderr)
+    print(f"bench/{Path(sys.argv[0]).name}: {message}", file=sys.stderr)  # the script run, which may import this
     if hint:
         print(f"hint: {hint}", file=sys.stderr)
     sys.exit(code)

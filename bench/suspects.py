@@ -24,14 +24,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prompt import fail  # noqa: E402
 
 from gastown.agents import checks, suspects  # noqa: E402
 from gastown.agents.commands import count_tests  # noqa: E402
 from gastown.agents.tools import Sandbox  # noqa: E402
-from gastown.errors import EXIT_USAGE, GastownError  # noqa: E402
+from gastown.errors import GastownError  # noqa: E402
 from gastown.evaluation import load_suite  # noqa: E402
 from gastown.evaluation.suite import SuiteBead  # noqa: E402
 
@@ -130,14 +131,6 @@ def main() -> None:
                 row = measure(project, command, item)
             if row is not None:
                 print(row, flush=True)
-
-
-def fail(message: str, hint: str = "", code: int = EXIT_USAGE) -> NoReturn:
-    """One line of what is wrong and one of what to do, as gt says them; no traceback."""
-    print(f"bench/suspects.py: {message}", file=sys.stderr)
-    if hint:
-        print(f"hint: {hint}", file=sys.stderr)
-    sys.exit(code)
 
 
 if __name__ == "__main__":

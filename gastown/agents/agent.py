@@ -10,7 +10,7 @@ runs them (see ``calls``): every change is checked by the bead's done condition 
 repeated call or reply is pointed out, then ends the bead (see ``repeats``); a change
 whose tests fail starts the bead over from its first prompt, hotter (see ``tries``); a bug
 fix's tries after its first ask about one suspect line each, found by a traced run of its
-tests (see ``suspects``), and take the reply as that line corrected.
+tests (see ``sweep`` and ``suspects``), and take the reply as that line corrected.
 Turn, token and wall-time budgets bound the rest, and no model call starts that would
 outlast the time budget (see ``pace``). Then the best files of any try are kept, the
 Refinery's test files are checked untouched (for every role but the Refinery), and the
@@ -21,7 +21,6 @@ call and timing goes to the bead's trace (JSON lines, secrets redacted).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import shutil
@@ -34,9 +33,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import briefing, checks, focus, prompts, suspects, toolcalls
+from gastown.agents import briefing, checks, focus, prompts, suspects, sweep, toolcalls
 from gastown.agents.calls import Calls, Crew, State, pathless_write
-from gastown.agents.donecheck import DoneCheck, runaway_after, touched_tests, verdict
+from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
 from gastown.agents.pace import BeadBudget, Pace
 from gastown.agents.repeats import Repeats, Stuck
@@ -352,7 +351,9 @@ class Agent:
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs, state.sandbox.module_file)
             line = state.tries.line
             edit = (
-                None if line is None else suspects.as_edit(line, reply.content, _text(state.sandbox.root / line.path))
+                None
+                if line is None
+                else suspects.as_edit(line, reply.content, sweep.text_of(state.sandbox.root / line.path))
             )
             if edit is not None:  # the one line this try asked about, corrected (or not)
                 parsed = toolcalls.Parsed(calls=[edit])
@@ -444,15 +445,8 @@ class Agent:
         fix's blind one), with a note of how the best try failed and what it left undone,
         sampled hotter."""
         held = state.tries.head  # the head the last try started from: the server holds at least that
-        tries = state.tries
-        if tries.sweep is None and state.fix_file and self.client.spec.tool_mode != "schema":
-            # after a bug fix's first try, its suspect lines (a reply held to a call's grammar holds
-            # no line), in the files as the bead found them, the lines asked about there; a near
-            # miss is shown first, and half the turns left are kept for the tries after them
-            tries.sweep = []
-            if not tries.near_miss():
-                tries.put_back({})
-                tries.sweep = (self._suspects(state, state.fix_file) * suspects.PASSES)[: turns_left // 2]
+        if state.tries.sweep is None:  # after the first try: a bug fix's suspect lines, if it has them
+            sweep.begin(state, self.client.spec.tool_mode, turns_left)
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv
@@ -472,39 +466,6 @@ class Agent:
             temperature=state.repeats.temperature,
             body_left_out=state.tries.body_left_out,
         )
-
-    def _suspects(self, state: State, path: str) -> list[suspects.Suspect]:
-        """The lines of ``path`` the bead's failing tests run, most suspect first (suspects.py),
-        from one run of its test files under a line tracer; traced with how long it took."""
-        began = time.monotonic()
-        sandbox, done = state.sandbox, state.done
-
-        def run(argv: list[str], until: float | None) -> tuple[int, str]:
-            ran = sandbox.run_for_tests(argv, until)
-            return ran.exit_code, ran.output
-
-        until = done.until  # a bug that loops forever gets no longer than a change's run
-        if done.first_s is not None:
-            until = min(until or math.inf, time.monotonic() + runaway_after(done.first_s))
-        spectra = suspects.spectra(run, sandbox.test_command, path, done.acceptance, until)
-        texts = briefing.texts_of(state.bead)
-        names = {next(g for g in found if g) for text in texts for found in checks.CODE_NAME_RE.findall(text)}
-        text = _text(sandbox.root / path)
-        acceptance = done.acceptance
-
-        def failing(test: str) -> bool:
-            return any(checks.selects(selector, test) for selector in acceptance)
-
-        lines = [] if spectra is None else suspects.ranked(text, path, spectra, failing, names)
-        state.tally.tests_s += time.monotonic() - began
-        state.trace.write(
-            "suspects",
-            path=path,
-            tests=None if spectra is None else len(spectra),
-            lines=suspects.describe(lines),
-            seconds=round(time.monotonic() - began, 2),
-        )
-        return lines
 
     # ---- after the loop --------------------------------------------------------
 
@@ -561,13 +522,6 @@ def _rig_python(command: Sequence[str]) -> tuple[str, ...]:
     if found is None or Path(found).resolve() == Path(sys.executable).resolve():
         return ()
     return (found,)
-
-
-def _text(path: Path) -> str:
-    try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return ""
 
 
 def _assistant(reply: Reply) -> dict[str, Any]:

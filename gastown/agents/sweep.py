@@ -1,0 +1,71 @@
+"""A bug fix's sweep over its suspect lines: found after its first try, asked about one a try.
+
+The lines come from one run of the bead's test files under a line tracer (suspects.py), on
+the files as the bead found them (the lines are asked about there), no longer than a change's
+test run may take. There is none in ``schema`` mode (a reply held to a call's grammar holds
+no line), none for a bead that is no bug fix, and none after a near miss (shown first, as
+before); half the turns left are kept for the tries after it (tries.py).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from gastown.agents import briefing, checks, suspects
+from gastown.agents.calls import State
+from gastown.agents.donecheck import runaway_after
+
+
+def begin(state: State, tool_mode: str, turns_left: int) -> None:
+    """Set the bead's sweep after its first try: its suspect lines, each ``suspects.PASSES``
+    times, in at most half of ``turns_left``; none when it has no place."""
+    tries = state.tries
+    tries.sweep = []
+    if state.fix_file is None or tool_mode == "schema" or tries.near_miss():
+        return
+    tries.put_back({})
+    tries.sweep = (found(state, state.fix_file) * suspects.PASSES)[: turns_left // 2]
+
+
+def found(state: State, path: str) -> list[suspects.Suspect]:
+    """The lines of ``path`` the bead's failing tests run, most suspect first (suspects.py),
+    from one run of its test files under a line tracer; traced with how long it took."""
+    began = time.monotonic()
+    sandbox, done = state.sandbox, state.done
+
+    def run(argv: list[str], until: float | None) -> tuple[int, str]:
+        ran = sandbox.run_for_tests(argv, until)
+        return ran.exit_code, ran.output
+
+    until = done.until  # a bug that loops forever gets no longer than a change's run
+    if done.first_s is not None:
+        until = min(until or math.inf, time.monotonic() + runaway_after(done.first_s))
+    spectra = suspects.spectra(run, sandbox.test_command, path, done.acceptance, until)
+    texts = briefing.texts_of(state.bead)
+    names = {next(g for g in match if g) for text in texts for match in checks.CODE_NAME_RE.findall(text)}
+    acceptance = done.acceptance
+
+    def failing(test: str) -> bool:
+        return any(checks.selects(selector, test) for selector in acceptance)
+
+    text = text_of(sandbox.root / path)
+    lines = [] if spectra is None else suspects.ranked(text, path, spectra, failing, names)
+    state.tally.tests_s += time.monotonic() - began
+    state.trace.write(
+        "suspects",
+        path=path,
+        tests=None if spectra is None else len(spectra),
+        lines=suspects.describe(lines),
+        seconds=round(time.monotonic() - began, 2),
+    )
+    return lines
+
+
+def text_of(path: Path) -> str:
+    """A worktree file's text ("" when it cannot be read as text)."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""

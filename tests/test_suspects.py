@@ -248,3 +248,14 @@ def test_an_elif_stays_one_and_of_two_blocks_the_one_that_changes_the_line_is_ta
     both = "Before:\n```python\nelif x > 1:\n```\nAfter:\n```python\nelif x > 0:\n```"
     edit = suspects.as_edit(elif_line, both, source)
     assert edit is not None and "    elif x > 0:\n" in source.replace(edit.arguments["old"], edit.arguments["new"])
+
+
+def test_a_tracer_line_that_is_not_the_tracers_gives_no_lines_and_never_an_error():
+    command = [sys.executable, "-m", "pytest"]
+    for said in ("[1, 2]", '{"t": 3}', "{not json", ""):
+        output = f"1 passed\n{suspects.MARK} {said}\n"
+        assert suspects.spectra(lambda argv, until, out=output: (0, out), command, "m.py", ["t.py"]) is None
+    fine = f'{suspects.MARK} {{"t.py::test": [[3, 4], "failed"]}}\n'
+    assert suspects.spectra(lambda argv, until: (1, fine), command, "m.py", ["t.py"]) == {
+        "t.py::test": (frozenset({3, 4}), "failed")
+    }

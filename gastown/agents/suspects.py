@@ -138,11 +138,11 @@ def spectra(
     _code, output = run([*python, "-c", TRACER, target, MARK, json.dumps(files), *options], until)
     for line in reversed(output.splitlines()):
         if line.startswith(MARK):
-            try:
+            try:  # the tracer's line, as it wrote it
                 found = json.loads(line[len(MARK) :])
-            except ValueError:
+                return {str(test): (frozenset(lines), str(outcome)) for test, (lines, outcome) in found.items()}
+            except (ValueError, TypeError, AttributeError):
                 return None
-            return {test: (frozenset(lines), outcome) for test, (lines, outcome) in found.items()}
     return None
 
 

@@ -401,7 +401,7 @@ class Agent:
                 return "", None
             if finished is not None:
                 return finished, None
-            if state.tries.line is not None:  # one reply a line, whatever it held: on to the next line
+            if line is not None:  # one reply a line, whatever it held: on to the next line
                 state.tries.end("the reply held no corrected line")  # (or the first reason it ended for)
                 continue
             if tally.refused >= self.limits.max_refused_finishes:

@@ -10,7 +10,6 @@ reservations, sampled throughout, never exceed the budget.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import psutil
 import pytest
 from conftest import gt_process, wait_for
 from fake_llm import FakeLLM, per_bead, script, tool
-from watchers import COMBO_CODE, commit_beads, make_rig, set_config, start_watcher
+from watchers import COMBO_CODE, commit_beads, make_rig, set_config, start_watcher, stop_watchers
 
 from gastown.agents import rig as rigmod
 from gastown.machine.governor import Governor
@@ -173,10 +172,7 @@ def test_four_watchers_share_a_10_gib_gpu_swap_by_size_and_send_the_biggest_to_t
                 push_beads(person, bead("gt-cl0ud1", 20000))
                 wait_for(lambda: closed(town, "gt-cl0ud1"), 60, state_of(town, env))
         finally:
-            for proc in watchers:
-                proc.send_signal(signal.SIGTERM)
-            for proc in watchers:
-                proc.wait(30)
+            stop_watchers(*watchers)
             gt_process("--town", str(town.path), "down", env=env)
     queue = town.queue()
     small = [queue.show(b) for b in ("gt-sm4ll1", "gt-sm4ll2")]
@@ -236,10 +232,7 @@ def test_a_waiting_watcher_sleeps_says_why_and_wakes_when_a_kill_9_returns_the_r
             wait_for(lambda: len(claims_of(town, "gt-m1d001")) == 2, 10, state_of(town, env))
             wait_for(lambda: closed(town, "gt-m1d001"), 60, state_of(town, env))
         finally:
-            for proc in (first, second):
-                if proc is not None and proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                    proc.wait(30)
+            stop_watchers(first, second)
             gt_process("--town", str(town.path), "down", env=env)
     mid = town.queue().show("gt-m1d001")
     assert (mid.status, mid.result["model"]) == ("done", "mid")

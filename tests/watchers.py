@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -99,6 +100,20 @@ def start_watcher(
         env={**os.environ, **(env or {})},
         start_new_session=True,
     )
+
+
+def stop_watchers(*procs: subprocess.Popen[str] | None) -> None:
+    """SIGTERM the live ones; one still busy 30 s later (a held model call) is killed, so a
+    failing test shows its own assertion, not a leaked process's timeout."""
+    live = [proc for proc in procs if proc is not None and proc.poll() is None]
+    for proc in live:
+        proc.send_signal(signal.SIGTERM)
+    for proc in live:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def commit_beads(clone_dir: Path, *beads: dict[str, object]) -> None:

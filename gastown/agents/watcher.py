@@ -377,14 +377,15 @@ class Watcher:
                 self._heartbeat()
                 worker = threading.Thread(target=self._step_into, args=(result,), name="bead-worker", daemon=True)
                 worker.start()
-                beaten: tuple[object, float] = (None, time.monotonic())
+                beaten: tuple[object, str | None, float] = (None, None, time.monotonic())
                 while worker.is_alive():
                     worker.join(0.1)
                     # Busy: beat every few seconds (a model call may take minutes; the watcher is
-                    # working, not dead or idle), and at once when it starts on a bead.
-                    if self.current is not beaten[0] or time.monotonic() - beaten[1] >= liveness.HEARTBEAT_SECONDS:
+                    # working, not dead or idle), and at once when it starts on a bead or picks its model.
+                    changed = self.current is not beaten[0] or self.current_model != beaten[1]
+                    if changed or time.monotonic() - beaten[2] >= liveness.HEARTBEAT_SECONDS:
                         self._heartbeat(liveness.HEARTBEAT_SECONDS)
-                        beaten = (self.current, time.monotonic())
+                        beaten = (self.current, self.current_model, time.monotonic())
                     if self.interrupt.is_set():
                         self.interrupt.clear()
                         CHILDREN.kill_all()  # a running command would hold the bead for minutes

@@ -662,11 +662,11 @@ def test_a_bead_adding_one_function_ends_its_first_prompt_with_the_start_of_the_
     """Shown a short module whole and asked to add one function, a 1.5B sent the module back as
     it was; the start of its reply, last in the prompt, makes it write the function."""
     _bonus_rig(rig_path)
-    wrong = [f"def bonus(grade_name: str) -> int:\n    return {n}\n" for n in (0, 1)]  # each a fresh try
+    wrong = "def bonus(grade_name: str) -> int:\n    return 0\n"
     outcome, llm, _ = run_bead(
         tmp_path,
         rig_path,
-        [text(f"beatscore/scoring.py\n```python\n{code}```\n") for code in (*wrong, BONUS_RIGHT)],
+        [text(f"beatscore/scoring.py\n```python\n{code}```\n") for code in (wrong, BONUS_RIGHT)],
         tool_mode="text",
         title="Add a bonus to beatscore.scoring",
         description="Add `bonus(grade_name: str) -> int` to beatscore/scoring.py: 50 for a perfect hit, else 0.",
@@ -675,11 +675,11 @@ def test_a_bead_adding_one_function_ends_its_first_prompt_with_the_start_of_the_
     assert first_prompt(llm).endswith(BONUS_START)
     assert outcome.status == "done", outcome.reason
     # the fresh try is told the failure before the opening, which stays last
-    again = first_prompt(llm, 2)
+    again = first_prompt(llm, 1)
     assert again.endswith(BONUS_START) and again.index("## An earlier try") < again.index("## Start your reply")
     assert again.startswith(first_prompt(llm).removesuffix(BONUS_START))  # the server still holds the rest
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
-    fresh = [r for r in runs if r["kind"] == "request"][2]
+    fresh = [r for r in runs if r["kind"] == "request"][1]
     assert fresh["new"][0] == {"role": "user", "content": again}  # the trace holds the prompt the try sent
 
 
@@ -1780,3 +1780,43 @@ def test_a_fresh_try_after_a_near_miss_starts_from_its_code_in_the_first_prompt(
     assert f"It was:\nbeatscore/grades.py\n```python\n{GRADE_NEAR}```\n" in told, told
     assert "The test it failed:" in told and "test_a_negative_accuracy_is_refused" in told
     assert (kept / "beatscore" / "grades.py").read_text() == right
+
+
+def test_a_near_miss_sent_back_by_the_try_shown_it_has_its_lines_asked_about_on_its_code(tmp_path, rig_path):
+    """Shown its near miss, the 1.5B sent it back as it was (S9's `slugify`, 26 tests of 27):
+    once a try was shown it and did not make it pass, the near miss's lines the failing test
+    runs are asked about one a try, after its code and the test it failed, and the line sent
+    back replaces it in the near miss's file."""
+    (rig_path / "tests" / "test_grades.py").write_text(GRADE_TEST)
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "grade tests")
+    near = text(f"beatscore/grades.py\n```python\n{GRADE_NEAR}```\n")
+    line = '```python\nif accuracy < 0:\n    raise ValueError("accuracy")\nreturn "S" if accuracy >= 0.95 else "B"\n```'
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [near, near, text(line)],
+        tool_mode="text",
+        title="Add beatscore.grades.grade",
+        description="`grade(accuracy)` gives S from 0.95 up, else B; a negative accuracy raises ValueError.",
+        acceptance_tests=("tests/test_grades.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    asked = [request["messages"] for request in llm.requests]
+    assert len(asked) == 3 and all(len(messages) == 2 for messages in asked)  # each a first prompt
+    assert "## The line at fault" not in asked[1][1]["content"]  # the near miss is shown first
+    last = asked[2][1]["content"]
+    assert f"It was:\nbeatscore/grades.py\n```python\n{GRADE_NEAR}```\nThe test it failed:" in last
+    assert "Write the code again" not in last
+    assert last.endswith(
+        "## The line at fault\nThis line of `grade` is the one at fault; it gives the failure above:\n"
+        '```python\nreturn "S" if accuracy >= 0.95 else "B"\n```\n'
+        "Reply with only a code block holding that line corrected: what should stand in its place "
+        "(more than one line if something is missing there).\n"
+    )
+    right = GRADE_NEAR.replace("    return", '    if accuracy < 0:\n        raise ValueError("accuracy")\n    return')
+    assert (kept / "beatscore" / "grades.py").read_text() == right
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    found = [r for r in runs if r["kind"] == "suspects"]
+    assert len(found) == 1 and found[0]["near_miss"] and found[0]["path"] == "beatscore/grades.py"
+    assert found[0]["lines"] == [{"line": 2, "owner": "grade", "score": 0.577}]  # the passing tests run it too

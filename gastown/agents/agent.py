@@ -447,6 +447,7 @@ class Agent:
         held = state.tries.head  # the head the last try started from: the server holds at least that
         if state.tries.sweep is None:  # after the first try: a bug fix's suspect lines, if it has them
             sweep.begin(state, self.client.spec.tool_mode, turns_left)
+        sweep.near(state, self.client.spec.tool_mode, turns_left)  # a near miss's, once a try was shown it
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv

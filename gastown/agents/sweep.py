@@ -1,10 +1,11 @@
-"""A bug fix's sweep over its suspect lines: found after its first try, asked about one a try.
+"""Sweeps over suspect lines, asked about one a try: a bug fix's after its first try, and a
+near miss's once a fresh try was shown it and did not make it pass.
 
 The lines come from one run of the bead's test files under a line tracer (suspects.py), on
-the files as the bead found them (the lines are asked about there), no longer than a change's
-test run may take. There is none in ``schema`` mode (a reply held to a call's grammar holds
-no line), none for a bead that is no bug fix, and none after a near miss (shown first, as
-before); half the turns left are kept for the tries after it (tries.py).
+the files the lines are asked about in (as the bead found them; a near miss's as it wrote
+them), no longer than a change's test run may take. There is none in ``schema`` mode (a reply
+held to a call's grammar holds no line); a bug fix's is none after a near miss (shown first,
+as before); half the turns left are kept for the tries after it (tries.py).
 """
 
 from __future__ import annotations
@@ -22,16 +23,32 @@ def begin(state: State, tool_mode: str, turns_left: int) -> None:
     """Set the bead's sweep after its first try: its suspect lines, each ``suspects.PASSES``
     times, in at most half of ``turns_left``; none when it has no place."""
     tries = state.tries
-    tries.sweep = []
+    tries.sweep, tries.sweep_files, tries.sweep_note = [], {}, ""
     if state.fix_file is None or tool_mode == "schema" or tries.near_miss():
         return
     tries.put_back({})
     tries.sweep = (found(state, state.fix_file) * suspects.PASSES)[: turns_left // 2]
 
 
-def found(state: State, path: str) -> list[suspects.Suspect]:
+def near(state: State, tool_mode: str, turns_left: int) -> None:
+    """After a try that was shown a near miss and did not make it pass: that near miss's
+    suspect lines, asked about on its files like a bug fix's (Tries.sweep_near), in at most
+    half of ``turns_left``. Shown its near miss, the 1.5B sent it back as it was (S9's
+    `slugify`, 26 tests of 27, its `normalize` line short of dropping what is not ASCII)."""
+    tries = state.tries
+    wanted = None if tool_mode == "schema" or tries.sweep else tries.near_to_sweep()
+    if wanted is None:
+        return
+    code, path = wanted
+    assert tries.best is not None
+    tries.put_back(tries.best[1])  # traced as the near miss wrote it
+    tries.sweep_near(code, found(state, path, near_miss=True), turns_left // 2)
+
+
+def found(state: State, path: str, near_miss: bool = False) -> list[suspects.Suspect]:
     """The lines of ``path`` the bead's failing tests run, most suspect first (suspects.py),
-    from one run of its test files under a line tracer; traced with how long it took."""
+    from one run of its test files under a line tracer on the files as they stand (a near
+    miss's, with ``near_miss``); traced with how long it took."""
     began = time.monotonic()
     sandbox, done = state.sandbox, state.done
 
@@ -56,6 +73,7 @@ def found(state: State, path: str) -> list[suspects.Suspect]:
     state.trace.write(
         "suspects",
         path=path,
+        **({"near_miss": True} if near_miss else {}),
         tests=None if spectra is None else len(spectra),
         lines=suspects.describe(lines),
         seconds=round(time.monotonic() - began, 2),

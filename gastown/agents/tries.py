@@ -34,7 +34,9 @@ prompt again would get the same reply, even sampled hot.
 A bug fix's tries after its first ask about one suspect line each (``sweep``, suspects.py):
 the first prompt with that line at its end, its reply the line corrected. Shown the
 function, the 1.5B sends it back; told which line is at fault, it corrects it. What an
-answer sent back is told to the try after the last of them.
+answer sent back is told to the try after the last of them. A near miss a fresh try was
+shown and did not make pass has its lines swept the same way, any bead's (``sweep_near``):
+each try starts from its files, its ask after its code and the test it failed.
 
 A bug fix's tries from the third on (``BLIND_FROM``, the suspect lines' not counted) start
 from its first prompt with the body of the function the bead names left out
@@ -118,6 +120,10 @@ class Tries:
     sweep: list[suspects.Suspect] | None = None
     line: suspects.Suspect | None = None  # the line this try asks about
     line_tries: int = 0  # tries that asked about one line (not counted towards BLIND_FROM)
+    sweep_files: dict[str, bytes | None] = field(default_factory=dict)  # what a line's try starts from ({}: as found)
+    sweep_note: str = ""  # what a line's ask follows: a near miss's code and its failure ("" for the bead's code)
+    near_shown: str = ""  # the near miss the last try that was shown one saw
+    near_swept: str = ""  # the near miss whose lines were swept: not again
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -234,6 +240,7 @@ class Tries:
             self.head, self.body_left_out = self.blind
             self.blind = None
         if near:
+            self.near_shown = near
             hint, asks_first = _near_miss_hint(near, self.best_counts, self.best_failing, self.best_missing), False
         else:
             hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others, self.body_left_out)
@@ -259,12 +266,12 @@ class Tries:
         assert self.sweep
         self.line = self.sweep.pop(0)
         self.line_tries += 1
-        self.put_back({})
+        self.put_back(self.sweep_files)
         try:
             text = (self.root / self.line.path).read_text()
         except (OSError, UnicodeDecodeError):
             text = ""
-        note = suspects.ask(self.line, text)
+        note = self.sweep_note + suspects.ask(self.line, text)
         content = self.head[-1].get("content") or ""
         before, heading, opening = content.rpartition(f"\n{prompts.OPENING}\n")
         content = before if heading and "\n## " not in opening else content
@@ -300,6 +307,31 @@ class Tries:
             if code:
                 shown += f"{path}\n{prompts.fence(path)}\n{code.strip()}\n```\n"
         return shown if len(shown) <= NEAR_MISS_CHARS else ""
+
+    def near_to_sweep(self) -> tuple[str, str] | None:
+        """The near miss whose lines the next tries are to ask about, and the one Python file it
+        wrote: the best answer, when it is a near miss (``near_miss``) that a fresh try was
+        shown and did not make pass, its lines not swept yet; None otherwise."""
+        near = self.near_miss()
+        if not near or near != self.near_shown or near == self.near_swept or self.best is None:
+            return None
+        repo = RigGit(self.root)
+
+        def changed(path: str, data: bytes | None) -> bool:
+            return data is not None and not same_code(path, _encoded(repo.read_at("HEAD", path)), data)
+
+        written = [path for path, data in self.best[1].items() if path.endswith(".py") and changed(path, data)]
+        return (near, written[0]) if len(written) == 1 else None
+
+    def sweep_near(self, near: str, found: Sequence[suspects.Suspect], turns: int) -> None:
+        """Ask about the near miss ``near``'s suspect lines ``found``, each ``suspects.PASSES``
+        times in at most ``turns``: each try from its files, its ask after its code and the
+        test it failed; the near miss is not shown again after them."""
+        assert self.best is not None
+        self.near_swept = self.spent_near = near
+        self.sweep = (list(found) * suspects.PASSES)[:turns]
+        self.sweep_files = dict(self.best[1])
+        self.sweep_note = _near_miss_shown(near, self.best_counts, self.best_failing, self.best_missing)
 
     def _holds_best(self) -> bool:
         """Whether the files as they stand hold the best answer's code (a try that sent it back)."""
@@ -380,6 +412,13 @@ def _near_miss_hint(code: str, counts: Mapping[str, int], failing: str, missing:
     Asked the first prompt again with only the failure, the 1.5B wrote new code that lost
     what the near miss got right (S1's `slugify`: 0 of 12 answers passed, most 1 or 2 of 6
     tests); shown the near miss's code, 6 of 12 passed and 5 more kept 5 of 6."""
+    shown = _near_miss_shown(code, counts, failing, missing)
+    return shown + "Write the code again: keep what that answer got right, and handle that case too.\n"
+
+
+def _near_miss_shown(code: str, counts: Mapping[str, int], failing: str, missing: str) -> str:
+    """A near miss's code, the test it failed and what it left undone: what a fresh try
+    after it is shown, and what a line of it asked about follows."""
     passed = counts.get("passed", 0)
     hint = f"\n## An earlier try\nAn earlier answer to this bead passed {passed} of the {passed + 1} tests run. "
     hint += f"It was:\n{code}"
@@ -388,7 +427,7 @@ def _near_miss_hint(code: str, counts: Mapping[str, int], failing: str, missing:
     named = _first_sentences(missing)
     if named:
         hint += "What it left undone:\n" + "".join(f"- {line}\n" for line in named)
-    return hint + "Write the code again: keep what that answer got right, and handle that case too.\n"
+    return hint
 
 
 def _first_sentences(missing: str) -> list[str]:

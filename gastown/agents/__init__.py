@@ -28,8 +28,10 @@ what the model is shown.
 ``prompts``     the conversation: a stable head, a tail that only grows
 ``refinery``    the Refinery's merge queue and review
 ``repeats``     a model doing the same thing again: told, then stuck
-``stubs``       placeholder functions (``pass``, ``...``, ``raise NotImplementedError``) found
 ``rig``         rigs: the projects agents work in, and how
+``stubs``       placeholder functions (``pass``, ``...``, ``raise NotImplementedError``) found
+``suspects``    the lines a bead's failing tests ran, ranked, each asked about alone
+``sweep``       a bug fix's suspect lines after its first try, and a near miss's
 ``tally``       what one bead's loop used, and its trace
 ``testoutput``  what a model is shown of a test run
 ``textcalls``   tool calls a model wrote as text: JSON and XML
@@ -37,6 +39,7 @@ what the model is shown.
 ``tools``       the tools, each confined to the bead's worktree
 ``toolspecs``   the tools as the model is told of them
 ``tries``       when a failing try starts over, and which files stay at the end
+``trynotes``    what a fresh try is told of the tries before it
 ``wakeup``      a watchdog wake-up when a commit on tasks may have landed
 ``watcher``     one long-running process per role that claims and works beads: the loop
 ``worktree``    a bead's private checkout of its rig

@@ -55,19 +55,17 @@ server holds one prompt, and going back and forth would read both again each tim
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import changes, prompts, suspects, testoutput
+from gastown.agents import changes, prompts, suspects, trynotes
 from gastown.town.riggit import RigGit
 
 BLIND_FROM = 3  # a bug fix's tries from this one on start with its function's body left out
 CHANGES_PER_TRY = 3  # tested changes after which a try whose tests still fail starts over
 FRESH_TEMPERATURE = 0.7  # a try that starts over is sampled at least this hot (Qwen's suggestion for its coders)
-HINT_CHARS = 800  # of the best run's failure, shown to a try that starts over
 NEAR_MISS_CHARS = 4000  # at most this much of a near miss's code is shown to a try that starts over
 
 Score = tuple[bool, int, bool, int]  # (anything passed, -tests broken, any test ran, passing - failing)
@@ -241,9 +239,9 @@ class Tries:
             self.blind = None
         if near:
             self.near_shown = near
-            hint, asks_first = _near_miss_hint(near, self.best_counts, self.best_failing, self.best_missing), False
+            hint, asks_first = trynotes.near_miss(near, self.best_counts, self.best_failing, self.best_missing), False
         else:
-            hint, asks_first = _fresh_hint(shown, sent_back, self.best_missing, others, self.body_left_out)
+            hint, asks_first = trynotes.fresh(shown, sent_back, self.best_missing, others, self.body_left_out)
         hint += told
         # the note goes before the reply's opening, which stays last (see opening.py) — unless it
         # asks for a sentence before the code: a reply begun with the code cannot hold one (begun
@@ -331,7 +329,7 @@ class Tries:
         self.near_swept = self.spent_near = near
         self.sweep = (list(found) * suspects.PASSES)[:turns]
         self.sweep_files = dict(self.best[1])
-        self.sweep_note = _near_miss_shown(near, self.best_counts, self.best_failing, self.best_missing)
+        self.sweep_note = trynotes.near_miss_shown(near, self.best_counts, self.best_failing, self.best_missing)
 
     def _holds_best(self) -> bool:
         """Whether the files as they stand hold the best answer's code (a try that sent it back)."""
@@ -363,80 +361,6 @@ class Tries:
                 target.unlink(missing_ok=True)
             else:
                 target.write_bytes(files[path] or b"")
-
-
-def _fresh_hint(
-    failing: str, sent_back: Sequence[str], missing: str = "", others: Sequence[str] = (), left_out: str = ""
-) -> tuple[str, bool]:
-    """The note for a try that starts from the bead's files: the failure to fix and the
-    other tests that failed beside it, what the check named as still missing in the best
-    answer so far (the first sentence of each of its lines: what they go on to ask for,
-    "reply with only `summary`", was for a change on top of that answer), and, when it
-    named nothing, what the last answer did wrong when it changed no code, or that the
-    function ``left_out`` is shown without its body; and whether it asks for a sentence
-    before the code."""
-    hint = "\n## An earlier try\nAn earlier answer to this bead did not make its tests pass"
-    gist = testoutput.gist(failing, HINT_CHARS) if failing else ""
-    hint += f". The failure to fix:\n```text\n{gist.strip()}\n```\n" if gist else ".\n"
-    if others:
-        hint += "It failed these tests too:\n" + "".join(f"- {line}\n" for line in others)
-    named = _first_sentences(missing)
-    if named:
-        hint += "What the best answer so far left undone:\n" + "".join(f"- {line}\n" for line in named)
-    if left_out:
-        return (
-            hint + f"Answers built on the body of `{left_out}` did not fix it, so that body is left out above. "
-            f"Write `{left_out}` whole again, from its def line: a new body that does what its docstring and "
-            "the bead's description say, and handles that case.\n",
-            False,
-        )
-    # a missing name, or what the check named as left undone, is no line at fault (asked for one,
-    # the 1.5B sent reading_time back again where summary() in another file was never changed)
-    if sent_back and not named and not _IMPORT_FAILURE_RE.search(gist):
-        hint += (
-            f"That answer sent {', '.join(sent_back)} back with its code as it was, so the fault is still in it. "
-            "This time, first write one sentence naming the line that gives this result and why; then the "
-            "file's path and a code block with that line corrected.\n"
-        )
-        return hint, True
-    return (
-        hint + "The files above are as the bead found them. Write the code again, so that it handles that case.\n",
-        False,
-    )
-
-
-def _near_miss_hint(code: str, counts: Mapping[str, int], failing: str, missing: str) -> str:
-    """The note for a try that starts over after a near miss (``Tries.near_miss``): the
-    answer's ``code``, the one test it failed (of the tests run: the bead's, and the rig's
-    that passed before it) and what the check named as still undone.
-    Asked the first prompt again with only the failure, the 1.5B wrote new code that lost
-    what the near miss got right (S1's `slugify`: 0 of 12 answers passed, most 1 or 2 of 6
-    tests); shown the near miss's code, 6 of 12 passed and 5 more kept 5 of 6."""
-    shown = _near_miss_shown(code, counts, failing, missing)
-    return shown + "Write the code again: keep what that answer got right, and handle that case too.\n"
-
-
-def _near_miss_shown(code: str, counts: Mapping[str, int], failing: str, missing: str) -> str:
-    """A near miss's code, the test it failed and what it left undone: what a fresh try
-    after it is shown, and what a line of it asked about follows."""
-    passed = counts.get("passed", 0)
-    hint = f"\n## An earlier try\nAn earlier answer to this bead passed {passed} of the {passed + 1} tests run. "
-    hint += f"It was:\n{code}"
-    gist = testoutput.gist(failing, HINT_CHARS).strip()
-    hint += f"The test it failed:\n```text\n{gist}\n```\n"
-    named = _first_sentences(missing)
-    if named:
-        hint += "What it left undone:\n" + "".join(f"- {line}\n" for line in named)
-    return hint
-
-
-def _first_sentences(missing: str) -> list[str]:
-    """The first sentence of each of the check's lines of what is still missing (what they
-    go on to ask for, "reply with only `summary`", was for a change on top of that answer)."""
-    return [line.split(". ", 1)[0].rstrip(".") + "." for line in missing.strip().splitlines() if line.strip()]
-
-
-_IMPORT_FAILURE_RE = re.compile(r"\b(?:ImportError|ModuleNotFoundError)\b|ERROR collecting")
 
 
 def code_as_found(root: Path, path: str) -> bool:

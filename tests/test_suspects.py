@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import PYTEST, git
 
-from gastown.agents import suspects
+from gastown.agents import suspects, sweep
 from gastown.agents.tools import Sandbox
 
 SHAPES = '''"""Shapes."""
@@ -259,3 +259,13 @@ def test_a_tracer_line_that_is_not_the_tracers_gives_no_lines_and_never_an_error
     assert suspects.spectra(lambda argv, until: (1, fine), command, "m.py", ["t.py"]) == {
         "t.py::test": (frozenset({3, 4}), "failed")
     }
+
+
+def test_the_more_suspect_half_is_asked_about_twice_before_the_rest_once():
+    """Told its faulty line, the 1.5B corrects it about two times in three: the fifth of
+    twelve gets its second ask before the seventh its first."""
+    lines = [suspects.Suspect("m.py", n, n, "f", False, 1 / n) for n in range(1, 13)]
+    asks = [s.first for s in sweep.order(lines)]
+    assert asks == [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 7, 8, 9, 10, 11, 12]
+    assert [s.first for s in sweep.order(lines[:3])] == [1, 2, 1, 2, 3, 3]
+    assert sweep.order([]) == []

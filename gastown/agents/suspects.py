@@ -14,10 +14,10 @@ run and few passing tests run is the likelier fault (the Ochiai measure). The li
 statements of the definition the bead names most closely (`Cache.pop`'s when it names
 `Cache.pop`, every method's when it names only the class), headers of `if`, `while`,
 `for`, `with` and `except` on their own (their bodies are statements of their own); never
-a `def` line, a docstring or the module's top level. Each line is asked about twice, in
-two passes over the list (``PASSES``). An ask is a short request on the first prompt the
-server holds (its note at the end) and a reply of a line or two; the answer replaces the
-line, and the tests run as after any change.
+a `def` line, a docstring or the module's top level. Each line is asked about twice
+(``PASSES``), the more suspect half's both times before the rest's (sweep.order). An ask
+is a short request on the first prompt the server holds (its note at the end) and a reply
+of a line or two; the answer replaces the line, and the tests run as after any change.
 
 Only a rig whose test command is ``PYTHON -m pytest ...`` is traced (the tracer is a
 pytest plugin given to ``pytest.main`` in that interpreter); any other gives no lines.
@@ -37,9 +37,9 @@ from gastown.agents import docstrings, edits, prompts
 from gastown.agents.textcalls import ToolCall
 
 MAX_SUSPECTS = 12  # lines asked about, most suspect first, before the tries go on as before
-# each is asked about once, most suspect first, then all of them again: told the faulty line,
-# the 1.5B corrected it in 2 of 3 samples (run C6's `TTLCache.expire` answer was `<=` where
-# two of three samples before had written `>=`)
+# each is asked about twice (sweep.order): told the faulty line, the 1.5B corrected it in 2
+# of 3 samples (run C6's `TTLCache.expire` answer was `<=` where two of three samples before
+# had written `>=`)
 PASSES = 2
 MARK = "@@gastown-spectra@@"  # the tracer's output line
 MAX_REPLY_LINES = 8  # a longer answer is code sent the usual way, not a line's correction

@@ -321,13 +321,13 @@ class Tries:
         written = [path for path, data in self.best[1].items() if path.endswith(".py") and changed(path, data)]
         return (near, written[0]) if len(written) == 1 else None
 
-    def sweep_near(self, near: str, found: Sequence[suspects.Suspect], turns: int) -> None:
-        """Ask about the near miss ``near``'s suspect lines ``found``, each ``suspects.PASSES``
-        times in at most ``turns``: each try from its files, its ask after its code and the
-        test it failed; the near miss is not shown again after them."""
+    def sweep_near(self, near: str, asks: Sequence[suspects.Suspect], turns: int) -> None:
+        """Ask about the near miss ``near``'s suspect lines, ``asks`` in order, in at most
+        ``turns``: each try from its files, its ask after its code and the test it failed;
+        the near miss is not shown again after them."""
         assert self.best is not None
         self.near_swept = self.spent_near = near
-        self.sweep = (list(found) * suspects.PASSES)[:turns]
+        self.sweep = list(asks)[: max(0, turns)]
         self.sweep_files = dict(self.best[1])
         self.sweep_note = trynotes.near_miss_shown(near, self.best_counts, self.best_failing, self.best_missing)
 

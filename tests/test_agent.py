@@ -21,7 +21,7 @@ from conftest import PYTEST, git
 from fake_llm import Answer, FakeLLM, script, text, tool
 from watchers import COMBO_CODE, make_rig
 
-from gastown.agents import checks, donecheck, tools
+from gastown.agents import checks, donecheck, sweep, tools
 from gastown.agents import rig as rigmod
 from gastown.agents.agent import Agent, Limits, Trace
 from gastown.agents.worktree import prepare, remove
@@ -1804,7 +1804,8 @@ def test_a_near_miss_sent_back_by_the_try_shown_it_has_its_lines_asked_about_on_
     assert outcome.status == "done", outcome.reason
     asked = [request["messages"] for request in llm.requests]
     assert len(asked) == 3 and all(len(messages) == 2 for messages in asked)  # each a first prompt
-    assert "## The line at fault" not in asked[1][1]["content"]  # the near miss is shown first
+    assert "It was:\nbeatscore/grades.py" in asked[1][1]["content"]  # the near miss is shown first
+    assert "## The line at fault" not in asked[1][1]["content"]
     last = asked[2][1]["content"]
     assert f"It was:\nbeatscore/grades.py\n```python\n{GRADE_NEAR}```\nThe test it failed:" in last
     assert "Write the code again" not in last
@@ -1820,3 +1821,40 @@ def test_a_near_miss_sent_back_by_the_try_shown_it_has_its_lines_asked_about_on_
     found = [r for r in runs if r["kind"] == "suspects"]
     assert len(found) == 1 and found[0]["near_miss"] and found[0]["path"] == "beatscore/grades.py"
     assert found[0]["lines"] == [{"line": 2, "owner": "grade", "score": 0.577}]  # the passing tests run it too
+
+
+@pytest.mark.parametrize("case", ["two files", "no turn left"])
+def test_a_near_miss_of_two_files_or_with_no_turn_for_an_ask_is_shown_again_not_swept(tmp_path, rig_path, case):
+    """A near miss's sweep asks about lines of the one file it wrote, and takes turns the
+    bead has to spare: a near miss that wrote two files, or one found with no more than
+    sweep.KEPT_TURNS turns left, is shown again to the next fresh try, as before."""
+    (rig_path / "tests" / "test_grades.py").write_text(GRADE_TEST)
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "grade tests")
+    near = f"beatscore/grades.py\n```python\n{GRADE_NEAR}```\n"
+    if case == "two files":
+        near += "beatscore/letters.py\n```python\nLETTERS = ('S', 'B')\n```\n"
+    other = 'def grade(accuracy: float) -> str:\n    return "B"\n'  # another answer, worse: not the near miss sent back
+    right = GRADE_NEAR.replace("    return", '    if accuracy < 0:\n        raise ValueError("accuracy")\n    return')
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            text(near),
+            text(f"beatscore/grades.py\n```python\n{other}```\n"),
+            text(f"beatscore/grades.py\n```python\n{right}```"),
+        ],
+        limits=Limits(max_turns=sweep.KEPT_TURNS + 2) if case == "no turn left" else None,
+        tool_mode="text",
+        title="Add beatscore.grades.grade",
+        description="`grade(accuracy)` gives S from 0.95 up, else B; a negative accuracy raises ValueError.",
+        acceptance_tests=("tests/test_grades.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    asked = [request["messages"][-1]["content"] for request in llm.requests]
+    assert len(asked) == 3
+    assert all("It was:\nbeatscore/grades.py" in prompt for prompt in asked[1:])  # shown, then shown again
+    assert not any("## The line at fault" in prompt for prompt in asked)
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert not [r for r in runs if r["kind"] == "suspects"]  # nothing traced for it
+    assert (kept / "beatscore" / "grades.py").read_text() == right

@@ -9,8 +9,9 @@ runs them (see ``calls``): every change is checked by the bead's done condition 
 ``donecheck``), which ends the bead when it holds and judges every ``finish``. A
 repeated call or reply is pointed out, then ends the bead (see ``repeats``); a change
 whose tests fail starts the bead over from its first prompt, hotter (see ``tries``); a bug
-fix's tries after its first ask about one suspect line each, found by a traced run of its
-tests (see ``sweep`` and ``suspects``), and take the reply as that line corrected.
+fix's tries after its first, and a near miss's once a fresh try was shown it, ask about one
+suspect line each, found by a traced run of its tests (see ``sweep`` and ``suspects``),
+and take the reply as that line corrected.
 Turn, token and wall-time budgets bound the rest, and no model call starts that would
 outlast the time budget (see ``pace``). Then the best files of any try are kept, the
 Refinery's test files are checked untouched (for every role but the Refinery), and the

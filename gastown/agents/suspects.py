@@ -1,4 +1,6 @@
-"""Where a bug fix's fault may lie: the lines its failing tests run, ranked, each asked about alone.
+"""Where a fault may lie: the lines the failing tests run, ranked, each asked about alone.
+
+The code is a bug fix's as the bead found it, or a near miss's as it was written (sweep.py).
 
 Shown a function with a bug, the 1.5B sends it back as it was (7 of cachetools' 18 writes
 in run C4, 41 of toolz's 52 in T9), and asked which line is at fault it names the class

@@ -5,7 +5,7 @@ The lines come from one run of the bead's test files under a line tracer (suspec
 the files the lines are asked about in (as the bead found them; a near miss's as it wrote
 them), no longer than a change's test run may take. There is none in ``schema`` mode (a reply
 held to a call's grammar holds no line); a bug fix's is none after a near miss (shown first,
-as before); a few turns are kept for the tries after it (tries.py).
+as before); ``KEPT_TURNS`` are kept for the tries after it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def near(state: State, tool_mode: str, turns_left: int) -> None:
     turns left but ``KEPT_TURNS``. Shown its near miss, the 1.5B sent it back as it was (S9's
     `slugify`, 26 tests of 27, its `normalize` line short of dropping what is not ASCII)."""
     tries = state.tries
-    wanted = None if tool_mode == "schema" or tries.sweep else tries.near_to_sweep()
+    if tool_mode == "schema" or tries.sweep or turns_left <= KEPT_TURNS:  # no turn for an ask: shown again
+        return
+    wanted = tries.near_to_sweep()
     if wanted is None:
         return
     code, path = wanted

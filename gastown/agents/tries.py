@@ -113,8 +113,9 @@ class Tries:
     best_this_try: Score | None = None  # the best run of this try (best_of_try counts guided changes only)
     best_counts: dict[str, int] = field(default_factory=dict)  # the best run's tests passed, failed, errors
     best_try: int = 0  # the try that wrote the best files
-    spent_near: str = ""  # a near miss a try was shown and sent back as it was: not shown again
-    # a bug fix's suspect lines still to ask about, one a try, after its first (None: not looked for yet)
+    spent_near: str = ""  # a near miss a try sent back as it was, or whose lines were swept: not shown again
+    # suspect lines still to ask about, one a try: a bug fix's after its first try (None: not
+    # looked for yet), or a near miss's (sweep.py)
     sweep: list[suspects.Suspect] | None = None
     line: suspects.Suspect | None = None  # the line this try asks about
     line_tries: int = 0  # tries that asked about one line (not counted towards BLIND_FROM)
@@ -212,6 +213,8 @@ class Tries:
         worse = self.start is not None and ran is not None and ran[0] and ran < self.start
         self.changes, self.best_of_try, self.best_this_try, self.score, self.echoes = 0, None, None, None, 0
         self.line = None
+        if self.body_left_out and self.sighted and worse:  # rewritten blind, it lost what the body did
+            self.head, self.body_left_out, self.sighted = self.sighted, "", []
         if self.sweep:  # one suspect line, asked about on the first prompt the server holds; what an
             return self._ask_line(why)  # answer sent back is told to the try after the last of them
         sent_back, self.sent_back = self.sent_back, ()
@@ -229,9 +232,7 @@ class Tries:
         own = bool(sent_back) and not self.best_missing
         shown = (self.found_failing or failing) if own else (self.best_failing or failing)
         others = self.found_others if own else self.best_others if self.best_failing else ()
-        if self.body_left_out and self.sighted and worse:  # rewritten blind, it lost what the body did
-            self.head, self.body_left_out, self.sighted = self.sighted, "", []
-        elif self.blind is not None and self.number - self.line_tries >= BLIND_FROM and not near:  # a near miss's first
+        if self.blind is not None and self.number - self.line_tries >= BLIND_FROM and not near:  # a near miss's first
             # for good, or until a blind try does worse than the bead's code: the server holds one
             # prompt, and going back and forth would read each again
             self.sighted = self.head
@@ -260,7 +261,9 @@ class Tries:
 
     def _ask_line(self, why: str) -> tuple[list[dict[str, Any]], str, str]:
         """A try that asks about the next suspect line alone (suspects.py): the first prompt,
-        its reply not begun, the line's note at its end; the files as the bead found them."""
+        its reply not begun, the line's note at its end (after a near miss's code and the test
+        it failed, when the lines are the near miss's); the files the lines were found in (as
+        the bead found them, or as the near miss wrote them)."""
         assert self.sweep
         self.line = self.sweep.pop(0)
         self.line_tries += 1
@@ -326,8 +329,10 @@ class Tries:
         ``turns``: each try from its files, its ask after its code and the test it failed;
         the near miss is not shown again after them."""
         assert self.best is not None
-        self.near_swept = self.spent_near = near
+        self.near_swept = near  # traced once
         self.sweep = list(asks)[: max(0, turns)]
+        if self.sweep:  # else it is shown again, as before
+            self.spent_near = near
         self.sweep_files = dict(self.best[1])
         self.sweep_note = trynotes.near_miss_shown(near, self.best_counts, self.best_failing, self.best_missing)
 

@@ -1753,6 +1753,26 @@ def test_a_negative_accuracy_is_refused():
 """
 
 GRADE_NEAR = 'def grade(accuracy: float) -> str:\n    return "S" if accuracy >= 0.95 else "B"\n'
+GRADE_RIGHT = GRADE_NEAR.replace("    return", '    if accuracy < 0:\n        raise ValueError("accuracy")\n    return')
+
+
+def run_grade_bead(
+    tmp_path: Path, rig_path: Path, answers: list[Answer], **given: object
+) -> tuple[object, FakeLLM, Path]:
+    """``grade`` to add to beatscore/grades.py, its three tests committed (GRADE_TEST), in text mode."""
+    (rig_path / "tests" / "test_grades.py").write_text(GRADE_TEST)
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "grade tests")
+    return run_bead(
+        tmp_path,
+        rig_path,
+        answers,
+        tool_mode="text",
+        title="Add beatscore.grades.grade",
+        description="`grade(accuracy)` gives S from 0.95 up, else B; a negative accuracy raises ValueError.",
+        acceptance_tests=("tests/test_grades.py",),
+        **given,  # type: ignore[arg-type]
+    )
 
 
 def test_a_fresh_try_after_a_near_miss_starts_from_its_code_in_the_first_prompt(tmp_path, rig_path):
@@ -1787,20 +1807,9 @@ def test_a_near_miss_sent_back_by_the_try_shown_it_has_its_lines_asked_about_on_
     once a try was shown it and did not make it pass, the near miss's lines the failing test
     runs are asked about one a try, after its code and the test it failed, and the line sent
     back replaces it in the near miss's file."""
-    (rig_path / "tests" / "test_grades.py").write_text(GRADE_TEST)
-    git(rig_path, "add", "-A")
-    git(rig_path, "commit", "--quiet", "-m", "grade tests")
     near = text(f"beatscore/grades.py\n```python\n{GRADE_NEAR}```\n")
     line = '```python\nif accuracy < 0:\n    raise ValueError("accuracy")\nreturn "S" if accuracy >= 0.95 else "B"\n```'
-    outcome, llm, kept = run_bead(
-        tmp_path,
-        rig_path,
-        [near, near, text(line)],
-        tool_mode="text",
-        title="Add beatscore.grades.grade",
-        description="`grade(accuracy)` gives S from 0.95 up, else B; a negative accuracy raises ValueError.",
-        acceptance_tests=("tests/test_grades.py",),
-    )
+    outcome, llm, kept = run_grade_bead(tmp_path, rig_path, [near, near, text(line)])
     assert outcome.status == "done", outcome.reason
     asked = [request["messages"] for request in llm.requests]
     assert len(asked) == 3 and all(len(messages) == 2 for messages in asked)  # each a first prompt
@@ -1815,8 +1824,7 @@ def test_a_near_miss_sent_back_by_the_try_shown_it_has_its_lines_asked_about_on_
         "Reply with only a code block holding that line corrected: what should stand in its place "
         "(more than one line if something is missing there).\n"
     )
-    right = GRADE_NEAR.replace("    return", '    if accuracy < 0:\n        raise ValueError("accuracy")\n    return')
-    assert (kept / "beatscore" / "grades.py").read_text() == right
+    assert (kept / "beatscore" / "grades.py").read_text() == GRADE_RIGHT
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     found = [r for r in runs if r["kind"] == "suspects"]
     assert len(found) == 1 and found[0]["near_miss"] and found[0]["path"] == "beatscore/grades.py"
@@ -1828,27 +1836,20 @@ def test_a_near_miss_of_two_files_or_with_no_turn_for_an_ask_is_shown_again_not_
     """A near miss's sweep asks about lines of the one file it wrote, and takes turns the
     bead has to spare: a near miss that wrote two files, or one found with no more than
     sweep.KEPT_TURNS turns left, is shown again to the next fresh try, as before."""
-    (rig_path / "tests" / "test_grades.py").write_text(GRADE_TEST)
-    git(rig_path, "add", "-A")
-    git(rig_path, "commit", "--quiet", "-m", "grade tests")
     near = f"beatscore/grades.py\n```python\n{GRADE_NEAR}```\n"
     if case == "two files":
         near += "beatscore/letters.py\n```python\nLETTERS = ('S', 'B')\n```\n"
     other = 'def grade(accuracy: float) -> str:\n    return "B"\n'  # another answer, worse: not the near miss sent back
-    right = GRADE_NEAR.replace("    return", '    if accuracy < 0:\n        raise ValueError("accuracy")\n    return')
-    outcome, llm, kept = run_bead(
+    limits = Limits(max_turns=sweep.KEPT_TURNS + 2) if case == "no turn left" else None
+    outcome, llm, kept = run_grade_bead(
         tmp_path,
         rig_path,
         [
             text(near),
             text(f"beatscore/grades.py\n```python\n{other}```\n"),
-            text(f"beatscore/grades.py\n```python\n{right}```"),
+            text(f"beatscore/grades.py\n```python\n{GRADE_RIGHT}```"),
         ],
-        limits=Limits(max_turns=sweep.KEPT_TURNS + 2) if case == "no turn left" else None,
-        tool_mode="text",
-        title="Add beatscore.grades.grade",
-        description="`grade(accuracy)` gives S from 0.95 up, else B; a negative accuracy raises ValueError.",
-        acceptance_tests=("tests/test_grades.py",),
+        limits=limits,
     )
     assert outcome.status == "done", outcome.reason
     asked = [request["messages"][-1]["content"] for request in llm.requests]
@@ -1857,4 +1858,4 @@ def test_a_near_miss_of_two_files_or_with_no_turn_for_an_ask_is_shown_again_not_
     assert not any("## The line at fault" in prompt for prompt in asked)
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     assert not [r for r in runs if r["kind"] == "suspects"]  # nothing traced for it
-    assert (kept / "beatscore" / "grades.py").read_text() == right
+    assert (kept / "beatscore" / "grades.py").read_text() == GRADE_RIGHT

@@ -34,10 +34,10 @@ def begin(state: State, tool_mode: str, turns_left: int) -> None:
 
 def order(lines: list[suspects.Suspect]) -> list[suspects.Suspect]:
     """The asks of a sweep: each line ``suspects.PASSES`` times, the most suspect half's
-    before the rest's first. Asked about its faulty line, the 1.5B corrects it about two
-    times in three (`wrap`'s line 22: 6 of 8 samples), so a fault ranked 5th is asked about
-    twice before one ranked 7th once; S9 and S10 asked `wrap`'s once, at rank 5, answered it
-    wrong, and their cap came before the second pass."""
+    before the rest's first. Asked about its faulty line, the 1.5B corrected it in 2 of 3
+    samples for four bugs (stop 44) and in 6 of 8 for `wrap`'s, so a fault ranked 5th is
+    asked about twice before one ranked 7th once: S9 and S10's first repeat asked about
+    `wrap`'s (ranked 5th) once, got it wrong, and reached their cap before its second ask."""
     half = (len(lines) + 1) // 2
     return [*lines[:half] * suspects.PASSES, *lines[half:] * suspects.PASSES]
 
@@ -46,9 +46,9 @@ def near(state: State, tool_mode: str, turns_left: int) -> None:
     """After a try that was shown a near miss and did not make it pass: that near miss's
     suspect lines, asked about on its files like a bug fix's (Tries.sweep_near), in the
     turns left but ``KEPT_TURNS``. Shown its near miss, the 1.5B sent it back as it was (S9's
-    `slugify`, 26 tests of 27, its `normalize` line short of dropping what is not ASCII)."""
+    `slugify`, 5 of its 6 tests, its `normalize` line short of dropping what is not ASCII)."""
     tries = state.tries
-    if tool_mode == "schema" or tries.sweep or turns_left <= KEPT_TURNS:  # no turn for an ask: shown again
+    if tool_mode == "schema" or tries.sweep or turns_left <= KEPT_TURNS:  # no turn for an ask: as before
         return
     wanted = tries.near_to_sweep()
     if wanted is None:

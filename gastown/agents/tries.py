@@ -31,7 +31,7 @@ that sent the code back as it was (a bug fix that fixed nothing: the same code, 
 docstring dropped) is told so, and asked to name the line at fault before the code: the same
 prompt again would get the same reply, even sampled hot.
 
-A bug fix's tries after its first ask about one suspect line each (``sweep``, suspects.py):
+A bug fix's tries after its first try ask about one suspect line each (``sweep``, suspects.py):
 the first prompt with that line at its end, its reply the line corrected. Shown the
 function, the 1.5B sends it back; told which line is at fault, it corrects it. What an
 answer sent back is told to the try after the last of them. A near miss a fresh try was
@@ -331,7 +331,7 @@ class Tries:
         assert self.best is not None
         self.near_swept = near  # traced once
         self.sweep = list(asks)[: max(0, turns)]
-        if self.sweep:  # else it is shown again, as before
+        if self.sweep:  # else it goes on as before: shown again, unless a try sent it back
             self.spent_near = near
         self.sweep_files = dict(self.best[1])
         self.sweep_note = trynotes.near_miss_shown(near, self.best_counts, self.best_failing, self.best_missing)

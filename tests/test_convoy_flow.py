@@ -233,6 +233,7 @@ def test_a_merge_conflict_files_a_resolve_bead_and_keeps_the_branch(world):
         ],
     }
     started: dict[str, threading.Event] = {}
+    alone: list[str] = []  # a bead that went on without the other: the barrier ran out
     scripted = Scripted({"fake": [COMBO_CODE, other]})
 
     def respond(request):
@@ -243,9 +244,11 @@ def test_a_merge_conflict_files_a_resolve_bead_and_keeps_the_branch(world):
             started.setdefault(bead, threading.Event()).set()
             turn = sum(1 for m in request["messages"] if m["role"] == "assistant")
             if turn == 1:  # both branches exist before either writes: they must collide later
-                deadline = time.monotonic() + 30
+                deadline = time.monotonic() + 90
                 while len(started) < 2 and time.monotonic() < deadline:
                     time.sleep(0.05)
+                if len(started) < 2:
+                    alone.append(bead)
         return scripted(request)
 
     with FakeLLM(respond) as llm:
@@ -256,15 +259,17 @@ def test_a_merge_conflict_files_a_resolve_bead_and_keeps_the_branch(world):
             start_watcher(town.path, "polecat", f"p{i}", "--max-beads", "1", "--idle-exit", "5") for i in range(2)
         ]
         for proc in watchers:
-            _, err = proc.communicate(timeout=120)
+            _, err = proc.communicate(timeout=180)
             assert proc.returncode == 0, err[-2000:]
+    assert not alone, f"{alone} wrote before the other bead's branch existed: nothing to collide"
     ids = {beads["c1"]["id"], beads["c2"]["id"]}
     merged = [i for i in ids if "merged" in town.queue().show(i).metadata]
     assert len(merged) == 1, (town.gt("log").out, [town.queue().show(i).close_reason for i in ids])
     loser = (ids - set(merged)).pop()
     assert git(rig_path, "rev-parse", "--verify", f"bead/{loser}").strip()  # the branch is kept
     resolve = [e for e in town.store().snapshot().index if e.title.startswith("Resolve conflict")]
-    assert len(resolve) == 1 and resolve[0].convoy == beads["c1"]["convoy"]
+    lost = town.queue().show(loser)
+    assert len(resolve) == 1 and resolve[0].convoy == beads["c1"]["convoy"], (lost.close_reason, lost.metadata)
     shown = town.queue().show(resolve[0].id)
     assert "beatscore/combo.py" in shown.description and shown.dependencies[0].type == "discovered-from"
 

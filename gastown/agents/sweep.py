@@ -55,8 +55,11 @@ def near(state: State, tool_mode: str, turns_left: int) -> None:
         return
     code, path = wanted
     assert tries.best is not None
+    standing = tries.standing()  # what the last try left: whether it sent the near miss back
     tries.put_back(tries.best[1])  # traced as the near miss wrote it
-    tries.sweep_near(code, order(found(state, path, near_miss=True)), turns_left - KEPT_TURNS)
+    lines = found(state, path, near_miss=True)
+    tries.put_back(standing)
+    tries.sweep_near(code, order(lines), turns_left - KEPT_TURNS)
 
 
 def found(state: State, path: str, near_miss: bool = False) -> list[suspects.Suspect]:

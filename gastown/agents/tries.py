@@ -140,7 +140,7 @@ class Tries:
         failure (``failing``), its other failing tests (``others``, a line each), what it
         still lacks (``missing``) and its ``counts`` (tests passed, failed, errors)."""
         if self.best is None or score > self.best[0]:
-            self.best = (score, {path: _read_bytes(self.root / path) for path in self.written})
+            self.best = (score, self.standing())
             self.best_failing, self.best_missing, self.best_others = failing, missing, tuple(others)
             self.best_counts, self.best_try = dict(counts or {}), self.number
         self.score = score
@@ -351,6 +351,10 @@ class Tries:
         score, files = self.best
         self.put_back(files)
         return score
+
+    def standing(self) -> dict[str, bytes | None]:
+        """Every file the bead wrote as it stands now (None: absent), to ``put_back`` later."""
+        return {path: _read_bytes(self.root / path) for path in self.written}
 
     def put_back(self, files: Mapping[str, bytes | None]) -> None:
         """Every file the bead wrote as ``files`` holds it (None: absent), or as the bead found it."""

@@ -44,7 +44,7 @@ from gastown.agents.rig import Rig, RolePrompt
 from gastown.agents.tally import Tally, Trace
 from gastown.agents.tools import Sandbox
 from gastown.agents.toolspecs import call_schema, openai_tools, parser_specs
-from gastown.agents.tries import FRESH_TEMPERATURE, Tries, score_of
+from gastown.agents.tries import FRESH_TEMPERATURE, Tries, score_of, text_of
 from gastown.agents.worktree import Worktree
 from gastown.errors import Unavailable
 from gastown.machine.hardware import EnergyMeter
@@ -352,9 +352,7 @@ class Agent:
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs, state.sandbox.module_file)
             line = state.tries.line
             edit = (
-                None
-                if line is None
-                else suspects.as_edit(line, reply.content, sweep.text_of(state.sandbox.root / line.path))
+                None if line is None else suspects.as_edit(line, reply.content, text_of(state.sandbox.root / line.path))
             )
             if edit is not None:  # the one line this try asked about, corrected (or not)
                 parsed = toolcalls.Parsed(calls=[edit])

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 from gastown.agents import briefing, checks, suspects
 from gastown.agents.calls import State
 from gastown.agents.donecheck import runaway_after
+from gastown.agents.tries import text_of
 
 KEPT_TURNS = 4  # turns a sweep leaves for the tries after it (its asks are a few seconds each)
 
@@ -96,11 +96,3 @@ def found(state: State, path: str, near_miss: bool = False) -> list[suspects.Sus
         seconds=round(time.monotonic() - began, 2),
     )
     return lines
-
-
-def text_of(path: Path) -> str:
-    """A worktree file's text ("" when it cannot be read as text)."""
-    try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return ""

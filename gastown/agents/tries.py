@@ -268,11 +268,7 @@ class Tries:
         self.line = self.sweep.pop(0)
         self.line_tries += 1
         self.put_back(self.sweep_files)
-        try:
-            text = (self.root / self.line.path).read_text()
-        except (OSError, UnicodeDecodeError):
-            text = ""
-        note = self.sweep_note + suspects.ask(self.line, text)
+        note = self.sweep_note + suspects.ask(self.line, text_of(self.root / self.line.path))
         content = self.head[-1].get("content") or ""
         before, heading, opening = content.rpartition(f"\n{prompts.OPENING}\n")
         content = before if heading and "\n## " not in opening else content
@@ -397,6 +393,14 @@ def _tree_of(data: bytes) -> str | None:
 
 def _encoded(text: str | None) -> bytes | None:
     return None if text is None else text.encode()
+
+
+def text_of(path: Path) -> str:
+    """A worktree file's text ("" when it cannot be read as text)."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _read_bytes(path: Path) -> bytes | None:

@@ -269,3 +269,34 @@ def test_the_more_suspect_half_is_asked_about_twice_before_the_rest_once():
     assert asks == [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 7, 8, 9, 10, 11, 12]
     assert [s.first for s in sweep.order(lines[:3])] == [1, 2, 1, 2, 3, 3]
     assert sweep.order([]) == []
+
+
+UPDATE = """def update(d, k, func, default):
+    inner = dict(d)
+    if k in d:
+        inner[k] = func(d[k])
+    else:
+        inner[k] = default
+    return inner
+"""
+
+
+def test_lines_equally_suspect_are_ordered_by_the_names_the_bead_writes_as_code():
+    report = [
+        "update stores the default without applying func",
+        "It should store `func(default)`: `update({}, 'z', str, None)`.",
+    ]
+    mentioned = suspects.mentioned_in(report)
+    assert mentioned == {"func", "default", "update", "str"}  # strings and keywords aside, prose aside
+    ran = frozenset(range(1, 8))
+    found: suspects.Spectra = {"t::test_missing": (ran, "failed"), "t::test_present": (ran - {6}, "passed")}
+    failing = failing_of(["t::test_missing"])
+
+    def firsts(mentioned: frozenset[str]) -> list[int]:
+        return [s.first for s in suspects.ranked(UPDATE, "m.py", found, failing, mentioned=mentioned)]
+
+    assert firsts(frozenset()) == [6, 2, 3, 4, 7]  # only the failing test ran line 6: first in any case
+    assert firsts(mentioned) == [6, 4, 2, 3, 7]  # then line 4 (func), before the file's order
+    both: suspects.Spectra = {"t::test_missing": (ran, "failed"), "t::test_present": (ran, "passed")}
+    tied = [s.first for s in suspects.ranked(UPDATE, "m.py", both, failing, mentioned=mentioned)]
+    assert tied[:2] == [4, 6]  # all equal: the two lines holding a name of the report first

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import ast
 import json
+import keyword
 import math
 import re
 import textwrap
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from gastown.agents import docstrings, edits, prompts
@@ -155,12 +156,14 @@ def ranked(
     failing: Callable[[str], bool],
     names: Collection[str] = (),
     limit: int = MAX_SUSPECTS,
+    mentioned: Collection[str] = (),
 ) -> list[Suspect]:
     """The statements of ``source`` that the tests ``failing`` selects ran and failed, most
-    suspect first: by the Ochiai measure over ``found``, then in the file's order. When the
-    bead ``names`` definitions they are in, only those of the most closely named (the
-    method of ``Cache.pop``, not the rest of ``Cache``). Tests that failed but are not the
-    bead's (a sibling bug's) count for nothing either way."""
+    suspect first: by the Ochiai measure over ``found``; among equals, those holding more of
+    the names the bead's text writes as code (``mentioned``, see ``mentioned_in``); then in
+    the file's order. When the bead ``names`` definitions they are in, only those of the
+    most closely named (the method of ``Cache.pop``, not the rest of ``Cache``). Tests that
+    failed but are not the bead's (a sibling bug's) count for nothing either way."""
     try:
         units = _units(ast.parse(source))
     except (SyntaxError, ValueError):
@@ -185,8 +188,32 @@ def ranked(
         score = ran_failing / math.sqrt(len(failed) * (ran_failing + ran_passing))
         first, last = unit
         scored.append(Suspect(path, first, last, owners[unit], units[first][3], round(score, 3)))
-    scored.sort(key=lambda s: (-s.score, s.first))
+    wanted = frozenset(mentioned)
+
+    def shared(suspect: Suspect) -> int:
+        return len(_names_in("\n".join(suspect.lines(source))) & wanted) if wanted else 0
+
+    scored.sort(key=lambda s: (-s.score, -shared(s), s.first))
     return scored[:limit]
+
+
+def mentioned_in(texts: Iterable[str]) -> frozenset[str]:
+    """The names a bead's text writes as code, inside backticks, strings and keywords aside:
+    "should store `func(default)`" mentions ``func`` and ``default``. Every line of toolz's
+    `update_in` ran in its failing test and in as many passing ones; in the file's order its
+    faulty ``inner[k] = default`` came 14th, past the 12 asked about, and with the names of
+    its bug report it comes 2nd (docs/eval.md, stop 46)."""
+    return frozenset(name for text in texts for span in _SPAN_RE.findall(text) for name in _names_in(span))
+
+
+def _names_in(code: str) -> set[str]:
+    """The identifiers of a piece of code, its strings and comments and Python's keywords aside."""
+    return {name for name in _NAME_RE.findall(_LITERAL_RE.sub(" ", code)) if not keyword.iskeyword(name)}
+
+
+_SPAN_RE = re.compile(r"`([^`\n]+)`")
+_LITERAL_RE = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|#.*")
+_NAME_RE = re.compile(r"\b[A-Za-z_]\w*\b")
 
 
 def _named_depth(owner: str, names: Collection[str]) -> int:

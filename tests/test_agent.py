@@ -1638,6 +1638,34 @@ def test_a_bug_fixs_second_try_asks_about_the_line_its_failing_test_runs_and_tak
     assert [r["source"] for r in runs if r["kind"] == "tool"] == ["file", "line"]
 
 
+def test_of_lines_equally_suspect_the_one_holding_the_reports_names_is_asked_about_first(tmp_path, rig_path):
+    """Every line of toolz's `update_in` ran in its failing test and in as many passing ones,
+    and its fault came 14th in the file's order: the names the bead's text writes as code
+    (`min(x, low)`) put the line that holds them first."""
+    tied = CLAMP.replace('    """x kept between low and high."""\n', "    top = high\n")
+    (rig_path / "beatscore" / "clamp.py").write_text(tied)
+    (rig_path / "tests" / "test_clamp.py").write_text(
+        "from beatscore.clamp import clamp\n\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
+    )
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "clamp, with its bug")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text(f"beatscore/clamp.py\n```python\n{tied}```\n"), text("```python\nreturn max(low, min(x, high))\n```")],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description="`clamp(5, 0, 3)` gives 0 but must give 3: `min(x, low)` is never above low.",
+        acceptance_tests=("tests/test_clamp.py",),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "clamp.py").read_text() == tied.replace("min(x, low)", "min(x, high)")
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    found = next(r for r in runs if r["kind"] == "suspects")
+    assert [(line["line"], line["score"]) for line in found["lines"]] == [(3, 1.0), (2, 1.0)]  # not the file's order
+    assert "above:\n```python\nreturn max(low, min(x, low))\n```\n" in llm.requests[1]["messages"][1]["content"]
+
+
 def test_a_suspect_lines_try_ends_at_its_first_change_or_a_reply_without_a_line(tmp_path, rig_path):
     """A line asked about is one reply: a correction whose tests fail, or a reply with no
     line, ends the try and the next asks about the next line, never a conversation."""

@@ -273,30 +273,32 @@ def test_the_more_suspect_half_is_asked_about_twice_before_the_rest_once():
 
 UPDATE = """def update(d, k, func, default):
     inner = dict(d)
-    if k in d:
-        inner[k] = func(d[k])
+    if k in d and update:
+        inner[k] = func(d[k])  # not default
     else:
         inner[k] = default
-    return inner
+    return update_all(inner, func, default)
 """
 
 
-def test_lines_equally_suspect_are_ordered_by_the_names_the_bead_writes_as_code():
+def test_lines_equally_suspect_are_ordered_by_the_names_the_report_writes_as_code():
     report = [
         "update stores the default without applying func",
-        "It should store `func(default)`: `update({}, 'z', str, None)`.",
+        "It should store `func(default)`: `update({}, 'z', str, None)` gives `{'z': None}`.",
+        "```\nTraceback: inner = dict(d)\n```",  # a fenced block names every line it passes
     ]
-    mentioned = suspects.mentioned_in(report)
-    assert mentioned == {"func", "default", "update", "str"}  # strings and keywords aside, prose aside
+    reported = suspects.names_reported(report)
+    assert reported == {"func", "default", "update"}  # strings, keywords, builtins (str), prose, fences aside
     ran = frozenset(range(1, 8))
     found: suspects.Spectra = {"t::test_missing": (ran, "failed"), "t::test_present": (ran - {6}, "passed")}
     failing = failing_of(["t::test_missing"])
 
-    def firsts(mentioned: frozenset[str]) -> list[int]:
-        return [s.first for s in suspects.ranked(UPDATE, "m.py", found, failing, mentioned=mentioned)]
+    def firsts(found: suspects.Spectra, reported: frozenset[str]) -> list[int]:
+        return [s.first for s in suspects.ranked(UPDATE, "m.py", found, failing, reported=reported)]
 
-    assert firsts(frozenset()) == [6, 2, 3, 4, 7]  # only the failing test ran line 6: first in any case
-    assert firsts(mentioned) == [6, 4, 2, 3, 7]  # then line 4 (func), before the file's order
-    both: suspects.Spectra = {"t::test_missing": (ran, "failed"), "t::test_present": (ran, "passed")}
-    tied = [s.first for s in suspects.ranked(UPDATE, "m.py", both, failing, mentioned=mentioned)]
-    assert tied[:2] == [4, 6]  # all equal: the two lines holding a name of the report first
+    assert firsts(found, frozenset()) == [6, 2, 3, 4, 7]  # only the failing test ran line 6
+    assert firsts(found, reported) == [6, 7, 4, 2, 3]  # the more suspect first whatever it holds
+    tied: suspects.Spectra = {"t::test_missing": (ran, "failed"), "t::test_present": (ran, "passed")}
+    # all equal: line 7 holds func and default, 4 and 6 one each (4's comment aside), 3 only
+    # the name of its own definition, which counts for nothing; then the file's order
+    assert firsts(tied, reported) == [7, 4, 6, 2, 3]

@@ -28,11 +28,14 @@ pytest plugin given to ``pytest.main`` in that interpreter); any other gives no 
 from __future__ import annotations
 
 import ast
+import builtins
+import io
 import json
 import keyword
 import math
 import re
 import textwrap
+import tokenize
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -156,14 +159,14 @@ def ranked(
     failing: Callable[[str], bool],
     names: Collection[str] = (),
     limit: int = MAX_SUSPECTS,
-    mentioned: Collection[str] = (),
+    reported: Collection[str] = (),
 ) -> list[Suspect]:
     """The statements of ``source`` that the tests ``failing`` selects ran and failed, most
-    suspect first: by the Ochiai measure over ``found``; among equals, those holding more of
-    the names the bead's text writes as code (``mentioned``, see ``mentioned_in``); then in
-    the file's order. When the bead ``names`` definitions they are in, only those of the
-    most closely named (the method of ``Cache.pop``, not the rest of ``Cache``). Tests that
-    failed but are not the bead's (a sibling bug's) count for nothing either way."""
+    suspect first: by the Ochiai measure over ``found``; among lines equally suspect, those
+    holding more of the identifiers ``reported`` (the report's code, see ``names_reported``);
+    then in the file's order. When the bead ``names`` definitions they are in, only those
+    of the most closely named (the method of ``Cache.pop``, not the rest of ``Cache``).
+    Tests that failed but are not the bead's (a sibling bug's) count for nothing either way."""
     try:
         units = _units(ast.parse(source))
     except (SyntaxError, ValueError):
@@ -181,39 +184,45 @@ def ranked(
     depth = {unit: _named_depth(owner, names) for unit, owner in owners.items()}
     deepest = max(depth.values(), default=0)
     named = {unit for unit, d in depth.items() if d and d == deepest}  # `Cache.pop` over all of `Cache`
+    wanted = frozenset(reported)
     scored = []
     for unit, (ran_failing, ran_passing) in hit.items():
         if not ran_failing or (named and unit not in named):
             continue
         score = ran_failing / math.sqrt(len(failed) * (ran_failing + ran_passing))
         first, last = unit
-        scored.append(Suspect(path, first, last, owners[unit], units[first][3], round(score, 3)))
-    wanted = frozenset(mentioned)
-
-    def shared(suspect: Suspect) -> int:
-        return len(_names_in("\n".join(suspect.lines(source))) & wanted) if wanted else 0
-
-    scored.sort(key=lambda s: (-s.score, -shared(s), s.first))
-    return scored[:limit]
+        suspect = Suspect(path, first, last, owners[unit], units[first][3], round(score, 3))
+        shared = len(_names_in("\n".join(suspect.lines(source))) & wanted - set(suspect.owner.split(".")))
+        scored.append((-score, -shared, first, suspect))
+    return [suspect for *_order, suspect in sorted(scored)[:limit]]
 
 
-def mentioned_in(texts: Iterable[str]) -> frozenset[str]:
-    """The names a bead's text writes as code, inside backticks, strings and keywords aside:
-    "should store `func(default)`" mentions ``func`` and ``default``. Every line of toolz's
-    `update_in` ran in its failing test and in as many passing ones; in the file's order its
-    faulty ``inner[k] = default`` came 14th, past the 12 asked about, and with the names of
-    its bug report it comes 2nd (docs/eval.md, stop 46)."""
-    return frozenset(name for text in texts for span in _SPAN_RE.findall(text) for name in _names_in(span))
+def names_reported(texts: Iterable[str]) -> frozenset[str]:
+    """The identifiers of the code a bead's text writes inline, in backticks ("should store
+    `func(default)`": ``func``, ``default``), Python's keywords and builtins aside, fenced
+    blocks left out (a pasted traceback names every line it passes). A bug report names what
+    goes wrong, and the line at fault often holds it: ``ranked`` puts such lines first among
+    lines equally suspect. Not ``names`` (the definitions a bead names, which bound the lines)."""
+    spans = (span for text in texts for span in _SPAN_RE.findall(_FENCE_RE.sub(" ", text)))
+    return frozenset(name for span in spans for name in _names_in(span)) - _BUILTINS
 
 
 def _names_in(code: str) -> set[str]:
-    """The identifiers of a piece of code, its strings and comments and Python's keywords aside."""
-    return {name for name in _NAME_RE.findall(_LITERAL_RE.sub(" ", code)) if not keyword.iskeyword(name)}
+    """The identifiers of a piece of code (its NAME tokens: strings and comments aside),
+    Python's keywords aside; as far as it reads as Python tokens."""
+    found: set[str] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(textwrap.dedent(code)).readline):
+            if token.type == tokenize.NAME and not keyword.iskeyword(token.string):
+                found.add(token.string)
+    except (tokenize.TokenError, SyntaxError):  # an unclosed string or bracket, a stray indent
+        pass
+    return found
 
 
+_FENCE_RE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _SPAN_RE = re.compile(r"`([^`\n]+)`")
-_LITERAL_RE = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|#.*")
-_NAME_RE = re.compile(r"\b[A-Za-z_]\w*\b")
+_BUILTINS = frozenset(dir(builtins))
 
 
 def _named_depth(owner: str, names: Collection[str]) -> int:

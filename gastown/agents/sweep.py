@@ -85,8 +85,8 @@ def found(state: State, path: str, near_miss: bool = False) -> list[suspects.Sus
         return any(checks.selects(selector, test) for selector in acceptance)
 
     text = text_of(sandbox.root / path)
-    mentioned = suspects.mentioned_in(texts)
-    lines = [] if spectra is None else suspects.ranked(text, path, spectra, failing, names, mentioned=mentioned)
+    reported = suspects.names_reported(texts)
+    lines = [] if spectra is None else suspects.ranked(text, path, spectra, failing, names, reported=reported)
     state.tally.tests_s += time.monotonic() - began
     state.trace.write(
         "suspects",

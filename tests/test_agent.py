@@ -1568,14 +1568,30 @@ def test_a_model_whose_template_gastown_renders_has_its_reply_begun_with_the_sta
 CLAMP = 'def clamp(x, low, high):\n    """x kept between low and high."""\n    return max(low, min(x, low))\n'
 
 
-def clamp_with_its_bug(rig_path: Path) -> None:
-    """beatscore/clamp.py (CLAMP: it compares with ``low`` where it means ``high``) and its test, committed."""
-    (rig_path / "beatscore" / "clamp.py").write_text(CLAMP)
+def clamp_with_its_bug(rig_path: Path, code: str = CLAMP) -> None:
+    """beatscore/clamp.py (``code``; CLAMP compares with ``low`` where it means ``high``) and its test, committed."""
+    (rig_path / "beatscore" / "clamp.py").write_text(code)
     (rig_path / "tests" / "test_clamp.py").write_text(
         "from beatscore.clamp import clamp\n\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
     )
     git(rig_path, "add", "-A")
     git(rig_path, "commit", "--quiet", "-m", "clamp, with its bug")
+
+
+def fix_clamp(
+    tmp_path: Path, rig_path: Path, first: str, description: str = "`clamp(5, 0, 3)` gives 0 but must give 3."
+):
+    """A clamp bug's bead whose first reply writes ``first`` as beatscore/clamp.py and whose
+    second corrects the line it is asked about (``min(x, high)``)."""
+    return run_bead(
+        tmp_path,
+        rig_path,
+        [text(f"beatscore/clamp.py\n```python\n{first}```\n"), text("```python\nreturn max(low, min(x, high))\n```")],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description=description,
+        acceptance_tests=("tests/test_clamp.py",),
+    )
 
 
 def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_its_code_begun_at_the_function(
@@ -1612,15 +1628,7 @@ def test_a_bug_fixs_second_try_asks_about_the_line_its_failing_test_runs_and_tak
     clamp_with_its_bug(rig_path)
     # a first answer that moves the function down: its lines are found in the file as the bead found it
     moved = "import math\n\n\ndef clamp(x, low, high):\n    return max(low, min(x, math.floor(low)))\n"
-    outcome, llm, kept = run_bead(
-        tmp_path,
-        rig_path,
-        [text(f"beatscore/clamp.py\n```python\n{moved}```\n"), text("```python\nreturn max(low, min(x, high))\n```")],
-        tool_mode="text",
-        title="clamp() in beatscore/clamp.py ignores high",
-        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
-        acceptance_tests=("tests/test_clamp.py",),
-    )
+    outcome, llm, kept = fix_clamp(tmp_path, rig_path, moved)
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
     asked = llm.requests[1]["messages"]
@@ -1643,21 +1651,9 @@ def test_of_lines_equally_suspect_the_one_holding_the_reports_names_is_asked_abo
     and its fault came 14th in the file's order: the names the bead's text writes as code
     (`min(x, low)`) put the line that holds them first."""
     tied = CLAMP.replace('    """x kept between low and high."""\n', "    top = high\n")
-    (rig_path / "beatscore" / "clamp.py").write_text(tied)
-    (rig_path / "tests" / "test_clamp.py").write_text(
-        "from beatscore.clamp import clamp\n\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
-    )
-    git(rig_path, "add", "-A")
-    git(rig_path, "commit", "--quiet", "-m", "clamp, with its bug")
-    outcome, llm, kept = run_bead(
-        tmp_path,
-        rig_path,
-        [text(f"beatscore/clamp.py\n```python\n{tied}```\n"), text("```python\nreturn max(low, min(x, high))\n```")],
-        tool_mode="text",
-        title="clamp() in beatscore/clamp.py ignores high",
-        description="`clamp(5, 0, 3)` gives 0 but must give 3: `min(x, low)` is never above low.",
-        acceptance_tests=("tests/test_clamp.py",),
-    )
+    clamp_with_its_bug(rig_path, tied)
+    report = "`clamp(5, 0, 3)` gives 0 but must give 3: `min(x, low)` is never above low."
+    outcome, llm, kept = fix_clamp(tmp_path, rig_path, tied, report)
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "clamp.py").read_text() == tied.replace("min(x, low)", "min(x, high)")
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]

@@ -1826,33 +1826,51 @@ def test_a_fresh_try_after_a_near_miss_starts_from_its_code_in_the_first_prompt(
     assert (kept / "beatscore" / "grades.py").read_text() == right
 
 
-def test_a_near_miss_sent_back_by_the_try_shown_it_has_its_lines_asked_about_on_its_code(tmp_path, rig_path):
+@pytest.mark.parametrize("fault", ["a line", "a missing check"])
+def test_a_near_miss_sent_back_by_the_try_shown_it_has_its_lines_asked_about_on_its_code(tmp_path, rig_path, fault):
     """Shown its near miss, the 1.5B sent it back as it was (S9's `slugify`, 26 tests of 27):
     once a try was shown it and did not make it pass, the near miss's lines the failing test
     runs are asked about one a try, after its code and the test it failed, and the line sent
-    back replaces it in the near miss's file."""
-    near = text(f"beatscore/grades.py\n```python\n{GRADE_NEAR}```\n")
-    line = '```python\nif accuracy < 0:\n    raise ValueError("accuracy")\nreturn "S" if accuracy >= 0.95 else "B"\n```'
-    outcome, llm, kept = run_grade_bead(tmp_path, rig_path, [near, near, text(line)])
+    back replaces it in the near miss's file. A test that says "DID NOT RAISE" fails on a
+    line that is not there: the check is asked for first, and put first in the function."""
+    if fault == "a line":
+        code = GRADE_RIGHT.replace(">= 0.95", ">= 0.99")  # 0.97 is no S
+        reply = '```python\nreturn "S" if accuracy >= 0.95 else "B"\n```'
+        ask = (
+            "## The line at fault\nThis line of `grade` is the one at fault; it gives the failure above:\n"
+            '```python\nreturn "S" if accuracy >= 0.99 else "B"\n```\n'
+            "Reply with only a code block holding that line corrected: what should stand in its place "
+            "(more than one line if something is missing there).\n"
+        )
+    else:
+        code = GRADE_NEAR  # -0.1 is not refused
+        reply = 'The check:\n```python\nif accuracy < 0:\n    raise ValueError("accuracy")\n```'
+        ask = (
+            "## A check is missing\n`grade` never raises ValueError where the test above expects it to. "
+            "Reply with only a code block holding the check to put first in `grade`'s body: an `if` line "
+            "and its `raise ValueError(...)`.\n"
+        )
+    near = text(f"beatscore/grades.py\n```python\n{code}```\n")
+    outcome, llm, kept = run_grade_bead(tmp_path, rig_path, [near, near, text(reply)])
     assert outcome.status == "done", outcome.reason
     asked = [request["messages"] for request in llm.requests]
     assert len(asked) == 3 and all(len(messages) == 2 for messages in asked)  # each a first prompt
     assert "It was:\nbeatscore/grades.py" in asked[1][1]["content"]  # the near miss is shown first
     assert "## The line at fault" not in asked[1][1]["content"]
     last = asked[2][1]["content"]
-    assert f"It was:\nbeatscore/grades.py\n```python\n{GRADE_NEAR}```\nThe test it failed:" in last
+    assert f"It was:\nbeatscore/grades.py\n```python\n{code}```\nThe test it failed:" in last
     assert "Write the code again" not in last
-    assert last.endswith(
-        "## The line at fault\nThis line of `grade` is the one at fault; it gives the failure above:\n"
-        '```python\nreturn "S" if accuracy >= 0.95 else "B"\n```\n'
-        "Reply with only a code block holding that line corrected: what should stand in its place "
-        "(more than one line if something is missing there).\n"
-    )
+    assert last.endswith(ask)
     assert (kept / "beatscore" / "grades.py").read_text() == GRADE_RIGHT
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     found = [r for r in runs if r["kind"] == "suspects"]
     assert len(found) == 1 and found[0]["near_miss"] and found[0]["path"] == "beatscore/grades.py"
-    assert found[0]["lines"] == [{"line": 2, "owner": "grade", "score": 0.577}]  # the passing tests run it too
+    checks = [r for r in runs if r["kind"] == "check"]
+    if fault == "a line":
+        assert found[0]["lines"][0] == {"line": 4, "owner": "grade", "score": 0.707} and not checks
+    else:
+        assert found[0]["lines"] == [{"line": 2, "owner": "grade", "score": 0.577}]  # the passing tests run it too
+        assert [(r["owner"], r["line"], r["raises"]) for r in checks] == [("grade", 2, "ValueError")]
 
 
 @pytest.mark.parametrize("case", ["two files", "no turn left"])

@@ -302,3 +302,32 @@ def test_lines_equally_suspect_are_ordered_by_the_names_the_report_writes_as_cod
     # all equal: line 7 holds func and default, 4 and 6 one each (4's comment aside), 3 only
     # the name of its own definition, which counts for nothing; then the file's order
     assert firsts(tied, reported) == [7, 4, 6, 2, 3]
+
+
+def test_a_missing_check_goes_first_in_its_definitions_body_and_its_line_stays():
+    assert suspects.not_raised("E   Failed: DID NOT RAISE ValueError") == "ValueError"
+    assert suspects.not_raised("Failed: DID NOT RAISE <class 'KeyError'>") == "KeyError"
+    assert suspects.not_raised("AssertionError: assert 0 == 3") == ""
+    source = (
+        "class Box:\n"
+        '    """A box."""\n'
+        "\n"
+        "    def put(self, item):\n"
+        '        """Put it in."""\n'
+        "        self.items.append(item)\n"
+        "\n"
+        "    def empty(self):\n"
+        '        """Nothing but a docstring."""\n'
+    )
+    check = suspects.missing_check(source, "box.py", "Box.put", "ValueError")
+    assert check is not None and (check.first, check.owner, check.raises) == (6, "Box.put", "ValueError")
+    assert suspects.missing_check(source, "box.py", "Box.empty", "ValueError") is None  # no statement to go before
+    assert suspects.missing_check(source, "box.py", "Box.take", "ValueError") is None
+    assert "## A check is missing\n`Box.put` never raises ValueError" in suspects.ask(check, source)
+    reply = "```python\nif item is None:\n    raise ValueError('item')\n```"
+    edit = suspects.as_edit(check, reply, source)
+    assert edit is not None
+    assert source.replace(edit.arguments["old"], edit.arguments["new"]) == source.replace(
+        "        self.items", "        if item is None:\n            raise ValueError('item')\n        self.items"
+    )
+    assert suspects.as_edit(check, "```python\nself.items.append(item)\n```", source) is None  # no check in it

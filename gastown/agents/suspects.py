@@ -112,6 +112,9 @@ class Suspect:
     owner: str  # the definition it is in: "thread_last.evalform_back", "LRUCache.__getitem__"
     header: bool  # the header of an if/while/for/with/except: its body is not part of it
     score: float  # the Ochiai measure: 1 for a line only the failing tests run
+    # a check missing before this line, the first of its definition's body, that is to raise
+    # this exception ("" for a line at fault): see ``missing_check``
+    raises: str = ""
 
     def lines(self, text: str) -> list[str]:
         return edits.split_lines(text)[self.first - 1 : self.last]
@@ -287,11 +290,63 @@ def _units(tree: ast.Module) -> dict[int, tuple[int, int, str, bool]]:
     return found
 
 
+def not_raised(failure: str) -> str:
+    """The exception a test expected and the code never raised (pytest's "DID NOT RAISE"), or ""."""
+    found = _NOT_RAISED_RE.search(failure)
+    return found.group(1) if found else ""
+
+
+_NOT_RAISED_RE = re.compile(r"DID NOT RAISE\s+(?:<class\s+')?([A-Za-z_][\w.]*)")
+
+
+def missing_check(text: str, path: str, owner: str, raises: str) -> Suspect | None:
+    """The place of a check that ``owner`` (a definition of ``text``, dotted for a method)
+    lacks, which is to raise ``raises``: before the first statement of its body (its
+    docstring aside); None when it has none there. A test that says "DID NOT RAISE" fails
+    on a line that is not there, and every line the test runs is equally suspect: S12's
+    `slugify` near miss, every test passed but the empty separator's, had each of its
+    lines asked about twice and none corrected; asked for the check to put first, the 1.5B
+    wrote `if not separator: raise ValueError("separator")` in 3 of 6 samples."""
+    try:
+        body = _body_of(ast.parse(text), owner.split("."))
+    except (SyntaxError, ValueError):
+        return None
+    if not body:
+        return None
+    first = body[0].lineno
+    return Suspect(path, first, first, owner, False, 1.0, raises)
+
+
+def _body_of(tree: ast.Module, parts: list[str]) -> list[ast.stmt]:
+    """The statements of the definition named by ``parts`` (a class's, then its method's), its
+    docstring aside; empty when there is none."""
+    body: list[ast.stmt] = tree.body
+    for name in parts:
+        node = next(
+            (
+                n
+                for n in body
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == name
+            ),
+            None,
+        )
+        if node is None:
+            return []
+        body = node.body[1:] if docstrings.docstring(node) is not None else node.body
+    return body
+
+
 def ask(suspect: Suspect, text: str) -> str:
     """The note that asks for one suspect line, corrected: the last thing in the prompt. It
     names no file: told a path, the 1.5B answered 4 of run T16's 12 line asks of
     `thread_last` with the whole module under it; asked without one (docs/eval.md, stop 44),
-    20 of 24 replies were the line alone."""
+    20 of 24 replies were the line alone. A missing check is asked for as that check alone."""
+    if suspect.raises:
+        return (
+            f"\n## A check is missing\n`{suspect.owner}` never raises {suspect.raises} where the test above "
+            f"expects it to. Reply with only a code block holding the check to put first in `{suspect.owner}`'s "
+            f"body: an `if` line and its `raise {suspect.raises}(...)`.\n"
+        )
     shown = textwrap.dedent("\n".join(suspect.lines(text)))
     only = " (that line alone: its body stays as it is)" if suspect.header else ""
     return (
@@ -310,7 +365,8 @@ def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     lines, indented as they are (a header keeps its body, an `elif` stays one); None when the
     reply is something else (no block, a definition, more than a few lines) and is read the
     usual way. Of several short blocks (the line as it was, then as it should be), the first
-    that changes the line."""
+    that changes the line. A missing check's block (the first with a ``raise``) goes before
+    its line, which stays."""
     lines = edits.split_lines(text)
     old_lines = suspect.lines(text)
     if not old_lines:
@@ -319,12 +375,19 @@ def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     if not blocks:
         return None
     as_it_was = [line.strip() for line in old_lines]
-    block = next((b for b in blocks if [line.strip() for line in b] != as_it_was), blocks[0])
+    if suspect.raises:  # a check put before the line, which stays
+        block = next((b for b in blocks if any(line.lstrip().startswith("raise") for line in b)), [])
+        if not block:
+            return None
+    else:
+        block = next((b for b in blocks if [line.strip() for line in b] != as_it_was), blocks[0])
     first_old = old_lines[0]
     indent = first_old[: len(first_old) - len(first_old.lstrip())]
     if first_old.lstrip().startswith("elif ") and block[0].startswith("if "):
         block = ["el" + block[0], *block[1:]]
     new_lines = [indent + line if line.strip() else "" for line in block]
+    if suspect.raises:
+        new_lines += old_lines
     ends = text.endswith("\n")
     first, last = suspect.first - 1, suspect.last  # a window of whole lines that occurs once, where it stands
     at = len("\n".join(lines[:first])) + (1 if first else 0)

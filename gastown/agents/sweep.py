@@ -29,7 +29,9 @@ def begin(state: State, tool_mode: str, turns_left: int) -> None:
     if state.fix_file is None or tool_mode == "schema" or tries.near_miss():
         return
     tries.put_back({})
-    tries.sweep = order(found(state, state.fix_file))[: max(0, turns_left - KEPT_TURNS)]
+    lines = found(state, state.fix_file)
+    asks = [*check(state, state.fix_file, lines, tries.found_failing), *order(lines)]
+    tries.sweep = asks[: max(0, turns_left - KEPT_TURNS)]
 
 
 def order(lines: list[suspects.Suspect]) -> list[suspects.Suspect]:
@@ -58,8 +60,23 @@ def near(state: State, tool_mode: str, turns_left: int) -> None:
     standing = tries.standing()  # what the last try left: whether it sent the near miss back
     tries.put_back(tries.best[1])  # traced as the near miss wrote it
     lines = found(state, path, near_miss=True)
+    checks_first = check(state, path, lines, tries.best_failing)  # read in the near miss's file
     tries.put_back(standing)
-    tries.sweep_near(code, order(lines), turns_left - KEPT_TURNS)
+    tries.sweep_near(code, [*checks_first, *order(lines)], turns_left - KEPT_TURNS)
+
+
+def check(state: State, path: str, lines: list[suspects.Suspect], failure: str) -> list[suspects.Suspect]:
+    """A missing check's asks, ``suspects.PASSES`` of them, when ``failure`` says a test's
+    exception was never raised: its place first in the definition of the most suspect line,
+    as ``path`` stands (suspects.missing_check); none else, or when no line was traced."""
+    raises = suspects.not_raised(failure)
+    if not raises or not lines:
+        return []
+    found = suspects.missing_check(text_of(state.sandbox.root / path), path, lines[0].owner, raises)
+    if found is None:
+        return []
+    state.trace.write("check", path=path, owner=found.owner, line=found.first, raises=raises)
+    return [found] * suspects.PASSES
 
 
 def found(state: State, path: str, near_miss: bool = False) -> list[suspects.Suspect]:

@@ -16,10 +16,13 @@ run and few passing tests run is the likelier fault (the Ochiai measure). The li
 statements of the definition the bead names most closely (`Cache.pop`'s when it names
 `Cache.pop`, every method's when it names only the class), headers of `if`, `while`,
 `for`, `with` and `except` on their own (their bodies are statements of their own); never
-a `def` line, a docstring or the module's top level. Each line is asked about twice
+a `def` line, a docstring or the module's top level; lines equally suspect go in order of
+the names of the bug report they hold (``names_reported``). Each line is asked about twice
 (``PASSES``), the more suspect half's both times before the rest's (sweep.order). An ask
 is a short request on the first prompt the server holds (its note at the end) and a reply
-of a line or two; the answer replaces the line, and the tests run as after any change.
+of a line or two; the answer replaces the line, and the tests run as after any change. A
+test that says "DID NOT RAISE" fails on a line that is not there: its check is asked for
+first, and goes before the first line of its function's body (``missing_check``).
 
 Only a rig whose test command is ``PYTHON -m pytest ...`` is traced (the tracer is a
 pytest plugin given to ``pytest.main`` in that interpreter); any other gives no lines.

@@ -5,7 +5,8 @@ The lines come from one run of the bead's test files under a line tracer (suspec
 the files the lines are asked about in (as the bead found them; a near miss's as it wrote
 them), no longer than a change's test run may take. There is none in ``schema`` mode (a reply
 held to a call's grammar holds no line); a bug fix's is none after a near miss (shown first,
-as before); ``KEPT_TURNS`` are kept for the tries after it.
+as before); ``KEPT_TURNS`` are kept for the tries after it. A failure that says "DID NOT
+RAISE" has the missing check asked for before the lines (``check``).
 """
 
 from __future__ import annotations

@@ -1579,14 +1579,18 @@ def clamp_with_its_bug(rig_path: Path, code: str = CLAMP) -> None:
 
 
 def fix_clamp(
-    tmp_path: Path, rig_path: Path, first: str, description: str = "`clamp(5, 0, 3)` gives 0 but must give 3."
+    tmp_path: Path,
+    rig_path: Path,
+    first: str,
+    description: str = "`clamp(5, 0, 3)` gives 0 but must give 3.",
+    second: str = "return max(low, min(x, high))",
 ):
     """A clamp bug's bead whose first reply writes ``first`` as beatscore/clamp.py and whose
-    second corrects the line it is asked about (``min(x, high)``)."""
+    second, ``second`` in a block, answers what it is asked (the line corrected)."""
     return run_bead(
         tmp_path,
         rig_path,
-        [text(f"beatscore/clamp.py\n```python\n{first}```\n"), text("```python\nreturn max(low, min(x, high))\n```")],
+        [text(f"beatscore/clamp.py\n```python\n{first}```\n"), text(f"```python\n{second}\n```")],
         tool_mode="text",
         title="clamp() in beatscore/clamp.py ignores high",
         description=description,
@@ -1660,6 +1664,29 @@ def test_of_lines_equally_suspect_the_one_holding_the_reports_names_is_asked_abo
     found = next(r for r in runs if r["kind"] == "suspects")
     assert [(line["line"], line["score"]) for line in found["lines"]] == [(3, 1.0), (2, 1.0)]  # not the file's order
     assert "above:\n```python\nreturn max(low, min(x, low))\n```\n" in llm.requests[1]["messages"][1]["content"]
+
+
+def test_a_bug_fix_whose_test_says_did_not_raise_is_asked_for_the_missing_check_first(tmp_path, rig_path):
+    """A bug that is a check not there fails on no line the tests run: its check is asked
+    for before the lines, and the block sent back goes first in the function."""
+    right = CLAMP.replace("min(x, low)", "min(x, high)")
+    clamp_with_its_bug(rig_path, right)
+    (rig_path / "tests" / "test_clamp.py").write_text(
+        "import pytest\n\nfrom beatscore.clamp import clamp\n\n\ndef test_refused():\n"
+        "    with pytest.raises(ValueError):\n        clamp(5, 3, 0)\n"
+    )
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "clamp must refuse low above high")
+    wrong = right.replace("min(x, high)", "min(x, high + 1)")
+    check = "if low > high:\n    raise ValueError('low > high')"
+    outcome, llm, kept = fix_clamp(tmp_path, rig_path, wrong, "`clamp(5, 3, 0)` must raise ValueError.", check)
+    assert outcome.status == "done", outcome.reason
+    assert "## A check is missing\n`clamp` never raises ValueError" in llm.requests[1]["messages"][1]["content"]
+    assert (kept / "beatscore" / "clamp.py").read_text() == right.replace(
+        "    return", "    if low > high:\n        raise ValueError('low > high')\n    return"
+    )
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [(r["owner"], r["line"], r["raises"]) for r in runs if r["kind"] == "check"] == [("clamp", 3, "ValueError")]
 
 
 def test_a_suspect_lines_try_ends_at_its_first_change_or_a_reply_without_a_line(tmp_path, rig_path):

@@ -331,3 +331,11 @@ def test_a_missing_check_goes_first_in_its_definitions_body_and_its_line_stays()
         "        self.items", "        if item is None:\n            raise ValueError('item')\n        self.items"
     )
     assert suspects.as_edit(check, "```python\nself.items.append(item)\n```", source) is None  # no check in it
+    for not_a_check in ("raised = True\nif item:\n    pass", "raise ValueError('item')"):
+        assert suspects.as_edit(check, f"```python\n{not_a_check}\n```", source) is None
+    sent_back = "```python\nif item is None:\n    raise ValueError('item')\nself.items.append(item)\n```"
+    again = suspects.as_edit(check, sent_back, source)  # the check, its line not twice
+    assert again is not None and again.arguments["new"] == edit.arguments["new"]
+    assert suspects.missing_check("def f(sep): return sep\n", "f.py", "f", "ValueError") is None  # no line of its own
+    assert suspects.not_raised("DID NOT RAISE <class 'beatscore.grades.GradeError'>") == "GradeError"
+    assert suspects.not_raised("DID NOT RAISE (<class 'KeyError'>, <class 'IndexError'>)") == "KeyError"

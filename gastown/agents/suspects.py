@@ -294,12 +294,13 @@ def _units(tree: ast.Module) -> dict[int, tuple[int, int, str, bool]]:
 
 
 def not_raised(failure: str) -> str:
-    """The exception a test expected and the code never raised (pytest's "DID NOT RAISE"), or ""."""
+    """The exception a test expected and the code never raised (pytest's "DID NOT RAISE"; the
+    first of several), by its own name as the module that raises it writes it; or ""."""
     found = _NOT_RAISED_RE.search(failure)
-    return found.group(1) if found else ""
+    return found.group(1).split(".")[-1] if found else ""
 
 
-_NOT_RAISED_RE = re.compile(r"DID NOT RAISE\s+(?:<class\s+')?([A-Za-z_][\w.]*)")
+_NOT_RAISED_RE = re.compile(r"DID NOT RAISE\s+\(?(?:<class\s+')?([A-Za-z_][\w.]*)")
 
 
 def missing_check(text: str, path: str, owner: str, raises: str) -> Suspect | None:
@@ -317,6 +318,9 @@ def missing_check(text: str, path: str, owner: str, raises: str) -> Suspect | No
     if not body:
         return None
     first = body[0].lineno
+    line = edits.split_lines(text)[first - 1]
+    if line[: body[0].col_offset].strip():  # `def f(x): return x`: no line of its own to go before
+        return None
     return Suspect(path, first, first, owner, False, 1.0, raises)
 
 
@@ -378,8 +382,8 @@ def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     if not blocks:
         return None
     as_it_was = [line.strip() for line in old_lines]
-    if suspect.raises:  # a check put before the line, which stays
-        block = next((b for b in blocks if any(line.lstrip().startswith("raise") for line in b)), [])
+    if suspect.raises:  # a check put before the line, which stays: an `if` header to its first raise
+        block = next((_check_of(b) for b in blocks if _check_of(b)), [])
         if not block:
             return None
     else:
@@ -403,6 +407,15 @@ def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     old = "\n".join(lines[first:last]) + tail
     new = "\n".join([*lines[first : suspect.first - 1], *new_lines, *lines[suspect.last : last]]) + tail
     return ToolCall("edit_file", {"path": suspect.path, "old": old, "new": new}, "", "line")
+
+
+def _check_of(block: list[str]) -> list[str]:
+    """A block's check: from its `if` line to its first ``raise`` (what follows it, the
+    function's first line sent back, is not part of it); none when it is no such thing."""
+    if not block[0].startswith("if "):
+        return []
+    ends = [n for n, line in enumerate(block) if re.match(r"\s*raise\b", line)]
+    return block[: ends[0] + 1] if ends else []
 
 
 def _short(code: str, suspect: Suspect) -> list[str]:

@@ -12,6 +12,7 @@ RAISE" has the missing check asked for before the lines (``check``).
 from __future__ import annotations
 
 import math
+import re
 import time
 
 from gastown.agents import briefing, checks, suspects
@@ -33,6 +34,7 @@ def begin(state: State, tool_mode: str, turns_left: int) -> None:
     lines = found(state, state.fix_file)
     asks = [*check(state, state.fix_file, lines, tries.found_failing), *order(lines)]
     tries.sweep = asks[: max(0, turns_left - KEPT_TURNS)]
+    _trace_check(state)
 
 
 def order(lines: list[suspects.Suspect]) -> list[suspects.Suspect]:
@@ -64,20 +66,28 @@ def near(state: State, tool_mode: str, turns_left: int) -> None:
     checks_first = check(state, path, lines, tries.best_failing)  # read in the near miss's file
     tries.put_back(standing)
     tries.sweep_near(code, [*checks_first, *order(lines)], turns_left - KEPT_TURNS)
+    _trace_check(state)
 
 
 def check(state: State, path: str, lines: list[suspects.Suspect], failure: str) -> list[suspects.Suspect]:
     """A missing check's asks, ``suspects.PASSES`` of them, when ``failure`` says a test's
-    exception was never raised: its place first in the definition of the most suspect line,
-    as ``path`` stands (suspects.missing_check); none else, or when no line was traced."""
+    exception was never raised: its place first in the definition, of those the suspect
+    lines are in, that the failure calls (the most suspect line's when it calls none), as
+    ``path`` stands (suspects.missing_check); none else, or when no line was traced."""
     raises = suspects.not_raised(failure)
     if not raises or not lines:
         return []
-    found = suspects.missing_check(text_of(state.sandbox.root / path), path, lines[0].owner, raises)
-    if found is None:
-        return []
-    state.trace.write("check", path=path, owner=found.owner, line=found.first, raises=raises)
-    return [found] * suspects.PASSES
+    called = (s.owner for s in lines if re.search(rf"\b{re.escape(s.owner.split('.')[-1])}\s*\(", failure))
+    owner = next(called, lines[0].owner)
+    found = suspects.missing_check(text_of(state.sandbox.root / path), path, owner, raises)
+    return [] if found is None else [found] * suspects.PASSES
+
+
+def _trace_check(state: State) -> None:
+    """Trace where the sweep's missing check goes, when it is asked for."""
+    asked = state.tries.sweep[0] if state.tries.sweep else None
+    if asked is not None and asked.raises:
+        state.trace.write("check", path=asked.path, owner=asked.owner, line=asked.first, raises=asked.raises)
 
 
 def found(state: State, path: str, near_miss: bool = False) -> list[suspects.Suspect]:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prompt import fail  # noqa: E402
 
-from gastown.agents import checks, suspects  # noqa: E402
+from gastown.agents import checks, reports, suspects  # noqa: E402
 from gastown.agents.commands import count_tests  # noqa: E402
 from gastown.agents.tools import Sandbox  # noqa: E402
 from gastown.errors import GastownError  # noqa: E402
@@ -96,7 +96,7 @@ def measure(project: Path, command: tuple[str, ...], item: SuiteBead) -> str | N
     def failing(test: str) -> bool:
         return any(checks.selects(selector, test) for selector in item.acceptance_tests)
 
-    ranked = suspects.ranked(text, path, found, failing, names, reported=suspects.names_reported(texts))
+    ranked = suspects.ranked(text, path, found, failing, names, reported=reports.names_reported(texts))
     rank = next((n for n, s in enumerate(ranked, 1) if faults & set(range(s.first, s.last + 1))), None)
     where = f"{ranked[rank - 1].owner}:{ranked[rank - 1].first}" if rank else ""
     shown = str(rank) if rank else "-"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import PYTEST, git
 
-from gastown.agents import suspects, sweep
+from gastown.agents import reports, suspects, sweep
 from gastown.agents.tools import Sandbox
 
 SHAPES = '''"""Shapes."""
@@ -287,7 +287,7 @@ def test_lines_equally_suspect_are_ordered_by_the_names_the_report_writes_as_cod
         "It should store `func(default)`: `update({}, 'z', str, None)` gives `{'z': None}`.",
         "```\nTraceback: inner = dict(d)\n```",  # a fenced block names every line it passes
     ]
-    reported = suspects.names_reported(report)
+    reported = reports.names_reported(report)
     assert reported == {"func", "default", "update"}  # strings, keywords, builtins (str), prose, fences aside
     ran = frozenset(range(1, 8))
     found: suspects.Spectra = {"t::test_missing": (ran, "failed"), "t::test_present": (ran - {6}, "passed")}
@@ -305,9 +305,9 @@ def test_lines_equally_suspect_are_ordered_by_the_names_the_report_writes_as_cod
 
 
 def test_a_missing_check_goes_first_in_its_definitions_body_and_its_line_stays():
-    assert suspects.not_raised("E   Failed: DID NOT RAISE ValueError") == "ValueError"
-    assert suspects.not_raised("Failed: DID NOT RAISE <class 'KeyError'>") == "KeyError"
-    assert suspects.not_raised("AssertionError: assert 0 == 3") == ""
+    assert reports.not_raised("E   Failed: DID NOT RAISE ValueError") == "ValueError"
+    assert reports.not_raised("Failed: DID NOT RAISE <class 'KeyError'>") == "KeyError"
+    assert reports.not_raised("AssertionError: assert 0 == 3") == ""
     source = (
         "class Box:\n"
         '    """A box."""\n'
@@ -337,5 +337,5 @@ def test_a_missing_check_goes_first_in_its_definitions_body_and_its_line_stays()
     again = suspects.as_edit(check, sent_back, source)  # the check, its line not twice
     assert again is not None and again.arguments["new"] == edit.arguments["new"]
     assert suspects.missing_check("def f(sep): return sep\n", "f.py", "f", "ValueError") is None  # no line of its own
-    assert suspects.not_raised("DID NOT RAISE <class 'beatscore.grades.GradeError'>") == "GradeError"
-    assert suspects.not_raised("DID NOT RAISE (<class 'KeyError'>, <class 'IndexError'>)") == "KeyError"
+    assert reports.not_raised("DID NOT RAISE <class 'beatscore.grades.GradeError'>") == "GradeError"
+    assert reports.not_raised("DID NOT RAISE (<class 'KeyError'>, <class 'IndexError'>)") == "KeyError"

@@ -28,6 +28,7 @@ what the model is shown.
 ``prompts``     the conversation: a stable head, a tail that only grows
 ``refinery``    the Refinery's merge queue and review
 ``repeats``     a model doing the same thing again: told, then stuck
+``reports``     what a bug report and a test's failure say about where a fault is
 ``rig``         rigs: the projects agents work in, and how
 ``stubs``       placeholder functions (``pass``, ``...``, ``raise NotImplementedError``) found
 ``suspects``    the lines a bead's failing tests ran, ranked, each asked about alone

@@ -17,7 +17,7 @@ statements of the definition the bead names most closely (`Cache.pop`'s when it 
 `Cache.pop`, every method's when it names only the class), headers of `if`, `while`,
 `for`, `with` and `except` on their own (their bodies are statements of their own); never
 a `def` line, a docstring or the module's top level; lines equally suspect go in order of
-the names of the bug report they hold (``names_reported``). Each line is asked about twice
+the names of the bug report they hold (reports.py). Each line is asked about twice
 (``PASSES``), the more suspect half's both times before the rest's (sweep.order). An ask
 is a short request on the first prompt the server holds (its note at the end) and a reply
 of a line or two; the answer replaces the line, and the tests run as after any change. A
@@ -31,18 +31,14 @@ pytest plugin given to ``pytest.main`` in that interpreter); any other gives no 
 from __future__ import annotations
 
 import ast
-import builtins
-import io
 import json
-import keyword
 import math
 import re
 import textwrap
-import tokenize
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from gastown.agents import docstrings, edits, prompts
+from gastown.agents import docstrings, edits, prompts, reports
 from gastown.agents.textcalls import ToolCall
 
 MAX_SUSPECTS = 12  # lines asked about, most suspect first, before the tries go on as before
@@ -169,7 +165,7 @@ def ranked(
 ) -> list[Suspect]:
     """The statements of ``source`` that the tests ``failing`` selects ran and failed, most
     suspect first: by the Ochiai measure over ``found``; among lines equally suspect, those
-    holding more of the identifiers ``reported`` (the report's code, see ``names_reported``);
+    holding more of the identifiers ``reported`` (the report's code: reports.names_reported);
     then in the file's order. When the bead ``names`` definitions they are in, only those
     of the most closely named (the method of ``Cache.pop``, not the rest of ``Cache``).
     Tests that failed but are not the bead's (a sibling bug's) count for nothing either way."""
@@ -198,37 +194,9 @@ def ranked(
         score = ran_failing / math.sqrt(len(failed) * (ran_failing + ran_passing))
         first, last = unit
         suspect = Suspect(path, first, last, owners[unit], units[first][3], round(score, 3))
-        shared = len(_names_in("\n".join(suspect.lines(source))) & wanted - set(suspect.owner.split(".")))
+        shared = len(reports.names_in("\n".join(suspect.lines(source))) & wanted - set(suspect.owner.split(".")))
         scored.append((-score, -shared, first, suspect))
     return [suspect for *_order, suspect in sorted(scored)[:limit]]
-
-
-def names_reported(texts: Iterable[str]) -> frozenset[str]:
-    """The identifiers of the code a bead's text writes inline, in backticks ("should store
-    `func(default)`": ``func``, ``default``), Python's keywords and builtins aside, fenced
-    blocks left out (a pasted traceback names every line it passes). A bug report names what
-    goes wrong, and the line at fault often holds it: ``ranked`` puts such lines first among
-    lines equally suspect. Not ``names`` (the definitions a bead names, which bound the lines)."""
-    spans = (span for text in texts for span in _SPAN_RE.findall(_FENCE_RE.sub(" ", text)))
-    return frozenset(name for span in spans for name in _names_in(span)) - _BUILTINS
-
-
-def _names_in(code: str) -> set[str]:
-    """The identifiers of a piece of code (its NAME tokens: strings and comments aside),
-    Python's keywords aside; as far as it reads as Python tokens."""
-    found: set[str] = set()
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(textwrap.dedent(code)).readline):
-            if token.type == tokenize.NAME and not keyword.iskeyword(token.string):
-                found.add(token.string)
-    except (tokenize.TokenError, SyntaxError):  # an unclosed string or bracket, a stray indent
-        pass
-    return found
-
-
-_FENCE_RE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
-_SPAN_RE = re.compile(r"`([^`\n]+)`")
-_BUILTINS = frozenset(dir(builtins))
 
 
 def _named_depth(owner: str, names: Collection[str]) -> int:
@@ -291,16 +259,6 @@ def _units(tree: ast.Module) -> dict[int, tuple[int, int, str, bool]]:
 
     walk(tree.body, "")
     return found
-
-
-def not_raised(failure: str) -> str:
-    """The exception a test expected and the code never raised (pytest's "DID NOT RAISE"; the
-    first of several), by its own name as the module that raises it writes it; or ""."""
-    found = _NOT_RAISED_RE.search(failure)
-    return found.group(1).split(".")[-1] if found else ""
-
-
-_NOT_RAISED_RE = re.compile(r"DID NOT RAISE\s+\(?(?:<class\s+')?([A-Za-z_][\w.]*)")
 
 
 def missing_check(text: str, path: str, owner: str, raises: str) -> Suspect | None:

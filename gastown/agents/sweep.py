@@ -15,7 +15,7 @@ import math
 import re
 import time
 
-from gastown.agents import briefing, checks, suspects
+from gastown.agents import briefing, checks, reports, suspects
 from gastown.agents.calls import State
 from gastown.agents.donecheck import runaway_after
 from gastown.agents.tries import text_of
@@ -74,7 +74,7 @@ def check(state: State, path: str, lines: list[suspects.Suspect], failure: str) 
     exception was never raised: its place first in the definition, of those the suspect
     lines are in, that the failure calls (the most suspect line's when it calls none), as
     ``path`` stands (suspects.missing_check); none else, or when no line was traced."""
-    raises = suspects.not_raised(failure)
+    raises = reports.not_raised(failure)
     if not raises or not lines:
         return []
     called = (s.owner for s in lines if re.search(rf"\b{re.escape(s.owner.split('.')[-1])}\s*\(", failure))
@@ -113,7 +113,7 @@ def found(state: State, path: str, near_miss: bool = False) -> list[suspects.Sus
         return any(checks.selects(selector, test) for selector in acceptance)
 
     text = text_of(sandbox.root / path)
-    reported = suspects.names_reported(texts)
+    reported = reports.names_reported(texts)
     lines = [] if spectra is None else suspects.ranked(text, path, spectra, failing, names, reported=reported)
     state.tally.tests_s += time.monotonic() - began
     state.trace.write(

@@ -330,8 +330,8 @@ def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     lines, indented as they are (a header keeps its body, an `elif` stays one); None when the
     reply is something else (no block, a definition, more than a few lines) and is read the
     usual way. Of several short blocks (the line as it was, then as it should be), the first
-    that changes the line. A missing check's block (the first with a ``raise``) goes before
-    its line, which stays."""
+    that changes the line. A missing check's block (the first that holds an `if` line and
+    its ``raise``: ``_check_of``) goes before its line, which stays."""
     lines = edits.split_lines(text)
     old_lines = suspect.lines(text)
     if not old_lines:
@@ -341,7 +341,7 @@ def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
         return None
     as_it_was = [line.strip() for line in old_lines]
     if suspect.raises:  # a check put before the line, which stays: an `if` header to its first raise
-        block = next((_check_of(b) for b in blocks if _check_of(b)), [])
+        block = next((check for check in map(_check_of, blocks) if check), [])
         if not block:
             return None
     else:

@@ -79,8 +79,8 @@ def check(state: State, path: str, lines: list[suspects.Suspect], failure: str) 
         return []
     called = (s.owner for s in lines if re.search(rf"\b{re.escape(s.owner.split('.')[-1])}\s*\(", failure))
     owner = next(called, lines[0].owner)
-    found = suspects.missing_check(text_of(state.sandbox.root / path), path, owner, raises)
-    return [] if found is None else [found] * suspects.PASSES
+    place = suspects.missing_check(text_of(state.sandbox.root / path), path, owner, raises)
+    return [] if place is None else [place] * suspects.PASSES
 
 
 def _trace_check(state: State) -> None:

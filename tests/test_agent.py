@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 from conftest import PYTEST, git
-from fake_llm import Answer, FakeLLM, script, text, tool
+from fake_llm import Answer, FakeLLM, Responder, script, text, tool
 from watchers import COMBO_CODE, make_rig
 
-from gastown.agents import checks, donecheck, sweep, tools
+from gastown.agents import checks, donecheck, excerpt, sweep, tools
 from gastown.agents import rig as rigmod
 from gastown.agents.agent import Agent, Limits, Trace
 from gastown.agents.worktree import prepare, remove
@@ -69,9 +69,11 @@ def run_bead(
     tool_mode: str = "native",
     sampling: dict[str, float] | None = None,
     template: str | None = None,
+    responder: Responder | None = None,
     **fields: object,
 ) -> tuple[object, FakeLLM, Path]:
-    """Work one bead in process against a scripted server; the outcome, the server and the worktree."""
+    """Work one bead in process against a scripted server (``answers`` in turn, or what
+    ``responder`` makes of each request); the outcome, the server and the worktree."""
     rig = rigmod.Rig(
         name="example",
         path=rig_path,
@@ -85,7 +87,7 @@ def run_bead(
         description=str(fields.pop("description", "The multiplier grows with the streak, as the README says.")),
         **fields,  # type: ignore[arg-type]
     )
-    with FakeLLM(script(answers, then=text("I am done."))) as llm:
+    with FakeLLM(responder or script(answers, then=text("I am done."))) as llm:
         given = {"endpoint": llm.url, "model": "fake", "context": 16384, "retries": 0, "tool_mode": tool_mode}
         if sampling is not None:
             given["sampling"] = sampling
@@ -681,6 +683,33 @@ def test_a_bead_adding_one_function_ends_its_first_prompt_with_the_start_of_the_
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     fresh = [r for r in runs if r["kind"] == "request"][1]
     assert fresh["new"][0] == {"role": "user", "content": again}  # the trace holds the prompt the try sent
+
+
+def test_a_block_that_copies_the_list_of_what_its_module_excerpt_left_out_is_written_without_it(tmp_path, rig_path):
+    """Asked to add a function to a module shown as its imports and a list of the rest, the
+    1.5B wrote the function, then the list as code: a block that could not compile."""
+    _bonus_rig(rig_path)
+
+    def copying(request: dict) -> Answer:
+        listed = request["messages"][1]["content"].split(excerpt.ALSO_IN_IT + "\n", 1)[1].split("\n```", 1)[0]
+        copied = [line.removeprefix("- ").replace("  (", "  # (") for line in listed.splitlines()]
+        return text("beatscore/scoring.py\n```python\n" + BONUS_RIGHT + "\n\n" + "\n".join(copied) + "\n```\n")
+
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [],
+        responder=copying,
+        tool_mode="text",
+        title="Add a bonus to beatscore.scoring",
+        description="Add `bonus(grade_name: str) -> int` to beatscore/scoring.py: 50 for a perfect hit, else 0.",
+        acceptance_tests=("tests/test_bonus.py",),
+    )
+    assert "\n- grade(offset_ms: float) -> str  (lines 7-12): The grade of a hit" in first_prompt(llm)
+    assert outcome.status == "done", outcome.reason
+    assert len(llm.requests) == 1  # the first reply, its copied lines left out
+    merged = (kept / "beatscore" / "scoring.py").read_text()
+    assert "# (line" not in merged and merged.count("def grade(") == 1 and "def bonus(" in merged
 
 
 def test_code_sent_as_a_call_named_by_its_modules_dotted_name_is_written_to_that_module(tmp_path, rig_path):

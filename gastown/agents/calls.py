@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from gastown.agents import briefing, fileblocks, merge, prompts, toolcalls
+from gastown.agents import briefing, excerpt, fileblocks, merge, prompts, toolcalls
 from gastown.agents.commands import tail
 from gastown.agents.donecheck import DoneCheck
 from gastown.agents.paths import ToolError
@@ -80,7 +80,9 @@ class Calls:
         unchanged: list[str] = []  # files a write in this reply left as they were (their code, at least)
         changed_any = False  # a call of this reply changed a file
         sent: set[str] = set()  # the calls of this reply so far: a reply that says one thing thrice is one call
+        listed = excerpt.listed_ends(str(state.tries.head[-1].get("content") or ""))
         for call in parsed.calls:
+            call = _uncopied(call, listed)
             if after_finish:  # never run before the finish they follow was judged
                 tally.attempt(call.name, ok=False)
                 self._answer(call, "error: not run: it came after finish in the same reply", answered)
@@ -299,6 +301,16 @@ def _describe(call: toolcalls.ToolCall) -> str:
     """A call as a line of a log or a reason: its name and short arguments (no file bodies)."""
     args = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in call.arguments.items() if k not in ("content", "new", "old"))
     return f"{call.name}({args})"
+
+
+def _uncopied(call: toolcalls.ToolCall, listed: tuple[str, ...]) -> toolcalls.ToolCall:
+    """A file written whole without the lines that copy what an excerpt of it listed
+    (excerpt.uncopied)."""
+    content = call.arguments.get("content")
+    if call.name != "write_file" or not listed or not isinstance(content, str):
+        return call
+    kept = excerpt.uncopied(content, listed)
+    return call if kept == content else replace(call, arguments={**call.arguments, "content": kept})
 
 
 def _relative(sandbox: Sandbox, call: toolcalls.ToolCall) -> str:

@@ -21,7 +21,7 @@ import ast
 from collections.abc import Collection
 
 from gastown.agents import merge
-from gastown.agents.excerpt import AS_IN_THE_FILE, assigned, briefly, first_line, names_in, parse, read_hint
+from gastown.agents.excerpt import ALSO_IN_IT, AS_IN_THE_FILE, assigned, briefly, first_line, names_in, parse, read_hint
 
 BRIEF_PER_LINE = 6  # names listed on one line of the note
 WHOLE_LINES = 120  # a class longer than this is not shown whole (focus.OUTLINE_LINES)
@@ -94,7 +94,7 @@ def class_excerpt(source: str, keep: set[str], named: Collection[str], path: str
         "indented under it): the rest of the class and of the file stays as it is.",
     ]
     if listed:
-        head.append("# Also in it (do not send these back):")
+        head.append(f"# {ALSO_IN_IT}")
         head += [f"#   {'; '.join(listed[at : at + BRIEF_PER_LINE])}" for at in range(0, len(listed), BRIEF_PER_LINE)]
     text = "\n".join(head + body[1:]) + "\n"
     return text if merge.is_fragment(source, text) else None

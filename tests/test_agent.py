@@ -712,6 +712,50 @@ def test_a_block_that_copies_the_list_of_what_its_module_excerpt_left_out_is_wri
     assert "# (line" not in merged and merged.count("def grade(") == 1 and "def bonus(" in merged
 
 
+REPORT = 'from beatscore.scoring import points\n\n\ndef line(grade_name):\n    """One line of the report."""\n    return f"{grade_name}: {points(grade_name)}"\n'
+REPORT_TEST = 'from beatscore.report import line\n\n\ndef test_a_line_shows_the_bonus():\n    assert line("perfect") == "perfect: 300 + 50"\n'
+
+
+def report_line(shown: str) -> str:
+    """A reply changing beatscore/report.py's line to return ``shown`` (an f-string's text)."""
+    return (
+        "beatscore/report.py\n```python\nfrom beatscore.scoring import bonus, points\n\n\n"
+        f'def line(grade_name):\n    return f"{shown}"\n```\n'
+    )
+
+
+def test_two_files_two_tries_got_right_are_put_together_before_a_fresh_try(tmp_path, rig_path):
+    """S16's `reading-time`: its first try wrote `summary`'s line right beside a wrong
+    `reading_time`, its second `reading_time` right and `summary`'s line never again."""
+    _bonus_rig(rig_path)
+    (rig_path / "beatscore" / "report.py").write_text(REPORT)
+    (rig_path / "tests" / "test_report.py").write_text(REPORT_TEST)
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "a report")
+    right_line = report_line("{grade_name}: {points(grade_name)} + {bonus(grade_name)}")
+    wrong_bonus = "beatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n    return 0\n```\n"
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            text(wrong_bonus + "\n" + right_line),  # the line right, the bonus wrong: both tests fail
+            text(f"beatscore/scoring.py\n```python\n{BONUS_RIGHT}```\n"),  # the bonus right: the line's test fails
+            text(report_line("{grade_name}: {points(grade_name)}+{bonus(grade_name)}")),  # the line wrong again
+        ],
+        tool_mode="text",
+        title="A bonus, shown in the report",
+        description="Add `bonus(grade_name: str) -> int` to beatscore/scoring.py: 50 for a perfect hit, else 0. "
+        "Make `line` in beatscore/report.py show it after the points.",
+        acceptance_tests=("tests/test_bonus.py", "tests/test_report.py"),
+    )
+    assert outcome.status == "done", outcome.reason
+    assert len(llm.requests) == 3  # no fresh try: the second try's bonus and the first's line, tested together
+    assert 'return 50 if grade_name == "perfect" else 0' in (kept / "beatscore" / "scoring.py").read_text()
+    assert "+ {bonus(grade_name)}" in (kept / "beatscore" / "report.py").read_text()
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [r["files"] for r in runs if r["kind"] == "paired"][-1] == ["beatscore/report.py", "beatscore/scoring.py"]
+
+
 def test_code_sent_as_a_call_named_by_its_modules_dotted_name_is_written_to_that_module(tmp_path, rig_path):
     _bonus_rig(rig_path)
     named = json.dumps({"name": "beatscore.scoring", "arguments": {"new_code": BONUS_RIGHT}})

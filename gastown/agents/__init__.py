@@ -24,6 +24,7 @@ what the model is shown.
 ``merge``       a fragment of a Python module laid over the module
 ``opening``     the start of a reply that adds one function, shown last in the first prompt
 ``pace``        how long the next model call will take, and a bead's budget
+``pairs``       files that two tries got right, put together before a fresh try
 ``paths``       where a model-written path lands: inside the bead's worktree, or refused
 ``prompts``     the conversation: a stable head, a tail that only grows
 ``refinery``    the Refinery's merge queue and review

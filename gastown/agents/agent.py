@@ -268,6 +268,10 @@ class Agent:
         for turn in range(1, turns + 1):
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
+            if state.tries.start_over and state.done.pair_up():  # two tries' files, together, pass
+                summary = "the acceptance tests pass with files of two tries put together"
+                trace.write("finish", summary=summary, accepted=True, by="tests")
+                return summary, None
             if state.tries.start_over:
                 self._start_over(state, pace, turns - turn + 1)
                 conv = state.conv

@@ -14,15 +14,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache, partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gastown.agents import briefing, checks, opening, stubs, testoutput
+from gastown.agents import briefing, checks, opening, pairs, stubs, testoutput
 from gastown.agents.commands import tail
 from gastown.agents.rig import Rig, pytest_setup_changed
 from gastown.agents.tally import Tally, Trace
 from gastown.agents.tools import Sandbox
-from gastown.agents.tries import Tries, code_as_found, score_of
+from gastown.agents.tries import Tries, as_found, code_as_found, score_of
 from gastown.agents.worktree import Worktree
 from gastown.town.riggit import RigGit
 
@@ -237,6 +238,29 @@ class DoneCheck:
             now = stubs.placeholders((root / path).read_text(errors="replace"), tested)
             found += [(path, name, name in tested) for name in sorted(now - self.found_functions[path])]
         return found
+
+    def pair_up(self) -> bool:
+        """Before a fresh try: the best run's files, each time with one more file as an
+        earlier run wrote it (pairs.py), tested while the bead's time allows; whether a set
+        made the check hold (its files stay). One that does better than the best becomes the
+        best (Tries.scored); the files are put back as they stood."""
+        tries = self.tries
+        if tries.best is None or not self.tests_decide or not self.acceptance:
+            return False
+        found = cache(partial(as_found, self.sandbox.root))
+        standing, last = tries.standing(), (tries.score, tries.best_this_try)
+        for files in pairs.pairs(tries.runs, tries.best[1], found, tries.paired):
+            if self.until is not None and time.monotonic() + 2 * max(self.test_s, 1.0) > self.until:
+                break
+            tries.paired.add(pairs.key(files))
+            tries.put_back(files)
+            self.trace.write("paired", files=sorted(files))
+            self.check_now()
+            if self.passed is not None:
+                return True
+        tries.put_back(standing)
+        tries.score, tries.best_this_try = last
+        return False
 
     def keep_best(self) -> None:
         """A loop that ends without passing leaves the best files it wrote, not the last: a hot

@@ -123,6 +123,8 @@ class Tries:
     sweep_note: str = ""  # what a line's ask follows: a near miss's code and its failure ("" for the bead's code)
     near_shown: str = ""  # the near miss the last try that was shown one saw
     near_swept: str = ""  # the near miss whose lines were swept: not again
+    runs: list[dict[str, bytes | None]] = field(default_factory=list)  # each test run's files (pairs.py)
+    paired: set[frozenset[object]] = field(default_factory=set)  # the sets of files pairs.py made, tested
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -139,8 +141,10 @@ class Tries:
         """A test run of the files as they stand; the best so far keeps its files, its first
         failure (``failing``), its other failing tests (``others``, a line each), what it
         still lacks (``missing``) and its ``counts`` (tests passed, failed, errors)."""
+        files = self.standing()
+        self.runs.append(files)
         if self.best is None or score > self.best[0]:
-            self.best = (score, self.standing())
+            self.best = (score, files)
             self.best_failing, self.best_missing, self.best_others = failing, missing, tuple(others)
             self.best_counts, self.best_try = dict(counts or {}), self.number
         self.score = score
@@ -389,6 +393,11 @@ def _tree_of(data: bytes) -> str | None:
         return changes.code_of(ast.parse(data))
     except (SyntaxError, ValueError):
         return None
+
+
+def as_found(root: Path, path: str) -> bytes | None:
+    """A file of the worktree at ``root`` as the bead found it (its HEAD's; None: absent)."""
+    return _encoded(RigGit(root).read_at("HEAD", path))
 
 
 def _encoded(text: str | None) -> bytes | None:

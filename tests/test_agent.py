@@ -23,7 +23,7 @@ from watchers import COMBO_CODE, make_rig
 
 from gastown.agents import checks, donecheck, excerpt, sweep, tools
 from gastown.agents import rig as rigmod
-from gastown.agents.agent import Agent, Limits, Trace
+from gastown.agents.agent import PAIRED, Agent, Limits, Trace
 from gastown.agents.worktree import prepare, remove
 from gastown.machine.providers import ModelClient
 from gastown.town.bead import Bead
@@ -724,23 +724,26 @@ def report_line(shown: str) -> str:
     )
 
 
-def test_two_files_two_tries_got_right_are_put_together_before_a_fresh_try(tmp_path, rig_path):
-    """S16's `reading-time`: its first try wrote `summary`'s line right beside a wrong
-    `reading_time`, its second `reading_time` right and `summary`'s line never again."""
+def run_report_bead(
+    tmp_path: Path, rig_path: Path, first_line: str, later: list[Answer]
+) -> tuple[object, FakeLLM, Path]:
+    """A bead adding `bonus` to beatscore/scoring.py and showing it in beatscore/report.py's
+    `line`: its first reply writes the bonus wrong beside ``first_line``, its second the bonus
+    right alone (the line's test fails), its third the line wrong; then ``later``."""
     _bonus_rig(rig_path)
     (rig_path / "beatscore" / "report.py").write_text(REPORT)
     (rig_path / "tests" / "test_report.py").write_text(REPORT_TEST)
     git(rig_path, "add", "-A")
     git(rig_path, "commit", "--quiet", "-m", "a report")
-    right_line = report_line("{grade_name}: {points(grade_name)} + {bonus(grade_name)}")
     wrong_bonus = "beatscore/scoring.py\n```python\ndef bonus(grade_name: str) -> int:\n    return 0\n```\n"
-    outcome, llm, kept = run_bead(
+    return run_bead(
         tmp_path,
         rig_path,
         [
-            text(wrong_bonus + "\n" + right_line),  # the line right, the bonus wrong: both tests fail
+            text(wrong_bonus + "\n" + report_line(first_line)),  # both tests fail
             text(f"beatscore/scoring.py\n```python\n{BONUS_RIGHT}```\n"),  # the bonus right: the line's test fails
             text(report_line("{grade_name}: {points(grade_name)}+{bonus(grade_name)}")),  # the line wrong again
+            *later,
         ],
         tool_mode="text",
         title="A bonus, shown in the report",
@@ -748,12 +751,38 @@ def test_two_files_two_tries_got_right_are_put_together_before_a_fresh_try(tmp_p
         "Make `line` in beatscore/report.py show it after the points.",
         acceptance_tests=("tests/test_bonus.py", "tests/test_report.py"),
     )
+
+
+RIGHT_LINE = "{grade_name}: {points(grade_name)} + {bonus(grade_name)}"
+
+
+def test_two_files_two_tries_got_right_are_put_together_before_a_fresh_try(tmp_path, rig_path):
+    """S16's `reading-time`: its first try wrote `summary`'s line right beside a wrong
+    `reading_time`, its second `reading_time` right and `summary`'s line never again."""
+    outcome, llm, kept = run_report_bead(tmp_path, rig_path, RIGHT_LINE, [])
     assert outcome.status == "done", outcome.reason
     assert len(llm.requests) == 3  # no fresh try: the second try's bonus and the first's line, tested together
     assert 'return 50 if grade_name == "perfect" else 0' in (kept / "beatscore" / "scoring.py").read_text()
     assert "+ {bonus(grade_name)}" in (kept / "beatscore" / "report.py").read_text()
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
-    assert [r["files"] for r in runs if r["kind"] == "paired"][-1] == ["beatscore/report.py", "beatscore/scoring.py"]
+    assert [r["files"] for r in runs if r["kind"] == "paired"][0] == ["beatscore/report.py", "beatscore/scoring.py"]
+
+
+def test_files_that_fail_together_leave_the_fresh_try_as_it_was_and_a_later_tries_file_pairs_up(tmp_path, rig_path):
+    outcome, llm, kept = run_report_bead(
+        tmp_path, rig_path, "{grade_name} = {points(grade_name)}", [text(report_line(RIGHT_LINE))]
+    )
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    kinds = [r["kind"] for r in runs]
+    first_try = kinds[: kinds.index("try", kinds.index("try") + 1)]
+    assert first_try.count("paired") == 2  # the first try's line, then its bonus, beside the near miss: both fail
+    fresh = hint(llm, 3)  # told what the near miss failed, shown as it was: not what a pair did
+    assert "return 50" in fresh and "test_a_line_shows_the_bonus" in fresh
+    # the fresh try writes the line alone, right, on the files as the bead found them (no
+    # bonus yet: its tests cannot import), then nothing: beside the near miss's bonus, it passes
+    assert outcome.status == "done", outcome.reason
+    assert [r["summary"] for r in runs if r["kind"] == "finish"] == [PAIRED]
+    assert "+ {bonus(grade_name)}" in (kept / "beatscore" / "report.py").read_text()
 
 
 def test_code_sent_as_a_call_named_by_its_modules_dotted_name_is_written_to_that_module(tmp_path, rig_path):

@@ -1,7 +1,7 @@
 """What a model is shown of a long file: the parts its bead is about whole, an outline of the rest."""
 
 from gastown.agents import focus, merge
-from gastown.agents.excerpt import ALSO_IN_IT, excerpt, listed_ends, split_header, uncopied, without_body
+from gastown.agents.excerpt import excerpt, without_body
 
 
 def long_module(count: int = 30) -> str:
@@ -357,27 +357,6 @@ def test_a_long_list_of_what_an_excerpt_leaves_out_names_each_part_and_its_lines
     assert len(listed) == 5 and "Word number" not in shown.split("def word_7", 1)[0]
     assert "word_7 (71" not in "\n".join(listed) and "word_29 (269-275)" in listed[-1]
     assert merge.merge(long_module(), shown.split("\n", 1)[1]).text == long_module()
-
-
-def test_lines_that_copy_what_an_excerpt_listed_are_dropped_from_the_code_and_nothing_else():
-    """The prompt shows an excerpt's list as prose (split_header); a reply copied it as code."""
-    short = excerpt(long_module(4), {"word_1"}, "words.py")
-    long = dict(focus.focus([("words.py", long_module())], (), (), {"word_7"}))["words.py"]
-    prose = "\n".join(["## words.py", *split_header(short)[0], "", "## words.py", *split_header(long)[0]])
-    ends = listed_ends(prose + "\n- tests/test_words.py (line 3)\n")
-    assert "(lines 8-14): Word number 0." in ends and "(line 5)" in ends  # "word_0(text)  (lines 8-14): ..."
-    assert "word_4 (44-50)" in ends and "word_29 (269-275)" in ends  # the last of each line of a short list
-    assert all("tests/" not in end for end in ends)  # only what follows the list's own heading
-    copied = (
-        "def word_9(text):\n    return text\n\n\n"
-        "LIMIT = 3  # (line 5)\n"
-        "word_0(text)  # (lines 8-14): Word number 0.\n"
-        "LIMIT = 3 (5), word_0 (8-14), word_1 (17-23), word_2 (26-32), word_3 (35-41), word_4 (44-50)\n"
-        "x = word_4(50)\n"
-    )
-    assert uncopied(copied, ends) == "def word_9(text):\n    return text\n\n\nx = word_4(50)\n"
-    assert uncopied(copied, ()) == copied
-    assert ALSO_IN_IT in prose
 
 
 def test_a_functions_body_is_left_out_below_its_docstring_and_only_of_the_one_named():

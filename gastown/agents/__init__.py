@@ -10,6 +10,7 @@ what the model is shown.
 ``checks``      a bead's tests: its acceptance tests, and no regressions
 ``changes``     what an answer changed of a module, as code (a near miss shown to a fresh try)
 ``commands``    commands a bead runs, jailed, timed and cut at their output limit
+``copies``      a reply's lines that copy what the prompt listed of a module, left out
 ``crew``        the Crew: answers about a rig from its own files
 ``docstrings``  a function sent back without its docstring keeps its old one
 ``donecheck``   a bead's definition of done, checked after every change and at the end

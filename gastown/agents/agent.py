@@ -68,6 +68,9 @@ BASE_TOOLS = (
 )
 
 
+PAIRED = "the acceptance tests pass with files of two tries put together"  # a bead DoneCheck.pair_up ended
+
+
 @dataclass(frozen=True)
 class Limits:
     """How long one bead may go on."""
@@ -269,9 +272,8 @@ class Agent:
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
             if state.tries.start_over and state.done.pair_up():  # two tries' files, together, pass
-                summary = "the acceptance tests pass with files of two tries put together"
-                trace.write("finish", summary=summary, accepted=True, by="tests")
-                return summary, None
+                trace.write("finish", summary=PAIRED, accepted=True, by="tests")
+                return PAIRED, None
             if state.tries.start_over:
                 self._start_over(state, pace, turns - turn + 1)
                 conv = state.conv
@@ -474,6 +476,9 @@ class Agent:
     # ---- after the loop --------------------------------------------------------
 
     def _finish(self, state: State, worktree: Worktree, summary: str, started: float) -> Outcome:
+        if state.done.pair_up():  # the loop ended mid-try: two tries' files may still pass together
+            state.trace.write("finish", summary=PAIRED, accepted=True, by="tests")
+            summary = PAIRED
         state.done.keep_best()
         bead, tally, trace = state.bead, state.tally, state.trace
         found, broken, tests = state.done.final()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from gastown.agents import briefing, excerpt, fileblocks, merge, prompts, toolcalls
+from gastown.agents import briefing, copies, fileblocks, merge, prompts, toolcalls
 from gastown.agents.commands import tail
 from gastown.agents.donecheck import DoneCheck
 from gastown.agents.paths import ToolError
@@ -80,7 +80,7 @@ class Calls:
         unchanged: list[str] = []  # files a write in this reply left as they were (their code, at least)
         changed_any = False  # a call of this reply changed a file
         sent: set[str] = set()  # the calls of this reply so far: a reply that says one thing thrice is one call
-        listed = excerpt.listed_ends(str(state.tries.head[-1].get("content") or ""))
+        listed = copies.listed(str(state.tries.head[-1].get("content") or ""))
         for call in parsed.calls:
             call = _uncopied(call, listed)
             if after_finish:  # never run before the finish they follow was judged
@@ -304,12 +304,11 @@ def _describe(call: toolcalls.ToolCall) -> str:
 
 
 def _uncopied(call: toolcalls.ToolCall, listed: tuple[str, ...]) -> toolcalls.ToolCall:
-    """A file written whole without the lines that copy what an excerpt of it listed
-    (excerpt.uncopied)."""
+    """A file written whole without the lines that copy what an excerpt listed (copies.py)."""
     content = call.arguments.get("content")
     if call.name != "write_file" or not listed or not isinstance(content, str):
         return call
-    kept = excerpt.uncopied(content, listed)
+    kept = copies.uncopied(content, listed)
     return call if kept == content else replace(call, arguments={**call.arguments, "content": kept})
 
 

@@ -240,26 +240,31 @@ class DoneCheck:
         return found
 
     def pair_up(self) -> bool:
-        """Before a fresh try: the best run's files, each time with one more file as an
-        earlier run wrote it (pairs.py), tested while the bead's time allows; whether a set
-        made the check hold (its files stay). One that does better than the best becomes the
-        best (Tries.scored); the files are put back as they stood."""
+        """The best run's files, each time with one more file as an earlier run wrote it
+        (pairs.py), tested while the bead's time allows: before a fresh try, and at the end.
+        Whether a set made the check hold (its files stay); one that does better becomes the
+        best (Tries.scored). Otherwise the files, and what the last run said, are as they were."""
         tries = self.tries
-        if tries.best is None or not self.tests_decide or not self.acceptance:
+        if self.passed is not None or tries.best is None or not self.tests_decide or not self.acceptance:
             return False
-        found = cache(partial(as_found, self.sandbox.root))
-        standing, last = tries.standing(), (tries.score, tries.best_this_try)
-        for files in pairs.pairs(tries.runs, tries.best[1], found, tries.paired):
-            if self.until is not None and time.monotonic() + 2 * max(self.test_s, 1.0) > self.until:
-                break
-            tries.paired.add(pairs.key(files))
-            tries.put_back(files)
-            self.trace.write("paired", files=sorted(files))
-            self.check_now()
-            if self.passed is not None:
-                return True
-        tries.put_back(standing)
-        tries.score, tries.best_this_try = last
+        made = pairs.pairs(tries.runs, tries.best[1], cache(partial(as_found, self.sandbox.root)))
+        if not made:
+            return False
+        standing = tries.standing()
+        said = (tries.score, tries.best_this_try, self.failing, self.missing, self.blank)
+        try:
+            for files in made:
+                if self.until is not None and time.monotonic() + 2 * max(self.test_s, 1.0) > self.until:
+                    break
+                tries.put_back(files)
+                self.trace.write("paired", files=sorted(files))
+                self.check_now()
+                if self.passed is not None:
+                    return True
+        finally:
+            if self.passed is None:
+                tries.put_back(standing)
+                tries.score, tries.best_this_try, self.failing, self.missing, self.blank = said
         return False
 
     def keep_best(self) -> None:

@@ -362,42 +362,6 @@ def is_cut(content: str, old: str = "") -> bool:
     )
 
 
-def listed_ends(prompt: str) -> tuple[str, ...]:
-    """How each line of a prompt ends that lists what an excerpt left out (split_header's
-    prose under ALSO_IN_IT): ``(lines 10-12): The number of words`` for ``- word_count(text:
-    str) -> int  (lines 10-12): The number of words``; the last entry, ``get (150-160)``, for
-    a short list's ``- pop (141-148), get (150-160)``. See ``uncopied``."""
-    ends: list[str] = []
-    listing = False
-    for line in prompt.splitlines():
-        if line.strip() == ALSO_IN_IT:
-            listing = True
-        elif listing and line.startswith("- "):
-            found = _LISTED_RE.search(line) or _BRIEF_RE.search(line)
-            if found is not None:
-                ends.append(found.group(1))
-        else:
-            listing = False
-    return tuple(dict.fromkeys(ends))
-
-
-def uncopied(code: str, ends: Collection[str]) -> str:
-    """``code`` without its lines that copy what an excerpt listed (each ends as one of
-    ``ends``, see ``listed_ends``). Asked to add `reading_time` to a module shown as its
-    imports and a list of the rest, the 1.5B wrote the function and then the list, as code
-    (``word_count(text: str) -> int  # (lines 10-12): The number of ...``): the block did
-    not compile and the try was lost. Without those lines it is the function alone, which
-    is what the excerpt asks to be sent (merge.py keeps the rest)."""
-    if not ends:
-        return code
-    kept = [line for line in code.split("\n") if not line.rstrip().endswith(tuple(ends))]
-    return "\n".join(kept)
-
-
-_LISTED_RE = re.compile(r"  (\(lines? \d+(?:-\d+)?\)(?:: .*)?)$")  # "name(...)  (lines 10-12): gist"
-_BRIEF_RE = re.compile(r"(?:^- |[,;] )([^,;]+ \(\d+(?:-\d+)?\))$")  # a short list's last "name (141-148)"
-
-
 def _defines(tree: ast.Module) -> bool:
     """Whether a module defines a function or a class at its top level."""
     return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body)

@@ -11,21 +11,19 @@ pair: every such set is a run it already had.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 MOST = 2  # sets of files tested before one fresh try
 
 Files = Mapping[str, bytes | None]  # a path and its bytes (None: deleted); a path left out: as the bead found it
 
 
-def pairs(
-    runs: Sequence[Files], best: Files, found: Callable[[str], bytes | None], tried: Collection[frozenset[object]] = ()
-) -> list[dict[str, bytes | None]]:
+def pairs(runs: Sequence[Files], best: Files, found: Callable[[str], bytes | None]) -> list[dict[str, bytes | None]]:
     """The ``best`` run's files, each time with one file as an earlier run had it: first a
     file the best left as the bead ``found`` it, then one in place of the best's own (the
-    newest runs' first, each way); never a set of files a run had or one ``tried`` (each as
-    ``key`` gives it), never a file as the bead found it; at most ``MOST``."""
-    had = {key(changed(run, found)) for run in runs} | set(tried)
+    newest runs' first, each way); never a set of files a run had (a set tested is a run
+    too), never a file as the bead found it; at most ``MOST``."""
+    had = {key(changed(run, found)) for run in runs}
     base = changed(best, found)
     made: list[dict[str, bytes | None]] = []
     for adding in (True, False):
@@ -46,6 +44,6 @@ def changed(files: Files, found: Callable[[str], bytes | None]) -> dict[str, byt
     return {path: data for path, data in files.items() if data != found(path)}
 
 
-def key(files: Files) -> frozenset[object]:
+def key(files: Files) -> frozenset[tuple[str, bytes | None]]:
     """A set of files as one value, to tell whether it was tested."""
     return frozenset(files.items())

@@ -124,7 +124,6 @@ class Tries:
     near_shown: str = ""  # the near miss the last try that was shown one saw
     near_swept: str = ""  # the near miss whose lines were swept: not again
     runs: list[dict[str, bytes | None]] = field(default_factory=list)  # each test run's files (pairs.py)
-    paired: set[frozenset[object]] = field(default_factory=set)  # the sets of files pairs.py made, tested
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -397,7 +396,7 @@ def _tree_of(data: bytes) -> str | None:
 
 def as_found(root: Path, path: str) -> bytes | None:
     """A file of the worktree at ``root`` as the bead found it (its HEAD's; None: absent)."""
-    return _encoded(RigGit(root).read_at("HEAD", path))
+    return RigGit(root).bytes_at("HEAD", path)
 
 
 def _encoded(text: str | None) -> bytes | None:

@@ -194,8 +194,13 @@ class RigGit:
 
     def read_at(self, rev: str, path: str) -> str | None:
         """The text of ``path`` in commit ``rev`` (None when it has no such file)."""
+        data = self.bytes_at(rev, path)
+        return None if data is None else data.decode(errors="replace")
+
+    def bytes_at(self, rev: str, path: str) -> bytes | None:
+        """The bytes of ``path`` in commit ``rev`` (None when it has no such file)."""
         proc = self._run("cat-file", "blob", f"{rev}:{path}", check=False)
-        return proc.stdout.decode(errors="replace") if proc.returncode == 0 else None
+        return bytes(proc.stdout) if proc.returncode == 0 else None
 
     def unhide_changes(self) -> None:
         """Clear every skip-worktree and assume-unchanged mark, so ``git add`` sees what

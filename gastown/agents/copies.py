@@ -12,10 +12,12 @@ is the function alone, which is what the excerpt asks to be sent (merge.py keeps
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import lru_cache
 
 from gastown.agents.excerpt import ALSO_IN_IT
 
 
+@lru_cache(maxsize=4)  # asked once a reply, of a first prompt that seldom changes
 def listed(prompt: str) -> tuple[str, ...]:
     """The entries of every list of what an excerpt left out in ``prompt`` (the lines under
     ALSO_IN_IT that start with ``- ``), each as ``_plain`` gives it."""

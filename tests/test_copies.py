@@ -34,10 +34,12 @@ def test_a_copied_entry_goes_with_its_comment_mark_or_a_def_before_it_and_the_mo
     assert uncopied(copied, ()) == copied
 
 
-def test_a_listed_function_sent_back_with_its_entry_as_a_comment_keeps_its_def_line():
+def test_a_line_of_code_with_an_entry_as_its_comment_stays():
     entries = listed(prompt_of(excerpt(long_module(4), {"word_1"}, "words.py") or ""))
-    rewritten = "def word_0(text):  # (lines 8-14): Word number 0.\n    return text.upper()\n"
+    rewritten = "def word_0(text):  # word_0(text)  (lines 8-14): Word number 0.\n    return text.upper()\n"
     assert uncopied(rewritten, entries) == rewritten
+    assigned = "def word_9(text):\n    n = 1  # word_0(text)  (lines 8-14): Word number 0.\n    return n\n"
+    assert uncopied(assigned, entries) == assigned
 
 
 def test_code_made_only_of_copies_is_left_as_it_is_not_emptied():

@@ -35,14 +35,14 @@ def listed(prompt: str) -> tuple[str, ...]:
 
 def uncopied(code: str, entries: Collection[str]) -> str:
     """``code`` without its lines that copy one of the ``entries`` (``listed``): a line that,
-    ``#`` and runs of spaces aside, ends as a whole entry does (a ``def`` put before it or
-    not). A ``def`` line of a listed function sent back with the entry as its comment is
-    code, not a copy (its ``:`` is not in the entry), and stays. Code made only of copies
-    is returned as it is: there is nothing of the model's own to keep."""
+    ``#`` and runs of spaces aside, is a whole entry, with ``def `` before it or not. A
+    ``def`` line of a listed function sent back with the entry as its comment is code, not
+    a copy (its ``:`` is not in the entry), and stays. Code made only of copies is returned
+    as it is: there is nothing of the model's own to keep."""
     if not entries:
         return code
     lines = code.split("\n")
-    kept = [line for line in lines if not _plain(line).endswith(tuple(entries))]
+    kept = [line for line in lines if _plain(line).removeprefix("def ") not in entries]
     if len(kept) == len(lines) or not any(line.strip() and not line.lstrip().startswith("#") for line in kept):
         return code
     return "\n".join(kept)

@@ -23,7 +23,8 @@ from watchers import COMBO_CODE, make_rig
 
 from gastown.agents import checks, donecheck, excerpt, sweep, tools
 from gastown.agents import rig as rigmod
-from gastown.agents.agent import PAIRED, Agent, Limits, Trace
+from gastown.agents.agent import Agent, Limits, Trace
+from gastown.agents.donecheck import PAIRED
 from gastown.agents.worktree import prepare, remove
 from gastown.machine.providers import ModelClient
 from gastown.town.bead import Bead

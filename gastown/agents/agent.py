@@ -36,7 +36,7 @@ from typing import Any
 
 from gastown.agents import briefing, checks, focus, prompts, suspects, sweep, toolcalls
 from gastown.agents.calls import Calls, Crew, State, pathless_write
-from gastown.agents.donecheck import DoneCheck, touched_tests, verdict
+from gastown.agents.donecheck import PAIRED, DoneCheck, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
 from gastown.agents.pace import BeadBudget, Pace
 from gastown.agents.repeats import Repeats, Stuck
@@ -66,9 +66,6 @@ BASE_TOOLS = (
     "shell_exec",
     "finish",
 )
-
-
-PAIRED = "the acceptance tests pass with files of two tries put together"  # a bead DoneCheck.pair_up ended
 
 
 @dataclass(frozen=True)
@@ -272,7 +269,6 @@ class Agent:
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
             if state.tries.start_over and state.done.pair_up():  # two tries' files, together, pass
-                trace.write("finish", summary=PAIRED, accepted=True, by="tests")
                 return PAIRED, None
             if state.tries.start_over:
                 self._start_over(state, pace, turns - turn + 1)
@@ -477,7 +473,6 @@ class Agent:
 
     def _finish(self, state: State, worktree: Worktree, summary: str, started: float) -> Outcome:
         if state.done.pair_up():  # the loop ended mid-try: two tries' files may still pass together
-            state.trace.write("finish", summary=PAIRED, accepted=True, by="tests")
             summary = PAIRED
         state.done.keep_best()
         bead, tally, trace = state.bead, state.tally, state.trace

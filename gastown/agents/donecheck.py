@@ -27,6 +27,8 @@ from gastown.agents.tries import Tries, as_found, code_as_found, score_of
 from gastown.agents.worktree import Worktree
 from gastown.town.riggit import RigGit
 
+PAIRED = "the acceptance tests pass with files of two tries put together"  # how pair_up ends a bead
+
 FAILURE_CHARS = 6000  # of a failing run's output, the first failure a fresh try is told
 # A change's test run is stopped after RUNAWAY_FACTOR times as long as the bead's tests ran as
 # it started, and never before RUNAWAY_FLOOR_S: an answer whose loop never ends (a `while`
@@ -242,8 +244,9 @@ class DoneCheck:
     def pair_up(self) -> bool:
         """The best run's files, each time with one more file as an earlier run wrote it
         (pairs.py), tested while the bead's time allows: before a fresh try, and at the end.
-        Whether a set made the check hold (its files stay); one that does better becomes the
-        best (Tries.scored). Otherwise the files, and what the last run said, are as they were."""
+        Whether a set made the check hold (its files stay; traced as the bead's ``PAIRED``
+        finish); one that does better becomes the best (Tries.scored). Otherwise the files,
+        and what the last run said, are as they were."""
         tries = self.tries
         if self.passed is not None or tries.best is None or not self.tests_decide or not self.acceptance:
             return False
@@ -260,6 +263,7 @@ class DoneCheck:
                 self.trace.write("paired", files=sorted(files))
                 self.check_now()
                 if self.passed is not None:
+                    self.trace.write("finish", summary=PAIRED, accepted=True, by="tests")
                     return True
         finally:
             if self.passed is None:

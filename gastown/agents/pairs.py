@@ -23,12 +23,13 @@ def pairs(runs: Sequence[Files], best: Files, found: Callable[[str], bytes | Non
     file the best left as the bead ``found`` it, then one in place of the best's own (the
     newest runs' first, each way); never a set of files a run had (a set tested is a run
     too), never a file as the bead found it; at most ``MOST``."""
-    had = {key(changed(run, found)) for run in runs}
+    each = [changed(run, found) for run in runs]
+    had = {key(files) for files in each}
     base = changed(best, found)
     made: list[dict[str, bytes | None]] = []
     for adding in (True, False):
-        for run in reversed(runs):
-            for path, data in sorted(changed(run, found).items()):
+        for files in reversed(each):
+            for path, data in sorted(files.items()):
                 pair = {**base, path: data}
                 if (path in base) == adding or key(pair) in had:
                     continue

@@ -315,10 +315,9 @@ class Tries:
         near = self.near_miss()
         if not near or near != self.near_shown or near == self.near_swept or self.best is None:
             return None
-        repo = RigGit(self.root)
 
         def changed(path: str, data: bytes | None) -> bool:
-            return data is not None and not same_code(path, _encoded(repo.read_at("HEAD", path)), data)
+            return data is not None and not same_code(path, as_found(self.root, path), data)
 
         written = [path for path, data in self.best[1].items() if path.endswith(".py") and changed(path, data)]
         return (near, written[0]) if len(written) == 1 else None
@@ -374,7 +373,7 @@ class Tries:
 def code_as_found(root: Path, path: str) -> bool:
     """Whether ``path`` in the worktree at ``root`` holds the code the bead found there (its
     HEAD's), docstrings, comments and layout aside (``same_code``)."""
-    return same_code(path, _encoded(RigGit(root).read_at("HEAD", path)), _read_bytes(root / path))
+    return same_code(path, as_found(root, path), _read_bytes(root / path))
 
 
 def same_code(path: str, old: bytes | None, new: bytes | None) -> bool:

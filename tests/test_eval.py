@@ -287,7 +287,7 @@ def test_the_plain_control_runs_beside_the_loop_and_is_judged_the_same_way(suite
     assert "fake (plain)" in table.out and " 1/1 " in table.out
 
 
-def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each_bead(suite, fake_config):
+def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each_bead(suite, fake_config, tmp_path):
     """--repeat 2 --seed 7: each bead twice, loop and control, each repeat counted apart;
     repeat 2's watchers and plain prompts sample from seed 1007, repeat 1's from 7."""
     config, llm = fake_config
@@ -329,9 +329,26 @@ def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each
     ]
     table = gt_inprocess("eval", "--suite", str(suite), "--models", "fake", "--config", str(config), "-v", *args[:6])
     assert table.code == 0, table.err[-2000:]
-    assert "fake: passed 1, 1 of 2 in its 2 repeats; double 2/2, half 0/2" in table.out
+    assert "fake: passed 1, 1 of 2 in its 2 repeats; double 2/2, half 0/2; pass rate 50%, 95% interval 15%-85%" in (
+        table.out
+    )
     assert "fake (plain): passed 1, 1 of 2 in its 2 repeats" in table.out
     assert "double.r2 " in table.out and "repeat 2/2, bead 1/2 double" in table.err
+    assert [m["pass_rate_interval"] for m in data["models"]] == [[0.15, 0.85]] * 2
+    saved = tmp_path / "report.json"  # the JSON report, read back by --compare
+    saved.write_text(result.out)
+    compared = gt_inprocess("eval", "--compare", str(saved), "--compare", str(saved), "--json")
+    assert compared.code == 0, compared.err
+    rows = {m["model"]: m for m in compared.json()["models"]}
+    assert rows["fake"]["beads"] == {"double": [[2, 2], [2, 2]], "half": [[0, 2], [0, 2]]}
+    assert rows["fake (plain)"]["totals"][0] | {"median_wall_s": None} == {
+        "report": str(saved),  # two files of one name: each is called by its path
+        "passed": 2,
+        "runs": 4,
+        "rate": 0.5,
+        "interval": [0.15, 0.85],
+        "median_wall_s": None,
+    }
 
 
 def test_check_runs_no_model_so_it_refuses_repeats_and_seeds(suite):

@@ -52,9 +52,20 @@ def _names(text: str | None) -> tuple[str, ...]:
 @click.option("--svg", "svg_file", metavar="FILE", help="Also write the chart: pass rate against time per bead.")
 @click.option("--keep", is_flag=True, help="Keep each model's throwaway town and rig (their paths are printed).")
 @click.option("--check", is_flag=True, help="Check the chosen beads are fair with their solutions; runs no model.")
+@click.option(
+    "--compare",
+    "compare_files",
+    multiple=True,
+    metavar="REPORT",
+    help="Run no model: put saved reports (gt eval --json > REPORT) side by side, each bead's passes, each "
+    "pass rate's 95% interval and whether a later report differs from the first by more than sampling "
+    "alone gives. Give it once per report.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Every bead's verdict and why.")
 @json_option
+@click.pass_context
 def eval_(
+    ctx: click.Context,
     models_text: str | None,
     suite_dir: str | None,
     role: str | None,
@@ -67,6 +78,7 @@ def eval_(
     svg_file: str | None,
     keep: bool,
     check: bool,
+    compare_files: tuple[str, ...],
     verbose: bool,
     as_json: bool,
 ) -> None:
@@ -80,6 +92,9 @@ def eval_(
     from gastown import evaluation
     from gastown.errors import EXIT_INTERRUPTED, UsageError
 
+    if compare_files:
+        _compare(ctx, compare_files, as_json)
+        return
     suite = evaluation.load_suite(suite_dir)
     runtimes = _names(runtimes_text)
     unknown = [r for r in runtimes if r not in evaluation.RUNTIMES]
@@ -137,3 +152,28 @@ def eval_(
         from gastown.errors import Unavailable
 
         raise Unavailable(f"could not run {', '.join(broken)}; see the report", "check the model's server and its log")
+
+
+def _compare(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
+    """``--compare``: the saved reports side by side; no suite is read and no model run."""
+    from click.core import ParameterSource
+
+    from gastown.errors import UsageError
+    from gastown.evaluation import compare
+
+    running = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in ("compare_files", "verbose", "as_json")
+        and ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE
+    ]
+    if running:
+        raise UsageError(
+            f"--compare reads saved reports and runs no model: {running[0]} does not apply",
+            f"leave {running[0]} out, or run the eval first and compare its --json report",
+        )
+    data = compare.compare(compare.load(files))
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(compare.render(data))

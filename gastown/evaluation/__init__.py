@@ -1,6 +1,6 @@
 """``gt eval``: how well each model does real work, judged by running the work's own tests.
 
-Five parts, each its own module (imports flow down this list):
+Six parts, each its own module (imports flow down this list):
 
 * ``work``: for each model a throwaway town, its server, one real ``gt watch --once``
   process per bead under a wall-clock budget; stops what it started on SIGTERM/SIGINT;
@@ -13,7 +13,9 @@ Five parts, each its own module (imports flow down this list):
 * ``report``: per bead and per model, priced as ``gt cost`` prices work; the table, the
   JSON and the SVG chart;
 * ``suite``: a suite read from its folder, the models and config of ``--config``, and the
-  throwaway town with the suite's project as its rig.
+  throwaway town with the suite's project as its rig;
+* ``compare``: ``--compare``, saved reports side by side, each pass rate's interval and
+  whether two differ by more than sampling alone gives (its intervals serve ``report`` too).
 """
 
 from __future__ import annotations

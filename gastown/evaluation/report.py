@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gastown.evaluation.compare import wilson
 from gastown.evaluation.suite import Options, Suite, tagged
 from gastown.machine import cost as costmod
 from gastown.town import config as configmod
@@ -139,6 +140,8 @@ class ModelRun:
             "beads": len(beads),
             "passed": passed,
             "pass_rate": round(passed / len(beads), 4) if beads else None,
+            # the pass rate's 95 % Wilson interval: one run of six beads says little (compare.py)
+            "pass_rate_interval": [round(x, 4) for x in interval] if (interval := wilson(passed, len(beads))) else None,
             "repeats": repeats,
             # how many beads each repeat passed, and how many of its runs each bead passed
             "passed_per_repeat": [sum(b.passed for b in beads if b.repeat == r) for r in range(1, repeats + 1)],
@@ -244,13 +247,18 @@ def render(report: Report, verbose: bool = False) -> str:
         )
     if any(run.estimated_energy for run in report.runs):
         rows.append("* energy estimated from configured watts × model time (no meter)")
-    repeated = [(run, s) for run in report.runs if (s := run.summary())["repeats"] > 1]
-    if repeated:
+    judged = [(run, s) for run in report.runs if not run.error and (s := run.summary())["pass_rate_interval"]]
+    if judged:
         rows.append("")
-    for run, s in repeated:
+    for run, s in judged:
+        low, high = s["pass_rate_interval"]
+        rate = f"pass rate {s['pass_rate']:.0%}, 95% interval {low:.0%}-{high:.0%}"
+        if s["repeats"] <= 1:
+            rows.append(f"{run.label}: {rate}")
+            continue
         each = ", ".join(str(n) for n in s["passed_per_repeat"])
         tally = ", ".join(f"{key} {t['passed']}/{t['runs']}" for key, t in s["by_bead"].items())
-        rows.append(f"{run.label}: passed {each} of {len(s['by_bead'])} in its {s['repeats']} repeats; {tally}")
+        rows.append(f"{run.label}: passed {each} of {len(s['by_bead'])} in its {s['repeats']} repeats; {tally}; {rate}")
     if verbose:
         rows.append("")
         for run in report.runs:

@@ -26,7 +26,7 @@ def report(suite: str, beads: dict[str, tuple[int, int]], model: str = "m", **ex
         for key, (passed, total) in beads.items()
         for n in range(total)
     ]
-    return {"suite": {"name": suite, "path": "/x", "rig": "r"}, "role": "polecat", "repeat": 1, "beads": runs, **extra}
+    return {"suite": {"name": suite, "path": "/x", "rig": "r"}, "role": "polecat", "repeat": 1, "beads": runs} | extra
 
 
 def saved(tmp_path: Path, name: str, data: Any) -> str:
@@ -134,3 +134,20 @@ def test_reports_of_two_suites_or_options_that_run_a_model_are_refused(tmp_path)
     for given in (("--models", "fake"), ("--check",), ("--repeat", "2"), ("--runtime", "plain")):
         refused = gt_inprocess("eval", "--compare", one, *given)
         assert refused.code == 2 and f"{given[0]} does not apply" in refused.err and "hint:" in refused.err, given
+
+
+def test_runs_of_one_tree_pool_into_one_column(tmp_path):
+    """`--compare A.json,B.json`: both runs' beads in one column, their repeats added up; a
+    file whose own name has a comma is that file."""
+    one = saved(tmp_path, "s15.json", report("starter", {"x": (1, 2), "y": (2, 2)}, repeat=2))
+    two = saved(tmp_path, "s16.json", report("starter", {"x": (0, 2), "y": (2, 2)}, repeat=2))
+    odd = saved(tmp_path, "s17,final.json", report("starter", {"x": (2, 2), "y": (2, 2)}, repeat=2))
+    data = gt_inprocess("eval", "--compare", f"{one},{two}", "--compare", odd, "--json").json()
+    assert [(r["label"], r["repeat"]) for r in data["reports"]] == [("s15+s16", 4), ("s17,final", 2)]
+    (model,) = data["models"]
+    assert model["beads"] == {"x": [[1, 4], [2, 2]], "y": [[4, 4], [2, 2]]}
+    assert [(t["passed"], t["runs"]) for t in model["totals"]] == [(5, 8), (4, 4)]
+    text = gt_inprocess("eval", "--compare", f"{one},{two}", "--compare", odd).out
+    assert text.splitlines()[0] == "suite starter: s15+s16 (4 repeats), s17,final (2 repeats)"
+    missing = gt_inprocess("eval", "--compare", f"{one},{tmp_path / 'nope.json'}")
+    assert missing.code == 2 and "nope.json: no such file" in missing.err

@@ -74,31 +74,61 @@ class Column:
     walls: list[float] = field(default_factory=list)
 
 
-def load(paths: Sequence[str]) -> list[Saved]:
-    """The reports at ``paths``, checked: each a ``gt eval --json`` report, all of one suite."""
-    saved = []
-    stems = [Path(p).stem for p in paths]
-    for given, stem in zip(paths, stems, strict=True):
-        path = Path(given).expanduser()
-        where = f"--compare {given}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(f"{where}: no such file", "give the file `gt eval --json > FILE` wrote") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise UsageError(f"{where}: cannot be read: {getattr(error, 'strerror', None) or error}") from None
-        try:
-            data = json.loads(text)
-        except ValueError as error:
-            raise UsageError(f"{where}: not JSON ({error})", "give the file `gt eval --json > FILE` wrote") from None
-        saved.append(_report(data, path, stem if stems.count(stem) == 1 else str(path), where))
+def load(given: Sequence[str]) -> list[Saved]:
+    """The reports ``given``, checked: each a ``gt eval --json`` report, all of one suite.
+    One of them may name several files, ``A.json,B.json``: runs of one tree pooled into one
+    column (a file whose name has a comma in it is read as that file)."""
+    groups = [_files(text) for text in given]
+    stems = [Path(path).stem for group in groups for path in group]
+    read = [
+        [_read(path, Path(path).stem if stems.count(Path(path).stem) == 1 else path) for path in group]
+        for group in groups
+    ]
     suites: dict[str, list[str]] = {}
-    for report in saved:
+    for report in (report for group in read for report in group):
         suites.setdefault(report.suite, []).append(report.label)
     if len(suites) > 1:
         named = "; ".join(f"suite {suite!r}: {', '.join(labels)}" for suite, labels in suites.items())
         raise UsageError(f"--compare: the reports are of different suites ({named})", "compare reports of one suite")
-    return saved
+    return [_pooled(group, text) for group, text in zip(read, given, strict=True)]
+
+
+def _files(text: str) -> list[str]:
+    if "," not in text or Path(text).expanduser().is_file():
+        return [text]
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _read(given: str, label: str) -> Saved:
+    path = Path(given).expanduser()
+    where = f"--compare {given}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{where}: no such file", "give the file `gt eval --json > FILE` wrote") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{where}: cannot be read: {getattr(error, 'strerror', None) or error}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise UsageError(f"{where}: not JSON ({error})", "give the file `gt eval --json > FILE` wrote") from None
+    return _report(data, path, label, where)
+
+
+def _pooled(reports: list[Saved], given: str) -> Saved:
+    """Several runs as one column: their bead runs together, their repeats added up."""
+    if len(reports) == 1:
+        return reports[0]
+    roles = {report.role for report in reports}
+    return Saved(
+        Path(given),
+        "+".join(report.label for report in reports),
+        reports[0].suite,
+        roles.pop() if len(roles) == 1 else None,
+        sum(report.repeat for report in reports),
+        any(report.interrupted for report in reports),
+        [bead for report in reports for bead in report.beads],
+    )
 
 
 def _report(data: Any, path: Path, label: str, where: str) -> Saved:

@@ -287,7 +287,7 @@ def test_the_plain_control_runs_beside_the_loop_and_is_judged_the_same_way(suite
     assert "fake (plain)" in table.out and " 1/1 " in table.out
 
 
-def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each_bead(suite, fake_config, tmp_path):
+def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each_bead(suite, fake_config):
     """--repeat 2 --seed 7: each bead twice, loop and control, each repeat counted apart;
     repeat 2's watchers and plain prompts sample from seed 1007, repeat 1's from 7."""
     config, llm = fake_config
@@ -335,18 +335,25 @@ def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each
     assert "fake (plain): passed 1, 1 of 2 in its 2 repeats" in table.out
     assert "double.r2 " in table.out and "repeat 2/2, bead 1/2 double" in table.err
     assert [m["pass_rate_interval"] for m in data["models"]] == [[0.15, 0.85]] * 2
-    saved = tmp_path / "report.json"  # the JSON report, read back by --compare
+
+
+def test_a_saved_report_is_read_back_by_compare(suite, fake_config, tmp_path):
+    """`gt eval --json > FILE`, then `gt eval --compare FILE`: the same beads and verdicts."""
+    config, _llm = fake_config
+    result = run_eval(suite, config, "--beads", "double,half")
+    assert result.code == 0, result.err[-3000:]
+    saved = tmp_path / "report.json"
     saved.write_text(result.out)
-    compared = gt_inprocess("eval", "--compare", str(saved), "--compare", str(saved), "--json")
+    compared = gt_inprocess("eval", "--compare", str(saved), "--json")
     assert compared.code == 0, compared.err
-    rows = {m["model"]: m for m in compared.json()["models"]}
-    assert rows["fake"]["beads"] == {"double": [[2, 2], [2, 2]], "half": [[0, 2], [0, 2]]}
-    assert rows["fake (plain)"]["totals"][0] | {"median_wall_s": None} == {
-        "report": str(saved),  # two files of one name: each is called by its path
-        "passed": 2,
-        "runs": 4,
+    (model,) = compared.json()["models"]
+    assert model["beads"] == {"double": [[1, 1]], "half": [[0, 1]]}
+    assert model["totals"][0] | {"median_wall_s": None} == {
+        "report": "report",
+        "passed": 1,
+        "runs": 2,
         "rate": 0.5,
-        "interval": [0.15, 0.85],
+        "interval": [0.0945, 0.9055],
         "median_wall_s": None,
     }
 

@@ -80,7 +80,7 @@ def test_two_runs_of_one_tree_differ_within_sampling_and_a_real_change_does_not(
     shown = gt_inprocess("eval", "--compare", first, "--compare", later)
     assert shown.code == 0, shown.err
     lines = shown.out.splitlines()
-    assert lines[0] == "suite starter: s16, s17"
+    assert lines[0] == "suite starter: s16 (2 runs a bead), s17 (2 runs a bead)"
     assert [line.split() for line in lines if line.strip().startswith(("slugify", "passed", "rate", "95%"))] == [
         ["slugify", "0/2", "2/2"],
         ["passed", "7/12", "10/12"],
@@ -93,7 +93,7 @@ def test_two_runs_of_one_tree_differ_within_sampling_and_a_real_change_does_not(
     data = gt_inprocess("eval", "--compare", none, "--compare", most, "--json").json()
     (difference,) = data["models"][0]["differences"]
     assert difference["beyond_sampling"] and difference["points"] == pytest.approx(83.3, abs=0.1)
-    assert "more than sampling alone gives" in gt_inprocess("eval", "--compare", none, "--compare", most).out
+    assert "unlikely from sampling alone (95%)" in gt_inprocess("eval", "--compare", none, "--compare", most).out
 
 
 def test_a_bead_one_report_lacks_is_shown_but_left_out_of_the_totals(tmp_path):
@@ -105,13 +105,14 @@ def test_a_bead_one_report_lacks_is_shown_but_left_out_of_the_totals(tmp_path):
     assert model["shared"] == ["x", "y"]
     assert [(t["passed"], t["runs"]) for t in model["totals"]] == [(1, 2), (2, 2)]
     text = gt_inprocess("eval", "--compare", first, "--compare", later).out
-    assert "z" in text and "(not in every report: left out of the totals)" in text
+    assert "z" in text and "(not in every column: left out of the totals)" in text
 
 
 @pytest.mark.parametrize(
     ("content", "said"),
     [
         (None, "no such file"),
+        ("", "is a folder, not a report"),
         ("{not json", "not JSON"),
         (json.dumps([{"bead": "x", "fair": True, "why": ""}]), "not a `gt eval --json` report"),
         (json.dumps({"beads": [], "suite": {}}), 'no "suite" name'),
@@ -120,6 +121,8 @@ def test_a_bead_one_report_lacks_is_shown_but_left_out_of_the_totals(tmp_path):
 )
 def test_a_file_that_is_not_a_report_is_a_clear_error(tmp_path, content, said):
     path = str(tmp_path / "r.json") if content is None else saved(tmp_path, "r.json", content)
+    if content == "":
+        path = str(tmp_path)
     refused = gt_inprocess("eval", "--compare", path)
     assert refused.code == 2 and said in refused.err and "hint:" in refused.err, refused.err
     assert "Traceback" not in refused.err and refused.out == ""
@@ -131,7 +134,7 @@ def test_reports_of_two_suites_or_options_that_run_a_model_are_refused(tmp_path)
     refused = gt_inprocess("eval", "--compare", one, "--compare", other)
     assert refused.code == 2, refused.err
     assert "different suites (suite 'starter': one; suite 'toolz-bugs': other)" in refused.err
-    for given in (("--models", "fake"), ("--check",), ("--repeat", "2"), ("--runtime", "plain")):
+    for given in (("--models", "fake"), ("--check",), ("--repeat", "2"), ("--runtime", "plain"), ("-v",)):
         refused = gt_inprocess("eval", "--compare", one, *given)
         assert refused.code == 2 and f"{given[0]} does not apply" in refused.err and "hint:" in refused.err, given
 
@@ -143,11 +146,53 @@ def test_runs_of_one_tree_pool_into_one_column(tmp_path):
     two = saved(tmp_path, "s16.json", report("starter", {"x": (0, 2), "y": (2, 2)}, repeat=2))
     odd = saved(tmp_path, "s17,final.json", report("starter", {"x": (2, 2), "y": (2, 2)}, repeat=2))
     data = gt_inprocess("eval", "--compare", f"{one},{two}", "--compare", odd, "--json").json()
-    assert [(r["label"], r["repeat"]) for r in data["reports"]] == [("s15+s16", 4), ("s17,final", 2)]
+    assert [(r["label"], r["runs_a_bead"]) for r in data["reports"]] == [("s15+s16", [4, 4]), ("s17,final", [2, 2])]
     (model,) = data["models"]
     assert model["beads"] == {"x": [[1, 4], [2, 2]], "y": [[4, 4], [2, 2]]}
     assert [(t["passed"], t["runs"]) for t in model["totals"]] == [(5, 8), (4, 4)]
     text = gt_inprocess("eval", "--compare", f"{one},{two}", "--compare", odd).out
-    assert text.splitlines()[0] == "suite starter: s15+s16 (4 repeats), s17,final (2 repeats)"
+    assert text.splitlines()[0] == "suite starter: s15+s16 (4 runs a bead), s17,final (2 runs a bead)"
     missing = gt_inprocess("eval", "--compare", f"{one},{tmp_path / 'nope.json'}")
     assert missing.code == 2 and "nope.json: no such file" in missing.err
+
+
+def test_columns_that_ran_the_beads_unevenly_get_no_verdict(tmp_path):
+    """A column that ran the hard bead five times as often as the other does weighs it five
+    times as much: the same model, bead for bead, would look worse. No verdict is given."""
+    more_hard = saved(tmp_path, "a.json", report("s", {"hard": (0, 10), "easy": (2, 2)}))
+    more_easy = saved(tmp_path, "b.json", report("s", {"hard": (0, 2), "easy": (10, 10)}))
+    data = gt_inprocess("eval", "--compare", more_hard, "--compare", more_easy, "--json").json()
+    (difference,) = data["models"][0]["differences"]
+    assert difference["uneven"] == ["hard", "easy"] and difference["beyond_sampling"] is None
+    assert difference["interval"] is None and difference["points"] == pytest.approx(66.7, abs=0.1)
+    text = gt_inprocess("eval", "--compare", more_hard, "--compare", more_easy).out
+    assert "no verdict: the two ran hard, easy a different number of times" in text
+    assert "unlikely" not in text and "within" not in text
+
+
+def test_a_model_one_report_lacks_or_could_not_run_is_said(tmp_path):
+    both = report("s", {"x": (1, 1)}) | {
+        "beads": report("s", {"x": (1, 1)})["beads"] + report("s", {"x": (0, 1)}, model="n")["beads"]
+    }
+    broken = report("s", {"x": (1, 1)}) | {
+        "models": [{"model": "n", "runtime": "loop", "error": "its server did not start"}]
+    }
+    first, later = saved(tmp_path, "both.json", both), saved(tmp_path, "broken.json", broken)
+    text = gt_inprocess("eval", "--compare", first, "--compare", later).out
+    assert "n\n  broken: error: its server did not start\n" in text
+    data = gt_inprocess("eval", "--compare", first, "--compare", later, "--json").json()
+    (n,) = [model for model in data["models"] if model["model"] == "n"]
+    assert n["columns"] == ["both"] and n["absent"] == ["broken"] and n["differences"] == []
+    lone = saved(tmp_path, "lone.json", report("s", {"y": (1, 1)}))
+    text = gt_inprocess("eval", "--compare", first, "--compare", lone).out
+    assert "no bead is in every column: no totals to compare" in text
+
+
+def test_a_report_given_twice_or_no_file_at_all_is_refused(tmp_path):
+    one = saved(tmp_path, "one.json", report("s", {"x": (1, 1)}))
+    for given in (("--compare", one, "--compare", one), ("--compare", f"{one},{one}")):
+        refused = gt_inprocess("eval", *given)
+        assert refused.code == 2 and "is given twice" in refused.err and "hint:" in refused.err, given
+    for empty in (",", ""):
+        refused = gt_inprocess("eval", "--compare", one, "--compare", empty)
+        assert refused.code == 2 and "names no file" in refused.err and "Traceback" not in refused.err

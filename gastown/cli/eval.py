@@ -164,7 +164,7 @@ def _compare(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
     running = [
         param.opts[0]
         for param in ctx.command.params
-        if param.name not in ("compare_files", "verbose", "as_json")
+        if param.name not in ("compare_files", "as_json")
         and ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE
     ]
     if running:

@@ -128,6 +128,7 @@ class ModelRun:
         decode = [b.decode_tps for b in beads if b.decode_tps]
         measured = [b.energy_j for b in beads if b.energy_j is not None]
         passed = sum(b.passed for b in beads)
+        interval = wilson(passed, len(beads))
         repeats = max((b.repeat for b in beads), default=0)
         by_bead: dict[str, dict[str, int]] = {}  # a bead's runs can be fewer: an eval stopped mid-repeat
         for bead in beads:
@@ -141,7 +142,7 @@ class ModelRun:
             "passed": passed,
             "pass_rate": round(passed / len(beads), 4) if beads else None,
             # the pass rate's 95 % Wilson interval: one run of six beads says little (compare.py)
-            "pass_rate_interval": [round(x, 4) for x in interval] if (interval := wilson(passed, len(beads))) else None,
+            "pass_rate_interval": [round(x, 4) for x in interval] if interval else None,
             "repeats": repeats,
             # how many beads each repeat passed, and how many of its runs each bead passed
             "passed_per_repeat": [sum(b.passed for b in beads if b.repeat == r) for r in range(1, repeats + 1)],

@@ -157,12 +157,12 @@ def test_the_bead_runs_only_its_own_tests_not_its_siblings(tmp_path, rig_path):
     assert outcome.result["tests"]["acceptance"] == ["tests/test_combo.py"]
 
 
-def test_a_change_whose_tests_never_end_is_cut_at_its_beads_pace_and_the_model_told_why(
+def test_a_change_whose_tests_never_end_is_cut_at_its_beads_pace_and_a_fresh_try_is_told_why(
     tmp_path, rig_path, monkeypatch
 ):
     """A 1.5B's `while` that never ends took the rig's whole test_timeout (120 s of the bead's
     255 s) in S8's second `slugify` bead; cut at a multiple of the bead's first run, the time
-    is kept."""
+    is kept. The loop names nothing missing, so the try ends: a new answer, told why."""
     monkeypatch.setattr(donecheck, "RUNAWAY_FACTOR", 3.0)
     monkeypatch.setattr(donecheck, "RUNAWAY_FLOOR_S", 6.0)
     forever = "def multiplier(streak):\n    while streak >= 0:\n        pass\n"
@@ -178,7 +178,7 @@ def test_a_change_whose_tests_never_end_is_cut_at_its_beads_pace_and_the_model_t
     assert took < 60, f"the endless run was not cut short: the bead took {took:.0f}s (the rig allows 120)"
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     assert [r["timed_out"] for r in runs if r["kind"] == "tests"][:1] == [True]
-    assert "the code may loop forever" in tool_results(llm, 1)[-1]  # the model is told why
+    assert "the code may loop forever" in hint(llm, 1)  # a fresh try, told why
 
 
 def test_without_scoping_the_siblings_unfinished_tests_would_fail_the_bead(tmp_path, rig_path):
@@ -1751,6 +1751,26 @@ def test_a_bug_fixs_second_try_asks_about_the_line_its_failing_test_runs_and_tak
     found = next(r for r in runs if r["kind"] == "suspects")
     assert found["path"] == "beatscore/clamp.py" and found["lines"] == [{"line": 3, "owner": "clamp", "score": 1.0}]
     assert [r["source"] for r in runs if r["kind"] == "tool"] == ["file", "line"]
+
+
+def test_a_bug_fixs_answer_whose_tests_never_end_goes_on_to_the_line_at_fault_not_a_repair(
+    tmp_path, rig_path, monkeypatch
+):
+    """C7 to C10's `lfu-touch` rewrote `LFUCache` with a loop that never ended, was told so in
+    the same try, and spent the bead sending the class back (58 to 68 s a reply); the line
+    at fault was the first of its sweep. A run cut for looping ends the try: the next
+    request asks about the line."""
+    monkeypatch.setattr(donecheck, "RUNAWAY_FACTOR", 3.0)
+    monkeypatch.setattr(donecheck, "RUNAWAY_FLOOR_S", 6.0)
+    clamp_with_its_bug(rig_path)
+    forever = "def clamp(x, low, high):\n    while x > low:\n        x = max(x, low)\n    return x\n"
+    outcome, llm, kept = fix_clamp(tmp_path, rig_path, forever)
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [r["timed_out"] for r in runs if r["kind"] == "tests"][:1] == [True]
+    asked = llm.requests[1]["messages"]
+    assert [m["role"] for m in asked] == ["system", "user"] and "## The line at fault" in asked[1]["content"]
 
 
 def test_of_lines_equally_suspect_the_one_holding_the_reports_names_is_asked_about_first(tmp_path, rig_path):

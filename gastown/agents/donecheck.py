@@ -106,15 +106,20 @@ class DoneCheck:
 
     def check_change(self) -> tuple[bool, str, bool]:
         """Run the check after a change: whether it holds, what the model reads, and whether
-        that says what is still missing (a file, a name, a test it broke).
+        that says what is still missing (a file, a name, a test it broke). A run cut for
+        looping names nothing missing: the try ends (Tries.failed_change), and a bug fix's
+        sweep begins. C7 to C10's `lfu-touch` rewrote `LFUCache` with a loop that never
+        ended, was told so, and spent the rest of the bead sending the class back (58 to 68 s
+        a reply), where the sweep's first line was the fault (`bench/suspects.py`).
 
         Running it here saves the small model a turn (write, then run_tests, then read) and
         shows the failure while the change is in front of it."""
         found, broken = self.check_now()
         if self.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done", False
+        guide = _broke(broken) + self.missing  # what is still missing: a file, a name, a test it broke
         note = _broke(broken) + self._runaway(found) + self.missing
-        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(note)
+        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(guide)
 
     def run_tests(self) -> str:
         """The ``run_tests`` tool: one run of the check, as the model reads it."""

@@ -1765,12 +1765,12 @@ def test_a_bug_fixs_answer_whose_tests_never_end_goes_on_to_the_line_at_fault_no
     clamp_with_its_bug(rig_path)
     forever = "def clamp(x, low, high):\n    while x > low:\n        x = max(x, low)\n    return x\n"
     outcome, llm, kept = fix_clamp(tmp_path, rig_path, forever)
-    assert outcome.status == "done", outcome.reason
-    assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     assert [r["timed_out"] for r in runs if r["kind"] == "tests"][:1] == [True]
     asked = llm.requests[1]["messages"]
     assert [m["role"] for m in asked] == ["system", "user"] and "## The line at fault" in asked[1]["content"]
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
 
 
 def test_of_lines_equally_suspect_the_one_holding_the_reports_names_is_asked_about_first(tmp_path, rig_path):

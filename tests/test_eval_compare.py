@@ -98,9 +98,12 @@ def test_two_runs_of_one_tree_differ_within_sampling_and_a_real_change_does_not(
 
 def test_a_bead_one_report_lacks_is_shown_but_left_out_of_the_totals(tmp_path):
     first = saved(tmp_path, "a.json", report("s", {"x": (1, 1), "y": (0, 1)}))
-    later = saved(tmp_path, "b.json", report("s", {"x": (1, 1), "y": (1, 1), "z": (1, 1)}))
+    slow_z = report("s", {"x": (1, 1), "y": (1, 1), "z": (1, 1)})
+    slow_z["beads"][2]["wall_s"] = 500.0  # z's run: left out of the median too
+    later = saved(tmp_path, "b.json", slow_z)
     data = gt_inprocess("eval", "--compare", first, "--compare", later, "--json").json()
     (model,) = data["models"]
+    assert [t["median_wall_s"] for t in model["totals"]] == [10.0, 10.0]
     assert model["beads"] == {"x": [[1, 1], [1, 1]], "y": [[0, 1], [1, 1]], "z": [None, [1, 1]]}
     assert model["shared"] == ["x", "y"]
     assert [(t["passed"], t["runs"]) for t in model["totals"]] == [(1, 2), (2, 2)]
@@ -166,8 +169,17 @@ def test_columns_that_ran_the_beads_unevenly_get_no_verdict(tmp_path):
     assert difference["uneven"] == ["hard", "easy"] and difference["beyond_sampling"] is None
     assert difference["interval"] is None and difference["points"] == pytest.approx(66.7, abs=0.1)
     text = gt_inprocess("eval", "--compare", more_hard, "--compare", more_easy).out
-    assert "no verdict: the two ran hard, easy a different number of times" in text
+    assert "no verdict: hard, easy take a different share of the two columns' runs" in text
     assert "unlikely" not in text and "within" not in text
+
+
+def test_columns_that_ran_every_bead_equally_often_get_a_verdict_whatever_their_repeats(tmp_path):
+    """Four runs a bead against two weigh the beads alike: the intervals allow for the counts."""
+    four = saved(tmp_path, "four.json", report("s", {"hard": (0, 4), "easy": (4, 4)}))
+    two = saved(tmp_path, "two.json", report("s", {"hard": (0, 2), "easy": (2, 2)}))
+    data = gt_inprocess("eval", "--compare", four, "--compare", two, "--json").json()
+    (difference,) = data["models"][0]["differences"]
+    assert difference["uneven"] == [] and difference["beyond_sampling"] is False and difference["points"] == 0.0
 
 
 def test_a_model_one_report_lacks_or_could_not_run_is_said(tmp_path):

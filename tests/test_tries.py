@@ -369,3 +369,15 @@ def test_what_an_answer_changed_of_a_module_is_each_statement_it_added_or_change
     assert changed(old, old.replace("return x", "return -x")) == 'def f(x):\n    """Doc."""\n    return -x\n'
     assert changed(None, "LIMIT = 3\n") == "LIMIT = 3\n"  # a new file without a function is shown too
     assert changed(old, "def broken(:\n") is None
+
+
+def test_a_run_cut_for_looping_is_not_kept_for_pairing(tmp_path):
+    """pairs.py makes sets from the runs' files: a set with a looping file would loop again."""
+    root = words_rig(tmp_path)
+    tries = Tries(root, [{"role": "user", "content": "the bead"}])
+    (root / "words.py").write_text(MODULE.replace("return word\n", "while True:\n        pass\n", 1))
+    tries.written.add("words.py")
+    tries.scored(score_of({}, 0), "", ran_away=True)
+    (root / "words.py").write_text(MODULE.replace("return word\n", "return word.upper()\n", 1))
+    tries.scored(score_of({"passed": 1, "failed": 3}, 0), "E   AssertionError")
+    assert [files["words.py"] for files in tries.runs] == [(root / "words.py").read_bytes()]

@@ -107,19 +107,20 @@ class DoneCheck:
     def check_change(self) -> tuple[bool, str, bool]:
         """Run the check after a change: whether it holds, what the model reads, and whether
         that says what is still missing (a file, a name, a test it broke). A run cut for
-        looping names nothing missing: the try ends (Tries.failed_change), and a bug fix's
-        sweep begins. C7 to C10's `lfu-touch` rewrote `LFUCache` with a loop that never
-        ended, was told so, and spent the rest of the bead sending the class back (58 to 68 s
-        a reply), where the sweep's first line was the fault (`bench/suspects.py`).
+        looping is not itself guidance: unless something is still missing, the try ends
+        (Tries.failed_change), and after a bug fix's first try its sweep begins. C7 to C10's
+        `lfu-touch` rewrote `LFUCache` with a loop that never ended, was told so in the same
+        try, and spent the rest of the bead sending the class back (58 to 68 s a reply),
+        where the first of its suspect lines held the fault (`bench/suspects.py`).
 
         Running it here saves the small model a turn (write, then run_tests, then read) and
         shows the failure while the change is in front of it."""
         found, broken = self.check_now()
         if self.passed is found:
             return True, f"the acceptance tests pass now ({found.summary()}); the bead is done", False
-        guide = _broke(broken) + self.missing  # what is still missing: a file, a name, a test it broke
         note = _broke(broken) + self._runaway(found) + self.missing
-        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", bool(guide)
+        guided = bool(broken or self.missing)  # a run cut for looping says nothing is missing
+        return False, f"The tests, run after this change: {found.summary()}\n{found.shown}{note}", guided
 
     def run_tests(self) -> str:
         """The ``run_tests`` tool: one run of the check, as the model reads it."""
@@ -137,7 +138,8 @@ class DoneCheck:
         self.missing = "" if self.passed else self.still_missing(failing)
         self.blank = bool(self.missing) and self.missing == self._blanks()
         others = () if self.passed else testoutput.other_failures(found.shown)
-        self.tries.scored(score_of(found.counts, len(broken)), self.failing, self.missing, others, found.counts)
+        score = score_of(found.counts, len(broken))
+        self.tries.scored(score, self.failing, self.missing, others, found.counts, ran_away=found.run.timed_out)
         return found, broken
 
     def timed_run(self) -> tuple[checks.TestRun, list[str]]:

@@ -136,12 +136,16 @@ class Tries:
         missing: str = "",
         others: Sequence[str] = (),
         counts: Mapping[str, int] | None = None,
+        ran_away: bool = False,
     ) -> None:
         """A test run of the files as they stand; the best so far keeps its files, its first
         failure (``failing``), its other failing tests (``others``, a line each), what it
-        still lacks (``missing``) and its ``counts`` (tests passed, failed, errors)."""
+        still lacks (``missing``) and its ``counts`` (tests passed, failed, errors). A run
+        cut for looping (``ran_away``) is not kept for pairing: a set with its files would
+        loop again (pairs.py)."""
         files = self.standing()
-        self.runs.append(files)
+        if not ran_away:
+            self.runs.append(files)
         if self.best is None or score > self.best[0]:
             self.best = (score, files)
             self.best_failing, self.best_missing, self.best_others = failing, missing, tuple(others)

@@ -169,8 +169,8 @@ def _compare(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
     ]
     if running:
         raise UsageError(
-            f"--compare reads saved reports and runs no model: {running[0]} does not apply",
-            f"leave {running[0]} out, or run the eval first and compare its --json report",
+            f"--compare reads saved reports: {running[0]} does not apply",
+            f"leave {running[0]} out; to run the eval, leave --compare out and save its --json report",
         )
     data = compare.compare(compare.load(files))
     if as_json:

@@ -8,11 +8,11 @@ is a saved report (``gt eval --json``), or several pooled: per model (and runtim
 bead's passes over its runs, the total over the beads every column ran, its 95 % Wilson
 score interval, and the median time per bead; then each later column against the first,
 the difference in points with Newcombe's 95 % interval for a difference of two proportions
-(his method 10, built from the two Wilson intervals). Its verdict holds only where both
-columns ran each bead as often (else their totals weigh the beads differently, and none
-is given). The runs are taken as independent draws of one rate; beads differ in how hard
-they are, which makes the interval wider than it need be, never narrower, when the runs
-per bead match.
+(his method 10, built from the two Wilson intervals). Its verdict holds only where each
+bead is as large a share of both columns' runs (else their totals weigh the beads
+differently, and none is given). The runs are taken as independent draws of one rate; beads differ in how hard
+they are, which makes the interval wider than it need be, never narrower, when each bead
+is as large a share of both columns' runs.
 """
 
 from __future__ import annotations
@@ -225,7 +225,10 @@ def _model(label: str, reports: Sequence[Saved], tables: Sequence[dict[str, Colu
     if present and shared:
         first_report, first = present[0]
         for (report, column), later in zip(present[1:], counts[1:], strict=True):
-            uneven = [key for key in shared if column.by_bead[key][1] != first.by_bead[key][1]]
+            # each bead's share of the runs must match, or the totals weigh the beads differently
+            uneven = [
+                key for key in shared if column.by_bead[key][1] * counts[0][1] != first.by_bead[key][1] * later[1]
+            ]
             differences.append(_difference(report.label, first_report.label, later, counts[0], uneven))
     return {
         "model": label,
@@ -258,7 +261,8 @@ def _difference(
     label: str, against: str, later: tuple[int, int], first: tuple[int, int], uneven: list[str]
 ) -> dict[str, Any]:
     """One later column against the first: the points, and the interval and verdict where
-    both ran each shared bead as often (``uneven`` names the beads where they did not)."""
+    each shared bead is as large a share of both columns' runs (``uneven`` names the beads
+    where it is not)."""
     found = difference(later, first)
     gap = found[0] if found else None
     interval = found[1] if found and not uneven else None
@@ -288,14 +292,15 @@ def render(data: Mapping[str, Any]) -> str:
             shown = [f"{cell[0]}/{cell[1]}" if cell else "-" for cell in cells]
             left_out = "" if key in model["shared"] else "  (not in every column: left out of the totals)"
             rows.append(f"  {key:<{first}} " + " ".join(f"{cell:>{width}}" for cell in shown) + left_out)
-        totals = model["totals"]
+        totals = model["totals"] if model["shared"] else []
         for name, cells in (
             ("passed", [f"{t['passed']}/{t['runs']}" for t in totals]),
             ("rate", [_percent(t["rate"]) for t in totals]),
             ("95% interval", [_span(t["interval"]) for t in totals]),
             ("median s", ["-" if t["median_wall_s"] is None else f"{t['median_wall_s']:.1f}" for t in totals]),
         ):
-            rows.append(f"  {name:<{first}} " + " ".join(f"{cell:>{width}}" for cell in cells))
+            if cells:
+                rows.append(f"  {name:<{first}} " + " ".join(f"{cell:>{width}}" for cell in cells))
         rows += [f"  not in {label}" for label in model["absent"] if label not in model["errors"]]
         if not model["shared"]:
             rows.append("  no bead is in every column: no totals to compare")
@@ -307,8 +312,8 @@ def _sentence(d: Mapping[str, Any]) -> str:
     said = f"{d['report']} against {d['against']}: {d['points']:+.1f} points"
     if d["uneven"]:
         return (
-            f"{said}; no verdict: the two ran {', '.join(d['uneven'])} a different number of times, so their "
-            "totals weigh the beads differently (compare columns with the same runs a bead)"
+            f"{said}; no verdict: {', '.join(d['uneven'])} take a different share of the two columns' runs, so "
+            "their totals weigh the beads differently (compare columns that ran their beads equally often)"
         )
     low, high = d["interval"]
     verdict = (

@@ -1773,6 +1773,32 @@ def test_a_bug_fixs_answer_whose_tests_never_end_goes_on_to_the_line_at_fault_no
     assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
 
 
+def test_a_bug_fixs_reply_cut_at_its_length_limit_goes_on_to_the_line_at_fault_not_a_nudge(tmp_path, rig_path):
+    """C11's `lfu-touch` sent its whole class back, 1,430 tokens cut open at the reply's
+    limit, was nudged to go on, and sent the class again until the bead's end; the first of
+    its suspect lines held the fault. A reply cut at its limit with no change in it ends
+    the try: the next request asks about the line."""
+    clamp_with_its_bug(rig_path)
+    cut = text("beatscore/clamp.py\n```python\ndef clamp(x, low, high):\n    # first, the", finish_reason="length")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [cut, text("```python\nreturn max(low, min(x, high))\n```")],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
+        acceptance_tests=("tests/test_clamp.py",),
+    )
+    asked = llm.requests[1]["messages"]
+    assert [m["role"] for m in asked] == ["system", "user"] and "## The line at fault" in asked[1]["content"]
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [r["why"] for r in runs if r["kind"] == "try"][:1] == [
+        "the reply ran to its length limit with no change in it: a new answer"
+    ]
+
+
 def test_of_lines_equally_suspect_the_one_holding_the_reports_names_is_asked_about_first(tmp_path, rig_path):
     """Every line of toolz's `update_in` ran in its failing test and in as many passing ones,
     and its fault came 14th in the file's order: the names the bead's text writes as code

@@ -430,6 +430,10 @@ class Agent:
                     # it (the 1.5B: a block, a path alone, the block again; the bead ended with
                     # 140 s left); the first prompt asked again is what got code from it
                     state.tries.end(f"{prose_in_a_row} replies in a row without a call or code: a new answer")
+                if reply.finish_reason == "length" and self._tests_decide:
+                    # asked to go on, the 1.5B sent the same class again (C11's `lfu-touch`: 1,430
+                    # tokens cut open, then the bead's end); a bug fix's sweep begins instead
+                    state.tries.end("the reply ran to its length limit with no change in it: a new answer")
                 if not state.tries.start_over:  # a try that starts over is asked afresh
                     done, echoed = state.done, reply.finish_reason == ECHOED
                     begin = None if echoed else state.fix_start  # a bug fix's code, begun at its function

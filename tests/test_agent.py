@@ -1774,10 +1774,10 @@ def test_a_bug_fixs_answer_whose_tests_never_end_goes_on_to_the_line_at_fault_no
 
 
 def test_a_bug_fixs_reply_cut_at_its_length_limit_goes_on_to_the_line_at_fault_not_a_nudge(tmp_path, rig_path):
-    """C11's `lfu-touch` sent its whole class back, 1,430 tokens cut open at the reply's
-    limit, was nudged to go on, and sent the class again until the bead's end; the first of
-    its suspect lines held the fault. A reply cut at its limit with no change in it ends
-    the try: the next request asks about the line."""
+    """C11's `lfu-touch` sent its whole class back, cut open at the reply's 1,024-token limit,
+    was nudged for the change, and was still writing at the bead's end; the first of its
+    suspect lines held the fault. A reply cut at its limit with no change in it ends the
+    try: the next request asks about the line."""
     clamp_with_its_bug(rig_path)
     cut = text("beatscore/clamp.py\n```python\ndef clamp(x, low, high):\n    # first, the", finish_reason="length")
     outcome, llm, kept = run_bead(

@@ -377,7 +377,7 @@ def test_a_run_cut_for_looping_is_not_kept_for_pairing(tmp_path):
     tries = Tries(root, [{"role": "user", "content": "the bead"}])
     (root / "words.py").write_text(MODULE.replace("return word\n", "while True:\n        pass\n", 1))
     tries.written.add("words.py")
-    tries.scored(score_of({}, 0), "", ran_away=True)
+    tries.scored(score_of({}, 0), "", timed_out=True)
     (root / "words.py").write_text(MODULE.replace("return word\n", "return word.upper()\n", 1))
     tries.scored(score_of({"passed": 1, "failed": 3}, 0), "E   AssertionError")
     assert [files["words.py"] for files in tries.runs] == [(root / "words.py").read_bytes()]

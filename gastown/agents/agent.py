@@ -431,8 +431,8 @@ class Agent:
                     # 140 s left); the first prompt asked again is what got code from it
                     state.tries.end(f"{prose_in_a_row} replies in a row without a call or code: a new answer")
                 if reply.finish_reason == "length" and self._tests_decide:
-                    # asked to go on, the 1.5B sent the same class again (C11's `lfu-touch`: 1,430
-                    # tokens cut open, then the bead's end); a bug fix's sweep begins instead
+                    # C11's `lfu-touch`: its class cut open at 1,024 tokens, nudged for the change, it
+                    # was still writing at the bead's end; a bug fix's sweep begins instead
                     state.tries.end("the reply ran to its length limit with no change in it: a new answer")
                 if not state.tries.start_over:  # a try that starts over is asked afresh
                     done, echoed = state.done, reply.finish_reason == ECHOED

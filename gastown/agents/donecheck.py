@@ -139,7 +139,7 @@ class DoneCheck:
         self.blank = bool(self.missing) and self.missing == self._blanks()
         others = () if self.passed else testoutput.other_failures(found.shown)
         score = score_of(found.counts, len(broken))
-        self.tries.scored(score, self.failing, self.missing, others, found.counts, ran_away=found.run.timed_out)
+        self.tries.scored(score, self.failing, self.missing, others, found.counts, timed_out=found.run.timed_out)
         return found, broken
 
     def timed_run(self) -> tuple[checks.TestRun, list[str]]:

@@ -123,7 +123,9 @@ class Tries:
     sweep_note: str = ""  # what a line's ask follows: a near miss's code and its failure ("" for the bead's code)
     near_shown: str = ""  # the near miss the last try that was shown one saw
     near_swept: str = ""  # the near miss whose lines were swept: not again
-    runs: list[dict[str, bytes | None]] = field(default_factory=list)  # each test run's files (pairs.py)
+    runs: list[dict[str, bytes | None]] = field(
+        default_factory=list
+    )  # each test run's files but timed-out ones (pairs.py)
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:
@@ -136,15 +138,16 @@ class Tries:
         missing: str = "",
         others: Sequence[str] = (),
         counts: Mapping[str, int] | None = None,
-        ran_away: bool = False,
+        timed_out: bool = False,
     ) -> None:
         """A test run of the files as they stand; the best so far keeps its files, its first
         failure (``failing``), its other failing tests (``others``, a line each), what it
         still lacks (``missing``) and its ``counts`` (tests passed, failed, errors). A run
-        cut for looping (``ran_away``) is not kept for pairing: a set with its files would
-        loop again (pairs.py)."""
+        cut for taking too long (``timed_out``: a loop, or the bead's time) is not kept as a
+        pairing candidate (pairs.py): a set with its files would loop again. It can still be
+        the best so far, when nothing better ran."""
         files = self.standing()
-        if not ran_away:
+        if not timed_out:
             self.runs.append(files)
         if self.best is None or score > self.best[0]:
             self.best = (score, files)

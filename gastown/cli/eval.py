@@ -57,9 +57,9 @@ def _names(text: str | None) -> tuple[str, ...]:
     "compare_files",
     multiple=True,
     metavar="REPORT",
-    help="Run no model: put saved reports (gt eval --json > REPORT) side by side, once per column "
-    "(A.json,B.json pools runs of one tree into one): each bead's passes, each pass rate's 95% interval and "
-    "whether a later column differs from the first by more than sampling alone gives.",
+    help="Run no model: put saved reports (gt eval --json > REPORT) side by side; give it once per column "
+    "(A.json,B.json pools runs of one tree into one column): each bead's passes, each pass rate's 95% interval "
+    "and whether a later column differs from the first by more than sampling alone gives.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Every bead's verdict and why.")
 @json_option

@@ -8,11 +8,11 @@ is a saved report (``gt eval --json``), or several pooled: per model (and runtim
 bead's passes over its runs, the total over the beads every column ran, its 95 % Wilson
 score interval, and the median time per bead; then each later column against the first,
 the difference in points with Newcombe's 95 % interval for a difference of two proportions
-(his method 10, built from the two Wilson intervals). Its verdict holds only where each
-bead is as large a share of both columns' runs (else their totals weigh the beads
-differently, and none is given). The runs are taken as independent draws of one rate; beads differ in how hard
-they are, which makes the interval wider than it need be, never narrower, when each bead
-is as large a share of both columns' runs.
+(his method 10, built from the two Wilson intervals). A verdict is given only where each
+bead is as large a share of both columns' runs; else their totals weigh the beads
+differently, and none is. The runs are taken as independent draws of one rate: beads
+differ in how hard they are, which makes the interval wider than it need be, never
+narrower.
 """
 
 from __future__ import annotations

@@ -123,9 +123,8 @@ class Tries:
     sweep_note: str = ""  # what a line's ask follows: a near miss's code and its failure ("" for the bead's code)
     near_shown: str = ""  # the near miss the last try that was shown one saw
     near_swept: str = ""  # the near miss whose lines were swept: not again
-    runs: list[dict[str, bytes | None]] = field(
-        default_factory=list
-    )  # each test run's files but timed-out ones (pairs.py)
+    # each test run's files, but a timed-out run's (pairs.py)
+    runs: list[dict[str, bytes | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.start is not None and self.best is None:

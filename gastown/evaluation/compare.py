@@ -179,9 +179,9 @@ def columns(report: Saved) -> dict[str, Column]:
     return found
 
 
-def runs_a_bead(report: Saved) -> list[int]:
-    """The fewest and most runs any bead of any model had in ``report`` ([] for none)."""
-    counts = [runs for column in columns(report).values() for _passed, runs in column.by_bead.values()]
+def runs_a_bead(table: Mapping[str, Column]) -> list[int]:
+    """The fewest and most runs any bead of any model had in a report's ``table`` ([] for none)."""
+    counts = [runs for column in table.values() for _passed, runs in column.by_bead.values()]
     return [min(counts), max(counts)] if counts else []
 
 
@@ -196,10 +196,10 @@ def compare(reports: Sequence[Saved]) -> dict[str, Any]:
             {
                 "label": report.label,
                 "paths": [str(path) for path in report.paths],
-                "runs_a_bead": runs_a_bead(report),
+                "runs_a_bead": runs_a_bead(table),
                 "interrupted": report.interrupted,
             }
-            for report in reports
+            for report, table in zip(reports, tables, strict=True)
         ],
         "models": [_model(label, reports, tables) for label in models],
     }

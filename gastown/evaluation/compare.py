@@ -189,7 +189,8 @@ def compare(reports: Sequence[Saved]) -> dict[str, Any]:
     """The comparison as data: per model, each column's beads, its totals over the beads
     every column that ran the model ran, and each later column's difference from the first."""
     tables = [columns(report) for report in reports]
-    models = list(dict.fromkeys([*(label for table in tables for label in table), *_errors(reports)]))
+    errored = (label for report in reports for label in report.errors)  # a model that never ran has no beads
+    models = list(dict.fromkeys([*(label for table in tables for label in table), *errored]))
     return {
         "suite": reports[0].suite if reports else None,
         "reports": [
@@ -203,10 +204,6 @@ def compare(reports: Sequence[Saved]) -> dict[str, Any]:
         ],
         "models": [_model(label, reports, tables) for label in models],
     }
-
-
-def _errors(reports: Sequence[Saved]) -> list[str]:
-    return [label for report in reports for label in report.errors]
 
 
 def _model(label: str, reports: Sequence[Saved], tables: Sequence[dict[str, Column]]) -> dict[str, Any]:

@@ -1881,6 +1881,57 @@ def test_a_suspect_lines_try_ends_at_its_first_change_or_a_reply_without_a_line(
     assert (kept / "beatscore" / "clamp.py").read_text() == fixed
 
 
+def test_a_lines_answer_tested_before_is_not_tested_again_and_the_line_is_asked_again(tmp_path, rig_path):
+    """C13's second asks of a line got the first ask's answer again in 8 of 20, tested again
+    each time (`TTLCache.expire`'s `time <= curr.expires` twice): an answer the line was
+    given before is not tested again, and the same ask is sent again for another answer."""
+    clamp_with_its_bug(rig_path)
+    as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
+    wrong = text("```python\nreturn max(low, x)\n```")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [as_it_was, wrong, wrong, text("```python\nreturn max(low, min(x, high))\n```")],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
+        acceptance_tests=("tests/test_clamp.py",),
+    )
+    asked = [request["messages"] for request in llm.requests]
+    assert len(asked) == 4 and "## The line at fault" in asked[1][1]["content"]
+    assert asked[3] == asked[2] == asked[1]  # its second pass, then that ask again
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    lines = [(r["ok"], r.get("result", "")) for r in runs if r["kind"] == "tool" and r["source"] == "line"]
+    assert [ok for ok, _result in lines] == [True, False, True]
+    assert lines[1][1] == "an answer this line was given before, tested then"
+    tested = [r["exit_code"] for r in runs if r["kind"] == "tests"]
+    assert tested == [1, 0]  # the line's first correction and the fix: not the repeat
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
+
+
+def test_a_line_is_asked_again_for_a_new_answer_at_most_twice_an_ask(tmp_path, rig_path):
+    """A model that has only the one answer for a line does not hold the sweep there: after
+    two asks again the tries go on."""
+    clamp_with_its_bug(rig_path)
+    as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
+    wrong = text("```python\nreturn max(low, x)\n```")
+    fixed = CLAMP.replace("min(x, low)", "min(x, high)")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [as_it_was, wrong, wrong, wrong, wrong, text(f"beatscore/clamp.py\n```python\n{fixed}```\n")],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
+        acceptance_tests=("tests/test_clamp.py",),
+    )
+    asked = [request["messages"][-1]["content"] for request in llm.requests]
+    assert ["## The line at fault" in prompt for prompt in asked] == [False, True, True, True, True, False]
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "clamp.py").read_text() == fixed
+
+
 def test_the_same_words_for_every_suspect_line_are_no_stuck_loop_and_the_tries_go_on(tmp_path, rig_path):
     """A line asked about gets one reply; the same sentence for each of them (told of a
     line, the 1.5B often says it is right) is not a reply repeated in one try: the bead

@@ -380,16 +380,10 @@ class Agent:
                 state.stubbed = conv.stubbed
                 state.repeats.changed()
             conv.add(_assistant(reply))
-            if edit is not None and edit.arguments["old"] == edit.arguments["new"]:
-                trace.write(
-                    "tool",
-                    name=edit.name,
-                    arguments=edit.arguments,
-                    ok=False,
-                    result="the line as it was",
-                    source="line",
-                )
-                state.tries.end("the line came back as it was")
+            answer = None if edit is None else edit.arguments
+            untested = "" if answer is None else state.tries.line_answer(answer["path"], answer["old"], answer["new"])
+            if untested:  # the line as it was, or an answer it was given before
+                trace.write("tool", name="edit_file", arguments=answer, ok=False, result=untested, source="line")
                 continue
             if line is not None and not parsed.calls:  # nothing to run: not counted as an unusable reply either
                 state.tries.end("the reply held no corrected line")

@@ -72,7 +72,7 @@ BASE_TOOLS = (
 class Limits:
     """How long one bead may go on."""
 
-    max_turns: int = 24
+    max_turns: int = 24  # model turns for one bead; a suspect line's ask is none (sweep.py)
     max_failed_in_a_row: int = 4
     max_prose_in_a_row: int = 4  # replies with no call and no code; counted on across tries
     prose_per_try: int = 2  # of those, after which a try starts over (where the tests decide)
@@ -265,13 +265,15 @@ class Agent:
         traced = 0  # messages already in the trace: each request records only what is new
         calls = Calls(state, self.crew)
         echoes = prompts.echo_marks(state.bead.to_dict())  # a reply is cut where it copies one
-        for turn in range(1, turns + 1):
+        turn = 0
+        while turn - state.tries.line_tries < turns:  # a suspect line's ask is no turn of these (sweep.py)
+            turn += 1
             if self.stop.is_set():
                 return "", Outcome("released", "the watcher was told to stop")
             if state.tries.start_over and state.done.pair_up():  # two tries' files, together, pass
                 return PAIRED, None
             if state.tries.start_over:
-                self._start_over(state, pace, turns - turn + 1)
+                self._start_over(state, pace)
                 conv = state.conv
                 traced = len(state.tries.head) - 1  # the first prompt, as the fresh try's note changed it
             if calls.crew_asked(client.spec.name):
@@ -439,14 +441,14 @@ class Agent:
                 prose_in_a_row = 0
         return "", None  # out of turns: the done check decides
 
-    def _start_over(self, state: State, pace: Pace, turns_left: int) -> None:
+    def _start_over(self, state: State, pace: Pace) -> None:
         """A fresh try (see ``tries``): the conversation back to the first prompt (or a bug
         fix's blind one), with a note of how the best try failed and what it left undone,
         sampled hotter."""
         held = state.tries.head  # the head the last try started from: the server holds at least that
         if state.tries.sweep is None:  # after the first try: a bug fix's suspect lines, if it has them
-            sweep.begin(state, self.client.spec.tool_mode, turns_left)
-        sweep.near(state, self.client.spec.tool_mode, turns_left)  # a near miss's, once a try was shown it
+            sweep.begin(state, self.client.spec.tool_mode)
+        sweep.near(state, self.client.spec.tool_mode)  # a near miss's, once a try was shown it
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number
         old = state.conv

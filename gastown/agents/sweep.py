@@ -5,8 +5,10 @@ The lines come from one run of the bead's test files under a line tracer (suspec
 the files the lines are asked about in (as the bead found them; a near miss's as it wrote
 them), no longer than a change's test run may take. There is none in ``schema`` mode (a reply
 held to a call's grammar holds no line); a bug fix's is none after a near miss (shown first,
-as before); ``KEPT_TURNS`` are kept for the tries after it. A failure that says "DID NOT
-RAISE" has the missing check asked for before the lines (``check``).
+as before). An ask is no turn of the bead's ``max_turns`` (a few seconds each, bounded by
+the sweep's lines and the bead's time): in run C14 the 24-turn limit ended `ttl-expire`
+at 208 s of its 300, mid-sweep. A failure that says "DID NOT RAISE" has the missing check
+asked for before the lines (``check``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,10 @@ from gastown.agents.calls import State
 from gastown.agents.donecheck import runaway_after
 from gastown.agents.tries import text_of
 
-KEPT_TURNS = 4  # turns a sweep leaves for the tries after it (its asks are a few seconds each)
 
-
-def begin(state: State, tool_mode: str, turns_left: int) -> None:
-    """Set the bead's sweep after its first try: its suspect lines in ``order``, in the
-    turns left but ``KEPT_TURNS``; none when it has no place."""
+def begin(state: State, tool_mode: str) -> None:
+    """Set the bead's sweep after its first try: its suspect lines in ``order``; none when it
+    has no place."""
     tries = state.tries
     tries.sweep, tries.sweep_files, tries.sweep_note = [], {}, ""
     if state.fix_file is None or tool_mode == "schema" or tries.near_miss():
@@ -33,7 +33,7 @@ def begin(state: State, tool_mode: str, turns_left: int) -> None:
     tries.put_back({})
     lines = found(state, state.fix_file)
     asks = [*check(state, state.fix_file, lines, tries.found_failing), *order(lines)]
-    tries.sweep = asks[: max(0, turns_left - KEPT_TURNS)]
+    tries.sweep = asks
     _trace_check(state)
 
 
@@ -47,13 +47,13 @@ def order(lines: list[suspects.Suspect]) -> list[suspects.Suspect]:
     return [*lines[:half] * suspects.PASSES, *lines[half:] * suspects.PASSES]
 
 
-def near(state: State, tool_mode: str, turns_left: int) -> None:
+def near(state: State, tool_mode: str) -> None:
     """After a try that was shown a near miss and did not make it pass: that near miss's
-    suspect lines, asked about on its files like a bug fix's (Tries.sweep_near), in the
-    turns left but ``KEPT_TURNS``. Shown its near miss, the 1.5B sent it back as it was (S9's
-    `slugify`, 5 of its 6 tests, its `normalize` line short of dropping what is not ASCII)."""
+    suspect lines, asked about on its files like a bug fix's (Tries.sweep_near). Shown its
+    near miss, the 1.5B sent it back as it was (S9's `slugify`, 5 of its 6 tests, its
+    `normalize` line short of dropping what is not ASCII)."""
     tries = state.tries
-    if tool_mode == "schema" or tries.sweep or turns_left <= KEPT_TURNS:  # no turn for an ask: as before
+    if tool_mode == "schema" or tries.sweep:
         return
     wanted = tries.near_to_sweep()
     if wanted is None:
@@ -65,7 +65,7 @@ def near(state: State, tool_mode: str, turns_left: int) -> None:
     lines = found(state, path, near_miss=True)
     checks_first = check(state, path, lines, tries.best_failing)  # read in the near miss's file
     tries.put_back(standing)
-    tries.sweep_near(code, [*checks_first, *order(lines)], turns_left - KEPT_TURNS)
+    tries.sweep_near(code, [*checks_first, *order(lines)])
     _trace_check(state)
 
 

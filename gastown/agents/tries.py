@@ -353,13 +353,13 @@ class Tries:
         written = [path for path, data in self.best[1].items() if path.endswith(".py") and changed(path, data)]
         return (near, written[0]) if len(written) == 1 else None
 
-    def sweep_near(self, near: str, asks: Sequence[suspects.Suspect], turns: int) -> None:
-        """Ask about the near miss ``near``'s suspect lines, ``asks`` in order, in at most
-        ``turns``: each try from its files, its ask after its code and the test it failed;
-        the near miss is not shown again after them."""
+    def sweep_near(self, near: str, asks: Sequence[suspects.Suspect]) -> None:
+        """Ask about the near miss ``near``'s suspect lines, ``asks`` in order: each try from
+        its files, its ask after its code and the test it failed; the near miss is not shown
+        again after them."""
         assert self.best is not None
         self.near_swept = near  # traced once
-        self.sweep = list(asks)[: max(0, turns)]
+        self.sweep = list(asks)
         if self.sweep:  # else it goes on as before: shown again, unless a try sent it back
             self.spent_near = near
         self.sweep_files = dict(self.best[1])

@@ -491,6 +491,18 @@ def test_the_token_budget_ends_the_loop_and_the_tests_decide(tmp_path, rig_path)
     assert outcome.status == "failed" and "tests failed" in outcome.reason
 
 
+def test_the_turn_limit_ends_the_loop_at_its_last_turn_and_the_tests_decide(tmp_path, rig_path):
+    outcome, llm, _ = run_bead(
+        tmp_path,
+        rig_path,
+        [tool("list_dir", path="."), tool("list_dir", path="beatscore"), write_combo()],
+        limits=Limits(max_turns=2),
+        acceptance_tests=("tests/test_combo.py",),
+    )
+    assert len(llm.requests) == 2  # the third reply, which would pass, is never asked for
+    assert outcome.status == "failed" and "tests failed" in outcome.reason
+
+
 def test_tool_call_failures_never_exceed_the_calls_attempted(tmp_path, rig_path):
     broken = text("<invoke><parameter>no name</parameter></invoke>")
     outcome, _, _ = run_bead(
@@ -1903,7 +1915,7 @@ def test_a_lines_answer_tested_before_is_not_tested_again_and_the_line_is_asked_
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     lines = [(r["ok"], r.get("result", "")) for r in runs if r["kind"] == "tool" and r["source"] == "line"]
     assert [ok for ok, _result in lines] == [True, False, True]
-    assert lines[1][1] == "an answer this line was given before, tested then"
+    assert lines[1][1] == "an answer this line was given before, tried then"
     tested = [r["exit_code"] for r in runs if r["kind"] == "tests"]
     assert tested == [1, 0]  # the line's first correction and the fix: not the repeat
     assert outcome.status == "done", outcome.reason
@@ -1928,6 +1940,39 @@ def test_a_line_is_asked_again_for_a_new_answer_at_most_twice_an_ask(tmp_path, r
     )
     asked = [request["messages"][-1]["content"] for request in llm.requests]
     assert ["## The line at fault" in prompt for prompt in asked] == [False, True, True, True, True, False]
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "clamp.py").read_text() == fixed
+
+
+def test_the_next_line_is_asked_again_for_a_new_answer_after_one_that_reached_its_cap(tmp_path, rig_path):
+    """The cap on asks again is an ask's: a line that used it up leaves the next line its own."""
+    tied = CLAMP.replace('    """x kept between low and high."""\n', "    top = high\n")
+    clamp_with_its_bug(rig_path, tied)
+    wrong_return, wrong_top = text("```python\nreturn max(low, x)\n```"), text("```python\ntop = low\n```")
+    fixed = tied.replace("min(x, low)", "min(x, high)")
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [
+            text(f"beatscore/clamp.py\n```python\n{tied}```\n"),
+            *[wrong_return] * 4,  # its two passes and two asks again
+            *[wrong_top] * 2,
+            text("```python\ntop = high\n```"),  # asked again, sent back as it was: on to the fresh try
+            text(f"beatscore/clamp.py\n```python\n{fixed}```\n"),
+        ],
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        description="`clamp(5, 0, 3)` gives 0 but must give 3: `min(x, low)` is never above low.",
+        acceptance_tests=("tests/test_clamp.py",),
+    )
+    asked = [request["messages"][-1]["content"] for request in llm.requests]
+    assert len(asked) == 9 and "## The line at fault" not in asked[8]
+    assert asked[1] == asked[2] == asked[3] == asked[4] and "max(low, min(x, low))" in asked[1]
+    assert asked[5] == asked[6] == asked[7] and "above:\n```python\ntop = high\n```" in asked[5]
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert "an answer this line was given before, asked again 2 times: on to the next line" in [
+        r["why"] for r in runs if r["kind"] == "try"
+    ]
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "clamp.py").read_text() == fixed
 

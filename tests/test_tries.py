@@ -5,6 +5,7 @@ from pathlib import Path
 from conftest import git
 
 from gastown.agents import prompts
+from gastown.agents.suspects import Suspect
 from gastown.agents.tries import Tries, same_code, score_of
 
 MODULE = '''"""Words."""
@@ -381,3 +382,19 @@ def test_a_run_cut_for_looping_is_not_kept_for_pairing(tmp_path):
     (root / "words.py").write_text(MODULE.replace("return word\n", "return word.upper()\n", 1))
     tries.scored(score_of({"passed": 1, "failed": 3}, 0), "E   AssertionError")
     assert [files["words.py"] for files in tries.runs] == [(root / "words.py").read_bytes()]
+
+
+def test_a_near_miss_sweep_tries_an_answer_the_bug_fixs_sweep_tried_on_other_code(tmp_path):
+    """An answer is known to fail on the code its sweep started from; on a near miss's code,
+    where another fault is mended, it may pass."""
+    root = words_rig(tmp_path)
+    tries = Tries(root, [{"role": "user", "content": "the bead"}])
+    line = Suspect("words.py", 7, 7, "keep", False, 1.0)
+    tries.sweep, tries.line = [], line
+    assert tries.line_answer("words.py", "    return word\n", "    return word.upper()\n") == ""
+    again = tries.line_answer("words.py", "    return word\n", "    return word.upper()\n")
+    assert again == "an answer this line was given before, tried then" and tries.sweep == [line]
+    _answer(tries, root, MODULE.replace("return word\n", "return word.title()\n", 1), 3)
+    tries.sweep_near("words.py\n```python\n...```", [line])
+    tries.line = tries.sweep.pop(0)
+    assert tries.line_answer("words.py", "    return word\n", "    return word.upper()\n") == ""

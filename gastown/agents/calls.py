@@ -123,7 +123,7 @@ class Calls:
                     text += f"\nThe tests still fail as before.{missing}"
                 else:
                     unchanged.append(_relative(state.sandbox, call))
-            # a line asked about in both passes of the sweep may get the same reply: no loop
+            # a line's answer may be one an earlier sweep tried, on other code (a near miss's): no loop
             note = self._repeat(key, text, _describe(call), call.name) if call.source != "line" else ""
             text += note
             if note and not ok and call.name in WRITES and done.tests_decide:

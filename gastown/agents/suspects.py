@@ -46,7 +46,9 @@ MAX_SUSPECTS = 12  # lines asked about, most suspect first, before the tries go 
 # of 3 samples (run C6's `TTLCache.expire` answer was `<=` where two of three samples before
 # had written `>=`)
 PASSES = 2
-REASKS = 2  # an ask whose answer was tested before is asked again at most this many times (Tries.line_answer)
+# an ask whose answer was tried before is asked again at most this many times (Tries.line_answer):
+# of 8 samples of one ask, 5 were one wrong answer and 2 of the other 3 the fix (docs/eval.md, stop 49)
+REASKS = 2
 MARK = "@@gastown-spectra@@"  # the tracer's output line
 MAX_REPLY_LINES = 8  # a longer answer is code sent the usual way, not a line's correction
 # a line's reply is cut here: its corrections took 10 to 90 tokens, and a class sent back

@@ -119,9 +119,9 @@ class Tries:
     sweep: list[suspects.Suspect] | None = None
     line: suspects.Suspect | None = None  # the line this try asks about
     line_tries: int = 0  # tries that asked about one line (not counted towards BLIND_FROM)
-    answers: set[tuple[str, str, str]] = field(default_factory=set)  # lines' answers tested: (path, old, new)
-    asked_again: int = 0  # times the line this try asks about was asked again for another answer
-    ask_again: bool = False  # the next try asks about this try's line again
+    answers: set[tuple[str, str, str]] = field(default_factory=set)  # this sweep's answers tried: (path, old, new)
+    reasks: int = 0  # times the line this try asks about was asked again for another answer
+    reask_next: bool = False  # the next try asks about this try's line again
     sweep_files: dict[str, bytes | None] = field(default_factory=dict)  # what a line's try starts from ({}: as found)
     sweep_note: str = ""  # what a line's ask follows: a near miss's code and its failure ("" for the bead's code)
     near_shown: str = ""  # the near miss the last try that was shown one saw
@@ -278,7 +278,7 @@ class Tries:
         the bead found them, or as the near miss wrote them)."""
         assert self.sweep
         self.line = self.sweep.pop(0)
-        self.asked_again, self.ask_again = self.asked_again + 1 if self.ask_again else 0, False
+        self.reasks, self.reask_next = self.reasks + 1 if self.reask_next else 0, False
         self.line_tries += 1
         self.put_back(self.sweep_files)
         note = self.sweep_note + suspects.ask(self.line, text_of(self.root / self.line.path))
@@ -289,10 +289,11 @@ class Tries:
 
     def line_answer(self, path: str, old: str, new: str) -> str:
         """Why the answer to this try's line, ``new`` in place of ``old`` in ``path``, is not
-        tested; "" when it is. The line sent back as it was ends the try (on to the next
-        line). An answer that line was given before and tested is not tested again: the line
-        is asked again for another, at most ``suspects.REASKS`` times an ask. In run C13, 8
-        of the 20 later asks of a line that got a correction got one tested before:
+        tried, ending the try; "" when it is. The line sent back as it was: on to the next
+        line. An answer this sweep tried before for that line (its code as the sweep found
+        it): the same ask is sent again for another, at most ``suspects.REASKS`` times an ask,
+        then on to the next line. In run C13, 8 of the 20 later asks of a line that got a
+        correction got one tested before:
         `TTLCache.expire`'s `while` line got `time <= curr.expires` twice, where 2 of the 3
         samples in 8 that were not that answer were the fix (docs/eval.md, stop 49)."""
         assert self.line is not None and self.sweep is not None
@@ -302,11 +303,13 @@ class Tries:
         if (path, old, new) not in self.answers:
             self.answers.add((path, old, new))
             return ""
-        if self.asked_again < suspects.REASKS:
+        if self.reasks < suspects.REASKS:
             self.sweep.insert(0, self.line)
-            self.ask_again = True
-        self.end("an answer this line was given before: asked again")
-        return "an answer this line was given before, tested then"
+            self.reask_next = True
+            self.end("an answer this line was given before: asked again")
+        else:
+            self.end(f"an answer this line was given before, asked again {self.reasks} times: on to the next line")
+        return "an answer this line was given before, tried then"
 
     def near_miss(self) -> str:
         """The best answer so far as the fresh try is to see it, when it is a near miss: one
@@ -360,6 +363,7 @@ class Tries:
         assert self.best is not None
         self.near_swept = near  # traced once
         self.sweep = list(asks)
+        self.answers = set()  # on the near miss's code, an answer that failed on the bead's may pass
         if self.sweep:  # else it goes on as before: shown again, unless a try sent it back
             self.spent_near = near
         self.sweep_files = dict(self.best[1])

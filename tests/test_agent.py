@@ -1713,6 +1713,20 @@ def fix_clamp(
     )
 
 
+def run_clamp(tmp_path: Path, rig_path: Path, replies: list[Answer], **fields: object):
+    """The clamp bug's bead (in text mode), its replies ``replies``."""
+    fields = {"description": "`clamp(5, 0, 3)` gives 0 but must give 3.", **fields}
+    return run_bead(
+        tmp_path,
+        rig_path,
+        replies,
+        tool_mode="text",
+        title="clamp() in beatscore/clamp.py ignores high",
+        acceptance_tests=("tests/test_clamp.py",),
+        **fields,
+    )
+
+
 def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_its_code_begun_at_the_function(
     tmp_path, rig_path
 ):
@@ -1900,14 +1914,10 @@ def test_a_lines_answer_tested_before_is_not_tested_again_and_the_line_is_asked_
     clamp_with_its_bug(rig_path)
     as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
     wrong = text("```python\nreturn max(low, x)\n```")
-    outcome, llm, kept = run_bead(
+    outcome, llm, kept = run_clamp(
         tmp_path,
         rig_path,
         [as_it_was, wrong, wrong, text("```python\nreturn max(low, min(x, high))\n```")],
-        tool_mode="text",
-        title="clamp() in beatscore/clamp.py ignores high",
-        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
-        acceptance_tests=("tests/test_clamp.py",),
     )
     asked = [request["messages"] for request in llm.requests]
     assert len(asked) == 4 and "## The line at fault" in asked[1][1]["content"]
@@ -1929,14 +1939,10 @@ def test_a_line_is_asked_again_for_a_new_answer_at_most_twice_an_ask(tmp_path, r
     as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
     wrong = text("```python\nreturn max(low, x)\n```")
     fixed = CLAMP.replace("min(x, low)", "min(x, high)")
-    outcome, llm, kept = run_bead(
+    outcome, llm, kept = run_clamp(
         tmp_path,
         rig_path,
         [as_it_was, wrong, wrong, wrong, wrong, text(f"beatscore/clamp.py\n```python\n{fixed}```\n")],
-        tool_mode="text",
-        title="clamp() in beatscore/clamp.py ignores high",
-        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
-        acceptance_tests=("tests/test_clamp.py",),
     )
     asked = [request["messages"][-1]["content"] for request in llm.requests]
     assert ["## The line at fault" in prompt for prompt in asked] == [False, True, True, True, True, False]
@@ -1950,7 +1956,7 @@ def test_the_next_line_is_asked_again_for_a_new_answer_after_one_that_reached_it
     clamp_with_its_bug(rig_path, tied)
     wrong_return, wrong_top = text("```python\nreturn max(low, x)\n```"), text("```python\ntop = low\n```")
     fixed = tied.replace("min(x, low)", "min(x, high)")
-    outcome, llm, kept = run_bead(
+    outcome, llm, kept = run_clamp(
         tmp_path,
         rig_path,
         [
@@ -1960,10 +1966,7 @@ def test_the_next_line_is_asked_again_for_a_new_answer_after_one_that_reached_it
             text("```python\ntop = high\n```"),  # asked again, sent back as it was: on to the fresh try
             text(f"beatscore/clamp.py\n```python\n{fixed}```\n"),
         ],
-        tool_mode="text",
-        title="clamp() in beatscore/clamp.py ignores high",
         description="`clamp(5, 0, 3)` gives 0 but must give 3: `min(x, low)` is never above low.",
-        acceptance_tests=("tests/test_clamp.py",),
     )
     asked = [request["messages"][-1]["content"] for request in llm.requests]
     assert len(asked) == 9 and "## The line at fault" not in asked[8]
@@ -1984,7 +1987,7 @@ def test_a_suspect_lines_ask_is_no_turn_of_the_beads_turn_limit(tmp_path, rig_pa
     clamp_with_its_bug(rig_path)
     as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
     fixed = CLAMP.replace("min(x, low)", "min(x, high)")
-    outcome, llm, kept = run_bead(
+    outcome, llm, kept = run_clamp(
         tmp_path,
         rig_path,
         [
@@ -1993,10 +1996,6 @@ def test_a_suspect_lines_ask_is_no_turn_of_the_beads_turn_limit(tmp_path, rig_pa
             text("```python\nreturn min(low, x)\n```"),
             text(f"beatscore/clamp.py\n```python\n{fixed}```\n"),
         ],
-        tool_mode="text",
-        title="clamp() in beatscore/clamp.py ignores high",
-        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
-        acceptance_tests=("tests/test_clamp.py",),
         limits=Limits(max_turns=2),
     )
     asked = [request["messages"][-1]["content"] for request in llm.requests]

@@ -293,9 +293,9 @@ class Tries:
         line. An answer this sweep tried before for that line (its code as the sweep found
         it): the same ask is sent again for another, at most ``suspects.REASKS`` times an ask,
         then on to the next line. In run C13, 8 of the 20 later asks of a line that got a
-        correction got one tested before:
-        `TTLCache.expire`'s `while` line got `time <= curr.expires` twice, where 2 of the 3
-        samples in 8 that were not that answer were the fix (docs/eval.md, stop 49)."""
+        correction got one tested before: `TTLCache.expire`'s `while` line got `time <=
+        curr.expires` twice, where 2 of the 3 samples in 8 that were not that answer were
+        the fix (docs/eval.md, stop 49)."""
         assert self.line is not None and self.sweep is not None
         if old == new:
             self.end("the line came back as it was")

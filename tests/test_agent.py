@@ -2012,14 +2012,10 @@ def test_the_same_words_for_every_suspect_line_are_no_stuck_loop_and_the_tries_g
     as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n")
     right = text("The line is right.")
     fixed = CLAMP.replace("min(x, low)", "min(x, high)")
-    outcome, llm, kept = run_bead(
+    outcome, llm, kept = run_clamp(
         tmp_path,
         rig_path,
         [as_it_was, right, right, as_it_was, right, text(f"beatscore/clamp.py\n```python\n{fixed}```\n")],
-        tool_mode="text",
-        title="clamp() in beatscore/clamp.py ignores high",
-        description="`clamp(5, 0, 3)` gives 0 but must give 3.",
-        acceptance_tests=("tests/test_clamp.py",),
     )
     assert outcome.status == "done", outcome.reason
     assert "stuck" not in outcome.result

@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import briefing, checks, focus, prompts, suspects, sweep, toolcalls
+from gastown.agents import briefing, checks, focus, lineask, prompts, sweep, toolcalls
 from gastown.agents.calls import Calls, Crew, State, pathless_write
 from gastown.agents.donecheck import PAIRED, DoneCheck, touched_tests, verdict
 from gastown.agents.jail import INSTALL_HINT, Jail
@@ -281,7 +281,7 @@ class Agent:
             # the next call, and the test run its change will need (as long as the last one): that
             # run comes off the time left for the reply
             test_s = state.done.test_s
-            asked = suspects.LINE_REPLY_TOKENS if state.tries.line is not None else reply_tokens  # a line or two
+            asked = lineask.LINE_REPLY_TOKENS if state.tries.line is not None else reply_tokens  # a line or two
             cap = budget.reply_cap(pace, conv.estimate(), min(asked, reply_tokens), test_s)
             spent = budget.spent(
                 tally.tokens_in + tally.tokens_out, budget.next_call(pace, conv.estimate(), cap, test_s)
@@ -356,7 +356,7 @@ class Agent:
             parsed = toolcalls.parse(reply.tool_calls, reply.content, specs, state.sandbox.module_file)
             line = state.tries.line
             edit = (
-                None if line is None else suspects.as_edit(line, reply.content, text_of(state.sandbox.root / line.path))
+                None if line is None else lineask.as_edit(line, reply.content, text_of(state.sandbox.root / line.path))
             )
             if edit is not None:  # the one line this try asked about, corrected (or not)
                 parsed = toolcalls.Parsed(calls=[edit])

@@ -19,10 +19,10 @@ statements of the definition the bead names most closely (`Cache.pop`'s when it 
 a `def` line, a docstring or the module's top level; lines equally suspect go in order of
 the names of the bug report they hold (reports.py). Each line is asked about twice
 (``PASSES``), the more suspect half's both times before the rest's (sweep.order). An ask
-is a short request on the first prompt the server holds (its note at the end) and a reply
-of a line or two; the answer replaces the line, and the tests run as after any change. A
-test that says "DID NOT RAISE" fails on a line that is not there: its check is asked for
-first, and goes before the first line of its function's body (``missing_check``).
+(lineask.py) is a short request on the first prompt the server holds (its note at the end)
+and a reply of a line or two; the answer replaces the line, and the tests run as after any
+change. A test that says "DID NOT RAISE" fails on a line that is not there: its check is
+asked for first, and goes before the first line of its function's body (``missing_check``).
 
 Only a rig whose test command is ``PYTHON -m pytest ...`` is traced (the tracer is a
 pytest plugin given to ``pytest.main`` in that interpreter); any other gives no lines.
@@ -33,13 +33,10 @@ from __future__ import annotations
 import ast
 import json
 import math
-import re
-import textwrap
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from gastown.agents import docstrings, edits, prompts, reports
-from gastown.agents.textcalls import ToolCall
+from gastown.agents import docstrings, edits, reports
 
 MAX_SUSPECTS = 12  # lines asked about, most suspect first, before the tries go on as before
 # each is asked about twice (sweep.order): told the faulty line, the 1.5B corrected it in 2
@@ -51,9 +48,6 @@ PASSES = 2
 REASKS = 2
 MARK = "@@gastown-spectra@@"  # the tracer's output line
 MAX_REPLY_LINES = 8  # a longer answer is code sent the usual way, not a line's correction
-# a line's reply is cut here: its corrections took 10 to 90 tokens, and a class sent back
-# instead took 554 (35 s) in run C5, while the time estimate of the next call grew with it
-LINE_REPLY_TOKENS = 160
 
 # Run in the rig's interpreter: ``-c TRACER TARGET MARK FILES-JSON PYTEST-OPTIONS...``. Each
 # test's lines of TARGET (resolved from the worktree) and its outcome, as one JSON line after MARK.
@@ -302,97 +296,6 @@ def _body_of(tree: ast.Module, parts: list[str]) -> list[ast.stmt]:
             return []
         body = node.body[1:] if docstrings.docstring(node) is not None else node.body
     return body
-
-
-def ask(suspect: Suspect, text: str) -> str:
-    """The note that asks for one suspect line, corrected: the last thing in the prompt. It
-    names no file: told a path, the 1.5B answered 4 of run T16's 12 line asks of
-    `thread_last` with the whole module under it; asked without one (docs/eval.md, stop 44),
-    20 of 24 replies were the line alone. A missing check is asked for as that check alone."""
-    if suspect.raises:
-        return (
-            f"\n## A check is missing\n`{suspect.owner}` never raises {suspect.raises} where the test above "
-            f"expects it to. Reply with only a code block holding the check to put first in `{suspect.owner}`'s "
-            f"body: an `if` line and its `raise {suspect.raises}(...)`.\n"
-        )
-    shown = textwrap.dedent("\n".join(suspect.lines(text)))
-    only = " (that line alone: its body stays as it is)" if suspect.header else ""
-    return (
-        f"\n## The line at fault\nThis line of `{suspect.owner}` is the one at fault; it gives the failure above:\n"
-        f"{prompts.fence(suspect.path)}\n{shown}\n```\n"
-        f"Reply with only a code block holding that line corrected{only}: what should stand in its place "
-        "(more than one line if something is missing there).\n"
-    )
-
-
-_BLOCK_RE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
-
-
-def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
-    """A reply to ``ask`` as the edit it means: a code block of it in place of the suspect's
-    lines, indented as they are (a header keeps its body, an `elif` stays one); None when the
-    reply is something else (no block, a definition, more than a few lines) and is read the
-    usual way. Of several short blocks (the line as it was, then as it should be), the first
-    that changes the line. A missing check's block (the first that holds an `if` line and
-    its ``raise``: ``_check_of``) goes before its line, which stays."""
-    lines = edits.split_lines(text)
-    old_lines = suspect.lines(text)
-    if not old_lines:
-        return None
-    blocks = [b for b in (_short(match, suspect) for match in _BLOCK_RE.findall(reply or "")) if b]
-    if not blocks:
-        return None
-    as_it_was = [line.strip() for line in old_lines]
-    if suspect.raises:  # a check put before the line, which stays: an `if` header to its first raise
-        block = next((check for check in map(_check_of, blocks) if check), [])
-        if not block:
-            return None
-    else:
-        block = next((b for b in blocks if [line.strip() for line in b] != as_it_was), blocks[0])
-    first_old = old_lines[0]
-    indent = first_old[: len(first_old) - len(first_old.lstrip())]
-    if first_old.lstrip().startswith("elif ") and block[0].startswith("if "):
-        block = ["el" + block[0], *block[1:]]
-    new_lines = [indent + line if line.strip() else "" for line in block]
-    if suspect.raises:
-        new_lines += old_lines
-    ends = text.endswith("\n")
-    first, last = suspect.first - 1, suspect.last  # a window of whole lines that occurs once, where it stands
-    at = len("\n".join(lines[:first])) + (1 if first else 0)
-    while not _only_at("\n".join(lines[first:last]) + ("\n" if last < len(lines) or ends else ""), text, at):
-        if first == 0 and last == len(lines):
-            return None
-        first, last = max(0, first - 1), min(len(lines), last + 1)
-        at = len("\n".join(lines[:first])) + (1 if first else 0)
-    tail = "\n" if last < len(lines) or ends else ""
-    old = "\n".join(lines[first:last]) + tail
-    new = "\n".join([*lines[first : suspect.first - 1], *new_lines, *lines[suspect.last : last]]) + tail
-    return ToolCall("edit_file", {"path": suspect.path, "old": old, "new": new}, "", "line")
-
-
-def _check_of(block: list[str]) -> list[str]:
-    """A block's check: from its `if` line to its first ``raise`` (what follows it, the
-    function's first line sent back, is not part of it); none when it is no such thing."""
-    if not block[0].startswith("if "):
-        return []
-    ends = [n for n, line in enumerate(block) if re.match(r"\s*raise\b", line)]
-    return block[: ends[0] + 1] if ends else []
-
-
-def _short(code: str, suspect: Suspect) -> list[str]:
-    """A block's lines when it can stand in for the suspect (a header's alone); none else."""
-    block = textwrap.dedent(code).strip("\n").split("\n")
-    if not block or len(block) > MAX_REPLY_LINES or re.match(r"\s*(async\s+def|def|class|@)\b", block[0]):
-        return []
-    if suspect.header:  # the header alone: a body the reply wrote under it is not asked for
-        ends = [n for n, line in enumerate(block) if line.rstrip().endswith(":")]
-        return block[: ends[0] + 1] if ends else []
-    return block
-
-
-def _only_at(window: str, text: str, at: int) -> bool:
-    """Whether ``window`` occurs in ``text`` once, at ``at``."""
-    return text.find(window) == at and text.find(window, at + 1) == -1
 
 
 def describe(found: Sequence[Suspect]) -> list[dict[str, object]]:

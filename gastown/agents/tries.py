@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import changes, prompts, suspects, trynotes
+from gastown.agents import changes, lineask, prompts, suspects, trynotes
 from gastown.town.riggit import RigGit
 
 BLIND_FROM = 3  # a bug fix's tries from this one on start with its function's body left out
@@ -281,7 +281,7 @@ class Tries:
         self.reasks, self.reask_next = self.reasks + 1 if self.reask_next else 0, False
         self.line_tries += 1
         self.put_back(self.sweep_files)
-        note = self.sweep_note + suspects.ask(self.line, text_of(self.root / self.line.path))
+        note = self.sweep_note + lineask.ask(self.line, text_of(self.root / self.line.path))
         content = self.head[-1].get("content") or ""
         before, heading, opening = content.rpartition(f"\n{prompts.OPENING}\n")
         content = before if heading and "\n## " not in opening else content

@@ -1,0 +1,82 @@
+"""A suspect line's ask and its reply read as the edit it means (gastown/agents/lineask.py)."""
+
+from __future__ import annotations
+
+from test_suspects import SHAPES
+
+from gastown.agents import lineask, suspects
+
+
+def suspect_at(text: str, line: str, header: bool = False) -> suspects.Suspect:
+    number = text.splitlines().index(line) + 1
+    return suspects.Suspect("shapes.py", number, number, "clamp", header, 1.0)
+
+
+def test_a_corrected_line_takes_the_lines_indent_and_may_add_a_line():
+    faulty = "    return max(low, min(x, low))"
+    suspect = suspect_at(SHAPES, faulty)
+    edit = lineask.as_edit(suspect, "```python\nreturn max(low, min(x, high))\n```", SHAPES)
+    assert edit is not None and edit.name == "edit_file" and edit.source == "line"
+    assert SHAPES.replace(edit.arguments["old"], edit.arguments["new"]) == SHAPES.replace("min(x, low)", "min(x, high)")
+    two = lineask.as_edit(suspect, "Fixed:\n```\nx = min(x, high)\nreturn max(low, x)\n```", SHAPES)
+    assert two is not None
+    fixed = SHAPES.replace(two.arguments["old"], two.arguments["new"])
+    assert "    x = min(x, high)\n    return max(low, x)\n" in fixed
+
+
+def test_a_corrected_header_keeps_its_body_and_a_repeated_line_is_edited_where_it_stands():
+    header = suspect_at(SHAPES, "    if low > high:", header=True)
+    edit = lineask.as_edit(header, '```python\nif low >= high:\n    raise ValueError("x")\n```', SHAPES)
+    assert edit is not None
+    fixed = SHAPES.replace(edit.arguments["old"], edit.arguments["new"])
+    assert fixed == SHAPES.replace("if low > high:", "if low >= high:")
+    twice = "def f(x):\n    if x:\n        return 1\n    return 1\n"
+    second = suspects.Suspect("m.py", 4, 4, "f", False, 1.0)
+    edit = lineask.as_edit(second, "```python\nreturn 2\n```", twice)
+    assert edit is not None and twice.count(edit.arguments["old"]) == 1
+    assert (
+        twice.replace(edit.arguments["old"], edit.arguments["new"])
+        == "def f(x):\n    if x:\n        return 1\n    return 2\n"
+    )
+
+
+def test_a_reply_that_is_no_lines_correction_is_read_the_usual_way():
+    suspect = suspect_at(SHAPES, "    return max(low, min(x, low))")
+    assert lineask.as_edit(suspect, "The fault is in the min call.", SHAPES) is None
+    whole = "shapes.py\n```python\ndef clamp(x, low, high):\n    return max(low, min(x, high))\n```"
+    assert lineask.as_edit(suspect, whole, SHAPES) is None
+    long = "```python\n" + "x = 1\n" * (suspects.MAX_REPLY_LINES + 1) + "```"
+    assert lineask.as_edit(suspect, long, SHAPES) is None
+    header = suspect_at(SHAPES, "    if low > high:", header=True)
+    assert lineask.as_edit(header, "```python\nreturn low\n```", SHAPES) is None  # no header in it
+    same = lineask.as_edit(suspect, "```python\nreturn max(low, min(x, low))\n```", SHAPES)
+    assert same is not None and same.arguments["old"] == same.arguments["new"]
+
+
+def test_the_ask_shows_the_line_and_asks_for_it_alone_naming_no_file():
+    header = suspect_at(SHAPES, "    if low > high:", header=True)
+    note = lineask.ask(header, SHAPES)
+    assert note.startswith("\n## The line at fault\nThis line of `clamp` is the one at fault")
+    assert "```python\nif low > high:\n```" in note
+    assert "that line alone: its body stays as it is" in note
+    assert "shapes.py" not in note  # told a path, the 1.5B sends the whole file under it
+
+
+def test_a_last_line_without_its_newline_is_edited_where_it_stands_and_a_form_feed_moves_no_line():
+    text = "def f(x):\n    if x:\n        return 2\n    return 2"
+    last = suspects.Suspect("m.py", 4, 4, "f", False, 1.0)
+    edit = lineask.as_edit(last, "```python\nreturn 3\n```", text)
+    assert edit is not None and text.count(edit.arguments["old"]) == 1
+    assert text.replace(edit.arguments["old"], edit.arguments["new"]) == text[: -len("2")] + "3"
+    fed = "def g():\n    y = 1\x0c\n    return y\n"
+    assert suspects.Suspect("m.py", 3, 3, "g", False, 1.0).lines(fed) == ["    return y"]
+
+
+def test_an_elif_stays_one_and_of_two_blocks_the_one_that_changes_the_line_is_taken():
+    source = "def f(x):\n    if x > 2:\n        return 1\n    elif x > 1:\n        return 2\n"
+    elif_line = suspects.Suspect("m.py", 4, 4, "f", True, 1.0)
+    edit = lineask.as_edit(elif_line, "```python\nif x >= 1:\n```", source)
+    assert edit is not None and "    elif x >= 1:\n" in source.replace(edit.arguments["old"], edit.arguments["new"])
+    both = "Before:\n```python\nelif x > 1:\n```\nAfter:\n```python\nelif x > 0:\n```"
+    edit = lineask.as_edit(elif_line, both, source)
+    assert edit is not None and "    elif x > 0:\n" in source.replace(edit.arguments["old"], edit.arguments["new"])

@@ -1980,6 +1980,41 @@ def test_the_next_line_is_asked_again_for_a_new_answer_after_one_that_reached_it
     assert (kept / "beatscore" / "clamp.py").read_text() == fixed
 
 
+PAIRS_CLAMP = '''class Low:
+    def __getitem__(self, pair):
+        return pair[0]
+
+
+class High:
+    def __getitem__(self, pair):
+        return pair[0]
+
+
+def clamp(x, low, high):
+    """x kept between low and high."""
+    return max(Low()[(low, high)], min(x, High()[(low, high)]))
+'''
+
+
+def test_a_lines_ask_answered_with_its_method_whole_is_tried_as_that_method(tmp_path, rig_path):
+    """C15's `LRUCache.__getitem__` line got its method back with the fix in it, and nothing
+    tried it: five classes there have a `__getitem__`. The method the line is in, sent
+    whole, takes that method's place."""
+    clamp_with_its_bug(rig_path, PAIRS_CLAMP)
+    as_it_was = text(f"beatscore/clamp.py\n```python\n{PAIRS_CLAMP}```\n")
+    method = text("```python\ndef __getitem__(self, pair):\n    return pair[1]\n```")
+    outcome, llm, kept = run_clamp(
+        tmp_path,
+        rig_path,
+        [as_it_was, method],
+        description="`clamp(5, 0, 3)` gives 0 but must give 3: `High.__getitem__` gives the low end.",
+    )
+    assert "## The line at fault\nThis line of `High.__getitem__`" in llm.requests[1]["messages"][-1]["content"]
+    assert outcome.status == "done", outcome.reason
+    fixed = PAIRS_CLAMP.replace("        return pair[0]\n\n\ndef clamp", "        return pair[1]\n\n\ndef clamp")
+    assert (kept / "beatscore" / "clamp.py").read_text() == fixed
+
+
 def test_a_suspect_lines_ask_is_no_turn_of_the_beads_turn_limit(tmp_path, rig_path):
     """C14's `ttl-expire` reached its 24-turn limit mid-sweep at 208 s of its 300: a line's
     ask takes seconds and is bounded by the sweep, so it counts for nothing against the

@@ -43,8 +43,8 @@ def test_a_corrected_header_keeps_its_body_and_a_repeated_line_is_edited_where_i
 def test_a_reply_that_is_no_lines_correction_is_read_the_usual_way():
     suspect = suspect_at(SHAPES, "    return max(low, min(x, low))")
     assert lineask.as_edit(suspect, "The fault is in the min call.", SHAPES) is None
-    whole = "shapes.py\n```python\ndef clamp(x, low, high):\n    return max(low, min(x, high))\n```"
-    assert lineask.as_edit(suspect, whole, SHAPES) is None
+    other = "shapes.py\n```python\ndef area(width, height):\n    return width * height\n```"
+    assert lineask.as_edit(suspect, other, SHAPES) is None  # not the line's definition
     long = "```python\n" + "x = 1\n" * (suspects.MAX_REPLY_LINES + 1) + "```"
     assert lineask.as_edit(suspect, long, SHAPES) is None
     header = suspect_at(SHAPES, "    if low > high:", header=True)
@@ -80,3 +80,60 @@ def test_an_elif_stays_one_and_of_two_blocks_the_one_that_changes_the_line_is_ta
     both = "Before:\n```python\nelif x > 1:\n```\nAfter:\n```python\nelif x > 0:\n```"
     edit = lineask.as_edit(elif_line, both, source)
     assert edit is not None and "    elif x > 0:\n" in source.replace(edit.arguments["old"], edit.arguments["new"])
+
+
+PAIRS = '''"""Two classes with a method of one name."""
+
+
+class Low:
+    def __getitem__(self, pair):
+        """The pair's low end."""
+        return pair[0]
+
+
+class High:
+    def __getitem__(self, pair):
+        """The pair's high end."""
+        return pair[0]
+'''
+
+
+def test_a_line_answered_with_its_method_whole_is_that_methods_edit_in_its_own_class():
+    """C15's `LRUCache.__getitem__` line got its method back whole with the fix in it, which
+    the usual reading could not place: five classes there have a `__getitem__`."""
+    number = len(PAIRS.splitlines())  # High's `return pair[0]`, the last line
+    line = suspects.Suspect("pairs.py", number, number, "High.__getitem__", False, 1.0)
+    fixed = PAIRS[: PAIRS.rindex("pair[0]")] + "pair[1]\n"
+    bare = "```python\ndef __getitem__(self, pair):\n    return pair[1]\n```"
+    under_its_path = "pairs.py\n```python\n    def __getitem__(self, pair):\n        return pair[1]\n```\nFixed."
+    for reply in (bare, under_its_path):
+        edit = lineask.as_edit(line, reply, PAIRS)
+        assert edit is not None and edit.name == "edit_file" and PAIRS.count(edit.arguments["old"]) == 1
+        assert PAIRS.replace(edit.arguments["old"], edit.arguments["new"]) == fixed  # its docstring kept
+    as_it_was = lineask.as_edit(line, "```python\ndef __getitem__(self, pair):\n    return pair[0]\n```", PAIRS)
+    assert as_it_was is not None and as_it_was.arguments["old"] == as_it_was.arguments["new"]
+    added = lineask.as_edit(
+        line, "```python\ndef __getitem__(self, pair):\n    pair = pair[::-1]\n    return pair[0]\n```", PAIRS
+    )
+    assert added is not None  # a line added, none changed
+    assert PAIRS.replace(added.arguments["old"], added.arguments["new"]) == PAIRS[: PAIRS.rindex("        return")] + (
+        "        pair = pair[::-1]\n        return pair[0]\n"
+    )
+    assert lineask.as_edit(line, "```python\ndef get(self, pair):\n    return pair[1]\n```", PAIRS) is None
+    low = "```python\nclass Low:\n    def __getitem__(self, pair):\n        return pair[1]\n```"
+    assert lineask.as_edit(line, low, PAIRS) is None  # a class is no answer to a line
+
+
+def test_a_line_answered_with_its_function_whole_is_that_functions_edit():
+    line = suspect_at(SHAPES, "    return max(low, min(x, low))")
+    checked = '    if low > high:\n        raise ValueError("low above high")\n'
+    whole = f"shapes.py\n```python\ndef clamp(x, low, high):\n{checked}    return max(low, min(x, high))\n```"
+    edit = lineask.as_edit(line, whole, SHAPES)
+    assert edit is not None
+    assert SHAPES.replace(edit.arguments["old"], edit.arguments["new"]) == SHAPES.replace("min(x, low)", "min(x, high)")
+    longer = f"```python\ndef clamp(x, low, high):\n{checked}    high = max(high, low)\n    return max(low, min(x, high))\n```"
+    edit = lineask.as_edit(line, longer, SHAPES)
+    assert edit is not None
+    assert SHAPES.replace(edit.arguments["old"], edit.arguments["new"]) == SHAPES.replace(
+        "    return max(low, min(x, low))", "    high = max(high, low)\n    return max(low, min(x, high))"
+    )

@@ -8,10 +8,11 @@ read the usual way.
 
 from __future__ import annotations
 
+import ast
 import re
 import textwrap
 
-from gastown.agents import edits, prompts
+from gastown.agents import edits, merge, prompts
 from gastown.agents.suspects import MAX_REPLY_LINES, Suspect
 from gastown.agents.textcalls import ToolCall
 
@@ -46,18 +47,18 @@ _BLOCK_RE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
 
 def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     """A reply to ``ask`` as the edit it means: a code block of it in place of the suspect's
-    lines, indented as they are (a header keeps its body, an `elif` stays one); None when the
-    reply is something else (no block, a definition, more than a few lines) and is read the
+    lines, indented as they are (a header keeps its body, an `elif` stays one), or the
+    definition the line is in sent back whole (``_as_definition``); None when the reply is
+    something else (no block, another definition, more than a few lines) and is read the
     usual way. Of several short blocks (the line as it was, then as it should be), the first
     that changes the line. A missing check's block (the first that holds an `if` line and
     its ``raise``: ``_check_of``) goes before its line, which stays."""
-    lines = edits.split_lines(text)
     old_lines = suspect.lines(text)
     if not old_lines:
         return None
     blocks = [b for b in (_short(match, suspect) for match in _BLOCK_RE.findall(reply or "")) if b]
     if not blocks:
-        return None
+        return _as_definition(suspect, reply, text)
     as_it_was = [line.strip() for line in old_lines]
     if suspect.raises:  # a check put before the line, which stays: an `if` header to its first raise
         block = next((check for check in map(_check_of, blocks) if check), [])
@@ -72,18 +73,74 @@ def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     new_lines = [indent + line if line.strip() else "" for line in block]
     if suspect.raises:
         new_lines += old_lines
+    return _replacing(suspect.path, text, suspect.first, suspect.last, new_lines)
+
+
+def _replacing(path: str, text: str, first: int, last: int, new_lines: list[str]) -> ToolCall | None:
+    """The edit of ``path`` (``text``) that puts ``new_lines`` in place of its lines ``first``
+    to ``last`` (1-based, inclusive): a window of whole lines around them that occurs once,
+    where it stands; None when even the whole text is no such window."""
+    lines = edits.split_lines(text)
     ends = text.endswith("\n")
-    first, last = suspect.first - 1, suspect.last  # a window of whole lines that occurs once, where it stands
-    at = len("\n".join(lines[:first])) + (1 if first else 0)
-    while not _only_at("\n".join(lines[first:last]) + ("\n" if last < len(lines) or ends else ""), text, at):
-        if first == 0 and last == len(lines):
+    start, stop = first - 1, last
+    at = len("\n".join(lines[:start])) + (1 if start else 0)
+    while not _only_at("\n".join(lines[start:stop]) + ("\n" if stop < len(lines) or ends else ""), text, at):
+        if start == 0 and stop == len(lines):
             return None
-        first, last = max(0, first - 1), min(len(lines), last + 1)
-        at = len("\n".join(lines[:first])) + (1 if first else 0)
-    tail = "\n" if last < len(lines) or ends else ""
-    old = "\n".join(lines[first:last]) + tail
-    new = "\n".join([*lines[first : suspect.first - 1], *new_lines, *lines[suspect.last : last]]) + tail
-    return ToolCall("edit_file", {"path": suspect.path, "old": old, "new": new}, "", "line")
+        start, stop = max(0, start - 1), min(len(lines), stop + 1)
+        at = len("\n".join(lines[:start])) + (1 if start else 0)
+    tail = "\n" if stop < len(lines) or ends else ""
+    old = "\n".join(lines[start:stop]) + tail
+    new = "\n".join([*lines[start : first - 1], *new_lines, *lines[last:stop]]) + tail
+    return ToolCall("edit_file", {"path": path, "old": old, "new": new}, "", "line")
+
+
+def _as_definition(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
+    """A reply that sends back the definition the line is in (``suspect.owner``), whole, as
+    the edit of that definition: laid over the module as a fragment of it (merge.py), inside
+    its class when it is a method, its docstring kept if the reply left it out. The usual
+    reading cannot place a method sent alone whose name more than one class has, and sent
+    under the file's path an indented method is a file that does not compile: in run C15
+    the 1.5B answered `LRUCache.__getitem__`'s faulty line with the method whole, the fix in
+    it, once bare and once indented under the path, and neither was tried (at that ask, 1
+    reply in 10 was the method). The definition sent back as it was is the line as it
+    was; None when no block is that definition alone."""
+    parts = suspect.owner.split(".")
+    try:
+        module = ast.parse(text)
+    except SyntaxError:
+        return None
+    classes = {node.name for node in module.body if isinstance(node, ast.ClassDef)}
+    if len(parts) > 2:
+        return None  # a method of a nested class: no fragment of the module places it
+    for code in _BLOCK_RE.findall(reply or ""):
+        block = textwrap.dedent(code).strip("\n")
+        try:
+            sent = ast.parse(block).body
+        except SyntaxError:
+            continue
+        if len(sent) != 1 or not isinstance(sent[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if sent[0].name != parts[-1]:
+            continue
+        fragment = f"class {parts[0]}:\n{textwrap.indent(block, '    ')}" if parts[0] in classes else block
+        try:
+            merged = merge.merge(text, fragment).text
+        except (merge.Ambiguous, SyntaxError):
+            return None
+        old, new = edits.split_lines(text), edits.split_lines(merged)
+        if old == new:
+            return _replacing(suspect.path, text, suspect.first, suspect.last, suspect.lines(text))
+        same = 0
+        while same < min(len(old), len(new)) and old[same] == new[same]:
+            same += 1
+        after = 0
+        while after < min(len(old), len(new)) - same and old[-1 - after] == new[-1 - after]:
+            after += 1
+        if same + after == len(old):  # lines only added: a line beside them goes too
+            same, after = (same - 1, after) if same else (same, after - 1)
+        return _replacing(suspect.path, text, same + 1, len(old) - after, new[same : len(new) - after])
+    return None
 
 
 def _check_of(block: list[str]) -> list[str]:

@@ -120,6 +120,11 @@ def test_a_line_answered_with_its_method_whole_is_that_methods_edit_in_its_own_c
         "        pair = pair[::-1]\n        return pair[0]\n"
     )
     assert lineask.as_edit(line, "```python\ndef get(self, pair):\n    return pair[1]\n```", PAIRS) is None
+    static = "class Queue:\n    pass\n\n\nclass Sorted(Queue):\n    @staticmethod\n    def pop(items):\n        return items.pop()\n"
+    first = suspects.Suspect("queues.py", 8, 8, "Sorted.pop", False, 1.0)
+    edit = lineask.as_edit(first, "```python\ndef pop(items):\n    return items.pop(0)\n```", static)
+    assert edit is not None  # its decorator kept: the ask showed the line, not the decorator
+    assert static.replace(edit.arguments["old"], edit.arguments["new"]) == static.replace("pop()", "pop(0)")
     low = "```python\nclass Low:\n    def __getitem__(self, pair):\n        return pair[1]\n```"
     assert lineask.as_edit(line, low, PAIRS) is None  # a class is no answer to a line
 

@@ -12,7 +12,7 @@ import ast
 import re
 import textwrap
 
-from gastown.agents import edits, merge, prompts
+from gastown.agents import docstrings, edits, merge, prompts, suspects
 from gastown.agents.suspects import MAX_REPLY_LINES, Suspect
 from gastown.agents.textcalls import ToolCall
 
@@ -103,16 +103,19 @@ def _as_definition(suspect: Suspect, reply: str | None, text: str) -> ToolCall |
     under the file's path an indented method is a file that does not compile: in run C15
     the 1.5B answered `LRUCache.__getitem__`'s faulty line with the method whole, the fix in
     it, once bare and once indented under the path, and neither was tried (at that ask, 1
-    reply in 10 was the method). The definition sent back as it was is the line as it
-    was; None when no block is that definition alone."""
+    reply in 10 was the method). Its decorators stay when the reply sends none (the ask
+    showed the line, not them: a `@staticmethod` dropped would break it). The definition
+    sent back as it was is the line as it was; None when no block is that definition alone."""
     parts = suspect.owner.split(".")
     try:
         module = ast.parse(text)
     except SyntaxError:
         return None
-    classes = {node.name for node in module.body if isinstance(node, ast.ClassDef)}
-    if len(parts) > 2:
-        return None  # a method of a nested class: no fragment of the module places it
+    found = suspects.definition(module, parts)
+    if len(parts) > 2 or not isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None  # a method of a nested class (no fragment of the module places it), or none
+    lines = edits.split_lines(text)
+    decorators = textwrap.dedent("\n".join(lines[docstrings.span(found)[0] : found.lineno - 1]))
     for code in _BLOCK_RE.findall(reply or ""):
         block = textwrap.dedent(code).strip("\n")
         try:
@@ -123,23 +126,26 @@ def _as_definition(suspect: Suspect, reply: str | None, text: str) -> ToolCall |
             continue
         if sent[0].name != parts[-1]:
             continue
-        fragment = f"class {parts[0]}:\n{textwrap.indent(block, '    ')}" if parts[0] in classes else block
+        if decorators and not sent[0].decorator_list:
+            block = f"{decorators}\n{block}"
+        in_class = isinstance(suspects.definition(module, parts[:1]), ast.ClassDef)
+        fragment = f"class {parts[0]}:\n{textwrap.indent(block, '    ')}" if in_class else block
         try:
             merged = merge.merge(text, fragment).text
         except (merge.Ambiguous, SyntaxError):
             return None
-        old, new = edits.split_lines(text), edits.split_lines(merged)
-        if old == new:
+        new = edits.split_lines(merged)
+        if lines == new:
             return _replacing(suspect.path, text, suspect.first, suspect.last, suspect.lines(text))
         same = 0
-        while same < min(len(old), len(new)) and old[same] == new[same]:
+        while same < min(len(lines), len(new)) and lines[same] == new[same]:
             same += 1
         after = 0
-        while after < min(len(old), len(new)) - same and old[-1 - after] == new[-1 - after]:
+        while after < min(len(lines), len(new)) - same and lines[-1 - after] == new[-1 - after]:
             after += 1
-        if same + after == len(old):  # lines only added: a line beside them goes too
+        if same + after == len(lines):  # lines only added: a line beside them goes too
             same, after = (same - 1, after) if same else (same, after - 1)
-        return _replacing(suspect.path, text, same + 1, len(old) - after, new[same : len(new) - after])
+        return _replacing(suspect.path, text, same + 1, len(lines) - after, new[same : len(new) - after])
     return None
 
 

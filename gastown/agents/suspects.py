@@ -279,10 +279,11 @@ def missing_check(text: str, path: str, owner: str, raises: str) -> Suspect | No
     return Suspect(path, first, first, owner, False, 1.0, raises)
 
 
-def _body_of(tree: ast.Module, parts: list[str]) -> list[ast.stmt]:
-    """The statements of the definition named by ``parts`` (a class's, then its method's), its
-    docstring aside; empty when there is none."""
+def definition(tree: ast.Module, parts: Sequence[str]) -> ast.stmt | None:
+    """The definition named by ``parts`` (a class, then its method), the first of its name
+    at each level; None when there is none."""
     body: list[ast.stmt] = tree.body
+    node: ast.stmt | None = None
     for name in parts:
         node = next(
             (
@@ -293,9 +294,18 @@ def _body_of(tree: ast.Module, parts: list[str]) -> list[ast.stmt]:
             None,
         )
         if node is None:
-            return []
-        body = node.body[1:] if docstrings.docstring(node) is not None else node.body
-    return body
+            return None
+        body = node.body
+    return node
+
+
+def _body_of(tree: ast.Module, parts: list[str]) -> list[ast.stmt]:
+    """The statements of the definition named by ``parts`` (a class's, then its method's), its
+    docstring aside; empty when there is none."""
+    node = definition(tree, parts)
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return []
+    return node.body[1:] if docstrings.docstring(node) is not None else node.body
 
 
 def describe(found: Sequence[Suspect]) -> list[dict[str, object]]:

@@ -5,13 +5,13 @@
 boltons 26.2.0 (BSD) from its PyPI source distribution, its own pytest suite and six bugs
 put in at once, in five of its modules: three in top-level functions (`ceil` in
 mathutils.py, `bytes2human` in the 1,390-line strutils.py, `chunk_ranges` in the 1,659-line
-iterutils.py) and three in methods (`Bits.__getitem__`, a static `_pop_entry` that one
-subclass of a priority queue overrides, and `OrderedMultiDict.poplast` over a linked list
-kept beside a dict). Where the toolz suites are one library's functions and cachetools one
-module of classes, this is a grab-bag of modules, the shape of most utility libraries. Each
-bead is the bug report a user would write; the library's own tests judge it, and the
-untouched library is every bead's solution. Like the other held-out suites, it is built
-outside the repository: work gastown was not tuned on.
+iterutils.py) and three in methods (`Bits.__getitem__`, `SortedPriorityQueue`'s static
+`_pop_entry`, which overrides its base class's, and `OrderedMultiDict.poplast` over a
+linked list kept beside a dict). Where the toolz suites are one library's functions and
+cachetools one module of classes, this is a grab-bag of modules, the shape of most utility
+libraries. Each bead is the bug report a user would write; the library's own tests judge
+it, and the untouched library is every bead's solution. Like the other held-out suites, it
+is built outside the repository: work gastown was not tuned on.
 
     gt eval --suite DIR --check
     gt eval --suite DIR --models qwen2.5-coder-1.5b --role polecat --timeout 300 --keep -v --json

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from test_suspects import SHAPES
 
 from gastown.agents import lineask, suspects
@@ -142,3 +144,43 @@ def test_a_line_answered_with_its_function_whole_is_that_functions_edit():
     assert SHAPES.replace(edit.arguments["old"], edit.arguments["new"]) == SHAPES.replace(
         "    return max(low, min(x, low))", "    high = max(high, low)\n    return max(low, min(x, high))"
     )
+
+
+def applied(text: str, owner: str, line: int, reply: str) -> str | None:
+    """``text`` with the edit ``reply`` means for ``owner``'s line ``line`` made; None for no edit."""
+    edit = lineask.as_edit(suspects.Suspect("m.py", line, line, owner, False, 1.0), reply, text)
+    if edit is None:
+        return None
+    assert text.count(edit.arguments["old"]) == 1
+    return text.replace(edit.arguments["old"], edit.arguments["new"])
+
+
+def block(code: str) -> str:
+    return f"```python\n{code}\n```"
+
+
+def test_a_definition_sent_for_its_line_changes_that_definition_alone_laid_out_as_its_module_is():
+    prop = (
+        "class C:\n    @property\n    def x(self):\n        return self._x\n\n"
+        "    @x.setter\n    def x(self, value):\n        self._x = -value\n"
+    )
+    setter = applied(prop, "C.x", 8, block("def x(self, value):\n    self._x = value"))
+    assert setter == prop.replace("-value", "value")  # the setter's line: the setter, its decorator kept
+    for indent in ("  ", "\t"):  # the class's own indent: its method as sent under it
+        source = f"class A:\n{indent}def f(self):\n{indent * 2}return 1\n\n{indent}def g(self):\n{indent * 2}return 2\n"
+        fixed = applied(source, "A.f", 3, block("def f(self):\n    return 3"))
+        assert fixed is not None and fixed.endswith(f"return 3\n\n{indent}def g(self):\n{indent * 2}return 2\n")
+        scope: dict[str, Any] = {}
+        exec(fixed, scope)
+        assert scope["A"]().f() == 3
+    shorter = "def f(x):\n    y = x\n    y = y + 1\n    return y\n"
+    assert applied(shorter, "f", 3, block("def f(x):\n    y = x\n    return y")) == shorter.replace(
+        "    y = y + 1\n", ""
+    )
+    two = "Before:\n" + block("def f(x):\n    y = x\n    y = y + 1\n    return y") + "\nAfter:\n"
+    two += block("def f(x):\n    y = x\n    y = y + 2\n    return y")
+    assert applied(shorter, "f", 3, two) == shorter.replace("+ 1", "+ 2")  # the block that changes it
+    nested = "def helper(x):\n    return x\n\n\ndef outer(x):\n    def helper(y):\n        return y + 1\n    return helper(x)\n"
+    assert applied(nested, "outer.helper", 7, block("def helper(y):\n    return y + 2")) is None  # not the top one's
+    fed = "import os\n\x0c\n\nclass A:\n    def f(self):\n        return 1\n"
+    assert applied(fed, "A.f", 6, block("def f(self):\n    return 2")) == fed.replace("return 1", "return 2")

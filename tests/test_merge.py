@@ -2,7 +2,7 @@
 
 import pytest
 
-from gastown.agents import merge, stubs
+from gastown.agents import docstrings, merge, stubs
 
 MODULE = '''"""Names."""
 
@@ -374,3 +374,13 @@ def test_a_class_attribute_sent_back_in_its_class_leaves_the_class_docstring_alo
     )
     sent = "class Cache:\n    marker = object()\n\n    def pop(self, key):\n        return None\n"
     assert merge.merge(source, sent).text == source.replace("        return key", "        return None")
+
+
+def test_a_module_with_a_form_feed_keeps_its_lines_where_its_nodes_are():
+    """str.splitlines breaks at a form feed, which Python reads as whitespace: split so, the
+    lines a function's node names are a line off, and the merge drops the line before it."""
+    module = "import os\n\x0c\n\ndef f():\n    return 1\n\n\ndef g():\n    return 2\n"
+    assert merge.merge(module, "def f():\n    return 3\n").text == module.replace("return 1", "return 3")
+    assert docstrings.with_docstrings('def f():\n    """F."""\n    return 1\n', "\x0c\ndef f():\n    return 3\n") == (
+        '\x0c\ndef f():\n    """F."""\n    return 3\n'
+    )

@@ -4,12 +4,22 @@ Shown a module with its long docstrings lifted out of the code (excerpt.lift_doc
 asked for only the function it changes, a small model sends functions back without their
 docstrings. Merged as a fragment (merge.py) or written whole (tools.py), each function and
 method that comes without one gets its old docstring back, at the body's indent. Also here:
-where a definition's lines are in its module (``span``, ``source_of``). Pure: text in, text out.
+where a definition's lines are in its module (``span``, ``source_of``, ``lines_of``). Pure:
+text in, text out.
 """
 
 from __future__ import annotations
 
 import ast
+
+
+def lines_of(text: str) -> list[str]:
+    """The lines of ``text`` as ast numbers them: split at newlines only, where
+    ``str.splitlines`` also splits at a form feed, which Python reads as whitespace (a
+    module with one would be laid out a line off from its nodes)."""
+    if not text:
+        return []
+    return (text[:-1] if text.endswith("\n") else text).split("\n")
 
 
 def span(node: ast.stmt) -> tuple[int, int]:
@@ -63,7 +73,7 @@ def with_docstrings(old: str, new: str) -> str:
     before, after = parse(old), parse(new)
     if before is None or after is None:
         return new
-    lines, parts = old.splitlines(), new.splitlines()
+    lines, parts = lines_of(old), lines_of(new)
     had = dict(_functions(before))
     swaps = []
     for key, node in _functions(after):

@@ -2,8 +2,9 @@
 
 suspects.py finds the lines; this module words the ask (the last thing in the prompt, the
 line shown alone, no file named) and turns the reply into the edit it means — a code block
-in place of the line, indented as it is — or None, when the reply is something else and is
-read the usual way.
+in place of the line, indented as it is; a missing check before its line; or the line's
+whole function or method, sent back instead, in that definition's place — or None, when
+the reply is something else and is read the usual way.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     something else (no block, another definition, more than a few lines) and is read the
     usual way. Of several short blocks (the line as it was, then as it should be), the first
     that changes the line. A missing check's block (the first that holds an `if` line and
-    its ``raise``: ``_check_of``) goes before its line, which stays."""
+    its ``raise``: ``_check_of``) goes before its line, which stays; asked for a check and
+    sent the function whole, the function is taken as it is."""
     old_lines = suspect.lines(text)
     if not old_lines:
         return None
@@ -91,7 +93,8 @@ def _replacing(path: str, text: str, first: int, last: int, new_lines: list[str]
         at = len("\n".join(lines[:start])) + (1 if start else 0)
     tail = "\n" if stop < len(lines) or ends else ""
     old = "\n".join(lines[start:stop]) + tail
-    new = "\n".join([*lines[start : first - 1], *new_lines, *lines[last:stop]]) + tail
+    kept = [*lines[start : first - 1], *new_lines, *lines[last:stop]]
+    new = "\n".join(kept) + tail if kept else ""  # lines only taken out leave no blank line
     return ToolCall("edit_file", {"path": path, "old": old, "new": new}, "", "line")
 
 
@@ -104,18 +107,24 @@ def _as_definition(suspect: Suspect, reply: str | None, text: str) -> ToolCall |
     the 1.5B answered `LRUCache.__getitem__`'s faulty line with the method whole, the fix in
     it, once bare and once indented under the path, and neither was tried (at that ask, 1
     reply in 10 was the method). Its decorators stay when the reply sends none (the ask
-    showed the line, not them: a `@staticmethod` dropped would break it). The definition
-    sent back as it was is the line as it was; None when no block is that definition alone."""
+    showed the line, not them: a `@staticmethod` dropped would break it). Of several blocks,
+    the first that changes the definition; one that sends it back as it was is the line as
+    it was; None when no block is that definition alone, or when laid over the module it
+    would change anything else or not compile."""
     parts = suspect.owner.split(".")
     try:
         module = ast.parse(text)
     except SyntaxError:
         return None
-    found = suspects.definition(module, parts)
-    if len(parts) > 2 or not isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return None  # a method of a nested class (no fragment of the module places it), or none
+    found = _definition_at(module, parts, suspect.first)
+    if found is None:
+        return None
     lines = edits.split_lines(text)
     decorators = textwrap.dedent("\n".join(lines[docstrings.span(found)[0] : found.lineno - 1]))
+    in_class = len(parts) == 2 and isinstance(suspects.definition(module, parts[:1]), ast.ClassDef)
+    indent = lines[found.lineno - 1][: found.col_offset]  # the class's own, spaces or a tab
+    expected = (parts[0],) if in_class else (suspect.owner,)
+    as_it_was = False
     for code in _BLOCK_RE.findall(reply or ""):
         block = textwrap.dedent(code).strip("\n")
         try:
@@ -128,25 +137,53 @@ def _as_definition(suspect: Suspect, reply: str | None, text: str) -> ToolCall |
             continue
         if decorators and not sent[0].decorator_list:
             block = f"{decorators}\n{block}"
-        in_class = isinstance(suspects.definition(module, parts[:1]), ast.ClassDef)
-        fragment = f"class {parts[0]}:\n{textwrap.indent(block, '    ')}" if in_class else block
+        fragment = f"class {parts[0]}:\n{textwrap.indent(block, indent)}" if in_class else block
         try:
-            merged = merge.merge(text, fragment).text
+            merged = merge.merge(text, fragment)
+            ast.parse(merged.text)
         except (merge.Ambiguous, SyntaxError):
-            return None
-        new = edits.split_lines(merged)
-        if lines == new:
-            return _replacing(suspect.path, text, suspect.first, suspect.last, suspect.lines(text))
-        same = 0
-        while same < min(len(lines), len(new)) and lines[same] == new[same]:
-            same += 1
-        after = 0
-        while after < min(len(lines), len(new)) - same and lines[-1 - after] == new[-1 - after]:
-            after += 1
-        if same + after == len(lines):  # lines only added: a line beside them goes too
-            same, after = (same - 1, after) if same else (same, after - 1)
-        return _replacing(suspect.path, text, same + 1, len(lines) - after, new[same : len(new) - after])
+            continue
+        new = edits.split_lines(merged.text)
+        if new == lines:
+            as_it_was = True
+            continue
+        if merged.replaced != expected or merged.added:
+            continue  # laid over another definition of that name (a top-level one for a nested one)
+        return _replacing(suspect.path, text, *_changed(lines, new))
+    if as_it_was:
+        return _replacing(suspect.path, text, suspect.first, suspect.last, suspect.lines(text))
     return None
+
+
+def _definition_at(module: ast.Module, parts: list[str], line: int) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The function or method named by ``parts`` that holds ``line`` (a property's setter,
+    not its getter of the same name); None for a method of a nested class or a function
+    nested in a method, which no fragment of the module places."""
+    if len(parts) > 2:
+        return None
+    scope = suspects.definition(module, parts[:-1]) if len(parts) == 2 else module
+    body = getattr(scope, "body", [])
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == parts[-1]:
+            first, end = docstrings.span(node)
+            if first < line <= end:
+                return node
+    return None
+
+
+def _changed(lines: list[str], new: list[str]) -> tuple[int, int, list[str]]:
+    """Where ``new`` differs from ``lines``: the first and last line changed (1-based,
+    inclusive) and what stands there now; lines only added take the line before them along
+    (or the one after, at the top), so that there is a line to replace."""
+    same = 0
+    while same < min(len(lines), len(new)) and lines[same] == new[same]:
+        same += 1
+    after = 0
+    while after < min(len(lines), len(new)) - same and lines[-1 - after] == new[-1 - after]:
+        after += 1
+    if same + after == len(lines):
+        same, after = (same - 1, after) if same else (same, after - 1)
+    return same + 1, len(lines) - after, new[same : len(new) - after]
 
 
 def _check_of(block: list[str]) -> list[str]:

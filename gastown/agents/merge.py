@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from gastown.agents.docstrings import docstring, kept_docstring, parse, source_of, span
+from gastown.agents.docstrings import docstring, kept_docstring, lines_of, parse, source_of, span
 
 
 class Ambiguous(ValueError):
@@ -183,7 +183,7 @@ def _leans_on(module: ast.Module, new: ast.Module) -> bool:
 def merge(old: str, new: str) -> Merged:
     """``old`` with every definition of the fragment ``new`` replaced or added (see the module doc)."""
     before, after = ast.parse(old), ast.parse(new)
-    lines, parts = old.splitlines(), new.splitlines()
+    lines, parts = lines_of(old), lines_of(new)
     existing = defined(before)
     replacements: dict[int, list[str]] = {}  # first line of an old node -> its new lines
     spans: dict[int, int] = {}

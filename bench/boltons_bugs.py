@@ -19,12 +19,9 @@ is built outside the repository: work gastown was not tuned on.
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from toolz_bugs import arguments, bead_toml, download, extract
+from toolz_bugs import arguments, bead_toml, bug_suite
 
 VERSION = "26.2.0"
 SDIST = f"boltons-{VERSION}.tar.gz"
@@ -144,29 +141,8 @@ def main() -> int:
     args = arguments(__doc__, SDIST)
     if args is None:
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp)
-        extract(args.sdist or download(f"boltons=={VERSION}", scratch, SDIST), scratch)
-        source = scratch / f"boltons-{VERSION}"
-        if not source.is_dir():
-            print(f"{args.sdist} holds no boltons-{VERSION}/; give {SDIST}", file=sys.stderr)
-            return 2
-        built = scratch / "suite"
-        packaging = shutil.ignore_patterns(*PACKAGING)  # the library as its repository holds it
-        shutil.copytree(source / "boltons", built / "overlays" / "solution" / "boltons", ignore=packaging)
-        shutil.copytree(source, built / "project", ignore=packaging)
-        project = built / "project"
-        for key, (path, good, bad) in BUGS.items():
-            target = project / path
-            text = target.read_text()
-            if text.count(good) != 1:
-                print(f"{key}: {path} does not hold its line exactly once; is this boltons {VERSION}?", file=sys.stderr)
-                return 1
-            target.write_text(text.replace(good, bad))
-        (built / "suite.toml").write_text(HEADER + "".join(bead_toml(key, *BEADS[key]) for key in BEADS))
-        shutil.move(built, args.dir)  # whole or not at all
-    print(f"built {args.dir}: {len(BEADS)} beads")
-    return 0
+    suite_toml = HEADER + "".join(bead_toml(key, *BEADS[key]) for key in BEADS)
+    return bug_suite(args, "boltons", VERSION, "boltons", BUGS, suite_toml, PACKAGING)
 
 
 if __name__ == "__main__":

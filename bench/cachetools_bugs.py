@@ -17,12 +17,9 @@ outside the repository: work gastown was not tuned on.
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from toolz_bugs import arguments, bead_toml, download, extract
+from toolz_bugs import arguments, bead_toml, bug_suite
 
 VERSION = "8.0.2"
 SDIST = f"cachetools-{VERSION}.tar.gz"
@@ -131,31 +128,8 @@ def main() -> int:
     args = arguments(__doc__, SDIST)
     if args is None:
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp)
-        extract(args.sdist or download(f"cachetools=={VERSION}", scratch, SDIST), scratch)
-        source = scratch / f"cachetools-{VERSION}"
-        if not source.is_dir():
-            print(f"{args.sdist} holds no cachetools-{VERSION}/; give {SDIST}", file=sys.stderr)
-            return 2
-        built = scratch / "suite"
-        packaging = shutil.ignore_patterns(*PACKAGING)  # the library as its repository holds it
-        shutil.copytree(source / "src", built / "overlays" / "solution" / "src", ignore=packaging)
-        shutil.copytree(source, built / "project", ignore=packaging)
-        project = built / "project"
-        for key, (path, good, bad) in BUGS.items():
-            target = project / path
-            text = target.read_text()
-            if text.count(good) != 1:
-                print(
-                    f"{key}: {path} does not hold its line exactly once; is this cachetools {VERSION}?", file=sys.stderr
-                )
-                return 1
-            target.write_text(text.replace(good, bad))
-        (built / "suite.toml").write_text(HEADER + "".join(bead_toml(key, *BEADS[key]) for key in BEADS))
-        shutil.move(built, args.dir)  # whole or not at all
-    print(f"built {args.dir}: {len(BEADS)} beads")
-    return 0
+    suite_toml = HEADER + "".join(bead_toml(key, *BEADS[key]) for key in BEADS)
+    return bug_suite(args, "cachetools", VERSION, "src", BUGS, suite_toml, PACKAGING)
 
 
 if __name__ == "__main__":

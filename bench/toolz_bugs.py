@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 VERSION = "1.2.0"
@@ -140,16 +141,59 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         built, project = unpack(args.sdist, Path(tmp))
-        for key, (path, good, bad) in BUGS.items():
-            target = project / path
-            text = target.read_text()
-            if text.count(good) != 1:
-                print(f"{key}: {path} does not hold its line exactly once; is this toolz {VERSION}?", file=sys.stderr)
-                return 1
-            target.write_text(text.replace(good, bad))
+        wrong = put_in(project, BUGS, f"toolz {VERSION}")
+        if wrong:
+            print(wrong, file=sys.stderr)
+            return 1
         (built / "suite.toml").write_text(HEADER + RIG + "".join(_bead(key) for key in BEADS))
         shutil.move(built, args.dir)  # whole or not at all
     print(f"built {args.dir}: {len(BEADS)} beads")
+    return 0
+
+
+def put_in(project: Path, bugs: Mapping[str, tuple[str, str, str]], release: str) -> str | None:
+    """Each of ``bugs`` (file, the original text, the text with the bug) put into ``project``;
+    what is wrong when an original is not in its file exactly once (another ``release``)."""
+    for key, (path, good, bad) in bugs.items():
+        target = project / path
+        text = target.read_text()
+        if text.count(good) != 1:
+            return f"{key}: {path} does not hold its line exactly once; is this {release}?"
+        target.write_text(text.replace(good, bad))
+    return None
+
+
+def bug_suite(
+    args: argparse.Namespace,
+    library: str,
+    version: str,
+    package: str,
+    bugs: Mapping[str, tuple[str, str, str]],
+    suite_toml: str,
+    packaging: Sequence[str] = ("PKG-INFO", "*.egg-info"),
+) -> int:
+    """A suite of bug fixes in ``library`` ``version`` built at ``args.dir``: its sdist
+    (``args.sdist``, else downloaded) as the project, less packaging output, with ``bugs``
+    put in; its ``package`` folder untouched as the solution; ``suite_toml`` its suite.toml."""
+    name = f"{library}-{version}"
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        extract(args.sdist or download(f"{library}=={version}", scratch, f"{name}.tar.gz"), scratch)
+        source = scratch / name
+        if not source.is_dir():
+            print(f"{args.sdist} holds no {name}/; give {name}.tar.gz", file=sys.stderr)
+            return 2
+        built = scratch / "suite"
+        left_out = shutil.ignore_patterns(*packaging)  # the library as its repository holds it
+        shutil.copytree(source / package, built / "overlays" / "solution" / package, ignore=left_out)
+        shutil.copytree(source, built / "project", ignore=left_out)
+        wrong = put_in(built / "project", bugs, f"{library} {version}")
+        if wrong:
+            print(wrong, file=sys.stderr)
+            return 1
+        (built / "suite.toml").write_text(suite_toml)
+        shutil.move(built, args.dir)  # whole or not at all
+    print(f"built {args.dir}: {len(bugs)} beads")
     return 0
 
 

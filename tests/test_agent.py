@@ -2015,6 +2015,32 @@ def test_a_lines_ask_answered_with_its_method_whole_is_tried_as_that_method(tmp_
     assert (kept / "beatscore" / "clamp.py").read_text() == fixed
 
 
+def test_a_stub_of_the_first_prompts_outline_filled_in_by_a_reply_stays_as_the_module_has_it(tmp_path, rig_path):
+    """B1's `bits-index` answered with bodies for three functions its outline showed as stubs."""
+    from test_unseen import MODULE
+
+    module = MODULE.replace("lib.m", "beatscore.boxes")
+    (rig_path / "beatscore" / "boxes.py").write_text(module)
+    (rig_path / "tests" / "test_boxes.py").write_text(
+        "from beatscore.boxes import Box\n\n\ndef test_last():\n    assert Box([1, 2]).last() == 2\n"
+    )
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "boxes, with a bug")
+    reply = "def f0(x):\n    return x * 2\n\n\nclass Box:\n    def last(self):\n        return self.items[-1]\n"
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [text(f"beatscore/boxes.py\n```python\n{reply}```\n")],
+        tool_mode="text",
+        title="`Box` gives its first item as its last",
+        description="A `Box` of 1 and 2 gives 1 as its last item; it must give 2.",
+        acceptance_tests=("tests/test_boxes.py",),
+    )
+    assert "def f0(x):  # lines 4-18" in llm.requests[0]["messages"][-1]["content"]  # a stub in the outline
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "boxes.py").read_text() == module.replace("items[0]", "items[-1]")
+
+
 def test_a_suspect_lines_ask_is_no_turn_of_the_beads_turn_limit(tmp_path, rig_path):
     """C14's `ttl-expire` reached its 24-turn limit mid-sweep at 208 s of its 300: a line's
     ask takes seconds and is bounded by the sweep, so it counts for nothing against the

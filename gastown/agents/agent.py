@@ -220,6 +220,7 @@ class Agent:
             tests_decide=self._tests_decide,
             files_chars=tokens.tokens_to_chars(int(budget * self.limits.files_share)),
         )
+        sandbox.unseen = dict(first.unseen)  # what the outlines showed as stubs: not to be rewritten unread
         conv = prompts.Conversation([dict(m) for m in first.messages], budget)
         conv.overhead = briefing.tools_overhead(spec, names)
         start = None if now is None else score_of(now.counts, 0)

@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import checks, excerpt, fileblocks, focus, prompts, testbases, testoutput
+from gastown.agents import checks, excerpt, fileblocks, focus, prompts, testbases, testoutput, unseen
 from gastown.agents.excerpt import gathered
 from gastown.agents.opening import def_lines, opening, stub_headers
 from gastown.agents.rig import Rig
@@ -247,6 +247,8 @@ class Head:
     fix_start: tuple[str, str] | None = None
     blind: Blind | None = None
     fix_file: str | None = None  # a bug fix's one module to change: where its suspect lines are (suspects.py)
+    # the definitions each file's outline shows as stubs, by path: not the model's to rewrite unread (unseen.py)
+    unseen: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
 def first_messages(
@@ -341,7 +343,9 @@ def first_messages(
             blind_task = task([(path, hidden[0] if path == where else text) for path, text in shown])
             if excerpt.BODY_LEFT_OUT in blind_task:  # not cut off by the files' budget
                 blind = Blind((system_message, {"role": "user", "content": blind_task}), hidden[1])
-    return Head((system_message, {"role": "user", "content": task(shown)}), fix_start, blind, fix_file)
+    stubbed = tuple((path, unseen.stubs(text)) for path, text in shown if path in cut and path.endswith(".py"))
+    stubbed = tuple((path, names) for path, names in stubbed if names)
+    return Head((system_message, {"role": "user", "content": task(shown)}), fix_start, blind, fix_file, stubbed)
 
 
 def fixing(now: checks.TestRun | None, code: Sequence[tuple[str, str]], about: Collection[str]) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gastown.agents import docstrings, edits, excerpt, imports, merge, writes
+from gastown.agents import docstrings, edits, excerpt, imports, merge, unseen, writes
 from gastown.agents.commands import Run, count_tests, run_command, tail
 from gastown.agents.jail import Jail
 from gastown.agents.paths import SEARCH_SIZE_LIMIT, Paths, ToolError
@@ -66,6 +66,9 @@ class Sandbox(Paths):
     secrets: Secrets | None = None  # default: the secrets of ``env`` found by their names
     python: Sequence[str] = ()  # the rig's interpreter, when its tests run on another than gastown's
     jail: Jail = field(default_factory=Jail)  # how commands run (see jail)
+    # by path, the definitions the model was shown only as an outline's stubs and has not read
+    # since: a write that changes one keeps it as it is (unseen.py)
+    unseen: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -106,6 +109,8 @@ class Sandbox(Paths):
                 break
             shown.append(row)
         end = first + len(shown) - 1
+        if rel in self.unseen:  # what it showed whole is the model's to change now
+            self.unseen[rel] = unseen.read("\n".join(lines), self.unseen[rel], first, end)
         header = f"{rel} lines {first}-{end} of {total}"
         if start_line is None and end_line is None and total > LONG_FILE:
             header += " (a long file: give start_line and end_line to read only the part you need)"
@@ -137,15 +142,20 @@ class Sandbox(Paths):
                 merged = merge.merge(old, content)
             except merge.Ambiguous as error:
                 raise ToolError(f"{rel}: {error}") from None
-            if merged.text == old:
+            text, kept_back = unseen.restored(old, merged.text, self.unseen.get(rel, ()))
+            note += self._unread(rel, kept_back)
+            if text == old and kept_back:
+                return f"no change: {rel} is as it was{note}"
+            if text == old:
                 return f"no change: {rel} already has these definitions exactly; change the code to change the result"
             copied = writes.tests_copied(rel, merged.added, merged.replaced)
             if copied:
                 raise ToolError(copied)
-            self._check_compiles(target, merged.text, rel)
-            text, added = writes.with_imports(rel, merged.text, self.root)
+            self._check_compiles(target, text, rel)
+            text, added = writes.with_imports(rel, text, self.root)
             target.write_text(text)
-            done = [f"replaced {', '.join(merged.replaced)}"] if merged.replaced else []
+            replaced = [name for name in merged.replaced if name not in kept_back]
+            done = [f"replaced {', '.join(replaced)}"] if replaced else []
             done += [f"added {', '.join(merged.added)}"] if merged.added else []
             return (
                 f"merged into {rel}: {'; '.join(done) or 'nothing new'}; kept as they were: "
@@ -156,6 +166,12 @@ class Sandbox(Paths):
             kept = docstrings.with_docstrings(old, content)
             if kept != content:
                 content, note = kept, note + "; the docstrings it left out kept"
+            content, kept_back = unseen.restored(old, content, self.unseen.get(rel, ()))
+            note += self._unread(rel, kept_back)
+            if kept_back and content == old:
+                return f"no change: {rel} is as it was{note}"
+            if kept_back:
+                self._check_compiles(target, content, rel)
         gutted = writes.gutting(target, content, rel)
         if gutted:
             raise ToolError(gutted)
@@ -163,6 +179,16 @@ class Sandbox(Paths):
         text, added = writes.with_imports(rel, content, self.root)
         target.write_text(text)
         return f"wrote {rel} ({len(text)} characters{note}){added}"
+
+    @staticmethod
+    def _unread(relative: str, names: Sequence[str]) -> str:
+        """What a write says of the definitions it kept from a change (unseen.py)."""
+        if not names:
+            return ""
+        return (
+            f"; kept as they were: {', '.join(names)}, whose code you were shown only as an outline "
+            f"(`...`): read_file {relative} at their lines before you change them"
+        )
 
     def _check_compiles(self, target: Path, content: str, relative: str) -> None:
         problem = writes.compile_problem(target, content, relative, self.python)

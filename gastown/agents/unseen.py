@@ -1,0 +1,85 @@
+"""Definitions a model was shown only as an outline's stub, kept from the bodies it invents.
+
+An outline (focus.outline) shows a long module's other functions as a signature, the first
+line of a docstring and ``...``. Sent back with only ``...``, such a function stays as it is
+(merge.py). But a small model may fill the ``...`` in: shown `boltons.mathutils` outlined for
+a bug in `Bits`, the 1.5B answered with new bodies for `clamp`, `ceil` and `floor`, whose code
+it had never seen (run B1, docs/eval.md, stop 50), and the write replaced three working
+functions with guesses and broke four tests. A body the model was never shown is not the
+model's to rewrite unread: such a definition, sent back changed, is put back as the module
+has it, and the write says so. Reading its lines (``read_file``) shows it, and then a change
+to it stands. Pure: text in, text out.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Collection
+
+from gastown.agents.docstrings import lines_of, parse, source_of, span
+from gastown.agents.merge import elided
+
+
+def _definitions(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Top-level functions by name and class methods as ``Class.method``, each name once (a
+    property's getter and setter share theirs: left out)."""
+    found: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.setdefault(node.name, []).append(node)
+        elif isinstance(node, ast.ClassDef):
+            for member in node.body:
+                if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    found.setdefault(f"{node.name}.{member.name}", []).append(member)
+    return {name: nodes[0] for name, nodes in found.items() if len(nodes) == 1}
+
+
+def stubs(shown: str) -> frozenset[str]:
+    """The definitions ``shown`` (a file as a prompt showed it) gives as stubs: only ``...``
+    after the signature and docstring line."""
+    tree = parse(shown)
+    if tree is None:
+        return frozenset()
+    return frozenset(name for name, node in _definitions(tree).items() if elided(node))
+
+
+def read(text: str, names: Collection[str], first: int, last: int) -> frozenset[str]:
+    """``names`` less those whose lines in ``text`` all fall within lines ``first`` to
+    ``last`` (1-based): a read that showed them whole."""
+    tree = parse(text)
+    if tree is None:
+        return frozenset(names)
+    spans = {name: span(node) for name, node in _definitions(tree).items()}
+    return frozenset(
+        name for name in names if name not in spans or not (first - 1 <= spans[name][0] and spans[name][1] <= last)
+    )
+
+
+def restored(old: str, new: str, names: Collection[str]) -> tuple[str, tuple[str, ...]]:
+    """``new`` with each definition in ``names`` that it changed put back as ``old`` has it
+    (at the indent ``new`` gives it), and those names; ``new`` itself when none changed."""
+    if not names:
+        return new, ()
+    before, after = parse(old), parse(new)
+    if before is None or after is None:
+        return new, ()
+    olds, news = _definitions(before), _definitions(after)
+    lines, parts = lines_of(old), lines_of(new)
+    swaps: list[tuple[int, int, list[str], str]] = []
+    for name in sorted(names):
+        was, now = olds.get(name), news.get(name)
+        if was is None or now is None or elided(now):
+            continue
+        source = source_of(lines, was)
+        if source == source_of(parts, now):
+            continue
+        indent, there = lines[was.lineno - 1][: was.col_offset], parts[now.lineno - 1][: now.col_offset]
+        if any(line.strip() and not line.startswith(indent) for line in source):
+            continue  # not laid out as its first line is: left as sent
+        moved = [there + line[len(indent) :] if line.strip() else line for line in source]
+        swaps.append((*span(now), moved, name))
+    for first, end, moved, _name in sorted(swaps, key=lambda swap: swap[0], reverse=True):
+        parts[first:end] = moved
+    if not swaps:
+        return new, ()
+    return "\n".join(parts) + ("\n" if new.endswith("\n") else ""), tuple(name for *_, name in swaps)

@@ -220,7 +220,7 @@ class Agent:
             tests_decide=self._tests_decide,
             files_chars=tokens.tokens_to_chars(int(budget * self.limits.files_share)),
         )
-        sandbox.unseen = dict(first.unseen)  # what the outlines showed as stubs: not to be rewritten unread
+        sandbox.outlined(dict(first.unseen))  # what the outlines showed as stubs: not to be rewritten unread
         conv = prompts.Conversation([dict(m) for m in first.messages], budget)
         conv.overhead = briefing.tools_overhead(spec, names)
         start = None if now is None else score_of(now.counts, 0)
@@ -243,7 +243,17 @@ class Agent:
         done.started(now)
         repeats = Repeats(self.limits.max_repeats)
         return State(
-            bead, sandbox, done, tally, trace, conv, repeats, tries, fix_start=first.fix_start, fix_file=first.fix_file
+            bead,
+            sandbox,
+            done,
+            tally,
+            trace,
+            conv,
+            repeats,
+            tries,
+            fix_start=first.fix_start,
+            fix_file=first.fix_file,
+            unseen=dict(first.unseen),
         )
 
     # ---- the loop --------------------------------------------------------------
@@ -455,6 +465,7 @@ class Agent:
         old = state.conv
         state.conv = prompts.Conversation(head, old.budget_tokens, scale=old.scale, overhead=old.overhead)
         state.stubbed = 0  # the new conversation has dropped nothing yet
+        state.sandbox.outlined(state.unseen)  # nor read anything
         common = os.path.commonprefix([held[-1].get("content") or "", head[-1].get("content") or ""])
         shared = [*held[:-1], {**held[-1], "content": common}]  # a new head (tries.BLIND_FROM) shares less
         cached = prompts.Conversation(shared, old.budget_tokens, overhead=old.overhead)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from gastown.agents import briefing, copies, fileblocks, merge, prompts, toolcalls
 from gastown.agents.commands import tail
@@ -51,6 +51,7 @@ class State:
     stubbed: int = 0  # conversation messages stubbed so far
     fix_start: tuple[str, str] | None = None  # a bug fix's file and function's def lines (briefing.Head)
     fix_file: str | None = None  # a bug fix's one module to change (briefing.Head)
+    unseen: dict[str, frozenset[str]] = field(default_factory=dict)  # the outlines' stubs (briefing.Head)
 
 
 class Calls:

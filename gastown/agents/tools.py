@@ -67,13 +67,21 @@ class Sandbox(Paths):
     python: Sequence[str] = ()  # the rig's interpreter, when its tests run on another than gastown's
     jail: Jail = field(default_factory=Jail)  # how commands run (see jail)
     # by path, the definitions the model was shown only as an outline's stubs and has not read
-    # since: a write that changes one keeps it as it is (unseen.py)
+    # since: a write that changes one keeps it as it is (unseen.py, ``outlined``)
     unseen: dict[str, frozenset[str]] = field(default_factory=dict)
+    # by path, the lines read_file showed of the file as it was then (its text's hash)
+    lines_read: dict[str, tuple[int, set[int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._secrets = self.secrets if self.secrets is not None else Secrets.of(self.env)
         self._child_env = self._secrets.strip(git.clean_env(base=self.env))
+
+    def outlined(self, stubs: Mapping[str, frozenset[str]]) -> None:
+        """A try starts from the first prompt: the definitions its outlines showed as stubs
+        are unread again (a read in an earlier try is not in this try's conversation)."""
+        self.unseen = dict(stubs)
+        self.lines_read = {}
 
     # ---- the tools -------------------------------------------------------------
 
@@ -109,8 +117,12 @@ class Sandbox(Paths):
                 break
             shown.append(row)
         end = first + len(shown) - 1
-        if rel in self.unseen:  # what it showed whole is the model's to change now
-            self.unseen[rel] = unseen.read("\n".join(lines), self.unseen[rel], first, end)
+        if rel in self.unseen:  # a definition whose lines it has now shown is the model's to change
+            text = "\n".join(lines)
+            was, seen = self.lines_read.get(rel, (hash(text), set()))
+            seen = (seen if was == hash(text) else set()) | set(range(first, end + 1))
+            self.lines_read[rel] = (hash(text), seen)
+            self.unseen[rel] = unseen.unread(text, self.unseen[rel], seen)
         header = f"{rel} lines {first}-{end} of {total}"
         if start_line is None and end_line is None and total > LONG_FILE:
             header += " (a long file: give start_line and end_line to read only the part you need)"
@@ -142,10 +154,10 @@ class Sandbox(Paths):
                 merged = merge.merge(old, content)
             except merge.Ambiguous as error:
                 raise ToolError(f"{rel}: {error}") from None
-            text, kept_back = unseen.restored(old, merged.text, self.unseen.get(rel, ()))
-            note += self._unread(rel, kept_back)
+            text, kept_back = self._kept_unread(target, rel, old, merged.text)
+            unread = self._unread(rel, kept_back)
             if text == old and kept_back:
-                return f"no change: {rel} is as it was{note}"
+                return f"no change: {rel} is as it was{unread}"
             if text == old:
                 return f"no change: {rel} already has these definitions exactly; change the code to change the result"
             copied = writes.tests_copied(rel, merged.added, merged.replaced)
@@ -154,41 +166,51 @@ class Sandbox(Paths):
             self._check_compiles(target, text, rel)
             text, added = writes.with_imports(rel, text, self.root)
             target.write_text(text)
-            replaced = [name for name in merged.replaced if name not in kept_back]
+            kept_names = {where[0] for where in kept_back}
+            replaced = [name for name in merged.replaced if name not in kept_names]
             done = [f"replaced {', '.join(replaced)}"] if replaced else []
             done += [f"added {', '.join(merged.added)}"] if merged.added else []
             return (
                 f"merged into {rel}: {'; '.join(done) or 'nothing new'}; kept as they were: "
                 f"{', '.join(merged.kept) or 'nothing else'} ({len(edits.split_lines(text))} lines now{note}; "
-                f"to delete a definition, use edit_file){added}"
+                f"to delete a definition, use edit_file){added}{unread}"
             )
         if old:  # a whole module: the docstrings it was shown without (see prompts) stay
             kept = docstrings.with_docstrings(old, content)
             if kept != content:
                 content, note = kept, note + "; the docstrings it left out kept"
-            content, kept_back = unseen.restored(old, content, self.unseen.get(rel, ()))
-            note += self._unread(rel, kept_back)
-            if kept_back and content == old:
-                return f"no change: {rel} is as it was{note}"
-            if kept_back:
-                self._check_compiles(target, content, rel)
+        content, kept_back = self._kept_unread(target, rel, old, content) if old else (content, ())
+        unread = self._unread(rel, kept_back)
+        if kept_back and content == old:
+            return f"no change: {rel} is as it was{unread}"
         gutted = writes.gutting(target, content, rel)
         if gutted:
             raise ToolError(gutted)
         self.make_parent(target, path)
         text, added = writes.with_imports(rel, content, self.root)
         target.write_text(text)
-        return f"wrote {rel} ({len(text)} characters{note}){added}"
+        return f"wrote {rel} ({len(text)} characters{note}){added}{unread}"
+
+    def _kept_unread(
+        self, target: Path, relative: str, old: str, text: str
+    ) -> tuple[str, tuple[tuple[str, int, int], ...]]:
+        """``text``, a write's new content, with the definitions the model has not read put
+        back as ``old`` has them (unseen.py), and where they are; as sent when that would
+        not compile."""
+        kept, where = unseen.restored(old, text, self.unseen.get(relative, ()))
+        if where and writes.compile_problem(target, kept, relative, self.python):
+            return text, ()
+        return kept, where
 
     @staticmethod
-    def _unread(relative: str, names: Sequence[str]) -> str:
+    def _unread(relative: str, kept: Sequence[tuple[str, int, int]]) -> str:
         """What a write says of the definitions it kept from a change (unseen.py)."""
-        if not names:
-            return ""
-        return (
-            f"; kept as they were: {', '.join(names)}, whose code you were shown only as an outline "
-            f"(`...`): read_file {relative} at their lines before you change them"
+        said = "".join(
+            f". {name} NOT changed: you saw only its outline; read_file {relative} "
+            f"start_line={first} end_line={last}, then send it again"
+            for name, first, last in kept
         )
+        return f"{said}." if said else ""
 
     def _check_compiles(self, target: Path, content: str, relative: str) -> None:
         problem = writes.compile_problem(target, content, relative, self.python)

@@ -344,9 +344,9 @@ def first_messages(
             if excerpt.BODY_LEFT_OUT in blind_task:  # not cut off by the files' budget
                 blind = Blind((system_message, {"role": "user", "content": blind_task}), hidden[1])
     stubbed = tuple(
-        (path, names)
+        (path, stubs)
         for path, text in shown
-        if path in cut and path.endswith(".py") and (names := unseen.stubs(text, found.get(path, "")))
+        if path in cut and path.endswith(".py") and (stubs := unseen.stubs(text, found.get(path, "")))
     )
     return Head((system_message, {"role": "user", "content": task(shown)}), fix_start, blind, fix_file, stubbed)
 

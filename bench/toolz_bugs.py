@@ -147,7 +147,7 @@ def main() -> int:
             return 1
         (built / "suite.toml").write_text(HEADER + RIG + "".join(_bead(key) for key in BEADS))
         shutil.move(built, args.dir)  # whole or not at all
-    print(f"built {args.dir}: {len(BEADS)} beads")
+    print(f"built {args.dir}: {len(BEADS)} beads; check it with: gt eval --suite {args.dir} --check")
     return 0
 
 
@@ -193,7 +193,7 @@ def bug_suite(
             return 1
         (built / "suite.toml").write_text(suite_toml)
         shutil.move(built, args.dir)  # whole or not at all
-    print(f"built {args.dir}: {len(bugs)} beads")
+    print(f"built {args.dir}: {len(bugs)} beads; check it with: gt eval --suite {args.dir} --check")
     return 0
 
 

@@ -125,7 +125,7 @@ def main() -> int:
                 return 1
         (built / "suite.toml").write_text(HEADER + RIG + "".join(_bead(key) for key in FUNCTIONS))
         shutil.move(built, args.dir)  # whole or not at all
-    print(f"built {args.dir}: {len(FUNCTIONS)} beads")
+    print(f"built {args.dir}: {len(FUNCTIONS)} beads; check it with: gt eval --suite {args.dir} --check")
     return 0
 
 

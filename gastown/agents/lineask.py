@@ -1,10 +1,13 @@
 """A suspect line's ask and how its reply is read: the line corrected, a check put first.
 
-suspects.py finds the lines; this module words the ask (the last thing in the prompt, the
-line shown alone, no file named) and turns the reply into the edit it means — a code block
-in place of the line, indented as it is; a missing check before its line; or the line's
-whole function or method, sent back instead, in that definition's place — or None, when
-the reply is something else and is read the usual way.
+suspects.py finds the lines a bug fix's failing tests point at (read its docstring first);
+this module words the question put to the model about one of them (``ask``: the line shown
+alone at the end of the first prompt, no file named) and turns the reply into the edit it
+means (``as_edit``): a code block in place of the line, indented as it is; a missing
+``raise`` check before its line; or, when the model sends the line's whole function or
+method instead of the line (as the 1.5B did in run C15, the fix inside it), that definition
+in its own place. ``as_edit`` gives None when the reply is something else, and it is read
+the usual way.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Definitions a model was shown only as an outline's stub, kept from the bodies it invents.
+"""Definitions shown to the model only as an outline's stub stay as they are until it reads them.
 
 An outline (focus.outline) shows a long module's other functions as a signature, the first
 line of a docstring and ``...``. Sent back with only ``...``, such a function stays as it is

@@ -2041,6 +2041,41 @@ def test_a_stub_of_the_first_prompts_outline_filled_in_by_a_reply_stays_as_the_m
     assert (kept / "beatscore" / "boxes.py").read_text() == module.replace("items[0]", "items[-1]")
 
 
+def test_a_stub_read_in_one_try_is_unread_again_in_the_next(tmp_path, rig_path):
+    """A fresh try starts from the first prompt, with none of the last try's reads in its
+    conversation: a stub that try read is the model's to rewrite no longer."""
+    from test_unseen import MODULE
+
+    module = MODULE.replace("lib.m", "beatscore.boxes")
+    (rig_path / "beatscore" / "boxes.py").write_text(module)
+    (rig_path / "tests" / "test_boxes.py").write_text(
+        "from beatscore.boxes import Box\n\n\ndef test_last():\n    assert Box([1, 2]).last() == 2\n"
+    )
+    git(rig_path, "add", "-A")
+    git(rig_path, "commit", "--quiet", "-m", "boxes, with a bug")
+    read = text('{"name": "read_file", "arguments": {"path": "beatscore/boxes.py", "start_line": 1, "end_line": 20}}')
+    f0 = "def f0(x):\n    return x * 2\n"
+    wrong = text(f"beatscore/boxes.py\n```python\n{f0}\n\nclass Box:\n    def last(self):\n        return None\n```\n")
+    fixed = text(
+        f"beatscore/boxes.py\n```python\n{f0}\n\nclass Box:\n    def last(self):\n        return self.items[-1]\n```\n"
+    )
+    outcome, llm, kept = run_bead(
+        tmp_path,
+        rig_path,
+        [read, wrong, fixed],
+        tool_mode="text",
+        title="`Box` gives its first item as its last",
+        description="A `Box` of 1 and 2 gives 1 as its last item; it must give 2.",
+        acceptance_tests=("tests/test_boxes.py",),
+    )
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    writes = [r["result"] for r in runs if r["kind"] == "tool" and r["name"] == "write_file"]
+    assert len(writes) == 2 and "replaced f0, Box" in writes[0]  # read, then changed, in the first try
+    assert "f0 NOT changed: you saw only its outline" in writes[1]  # the second try never read it
+    assert outcome.status == "done", outcome.reason
+    assert (kept / "beatscore" / "boxes.py").read_text() == module.replace("items[0]", "items[-1]")
+
+
 def test_a_suspect_lines_ask_is_no_turn_of_the_beads_turn_limit(tmp_path, rig_path):
     """C14's `ttl-expire` reached its 24-turn limit mid-sweep at 208 s of its 300: a line's
     ask takes seconds and is bounded by the sweep, so it counts for nothing against the

@@ -2015,8 +2015,13 @@ def test_a_lines_ask_answered_with_its_method_whole_is_tried_as_that_method(tmp_
     assert (kept / "beatscore" / "clamp.py").read_text() == fixed
 
 
-def test_a_stub_of_the_first_prompts_outline_filled_in_by_a_reply_stays_as_the_module_has_it(tmp_path, rig_path):
-    """B1's `bits-index` answered with bodies for three functions its outline showed as stubs."""
+BOXES_FIXED = "class Box:\n    def last(self):\n        return self.items[-1]\n"
+
+
+def run_boxes(tmp_path: Path, rig_path: Path, replies: list[Answer]):
+    """A bug in `Box.last` of beatscore/boxes.py, a module long enough to be outlined (its
+    functions as stubs: test_unseen.MODULE), its test committed; the bead (in text mode),
+    its replies ``replies``: the module as committed, the outcome, the server, the worktree."""
     from test_unseen import MODULE
 
     module = MODULE.replace("lib.m", "beatscore.boxes")
@@ -2026,16 +2031,22 @@ def test_a_stub_of_the_first_prompts_outline_filled_in_by_a_reply_stays_as_the_m
     )
     git(rig_path, "add", "-A")
     git(rig_path, "commit", "--quiet", "-m", "boxes, with a bug")
-    reply = "def f0(x):\n    return x * 2\n\n\nclass Box:\n    def last(self):\n        return self.items[-1]\n"
     outcome, llm, kept = run_bead(
         tmp_path,
         rig_path,
-        [text(f"beatscore/boxes.py\n```python\n{reply}```\n")],
+        replies,
         tool_mode="text",
         title="`Box` gives its first item as its last",
         description="A `Box` of 1 and 2 gives 1 as its last item; it must give 2.",
         acceptance_tests=("tests/test_boxes.py",),
     )
+    return module, outcome, llm, kept
+
+
+def test_a_stub_of_the_first_prompts_outline_filled_in_by_a_reply_stays_as_the_module_has_it(tmp_path, rig_path):
+    """B1's `bits-index` answered with bodies for three functions its outline showed as stubs."""
+    reply = f"def f0(x):\n    return x * 2\n\n\n{BOXES_FIXED}"
+    module, outcome, llm, kept = run_boxes(tmp_path, rig_path, [text(f"beatscore/boxes.py\n```python\n{reply}```\n")])
     assert "def f0(x):  # lines 4-18" in llm.requests[0]["messages"][-1]["content"]  # a stub in the outline
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "boxes.py").read_text() == module.replace("items[0]", "items[-1]")
@@ -2044,30 +2055,11 @@ def test_a_stub_of_the_first_prompts_outline_filled_in_by_a_reply_stays_as_the_m
 def test_a_stub_read_in_one_try_is_unread_again_in_the_next(tmp_path, rig_path):
     """A fresh try starts from the first prompt, with none of the last try's reads in its
     conversation: a stub that try read is the model's to rewrite no longer."""
-    from test_unseen import MODULE
-
-    module = MODULE.replace("lib.m", "beatscore.boxes")
-    (rig_path / "beatscore" / "boxes.py").write_text(module)
-    (rig_path / "tests" / "test_boxes.py").write_text(
-        "from beatscore.boxes import Box\n\n\ndef test_last():\n    assert Box([1, 2]).last() == 2\n"
-    )
-    git(rig_path, "add", "-A")
-    git(rig_path, "commit", "--quiet", "-m", "boxes, with a bug")
     read = text('{"name": "read_file", "arguments": {"path": "beatscore/boxes.py", "start_line": 1, "end_line": 20}}')
     f0 = "def f0(x):\n    return x * 2\n"
     wrong = text(f"beatscore/boxes.py\n```python\n{f0}\n\nclass Box:\n    def last(self):\n        return None\n```\n")
-    fixed = text(
-        f"beatscore/boxes.py\n```python\n{f0}\n\nclass Box:\n    def last(self):\n        return self.items[-1]\n```\n"
-    )
-    outcome, llm, kept = run_bead(
-        tmp_path,
-        rig_path,
-        [read, wrong, fixed],
-        tool_mode="text",
-        title="`Box` gives its first item as its last",
-        description="A `Box` of 1 and 2 gives 1 as its last item; it must give 2.",
-        acceptance_tests=("tests/test_boxes.py",),
-    )
+    fixed = text(f"beatscore/boxes.py\n```python\n{f0}\n\n{BOXES_FIXED}```\n")
+    module, outcome, llm, kept = run_boxes(tmp_path, rig_path, [read, wrong, fixed])
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     writes = [r["result"] for r in runs if r["kind"] == "tool" and r["name"] == "write_file"]
     assert len(writes) == 2 and "replaced f0, Box" in writes[0]  # read, then changed, in the first try

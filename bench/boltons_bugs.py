@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 
-from toolz_bugs import arguments, bead_toml, bug_suite
+from toolz_bugs import arguments, bug_suite, pytest_rig
 
 VERSION = "26.2.0"
 SDIST = f"boltons-{VERSION}.tar.gz"
@@ -123,17 +123,6 @@ HEADER = f"""\
 name = "boltons-bugs"
 description = "boltons, a real library of utility modules, with six one-line bugs: each bead fixes one, judged by the library's own tests"
 bead_timeout = 600
-
-[rig]
-name = "boltons"
-language = "python"
-description = "boltons: pure-Python utilities in the spirit of the standard library"
-test_command = ["{{python}}", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-test_timeout = 120
-test_paths = ["tests/**"]
-docs = ["README.md"]
-allowed_commands = [["python", "-m", "pytest"], ["{{python}}", "-m", "pytest"], ["ls"], ["cat"]]
-shell_timeout = 60
 """
 
 
@@ -141,8 +130,10 @@ def main() -> int:
     args = arguments(__doc__, SDIST)
     if args is None:
         return 2
-    suite_toml = HEADER + "".join(bead_toml(key, *BEADS[key]) for key in BEADS)
-    return bug_suite(args, "boltons", VERSION, "boltons", BUGS, suite_toml, PACKAGING)
+    head = HEADER + pytest_rig(
+        "boltons", "boltons: pure-Python utilities in the spirit of the standard library", "README.md"
+    )
+    return bug_suite(args, "boltons", VERSION, "boltons", BUGS, BEADS, head, PACKAGING)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 
-from toolz_bugs import arguments, bead_toml, bug_suite
+from toolz_bugs import arguments, bug_suite, pytest_rig
 
 VERSION = "8.0.2"
 SDIST = f"cachetools-{VERSION}.tar.gz"
@@ -110,17 +110,6 @@ HEADER = f"""\
 name = "cachetools-bugs"
 description = "cachetools, a real library of cache classes, with five one-line bugs: each bead fixes one, judged by the library's own tests"
 bead_timeout = 600
-
-[rig]
-name = "cachetools"
-language = "python"
-description = "cachetools: extensible memoizing collections and decorators"
-test_command = ["{{python}}", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-test_timeout = 120
-test_paths = ["tests/**"]
-docs = ["README.rst"]
-allowed_commands = [["python", "-m", "pytest"], ["{{python}}", "-m", "pytest"], ["ls"], ["cat"]]
-shell_timeout = 60
 """
 
 
@@ -128,8 +117,10 @@ def main() -> int:
     args = arguments(__doc__, SDIST)
     if args is None:
         return 2
-    suite_toml = HEADER + "".join(bead_toml(key, *BEADS[key]) for key in BEADS)
-    return bug_suite(args, "cachetools", VERSION, "src", BUGS, suite_toml, PACKAGING)
+    head = HEADER + pytest_rig(
+        "cachetools", "cachetools: extensible memoizing collections and decorators", "README.rst"
+    )
+    return bug_suite(args, "cachetools", VERSION, "src", BUGS, BEADS, head, PACKAGING)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,22 @@ def main() -> int:
     return 0
 
 
+def pytest_rig(name: str, description: str, docs: str) -> str:
+    """The ``[rig]`` table of a suite.toml for a library whose pytest tests are under tests/."""
+    return f"""
+[rig]
+name = "{name}"
+language = "python"
+description = "{description}"
+test_command = ["{{python}}", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+test_timeout = 120
+test_paths = ["tests/**"]
+docs = ["{docs}"]
+allowed_commands = [["python", "-m", "pytest"], ["{{python}}", "-m", "pytest"], ["ls"], ["cat"]]
+shell_timeout = 60
+"""
+
+
 def put_in(project: Path, bugs: Mapping[str, tuple[str, str, str]], release: str) -> str | None:
     """Each of ``bugs`` (file, the original text, the text with the bug) put into ``project``;
     what is wrong when an original is not in its file exactly once (another ``release``)."""
@@ -169,12 +185,14 @@ def bug_suite(
     version: str,
     package: str,
     bugs: Mapping[str, tuple[str, str, str]],
-    suite_toml: str,
+    beads: Mapping[str, tuple[str, str, list[str]]],
+    head: str,
     packaging: Sequence[str] = ("PKG-INFO", "*.egg-info"),
 ) -> int:
     """A suite of bug fixes in ``library`` ``version`` built at ``args.dir``: its sdist
     (``args.sdist``, else downloaded) as the project, less packaging output, with ``bugs``
-    put in; its ``package`` folder untouched as the solution; ``suite_toml`` its suite.toml."""
+    put in; its ``package`` folder untouched as the solution; a suite.toml of ``head`` (its
+    comment, ``[suite]`` and ``[rig]``) and a bug-fix bead for each of ``beads``."""
     name = f"{library}-{version}"
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
@@ -191,7 +209,7 @@ def bug_suite(
         if wrong:
             print(wrong, file=sys.stderr)
             return 1
-        (built / "suite.toml").write_text(suite_toml)
+        (built / "suite.toml").write_text(head + "".join(bead_toml(key, *bead) for key, bead in beads.items()))
         shutil.move(built, args.dir)  # whole or not at all
     print(f"built {args.dir}: {len(bugs)} beads; check it with: gt eval --suite {args.dir} --check")
     return 0

@@ -100,6 +100,50 @@ class High:
 '''
 
 
+BITS = """class Bits:
+    def __getitem__(self, k):
+        if k < 0:
+            k += self.len - 1
+        shift = self.len - k
+        mask = (1 <<
+                shift)
+        return bool(self.val & mask)
+"""
+
+
+def fixed(suspect: suspects.Suspect, reply: str) -> str:
+    edit = lineask.as_edit(suspect, reply, BITS)
+    assert edit is not None and BITS.count(edit.arguments["old"]) == 1
+    return BITS.replace(edit.arguments["old"], edit.arguments["new"])
+
+
+def test_a_line_sent_back_as_it_was_over_the_lines_after_it_corrected_is_the_edit_of_them_all():
+    header = suspects.Suspect("bits.py", 3, 3, "Bits.__getitem__", True, 1.0)
+    assert fixed(header, "```python\nif k < 0:\n    k += self.len\n```") == BITS.replace("self.len - 1", "self.len")
+    # as it was, then corrected: the block that changes the code is taken
+    twice = "```python\nif k < 0:\n    k += self.len - 1\n```\nshould be\n```python\nif k < 0:\n    k += self.len\n```"
+    assert fixed(header, twice) == BITS.replace("self.len - 1", "self.len")
+    line = suspects.Suspect("bits.py", 5, 5, "Bits.__getitem__", False, 1.0)
+    statement = "```python\nshift = self.len - k\nmask = (1 <<\n        shift - 1)\n```"  # one of two lines after it
+    assert fixed(line, statement) == BITS.replace("shift)", "shift - 1)")
+
+
+def test_lines_after_a_line_sent_back_as_it_was_are_new_code_unless_each_stands_for_the_modules_line_there():
+    header = suspects.Suspect("bits.py", 3, 3, "Bits.__getitem__", True, 1.0)
+    for reply in (
+        "```python\nif k < 0:\n    raise IndexError(k)\n```",  # not like the line there
+        "```python\nif k < 0:\n    k += self.len - 1\n    shift = self.len - k\n```",  # not where the line there stands
+        "```python\nif k < 0:\n    k += self.len - 1\n```",  # the body as it was too
+    ):
+        assert fixed(header, reply) == BITS, reply
+    line = suspects.Suspect("bits.py", 5, 5, "Bits.__getitem__", False, 1.0)
+    added = "shift = self.len - k\n        shift -= 1\n        mask = (1 <<\n"  # not like the line after it: put after
+    assert added in fixed(line, "```python\nshift = self.len - k\nshift -= 1\n```")
+    # like the line after it and where it stands, but the module would not compile with it in its place
+    broken = fixed(line, "```python\nshift = self.len - k\nmask = (1 << shift\n```")
+    assert "mask = (1 << shift\n        mask = (1 <<\n                shift)\n" in broken
+
+
 def test_a_line_answered_with_its_method_whole_is_that_methods_edit_in_its_own_class():
     """C15's `LRUCache.__getitem__` line got its method back whole with the fix in it, which
     the usual reading could not place: five classes there have a `__getitem__`."""

@@ -13,6 +13,7 @@ the usual way.
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 import textwrap
 
@@ -23,6 +24,10 @@ from gastown.agents.textcalls import ToolCall
 # a line's reply is cut here: its corrections took 10 to 90 tokens, and a class sent back
 # instead took 554 (35 s) in run C5, while the time estimate of the next call grew with it
 LINE_REPLY_TOKENS = 160
+# a line a reply sends after the suspect's stands for the module's line there when it is at
+# least this like it (difflib's ratio): `k += self.len` for `k += self.len - 1` is 0.87;
+# `return []` sent after `curr = root.next`, for the `while` header there, is new code
+LIKE = 0.6
 
 
 def ask(suspect: Suspect, text: str) -> str:
@@ -51,34 +56,87 @@ _BLOCK_RE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
 
 def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     """A reply to ``ask`` as the edit it means: a code block of it in place of the suspect's
-    lines, indented as they are (a header keeps its body, an `elif` stays one), or the
-    definition the line is in sent back whole (``_as_definition``); None when the reply is
-    something else (no block, another definition, more than a few lines) and is read the
-    usual way. Of several short blocks (the line as it was, then as it should be), the first
-    that changes the line. A missing check's block (the first that holds an `if` line and
-    its ``raise``: ``_check_of``) goes before its line, which stays; asked for a check and
-    sent the function whole, the function is taken as it is."""
+    lines, indented as they are (a header keeps its body, an `elif` stays one); the block
+    that holds those lines as they are and goes on with the lines after them corrected, in
+    place of them all (``_going_on``); or the definition the line is in sent back whole
+    (``_as_definition``). None when the reply is something else (no block, another
+    definition, more than a few lines) and is read the usual way. Of several short blocks
+    (the line as it was, then as it should be), the first that changes the code. A missing
+    check's block (the first that holds an `if` line and its ``raise``: ``_check_of``) goes
+    before its line, which stays; asked for a check and sent the function whole, the
+    function is taken as it is."""
     old_lines = suspect.lines(text)
     if not old_lines:
         return None
-    blocks = [b for b in (_short(match, suspect) for match in _BLOCK_RE.findall(reply or "")) if b]
-    if not blocks:
-        return _as_definition(suspect, reply, text)
-    as_it_was = [line.strip() for line in old_lines]
+    codes = _BLOCK_RE.findall(reply or "")
     if suspect.raises:  # a check put before the line, which stays: an `if` header to its first raise
+        blocks = [b for b in (_short(code, suspect) for code in codes) if b]
+        if not blocks:
+            return _as_definition(suspect, reply, text)
         block = next((check for check in map(_check_of, blocks) if check), [])
         if not block:
             return None
-    else:
-        block = next((b for b in blocks if [line.strip() for line in b] != as_it_was), blocks[0])
-    first_old = old_lines[0]
-    indent = first_old[: len(first_old) - len(first_old.lstrip())]
+        return _replacing(suspect.path, text, suspect.first, suspect.last, _indented(old_lines[0], block) + old_lines)
+    lines = edits.split_lines(text)
+    answers: list[tuple[int, list[str]]] = []  # the last line each replaces, from the suspect's first
+    for code in codes:
+        going = _going_on(suspect, code, text)
+        block = going[1] if going else _short(code, suspect)
+        if block:
+            answers.append((going[0] if going else suspect.last, block))
+    if not answers:
+        return _as_definition(suspect, reply, text)
+    changes = (answer for answer in answers if _stripped(answer[1]) != _stripped(lines[suspect.first - 1 : answer[0]]))
+    last, block = next(changes, answers[0])
+    return _replacing(suspect.path, text, suspect.first, last, _indented(old_lines[0], block))
+
+
+def _going_on(suspect: Suspect, code: str, text: str) -> tuple[int, list[str]] | None:
+    """A block that begins with the suspect's lines as they are and goes on with the lines
+    that follow them in the module, one or more of them corrected: the last line it stands
+    in place of, and its lines. Asked about a header, the 1.5B wrote its body under it, the
+    fix in the body: `if k < 0:` got `if k < 0:` over `k += self.len` where the module has
+    `k += self.len - 1`, in runs B1 and B2 alike, and was read as the header as it was. The
+    lines after the suspect's must each stand where a line of the module's stands (its
+    indent, from the suspect's) and be like it (``LIKE``), or the reply is new code put
+    after the line, read as before; the module with the block in place must compile."""
+    block = textwrap.dedent(code).strip("\n").split("\n")
+    old = suspect.lines(text)
+    if len(block) <= len(old) or len(block) > MAX_REPLY_LINES or _stripped(block[: len(old)]) != _stripped(old):
+        return None
+    lines = edits.split_lines(text)
+    last = suspect.last + len(block) - len(old)
+    after = lines[suspect.last : last]
+    base = _indent(old[0])
+    if len(after) < len(block) - len(old):
+        return None
+    for sent, was in zip(block[len(old) :], after, strict=True):
+        if not was.strip() or _indent(sent) != _indent(was) - base:
+            return None
+        if sent.strip() != was.strip() and difflib.SequenceMatcher(None, sent.strip(), was.strip()).ratio() < LIKE:
+            return None
+    try:
+        ast.parse("\n".join([*lines[: suspect.first - 1], *_indented(old[0], block), *lines[last:]]))
+    except SyntaxError:
+        return None
+    return last, block
+
+
+def _indented(first_old: str, block: list[str]) -> list[str]:
+    """A reply's block indented as the first line it replaces (``first_old``) is; an `if`
+    in place of an `elif` stays an `elif`."""
     if first_old.lstrip().startswith("elif ") and block[0].startswith("if "):
         block = ["el" + block[0], *block[1:]]
-    new_lines = [indent + line if line.strip() else "" for line in block]
-    if suspect.raises:
-        new_lines += old_lines
-    return _replacing(suspect.path, text, suspect.first, suspect.last, new_lines)
+    indent = first_old[: _indent(first_old)]
+    return [indent + line if line.strip() else "" for line in block]
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _stripped(lines: list[str]) -> list[str]:
+    return [line.strip() for line in lines]
 
 
 def _replacing(path: str, text: str, first: int, last: int, new_lines: list[str]) -> ToolCall | None:

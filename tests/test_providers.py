@@ -332,6 +332,29 @@ def test_a_plain_reply_that_repeats_itself_is_cut_too_and_one_that_does_not_is_k
     assert whole.finish_reason == "stop" and whole.content == LOOP
 
 
+def test_a_reply_asked_for_one_block_ends_where_that_block_closes_and_the_stream_closed():
+    corrected = "```python\nreturn backend.pop(0)\n```"
+    told = corrected + "\n\nThis takes the first entry, the highest priority, " + "since the list is sorted. " * 40
+    tools = [{"type": "function", "function": {"name": "x"}}]
+    answers = [text("warm"), Answer(content=told, chunk_delay=0.005), Answer(content=told)]
+    answers += [Answer(no_chunks=True), Answer(content=told), Answer(content="Here:\n" + corrected)]
+    with FakeLLM(script(answers)) as llm:
+        c = client(llm.url, timeout_s=30)
+        c.chat(MESSAGES)  # the client's first call imports and connects: not part of what is timed
+        began = time.monotonic()
+        cut = c.chat(MESSAGES, one_block=True)
+        took = time.monotonic() - began
+        assert llm.left.wait(5)  # the server saw the client go: it stops decoding
+        whole = c.chat(MESSAGES)  # not asked for one block: the same reply is kept whole
+        plain = c.chat(MESSAGES, tools=tools, one_block=True)  # streamed with no chunk: asked again plainly
+        ended = c.chat(MESSAGES, one_block=True)  # the block is the reply's end: nothing to cut
+    assert cut.finish_reason == "block" and cut.content == corrected + "\n"
+    assert took < len(told) / 12 * 0.005 / 2, took  # not the whole reply's time
+    assert whole.finish_reason == "stop" and whole.content == told
+    assert plain.finish_reason == "block" and plain.content == corrected + "\n"
+    assert ended.content == "Here:\n" + corrected + "\n"
+
+
 ECHO_MARKS = ("Bead gt-abcde: wrap", "(a test: read it, never change it)", "Your task\nMake the acceptance tests pass")
 COPIED_TEST = "```python\n# tests/test_wrap.py (a test: read it, never change it)\n" + "def test_it():\n    pass\n" * 80
 

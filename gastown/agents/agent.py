@@ -330,6 +330,7 @@ class Agent:
                     sampling=wide,
                     cut_at=echoes,
                     start=start,
+                    one_block=state.tries.line is not None,  # a line's correction: its block alone
                 )
                 if mode == "schema":
                     reply = ask(response_format=shape)

@@ -1,12 +1,13 @@
 """The model client against a real HTTP server on 127.0.0.1 speaking the OpenAI chat API."""
 
 import time
+from typing import Any
 
 import pytest
 from fake_llm import Answer, FakeLLM, error, script, text, tool, validation_error
 
 from gastown.errors import ConfigError, Unavailable
-from gastown.machine.providers import FormatRejected, ModelClient, ModelRejected, _usage
+from gastown.machine.providers import FormatRejected, ModelClient, ModelRejected, Reply, _usage
 from gastown.town import tokens
 from gastown.town.roster import ModelSpec
 
@@ -305,15 +306,23 @@ LOOP = '''def truncate(text, width=70):
 '''
 
 
+def cut_short(llm: FakeLLM, **asked: Any) -> tuple[ModelClient, Reply, float]:
+    """A client's second call, asked so (its first, answered "warm", imports and connects:
+    not part of what is timed): the client, the reply and its seconds. The server must
+    have seen the client go: it stops decoding."""
+    c = client(llm.url, timeout_s=30)
+    c.chat(MESSAGES)
+    began = time.monotonic()
+    reply = c.chat(MESSAGES, **asked)
+    took = time.monotonic() - began
+    assert llm.left.wait(5)
+    return c, reply, took
+
+
 def test_a_streamed_reply_that_repeats_itself_is_cut_where_the_repeat_began_and_the_stream_closed():
     looping = "textkit/wrap.py\n```python\nimport re\n\n\n" + LOOP * 12  # on to the token limit
     with FakeLLM(script([text("warm"), Answer(content=looping, chunk_delay=0.005)])) as llm:
-        c = client(llm.url, timeout_s=30)
-        c.chat(MESSAGES)  # the client's first call imports and connects: not part of what is timed
-        began = time.monotonic()
-        reply = c.chat(MESSAGES)
-        took = time.monotonic() - began
-        assert llm.left.wait(5)  # the server saw the client go: it stops decoding
+        _c, reply, took = cut_short(llm)
     assert reply.finish_reason == "looping"
     assert reply.content == "textkit/wrap.py\n```python\nimport re\n\n\n" + LOOP.rstrip() + "\n```\n"
     assert took < len(looping) / 12 * 0.005 / 2, took  # not the whole reply's time
@@ -339,12 +348,7 @@ def test_a_reply_asked_for_one_block_ends_where_that_block_closes_and_the_stream
     answers = [text("warm"), Answer(content=told, chunk_delay=0.005), Answer(content=told)]
     answers += [Answer(no_chunks=True), Answer(content=told), Answer(content="Here:\n" + corrected)]
     with FakeLLM(script(answers)) as llm:
-        c = client(llm.url, timeout_s=30)
-        c.chat(MESSAGES)  # the client's first call imports and connects: not part of what is timed
-        began = time.monotonic()
-        cut = c.chat(MESSAGES, one_block=True)
-        took = time.monotonic() - began
-        assert llm.left.wait(5)  # the server saw the client go: it stops decoding
+        c, cut, took = cut_short(llm, one_block=True)
         whole = c.chat(MESSAGES)  # not asked for one block: the same reply is kept whole
         plain = c.chat(MESSAGES, tools=tools, one_block=True)  # streamed with no chunk: asked again plainly
         ended = c.chat(MESSAGES, one_block=True)  # the block is the reply's end: nothing to cut
@@ -365,12 +369,7 @@ def test_a_streamed_reply_that_starts_copying_the_prompt_back_is_cut_before_that
     answers += [Answer(content=fixed + "# Bead gt-abcde: wrap\n" + "## Description\n" * 100, chunk_delay=0.005)]
     answers += [text(COPIED_TEST)]
     with FakeLLM(script(answers)) as llm:
-        c = client(llm.url, timeout_s=30)
-        c.chat(MESSAGES)  # the client's first call imports and connects: not part of what is timed
-        began = time.monotonic()
-        copied = c.chat(MESSAGES, cut_at=ECHO_MARKS)
-        took = time.monotonic() - began
-        assert llm.left.wait(5)  # the server saw the client go: it stops decoding
+        c, copied, took = cut_short(llm, cut_at=ECHO_MARKS)
         after_a_change = c.chat(MESSAGES, cut_at=ECHO_MARKS)
         unmarked = c.chat(MESSAGES)  # no marks given: the same reply is kept whole
     assert copied.finish_reason == "echoed" and copied.content is None  # the block held nothing before it

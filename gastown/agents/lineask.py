@@ -81,9 +81,10 @@ def as_edit(suspect: Suspect, reply: str | None, text: str) -> ToolCall | None:
     answers: list[tuple[int, list[str]]] = []  # the last line each replaces, from the suspect's first
     for code in codes:
         going = _going_on(suspect, code, text)
-        block = going[1] if going else _short(code, suspect)
-        if block:
-            answers.append((going[0] if going else suspect.last, block))
+        if going is not None:
+            answers.append(going)
+        elif short := _short(code, suspect):
+            answers.append((suspect.last, short))
     if not answers:
         return _as_definition(suspect, reply, text)
     changes = (answer for answer in answers if _stripped(answer[1]) != _stripped(lines[suspect.first - 1 : answer[0]]))

@@ -1907,20 +1907,21 @@ def test_a_suspect_lines_try_ends_at_its_first_change_or_a_reply_without_a_line(
     assert (kept / "beatscore" / "clamp.py").read_text() == fixed
 
 
-def test_a_suspect_lines_reply_ends_where_its_block_closes_and_a_files_reply_is_read_whole(tmp_path, rig_path):
+def test_a_suspect_lines_reply_ends_at_its_answer_and_a_files_reply_is_read_whole(tmp_path, rig_path):
     """40 % of the tokens of 616 replies to line asks came after their block (about 25 s of
-    decode a bead): a line's reply ends where its first block closes, the stream closed."""
+    decode a bead): a line's reply ends where its first block that changes the line closes,
+    the stream closed; the line sent back as it was first does not end it."""
     clamp_with_its_bug(rig_path)
     told = " This compares x with high, as the docstring says it should. " * 30
     as_it_was = text(f"beatscore/clamp.py\n```python\n{CLAMP}```\n{told}")
-    corrected = Answer(content=f"```python\nreturn max(low, min(x, high))\n```\n{told}", chunk_delay=0.005)
-    outcome, llm, kept = run_clamp(tmp_path, rig_path, [as_it_was, corrected])
+    answer = "```python\nreturn max(low, min(x, low))\n```\nshould be\n```python\nreturn max(low, min(x, high))\n```\n"
+    outcome, llm, kept = run_clamp(tmp_path, rig_path, [as_it_was, Answer(content=answer + told, chunk_delay=0.005)])
     assert outcome.status == "done", outcome.reason
     assert llm.left.wait(5)  # the stream was closed: the server stopped decoding the explanation
     replies = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     first, line = [r for r in replies if r["kind"] == "reply"][:2]
     assert first["finish"] == "stop" and first["content"].endswith(told)  # a file's reply: read whole
-    assert line["finish"] == "block" and line["content"] == "```python\nreturn max(low, min(x, high))\n```\n"
+    assert line["finish"] == "enough" and line["content"] == answer
     assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
 
 

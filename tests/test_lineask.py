@@ -109,39 +109,54 @@ BITS = """class Bits:
                 shift)
         return bool(self.val & mask)
 """
+HEADER = suspects.Suspect("bits.py", 3, 3, "Bits.__getitem__", True, 1.0)
 
 
-def fixed(suspect: suspects.Suspect, reply: str) -> str:
-    edit = lineask.as_edit(suspect, reply, BITS)
-    assert edit is not None and BITS.count(edit.arguments["old"]) == 1
-    return BITS.replace(edit.arguments["old"], edit.arguments["new"])
+def fixed(suspect: suspects.Suspect, reply: str, text: str = BITS) -> str:
+    """``text`` with the edit ``reply`` means in it."""
+    edit = lineask.as_edit(suspect, reply, text)
+    assert edit is not None and text.count(edit.arguments["old"]) == 1
+    return text.replace(edit.arguments["old"], edit.arguments["new"])
 
 
-def test_a_line_sent_back_as_it_was_over_the_lines_after_it_corrected_is_the_edit_of_them_all():
-    header = suspects.Suspect("bits.py", 3, 3, "Bits.__getitem__", True, 1.0)
-    assert fixed(header, "```python\nif k < 0:\n    k += self.len\n```") == BITS.replace("self.len - 1", "self.len")
+def test_a_header_sent_back_as_it_was_over_its_body_corrected_is_the_edit_of_them_both():
+    """In runs B1 and B2, `bits-index`'s `if k < 0:` got `if k < 0:` over `k += self.len`,
+    the fix in its body, and was read as the header as it was."""
+    assert fixed(HEADER, "```python\nif k < 0:\n    k += self.len\n```") == BITS.replace("self.len - 1", "self.len")
     # as it was, then corrected: the block that changes the code is taken
     twice = "```python\nif k < 0:\n    k += self.len - 1\n```\nshould be\n```python\nif k < 0:\n    k += self.len\n```"
-    assert fixed(header, twice) == BITS.replace("self.len - 1", "self.len")
-    line = suspects.Suspect("bits.py", 5, 5, "Bits.__getitem__", False, 1.0)
-    statement = "```python\nshift = self.len - k\nmask = (1 <<\n        shift - 1)\n```"  # one of two lines after it
-    assert fixed(line, statement) == BITS.replace("shift)", "shift - 1)")
+    assert fixed(HEADER, twice) == BITS.replace("self.len - 1", "self.len")
+    # on past the body, to a shallower line; each line at the indent of the line it stands for
+    on = "```python\nif k < 0:\n    k += self.len - 1\nshift = self.len - k - 1\n```"
+    assert fixed(HEADER, on) == BITS.replace("shift = self.len - k\n", "shift = self.len - k - 1\n")
+    tabbed = BITS.replace("    ", "\t")
+    assert fixed(HEADER, "```python\nif k < 0:\n    k += self.len\n```", tabbed) == tabbed.replace("len - 1", "len")
 
 
-def test_lines_after_a_line_sent_back_as_it_was_are_new_code_unless_each_stands_for_the_modules_line_there():
-    header = suspects.Suspect("bits.py", 3, 3, "Bits.__getitem__", True, 1.0)
+def test_lines_under_a_header_sent_back_as_it_was_are_read_only_where_each_stands_for_the_modules_line():
     for reply in (
         "```python\nif k < 0:\n    raise IndexError(k)\n```",  # not like the line there
-        "```python\nif k < 0:\n    k += self.len - 1\n    shift = self.len - k\n```",  # not where the line there stands
+        "```python\nif k < 0:\n    k += self.len - 1\n    shift = self.len - k - 1\n```",  # not its shape
+        "```python\nif k < 0:\n    k += (self.len - 1\n```",  # like it, but the module would not compile
         "```python\nif k < 0:\n    k += self.len - 1\n```",  # the body as it was too
     ):
-        assert fixed(header, reply) == BITS, reply
+        assert fixed(HEADER, reply) == BITS, reply  # the header alone, as it was
+    three = "def f(k):\n    if k:\n        x = 1\n        y = 2\n        z = 3\n    return x + y + z\n"
+    header = suspects.Suspect("f.py", 2, 2, "f", True, 1.0)
+    assert fixed(header, "```python\nif k:\n    x = 1\n    z = 3\n```", three) == three  # y left out: not read
+    # another line's further lines are new code put after it, as the ask invites, however like
     line = suspects.Suspect("bits.py", 5, 5, "Bits.__getitem__", False, 1.0)
-    added = "shift = self.len - k\n        shift -= 1\n        mask = (1 <<\n"  # not like the line after it: put after
-    assert added in fixed(line, "```python\nshift = self.len - k\nshift -= 1\n```")
-    # like the line after it and where it stands, but the module would not compile with it in its place
-    broken = fixed(line, "```python\nshift = self.len - k\nmask = (1 << shift\n```")
-    assert "mask = (1 << shift\n        mask = (1 <<\n                shift)\n" in broken
+    added = fixed(line, "```python\nshift = self.len - k\nmask = (2 <<\n```")
+    assert "shift = self.len - k\n        mask = (2 <<\n        mask = (1 <<\n" in added
+
+
+def test_a_reply_is_answered_at_its_first_block_that_is_not_the_line_as_it_was():
+    corrected = "```python\nif k <= 0:\n```"
+    assert lineask.answered(HEADER, BITS, f"Here:\n{corrected}\nThis compares") == f"Here:\n{corrected}\n"
+    as_it_was = "```python\n    if k < 0:\n```\nshould be\n"
+    assert lineask.answered(HEADER, BITS, as_it_was) is None
+    assert lineask.answered(HEADER, BITS, as_it_was + corrected + " and") == as_it_was + corrected + "\n"
+    assert lineask.answered(HEADER, BITS, "```python\nif k <= 0:\n``") is None  # not closed yet
 
 
 def test_a_line_answered_with_its_method_whole_is_that_methods_edit_in_its_own_class():

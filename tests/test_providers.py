@@ -307,9 +307,9 @@ LOOP = '''def truncate(text, width=70):
 
 
 def cut_short(llm: FakeLLM, **asked: Any) -> tuple[ModelClient, Reply, float]:
-    """A client's second call, asked so (its first, answered "warm", imports and connects:
-    not part of what is timed): the client, the reply and its seconds. The server must
-    have seen the client go: it stops decoding."""
+    """A client's second call, made with ``asked`` (its first, answered "warm", imports and
+    connects: not part of what is timed): the client, the reply and its seconds. The server
+    must have seen the client go: it stops decoding."""
     c = client(llm.url, timeout_s=30)
     c.chat(MESSAGES)
     began = time.monotonic()
@@ -341,22 +341,29 @@ def test_a_plain_reply_that_repeats_itself_is_cut_too_and_one_that_does_not_is_k
     assert whole.finish_reason == "stop" and whole.content == LOOP
 
 
-def test_a_reply_asked_for_one_block_ends_where_that_block_closes_and_the_stream_closed():
+def first_block(so_far: str) -> str | None:
+    """A reply so far up to the end of its first code block; None before one closes."""
+    opened = so_far.find("```")
+    closed = so_far.find("```", so_far.find("\n", opened) + 1) if opened >= 0 else -1
+    return so_far[: closed + 3] + "\n" if closed >= 0 and "\n" in so_far[opened:] else None
+
+
+def test_a_reply_read_as_far_as_it_answers_ends_there_and_the_stream_closed():
     corrected = "```python\nreturn backend.pop(0)\n```"
     told = corrected + "\n\nThis takes the first entry, the highest priority, " + "since the list is sorted. " * 40
     tools = [{"type": "function", "function": {"name": "x"}}]
     answers = [text("warm"), Answer(content=told, chunk_delay=0.005), Answer(content=told)]
     answers += [Answer(no_chunks=True), Answer(content=told), Answer(content="Here:\n" + corrected)]
     with FakeLLM(script(answers)) as llm:
-        c, cut, took = cut_short(llm, one_block=True)
-        whole = c.chat(MESSAGES)  # not asked for one block: the same reply is kept whole
-        plain = c.chat(MESSAGES, tools=tools, one_block=True)  # streamed with no chunk: asked again plainly
-        ended = c.chat(MESSAGES, one_block=True)  # the block is the reply's end: nothing to cut
-    assert cut.finish_reason == "block" and cut.content == corrected + "\n"
+        c, cut, took = cut_short(llm, enough=first_block)
+        whole = c.chat(MESSAGES)  # nothing said to be enough: the same reply is kept whole
+        plain = c.chat(MESSAGES, tools=tools, enough=first_block)  # streamed with no chunk: asked again plainly
+        ended = c.chat(MESSAGES, enough=first_block)  # the block is the reply's end: nothing after it to spare
+    assert cut.finish_reason == "enough" and cut.content == corrected + "\n"
     assert took < len(told) / 12 * 0.005 / 2, took  # not the whole reply's time
     assert whole.finish_reason == "stop" and whole.content == told
-    assert plain.finish_reason == "block" and plain.content == corrected + "\n"
-    assert ended.content == "Here:\n" + corrected + "\n"
+    assert plain.finish_reason == "enough" and plain.content == corrected + "\n"
+    assert ended.finish_reason == "enough" and ended.content == "Here:\n" + corrected + "\n"
 
 
 ECHO_MARKS = ("Bead gt-abcde: wrap", "(a test: read it, never change it)", "Your task\nMake the acceptance tests pass")

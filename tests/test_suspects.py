@@ -214,8 +214,8 @@ def test_lines_equally_suspect_are_ordered_by_the_names_the_report_writes_as_cod
     ]
     reported = reports.names_reported(report)
     assert reported == {"func", "default", "update"}  # strings, keywords, builtins (str), prose, fences aside
-    wrapped = "`chunks(offset=10, size=5,\noverlap=1)` gives `[(10, 15)]`\n\nnot `a\n\nb`"
-    assert reports.names_reported([wrapped]) == {"chunks", "offset", "size", "overlap"}  # not "gives", not a, b
+    wrapped = ["`chunks(offset=10, size=5,\noverlap=1)` gives `[(10, 15)]`", "not `a\n\nb`", "nor `c\r\n \r\nd`"]
+    assert reports.names_reported(wrapped) == {"chunks", "offset", "size", "overlap"}  # no "gives", a, b, c, d
     ran = frozenset(range(1, 8))
     found: suspects.Spectra = {"t::test_missing": (ran, "failed"), "t::test_present": (ran - {6}, "passed")}
     failing = failing_of(["t::test_missing"])

@@ -305,6 +305,7 @@ class Agent:
             heat = state.repeats.temperature
             wide = state.repeats.sampling(client.spec.sampling)
             start = prompts.reply_start(messages)  # begun for the model where its server lets us
+            asking, root = state.tries.line, state.sandbox.root  # a line's try: its reply ends at its answer
             trace.write(
                 "request",
                 turn=turn,
@@ -330,7 +331,7 @@ class Agent:
                     sampling=wide,
                     cut_at=echoes,
                     start=start,
-                    one_block=state.tries.line is not None,  # a line's correction: its block alone
+                    enough=None if asking is None else partial(lineask.answered, asking, text_of(root / asking.path)),
                 )
                 if mode == "schema":
                     reply = ask(response_format=shape)

@@ -51,8 +51,9 @@ def not_raised(failure: str) -> str:
 _FENCE_RE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 # a span may run over a line's end, as a report wrapped at a width writes it (Markdown's own
 # rule), not over a blank line: boltons' `chunk_ranges(input_offset=10, ..., chunk_size=5,` ends
-# one line and its `overlap_size=1)` begins the next, and read a line at a time the report's
-# spans paired the wrong backticks, "gives" a name and `overlap_size` alone the report's code
-_SPAN_RE = re.compile(r"`((?:[^`\n]|\n(?![ \t]*\n))+)`")
+# one line and its `overlap_size=1)` begins the next; read a line at a time, the report's spans
+# paired the wrong backticks ("gives" counted as a name, and of the call's names only
+# `overlap_size`). By the same rule a stray backtick pairs with the next one in its paragraph.
+_SPAN_RE = re.compile(r"`((?:[^`\n]|\n(?![ \t\r]*\n))+)`")
 _BUILTINS = frozenset(dir(builtins))
 _NOT_RAISED_RE = re.compile(r"DID NOT RAISE\s+\(?(?:<class\s+')?([A-Za-z_][\w.]*)")

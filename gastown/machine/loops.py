@@ -3,9 +3,7 @@ same function again writes it until the token limit — minutes of decode on a C
 provider stops the stream there (see ``providers``) and keeps what came before the first
 repeated copy. So too a reply that starts copying the prompt back: the caller names lines
 only such a reply writes (the heading of a test the model may not change, the bead's own
-title line), and the reply ends before the first of them. And a reply asked for one code
-block alone (a suspect line's correction) ends where that block closes: what the 1.5B
-writes after it is an explanation no one reads.
+title line), and the reply ends before the first of them.
 """
 
 from __future__ import annotations
@@ -106,14 +104,3 @@ def _copies(lines: Sequence[str], at: int, mark: Sequence[str]) -> bool:
         return False
     return all(lines[at + n].lstrip("# ").startswith(part) for n, part in enumerate(mark[1:], 1))
 
-
-_BLOCK_RE = re.compile(r"```[\w+-]*[ \t]*\n.*?```", re.DOTALL)  # as a line's reply is read (lineask.py)
-
-
-def cut_after_block(text: str) -> str | None:
-    """``text`` up to the end of its first code block, or None while no block has closed.
-    Over 616 replies to suspect lines' asks in ten eval runs, 40 % of the tokens came after
-    the first block closed (about 25 s of decode a bead); read whole, 16 of 579 of those
-    replies would have been read otherwise, none of them a fix (docs/eval.md, stop 51)."""
-    found = _BLOCK_RE.search(text)
-    return None if found is None else text[: found.end()] + "\n"

@@ -49,7 +49,7 @@ DOWN_SECONDS = 15.0  # how long an endpoint that refused a connection is skipped
 LOOP_CHECK_CHUNKS = 16  # a streamed reply is checked for a loop every this many chunks
 LOOPING = "looping"  # the finish reason of a reply cut where it began repeating itself
 ECHOED = "echoed"  # the finish reason of a reply cut where it began copying the prompt (``cut_at``)
-BLOCK = "block"  # the finish reason of a reply cut where its first code block closed (``one_block``)
+ENOUGH = "enough"  # the finish reason of a reply read as far as it answers (``enough``)
 MAX_BACKOFF = 8.0
 
 
@@ -214,7 +214,7 @@ class ModelClient:
         sampling: Mapping[str, float] | None = None,
         cut_at: Sequence[str] = (),
         start: str = "",
-        one_block: bool = False,
+        enough: Callable[[str], str | None] | None = None,
     ) -> Reply:
         """One chat completion, retried across endpoints; Unavailable when it cannot be had.
         ``until`` (a ``time.monotonic()`` instant) is when the caller's time runs out: a reply
@@ -222,8 +222,11 @@ class ModelClient:
         ``sampling`` overrides the model's own (``top_p``, ``top_k``, ...) for this request.
         ``cut_at``: lines of the prompt that only a reply copying it back writes; a reply
         that writes one ends before that line (finish reason ECHOED, the stream closed).
-        ``one_block``: the reply is asked for one code block alone, and ends where its first
-        block closes (finish reason BLOCK, the stream closed: loops.cut_after_block).
+        ``enough``: what of the reply so far answers the question (its text up to there), or
+        None while it does not yet; a reply ends there (finish reason ENOUGH), the stream
+        closed before any more is decoded. A streamed reply is cut only while no tool call
+        has begun (one that would come after the cut is never decoded); one read plainly
+        keeps its tool calls, its text cut the same way.
 
         A model whose ``sampling`` has a ``seed`` is sampled reproducibly: this client's
         n-th call sends ``seed + n - 1`` (its retries the same), so the same questions in the
@@ -254,7 +257,7 @@ class ModelClient:
                 cut_at,
                 seed,
                 start,
-                one_block,
+                enough,
             )
 
     def _chat(
@@ -270,7 +273,7 @@ class ModelClient:
         cut_at: Sequence[str],
         seed: int | None,
         start: str,
-        one_block: bool,
+        enough: Callable[[str], str | None] | None,
     ) -> Reply:
         import openai
 
@@ -290,7 +293,7 @@ class ModelClient:
                 if start and not tools and shaped is None and not endpoint.chat_only:
                     begun = templates.begun(request, self.spec.template, start)
                     started, request = begun is not None, begun or request
-                sent = self._send(endpoint, request, bool(tools), until, cut_at, start if started else "", one_block)
+                sent = self._send(endpoint, request, bool(tools), until, cut_at, start if started else "", enough)
                 return replace(sent, attempts=attempt)
             except openai.RateLimitError as error:
                 last = f"rate limited (429) by {endpoint.url}"
@@ -355,18 +358,18 @@ class ModelClient:
         until: float | None,
         cut_at: Sequence[str],
         start: str = "",
-        one_block: bool = False,
+        enough: Callable[[str], str | None] | None = None,
     ) -> Reply:
         if tools and endpoint.plain:
-            return self._complete(endpoint.url, request, until, cut_at, one_block)
+            return self._complete(endpoint.url, request, until, cut_at, enough)
         try:
-            return self._stream(endpoint.url, request, until, cut_at, start, one_block)
+            return self._stream(endpoint.url, request, until, cut_at, start, enough)
         except _Empty:
             if not tools:
                 raise
             # Some servers (llama-cpp-python) cannot stream with tools: ask plainly.
             endpoint.plain = True
-            return self._complete(endpoint.url, request, until, cut_at, one_block)
+            return self._complete(endpoint.url, request, until, cut_at, enough)
 
     def _timed(self, url: str, until: float | None) -> Any:
         """The client for ``url``, waiting no longer than the model's timeout nor past ``until``."""
@@ -460,7 +463,7 @@ class ModelClient:
         request: dict[str, Any],
         until: float | None = None,
         cut_at: Sequence[str] = (),
-        one_block: bool = False,
+        enough: Callable[[str], str | None] | None = None,
     ) -> Reply:
         """One answer without streaming (only the total time is measured)."""
         started = time.monotonic()
@@ -477,9 +480,9 @@ class ModelClient:
         echo = loops.cut_echo(text, cut_at) if text and cut_at and "response_format" not in request else None
         if echo is not None:
             text, finish = echo or None, ECHOED
-        block = loops.cut_after_block(text) if text and one_block and not message.tool_calls else None
-        if block is not None and block != text:
-            text, finish = block, BLOCK
+        answer = enough(text) if text and enough is not None else None
+        if answer is not None:
+            text, finish = answer, ENOUGH
         calls = [
             {
                 "id": c.id or f"call_{i}",
@@ -499,7 +502,7 @@ class ModelClient:
         until: float | None = None,
         cut_at: Sequence[str] = (),
         start: str = "",
-        one_block: bool = False,
+        enough: Callable[[str], str | None] | None = None,
     ) -> Reply:
         """One streamed answer: a chat completion, or a text completion (``prompt``) whose
         text follows ``start``, which begins the reply (``begun``)."""
@@ -558,11 +561,11 @@ class ModelClient:
                             slot["arguments"] += part.function.arguments or ""
                     if choice.finish_reason:
                         finish = choice.finish_reason
-                if one_block and not calls and any("`" in piece for piece in content[had:]):
+                if enough is not None and not calls and len(content) > had:
                     so_far = "".join(content)
-                    block = loops.cut_after_block(so_far)
-                    if block is not None:  # closing the stream stops the server's decode
-                        content, finish, streamed = [block], BLOCK, so_far
+                    answer = enough(so_far)
+                    if answer is not None:  # closing the stream stops the server's decode
+                        content, finish, streamed = [answer], ENOUGH, so_far
                         break
                 if chunks % LOOP_CHECK_CHUNKS == 0 and content and "response_format" not in request:
                     so_far = "".join(content)

@@ -103,4 +103,3 @@ def _copies(lines: Sequence[str], at: int, mark: Sequence[str]) -> bool:
     if at + len(mark) > len(lines) or not lines[at].rstrip().endswith(mark[0]):
         return False
     return all(lines[at + n].lstrip("# ").startswith(part) for n, part in enumerate(mark[1:], 1))
-

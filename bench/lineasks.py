@@ -1,0 +1,170 @@
+"""The replies a bug fix's suspect lines got, read again by today's code.
+
+    python bench/lineasks.py --suite DIR TOWN...
+
+A bug fix's sweep asks about its suspect lines one at a time (gastown/agents/sweep.py), and
+lineask.py reads each reply as an edit. Given the towns a `gt eval --suite DIR --keep` run
+left (the `gt-eval-MODEL-*` folders; their traces are under town/.git/gastown/traces), this
+reads every reply to a line's ask again with lineask.as_edit as the code is now, against
+the module as the bead found it (the suite's project: an ask about a near miss's code, not
+there, is left out), and prints each ask whose edit differs from the one the run tried,
+marked FIX where it brings the module nearer the suite's solution, then the totals: the
+asks read, those read otherwise, the fixes gained and lost, and how many of the replies'
+tokens came after what lineask.answered reads (a reply the run cut there has nothing past
+it). A change to lineask.py is judged against kept replies this way before a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prompt import fail  # noqa: E402
+
+from gastown.agents import lineask, suspects  # noqa: E402
+from gastown.agents.suspects import Suspect  # noqa: E402
+from gastown.errors import GastownError  # noqa: E402
+from gastown.evaluation import load_suite  # noqa: E402
+
+ASK = "\n## The line at fault\n"
+OWNER_RE = re.compile(r"This line of `([^`]+)`")
+
+
+def asked(hint: str) -> tuple[str, list[str], bool] | None:
+    """The definition, the lines and whether a header is asked about in a try's note."""
+    if ASK not in hint:
+        return None
+    note = hint.split(ASK, 1)[1]
+    owner = OWNER_RE.search(note)
+    shown = re.search(r"```\w*\n(.*?)\n```", note, re.DOTALL)
+    if owner is None or shown is None:
+        return None
+    return owner.group(1), shown.group(1).split("\n"), "that line alone" in note
+
+
+def suspect_in(text: str, path: str, owner: str, shown: list[str], header: bool, near: str) -> Suspect | None:
+    """The suspect the ask showed: lines of ``owner``'s definition in ``text`` that read as
+    ``shown`` does; of several, the first inside the window ``near`` (the edit the run
+    tried), else the first."""
+    try:
+        found = suspects.definition(ast.parse(text), owner.split("."))
+    except SyntaxError:
+        return None
+    if found is None:
+        return None
+    lines = text.split("\n")
+    want = [line.strip() for line in shown]
+    starts = range(found.lineno - 1, (found.end_lineno or len(lines)) - len(shown) + 1)
+    places = [at for at in starts if [line.strip() for line in lines[at : at + len(shown)]] == want]
+    window = text.find(near) if near else -1
+    first = text.count("\n", 0, window) if window >= 0 else -1
+    inside = [at for at in places if first <= at < first + near.count("\n")]
+    at = (inside or places or [None])[0]
+    return None if at is None else Suspect(path, at + 1, at + len(shown), owner, header, 1.0)
+
+
+def distance(text: str, solved: str) -> int:
+    """How many lines ``text`` and ``solved`` differ by."""
+    matcher = difflib.SequenceMatcher(a=text.split("\n"), b=solved.split("\n"), autojunk=False)
+    return sum(max(a2 - a1, b2 - b1) for tag, a1, a2, b1, b2 in matcher.get_opcodes() if tag != "equal")
+
+
+def replay(trace: Path, project: Path, solution: Path | None) -> list[dict[str, object]]:
+    """Each line ask of one bead's trace that can be read again: what was tried, what would be."""
+    rows: list[dict[str, object]] = []
+    path = question = None
+    events = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    for n, event in enumerate(events):
+        kind = event.get("kind")
+        if kind == "suspects":
+            path = event.get("path")
+        elif kind == "try":
+            question = asked(event.get("hint") or "")
+        elif kind == "reply" and question is not None and path is not None:
+            owner, shown, header = question
+            question = None
+            module = project / path
+            text = module.read_text() if module.is_file() else ""
+            tried = next((e for e in events[n + 1 :] if e.get("kind") in ("tool", "try", "end")), {})
+            then = tried.get("arguments") if tried.get("kind") == "tool" and tried.get("source") == "line" else None
+            if then is not None and then["old"] not in text:
+                continue  # the run's file was not the project's here (a near miss's, or changed before)
+            suspect = suspect_in(text, path, owner, shown, header, then["old"] if then else "")
+            if suspect is None:
+                continue
+            reply = event.get("content") or ""
+            now = lineask.as_edit(suspect, reply, text)
+            cut = lineask.answered(suspect, text, reply)
+            row: dict[str, object] = {
+                "bead": trace.parent.name,
+                "line": f"{owner}: {shown[0].strip()}",
+                "then": then and (then["old"], then["new"]),
+                "now": now and (now.arguments["old"], now.arguments["new"]),
+                "text": text,
+                "tokens": event.get("usage", {}).get("tokens_out", 0),
+                "after": 1 - len(cut) / len(reply) if cut and reply else 0.0,
+            }
+            if solution is not None and (solution / path).is_file():
+                solved, before = (solution / path).read_text(), distance(text, (solution / path).read_text())
+                for when in ("then", "now"):
+                    edit = row[when]
+                    fixed = isinstance(edit, tuple) and distance(text.replace(edit[0], edit[1], 1), solved) < before
+                    row[f"{when}_fix"] = fixed
+            rows.append(row)
+    return rows
+
+
+def result(row: dict[str, object], when: str) -> str | None:
+    """The module as the edit the run tried (``then``) or would try now leaves it."""
+    edit, text = row[when], str(row["text"])
+    return text.replace(edit[0], edit[1], 1) if isinstance(edit, tuple) else None
+
+
+def shown(edit: object) -> str:
+    """An edit as the lines it takes out (-) and puts in (+)."""
+    if not isinstance(edit, tuple):
+        return "not read as a line"
+    old, new = (part.split("\n") for part in edit)
+    changed = [f"{line[0]} {line[2:].strip()}" for line in difflib.ndiff(old, new) if line[:1] in "-+"]
+    return " | ".join(changed) if changed else "as it was"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", required=True, help="the suite the runs ran (a folder with suite.toml)")
+    parser.add_argument("towns", nargs="+", help="folders a `gt eval --keep` run left")
+    args = parser.parse_args()
+    try:
+        suite = load_suite(Path(args.suite))
+    except GastownError as error:
+        fail(error.message, error.hint)
+    solutions = {item.solution for item in suite.beads if item.solution is not None}
+    solution = next(iter(solutions)) if len(solutions) == 1 else None
+    rows: list[dict[str, object]] = []
+    for town in map(Path, args.towns):
+        traces = sorted(town.glob("town/.git/gastown/traces/*/generation-*.jsonl"))
+        if not traces:
+            fail(f"{town} holds no traces", "give the folders a `gt eval --keep` run left (gt-eval-MODEL-...)")
+        for trace in traces:
+            rows += replay(trace, suite.project, solution)
+    differ = [row for row in rows if result(row, "then") != result(row, "now")]
+    for row in differ:
+        mark = " FIX" if row.get("now_fix") else " (was a fix)" if row.get("then_fix") else ""
+        print(f"{row['bead']}  {row['line']}\n    then: {shown(row['then'])}\n    now:  {shown(row['now'])}{mark}")
+    tokens = sum(int(str(row["tokens"])) for row in rows)
+    after = sum(int(str(row["tokens"])) * float(str(row["after"])) for row in rows)
+    gained = sum(1 for row in differ if row.get("now_fix") and not row.get("then_fix"))
+    lost = sum(1 for row in differ if row.get("then_fix") and not row.get("now_fix"))
+    print(f"{len(rows)} line asks read again, {len(differ)} read otherwise: {gained} fixes gained, {lost} lost")
+    print(f"their replies: {tokens} tokens out, about {after:.0f} after what lineask.answered reads")
+
+
+if __name__ == "__main__":
+    main()

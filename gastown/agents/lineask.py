@@ -3,11 +3,13 @@
 suspects.py finds the lines a bug fix's failing tests point at (read its docstring first);
 this module words the question put to the model about one of them (``ask``: the line shown
 alone at the end of the first prompt, no file named) and turns the reply into the edit it
-means (``as_edit``): a code block in place of the line, indented as it is; a missing
-``raise`` check before its line; or, when the model sends the line's whole function or
-method instead of the line (as the 1.5B did in run C15, the fix inside it), that definition
-in its own place. ``as_edit`` gives None when the reply is something else, and it is read
-the usual way.
+means (``as_edit``): a code block in place of the line, indented as it is; a header sent
+back as it was over its body corrected, in place of them both; a missing ``raise`` check
+before its line; or, when the model sends the line's whole function or method instead of
+the line (as the 1.5B did in run C15, the fix inside it), that definition in its own place.
+``as_edit`` gives None when the reply is something else, and it is read the usual way.
+``answered`` says where a reply has said what ``as_edit`` reads, so that the model client
+stops its decode there.
 """
 
 from __future__ import annotations

@@ -350,7 +350,7 @@ def first_block(so_far: str) -> str | None:
 
 def test_a_reply_read_as_far_as_it_answers_ends_there_and_the_stream_closed():
     corrected = "```python\nreturn backend.pop(0)\n```"
-    told = corrected + "\n\nThis takes the first entry, the highest priority, " + "since the list is sorted. " * 40
+    told = corrected + "\n\nThis takes the first entry, the highest priority, " + "since the list is sorted. " * 80
     tools = [{"type": "function", "function": {"name": "x"}}]
     answers = [text("warm"), Answer(content=told, chunk_delay=0.005), Answer(content=told)]
     answers += [Answer(no_chunks=True), Answer(content=told), Answer(content="Here:\n" + corrected)]

@@ -22,7 +22,10 @@ import difflib
 import json
 import re
 import sys
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -66,8 +69,10 @@ def suspect_in(text: str, path: str, owner: str, shown: list[str], header: bool,
     window = text.find(near) if near else -1
     first = text.count("\n", 0, window) if window >= 0 else -1
     inside = [at for at in places if first <= at < first + near.count("\n")]
-    at = (inside or places or [None])[0]
-    return None if at is None else Suspect(path, at + 1, at + len(shown), owner, header, 1.0)
+    if not places:
+        return None
+    at = (inside or places)[0]
+    return Suspect(path, at + 1, at + len(shown), owner, header, 1.0)
 
 
 def distance(text: str, solved: str) -> int:
@@ -76,9 +81,38 @@ def distance(text: str, solved: str) -> int:
     return sum(max(a2 - a1, b2 - b1) for tag, a1, a2, b1, b2 in matcher.get_opcodes() if tag != "equal")
 
 
-def replay(trace: Path, project: Path, solution: Path | None) -> list[dict[str, object]]:
+Edit = tuple[str, str]  # an edit_file's old and new text
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One line's ask read again: the edit the run tried (``then``) and the one it would try
+    now, on the module as the bead found it (``text``), against the solution's (``solved``)."""
+
+    bead: str
+    line: str
+    text: str
+    solved: str | None
+    then: Edit | None
+    now: Edit | None
+    tokens: int  # the reply's
+    after: float  # the share of the reply past what lineask.answered reads
+
+    def result(self, edit: Edit | None) -> str | None:
+        """The module as ``edit`` leaves it."""
+        return None if edit is None else self.text.replace(edit[0], edit[1], 1)
+
+    def fixes(self, edit: Edit | None) -> bool:
+        """Whether ``edit`` brings the module nearer the solution."""
+        after = self.result(edit)
+        if self.solved is None or after is None:
+            return False
+        return distance(after, self.solved) < distance(self.text, self.solved)
+
+
+def replay(trace: Path, project: Path, solution: Path | None) -> list[Ask]:
     """Each line ask of one bead's trace that can be read again: what was tried, what would be."""
-    rows: list[dict[str, object]] = []
+    asks: list[Ask] = []
     path = question = None
     events = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
     for n, event in enumerate(events):
@@ -90,9 +124,8 @@ def replay(trace: Path, project: Path, solution: Path | None) -> list[dict[str, 
         elif kind == "reply" and question is not None and path is not None:
             owner, shown, header = question
             question = None
-            module = project / path
-            text = module.read_text() if module.is_file() else ""
-            tried = next((e for e in events[n + 1 :] if e.get("kind") in ("tool", "try", "end")), {})
+            text = read(project / path)
+            tried: dict[str, Any] = next((e for e in events[n + 1 :] if e.get("kind") in ("tool", "try", "end")), {})
             then = tried.get("arguments") if tried.get("kind") == "tool" and tried.get("source") == "line" else None
             if then is not None and then["old"] not in text:
                 continue  # the run's file was not the project's here (a near miss's, or changed before)
@@ -102,34 +135,30 @@ def replay(trace: Path, project: Path, solution: Path | None) -> list[dict[str, 
             reply = event.get("content") or ""
             now = lineask.as_edit(suspect, reply, text)
             cut = lineask.answered(suspect, text, reply)
-            row: dict[str, object] = {
-                "bead": trace.parent.name,
-                "line": f"{owner}: {shown[0].strip()}",
-                "then": then and (then["old"], then["new"]),
-                "now": now and (now.arguments["old"], now.arguments["new"]),
-                "text": text,
-                "tokens": event.get("usage", {}).get("tokens_out", 0),
-                "after": 1 - len(cut) / len(reply) if cut and reply else 0.0,
-            }
-            if solution is not None and (solution / path).is_file():
-                solved, before = (solution / path).read_text(), distance(text, (solution / path).read_text())
-                for when in ("then", "now"):
-                    edit = row[when]
-                    fixed = isinstance(edit, tuple) and distance(text.replace(edit[0], edit[1], 1), solved) < before
-                    row[f"{when}_fix"] = fixed
-            rows.append(row)
-    return rows
+            asks.append(
+                Ask(
+                    bead=trace.parent.name,
+                    line=f"{owner}: {shown[0].strip()}",
+                    text=text,
+                    solved=read(solution / path) if solution is not None else None,
+                    then=None if then is None else (then["old"], then["new"]),
+                    now=None if now is None else (now.arguments["old"], now.arguments["new"]),
+                    tokens=int(event.get("usage", {}).get("tokens_out", 0)),
+                    after=1 - len(cut) / len(reply) if cut and reply else 0.0,
+                )
+            )
+    return asks
 
 
-def result(row: dict[str, object], when: str) -> str | None:
-    """The module as the edit the run tried (``then``) or would try now leaves it."""
-    edit, text = row[when], str(row["text"])
-    return text.replace(edit[0], edit[1], 1) if isinstance(edit, tuple) else None
+@cache
+def read(path: Path) -> str:
+    """A module's text, read once ("" where there is none)."""
+    return path.read_text() if path.is_file() else ""
 
 
-def shown(edit: object) -> str:
+def shown(edit: Edit | None) -> str:
     """An edit as the lines it takes out (-) and puts in (+)."""
-    if not isinstance(edit, tuple):
+    if edit is None:
         return "not read as a line"
     old, new = (part.split("\n") for part in edit)
     changed = [f"{line[0]} {line[2:].strip()}" for line in difflib.ndiff(old, new) if line[:1] in "-+"]
@@ -147,24 +176,22 @@ def main() -> None:
         fail(error.message, error.hint)
     solutions = {item.solution for item in suite.beads if item.solution is not None}
     solution = next(iter(solutions)) if len(solutions) == 1 else None
-    rows: list[dict[str, object]] = []
+    asks: list[Ask] = []
     for town in map(Path, args.towns):
         traces = sorted(town.glob("town/.git/gastown/traces/*/generation-*.jsonl"))
         if not traces:
             fail(f"{town} holds no traces", "give the folders a `gt eval --keep` run left (gt-eval-MODEL-...)")
         for trace in traces:
-            rows += replay(trace, suite.project, solution)
-    differ = [row for row in rows if result(row, "then") != result(row, "now")]
-    for row in differ:
-        mark = " FIX" if row.get("now_fix") else " (was a fix)" if row.get("then_fix") else ""
-        print(f"{row['bead']}  {row['line']}\n    then: {shown(row['then'])}\n    now:  {shown(row['now'])}{mark}")
-    tokens = sum(int(str(row["tokens"])) for row in rows)
-    after = sum(int(str(row["tokens"])) * float(str(row["after"])) for row in rows)
-    gained = sum(1 for row in differ if row.get("now_fix") and not row.get("then_fix"))
-    lost = sum(1 for row in differ if row.get("then_fix") and not row.get("now_fix"))
-    print(f"{len(rows)} line asks read again, {len(differ)} read otherwise: {gained} fixes gained, {lost} lost")
-    print(f"their replies: {tokens} tokens out, about {after:.0f} after what lineask.answered reads")
-
+            asks += replay(trace, suite.project, solution)
+    differ = [ask for ask in asks if ask.result(ask.then) != ask.result(ask.now)]
+    for ask in differ:
+        mark = " FIX" if ask.fixes(ask.now) else " (was a fix)" if ask.fixes(ask.then) else ""
+        print(f"{ask.bead}  {ask.line}\n    then: {shown(ask.then)}\n    now:  {shown(ask.now)}{mark}")
+    gained = sum(1 for ask in differ if ask.fixes(ask.now) and not ask.fixes(ask.then))
+    lost = sum(1 for ask in differ if ask.fixes(ask.then) and not ask.fixes(ask.now))
+    after = sum(ask.tokens * ask.after for ask in asks)
+    print(f"{len(asks)} line asks read again, {len(differ)} read otherwise: {gained} fixes gained, {lost} lost")
+    print(f"their replies: {sum(ask.tokens for ask in asks)} tokens out, about {after:.0f} after what lineask.answered reads")
 
 if __name__ == "__main__":
     main()

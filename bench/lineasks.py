@@ -1,17 +1,25 @@
 """The replies a bug fix's suspect lines got, read again by today's code.
 
-    python bench/lineasks.py --suite DIR TOWN...
+    python bench/lineasks.py --suite DIR KEPT...
 
 A bug fix's sweep asks about its suspect lines one at a time (gastown/agents/sweep.py), and
-lineask.py reads each reply as an edit. Given the towns a `gt eval --suite DIR --keep` run
-left (the `gt-eval-MODEL-*` folders; their traces are under town/.git/gastown/traces), this
-reads every reply to a line's ask again with lineask.as_edit as the code is now, against
-the module as the bead found it (the suite's project: an ask about a near miss's code, not
-there, is left out), and prints each ask whose edit differs from the one the run tried,
-marked FIX where it brings the module nearer the suite's solution, then the totals: the
-asks read, those read otherwise, the fixes gained and lost, and how many of the replies'
-tokens came after what lineask.answered reads (a reply the run cut there has nothing past
-it). A change to lineask.py is judged against kept replies this way before a run.
+lineask.py reads each reply as an edit. KEPT is a folder a `gt eval --suite DIR --keep` run
+left (`gt-eval-MODEL-*`, its traces under town/.git/gastown/traces; its `town` folder
+will do too); DIR is that suite (a folder `bench/toolz_bugs.py`, `bench/cachetools_bugs.py`
+or `bench/boltons_bugs.py` built, or a shipped suite's name). This reads every reply to a
+line's ask again with lineask.as_edit as the code is now, against the module as the bead
+found it (the suite's project: an ask about a near miss's code, not there, is left out and
+counted), and prints each ask whose edit differs from the one the run tried — the bead's
+key, the line, `then:` and `now:` as the lines each edit takes out (-) and puts in (+) —
+marked FIX where now's brings the module nearer the suite's solution and "(was a fix)"
+where then's did; then the totals: the asks read, those read otherwise, the fixes gained
+and lost, and how many of the replies' tokens came after what lineask.answered reads (a
+reply the run cut there has nothing past it). A change to lineask.py is judged against
+kept replies this way before a run: no model is needed.
+
+    python bench/boltons_bugs.py /tmp/bb
+    gt eval --suite /tmp/bb --models qwen2.5-coder-1.5b --role polecat --keep
+    python bench/lineasks.py --suite /tmp/bb /tmp/gt-eval-qwen2.5-coder-1.5b-*
 """
 
 from __future__ import annotations
@@ -110,11 +118,30 @@ class Ask:
         return distance(after, self.solved) < distance(self.text, self.solved)
 
 
-def replay(trace: Path, project: Path, solution: Path | None) -> list[Ask]:
-    """Each line ask of one bead's trace that can be read again: what was tried, what would be."""
+TITLE_RE = re.compile(r"^# Bead [\w-]+: (.*)$", re.MULTILINE)
+
+
+def events_of(trace: Path) -> list[dict[str, Any]]:
+    """A trace's events; a line a killed run left half-written is skipped."""
+    events = []
+    for line in trace.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
+def replay(trace: Path, project: Path, solution: Path | None, keys: dict[str, str]) -> tuple[list[Ask], int]:
+    """Each line ask of one bead's trace that can be read again (what was tried, what would
+    be), and how many line asks it holds; none is read when the bead is not one of the
+    suite's (``keys``: its beads' keys by title)."""
     asks: list[Ask] = []
+    found = 0
     path = question = None
-    events = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    events = events_of(trace)
+    titles = (TITLE_RE.search(m.get("content", "")) for e in events for m in e.get("new", ()) if e.get("kind") == "request")
+    title = next((t.group(1).strip() for t in titles if t), "")
     for n, event in enumerate(events):
         kind = event.get("kind")
         if kind == "suspects":
@@ -124,6 +151,9 @@ def replay(trace: Path, project: Path, solution: Path | None) -> list[Ask]:
         elif kind == "reply" and question is not None and path is not None:
             owner, shown, header = question
             question = None
+            found += 1
+            if title not in keys:
+                continue
             text = read(project / path)
             tried: dict[str, Any] = next((e for e in events[n + 1 :] if e.get("kind") in ("tool", "try", "end")), {})
             then = tried.get("arguments") if tried.get("kind") == "tool" and tried.get("source") == "line" else None
@@ -137,7 +167,7 @@ def replay(trace: Path, project: Path, solution: Path | None) -> list[Ask]:
             cut = lineask.answered(suspect, text, reply)
             asks.append(
                 Ask(
-                    bead=trace.parent.name,
+                    bead=keys[title],
                     line=f"{owner}: {shown[0].strip()}",
                     text=text,
                     solved=read(solution / path) if solution is not None else None,
@@ -147,7 +177,7 @@ def replay(trace: Path, project: Path, solution: Path | None) -> list[Ask]:
                     after=1 - len(cut) / len(reply) if cut and reply else 0.0,
                 )
             )
-    return asks
+    return asks, found
 
 
 @cache
@@ -165,10 +195,23 @@ def shown(edit: Edit | None) -> str:
     return " | ".join(changed) if changed else "as it was"
 
 
+def traces_of(kept: Path) -> list[Path]:
+    """The bead traces a kept eval folder (or its town) holds; fails saying what to give."""
+    for town in (kept / "town", kept):
+        traces = sorted(town.glob(".git/gastown/traces/*/generation-*.jsonl"))
+        if traces:
+            return traces
+    if not kept.is_dir():
+        fail(f"{kept}: not a folder", "give the folders a `gt eval --keep` run left (gt-eval-MODEL-...)")
+    inside = sorted(p.name for p in kept.glob("gt-eval-*"))
+    hint = f"did you mean {kept / inside[0]}?" if inside else "give the folders a `gt eval --keep` run left"
+    fail(f"{kept} holds no traces", hint)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", required=True, help="the suite the runs ran (a folder with suite.toml)")
-    parser.add_argument("towns", nargs="+", help="folders a `gt eval --keep` run left")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", required=True, metavar="DIR", help="the suite the runs ran: a folder or a name")
+    parser.add_argument("kept", nargs="+", metavar="KEPT", help="a folder a `gt eval --keep` run left")
     args = parser.parse_args()
     try:
         suite = load_suite(Path(args.suite))
@@ -176,13 +219,15 @@ def main() -> None:
         fail(error.message, error.hint)
     solutions = {item.solution for item in suite.beads if item.solution is not None}
     solution = next(iter(solutions)) if len(solutions) == 1 else None
+    keys = {item.title: item.key for item in suite.beads}
     asks: list[Ask] = []
-    for town in map(Path, args.towns):
-        traces = sorted(town.glob("town/.git/gastown/traces/*/generation-*.jsonl"))
-        if not traces:
-            fail(f"{town} holds no traces", "give the folders a `gt eval --keep` run left (gt-eval-MODEL-...)")
-        for trace in traces:
-            asks += replay(trace, suite.project, solution)
+    found = 0
+    for kept in map(Path, args.kept):
+        for trace in traces_of(kept):
+            read_again, held = replay(trace, suite.project, solution, keys)
+            asks, found = asks + read_again, found + held
+    if found and not asks:
+        fail(f"none of the {found} line asks is of {suite.name}'s beads and code", "were these runs of another suite?")
     differ = [ask for ask in asks if ask.result(ask.then) != ask.result(ask.now)]
     for ask in differ:
         mark = " FIX" if ask.fixes(ask.now) else " (was a fix)" if ask.fixes(ask.then) else ""
@@ -190,7 +235,8 @@ def main() -> None:
     gained = sum(1 for ask in differ if ask.fixes(ask.now) and not ask.fixes(ask.then))
     lost = sum(1 for ask in differ if ask.fixes(ask.then) and not ask.fixes(ask.now))
     after = sum(ask.tokens * ask.after for ask in asks)
-    print(f"{len(asks)} line asks read again, {len(differ)} read otherwise: {gained} fixes gained, {lost} lost")
+    print(f"{len(asks)} of {found} line asks read again ({found - len(asks)} left out: another bead's, or code the")
+    print(f"  suite's project does not hold), {len(differ)} read otherwise: {gained} fixes gained, {lost} lost")
     print(f"their replies: {sum(ask.tokens for ask in asks)} tokens out, about {after:.0f} after what lineask.answered reads")
 
 if __name__ == "__main__":

@@ -36,6 +36,15 @@ def test_a_few_new_tokens_waiting_on_their_first_token_do_not_make_every_prompt_
     assert pace.prefill_tps is not None and pace.prefill_tps > 60  # not 300 / 7.8 = 38
 
 
+def test_a_start_over_before_the_first_call_leaves_that_call_its_whole_prompt_to_pay():
+    """A bug fix asks about its first suspect line at its first turn (sweep.first): the try
+    starts over before any call, and the server holds nothing of the prompt it shares."""
+    pace = Pace()
+    pace.rewind(2733)  # the line's ask shares the first prompt, which no call has sent
+    pace.saw(Usage(tokens_in=2800, tokens_out=16, seconds=41.0, first_token_s=40.0, decode_tps=11.0), 2800)
+    assert pace.prefill_tps == 2800 / 40.0  # the whole prompt over its time to the first token
+
+
 def test_without_timings_the_last_call_is_the_measure():
     pace = Pace()
     pace.saw(Usage(tokens_in=1000, tokens_out=100, seconds=12.5), 1000)

@@ -34,7 +34,7 @@ what the model is shown.
 ``rig``         rigs: the projects agents work in, and how
 ``stubs``       placeholder functions (``pass``, ``...``, ``raise NotImplementedError``) found
 ``suspects``    the lines a bead's failing tests ran, ranked, each asked about alone
-``sweep``       a bug fix's suspect lines after its first try, and a near miss's
+``sweep``       a bug fix's suspect lines before its first answer, and a near miss's
 ``tally``       what one bead's loop used, and its trace
 ``testoutput``  what a model is shown of a test run
 ``textcalls``   tool calls a model wrote as text: JSON and XML

@@ -9,9 +9,9 @@ runs them (see ``calls``): every change is checked by the bead's done condition 
 ``donecheck``), which ends the bead when it holds and judges every ``finish``. A
 repeated call or reply is pointed out, then ends the bead (see ``repeats``); a change
 whose tests fail starts the bead over from its first prompt, hotter (see ``tries``); a bug
-fix's tries after its first, and a near miss's once a fresh try was shown it, ask about one
-suspect line each, found by a traced run of its tests (see ``sweep`` and ``suspects``),
-and take the reply as that line corrected.
+fix's first tries, before any answer of its own, and a near miss's once a fresh try was
+shown it, ask about one suspect line each, found by a traced run of its tests (see
+``sweep`` and ``suspects``), and take the reply as that line corrected.
 Turn, token and wall-time budgets bound the rest, and no model call starts that would
 outlast the time budget (see ``pace``). Then the best files of any try are kept, the
 Refinery's test files are checked untouched (for every role but the Refinery), and the
@@ -277,6 +277,7 @@ class Agent:
         calls = Calls(state, self.crew)
         echoes = prompts.echo_marks(state.bead.to_dict())  # a reply is cut where it copies one
         turn = 0
+        sweep.first(state, mode)  # a bug fix's suspect lines, before an answer of its own
         while turn - state.tries.line_tries < turns:  # a suspect line's ask is no turn of these (sweep.py)
             turn += 1
             if self.stop.is_set():
@@ -286,7 +287,8 @@ class Agent:
             if state.tries.start_over:
                 self._start_over(state, pace)
                 conv = state.conv
-                traced = len(state.tries.head) - 1  # the first prompt, as the fresh try's note changed it
+                # the first prompt, as the fresh try's note changed it (all of it, when the bead began so)
+                traced = min(traced, len(state.tries.head) - 1)
             if calls.crew_asked(client.spec.name):
                 pace.rewind(0)  # the Crew's question ran on this model's server: its prompt took the cache
             # the next call, and the test run its change will need (as long as the last one): that
@@ -459,8 +461,6 @@ class Agent:
         fix's blind one), with a note of how the best try failed and what it left undone,
         sampled hotter."""
         held = state.tries.head  # the head the last try started from: the server holds at least that
-        if state.tries.sweep is None:  # after the first try: a bug fix's suspect lines, if it has them
-            sweep.begin(state, self.client.spec.tool_mode)
         sweep.near(state, self.client.spec.tool_mode)  # a near miss's, once a try was shown it
         head, why, hint = state.tries.begin_again(state.done.failing)
         state.tally.tries = state.tries.number

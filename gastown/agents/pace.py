@@ -57,9 +57,9 @@ class Pace:
         self._sent = prompt_tokens + usage.tokens_out
 
     def rewind(self, cached_tokens: int) -> None:
-        """The conversation started over: the server holds only ``cached_tokens`` of the next
-        prompt (the part the old one shares with it)."""
-        self._sent = cached_tokens
+        """The conversation started over: the server holds at most ``cached_tokens`` of the
+        next prompt (the part the old one shares with it), and none before the first call."""
+        self._sent = min(self._sent, cached_tokens)
 
     def next_call(self, prompt_tokens: int, reply_tokens: int | None = None) -> float:
         """Seconds the next call will take, its prompt ``prompt_tokens`` long and its reply

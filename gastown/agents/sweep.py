@@ -1,14 +1,13 @@
-"""Sweeps over suspect lines, asked about one a try: a bug fix's after its first try, and a
-near miss's once a fresh try was shown it and did not make it pass.
+"""Sweeps over suspect lines, asked about one a try: a bug fix's before its first answer,
+and a near miss's once a fresh try was shown it and did not make it pass.
 
 The lines come from one run of the bead's test files under a line tracer (suspects.py), on
 the files the lines are asked about in (as the bead found them; a near miss's as it wrote
-them), no longer than a change's test run may take. There is none in ``schema`` mode (a reply
-held to a call's grammar holds no line); a bug fix's is none after a near miss (shown first,
-as before). An ask is no turn of the bead's ``max_turns`` (a few seconds each, bounded by
-the sweep's lines and the bead's time): in run C14 the 24-turn limit ended `ttl-expire`
-at 208 s of its 300, mid-sweep. A failure that says "DID NOT RAISE" has the missing check
-asked for before the lines (``check``).
+them), no longer than a change's test run may take. There is none in ``schema`` mode (a
+reply held to a call's grammar holds no line). An ask is no turn of the bead's
+``max_turns`` (a few seconds each, bounded by the sweep's lines and the bead's time): in
+run C14 the 24-turn limit ended `ttl-expire` at 208 s of its 300, mid-sweep. A failure
+that says "DID NOT RAISE" has the missing check asked for before the lines (``check``).
 """
 
 from __future__ import annotations
@@ -23,18 +22,22 @@ from gastown.agents.donecheck import runaway_after
 from gastown.agents.tries import text_of
 
 
-def begin(state: State, tool_mode: str) -> None:
-    """Set the bead's sweep after its first try: its suspect lines in ``order``; none when it
-    has no place."""
+def first(state: State, tool_mode: str) -> None:
+    """Set the bead's sweep before its first answer: a bug fix's suspect lines in ``order``,
+    the first asked about at the first turn; none when it has no place (the bead's first
+    answer is its own). Of the 30 held-out bug fixes passed in runs B3 to B5, C16, C17 and
+    T21 to T23, 26 were a suspect line's answer and 2 a first answer (toolz's `tail`, a
+    line's answer in T22), where that answer took 10 to 120 s of a 300 s bead: a module or
+    a class written out (boltons' `omd-poplast`: 1,085 tokens, 83 s) and its test run."""
     tries = state.tries
     tries.sweep, tries.sweep_files, tries.sweep_note = [], {}, ""
-    if state.fix_file is None or tool_mode == "schema" or tries.near_miss():
+    if state.fix_file is None or tool_mode == "schema":
         return
-    tries.put_back({})
     lines = found(state, state.fix_file)
-    asks = [*check(state, state.fix_file, lines, tries.found_failing), *order(lines)]
-    tries.sweep = asks
+    tries.sweep = [*check(state, state.fix_file, lines, tries.found_failing), *order(lines)]
     _trace_check(state)
+    if tries.sweep:
+        tries.lines_first()
 
 
 def order(lines: list[suspects.Suspect]) -> list[suspects.Suspect]:

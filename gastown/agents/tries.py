@@ -31,8 +31,8 @@ that sent the code back as it was (a bug fix that fixed nothing: the same code, 
 docstring dropped) is told so, and asked to name the line at fault before the code: the same
 prompt again would get the same reply, even sampled hot.
 
-A bug fix's tries after its first try ask about one suspect line each (``sweep``, suspects.py):
-the first prompt with that line at its end, its reply the line corrected. Shown the
+A bug fix's tries ask about one suspect line each before any answer of its own (``sweep``,
+suspects.py): the first prompt with that line at its end, its reply the line corrected. Shown the
 function, the 1.5B sends it back; told which line is at fault, it corrects it. What an
 answer sent back is told to the try after the last of them. A near miss a fresh try was
 shown and did not make pass has its lines swept the same way, any bead's (``sweep_near``):
@@ -114,8 +114,8 @@ class Tries:
     best_counts: dict[str, int] = field(default_factory=dict)  # the best run's tests passed, failed, errors
     best_try: int = 0  # the try that wrote the best files
     spent_near: str = ""  # a near miss a try sent back as it was, or whose lines were swept: not shown again
-    # suspect lines still to ask about, one a try: a bug fix's after its first try (None: not
-    # looked for yet), or a near miss's (sweep.py)
+    # suspect lines still to ask about, one a try: a bug fix's before its first answer of its
+    # own (None: not looked for yet), or a near miss's (sweep.py)
     sweep: list[suspects.Suspect] | None = None
     line: suspects.Suspect | None = None  # the line this try asks about
     line_tries: int = 0  # tries that asked about one line (not counted towards BLIND_FROM)
@@ -205,6 +205,12 @@ class Tries:
             self.end(f"{self.changes} changes in this try and the tests still fail")
         elif not improved:
             self.end("the last change got no more tests passing than the one before it")
+
+    def lines_first(self) -> None:
+        """A bug fix's suspect lines are asked about before any answer of its own: the
+        first turn starts the try that asks about the first of them (try 1)."""
+        self.number = 0
+        self.end("a bug fix: its suspect lines are asked about before an answer of its own")
 
     def end(self, why: str, told: str = "") -> None:
         """This try is over: the next turn starts a fresh one (the first reason stays), its

@@ -140,7 +140,9 @@ def replay(trace: Path, project: Path, solution: Path | None, keys: dict[str, st
     found = 0
     path = question = None
     events = events_of(trace)
-    titles = (TITLE_RE.search(m.get("content", "")) for e in events for m in e.get("new", ()) if e.get("kind") == "request")
+    titles = (
+        TITLE_RE.search(m.get("content", "")) for e in events for m in e.get("new", ()) if e.get("kind") == "request"
+    )
     title = next((t.group(1).strip() for t in titles if t), "")
     for n, event in enumerate(events):
         kind = event.get("kind")
@@ -237,7 +239,10 @@ def main() -> None:
     after = sum(ask.tokens * ask.after for ask in asks)
     print(f"{len(asks)} of {found} line asks read again ({found - len(asks)} left out: another bead's, or code the")
     print(f"  suite's project does not hold), {len(differ)} read otherwise: {gained} fixes gained, {lost} lost")
-    print(f"their replies: {sum(ask.tokens for ask in asks)} tokens out, about {after:.0f} after what lineask.answered reads")
+    print(
+        f"their replies: {sum(ask.tokens for ask in asks)} tokens out, about {after:.0f} after what lineask.answered reads"
+    )
+
 
 if __name__ == "__main__":
     main()

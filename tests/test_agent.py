@@ -1754,9 +1754,7 @@ def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_it
     assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
 
 
-def test_a_bug_fixs_first_request_asks_about_the_line_its_failing_test_runs_and_takes_it_corrected(
-    tmp_path, rig_path
-):
+def test_a_bug_fixs_first_request_asks_about_the_line_its_failing_test_runs_and_takes_it_corrected(tmp_path, rig_path):
     """Told which line is at fault, the 1.5B corrected it in 2 of 3 samples where, shown the
     function, it sent it back; 26 of 30 held-out bug fixes passed were such a line's answer,
     2 a first answer of its own, which took 10 to 120 s of the bead. Before any answer of its
@@ -1769,7 +1767,9 @@ def test_a_bug_fixs_first_request_asks_about_the_line_its_failing_test_runs_and_
     assert len(llm.requests) == 1
     asked = llm.requests[0]["messages"]
     assert [m["role"] for m in asked] == ["system", "user"]  # the first prompt: the code, its test, how it fails
-    assert f"beatscore/clamp.py\n```python\n{CLAMP}```" in asked[1]["content"] and "assert 0 == 3" in asked[1]["content"]
+    assert (
+        f"beatscore/clamp.py\n```python\n{CLAMP}```" in asked[1]["content"] and "assert 0 == 3" in asked[1]["content"]
+    )
     assert asked[1]["content"].endswith(
         "## The line at fault\nThis line of `clamp` is the one at fault; it gives the failure above:\n"
         "```python\nreturn max(low, min(x, low))\n```\n"

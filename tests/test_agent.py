@@ -1714,13 +1714,13 @@ def fix_clamp(
 
 
 def run_clamp(tmp_path: Path, rig_path: Path, replies: list[Answer], **fields: object):
-    """The clamp bug's bead (in text mode), its replies ``replies``."""
+    """The clamp bug's bead (in text mode unless ``tool_mode`` says), its replies ``replies``."""
     fields = {"description": "`clamp(5, 0, 3)` gives 0 but must give 3.", **fields}
     return run_bead(
         tmp_path,
         rig_path,
         replies,
-        tool_mode="text",
+        tool_mode=str(fields.pop("tool_mode", "text")),
         title="clamp() in beatscore/clamp.py ignores high",
         acceptance_tests=("tests/test_clamp.py",),
         **fields,
@@ -1757,9 +1757,9 @@ def test_a_bug_fixs_reply_that_names_the_line_at_fault_and_sends_no_code_gets_it
 def test_a_bug_fixs_first_request_asks_about_the_line_its_failing_test_runs_and_takes_it_corrected(tmp_path, rig_path):
     """Told which line is at fault, the 1.5B corrected it in 2 of 3 samples where, shown the
     function, it sent it back; 26 of 30 held-out bug fixes passed were such a line's answer,
-    2 a first answer of its own, which took 10 to 120 s of the bead. Before any answer of its
-    own, the line the failing test runs is asked about alone, after the first prompt (its
-    reply not begun), and the line it sends replaces it."""
+    2 a first answer of its own, and a first answer, passing or not, took 10 to 120 s of the
+    bead. Before any answer of its own, the line the failing test runs is asked about alone,
+    after the first prompt (its reply not begun), and the line it sends replaces it."""
     clamp_with_its_bug(rig_path)
     outcome, llm, kept = fix_clamp(tmp_path, rig_path)
     assert outcome.status == "done", outcome.reason
@@ -1787,23 +1787,46 @@ def test_a_bug_fixs_first_request_asks_about_the_line_its_failing_test_runs_and_
     assert [m["role"] for m in sent["new"]] == ["system", "user"]  # the trace holds the whole first request
 
 
-def test_a_bug_fixs_answer_whose_tests_never_end_goes_on_to_the_next_ask_not_a_repair(tmp_path, rig_path, monkeypatch):
+def test_a_bug_fix_whose_replies_are_held_to_a_calls_grammar_gets_its_own_answer_first(tmp_path, rig_path):
+    """A reply held to a call's grammar (``schema`` mode) holds no line: such a bug fix has
+    no sweep, and its first request is the first prompt, sampled as a first try is."""
+    clamp_with_its_bug(rig_path)
+    fixed = CLAMP.replace("min(x, low)", "min(x, high)")
+    call = {"name": "write_file", "arguments": {"path": "beatscore/clamp.py", "content": fixed}}
+    outcome, llm, kept = run_clamp(tmp_path, rig_path, [text(json.dumps(call))], tool_mode="schema")
+    assert outcome.status == "done", outcome.reason
+    first = llm.requests[0]
+    assert "## The line at fault" not in first["messages"][-1]["content"] and first["temperature"] == 0.2
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert not [r for r in runs if r["kind"] in ("suspects", "try")] and outcome.result["tries"] == 1
+    assert (kept / "beatscore" / "clamp.py").read_text() == fixed
+
+
+def test_a_bug_fixs_answer_whose_tests_never_end_starts_a_fresh_try_not_a_repair(tmp_path, rig_path, monkeypatch):
     """C7 to C10's `lfu-touch` rewrote `LFUCache` with a loop that never ended, was told so in
-    the same try, and spent the bead sending the class back (58 to 68 s a reply); the line
-    at fault was the first of its sweep. A run cut for looping ends the try: the next
-    request asks about the line again."""
+    the same try, and spent the bead sending the class back (58 to 68 s a reply). A run cut
+    for looping names nothing the code lacks: the try ends, and the next request is a fresh
+    try's."""
     monkeypatch.setattr(donecheck, "RUNAWAY_FACTOR", 3.0)
     monkeypatch.setattr(donecheck, "RUNAWAY_FLOOR_S", 6.0)
     clamp_with_its_bug(rig_path)
-    forever = text("```python\nwhile x > low:\n    x = max(x, low)\nreturn x\n```")
-    outcome, llm, kept = run_clamp(tmp_path, rig_path, [forever, text("```python\nreturn max(low, min(x, high))\n```")])
+    forever = "def clamp(x, low, high):\n    while x > low:\n        x = max(x, low)\n    return x\n"
+    fixed = CLAMP.replace("min(x, low)", "min(x, high)")
+    outcome, llm, kept = run_clamp(
+        tmp_path,
+        rig_path,
+        [
+            *[text(f"```python\n{LINE_AS_IT_WAS}\n```")] * 2,  # its sweep
+            text(f"beatscore/clamp.py\n```python\n{forever}```\n"),  # its first answer of its own
+            text(f"beatscore/clamp.py\n```python\n{fixed}```\n"),
+        ],
+    )
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     assert [r["timed_out"] for r in runs if r["kind"] == "tests"][:1] == [True]
-    asked = llm.requests[1]["messages"]
-    assert [m["role"] for m in asked] == ["system", "user"] and "## The line at fault" in asked[1]["content"]
-    assert asked == llm.requests[0]["messages"]
+    asked = llm.requests[3]["messages"]
+    assert [m["role"] for m in asked] == ["system", "user"] and "## The line at fault" not in asked[1]["content"]
     assert outcome.status == "done", outcome.reason
-    assert (kept / "beatscore" / "clamp.py").read_text() == CLAMP.replace("min(x, low)", "min(x, high)")
+    assert (kept / "beatscore" / "clamp.py").read_text() == fixed
 
 
 def test_a_bug_fixs_reply_cut_at_its_length_limit_starts_a_fresh_try_not_a_nudge(tmp_path, rig_path):
@@ -2090,7 +2113,7 @@ def test_a_stub_read_in_one_try_is_unread_again_in_the_next(tmp_path, rig_path):
     module, outcome, llm, kept = run_boxes(tmp_path, rig_path, [*swept, read, wrong, fixed])
     runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     writes = [r["result"] for r in runs if r["kind"] == "tool" and r["name"] == "write_file"]
-    assert len(writes) == 2 and "replaced f0, Box" in writes[0]  # read, then changed, in the first try
+    assert len(writes) == 2 and "replaced f0, Box" in writes[0]  # read, then changed, in its first try of its own
     assert "f0 NOT changed: you saw only its outline" in writes[1]  # the second try never read it
     assert outcome.status == "done", outcome.reason
     assert (kept / "beatscore" / "boxes.py").read_text() == module.replace("items[0]", "items[-1]")

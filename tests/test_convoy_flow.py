@@ -60,6 +60,7 @@ class Scripted:
         self.steps: dict[str, int] = {}
         self.code = polecat_code or {"fake": [COMBO_CODE]}
         self.attempt: dict[str, int] = {}
+        self.swept: set[str] = set()  # beads whose suspect lines were asked about since their last answer
 
     def __call__(self, request) -> Answer:
         role = role_of(request)
@@ -76,9 +77,13 @@ class Scripted:
         from fake_llm import bead_of
 
         key = f"{model}/{bead_of(request)}"
-        started_over = ("## An earlier try", "## The line at fault")  # a fresh try, a suspect line's
-        fresh_try = any(mark in request["messages"][1]["content"] for mark in started_over)  # the same attempt
-        if turn == 0 and not fresh_try:  # a new attempt: per model, and per bead for the one that is worked
+        asked = request["messages"][1]["content"]
+        if turn == 0 and "## The line at fault" in asked:  # a bug fix's suspect line, before its own answer
+            self.swept.add(key)  # a retry of a failed bead is one: it starts from the code that failed
+            return Answer(content="The line is right.")
+        fresh_try = "## An earlier try" in asked  # the same attempt, unless its sweep came just before it
+        if turn == 0 and (not fresh_try or key in self.swept):  # a new attempt: per model, and per bead
+            self.swept.discard(key)
             n = self.attempt[model] = self.attempt.get(model, -1) + 1
             self.attempt[key] = n
         else:

@@ -37,7 +37,7 @@ def test_a_few_new_tokens_waiting_on_their_first_token_do_not_make_every_prompt_
 
 
 def test_a_start_over_before_the_first_call_leaves_that_call_its_whole_prompt_to_pay():
-    """A bug fix asks about its first suspect line at its first turn (sweep.first): the try
+    """A bug fix asks about its first suspect line at its first turn (sweep.begin): the try
     starts over before any call, and the server holds nothing of the prompt it shares."""
     pace = Pace()
     pace.rewind(2733)  # the line's ask shares the first prompt, which no call has sent

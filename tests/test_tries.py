@@ -398,3 +398,21 @@ def test_a_near_miss_sweep_tries_an_answer_the_bug_fixs_sweep_tried_on_other_cod
     tries.sweep_near("words.py\n```python\n...```", [line])
     tries.line = tries.sweep.pop(0)
     assert tries.line_answer("words.py", "    return word\n", "    return word.upper()\n") == ""
+
+
+def test_a_bug_fix_that_asks_about_its_lines_first_counts_its_own_answers_from_one(tmp_path):
+    """The sweep before any answer (sweep.begin): try 1 is the first line's ask, and the
+    tries that reach the blind prompt (BLIND_FROM) are still the bead's own answers."""
+    root = words_rig(tmp_path)
+    blind = ([{"role": "user", "content": "the bead, keep's body left out"}], "keep")
+    tries = Tries(root, [{"role": "user", "content": "the bead"}], blind=blind)
+    line = Suspect("words.py", 7, 7, "keep", False, 1.0)
+    tries.sweep = [line, line]
+    tries.lines_first()
+    heads = []
+    for _ in range(5):
+        head, _why, _hint = tries.begin_again("E   AssertionError")
+        heads.append((tries.number, tries.line is not None, head[-1]["content"].startswith("the bead, keep's")))
+        tries.end("the corrected line did not make the tests pass")
+    # two asks, then the bead's own answers 1 and 2 on the first prompt, its 3rd on the blind one
+    assert heads == [(1, True, False), (2, True, False), (3, False, False), (4, False, False), (5, False, True)]

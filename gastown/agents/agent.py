@@ -277,7 +277,7 @@ class Agent:
         calls = Calls(state, self.crew)
         echoes = prompts.echo_marks(state.bead.to_dict())  # a reply is cut where it copies one
         turn = 0
-        sweep.first(state, mode)  # a bug fix's suspect lines, before an answer of its own
+        sweep.begin(state, mode)  # a bug fix's suspect lines, before an answer of its own
         while turn - state.tries.line_tries < turns:  # a suspect line's ask is no turn of these (sweep.py)
             turn += 1
             if self.stop.is_set():
@@ -287,7 +287,7 @@ class Agent:
             if state.tries.start_over:
                 self._start_over(state, pace)
                 conv = state.conv
-                # the first prompt, as the fresh try's note changed it (all of it, when the bead began so)
+                # the first prompt, as the fresh try's note changed it (all of it, when no request was traced yet)
                 traced = min(traced, len(state.tries.head) - 1)
             if calls.crew_asked(client.spec.name):
                 pace.rewind(0)  # the Crew's question ran on this model's server: its prompt took the cache
@@ -443,7 +443,7 @@ class Agent:
                     state.tries.end(f"{prose_in_a_row} replies in a row without a call or code: a new answer")
                 if reply.finish_reason == "length" and self._tests_decide:
                     # C11's `lfu-touch`: its class cut open at 1,024 tokens, nudged for the change, it
-                    # was still writing at the bead's end; a bug fix's sweep begins instead
+                    # was still writing at the bead's end; a new answer begins instead
                     state.tries.end("the reply ran to its length limit with no change in it: a new answer")
                 if not state.tries.start_over:  # a try that starts over is asked afresh
                     done, echoed = state.done, reply.finish_reason == ECHOED

@@ -22,15 +22,14 @@ from gastown.agents.donecheck import runaway_after
 from gastown.agents.tries import text_of
 
 
-def first(state: State, tool_mode: str) -> None:
+def begin(state: State, tool_mode: str) -> None:
     """Set the bead's sweep before its first answer: a bug fix's suspect lines in ``order``,
     the first asked about at the first turn; none when it has no place (the bead's first
     answer is its own). Of the 30 held-out bug fixes passed in runs B3 to B5, C16, C17 and
     T21 to T23, 26 were a suspect line's answer and 2 a first answer (toolz's `tail`, a
-    line's answer in T22), where that answer took 10 to 120 s of a 300 s bead: a module or
-    a class written out (boltons' `omd-poplast`: 1,085 tokens, 83 s) and its test run."""
+    line's answer in T22); a first answer, passing or not, took 10 to 120 s of a 300 s bead
+    (boltons' `omd-poplast`: 1,085 tokens of its module, 83 s) and its test run."""
     tries = state.tries
-    tries.sweep, tries.sweep_files, tries.sweep_note = [], {}, ""
     if state.fix_file is None or tool_mode == "schema":
         return
     lines = found(state, state.fix_file)

@@ -59,7 +59,7 @@ class Tally:
     loops: int = 0  # repeats pointed out to the model
     refused: int = 0  # finish calls refused because the done condition did not hold
     stuck: str = ""  # what the model kept repeating, when that ended the loop
-    tries: int = 1  # fresh starts of the conversation (see agent: a try that failed starts over)
+    tries: int = 1  # the bead's tries: a line's ask, or a fresh start of the conversation (see tries)
 
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
 

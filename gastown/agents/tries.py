@@ -90,7 +90,7 @@ class Tries:
     root: Path
     head: list[dict[str, Any]]
     written: set[str] = field(default_factory=set)  # files a write of this bead changed
-    number: int = 1
+    number: int = 1  # the try under way (0 before a bug fix's first line is asked about: lines_first)
     changes: int = 0  # tested changes in this try
     best_of_try: Score | None = None
     best: tuple[Score, dict[str, bytes | None]] | None = None  # the best run so far and its files
@@ -115,8 +115,8 @@ class Tries:
     best_try: int = 0  # the try that wrote the best files
     spent_near: str = ""  # a near miss a try sent back as it was, or whose lines were swept: not shown again
     # suspect lines still to ask about, one a try: a bug fix's before its first answer of its
-    # own (None: not looked for yet), or a near miss's (sweep.py)
-    sweep: list[suspects.Suspect] | None = None
+    # own, or a near miss's (sweep.py)
+    sweep: list[suspects.Suspect] = field(default_factory=list)
     line: suspects.Suspect | None = None  # the line this try asks about
     line_tries: int = 0  # tries that asked about one line (not counted towards BLIND_FROM)
     answers: set[tuple[str, str, str]] = field(default_factory=set)  # this sweep's answers tried: (path, old, new)
@@ -302,7 +302,7 @@ class Tries:
         correction got one tested before: `TTLCache.expire`'s `while` line got `time <=
         curr.expires` twice, where 2 of the 3 samples in 8 that were not that answer were
         the fix (docs/eval.md, stop 49)."""
-        assert self.line is not None and self.sweep is not None
+        assert self.line is not None
         if old == new:
             self.end("the line came back as it was")
             return "the line as it was"

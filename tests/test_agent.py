@@ -1780,8 +1780,8 @@ def test_a_bug_fixs_first_request_asks_about_the_line_its_failing_test_runs_and_
     found = next(r for r in runs if r["kind"] == "suspects")
     assert found["path"] == "beatscore/clamp.py" and found["lines"] == [{"line": 3, "owner": "clamp", "score": 1.0}]
     assert [r["source"] for r in runs if r["kind"] == "tool"] == ["line"]
-    assert [(r["number"], r["why"]) for r in runs if r["kind"] == "try"] == [
-        (1, "a bug fix: its suspect lines are asked about before an answer of its own")
+    assert [(r["number"], r["why"], r["asks"]) for r in runs if r["kind"] == "try"] == [
+        (1, "a bug fix: its suspect lines are asked about before an answer of its own", "beatscore/clamp.py:3")
     ]
     sent = next(r for r in runs if r["kind"] == "request")
     assert [m["role"] for m in sent["new"]] == ["system", "user"]  # the trace holds the whole first request
@@ -2184,6 +2184,8 @@ def test_a_bug_fixs_third_try_is_shown_its_function_without_the_faulty_body_and_
     assert faulty in prompts[0] and "## The line at fault" in prompts[0]  # its one suspect line, sent back as it was
     assert prompts[1] == prompts[0]  # and asked about again
     assert faulty in prompts[2] and "## The line at fault" not in prompts[2]  # its first answer of its own
+    runs = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [r["asks"] for r in runs if r["kind"] == "try"] == ["beatscore/clamp.py:3"] * 2 + [None] * 3
     assert faulty in prompts[3] and "naming the line" in prompts[3]  # its second
     assert faulty not in prompts[4] and "    ...  # its body, left out here: write it whole" in prompts[4]
     assert "Write `clamp` whole again" in prompts[4]

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
@@ -249,7 +250,8 @@ def test_a_solved_bead_passes_and_a_botched_one_fails_with_its_reason(suite, fak
     assert "fake" in chart.read_text()
 
 
-def test_the_plain_control_runs_beside_the_loop_and_is_judged_the_same_way(suite, fake_config, tmp_path):
+def test_the_plain_control_runs_beside_the_loop_and_is_judged_the_same_way(suite, fake_config, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the towns --keep keeps: gone with the test's folder
     """--runtime loop,plain: a row each; the control asks once (no tools) with the bead's
     tests and README, writes the answer's files as they come, and is judged on its branch."""
     config, llm = fake_config
@@ -287,7 +289,10 @@ def test_the_plain_control_runs_beside_the_loop_and_is_judged_the_same_way(suite
     assert "fake (plain)" in table.out and " 1/1 " in table.out
 
 
-def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each_bead(suite, fake_config):
+def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each_bead(
+    suite, fake_config, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the towns --keep keeps: gone with the test's folder
     """--repeat 2 --seed 7: each bead twice, loop and control, each repeat counted apart;
     repeat 2's watchers and plain prompts sample from seed 1007, repeat 1's from 7."""
     config, llm = fake_config

@@ -473,11 +473,12 @@ class Agent:
         cached = prompts.Conversation(shared, old.budget_tokens, overhead=old.overhead)
         pace.rewind(cached.estimate())  # unscaled, the measure Pace.saw is given
         state.repeats.start_over(FRESH_TEMPERATURE)
-        trace = state.trace
+        trace, asked = state.trace, state.tries.line
         trace.write(
             "try",
             number=state.tries.number,
             why=why,
+            asks=None if asked is None else f"{asked.path}:{asked.first}",  # a suspect line's, or none: an answer
             hint=hint,
             temperature=state.repeats.temperature,
             body_left_out=state.tries.body_left_out,

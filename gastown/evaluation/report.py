@@ -38,7 +38,7 @@ class BeadRun:
     tool_calls_failed: int = 0
     tool_calls_recovered: int = 0
     stuck: bool = False
-    tries: int = 0  # fresh starts of the conversation the worker made (0: not reported)
+    tries: int = 0  # the worker's tries: suspect lines' asks and fresh answers (0: not reported)
     prefill_tps: float | None = None
     decode_tps: float | None = None
     cached_tokens: int = 0

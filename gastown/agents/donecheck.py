@@ -105,13 +105,14 @@ class DoneCheck:
         )
 
     def check_change(self) -> tuple[bool, str, bool]:
-        """Run the check after a change: whether it holds, what the model reads, and whether
-        that says what is still missing (a file, a name, a test it broke). A run cut for
-        looping is not itself guidance: unless something is still missing, the try ends
-        (Tries.failed_change), and the next asks about a suspect line or starts afresh. C7 to C10's
-        `lfu-touch` rewrote `LFUCache` with a loop that never ended, was told so in the same
-        try, and spent the rest of the bead sending the class back (58 to 68 s a reply),
-        where the first of its suspect lines held the fault (`bench/suspects.py`).
+        """Run the check after a change: whether it holds, what the model reads, and
+        whether that says what is still missing (a file, a name, a test it broke). A run
+        cut for looping is not itself guidance: unless something is still missing, the try
+        ends (Tries.failed_change), and the next asks about a suspect line or starts
+        afresh. C7 to C10's `lfu-touch` rewrote `LFUCache` with a loop that never ended,
+        was told so in the same try, and spent the rest of the bead sending the class back
+        (58 to 68 s a reply), where the first of its suspect lines held the fault
+        (`bench/suspects.py`).
 
         Running it here saves the small model a turn (write, then run_tests, then read) and
         shows the failure while the change is in front of it."""

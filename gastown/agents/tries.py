@@ -32,11 +32,12 @@ docstring dropped) is told so, and asked to name the line at fault before the co
 prompt again would get the same reply, even sampled hot.
 
 A bug fix's tries ask about one suspect line each before any answer of its own (``sweep``,
-suspects.py): the first prompt with that line at its end, its reply the line corrected. Shown the
-function, the 1.5B sends it back; told which line is at fault, it corrects it. What an
-answer sent back is told to the try after the last of them. A near miss a fresh try was
-shown and did not make pass has its lines swept the same way, any bead's (``sweep_near``):
-each try starts from its files, its ask after its code and the test it failed.
+suspects.py): the first prompt with that line at its end, its reply the line corrected.
+Shown the function, the 1.5B sends it back; told which line is at fault, it corrects it.
+What an answer sent back is told to the try after the last of them. A near miss a fresh try
+was shown and did not make pass has its lines swept the same way, any bead's
+(``sweep_near``): each try starts from its files, its ask after its code and the test it
+failed.
 
 A bug fix's tries from the third on (``BLIND_FROM``, the suspect lines' not counted) start
 from its first prompt with the body of the function the bead names left out

@@ -339,6 +339,8 @@ def test_repeats_work_every_bead_again_and_the_report_gives_each_repeat_and_each
     )
     assert "fake (plain): passed 1, 1 of 2 in its 2 repeats" in table.out
     assert "double.r2 " in table.out and "repeat 2/2, bead 1/2 double" in table.err
+    assert re.search(r"^fake {23}double {13}passed .* tries  1  ", table.out, re.M), table.out  # the loop's tries
+    assert re.search(r"^fake {23}half {15}failed .* tries +[2-9]  ", table.out, re.M), table.out  # a try, then more
     assert [m["pass_rate_interval"] for m in data["models"]] == [[0.15, 0.85]] * 2
 
 

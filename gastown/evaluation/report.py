@@ -265,9 +265,10 @@ def render(report: Report, verbose: bool = False) -> str:
         for run in report.runs:
             for bead in run.beads:
                 name = tagged(bead.key, bead.repeat)  # as its files and branches name it
+                tries = bead.tries or "-"  # a line's ask is a try (sweep.py); "-": none reported
                 rows.append(
                     f"{run.label:<26} {name:<18} {bead.verdict:<6} {bead.wall_s:>7.1f}s "
-                    f"in {bead.tokens_in:>7} out {bead.tokens_out:>6}  {bead.why}"
+                    f"in {bead.tokens_in:>7} out {bead.tokens_out:>6} tries {tries:>2}  {bead.why}"
                 )
     for run in report.runs:
         if run.town:
